@@ -1,0 +1,367 @@
+"""Lambda's internal queue for asynchronous (``Event``) invocations, one per function.
+
+``invoke(..., invocation_type="Event")`` stores the event and returns 202. A poller takes
+events from the store as concurrency allows and hands each to a reusable worker task, which
+runs it and applies Lambda's rules:
+
+* a function error is retried ``retries`` times (default 2), 1 minute then 2 minutes later;
+* a throttle puts the event back with a delay growing from 1 s to 5 min;
+* an event older than ``max_event_age`` is discarded (``EventAgeExceeded``), and so is one
+  that exhausted its retries (``RetriesExhausted``), or any event of a function whose
+  reserved concurrency is 0 (``ZeroReservedConcurrency``), at once;
+* a discarded event's invocation record goes to ``on_failure`` and the event itself to
+  ``dead_letter``; a success's record goes to ``on_success``.
+
+The event's state (attempts, throttles, when it was first queued, the last error) travels
+in the stored message's attributes, so a durable store keeps retries across restarts: a
+retry is a delayed re-send, and the original is deleted only once its successor is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import propagate
+
+from eventmesh._destinations import (
+    Destination,
+    DestinationSpec,
+    dead_letter_attributes,
+    invocation_record,
+)
+from eventmesh._errors import ResourceNotFoundError
+from eventmesh._invoker import Invoker, _extend, invocation_chain
+from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStore
+
+if TYPE_CHECKING:
+    from eventmesh._function import Function, FunctionVersion
+
+__all__ = ["AsyncInvocationQueue"]
+
+logger = logging.getLogger("eventmesh.async")
+
+FUNCTION_ERROR_DELAYS = (60.0, 120.0)
+"""Seconds before the second and the third attempt after a function error."""
+THROTTLE_BASE_DELAY = 1.0
+THROTTLE_MAX_DELAY = 300.0
+POLL_BATCH = 10
+POLL_WAIT = 20.0
+VISIBILITY_MARGIN = 40.0
+"""Beyond the function's timeout, how long a taken event stays hidden from other pollers."""
+
+Resolver = Callable[[str], tuple["FunctionVersion", str]]
+DestinationResolver = Callable[[DestinationSpec], Destination]
+
+
+class AsyncInvocationQueue:
+    def __init__(
+        self,
+        function: Function,
+        store: QueueStore,
+        invoker: Invoker,
+        resolve: Resolver,
+        destination: DestinationResolver,
+    ) -> None:
+        self.function = function
+        self.name = f"eventmesh.async.{function.name}"
+        self._store = store
+        self._invoker = invoker
+        self._resolve = resolve
+        self._destination = destination
+        self._jobs: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._idle = 0
+        self.busy = 0
+        self._slot_free = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+
+    # -- producing ---------------------------------------------------------------------------
+    async def put(self, qualifier: str, body: bytes) -> str:
+        """Queue an event; returns its request id. Raises if a destination loop is detected."""
+        invoker = self._invoker
+        chain = invocation_chain.get()
+        if chain is not None:
+            invoker.check_recursion(self.function, chain)
+        request_id = invoker.request_ids.next()
+        attributes = {
+            "request_id": request_id,
+            "qualifier": qualifier,
+            "enqueued_at": repr(invoker.clock.time()),
+        }
+        if chain:
+            attributes["chain"] = orjson.dumps(chain).decode()
+        if invoker.telemetry.tracing:
+            propagate.inject(attributes)
+        await self._store.send(self.name, [OutgoingMessage(body, attributes)])
+        return request_id
+
+    # -- polling -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._poll(), name=f"{self.name}.poller")
+
+    def _capacity(self) -> int:
+        reserved = self.function.latest.config.reserved_concurrency
+        if reserved is not None:
+            return max(reserved, 1)  # with 0, one slot still takes events to discard them
+        return max(self._invoker.unreserved_capacity, 1)
+
+    async def _poll(self) -> None:
+        store = self._store
+        while True:
+            free = self._capacity() - self.busy
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            visibility = self.function.latest.config.timeout + VISIBILITY_MARGIN
+            try:
+                deliveries = await store.receive(
+                    self.name, min(POLL_BATCH, free), visibility, wait=POLL_WAIT
+                )
+            except Exception:
+                logger.exception("polling %s failed; retrying in 1 s", self.name)
+                await self._invoker.clock.sleep(1.0)
+                continue
+            for delivery in deliveries:
+                self.busy += 1
+                self._jobs.put_nowait(delivery)
+            while self._jobs.qsize() > self._idle:
+                self._spawn_worker()
+
+    def _spawn_worker(self) -> None:
+        self._idle += 1
+        task = asyncio.create_task(self._work(), name=f"{self.name}.worker")
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    async def _work(self) -> None:
+        while True:
+            delivery = await self._jobs.get()
+            self._idle -= 1
+            try:
+                await self._process(delivery)
+            except Exception:
+                # The event stays in the store and comes back after its visibility timeout.
+                logger.exception("processing an event of %s failed", self.name)
+            finally:
+                self.busy -= 1
+                self._idle += 1
+                self._slot_free.set()
+
+    @property
+    def active(self) -> int:
+        """Events taken from the store and not finished yet."""
+        return self.busy
+
+    async def pending(self) -> int:
+        """Events visible in the store now, plus those being processed."""
+        stats = await self._store.stats(self.name)
+        return stats.visible + self.busy
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._poller, *self._workers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._poller = None
+
+    # -- one event ---------------------------------------------------------------------------
+    async def _process(self, delivery: Delivery) -> None:
+        attributes = delivery.attributes
+        chain: Mapping[str, int] = (
+            orjson.loads(attributes["chain"]) if "chain" in attributes else {}
+        )
+        token = invocation_chain.set(_extend(chain, self.function.name))
+        try:
+            await self._run(delivery, attributes)
+        finally:
+            invocation_chain.reset(token)
+
+    async def _run(self, delivery: Delivery, attributes: Mapping[str, str]) -> None:
+        invoker = self._invoker
+        clock = invoker.clock
+        function = self.function
+        try:
+            version, arn = self._resolve(attributes["qualifier"])
+        except ResourceNotFoundError as exc:
+            logger.error("dropping event %s: %s", attributes["request_id"], exc)
+            await self._store.delete(self.name, [delivery.receipt])
+            invoker.telemetry.count("async_dropped", function.name)
+            return
+        config = version.config
+        age = clock.time() - float(attributes["enqueued_at"])
+        invoker.telemetry.record_event_age(function.name, age * 1000.0)
+        if age >= config.max_event_age:
+            await self._discard(delivery, version, arn, "EventAgeExceeded")
+            return
+        if function.latest.config.reserved_concurrency == 0:
+            await self._discard(delivery, version, arn, "ZeroReservedConcurrency")
+            return
+        reason = invoker.try_acquire(function)
+        if reason is not None:
+            invoker.throttle_error(function, reason)  # counts the throttle
+            throttles = int(attributes.get("throttles", "0")) + 1
+            delay = min(THROTTLE_BASE_DELAY * 2 ** (throttles - 1), THROTTLE_MAX_DELAY)
+            changes = {"throttles": str(throttles), "last": _throttle_summary(version.version)}
+            await self._retry_later(delivery, changes, delay, config.max_event_age, age)
+            return
+        parent = propagate.extract(attributes) if invoker.telemetry.tracing else None
+        event = orjson.loads(delivery.body)
+        try:
+            outcome = await invoker.execute(
+                version,
+                event,
+                attributes["request_id"],
+                arn,
+                "Event",
+                trigger="other",
+                parent_context=parent,
+            )
+        finally:
+            invoker.release(function)
+        attempts = int(attributes.get("attempts", "0")) + 1
+        if not outcome.error:
+            record = self._record(
+                delivery, attributes, arn, "Success", attempts, 200, outcome.version, None, outcome.payload
+            )
+            if config.on_success is not None:
+                await self._send(config.on_success, record, None, "destination_failures")
+            await self._store.delete(self.name, [delivery.receipt])
+            return
+        last = orjson.dumps(
+            {"status": 200, "version": outcome.version, "error": "Unhandled",
+             "payload": outcome.payload}
+        ).decode()
+        if attempts > config.retries:
+            changes = {"attempts": str(attempts), "last": last}
+            await self._discard(delivery, version, arn, "RetriesExhausted", changes)
+            return
+        delay = FUNCTION_ERROR_DELAYS[min(attempts, len(FUNCTION_ERROR_DELAYS)) - 1]
+        age = clock.time() - float(attributes["enqueued_at"])
+        changes = {"attempts": str(attempts), "last": last}
+        await self._retry_later(delivery, changes, delay, config.max_event_age, age)
+
+    async def _retry_later(
+        self,
+        delivery: Delivery,
+        changes: Mapping[str, str],
+        delay: float,
+        max_event_age: float,
+        age: float,
+    ) -> None:
+        """Store the event again, ``delay`` s from now, but no later than its expiry."""
+        delay = max(0.0, min(delay, max_event_age - age))
+        attributes = {**delivery.attributes, **changes}
+        await self._store.send(self.name, [OutgoingMessage(delivery.body, attributes, delay)])
+        await self._store.delete(self.name, [delivery.receipt])
+
+    async def _discard(
+        self,
+        delivery: Delivery,
+        version: FunctionVersion,
+        arn: str,
+        condition: str,
+        changes: Mapping[str, str] | None = None,
+    ) -> None:
+        """The event's processing is over without success: tell on_failure and dead_letter."""
+        attributes = {**delivery.attributes, **(changes or {})}
+        last = orjson.loads(attributes["last"]) if "last" in attributes else None
+        attempts = int(attributes.get("attempts", "0"))
+        config = version.config
+        if last is None:
+            record = self._record(
+                delivery, attributes, arn, condition, attempts, None, None, None, None
+            )
+        else:
+            record = self._record(
+                delivery, attributes, arn, condition, attempts,
+                last["status"], last["version"], last["error"], last["payload"],
+            )
+        if config.on_failure is not None:
+            await self._send(config.on_failure, record, None, "destination_failures")
+        if config.dead_letter is not None:
+            error_code = last["status"] if last else 429 if condition == "ZeroReservedConcurrency" else 200
+            message = _error_message(last, condition)
+            dead = dead_letter_attributes(attributes["request_id"], error_code, message)
+            await self._send(
+                config.dead_letter, orjson.loads(delivery.body), dead, "dead_letter_errors"
+            )
+        self._invoker.telemetry.count("async_dropped", self.function.name)
+        self.function.stats.dropped_events += 1
+        await self._store.delete(self.name, [delivery.receipt])
+
+    def _record(
+        self,
+        delivery: Delivery,
+        attributes: Mapping[str, str],
+        arn: str,
+        condition: str,
+        attempts: int,
+        status: int | None,
+        version: str | None,
+        error: str | None,
+        payload: Any,
+    ) -> dict[str, Any]:
+        return invocation_record(
+            timestamp=self._invoker.clock.time(),
+            request_id=attributes["request_id"],
+            function_arn=arn,
+            condition=condition,
+            invoke_count=attempts,
+            request_payload=orjson.loads(delivery.body),
+            status_code=status,
+            executed_version=version,
+            function_error=error,
+            response_payload=payload,
+        )
+
+    async def _send(
+        self,
+        spec: DestinationSpec,
+        message: Any,
+        attributes: Mapping[str, Mapping[str, str]] | None,
+        failure_metric: str,
+    ) -> None:
+        try:
+            destination = self._destination(spec)
+            await destination.send(message, attributes)
+        except Exception:
+            logger.exception(
+                "delivering to %r for function %s failed", spec, self.function.name
+            )
+            self._invoker.telemetry.count(failure_metric, self.function.name)
+            if failure_metric == "dead_letter_errors":
+                self.function.stats.dead_letter_errors += 1
+            else:
+                self.function.stats.destination_failures += 1
+
+
+def _throttle_summary(version: str) -> str:
+    return orjson.dumps(
+        {
+            "status": 429,
+            "version": version,
+            "error": None,
+            "payload": {
+                "errorMessage": "Rate Exceeded.",
+                "errorType": "TooManyRequestsException",
+            },
+        }
+    ).decode()
+
+
+def _error_message(last: Mapping[str, Any] | None, condition: str) -> str:
+    if last is None:
+        return condition
+    payload = last.get("payload")
+    if isinstance(payload, Mapping) and "errorMessage" in payload:
+        return str(payload["errorMessage"])
+    return condition

@@ -1,0 +1,125 @@
+"""The context object a handler receives, with the fields of Lambda's Python context."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["ClientContext", "CognitoIdentity", "Context", "RequestIds"]
+
+
+class CognitoIdentity:
+    """Lambda's ``context.identity``; always empty in process."""
+
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self) -> None:
+        self.cognito_identity_id: str | None = None
+        self.cognito_identity_pool_id: str | None = None
+
+
+class ClientContext:
+    """Lambda's ``context.client_context`` (synchronous invocations only)."""
+
+    __slots__ = ("client", "custom", "env")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.client: Mapping[str, Any] | None = data.get("client")
+        self.custom: Mapping[str, Any] | None = data.get("custom")
+        self.env: Mapping[str, Any] | None = data.get("env")
+
+
+_NO_IDENTITY = CognitoIdentity()
+
+
+class Context:
+    """What a handler gets as its second argument, as in AWS Lambda's Python runtime.
+
+    Beyond Lambda's fields: ``cold_start`` (this invocation ran the init hook), ``state``
+    (what the function's init hook returned in this execution environment), ``environment``
+    (the function's configured environment variables; ``os.environ`` is process-wide, so
+    eventmesh never writes to it) and ``invocation_type``.
+    """
+
+    __slots__ = (
+        "_deadline",
+        "_now",
+        "aws_request_id",
+        "client_context",
+        "cold_start",
+        "environment",
+        "function_name",
+        "function_version",
+        "identity",
+        "invocation_type",
+        "invoked_function_arn",
+        "log_group_name",
+        "log_stream_name",
+        "memory_limit_in_mb",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        aws_request_id: str,
+        function_name: str,
+        function_version: str,
+        invoked_function_arn: str,
+        memory_limit_in_mb: int,
+        log_stream_name: str,
+        deadline: float,
+        now: Callable[[], float],
+        cold_start: bool,
+        state: Any,
+        environment: Mapping[str, str],
+        invocation_type: str = "RequestResponse",
+        client_context: ClientContext | None = None,
+    ) -> None:
+        self.aws_request_id = aws_request_id
+        self.function_name = function_name
+        self.function_version = function_version
+        self.invoked_function_arn = invoked_function_arn
+        self.memory_limit_in_mb = memory_limit_in_mb
+        self.log_group_name = "/aws/lambda/" + function_name
+        self.log_stream_name = log_stream_name
+        self.identity = _NO_IDENTITY
+        self.client_context = client_context
+        self.cold_start = cold_start
+        self.state = state
+        self.environment = environment
+        self.invocation_type = invocation_type
+        self._deadline = deadline
+        self._now = now
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the invocation times out (never negative)."""
+        return max(0, int((self._deadline - self._now()) * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"Context(function_name={self.function_name!r}, "
+            f"function_version={self.function_version!r}, "
+            f"aws_request_id={self.aws_request_id!r})"
+        )
+
+
+class RequestIds:
+    """Unique request ids in UUID form, cheaply: a random per-process prefix and a counter.
+
+    ``uuid.uuid4()`` costs about a microsecond (an ``os.urandom`` call and object creation)
+    on every invocation; a formatted counter costs a fifth of that and is just as unique
+    within one process, and the random prefix keeps ids apart across processes.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        raw = os.urandom(10).hex()
+        self._prefix = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-"
+        self._counter = 0
+
+    def next(self) -> str:
+        self._counter += 1
+        return f"{self._prefix}{self._counter:012x}"

@@ -1,0 +1,150 @@
+"""Execution environments and their pool, one pool per function version.
+
+An environment handles one invocation at a time. The first invocation it serves runs the
+function's init hook (a cold start); later ones reuse its state (warm starts). A crash or a
+timeout resets it, so the next invocation initialises it again; an environment idle for
+longer than the pool's idle timeout is reclaimed. Provisioned environments are initialised
+when the mesh starts and are never reclaimed.
+
+The pool does no locking: the invoker's concurrency accounting already bounds how many
+environments are busy, and everything here runs on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventmesh._function import FunctionVersion
+
+__all__ = ["Environment", "EnvironmentPool"]
+
+_instance_ids = itertools.count(1)
+
+
+class Environment:
+    """One execution environment: the init hook's state and what it is running now."""
+
+    __slots__ = (
+        "deadline",
+        "initialised",
+        "last_used",
+        "log_stream_name",
+        "pool",
+        "provisioned",
+        "state",
+        "task",
+        "timed_out",
+        "timeout",
+    )
+
+    def __init__(self, pool: EnvironmentPool, *, provisioned: bool = False) -> None:
+        self.pool = pool
+        self.provisioned = provisioned
+        self.initialised = False
+        self.state: Any = None
+        self.last_used = 0.0
+        instance = next(_instance_ids)
+        self.log_stream_name = f"[{pool.version.version}]{instance:032x}"
+        # Set while an invocation runs, for the deadline watcher.
+        self.task: asyncio.Task[Any] | None = None
+        self.deadline = 0.0
+        self.timeout = 0.0
+        self.timed_out = False
+
+    def on_deadline(self) -> None:
+        """Called by the deadline watcher: stop what this environment is running."""
+        task = self.task
+        if task is not None and not self.timed_out:
+            self.timed_out = True
+            task.cancel(f"eventmesh: deadline of {self.timeout:g} s reached")
+
+    def reset(self) -> None:
+        """After a crash or a timeout: the next invocation initialises again."""
+        self.initialised = False
+        self.state = None
+
+    def __repr__(self) -> str:
+        status = "warm" if self.initialised else "cold"
+        return f"<Environment {self.log_stream_name} {status}>"
+
+
+class EnvironmentPool:
+    """The environments of one function version: idle ones first, newest-used on top."""
+
+    __slots__ = (
+        "_idle",
+        "created",
+        "idle_timeout",
+        "on_new_environment",
+        "provisioned",
+        "size",
+        "version",
+    )
+
+    def __init__(self, version: FunctionVersion, idle_timeout: float) -> None:
+        self.version = version
+        self.idle_timeout = idle_timeout
+        self._idle: list[Environment] = []
+        self.size = 0
+        self.created = 0
+        self.provisioned = 0
+        self.on_new_environment: Callable[[], None] | None = None
+
+    def take(self) -> Environment:
+        """An idle environment (warm if it has been initialised) or a new one."""
+        if self._idle:
+            return self._idle.pop()
+        self.size += 1
+        self.created += 1
+        if self.on_new_environment is not None:
+            self.on_new_environment()
+        return Environment(self)
+
+    def give_back(self, environment: Environment, now: float) -> None:
+        environment.last_used = now
+        environment.task = None
+        self._idle.append(environment)
+
+    def discard(self, environment: Environment) -> None:
+        """Forget an environment that cannot be reused (its thread still runs, say)."""
+        self.size -= 1
+        if environment.provisioned:
+            self.provisioned -= 1
+
+    def provision(self, count: int) -> list[Environment]:
+        """New environments to initialise now and keep, up to ``count`` provisioned ones."""
+        new = []
+        while self.provisioned < count:
+            environment = Environment(self, provisioned=True)
+            self.size += 1
+            self.created += 1
+            self.provisioned += 1
+            new.append(environment)
+        return new
+
+    def reap(self, now: float) -> int:
+        """Reclaim on-demand environments idle for longer than the idle timeout."""
+        limit = now - self.idle_timeout
+        keep = [e for e in self._idle if e.provisioned or e.last_used > limit]
+        reclaimed = len(self._idle) - len(keep)
+        if reclaimed:
+            self._idle[:] = keep
+            self.size -= reclaimed
+        return reclaimed
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    @property
+    def warm(self) -> int:
+        return sum(1 for e in self._idle if e.initialised)
+
+    def clear(self) -> None:
+        self._idle.clear()
+        self.size = 0
+        self.provisioned = 0

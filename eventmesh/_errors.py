@@ -1,0 +1,106 @@
+"""The exceptions eventmesh raises.
+
+Our exception hierarchy::
+
+    EventMeshError
+    ├── ConfigurationError (also ValueError)   bad settings, caught at registration
+    ├── ResourceNotFoundError                  unknown function, alias, version, queue, ...
+    ├── InvocationError                        the invocation could not start
+    │   ├── TooManyRequestsError               throttled: (reason, retry_after)
+    │   ├── RequestTooLargeError               payload over the configured limit
+    │   └── RecursiveInvocationError           a destination loop was stopped
+    ├── PatternError (also ValueError)         an invalid event pattern or filter policy
+    ├── BackendError                           a storage backend failed
+    └── PayloadError (also ValueError)         not JSON-serialisable, undecodable
+
+A handler's own exception is never wrapped in these: it becomes a function error
+(``{"errorMessage", "errorType", "stackTrace"}``) and follows Lambda's retry rules.
+Errors raised about an invocation carry ``function_name`` and ``request_id`` when known.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConfigurationError",
+    "EventMeshError",
+    "InvocationError",
+    "PatternError",
+    "PayloadError",
+    "RecursiveInvocationError",
+    "RequestTooLargeError",
+    "ResourceNotFoundError",
+    "TooManyRequestsError",
+]
+
+
+class EventMeshError(Exception):
+    """Base class of every error eventmesh raises on its own behalf."""
+
+    function_name: str | None = None
+    request_id: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        function_name: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.function_name = function_name
+        self.request_id = request_id
+
+
+class ConfigurationError(EventMeshError, ValueError):
+    """A setting is invalid; raised when the resource or function is registered."""
+
+
+class ResourceNotFoundError(EventMeshError, LookupError):
+    """No function, version, alias or resource has that name (Lambda's 404)."""
+
+
+class InvocationError(EventMeshError):
+    """The invocation could not start: nothing ran."""
+
+
+class TooManyRequestsError(InvocationError):
+    """Throttled (Lambda's 429): the handler did not run, so retrying is safe.
+
+    ``reason`` is one of Lambda's reasons, e.g. ``ConcurrentInvocationLimitExceeded`` or
+    ``ReservedFunctionConcurrentInvocationLimitExceeded``; ``retry_after`` is in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        retry_after: float = 1.0,
+        function_name: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, function_name=function_name, request_id=request_id)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class RequestTooLargeError(InvocationError):
+    """The request payload is larger than the invocation type allows (Lambda's 413)."""
+
+
+class RecursiveInvocationError(InvocationError):
+    """A chain of invocations came back to the same function too many times."""
+
+
+class PatternError(EventMeshError, ValueError):
+    """An event pattern or filter policy is invalid; the message says what and where."""
+
+
+class BackendError(EventMeshError):
+    """A storage backend failed (connection lost, corrupt database, ...)."""
+
+
+class PayloadError(EventMeshError, ValueError):
+    """A payload is not JSON-serialisable, or bytes could not be decoded."""

@@ -1,0 +1,352 @@
+"""Functions: a handler, its configuration, its published versions and its aliases.
+
+``@mesh.function(...)`` turns a handler into a :class:`Function`, the ``$LATEST`` version that
+can still change (``update_code``, ``update_configuration``). ``publish_version()`` freezes the
+handler and the configuration into an immutable numbered :class:`FunctionVersion`, as Lambda's
+PublishVersion does; an :class:`Alias` points at one version, or splits traffic between two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from eventmesh._errors import ConfigurationError, ResourceNotFoundError
+
+if TYPE_CHECKING:
+    from eventmesh._context import Context
+    from eventmesh._destinations import DestinationSpec
+    from eventmesh._environment import EnvironmentPool
+
+__all__ = [
+    "Alias",
+    "Function",
+    "FunctionConfig",
+    "FunctionStats",
+    "FunctionVersion",
+    "Handler",
+    "InitHook",
+]
+
+Handler: TypeAlias = Callable[[Any, "Context"], Any]
+"""``async def handler(event, context)`` or a plain ``def handler(event, context)``."""
+
+InitHook: TypeAlias = Callable[["Context"], Any]
+"""``async def setup(context)`` or a plain ``def``; its result becomes ``context.state``."""
+
+LATEST = "$LATEST"
+_MAX_ENVIRONMENT_BYTES = 4096
+
+
+def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool) -> None:
+    kind = "an integer" if integer else "a number"
+    valid_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if (
+        isinstance(value, bool)
+        or not valid_type
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ConfigurationError(
+            f"{name} must be {kind} from {low:g} to {high:g}, got {value!r}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """A function version's settings, with Lambda's ranges and defaults.
+
+    ``timeout`` (s) 1–900, default 3; ``memory`` (MB) 128–10240; ``reserved_concurrency``
+    ``None`` (share the unreserved pool) or 0 and up (0 throttles the function entirely);
+    ``provisioned_concurrency`` environments initialised at start; ``retries`` 0–2 and
+    ``max_event_age`` (s) 60–21600 for asynchronous invocations; destinations for their
+    outcome; ``dead_letter`` for events that failed all attempts; ``environment`` variables,
+    4 KB in all.
+    """
+
+    timeout: float = 3
+    memory: int = 128
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int = 0
+    retries: int = 2
+    max_event_age: int = 21600
+    on_success: DestinationSpec | None = None
+    on_failure: DestinationSpec | None = None
+    dead_letter: DestinationSpec | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_range("timeout", self.timeout, 1, 900, integer=False)
+        _check_range("memory", self.memory, 128, 10240, integer=True)
+        if self.reserved_concurrency is not None:
+            _check_range("reserved_concurrency", self.reserved_concurrency, 0, 1e9, integer=True)
+        _check_range(
+            "provisioned_concurrency", self.provisioned_concurrency, 0, 1e9, integer=True
+        )
+        if (
+            self.reserved_concurrency is not None
+            and self.provisioned_concurrency > self.reserved_concurrency
+        ):
+            raise ConfigurationError(
+                f"provisioned_concurrency ({self.provisioned_concurrency}) cannot exceed "
+                f"reserved_concurrency ({self.reserved_concurrency})"
+            )
+        _check_range("retries", self.retries, 0, 2, integer=True)
+        _check_range("max_event_age", self.max_event_age, 60, 21600, integer=True)
+        self._check_environment()
+
+    def _check_environment(self) -> None:
+        if not isinstance(self.environment, Mapping):
+            raise ConfigurationError("environment must be a mapping of str to str")
+        size = 0
+        for key, value in self.environment.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ConfigurationError(
+                    f"environment variables must map str to str, got {key!r}: {value!r}"
+                )
+            size += len(key.encode()) + len(value.encode())
+        if size > _MAX_ENVIRONMENT_BYTES:
+            raise ConfigurationError(
+                f"environment variables take {size} bytes; the limit is 4 KB (4096 bytes)"
+            )
+        object.__setattr__(self, "environment", dict(self.environment))
+
+    def replace(self, **changes: Any) -> FunctionConfig:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigurationError(f"unknown function settings: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+
+def is_async_callable(obj: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions and objects whose ``__call__`` is one."""
+    if inspect.iscoroutinefunction(obj):
+        return True
+    call = getattr(obj, "__call__", None)  # noqa: B004 - a callable object's method
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+class FunctionStats:
+    """Counts kept for every function whether or not telemetry is on (a few integer adds)."""
+
+    __slots__ = (
+        "cold_starts",
+        "dead_letter_errors",
+        "destination_failures",
+        "dropped_events",
+        "errors",
+        "invocations",
+        "throttles",
+    )
+
+    def __init__(self) -> None:
+        self.invocations = 0
+        self.errors = 0
+        self.throttles = 0
+        self.cold_starts = 0
+        self.dropped_events = 0
+        self.dead_letter_errors = 0
+        self.destination_failures = 0
+
+    def record(self, *, error: bool, cold_start: bool) -> None:
+        self.invocations += 1
+        if error:
+            self.errors += 1
+        if cold_start:
+            self.cold_starts += 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"FunctionStats({self.as_dict()})"
+
+
+class FunctionVersion:
+    """One version of a function: ``$LATEST`` or an immutable published number.
+
+    It owns its pool of execution environments: environments never cross versions, as
+    code and configuration differ between them.
+    """
+
+    def __init__(
+        self,
+        function: Function,
+        version: str,
+        handler: Handler,
+        init_hook: InitHook | None,
+        config: FunctionConfig,
+    ) -> None:
+        self.function = function
+        self.version = version
+        self.handler = handler
+        self.handler_is_async = is_async_callable(handler)
+        self.init_hook = init_hook
+        self.init_is_async = init_hook is not None and is_async_callable(init_hook)
+        self.config = config
+        self.pool: EnvironmentPool | None = None  # attached by the mesh
+
+    @property
+    def name(self) -> str:
+        return self.function.name
+
+    def __repr__(self) -> str:
+        return f"<FunctionVersion {self.function.name}:{self.version}>"
+
+
+class Function:
+    """A registered function: the ``$LATEST`` version, its published versions and aliases.
+
+    Calling the object calls the handler directly, so a unit test of the handler stays a
+    plain function call.
+    """
+
+    def __init__(self, name: str, handler: Handler, config: FunctionConfig) -> None:
+        self.name = name
+        self.latest = FunctionVersion(self, LATEST, handler, None, config)
+        self.versions: dict[str, FunctionVersion] = {}
+        self.aliases: dict[str, Alias] = {}
+        self._last_published: tuple[Handler, InitHook | None, FunctionConfig] | None = None
+        # The mesh's hooks: validators may refuse a new $LATEST; listeners see every version.
+        self._validators: list[Callable[[FunctionVersion], None]] = []
+        self._on_change: list[Callable[[FunctionVersion], None]] = []
+        # Concurrency in flight across every version, for reserved concurrency.
+        self.in_flight = 0
+        self.stats = FunctionStats()
+
+    # -- $LATEST -----------------------------------------------------------------------
+    @property
+    def handler(self) -> Handler:
+        return self.latest.handler
+
+    @property
+    def config(self) -> FunctionConfig:
+        return self.latest.config
+
+    def __call__(self, event: Any, context: Context) -> Any:
+        return self.latest.handler(event, context)
+
+    def init(self, hook: InitHook) -> InitHook:
+        """Decorate the hook that runs once per execution environment (a cold start)."""
+        if not callable(hook):
+            raise ConfigurationError("init expects a callable taking the context")
+        self._replace_latest(init_hook=hook)
+        return hook
+
+    def update_code(self, handler: Handler) -> None:
+        """Replace ``$LATEST``'s handler; its environments start cold again, as in Lambda."""
+        if not callable(handler):
+            raise ConfigurationError("a handler must be callable as handler(event, context)")
+        self._replace_latest(handler=handler)
+
+    def update_configuration(self, **changes: Any) -> None:
+        """Change ``$LATEST``'s settings (published versions keep theirs)."""
+        self._replace_latest(config=self.latest.config.replace(**changes))
+
+    def _replace_latest(
+        self,
+        *,
+        handler: Handler | None = None,
+        init_hook: InitHook | None = None,
+        config: FunctionConfig | None = None,
+    ) -> None:
+        old = self.latest
+        new = FunctionVersion(
+            self,
+            LATEST,
+            handler if handler is not None else old.handler,
+            init_hook if init_hook is not None else old.init_hook,
+            config if config is not None else old.config,
+        )
+        for validate in self._validators:
+            validate(new)
+        self.latest = new
+        for listener in self._on_change:
+            listener(new)
+
+    # -- versions ----------------------------------------------------------------------
+    def publish_version(self) -> FunctionVersion:
+        """Freeze ``$LATEST`` into a numbered version; unchanged since the last? Reuse it."""
+        snapshot = (self.latest.handler, self.latest.init_hook, self.latest.config)
+        if self._last_published == snapshot and self.versions:
+            return self.versions[str(len(self.versions))]
+        number = str(len(self.versions) + 1)
+        version = FunctionVersion(self, number, *snapshot)
+        self.versions[number] = version
+        self._last_published = snapshot
+        for listener in self._on_change:
+            listener(version)
+        return version
+
+    def version(self, qualifier: str) -> FunctionVersion:
+        if qualifier == LATEST:
+            return self.latest
+        try:
+            return self.versions[qualifier]
+        except KeyError:
+            raise ResourceNotFoundError(
+                f"function {self.name!r} has no version {qualifier!r}", function_name=self.name
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name}>"
+
+
+class Alias:
+    """A named pointer to a version, optionally sending a weighted share to a second one."""
+
+    def __init__(
+        self,
+        function: Function,
+        name: str,
+        version: str,
+        routing: Mapping[str, float] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.function = function
+        self.name = name
+        self._rng = rng or random.Random()
+        self.version = ""
+        self.routing: dict[str, float] = {}
+        self._primary: FunctionVersion
+        self._secondary: FunctionVersion | None = None
+        self._weight = 0.0
+        self.update(version=version, routing=routing or {})
+
+    def update(self, version: str | None = None, routing: Mapping[str, float] | None = None) -> None:
+        """Point the alias elsewhere; ``routing={}`` sends all traffic to ``version``."""
+        version = version if version is not None else self.version
+        routing = dict(routing) if routing is not None else dict(self.routing)
+        primary = self.function.version(str(version))
+        if len(routing) > 1:
+            raise ConfigurationError("an alias routes to at most one additional version")
+        secondary = None
+        weight = 0.0
+        for extra, share in routing.items():
+            _check_range(f"routing weight for version {extra}", share, 0.0, 1.0, integer=False)
+            secondary = self.function.version(str(extra))
+            if LATEST in (primary.version, secondary.version):
+                raise ConfigurationError(
+                    "weighted routing needs two published versions, not $LATEST"
+                )
+            if secondary is primary:
+                raise ConfigurationError("the additional version must differ from the primary")
+            weight = float(share)
+        self.version = primary.version
+        self.routing = {secondary.version: weight} if secondary else {}
+        self._primary, self._secondary, self._weight = primary, secondary, weight
+
+    def pick(self) -> FunctionVersion:
+        """The version this invocation runs: a simple probabilistic choice, as Lambda's."""
+        if self._secondary is not None and self._rng.random() < self._weight:
+            return self._secondary
+        return self._primary
+
+    def __repr__(self) -> str:
+        return f"<Alias {self.function.name}:{self.name} -> {self.version} {self.routing}>"
+

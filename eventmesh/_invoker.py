@@ -1,0 +1,516 @@
+"""The invoker: runs one invocation in an execution environment, and accounts for concurrency.
+
+The hot path of a warm ``RequestResponse`` invocation runs in the caller's own task: no task,
+no timer, no lock. A single :class:`~eventmesh._deadlines.DeadlineWatcher` cancels the task
+of an invocation that outlives its timeout; the invoker recognises its own cancellation,
+takes it back (``Task.uncancel``) and reports Lambda's timeout error instead. A plain ``def``
+handler runs in a thread of the mesh's own pool, so a slow one blocks nobody; on a timeout
+its thread cannot be killed, so its environment is discarded rather than reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import trace
+
+from eventmesh._clock import Clock
+from eventmesh._context import ClientContext, Context, RequestIds
+from eventmesh._deadlines import DeadlineWatcher
+from eventmesh._errors import (
+    PayloadError,
+    RecursiveInvocationError,
+    RequestTooLargeError,
+    TooManyRequestsError,
+)
+from eventmesh.telemetry import Telemetry, invocation_logger
+
+if TYPE_CHECKING:
+    from eventmesh._environment import Environment
+    from eventmesh._function import Function, FunctionVersion
+
+__all__ = ["InvocationResult", "Invoker", "Outcome", "encode_payload", "function_error"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_dumps = orjson.dumps
+_loads = orjson.loads
+
+RECURSION_LIMIT = 16
+"""How many times one chain of invocations may run the same function (Lambda's loop limit)."""
+
+invocation_chain: contextvars.ContextVar[Mapping[str, int] | None] = contextvars.ContextVar(
+    "eventmesh_invocation_chain", default=None
+)
+"""How many times each function has run in the chain of invocations that led here."""
+
+
+@dataclass(slots=True)
+class InvocationResult:
+    """What ``mesh.invoke`` returns, as Lambda's Invoke API does.
+
+    ``status_code`` is 200 (RequestResponse, even when the function failed), 202 (Event) or
+    204 (DryRun). ``function_error`` is ``"Unhandled"`` when the function failed, and then
+    ``payload`` is Lambda's error object ``{"errorMessage", "errorType", "stackTrace"}``.
+    """
+
+    status_code: int
+    payload: Any = None
+    function_error: str | None = None
+    executed_version: str | None = None
+    request_id: str = ""
+
+
+class Outcome:
+    """How one run of a handler ended."""
+
+    __slots__ = ("cold_start", "duration", "error", "init_duration", "payload", "version")
+
+    def __init__(
+        self,
+        payload: Any,
+        error: bool,
+        version: str,
+        cold_start: bool,
+        duration: float,
+        init_duration: float | None,
+    ) -> None:
+        self.payload = payload
+        self.error = error
+        self.version = version
+        self.cold_start = cold_start
+        self.duration = duration
+        self.init_duration = init_duration
+
+
+def function_error(exc: BaseException) -> dict[str, Any]:
+    """Lambda's Python error object, with eventmesh's own frames left out of the trace."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(_PACKAGE_DIR)
+        and "concurrent/futures" not in frame.filename
+    ]
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+def _timeout_error(request_id: str, timeout: float) -> dict[str, Any]:
+    return {
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+        "errorType": "Sandbox.Timedout",
+        "stackTrace": [],
+    }
+
+
+def encode_payload(payload: Any, limit: int, function_name: str) -> bytes:
+    """The payload as JSON bytes, checked against ``limit``; raises PayloadError or 413."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        body = bytes(payload)
+        try:
+            _loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(
+                f"payload bytes are not a JSON document: {exc}", function_name=function_name
+            ) from None
+    else:
+        try:
+            body = _dumps(payload)
+        except TypeError as exc:
+            raise PayloadError(
+                f"payload is not JSON-serialisable: {exc}", function_name=function_name
+            ) from None
+    if len(body) > limit:
+        raise RequestTooLargeError(
+            f"request payload is {len(body)} bytes; the limit for this invocation type is "
+            f"{limit} bytes",
+            function_name=function_name,
+        )
+    return body
+
+
+class Invoker:
+    """Runs invocations: concurrency accounting, environments, deadlines, telemetry."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        telemetry: Telemetry,
+        concurrency_limit: int,
+        max_response_bytes: int,
+        max_threads: int,
+        region: str,
+        account_id: str,
+    ) -> None:
+        self.clock = clock
+        self.telemetry = telemetry
+        self.watcher = DeadlineWatcher(clock)
+        self.request_ids = RequestIds()
+        self.concurrency_limit = concurrency_limit
+        self.unreserved_capacity = concurrency_limit
+        self.unreserved_in_flight = 0
+        self.in_flight = 0
+        self.max_response_bytes = max_response_bytes
+        self._max_threads = max_threads
+        self._executor: ThreadPoolExecutor | None = None
+        self.arn_prefix = f"arn:aws:lambda:{region}:{account_id}:function:"
+
+    # -- concurrency -----------------------------------------------------------------------
+    def try_acquire(self, function: Function) -> str | None:
+        """Take one unit of concurrency, or return the throttle reason."""
+        reserved = function.latest.config.reserved_concurrency
+        if reserved is not None:
+            if function.in_flight >= reserved:
+                return "ReservedFunctionConcurrentInvocationLimitExceeded"
+        elif self.unreserved_in_flight >= self.unreserved_capacity:
+            return "ConcurrentInvocationLimitExceeded"
+        else:
+            self.unreserved_in_flight += 1
+        function.in_flight += 1
+        self.in_flight += 1
+        if self.telemetry.metering:
+            self.telemetry.concurrent.add(1, {"function_name": function.name})
+        return None
+
+    def release(self, function: Function) -> None:
+        function.in_flight -= 1
+        self.in_flight -= 1
+        if function.latest.config.reserved_concurrency is None:
+            self.unreserved_in_flight -= 1
+        if self.telemetry.metering:
+            self.telemetry.concurrent.add(-1, {"function_name": function.name})
+
+    def throttle_error(self, function: Function, reason: str) -> TooManyRequestsError:
+        function.stats.throttles += 1
+        self.telemetry.count("throttles", function.name)
+        if reason == "ReservedFunctionConcurrentInvocationLimitExceeded":
+            message = f"Rate Exceeded: function {function.name!r} is at its reserved concurrency"
+        else:
+            message = "Rate Exceeded: the mesh's concurrency limit is reached"
+        return TooManyRequestsError(
+            message, reason=reason, retry_after=1.0, function_name=function.name
+        )
+
+    # -- synchronous -----------------------------------------------------------------------
+    async def request_response(
+        self,
+        version: FunctionVersion,
+        body: bytes,
+        invoked_arn: str,
+        client_context: Mapping[str, Any] | None = None,
+    ) -> InvocationResult:
+        function = version.function
+        chain = invocation_chain.get()
+        if chain is not None:
+            self.check_recursion(function, chain)
+        reason = self.try_acquire(function)
+        if reason is not None:
+            raise self.throttle_error(function, reason)
+        request_id = self.request_ids.next()
+        token = None if chain is None else invocation_chain.set(_extend(chain, function.name))
+        try:
+            outcome = await self.execute(
+                version,
+                _loads(body),
+                request_id,
+                invoked_arn,
+                "RequestResponse",
+                ClientContext(client_context) if client_context is not None else None,
+            )
+        finally:
+            self.release(function)
+            if token is not None:
+                invocation_chain.reset(token)
+        return InvocationResult(
+            200,
+            outcome.payload,
+            "Unhandled" if outcome.error else None,
+            outcome.version,
+            request_id,
+        )
+
+    def check_recursion(self, function: Function, chain: Mapping[str, int]) -> None:
+        if chain.get(function.name, 0) >= RECURSION_LIMIT:
+            self.telemetry.count("recursion_dropped", function.name)
+            raise RecursiveInvocationError(
+                f"function {function.name!r} was invoked {RECURSION_LIMIT} times in one chain "
+                "of invocations; the loop was stopped",
+                function_name=function.name,
+            )
+
+    # -- one run of a handler --------------------------------------------------------------
+    async def execute(
+        self,
+        version: FunctionVersion,
+        event: Any,
+        request_id: str,
+        invoked_arn: str,
+        invocation_type: str,
+        client_context: ClientContext | None = None,
+        trigger: str = "other",
+        parent_context: Any = None,
+    ) -> Outcome:
+        """Run the handler once in an environment; the caller holds the concurrency."""
+        pool = version.pool
+        assert pool is not None, "the mesh attaches a pool to every version"
+        environment = pool.take()
+        clock = self.clock
+        config = version.config
+        function = version.function
+        cold_start = not environment.initialised
+        init_duration = None
+        if cold_start:
+            init_started = clock.now()
+            init_error = await self.initialise(environment, version)
+            init_duration = (clock.now() - init_started) * 1000.0
+            if init_error is not None:
+                function.stats.record(error=True, cold_start=True)
+                self.telemetry.record_invocation(
+                    function.name, version.version, 0.0, True, True, init_duration
+                )
+                return Outcome(init_error, True, version.version, True, 0.0, init_duration)
+        log = invocation_logger.isEnabledFor(logging.INFO)
+        if log:
+            _log_start(request_id, version)
+        telemetry = self.telemetry
+        span = (
+            telemetry.start_span(
+                function.name, version.version, request_id, invoked_arn, trigger, parent_context
+            )
+            if telemetry.tracing
+            else None
+        )
+        started = clock.now()
+        timeout = config.timeout
+        context = Context(
+            aws_request_id=request_id,
+            function_name=function.name,
+            function_version=version.version,
+            invoked_function_arn=invoked_arn,
+            memory_limit_in_mb=config.memory,
+            log_stream_name=environment.log_stream_name,
+            deadline=started + timeout,
+            now=clock.now,
+            cold_start=cold_start,
+            state=environment.state,
+            environment=config.environment,
+            invocation_type=invocation_type,
+            client_context=client_context,
+        )
+        if span is not None:
+            with trace.use_span(span, end_on_exit=False):
+                payload, error, reusable = await self._call(
+                    environment, version.handler, version.handler_is_async, (event, context),
+                    timeout, request_id,
+                )
+        else:
+            payload, error, reusable = await self._call(
+                environment, version.handler, version.handler_is_async, (event, context),
+                timeout, request_id,
+            )
+        if not error:
+            payload, error = self._marshal(payload)
+        ended = clock.now()
+        if reusable:
+            pool.give_back(environment, ended)
+        else:
+            pool.discard(environment)
+        duration = (ended - started) * 1000.0
+        function.stats.record(error=error, cold_start=cold_start)
+        if telemetry.enabled:
+            telemetry.end_span(
+                span,
+                cold_start=cold_start,
+                log_stream=environment.log_stream_name,
+                memory_mb=config.memory,
+                error=payload if error else None,
+            )
+            telemetry.record_invocation(
+                function.name, version.version, duration, error, cold_start, init_duration
+            )
+        if log:
+            _log_end(request_id, version, duration, init_duration, cold_start, error)
+        return Outcome(payload, error, version.version, cold_start, duration, init_duration)
+
+    async def initialise(self, environment: Environment, version: FunctionVersion) -> Any:
+        """Run the init hook; returns an error object, or None on success."""
+        hook = version.init_hook
+        if hook is None:
+            environment.initialised = True
+            return None
+        limit = max(130.0, version.config.timeout) if environment.provisioned else 10.0
+        init_context = Context(
+            aws_request_id="",
+            function_name=version.function.name,
+            function_version=version.version,
+            invoked_function_arn=self.arn_prefix + version.function.name,
+            memory_limit_in_mb=version.config.memory,
+            log_stream_name=environment.log_stream_name,
+            deadline=self.clock.now() + limit,
+            now=self.clock.now,
+            cold_start=True,
+            state=None,
+            environment=version.config.environment,
+        )
+        state, error, reusable = await self._call(
+            environment, hook, version.init_is_async, (init_context,), limit, "init"
+        )
+        if error:
+            if reusable:
+                environment.pool.give_back(environment, self.clock.now())
+            else:
+                environment.pool.discard(environment)
+            return state
+        environment.state = state
+        environment.initialised = True
+        return None
+
+    async def _call(
+        self,
+        environment: Environment,
+        target: Callable[..., Any],
+        is_async: bool,
+        args: tuple[Any, ...],
+        timeout: float,
+        request_id: str,
+    ) -> tuple[Any, bool, bool]:
+        """Call the handler (or init hook) under the deadline watcher.
+
+        Returns ``(result or error object, failed, environment reusable)``.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        environment.task = task
+        environment.timed_out = False
+        environment.timeout = timeout
+        deadline = self.clock.now() + timeout
+        environment.deadline = deadline
+        watcher = self.watcher
+        watcher.watch(environment, timeout, deadline)
+        try:
+            if is_async:
+                result = await target(*args)
+            else:
+                result = await self._in_thread(target, args)
+        except asyncio.CancelledError:
+            watcher.unwatch(environment, timeout)
+            environment.task = None
+            if not environment.timed_out:
+                environment.reset()
+                environment.pool.discard(environment)
+                raise
+            task.uncancel()
+            environment.reset()
+            return _timeout_error(request_id, timeout), True, is_async
+        except SystemExit as exc:
+            watcher.unwatch(environment, timeout)
+            environment.reset()
+            error = function_error(exc)
+            error["errorType"] = "Runtime.ExitError"
+            return error, True, True
+        except Exception as exc:
+            watcher.unwatch(environment, timeout)
+            return function_error(exc), True, True
+        watcher.unwatch(environment, timeout)
+        environment.task = None
+        if environment.timed_out:  # the handler swallowed our cancellation
+            task.uncancel()
+            environment.reset()
+            return _timeout_error(request_id, timeout), True, True
+        return result, False, True
+
+    async def _in_thread(self, target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._max_threads, thread_name_prefix="eventmesh-handler"
+            )
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, context.run, target, *args
+        )
+
+    def _marshal(self, result: Any) -> tuple[Any, bool]:
+        """The handler's result as the caller will see it: through JSON, as Lambda returns it."""
+        if result is None:
+            return None, False
+        try:
+            body = _dumps(result)
+        except TypeError as exc:
+            return {
+                "errorMessage": f"Unable to marshal response: {exc}",
+                "errorType": "Runtime.MarshalError",
+                "stackTrace": [],
+            }, True
+        if len(body) > self.max_response_bytes:
+            return {
+                "errorMessage": (
+                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed "
+                    f"payload size ({self.max_response_bytes} bytes)."
+                ),
+                "errorType": "Function.ResponseSizeTooLarge",
+                "stackTrace": [],
+            }, True
+        return _loads(body), False
+
+    def close(self) -> None:
+        self.watcher.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _extend(chain: Mapping[str, int], name: str) -> dict[str, int]:
+    extended = dict(chain)
+    extended[name] = extended.get(name, 0) + 1
+    return extended
+
+
+def _log_start(request_id: str, version: FunctionVersion) -> None:
+    invocation_logger.info(
+        "START RequestId: %s Version: %s",
+        request_id,
+        version.version,
+        extra={"request_id": request_id, "function_name": version.function.name,
+               "function_version": version.version, "phase": "START"},
+    )
+
+
+def _log_end(
+    request_id: str,
+    version: FunctionVersion,
+    duration: float,
+    init_duration: float | None,
+    cold_start: bool,
+    error: bool,
+) -> None:
+    fields = {
+        "request_id": request_id,
+        "function_name": version.function.name,
+        "function_version": version.version,
+        "duration_ms": round(duration, 3),
+        "init_duration_ms": None if init_duration is None else round(init_duration, 3),
+        "cold_start": cold_start,
+        "error": error,
+    }
+    invocation_logger.info("END RequestId: %s", request_id, extra={**fields, "phase": "END"})
+    init = f" Init Duration: {init_duration:.2f} ms" if init_duration is not None else ""
+    invocation_logger.info(
+        "REPORT RequestId: %s Duration: %.2f ms Memory Size: %d MB%s",
+        request_id,
+        duration,
+        version.config.memory,
+        init,
+        extra={**fields, "phase": "REPORT"},
+    )

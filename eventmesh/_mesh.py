@@ -1,0 +1,539 @@
+"""Mesh: owns functions, resources and backends, and runs them for the life of ``async with``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, overload
+
+from eventmesh._async_queue import AsyncInvocationQueue
+from eventmesh._clock import Clock, RealClock, TimerHandle
+from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
+from eventmesh._environment import EnvironmentPool
+from eventmesh._errors import (
+    ConfigurationError,
+    EventMeshError,
+    InvocationError,
+    ResourceNotFoundError,
+)
+from eventmesh._function import (
+    LATEST,
+    Alias,
+    Function,
+    FunctionConfig,
+    FunctionVersion,
+    Handler,
+)
+from eventmesh._invoker import InvocationResult, Invoker, encode_payload
+from eventmesh.backends.memory import MemoryQueueStore
+from eventmesh.backends.protocols import QueueStore
+from eventmesh.telemetry import Telemetry
+
+__all__ = ["Mesh"]
+
+logger = logging.getLogger("eventmesh")
+
+InvocationType = Literal["RequestResponse", "Event", "DryRun"]
+
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:(.+)$")
+_PARTIAL_ARN = re.compile(r"^\d{12}:function:(.+)$")
+_MB = 1024 * 1024
+
+
+class _Target:
+    """What an invocation name resolves to: a function, and a version or an alias."""
+
+    __slots__ = ("alias", "arn", "function", "qualifier", "version")
+
+    def __init__(
+        self,
+        function: Function,
+        qualifier: str | None,
+        version: FunctionVersion | None,
+        alias: Alias | None,
+        arn: str,
+    ) -> None:
+        self.function = function
+        self.qualifier = qualifier
+        self.version = version
+        self.alias = alias
+        self.arn = arn
+
+    def pick(self) -> FunctionVersion:
+        if self.alias is not None:
+            return self.alias.pick()
+        if self.version is not None:
+            return self.version
+        return self.function.latest
+
+
+class FunctionDestination:
+    """A function as a destination: it is invoked with the record as its event."""
+
+    def __init__(self, mesh: Mesh, function: Function) -> None:
+        self._mesh = mesh
+        self.function = function
+
+    async def send(self, message: Any, attributes: MessageAttributes | None = None) -> Any:
+        return await self._mesh.invoke(self.function.name, message, invocation_type="Event")
+
+    def __repr__(self) -> str:
+        return f"<FunctionDestination {self.function.name}>"
+
+
+class Mesh:
+    """Functions, their event sources and their destinations, in one asyncio program.
+
+    ``async with Mesh() as mesh:`` starts pollers and provisioned environments; leaving the
+    block drains in-flight invocations and queued events for up to ``drain_timeout`` seconds,
+    then cancels what is left.
+
+    Settings: ``storage`` (``"memory"``); ``clock`` (a :class:`~eventmesh.testing.VirtualClock`
+    in tests); ``concurrency_limit``, the mesh-wide cap on concurrent executions (Lambda's
+    account limit, 1000); ``max_sync_payload`` and ``max_event_payload`` (6 MB and 1 MB);
+    ``environment_idle_timeout`` before an idle environment is reclaimed; ``max_threads`` for
+    plain ``def`` handlers; ``region`` and ``account_id`` for ARNs; ``telemetry``; ``seed`` for
+    alias routing's random choices.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: str = "memory",
+        clock: Clock | None = None,
+        concurrency_limit: int = 1000,
+        max_sync_payload: int = 6 * _MB,
+        max_event_payload: int = 1 * _MB,
+        drain_timeout: float = 30.0,
+        environment_idle_timeout: float = 600.0,
+        max_threads: int = 64,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        telemetry: Telemetry | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(concurrency_limit, int) or concurrency_limit < 1:
+            raise ConfigurationError(
+                f"concurrency_limit must be a positive integer, got {concurrency_limit!r}"
+            )
+        for setting, value in (
+            ("max_sync_payload", max_sync_payload),
+            ("max_event_payload", max_event_payload),
+            ("max_threads", max_threads),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{setting} must be a positive integer, got {value!r}")
+        if drain_timeout < 0 or environment_idle_timeout <= 0:
+            raise ConfigurationError("drain_timeout and environment_idle_timeout must be > 0")
+        self.clock: Clock = clock or RealClock()
+        self.storage = storage
+        self._queue_store = self._open_storage(storage)
+        self.concurrency_limit = concurrency_limit
+        self.max_sync_payload = max_sync_payload
+        self.max_event_payload = max_event_payload
+        self.drain_timeout = drain_timeout
+        self.environment_idle_timeout = environment_idle_timeout
+        self.region = region
+        self.account_id = account_id
+        self.telemetry = telemetry or Telemetry()
+        self._random = random.Random(seed)
+        self._invoker = Invoker(
+            clock=self.clock,
+            telemetry=self.telemetry,
+            concurrency_limit=concurrency_limit,
+            max_response_bytes=max_sync_payload,
+            max_threads=max_threads,
+            region=region,
+            account_id=account_id,
+        )
+        self._functions: dict[str, Function] = {}
+        self._resources: dict[str, Destination] = {}
+        self._async_queues: dict[str, AsyncInvocationQueue] = {}
+        self._function_destinations: dict[str, FunctionDestination] = {}
+        self._targets: dict[str, _Target] = {}
+        self._running = False
+        self._reaper: TimerHandle | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _open_storage(self, storage: str) -> QueueStore:
+        if storage == "memory":
+            return MemoryQueueStore(self.clock)
+        raise ConfigurationError(
+            f"unknown storage {storage!r}: this version of eventmesh supports 'memory'"
+        )
+
+    # -- registration ------------------------------------------------------------------------
+    @overload
+    def function(self, handler: Handler, /) -> Function: ...
+
+    @overload
+    def function(
+        self,
+        handler: None = None,
+        /,
+        *,
+        name: str | None = None,
+        timeout: float = 3,
+        memory: int = 128,
+        reserved_concurrency: int | None = None,
+        provisioned_concurrency: int = 0,
+        retries: int = 2,
+        max_event_age: int = 21600,
+        on_success: DestinationSpec | None = None,
+        on_failure: DestinationSpec | None = None,
+        dead_letter: DestinationSpec | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> Callable[[Handler], Function]: ...
+
+    def function(
+        self,
+        handler: Handler | None = None,
+        /,
+        *,
+        name: str | None = None,
+        timeout: float = 3,
+        memory: int = 128,
+        reserved_concurrency: int | None = None,
+        provisioned_concurrency: int = 0,
+        retries: int = 2,
+        max_event_age: int = 21600,
+        on_success: DestinationSpec | None = None,
+        on_failure: DestinationSpec | None = None,
+        dead_letter: DestinationSpec | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> Function | Callable[[Handler], Function]:
+        """Register a handler as a function; use as ``@mesh.function`` or with settings."""
+        config = FunctionConfig(
+            timeout=timeout,
+            memory=memory,
+            reserved_concurrency=reserved_concurrency,
+            provisioned_concurrency=provisioned_concurrency,
+            retries=retries,
+            max_event_age=max_event_age,
+            on_success=on_success,
+            on_failure=on_failure,
+            dead_letter=dead_letter,
+            environment=environment or {},
+        )
+
+        def register(handler: Handler) -> Function:
+            return self._register(handler, name, config)
+
+        return register(handler) if handler is not None else register
+
+    def _register(self, handler: Handler, name: str | None, config: FunctionConfig) -> Function:
+        if not callable(handler):
+            raise ConfigurationError("a handler must be callable as handler(event, context)")
+        name = name or getattr(handler, "__name__", "")
+        if not _FUNCTION_NAME.match(name):
+            raise ConfigurationError(
+                f"function name {name!r} must be 1-64 letters, digits, '-' or '_'"
+            )
+        if name in self._functions:
+            raise ConfigurationError(f"a function named {name!r} is already registered")
+        self._check_dead_letter(config)
+        function = Function(name, handler, config)
+        self._check_capacity(function, config)
+        function._validators.append(lambda version: self._check_version(function, version))
+        function._on_change.append(self._attach)
+        self._functions[name] = function
+        self._attach(function.latest)
+        self._async_queues[name] = AsyncInvocationQueue(
+            function, self._queue_store, self._invoker, self._resolver(function), self._destination
+        )
+        self._recompute_capacity()
+        if self._running:
+            self._async_queues[name].start()
+        return function
+
+    def _check_dead_letter(self, config: FunctionConfig) -> None:
+        if isinstance(config.dead_letter, Function):
+            raise ConfigurationError(
+                "a dead-letter target is a queue or a topic (anything with async send), not "
+                "a function; use on_failure to send failures to a function"
+            )
+
+    def _check_version(self, function: Function, version: FunctionVersion) -> None:
+        self._check_dead_letter(version.config)
+        self._check_capacity(function, version.config)
+
+    def _check_capacity(self, function: Function, config: FunctionConfig) -> None:
+        reserved = sum(
+            f.latest.config.reserved_concurrency or 0
+            for f in self._functions.values()
+            if f is not function
+        ) + (config.reserved_concurrency or 0)
+        floor = min(100, self.concurrency_limit // 10)
+        if reserved > self.concurrency_limit - floor:
+            raise ConfigurationError(
+                f"reserving {config.reserved_concurrency} for {function.name!r} would reserve "
+                f"{reserved} of the mesh's concurrency_limit {self.concurrency_limit}; at "
+                f"least {floor} must stay unreserved"
+            )
+
+    def _recompute_capacity(self) -> None:
+        reserved = sum(f.latest.config.reserved_concurrency or 0 for f in self._functions.values())
+        self._invoker.unreserved_capacity = self.concurrency_limit - reserved
+
+    def _attach(self, version: FunctionVersion) -> None:
+        """Give a new version its environment pool (and provision it if running)."""
+        pool = EnvironmentPool(version, self.environment_idle_timeout)
+        pool.on_new_environment = self._arm_reaper
+        version.pool = pool
+        self._targets.clear()
+        self._recompute_capacity()
+        if self._running and version.config.provisioned_concurrency:
+            self._spawn(self._provision(version))
+
+    def alias(
+        self,
+        function: Function | str,
+        name: str,
+        version: str,
+        routing: Mapping[str, float] | None = None,
+    ) -> Alias:
+        """Create (or repoint) an alias; ``routing={"3": 0.1}`` sends 10 % to version 3."""
+        target = self.get_function(function) if isinstance(function, str) else function
+        if not _FUNCTION_NAME.match(name) or name.isdigit() or name == LATEST:
+            raise ConfigurationError(
+                f"alias name {name!r} must be letters, digits, '-' or '_', not only digits"
+            )
+        existing = target.aliases.get(name)
+        if existing is not None:
+            existing.update(version=str(version), routing=routing or {})
+        else:
+            existing = Alias(target, name, str(version), routing, self._random)
+            target.aliases[name] = existing
+        self._targets.clear()
+        return existing
+
+    def get_function(self, name: str) -> Function:
+        try:
+            return self._functions[name]
+        except KeyError:
+            raise ResourceNotFoundError(f"no function named {name!r}", function_name=name) from None
+
+    @property
+    def functions(self) -> Mapping[str, Function]:
+        return dict(self._functions)
+
+    def register_resource(self, name: str, resource: Destination) -> None:
+        """Make a resource (queue, topic, ...) reachable by name as a destination."""
+        if name in self._resources and self._resources[name] is not resource:
+            raise ConfigurationError(f"a resource named {name!r} is already registered")
+        self._resources[name] = resource
+
+    # -- resolution --------------------------------------------------------------------------
+    def _target(self, name: str) -> _Target:
+        target = self._targets.get(name)
+        if target is None:
+            target = self._targets[name] = self._resolve_name(name)
+        return target
+
+    def _resolve_name(self, name: str) -> _Target:
+        bare = name
+        for pattern in (_ARN, _PARTIAL_ARN):
+            match = pattern.match(name)
+            if match:
+                bare = match.group(1)
+                break
+        function_name, _, qualifier = bare.partition(":")
+        function = self.get_function(function_name)
+        arn = self._invoker.arn_prefix + function_name
+        if not qualifier:
+            return _Target(function, None, None, None, arn)
+        arn = f"{arn}:{qualifier}"
+        if qualifier == LATEST:
+            return _Target(function, qualifier, None, None, arn)
+        if qualifier in function.aliases:
+            return _Target(function, qualifier, None, function.aliases[qualifier], arn)
+        if qualifier in function.versions:
+            return _Target(function, qualifier, function.versions[qualifier], None, arn)
+        raise ResourceNotFoundError(
+            f"function {function_name!r} has no version or alias {qualifier!r}",
+            function_name=function_name,
+        )
+
+    def _resolver(self, function: Function) -> Callable[[str], tuple[FunctionVersion, str]]:
+        def resolve(qualifier: str) -> tuple[FunctionVersion, str]:
+            name = function.name if qualifier == LATEST else f"{function.name}:{qualifier}"
+            target = self._target(name)
+            return target.pick(), target.arn if qualifier != LATEST else target.arn + ":$LATEST"
+
+        return resolve
+
+    def _destination(self, spec: DestinationSpec) -> Destination:
+        if isinstance(spec, Function):
+            return self._function_destination(spec)
+        if isinstance(spec, str):
+            if spec in self._resources:
+                return self._resources[spec]
+            if spec in self._functions:
+                return self._function_destination(self._functions[spec])
+            raise ResourceNotFoundError(f"no function or resource named {spec!r}")
+        if callable(getattr(spec, "send", None)):
+            return spec
+        raise ConfigurationError(f"{spec!r} is not a destination (a name, a function, or send)")
+
+    def _function_destination(self, function: Function) -> FunctionDestination:
+        destination = self._function_destinations.get(function.name)
+        if destination is None:
+            destination = FunctionDestination(self, function)
+            self._function_destinations[function.name] = destination
+        return destination
+
+    # -- invoking ----------------------------------------------------------------------------
+    async def invoke(
+        self,
+        name: str,
+        payload: Any = None,
+        invocation_type: InvocationType = "RequestResponse",
+        *,
+        client_context: Mapping[str, Any] | None = None,
+    ) -> InvocationResult:
+        """Invoke a function by name (``fn``, ``fn:3``, ``fn:live`` or an ARN).
+
+        ``RequestResponse`` runs it and returns its result (200); ``Event`` queues it and
+        returns 202 at once; ``DryRun`` only validates the name and payload (204).
+        """
+        if not self._running:
+            raise EventMeshError("the mesh is not running: use `async with mesh:` first")
+        target = self._target(name)
+        if invocation_type == "RequestResponse":
+            version = target.pick()
+            body = encode_payload(payload, self.max_sync_payload, target.function.name)
+            return await self._invoker.request_response(
+                version, body, target.arn, client_context
+            )
+        if invocation_type == "Event":
+            body = encode_payload(payload, self.max_event_payload, target.function.name)
+            queue = self._async_queues[target.function.name]
+            request_id = await queue.put(target.qualifier or LATEST, body)
+            return InvocationResult(202, None, None, None, request_id)
+        if invocation_type == "DryRun":
+            target.pick()
+            encode_payload(payload, self.max_sync_payload, target.function.name)
+            return InvocationResult(204)
+        raise InvocationError(
+            f"invocation_type must be RequestResponse, Event or DryRun, not {invocation_type!r}"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> Mesh:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._running:
+            raise EventMeshError("the mesh is already running")
+        self._check_destinations()
+        self.telemetry.start()
+        self._running = True
+        for queue in self._async_queues.values():
+            queue.start()
+        versions = [
+            version
+            for function in self._functions.values()
+            for version in (function.latest, *function.versions.values())
+            if version.config.provisioned_concurrency
+        ]
+        await asyncio.gather(*(self._provision(version) for version in versions))
+
+    def _check_destinations(self) -> None:
+        problems = []
+        for function in self._functions.values():
+            for version in (function.latest, *function.versions.values()):
+                for setting in ("on_success", "on_failure", "dead_letter"):
+                    spec = getattr(version.config, setting)
+                    if spec is None:
+                        continue
+                    try:
+                        self._destination(spec)
+                    except EventMeshError as exc:
+                        problems.append(f"{function.name}:{version.version} {setting}: {exc}")
+        if problems:
+            raise ConfigurationError("unknown destinations: " + "; ".join(problems))
+
+    async def _provision(self, version: FunctionVersion) -> None:
+        """Initialise provisioned environments ahead of any invocation."""
+        pool = version.pool
+        assert pool is not None
+        for environment in pool.provision(version.config.provisioned_concurrency):
+            error = await self._invoker.initialise(environment, version)
+            if error is None:
+                pool.give_back(environment, self.clock.now())
+            else:
+                logger.error(
+                    "provisioning %s:%s failed: %s",
+                    version.function.name,
+                    version.version,
+                    error.get("errorMessage") if isinstance(error, Mapping) else error,
+                )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _arm_reaper(self) -> None:
+        if self._reaper is None and self._running:
+            self._reaper = self.clock.call_at(
+                self.clock.now() + self.environment_idle_timeout, self._reap
+            )
+
+    def _reap(self) -> None:
+        self._reaper = None
+        now = self.clock.now()
+        remaining = 0
+        for function in self._functions.values():
+            for version in (function.latest, *function.versions.values()):
+                pool = version.pool
+                if pool is not None:
+                    pool.reap(now)
+                    remaining += pool.idle - pool.provisioned
+        if remaining > 0:
+            self._arm_reaper()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no invocation runs and no queued event is due; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.drain_timeout if timeout is None else timeout)
+        while True:
+            pending = self._invoker.in_flight
+            for queue in self._async_queues.values():
+                pending += await queue.pending()
+            if pending == 0:
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        drained = await self.drain()
+        if not drained:
+            logger.warning("the mesh stopped before every invocation finished")
+        self._running = False
+        for queue in self._async_queues.values():
+            await queue.stop()
+        for task in list(self._background):
+            task.cancel()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        self._invoker.close()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def __repr__(self) -> str:
+        return f"<Mesh storage={self.storage!r} functions={sorted(self._functions)}>"

@@ -1,0 +1,841 @@
+"""EventBridge event patterns and SNS subscription filter policies: one matching engine.
+
+Design
+======
+
+A pattern is validated and *compiled* once, at construction, into a small tree of matcher
+objects. ``matches`` only walks that tree and calls precomputed predicates: routing an event
+never re-reads the pattern.
+
+* ``_Object`` matches one level of a JSON object. Every field it names must match (AND) and, if
+  the level has an ``$or``, one of its branches must match too. Where the pattern expects an
+  object but the event holds an array, each object in the array is tried on its own, so all the
+  fields of one match come from the same element ("array-consistent" matching, as EventBridge
+  does).
+* ``_Leaf`` matches the value found under one key against the pattern's array of allowed values
+  (OR). Exact values are looked up in a frozenset of canonical keys; operators (``prefix``,
+  ``numeric``, ``cidr``, ...) are compiled into predicates; ``anything-but`` into predicates whose
+  negation matches; ``exists: false`` into a flag read when the key holds no value. When the event
+  value is an array, the leaf matches if one of its elements does.
+
+Both filtering languages go through the same compiler. What differs between an EventBridge
+pattern, an SNS filter policy on the message body and one on message attributes is data, kept in
+a ``_Dialect``: which operators exist, the numeric limits, how exact numbers compare (by their
+JSON text for EventBridge, by value for SNS), whether nesting is allowed, and two SNS quirks.
+``FilterPolicy`` is a thin layer over the engine: it enforces the SNS limits (keys, value
+combinations, size) and decodes SNS message attributes (``String``, ``String.Array``,
+``Number``; ``Binary`` is ignored) into plain values before matching.
+
+Lambda event-source-mapping filters use the EventBridge syntax: they are ``Pattern`` objects,
+ORed by ``matches_any``.
+
+Choices where AWS's documentation is silent or inconsistent:
+
+* Events arrive already parsed, so numbers keep only their Python type: ``300`` (int) and
+  ``300.0`` (float) differ, as in AWS, but ``300.0`` and ``3.0e2`` are the same float.
+* Numeric operators only match JSON numbers inside the dialect's numeric range (±5.0e9 for
+  EventBridge, ±1e9 for SNS); booleans are never numbers.
+* ``anything-but`` matches a present value that the excluded values do not match, whatever its
+  type; it never matches an absent field. On an array, EventBridge needs one element outside
+  the excluded values, SNS needs every element outside them (current SNS documentation).
+* ``$or`` is the OR operator only when its value is an array of at least two objects that use no
+  operator name as a key (event-ruler's rule); otherwise it is an ordinary field name.
+* Empty value arrays and nested empty objects are rejected: they can only be mistakes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+from eventmesh._errors import PatternError
+
+__all__ = ["FilterPolicy", "Pattern", "matches_any"]
+
+_Test = Callable[[Any], bool]
+"""A compiled condition on one scalar value of the event."""
+
+_Compare = Callable[[float, float], bool]
+
+
+class _Missing:
+    """Stands for the value of a key that the event does not have."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Final = _Missing()
+_ARRAY: Final = (list, tuple)  # event arrays (tuples are accepted for Python-built events)
+_UNMATCHABLE: Final = object()  # the exact-match key of a value no pattern literal can equal
+
+_EVENTBRIDGE_NUMERIC_LIMIT: Final = 5.0e9
+_EVENTBRIDGE_MAX_OR_COMBINATIONS: Final = 1000
+_SNS_NUMERIC_LIMIT: Final = 1.0e9
+_SNS_MAX_DECIMALS: Final = 5
+_SNS_MAX_KEYS: Final = 5
+_SNS_MAX_COMBINATIONS: Final = 150
+_SNS_MAX_POLICY_BYTES: Final = 256 * 1024
+_OR: Final = "$or"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json_text_key(value: Any) -> Hashable:
+    """EventBridge equality: numbers are equal only if written the same (300 != 300.0)."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return ("number", repr(value))
+    return _UNMATCHABLE
+
+
+def _numeric_value_key(value: Any) -> Hashable:
+    """SNS equality: numbers are equal if their values are (300 == 300.0 == 3.0e2)."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return ("number", float(value))
+    return _UNMATCHABLE
+
+
+def _scalars(values: list[Any] | tuple[Any, ...]) -> Iterator[Any]:
+    """The leaf values of a (possibly nested) event array; objects are not leaves."""
+    for value in values:
+        if isinstance(value, _ARRAY):
+            yield from _scalars(value)
+        elif not isinstance(value, Mapping):
+            yield value
+
+
+def _objects(values: list[Any] | tuple[Any, ...]) -> Iterator[Mapping[str, Any]]:
+    """The objects of a (possibly nested) event array."""
+    for value in values:
+        if isinstance(value, _ARRAY):
+            yield from _objects(value)
+        elif isinstance(value, Mapping):
+            yield value
+
+
+def _has_value(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+# --------------------------------------------------------------------------- dialects
+
+
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """What one filtering language allows; the compiler reads nothing else."""
+
+    label: str
+    operators: frozenset[str]
+    anything_but_operators: frozenset[str]
+    ignore_case_affixes: bool  # {"prefix": {"equals-ignore-case": ...}}
+    numeric_limit: float
+    max_decimals: int | None
+    numbers_by_value: bool  # exact numbers compare by value, and obey the numeric limits
+    nested: bool
+    anything_but_all_elements: bool  # on an array, anything-but must hold for every element
+    exists_needs_value: bool  # "exists": true needs a non-null, non-empty value
+
+    @property
+    def exact_key(self) -> Callable[[Any], Hashable]:
+        return _numeric_value_key if self.numbers_by_value else _json_text_key
+
+
+_EVENTBRIDGE_OPERATORS: Final = frozenset(
+    {"anything-but", "cidr", "equals-ignore-case", "exists", "numeric", "prefix", "suffix", "wildcard"}
+)
+_SNS_OPERATORS: Final = _EVENTBRIDGE_OPERATORS - {"wildcard"}
+
+_EVENTBRIDGE: Final = _Dialect(
+    label="event pattern",
+    operators=_EVENTBRIDGE_OPERATORS,
+    anything_but_operators=frozenset({"prefix", "suffix", "equals-ignore-case", "wildcard"}),
+    ignore_case_affixes=True,
+    numeric_limit=_EVENTBRIDGE_NUMERIC_LIMIT,
+    max_decimals=None,
+    numbers_by_value=False,
+    nested=True,
+    anything_but_all_elements=False,
+    exists_needs_value=False,
+)
+_SNS_BODY: Final = _Dialect(
+    label="filter policy",
+    operators=_SNS_OPERATORS,
+    anything_but_operators=frozenset({"prefix"}),
+    ignore_case_affixes=False,
+    numeric_limit=_SNS_NUMERIC_LIMIT,
+    max_decimals=_SNS_MAX_DECIMALS,
+    numbers_by_value=True,
+    nested=True,
+    anything_but_all_elements=True,
+    exists_needs_value=True,
+)
+_SNS_ATTRIBUTES: Final = _Dialect(
+    label="filter policy with scope MessageAttributes",
+    operators=_SNS_OPERATORS,
+    anything_but_operators=frozenset({"prefix"}),
+    ignore_case_affixes=False,
+    numeric_limit=_SNS_NUMERIC_LIMIT,
+    max_decimals=_SNS_MAX_DECIMALS,
+    numbers_by_value=True,
+    nested=False,
+    anything_but_all_elements=True,
+    exists_needs_value=True,
+)
+
+
+# --------------------------------------------------------------------------- matchers
+
+
+class _Leaf:
+    """Matches the value under one key against an array of allowed values (OR)."""
+
+    __slots__ = ("_all_elements", "_exact", "_excluded", "_if_absent", "_key", "_tests")
+
+    def __init__(self, spec: _LeafSpec, dialect: _Dialect) -> None:
+        self._exact = frozenset(spec.exact)
+        self._key = dialect.exact_key
+        self._tests = tuple(spec.tests)
+        self._excluded = tuple(spec.excluded)
+        self._if_absent = spec.if_absent
+        self._all_elements = dialect.anything_but_all_elements
+
+    def __call__(self, value: Any) -> bool:
+        if isinstance(value, _ARRAY):
+            leaves = list(_scalars(value))
+            return self._match_array(leaves) if leaves else self._if_absent
+        if value is _MISSING or isinstance(value, Mapping):
+            return self._if_absent  # no leaf value here: only "exists": false can match
+        return self._allowed(value) or any(not excluded(value) for excluded in self._excluded)
+
+    def _allowed(self, value: Any) -> bool:
+        return self._key(value) in self._exact or any(test(value) for test in self._tests)
+
+    def _match_array(self, leaves: list[Any]) -> bool:
+        if any(self._allowed(leaf) for leaf in leaves):
+            return True
+        if self._all_elements:
+            return any(not any(map(excluded, leaves)) for excluded in self._excluded)
+        return any(not excluded(leaf) for excluded in self._excluded for leaf in leaves)
+
+
+class _Object:
+    """Matches one object level: every field (AND), and one ``$or`` branch if any."""
+
+    __slots__ = ("_branches", "_fields", "_if_empty")
+
+    def __init__(
+        self, fields: tuple[tuple[str, Callable[[Any], bool]], ...], branches: tuple[_Object, ...]
+    ) -> None:
+        self._fields = fields
+        self._branches = branches
+        self._if_empty = self.match_object({})
+
+    def __call__(self, value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return self.match_object(value)
+        if isinstance(value, _ARRAY):
+            objects = list(_objects(value))
+            if objects:
+                return any(self.match_object(element) for element in objects)
+        return self._if_empty  # absent, scalar, or no objects: the fields have no values
+
+    def match_object(self, obj: Mapping[str, Any]) -> bool:
+        for key, matcher in self._fields:
+            if not matcher(obj.get(key, _MISSING)):
+                return False
+        return not self._branches or any(branch.match_object(obj) for branch in self._branches)
+
+
+# --------------------------------------------------------------------------- compiler
+
+
+@dataclass(slots=True)
+class _LeafSpec:
+    """A leaf's allowed values, gathered while compiling its array."""
+
+    exact: set[Hashable] = field(default_factory=set)
+    tests: list[_Test] = field(default_factory=list)
+    excluded: list[_Test] = field(default_factory=list)
+    if_absent: bool = False
+
+
+def _error(path: str, message: str) -> PatternError:
+    return PatternError(f"{path}: {message}" if path else message)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_or_group(value: Any) -> bool:
+    """event-ruler's rule: ``$or`` is the operator if it holds objects without operator keys."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and _OPERATOR_NAMES.isdisjoint(item) for item in value)
+    )
+
+
+def _compile_object(spec: dict[str, Any], path: str, dialect: _Dialect) -> _Object:
+    fields: list[tuple[str, Callable[[Any], bool]]] = []
+    branches: tuple[_Object, ...] = ()
+    for key, value in spec.items():
+        where = _join(path, key)
+        if key == _OR and _is_or_group(value):
+            branches = _compile_or(value, where, dialect)
+        else:
+            fields.append((key, _compile_field(value, where, dialect)))
+    return _Object(tuple(fields), branches)
+
+
+def _compile_or(branches: list[dict[str, Any]], path: str, dialect: _Dialect) -> tuple[_Object, ...]:
+    if len(branches) < 2:
+        raise _error(path, "$or needs at least 2 sub-patterns")
+    compiled = []
+    for index, branch in enumerate(branches):
+        if not branch:
+            raise _error(f"{path}[{index}]", "an empty sub-pattern is not allowed in $or")
+        compiled.append(_compile_object(branch, f"{path}[{index}]", dialect))
+    return tuple(compiled)
+
+
+def _compile_field(value: Any, path: str, dialect: _Dialect) -> Callable[[Any], bool]:
+    if isinstance(value, dict):
+        if not dialect.nested:
+            raise _error(path, f"nested keys are not allowed in a {dialect.label}")
+        if not value:
+            raise _error(path, "an empty object is not allowed; name at least one field")
+        return _compile_object(value, path, dialect)
+    if not isinstance(value, list):
+        raise _error(path, f"the value must be an array of allowed values, got {_show(value)}")
+    if not value:
+        raise _error(path, "an empty array matches nothing; list at least one value")
+    return _compile_leaf(value, path, dialect)
+
+
+def _compile_leaf(values: list[Any], path: str, dialect: _Dialect) -> _Leaf:
+    spec = _LeafSpec()
+    for value in values:
+        if isinstance(value, dict):
+            _add_operator(spec, value, path, dialect)
+        elif isinstance(value, list):
+            raise _error(path, f"arrays cannot be nested in a value array, got {_show(value)}")
+        else:
+            _add_exact(spec, value, path, dialect)
+    return _Leaf(spec, dialect)
+
+
+def _add_exact(spec: _LeafSpec, value: Any, path: str, dialect: _Dialect) -> None:
+    if dialect.numbers_by_value and _is_number(value):
+        _check_number(value, path, dialect)
+    spec.exact.add(dialect.exact_key(value))
+
+
+def _single_item(obj: dict[str, Any], path: str, what: str) -> tuple[str, Any]:
+    if len(obj) != 1:
+        raise _error(path, f"{what} must have exactly one key, got {_show(obj)}")
+    return next(iter(obj.items()))
+
+
+def _add_operator(spec: _LeafSpec, obj: dict[str, Any], path: str, dialect: _Dialect) -> None:
+    name, operand = _single_item(obj, path, "an operator object")
+    if name not in dialect.operators:
+        kind = "unsupported" if name in _OPERATOR_NAMES else "unknown"
+        supported = ", ".join(sorted(dialect.operators))
+        raise _error(path, f'{kind} operator "{name}" in a {dialect.label} (use: {supported})')
+    _OPERATORS[name](spec, operand, path, dialect)
+
+
+def _check_number(number: float, path: str, dialect: _Dialect) -> None:
+    limit = dialect.numeric_limit
+    if not -limit <= number <= limit:
+        raise _error(path, f"number {number} is outside the allowed range {-limit:g}..{limit:g}")
+    if dialect.max_decimals is not None and _decimals(number) > dialect.max_decimals:
+        raise _error(
+            path, f"number {number} has more than {dialect.max_decimals} digits after the point"
+        )
+
+
+def _decimals(number: float) -> int:
+    if isinstance(number, int):
+        return 0
+    exponent = Decimal(repr(number)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def _string_operand(name: str, operand: Any, path: str) -> str:
+    if not isinstance(operand, str):
+        raise _error(path, f"{name} expects a string, got {_show(operand)}")
+    return operand
+
+
+def _affix_test(name: str, text: str, ignore_case: bool) -> _Test:
+    method: Callable[[str, str], bool] = str.startswith if name == "prefix" else str.endswith
+    if ignore_case:
+        folded = text.lower()
+        return lambda value: isinstance(value, str) and method(value.lower(), folded)
+    return lambda value: isinstance(value, str) and method(value, text)
+
+
+def _affix(name: str, operand: Any, path: str, dialect: _Dialect) -> _Test:
+    if isinstance(operand, dict) and dialect.ignore_case_affixes:
+        inner, text = _single_item(operand, path, name)
+        if inner != "equals-ignore-case":
+            raise _error(path, f'{name} accepts a string or {{"equals-ignore-case": string}}')
+        return _affix_test(name, _string_operand(f"{name} equals-ignore-case", text, path), True)
+    return _affix_test(name, _string_operand(name, operand, path), False)
+
+
+def _ignore_case_test(text: str) -> _Test:
+    folded = text.lower()
+    return lambda value: isinstance(value, str) and value.lower() == folded
+
+
+def _wildcard_regex(text: str, path: str) -> re.Pattern[str]:
+    """``*`` is zero or more characters; ``\\*`` a literal star and ``\\\\`` a backslash."""
+    parts: list[str] = []
+    literal: list[str] = []
+    index, after_star = 0, False
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            escaped = text[index + 1 : index + 2]
+            if escaped not in ("*", "\\"):
+                raise _error(path, f"wildcard {text!r}: a backslash may only escape * or \\")
+            literal.append(escaped)
+            index, after_star = index + 2, False
+            continue
+        if char == "*":
+            if after_star:
+                raise _error(path, f"wildcard {text!r} has consecutive * characters")
+            parts += [re.escape("".join(literal)), ".*"]
+            literal, after_star = [], True
+        else:
+            literal.append(char)
+            after_star = False
+        index += 1
+    parts.append(re.escape("".join(literal)))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _wildcard_test(text: str, path: str) -> _Test:
+    fullmatch = _wildcard_regex(text, path).fullmatch
+    return lambda value: isinstance(value, str) and fullmatch(value) is not None
+
+
+def _string_test(name: str, text: str, path: str) -> _Test:
+    """The string operators anything-but can wrap, by name."""
+    if name == "wildcard":
+        return _wildcard_test(text, path)
+    if name == "equals-ignore-case":
+        return _ignore_case_test(text)
+    return _affix_test(name, text, False)
+
+
+_COMPARE: Final[dict[str, _Compare]] = {
+    "=": lambda value, bound: value == bound,
+    "<": lambda value, bound: value < bound,
+    "<=": lambda value, bound: value <= bound,
+    ">": lambda value, bound: value > bound,
+    ">=": lambda value, bound: value >= bound,
+}
+_LOWER_BOUNDS: Final = frozenset({">", ">="})
+_UPPER_BOUNDS: Final = frozenset({"<", "<="})
+_NUMERIC_USAGE: Final = 'numeric expects [op, number] or [">", number, "<=", number]'
+
+
+def _numeric_bounds(operand: Any, path: str, dialect: _Dialect) -> list[tuple[str, float]]:
+    if not isinstance(operand, list) or len(operand) not in (2, 4):
+        raise _error(path, f"{_NUMERIC_USAGE}, got {_show(operand)}")
+    bounds = [(operand[index], operand[index + 1]) for index in range(0, len(operand), 2)]
+    for op, number in bounds:
+        if op not in _COMPARE:
+            raise _error(path, f"numeric: unknown comparison {_show(op)} (use =, <, <=, >, >=)")
+        if not _is_number(number):
+            raise _error(path, f"numeric: {_show(op)} needs a number, got {_show(number)}")
+        _check_number(number, path, dialect)
+    if len(bounds) == 2:
+        _check_range(bounds, path)
+    return bounds
+
+
+def _check_range(bounds: list[tuple[str, float]], path: str) -> None:
+    (low_op, low), (high_op, high) = sorted(bounds, key=lambda bound: bound[0] in _UPPER_BOUNDS)
+    if low_op not in _LOWER_BOUNDS or high_op not in _UPPER_BOUNDS:
+        raise _error(path, "a numeric range needs one of >, >= and one of <, <=")
+    if not low < high:
+        raise _error(path, f"numeric range is empty: {low} is not below {high}")
+
+
+def _numeric_test(bounds: list[tuple[str, float]], limit: float) -> _Test:
+    def in_range(value: Any) -> bool:
+        return _is_number(value) and -limit <= value <= limit
+
+    if len(bounds) == 1:
+        compare, bound = _COMPARE[bounds[0][0]], bounds[0][1]
+        return lambda value: in_range(value) and compare(value, bound)
+    (op1, bound1), (op2, bound2) = bounds
+    compare1, compare2 = _COMPARE[op1], _COMPARE[op2]
+    return lambda value: in_range(value) and compare1(value, bound1) and compare2(value, bound2)
+
+
+def _cidr_test(operand: Any, path: str) -> _Test:
+    text = _string_operand("cidr", operand, path)
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise _error(path, f"cidr {text!r} is not an IP network: {exc}") from None
+    version, base, mask = network.version, int(network.network_address), int(network.netmask)
+
+    def test(value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return address.version == version and int(address) & mask == base
+
+    return test
+
+
+def _excluded_values(operand: Any, path: str, dialect: _Dialect) -> _Test:
+    values = operand if isinstance(operand, list) else [operand]
+    if values and all(isinstance(value, str) for value in values):
+        strings = frozenset(values)
+        return lambda value: isinstance(value, str) and value in strings
+    if values and all(_is_number(value) for value in values):
+        for number in values:
+            _check_number(number, path, dialect)
+        numbers = frozenset(float(number) for number in values)
+        return lambda value: _is_number(value) and float(value) in numbers
+    raise _error(
+        path,
+        "anything-but expects a string, a number, a non-empty list of only strings or only "
+        f"numbers, or an operator object, got {_show(operand)}",
+    )
+
+
+def _excluded_operator(obj: dict[str, Any], path: str, dialect: _Dialect) -> _Test:
+    name, operand = _single_item(obj, path, "an anything-but operator object")
+    if name not in dialect.anything_but_operators:
+        supported = ", ".join(sorted(dialect.anything_but_operators))
+        raise _error(path, f'anything-but cannot wrap "{name}" in a {dialect.label} ({supported})')
+    texts = operand if isinstance(operand, list) and operand else [operand]
+    tests = [_string_test(name, _string_operand(name, text, path), path) for text in texts]
+    if len(tests) == 1:
+        return tests[0]
+    return lambda value: any(test(value) for test in tests)
+
+
+def _op_anything_but(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    if isinstance(operand, dict):
+        spec.excluded.append(_excluded_operator(operand, path, dialect))
+    else:
+        spec.excluded.append(_excluded_values(operand, path, dialect))
+
+
+def _op_prefix(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    spec.tests.append(_affix("prefix", operand, path, dialect))
+
+
+def _op_suffix(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    spec.tests.append(_affix("suffix", operand, path, dialect))
+
+
+def _op_equals_ignore_case(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    spec.tests.append(_ignore_case_test(_string_operand("equals-ignore-case", operand, path)))
+
+
+def _op_wildcard(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    spec.tests.append(_wildcard_test(_string_operand("wildcard", operand, path), path))
+
+
+def _op_numeric(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    bounds = _numeric_bounds(operand, path, dialect)
+    spec.tests.append(_numeric_test(bounds, dialect.numeric_limit))
+
+
+def _op_cidr(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    spec.tests.append(_cidr_test(operand, path))
+
+
+def _op_exists(spec: _LeafSpec, operand: Any, path: str, dialect: _Dialect) -> None:
+    if not isinstance(operand, bool):
+        raise _error(path, f"exists expects true or false, got {_show(operand)}")
+    if operand:
+        spec.tests.append(_has_value if dialect.exists_needs_value else _always)
+    else:
+        spec.if_absent = True
+
+
+_OPERATORS: Final[dict[str, Callable[[_LeafSpec, Any, str, _Dialect], None]]] = {
+    "anything-but": _op_anything_but,
+    "cidr": _op_cidr,
+    "equals-ignore-case": _op_equals_ignore_case,
+    "exists": _op_exists,
+    "numeric": _op_numeric,
+    "prefix": _op_prefix,
+    "suffix": _op_suffix,
+    "wildcard": _op_wildcard,
+}
+_OPERATOR_NAMES: Final = frozenset(_OPERATORS)
+
+
+# --------------------------------------------------------------------------- loading, limits
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _copy_value(value: Any, path: str) -> Any:
+    """A deep copy made only of JSON types (dict, list, str, int, float, bool, None)."""
+    if isinstance(value, Mapping):
+        return _copy_object(value, path)
+    if isinstance(value, _ARRAY):
+        return [_copy_value(item, path) for item in value]
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise _error(path, f"{value!r} is not a JSON value")
+
+
+def _copy_object(obj: Mapping[Any, Any], path: str) -> dict[str, Any]:
+    copied: dict[str, Any] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise _error(path, f"keys must be strings, got {key!r}")
+        copied[key] = _copy_value(value, _join(path, key))
+    return copied
+
+
+def _load(source: Mapping[str, Any] | str | bytes, label: str) -> dict[str, Any]:
+    parsed: Any = source
+    if isinstance(source, str | bytes | bytearray):
+        try:
+            parsed = json.loads(source, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise PatternError(f"{label} is not valid JSON: {exc}") from None
+    if not isinstance(parsed, Mapping):
+        raise PatternError(f"{label} must be a JSON object, got {type(parsed).__name__}")
+    return _copy_object(parsed, "")
+
+
+def _combinations(spec: dict[str, Any], leaf_weight: Callable[[list[Any]], int]) -> int:
+    """How many plain rules the pattern expands to: product over keys, sum over $or branches."""
+    total = 1
+    for key, value in spec.items():
+        if key == _OR and _is_or_group(value):
+            total *= sum(_combinations(branch, leaf_weight) for branch in value)
+        elif isinstance(value, dict):
+            total *= _combinations(value, leaf_weight)
+        elif isinstance(value, list):
+            total *= leaf_weight(value)
+    return total
+
+
+def _top_level_keys(spec: dict[str, Any]) -> int:
+    """Keys counted by SNS: the top-level ones, per $or alternative."""
+    or_group = spec.get(_OR)
+    if not _is_or_group(or_group):
+        return len(spec)
+    return len(spec) - 1 + max(_top_level_keys(branch) for branch in or_group)
+
+
+def _one_rule(values: list[Any]) -> int:
+    return 1
+
+
+def _check_sns_limits(policy: dict[str, Any]) -> None:
+    size = len(json.dumps(policy).encode())
+    if size > _SNS_MAX_POLICY_BYTES:
+        raise PatternError(f"filter policy is {size} bytes; the limit is 256 KB")
+    keys = _top_level_keys(policy)
+    if keys > _SNS_MAX_KEYS:
+        raise PatternError(f"filter policy has {keys} keys; the limit is {_SNS_MAX_KEYS} keys")
+    combinations = _combinations(policy, len)
+    if combinations > _SNS_MAX_COMBINATIONS:
+        raise PatternError(
+            f"filter policy has {combinations} value combinations; "
+            f"the limit is {_SNS_MAX_COMBINATIONS} combinations"
+        )
+
+
+# --------------------------------------------------------------------------- SNS attributes
+
+_TYPE_KEYS: Final = ("Type", "DataType", "dataType")
+_VALUE_KEYS: Final = ("Value", "StringValue", "stringValue")
+_NUMBER_TEXT: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _first(attribute: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in attribute:
+            return attribute[key]
+    return _MISSING
+
+
+def _decode_number(raw: Any) -> Any:
+    if _is_number(raw):
+        return raw
+    if isinstance(raw, str) and _NUMBER_TEXT.fullmatch(raw.strip()):
+        number = float(raw)
+        return number if math.isfinite(number) else _MISSING
+    return _MISSING
+
+
+def _decode_array(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return _MISSING
+    return raw if isinstance(raw, list) else _MISSING
+
+
+def _decode_attribute(attribute: Any) -> Any:
+    """An SNS/SQS message attribute as a plain value; ``_MISSING`` if SNS ignores it."""
+    if not isinstance(attribute, Mapping):  # a bare value: str, number or array
+        if isinstance(attribute, str | list) or _is_number(attribute):
+            return attribute
+        return _MISSING
+    data_type, raw = _first(attribute, _TYPE_KEYS), _first(attribute, _VALUE_KEYS)
+    if not isinstance(data_type, str):
+        return _MISSING
+    if data_type == "String.Array":
+        return _decode_array(raw)
+    base_type = data_type.split(".", 1)[0]  # custom labels: "Number.float", "String.id"
+    if base_type == "String":
+        return raw if isinstance(raw, str) else _MISSING
+    if base_type == "Number":
+        return _decode_number(raw)
+    return _MISSING  # Binary (and unknown types) are ignored
+
+
+def _decode_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    decoded = {name: _decode_attribute(value) for name, value in attributes.items()}
+    return {name: value for name, value in decoded.items() if value is not _MISSING}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+class Pattern:
+    """An EventBridge event pattern, validated and compiled once.
+
+    ``Pattern({"source": ["aws.ec2"], "detail": {"state": ["running"]}})`` or the same as a JSON
+    string. Raises ``PatternError`` naming the offending key's dotted path. ``matches(event)``
+    tells whether a parsed event (a mapping) matches.
+    """
+
+    __slots__ = ("_root", "source")
+
+    def __init__(self, pattern: Mapping[str, Any] | str | bytes) -> None:
+        self.source: dict[str, Any] = _load(pattern, _EVENTBRIDGE.label)
+        self._root = _compile_object(self.source, "", _EVENTBRIDGE)
+        combinations = _combinations(self.source, _one_rule)
+        if combinations > _EVENTBRIDGE_MAX_OR_COMBINATIONS:
+            raise PatternError(
+                f"event pattern expands to {combinations} combinations through $or; "
+                f"the limit is {_EVENTBRIDGE_MAX_OR_COMBINATIONS} combinations"
+            )
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether ``event`` has every field the pattern names, each with an allowed value."""
+        return self._root(event)
+
+    def __repr__(self) -> str:
+        return f"Pattern({json.dumps(self.source)})"
+
+
+_SCOPES: Final = {"MessageAttributes": _SNS_ATTRIBUTES, "MessageBody": _SNS_BODY}
+
+
+class FilterPolicy:
+    """An SNS subscription filter policy, validated and compiled once.
+
+    ``scope`` is SNS's ``FilterPolicyScope``: ``"MessageAttributes"`` (the default; ``matches``
+    takes the message attributes as SNS or SQS shapes them, e.g. ``{"color": {"Type": "String",
+    "Value": "red"}}``) or ``"MessageBody"`` (``matches`` takes the body: a mapping, or JSON text
+    that must decode to an object). An empty policy accepts every message.
+    """
+
+    __slots__ = ("_root", "scope", "source")
+
+    def __init__(
+        self, policy: Mapping[str, Any] | str | bytes, scope: str = "MessageAttributes"
+    ) -> None:
+        dialect = _SCOPES.get(scope)
+        if dialect is None:
+            raise PatternError(
+                f'filter policy scope must be "MessageAttributes" or "MessageBody", got {scope!r}'
+            )
+        self.scope = scope
+        self.source: dict[str, Any] = _load(policy, "filter policy")
+        self._root = _compile_object(self.source, "", dialect)
+        _check_sns_limits(self.source)
+
+    def matches(self, message: Mapping[str, Any] | str | bytes) -> bool:
+        """Whether SNS would deliver ``message`` (attributes or body, per ``scope``)."""
+        if not self.source:
+            return True
+        if self.scope == "MessageBody":
+            return self._matches_body(message)
+        return self._matches_attributes(message)
+
+    def _matches_body(self, body: Mapping[str, Any] | str | bytes) -> bool:
+        if isinstance(body, str | bytes | bytearray):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                return False
+        return isinstance(body, Mapping) and self._root.match_object(body)
+
+    def _matches_attributes(self, attributes: Mapping[str, Any] | str | bytes) -> bool:
+        if not isinstance(attributes, Mapping):
+            return False
+        decoded = _decode_attributes(attributes)
+        # SNS: with no attributes at all, not even "exists": false matches.
+        return bool(decoded) and self._root.match_object(decoded)
+
+    def __repr__(self) -> str:
+        return f"FilterPolicy({json.dumps(self.source)}, scope={self.scope!r})"
+
+
+def matches_any(patterns: Sequence[Pattern], record: Mapping[str, Any]) -> bool:
+    """Lambda event-source-mapping filters: the record passes if any pattern matches (ORed).
+
+    With no filters at all, every record passes.
+    """
+    return not patterns or any(pattern.matches(record) for pattern in patterns)

@@ -1,0 +1,1 @@
+"""Resources eventmesh emulates: schedules, queues, streams and their helpers."""
