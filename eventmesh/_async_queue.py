@@ -214,31 +214,33 @@ class AsyncInvocationQueue:
             await self._retry_later(delivery, changes, delay, config.max_event_age, age)
             return
         parent = propagate.extract(attributes) if invoker.telemetry.tracing else None
-        event = orjson.loads(delivery.body)
-        try:
-            outcome = await invoker.execute(
-                version,
-                event,
-                attributes["request_id"],
-                arn,
-                "Event",
-                trigger="other",
-                parent_context=parent,
-            )
-        finally:
-            invoker.release(function)
+        outcome = await invoker.run(
+            version,
+            orjson.loads(delivery.body),
+            arn,
+            "Event",
+            request_id=attributes["request_id"],
+            trigger="other",
+            parent_context=parent,
+            acquired=True,
+        )
         attempts = int(attributes.get("attempts", "0")) + 1
-        if not outcome.error:
-            record = self._record(
-                delivery, attributes, arn, "Success", attempts, 200, outcome.version, None, outcome.payload
-            )
+        if outcome.function_error is None:
             if config.on_success is not None:
+                record = self._record(
+                    delivery, attributes, arn, "Success", attempts, 200,
+                    outcome.executed_version, None, outcome.payload,
+                )  # fmt: skip
                 await self._send(config.on_success, record, None, "destination_failures")
             await self._store.delete(self.name, [delivery.receipt])
             return
         last = orjson.dumps(
-            {"status": 200, "version": outcome.version, "error": "Unhandled",
-             "payload": outcome.payload}
+            {
+                "status": 200,
+                "version": outcome.executed_version,
+                "error": outcome.function_error,
+                "payload": outcome.payload,
+            }
         ).decode()
         if attempts > config.retries:
             changes = {"attempts": str(attempts), "last": last}
@@ -282,13 +284,22 @@ class AsyncInvocationQueue:
             )
         else:
             record = self._record(
-                delivery, attributes, arn, condition, attempts,
-                last["status"], last["version"], last["error"], last["payload"],
+                delivery,
+                attributes,
+                arn,
+                condition,
+                attempts,
+                last["status"],
+                last["version"],
+                last["error"],
+                last["payload"],
             )
         if config.on_failure is not None:
             await self._send(config.on_failure, record, None, "destination_failures")
         if config.dead_letter is not None:
-            error_code = last["status"] if last else 429 if condition == "ZeroReservedConcurrency" else 200
+            error_code = (
+                last["status"] if last else 429 if condition == "ZeroReservedConcurrency" else 200
+            )
             message = _error_message(last, condition)
             dead = dead_letter_attributes(attributes["request_id"], error_code, message)
             await self._send(
@@ -334,9 +345,7 @@ class AsyncInvocationQueue:
             destination = self._destination(spec)
             await destination.send(message, attributes)
         except Exception:
-            logger.exception(
-                "delivering to %r for function %s failed", spec, self.function.name
-            )
+            logger.exception("delivering to %r for function %s failed", spec, self.function.name)
             self._invoker.telemetry.count(failure_metric, self.function.name)
             if failure_metric == "dead_letter_errors":
                 self.function.stats.dead_letter_errors += 1

@@ -55,18 +55,21 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """The running event loop's monotonic time and the system's wall time."""
+    """The system's monotonic time and wall time; timers run on the running event loop.
+
+    ``now()`` is ``time.monotonic`` itself (the cheapest reading, taken several times per
+    invocation); ``call_at`` translates to the loop's own time base, which another loop
+    implementation (uvloop) may count from elsewhere.
+    """
 
     __slots__ = ()
 
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def time(self) -> float:
-        return _time.time()
+    now = staticmethod(_time.monotonic)
+    time = staticmethod(_time.time)
 
     def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
-        return asyncio.get_running_loop().call_at(when, callback)
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + (when - _time.monotonic()), callback)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))

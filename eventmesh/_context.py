@@ -62,7 +62,6 @@ class Context:
 
     def __init__(
         self,
-        *,
         aws_request_id: str,
         function_name: str,
         function_version: str,

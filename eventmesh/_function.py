@@ -52,19 +52,17 @@ def _check_range(name: str, value: Any, low: float, high: float, *, integer: boo
         or not math.isfinite(value)
         or not low <= value <= high
     ):
-        raise ConfigurationError(
-            f"{name} must be {kind} from {low:g} to {high:g}, got {value!r}"
-        )
+        raise ConfigurationError(f"{name} must be {kind} from {low:g} to {high:g}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionConfig:
     """A function version's settings, with Lambda's ranges and defaults.
 
-    ``timeout`` (s) 1–900, default 3; ``memory`` (MB) 128–10240; ``reserved_concurrency``
+    ``timeout`` (s) 1-900, default 3; ``memory`` (MB) 128-10240; ``reserved_concurrency``
     ``None`` (share the unreserved pool) or 0 and up (0 throttles the function entirely);
-    ``provisioned_concurrency`` environments initialised at start; ``retries`` 0–2 and
-    ``max_event_age`` (s) 60–21600 for asynchronous invocations; destinations for their
+    ``provisioned_concurrency`` environments initialised at start; ``retries`` 0-2 and
+    ``max_event_age`` (s) 60-21600 for asynchronous invocations; destinations for their
     outcome; ``dead_letter`` for events that failed all attempts; ``environment`` variables,
     4 KB in all.
     """
@@ -85,9 +83,7 @@ class FunctionConfig:
         _check_range("memory", self.memory, 128, 10240, integer=True)
         if self.reserved_concurrency is not None:
             _check_range("reserved_concurrency", self.reserved_concurrency, 0, 1e9, integer=True)
-        _check_range(
-            "provisioned_concurrency", self.provisioned_concurrency, 0, 1e9, integer=True
-        )
+        _check_range("provisioned_concurrency", self.provisioned_concurrency, 0, 1e9, integer=True)
         if (
             self.reserved_concurrency is not None
             and self.provisioned_concurrency > self.reserved_concurrency
@@ -318,7 +314,9 @@ class Alias:
         self._weight = 0.0
         self.update(version=version, routing=routing or {})
 
-    def update(self, version: str | None = None, routing: Mapping[str, float] | None = None) -> None:
+    def update(
+        self, version: str | None = None, routing: Mapping[str, float] | None = None
+    ) -> None:
         """Point the alias elsewhere; ``routing={}`` sends all traffic to ``version``."""
         version = version if version is not None else self.version
         routing = dict(routing) if routing is not None else dict(self.routing)
@@ -349,4 +347,3 @@ class Alias:
 
     def __repr__(self) -> str:
         return f"<Alias {self.function.name}:{self.name} -> {self.version} {self.routing}>"
-

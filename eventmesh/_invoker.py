@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from eventmesh._environment import Environment
     from eventmesh._function import Function, FunctionVersion
 
-__all__ = ["InvocationResult", "Invoker", "Outcome", "encode_payload", "function_error"]
+__all__ = ["InvocationResult", "Invoker", "encode_payload", "function_error"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_current_task = asyncio.current_task
 _dumps = orjson.dumps
 _loads = orjson.loads
 
@@ -67,28 +68,10 @@ class InvocationResult:
     function_error: str | None = None
     executed_version: str | None = None
     request_id: str = ""
-
-
-class Outcome:
-    """How one run of a handler ended."""
-
-    __slots__ = ("cold_start", "duration", "error", "init_duration", "payload", "version")
-
-    def __init__(
-        self,
-        payload: Any,
-        error: bool,
-        version: str,
-        cold_start: bool,
-        duration: float,
-        init_duration: float | None,
-    ) -> None:
-        self.payload = payload
-        self.error = error
-        self.version = version
-        self.cold_start = cold_start
-        self.duration = duration
-        self.init_duration = init_duration
+    cold_start: bool = False
+    """Whether this invocation initialised its execution environment."""
+    duration_ms: float = 0.0
+    """How long the handler ran (the init hook not included)."""
 
 
 def function_error(exc: BaseException) -> dict[str, Any]:
@@ -108,7 +91,9 @@ def function_error(exc: BaseException) -> dict[str, Any]:
 
 def _timeout_error(request_id: str, timeout: float) -> dict[str, Any]:
     return {
-        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+        "errorMessage": (
+            f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+        ),
         "errorType": "Sandbox.Timedout",
         "stackTrace": [],
     }
@@ -165,7 +150,12 @@ class Invoker:
         self.max_response_bytes = max_response_bytes
         self._max_threads = max_threads
         self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.arn_prefix = f"arn:aws:lambda:{region}:{account_id}:function:"
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop this invoker runs on (one lookup at start instead of one per call)."""
+        self._loop = loop
 
     # -- concurrency -----------------------------------------------------------------------
     def try_acquire(self, function: Function) -> str | None:
@@ -203,132 +193,153 @@ class Invoker:
             message, reason=reason, retry_after=1.0, function_name=function.name
         )
 
-    # -- synchronous -----------------------------------------------------------------------
-    async def request_response(
+    # -- running an invocation -------------------------------------------------------------
+    async def run(
         self,
         version: FunctionVersion,
-        body: bytes,
+        event: Any,
         invoked_arn: str,
-        client_context: Mapping[str, Any] | None = None,
+        invocation_type: str = "RequestResponse",
+        *,
+        request_id: str | None = None,
+        client_context: ClientContext | None = None,
+        trigger: str = "other",
+        parent_context: Any = None,
+        acquired: bool = False,
     ) -> InvocationResult:
+        """Run one invocation in an environment of ``version`` and return its result.
+
+        Takes a unit of concurrency (or raises ``TooManyRequestsError`` without running the
+        handler) and follows the chain of invocations for loop detection, unless the caller
+        ``acquired`` the concurrency and keeps the chain itself (the async queue does). Either
+        way, releases the concurrency at the end. Everything happens in the caller's task:
+        this is the hot path.
+        """
         function = version.function
-        chain = invocation_chain.get()
-        if chain is not None:
-            self.check_recursion(function, chain)
-        reason = self.try_acquire(function)
-        if reason is not None:
-            raise self.throttle_error(function, reason)
-        request_id = self.request_ids.next()
+        chain = None
+        if not acquired:
+            chain = invocation_chain.get()
+            if chain is not None:
+                self.check_recursion(function, chain)
+            reason = self.try_acquire(function)
+            if reason is not None:
+                raise self.throttle_error(function, reason)
+        if request_id is None:
+            request_id = self.request_ids.next()
         token = None if chain is None else invocation_chain.set(_extend(chain, function.name))
+        pool = version.pool
+        assert pool is not None, "the mesh attaches a pool to every version"
+        environment = pool.take()
         try:
-            outcome = await self.execute(
-                version,
-                _loads(body),
-                request_id,
-                invoked_arn,
-                "RequestResponse",
-                ClientContext(client_context) if client_context is not None else None,
-            )
+            return await self._run_in(
+                environment, version, event, invoked_arn, invocation_type, request_id,
+                client_context, trigger, parent_context,
+            )  # fmt: skip
         finally:
             self.release(function)
             if token is not None:
                 invocation_chain.reset(token)
-        return InvocationResult(
-            200,
-            outcome.payload,
-            "Unhandled" if outcome.error else None,
-            outcome.version,
-            request_id,
-        )
 
-    def check_recursion(self, function: Function, chain: Mapping[str, int]) -> None:
-        if chain.get(function.name, 0) >= RECURSION_LIMIT:
-            self.telemetry.count("recursion_dropped", function.name)
-            raise RecursiveInvocationError(
-                f"function {function.name!r} was invoked {RECURSION_LIMIT} times in one chain "
-                "of invocations; the loop was stopped",
-                function_name=function.name,
-            )
-
-    # -- one run of a handler --------------------------------------------------------------
-    async def execute(
+    async def _run_in(
         self,
+        environment: Environment,
         version: FunctionVersion,
         event: Any,
-        request_id: str,
         invoked_arn: str,
         invocation_type: str,
-        client_context: ClientContext | None = None,
-        trigger: str = "other",
-        parent_context: Any = None,
-    ) -> Outcome:
-        """Run the handler once in an environment; the caller holds the concurrency."""
-        pool = version.pool
-        assert pool is not None, "the mesh attaches a pool to every version"
-        environment = pool.take()
-        clock = self.clock
-        config = version.config
+        request_id: str,
+        client_context: ClientContext | None,
+        trigger: str,
+        parent_context: Any,
+    ) -> InvocationResult:
         function = version.function
+        stats = function.stats
+        telemetry = self.telemetry
+        now = self.clock.now
+        pool = environment.pool
         cold_start = not environment.initialised
         init_duration = None
         if cold_start:
-            init_started = clock.now()
+            init_started = now()
             init_error = await self.initialise(environment, version)
-            init_duration = (clock.now() - init_started) * 1000.0
+            init_duration = (now() - init_started) * 1000.0
             if init_error is not None:
-                function.stats.record(error=True, cold_start=True)
-                self.telemetry.record_invocation(
+                stats.invocations += 1
+                stats.errors += 1
+                stats.cold_starts += 1
+                telemetry.record_invocation(
                     function.name, version.version, 0.0, True, True, init_duration
                 )
-                return Outcome(init_error, True, version.version, True, 0.0, init_duration)
+                return InvocationResult(
+                    200, init_error, "Unhandled", version.version, request_id, True, 0.0
+                )
         log = invocation_logger.isEnabledFor(logging.INFO)
         if log:
             _log_start(request_id, version)
-        telemetry = self.telemetry
-        span = (
-            telemetry.start_span(
+        config = version.config
+        timeout = config.timeout
+        started = now()
+        deadline = started + timeout
+        context = Context(
+            request_id,
+            function.name,
+            version.version,
+            invoked_arn,
+            config.memory,
+            environment.log_stream_name,
+            deadline,
+            now,
+            cold_start,
+            environment.state,
+            config.environment,
+            invocation_type,
+            client_context,
+        )
+        span = None
+        if telemetry.tracing:
+            span = telemetry.start_span(
                 function.name, version.version, request_id, invoked_arn, trigger, parent_context
             )
-            if telemetry.tracing
-            else None
-        )
-        started = clock.now()
-        timeout = config.timeout
-        context = Context(
-            aws_request_id=request_id,
-            function_name=function.name,
-            function_version=version.version,
-            invoked_function_arn=invoked_arn,
-            memory_limit_in_mb=config.memory,
-            log_stream_name=environment.log_stream_name,
-            deadline=started + timeout,
-            now=clock.now,
-            cold_start=cold_start,
-            state=environment.state,
-            environment=config.environment,
-            invocation_type=invocation_type,
-            client_context=client_context,
-        )
-        if span is not None:
-            with trace.use_span(span, end_on_exit=False):
-                payload, error, reusable = await self._call(
+            with trace.use_span(span, end_on_exit=False):  # type: ignore[arg-type]
+                payload, error, reusable = await self._guarded(
                     environment, version.handler, version.handler_is_async, (event, context),
-                    timeout, request_id,
-                )
+                    timeout, deadline, request_id,
+                )  # fmt: skip
+        elif version.handler_is_async:
+            # The hot path: _guarded inlined, to save a coroutine per invocation.
+            task = _current_task(self._loop)
+            assert task is not None
+            environment.task = task
+            environment.timed_out = False
+            environment.timeout = timeout
+            environment.deadline = deadline
+            watcher = self.watcher
+            watcher.watch(environment, timeout, deadline)
+            try:
+                payload = await version.handler(event, context)
+            except BaseException as exc:
+                payload, error, reusable = self._failed(environment, task, exc, request_id, True)
+            else:
+                watcher.unwatch(environment, timeout)
+                payload, error, reusable = self._finished(environment, task, payload, request_id)
         else:
-            payload, error, reusable = await self._call(
-                environment, version.handler, version.handler_is_async, (event, context),
-                timeout, request_id,
-            )
-        if not error:
+            payload, error, reusable = await self._guarded(
+                environment, version.handler, False, (event, context), timeout, deadline,
+                request_id,
+            )  # fmt: skip
+        if not error and payload is not None:
             payload, error = self._marshal(payload)
-        ended = clock.now()
+        ended = now()
         if reusable:
             pool.give_back(environment, ended)
         else:
             pool.discard(environment)
+        stats.invocations += 1
+        if error:
+            stats.errors += 1
+        if cold_start:
+            stats.cold_starts += 1
         duration = (ended - started) * 1000.0
-        function.stats.record(error=error, cold_start=cold_start)
         if telemetry.enabled:
             telemetry.end_span(
                 span,
@@ -342,7 +353,24 @@ class Invoker:
             )
         if log:
             _log_end(request_id, version, duration, init_duration, cold_start, error)
-        return Outcome(payload, error, version.version, cold_start, duration, init_duration)
+        return InvocationResult(
+            200,
+            payload,
+            "Unhandled" if error else None,
+            version.version,
+            request_id,
+            cold_start,
+            duration,
+        )
+
+    def check_recursion(self, function: Function, chain: Mapping[str, int]) -> None:
+        if chain.get(function.name, 0) >= RECURSION_LIMIT:
+            self.telemetry.count("recursion_dropped", function.name)
+            raise RecursiveInvocationError(
+                f"function {function.name!r} was invoked {RECURSION_LIMIT} times in one chain "
+                "of invocations; the loop was stopped",
+                function_name=function.name,
+            )
 
     async def initialise(self, environment: Environment, version: FunctionVersion) -> Any:
         """Run the init hook; returns an error object, or None on success."""
@@ -351,21 +379,23 @@ class Invoker:
             environment.initialised = True
             return None
         limit = max(130.0, version.config.timeout) if environment.provisioned else 10.0
+        deadline = self.clock.now() + limit
         init_context = Context(
-            aws_request_id="",
-            function_name=version.function.name,
-            function_version=version.version,
-            invoked_function_arn=self.arn_prefix + version.function.name,
-            memory_limit_in_mb=version.config.memory,
-            log_stream_name=environment.log_stream_name,
-            deadline=self.clock.now() + limit,
-            now=self.clock.now,
-            cold_start=True,
-            state=None,
-            environment=version.config.environment,
+            "",
+            version.function.name,
+            version.version,
+            self.arn_prefix + version.function.name,
+            version.config.memory,
+            environment.log_stream_name,
+            deadline,
+            self.clock.now,
+            True,
+            None,
+            version.config.environment,
+            "Init",
         )
-        state, error, reusable = await self._call(
-            environment, hook, version.init_is_async, (init_context,), limit, "init"
+        state, error, reusable = await self._guarded(
+            environment, hook, version.init_is_async, (init_context,), limit, deadline, "init"
         )
         if error:
             if reusable:
@@ -377,59 +407,76 @@ class Invoker:
         environment.initialised = True
         return None
 
-    async def _call(
+    async def _guarded(
         self,
         environment: Environment,
         target: Callable[..., Any],
         is_async: bool,
         args: tuple[Any, ...],
         timeout: float,
+        deadline: float,
         request_id: str,
     ) -> tuple[Any, bool, bool]:
-        """Call the handler (or init hook) under the deadline watcher.
+        """Call a handler or init hook under the deadline watcher.
 
         Returns ``(result or error object, failed, environment reusable)``.
         """
-        task = asyncio.current_task()
+        task = _current_task(self._loop)
         assert task is not None
         environment.task = task
         environment.timed_out = False
         environment.timeout = timeout
-        deadline = self.clock.now() + timeout
         environment.deadline = deadline
-        watcher = self.watcher
-        watcher.watch(environment, timeout, deadline)
+        self.watcher.watch(environment, timeout, deadline)
         try:
             if is_async:
                 result = await target(*args)
             else:
                 result = await self._in_thread(target, args)
-        except asyncio.CancelledError:
-            watcher.unwatch(environment, timeout)
-            environment.task = None
-            if not environment.timed_out:
-                environment.reset()
-                environment.pool.discard(environment)
-                raise
-            task.uncancel()
-            environment.reset()
-            return _timeout_error(request_id, timeout), True, is_async
-        except SystemExit as exc:
-            watcher.unwatch(environment, timeout)
-            environment.reset()
-            error = function_error(exc)
-            error["errorType"] = "Runtime.ExitError"
-            return error, True, True
-        except Exception as exc:
-            watcher.unwatch(environment, timeout)
-            return function_error(exc), True, True
-        watcher.unwatch(environment, timeout)
+        except BaseException as exc:
+            return self._failed(environment, task, exc, request_id, is_async)
+        self.watcher.unwatch(environment, timeout)
+        return self._finished(environment, task, result, request_id)
+
+    def _finished(
+        self, environment: Environment, task: asyncio.Task[Any], result: Any, request_id: str
+    ) -> tuple[Any, bool, bool]:
         environment.task = None
         if environment.timed_out:  # the handler swallowed our cancellation
             task.uncancel()
             environment.reset()
-            return _timeout_error(request_id, timeout), True, True
+            return _timeout_error(request_id, environment.timeout), True, True
         return result, False, True
+
+    def _failed(
+        self,
+        environment: Environment,
+        task: asyncio.Task[Any],
+        exc: BaseException,
+        request_id: str,
+        is_async: bool,
+    ) -> tuple[Any, bool, bool]:
+        """Turn what a handler raised into Lambda's outcome, or re-raise what isn't ours."""
+        self.watcher.unwatch(environment, environment.timeout)
+        environment.task = None
+        if isinstance(exc, asyncio.CancelledError):
+            if not environment.timed_out:  # cancelled by our caller: pass it on
+                environment.reset()
+                environment.pool.discard(environment)
+                raise exc
+            task.uncancel()
+            environment.reset()
+            # A thread cannot be stopped: its environment must not be used again.
+            return _timeout_error(request_id, environment.timeout), True, is_async
+        if isinstance(exc, SystemExit):  # the runtime exited: a crash, so reset
+            environment.reset()
+            error = function_error(exc)
+            error["errorType"] = "Runtime.ExitError"
+            return error, True, True
+        if not isinstance(exc, Exception):  # KeyboardInterrupt and the like
+            environment.pool.discard(environment)
+            raise exc
+        return function_error(exc), True, True
 
     async def _in_thread(self, target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self._executor is None:
@@ -482,8 +529,12 @@ def _log_start(request_id: str, version: FunctionVersion) -> None:
         "START RequestId: %s Version: %s",
         request_id,
         version.version,
-        extra={"request_id": request_id, "function_name": version.function.name,
-               "function_version": version.version, "phase": "START"},
+        extra={
+            "request_id": request_id,
+            "function_name": version.function.name,
+            "function_version": version.version,
+            "phase": "START",
+        },
     )
 
 

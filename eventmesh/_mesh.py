@@ -9,8 +9,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, overload
 
+import orjson
+
 from eventmesh._async_queue import AsyncInvocationQueue
 from eventmesh._clock import Clock, RealClock, TimerHandle
+from eventmesh._context import ClientContext
 from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
 from eventmesh._environment import EnvironmentPool
 from eventmesh._errors import (
@@ -42,6 +45,7 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:(.+)$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:(.+)$")
 _MB = 1024 * 1024
+_loads = orjson.loads
 
 
 class _Target:
@@ -228,7 +232,7 @@ class Mesh:
     def _register(self, handler: Handler, name: str | None, config: FunctionConfig) -> Function:
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
-        name = name or getattr(handler, "__name__", "")
+        name = name or str(getattr(handler, "__name__", ""))
         if not _FUNCTION_NAME.match(name):
             raise ConfigurationError(
                 f"function name {name!r} must be 1-64 letters, digits, '-' or '_'"
@@ -406,8 +410,11 @@ class Mesh:
         if invocation_type == "RequestResponse":
             version = target.pick()
             body = encode_payload(payload, self.max_sync_payload, target.function.name)
-            return await self._invoker.request_response(
-                version, body, target.arn, client_context
+            return await self._invoker.run(
+                version,
+                _loads(body),
+                target.arn,
+                client_context=None if client_context is None else ClientContext(client_context),
             )
         if invocation_type == "Event":
             body = encode_payload(payload, self.max_event_payload, target.function.name)
@@ -435,6 +442,7 @@ class Mesh:
             raise EventMeshError("the mesh is already running")
         self._check_destinations()
         self.telemetry.start()
+        self._invoker.bind(asyncio.get_running_loop())
         self._running = True
         for queue in self._async_queues.values():
             queue.start()

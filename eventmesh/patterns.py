@@ -75,6 +75,7 @@ class _Missing:
 
 _MISSING: Final = _Missing()
 _ARRAY: Final = (list, tuple)  # event arrays (tuples are accepted for Python-built events)
+_SCALARS: Final = (str, int, float, type(None))  # bool is an int
 _UNMATCHABLE: Final = object()  # the exact-match key of a value no pattern literal can equal
 
 _EVENTBRIDGE_NUMERIC_LIMIT: Final = 5.0e9
@@ -162,7 +163,16 @@ class _Dialect:
 
 
 _EVENTBRIDGE_OPERATORS: Final = frozenset(
-    {"anything-but", "cidr", "equals-ignore-case", "exists", "numeric", "prefix", "suffix", "wildcard"}
+    {
+        "anything-but",
+        "cidr",
+        "equals-ignore-case",
+        "exists",
+        "numeric",
+        "prefix",
+        "suffix",
+        "wildcard",
+    }
 )
 _SNS_OPERATORS: Final = _EVENTBRIDGE_OPERATORS - {"wildcard"}
 
@@ -207,36 +217,57 @@ _SNS_ATTRIBUTES: Final = _Dialect(
 # --------------------------------------------------------------------------- matchers
 
 
+def _scalar_matcher(
+    exact: frozenset[Hashable],
+    key: Callable[[Any], Hashable],
+    tests: tuple[_Test, ...],
+    excluded: tuple[_Test, ...],
+) -> _Test:
+    """The check of one scalar event value, specialised for the common exact-only case."""
+    if not tests and not excluded:
+        return lambda value: (value if type(value) is str else key(value)) in exact
+
+    def match(value: Any) -> bool:
+        if (value if type(value) is str else key(value)) in exact:
+            return True
+        for test in tests:
+            if test(value):
+                return True
+        return any(not is_excluded(value) for is_excluded in excluded)
+
+    return match
+
+
 class _Leaf:
     """Matches the value under one key against an array of allowed values (OR)."""
 
-    __slots__ = ("_all_elements", "_exact", "_excluded", "_if_absent", "_key", "_tests")
+    __slots__ = ("_all_elements", "_allowed", "_excluded", "_if_absent", "_match_scalar")
 
     def __init__(self, spec: _LeafSpec, dialect: _Dialect) -> None:
-        self._exact = frozenset(spec.exact)
-        self._key = dialect.exact_key
-        self._tests = tuple(spec.tests)
-        self._excluded = tuple(spec.excluded)
+        exact, key = frozenset(spec.exact), dialect.exact_key
+        tests, excluded = tuple(spec.tests), tuple(spec.excluded)
+        self._match_scalar = _scalar_matcher(exact, key, tests, excluded)
+        self._allowed = _scalar_matcher(exact, key, tests, ())
+        self._excluded = excluded
         self._if_absent = spec.if_absent
         self._all_elements = dialect.anything_but_all_elements
 
     def __call__(self, value: Any) -> bool:
+        if isinstance(value, _SCALARS):  # the common case first
+            return self._match_scalar(value)
         if isinstance(value, _ARRAY):
             leaves = list(_scalars(value))
             return self._match_array(leaves) if leaves else self._if_absent
         if value is _MISSING or isinstance(value, Mapping):
             return self._if_absent  # no leaf value here: only "exists": false can match
-        return self._allowed(value) or any(not excluded(value) for excluded in self._excluded)
-
-    def _allowed(self, value: Any) -> bool:
-        return self._key(value) in self._exact or any(test(value) for test in self._tests)
+        return self._match_scalar(value)
 
     def _match_array(self, leaves: list[Any]) -> bool:
-        if any(self._allowed(leaf) for leaf in leaves):
+        if any(map(self._allowed, leaves)):
             return True
-        if self._all_elements:
-            return any(not any(map(excluded, leaves)) for excluded in self._excluded)
-        return any(not excluded(leaf) for excluded in self._excluded for leaf in leaves)
+        if self._all_elements:  # SNS: no element may be an excluded one
+            return any(not any(map(is_excluded, leaves)) for is_excluded in self._excluded)
+        return any(not is_excluded(leaf) for is_excluded in self._excluded for leaf in leaves)
 
 
 class _Object:
@@ -252,7 +283,7 @@ class _Object:
         self._if_empty = self.match_object({})
 
     def __call__(self, value: Any) -> bool:
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             return self.match_object(value)
         if isinstance(value, _ARRAY):
             objects = list(_objects(value))
@@ -314,7 +345,9 @@ def _compile_object(spec: dict[str, Any], path: str, dialect: _Dialect) -> _Obje
     return _Object(tuple(fields), branches)
 
 
-def _compile_or(branches: list[dict[str, Any]], path: str, dialect: _Dialect) -> tuple[_Object, ...]:
+def _compile_or(
+    branches: list[dict[str, Any]], path: str, dialect: _Dialect
+) -> tuple[_Object, ...]:
     if len(branches) < 2:
         raise _error(path, "$or needs at least 2 sub-patterns")
     compiled = []
@@ -420,30 +453,21 @@ def _ignore_case_test(text: str) -> _Test:
     return lambda value: isinstance(value, str) and value.lower() == folded
 
 
+_WILDCARD_TOKEN: Final = re.compile(r"\\[*\\]|\\|\*|[^\\*]+")
+
+
 def _wildcard_regex(text: str, path: str) -> re.Pattern[str]:
     """``*`` is zero or more characters; ``\\*`` a literal star and ``\\\\`` a backslash."""
     parts: list[str] = []
-    literal: list[str] = []
-    index, after_star = 0, False
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            escaped = text[index + 1 : index + 2]
-            if escaped not in ("*", "\\"):
-                raise _error(path, f"wildcard {text!r}: a backslash may only escape * or \\")
-            literal.append(escaped)
-            index, after_star = index + 2, False
-            continue
-        if char == "*":
-            if after_star:
-                raise _error(path, f"wildcard {text!r} has consecutive * characters")
-            parts += [re.escape("".join(literal)), ".*"]
-            literal, after_star = [], True
-        else:
-            literal.append(char)
-            after_star = False
-        index += 1
-    parts.append(re.escape("".join(literal)))
+    previous = ""
+    for token in _WILDCARD_TOKEN.findall(text):
+        if token == "\\":
+            raise _error(path, f"wildcard {text!r}: a backslash may only escape * or \\")
+        if token == "*" == previous:
+            raise _error(path, f"wildcard {text!r} has consecutive * characters")
+        escaped = token[1] if token.startswith("\\") else token
+        parts.append(".*" if token == "*" else re.escape(escaped))
+        previous = token
     return re.compile("".join(parts), re.DOTALL)
 
 
@@ -667,7 +691,7 @@ def _combinations(spec: dict[str, Any], leaf_weight: Callable[[list[Any]], int])
 
 def _top_level_keys(spec: dict[str, Any]) -> int:
     """Keys counted by SNS: the top-level ones, per $or alternative."""
-    or_group = spec.get(_OR)
+    or_group: Any = spec.get(_OR)
     if not _is_or_group(or_group):
         return len(spec)
     return len(spec) - 1 + max(_top_level_keys(branch) for branch in or_group)

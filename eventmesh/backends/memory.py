@@ -50,9 +50,10 @@ class _Message:
 
 
 class _Queue:
-    __slots__ = ("groups_in_flight", "hidden", "in_flight", "ready", "waiters")
+    __slots__ = ("delayed", "groups_in_flight", "hidden", "in_flight", "ready", "waiters")
 
     def __init__(self) -> None:
+        self.delayed = 0  # messages in ``hidden`` that were sent with a delay
         # Visible messages, oldest sequence first (a message that comes back keeps its place).
         self.ready: list[tuple[int, _Message]] = []
         # Delayed and in-flight messages by the time they become visible.
@@ -88,6 +89,7 @@ class MemoryQueueStore:
             if outgoing.delay > 0:
                 message.visible_at = now + outgoing.delay
                 heapq.heappush(state.hidden, (message.visible_at, sequence, message))
+                state.delayed += 1
             else:
                 heapq.heappush(state.ready, (sequence, message))
             ids.append(message.message_id)
@@ -112,6 +114,8 @@ class MemoryQueueStore:
                 del state.in_flight[message.receipt]
                 message.receipt = ""
                 self._group_done(state, message)
+            else:
+                state.delayed -= 1
             heapq.heappush(state.ready, (message.sequence, message))
 
     def _group_done(self, state: _Queue, message: _Message) -> None:
@@ -214,7 +218,7 @@ class MemoryQueueStore:
             message.receipt = ""
             self._group_done(state, message)
             deleted += 1
-        if deleted and state.groups_in_flight is not None and state.waiters:
+        if deleted and state.waiters and state.ready:
             self._wake(state)  # a FIFO group may have been unblocked
         return deleted
 
@@ -233,14 +237,11 @@ class MemoryQueueStore:
     async def stats(self, queue: str) -> QueueStats:
         state = self._queue(queue)
         self._surface(state, self._clock.now())
-        visible = sum(1 for _, m in state.ready if not m.deleted)
-        in_flight = len(state.in_flight)
-        delayed = sum(
-            1
-            for visible_at, _, m in state.hidden
-            if not m.deleted and not m.receipt and m.visible_at == visible_at
+        # A message in ``ready`` is never deleted: deleting takes a receipt, which only an
+        # in-flight message has.
+        return QueueStats(
+            visible=len(state.ready), in_flight=len(state.in_flight), delayed=state.delayed
         )
-        return QueueStats(visible=visible, in_flight=in_flight, delayed=delayed)
 
     async def close(self) -> None:
         for state in self._queues.values():

@@ -1,0 +1,807 @@
+"""Tests of the pattern engine: EventBridge event patterns, SNS filter policies, ESM filters.
+
+Every expected value is written by hand from the AWS rules (reference §3.4, §5.1, §5.2).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from eventmesh._errors import PatternError
+from eventmesh.patterns import FilterPolicy, Pattern, matches_any
+
+# The EC2 state-change event of reference §4.5.
+EC2_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+    "detail-type": "EC2 Instance State-change Notification",
+    "source": "aws.ec2",
+    "account": "111122223333",
+    "time": "2017-12-22T18:43:48Z",
+    "region": "us-west-1",
+    "resources": ["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"],
+    "detail": {"instance-id": "i-1234567890abcdef0", "state": "terminated"},
+}
+
+# A custom event with numbers, addresses and arrays.
+ORDER_EVENT: dict[str, Any] = {
+    "source": "shop.orders",
+    "detail-type": "Order Placed",
+    "detail": {
+        "count": 5,
+        "total": 301.8,
+        "text": "5",
+        "paid": True,
+        "client-ip": "10.0.0.33",
+        "client-ip6": "2001:db8::17",
+        "tags": ["gift", "express"],
+        "lines": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}],
+        "file": "uploads/photos/cat.png",
+    },
+}
+
+
+def match(pattern: dict[str, Any] | str, event: dict[str, Any]) -> bool:
+    return Pattern(pattern).matches(event)
+
+
+# --------------------------------------------------------------------------- exact values
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ({"source": ["aws.ec2"]}, True),
+        ({"source": ["aws.s3"]}, False),
+        ({"source": ["AWS.EC2"]}, False),  # case-sensitive
+        ({"source": ["aws.s3", "aws.ec2"]}, True),  # values are ORed
+        ({"source": ["aws.ec2"], "detail": {"state": ["running"]}}, False),  # keys are ANDed
+        ({"source": ["aws.ec2"], "detail": {"state": ["running", "terminated"]}}, True),
+        ({"detail-type": ["EC2 Instance State-change Notification"]}, True),
+        ({"detail": {"instance-id": ["i-1234567890abcdef0"]}}, True),
+        ({"detail": {"missing": ["x"]}}, False),  # every pattern field must be present
+        ({"nowhere": {"state": ["terminated"]}}, False),
+        ({"state": ["terminated"]}, False),  # same nesting as the event
+        ({"region": ["us-west-1"], "account": ["111122223333"]}, True),
+        ({}, True),  # the empty pattern matches everything
+    ],
+)
+def test_exact_values_on_the_ec2_event(pattern: dict[str, Any], expected: bool) -> None:
+    assert match(pattern, EC2_EVENT) is expected
+
+
+def test_empty_pattern_matches_an_empty_event() -> None:
+    assert match({}, {})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ([300], 300, True),
+        ([300], 300.0, False),  # numbers compare by their JSON text without "numeric"
+        ([300], "300", False),  # a string is not a number
+        ([300.0], 300.0, True),
+        ([300.0], 300, False),
+        (["300"], 300, False),
+        ([True], True, True),
+        ([True], 1, False),
+        ([True], "true", False),
+        ([1], True, False),
+        ([False], False, True),
+        ([None], None, True),
+        ([None], "", False),  # null and "" are distinct
+        ([""], "", True),
+        ([""], None, False),
+    ],
+)
+def test_exact_scalar_types(pattern: list[Any], value: Any, expected: bool) -> None:
+    assert match({"x": pattern}, {"x": value}) is expected
+
+
+@pytest.mark.parametrize("pattern", [[None], [""], ["a"], [0]])
+def test_an_absent_field_matches_no_value(pattern: list[Any]) -> None:
+    assert not match({"x": pattern}, {"y": None})
+
+
+def test_numbers_written_the_same_way_in_json_match() -> None:
+    event = json.loads('{"x": 3.0e2}')
+    assert match('{"x": [3.0e2]}', event)
+    assert not match('{"x": [300]}', event)
+
+
+def test_pattern_from_json_text_and_bytes() -> None:
+    text = '{"source": ["aws.ec2"], "detail": {"state": ["terminated"]}}'
+    assert match(text, EC2_EVENT)
+    assert Pattern(text.encode()).matches(EC2_EVENT)
+
+
+def test_duplicate_keys_in_json_text_last_one_wins() -> None:
+    assert match('{"source": ["aws.s3"], "source": ["aws.ec2"]}', EC2_EVENT)
+    assert not match('{"source": ["aws.ec2"], "source": ["aws.s3"]}', EC2_EVENT)
+
+
+# --------------------------------------------------------------------------- arrays in events
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        (["b", "z"], ["a", "b"], True),  # the intersection is not empty
+        (["z"], ["a", "b"], False),
+        (["a"], [], False),
+        (["c"], [["a"], ["b", ["c"]]], True),  # nested arrays are flattened
+        ([5], [1, 5, "x"], True),
+    ],
+)
+def test_event_arrays_match_if_any_element_matches(
+    pattern: list[Any], value: Any, expected: bool
+) -> None:
+    assert match({"x": pattern}, {"x": value}) is expected
+
+
+def test_resources_array_of_the_ec2_event() -> None:
+    arn = "arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"
+    assert match({"resources": ["arn:aws:s3:::other", arn]}, EC2_EVENT)
+    assert not match({"resources": ["arn:aws:s3:::other"]}, EC2_EVENT)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ({"detail": {"lines": {"sku": ["B-7"]}}}, True),
+        ({"detail": {"lines": {"sku": ["A-1"], "qty": [2]}}}, True),
+        # Both fields must come from the same element of the array.
+        ({"detail": {"lines": {"sku": ["A-1"], "qty": [1]}}}, False),
+        ({"detail": {"lines": {"sku": ["C-3"]}}}, False),
+    ],
+)
+def test_arrays_of_objects_match_element_by_element(
+    pattern: dict[str, Any], expected: bool
+) -> None:
+    assert match(pattern, ORDER_EVENT) is expected
+
+
+# --------------------------------------------------------------------------- prefix, suffix, case
+
+
+@pytest.mark.parametrize(
+    ("operator", "event", "expected"),
+    [
+        ({"prefix": "2017-12-22"}, {"x": "2017-12-22T18:43:48Z"}, True),
+        ({"prefix": "2018"}, {"x": "2017-12-22T18:43:48Z"}, False),
+        ({"prefix": "2017"}, {"x": "2017"}, True),
+        ({"prefix": "1"}, {"x": 123}, False),  # strings only
+        ({"prefix": "us-"}, {"x": ["eu-west-1", "us-east-1"]}, True),
+        ({"prefix": {"equals-ignore-case": "EventB"}}, {"x": "eventbridge"}, True),
+        ({"prefix": {"equals-ignore-case": "EventB"}}, {"x": "my-eventbridge"}, False),
+        ({"prefix": "EventB"}, {"x": "eventbridge"}, False),
+        ({"suffix": ".png"}, {"x": "uploads/cat.png"}, True),
+        ({"suffix": ".png"}, {"x": "uploads/cat.PNG"}, False),
+        ({"suffix": ".png"}, {"x": "uploads/cat.png.txt"}, False),
+        ({"suffix": {"equals-ignore-case": ".png"}}, {"x": "uploads/cat.PNG"}, True),
+        ({"suffix": {"equals-ignore-case": ".png"}}, {"x": "uploads/cat.jpg"}, False),
+        ({"equals-ignore-case": "AWS.EC2"}, {"x": "aws.ec2"}, True),
+        ({"equals-ignore-case": "AWS.EC2"}, {"x": "aws.ec2x"}, False),
+        ({"equals-ignore-case": "5"}, {"x": 5}, False),
+    ],
+)
+def test_string_operators(operator: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
+    assert match({"x": [operator]}, event) is expected
+
+
+def test_string_operators_on_the_ec2_event() -> None:
+    assert match({"time": [{"prefix": "2017-12-22"}]}, EC2_EVENT)
+    assert match({"detail": {"instance-id": [{"suffix": "abcdef0"}]}}, EC2_EVENT)
+    assert match({"source": [{"equals-ignore-case": "AWS.EC2"}]}, EC2_EVENT)
+    assert not match({"source": [{"equals-ignore-case": "AWS.S3"}]}, EC2_EVENT)
+
+
+# --------------------------------------------------------------------------- anything-but
+
+
+@pytest.mark.parametrize(
+    ("operand", "value", "expected"),
+    [
+        ("running", "terminated", True),
+        ("terminated", "terminated", False),
+        (["stopped", "terminated"], "terminated", False),
+        (["pending", "running"], "terminated", True),
+        (5, 5, False),
+        (5, 6, True),
+        ([100, 200], 100, False),
+        ([100, 200], 200.0, False),  # anything-but numbers compare numerically
+        ([100, 200], 150, True),
+        ({"prefix": "term"}, "terminated", False),
+        ({"prefix": "run"}, "terminated", True),
+        ({"suffix": "ated"}, "terminated", False),
+        ({"suffix": "ing"}, "terminated", True),
+        ({"equals-ignore-case": "TERMINATED"}, "terminated", False),
+        ({"equals-ignore-case": ["RUNNING", "STOPPED"]}, "terminated", True),
+        ({"wildcard": "term*d"}, "terminated", False),
+        ({"wildcard": "run*"}, "terminated", True),
+        ("a", ["a", "b"], True),  # EventBridge arrays: one element outside the list is enough
+        ("a", ["a"], False),
+    ],
+)
+def test_anything_but(operand: Any, value: Any, expected: bool) -> None:
+    assert match({"x": [{"anything-but": operand}]}, {"x": value}) is expected
+
+
+def test_anything_but_never_matches_an_absent_field() -> None:
+    assert not match({"detail": {"nope": [{"anything-but": "x"}]}}, EC2_EVENT)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"), [({}, True), ({"x": "a"}, False), ({"x": "b"}, True)]
+)
+def test_anything_but_combined_with_exists_false(event: dict[str, Any], expected: bool) -> None:
+    assert match({"x": [{"anything-but": "a"}, {"exists": False}]}, event) is expected
+
+
+# --------------------------------------------------------------------------- numeric
+
+
+@pytest.mark.parametrize(
+    ("field", "condition", "expected"),
+    [
+        ("count", [">", 0], True),
+        ("count", [">", 5], False),
+        ("count", [">=", 5], True),
+        ("count", ["<", 5], False),
+        ("count", ["<=", 5], True),
+        ("count", ["=", 5], True),
+        ("count", ["=", 5.0], True),  # numeric compares values: 5 == 5.0
+        ("count", ["=", 4], False),
+        ("count", [">", 0, "<=", 5], True),
+        ("count", [">", 5, "<", 10], False),
+        ("count", ["<", 10, ">", 4], True),  # the bounds may come in either order
+        ("total", ["=", 3.018e2], True),
+        ("total", [">=", 301.81], False),
+        ("text", ["=", 5], False),  # only JSON numbers, not numeric strings
+        ("paid", [">", 0], False),  # booleans are not numbers
+        ("tags", [">", 0], False),
+        ("missing", [">", 0], False),
+    ],
+)
+def test_numeric(field: str, condition: list[Any], expected: bool) -> None:
+    assert match({"detail": {field: [{"numeric": condition}]}}, ORDER_EVENT) is expected
+
+
+def test_numeric_only_matches_values_within_plus_minus_5e9() -> None:
+    assert match({"x": [{"numeric": [">", 0]}]}, {"x": 5.0e9})
+    assert not match({"x": [{"numeric": [">", 0]}]}, {"x": 5.1e9})
+
+
+def test_numeric_matches_any_number_of_an_array() -> None:
+    assert match({"x": [{"numeric": [">", 10]}]}, {"x": [1, 2, 30]})
+    assert not match({"x": [{"numeric": [">", 10]}]}, {"x": [1, 2, 3]})
+
+
+# --------------------------------------------------------------------------- exists
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "expected"),
+    [
+        ({"detail": {"state": [{"exists": True}]}}, EC2_EVENT, True),
+        ({"detail": {"c-count": [{"exists": True}]}}, EC2_EVENT, False),
+        ({"detail": {"c-count": [{"exists": False}]}}, EC2_EVENT, True),
+        ({"detail": {"state": [{"exists": False}]}}, EC2_EVENT, False),
+        ({"detail": {"c-count": [{"exists": False}]}}, {}, True),  # no parent either
+        ({"x": [{"exists": True}]}, {"x": None}, True),  # null is a value
+        ({"x": [{"exists": True}]}, {"x": ""}, True),
+        ({"x": [{"exists": True}]}, {"x": []}, False),  # an empty array has no leaf value
+        ({"x": [{"exists": False}]}, {"x": []}, True),
+        # Exists only looks at leaves: an object is not a value.
+        ({"x": [{"exists": True}]}, {"x": {"c1": 100}}, False),
+        ({"x": [{"exists": False}]}, {"x": {"c1": 100}}, True),
+    ],
+)
+def test_exists(pattern: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
+    assert match(pattern, event) is expected
+
+
+# --------------------------------------------------------------------------- cidr
+
+
+@pytest.mark.parametrize(
+    ("network", "value", "expected"),
+    [
+        ("10.0.0.0/24", "10.0.0.33", True),
+        ("10.0.0.0/24", "10.0.0.255", True),
+        ("10.0.0.0/24", "10.0.1.1", False),
+        ("10.0.0.0/8", "10.200.3.4", True),
+        ("10.0.0.0/24", "not an address", False),
+        ("10.0.0.0/24", 167772161, False),  # only strings hold addresses
+        ("2001:db8::/32", "2001:db8::17", True),
+        ("2001:db8::/32", "2001:db9::1", False),
+        ("2001:db8::/32", "10.0.0.33", False),
+        ("::/0", "10.0.0.33", False),  # an IPv4 address is never in an IPv6 network
+        ("0.0.0.0/0", "2001:db8::17", False),
+    ],
+)
+def test_cidr(network: str, value: Any, expected: bool) -> None:
+    assert match({"ip": [{"cidr": network}]}, {"ip": value}) is expected
+
+
+def test_cidr_on_the_order_event() -> None:
+    assert match({"detail": {"client-ip": [{"cidr": "10.0.0.0/24"}]}}, ORDER_EVENT)
+    assert match({"detail": {"client-ip6": [{"cidr": "2001:db8::/64"}]}}, ORDER_EVENT)
+
+
+# --------------------------------------------------------------------------- wildcard
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "value", "expected"),
+    [
+        ("dir/*.png", "dir/cat.png", True),
+        ("dir/*.png", "dir/.png", True),  # * matches zero characters
+        ("dir/*.png", "dir/a/b.png", True),
+        ("dir/*.png", "dir/cat.jpg", False),
+        ("dir/*.png", "other/dir/cat.png", False),
+        ("DIR/*", "dir/cat.png", False),  # case-sensitive
+        ("*/lib/*/*.so", "usr/lib/x/y.so", True),
+        ("*/lib/*/*.so", "usr/lib/y.so", False),
+        ("a*b*c", "abc", True),
+        ("a*b*c", "axxbyyc", True),
+        ("a*b*c", "acb", False),
+        ("no-star", "no-star", True),
+        ("no-star", "no-stars", False),
+        ("a\\*b", "a*b", True),  # \* is a literal star
+        ("a\\*b", "axb", False),
+        ("a\\\\b", "a\\b", True),  # \\ is a literal backslash
+        ("a\\**", "a*xyz", True),  # a literal star, then a wildcard
+        ("a\\**", "axyz", False),
+        ("*", 5, False),  # strings only
+    ],
+)
+def test_wildcard(wildcard: str, value: Any, expected: bool) -> None:
+    assert match({"x": [{"wildcard": wildcard}]}, {"x": value}) is expected
+
+
+def test_wildcard_from_json_text_with_escapes() -> None:
+    pattern = Pattern(r'{"x": [{"wildcard": "price\\*2*"}]}')
+    assert pattern.matches({"x": "price*2 EUR"})
+    assert not pattern.matches({"x": "price 2 EUR"})
+
+
+# --------------------------------------------------------------------------- $or
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (
+            {
+                "source": ["aws.ec2"],
+                "$or": [{"detail-type": ["nope"]}, {"detail": {"state": ["terminated"]}}],
+            },
+            True,
+        ),
+        (
+            {"source": ["aws.ec2"], "$or": [{"detail-type": ["nope"]}, {"region": ["eu-west-1"]}]},
+            False,
+        ),
+        ({"source": ["aws.s3"], "$or": [{"region": ["us-west-1"]}, {"account": ["1"]}]}, False),
+        (
+            {"detail": {"$or": [{"state": ["running"]}, {"instance-id": [{"prefix": "i-"}]}]}},
+            True,
+        ),
+        (
+            {
+                "$or": [
+                    {"region": ["eu-west-1"]},
+                    {"region": ["us-west-1"], "$or": [{"account": ["1"]}, {"version": ["0"]}]},
+                ]
+            },
+            True,
+        ),
+        (
+            {
+                "$or": [
+                    {"region": ["eu-west-1"]},
+                    {"region": ["us-west-1"], "$or": [{"account": ["1"]}, {"version": ["9"]}]},
+                ]
+            },
+            False,
+        ),
+    ],
+)
+def test_or(pattern: dict[str, Any], expected: bool) -> None:
+    assert match(pattern, EC2_EVENT) is expected
+
+
+def test_or_is_an_ordinary_field_unless_it_holds_sub_patterns() -> None:
+    assert match({"$or": ["a"]}, {"$or": "a"})
+    assert not match({"$or": ["a"]}, {})
+    # Objects whose keys are operator names are value matchers, not sub-patterns.
+    pattern = Pattern({"$or": [{"prefix": "a"}, {"suffix": "z"}]})
+    assert pattern.matches({"$or": "xyz"})
+    assert not pattern.matches({"$or": "xyy"})
+
+
+def test_or_combinations_up_to_1000_are_allowed() -> None:
+    def group(size: int) -> dict[str, Any]:
+        return {"$or": [{f"k{index}": ["v"]} for index in range(size)]}
+
+    Pattern({"a": group(10), "b": group(10), "c": group(10)})  # 1000
+    with pytest.raises(PatternError, match="1100 combinations"):
+        Pattern({"a": group(11), "b": group(10), "c": group(10)})
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fragments"),
+    [
+        ({"source": "aws.ec2"}, ["source:", "array"]),
+        ({"detail": {"total": [{"numeric": [">", "100"]}]}}, ["detail.total:", "numeric"]),
+        ({"detail": {"total": [{"numeric": [">"]}]}}, ["detail.total:", "numeric expects"]),
+        ({"detail": {"total": [{"numeric": "> 5"}]}}, ["detail.total:", "numeric expects"]),
+        ({"n": [{"numeric": ["~", 1]}]}, ["n:", '"~"']),
+        ({"n": [{"numeric": [">", True]}]}, ["n:", "needs a number"]),
+        ({"n": [{"numeric": [">", 6.0e9]}]}, ["n:", "range"]),
+        ({"n": [{"numeric": ["<", -5.5e9]}]}, ["n:", "range"]),
+        ({"n": [{"numeric": [">", 5, "<", 1]}]}, ["n:", "empty"]),
+        ({"n": [{"numeric": [">", 1, ">=", 5]}]}, ["n:", "one of >, >= and one of <, <="]),
+        ({"n": [{"numeric": ["=", 1, "<", 5]}]}, ["n:", "one of >, >="]),
+        ({"x": [{"prefx": "a"}]}, ["x:", 'unknown operator "prefx"']),
+        ({"x": [{"prefix": 1}]}, ["x:", "prefix expects a string"]),
+        ({"x": [{"prefix": {"suffix": "a"}}]}, ["x:", "equals-ignore-case"]),
+        ({"x": [{"equals-ignore-case": ["a"]}]}, ["x:", "equals-ignore-case expects a string"]),
+        ({"x": [{"prefix": "a", "suffix": "b"}]}, ["x:", "exactly one key"]),
+        ({"x": [{}]}, ["x:", "exactly one key"]),
+        ({"x": [{"exists": "yes"}]}, ["x:", "exists expects true or false"]),
+        ({"x": [{"cidr": "10.0.0.0/33"}]}, ["x:", "cidr"]),
+        ({"x": [{"cidr": 10}]}, ["x:", "cidr expects a string"]),
+        ({"x": [{"wildcard": "a**b"}]}, ["x:", "consecutive"]),
+        ({"x": [{"wildcard": "a\\b"}]}, ["x:", "backslash"]),
+        ({"x": [{"anything-but": []}]}, ["x:", "anything-but"]),
+        ({"x": [{"anything-but": ["a", 1]}]}, ["x:", "anything-but"]),
+        ({"x": [{"anything-but": None}]}, ["x:", "anything-but"]),
+        ({"x": [{"anything-but": True}]}, ["x:", "anything-but"]),
+        ({"x": [{"anything-but": {"numeric": [">", 1]}}]}, ["x:", 'cannot wrap "numeric"']),
+        ({"x": [{"anything-but": [1, 7e9]}]}, ["x:", "range"]),
+        ({"x": []}, ["x:", "empty array"]),
+        ({"x": [["a"]]}, ["x:", "nested"]),
+        ({"a": {"b": {}}}, ["a.b:", "empty object"]),
+        ({"$or": [{"a": ["x"]}]}, ["$or:", "at least 2"]),
+        ({"$or": [{"a": ["x"]}, {"b": "y"}]}, ["$or[1].b:", "array"]),
+        ({"$or": [{"a": ["x"]}, {}]}, ["$or[1]:", "empty sub-pattern"]),
+        ({"detail": {"order": {"total": [{"numeric": [">"]}]}}}, ["detail.order.total:"]),
+        ({"a": [object()]}, ["a:", "not a JSON value"]),
+        ({"a": [float("nan")]}, ["a:", "not a JSON value"]),
+        ({1: ["x"]}, ["keys must be strings"]),
+    ],
+)
+def test_invalid_patterns_say_what_and_where(pattern: Any, fragments: list[str]) -> None:
+    with pytest.raises(PatternError) as caught:
+        Pattern(pattern)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ('{"source": ', "not valid JSON"),
+        ('{"x": [NaN]}', "not valid JSON"),
+        ('["aws.ec2"]', "must be a JSON object"),
+        ("42", "must be a JSON object"),
+    ],
+)
+def test_invalid_pattern_text(source: str, fragment: str) -> None:
+    with pytest.raises(PatternError, match=fragment):
+        Pattern(source)
+
+
+def test_pattern_errors_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="source"):
+        Pattern({"source": "aws.ec2"})
+
+
+# --------------------------------------------------------------------------- Pattern object
+
+
+def test_source_and_repr() -> None:
+    pattern = Pattern('{"source": ["aws.ec2"]}')
+    assert pattern.source == {"source": ["aws.ec2"]}
+    assert repr(pattern) == 'Pattern({"source": ["aws.ec2"]})'
+
+
+def test_pattern_is_independent_of_later_changes_to_its_input() -> None:
+    spec: dict[str, Any] = {"source": ["aws.ec2"]}
+    pattern = Pattern(spec)
+    spec["source"].append("aws.s3")
+    spec["region"] = ["nowhere"]
+    assert pattern.source == {"source": ["aws.ec2"]}
+    assert pattern.matches(EC2_EVENT)
+    assert not pattern.matches({**EC2_EVENT, "source": "aws.s3"})
+
+
+def test_a_complex_pattern_on_the_order_event() -> None:
+    pattern = Pattern(
+        {
+            "source": [{"prefix": "shop."}],
+            "detail": {
+                "count": [{"numeric": [">", 0, "<=", 5]}],
+                "total": [{"anything-but": [100, 200, 300]}],
+                "client-ip": [{"cidr": "10.0.0.0/8"}],
+                "tags": ["express"],
+                "file": [{"wildcard": "uploads/*.png"}],
+                "coupon": [{"exists": False}],
+            },
+        }
+    )
+    assert pattern.matches(ORDER_EVENT)
+    assert not pattern.matches({**ORDER_EVENT, "detail": {**ORDER_EVENT["detail"], "count": 6}})
+
+
+# --------------------------------------------------------------------------- ESM filters
+
+
+def test_matches_any_ors_the_filters_and_passes_everything_without_filters() -> None:
+    record = {"partitionKey": "1", "data": {"Location": "Los Angeles"}}
+    esm_filter = Pattern('{ "partitionKey": ["1"], "data": { "Location": ["Los Angeles"] } }')
+    other = Pattern({"partitionKey": ["2"]})
+    assert matches_any([], record)
+    assert matches_any([esm_filter], record)
+    assert matches_any([other, esm_filter], record)
+    assert not matches_any([other], record)
+    assert not matches_any([esm_filter], {"partitionKey": "1", "data": {"Location": "Boston"}})
+
+
+# --------------------------------------------------------------------------- SNS: attributes
+
+ATTRIBUTES: dict[str, Any] = {
+    "customer_interests": {"Type": "String.Array", "Value": '["rugby", "football"]'},
+    "store": {"Type": "String", "Value": "example_corp"},
+    "price_usd": {"Type": "Number", "Value": "210.75"},
+    "encrypted": {"Type": "Binary", "Value": "AAEC"},
+    "source_ip": {"Type": "String", "Value": "192.168.1.20"},
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ({"store": ["example_corp"]}, True),
+        ({"store": ["other_corp"]}, False),
+        ({"store": ["EXAMPLE_CORP"]}, False),
+        ({"store": [{"prefix": "example"}]}, True),
+        ({"store": [{"suffix": "_corp"}]}, True),
+        ({"store": [{"suffix": "_inc"}]}, False),
+        ({"store": [{"equals-ignore-case": "EXAMPLE_CORP"}]}, True),
+        ({"store": [{"anything-but": ["other_corp"]}]}, True),
+        ({"store": [{"anything-but": {"prefix": "example"}}]}, False),
+        ({"customer_interests": ["rugby"]}, True),  # each array element on its own
+        ({"customer_interests": ["football", "tennis"]}, True),
+        ({"customer_interests": ["tennis"]}, False),
+        ({"customer_interests": [{"prefix": "foot"}]}, True),
+        # anything-but on String.Array: none of the elements may be listed.
+        ({"customer_interests": [{"anything-but": ["rugby"]}]}, False),
+        ({"customer_interests": [{"anything-but": ["tennis"]}]}, True),
+        ({"price_usd": [{"numeric": [">=", 100]}]}, True),
+        ({"price_usd": [{"numeric": [">", 100, "<=", 200]}]}, False),
+        ({"price_usd": [{"numeric": ["=", 210.75]}]}, True),
+        ({"price_usd": [210.75]}, True),  # exact numbers compare as numbers
+        ({"price_usd": ["210.75"]}, False),  # a string does not match a Number attribute
+        ({"price_usd": [{"prefix": "210"}]}, False),
+        ({"price_usd": [{"anything-but": [100, 210.75]}]}, False),
+        ({"price_usd": [{"anything-but": [100, 200]}]}, True),
+        ({"source_ip": [{"cidr": "192.168.1.0/24"}]}, True),
+        ({"source_ip": [{"cidr": "10.0.0.0/8"}]}, False),
+        ({"store": [{"exists": True}]}, True),
+        ({"coupon": [{"exists": False}]}, True),
+        ({"store": [{"exists": False}]}, False),
+        # Binary attributes are ignored.
+        ({"encrypted": ["AAEC"]}, False),
+        ({"encrypted": [{"exists": True}]}, False),
+        ({"encrypted": [{"exists": False}]}, True),
+        ({"store": ["example_corp"], "price_usd": [{"numeric": ["<", 100]}]}, False),
+        ({"store": ["other"], "$or": [{"price_usd": [210.75]}, {"coupon": ["x"]}]}, False),
+        (
+            {
+                "store": ["example_corp"],
+                "$or": [{"price_usd": [1]}, {"customer_interests": ["rugby"]}],
+            },
+            True,
+        ),
+    ],
+)
+def test_attribute_policy(policy: dict[str, Any], expected: bool) -> None:
+    assert FilterPolicy(policy).matches(ATTRIBUTES) is expected
+
+
+def test_attributes_in_sqs_shape() -> None:
+    attributes = {
+        "store": {"DataType": "String", "StringValue": "example_corp"},
+        "price_usd": {"DataType": "Number", "StringValue": "3.0e2"},
+        "count": {"dataType": "Number.int", "stringValue": "7"},
+    }
+    assert FilterPolicy({"store": ["example_corp"]}).matches(attributes)
+    assert FilterPolicy({"price_usd": [300]}).matches(attributes)
+    assert FilterPolicy({"price_usd": [{"numeric": ["=", 300]}]}).matches(attributes)
+    assert FilterPolicy({"count": [{"numeric": [">", 6]}]}).matches(attributes)
+
+
+def test_string_array_elements_keep_their_json_types() -> None:
+    attributes = {"sizes": {"Type": "String.Array", "Value": '[1, 2, "three"]'}}
+    assert FilterPolicy({"sizes": [{"numeric": [">", 1]}]}).matches(attributes)
+    assert FilterPolicy({"sizes": ["three"]}).matches(attributes)
+    assert not FilterPolicy({"sizes": ["1"]}).matches(attributes)
+
+
+def test_exists_false_needs_at_least_one_attribute() -> None:
+    policy = FilterPolicy({"store": [{"exists": False}]})
+    assert not policy.matches({})
+    assert not policy.matches({"blob": {"Type": "Binary", "Value": "AAEC"}})
+    assert policy.matches({"other": {"Type": "String", "Value": "x"}})
+
+
+def test_exists_true_needs_a_non_empty_value() -> None:
+    policy = FilterPolicy({"store": [{"exists": True}]})
+    assert not policy.matches({"store": {"Type": "String", "Value": ""}})
+    assert not policy.matches({"store": {"Type": "String.Array", "Value": "[]"}})
+    assert policy.matches({"store": {"Type": "String", "Value": "x"}})
+
+
+def test_empty_policy_accepts_every_message() -> None:
+    assert FilterPolicy({}).matches({})
+    assert FilterPolicy({}, scope="MessageBody").matches("not json")
+
+
+def test_nested_keys_are_refused_in_attribute_scope() -> None:
+    with pytest.raises(PatternError, match="order: nested keys are not allowed"):
+        FilterPolicy({"order": {"total": [1]}})
+
+
+# --------------------------------------------------------------------------- SNS: message body
+
+BODY: dict[str, Any] = {
+    "store": "example_corp",
+    "order": {"total": 300, "items": [{"sku": "A-1"}, {"sku": "B-7"}], "rush": False},
+    "tags": ["gift", "express"],
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ({"store": ["example_corp"]}, True),
+        ({"order": {"total": [300.0]}}, True),  # SNS compares exact numbers by value
+        ({"order": {"total": [{"numeric": [">", 299.5]}]}}, True),
+        ({"order": {"total": [{"numeric": ["<", 299.5]}]}}, False),
+        ({"order": {"items": {"sku": ["B-7"]}}}, True),
+        ({"order": {"items": {"sku": ["C-3"]}}}, False),
+        ({"order": {"rush": [False]}}, True),
+        ({"order": {"coupon": [{"exists": False}]}}, True),
+        ({"order": {"total": [{"exists": True}]}}, True),
+        ({"tags": ["express"]}, True),
+        ({"tags": [{"anything-but": ["gift"]}]}, False),
+        ({"missing": {"total": [300]}}, False),
+    ],
+)
+def test_body_policy(policy: dict[str, Any], expected: bool) -> None:
+    assert FilterPolicy(policy, scope="MessageBody").matches(BODY) is expected
+
+
+def test_body_given_as_json_text() -> None:
+    policy = FilterPolicy({"order": {"total": [300]}}, scope="MessageBody")
+    assert policy.matches(json.dumps(BODY))
+    assert policy.matches(json.dumps(BODY).encode())
+
+
+@pytest.mark.parametrize("body", ["hello", "[1, 2]", "300", '"text"', "{broken"])
+def test_body_that_is_not_a_json_object_does_not_match(body: str) -> None:
+    policy = FilterPolicy({"store": [{"exists": False}]}, scope="MessageBody")
+    assert not policy.matches(body)
+
+
+def test_filter_policy_source_scope_and_repr() -> None:
+    policy = FilterPolicy('{"store": ["a"]}', scope="MessageBody")
+    assert policy.source == {"store": ["a"]}
+    assert policy.scope == "MessageBody"
+    assert repr(policy) == 'FilterPolicy({"store": ["a"]}, scope=\'MessageBody\')'
+    assert FilterPolicy({"a": ["b"]}).scope == "MessageAttributes"
+
+
+# --------------------------------------------------------------------------- SNS: limits
+
+
+def keys(count: int) -> dict[str, Any]:
+    return {f"key{index}": ["v"] for index in range(count)}
+
+
+def values(count: int) -> list[str]:
+    return [f"v{index}" for index in range(count)]
+
+
+def test_at_most_five_keys() -> None:
+    FilterPolicy(keys(5))
+    with pytest.raises(PatternError, match="6 keys; the limit is 5"):
+        FilterPolicy(keys(6))
+    with pytest.raises(PatternError, match="6 keys"):
+        FilterPolicy(keys(6), scope="MessageBody")
+
+
+def test_only_top_level_keys_count_in_nested_body_policies() -> None:
+    policy = {
+        "state": ["SUCCESS"],
+        "severity": [{"exists": True}],
+        "message": [{"exists": True}],
+        "finding": {
+            "standard_control": [{"exists": True}],
+            "region": [{"exists": True}],
+            "account": [{"exists": True}],
+        },
+    }
+    FilterPolicy(policy, scope="MessageBody")  # 4 top-level keys
+    with pytest.raises(PatternError, match="6 keys"):
+        FilterPolicy({**policy, "a": ["x"], "b": ["y"]}, scope="MessageBody")
+
+
+def test_keys_count_per_or_alternative() -> None:
+    FilterPolicy({**keys(3), "$or": [{"a": ["x"], "b": ["y"]}, {"c": ["z"]}]})  # 3 + 2
+    with pytest.raises(PatternError, match="6 keys"):
+        FilterPolicy({**keys(4), "$or": [{"a": ["x"], "b": ["y"]}, {"c": ["z"]}]})
+
+
+def test_at_most_150_value_combinations() -> None:
+    FilterPolicy({"a": values(6), "b": values(5), "c": values(5)})  # 6 x 5 x 5 = 150
+    with pytest.raises(PatternError, match="180 value combinations; the limit is 150"):
+        FilterPolicy({"a": values(6), "b": values(5), "c": values(6)})
+
+
+def test_combinations_multiply_nested_keys_and_add_or_branches() -> None:
+    with pytest.raises(PatternError, match="160 value combinations"):
+        FilterPolicy({"a": values(10), "b": {"c": values(16)}}, scope="MessageBody")
+    FilterPolicy({"a": values(2), "$or": [{"b": values(10)}, {"c": values(5)}]})  # 2 x 15
+    with pytest.raises(PatternError, match="160 value combinations"):
+        FilterPolicy({"a": values(10), "$or": [{"b": values(10)}, {"c": values(6)}]})
+
+
+@pytest.mark.parametrize(
+    ("policy", "fragment"),
+    [
+        ({"n": [{"numeric": [">", 1_000_000_001]}]}, "n: number 1000000001 is outside"),
+        ({"n": [{"numeric": ["<", -1.5e9]}]}, "outside the allowed range"),
+        ({"n": [2.0e9]}, "outside the allowed range"),
+        ({"n": [{"anything-but": [5, 3.1e9]}]}, "outside the allowed range"),
+        ({"n": [{"numeric": [">", 1.000001]}]}, "more than 5 digits after the point"),
+        ({"n": [0.123456]}, "more than 5 digits after the point"),
+    ],
+)
+def test_sns_numeric_limits(policy: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(PatternError, match=fragment):
+        FilterPolicy(policy)
+
+
+def test_sns_numbers_within_limits_are_accepted() -> None:
+    FilterPolicy({"n": [{"numeric": [">=", -1.0e9, "<=", 1.0e9]}]})
+    FilterPolicy({"n": [{"numeric": ["=", 1.00001]}]})
+    FilterPolicy({"n": [0.12345]})
+
+
+@pytest.mark.parametrize(
+    ("policy", "fragment"),
+    [
+        ({"x": [{"wildcard": "a*"}]}, 'unsupported operator "wildcard"'),
+        ({"x": [{"anything-but": {"suffix": "a"}}]}, 'cannot wrap "suffix"'),
+        ({"x": [{"nope": "a"}]}, 'unknown operator "nope"'),
+        ({"x": "a"}, "x: the value must be an array"),
+    ],
+)
+def test_invalid_sns_policies(policy: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(PatternError, match=fragment):
+        FilterPolicy(policy)
+
+
+def test_unknown_scope_is_refused() -> None:
+    with pytest.raises(PatternError, match="scope"):
+        FilterPolicy({"a": ["b"]}, scope="Body")
