@@ -356,6 +356,8 @@ def test_cidr_on_the_order_event() -> None:
         ("a\\\\b", "a\\b", True),  # \\ is a literal backslash
         ("a\\**", "a*xyz", True),  # a literal star, then a wildcard
         ("a\\**", "axyz", False),
+        ("a\\\\*", "a\\xyz", True),  # a literal backslash, then a wildcard
+        ("a\\\\*", "axyz", False),
         ("*", 5, False),  # strings only
     ],
 )
@@ -461,6 +463,8 @@ def test_or_combinations_up_to_1000_are_allowed() -> None:
         ({"x": [{"cidr": 10}]}, ["x:", "cidr expects a string"]),
         ({"x": [{"wildcard": "a**b"}]}, ["x:", "consecutive"]),
         ({"x": [{"wildcard": "a\\b"}]}, ["x:", "backslash"]),
+        ({"x": [{"wildcard": "ab\\"}]}, ["x:", "backslash"]),
+        ({"x": [{"wildcard": "**"}]}, ["x:", "consecutive"]),
         ({"x": [{"anything-but": []}]}, ["x:", "anything-but"]),
         ({"x": [{"anything-but": ["a", 1]}]}, ["x:", "anything-but"]),
         ({"x": [{"anything-but": None}]}, ["x:", "anything-but"]),

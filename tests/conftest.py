@@ -1,0 +1,28 @@
+"""Shared fixtures: a virtual clock and a mesh driven by it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from eventmesh import Mesh, Telemetry
+from eventmesh.testing import VirtualClock
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def mesh(clock: VirtualClock) -> Mesh:
+    """A mesh on the virtual clock, not started: register functions, then `async with`."""
+    return Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+
+
+@pytest.fixture
+async def running(mesh: Mesh) -> AsyncIterator[Mesh]:
+    """Unused by default; tests that register first and then start use `async with mesh`."""
+    async with mesh:
+        yield mesh
