@@ -1,0 +1,169 @@
+"""The QueueStore protocol: order, visibility, receive counts, delays, groups, long polls."""
+
+from __future__ import annotations
+
+import asyncio
+
+from eventmesh.backends.protocols import OutgoingMessage, QueueStore
+from eventmesh.testing import VirtualClock
+
+
+def messages(*bodies: str, **options: object) -> list[OutgoingMessage]:
+    return [OutgoingMessage(body.encode(), **options) for body in bodies]  # type: ignore[arg-type]
+
+
+async def test_messages_come_back_in_the_order_sent(queue_store: QueueStore) -> None:
+    ids = await queue_store.send("q", messages("a", "b", "c"))
+    got = await queue_store.receive("q", 10, visibility_timeout=30)
+    assert [d.body for d in got] == [b"a", b"b", b"c"]
+    assert [d.message_id for d in got] == ids
+    assert len(set(ids)) == 3
+
+
+async def test_receive_takes_at_most_max_messages(queue_store: QueueStore) -> None:
+    await queue_store.send("q", messages(*"abcde"))
+    assert len(await queue_store.receive("q", 2, 30)) == 2
+    assert len(await queue_store.receive("q", 10, 30)) == 3
+    assert await queue_store.receive("q", 10, 30) == []
+
+
+async def test_queues_are_separate(queue_store: QueueStore) -> None:
+    await queue_store.send("one", messages("1"))
+    assert await queue_store.receive("two", 10, 30) == []
+
+
+async def test_a_received_message_is_hidden_until_its_visibility_ends(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("m", attributes={"k": "v"}))
+    first = await queue_store.receive("q", 1, visibility_timeout=30)
+    await clock.advance(29.9)
+    assert await queue_store.receive("q", 1, 30) == []
+    await clock.advance(0.1)
+    second = await queue_store.receive("q", 1, 30)
+    assert second[0].message_id == first[0].message_id
+    assert (first[0].receive_count, second[0].receive_count) == (1, 2)
+    assert second[0].receipt != first[0].receipt
+    assert second[0].attributes == {"k": "v"}
+    assert second[0].first_received_at == first[0].first_received_at
+
+
+async def test_a_deleted_message_never_comes_back(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("m"))
+    (delivery,) = await queue_store.receive("q", 1, 30)
+    assert await queue_store.delete("q", [delivery.receipt]) == 1
+    await clock.advance(60)
+    assert await queue_store.receive("q", 1, 30) == []
+    assert (await queue_store.stats("q")).total == 0
+
+
+async def test_a_stale_receipt_deletes_nothing(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("m"))
+    (old,) = await queue_store.receive("q", 1, 10)
+    await clock.advance(10)
+    (new,) = await queue_store.receive("q", 1, 10)
+    assert await queue_store.delete("q", [old.receipt]) == 0
+    assert await queue_store.delete("q", [new.receipt]) == 1
+
+
+async def test_a_delayed_message_is_invisible_until_its_delay_passes(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("later", delay=60))
+    await queue_store.send("q", messages("now"))
+    now = await queue_store.receive("q", 10, 30)
+    assert [d.body for d in now] == [b"now"]
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 1)
+    await queue_store.delete("q", [now[0].receipt])
+    await clock.advance(60)
+    assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"later"]
+
+
+async def test_change_visibility_extends_or_ends_the_hiding(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("m"))
+    (delivery,) = await queue_store.receive("q", 1, 10)
+    assert await queue_store.change_visibility("q", delivery.receipt, 100)
+    await clock.advance(50)
+    assert await queue_store.receive("q", 1, 10) == []  # still hidden past the first 10 s
+    await clock.advance(50)
+    (returned,) = await queue_store.receive("q", 1, 10)
+    assert await queue_store.change_visibility("q", returned.receipt, 0)
+    assert len(await queue_store.receive("q", 1, 10)) == 1
+    assert not await queue_store.change_visibility("q", "no-such-receipt", 5)
+
+
+async def test_a_long_poll_returns_as_soon_as_a_message_arrives(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(5)
+    assert not waiting.done()
+    await queue_store.send("q", messages("arrived"))
+    await clock.advance(0)
+    assert [d.body for d in await waiting] == [b"arrived"]
+
+
+async def test_a_long_poll_gives_up_after_its_wait(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(19.9)
+    assert not waiting.done()
+    await clock.advance(0.1)
+    assert await waiting == []
+
+
+async def test_a_long_poll_sees_a_delayed_message_become_visible(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("delayed", delay=5))
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(5)
+    assert [d.body for d in await waiting] == [b"delayed"]
+
+
+async def test_a_group_waits_while_an_earlier_message_of_it_is_in_flight(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("a1", "a2", group_id="a"))
+    await queue_store.send("q", messages("b1", group_id="b"))
+    first = await queue_store.receive("q", 1, 30)
+    assert [d.body for d in first] == [b"a1"]
+    # a2 must wait for a1; b1 may go.
+    assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"b1"]
+    await queue_store.delete("q", [first[0].receipt])
+    assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"a2"]
+
+
+async def test_a_group_returns_in_order_after_a_visibility_timeout(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("1", "2", "3", group_id="g"))
+    batch = await queue_store.receive("q", 10, 30)
+    assert [d.body for d in batch] == [b"1", b"2", b"3"]
+    await clock.advance(30)
+    again = await queue_store.receive("q", 10, 30)
+    assert [d.body for d in again] == [b"1", b"2", b"3"]
+    assert all(d.group_id == "g" for d in again)
+
+
+async def test_many_concurrent_receivers_never_share_a_message(queue_store: QueueStore) -> None:
+    await queue_store.send("q", messages(*(str(i) for i in range(200))))
+
+    async def consumer() -> list[bytes]:
+        got: list[bytes] = []
+        while batch := await queue_store.receive("q", 3, 30):
+            got.extend(d.body for d in batch)
+            await asyncio.sleep(0)
+        return got
+
+    results = await asyncio.gather(*(consumer() for _ in range(8)))
+    everything = [body for result in results for body in result]
+    assert sorted(everything) == sorted(str(i).encode() for i in range(200))
