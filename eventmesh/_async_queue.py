@@ -54,7 +54,8 @@ POLL_WAIT = 20.0
 VISIBILITY_MARGIN = 40.0
 """Beyond the function's timeout, how long a taken event stays hidden from other pollers."""
 
-Resolver = Callable[[str], tuple["FunctionVersion", str]]
+Resolver = Callable[[str], tuple["FunctionVersion", str, str]]
+"""A stored qualifier to (version to run, ARN as invoked, qualified ARN for records)."""
 DestinationResolver = Callable[[DestinationSpec], Destination]
 
 
@@ -190,7 +191,7 @@ class AsyncInvocationQueue:
         clock = invoker.clock
         function = self.function
         try:
-            version, arn = self._resolve(attributes["qualifier"])
+            version, invoked_arn, arn = self._resolve(attributes["qualifier"])
         except ResourceNotFoundError as exc:
             logger.error("dropping event %s: %s", attributes["request_id"], exc)
             await self._store.delete(self.name, [delivery.receipt])
@@ -217,7 +218,7 @@ class AsyncInvocationQueue:
         outcome = await invoker.run(
             version,
             orjson.loads(delivery.body),
-            arn,
+            invoked_arn,
             "Event",
             request_id=attributes["request_id"],
             trigger="other",

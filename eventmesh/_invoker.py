@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 __all__ = ["InvocationResult", "Invoker", "encode_payload", "function_error"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_RUNTIME_FILES = frozenset(
+    os.path.join(_PACKAGE_DIR, name)
+    for name in ("_invoker.py", "_async_queue.py", "_mesh.py", "_environment.py")
+)
 _current_task = asyncio.current_task
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -79,8 +83,7 @@ def function_error(exc: BaseException) -> dict[str, Any]:
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith(_PACKAGE_DIR)
-        and "concurrent/futures" not in frame.filename
+        if frame.filename not in _RUNTIME_FILES and "concurrent/futures" not in frame.filename
     ]
     return {
         "errorMessage": str(exc),

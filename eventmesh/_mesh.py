@@ -11,7 +11,7 @@ from typing import Any, Literal, overload
 
 import orjson
 
-from eventmesh._async_queue import AsyncInvocationQueue
+from eventmesh._async_queue import AsyncInvocationQueue, Resolver
 from eventmesh._clock import Clock, RealClock, TimerHandle
 from eventmesh._context import ClientContext
 from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
@@ -362,11 +362,14 @@ class Mesh:
             function_name=function_name,
         )
 
-    def _resolver(self, function: Function) -> Callable[[str], tuple[FunctionVersion, str]]:
-        def resolve(qualifier: str) -> tuple[FunctionVersion, str]:
-            name = function.name if qualifier == LATEST else f"{function.name}:{qualifier}"
-            target = self._target(name)
-            return target.pick(), target.arn if qualifier != LATEST else target.arn + ":$LATEST"
+    def _resolver(self, function: Function) -> Resolver:
+        """For the async queue: a stored qualifier ("" when none was given) to the version to
+        run, the ARN the caller invoked, and the qualified ARN that records name."""
+
+        def resolve(qualifier: str) -> tuple[FunctionVersion, str, str]:
+            target = self._target(f"{function.name}:{qualifier}" if qualifier else function.name)
+            record_arn = target.arn if qualifier else f"{target.arn}:{LATEST}"
+            return target.pick(), target.arn, record_arn
 
         return resolve
 
@@ -419,7 +422,7 @@ class Mesh:
         if invocation_type == "Event":
             body = encode_payload(payload, self.max_event_payload, target.function.name)
             queue = self._async_queues[target.function.name]
-            request_id = await queue.put(target.qualifier or LATEST, body)
+            request_id = await queue.put(target.qualifier or "", body)
             return InvocationResult(202, None, None, None, request_id)
         if invocation_type == "DryRun":
             target.pick()
@@ -463,11 +466,17 @@ class Mesh:
                     if spec is None:
                         continue
                     try:
-                        self._destination(spec)
+                        destination = self._destination(spec)
                     except EventMeshError as exc:
                         problems.append(f"{function.name}:{version.version} {setting}: {exc}")
+                        continue
+                    if setting == "dead_letter" and isinstance(destination, FunctionDestination):
+                        problems.append(
+                            f"{function.name}:{version.version} dead_letter: {spec!r} is a "
+                            "function; a dead-letter target is a queue or a topic"
+                        )
         if problems:
-            raise ConfigurationError("unknown destinations: " + "; ".join(problems))
+            raise ConfigurationError("invalid destinations: " + "; ".join(problems))
 
     async def _provision(self, version: FunctionVersion) -> None:
         """Initialise provisioned environments ahead of any invocation."""

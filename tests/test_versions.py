@@ -13,15 +13,17 @@ from eventmesh import ConfigurationError, Context, Mesh, ResourceNotFoundError, 
 def make_function(mesh: Mesh) -> Any:
     @mesh.function(name="pricing")
     async def v1(event: Any, context: Context) -> dict[str, Any]:
-        return {"code": "v1", "version": context.function_version,
-                "arn": context.invoked_function_arn}
+        return {
+            "code": "v1",
+            "version": context.function_version,
+            "arn": context.invoked_function_arn,
+        }
 
     return v1
 
 
 async def v2(event: Any, context: Context) -> dict[str, Any]:
-    return {"code": "v2", "version": context.function_version,
-            "arn": context.invoked_function_arn}
+    return {"code": "v2", "version": context.function_version, "arn": context.invoked_function_arn}
 
 
 async def test_published_versions_keep_their_code_and_configuration(mesh: Mesh) -> None:
@@ -119,9 +121,7 @@ async def test_every_arn_form_resolves(mesh: Mesh) -> None:
         ({"1": 0.5}, "must differ"),
     ],
 )
-def test_invalid_routing_is_refused(
-    mesh: Mesh, routing: dict[str, float], message: str
-) -> None:
+def test_invalid_routing_is_refused(mesh: Mesh, routing: dict[str, float], message: str) -> None:
     function = make_function(mesh)
     for _ in range(3):
         function.publish_version()
