@@ -49,8 +49,8 @@ FUNCTION_ERROR_DELAYS = (60.0, 120.0)
 """Seconds before the second and the third attempt after a function error."""
 THROTTLE_BASE_DELAY = 1.0
 THROTTLE_MAX_DELAY = 300.0
-POLL_BATCH = 10
 POLL_WAIT = 20.0
+YIELD_EVERY = 16
 VISIBILITY_MARGIN = 40.0
 """Beyond the function's timeout, how long a taken event stays hidden from other pollers."""
 
@@ -74,12 +74,9 @@ class AsyncInvocationQueue:
         self._invoker = invoker
         self._resolve = resolve
         self._destination = destination
-        self._jobs: asyncio.Queue[Delivery] = asyncio.Queue()
         self._workers: set[asyncio.Task[None]] = set()
-        self._idle = 0
-        self.busy = 0
-        self._slot_free = asyncio.Event()
-        self._poller: asyncio.Task[None] | None = None
+        self._idle = 0  # workers waiting in a long poll
+        self.busy = 0  # events taken and not finished
 
     # -- producing ---------------------------------------------------------------------------
     async def put(self, qualifier: str, body: bytes) -> str:
@@ -103,57 +100,59 @@ class AsyncInvocationQueue:
 
     # -- polling -----------------------------------------------------------------------------
     def start(self) -> None:
-        if self._poller is None:
-            self._poller = asyncio.create_task(self._poll(), name=f"{self.name}.poller")
+        if not self._workers:
+            self._spawn_worker()
 
     def _capacity(self) -> int:
         reserved = self.function.latest.config.reserved_concurrency
         if reserved is not None:
-            return max(reserved, 1)  # with 0, one slot still takes events to discard them
+            return max(reserved, 1)  # with 0, one worker still takes events to discard them
         return max(self._invoker.unreserved_capacity, 1)
 
-    async def _poll(self) -> None:
-        store = self._store
-        while True:
-            free = self._capacity() - self.busy
-            if free <= 0:
-                self._slot_free.clear()
-                await self._slot_free.wait()
-                continue
-            visibility = self.function.latest.config.timeout + VISIBILITY_MARGIN
-            try:
-                deliveries = await store.receive(
-                    self.name, min(POLL_BATCH, free), visibility, wait=POLL_WAIT
-                )
-            except Exception:
-                logger.exception("polling %s failed; retrying in 1 s", self.name)
-                await self._invoker.clock.sleep(1.0)
-                continue
-            for delivery in deliveries:
-                self.busy += 1
-                self._jobs.put_nowait(delivery)
-            while self._jobs.qsize() > self._idle:
-                self._spawn_worker()
-
     def _spawn_worker(self) -> None:
-        self._idle += 1
         task = asyncio.create_task(self._work(), name=f"{self.name}.worker")
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
 
     async def _work(self) -> None:
+        """One poller-worker: take an event, run it, repeat.
+
+        Workers poll the store themselves, so an event reaches a handler without a hand-off
+        between tasks. A worker that takes an event while no other worker is waiting starts
+        another (up to the function's concurrency), and a worker whose long poll comes back
+        empty retires, unless it is the last.
+        """
+        store = self._store
+        name = self.name
+        taken = 0
         while True:
-            delivery = await self._jobs.get()
-            self._idle -= 1
+            visibility = self.function.latest.config.timeout + VISIBILITY_MARGIN
+            self._idle += 1
             try:
-                await self._process(delivery)
+                deliveries = await store.receive(name, 1, visibility, wait=POLL_WAIT)
+            except Exception:
+                logger.exception("polling %s failed; retrying in 1 s", name)
+                await self._invoker.clock.sleep(1.0)
+                continue
+            finally:
+                self._idle -= 1
+            if not deliveries:
+                if len(self._workers) > 1:
+                    return
+                continue
+            if self._idle == 0 and len(self._workers) < self._capacity():
+                self._spawn_worker()
+            self.busy += 1
+            try:
+                await self._process(deliveries[0])
             except Exception:
                 # The event stays in the store and comes back after its visibility timeout.
-                logger.exception("processing an event of %s failed", self.name)
+                logger.exception("processing an event of %s failed", name)
             finally:
                 self.busy -= 1
-                self._idle += 1
-                self._slot_free.set()
+            taken += 1
+            if taken % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a backlog of handlers that never wait must not starve
 
     @property
     def active(self) -> int:
@@ -166,13 +165,12 @@ class AsyncInvocationQueue:
         return stats.visible + self.busy
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._poller, *self._workers) if t is not None]
+        tasks = list(self._workers)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._poller = None
 
     # -- one event ---------------------------------------------------------------------------
     async def _process(self, delivery: Delivery) -> None:

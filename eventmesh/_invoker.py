@@ -45,7 +45,16 @@ _RUNTIME_FILES = frozenset(
     os.path.join(_PACKAGE_DIR, name)
     for name in ("_invoker.py", "_async_queue.py", "_mesh.py", "_environment.py")
 )
-_current_task = asyncio.current_task
+try:  # Python 3.11's asyncio.current_task is pure Python; its table is one dict lookup away
+    from asyncio.tasks import _current_tasks as _tasks  # type: ignore[attr-defined]
+
+    _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = _tasks
+
+    def _current_task(loop: asyncio.AbstractEventLoop | None) -> asyncio.Task[Any] | None:
+        return _current_tasks.get(loop)  # type: ignore[arg-type]
+
+except ImportError:  # pragma: no cover - other Pythons
+    _current_task = asyncio.current_task
 _dumps = orjson.dumps
 _loads = orjson.loads
 
@@ -234,137 +243,122 @@ class Invoker:
         assert pool is not None, "the mesh attaches a pool to every version"
         environment = pool.take()
         try:
-            return await self._run_in(
-                environment, version, event, invoked_arn, invocation_type, request_id,
-                client_context, trigger, parent_context,
-            )  # fmt: skip
+            stats = function.stats
+            telemetry = self.telemetry
+            now = self.clock.now
+            cold_start = not environment.initialised
+            init_duration = None
+            if cold_start:
+                init_started = now()
+                init_error = await self.initialise(environment, version)
+                init_duration = (now() - init_started) * 1000.0
+                if init_error is not None:
+                    stats.invocations += 1
+                    stats.errors += 1
+                    stats.cold_starts += 1
+                    telemetry.record_invocation(
+                        function.name, version.version, 0.0, True, True, init_duration
+                    )
+                    return InvocationResult(
+                        200, init_error, "Unhandled", version.version, request_id, True, 0.0
+                    )
+            log = invocation_logger.isEnabledFor(logging.INFO)
+            if log:
+                _log_start(request_id, version)
+            config = version.config
+            timeout = config.timeout
+            started = now()
+            deadline = started + timeout
+            context = Context(
+                request_id,
+                function.name,
+                version.version,
+                invoked_arn,
+                config.memory,
+                environment.log_stream_name,
+                deadline,
+                now,
+                cold_start,
+                environment.state,
+                config.environment,
+                invocation_type,
+                client_context,
+            )
+            span = None
+            if telemetry.tracing:
+                span = telemetry.start_span(
+                    function.name, version.version, request_id, invoked_arn, trigger, parent_context
+                )
+                with trace.use_span(span, end_on_exit=False):  # type: ignore[arg-type]
+                    payload, error, reusable = await self._guarded(
+                        environment, version.handler, version.handler_is_async, (event, context),
+                        timeout, deadline, request_id,
+                    )  # fmt: skip
+            elif version.handler_is_async:
+                # The hot path: _guarded inlined, to save a coroutine per invocation.
+                task = _current_task(self._loop)
+                assert task is not None
+                environment.task = task
+                environment.timed_out = False
+                environment.timeout = timeout
+                environment.deadline = deadline
+                watcher = self.watcher
+                watcher.watch(environment, timeout, deadline)
+                try:
+                    payload = await version.handler(event, context)
+                except BaseException as exc:
+                    payload, error, reusable = self._failed(
+                        environment, task, exc, request_id, True
+                    )
+                else:
+                    watcher.unwatch(environment, timeout)
+                    payload, error, reusable = self._finished(
+                        environment, task, payload, request_id
+                    )
+            else:
+                payload, error, reusable = await self._guarded(
+                    environment, version.handler, False, (event, context), timeout, deadline,
+                    request_id,
+                )  # fmt: skip
+            if not error and payload is not None:
+                payload, error = self._marshal(payload)
+            ended = now()
+            if reusable:
+                pool.give_back(environment, ended)
+            else:
+                pool.discard(environment)
+            stats.invocations += 1
+            if error:
+                stats.errors += 1
+            if cold_start:
+                stats.cold_starts += 1
+            duration = (ended - started) * 1000.0
+            if telemetry.enabled:
+                telemetry.end_span(
+                    span,
+                    cold_start=cold_start,
+                    log_stream=environment.log_stream_name,
+                    memory_mb=config.memory,
+                    error=payload if error else None,
+                )
+                telemetry.record_invocation(
+                    function.name, version.version, duration, error, cold_start, init_duration
+                )
+            if log:
+                _log_end(request_id, version, duration, init_duration, cold_start, error)
+            return InvocationResult(
+                200,
+                payload,
+                "Unhandled" if error else None,
+                version.version,
+                request_id,
+                cold_start,
+                duration,
+            )
         finally:
             self.release(function)
             if token is not None:
                 invocation_chain.reset(token)
-
-    async def _run_in(
-        self,
-        environment: Environment,
-        version: FunctionVersion,
-        event: Any,
-        invoked_arn: str,
-        invocation_type: str,
-        request_id: str,
-        client_context: ClientContext | None,
-        trigger: str,
-        parent_context: Any,
-    ) -> InvocationResult:
-        function = version.function
-        stats = function.stats
-        telemetry = self.telemetry
-        now = self.clock.now
-        pool = environment.pool
-        cold_start = not environment.initialised
-        init_duration = None
-        if cold_start:
-            init_started = now()
-            init_error = await self.initialise(environment, version)
-            init_duration = (now() - init_started) * 1000.0
-            if init_error is not None:
-                stats.invocations += 1
-                stats.errors += 1
-                stats.cold_starts += 1
-                telemetry.record_invocation(
-                    function.name, version.version, 0.0, True, True, init_duration
-                )
-                return InvocationResult(
-                    200, init_error, "Unhandled", version.version, request_id, True, 0.0
-                )
-        log = invocation_logger.isEnabledFor(logging.INFO)
-        if log:
-            _log_start(request_id, version)
-        config = version.config
-        timeout = config.timeout
-        started = now()
-        deadline = started + timeout
-        context = Context(
-            request_id,
-            function.name,
-            version.version,
-            invoked_arn,
-            config.memory,
-            environment.log_stream_name,
-            deadline,
-            now,
-            cold_start,
-            environment.state,
-            config.environment,
-            invocation_type,
-            client_context,
-        )
-        span = None
-        if telemetry.tracing:
-            span = telemetry.start_span(
-                function.name, version.version, request_id, invoked_arn, trigger, parent_context
-            )
-            with trace.use_span(span, end_on_exit=False):  # type: ignore[arg-type]
-                payload, error, reusable = await self._guarded(
-                    environment, version.handler, version.handler_is_async, (event, context),
-                    timeout, deadline, request_id,
-                )  # fmt: skip
-        elif version.handler_is_async:
-            # The hot path: _guarded inlined, to save a coroutine per invocation.
-            task = _current_task(self._loop)
-            assert task is not None
-            environment.task = task
-            environment.timed_out = False
-            environment.timeout = timeout
-            environment.deadline = deadline
-            watcher = self.watcher
-            watcher.watch(environment, timeout, deadline)
-            try:
-                payload = await version.handler(event, context)
-            except BaseException as exc:
-                payload, error, reusable = self._failed(environment, task, exc, request_id, True)
-            else:
-                watcher.unwatch(environment, timeout)
-                payload, error, reusable = self._finished(environment, task, payload, request_id)
-        else:
-            payload, error, reusable = await self._guarded(
-                environment, version.handler, False, (event, context), timeout, deadline,
-                request_id,
-            )  # fmt: skip
-        if not error and payload is not None:
-            payload, error = self._marshal(payload)
-        ended = now()
-        if reusable:
-            pool.give_back(environment, ended)
-        else:
-            pool.discard(environment)
-        stats.invocations += 1
-        if error:
-            stats.errors += 1
-        if cold_start:
-            stats.cold_starts += 1
-        duration = (ended - started) * 1000.0
-        if telemetry.enabled:
-            telemetry.end_span(
-                span,
-                cold_start=cold_start,
-                log_stream=environment.log_stream_name,
-                memory_mb=config.memory,
-                error=payload if error else None,
-            )
-            telemetry.record_invocation(
-                function.name, version.version, duration, error, cold_start, init_duration
-            )
-        if log:
-            _log_end(request_id, version, duration, init_duration, cold_start, error)
-        return InvocationResult(
-            200,
-            payload,
-            "Unhandled" if error else None,
-            version.version,
-            request_id,
-            cold_start,
-            duration,
-        )
 
     def check_recursion(self, function: Function, chain: Mapping[str, int]) -> None:
         if chain.get(function.name, 0) >= RECURSION_LIMIT:

@@ -93,15 +93,19 @@ class MemoryQueueStore:
             else:
                 heapq.heappush(state.ready, (sequence, message))
             ids.append(message.message_id)
-        self._wake(state)
+        if state.waiters:
+            self._wake(state, len(ids))
         return ids
 
-    def _wake(self, state: _Queue) -> None:
+    def _wake(self, state: _Queue, count: int | None = None) -> None:
+        """Wake ``count`` waiting receivers (all when None): one per new message is enough."""
         waiters = state.waiters
-        while waiters:
-            waiter = waiters.pop()
+        while waiters and (count is None or count > 0):
+            waiter = waiters.pop(0)
             if not waiter.done():
                 waiter.set_result(None)
+                if count is not None:
+                    count -= 1
 
     def _surface(self, state: _Queue, now: float) -> None:
         """Move delayed and in-flight messages whose time has come back to ``ready``."""
