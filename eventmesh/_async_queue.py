@@ -79,7 +79,7 @@ class AsyncInvocationQueue:
         self.busy = 0  # events taken and not finished
 
     # -- producing ---------------------------------------------------------------------------
-    async def put(self, qualifier: str, body: bytes) -> str:
+    async def put(self, qualifier: str, body: bytes, trigger: str = "other") -> str:
         """Queue an event; returns its request id. Raises if a destination loop is detected."""
         invoker = self._invoker
         chain = invocation_chain.get()
@@ -93,6 +93,8 @@ class AsyncInvocationQueue:
         }
         if chain:
             attributes["chain"] = orjson.dumps(chain).decode()
+        if trigger != "other":
+            attributes["trigger"] = trigger
         if invoker.telemetry.tracing:
             propagate.inject(attributes)
         await self._store.send(self.name, [OutgoingMessage(body, attributes)])
@@ -219,7 +221,7 @@ class AsyncInvocationQueue:
             invoked_arn,
             "Event",
             request_id=attributes["request_id"],
-            trigger="other",
+            trigger=attributes.get("trigger", "other"),
             parent_context=parent,
             acquired=True,
         )

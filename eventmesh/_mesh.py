@@ -7,7 +7,7 @@ import logging
 import random
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import orjson
 
@@ -31,8 +31,12 @@ from eventmesh._function import (
     Handler,
 )
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
-from eventmesh.backends.memory import MemoryQueueStore
-from eventmesh.backends.protocols import QueueStore
+from eventmesh.backends.memory import memory_backend
+from eventmesh.backends.protocols import Backend
+from eventmesh.resources._base import Resource, Service
+
+if TYPE_CHECKING:
+    from eventmesh.resources.queue import Queue
 from eventmesh.telemetry import Telemetry
 
 __all__ = ["Mesh"]
@@ -40,12 +44,27 @@ __all__ = ["Mesh"]
 logger = logging.getLogger("eventmesh")
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
+R = TypeVar("R", bound=Resource)
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:(.+)$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:(.+)$")
+_RESOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _MB = 1024 * 1024
 _loads = orjson.loads
+
+
+def _given(**settings: Any) -> dict[str, Any]:
+    """The settings a caller gave (None means "the default")."""
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def _resource_name(name: str, kind: str, limit: int) -> str:
+    if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or len(name) > limit:
+        raise ConfigurationError(
+            f"{kind} name {name!r} must be 1-{limit} letters, digits, '-', '_' or '.'"
+        )
+    return name
 
 
 class _Target:
@@ -135,7 +154,7 @@ class Mesh:
             raise ConfigurationError("drain_timeout and environment_idle_timeout must be > 0")
         self.clock: Clock = clock or RealClock()
         self.storage = storage
-        self._queue_store = self._open_storage(storage)
+        self.backend: Backend = self._open_storage(storage)
         self.concurrency_limit = concurrency_limit
         self.max_sync_payload = max_sync_payload
         self.max_event_payload = max_event_payload
@@ -156,6 +175,7 @@ class Mesh:
         )
         self._functions: dict[str, Function] = {}
         self._resources: dict[str, Destination] = {}
+        self._services: list[Service] = []
         self._async_queues: dict[str, AsyncInvocationQueue] = {}
         self._function_destinations: dict[str, FunctionDestination] = {}
         self._targets: dict[str, _Target] = {}
@@ -163,9 +183,9 @@ class Mesh:
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
-    def _open_storage(self, storage: str) -> QueueStore:
+    def _open_storage(self, storage: str) -> Backend:
         if storage == "memory":
-            return MemoryQueueStore(self.clock)
+            return memory_backend(self.clock)
         raise ConfigurationError(
             f"unknown storage {storage!r}: this version of eventmesh supports 'memory'"
         )
@@ -247,7 +267,11 @@ class Mesh:
         self._functions[name] = function
         self._attach(function.latest)
         self._async_queues[name] = AsyncInvocationQueue(
-            function, self._queue_store, self._invoker, self._resolver(function), self._destination
+            function,
+            self.backend.queues,
+            self._invoker,
+            self._resolver(function),
+            self._destination,
         )
         self._recompute_capacity()
         if self._running:
@@ -326,10 +350,95 @@ class Mesh:
         return dict(self._functions)
 
     def register_resource(self, name: str, resource: Destination) -> None:
-        """Make a resource (queue, topic, ...) reachable by name as a destination."""
+        """Make an object with ``async send`` reachable by name as a destination."""
         if name in self._resources and self._resources[name] is not resource:
             raise ConfigurationError(f"a resource named {name!r} is already registered")
         self._resources[name] = resource
+
+    def _resource(self, kind: type[R], name: str, settings: Mapping[str, Any]) -> R:
+        """The resource of that kind and name: created once, then the same object.
+
+        Asking again with other settings is an error rather than a silent second queue.
+        """
+        existing = self._resources.get(name)
+        if existing is not None:
+            if not isinstance(existing, kind):
+                raise ConfigurationError(
+                    f"{name!r} is already a {type(existing).__name__}; names are shared by "
+                    "every resource of a mesh"
+                )
+            if settings and settings != existing.settings:
+                raise ConfigurationError(
+                    f"{kind.kind} {name!r} exists with other settings: {existing.settings}"
+                )
+            return existing
+        resource = kind(self, name, settings)
+        self._resources[name] = resource  # type: ignore[assignment]
+        self.add_service(resource)
+        return resource
+
+    # -- resources ---------------------------------------------------------------------------
+    def queue(
+        self,
+        name: str,
+        *,
+        visibility_timeout: float | None = None,
+        delay: float | None = None,
+        retention: float | None = None,
+        max_receive_count: int | None = None,
+        dead_letter: Queue | str | None = None,
+        fifo: bool | None = None,
+        content_based_deduplication: bool | None = None,
+    ) -> Queue:
+        """An SQS-style queue (created on first use; later calls return the same one).
+
+        Defaults as SQS: ``visibility_timeout=30``, ``delay=0``, ``retention=345600`` (4 days);
+        ``max_receive_count`` with ``dead_letter`` is the redrive policy; a name ending in
+        ``.fifo`` is a FIFO queue.
+        """
+        from eventmesh.resources.queue import Queue
+
+        settings = _given(
+            visibility_timeout=visibility_timeout,
+            delay=delay,
+            retention=retention,
+            max_receive_count=max_receive_count,
+            dead_letter=dead_letter,
+            fifo=fifo,
+            content_based_deduplication=content_based_deduplication,
+        )
+        return self._resource(Queue, _resource_name(name, "queue", 80), settings)
+
+    def add_service(self, service: Service) -> None:
+        """Run ``service`` for as long as the mesh runs (started now if it already is)."""
+        self._services.append(service)
+        if self._running:
+            self._spawn(service.start())
+
+    # -- for resources and event source mappings -------------------------------------------
+    def resolve_function(self, target: Function | str) -> _Target:
+        """A function, or a name with an optional qualifier, as an invocation target."""
+        name = target.name if isinstance(target, Function) else target
+        return self._target(name)
+
+    async def invoke_sync(
+        self,
+        target: _Target,
+        event: Any,
+        *,
+        trigger: str,
+        parent_context: Any = None,
+    ) -> InvocationResult:
+        """A synchronous invocation by an event source mapping (raises when throttled)."""
+        return await self._invoker.run(
+            target.pick(), event, target.arn, trigger=trigger, parent_context=parent_context
+        )
+
+    async def invoke_async(self, target: _Target, event: Any, *, trigger: str) -> str:
+        """An asynchronous invocation by a service (topic, bucket, schedule); the request id."""
+        body = encode_payload(event, self.max_event_payload, target.function.name)
+        queue = self._async_queues[target.function.name]
+        return await queue.put(target.qualifier or "", body, trigger)
 
     # -- resolution --------------------------------------------------------------------------
     def _target(self, name: str) -> _Target:
@@ -449,6 +558,8 @@ class Mesh:
         self._running = True
         for queue in self._async_queues.values():
             queue.start()
+        for service in list(self._services):
+            await service.start()
         versions = [
             version
             for function in self._functions.values()
@@ -526,6 +637,8 @@ class Mesh:
             pending = self._invoker.in_flight
             for queue in self._async_queues.values():
                 pending += await queue.pending()
+            for service in self._services:
+                pending += await service.pending()
             if pending == 0:
                 return True
             if loop.time() >= deadline:
@@ -539,6 +652,8 @@ class Mesh:
         if not drained:
             logger.warning("the mesh stopped before every invocation finished")
         self._running = False
+        for service in reversed(self._services):
+            await service.stop()
         for queue in self._async_queues.values():
             await queue.stop()
         for task in list(self._background):

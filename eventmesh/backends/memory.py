@@ -7,15 +7,32 @@ Everything runs on the event loop's thread; no locks are needed.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import hashlib
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from operator import attrgetter
 
 from eventmesh._clock import Clock, TimerHandle
 from eventmesh._context import RequestIds
-from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats
+from eventmesh.backends.protocols import (
+    Backend,
+    BlobInfo,
+    Delivery,
+    LogRecord,
+    OutgoingMessage,
+    QueueStats,
+    StoredValue,
+)
 
-__all__ = ["MemoryQueueStore"]
+__all__ = [
+    "MemoryBlobStore",
+    "MemoryKeyValueStore",
+    "MemoryLogStore",
+    "MemoryQueueStore",
+    "memory_backend",
+]
 
 
 class _Message:
@@ -250,3 +267,304 @@ class MemoryQueueStore:
     async def close(self) -> None:
         for state in self._queues.values():
             self._wake(state)
+
+
+_arrival = attrgetter("arrival")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Shard:
+    """One (stream, shard) log: the kept records, oldest first, with consecutive sequences.
+
+    Sequences have no gaps and only a prefix is ever trimmed, so the record with sequence
+    ``s`` sits at index ``s - first``: a read finds its start by arithmetic, not a search.
+    """
+
+    __slots__ = ("first", "last_arrival", "records", "waiters")
+
+    def __init__(self) -> None:
+        self.records: list[LogRecord] = []
+        self.first = 1  # sequence of records[0]; the next sequence to assign when empty
+        self.last_arrival = float("-inf")
+        self.waiters: set[asyncio.Future[None]] = set()
+
+    @property
+    def last(self) -> int:
+        """The newest sequence ever assigned (0 before the first append)."""
+        return self.first + len(self.records) - 1
+
+    def after(self, sequence: int, limit: int) -> list[LogRecord]:
+        start = max(sequence + 1, self.first) - self.first
+        return self.records[start : start + limit]
+
+    def wake_all(self) -> None:
+        """Wake every reader: a log is not consumed, so each may want the new records."""
+        for waiter in self.waiters:
+            _resolve(waiter)
+        self.waiters.clear()
+
+
+class MemoryLogStore:
+    """:class:`~eventmesh.backends.protocols.LogStore` in memory.
+
+    ``arrival`` is the clock's wall time at append, held non-decreasing within a shard (a
+    wall clock stepped back repeats the previous arrival), so that ``trim`` and
+    ``sequence_at`` can bisect on it and a trim only ever removes a prefix.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._shards: dict[tuple[str, str], _Shard] = {}
+        self._closed = False
+
+    def _shard(self, stream: str, shard: str) -> _Shard:
+        key = (stream, shard)
+        state = self._shards.get(key)
+        if state is None:
+            state = self._shards[key] = _Shard()
+        return state
+
+    async def append(
+        self,
+        stream: str,
+        shard: str,
+        records: Sequence[tuple[bytes, str, Mapping[str, str]]],
+    ) -> list[LogRecord]:
+        state = self._shard(stream, shard)
+        arrival = max(self._clock.time(), state.last_arrival)
+        state.last_arrival = arrival
+        sequence = state.last
+        stored = []
+        for data, partition_key, attributes in records:
+            sequence += 1
+            stored.append(
+                LogRecord(sequence, bytes(data), partition_key, arrival, dict(attributes))
+            )
+        state.records.extend(stored)
+        if stored and state.waiters:
+            state.wake_all()
+        return stored
+
+    async def read(
+        self, stream: str, shard: str, after: int, limit: int, wait: float = 0.0
+    ) -> list[LogRecord]:
+        state = self._shard(stream, shard)
+        records = state.after(after, limit)
+        if records or wait <= 0 or limit <= 0:
+            return records
+        deadline = self._clock.now() + wait
+        while not records and not self._closed and self._clock.now() < deadline:
+            await self._wait(state, deadline)
+            records = state.after(after, limit)
+        return records
+
+    async def _wait(self, state: _Shard, deadline: float) -> None:
+        """Wait for an append to the shard, the deadline, or ``close``."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        state.waiters.add(future)
+        timer = self._clock.call_at(deadline, lambda: _resolve(future))
+        try:
+            await future
+        finally:
+            timer.cancel()
+            state.waiters.discard(future)
+
+    async def bounds(self, stream: str, shard: str) -> tuple[int, int]:
+        state = self._shard(stream, shard)
+        return state.first - 1, state.last
+
+    async def sequence_at(self, stream: str, shard: str, timestamp: float) -> int:
+        state = self._shard(stream, shard)
+        index = bisect.bisect_left(state.records, timestamp, key=_arrival)
+        return state.first + index - 1
+
+    async def trim(self, stream: str, shard: str, before: float) -> int:
+        state = self._shard(stream, shard)
+        count = bisect.bisect_left(state.records, before, key=_arrival)
+        if count:
+            del state.records[:count]
+            state.first += count
+        return count
+
+    async def close(self) -> None:
+        self._closed = True
+        for state in self._shards.values():
+            state.wake_all()
+
+
+class _Entry:
+    __slots__ = ("expires_at", "value", "version")
+
+    def __init__(self, value: bytes, version: int, expires_at: float | None) -> None:
+        self.value = value
+        self.version = version
+        self.expires_at = expires_at
+
+
+class MemoryKeyValueStore:
+    """:class:`~eventmesh.backends.protocols.KeyValueStore` in memory.
+
+    Versions come from one counter per store, so they increase per key and never repeat,
+    even across a delete or an expiry: a version read before a key was deleted and written
+    again never matches the new value (no ABA for leases). They start at 1 but are not
+    consecutive per key.
+
+    Expiry is measured on the clock's wall time; a value is expired from ``expires_at`` on.
+    Expired values are dropped when touched and, so that never-read ones do not pile up,
+    by a heap of expiry times purged on every call.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._expiries: list[tuple[float, int, str]] = []  # (expires_at, version, key)
+        self._versions = itertools.count(1)
+
+    def _live(self, key: str) -> _Entry | None:
+        """The key's unexpired entry, after dropping everything expired by now."""
+        self._purge(self._clock.time())
+        return self._entries.get(key)
+
+    def _purge(self, now: float) -> None:
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            _, version, key = heapq.heappop(expiries)
+            entry = self._entries.get(key)
+            if entry is not None and entry.version == version:
+                del self._entries[key]  # otherwise overwritten or deleted since
+
+    async def get(self, key: str) -> StoredValue | None:
+        entry = self._live(key)
+        if entry is None:
+            return None
+        return StoredValue(entry.value, entry.version, entry.expires_at)
+
+    async def put(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+        only_if_version: int | None = None,
+    ) -> int | None:
+        if only_if_absent and only_if_version is not None:
+            raise ValueError("give only_if_absent or only_if_version, not both")
+        entry = self._live(key)
+        if only_if_absent and entry is not None:
+            return None
+        if only_if_version is not None and (entry is None or entry.version != only_if_version):
+            return None
+        version = next(self._versions)
+        expires_at = None if ttl is None else self._clock.time() + ttl
+        self._entries[key] = _Entry(bytes(value), version, expires_at)
+        if expires_at is not None:
+            heapq.heappush(self._expiries, (expires_at, version, key))
+        return version
+
+    async def delete(self, key: str, *, only_if_version: int | None = None) -> bool:
+        entry = self._live(key)
+        if entry is None or (only_if_version is not None and entry.version != only_if_version):
+            return False
+        del self._entries[key]
+        return True
+
+    async def close(self) -> None:
+        """Nothing waits on a key-value store; kept for the protocol."""
+
+
+class _Bucket:
+    """A bucket's objects, and their keys kept sorted so ``list`` can bisect."""
+
+    __slots__ = ("keys", "objects")
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, BlobInfo]] = {}
+        self.keys: list[str] = []
+
+
+class MemoryBlobStore:
+    """:class:`~eventmesh.backends.protocols.BlobStore` in memory.
+
+    Key order is Python string order (code points), which is the UTF-8 byte order S3 uses.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _bucket(self, name: str) -> _Bucket:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            bucket = self._buckets[name] = _Bucket()
+        return bucket
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> BlobInfo:
+        state = self._bucket(bucket)
+        data = bytes(data)
+        info = BlobInfo(
+            key=key,
+            size=len(data),
+            etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            last_modified=self._clock.time(),
+            metadata=dict(metadata or {}),
+            content_type=content_type,
+        )
+        if key not in state.objects:
+            bisect.insort(state.keys, key)
+        state.objects[key] = (data, info)
+        return info
+
+    async def get(self, bucket: str, key: str) -> tuple[bytes, BlobInfo] | None:
+        state = self._buckets.get(bucket)
+        return None if state is None else state.objects.get(key)
+
+    async def head(self, bucket: str, key: str) -> BlobInfo | None:
+        found = await self.get(bucket, key)
+        return None if found is None else found[1]
+
+    async def delete(self, bucket: str, key: str) -> bool:
+        state = self._buckets.get(bucket)
+        if state is None or state.objects.pop(key, None) is None:
+            return False
+        del state.keys[bisect.bisect_left(state.keys, key)]
+        return True
+
+    async def list(
+        self, bucket: str, prefix: str = "", start_after: str = "", limit: int = 1000
+    ) -> list[BlobInfo]:
+        state = self._buckets.get(bucket)
+        if state is None or limit <= 0:
+            return []
+        keys = state.keys
+        start = max(bisect.bisect_left(keys, prefix), bisect.bisect_right(keys, start_after))
+        infos: list[BlobInfo] = []
+        for key in keys[start : start + limit]:
+            if not key.startswith(prefix):
+                break  # keys with the prefix are contiguous in sorted order
+            infos.append(state.objects[key][1])
+        return infos
+
+    async def close(self) -> None:
+        """Nothing waits on a blob store; kept for the protocol."""
+
+
+def memory_backend(clock: Clock) -> Backend:
+    """The four in-memory stores on ``clock``: the mesh's default backend."""
+    return Backend(
+        queues=MemoryQueueStore(clock),
+        logs=MemoryLogStore(clock),
+        values=MemoryKeyValueStore(clock),
+        blobs=MemoryBlobStore(clock),
+    )

@@ -15,10 +15,17 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "Backend",
+    "BlobInfo",
+    "BlobStore",
     "Delivery",
+    "KeyValueStore",
+    "LogRecord",
+    "LogStore",
     "OutgoingMessage",
     "QueueStats",
     "QueueStore",
+    "StoredValue",
 ]
 
 
@@ -90,3 +97,148 @@ class QueueStore(Protocol):
     async def stats(self, queue: str) -> QueueStats: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class LogRecord:
+    """A record of a shard's log: ``sequence`` increases within the shard, from 1."""
+
+    sequence: int
+    data: bytes
+    partition_key: str
+    arrival: float
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """Append-only logs, one per (stream, shard), read by position (Kinesis-like storage).
+
+    Records are never removed by reading; ``trim`` removes old ones.
+    """
+
+    async def append(
+        self,
+        stream: str,
+        shard: str,
+        records: Sequence[tuple[bytes, str, Mapping[str, str]]],
+    ) -> list[LogRecord]:
+        """Append ``(data, partition_key, attributes)`` records; returns them as stored."""
+        ...
+
+    async def read(
+        self, stream: str, shard: str, after: int, limit: int, wait: float = 0.0
+    ) -> list[LogRecord]:
+        """Up to ``limit`` records with sequence > ``after`` (0 reads from the oldest kept),
+        waiting up to ``wait`` seconds for the first one."""
+        ...
+
+    async def bounds(self, stream: str, shard: str) -> tuple[int, int]:
+        """``(oldest kept sequence - 1, newest sequence)``; ``(n, n)`` when empty."""
+        ...
+
+    async def sequence_at(self, stream: str, shard: str, timestamp: float) -> int:
+        """The sequence just before the first record that arrived at or after ``timestamp``."""
+        ...
+
+    async def trim(self, stream: str, shard: str, before: float) -> int:
+        """Remove records that arrived before ``before`` (wall time); returns how many."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class StoredValue:
+    """A value with its version (increasing per key) and expiry (wall time, or None)."""
+
+    value: bytes
+    version: int
+    expires_at: float | None = None
+
+
+@runtime_checkable
+class KeyValueStore(Protocol):
+    """Keys with versions, expiry and conditional writes (idempotency, leases, checkpoints)."""
+
+    async def get(self, key: str) -> StoredValue | None:
+        """The live value, or None (an expired value is absent)."""
+        ...
+
+    async def put(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+        only_if_version: int | None = None,
+    ) -> int | None:
+        """Write; returns the new version, or None when the condition did not hold.
+
+        ``only_if_absent``: no live value exists. ``only_if_version``: the live value has
+        exactly that version.
+        """
+        ...
+
+    async def delete(self, key: str, *, only_if_version: int | None = None) -> bool:
+        """Remove the key; False when it was absent or the condition did not hold."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class BlobInfo:
+    """An object's description: ``etag`` is the hex MD5 of its bytes."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/octet-stream"
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Objects by bucket and key (S3-like storage)."""
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> BlobInfo: ...
+
+    async def get(self, bucket: str, key: str) -> tuple[bytes, BlobInfo] | None: ...
+
+    async def head(self, bucket: str, key: str) -> BlobInfo | None: ...
+
+    async def delete(self, bucket: str, key: str) -> bool:
+        """False when there was no such object."""
+        ...
+
+    async def list(
+        self, bucket: str, prefix: str = "", start_after: str = "", limit: int = 1000
+    ) -> list[BlobInfo]:
+        """Objects whose key starts with ``prefix``, after ``start_after``, in key order."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Backend:
+    """The four stores a mesh runs on; each backend module builds one."""
+
+    queues: QueueStore
+    logs: LogStore
+    values: KeyValueStore
+    blobs: BlobStore
+
+    async def close(self) -> None:
+        for store in (self.queues, self.logs, self.values, self.blobs):
+            await store.close()

@@ -10,12 +10,26 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from eventmesh.backends.memory import MemoryQueueStore
-from eventmesh.backends.protocols import QueueStore
+from eventmesh.backends.memory import (
+    MemoryBlobStore,
+    MemoryKeyValueStore,
+    MemoryLogStore,
+    MemoryQueueStore,
+)
+from eventmesh.backends.protocols import BlobStore, KeyValueStore, LogStore, QueueStore
 from eventmesh.testing import VirtualClock
 
 QUEUE_STORES: dict[str, Callable[[VirtualClock], QueueStore]] = {
     "memory": MemoryQueueStore,
+}
+LOG_STORES: dict[str, Callable[[VirtualClock], LogStore]] = {
+    "memory": MemoryLogStore,
+}
+KV_STORES: dict[str, Callable[[VirtualClock], KeyValueStore]] = {
+    "memory": MemoryKeyValueStore,
+}
+BLOB_STORES: dict[str, Callable[[VirtualClock], BlobStore]] = {
+    "memory": MemoryBlobStore,
 }
 
 
@@ -29,5 +43,30 @@ async def queue_store(
     request: pytest.FixtureRequest, clock: VirtualClock
 ) -> AsyncIterator[QueueStore]:
     store = QUEUE_STORES[request.param](clock)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=sorted(LOG_STORES))
+async def log_store(request: pytest.FixtureRequest, clock: VirtualClock) -> AsyncIterator[LogStore]:
+    store = LOG_STORES[request.param](clock)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=sorted(KV_STORES))
+async def kv_store(
+    request: pytest.FixtureRequest, clock: VirtualClock
+) -> AsyncIterator[KeyValueStore]:
+    store = KV_STORES[request.param](clock)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=sorted(BLOB_STORES))
+async def blob_store(
+    request: pytest.FixtureRequest, clock: VirtualClock
+) -> AsyncIterator[BlobStore]:
+    store = BLOB_STORES[request.param](clock)
     yield store
     await store.close()

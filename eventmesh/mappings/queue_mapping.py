@@ -1,0 +1,312 @@
+"""The SQS event source mapping: poll a queue, invoke a function with batches, synchronously.
+
+As Lambda does: messages of a successful batch are deleted; a failed batch (an exception, a
+timeout, a throttle) is left to come back after the visibility timeout, so the queue's
+``max_receive_count`` eventually moves it to the dead letters. With
+``report_batch_item_failures`` the function may return ``{"batchItemFailures":
+[{"itemIdentifier": messageId}, ...]}`` and only those stay; a malformed answer (an unknown or
+empty identifier, a wrong key, something that is not an object) fails the whole batch.
+Messages that no filter matches are deleted without invoking.
+
+Pollers are reusable tasks: a few long-poll the queue, and one that takes a batch while no
+other is waiting starts another, up to ``max_concurrency`` (and, unlike Lambda, never more
+than the function's reserved concurrency, so a mapping does not throttle its own function).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import propagate
+
+from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh.patterns import Pattern, matches_any
+
+if TYPE_CHECKING:
+    from eventmesh._function import Function
+    from eventmesh._mesh import _Target
+    from eventmesh.resources.queue import Message, Queue
+
+__all__ = ["QueueMapping", "failed_item_ids"]
+
+logger = logging.getLogger("eventmesh.mappings")
+
+INITIAL_POLLERS = 5
+MAX_POLLERS = 1000
+POLL_WAIT = 20.0
+MAX_BATCH_BYTES = 6 * 1024 * 1024
+THROTTLE_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+YIELD_EVERY = 16
+
+
+def failed_item_ids(payload: Any, batch_ids: Sequence[str]) -> set[str] | None:
+    """The ids a partial batch response reports as failed, or None if it fails the batch.
+
+    Success is ``None``, ``{}``, or a ``batchItemFailures`` that is null or empty.
+    """
+    if payload is None:
+        return set()
+    if not isinstance(payload, Mapping):
+        return None
+    failures = payload.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    known = set(batch_ids)
+    failed: set[str] = set()
+    for entry in failures:
+        if not isinstance(entry, Mapping) or "itemIdentifier" not in entry:
+            return None
+        identifier = entry["itemIdentifier"]
+        if not isinstance(identifier, str) or not identifier or identifier not in known:
+            return None
+        failed.add(identifier)
+    return failed
+
+
+def compile_filters(filters: Sequence[Mapping[str, Any] | str] | None) -> list[Pattern]:
+    """Lambda's FilterCriteria: up to 10 patterns, ORed, each at most 4,096 characters."""
+    if not filters:
+        return []
+    if len(filters) > 10:
+        raise ConfigurationError("an event source mapping takes at most 10 filters")
+    patterns = []
+    for pattern in filters:
+        text = pattern if isinstance(pattern, str) else orjson.dumps(pattern).decode()
+        if len(text) > 4096:
+            raise ConfigurationError("a filter pattern is at most 4,096 characters")
+        patterns.append(Pattern(pattern))
+    return patterns
+
+
+def _filter_view(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record as filters see it: a JSON object or array body is matched as JSON."""
+    body = record["body"]
+    if body[:1] in ("{", "["):
+        try:
+            return {**record, "body": orjson.loads(body)}
+        except orjson.JSONDecodeError:
+            pass
+    return record
+
+
+class QueueMapping:
+    """Polls one queue for one function; created by ``queue.subscribe(...)``."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        function: Function | str,
+        *,
+        batch_size: int,
+        batching_window: float,
+        report_batch_item_failures: bool,
+        max_concurrency: int | None,
+        filters: Sequence[Mapping[str, Any] | str] | None,
+        enabled: bool,
+    ) -> None:
+        self.queue = queue
+        self.function = function
+        self.batch_size = batch_size
+        self.batching_window = float(batching_window)
+        self.report_batch_item_failures = report_batch_item_failures
+        self.max_concurrency = max_concurrency
+        self.filters = compile_filters(filters)
+        self.enabled = enabled
+        self._validate()
+        self._target: _Target | None = None
+        self._pollers: set[asyncio.Task[None]] = set()
+        self._idle = 0
+        self._busy = 0
+        self._throttles = 0
+        self.batches = 0
+        self.filtered_out = 0
+
+    def _validate(self) -> None:
+        limit = 10 if self.queue.fifo else 10000
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise ConfigurationError(f"batch_size must be an integer from 1 to {limit}")
+        if not 1 <= self.batch_size <= limit:
+            raise ConfigurationError(
+                f"batch_size must be from 1 to {limit} for this queue, got {self.batch_size}"
+            )
+        if not 0 <= self.batching_window <= 300:
+            raise ConfigurationError("batching_window must be from 0 to 300 seconds")
+        if self.batch_size > 10 and self.batching_window < 1:
+            raise ConfigurationError("a batch_size over 10 needs a batching_window of 1 s or more")
+        if self.max_concurrency is not None and not 2 <= self.max_concurrency <= 1000:
+            raise ConfigurationError("max_concurrency must be from 2 to 1000")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _capacity(self) -> int:
+        cap = self.max_concurrency or MAX_POLLERS
+        if self._target is not None:
+            reserved = self._target.function.latest.config.reserved_concurrency
+            if reserved is not None:
+                cap = min(cap, max(reserved, 1))
+        return cap
+
+    def _visibility(self) -> float:
+        """Lambda's effective visibility while a batch is out (window + timeout + 30 s when
+        those exceed the queue's own)."""
+        assert self._target is not None
+        timeout = self._target.pick().config.timeout
+        visibility = self.queue.visibility_timeout
+        if self.batching_window and self.batching_window + timeout > visibility:
+            return self.batching_window + timeout + 30
+        return visibility
+
+    async def start(self) -> None:
+        mesh = self.queue._mesh
+        try:
+            self._target = mesh.resolve_function(self.function)
+        except EventMeshError as exc:
+            raise ConfigurationError(f"mapping of queue {self.queue.name!r}: {exc}") from None
+        timeout = self._target.pick().config.timeout
+        if timeout > self.queue.visibility_timeout:
+            raise ConfigurationError(
+                f"function {self._target.function.name!r} times out after {timeout:g} s, "
+                f"longer than queue {self.queue.name!r}'s visibility timeout "
+                f"({self.queue.visibility_timeout:g} s)"
+            )
+        if self.enabled:
+            for _ in range(min(INITIAL_POLLERS, self._capacity())):
+                self._spawn()
+
+    async def stop(self) -> None:
+        pollers = list(self._pollers)
+        for poller in pollers:
+            poller.cancel()
+        for poller in pollers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+
+    async def pending(self) -> int:
+        if not self.enabled or not self._pollers:
+            return self._busy
+        return self._busy + (await self.queue.stats()).visible
+
+    def _spawn(self) -> None:
+        task = asyncio.create_task(self._poll(), name=f"sqs-mapping.{self.queue.name}")
+        self._pollers.add(task)
+        task.add_done_callback(self._pollers.discard)
+
+    # -- polling -----------------------------------------------------------------------------
+    async def _poll(self) -> None:
+        batches = 0
+        while True:
+            self._idle += 1
+            try:
+                messages = await self._collect()
+            except Exception:
+                logger.exception("polling queue %s failed; retrying in 1 s", self.queue.name)
+                await self.queue._mesh.clock.sleep(1.0)
+                continue
+            finally:
+                self._idle -= 1
+            if not messages:
+                if len(self._pollers) > min(INITIAL_POLLERS, self._capacity()):
+                    return
+                continue
+            if self._idle == 0 and len(self._pollers) < self._capacity():
+                self._spawn()
+            self._busy += 1
+            try:
+                await self._handle(messages)
+            except Exception:
+                logger.exception("a batch of queue %s failed in the mapping", self.queue.name)
+            finally:
+                self._busy -= 1
+            batches += 1
+            if batches % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    async def _collect(self) -> list[Message]:
+        """One batch: up to ``batch_size`` messages, waiting ``batching_window`` to fill it."""
+        queue = self.queue
+        clock = queue._mesh.clock
+        visibility = self._visibility()
+        messages = await queue.take(min(10, self.batch_size), POLL_WAIT, visibility)
+        if not messages or not self.batching_window:
+            return messages
+        size = sum(len(m.body) for m in messages)
+        window_ends = clock.now() + self.batching_window
+        while len(messages) < self.batch_size and size < MAX_BATCH_BYTES:
+            remaining = window_ends - clock.now()
+            if remaining <= 0:
+                break
+            wanted = min(10, self.batch_size - len(messages))
+            more = await queue.take(wanted, remaining, visibility)
+            messages.extend(more)
+            size += sum(len(m.body) for m in more)
+        return messages
+
+    async def _handle(self, messages: list[Message]) -> None:
+        queue = self.queue
+        mesh = queue._mesh
+        assert self._target is not None
+        records = [m.to_record(queue.arn, mesh.region) for m in messages]
+        if self.filters:
+            kept = [i for i, r in enumerate(records) if matches_any(self.filters, _filter_view(r))]
+            if len(kept) < len(records):
+                dropped = [m.receipt_handle for i, m in enumerate(messages) if i not in kept]
+                self.filtered_out += len(dropped)
+                await queue.delete_batch(dropped)
+                messages = [messages[i] for i in kept]
+                records = [records[i] for i in kept]
+            if not records:
+                return
+        parent = None
+        if mesh.telemetry.tracing and messages[0].trace_context:
+            parent = propagate.extract(messages[0].trace_context)
+        try:
+            result = await mesh.invoke_sync(
+                self._target, {"Records": records}, trigger="pubsub", parent_context=parent
+            )
+        except TooManyRequestsError:
+            # The batch comes back after its visibility timeout; this poller backs off.
+            delay = THROTTLE_BACKOFF[min(self._throttles, len(THROTTLE_BACKOFF) - 1)]
+            self._throttles += 1
+            await mesh.clock.sleep(delay)
+            return
+        self._throttles = 0
+        self.batches += 1
+        if result.function_error is not None:
+            return  # the whole batch comes back after its visibility timeout
+        done = messages
+        if self.report_batch_item_failures:
+            failed = failed_item_ids(result.payload, [m.message_id for m in messages])
+            if failed is None:
+                logger.warning(
+                    "invalid partial batch response from %s: the whole batch failed",
+                    self._target.function.name,
+                )
+                return
+            done = self._succeeded(messages, failed)
+        if done:
+            await queue.delete_batch([m.receipt_handle for m in done])
+
+    def _succeeded(self, messages: list[Message], failed: set[str]) -> list[Message]:
+        """Messages to delete. In a FIFO queue, a group's messages after a failed one stay
+        too, so the group's order survives the retry."""
+        if not self.queue.fifo:
+            return [m for m in messages if m.message_id not in failed]
+        blocked: set[str] = set()
+        done = []
+        for message in messages:
+            group = message.attributes.get("MessageGroupId", "")
+            if message.message_id in failed or group in blocked:
+                blocked.add(group)
+                continue
+            done.append(message)
+        return done
+
+    def __repr__(self) -> str:
+        name = self.function if isinstance(self.function, str) else self.function.name
+        return f"<QueueMapping {self.queue.name} -> {name}>"

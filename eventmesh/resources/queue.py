@@ -1,0 +1,442 @@
+"""Queue: SQS's semantics over a QueueStore.
+
+Messages stay hidden for the visibility timeout once received and come back unless deleted;
+``ApproximateReceiveCount`` counts receives; a message received more than
+``max_receive_count`` times moves to the dead-letter queue instead of being delivered.
+FIFO queues (names ending in ``.fifo``) keep order per message group, let one batch of a
+group be in flight at a time, and drop a message whose deduplication id was seen in the
+last five minutes.
+
+The store knows none of this: receive counts and group order are its job, redrive,
+retention, deduplication and the SQS wire shapes are this module's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import propagate
+
+from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
+from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats
+from eventmesh.resources._base import Resource
+
+if TYPE_CHECKING:
+    from eventmesh._destinations import MessageAttributes
+    from eventmesh._function import Function
+    from eventmesh._mesh import Mesh
+    from eventmesh.mappings.queue_mapping import QueueMapping
+
+__all__ = ["Message", "Queue", "encode_message_attributes"]
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+DEDUPLICATION_WINDOW = 300.0
+_SENDER_ID = "AIDAEVENTMESHLOCAL0001"
+
+# Keys of the store's attributes (the resource's own, opaque to the store).
+_ATTRIBUTES = "ma"
+_SEQUENCE = "seq"
+_DEDUPLICATION = "dd"
+_TRACE_KEYS = ("traceparent", "tracestate")
+
+
+def _check(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a number from {low} to {high}, got {value!r}")
+
+
+def encode_message_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """Message attributes in SQS's request shape: ``{name: {DataType, StringValue|BinaryValue}}``.
+
+    Plain values are accepted too: a str is a String, a number a Number, bytes Binary.
+    """
+    if not attributes:
+        return {}
+    if len(attributes) > 10:
+        raise PayloadError("a message has at most 10 message attributes")
+    encoded: dict[str, dict[str, str]] = {}
+    for name, value in attributes.items():
+        if isinstance(value, Mapping):
+            data_type = value.get("DataType") or value.get("dataType") or value.get("Type")
+            string = value.get("StringValue", value.get("stringValue", value.get("Value")))
+            binary = value.get("BinaryValue", value.get("binaryValue"))
+            if not isinstance(data_type, str):
+                raise PayloadError(f"message attribute {name!r} needs a DataType")
+            if binary is not None:
+                if isinstance(binary, bytes):
+                    binary = base64.b64encode(binary).decode()
+                encoded[name] = {"DataType": data_type, "BinaryValue": str(binary)}
+            elif string is not None:
+                encoded[name] = {"DataType": data_type, "StringValue": str(string)}
+            else:
+                raise PayloadError(f"message attribute {name!r} has no value")
+        elif isinstance(value, bytes):
+            encoded[name] = {"DataType": "Binary", "BinaryValue": base64.b64encode(value).decode()}
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise PayloadError(
+                f"message attribute {name!r}: {value!r} is not a str, number or bytes"
+            )
+        elif isinstance(value, str):
+            encoded[name] = {"DataType": "String", "StringValue": value}
+        else:
+            encoded[name] = {"DataType": "Number", "StringValue": repr(value)}
+    return encoded
+
+
+def _record_attributes(encoded: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Any]]:
+    """Message attributes as a Lambda SQS record shows them (camelCase, list fields)."""
+    record: dict[str, dict[str, Any]] = {}
+    for name, value in encoded.items():
+        entry: dict[str, Any] = {
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        if "BinaryValue" in value:
+            entry["binaryValue"] = value["BinaryValue"]
+        else:
+            entry["stringValue"] = value["StringValue"]
+        record[name] = entry
+    return record
+
+
+def _md5_of_attributes(encoded: Mapping[str, Mapping[str, str]]) -> str:
+    """SQS's MD5 of message attributes: names sorted, each length-prefixed, as SQS computes."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for name in sorted(encoded):
+        value = encoded[name]
+        data_type = value["DataType"]
+        for part in (name.encode(), data_type.encode()):
+            digest.update(len(part).to_bytes(4, "big") + part)
+        if "BinaryValue" in value:
+            raw = base64.b64decode(value["BinaryValue"])
+            digest.update(b"\x02" + len(raw).to_bytes(4, "big") + raw)
+        else:
+            raw = value["StringValue"].encode()
+            digest.update(b"\x01" + len(raw).to_bytes(4, "big") + raw)
+    return digest.hexdigest()
+
+
+def _body_text(body: Any) -> str:
+    """SQS bodies are text: a str goes as is, anything else as JSON."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, bytes | bytearray):
+        try:
+            return bytes(body).decode()
+        except UnicodeDecodeError:
+            raise PayloadError("a message body must be text (UTF-8)") from None
+    try:
+        return orjson.dumps(body).decode()
+    except TypeError as exc:
+        raise PayloadError(f"message body is not text nor JSON-serialisable: {exc}") from None
+
+
+@dataclass(slots=True, frozen=True)
+class Message:
+    """A received message, with SQS's system attributes (all strings, times in epoch ms)."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: Mapping[str, str]
+    message_attributes: Mapping[str, Mapping[str, str]]
+    md5_of_body: str
+    trace_context: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The W3C trace context of the producer (``traceparent``), for the consumer's span."""
+
+    def json(self) -> Any:
+        """The body decoded as JSON."""
+        return orjson.loads(self.body)
+
+    def to_record(self, queue_arn: str, region: str) -> dict[str, Any]:
+        """The message as one record of the event Lambda receives from SQS (§4.3)."""
+        record: dict[str, Any] = {
+            "messageId": self.message_id,
+            "receiptHandle": self.receipt_handle,
+            "body": self.body,
+            "attributes": dict(self.attributes),
+            "messageAttributes": _record_attributes(self.message_attributes),
+            "md5OfBody": self.md5_of_body,
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": region,
+        }
+        if self.message_attributes:
+            record["md5OfMessageAttributes"] = _md5_of_attributes(self.message_attributes)
+        return record
+
+
+class Queue(Resource):
+    """An SQS-style queue; see the module docstring for its rules."""
+
+    kind = "queue"
+    service = "sqs"
+
+    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(mesh, name, settings)
+        self.visibility_timeout = float(settings.get("visibility_timeout", 30))
+        self.delay = float(settings.get("delay", 0))
+        self.retention = float(settings.get("retention", 345600))
+        self.max_receive_count: int | None = settings.get("max_receive_count")
+        self.dead_letter: Queue | str | None = settings.get("dead_letter")
+        self.fifo = bool(settings.get("fifo", name.endswith(".fifo")))
+        self.content_based_deduplication = bool(settings.get("content_based_deduplication"))
+        self._validate()
+        self._store = mesh.backend.queues
+        self._values = mesh.backend.values
+        self._sequence = itertools.count(1)
+        self.mappings: list[QueueMapping] = []
+
+    def _validate(self) -> None:
+        _check("visibility_timeout", self.visibility_timeout, 0, 43200)
+        _check("delay", self.delay, 0, 900)
+        _check("retention", self.retention, 60, 1209600)
+        if self.max_receive_count is not None:
+            if not isinstance(self.max_receive_count, int):
+                raise ConfigurationError("max_receive_count must be an integer from 1 to 1000")
+            _check("max_receive_count", self.max_receive_count, 1, 1000)
+            if self.dead_letter is None:
+                raise ConfigurationError("max_receive_count needs a dead_letter queue")
+        if self.fifo != self.name.endswith(".fifo"):
+            raise ConfigurationError("a FIFO queue's name must end with '.fifo', and only its")
+        if self.content_based_deduplication and not self.fifo:
+            raise ConfigurationError("content_based_deduplication is for FIFO queues")
+
+    @property
+    def arn(self) -> str:
+        mesh = self._mesh
+        return f"arn:aws:sqs:{mesh.region}:{mesh.account_id}:{self.name}"
+
+    @property
+    def url(self) -> str:
+        mesh = self._mesh
+        return f"https://sqs.{mesh.region}.amazonaws.com/{mesh.account_id}/{self.name}"
+
+    def _dead_letter_queue(self) -> Queue:
+        target = self.dead_letter
+        if isinstance(target, Queue):
+            return target
+        resource = self._mesh._resources.get(str(target))
+        if not isinstance(resource, Queue):
+            raise ResourceNotFoundError(f"dead-letter queue {target!r} of {self.name!r} not found")
+        return resource
+
+    async def start(self) -> None:
+        if self.dead_letter is not None:
+            dead_letter = self._dead_letter_queue()
+            if dead_letter.fifo != self.fifo:
+                raise ConfigurationError(
+                    f"the dead-letter queue of {self.name!r} must be FIFO if and only if it is"
+                )
+
+    # -- producing ---------------------------------------------------------------------------
+    async def send(
+        self,
+        body: Any,
+        attributes: MessageAttributes | Mapping[str, Any] | None = None,
+        *,
+        delay: float | None = None,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send one message; returns its message id (a duplicate gets the original's)."""
+        outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
+        if dedup_key is not None:
+            existing = await self._values.get(dedup_key)
+            if existing is not None:
+                return existing.value.decode()
+        (message_id,) = await self._store.send(self.name, [outgoing])
+        if dedup_key is not None:
+            await self._values.put(
+                dedup_key, message_id.encode(), ttl=DEDUPLICATION_WINDOW, only_if_absent=True
+            )
+        return message_id
+
+    async def send_batch(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """SendMessageBatch: up to 10 entries, each ``{"id", "body", "attributes", "delay",
+        "group_id", "deduplication_id"}``; a malformed entry fails alone."""
+        if not 1 <= len(entries) <= 10:
+            raise PayloadError("a batch holds 1 to 10 entries")
+        successful: list[dict[str, str]] = []
+        failed: list[dict[str, Any]] = []
+        for index, entry in enumerate(entries):
+            entry_id = str(entry.get("id", index))
+            try:
+                message_id = await self.send(
+                    entry.get("body"),
+                    entry.get("attributes"),
+                    delay=entry.get("delay"),
+                    group_id=entry.get("group_id"),
+                    deduplication_id=entry.get("deduplication_id"),
+                )
+            except (PayloadError, ConfigurationError) as exc:
+                failed.append(
+                    {"Id": entry_id, "Code": type(exc).__name__, "Message": str(exc),
+                     "SenderFault": True}
+                )  # fmt: skip
+            else:
+                successful.append(
+                    {"Id": entry_id, "MessageId": message_id,
+                     "MD5OfMessageBody": _md5(_body_text(entry.get("body")))}
+                )  # fmt: skip
+        return {"Successful": successful, "Failed": failed}
+
+    def _prepare(
+        self,
+        body: Any,
+        attributes: Mapping[str, Any] | None,
+        delay: float | None,
+        group_id: str | None,
+        deduplication_id: str | None,
+    ) -> tuple[OutgoingMessage, str | None]:
+        text = _body_text(body)
+        size = len(text.encode())
+        encoded = encode_message_attributes(attributes)
+        if size + len(orjson.dumps(encoded)) > MAX_MESSAGE_BYTES:
+            raise PayloadError(f"message of {size} bytes is over SQS's 1 MiB limit")
+        stored: dict[str, str] = {}
+        if encoded:
+            stored[_ATTRIBUTES] = orjson.dumps(encoded).decode()
+        propagate.inject(stored)
+        dedup_key = None
+        if self.fifo:
+            if delay is not None:
+                raise ConfigurationError("FIFO queues take no per-message delay")
+            if not group_id:
+                raise PayloadError(f"FIFO queue {self.name!r} needs a group_id per message")
+            if deduplication_id is None:
+                if not self.content_based_deduplication:
+                    raise PayloadError(
+                        f"FIFO queue {self.name!r} needs a deduplication_id (or "
+                        "content_based_deduplication=True)"
+                    )
+                deduplication_id = hashlib.sha256(text.encode()).hexdigest()
+            stored[_DEDUPLICATION] = deduplication_id
+            stored[_SEQUENCE] = f"{next(self._sequence):020d}"
+            dedup_key = f"sqs-dedup/{self.name}/{deduplication_id}"
+        elif group_id is not None or deduplication_id is not None:
+            raise ConfigurationError("group_id and deduplication_id are for FIFO queues")
+        wait = self.delay if delay is None else delay
+        _check("delay", wait, 0, 900)
+        return OutgoingMessage(text.encode(), stored, wait, group_id), dedup_key
+
+    # -- consuming ---------------------------------------------------------------------------
+    async def receive(
+        self,
+        max_messages: int = 1,
+        wait: float = 0.0,
+        visibility_timeout: float | None = None,
+    ) -> list[Message]:
+        """ReceiveMessage: up to ``max_messages`` (1-10), long-polling up to ``wait`` s (0-20)."""
+        _check("max_messages", max_messages, 1, 10)
+        _check("wait", wait, 0, 20)
+        visibility = self.visibility_timeout if visibility_timeout is None else visibility_timeout
+        return await self.take(max_messages, wait, visibility)
+
+    async def take(self, max_messages: int, wait: float, visibility: float) -> list[Message]:
+        """Receive without the API's limits (mappings take larger batches); applies redrive
+        and retention before anything is delivered."""
+        clock = self._mesh.clock
+        deadline = clock.now() + wait
+        while True:
+            deliveries = await self._store.receive(
+                self.name, max_messages, visibility, wait=max(0.0, deadline - clock.now())
+            )
+            messages = [m for d in deliveries if (m := await self._admit(d)) is not None]
+            if messages or not deliveries or clock.now() >= deadline:
+                return messages
+
+    async def _admit(self, delivery: Delivery) -> Message | None:
+        """A delivery as a message, or None when it expired or moved to the dead letters."""
+        now = self._mesh.clock.time()
+        if now - delivery.sent_at > self.retention:
+            await self._store.delete(self.name, [delivery.receipt])
+            return None
+        if self.max_receive_count is not None and delivery.receive_count > self.max_receive_count:
+            await self._redrive(delivery)
+            return None
+        return self._message(delivery)
+
+    async def _redrive(self, delivery: Delivery) -> None:
+        dead_letter = self._dead_letter_queue()
+        outgoing = OutgoingMessage(delivery.body, delivery.attributes, 0.0, delivery.group_id)
+        await self._store.send(dead_letter.name, [outgoing])
+        await self._store.delete(self.name, [delivery.receipt])
+
+    def _message(self, delivery: Delivery) -> Message:
+        stored = delivery.attributes
+        system = {
+            "ApproximateReceiveCount": str(delivery.receive_count),
+            "SentTimestamp": str(int(delivery.sent_at * 1000)),
+            "SenderId": _SENDER_ID,
+            "ApproximateFirstReceiveTimestamp": str(int(delivery.first_received_at * 1000)),
+        }
+        if self.fifo:
+            system["SequenceNumber"] = stored.get(_SEQUENCE, "")
+            system["MessageGroupId"] = delivery.group_id or ""
+            system["MessageDeduplicationId"] = stored.get(_DEDUPLICATION, "")
+        encoded = orjson.loads(stored[_ATTRIBUTES]) if _ATTRIBUTES in stored else {}
+        body = delivery.body.decode()
+        trace = {key: stored[key] for key in _TRACE_KEYS if key in stored}
+        return Message(
+            delivery.message_id, delivery.receipt, body, system, encoded, _md5(body), trace
+        )
+
+    async def delete(self, receipt_handle: str) -> bool:
+        """DeleteMessage; False for a receipt that is no longer current."""
+        return await self._store.delete(self.name, [receipt_handle]) == 1
+
+    async def delete_batch(self, receipt_handles: Sequence[str]) -> int:
+        return await self._store.delete(self.name, list(receipt_handles))
+
+    async def change_visibility(self, receipt_handle: str, timeout: float) -> bool:
+        """ChangeMessageVisibility: hidden for ``timeout`` s (0-43200) from now."""
+        _check("timeout", timeout, 0, 43200)
+        return await self._store.change_visibility(self.name, receipt_handle, timeout)
+
+    async def stats(self) -> QueueStats:
+        """Approximate numbers of visible, in-flight and delayed messages."""
+        return await self._store.stats(self.name)
+
+    async def pending(self) -> int:
+        return 0  # a queue's backlog is its mappings' work, counted by them
+
+    # -- event source ------------------------------------------------------------------------
+    def subscribe(
+        self,
+        function: Function | str,
+        *,
+        batch_size: int = 10,
+        batching_window: float = 0,
+        report_batch_item_failures: bool = False,
+        max_concurrency: int | None = None,
+        filters: Sequence[Mapping[str, Any] | str] | None = None,
+        enabled: bool = True,
+    ) -> QueueMapping:
+        """An event source mapping: poll this queue and invoke ``function`` with batches."""
+        from eventmesh.mappings.queue_mapping import QueueMapping
+
+        mapping = QueueMapping(
+            self,
+            function,
+            batch_size=batch_size,
+            batching_window=batching_window,
+            report_batch_item_failures=report_batch_item_failures,
+            max_concurrency=max_concurrency,
+            filters=filters,
+            enabled=enabled,
+        )
+        self.mappings.append(mapping)
+        self._mesh.add_service(mapping)
+        return mapping
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()

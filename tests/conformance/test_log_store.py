@@ -1,0 +1,246 @@
+"""The LogStore protocol: sequences per shard, reads by position, long polls, bounds, trims."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from eventmesh.backends.protocols import LogRecord, LogStore
+from eventmesh.testing import VirtualClock
+
+T0 = 1_767_225_600.0  # the conformance clock's wall time at the start of each test
+
+
+def records(*datas: str, key: str = "pk") -> list[tuple[bytes, str, Mapping[str, str]]]:
+    return [(data.encode(), key, {}) for data in datas]
+
+
+def sequences(got: list[LogRecord]) -> list[int]:
+    return [record.sequence for record in got]
+
+
+async def append_at_three_times(log_store: LogStore, clock: VirtualClock) -> None:
+    """Record 1 arrives at T0, records 2 and 3 at T0 + 10, record 4 at T0 + 20."""
+    await log_store.append("s", "0", records("a"))
+    await clock.advance(10)
+    await log_store.append("s", "0", records("b", "c"))
+    await clock.advance(10)
+    await log_store.append("s", "0", records("d"))
+
+
+async def test_is_a_log_store(log_store: LogStore) -> None:
+    assert isinstance(log_store, LogStore)
+
+
+async def test_append_returns_the_records_as_stored(log_store: LogStore) -> None:
+    stored = await log_store.append(
+        "s", "0", [(b"one", "k1", {"a": "1"}), (b"two", "k2", {}), (b"three", "k1", {})]
+    )
+    assert stored == [
+        LogRecord(1, b"one", "k1", T0, {"a": "1"}),
+        LogRecord(2, b"two", "k2", T0, {}),
+        LogRecord(3, b"three", "k1", T0, {}),
+    ]
+
+
+async def test_append_of_nothing_stores_nothing(log_store: LogStore) -> None:
+    assert await log_store.append("s", "0", []) == []
+    assert await log_store.bounds("s", "0") == (0, 0)
+
+
+async def test_sequences_continue_across_appends(log_store: LogStore) -> None:
+    await log_store.append("s", "0", records("a", "b"))
+    later = await log_store.append("s", "0", records("c"))
+    assert sequences(later) == [3]
+    got = await log_store.read("s", "0", after=0, limit=10)
+    assert [record.data for record in got] == [b"a", b"b", b"c"]
+    assert sequences(got) == [1, 2, 3]
+
+
+async def test_shards_and_streams_count_on_their_own(log_store: LogStore) -> None:
+    await log_store.append("s", "0", records("a", "b", "c"))
+    assert sequences(await log_store.append("s", "1", records("x"))) == [1]
+    assert sequences(await log_store.append("t", "0", records("y", "z"))) == [1, 2]
+    assert [r.data for r in await log_store.read("s", "1", 0, 10)] == [b"x"]
+    assert [r.data for r in await log_store.read("t", "0", 0, 10)] == [b"y", b"z"]
+    assert await log_store.read("u", "0", 0, 10) == []
+
+
+async def test_read_takes_records_after_a_position_up_to_a_limit(log_store: LogStore) -> None:
+    await log_store.append("s", "0", records("1", "2", "3", "4", "5"))
+    assert sequences(await log_store.read("s", "0", after=0, limit=2)) == [1, 2]
+    assert sequences(await log_store.read("s", "0", after=2, limit=10)) == [3, 4, 5]
+    assert sequences(await log_store.read("s", "0", after=3, limit=1)) == [4]
+    assert await log_store.read("s", "0", after=5, limit=10) == []
+
+
+async def test_reading_removes_nothing(log_store: LogStore) -> None:
+    await log_store.append("s", "0", records("a", "b"))
+    first = await log_store.read("s", "0", 0, 10)
+    assert await log_store.read("s", "0", 0, 10) == first
+    assert await log_store.bounds("s", "0") == (0, 2)
+
+
+async def test_arrival_is_the_wall_time_of_the_append(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await append_at_three_times(log_store, clock)
+    got = await log_store.read("s", "0", 0, 10)
+    assert [record.arrival for record in got] == [T0, T0 + 10, T0 + 10, T0 + 20]
+
+
+async def test_a_long_poll_returns_as_soon_as_a_record_is_appended(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await log_store.append("s", "0", records("old"))
+    waiting = asyncio.create_task(log_store.read("s", "0", after=1, limit=10, wait=20))
+    await clock.advance(5)
+    assert not waiting.done()
+    await log_store.append("s", "0", records("new"))
+    await clock.advance(0)
+    assert waiting.done()
+    got = await waiting
+    assert [(r.sequence, r.data) for r in got] == [(2, b"new")]
+    assert clock.pending_timers == 0  # the finished poll left no timer behind
+
+
+async def test_a_long_poll_wakes_every_reader_of_the_shard(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    readers = [
+        asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20)) for _ in range(3)
+    ]
+    await clock.advance(1)
+    await log_store.append("s", "0", records("a"))
+    await clock.advance(0)
+    assert [sequences(await reader) for reader in readers] == [[1], [1], [1]]
+
+
+async def test_a_long_poll_ignores_other_shards(log_store: LogStore, clock: VirtualClock) -> None:
+    waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+    await clock.advance(1)
+    await log_store.append("s", "1", records("elsewhere"))
+    await log_store.append("t", "0", records("elsewhere"))
+    await clock.advance(1)
+    assert not waiting.done()
+    await clock.advance(18)
+    assert await waiting == []
+
+
+async def test_a_long_poll_gives_up_after_its_wait(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+    await clock.advance(19.9)
+    assert not waiting.done()
+    await clock.advance(0.1)
+    assert waiting.done()
+    assert await waiting == []
+    assert clock.pending_timers == 0
+
+
+async def test_a_cancelled_long_poll_leaves_nothing_behind(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+    await clock.advance(1)
+    waiting.cancel()
+    await clock.advance(0)
+    assert waiting.cancelled()
+    assert clock.pending_timers == 0
+    await log_store.append("s", "0", records("a"))  # wakes no one, and does not fail
+    assert sequences(await log_store.read("s", "0", 0, 10)) == [1]
+
+
+async def test_close_ends_a_long_poll(log_store: LogStore, clock: VirtualClock) -> None:
+    waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=1000))
+    await clock.advance(1)
+    await log_store.close()
+    await clock.advance(0)
+    assert waiting.done()
+    assert await waiting == []
+
+
+async def test_bounds_of_a_shard_never_written(log_store: LogStore) -> None:
+    assert await log_store.bounds("s", "0") == (0, 0)
+
+
+async def test_bounds_before_and_after_trims(log_store: LogStore, clock: VirtualClock) -> None:
+    await append_at_three_times(log_store, clock)
+    assert await log_store.bounds("s", "0") == (0, 4)
+    assert await log_store.trim("s", "0", before=T0 + 10) == 1
+    assert await log_store.bounds("s", "0") == (1, 4)
+    assert await log_store.trim("s", "0", before=T0 + 100) == 3
+    assert await log_store.bounds("s", "0") == (4, 4)
+
+
+async def test_sequences_never_restart_after_everything_is_trimmed(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await log_store.append("s", "0", records("a", "b", "c"))
+    await clock.advance(1)
+    assert await log_store.trim("s", "0", before=T0 + 1) == 3
+    assert await log_store.read("s", "0", 0, 10) == []
+    assert sequences(await log_store.append("s", "0", records("d"))) == [4]
+    assert await log_store.bounds("s", "0") == (3, 4)
+
+
+async def test_trim_keeps_records_that_arrived_at_or_after_its_time(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await append_at_three_times(log_store, clock)
+    assert await log_store.trim("s", "0", before=T0) == 0
+    assert await log_store.trim("s", "0", before=T0 + 9.5) == 1
+    assert await log_store.trim("s", "0", before=T0 + 10) == 0  # 2 and 3 arrived at T0 + 10
+    assert sequences(await log_store.read("s", "0", 0, 10)) == [2, 3, 4]
+
+
+async def test_trim_never_renumbers(log_store: LogStore, clock: VirtualClock) -> None:
+    await append_at_three_times(log_store, clock)
+    await log_store.trim("s", "0", before=T0 + 15)
+    got = await log_store.read("s", "0", after=0, limit=10)
+    assert [(r.sequence, r.data) for r in got] == [(4, b"d")]
+    assert sequences(await log_store.append("s", "0", records("e"))) == [5]
+
+
+async def test_a_read_from_a_trimmed_position_starts_at_the_oldest_kept(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await append_at_three_times(log_store, clock)
+    await log_store.trim("s", "0", before=T0 + 10)
+    assert sequences(await log_store.read("s", "0", after=0, limit=2)) == [2, 3]
+    assert sequences(await log_store.read("s", "0", after=1, limit=10)) == [2, 3, 4]
+
+
+async def test_trim_touches_only_its_shard(log_store: LogStore, clock: VirtualClock) -> None:
+    await log_store.append("s", "0", records("a"))
+    await log_store.append("s", "1", records("b"))
+    await clock.advance(1)
+    assert await log_store.trim("s", "0", before=T0 + 1) == 1
+    assert await log_store.bounds("s", "1") == (0, 1)
+
+
+async def test_sequence_at_finds_the_position_before_a_time(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await append_at_three_times(log_store, clock)
+    assert await log_store.sequence_at("s", "0", T0 - 1) == 0
+    assert await log_store.sequence_at("s", "0", T0) == 0
+    assert await log_store.sequence_at("s", "0", T0 + 5) == 1
+    assert await log_store.sequence_at("s", "0", T0 + 10) == 1
+    assert await log_store.sequence_at("s", "0", T0 + 15) == 3
+    assert await log_store.sequence_at("s", "0", T0 + 20) == 3
+    assert await log_store.sequence_at("s", "0", T0 + 25) == 4  # after every record: newest
+
+
+async def test_sequence_at_after_a_trim_starts_at_the_oldest_kept(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    await append_at_three_times(log_store, clock)
+    await log_store.trim("s", "0", before=T0 + 10)
+    assert await log_store.sequence_at("s", "0", T0) == 1
+    assert await log_store.sequence_at("s", "0", T0 + 15) == 3
+
+
+async def test_sequence_at_of_an_empty_shard(log_store: LogStore) -> None:
+    assert await log_store.sequence_at("s", "0", T0) == 0
