@@ -162,3 +162,48 @@ async def test_start_end_and_report_lines_are_logged(
     report = caplog.records[2]
     assert report.cold_start is True  # type: ignore[attr-defined]
     assert report.request_id == result.request_id  # type: ignore[attr-defined]
+
+
+async def test_trace_context_travels_through_an_event_invocation(
+    telemetry: Telemetry, spans: InMemorySpanExporter
+) -> None:
+    mesh = Mesh(telemetry=telemetry)
+    producer = TracerProvider()
+    producer.add_span_processor(SimpleSpanProcessor(spans))
+
+    @mesh.function
+    async def later(event: Any, context: Context) -> None:
+        return None
+
+    async with mesh:
+        with producer.get_tracer("app").start_as_current_span("request"):
+            await mesh.invoke("later", {}, "Event")
+    request = next(s for s in spans.get_finished_spans() if s.name == "request")
+    invocation = next(s for s in spans.get_finished_spans() if s.name == "later")
+    assert invocation.parent is not None and request.context is not None
+    assert invocation.parent.span_id == request.context.span_id
+    assert invocation.context is not None
+    assert invocation.context.trace_id == request.context.trace_id
+
+
+async def test_trace_context_travels_through_a_queue(
+    telemetry: Telemetry, spans: InMemorySpanExporter
+) -> None:
+    mesh = Mesh(telemetry=telemetry)
+    producer = TracerProvider()
+    producer.add_span_processor(SimpleSpanProcessor(spans))
+    queue = mesh.queue("traced")
+
+    @mesh.function
+    async def consume(event: Any, context: Context) -> None:
+        return None
+
+    queue.subscribe(consume)
+    async with mesh:
+        with producer.get_tracer("app").start_as_current_span("checkout"):
+            await queue.send({"order": 1})
+    checkout = next(s for s in spans.get_finished_spans() if s.name == "checkout")
+    invocation = next(s for s in spans.get_finished_spans() if s.name == "consume")
+    assert invocation.parent is not None and checkout.context is not None
+    assert invocation.parent.span_id == checkout.context.span_id
+    assert (invocation.attributes or {})["faas.trigger"] == "pubsub"
