@@ -304,7 +304,8 @@ class Queue(Resource):
         stored: dict[str, str] = {}
         if encoded:
             stored[_ATTRIBUTES] = orjson.dumps(encoded).decode()
-        propagate.inject(stored)
+        if self._mesh.telemetry.tracing:
+            propagate.inject(stored)
         dedup_key = None
         if self.fifo:
             if delay is not None:
@@ -323,8 +324,10 @@ class Queue(Resource):
             dedup_key = f"sqs-dedup/{self.name}/{deduplication_id}"
         elif group_id is not None or deduplication_id is not None:
             raise ConfigurationError("group_id and deduplication_id are for FIFO queues")
-        wait = self.delay if delay is None else delay
-        _check("delay", wait, 0, 900)
+        wait = self.delay
+        if delay is not None:
+            _check("delay", delay, 0, 900)
+            wait = delay
         return OutgoingMessage(text.encode(), stored, wait, group_id), dedup_key
 
     # -- consuming ---------------------------------------------------------------------------
