@@ -21,6 +21,7 @@ from eventmesh._errors import (
 from eventmesh._function import Alias, Function, FunctionConfig, FunctionStats, FunctionVersion
 from eventmesh._invoker import InvocationResult
 from eventmesh._mesh import Mesh
+from eventmesh.resources.schedule_expression import ScheduleExpression
 from eventmesh.telemetry import Telemetry
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "RecursiveInvocationError",
     "RequestTooLargeError",
     "ResourceNotFoundError",
+    "ScheduleExpression",
     "Telemetry",
     "TooManyRequestsError",
 ]

@@ -36,7 +36,10 @@ from eventmesh.backends.protocols import Backend
 from eventmesh.resources._base import Resource, Service
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from eventmesh.resources.queue import Queue
+    from eventmesh.resources.schedule import Schedule
 from eventmesh.telemetry import Telemetry
 
 __all__ = ["Mesh"]
@@ -126,7 +129,7 @@ class Mesh:
     def __init__(
         self,
         *,
-        storage: str = "memory",
+        storage: str | Backend = "memory",
         clock: Clock | None = None,
         concurrency_limit: int = 1000,
         max_sync_payload: int = 6 * _MB,
@@ -153,7 +156,7 @@ class Mesh:
         if drain_timeout < 0 or environment_idle_timeout <= 0:
             raise ConfigurationError("drain_timeout and environment_idle_timeout must be > 0")
         self.clock: Clock = clock or RealClock()
-        self.storage = storage
+        self.storage = storage if isinstance(storage, str) else type(storage).__name__
         self.backend: Backend = self._open_storage(storage)
         self.concurrency_limit = concurrency_limit
         self.max_sync_payload = max_sync_payload
@@ -183,7 +186,9 @@ class Mesh:
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
-    def _open_storage(self, storage: str) -> Backend:
+    def _open_storage(self, storage: str | Backend) -> Backend:
+        if isinstance(storage, Backend):
+            return storage  # shared with another mesh, e.g. two workers of one process
         if storage == "memory":
             return memory_backend(self.clock)
         raise ConfigurationError(
@@ -408,6 +413,39 @@ class Mesh:
             content_based_deduplication=content_based_deduplication,
         )
         return self._resource(Queue, _resource_name(name, "queue", 80), settings)
+
+    def schedule(
+        self,
+        expression: str,
+        target: Any,
+        *,
+        timezone: str = "UTC",
+        input: Any = None,
+        flexible_window: int | None = None,
+        name: str | None = None,
+        start: datetime | None = None,
+    ) -> Schedule:
+        """An EventBridge-style schedule firing ``target`` on ``rate()``, ``cron()`` or ``at()``.
+
+        ``target``: a function (or ``"name[:qualifier]"``, invoked asynchronously), anything
+        with ``async send`` (a queue, a topic, or its name) or a callable taking the payload.
+        It receives ``input`` if given, else the Scheduled Event. ``timezone`` is an IANA
+        name; ``flexible_window`` (1-1440 minutes) fires each tick at a random moment within
+        that many minutes after it; ``start`` (aware) is when the schedule begins. Without
+        ``name`` one is derived from the settings (the same in every process).
+        """
+        from eventmesh.resources.schedule import create_schedule
+
+        return create_schedule(
+            self,
+            expression,
+            target,
+            timezone=timezone,
+            input=input,
+            flexible_window=flexible_window,
+            name=name,
+            start=start,
+        )
 
     def add_service(self, service: Service) -> None:
         """Run ``service`` for as long as the mesh runs (started now if it already is)."""

@@ -25,6 +25,7 @@ EXPECTED = {
     "RecursiveInvocationError",
     "RequestTooLargeError",
     "ResourceNotFoundError",
+    "ScheduleExpression",
     "Telemetry",
     "TooManyRequestsError",
 }

@@ -1,0 +1,449 @@
+"""Schedule: an EventBridge-style scheduled rule, driven by the mesh's clock.
+
+A schedule fires a target on a ``rate()``, ``cron()`` or one-time ``at()`` expression
+(:class:`~eventmesh.resources.schedule_expression.ScheduleExpression` computes the fire times,
+time zones and daylight-saving rules included). Each fire delivers the ``input`` given, or
+else EventBridge's Scheduled Event (reference §4.6) whose ``time`` is the scheduled time.
+
+Targets: a function (a :class:`~eventmesh.Function` or ``"name[:qualifier]"``) is invoked
+asynchronously (``Event``), so a failing function follows Lambda's async retries; anything
+with ``async send`` (a queue, a topic, a name of one) is sent the payload; any other callable
+is called with the payload (and awaited when it returns an awaitable). A target that raises
+is logged and counted in :attr:`Schedule.failures`; the schedule goes on.
+
+Several processes, one fire (DESIGN.md): every fire first claims its tick with a
+put-if-absent on ``schedule/<name>/<fire time>`` in the mesh's key-value store. Only the
+winner delivers, so meshes sharing a store fire each tick once in total, and a restarted
+mesh never fires a claimed tick again. The store also keeps, per schedule:
+
+* ``schedule/<name>/created``: when the schedule first started anywhere. It anchors
+  ``rate()`` (fires are ``created + k * period``, ``k >= 1``, unless a ``start`` is given) so
+  every process and every restart computes the same ticks, and it is the point from which
+  missed ticks are counted before anything has fired.
+* ``schedule/<name>/last``: the latest tick claimed. When a mesh starts and ticks fell due
+  after it while no mesh ran, the schedule fires once, for the most recent of them, then
+  goes on as usual (it does not replay every missed tick). A mesh that falls behind while
+  running (a suspended machine) does the same.
+
+Timing: EventBridge fires "within the minute" of the scheduled time; eventmesh fires at the
+scheduled second itself (to the clock's precision). The wait is on the clock's monotonic
+time, re-checked against its wall time at least every minute, so a wall-clock step or a
+suspend shifts a fire by at most that much. With a flexible window of ``n`` minutes a tick
+fires at a uniformly random moment in ``[scheduled, scheduled + n min]`` (drawn from the
+mesh's seeded random generator); it is still claimed under its scheduled time, at the moment
+it fires, so another process can fire it if this one stops within the window. A catch-up
+fire is immediate, whatever the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import orjson
+
+from eventmesh._errors import ConfigurationError, EventMeshError, ResourceNotFoundError
+from eventmesh._function import Function
+from eventmesh.resources._base import Resource
+from eventmesh.resources.schedule_expression import ScheduleExpression
+
+if TYPE_CHECKING:
+    from eventmesh._mesh import Mesh
+    from eventmesh.backends.protocols import KeyValueStore
+
+__all__ = ["Schedule", "create_schedule", "latest_tick"]
+
+logger = logging.getLogger("eventmesh.schedules")
+
+ScheduleTarget: TypeAlias = Any
+"""A :class:`Function`, a function or resource name, an object with ``async send``, or a
+callable taking the payload."""
+
+_Sender: TypeAlias = Callable[[Any], Awaitable[object]]
+
+MAX_FLEXIBLE_WINDOW = 1440  # minutes (Scheduler's MaximumWindowInMinutes)
+RECHECK_SECONDS = 60.0
+"""Longest wait on the monotonic clock before the wall clock is read again."""
+MIN_CLAIM_TTL = 86400.0
+"""A claim outlives its tick by at least a day (and by twice the gap to the next tick)."""
+
+_TOLERANCE = 1e-3  # seconds: a wall time within this of a tick counts as the tick
+_CAS_ATTEMPTS = 10
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _iso_z(moment: datetime) -> str:
+    """``2026-01-01T12:00:00Z``: EventBridge's time format (whole seconds, UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def latest_tick(
+    expression: ScheduleExpression, after: datetime, until: datetime
+) -> datetime | None:
+    """The latest fire time in ``(after, until]``, or None when there is none.
+
+    Searches backwards from ``until`` in doubling spans, so a long downtime costs a few
+    steps instead of one per missed tick.
+    """
+    first = expression.next_after(after)
+    if first is None or first > until:
+        return None
+    span = timedelta(minutes=1)
+    while True:
+        lower = max(after, until - span)
+        candidate = expression.next_after(lower)
+        if candidate is not None and candidate <= until:
+            break
+        span *= 2
+    while (following := expression.next_after(candidate)) is not None and following <= until:
+        candidate = following
+    return candidate
+
+
+def _target_label(target: ScheduleTarget) -> str:
+    """A name for the target that is the same in every process (for derived names)."""
+    if isinstance(target, Function):
+        return target.name
+    if isinstance(target, str):
+        return target
+    name = getattr(target, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{getattr(target, '__module__', '')}.{qualname}"
+
+
+def _derived_name(settings: Mapping[str, Any]) -> str:
+    """A stable name from what identifies a schedule: ``<target>-<12 hex digits>``.
+
+    Stable across processes and restarts (it keys the schedule's state in the store), and
+    different for schedules that differ in any setting.
+    """
+    start = settings.get("start")
+    identity = [
+        settings["expression"],
+        settings.get("timezone", "UTC"),
+        _target_label(settings["target"]),
+        settings.get("input"),
+        settings.get("flexible_window"),
+        None if start is None else start.isoformat(),
+    ]
+    digest = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    label = _UNSAFE.sub("-", _target_label(settings["target"])).strip("-.")[:40]
+    return f"{label or 'schedule'}-{digest[:12]}"
+
+
+def create_schedule(
+    mesh: Mesh,
+    expression: str,
+    target: ScheduleTarget,
+    *,
+    timezone: str = "UTC",
+    input: Any = None,
+    flexible_window: int | None = None,
+    name: str | None = None,
+    start: datetime | None = None,
+) -> Schedule:
+    """A schedule of ``mesh`` (what ``Mesh.schedule`` does); the same settings give the same
+    schedule object, other settings under the same name are a ConfigurationError."""
+    settings: dict[str, Any] = {"expression": expression, "target": target, "timezone": timezone}
+    for key, value in (("input", input), ("flexible_window", flexible_window), ("start", start)):
+        if value is not None:
+            settings[key] = value
+    if start is not None and not isinstance(start, datetime):
+        raise ConfigurationError(f"start must be a timezone-aware datetime, not {start!r}")
+    if input is not None:
+        _encode_input(input)  # before it goes into a derived name
+    if name is None:
+        name = _derived_name(settings)
+    elif not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigurationError(
+            f"schedule name {name!r} must be 1-64 letters, digits, '-', '_' or '.'"
+        )
+    return mesh._resource(Schedule, name, settings)
+
+
+def _encode_input(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:
+        raise ConfigurationError(f"a schedule's input must be JSON-serialisable: {exc}") from None
+
+
+def _check_target(target: ScheduleTarget) -> None:
+    if isinstance(target, Function | str) or callable(target):
+        return
+    if callable(getattr(target, "send", None)):
+        return
+    raise ConfigurationError(
+        f"a schedule's target is a function, a function or resource name, an object with "
+        f"async send, or a callable; not {target!r}"
+    )
+
+
+def _check_flexible_window(window: Any) -> None:
+    if window is None:
+        return
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, int)
+        or not 1 <= window <= MAX_FLEXIBLE_WINDOW
+    ):
+        raise ConfigurationError(
+            f"flexible_window must be a whole number of minutes from 1 to "
+            f"{MAX_FLEXIBLE_WINDOW} (or None), got {window!r}"
+        )
+
+
+class Schedule(Resource):
+    """A scheduled rule: fires ``target`` on ``expression``; see the module docstring.
+
+    ``fired`` counts fires (deliveries this mesh made, including those whose target raised),
+    ``failures`` those whose target raised; ``next_fire`` is the next scheduled time while
+    the mesh runs (None before it starts and once the schedule has no more fires).
+    """
+
+    kind = "schedule"
+    service = "events"
+
+    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(mesh, name, settings)
+        self.target: ScheduleTarget = settings["target"]
+        self.timezone: str = settings.get("timezone", "UTC")
+        self.flexible_window: int | None = settings.get("flexible_window")
+        self.input: Any = settings.get("input")
+        self.expression = ScheduleExpression(
+            settings["expression"], self.timezone, settings.get("start")
+        )
+        _check_target(self.target)
+        _check_flexible_window(self.flexible_window)
+        self._input = None if self.input is None else _encode_input(self.input)
+        self.fired = 0
+        self.failures = 0
+        self.next_fire: datetime | None = None
+        self._owner = uuid.uuid4().hex  # who claimed a tick, for whoever reads the store
+        self._sender: _Sender | None = None
+        self._values: KeyValueStore | None = None
+        self._ticks = self.expression  # re-anchored at start for rate()
+        self._loop: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._busy = 0
+
+    @property
+    def arn(self) -> str:
+        """The rule's ARN (the Scheduled Event names it in ``resources``)."""
+        mesh = self._mesh
+        return f"arn:aws:events:{mesh.region}:{mesh.account_id}:rule/{self.name}"
+
+    def _key(self, suffix: str) -> str:
+        return f"schedule/{self.name}/{suffix}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Resolve the target, load the schedule's state, fire a missed tick, start the loop."""
+        self._sender = self._resolve_target()
+        self._values = self._mesh.backend.values
+        now = self._wall_now()
+        created = await self._created(now)
+        self._ticks = self._anchored(created)
+        last = await self._last()
+        missed = latest_tick(self._ticks, max(created, last or created), now)
+        if missed is not None:
+            logger.info("schedule %s: catching up on missed tick %s", self.name, _iso_z(missed))
+            self._dispatch(missed, flexible=False)
+        self.next_fire = self._ticks.next_after(now)
+        self._loop = asyncio.create_task(self._run(now), name=f"schedule.{self.name}")
+
+    async def stop(self) -> None:
+        """Cancel the loop and any delivery waiting in its flexible window."""
+        tasks = [task for task in (self._loop, *self._deliveries) if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loop = None
+        self.next_fire = None
+
+    async def pending(self) -> int:
+        """Deliveries being made now (not those waiting in a flexible window)."""
+        return self._busy
+
+    # -- target ------------------------------------------------------------------------------
+    def _resolve_target(self) -> _Sender:
+        target = self.target
+        mesh = self._mesh
+        if isinstance(target, Function | str):
+            try:
+                function = mesh.resolve_function(target)
+            except ResourceNotFoundError as exc:
+                if isinstance(target, Function):
+                    raise ConfigurationError(f"schedule {self.name!r}: {exc}") from None
+                return self._destination_sender(target, exc)
+
+            async def invoke(payload: Any) -> object:
+                return await mesh.invoke_async(function, payload, trigger="timer")
+
+            return invoke
+        if callable(getattr(target, "send", None)):
+            return self._destination_sender(target, None)
+
+        async def call(payload: Any) -> object:
+            result = target(payload)
+            return await result if inspect.isawaitable(result) else result
+
+        return call
+
+    def _destination_sender(self, spec: Any, function_error: Exception | None) -> _Sender:
+        try:
+            destination = self._mesh._destination(spec)
+        except EventMeshError as exc:
+            raise ConfigurationError(
+                f"schedule {self.name!r}: target {spec!r} is neither a function nor a "
+                f"resource: {function_error or exc}"
+            ) from None
+        if not callable(getattr(destination, "send", None)):
+            raise ConfigurationError(
+                f"schedule {self.name!r}: {spec!r} is a {type(destination).__name__}, which "
+                "takes no messages"
+            )
+
+        async def send(payload: Any) -> object:
+            return await destination.send(payload)
+
+        return send
+
+    # -- state in the key-value store --------------------------------------------------------
+    def _store(self) -> KeyValueStore:
+        assert self._values is not None, "the schedule has not started"
+        return self._values
+
+    async def _created(self, now: datetime) -> datetime:
+        """When the schedule first started (in any process): written once, then read."""
+        key = self._key("created")
+        stamp = now.replace(microsecond=0)
+        if await self._store().put(key, stamp.isoformat().encode(), only_if_absent=True):
+            return stamp
+        stored = await self._store().get(key)
+        return stamp if stored is None else datetime.fromisoformat(stored.value.decode())
+
+    async def _last(self) -> datetime | None:
+        stored = await self._store().get(self._key("last"))
+        return None if stored is None else datetime.fromisoformat(stored.value.decode())
+
+    def _anchored(self, created: datetime) -> ScheduleExpression:
+        """``rate()`` counts periods from ``start`` if given, else from ``created``."""
+        expression = self.expression
+        if expression.kind != "rate" or expression.start is not None:
+            return expression
+        return ScheduleExpression(expression.expression, self.timezone, created)
+
+    async def _claim(self, tick: datetime) -> bool:
+        """Put-if-absent on the tick: True for the one caller (in any process) that won."""
+        following = self._ticks.next_after(tick)
+        ttl = None
+        if following is not None:
+            ttl = max(MIN_CLAIM_TTL, 2 * (following - tick).total_seconds())
+        claim = orjson.dumps({"owner": self._owner, "claimed_at": self._mesh.clock.time()})
+        version = await self._store().put(
+            self._key(_iso_z(tick)), claim, ttl=ttl, only_if_absent=True
+        )
+        return version is not None
+
+    async def _record_last(self, tick: datetime) -> None:
+        """Move ``last`` forward to ``tick`` (compare-and-set: it never moves back)."""
+        key = self._key("last")
+        value = tick.isoformat().encode()
+        store = self._store()
+        for _ in range(_CAS_ATTEMPTS):
+            stored = await store.get(key)
+            if stored is None:
+                written = await store.put(key, value, only_if_absent=True)
+            elif datetime.fromisoformat(stored.value.decode()) >= tick:
+                return
+            else:
+                written = await store.put(key, value, only_if_version=stored.version)
+            if written is not None:
+                return
+        logger.warning("schedule %s: could not record %s as its last tick", self.name, tick)
+
+    # -- firing ------------------------------------------------------------------------------
+    def _wall_now(self) -> datetime:
+        return datetime.fromtimestamp(self._mesh.clock.time(), UTC)
+
+    async def _sleep_until(self, moment: datetime) -> None:
+        """Wait until the clock's wall time reaches ``moment``.
+
+        ``sleep_until`` takes monotonic time, so the wall-time distance is converted on each
+        wait, and re-read at least every RECHECK_SECONDS in case the wall clock moved.
+        """
+        clock = self._mesh.clock
+        target = moment.timestamp()
+        while (remaining := target - clock.time()) > _TOLERANCE:
+            await clock.sleep_until(clock.now() + min(remaining, RECHECK_SECONDS))
+
+    async def _run(self, after: datetime) -> None:
+        """Sleep to each tick and fire it; a backlog (the mesh fell behind) fires once."""
+        ticks = self._ticks
+        while (tick := ticks.next_after(after)) is not None:
+            self.next_fire = tick
+            await self._sleep_until(tick)
+            due = latest_tick(ticks, after, self._wall_now()) or tick
+            self._dispatch(due, flexible=True)
+            after = due
+        self.next_fire = None
+
+    def _dispatch(self, tick: datetime, *, flexible: bool) -> None:
+        delay = 0.0
+        if flexible and self.flexible_window is not None:
+            delay = self._mesh._random.uniform(0.0, self.flexible_window * 60.0)
+        task = asyncio.create_task(self._deliver(tick, delay), name=f"schedule.{self.name}.fire")
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, tick: datetime, delay: float) -> None:
+        if delay:
+            await self._sleep_until(tick + timedelta(seconds=delay))
+        if not await self._claim(tick):
+            logger.debug("schedule %s: tick %s claimed elsewhere", self.name, _iso_z(tick))
+            return
+        await self._record_last(tick)
+        assert self._sender is not None
+        self.fired += 1
+        self._busy += 1
+        try:
+            await self._sender(self._payload(tick))
+        except Exception:
+            self.failures += 1
+            logger.exception("schedule %s: delivery of tick %s failed", self.name, _iso_z(tick))
+        finally:
+            self._busy -= 1
+
+    def _payload(self, tick: datetime) -> Any:
+        """The configured input (a fresh copy), or the Scheduled Event (reference §4.6)."""
+        if self._input is not None:
+            return orjson.loads(self._input)
+        mesh = self._mesh
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": mesh.account_id,
+            "time": _iso_z(tick),
+            "region": mesh.region,
+            "resources": [self.arn],
+            "detail": {},
+        }
+
+    def __repr__(self) -> str:
+        return f"<Schedule {self.name} {self.expression.expression} ({self.timezone})>"
