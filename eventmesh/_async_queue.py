@@ -20,7 +20,6 @@ retry is a delayed re-send, and the original is deleted only once its successor 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -51,15 +50,28 @@ THROTTLE_BASE_DELAY = 1.0
 THROTTLE_MAX_DELAY = 300.0
 POLL_WAIT = 20.0
 YIELD_EVERY = 16
-VISIBILITY_MARGIN = 40.0
-"""Beyond the function's timeout, how long a taken event stays hidden from other pollers."""
+VISIBILITY_MARGIN = 170.0
+"""Beyond the function's timeout, how long a taken event stays hidden from other pollers:
+room for a provisioned environment's init (up to 130 s) and the destinations."""
 
 Resolver = Callable[[str], tuple["FunctionVersion", str, str]]
 """A stored qualifier to (version to run, ARN as invoked, qualified ARN for records)."""
 DestinationResolver = Callable[[DestinationSpec], Destination]
 
 
+async def stop_tasks(tasks: set[asyncio.Task[None]], grace: float = 5.0) -> None:
+    """Cancel background tasks and wait for them, but not forever: a handler may swallow
+    the cancellation. A cancellation of the caller itself still propagates."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=grace)
+
+
 class AsyncInvocationQueue:
+    """One function's queue of Event invocations, and the workers that run them."""
+
     def __init__(
         self,
         function: Function,
@@ -77,6 +89,7 @@ class AsyncInvocationQueue:
         self._workers: set[asyncio.Task[None]] = set()
         self._idle = 0  # workers waiting in a long poll
         self.busy = 0  # events taken and not finished
+        self._stopping = False
 
     # -- producing ---------------------------------------------------------------------------
     async def put(self, qualifier: str, body: bytes, trigger: str = "other") -> str:
@@ -127,7 +140,7 @@ class AsyncInvocationQueue:
         store = self._store
         name = self.name
         taken = 0
-        while True:
+        while not self._stopping:
             visibility = self.function.latest.config.timeout + VISIBILITY_MARGIN
             self._idle += 1
             try:
@@ -138,8 +151,13 @@ class AsyncInvocationQueue:
                 continue
             finally:
                 self._idle -= 1
+            if self._stopping:
+                return  # what was just taken comes back after its visibility timeout
             if not deliveries:
                 if len(self._workers) > 1:
+                    # Leave the set now, not in a done-callback a loop turn later: workers
+                    # whose polls end together would all see the old count and all retire.
+                    self._workers.discard(asyncio.current_task())
                     return
                 continue
             if self._idle == 0 and len(self._workers) < self._capacity():
@@ -156,23 +174,15 @@ class AsyncInvocationQueue:
             if taken % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a backlog of handlers that never wait must not starve
 
-    @property
-    def active(self) -> int:
-        """Events taken from the store and not finished yet."""
-        return self.busy
-
     async def pending(self) -> int:
         """Events visible in the store now, plus those being processed."""
         stats = await self._store.stats(self.name)
         return stats.visible + self.busy
 
     async def stop(self) -> None:
-        tasks = list(self._workers)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the workers; one whose handler swallows the cancellation is not waited for."""
+        self._stopping = True
+        await stop_tasks(self._workers)
 
     # -- one event ---------------------------------------------------------------------------
     async def _process(self, delivery: Delivery) -> None:
@@ -206,12 +216,14 @@ class AsyncInvocationQueue:
         if function.latest.config.reserved_concurrency == 0:
             await self._discard(delivery, version, arn, "ZeroReservedConcurrency")
             return
-        reason = invoker.try_acquire(function)
-        if reason is not None:
-            invoker.throttle_error(function, reason)  # counts the throttle
+        acquired, lease = invoker.try_acquire(function)
+        if not acquired:
+            invoker.throttle_error(function, lease)  # counts the throttle
             throttles = int(attributes.get("throttles", "0")) + 1
             delay = min(THROTTLE_BASE_DELAY * 2 ** (throttles - 1), THROTTLE_MAX_DELAY)
-            changes = {"throttles": str(throttles), "last": _throttle_summary(version.version)}
+            changes = {"throttles": str(throttles)}
+            if "last" not in attributes:  # a function error seen before says more
+                changes["last"] = _throttle_summary(version.version)
             await self._retry_later(delivery, changes, delay, config.max_event_age, age)
             return
         parent = propagate.extract(attributes) if invoker.telemetry.tracing else None
@@ -223,7 +235,7 @@ class AsyncInvocationQueue:
             request_id=attributes["request_id"],
             trigger=attributes.get("trigger", "other"),
             parent_context=parent,
-            acquired=True,
+            lease=lease,
         )
         attempts = int(attributes.get("attempts", "0")) + 1
         if outcome.function_error is None:
@@ -298,9 +310,9 @@ class AsyncInvocationQueue:
         if config.on_failure is not None:
             await self._send(config.on_failure, record, None, "destination_failures")
         if config.dead_letter is not None:
-            error_code = (
-                last["status"] if last else 429 if condition == "ZeroReservedConcurrency" else 200
-            )
+            # Lambda's ErrorCode is the status of the last attempt; an event that never ran
+            # was held back by concurrency, as a throttle is.
+            error_code = last["status"] if last else 429
             message = _error_message(last, condition)
             dead = dead_letter_attributes(attributes["request_id"], error_code, message)
             await self._send(

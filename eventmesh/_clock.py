@@ -17,7 +17,7 @@ import heapq
 import itertools
 import time as _time
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Clock", "RealClock", "TimerHandle", "VirtualClock"]
 
@@ -108,14 +108,31 @@ class VirtualClock:
     ``await clock.advance(90)`` moves time forward by 90 seconds, firing every timer due in
     that span in time order and letting the event loop run everything those timers wake
     before moving on, so the code under test sees the same order of events it would see in
-    real time. ``start`` is the wall-clock epoch second that ``time()`` reports at zero.
+    real time. Work running in threads (plain ``def`` handlers) is waited for too, up to
+    ``thread_wait`` real seconds, before time moves. ``start`` is the wall-clock epoch second
+    that ``time()`` reports at zero (2026-01-01T00:00:00Z by default).
     """
 
-    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+    def __init__(
+        self, start: float = 1_767_225_600.0, thread_wait: float = 2.0
+    ) -> None:  # 2026-01-01T00:00:00Z
         self._now = 0.0
         self._epoch = start
         self._timers: list[_VirtualTimer] = []
         self._sequence = itertools.count()
+        self._threads: set[asyncio.Future[Any]] = set()
+        self.thread_wait = thread_wait
+
+    def track(self, future: asyncio.Future[Any]) -> None:
+        """Wait for ``future`` (work running in a thread) before moving time."""
+        self._threads.add(future)
+        future.add_done_callback(self._threads.discard)
+
+    async def _settle(self) -> None:
+        await settle()
+        if self._threads:
+            await asyncio.wait(list(self._threads), timeout=self.thread_wait)
+            await settle()
 
     def now(self) -> float:
         return self._now
@@ -161,7 +178,7 @@ class VirtualClock:
 
     async def advance_to(self, when: float) -> None:
         """Move time forward to ``when`` (monotonic seconds), running everything due."""
-        await settle()
+        await self._settle()
         while True:
             due = self.next_timer()
             if due is None or due > when:
@@ -169,14 +186,14 @@ class VirtualClock:
             timer = heapq.heappop(self._timers)
             self._now = max(self._now, timer.when)
             timer.callback()
-            await settle()
+            await self._settle()
         self._now = max(self._now, when)
-        await settle()
+        await self._settle()
 
     async def run_until_idle(self, limit: float = 365 * 86400.0) -> None:
         """Advance timer by timer until none is left (or ``limit`` seconds have passed)."""
         end = self._now + limit
-        await settle()
+        await self._settle()
         while (due := self.next_timer()) is not None and due <= end:
             await self.advance_to(due)
 

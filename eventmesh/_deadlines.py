@@ -77,14 +77,3 @@ class DeadlineWatcher:
         elif self._activity:
             self._activity = False
             self._arm(now + self._shortest)
-
-    @property
-    def watching(self) -> int:
-        return sum(len(lane) for lane in self._lanes.values())
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._target = math.inf
-        self._lanes.clear()

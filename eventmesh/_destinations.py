@@ -7,7 +7,6 @@ as its event (``Event`` invocation). A name given as a string is resolved when t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
@@ -92,7 +91,3 @@ def dead_letter_attributes(
         "ErrorCode": {"DataType": "Number", "StringValue": str(error_code)},
         "ErrorMessage": {"DataType": "String", "StringValue": message},
     }
-
-
-def now_iso() -> str:
-    return iso_timestamp(time.time())

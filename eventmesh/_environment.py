@@ -77,7 +77,6 @@ class EnvironmentPool:
 
     __slots__ = (
         "_idle",
-        "created",
         "idle_timeout",
         "on_new_environment",
         "provisioned",
@@ -90,7 +89,6 @@ class EnvironmentPool:
         self.idle_timeout = idle_timeout
         self._idle: list[Environment] = []
         self.size = 0
-        self.created = 0
         self.provisioned = 0
         self.on_new_environment: Callable[[], None] | None = None
 
@@ -99,7 +97,6 @@ class EnvironmentPool:
         if self._idle:
             return self._idle.pop()
         self.size += 1
-        self.created += 1
         if self.on_new_environment is not None:
             self.on_new_environment()
         return Environment(self)
@@ -121,7 +118,6 @@ class EnvironmentPool:
         while self.provisioned < count:
             environment = Environment(self, provisioned=True)
             self.size += 1
-            self.created += 1
             self.provisioned += 1
             new.append(environment)
         return new
@@ -136,15 +132,11 @@ class EnvironmentPool:
             self.size -= reclaimed
         return reclaimed
 
+    def oldest_idle(self) -> float | None:
+        """When the least recently used idle on-demand environment was last used."""
+        times = [e.last_used for e in self._idle if not e.provisioned]
+        return min(times) if times else None
+
     @property
     def idle(self) -> int:
         return len(self._idle)
-
-    @property
-    def warm(self) -> int:
-        return sum(1 for e in self._idle if e.initialised)
-
-    def clear(self) -> None:
-        self._idle.clear()
-        self.size = 0
-        self.provisioned = 0

@@ -45,6 +45,7 @@ _MAX_ENVIRONMENT_BYTES = 4096
 
 def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool) -> None:
     kind = "an integer" if integer else "a number"
+    bounds = f"of {low:g} or more" if high >= 1e9 else f"from {low:g} to {high:g}"
     valid_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if (
         isinstance(value, bool)
@@ -52,7 +53,7 @@ def _check_range(name: str, value: Any, low: float, high: float, *, integer: boo
         or not math.isfinite(value)
         or not low <= value <= high
     ):
-        raise ConfigurationError(f"{name} must be {kind} from {low:g} to {high:g}, got {value!r}")
+        raise ConfigurationError(f"{name} must be {kind} {bounds}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +149,6 @@ class FunctionStats:
         self.dropped_events = 0
         self.dead_letter_errors = 0
         self.destination_failures = 0
-
-    def record(self, *, error: bool, cold_start: bool) -> None:
-        self.invocations += 1
-        if error:
-            self.errors += 1
-        if cold_start:
-            self.cold_starts += 1
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}

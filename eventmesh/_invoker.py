@@ -11,6 +11,7 @@ its thread cannot be killed, so its environment is discarded rather than reused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from eventmesh._clock import Clock
 from eventmesh._context import ClientContext, Context, RequestIds
@@ -35,6 +37,8 @@ from eventmesh._errors import (
 from eventmesh.telemetry import Telemetry, invocation_logger
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from eventmesh._environment import Environment
     from eventmesh._function import Function, FunctionVersion
 
@@ -56,7 +60,12 @@ try:  # Python 3.11's asyncio.current_task is pure Python; its table is one dict
 except ImportError:  # pragma: no cover - other Pythons
     _current_task = asyncio.current_task
 _dumps = orjson.dumps
+_RAW_JSON = (bytes, bytearray, memoryview)
 _loads = orjson.loads
+
+SHARED = "shared"
+RESERVED = "reserved"
+"""The pools a unit of concurrency comes from: the mesh's unreserved pool, or the function's."""
 
 RECURSION_LIMIT = 16
 """How many times one chain of invocations may run the same function (Lambda's loop limit)."""
@@ -113,7 +122,7 @@ def _timeout_error(request_id: str, timeout: float) -> dict[str, Any]:
 
 def encode_payload(payload: Any, limit: int, function_name: str) -> bytes:
     """The payload as JSON bytes, checked against ``limit``; raises PayloadError or 413."""
-    if isinstance(payload, bytes | bytearray | memoryview):
+    if isinstance(payload, _RAW_JSON):
         body = bytes(payload)
         try:
             _loads(body)
@@ -170,26 +179,32 @@ class Invoker:
         self._loop = loop
 
     # -- concurrency -----------------------------------------------------------------------
-    def try_acquire(self, function: Function) -> str | None:
-        """Take one unit of concurrency, or return the throttle reason."""
+    def try_acquire(self, function: Function) -> tuple[bool, str]:
+        """Take one unit of concurrency: ``(True, pool)``, or ``(False, throttle reason)``.
+
+        The pool (``SHARED`` or ``RESERVED``) goes back to :meth:`release`, so a change of
+        reserved concurrency while an invocation runs cannot unbalance the accounts.
+        """
         reserved = function.latest.config.reserved_concurrency
         if reserved is not None:
             if function.in_flight >= reserved:
-                return "ReservedFunctionConcurrentInvocationLimitExceeded"
+                return False, "ReservedFunctionConcurrentInvocationLimitExceeded"
+            pool = RESERVED
         elif self.unreserved_in_flight >= self.unreserved_capacity:
-            return "ConcurrentInvocationLimitExceeded"
+            return False, "ConcurrentInvocationLimitExceeded"
         else:
             self.unreserved_in_flight += 1
+            pool = SHARED
         function.in_flight += 1
         self.in_flight += 1
         if self.telemetry.metering:
             self.telemetry.concurrent.add(1, {"function_name": function.name})
-        return None
+        return True, pool
 
-    def release(self, function: Function) -> None:
+    def release(self, function: Function, pool: str) -> None:
         function.in_flight -= 1
         self.in_flight -= 1
-        if function.latest.config.reserved_concurrency is None:
+        if pool == SHARED:
             self.unreserved_in_flight -= 1
         if self.telemetry.metering:
             self.telemetry.concurrent.add(-1, {"function_name": function.name})
@@ -217,25 +232,25 @@ class Invoker:
         client_context: ClientContext | None = None,
         trigger: str = "other",
         parent_context: Any = None,
-        acquired: bool = False,
+        lease: str | None = None,
     ) -> InvocationResult:
         """Run one invocation in an environment of ``version`` and return its result.
 
         Takes a unit of concurrency (or raises ``TooManyRequestsError`` without running the
         handler) and follows the chain of invocations for loop detection, unless the caller
-        ``acquired`` the concurrency and keeps the chain itself (the async queue does). Either
-        way, releases the concurrency at the end. Everything happens in the caller's task:
-        this is the hot path.
+        holds a ``lease`` (the pool :meth:`try_acquire` charged) and keeps the chain itself, as
+        the async queue does. Either way, releases the concurrency at the end. Everything
+        happens in the caller's task: this is the hot path.
         """
         function = version.function
         chain = None
-        if not acquired:
+        if lease is None:
             chain = invocation_chain.get()
             if chain is not None:
                 self.check_recursion(function, chain)
-            reason = self.try_acquire(function)
-            if reason is not None:
-                raise self.throttle_error(function, reason)
+            acquired, lease = self.try_acquire(function)
+            if not acquired:
+                raise self.throttle_error(function, lease)
         if request_id is None:
             request_id = self.request_ids.next()
         token = None if chain is None else invocation_chain.set(_extend(chain, function.name))
@@ -243,67 +258,28 @@ class Invoker:
         assert pool is not None, "the mesh attaches a pool to every version"
         environment = pool.take()
         try:
-            stats = function.stats
-            telemetry = self.telemetry
-            now = self.clock.now
-            cold_start = not environment.initialised
-            init_duration = None
-            if cold_start:
-                init_started = now()
-                init_error = await self.initialise(environment, version)
-                init_duration = (now() - init_started) * 1000.0
-                if init_error is not None:
-                    stats.invocations += 1
-                    stats.errors += 1
-                    stats.cold_starts += 1
-                    telemetry.record_invocation(
-                        function.name, version.version, 0.0, True, True, init_duration
-                    )
-                    return InvocationResult(
-                        200, init_error, "Unhandled", version.version, request_id, True, 0.0
-                    )
-            log = invocation_logger.isEnabledFor(logging.INFO)
-            if log:
-                _log_start(request_id, version)
-            config = version.config
-            timeout = config.timeout
-            started = now()
-            deadline = started + timeout
-            context = Context(
-                request_id,
-                function.name,
-                version.version,
-                invoked_arn,
-                config.memory,
-                environment.log_stream_name,
-                deadline,
-                now,
-                cold_start,
-                environment.state,
-                config.environment,
-                invocation_type,
-                client_context,
-            )
-            span = None
-            if telemetry.tracing:
-                span = telemetry.start_span(
-                    function.name, version.version, request_id, invoked_arn, trigger, parent_context
-                )
-                with trace.use_span(span, end_on_exit=False):  # type: ignore[arg-type]
-                    payload, error, reusable = await self._guarded(
-                        environment, version.handler, version.handler_is_async, (event, context),
-                        timeout, deadline, request_id,
-                    )  # fmt: skip
-            elif version.handler_is_async:
-                # The hot path: _guarded inlined, to save a coroutine per invocation.
+            if environment.initialised and version.handler_is_async and not self.telemetry.tracing:
+                # The hot path, with _guarded inlined to save a coroutine per invocation.
+                log = invocation_logger.isEnabledFor(logging.INFO)
+                if log:
+                    _log_start(request_id, version)
+                config = version.config
+                timeout = config.timeout
+                now = self.clock.now
+                started = now()
+                deadline = started + timeout
+                context = Context(
+                    request_id, function.name, version.version, invoked_arn, config.memory,
+                    environment.log_stream_name, deadline, now, False, environment.state,
+                    config.environment, invocation_type, client_context,
+                )  # fmt: skip
                 task = _current_task(self._loop)
                 assert task is not None
                 environment.task = task
                 environment.timed_out = False
                 environment.timeout = timeout
                 environment.deadline = deadline
-                watcher = self.watcher
-                watcher.watch(environment, timeout, deadline)
+                self.watcher.watch(environment, timeout, deadline)
                 try:
                     payload = await version.handler(event, context)
                 except BaseException as exc:
@@ -311,54 +287,134 @@ class Invoker:
                         environment, task, exc, request_id, True
                     )
                 else:
-                    watcher.unwatch(environment, timeout)
+                    self.watcher.unwatch(environment, timeout)
                     payload, error, reusable = self._finished(
                         environment, task, payload, request_id
                     )
-            else:
-                payload, error, reusable = await self._guarded(
-                    environment, version.handler, False, (event, context), timeout, deadline,
-                    request_id,
+                return self._complete(
+                    environment, version, request_id, payload, error, reusable, started,
+                    False, None, log, None,
                 )  # fmt: skip
-            if not error and payload is not None:
-                payload, error = self._marshal(payload)
-            ended = now()
-            if reusable:
-                pool.give_back(environment, ended)
-            else:
-                pool.discard(environment)
-            stats.invocations += 1
-            if error:
-                stats.errors += 1
-            if cold_start:
-                stats.cold_starts += 1
-            duration = (ended - started) * 1000.0
-            if telemetry.enabled:
-                telemetry.end_span(
-                    span,
-                    cold_start=cold_start,
-                    log_stream=environment.log_stream_name,
-                    memory_mb=config.memory,
-                    error=payload if error else None,
-                )
-                telemetry.record_invocation(
-                    function.name, version.version, duration, error, cold_start, init_duration
-                )
-            if log:
-                _log_end(request_id, version, duration, init_duration, cold_start, error)
-            return InvocationResult(
-                200,
-                payload,
-                "Unhandled" if error else None,
-                version.version,
-                request_id,
-                cold_start,
-                duration,
-            )
+            return await self._run_general(
+                environment, version, event, invoked_arn, invocation_type, request_id,
+                client_context, trigger, parent_context,
+            )  # fmt: skip
         finally:
-            self.release(function)
+            self.release(function, lease)
             if token is not None:
                 invocation_chain.reset(token)
+
+    async def _run_general(
+        self,
+        environment: Environment,
+        version: FunctionVersion,
+        event: Any,
+        invoked_arn: str,
+        invocation_type: str,
+        request_id: str,
+        client_context: ClientContext | None,
+        trigger: str,
+        parent_context: Any,
+    ) -> InvocationResult:
+        """Every other case: a cold start, a plain ``def`` handler, tracing."""
+        function = version.function
+        now = self.clock.now
+        log = invocation_logger.isEnabledFor(logging.INFO)
+        if log:
+            _log_start(request_id, version)
+        span = None
+        if self.telemetry.tracing:
+            span = self.telemetry.start_span(
+                function.name, version.version, request_id, invoked_arn, trigger, parent_context
+            )
+        try:
+            with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
+                cold_start = not environment.initialised
+                init_duration = None
+                if cold_start:
+                    init_started = now()
+                    init_error, reusable = await self.initialise(environment, version)
+                    init_duration = (now() - init_started) * 1000.0
+                    if init_error is not None:
+                        return self._complete(
+                            environment, version, request_id, init_error, True, reusable,
+                            now(), True, init_duration, log, span,
+                        )  # fmt: skip
+                config = version.config
+                started = now()
+                deadline = started + config.timeout
+                context = Context(
+                    request_id, function.name, version.version, invoked_arn, config.memory,
+                    environment.log_stream_name, deadline, now, cold_start, environment.state,
+                    config.environment, invocation_type, client_context,
+                )  # fmt: skip
+                payload, error, reusable = await self._guarded(
+                    environment, version.handler, version.handler_is_async, (event, context),
+                    config.timeout, deadline, request_id,
+                )  # fmt: skip
+                return self._complete(
+                    environment, version, request_id, payload, error, reusable, started,
+                    cold_start, init_duration, log, span,
+                )  # fmt: skip
+        except BaseException:
+            if span is not None and span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, "the invocation was cancelled"))
+                span.end()
+            raise
+
+    def _complete(
+        self,
+        environment: Environment,
+        version: FunctionVersion,
+        request_id: str,
+        payload: Any,
+        error: bool,
+        reusable: bool,
+        started: float,
+        cold_start: bool,
+        init_duration: float | None,
+        log: bool,
+        span: Span | None,
+    ) -> InvocationResult:
+        """Marshal the result, return the environment, count, report: the end of every run."""
+        if not error and payload is not None:
+            payload, error = self._marshal(payload)
+        ended = self.clock.now()
+        if reusable:
+            environment.pool.give_back(environment, ended)
+        else:
+            environment.pool.discard(environment)
+        stats = version.function.stats
+        stats.invocations += 1
+        if error:
+            stats.errors += 1
+        if cold_start:
+            stats.cold_starts += 1
+        duration = (ended - started) * 1000.0
+        telemetry = self.telemetry
+        if telemetry.enabled:
+            telemetry.end_span(
+                span,
+                cold_start=cold_start,
+                log_stream=environment.log_stream_name,
+                memory_mb=version.config.memory,
+                error=payload if error else None,
+            )
+            telemetry.record_invocation(
+                version.function.name, version.version, duration, error, cold_start,
+                init_duration,
+            )  # fmt: skip
+        if log:
+            _log_end(request_id, version, duration, init_duration, cold_start, error)
+        return InvocationResult(
+            200,
+            payload,
+            "Unhandled" if error else None,
+            version.version,
+            request_id,
+            cold_start,
+            duration,
+        )
 
     def check_recursion(self, function: Function, chain: Mapping[str, int]) -> None:
         if chain.get(function.name, 0) >= RECURSION_LIMIT:
@@ -369,12 +425,15 @@ class Invoker:
                 function_name=function.name,
             )
 
-    async def initialise(self, environment: Environment, version: FunctionVersion) -> Any:
-        """Run the init hook; returns an error object, or None on success."""
+    async def initialise(
+        self, environment: Environment, version: FunctionVersion
+    ) -> tuple[Any, bool]:
+        """Run the init hook: ``(None, True)`` on success, else ``(error object, reusable)``;
+        the caller gives the environment back (or discards it when it is not reusable)."""
         hook = version.init_hook
         if hook is None:
             environment.initialised = True
-            return None
+            return None, True
         limit = max(130.0, version.config.timeout) if environment.provisioned else 10.0
         deadline = self.clock.now() + limit
         init_context = Context(
@@ -395,14 +454,10 @@ class Invoker:
             environment, hook, version.init_is_async, (init_context,), limit, deadline, "init"
         )
         if error:
-            if reusable:
-                environment.pool.give_back(environment, self.clock.now())
-            else:
-                environment.pool.discard(environment)
-            return state
+            return state, reusable
         environment.state = state
         environment.initialised = True
-        return None
+        return None, True
 
     async def _guarded(
         self,
@@ -440,8 +495,10 @@ class Invoker:
     ) -> tuple[Any, bool, bool]:
         environment.task = None
         if environment.timed_out:  # the handler swallowed our cancellation
-            task.uncancel()
             environment.reset()
+            if task.uncancel() > 0:  # and someone else cancelled the caller too: honour it
+                environment.pool.discard(environment)
+                raise asyncio.CancelledError
             return _timeout_error(request_id, environment.timeout), True, True
         return result, False, True
 
@@ -457,11 +514,11 @@ class Invoker:
         self.watcher.unwatch(environment, environment.timeout)
         environment.task = None
         if isinstance(exc, asyncio.CancelledError):
-            if not environment.timed_out:  # cancelled by our caller: pass it on
+            # Cancelled by our caller (or by the caller as well as the deadline): pass it on.
+            if not environment.timed_out or task.uncancel() > 0:
                 environment.reset()
                 environment.pool.discard(environment)
                 raise exc
-            task.uncancel()
             environment.reset()
             # A thread cannot be stopped: its environment must not be used again.
             return _timeout_error(request_id, environment.timeout), True, is_async
@@ -481,9 +538,13 @@ class Invoker:
                 max_workers=self._max_threads, thread_name_prefix="eventmesh-handler"
             )
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
+        future = asyncio.get_running_loop().run_in_executor(
             self._executor, context.run, target, *args
         )
+        track = getattr(self.clock, "track", None)  # a virtual clock waits for threads
+        if track is not None:
+            track(future)
+        return await future
 
     def _marshal(self, result: Any) -> tuple[Any, bool]:
         """The handler's result as the caller will see it: through JSON, as Lambda returns it."""
@@ -509,9 +570,10 @@ class Invoker:
         return _loads(body), False
 
     def close(self) -> None:
-        self.watcher.close()
+        """After the mesh stops. Invocations still running keep their deadlines, and threads
+        still running finish on their own (a thread cannot be stopped)."""
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=False)
             self._executor = None
 
 

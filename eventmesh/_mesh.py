@@ -38,8 +38,10 @@ from eventmesh.resources._base import Resource, Service
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from eventmesh.resources.bucket import Bucket
     from eventmesh.resources.queue import Queue
     from eventmesh.resources.schedule import Schedule
+    from eventmesh.resources.topic import Topic
 from eventmesh.telemetry import Telemetry
 
 __all__ = ["Mesh"]
@@ -414,6 +416,23 @@ class Mesh:
         )
         return self._resource(Queue, _resource_name(name, "queue", 80), settings)
 
+    def topic(self, name: str) -> Topic:
+        """An SNS-style standard topic (created on first use; later calls return the same one).
+
+        ``subscribe`` a function, a queue, an http(s):// URL or an async callable; ``publish``
+        fans a message out to every subscription whose filter policy accepts it.
+        """
+        from eventmesh.resources.topic import Topic
+
+        return self._resource(Topic, _resource_name(name, "topic", 256), {})
+
+    def bucket(self, name: str) -> Bucket:
+        """An S3-style bucket over the mesh's blob store (created on first use; later calls
+        return the same one); ``notify`` sends S3 event records to a function, queue or topic."""
+        from eventmesh.resources.bucket import Bucket
+
+        return self._resource(Bucket, _resource_name(name, "bucket", 63), {})
+
     def schedule(
         self,
         expression: str,
@@ -594,17 +613,22 @@ class Mesh:
         self.telemetry.start()
         self._invoker.bind(asyncio.get_running_loop())
         self._running = True
-        for queue in self._async_queues.values():
-            queue.start()
-        for service in list(self._services):
-            await service.start()
-        versions = [
-            version
-            for function in self._functions.values()
-            for version in (function.latest, *function.versions.values())
-            if version.config.provisioned_concurrency
-        ]
-        await asyncio.gather(*(self._provision(version) for version in versions))
+        try:
+            for queue in self._async_queues.values():
+                queue.start()
+            for service in list(self._services):
+                await service.start()
+            versions = [
+                version
+                for function in self._functions.values()
+                for version in (function.latest, *function.versions.values())
+                if version.config.provisioned_concurrency
+            ]
+            await asyncio.gather(*(self._provision(version) for version in versions))
+        except BaseException:
+            # Half-started: stop what did start, without waiting for work to drain.
+            await self._shut_down()
+            raise
 
     def _check_destinations(self) -> None:
         problems = []
@@ -632,10 +656,12 @@ class Mesh:
         pool = version.pool
         assert pool is not None
         for environment in pool.provision(version.config.provisioned_concurrency):
-            error = await self._invoker.initialise(environment, version)
-            if error is None:
+            error, reusable = await self._invoker.initialise(environment, version)
+            if reusable:
                 pool.give_back(environment, self.clock.now())
             else:
+                pool.discard(environment)
+            if error is not None:
                 logger.error(
                     "provisioning %s:%s failed: %s",
                     version.function.name,
@@ -655,16 +681,25 @@ class Mesh:
             )
 
     def _reap(self) -> None:
+        """Reclaim idle environments; re-arm for the next one due, while any can be."""
         self._reaper = None
         now = self.clock.now()
-        remaining = 0
+        next_due: float | None = None
+        on_demand = 0
         for function in self._functions.values():
             for version in (function.latest, *function.versions.values()):
                 pool = version.pool
-                if pool is not None:
-                    pool.reap(now)
-                    remaining += pool.idle - pool.provisioned
-        if remaining > 0:
+                if pool is None:
+                    continue
+                pool.reap(now)
+                on_demand += pool.size - pool.provisioned  # busy ones become idle later
+                oldest = pool.oldest_idle()
+                if oldest is not None:
+                    due = oldest + pool.idle_timeout
+                    next_due = due if next_due is None else min(next_due, due)
+        if next_due is not None:
+            self._reaper = self.clock.call_at(max(next_due, now), self._reap)
+        elif on_demand > 0:
             self._arm_reaper()
 
     async def drain(self, timeout: float | None = None) -> bool:
@@ -689,6 +724,9 @@ class Mesh:
         drained = await self.drain()
         if not drained:
             logger.warning("the mesh stopped before every invocation finished")
+        await self._shut_down()
+
+    async def _shut_down(self) -> None:
         self._running = False
         for service in reversed(self._services):
             await service.stop()

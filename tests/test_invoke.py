@@ -248,6 +248,7 @@ async def test_a_plain_def_handler_that_times_out_loses_its_environment(
 ) -> None:
     release = threading.Event()
     inits = 0
+    clock.thread_wait = 0.05  # the blocked thread is not waited for long
 
     @mesh.function(timeout=2)
     def blocking(event: Any, context: Context) -> str:

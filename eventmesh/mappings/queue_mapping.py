@@ -16,7 +16,6 @@ than the function's reserved concurrency, so a mapping does not throttle its own
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._async_queue import stop_tasks
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
 from eventmesh.patterns import Pattern, matches_any
 
@@ -125,6 +125,7 @@ class QueueMapping:
         self._idle = 0
         self._busy = 0
         self._throttles = 0
+        self._stopping = False
         self.batches = 0
         self.filtered_out = 0
 
@@ -180,12 +181,8 @@ class QueueMapping:
                 self._spawn()
 
     async def stop(self) -> None:
-        pollers = list(self._pollers)
-        for poller in pollers:
-            poller.cancel()
-        for poller in pollers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        self._stopping = True
+        await stop_tasks(self._pollers)
 
     async def pending(self) -> int:
         if not self.enabled or not self._pollers:
@@ -200,7 +197,7 @@ class QueueMapping:
     # -- polling -----------------------------------------------------------------------------
     async def _poll(self) -> None:
         batches = 0
-        while True:
+        while not self._stopping:
             self._idle += 1
             try:
                 messages = await self._collect()
@@ -210,8 +207,12 @@ class QueueMapping:
                 continue
             finally:
                 self._idle -= 1
+            if self._stopping:
+                return  # what was just taken comes back after its visibility timeout
             if not messages:
                 if len(self._pollers) > min(INITIAL_POLLERS, self._capacity()):
+                    # Leave the set now: pollers whose polls end together must not all retire.
+                    self._pollers.discard(asyncio.current_task())
                     return
                 continue
             if self._idle == 0 and len(self._pollers) < self._capacity():

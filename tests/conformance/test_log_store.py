@@ -113,6 +113,7 @@ async def test_a_long_poll_wakes_every_reader_of_the_shard(
     await clock.advance(1)
     await log_store.append("s", "0", records("a"))
     await clock.advance(0)
+    assert all(reader.done() for reader in readers)
     assert [sequences(await reader) for reader in readers] == [[1], [1], [1]]
 
 
@@ -124,6 +125,7 @@ async def test_a_long_poll_ignores_other_shards(log_store: LogStore, clock: Virt
     await clock.advance(1)
     assert not waiting.done()
     await clock.advance(18)
+    assert waiting.done()
     assert await waiting == []
 
 

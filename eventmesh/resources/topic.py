@@ -1,0 +1,836 @@
+"""Topic: SNS's fan-out over the mesh's functions, queues, HTTP endpoints and callables.
+
+``publish`` stamps a message (id, timestamp, attributes) and hands a copy to every subscription
+whose filter policy accepts it; each delivery then runs on its own, in the background, so a
+slow or failing subscriber never holds up the others nor the publisher. What each kind of
+subscriber receives:
+
+* a function: SNS's Lambda event (``{"Records": [{"EventSource": "aws:sns", "Sns": {...}}]}``),
+  as an ``Event`` invocation, so Lambda's asynchronous retries and destinations apply;
+* a queue: the JSON notification envelope as the SQS body, or with ``raw_message_delivery``
+  the message itself with the message attributes as SQS message attributes;
+* an ``http://`` or ``https://`` URL: a POST of the envelope (or the raw message) with SNS's
+  ``x-amz-sns-*`` headers, through httpx (the ``eventmesh[http]`` extra);
+* an async callable: awaited with the envelope as a dict (``Type``, ``MessageId``,
+  ``TopicArn``, ``Subject`` when given, ``Message``, ``Timestamp``, ``SignatureVersion``,
+  ``Signature``, ``SigningCertURL``, ``UnsubscribeURL``, ``MessageAttributes`` when any).
+
+Retries follow SNS's delivery policies on the mesh's clock, without SNS's jitter so that tests
+are exact. Functions and queues get the policy of AWS-managed endpoints (3 immediate retries,
+2 one second apart, 10 with exponential backoff from 1 to 20 s, then every 20 s up to 100,015
+attempts), applied only to server-side errors (a backend failing); a client-side error (a
+payload too large, a queue that is gone, a recursion stopped) is not retried. HTTP endpoints
+get SNS's default HTTP/S policy: 3 retries 20 s apart, on a 5xx or 429 answer or a connection
+error; another non-2xx answer fails at once. Callables get the HTTP/S policy too, for any
+exception. HTTP and callable subscriptions take a ``delivery_policy`` of their own.
+
+Deliveries run in a copy of the publisher's context (``asyncio`` tasks copy it), so the
+publisher's trace context reaches the subscriber (a callable runs in it; when the mesh traces,
+the W3C ``traceparent`` goes in HTTP headers, queue messages and async invocations) and
+recursion detection follows the chain of invocations.
+
+The signature is a digest of SNS's string to sign, not a verifiable signature: no certificate
+exists at ``SigningCertURL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import math
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import orjson
+from opentelemetry import propagate
+
+from eventmesh._destinations import iso_timestamp
+from eventmesh._errors import (
+    BackendError,
+    ConfigurationError,
+    EventMeshError,
+    PayloadError,
+    TooManyRequestsError,
+)
+from eventmesh._function import Function, is_async_callable
+from eventmesh.patterns import FilterPolicy
+from eventmesh.resources._base import Resource
+from eventmesh.resources.queue import Queue, encode_message_attributes
+
+if TYPE_CHECKING:
+    from eventmesh._destinations import MessageAttributes
+    from eventmesh._mesh import Mesh, _Target
+
+__all__ = [
+    "AWS_MANAGED_POLICY",
+    "HTTP_DEFAULT_POLICY",
+    "DeliveryPolicy",
+    "Notification",
+    "Subscription",
+    "Topic",
+    "encode_sns_attributes",
+]
+
+logger = logging.getLogger("eventmesh.topics")
+
+MAX_MESSAGE_BYTES = 256 * 1024
+"""SNS's limit on a message with its attributes (names, types and values)."""
+MAX_SUBJECT_LENGTH = 100
+HTTP_TIMEOUT = 15.0
+"""Seconds (real time) one HTTP delivery attempt may take before it counts as failed."""
+MAX_HTTP_RETRY_TIME = 3600.0
+"""SNS's hard limit on the total retry time of an HTTP/S delivery policy."""
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_RESERVED_PREFIXES = ("aws.", "amazon.")
+_DATA_TYPES = ("String", "Number", "Binary")
+
+SubscriptionProtocol: TypeAlias = Literal["lambda", "sqs", "http", "https", "callable"]
+Subscriber: TypeAlias = "Function | Queue | str | Callable[[dict[str, Any]], Awaitable[Any]]"
+"""A function (or its name), a queue (or its name), an http(s):// URL, or an async callable."""
+
+
+# -- delivery policies -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """SNS's ``healthyRetryPolicy``: how often, and how far apart, a failed delivery is retried.
+
+    The ``num_retries`` retries come in four phases: ``num_no_delay_retries`` at once,
+    ``num_min_delay_retries`` ``min_delay_target`` seconds apart, then a backoff phase from
+    ``min_delay_target`` to ``max_delay_target`` (the retries no other phase takes), then
+    ``num_max_delay_retries`` ``max_delay_target`` seconds apart. ``backoff_function`` is
+    ``"linear"`` (evenly spaced delays) or ``"exponential"`` (each delay a constant factor
+    larger); SNS's arithmetic and geometric curves are not documented precisely enough to copy.
+    """
+
+    num_retries: int = 3
+    num_no_delay_retries: int = 0
+    num_min_delay_retries: int = 0
+    num_max_delay_retries: int = 0
+    min_delay_target: float = 20.0
+    max_delay_target: float = 20.0
+    backoff_function: Literal["linear", "exponential"] = "linear"
+
+    def __post_init__(self) -> None:
+        counts = (
+            self.num_retries,
+            self.num_no_delay_retries,
+            self.num_min_delay_retries,
+            self.num_max_delay_retries,
+        )
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
+            raise ConfigurationError("a delivery policy's retry counts are integers >= 0")
+        if sum(counts[1:]) > self.num_retries:
+            raise ConfigurationError(
+                "num_no_delay_retries + num_min_delay_retries + num_max_delay_retries must not "
+                "exceed num_retries"
+            )
+        if not 0 < self.min_delay_target <= self.max_delay_target:
+            raise ConfigurationError("delays must satisfy 0 < min_delay_target <= max_delay_target")
+        if self.backoff_function not in ("linear", "exponential"):
+            raise ConfigurationError(
+                f"backoff_function must be 'linear' or 'exponential', not {self.backoff_function!r}"
+            )
+
+    @classmethod
+    def from_sns(cls, policy: Mapping[str, Any]) -> DeliveryPolicy:
+        """A policy from SNS's JSON names (``numRetries``, ``minDelayTarget``, ...)."""
+        names = {
+            "numRetries": "num_retries",
+            "numNoDelayRetries": "num_no_delay_retries",
+            "numMinDelayRetries": "num_min_delay_retries",
+            "numMaxDelayRetries": "num_max_delay_retries",
+            "minDelayTarget": "min_delay_target",
+            "maxDelayTarget": "max_delay_target",
+            "backoffFunction": "backoff_function",
+        }
+        unknown = set(policy) - set(names)
+        if unknown:
+            raise ConfigurationError(f"unknown delivery policy keys: {', '.join(sorted(unknown))}")
+        return cls(**{names[key]: value for key, value in policy.items()})
+
+    @property
+    def num_backoff_retries(self) -> int:
+        return (
+            self.num_retries
+            - self.num_no_delay_retries
+            - self.num_min_delay_retries
+            - self.num_max_delay_retries
+        )
+
+    def delays(self) -> Iterator[float]:
+        """The wait before each retry, in order (``num_retries`` values)."""
+        yield from (0.0 for _ in range(self.num_no_delay_retries))
+        yield from (self.min_delay_target for _ in range(self.num_min_delay_retries))
+        low, high, steps = self.min_delay_target, self.max_delay_target, self.num_backoff_retries
+        for step in range(steps):
+            fraction = step / (steps - 1) if steps > 1 else 0.0
+            if self.backoff_function == "exponential":
+                yield low * math.pow(high / low, fraction)
+            else:
+                yield low + (high - low) * fraction
+        yield from (self.max_delay_target for _ in range(self.num_max_delay_retries))
+
+    def total_delay(self) -> float:
+        return sum(self.delays())
+
+
+HTTP_DEFAULT_POLICY = DeliveryPolicy()
+"""SNS's default for HTTP/S: up to 3 retries, 20 seconds apart."""
+
+AWS_MANAGED_POLICY = DeliveryPolicy(
+    num_retries=100_014,
+    num_no_delay_retries=3,
+    num_min_delay_retries=2,
+    num_max_delay_retries=99_999,
+    min_delay_target=1.0,
+    max_delay_target=20.0,
+    backoff_function="exponential",
+)
+"""SNS's fixed policy for Lambda and SQS: 100,015 attempts over about 23 days (the first
+attempt, 3 immediate retries, 2 one second apart, 10 backing off from 1 to 20 s, then every
+20 s)."""
+
+
+# -- messages --------------------------------------------------------------------------------
+def _attribute_size(encoded: Mapping[str, Mapping[str, str]]) -> int:
+    return sum(
+        len(name.encode()) + sum(len(part.encode()) for part in value.values())
+        for name, value in encoded.items()
+    )
+
+
+def encode_sns_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """Message attributes in SQS's request shape (``{name: {DataType, StringValue|BinaryValue}}``).
+
+    Accepts SNS's shape (``{"Type": "String", "Value": "red"}``), SQS's (``{"DataType",
+    "StringValue"}``) or plain values: a str is a String, a number a Number, bytes Binary and a
+    list a String.Array.
+    """
+    if not attributes:
+        return {}
+    prepared: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if isinstance(value, list | tuple):
+            try:
+                text = orjson.dumps(list(value)).decode()
+            except TypeError as exc:
+                raise PayloadError(f"message attribute {name!r}: {exc}") from None
+            value = {"DataType": "String.Array", "StringValue": text}
+        prepared[name] = value
+    encoded = encode_message_attributes(prepared)
+    for name, value in encoded.items():
+        if not _ATTRIBUTE_NAME.match(name) or name.lower().startswith(_RESERVED_PREFIXES):
+            raise PayloadError(
+                f"message attribute name {name!r} must be 1-256 letters, digits, '_', '-' or "
+                "'.', and not start with 'AWS.' or 'Amazon.'"
+            )
+        base_type = value["DataType"].split(".", 1)[0]
+        if base_type not in _DATA_TYPES:
+            raise PayloadError(
+                f"message attribute {name!r}: DataType must be String, Number or Binary "
+                f"(optionally with a label), not {value['DataType']!r}"
+            )
+        if base_type == "Binary" and "StringValue" in value:
+            # SNS's {"Type": "Binary", "Value": <base64>} shape.
+            encoded[name] = {"DataType": value["DataType"], "BinaryValue": value["StringValue"]}
+        elif base_type == "Number":
+            try:
+                float(value["StringValue"])
+            except (KeyError, ValueError):
+                raise PayloadError(f"message attribute {name!r} is not a number") from None
+    return encoded
+
+
+def _message_text(message: Any) -> str:
+    if isinstance(message, str):
+        return message
+    if isinstance(message, bytes | bytearray):
+        try:
+            return bytes(message).decode()
+        except UnicodeDecodeError:
+            raise PayloadError("an SNS message must be text (UTF-8)") from None
+    try:
+        return orjson.dumps(message).decode()
+    except TypeError as exc:
+        raise PayloadError(f"message is not text nor JSON-serialisable: {exc}") from None
+
+
+def _check_subject(subject: str | None) -> None:
+    if subject is None:
+        return
+    if (
+        not isinstance(subject, str)
+        or not subject
+        or len(subject) >= MAX_SUBJECT_LENGTH
+        or not subject.isascii()
+        or not subject.isprintable()
+    ):
+        raise PayloadError(
+            f"a subject is printable ASCII of 1-{MAX_SUBJECT_LENGTH - 1} characters without "
+            f"line breaks, got {subject!r}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A published message as every subscription of the topic gets it."""
+
+    message_id: str
+    topic_arn: str
+    message: str
+    subject: str | None
+    timestamp: str
+    attributes: Mapping[str, Mapping[str, str]]
+    """In SQS's shape: ``{name: {"DataType", "StringValue" | "BinaryValue"}}``."""
+    signature: str
+    signing_cert_url: str
+
+    def sns_attributes(self) -> dict[str, dict[str, str]]:
+        """The attributes as SNS shows them: ``{name: {"Type", "Value"}}``."""
+        return {
+            name: {
+                "Type": value["DataType"],
+                "Value": value.get("StringValue", value.get("BinaryValue", "")),
+            }
+            for name, value in self.attributes.items()
+        }
+
+
+def _signature(
+    message_id: str, message: str, subject: str | None, timestamp: str, topic_arn: str
+) -> str:
+    """A digest of SNS's string to sign, standing in for the signature."""
+    fields = [("Message", message), ("MessageId", message_id)]
+    if subject is not None:
+        fields.append(("Subject", subject))
+    fields += [("Timestamp", timestamp), ("TopicArn", topic_arn), ("Type", "Notification")]
+    text = "".join(f"{key}\n{value}\n" for key, value in fields)
+    return base64.b64encode(hashlib.sha1(text.encode(), usedforsecurity=False).digest()).decode()
+
+
+# -- subscriptions ---------------------------------------------------------------------------
+class _DeliveryError(Exception):
+    """An attempt failed; ``retryable`` tells a server-side error from a client-side one."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _server_side(exc: BaseException) -> bool:
+    """Errors that another attempt may not meet: a backend or the network failed."""
+    return isinstance(exc, BackendError | TooManyRequestsError | OSError | TimeoutError)
+
+
+class Subscription:
+    """One subscriber of a topic; made by :meth:`Topic.subscribe`.
+
+    ``protocol`` is ``lambda``, ``sqs``, ``http``, ``https`` or ``callable``; ``arn`` is the
+    topic's ARN and a UUID. Counters: ``delivered`` and ``failed`` count messages,
+    ``attempts`` counts every attempt (retries included), ``filtered_out`` the messages its
+    filter policy rejected.
+    """
+
+    def __init__(
+        self,
+        topic: Topic,
+        target: Subscriber,
+        *,
+        filter_policy: FilterPolicy | None,
+        raw_message_delivery: bool,
+        delivery_policy: DeliveryPolicy | None,
+    ) -> None:
+        self.topic = topic
+        self.target = target
+        self.arn = f"{topic.arn}:{uuid.uuid4()}"
+        self.filter_policy = filter_policy
+        self.raw_message_delivery = bool(raw_message_delivery)
+        self._function: _Target | None = None
+        self._queue: Queue | None = None
+        self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.protocol: SubscriptionProtocol = self._protocol(target)
+        self._given_policy = delivery_policy
+        self._check_settings()
+        if self.protocol in ("http", "https"):
+            _require_httpx()
+            policy = delivery_policy or HTTP_DEFAULT_POLICY
+            if policy.total_delay() > MAX_HTTP_RETRY_TIME:
+                raise ConfigurationError(
+                    f"an HTTP(S) delivery policy retries for at most {MAX_HTTP_RETRY_TIME:g} s, "
+                    f"this one for {policy.total_delay():g} s"
+                )
+        elif self.protocol == "callable":
+            policy = delivery_policy or HTTP_DEFAULT_POLICY
+        else:
+            policy = AWS_MANAGED_POLICY
+        self.delivery_policy = policy
+        self.delivered = 0
+        self.failed = 0
+        self.attempts = 0
+        self.filtered_out = 0
+
+    def _protocol(self, target: Subscriber) -> SubscriptionProtocol:
+        if isinstance(target, Function):
+            return "lambda"
+        if isinstance(target, Queue):
+            return "sqs"
+        if isinstance(target, str):
+            if target.startswith("https://"):
+                return "https"
+            if target.startswith("http://"):
+                return "http"
+            if target.startswith("arn:aws:sqs:") or isinstance(
+                self.topic._mesh._resources.get(target), Queue
+            ):
+                return "sqs"
+            # A function, or a queue made later: resolve() decides. Only a queue takes raw.
+            return "sqs" if self.raw_message_delivery else "lambda"
+        if callable(target):
+            if not is_async_callable(target):
+                raise ConfigurationError(
+                    f"a callable subscriber must be async (async def), got {target!r}"
+                )
+            return "callable"
+        raise ConfigurationError(
+            f"{target!r} cannot subscribe: give a function, a queue, an http(s):// URL or an "
+            "async callable"
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """What SNS would call the endpoint: a function or queue ARN, a URL, a callable's name."""
+        if self._function is not None:
+            return self._function.arn
+        if self._queue is not None:
+            return self._queue.arn
+        target = self.target
+        if isinstance(target, str):
+            return target
+        if isinstance(target, Function | Queue):
+            return target.name
+        return str(getattr(target, "__qualname__", repr(target)))
+
+    def _check_settings(self) -> None:
+        """Settings SNS accepts only for some protocols (checked again once names resolve)."""
+        if self.raw_message_delivery and self.protocol not in ("sqs", "http", "https"):
+            raise ConfigurationError(
+                "raw_message_delivery is for queue and HTTP(S) subscriptions, not for "
+                f"{self.endpoint!r} ({self.protocol})"
+            )
+        if self._given_policy is not None and self.protocol in ("lambda", "sqs"):
+            raise ConfigurationError(
+                "the delivery policy of function and queue subscriptions is SNS's fixed one for "
+                "AWS-managed endpoints; only HTTP(S) and callable subscriptions take one"
+            )
+
+    def _same_endpoint(self, target: Subscriber) -> bool:
+        mine = self.target
+        if isinstance(mine, Function | Queue) and isinstance(target, Function | Queue):
+            return type(mine) is type(target) and mine.name == target.name
+        if isinstance(mine, str) and isinstance(target, str):
+            return mine == target
+        return mine is target
+
+    # -- resolution --------------------------------------------------------------------------
+    def resolve(self) -> None:
+        """Find the function or queue a name stands for (when the mesh runs)."""
+        mesh = self.topic._mesh
+        target = self.target
+        if self.protocol == "lambda":
+            assert isinstance(target, Function | str)
+            if isinstance(target, str) and isinstance(mesh._resources.get(target), Queue):
+                self.protocol = "sqs"  # a queue created after subscribing
+                self._check_settings()
+            else:
+                try:
+                    self._function = mesh.resolve_function(target)
+                except EventMeshError as exc:
+                    raise ConfigurationError(
+                        f"subscription of topic {self.topic.name!r}: no function or queue "
+                        f"{target!r} ({exc})"
+                    ) from None
+                return
+        if self.protocol == "sqs":
+            self._queue = self._find_queue(target)
+            if self._queue.fifo:
+                raise ConfigurationError(
+                    f"queue {self._queue.name!r} is FIFO; a standard topic delivers only to "
+                    "standard queues"
+                )
+
+    def _find_queue(self, target: Any) -> Queue:
+        if isinstance(target, Queue):
+            return target
+        name = str(target)
+        if name.startswith("arn:aws:sqs:"):
+            name = name.rsplit(":", 1)[-1]
+        queue = self.topic._mesh._resources.get(name)
+        if not isinstance(queue, Queue):
+            raise ConfigurationError(
+                f"subscription of topic {self.topic.name!r}: no queue named {name!r}"
+            )
+        return queue
+
+    def accepts(self, notification: Notification) -> bool:
+        policy = self.filter_policy
+        if policy is None:
+            return True
+        if policy.scope == "MessageBody":
+            return policy.matches(notification.message)
+        return policy.matches(notification.attributes)
+
+    # -- what subscribers get ----------------------------------------------------------------
+    def envelope(self, notification: Notification) -> dict[str, Any]:
+        """The JSON notification that queues, HTTP endpoints and callables receive."""
+        body: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": notification.message_id,
+            "TopicArn": notification.topic_arn,
+        }
+        if notification.subject is not None:
+            body["Subject"] = notification.subject
+        body |= {
+            "Message": notification.message,
+            "Timestamp": notification.timestamp,
+            "SignatureVersion": "1",
+            "Signature": notification.signature,
+            "SigningCertURL": notification.signing_cert_url,
+            "UnsubscribeURL": self._unsubscribe_url(),
+        }
+        if notification.attributes:
+            body["MessageAttributes"] = notification.sns_attributes()
+        return body
+
+    def lambda_event(self, notification: Notification) -> dict[str, Any]:
+        """The event a function receives (§4.2), one record per notification."""
+        sns = {
+            "Type": "Notification",
+            "MessageId": notification.message_id,
+            "TopicArn": notification.topic_arn,
+            "Subject": notification.subject,
+            "Message": notification.message,
+            "Timestamp": notification.timestamp,
+            "SignatureVersion": "1",
+            "Signature": notification.signature,
+            "SigningCertUrl": notification.signing_cert_url,
+            "UnsubscribeUrl": self._unsubscribe_url(),
+            "MessageAttributes": notification.sns_attributes(),
+        }
+        record = {
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": self.arn,
+            "EventSource": "aws:sns",
+            "Sns": sns,
+        }
+        return {"Records": [record]}
+
+    def _unsubscribe_url(self) -> str:
+        region = self.topic._mesh.region
+        return f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
+
+    # -- one attempt -------------------------------------------------------------------------
+    async def attempt(self, notification: Notification) -> None:
+        """Deliver once; raises on failure (``_DeliveryError`` says whether to retry)."""
+        protocol = self.protocol
+        if protocol == "lambda":
+            assert self._function is not None
+            event = self.lambda_event(notification)
+            await self.topic._mesh.invoke_async(self._function, event, trigger="pubsub")
+        elif protocol == "sqs":
+            assert self._queue is not None
+            if self.raw_message_delivery:
+                await self._queue.send(notification.message, notification.attributes)
+            else:
+                body = orjson.dumps(self.envelope(notification)).decode()
+                await self._queue.send(body)
+        elif protocol == "callable":
+            target: Any = self.target
+            await target(self.envelope(notification))
+        else:
+            await self._post(notification)
+
+    async def _post(self, notification: Notification) -> None:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+        client: httpx.AsyncClient = self._client
+        headers = {
+            "x-amz-sns-message-type": "Notification",
+            "x-amz-sns-message-id": notification.message_id,
+            "x-amz-sns-topic-arn": notification.topic_arn,
+            "x-amz-sns-subscription-arn": self.arn,
+            "Content-Type": "text/plain; charset=UTF-8",
+            "User-Agent": "Amazon Simple Notification Service Agent",
+        }
+        if self.raw_message_delivery:
+            headers["x-amz-sns-rawdelivery"] = "true"
+            content = notification.message.encode()
+        else:
+            content = orjson.dumps(self.envelope(notification))
+        if self.topic._mesh.telemetry.tracing:
+            propagate.inject(headers)
+        url = str(self.target)
+        try:
+            response = await client.post(url, content=content, headers=headers)
+        except httpx.TransportError as exc:
+            raise _DeliveryError(f"POST {url} failed: {exc!r}", retryable=True) from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            retryable = status >= 500 or status == 429
+            raise _DeliveryError(f"POST {url} answered {status}", retryable=retryable)
+
+    def retryable(self, exc: Exception) -> bool:
+        if isinstance(exc, _DeliveryError):
+            return exc.retryable
+        if self.protocol == "callable":
+            return True
+        return _server_side(exc)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.protocol} {self.endpoint} of {self.topic.name}>"
+
+
+def _require_httpx() -> None:
+    try:
+        import httpx  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "HTTP(S) subscriptions need httpx: pip install 'eventmesh[http]'"
+        ) from None
+
+
+# -- the topic -------------------------------------------------------------------------------
+class Topic(Resource):
+    """An SNS-style standard topic; see the module docstring for what subscribers get.
+
+    Counters over all subscriptions: ``published`` messages, ``delivered`` and
+    ``delivery_failures`` (deliveries that gave up), ``filtered_out``.
+    """
+
+    kind = "topic"
+    service = "sns"
+
+    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(mesh, name, settings)
+        if name.endswith(".fifo"):
+            raise ConfigurationError("FIFO topics are not supported; use a standard topic")
+        if not _TOPIC_NAME.match(name):
+            raise ConfigurationError(
+                f"topic name {name!r} must be 1-256 letters, digits, '-' or '_'"
+            )
+        if settings:
+            raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(settings))}")
+        self.subscriptions: list[Subscription] = []
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._live = False
+        self.published = 0
+        self.delivered = 0
+        self.delivery_failures = 0
+        self.filtered_out = 0
+
+    @property
+    def signing_cert_url(self) -> str:
+        return (
+            f"https://sns.{self._mesh.region}.amazonaws.com/SimpleNotificationService-eventmesh.pem"
+        )
+
+    # -- subscribing -------------------------------------------------------------------------
+    def subscribe(
+        self,
+        target: Subscriber,
+        *,
+        filter_policy: FilterPolicy | Mapping[str, Any] | str | None = None,
+        filter_policy_scope: Literal["MessageAttributes", "MessageBody"] = "MessageAttributes",
+        raw_message_delivery: bool = False,
+        delivery_policy: DeliveryPolicy | Mapping[str, Any] | None = None,
+    ) -> Subscription:
+        """Subscribe a function, a queue, an http(s):// URL or an async callable.
+
+        ``filter_policy`` is an SNS filter policy on the message attributes, or on the JSON
+        body with ``filter_policy_scope="MessageBody"``. Subscribing the same endpoint again
+        with the same settings returns the existing subscription, as SNS does.
+        """
+        policy: FilterPolicy | None
+        if filter_policy is None:
+            policy = None
+        elif isinstance(filter_policy, FilterPolicy):
+            policy = filter_policy
+        else:
+            policy = FilterPolicy(filter_policy, filter_policy_scope)
+        delivery = (
+            DeliveryPolicy.from_sns(delivery_policy)
+            if isinstance(delivery_policy, Mapping)
+            else delivery_policy
+        )
+        subscription = Subscription(
+            self,
+            target,
+            filter_policy=policy,
+            raw_message_delivery=raw_message_delivery,
+            delivery_policy=delivery,
+        )
+        for existing in self.subscriptions:
+            if existing._same_endpoint(target):
+                if (
+                    existing.raw_message_delivery == subscription.raw_message_delivery
+                    and existing.delivery_policy == subscription.delivery_policy
+                    and _policy_source(existing.filter_policy) == _policy_source(policy)
+                ):
+                    return existing
+                raise ConfigurationError(
+                    f"{existing.endpoint} is already subscribed to topic {self.name!r} with "
+                    "other settings"
+                )
+        if self._live:
+            subscription.resolve()
+        self.subscriptions.append(subscription)
+        return subscription
+
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop delivering to ``subscription``; its deliveries under way (retries) stop too."""
+        if subscription not in self.subscriptions:
+            return
+        self.subscriptions.remove(subscription)
+        tasks = list(subscription._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await subscription.close()
+
+    # -- publishing --------------------------------------------------------------------------
+    async def publish(
+        self,
+        message: Any,
+        subject: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Publish to every subscription whose filter policy accepts it; returns the MessageId.
+
+        A message that is not a str is sent as JSON. Returns once the deliveries are queued,
+        not delivered; the mesh's drain waits for them.
+        """
+        if not self._live:
+            if not self._mesh.running:
+                raise EventMeshError(
+                    f"topic {self.name!r} cannot publish before the mesh runs: use "
+                    "`async with mesh:` first"
+                )
+            self._activate()
+        text = _message_text(message)
+        if not text:
+            raise PayloadError("an SNS message must not be empty")
+        _check_subject(subject)
+        encoded = encode_sns_attributes(attributes)
+        size = len(text.encode()) + _attribute_size(encoded)
+        if size > MAX_MESSAGE_BYTES:
+            raise PayloadError(
+                f"message of {size} bytes (with its attributes) is over SNS's 256 KB limit"
+            )
+        message_id = str(uuid.uuid4())
+        timestamp = iso_timestamp(self._mesh.clock.time())
+        notification = Notification(
+            message_id=message_id,
+            topic_arn=self.arn,
+            message=text,
+            subject=subject,
+            timestamp=timestamp,
+            attributes=encoded,
+            signature=_signature(message_id, text, subject, timestamp, self.arn),
+            signing_cert_url=self.signing_cert_url,
+        )
+        self.published += 1
+        for subscription in list(self.subscriptions):
+            if not subscription.accepts(notification):
+                subscription.filtered_out += 1
+                self.filtered_out += 1
+                continue
+            # create_task copies the current context: the delivery keeps the publisher's trace.
+            task = asyncio.create_task(
+                self._deliver(subscription, notification), name=f"sns.{self.name}.{message_id}"
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            subscription._tasks.add(task)
+            task.add_done_callback(subscription._tasks.discard)
+        return message_id
+
+    async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
+        """As a destination (on_success, on_failure, dead letters): publish ``message``."""
+        return await self.publish(message, attributes=attributes)
+
+    async def _deliver(self, subscription: Subscription, notification: Notification) -> None:
+        clock = self._mesh.clock
+        delays = subscription.delivery_policy.delays()
+        while True:
+            try:
+                await subscription.attempt(notification)
+            except Exception as exc:
+                subscription.attempts += 1
+                delay = next(delays, None) if subscription.retryable(exc) else None
+                if delay is None:
+                    subscription.failed += 1
+                    self.delivery_failures += 1
+                    logger.warning(
+                        "topic %s: delivery of %s to %s failed after %d attempt(s): %s",
+                        self.name,
+                        notification.message_id,
+                        subscription.endpoint,
+                        subscription.attempts,
+                        exc,
+                        exc_info=not isinstance(exc, _DeliveryError),
+                    )
+                    return
+                logger.debug(
+                    "topic %s: delivery to %s failed (%s); retrying in %g s",
+                    self.name,
+                    subscription.endpoint,
+                    exc,
+                    delay,
+                )
+                await clock.sleep(delay)
+            else:
+                subscription.attempts += 1
+                subscription.delivered += 1
+                self.delivered += 1
+                return
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _activate(self) -> None:
+        for subscription in self.subscriptions:
+            subscription.resolve()
+        self._live = True
+
+    async def start(self) -> None:
+        self._activate()
+
+    async def stop(self) -> None:
+        self._live = False
+        deliveries = list(self._deliveries)
+        for task in deliveries:
+            task.cancel()
+        if deliveries:
+            await asyncio.gather(*deliveries, return_exceptions=True)
+        for subscription in self.subscriptions:
+            await subscription.close()
+
+    async def pending(self) -> int:
+        return len(self._deliveries)
+
+
+def _policy_source(policy: FilterPolicy | None) -> Any:
+    return None if policy is None else (policy.source, policy.scope)
