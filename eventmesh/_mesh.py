@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from eventmesh.resources.bucket import Bucket
     from eventmesh.resources.queue import Queue
     from eventmesh.resources.schedule import Schedule
+    from eventmesh.resources.stream import Stream
     from eventmesh.resources.topic import Topic
 from eventmesh.telemetry import Telemetry
 
@@ -415,6 +416,17 @@ class Mesh:
             content_based_deduplication=content_based_deduplication,
         )
         return self._resource(Queue, _resource_name(name, "queue", 80), settings)
+
+    def stream(
+        self, name: str, *, shards: int | None = None, retention: float | None = None
+    ) -> Stream:
+        """A Kinesis-style stream (created on first use; later calls return the same one).
+
+        Defaults as Kinesis: one shard, ``retention=86400`` (24 h; up to 365 days).
+        """
+        from eventmesh.resources.stream import create_stream
+
+        return create_stream(self, name, shards=shards, retention=retention)
 
     def topic(self, name: str) -> Topic:
         """An SNS-style standard topic (created on first use; later calls return the same one).

@@ -3,8 +3,7 @@
 Each invocation is one span following OpenTelemetry's FaaS semantic conventions, and the
 metrics mirror Lambda's CloudWatch ones (``Invocations``, ``Errors``, ``Throttles``,
 ``Duration``, ``ConcurrentExecutions``, ``ColdStarts``, ``InitDuration``, ``AsyncEventAge``,
-``AsyncEventsDropped``, ``DeadLetterErrors``, ``DestinationDeliveryFailures``, and
-``RecursiveInvocationsDropped``), with ``function_name`` (and ``executed_version``) as
+``AsyncEventsDropped``, ``DeadLetterErrors``, ``DestinationDeliveryFailures``, ``RecursiveInvocationsDropped`` and ``IteratorAge``), with ``function_name`` (and ``executed_version``) as
 attributes.
 
 Telemetry costs nothing when nobody listens: by default it is on only if an OpenTelemetry
@@ -92,6 +91,7 @@ class Telemetry:
         self.dead_letter_errors = counter("DeadLetterErrors", unit="{event}")
         self.destination_failures = counter("DestinationDeliveryFailures", unit="{event}")
         self.recursion_dropped = counter("RecursiveInvocationsDropped", unit="{event}")
+        self.iterator_age = meter.create_histogram("IteratorAge", unit="ms")
 
     # -- spans ---------------------------------------------------------------------------
     def start_span(
@@ -162,6 +162,10 @@ class Telemetry:
         """Add to one of the per-function counters (``throttles``, ``async_dropped``, ...)."""
         if self.metering:
             getattr(self, instrument).add(value, {"function_name": function_name})
+
+    def record_iterator_age(self, function_name: str, age_ms: float) -> None:
+        if self.metering:
+            self.iterator_age.record(age_ms, {"function_name": function_name})
 
     def record_event_age(self, function_name: str, age_ms: float) -> None:
         if self.metering:

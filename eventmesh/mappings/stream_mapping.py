@@ -1,0 +1,631 @@
+"""The Kinesis event source mapping: read each shard in order, invoke a function with batches,
+synchronously, and hold the shard's place until a batch is done (reference §3.3).
+
+As Lambda does:
+
+* a batch holds records of one shard, in order. With ``parallelization_factor`` > 1 the
+  records of a shard are spread over that many lanes by partition key: lanes run
+  concurrently, and each key keeps its order because it always goes to the same lane;
+* a batch that fails is retried whole and blocks its lane (its shard, with a factor of 1)
+  until it succeeds, its records are older than ``max_record_age`` (or the stream's
+  retention), or ``max_retries`` retries have failed; then an on-failure record (metadata
+  only: the shard and the batch's sequence range) goes to ``on_failure`` and the batch is
+  skipped. Only function errors count as retries, never throttles;
+* ``bisect_on_error`` splits a failed batch in two and retries each half, first half first;
+  a split is not a retry;
+* with ``report_batch_item_failures`` the function returns ``{"batchItemFailures":
+  [{"itemIdentifier": sequenceNumber}]}``: the records before the lowest one reported are
+  done, and the retry starts at it (a bisected batch is thus split at that record). A
+  malformed answer fails the whole batch;
+* records that no filter matches are skipped: the iterator simply advances. Filters see the
+  ``kinesis`` fields beside the others, ``data`` decoded when it is JSON (otherwise it stays
+  base64 text, which no object pattern matches, so the record is dropped).
+
+Checkpoints: for each shard, the position of each lane (every record of the lane up to it is
+done) is kept in the mesh's key-value store, so a durable backend resumes where it stopped.
+A checkpoint never passes a record that is not done; delivery is at least once.
+
+Choices where AWS says nothing precise: a failed batch is retried after 1, 2, 4, 8, 16, then
+every 30 seconds; records discarded for their age are reported with the condition
+``RecordAgeExceeded`` (named after ``MaximumRecordAgeInSeconds``, as the async queue's
+``EventAgeExceeded`` is after ``MaximumEventAgeInSeconds``); a shard is read by one long-poll
+reader rather than once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import propagate
+
+from eventmesh._async_queue import stop_tasks
+from eventmesh._destinations import iso_timestamp
+from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh.mappings.queue_mapping import THROTTLE_BACKOFF, compile_filters, failed_item_ids
+from eventmesh.patterns import Pattern, matches_any
+
+if TYPE_CHECKING:
+    from eventmesh._destinations import Destination, DestinationSpec
+    from eventmesh._function import Function
+    from eventmesh._invoker import InvocationResult
+    from eventmesh._mesh import _Target
+    from eventmesh.resources.stream import Stream, StreamRecord
+
+__all__ = ["StreamMapping"]
+
+logger = logging.getLogger("eventmesh.mappings")
+
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
+RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+POLL_WAIT = 20.0
+READ_LIMIT = 10_000
+MAX_BATCH_BYTES = 6 * 1024 * 1024
+RECORD_OVERHEAD = 600
+"""Bytes of JSON around a record's base64 data in the event (an upper estimate)."""
+RETRIES_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
+
+
+def _check_int(name: str, value: Any, low: int, high: int, *, infinite: bool = False) -> int:
+    """An integer in ``low..high`` (or -1, "infinite", when allowed)."""
+    valid = not isinstance(value, bool) and isinstance(value, int)
+    if valid and not (low <= value <= high or (infinite and value == -1)):
+        valid = False
+    if not valid:
+        also = "-1 or " if infinite else ""
+        raise ConfigurationError(f"{name} must be {also}an integer from {low} to {high}")
+    return int(value)
+
+
+def _check_data_patterns(patterns: Sequence[Pattern]) -> None:
+    """Kinesis data is filtered as JSON only: a pattern on ``data`` must be an object."""
+    for pattern in patterns:
+        if "data" in pattern.source and not isinstance(pattern.source["data"], Mapping):
+            raise ConfigurationError(
+                "a Kinesis filter on 'data' must be a JSON object pattern, e.g. "
+                '{"data": {"kind": ["order"]}}'
+            )
+
+
+def _estimated_size(record: StreamRecord) -> int:
+    return (len(record.data) + 2) // 3 * 4 + len(record.partition_key) + RECORD_OVERHEAD
+
+
+class _Lane:
+    """A queue of one shard's records for one concurrent batch at a time, in order."""
+
+    __slots__ = ("backing_off", "floor", "records", "throttles", "wake")
+
+    def __init__(self, floor: int) -> None:
+        self.records: deque[StreamRecord] = deque()
+        self.floor = floor
+        """Every record of this lane up to here was done before this run started."""
+        self.backing_off = False
+        self.throttles = 0
+        self.wake = asyncio.Event()
+
+
+class _ShardState:
+    """One shard of a running mapping: the reader's position and the lanes."""
+
+    __slots__ = ("key", "lanes", "lock", "read_position", "room", "saved", "shard_id")
+
+    def __init__(self, shard_id: str, key: str, floors: list[int]) -> None:
+        self.shard_id = shard_id
+        self.key = key
+        self.lanes = [_Lane(floor) for floor in floors]
+        self.read_position = min(floors)
+        self.room = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.saved: list[int] | None = None
+
+    def buffered(self) -> int:
+        return sum(len(lane.records) for lane in self.lanes)
+
+    def checkpoint(self) -> list[int]:
+        """Each lane's position: before its oldest record not done, else as far as read."""
+        return [
+            lane.records[0].position - 1 if lane.records else max(lane.floor, self.read_position)
+            for lane in self.lanes
+        ]
+
+
+class _Work:
+    """A part of a batch still to deliver, with its invocations and retries so far."""
+
+    __slots__ = ("invocations", "last", "records", "retries")
+
+    def __init__(self, records: list[StreamRecord], retries: int = 0) -> None:
+        self.records = records
+        self.retries = retries
+        self.invocations = 0
+        self.last: InvocationResult | None = None
+
+
+class StreamMapping:
+    """Reads one stream for one function; created by ``stream.subscribe(...)``.
+
+    ``iterator_age_ms`` holds, per shard, Lambda's ``IteratorAge``: how old the last record
+    of the latest batch was when its processing finished.
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        function: Function | str,
+        *,
+        batch_size: int,
+        batching_window: float,
+        starting_position: str,
+        starting_position_timestamp: float | datetime | None,
+        parallelization_factor: int,
+        bisect_on_error: bool,
+        max_retries: int,
+        max_record_age: int,
+        report_batch_item_failures: bool,
+        on_failure: DestinationSpec | None,
+        filters: Sequence[Mapping[str, Any] | str] | None,
+        enabled: bool,
+    ) -> None:
+        self.stream = stream
+        self.function = function
+        self.batch_size = _check_int("batch_size", batch_size, 1, 10_000)
+        if isinstance(batching_window, bool) or not isinstance(batching_window, int | float):
+            raise ConfigurationError("batching_window must be a number from 0 to 300 seconds")
+        if not 0 <= batching_window <= 300:
+            raise ConfigurationError("batching_window must be from 0 to 300 seconds")
+        self.batching_window = float(batching_window)
+        self.starting_position = starting_position
+        self.starting_position_timestamp = self._check_start(
+            starting_position, starting_position_timestamp
+        )
+        self.parallelization_factor = _check_int(
+            "parallelization_factor", parallelization_factor, 1, 10
+        )
+        self.bisect_on_error = bool(bisect_on_error)
+        self.max_retries = _check_int("max_retries", max_retries, 0, 10_000, infinite=True)
+        self.max_record_age = _check_int(
+            "max_record_age", max_record_age, 60, 604_800, infinite=True
+        )
+        self.report_batch_item_failures = bool(report_batch_item_failures)
+        self.on_failure = on_failure
+        self.filters = compile_filters(filters)
+        _check_data_patterns(self.filters)
+        self.enabled = enabled
+        self.uuid = self._identity()
+        self.iterator_age_ms: dict[str, float] = {}
+        self.invocations = 0
+        self.filtered_out = 0
+        self.discarded = 0
+        self._target: _Target | None = None
+        self._destination: Destination | None = None
+        self._identity_arn = ""
+        self._shards: dict[str, _ShardState] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._capacity = max(2 * self.batch_size, 100) * self.parallelization_factor
+
+    @staticmethod
+    def _check_start(position: str, timestamp: float | datetime | None) -> float | None:
+        if position not in STARTING_POSITIONS:
+            raise ConfigurationError(
+                f"starting_position must be one of {', '.join(STARTING_POSITIONS)}, "
+                f"got {position!r}"
+            )
+        if (position == "AT_TIMESTAMP") != (timestamp is not None):
+            raise ConfigurationError(
+                "starting_position_timestamp goes with starting_position='AT_TIMESTAMP', "
+                "and only with it"
+            )
+        if isinstance(timestamp, datetime):
+            return timestamp.timestamp()
+        if timestamp is not None and (
+            isinstance(timestamp, bool) or not isinstance(timestamp, int | float)
+        ):
+            raise ConfigurationError("starting_position_timestamp is epoch seconds or a datetime")
+        return None if timestamp is None else float(timestamp)
+
+    def _identity(self) -> str:
+        """A UUID stable across runs, so a durable backend finds this mapping's checkpoints:
+        from the stream, the function and how many mappings of it the stream had before."""
+        name = self._function_name
+        ordinal = sum(1 for mapping in self.stream.mappings if mapping._function_name == name)
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stream.arn}#{name}#{ordinal}"))
+
+    @property
+    def _function_name(self) -> str:
+        return self.function if isinstance(self.function, str) else self.function.name
+
+    def checkpoint_key(self, shard_id: str) -> str:
+        """The key-value store key of the shard's checkpoint."""
+        return f"eventmesh/stream-checkpoint/{self.stream.name}/{self.uuid}/{shard_id}"
+
+    async def checkpoint(self, shard_id: str) -> str | None:
+        """The sequence number of the shard's last record known done (every record up to it
+        is), or None when none is."""
+        stored = await self.stream._mesh.backend.values.get(self.checkpoint_key(shard_id))
+        if stored is None:
+            return None
+        position = min(orjson.loads(stored.value)["lanes"])
+        return self.stream._sequence_number(shard_id, position) if position > 0 else None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        mesh = self.stream._mesh
+        try:
+            self._target = mesh.resolve_function(self.function)
+            if self.on_failure is not None:
+                self._destination = mesh._destination(self.on_failure)
+        except EventMeshError as exc:
+            raise ConfigurationError(f"mapping of stream {self.stream.name!r}: {exc}") from None
+        function_name = self._target.function.name
+        self._identity_arn = f"arn:aws:iam::{mesh.account_id}:role/{function_name}-role"
+        if not self.enabled:
+            return
+        self._stopping = False
+        for shard in self.stream.shards:
+            state = await self._open(shard.shard_id)
+            self._shards[shard.shard_id] = state
+            self._spawn(self._read(state), f"kinesis-reader.{shard.shard_id}")
+            for lane in state.lanes:
+                self._spawn(self._run_lane(state, lane), f"kinesis-lane.{shard.shard_id}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await stop_tasks(self._tasks)
+        for state in self._shards.values():
+            await self._save(state)
+        self._shards.clear()
+
+    async def pending(self) -> int:
+        """Records due to be delivered: those waiting in lanes that are not backing off, and
+        those not read yet while the reader has room for them."""
+        total = 0
+        for state in self._shards.values():
+            total += sum(len(lane.records) for lane in state.lanes if not lane.backing_off)
+            if state.buffered() < self._capacity:
+                _, newest = await self.stream._logs.bounds(self.stream.name, state.shard_id)
+                total += max(0, newest - state.read_position)
+        return total
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=f"{name}.{self.stream.name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open(self, shard_id: str) -> _ShardState:
+        """The shard's state from its checkpoint, or from the starting position."""
+        factor = self.parallelization_factor
+        stored = await self.stream._mesh.backend.values.get(self.checkpoint_key(shard_id))
+        if stored is not None:
+            lanes: list[int] = orjson.loads(stored.value)["lanes"]
+            floors = lanes if len(lanes) == factor else [min(lanes)] * factor
+        else:
+            floors = [await self._starting_position(shard_id)] * factor
+        state = _ShardState(shard_id, self.checkpoint_key(shard_id), floors)
+        await self._save(state)
+        return state
+
+    async def _starting_position(self, shard_id: str) -> int:
+        stream = self.stream
+        oldest, newest = await stream._bounds(shard_id)
+        if self.starting_position == "TRIM_HORIZON":
+            return oldest
+        if self.starting_position == "LATEST":
+            return newest
+        assert self.starting_position_timestamp is not None
+        return await stream._logs.sequence_at(
+            stream.name, shard_id, self.starting_position_timestamp
+        )
+
+    async def _save(self, state: _ShardState) -> None:
+        """Write the shard's checkpoint if it moved; one write at a time per shard, so the
+        newest positions are always the last written."""
+        async with state.lock:
+            positions = state.checkpoint()
+            if positions == state.saved:
+                return
+            values = self.stream._mesh.backend.values
+            await values.put(state.key, orjson.dumps({"lanes": positions}))
+            state.saved = positions
+
+    # -- reading -----------------------------------------------------------------------------
+    async def _read(self, state: _ShardState) -> None:
+        """The shard's reader: long-polls the log and hands records to the lanes, reading
+        ahead at most ``_capacity`` records."""
+        stream = self.stream
+        while not self._stopping:
+            room = self._capacity - state.buffered()
+            if room <= 0:
+                state.room.clear()
+                await state.room.wait()
+                continue
+            try:
+                records = await stream._read(
+                    state.shard_id, state.read_position, min(room, READ_LIMIT), POLL_WAIT
+                )
+            except Exception:
+                logger.exception("reading stream %s failed; retrying in 1 s", stream.name)
+                await stream._mesh.clock.sleep(1.0)
+                continue
+            if records and not self._stopping:
+                self._dispatch(state, records)
+
+    def _dispatch(self, state: _ShardState, records: list[StreamRecord]) -> None:
+        lanes = state.lanes
+        count = len(lanes)
+        for record in records:
+            if self.filters and not matches_any(self.filters, self._filter_view(record)):
+                self.filtered_out += 1
+                continue
+            if count == 1:
+                lane = lanes[0]
+            else:
+                lane = lanes[zlib.crc32(record.partition_key.encode()) % count]
+            if record.position <= lane.floor:
+                continue  # done before this run, by this lane
+            lane.records.append(record)
+            lane.wake.set()
+        state.read_position = records[-1].position
+
+    def _filter_view(self, record: StreamRecord) -> dict[str, Any]:
+        """The record as filters see it: the ``kinesis`` fields beside the others, ``data``
+        decoded when it is JSON."""
+        event = self._event_record(record)
+        kinesis = event.pop("kinesis")
+        with contextlib.suppress(orjson.JSONDecodeError):
+            kinesis["data"] = orjson.loads(record.data)
+        return {**event, **kinesis}
+
+    def _event_record(self, record: StreamRecord) -> dict[str, Any]:
+        mesh = self.stream._mesh
+        return record.to_record(self.stream.arn, mesh.region, self._identity_arn)
+
+    # -- delivering --------------------------------------------------------------------------
+    async def _run_lane(self, state: _ShardState, lane: _Lane) -> None:
+        while not self._stopping:
+            if not lane.records:
+                lane.wake.clear()
+                await lane.wake.wait()
+                continue
+            try:
+                await self._fill(lane)
+                await self._deliver(state, lane, self._take(lane))
+            except Exception:
+                logger.exception("a batch of stream %s failed in the mapping", self.stream.name)
+                await self._back_off(lane, 1.0)
+
+    async def _fill(self, lane: _Lane) -> None:
+        """The batching window: wait for a full batch, 6 MB of records, or the window's end."""
+        if not self.batching_window:
+            return
+        clock = self.stream._mesh.clock
+        deadline = clock.now() + self.batching_window
+        while len(lane.records) < self.batch_size and clock.now() < deadline:
+            if sum(_estimated_size(record) for record in lane.records) >= MAX_BATCH_BYTES:
+                return
+            lane.wake.clear()
+            timer = clock.call_at(deadline, lane.wake.set)
+            try:
+                await lane.wake.wait()
+            finally:
+                timer.cancel()
+
+    def _take(self, lane: _Lane) -> list[StreamRecord]:
+        """The next batch: the lane's oldest records, up to ``batch_size`` and 6 MB."""
+        batch: list[StreamRecord] = []
+        size = 0
+        for record in lane.records:
+            size += _estimated_size(record)
+            if len(batch) == self.batch_size or (batch and size > MAX_BATCH_BYTES):
+                break
+            batch.append(record)
+        return batch
+
+    async def _deliver(self, state: _ShardState, lane: _Lane, batch: list[StreamRecord]) -> None:
+        """Deliver a batch until each of its records is done: succeeded or discarded."""
+        parts = deque([_Work(batch)])
+        while parts and not self._stopping:  # when stopping, what is left is not done
+            work = parts[0]
+            if not await self._drop_expired(state, lane, work):
+                parts.popleft()
+                continue
+            result = await self._invoke(lane, work)
+            if result is None:
+                continue  # throttled: back off and try again, not a retry
+            retry_from, whole = self._failure(work, result)
+            if retry_from is None:
+                await self._complete(state, lane, work.records)
+                parts.popleft()
+                continue
+            if whole and self.bisect_on_error and len(work.records) > 1:
+                half = len(work.records) // 2
+                parts.popleft()
+                parts.appendleft(_Work(work.records[half:], work.retries))
+                parts.appendleft(_Work(work.records[:half], work.retries))
+                continue
+            if retry_from:
+                await self._complete(state, lane, work.records[:retry_from])
+                work.records = work.records[retry_from:]
+            work.retries += 1
+            if 0 <= self.max_retries < work.retries:
+                await self._discard(state, lane, work, work.records, RETRIES_EXHAUSTED)
+                parts.popleft()
+                continue
+            await self._back_off(lane, RETRY_BACKOFF[min(work.retries, len(RETRY_BACKOFF)) - 1])
+
+    def _failure(self, work: _Work, result: InvocationResult) -> tuple[int | None, bool]:
+        """Where the retry starts (None: all done), and whether the whole batch failed."""
+        if result.function_error is not None:
+            return 0, True
+        if not self.report_batch_item_failures:
+            return None, False
+        numbers = [record.sequence_number for record in work.records]
+        failed = failed_item_ids(result.payload, numbers)
+        if failed is None:
+            assert self._target is not None
+            logger.warning(
+                "invalid partial batch response from %s: the whole batch failed",
+                self._target.function.name,
+            )
+            return 0, True
+        if not failed:
+            return None, False
+        return min(index for index, number in enumerate(numbers) if number in failed), False
+
+    async def _invoke(self, lane: _Lane, work: _Work) -> InvocationResult | None:
+        """One invocation with the work's records; None when it could not start."""
+        mesh = self.stream._mesh
+        assert self._target is not None
+        parent = None
+        trace = work.records[0].trace_context
+        if mesh.telemetry.tracing and trace:
+            parent = propagate.extract(trace)
+        event = {"Records": [self._event_record(record) for record in work.records]}
+        try:
+            result = await mesh.invoke_sync(
+                self._target, event, trigger="pubsub", parent_context=parent
+            )
+        except TooManyRequestsError:
+            delay = THROTTLE_BACKOFF[min(lane.throttles, len(THROTTLE_BACKOFF) - 1)]
+            lane.throttles += 1
+            await self._back_off(lane, delay)
+            return None
+        except EventMeshError as exc:
+            logger.warning("stream %s could not invoke: %s", self.stream.name, exc)
+            await self._back_off(lane, THROTTLE_BACKOFF[0])
+            return None
+        lane.throttles = 0
+        work.invocations += 1
+        work.last = result
+        self.invocations += 1
+        return result
+
+    async def _back_off(self, lane: _Lane, delay: float) -> None:
+        """Wait before trying again; a lane backing off is not work a drain waits for."""
+        lane.backing_off = True
+        try:
+            await self.stream._mesh.clock.sleep(delay)
+        finally:
+            lane.backing_off = False
+
+    async def _drop_expired(self, state: _ShardState, lane: _Lane, work: _Work) -> bool:
+        """Discard the work's records older than the maximum record age (or the stream's
+        retention); False when none is left."""
+        limit = self.stream.retention
+        if self.max_record_age != -1:
+            limit = min(limit, float(self.max_record_age))
+        now = self.stream._mesh.clock.time()
+        count = 0
+        for record in work.records:  # arrival order: the expired ones come first
+            if now - record.approximate_arrival_timestamp <= limit:
+                break
+            count += 1
+        if count:
+            await self._discard(state, lane, work, work.records[:count], RECORD_AGE_EXCEEDED)
+            work.records = work.records[count:]
+        return bool(work.records)
+
+    async def _discard(
+        self,
+        state: _ShardState,
+        lane: _Lane,
+        work: _Work,
+        records: list[StreamRecord],
+        condition: str,
+    ) -> None:
+        """Send the on-failure record for ``records`` (if there is a destination) and move on."""
+        self.discarded += len(records)
+        assert self._target is not None
+        function_name = self._target.function.name
+        if self._destination is None:
+            logger.warning(
+                "discarding %d records of %s (%s) for %s",
+                len(records),
+                state.shard_id,
+                condition,
+                function_name,
+            )
+        else:
+            message = self._failure_record(state.shard_id, records, condition, work)
+            try:
+                await self._destination.send(message)
+            except Exception:
+                logger.exception("the on-failure destination of %s failed", function_name)
+                self.stream._mesh.telemetry.count("destination_failures", function_name)
+        await self._complete(state, lane, records)
+
+    def _failure_record(
+        self, shard_id: str, records: list[StreamRecord], condition: str, work: _Work
+    ) -> dict[str, Any]:
+        """Lambda's on-failure record for a stream batch: metadata only (§3.3)."""
+        assert self._target is not None
+        last = work.last
+        message: dict[str, Any] = {
+            "requestContext": {
+                "requestId": last.request_id if last is not None else str(uuid.uuid4()),
+                "functionArn": self._target.arn,
+                "condition": condition,
+                "approximateInvokeCount": work.invocations,
+            }
+        }
+        if last is not None:
+            response: dict[str, Any] = {
+                "statusCode": last.status_code,
+                "executedVersion": last.executed_version,
+            }
+            if last.function_error is not None:
+                response["functionError"] = last.function_error
+            message["responseContext"] = response
+        message["version"] = "1.0"
+        message["timestamp"] = iso_timestamp(self.stream._mesh.clock.time())
+        message["KinesisBatchInfo"] = {
+            "shardId": shard_id,
+            "startSequenceNumber": records[0].sequence_number,
+            "endSequenceNumber": records[-1].sequence_number,
+            "approximateArrivalOfFirstRecord": iso_timestamp(
+                records[0].approximate_arrival_timestamp
+            ),
+            "approximateArrivalOfLastRecord": iso_timestamp(
+                records[-1].approximate_arrival_timestamp
+            ),
+            "batchSize": len(records),
+            "streamArn": self.stream.arn,
+        }
+        return message
+
+    async def _complete(self, state: _ShardState, lane: _Lane, records: list[StreamRecord]) -> None:
+        """Records at the head of the lane are done: drop them, report the iterator age, and
+        move the checkpoint."""
+        if not records:
+            return
+        for _ in records:
+            lane.records.popleft()
+        state.room.set()
+        age_ms = max(
+            0.0,
+            (self.stream._mesh.clock.time() - records[-1].approximate_arrival_timestamp) * 1000.0,
+        )
+        self._report_age(state.shard_id, age_ms)
+        await self._save(state)
+
+    def _report_age(self, shard_id: str, age_ms: float) -> None:
+        self.iterator_age_ms[shard_id] = age_ms
+        telemetry = self.stream._mesh.telemetry
+        if telemetry.metering:
+            # Telemetry has no IteratorAge instrument yet; this records it once it has.
+            record = getattr(telemetry, "record_iterator_age", None)
+            if record is not None and self._target is not None:
+                record(self._target.function.name, age_ms)
+
+    def __repr__(self) -> str:
+        return f"<StreamMapping {self.stream.name} -> {self._function_name}>"

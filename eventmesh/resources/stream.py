@@ -1,0 +1,525 @@
+"""Stream: Kinesis Data Streams' semantics over a LogStore.
+
+A stream has a fixed number of shards that split the 128-bit hash-key range evenly, as
+Kinesis does when it creates a stream: the MD5 of a record's partition key, read as a
+128-bit integer, falls in one shard's range, so the records of one key stay in order in one
+shard. Each shard numbers its records in arrival order. The store counts from 1; callers see
+Kinesis-like sequence numbers: 56-digit decimal strings (see :func:`sequence_number`), so
+comparing two of them as strings or as numbers gives the same answer.
+
+Reading never removes a record; records older than the retention period (24 hours to 365
+days) are trimmed. Readers of their own walk a shard with iterators (``TRIM_HORIZON``,
+``LATEST``, ``AT_SEQUENCE_NUMBER``, ``AFTER_SEQUENCE_NUMBER``, ``AT_TIMESTAMP``) and
+``get_records``; functions subscribe through an event source mapping
+(:mod:`eventmesh.mappings.stream_mapping`).
+
+The store knows none of this: shard choice, sequence-number shapes, retention and the
+Lambda event shape are this module's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from opentelemetry import propagate
+
+from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
+from eventmesh.backends.protocols import LogRecord
+from eventmesh.resources._base import Resource
+
+if TYPE_CHECKING:
+    from eventmesh._destinations import DestinationSpec, MessageAttributes
+    from eventmesh._function import Function
+    from eventmesh._mesh import Mesh
+    from eventmesh.mappings.stream_mapping import StreamMapping
+
+__all__ = [
+    "GetRecordsResult",
+    "IteratorType",
+    "PutRecordResult",
+    "Shard",
+    "ShardIterator",
+    "Stream",
+    "StreamRecord",
+    "create_stream",
+    "sequence_number",
+]
+
+IteratorType = Literal[
+    "TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "AT_TIMESTAMP"
+]
+ITERATOR_TYPES: tuple[str, ...] = (
+    "TRIM_HORIZON",
+    "LATEST",
+    "AT_SEQUENCE_NUMBER",
+    "AFTER_SEQUENCE_NUMBER",
+    "AT_TIMESTAMP",
+)
+
+HASH_KEY_SPACE = 2**128
+MAX_RECORD_BYTES = 1024 * 1024  # data + partition key, as Kinesis counts a record
+MAX_PUT_RECORDS = 500
+MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+MAX_PARTITION_KEY = 256
+MAX_SHARDS = 500  # Kinesis's default shard quota per account in its large regions
+MIN_RETENTION = 86_400.0  # 24 hours
+MAX_RETENTION = 31_536_000.0  # 365 days
+MAX_GET_RECORDS = 10_000
+TRIM_RECHECK = 60.0
+"""Seconds before an empty shard is looked at again for records to trim (another process
+may have appended; this one learns of its own appends at once)."""
+
+# Sequence numbers: "49", then 14 digits of shard index, then 40 digits of the store's
+# sequence. Always 56 digits, so string order is numeric order; a number names its shard.
+SEQUENCE_DIGITS = 56
+_SEQUENCE_BASE = 49 * 10**54
+_SHARD_STRIDE = 10**40
+
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def sequence_number(shard_index: int, position: int) -> str:
+    """The Kinesis-style sequence number of the store's ``position`` in shard ``shard_index``.
+
+    ``sequence_number(0, 1) == "49" + "0" * 53 + "1"``.
+    """
+    return str(_SEQUENCE_BASE + shard_index * _SHARD_STRIDE + position)
+
+
+def _position(shard_index: int, shard_id: str, text: str) -> int:
+    """The store's position behind a sequence number of this shard (ConfigurationError if
+    it is not one)."""
+    well_formed = isinstance(text, str) and len(text) == SEQUENCE_DIGITS and text.isascii()
+    if not well_formed or not text.isdigit():
+        raise ConfigurationError(f"{text!r} is not a sequence number")
+    position = int(text) - _SEQUENCE_BASE - shard_index * _SHARD_STRIDE
+    if not 1 <= position < _SHARD_STRIDE:
+        raise ConfigurationError(f"sequence number {text} is not one of {shard_id}")
+    return position
+
+
+def _number(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def _data_bytes(data: Any) -> bytes:
+    """A record's data: bytes as they are, text as UTF-8, anything else as JSON."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode()
+    try:
+        return orjson.dumps(data)
+    except TypeError as exc:
+        raise PayloadError(f"record data is not bytes, text nor JSON-serialisable: {exc}") from None
+
+
+def _check_partition_key(partition_key: Any) -> str:
+    if not isinstance(partition_key, str) or not 1 <= len(partition_key) <= MAX_PARTITION_KEY:
+        raise PayloadError(
+            f"a partition key is a string of 1 to {MAX_PARTITION_KEY} characters, "
+            f"got {partition_key!r}"
+        )
+    return partition_key
+
+
+def _hash_key(partition_key: str, explicit_hash_key: int | str | None) -> int:
+    if explicit_hash_key is None:
+        digest = hashlib.md5(partition_key.encode(), usedforsecurity=False).digest()
+        return int.from_bytes(digest, "big")
+    try:
+        value = int(explicit_hash_key)
+    except (TypeError, ValueError):
+        raise PayloadError(f"explicit hash key {explicit_hash_key!r} is not a number") from None
+    if isinstance(explicit_hash_key, bool) or not 0 <= value < HASH_KEY_SPACE:
+        raise PayloadError("an explicit hash key is an integer from 0 to 2**128 - 1")
+    return value
+
+
+@dataclass(slots=True, frozen=True)
+class Shard:
+    """A shard and the range of hash keys (inclusive) whose records it holds."""
+
+    shard_id: str
+    starting_hash_key: int
+    ending_hash_key: int
+
+
+def _split_hash_range(count: int) -> tuple[Shard, ...]:
+    """Kinesis's even split: shard ``i`` starts at ``i * (2**128 // count)``; the last one
+    ends at ``2**128 - 1``."""
+    span = HASH_KEY_SPACE // count
+    return tuple(
+        Shard(
+            f"shardId-{index:012d}",
+            index * span,
+            HASH_KEY_SPACE - 1 if index == count - 1 else (index + 1) * span - 1,
+        )
+        for index in range(count)
+    )
+
+
+@dataclass(slots=True, frozen=True)
+class PutRecordResult:
+    """Where a record went: its shard and its sequence number."""
+
+    shard_id: str
+    sequence_number: str
+
+
+@dataclass(slots=True, frozen=True)
+class StreamRecord:
+    """A record read from a shard, with Kinesis's fields."""
+
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    data: bytes
+    approximate_arrival_timestamp: float
+    """Wall-clock epoch seconds at which the stream took the record."""
+    position: int = field(repr=False)
+    """The store's sequence of the record in its shard (what checkpoints hold)."""
+    trace_context: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The W3C trace context of the producer (``traceparent``), for the consumer's span."""
+
+    def text(self) -> str:
+        """The data decoded as UTF-8."""
+        return self.data.decode()
+
+    def json(self) -> Any:
+        """The data decoded as JSON."""
+        return orjson.loads(self.data)
+
+    def to_record(self, stream_arn: str, region: str, invoke_identity_arn: str) -> dict[str, Any]:
+        """The record as one record of the event Lambda receives from Kinesis (§4.4)."""
+        return {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": self.partition_key,
+                "sequenceNumber": self.sequence_number,
+                "data": base64.b64encode(self.data).decode(),
+                "approximateArrivalTimestamp": round(self.approximate_arrival_timestamp, 3),
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"{self.shard_id}:{self.sequence_number}",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": invoke_identity_arn,
+            "awsRegion": region,
+            "eventSourceARN": stream_arn,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class ShardIterator:
+    """A reader's place in one shard: the next read returns the records after ``position``
+    (the store's sequence, 0 before the first record)."""
+
+    stream: str
+    shard_id: str
+    position: int
+
+
+@dataclass(slots=True, frozen=True)
+class GetRecordsResult:
+    """What ``get_records`` returns, as Kinesis's GetRecords does.
+
+    ``millis_behind_latest`` is 0 when the records reach the tip of the shard, otherwise how
+    long ago the last record returned arrived.
+    """
+
+    records: list[StreamRecord]
+    next_shard_iterator: ShardIterator
+    millis_behind_latest: int
+
+
+class Stream(Resource):
+    """A Kinesis-style data stream; see the module docstring for its rules."""
+
+    kind = "stream"
+    service = "kinesis"
+
+    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(mesh, name, settings)
+        shards = settings.get("shards", 1)
+        if isinstance(shards, bool) or not isinstance(shards, int):
+            raise ConfigurationError(f"shards must be an integer from 1 to {MAX_SHARDS}")
+        _number("shards", shards, 1, MAX_SHARDS)
+        self.retention = _number(
+            "retention", settings.get("retention", MIN_RETENTION), MIN_RETENTION, MAX_RETENTION
+        )
+        self.shards: tuple[Shard, ...] = _split_hash_range(shards)
+        self._index = {shard.shard_id: index for index, shard in enumerate(self.shards)}
+        self._logs = mesh.backend.logs
+        self._next_trim = {shard.shard_id: float("-inf") for shard in self.shards}
+        self.mappings: list[StreamMapping] = []
+
+    @property
+    def arn(self) -> str:
+        mesh = self._mesh
+        return f"arn:aws:kinesis:{mesh.region}:{mesh.account_id}:stream/{self.name}"
+
+    @property
+    def shard_ids(self) -> list[str]:
+        return [shard.shard_id for shard in self.shards]
+
+    def shard_for(self, partition_key: str, explicit_hash_key: int | str | None = None) -> str:
+        """The shard that takes records of ``partition_key`` (or of the explicit hash key)."""
+        hash_key = _hash_key(_check_partition_key(partition_key), explicit_hash_key)
+        return self.shards[self._shard_index(hash_key)].shard_id
+
+    def _shard_index(self, hash_key: int) -> int:
+        return min(hash_key // (HASH_KEY_SPACE // len(self.shards)), len(self.shards) - 1)
+
+    def _shard(self, shard_id: str) -> int:
+        try:
+            return self._index[shard_id]
+        except KeyError:
+            raise ResourceNotFoundError(f"stream {self.name!r} has no shard {shard_id!r}") from None
+
+    # -- producing ---------------------------------------------------------------------------
+    async def put_record(
+        self, data: Any, partition_key: str, *, explicit_hash_key: int | str | None = None
+    ) -> PutRecordResult:
+        """PutRecord: append one record to the shard its partition key hashes to."""
+        (result,) = await self.put_records(
+            [{"data": data, "partition_key": partition_key, "explicit_hash_key": explicit_hash_key}]
+        )
+        return result
+
+    async def put_records(self, entries: Sequence[Mapping[str, Any]]) -> list[PutRecordResult]:
+        """PutRecords: up to 500 entries ``{"data", "partition_key", "explicit_hash_key"}``;
+        results in the order of the entries.
+
+        An invalid entry rejects the whole call (PayloadError), as Kinesis's validation does;
+        nothing here throttles, so no entry fails alone.
+        """
+        if not 1 <= len(entries) <= MAX_PUT_RECORDS:
+            raise PayloadError(f"PutRecords takes 1 to {MAX_PUT_RECORDS} records")
+        prepared = [self._prepare(entry) for entry in entries]
+        if sum(len(data) + len(key.encode()) for _, data, key in prepared) > MAX_PUT_RECORDS_BYTES:
+            raise PayloadError("a PutRecords request is at most 5 MiB")
+        trace: dict[str, str] = {}
+        propagate.inject(trace)
+        by_shard: dict[int, list[int]] = {}
+        for position, (index, _, _) in enumerate(prepared):
+            by_shard.setdefault(index, []).append(position)
+        results: list[PutRecordResult | None] = [None] * len(prepared)
+        for index, positions in by_shard.items():
+            shard_id = self.shards[index].shard_id
+            await self._trim(shard_id)
+            stored = await self._logs.append(
+                self.name, shard_id, [(prepared[p][1], prepared[p][2], trace) for p in positions]
+            )
+            self._note_append(shard_id, stored)
+            for position, record in zip(positions, stored, strict=True):
+                results[position] = PutRecordResult(
+                    shard_id, sequence_number(index, record.sequence)
+                )
+        return [result for result in results if result is not None]
+
+    def _prepare(self, entry: Mapping[str, Any]) -> tuple[int, bytes, str]:
+        partition_key = _check_partition_key(entry.get("partition_key"))
+        data = _data_bytes(entry.get("data"))
+        if len(data) + len(partition_key.encode()) > MAX_RECORD_BYTES:
+            raise PayloadError(
+                f"a record of {len(data)} bytes is over Kinesis's 1 MiB limit "
+                "(data and partition key)"
+            )
+        hash_key = _hash_key(partition_key, entry.get("explicit_hash_key"))
+        return self._shard_index(hash_key), data, partition_key
+
+    async def send(self, message: Any, attributes: MessageAttributes | None = None) -> Any:
+        """As a destination: put the message with a random partition key (as EventBridge
+        does for a Kinesis target without a partition key path)."""
+        return await self.put_record(message, str(uuid.uuid4()))
+
+    # -- retention ---------------------------------------------------------------------------
+    def _note_append(self, shard_id: str, stored: Sequence[LogRecord]) -> None:
+        if stored:
+            expiry = stored[0].arrival + self.retention
+            self._next_trim[shard_id] = min(self._next_trim[shard_id], expiry)
+
+    async def _trim(self, shard_id: str) -> None:
+        """Remove the records older than the retention, when the oldest one has become so.
+
+        The oldest record's expiry is remembered, so most calls only compare two numbers.
+        """
+        now = self._mesh.clock.time()
+        if now <= self._next_trim[shard_id]:
+            return
+        await self._logs.trim(self.name, shard_id, now - self.retention)
+        oldest = await self._logs.read(self.name, shard_id, 0, 1)
+        self._next_trim[shard_id] = (
+            oldest[0].arrival + self.retention if oldest else now + TRIM_RECHECK
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    async def _bounds(self, shard_id: str) -> tuple[int, int]:
+        """(position before the oldest kept record, newest position) after trimming."""
+        await self._trim(shard_id)
+        return await self._logs.bounds(self.name, shard_id)
+
+    async def _read(
+        self, shard_id: str, after: int, limit: int, wait: float = 0.0
+    ) -> list[StreamRecord]:
+        """Up to ``limit`` records after ``after``, waiting up to ``wait`` s for one."""
+        await self._trim(shard_id)
+        index = self._index[shard_id]
+        stored = await self._logs.read(self.name, shard_id, after, limit, wait)
+        return [self._record(shard_id, index, record) for record in stored]
+
+    @staticmethod
+    def _record(shard_id: str, index: int, record: LogRecord) -> StreamRecord:
+        return StreamRecord(
+            shard_id,
+            sequence_number(index, record.sequence),
+            record.partition_key,
+            record.data,
+            record.arrival,
+            record.sequence,
+            record.attributes,
+        )
+
+    def _sequence_number(self, shard_id: str, position: int) -> str:
+        return sequence_number(self._shard(shard_id), position)
+
+    async def get_shard_iterator(
+        self,
+        shard_id: str,
+        iterator_type: IteratorType | str,
+        sequence_number: str | None = None,
+        timestamp: float | datetime | None = None,
+    ) -> ShardIterator:
+        """GetShardIterator: a place to read ``shard_id`` from.
+
+        ``TRIM_HORIZON``: the oldest kept record; ``LATEST``: records put from now on;
+        ``AT_SEQUENCE_NUMBER`` / ``AFTER_SEQUENCE_NUMBER``: at or after ``sequence_number``;
+        ``AT_TIMESTAMP``: the first record that arrived at or after ``timestamp`` (epoch
+        seconds or an aware datetime).
+        """
+        index = self._shard(shard_id)
+        if iterator_type not in ITERATOR_TYPES:
+            raise ConfigurationError(
+                f"iterator type must be one of {', '.join(ITERATOR_TYPES)}, got {iterator_type!r}"
+            )
+        by_number = iterator_type in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+        if by_number != (sequence_number is not None):
+            raise ConfigurationError(
+                "a sequence number goes with AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER only"
+            )
+        if (iterator_type == "AT_TIMESTAMP") != (timestamp is not None):
+            raise ConfigurationError("a timestamp goes with AT_TIMESTAMP only")
+        oldest, newest = await self._bounds(shard_id)
+        if iterator_type == "TRIM_HORIZON":
+            return ShardIterator(self.name, shard_id, oldest)
+        if iterator_type == "LATEST":
+            return ShardIterator(self.name, shard_id, newest)
+        if timestamp is not None:
+            when = timestamp.timestamp() if isinstance(timestamp, datetime) else timestamp
+            after = await self._logs.sequence_at(self.name, shard_id, float(when))
+            return ShardIterator(self.name, shard_id, after)
+        assert sequence_number is not None
+        position = _position(index, shard_id, sequence_number)
+        if position > newest:
+            raise ConfigurationError(
+                f"sequence number {sequence_number} is beyond the newest record of {shard_id}"
+            )
+        after = position - 1 if iterator_type == "AT_SEQUENCE_NUMBER" else position
+        return ShardIterator(self.name, shard_id, after)
+
+    async def get_records(
+        self, iterator: ShardIterator, limit: int = MAX_GET_RECORDS
+    ) -> GetRecordsResult:
+        """GetRecords: up to ``limit`` (1-10,000) records from the iterator's place, the
+        iterator to continue with, and how far behind the tip of the shard they are."""
+        if iterator.stream != self.name:
+            raise ConfigurationError(f"that iterator reads stream {iterator.stream!r}")
+        self._shard(iterator.shard_id)
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise ConfigurationError("limit must be an integer from 1 to 10000")
+        _number("limit", limit, 1, MAX_GET_RECORDS)
+        records = await self._read(iterator.shard_id, iterator.position, limit)
+        if not records:
+            return GetRecordsResult([], iterator, 0)
+        last = records[-1]
+        _, newest = await self._logs.bounds(self.name, iterator.shard_id)
+        behind = 0
+        if last.position < newest:
+            age = self._mesh.clock.time() - last.approximate_arrival_timestamp
+            behind = max(0, int(age * 1000))
+        following = ShardIterator(self.name, iterator.shard_id, last.position)
+        return GetRecordsResult(records, following, behind)
+
+    # -- event source ------------------------------------------------------------------------
+    def subscribe(
+        self,
+        function: Function | str,
+        *,
+        batch_size: int = 100,
+        batching_window: float = 0,
+        starting_position: str = "LATEST",
+        starting_position_timestamp: float | datetime | None = None,
+        parallelization_factor: int = 1,
+        bisect_on_error: bool = False,
+        max_retries: int = -1,
+        max_record_age: int = -1,
+        report_batch_item_failures: bool = False,
+        on_failure: DestinationSpec | None = None,
+        filters: Sequence[Mapping[str, Any] | str] | None = None,
+        enabled: bool = True,
+    ) -> StreamMapping:
+        """An event source mapping: read each shard in order and invoke ``function`` with
+        batches (see :mod:`eventmesh.mappings.stream_mapping`)."""
+        from eventmesh.mappings.stream_mapping import StreamMapping
+
+        mapping = StreamMapping(
+            self,
+            function,
+            batch_size=batch_size,
+            batching_window=batching_window,
+            starting_position=starting_position,
+            starting_position_timestamp=starting_position_timestamp,
+            parallelization_factor=parallelization_factor,
+            bisect_on_error=bisect_on_error,
+            max_retries=max_retries,
+            max_record_age=max_record_age,
+            report_batch_item_failures=report_batch_item_failures,
+            on_failure=on_failure,
+            filters=filters,
+            enabled=enabled,
+        )
+        self.mappings.append(mapping)
+        self._mesh.add_service(mapping)
+        return mapping
+
+
+def create_stream(
+    mesh: Mesh, name: str, *, shards: int | None = None, retention: float | None = None
+) -> Stream:
+    """The stream of that name in ``mesh``: created on first use, then the same object.
+
+    Kinesis's rules: a name of 1-128 letters, digits, ``_``, ``-`` or ``.``; 1 to 500
+    shards (default 1); a retention of 86,400 to 31,536,000 seconds (24 hours, the default,
+    to 365 days).
+    """
+    if not isinstance(name, str) or not _STREAM_NAME.match(name):
+        raise ConfigurationError(
+            f"stream name {name!r} must be 1-128 letters, digits, '-', '_' or '.'"
+        )
+    settings = {
+        key: value
+        for key, value in (("shards", shards), ("retention", retention))
+        if value is not None
+    }
+    return mesh._resource(Stream, name, settings)

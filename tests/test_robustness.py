@@ -1,0 +1,182 @@
+"""Edge cases of the runtime: cancellation, shutdown, accounting, reclaiming, retiring workers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+import eventmesh._async_queue as async_queue
+from eventmesh import Context, Mesh, Telemetry
+from eventmesh.testing import VirtualClock
+
+
+async def test_a_caller_timeout_that_lands_with_the_deadline_still_cancels_the_caller() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+
+    @mesh.function(timeout=1)
+    async def hangs(event: Any, context: Context) -> None:
+        await asyncio.Event().wait()
+
+    async with mesh:
+        environment = None
+
+        async def caller() -> None:
+            await mesh.invoke("hangs")
+
+        task = asyncio.create_task(caller())
+        await asyncio.sleep(0.01)
+        # The deadline and the caller's own cancellation arrive together.
+        pool = mesh.functions["hangs"].latest.pool
+        assert pool is not None
+        environment = next(iter(mesh._invoker.watcher._lanes[1]))
+        environment.on_deadline()  # type: ignore[attr-defined]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert mesh._invoker.in_flight == 0
+
+
+async def test_stop_does_not_hang_on_a_handler_that_swallows_cancellation() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=0.05)
+    started = asyncio.Event()
+    released = False
+
+    @mesh.function(timeout=900)
+    async def stubborn(event: Any, context: Context) -> None:
+        started.set()
+        while not released:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue  # refuses to stop
+
+    await mesh.start()
+    await mesh.invoke("stubborn", {}, "Event")
+    await started.wait()
+    original = async_queue.stop_tasks.__defaults__
+    async_queue.stop_tasks.__defaults__ = (0.05,)
+    try:
+        await asyncio.wait_for(mesh.stop(), timeout=5)
+    finally:
+        async_queue.stop_tasks.__defaults__ = original
+        released = True  # let the event loop close at the end of the test
+    assert not mesh.running
+
+
+async def test_changing_reserved_concurrency_mid_flight_keeps_the_accounts(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    gate = asyncio.Event()
+
+    @mesh.function(timeout=60)
+    async def work(event: Any, context: Context) -> None:
+        await gate.wait()
+
+    async with mesh:
+        running = asyncio.create_task(mesh.invoke("work"))
+        await clock.advance(0)
+        work.update_configuration(reserved_concurrency=5)
+        gate.set()
+        await running
+        gate.clear()
+        second = asyncio.create_task(mesh.invoke("work"))
+        await clock.advance(0)
+        work.update_configuration(reserved_concurrency=None)
+        gate.set()
+        await second
+    invoker = mesh._invoker
+    assert (invoker.in_flight, invoker.unreserved_in_flight, work.in_flight) == (0, 0, 0)
+
+
+async def test_an_environment_busy_when_the_reaper_runs_is_reclaimed_later(
+    clock: VirtualClock,
+) -> None:
+    mesh = Mesh(clock=clock, environment_idle_timeout=100, telemetry=Telemetry(enabled=False))
+
+    @mesh.function(timeout=900)
+    async def slow(event: Any, context: Context) -> None:
+        if event == "long":
+            await clock.sleep(150)
+
+    async with mesh:
+        long = asyncio.create_task(mesh.invoke("slow", "long"))
+        await clock.advance(150)  # the reaper ran at 100 s while the environment was busy
+        await long
+        await clock.advance(101)
+        assert (await mesh.invoke("slow", "short")).cold_start
+
+
+async def test_event_workers_do_not_all_retire_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(async_queue, "POLL_WAIT", 0.05)
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    done: list[int] = []
+
+    @mesh.function
+    async def slowish(event: int, context: Context) -> None:
+        await asyncio.sleep(0.01)
+        done.append(event)
+
+    async with mesh:
+        for i in range(20):
+            await mesh.invoke("slowish", i, "Event")
+        await mesh.drain()
+        await asyncio.sleep(0.2)  # every long poll times out, several in one loop turn
+        await mesh.invoke("slowish", 99, "Event")
+        await mesh.drain(timeout=2)
+    assert 99 in done
+
+
+async def test_an_event_that_never_ran_has_dead_letter_code_429(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    letters: list[Any] = []
+
+    class DeadLetters:
+        async def send(self, message: Any, attributes: Any = None) -> None:
+            letters.append(attributes)
+
+    @mesh.function(reserved_concurrency=0, dead_letter=DeadLetters())
+    async def disabled(event: Any, context: Context) -> None:
+        return None
+
+    async with mesh:
+        await mesh.invoke("disabled", {}, "Event")
+        await clock.advance(0)
+    assert letters[0]["ErrorCode"]["StringValue"] == "429"
+
+
+async def test_spans_are_reported_for_init_failures_and_cancellations() -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    mesh = Mesh(telemetry=Telemetry(provider))
+
+    @mesh.function(timeout=60)
+    async def fragile(event: Any, context: Context) -> None:
+        await asyncio.Event().wait()
+
+    @fragile.init
+    async def setup(context: Context) -> None:
+        if not hasattr(setup, "tried"):
+            setup.tried = True  # type: ignore[attr-defined]
+            raise ConnectionError("no database")
+
+    async with mesh:
+        failed = await mesh.invoke("fragile")
+        task = asyncio.create_task(mesh.invoke("fragile"))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    first, second = spans.get_finished_spans()
+    assert failed.payload["errorType"] == "ConnectionError"
+    assert first.status.status_code == StatusCode.ERROR
+    assert (first.attributes or {})["faas.coldstart"] is True
+    assert second.status.status_code == StatusCode.ERROR
+    assert "cancelled" in (second.status.description or "")
