@@ -3,8 +3,9 @@
 Each invocation is one span following OpenTelemetry's FaaS semantic conventions, and the
 metrics mirror Lambda's CloudWatch ones (``Invocations``, ``Errors``, ``Throttles``,
 ``Duration``, ``ConcurrentExecutions``, ``ColdStarts``, ``InitDuration``, ``AsyncEventAge``,
-``AsyncEventsDropped``, ``DeadLetterErrors``, ``DestinationDeliveryFailures``, ``RecursiveInvocationsDropped`` and ``IteratorAge``), with ``function_name`` (and ``executed_version``) as
-attributes.
+``AsyncEventsDropped``, ``DeadLetterErrors``, ``DestinationDeliveryFailures``,
+``RecursiveInvocationsDropped`` and ``IteratorAge``), with ``function_name`` (and
+``executed_version``) as attributes.
 
 Telemetry costs nothing when nobody listens: by default it is on only if an OpenTelemetry
 SDK provider is installed globally when the mesh starts (or providers are passed in); when
