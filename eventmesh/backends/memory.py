@@ -26,6 +26,8 @@ from eventmesh.backends.protocols import (
     StoredValue,
 )
 
+_COMPACT_AFTER = 1024
+
 __all__ = [
     "MemoryBlobStore",
     "MemoryKeyValueStore",
@@ -55,7 +57,7 @@ class _Message:
     ) -> None:
         self.message_id = message_id
         self.sequence = sequence
-        self.body = outgoing.body
+        self.body = _own(outgoing.body)
         self.attributes = outgoing.attributes
         self.group_id = outgoing.group_id
         self.sent_at = sent_at
@@ -67,9 +69,18 @@ class _Message:
 
 
 class _Queue:
-    __slots__ = ("delayed", "groups_in_flight", "hidden", "in_flight", "ready", "waiters")
+    __slots__ = (
+        "delayed",
+        "groups_in_flight",
+        "hidden",
+        "in_flight",
+        "ready",
+        "stale",
+        "waiters",
+    )
 
     def __init__(self) -> None:
+        self.stale = 0  # entries of ``hidden`` that no longer stand for a hidden message
         self.delayed = 0  # messages in ``hidden`` that were sent with a delay
         # Visible messages, oldest sequence first (a message that comes back keeps its place).
         self.ready: list[tuple[int, _Message]] = []
@@ -80,12 +91,19 @@ class _Queue:
         self.waiters: list[asyncio.Future[None]] = []
 
 
+def _own(data: bytes | bytearray | memoryview) -> bytes:
+    """A right-sized copy. ``bytes(b)`` returns ``b`` itself, and orjson's output keeps a
+    4 KB allocation whatever its length: a queue of small messages would hold 4 KB each."""
+    return bytes(memoryview(data))
+
+
 class MemoryQueueStore:
     """:class:`~eventmesh.backends.protocols.QueueStore` in memory."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._queues: dict[str, _Queue] = {}
+        self._closed = False
         self._ids = RequestIds()
         self._sequence = itertools.count(1)
 
@@ -130,6 +148,7 @@ class MemoryQueueStore:
         while hidden and hidden[0][0] <= now:
             visible_at, _, message = heapq.heappop(hidden)
             if message.deleted or message.visible_at != visible_at:
+                state.stale = max(0, state.stale - 1)
                 continue  # deleted, or its visibility was changed since
             if message.receipt:
                 del state.in_flight[message.receipt]
@@ -156,7 +175,7 @@ class MemoryQueueStore:
         if deliveries or wait <= 0:
             return deliveries
         deadline = self._clock.now() + wait
-        while not deliveries:
+        while not deliveries and not self._closed:
             now = self._clock.now()
             if now >= deadline:
                 break
@@ -237,8 +256,13 @@ class MemoryQueueStore:
                 continue
             message.deleted = True
             message.receipt = ""
+            message.body = b""  # its entry in ``hidden`` lives on until its time comes
+            message.attributes = {}
             self._group_done(state, message)
             deleted += 1
+        state.stale += deleted
+        if state.stale > _COMPACT_AFTER and state.stale * 2 > len(state.hidden):
+            self._compact(state)
         if deleted and state.waiters and state.ready:
             self._wake(state)  # a FIFO group may have been unblocked
         return deleted
@@ -250,6 +274,7 @@ class MemoryQueueStore:
             return False
         message.visible_at = self._clock.now() + timeout
         heapq.heappush(state.hidden, (message.visible_at, message.sequence, message))
+        state.stale += 1  # the entry of its previous visibility
         if timeout <= 0:
             self._surface(state, self._clock.now())
             self._wake(state)
@@ -264,7 +289,19 @@ class MemoryQueueStore:
             visible=len(state.ready), in_flight=len(state.in_flight), delayed=state.delayed
         )
 
+    @staticmethod
+    def _compact(state: _Queue) -> None:
+        """Drop the entries of deleted or re-hidden messages from ``hidden`` in one pass."""
+        state.hidden = [
+            entry
+            for entry in state.hidden
+            if not entry[2].deleted and entry[2].visible_at == entry[0]
+        ]
+        heapq.heapify(state.hidden)
+        state.stale = 0
+
     async def close(self) -> None:
+        self._closed = True
         for state in self._queues.values():
             self._wake(state)
 
@@ -341,9 +378,7 @@ class MemoryLogStore:
         stored = []
         for data, partition_key, attributes in records:
             sequence += 1
-            stored.append(
-                LogRecord(sequence, bytes(data), partition_key, arrival, dict(attributes))
-            )
+            stored.append(LogRecord(sequence, _own(data), partition_key, arrival, dict(attributes)))
         state.records.extend(stored)
         if stored and state.waiters:
             state.wake_all()
@@ -461,7 +496,7 @@ class MemoryKeyValueStore:
             return None
         version = next(self._versions)
         expires_at = None if ttl is None else self._clock.time() + ttl
-        self._entries[key] = _Entry(bytes(value), version, expires_at)
+        self._entries[key] = _Entry(_own(value), version, expires_at)
         if expires_at is not None:
             heapq.heappush(self._expiries, (expires_at, version, key))
         return version
@@ -512,7 +547,7 @@ class MemoryBlobStore:
         content_type: str = "application/octet-stream",
     ) -> BlobInfo:
         state = self._bucket(bucket)
-        data = bytes(data)
+        data = _own(data)
         info = BlobInfo(
             key=key,
             size=len(data),
