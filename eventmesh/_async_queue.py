@@ -187,9 +187,17 @@ class AsyncInvocationQueue:
     # -- one event ---------------------------------------------------------------------------
     async def _process(self, delivery: Delivery) -> None:
         attributes = delivery.attributes
-        chain: Mapping[str, int] = (
-            orjson.loads(attributes["chain"]) if "chain" in attributes else {}
-        )
+        try:
+            chain: Mapping[str, int] = (
+                orjson.loads(attributes["chain"]) if "chain" in attributes else {}
+            )
+            for required in ("request_id", "qualifier", "enqueued_at"):
+                attributes[required]
+            float(attributes["enqueued_at"])
+            orjson.loads(delivery.body)
+        except (KeyError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+            await self._reject(delivery, f"malformed stored event: {exc!r}")
+            return
         token = invocation_chain.set(_extend(chain, self.function.name))
         try:
             await self._run(delivery, attributes)
@@ -318,6 +326,23 @@ class AsyncInvocationQueue:
             await self._send(
                 config.dead_letter, orjson.loads(delivery.body), dead, "dead_letter_errors"
             )
+        self._invoker.telemetry.count("async_dropped", self.function.name)
+        self.function.stats.dropped_events += 1
+        await self._store.delete(self.name, [delivery.receipt])
+
+    async def _reject(self, delivery: Delivery, reason: str) -> None:
+        """An event that cannot even be read (a damaged store): to the dead letters with its
+        reason, never retried forever, never silently lost."""
+        logger.error("event %s of %s rejected: %s", delivery.message_id, self.name, reason)
+        config = self.function.latest.config
+        if config.dead_letter is not None:
+            try:
+                message: Any = orjson.loads(delivery.body)
+            except ValueError:
+                message = delivery.body.decode(errors="replace")
+            request_id = delivery.attributes.get("request_id", delivery.message_id)
+            attributes = dead_letter_attributes(request_id, 400, reason)
+            await self._send(config.dead_letter, message, attributes, "dead_letter_errors")
         self._invoker.telemetry.count("async_dropped", self.function.name)
         self.function.stats.dropped_events += 1
         await self._store.delete(self.name, [delivery.receipt])

@@ -180,3 +180,33 @@ async def test_spans_are_reported_for_init_failures_and_cancellations() -> None:
     assert (first.attributes or {})["faas.coldstart"] is True
     assert second.status.status_code == StatusCode.ERROR
     assert "cancelled" in (second.status.description or "")
+
+
+async def test_a_damaged_stored_event_goes_to_the_dead_letters_with_its_reason(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    from eventmesh.backends.protocols import OutgoingMessage
+
+    letters: list[tuple[Any, Any]] = []
+
+    class DeadLetters:
+        async def send(self, message: Any, attributes: Any = None) -> None:
+            letters.append((message, attributes))
+
+    @mesh.function(retries=0, dead_letter=DeadLetters())
+    async def target(event: Any, context: Context) -> None:
+        raise AssertionError("a damaged event must not run")
+
+    async with mesh:
+        await mesh.backend.queues.send(
+            "eventmesh.async.target", [OutgoingMessage(b"{not json", {"request_id": "r-1"})]
+        )
+        await clock.advance(0)
+        await mesh.invoke("target", {"fine": True}, "Event")  # the worker is still alive
+        await clock.advance(0)
+    message, attributes = letters[0]
+    assert message == "{not json"
+    assert attributes["RequestID"]["StringValue"] == "r-1"
+    assert "malformed stored event" in attributes["ErrorMessage"]["StringValue"]
+    assert target.stats.dropped_events == 2  # the damaged one, then the failing one
+    assert len(letters) == 2, "the later, well-formed event ran (and failed) normally"
