@@ -112,13 +112,13 @@ class RequestIds:
     within one process, and the random prefix keeps ids apart across processes.
     """
 
-    __slots__ = ("_counter", "_prefix")
+    __slots__ = ("_counter", "_format")
 
     def __init__(self) -> None:
         raw = os.urandom(10).hex()
-        self._prefix = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-"
+        self._format = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-%012x"
         self._counter = 0
 
     def next(self) -> str:
         self._counter += 1
-        return f"{self._prefix}{self._counter:012x}"
+        return self._format % self._counter
