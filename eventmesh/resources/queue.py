@@ -123,19 +123,24 @@ def _md5_of_attributes(encoded: Mapping[str, Mapping[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def _body_text(body: Any) -> str:
-    """SQS bodies are text: a str goes as is, anything else as JSON."""
+def _body_bytes(body: Any) -> bytes:
+    """SQS bodies are text: a str goes as is (UTF-8), anything else as JSON."""
     if isinstance(body, str):
-        return body
+        return body.encode()
     if isinstance(body, bytes | bytearray):
         try:
-            return bytes(body).decode()
+            bytes(body).decode()
         except UnicodeDecodeError:
             raise PayloadError("a message body must be text (UTF-8)") from None
+        return bytes(body)
     try:
-        return orjson.dumps(body).decode()
+        return orjson.dumps(body)
     except TypeError as exc:
         raise PayloadError(f"message body is not text nor JSON-serialisable: {exc}") from None
+
+
+def _body_text(body: Any) -> str:
+    return _body_bytes(body).decode()
 
 
 @dataclass(slots=True, frozen=True)
@@ -296,14 +301,15 @@ class Queue(Resource):
         group_id: str | None,
         deduplication_id: str | None,
     ) -> tuple[OutgoingMessage, str | None]:
-        text = _body_text(body)
-        size = len(text.encode())
-        encoded = encode_message_attributes(attributes)
-        if size + len(orjson.dumps(encoded)) > MAX_MESSAGE_BYTES:
-            raise PayloadError(f"message of {size} bytes is over SQS's 1 MiB limit")
+        data = _body_bytes(body)
+        size = len(data)
         stored: dict[str, str] = {}
-        if encoded:
-            stored[_ATTRIBUTES] = orjson.dumps(encoded).decode()
+        if attributes:
+            encoded = orjson.dumps(encode_message_attributes(attributes))
+            size += len(encoded)
+            stored[_ATTRIBUTES] = encoded.decode()
+        if size > MAX_MESSAGE_BYTES:
+            raise PayloadError(f"message of {size} bytes is over SQS's 1 MiB limit")
         if self._mesh.telemetry.tracing:
             propagate.inject(stored)
         dedup_key = None
@@ -318,7 +324,7 @@ class Queue(Resource):
                         f"FIFO queue {self.name!r} needs a deduplication_id (or "
                         "content_based_deduplication=True)"
                     )
-                deduplication_id = hashlib.sha256(text.encode()).hexdigest()
+                deduplication_id = hashlib.sha256(data).hexdigest()
             stored[_DEDUPLICATION] = deduplication_id
             stored[_SEQUENCE] = f"{next(self._sequence):020d}"
             dedup_key = f"sqs-dedup/{self.name}/{deduplication_id}"
@@ -328,7 +334,7 @@ class Queue(Resource):
         if delay is not None:
             _check("delay", delay, 0, 900)
             wait = delay
-        return OutgoingMessage(text.encode(), stored, wait, group_id), dedup_key
+        return OutgoingMessage(data, stored, wait, group_id), dedup_key
 
     # -- consuming ---------------------------------------------------------------------------
     async def receive(
