@@ -116,7 +116,8 @@ class RequestIds:
 
     def __init__(self) -> None:
         raw = os.urandom(10).hex()
-        self._format = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{raw[16:20]}-%012x"
+        variant = "89ab"[int(raw[16], 16) % 4]  # RFC 4122's variant, so ids parse as v4
+        self._format = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{variant}{raw[17:20]}-%012x"
         self._counter = 0
 
     def next(self) -> str:

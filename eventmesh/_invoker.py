@@ -526,6 +526,9 @@ class Invoker:
             environment.reset()
             error = function_error(exc)
             error["errorType"] = "Runtime.ExitError"
+            error["errorMessage"] = (
+                f"RequestId: {request_id} Process exited before completing request"
+            )
             return error, True, True
         if not isinstance(exc, Exception):  # KeyboardInterrupt and the like
             environment.pool.discard(environment)

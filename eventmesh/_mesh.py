@@ -556,7 +556,10 @@ class Mesh:
             return self._function_destination(spec)
         if isinstance(spec, str):
             if spec in self._resources:
-                return self._resources[spec]
+                resource = self._resources[spec]
+                if not callable(getattr(resource, "send", None)):
+                    raise ConfigurationError(f"{spec!r} cannot receive messages (no send)")
+                return resource
             if spec in self._functions:
                 return self._function_destination(self._functions[spec])
             raise ResourceNotFoundError(f"no function or resource named {spec!r}")

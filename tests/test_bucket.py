@@ -464,3 +464,22 @@ async def test_bucket_to_topic_to_queue(mesh: Mesh, clock: VirtualClock) -> None
     [record] = orjson.loads(envelope["Message"])["Records"]
     assert record["eventName"] == "ObjectRemoved:Delete"
     assert record["s3"]["bucket"]["name"] == "uploads"
+
+
+async def test_a_bucket_is_an_on_failure_destination(mesh: Mesh, clock: VirtualClock) -> None:
+
+    failures = mesh.bucket("failures")
+
+    @mesh.function(retries=0, on_failure="failures")
+    async def broken(event: Any, context: Context) -> None:
+        raise ValueError("nope")
+
+    async with mesh:
+        result = await mesh.invoke("broken", {"order": 1}, "Event")
+        await clock.advance(0)
+        listing = await failures.list_objects(prefix="aws/lambda/async/broken/2026/01/01/")
+        (entry,) = listing["Contents"]
+        stored = await failures.get_object(entry["Key"])
+    assert entry["Key"].endswith(result.request_id)
+    record = orjson.loads(stored["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"

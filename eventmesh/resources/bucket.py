@@ -403,6 +403,22 @@ class Bucket(Resource):
             raise ResourceNotFoundError(f"NoSuchKey: bucket {self.name!r} has no key {key!r}")
         return _head(info)
 
+    async def send(self, message: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        """A bucket as an on-failure destination: each record is written as a JSON object.
+
+        An invocation record goes under ``aws/lambda/async/<function>/YYYY/MM/DD/`` named by
+        its timestamp and request id; anything else under ``eventmesh/<uuid>.json``.
+        """
+        context = message.get("requestContext") if isinstance(message, Mapping) else None
+        if isinstance(context, Mapping) and "functionArn" in context:
+            function = str(context["functionArn"]).split(":function:")[-1].split(":")[0]
+            stamp = str(message.get("timestamp", ""))
+            day = stamp[:10].replace("-", "/")
+            key = f"aws/lambda/async/{function}/{day}/{stamp}-{context.get('requestId', '')}"
+        else:
+            key = f"eventmesh/{uuid.uuid4()}.json"
+        await self.put_object(key, orjson.dumps(message), content_type="application/json")
+
     async def delete_object(self, key: str) -> None:
         """DeleteObject: remove the key and notify ``s3:ObjectRemoved:Delete``; a missing key
         is not an error and sends nothing."""
