@@ -10,6 +10,10 @@ from eventmesh._errors import (
     BackendError,
     ConfigurationError,
     EventMeshError,
+    IdempotencyError,
+    IdempotencyInProgressError,
+    IdempotencyKeyError,
+    IdempotencyPayloadMismatchError,
     InvocationError,
     PatternError,
     PayloadError,
@@ -21,7 +25,15 @@ from eventmesh._errors import (
 from eventmesh._function import Alias, Function, FunctionConfig, FunctionStats, FunctionVersion
 from eventmesh._invoker import InvocationResult
 from eventmesh._mesh import Mesh
+from eventmesh.idempotency import Idempotency
+from eventmesh.patterns import FilterPolicy, Pattern
+from eventmesh.resources.bucket import Bucket
+from eventmesh.resources.bus import Bus, InputTransformer, Target
+from eventmesh.resources.queue import Message, Queue
+from eventmesh.resources.schedule import Schedule
 from eventmesh.resources.schedule_expression import ScheduleExpression
+from eventmesh.resources.stream import Stream
+from eventmesh.resources.topic import Topic
 from eventmesh.telemetry import Telemetry
 
 __version__ = "0.1.0"
@@ -29,25 +41,41 @@ __version__ = "0.1.0"
 __all__ = [
     "Alias",
     "BackendError",
+    "Bucket",
+    "Bus",
     "Clock",
     "ConfigurationError",
     "Context",
     "Destination",
     "EventMeshError",
+    "FilterPolicy",
     "Function",
     "FunctionConfig",
     "FunctionStats",
     "FunctionVersion",
+    "Idempotency",
+    "IdempotencyError",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyError",
+    "IdempotencyPayloadMismatchError",
+    "InputTransformer",
     "InvocationError",
     "InvocationResult",
     "Mesh",
+    "Message",
+    "Pattern",
     "PatternError",
     "PayloadError",
+    "Queue",
     "RealClock",
     "RecursiveInvocationError",
     "RequestTooLargeError",
     "ResourceNotFoundError",
+    "Schedule",
     "ScheduleExpression",
+    "Stream",
+    "Target",
     "Telemetry",
     "TooManyRequestsError",
+    "Topic",
 ]

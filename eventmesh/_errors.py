@@ -11,7 +11,11 @@ Our exception hierarchy::
     │   └── RecursiveInvocationError           a destination loop was stopped
     ├── PatternError (also ValueError)         an invalid event pattern or filter policy
     ├── BackendError                           a storage backend failed
-    └── PayloadError (also ValueError)         not JSON-serialisable, undecodable
+    ├── PayloadError (also ValueError)         not JSON-serialisable, undecodable
+    └── IdempotencyError                       an idempotent call could not go ahead
+        ├── IdempotencyInProgressError         a duplicate arrived while the first one runs
+        ├── IdempotencyPayloadMismatchError    a key was reused with a different payload
+        └── IdempotencyKeyError (also PayloadError)  no key in the event, or not JSON
 
 A handler's own exception is never wrapped in these: it becomes a function error
 (``{"errorMessage", "errorType", "stackTrace"}``) and follows Lambda's retry rules.
@@ -24,6 +28,10 @@ __all__ = [
     "BackendError",
     "ConfigurationError",
     "EventMeshError",
+    "IdempotencyError",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyError",
+    "IdempotencyPayloadMismatchError",
     "InvocationError",
     "PatternError",
     "PayloadError",
@@ -104,3 +112,33 @@ class BackendError(EventMeshError):
 
 class PayloadError(EventMeshError, ValueError):
     """A payload is not JSON-serialisable, or bytes could not be decoded."""
+
+
+class IdempotencyError(EventMeshError):
+    """An idempotent call could not go ahead; ``idempotency_key`` is the stored key if known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None = None,
+        function_name: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, function_name=function_name, request_id=request_id)
+        self.idempotency_key = idempotency_key
+
+
+class IdempotencyInProgressError(IdempotencyError):
+    """A call with the same key is running (here or in another process): nothing ran.
+
+    Retrying later is safe: it gets the first call's result, or runs if that call failed.
+    """
+
+
+class IdempotencyPayloadMismatchError(IdempotencyError):
+    """The key was seen before with a different payload (``validate_payload`` is on)."""
+
+
+class IdempotencyKeyError(IdempotencyError, PayloadError):
+    """The event has no idempotency key at the configured path, or it is not JSON."""

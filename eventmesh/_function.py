@@ -196,8 +196,19 @@ class Function:
     plain function call.
     """
 
-    def __init__(self, name: str, handler: Handler, config: FunctionConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        config: FunctionConfig,
+        middleware: Callable[[Handler], Handler] | None = None,
+    ) -> None:
         self.name = name
+        # A layer around every handler this function gets (idempotency): applied here and
+        # by update_code, so new code keeps it; published versions freeze the wrapped handler.
+        self.middleware = middleware
+        if middleware is not None:
+            handler = middleware(handler)
         self.latest = FunctionVersion(self, LATEST, handler, None, config)
         self.versions: dict[str, FunctionVersion] = {}
         self.aliases: dict[str, Alias] = {}
@@ -232,6 +243,8 @@ class Function:
         """Replace ``$LATEST``'s handler; its environments start cold again, as in Lambda."""
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
+        if self.middleware is not None:
+            handler = self.middleware(handler)
         self._replace_latest(handler=handler)
 
     def update_configuration(self, **changes: Any) -> None:

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 import orjson
 
@@ -33,12 +33,14 @@ from eventmesh._function import (
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh.backends.memory import memory_backend
 from eventmesh.backends.protocols import Backend
+from eventmesh.idempotency import Idempotency, KeySpec, idempotent
 from eventmesh.resources._base import Resource, Service
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from eventmesh.resources.bucket import Bucket
+    from eventmesh.resources.bus import Bus
     from eventmesh.resources.queue import Queue
     from eventmesh.resources.schedule import Schedule
     from eventmesh.resources.stream import Stream
@@ -51,6 +53,8 @@ logger = logging.getLogger("eventmesh")
 
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 R = TypeVar("R", bound=Resource)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:(.+)$")
@@ -219,6 +223,7 @@ class Mesh:
         on_failure: DestinationSpec | None = None,
         dead_letter: DestinationSpec | None = None,
         environment: Mapping[str, str] | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Callable[[Handler], Function]: ...
 
     def function(
@@ -237,8 +242,15 @@ class Mesh:
         on_failure: DestinationSpec | None = None,
         dead_letter: DestinationSpec | None = None,
         environment: Mapping[str, str] | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Function | Callable[[Handler], Function]:
-        """Register a handler as a function; use as ``@mesh.function`` or with settings."""
+        """Register a handler as a function; use as ``@mesh.function`` or with settings.
+
+        ``idempotency=Idempotency("body.order_id")`` runs the handler once per key and gives
+        duplicates the stored result (see :mod:`eventmesh.idempotency`).
+        """
+        if idempotency is not None and not isinstance(idempotency, Idempotency):
+            raise ConfigurationError(f"idempotency must be an Idempotency, got {idempotency!r}")
         config = FunctionConfig(
             timeout=timeout,
             memory=memory,
@@ -253,11 +265,17 @@ class Mesh:
         )
 
         def register(handler: Handler) -> Function:
-            return self._register(handler, name, config)
+            return self._register(handler, name, config, idempotency)
 
         return register(handler) if handler is not None else register
 
-    def _register(self, handler: Handler, name: str | None, config: FunctionConfig) -> Function:
+    def _register(
+        self,
+        handler: Handler,
+        name: str | None,
+        config: FunctionConfig,
+        idempotency: Idempotency | None = None,
+    ) -> Function:
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
         name = name or str(getattr(handler, "__name__", ""))
@@ -268,7 +286,12 @@ class Mesh:
         if name in self._functions:
             raise ConfigurationError(f"a function named {name!r} is already registered")
         self._check_dead_letter(config)
-        function = Function(name, handler, config)
+        middleware = None
+        if idempotency is not None:
+            middleware = idempotency.bind(
+                self.backend.values, self.clock, namespace=name, timeout=config.timeout
+            )
+        function = Function(name, handler, config, middleware)
         self._check_capacity(function, config)
         function._validators.append(lambda version: self._check_version(function, version))
         function._on_change.append(self._attach)
@@ -285,6 +308,30 @@ class Mesh:
         if self._running:
             self._async_queues[name].start()
         return function
+
+    def idempotent(
+        self,
+        idempotency: Idempotency | KeySpec,
+        /,
+        *,
+        namespace: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
+        """Make any async function idempotent on this mesh's store and clock, e.g. the
+        per-record work of a batch handler: ``@mesh.idempotent("body.order_id")``.
+
+        ``idempotency`` is an :class:`~eventmesh.Idempotency`, or a key with its settings as
+        ``options``; see :func:`eventmesh.idempotency.idempotent`.
+        """
+        return idempotent(
+            idempotency,
+            store=self.backend.values,
+            clock=self.clock,
+            namespace=namespace,
+            timeout=timeout,
+            **options,
+        )
 
     def _check_dead_letter(self, config: FunctionConfig) -> None:
         if isinstance(config.dead_letter, Function):
@@ -427,6 +474,18 @@ class Mesh:
         from eventmesh.resources.stream import create_stream
 
         return create_stream(self, name, shards=shards, retention=retention)
+
+    def bus(self, name: str = "default") -> Bus:
+        """An EventBridge-style event bus (created on first use; later calls return the same one).
+
+        ``rule`` sends the events matching a pattern (or, on the default bus, the ticks of a
+        ``rate()``/``cron()`` schedule) to up to five targets; ``put_events`` takes PutEvents'
+        entries; ``archive`` and ``replay`` keep events and put them back; as a destination
+        (``on_success=mesh.bus()``) it puts Lambda's invocation records on the bus.
+        """
+        from eventmesh.resources.bus import Bus
+
+        return self._resource(Bus, _resource_name(name, "bus", 256), {})
 
     def topic(self, name: str) -> Topic:
         """An SNS-style standard topic (created on first use; later calls return the same one).

@@ -1,0 +1,1516 @@
+"""Bus: EventBridge's event bus: events in, rules that match them, targets that get them.
+
+``put_events`` takes PutEvents' entries (``Source``, ``DetailType``, ``Detail``, and
+optionally ``Resources``, ``Time``, ``TraceHeader``, ``EventBusName``), turns each into an
+event with EventBridge's envelope (reference §4.5) and answers as PutEvents does: a
+``FailedEntryCount`` and one result per entry, an ``EventId`` or an ``ErrorCode`` with an
+``ErrorMessage``. A malformed entry fails alone:
+
+* ``InvalidArgument``: ``Source``, ``DetailType`` or ``Detail`` missing or empty, an unknown
+  key, ``Resources`` not a list of strings, a ``Time`` that is not a time, another bus's
+  ``EventBusName``, or an entry over 1 MB (EventBridge's size arithmetic: ``Time`` counts 14
+  bytes when given, then the UTF-8 bytes of ``Source``, ``DetailType``, ``Detail`` and each
+  resource);
+* ``MalformedDetail``: ``Detail`` is neither a JSON object nor the text of one;
+* ``NotAuthorizedForSourceException``: a ``Source`` starting with ``aws.`` (custom events
+  only).
+
+A call with no entry or more than 10 fails as a whole (:class:`PayloadError`).
+
+Every enabled rule whose pattern (:class:`~eventmesh.patterns.Pattern`) matches the event
+gets it: that is the fan-out. A rule has up to five targets; each delivery runs on its own, in
+the background, in a copy of the publisher's context (asyncio tasks copy it), so the W3C
+trace context and Lambda's recursion detection follow the event. What a target receives is
+the event, or what the target's ``input``, ``input_path`` or ``input_transformer`` makes of
+it (:class:`Target`); how it receives it:
+
+* a function: an ``Event`` invocation (Lambda's async retries and destinations apply);
+* a queue: an SQS message whose body is the JSON text (standard queues only);
+* a topic: an SNS message, the same text;
+* a stream: a record keyed by the value at ``partition_key_path`` (the event id without one);
+* another bus: the event itself (same id), which that bus archives and routes in turn; an
+  event never enters a bus it has already passed through;
+* an ``http://`` or ``https://`` URL: a POST of the text through httpx (the
+  ``eventmesh[http]`` extra), ``application/json`` when it is JSON;
+* an async callable: awaited with the payload (a fresh copy for each attempt).
+
+Retries: a failed attempt is retried when another may succeed: any exception of a callable;
+a 5xx or 429 answer, a timeout or a connection error of an HTTP endpoint; a throttle or a
+backend failure elsewhere. A client-side failure (a payload too large, a resource that is
+gone, a recursion stopped, a 4xx answer) goes to the dead-letter queue at once, as
+EventBridge does. Retry ``n`` (from 0) waits ``min(600, 2**n)`` seconds times a jitter factor
+drawn uniformly from ``(0.5, 1]`` with the mesh's seeded random generator
+(:func:`backoff_delay`), on the mesh's clock, so the defaults (185 retries, 24 hours) run out
+at about the same time. A delivery stops after ``max_retries`` retries, or when the next retry
+would come later than ``max_event_age`` seconds after the bus took the event in; the event
+then goes to the target's ``dead_letter`` queue with EventBridge's attributes (``RULE_ARN``,
+``TARGET_ARN``, ``ERROR_CODE``, ``ERROR_MESSAGE``, and ``EXHAUSTED_RETRY_CONDITION`` with
+``RETRY_ATTEMPTS`` when retries ran out), or, without one, is dropped and counted.
+
+A rule with ``schedule=`` (``rate()`` or ``cron()``; only on the bus named ``default``, as in
+EventBridge) fires on the mesh's clock through a :class:`~eventmesh.resources.schedule.Schedule`
+(one firer per tick across processes) and sends its targets the Scheduled Event of §4.6.
+
+Archives keep the events that match their pattern in the mesh's log store (so a durable
+backend keeps them), for ``retention`` seconds or for ever. A replay puts an archive's events
+that arrived in ``[start, end)`` back on the bus in their original order, each with
+``"replay-name"`` in its envelope, to the rules given (or all) and never into an archive.
+Its deliveries run in the trace context the original publisher had, when the mesh traced.
+
+As a destination (``on_success=mesh.bus("default")``) the bus puts Lambda's invocation record
+in ``detail`` with ``source`` ``lambda``, ``detail-type`` ``Lambda Function Invocation
+Result - Success`` or ``... - Failure`` (the dash is an en dash, U+2013, as reference §1.4
+spells it; see :data:`SUCCESS_DETAIL_TYPE`) after ``requestContext.condition``, and
+``resources`` ``[function ARN, bus ARN]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+
+import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+
+from eventmesh._destinations import iso_timestamp
+from eventmesh._errors import (
+    BackendError,
+    ConfigurationError,
+    EventMeshError,
+    PayloadError,
+    RequestTooLargeError,
+    ResourceNotFoundError,
+    TooManyRequestsError,
+)
+from eventmesh._function import Function, is_async_callable
+from eventmesh._jsonpath import JsonPath, json_path
+from eventmesh.patterns import Pattern
+from eventmesh.resources._base import Resource
+from eventmesh.resources.queue import Queue
+from eventmesh.resources.schedule import Schedule, _iso_z, create_schedule
+from eventmesh.resources.stream import Stream
+from eventmesh.resources.topic import HTTP_TIMEOUT, Topic, _require_httpx
+
+if TYPE_CHECKING:
+    import random
+
+    from eventmesh._destinations import MessageAttributes
+    from eventmesh._mesh import Mesh
+    from eventmesh._mesh import _Target as _FunctionTarget
+    from eventmesh.backends.protocols import LogRecord
+
+__all__ = [
+    "Archive",
+    "Bus",
+    "InputTransformer",
+    "Replay",
+    "Rule",
+    "RuleTarget",
+    "Target",
+    "backoff_delay",
+]
+
+logger = logging.getLogger("eventmesh.buses")
+
+MAX_ENTRIES = 10
+"""PutEvents' limit on entries per call."""
+MAX_EVENT_BYTES = 1024 * 1024
+"""An entry's size limit (1 MB; it was 256 KB before), counted as EventBridge counts it."""
+TIME_BYTES = 14
+MAX_TARGETS = 5
+MAX_INPUT_PATHS = 100
+MIN_EVENT_AGE, MAX_EVENT_AGE = 60, 86_400
+MAX_RETRIES = 185
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 600.0
+BACKOFF_JITTER = 0.5
+"""A retry waits its exponential ceiling times a factor drawn from ``(1 - JITTER, 1]``."""
+REPLAY_CHUNK = 100
+SUCCESS_DETAIL_TYPE: Final = "Lambda Function Invocation Result \u2013 Success"
+FAILURE_DETAIL_TYPE: Final = "Lambda Function Invocation Result \u2013 Failure"
+PREDEFINED_VARIABLES: Final = frozenset(
+    {
+        "aws.events.rule-arn",
+        "aws.events.rule-name",
+        "aws.events.event",
+        "aws.events.event.json",
+        "aws.events.event.ingestion-time",
+    }
+)
+
+_BUS_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,256}$")
+_RULE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_ARCHIVE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,48}$")
+_REPLAY_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+_ENTRY_KEYS = frozenset(
+    {"Source", "DetailType", "Detail", "Resources", "Time", "TraceHeader", "EventBusName"}
+)
+_ARCHIVE_SHARD = "archive"
+_MISSING: Any = object()
+
+TargetKind: TypeAlias = Literal["lambda", "sqs", "sns", "kinesis", "events", "http", "callable"]
+TargetSpec: TypeAlias = Any
+"""A :class:`Target`, or what a Target wraps: a function, a queue, a topic, a stream, a bus,
+an http(s):// URL, an async callable, or the name (or ARN) of one."""
+ReplayState: TypeAlias = Literal["STARTING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+Moment: TypeAlias = "datetime | float"
+"""An aware datetime, or epoch seconds."""
+
+
+def backoff_delay(retry: int, rng: random.Random) -> float:
+    """The wait before retry ``retry`` (0 for the first retry).
+
+    ``ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**retry)`` and the delay is ``ceiling``
+    times a factor in ``(1 - BACKOFF_JITTER, 1]``: "exponential backoff with jitter" keeps
+    retries of many events from arriving together, and the cap of 10 minutes makes 185
+    retries last about 22 hours, the same order as the 24-hour default age.
+    """
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(retry, 30))
+    return ceiling * (1.0 - BACKOFF_JITTER * rng.random())
+
+
+# -- payloads --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    """What a target receives: ``text`` for text targets (queues, topics, streams, HTTP);
+    ``value()`` parses it again for functions and callables when it is JSON."""
+
+    text: str
+    is_json: bool
+
+    @classmethod
+    def of(cls, value: Any) -> _Payload:
+        if isinstance(value, str):
+            return cls(value, False)
+        return cls(orjson.dumps(value).decode(), True)
+
+    def value(self) -> Any:
+        return orjson.loads(self.text) if self.is_json else self.text
+
+
+def _json_text(value: Any, what: str) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as exc:
+        raise ConfigurationError(f"{what} must be JSON-serialisable: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """A ``<name>`` placeholder of a template; ``quoted`` when it sits inside a JSON string."""
+
+    name: str
+    quoted: bool
+
+
+def _scan_template(template: str) -> list[str | _Slot]:
+    """Split a template into literal text and placeholders, noting which are in a string."""
+    segments: list[str | _Slot] = []
+    quoted = False
+    start = index = 0
+    while index < len(template):
+        char = template[index]
+        if char == "<" and (match := _PLACEHOLDER.match(template, index)):
+            segments.append(template[start:index])
+            segments.append(_Slot(match.group(1), quoted))
+            index = start = match.end()
+            continue
+        if quoted and char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        index += 1
+    segments.append(template[start:])
+    return segments
+
+
+class InputTransformer:
+    """EventBridge's input transformer: variables from JSONPaths, then a template.
+
+    ``input_paths_map`` names up to 100 variables, each a path into the event;
+    ``input_template`` uses them as ``<name>``, with EventBridge's predefined variables
+    ``<aws.events.rule-name>``, ``<aws.events.rule-arn>``, ``<aws.events.event>`` (the event
+    as JSON), ``<aws.events.event.json>`` (the event's JSON text as a string) and
+    ``<aws.events.event.ingestion-time>`` (ISO 8601).
+
+    Insertion rules. When the template is JSON (it parses once its placeholders are filled),
+    a placeholder inside a JSON string takes a string value as the raw string (escaped for
+    JSON) and any other value as its escaped JSON text; a placeholder outside strings takes
+    the value's JSON text (a string gets its quotes). So with ``state = "RUNNING"``,
+    ``{"s": <state>}`` and ``{"s": "<state>"}`` both give ``{"s": "RUNNING"}``. When the
+    template is plain text, a string goes in as is and other values as JSON text. A path with
+    nothing at it gives ``null`` outside strings and nothing inside a string or in text.
+    An undefined ``<name>`` is a ConfigurationError (EventBridge cannot escape ``<``).
+    """
+
+    __slots__ = ("_json_mode", "_paths", "_segments", "input_paths_map", "input_template")
+
+    def __init__(self, input_paths_map: Mapping[str, str], input_template: str) -> None:
+        if not isinstance(input_paths_map, Mapping):
+            raise ConfigurationError("input_paths_map maps variable names to JSONPaths")
+        if len(input_paths_map) > MAX_INPUT_PATHS:
+            raise ConfigurationError(
+                f"an input transformer defines at most {MAX_INPUT_PATHS} variables, "
+                f"got {len(input_paths_map)}"
+            )
+        if not isinstance(input_template, str) or not input_template:
+            raise ConfigurationError("input_template must be a non-empty string")
+        paths: dict[str, JsonPath] = {}
+        for name, path in input_paths_map.items():
+            if not isinstance(name, str) or not _VARIABLE_NAME.match(name):
+                raise ConfigurationError(f"input transformer variable name {name!r} is invalid")
+            if name in PREDEFINED_VARIABLES or name.startswith("aws.events."):
+                raise ConfigurationError(f"{name!r} is reserved for EventBridge's variables")
+            paths[name] = json_path(path)
+        self.input_paths_map: dict[str, str] = dict(input_paths_map)
+        self.input_template = input_template
+        self._paths = paths
+        self._segments = _scan_template(input_template)
+        for segment in self._segments:
+            if isinstance(segment, _Slot) and not (
+                segment.name in paths or segment.name in PREDEFINED_VARIABLES
+            ):
+                raise ConfigurationError(
+                    f"input_template uses <{segment.name}>, which is neither in "
+                    "input_paths_map nor one of EventBridge's predefined variables"
+                )
+        self._json_mode = self._is_json_template()
+
+    @classmethod
+    def of(cls, spec: InputTransformer | Mapping[str, Any]) -> InputTransformer:
+        """From an InputTransformer or a mapping, in Python's or EventBridge's key names."""
+        if isinstance(spec, InputTransformer):
+            return spec
+        if not isinstance(spec, Mapping):
+            raise ConfigurationError(
+                "input_transformer is an InputTransformer or a mapping with input_paths_map "
+                "and input_template"
+            )
+        paths = spec.get("input_paths_map", spec.get("InputPathsMap", {}))
+        template = spec.get("input_template", spec.get("InputTemplate"))
+        known = {"input_paths_map", "InputPathsMap", "input_template", "InputTemplate"}
+        unknown = set(spec) - known
+        if unknown:
+            raise ConfigurationError(
+                f"unknown input transformer keys: {', '.join(sorted(map(str, unknown)))}"
+            )
+        return cls(paths, template)
+
+    def _is_json_template(self) -> bool:
+        trial = "".join(
+            segment if isinstance(segment, str) else ("" if segment.quoted else "null")
+            for segment in self._segments
+        )
+        try:
+            orjson.loads(trial)
+        except orjson.JSONDecodeError:
+            return False
+        return True
+
+    @property
+    def json_mode(self) -> bool:
+        """Whether the template is JSON (else plain text)."""
+        return self._json_mode
+
+    def render(self, event: Mapping[str, Any], predefined: Mapping[str, Any]) -> _Payload:
+        """The template filled from ``event`` and the predefined variables' values."""
+        parts: list[str] = []
+        for segment in self._segments:
+            if isinstance(segment, str):
+                parts.append(segment)
+                continue
+            path = self._paths.get(segment.name)
+            if path is not None:
+                value = path.get(event, _MISSING)
+            else:
+                value = predefined.get(segment.name, _MISSING)
+            parts.append(self._insert(value, segment.quoted))
+        text = "".join(parts)
+        if self._json_mode:
+            try:
+                orjson.loads(text)
+            except orjson.JSONDecodeError:
+                return _Payload(text, False)
+            return _Payload(text, True)
+        return _Payload(text, False)
+
+    def _insert(self, value: Any, quoted: bool) -> str:
+        if not self._json_mode:
+            if value is _MISSING:
+                return ""
+            return value if isinstance(value, str) else orjson.dumps(value).decode()
+        if quoted:
+            if value is _MISSING:
+                return ""
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            return orjson.dumps(text).decode()[1:-1]
+        return "null" if value is _MISSING else orjson.dumps(value).decode()
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, InputTransformer)
+            and other.input_paths_map == self.input_paths_map
+            and other.input_template == self.input_template
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.input_template)
+
+    def __repr__(self) -> str:
+        return f"InputTransformer({self.input_paths_map!r}, {self.input_template!r})"
+
+
+# -- targets ---------------------------------------------------------------------------------
+def _number(name: str, value: Any, low: int, high: int, *, integer: bool) -> None:
+    number = isinstance(value, int) or (not integer and isinstance(value, float))
+    if isinstance(value, bool) or not number or not low <= value <= high:
+        what = "an integer" if integer else "a number"
+        raise ConfigurationError(f"{name} must be {what} from {low} to {high}, got {value!r}")
+
+
+def _kind_of(target: Any) -> TargetKind | None:
+    """The kind of a target object; None for a name, resolved when the mesh runs."""
+    if isinstance(target, Function):
+        return "lambda"
+    if isinstance(target, Queue):
+        return "sqs"
+    if isinstance(target, Topic):
+        return "sns"
+    if isinstance(target, Stream):
+        return "kinesis"
+    if isinstance(target, Bus):
+        return "events"
+    if isinstance(target, str):
+        if target.startswith(("http://", "https://")):
+            return "http"
+        if not target:
+            raise ConfigurationError("a target name must not be empty")
+        return None
+    if callable(target):
+        if not is_async_callable(target):
+            raise ConfigurationError(f"a callable target must be async (async def), got {target!r}")
+        return "callable"
+    raise ConfigurationError(
+        f"{target!r} cannot be a target: give a function, a queue, a topic, a stream, a bus, "
+        "an http(s):// URL, an async callable, or the name of one"
+    )
+
+
+def _check_kind(spec: Target, kind: TargetKind | None) -> None:
+    """Settings that only some kinds of target take (checked again once a name resolves)."""
+    if kind is None:
+        return
+    if spec.partition_key_path is not None and kind != "kinesis":
+        raise ConfigurationError("partition_key_path is for stream targets only")
+    transformed = (spec.input, spec.input_path, spec.input_transformer)
+    if kind == "events" and any(option is not None for option in transformed):
+        raise ConfigurationError(
+            "a bus target receives the event itself: input, input_path and "
+            "input_transformer are not available for it"
+        )
+
+
+class Target:
+    """A rule's target and how it gets the event (EventBridge's ``Target``).
+
+    ``target``: a function (or its name), a queue, a topic, a stream, a bus (or the name or
+    ARN of one), an ``http(s)://`` URL or an async callable. At most one of ``input`` (a
+    constant sent instead of the event; a str is sent as that text), ``input_path`` (a
+    JSONPath into the event, :mod:`eventmesh._jsonpath`) and ``input_transformer``
+    (:class:`InputTransformer`, or a mapping of its two settings). ``partition_key_path``
+    (streams only) picks the record's partition key from the event. ``max_event_age``
+    (60-86400 s) and ``max_retries`` (0-185) are the retry policy; ``dead_letter`` is a
+    standard queue (or its name) for what could not be delivered.
+    """
+
+    __slots__ = (
+        "dead_letter",
+        "input",
+        "input_path",
+        "input_transformer",
+        "kind",
+        "max_event_age",
+        "max_retries",
+        "partition_key_path",
+        "target",
+    )
+
+    def __init__(
+        self,
+        target: TargetSpec,
+        *,
+        input: Any = None,
+        input_path: str | None = None,
+        input_transformer: InputTransformer | Mapping[str, Any] | None = None,
+        partition_key_path: str | None = None,
+        max_event_age: float = MAX_EVENT_AGE,
+        max_retries: int = MAX_RETRIES,
+        dead_letter: Queue | str | None = None,
+    ) -> None:
+        if isinstance(target, Target):
+            raise ConfigurationError("Target(...) wraps a target, not another Target")
+        self.target = target
+        self.kind: TargetKind | None = _kind_of(target)
+        if self.kind == "http":
+            _require_httpx()
+        given = [input is not None, input_path is not None, input_transformer is not None]
+        if sum(given) > 1:
+            raise ConfigurationError(
+                "input, input_path and input_transformer are exclusive: give at most one"
+            )
+        if input is not None:
+            _json_text(input, "a target's input")
+        self.input = input
+        self.input_path = None if input_path is None else json_path(input_path)
+        self.input_transformer = (
+            None if input_transformer is None else InputTransformer.of(input_transformer)
+        )
+        self.partition_key_path = (
+            None if partition_key_path is None else json_path(partition_key_path)
+        )
+        _number("max_event_age", max_event_age, MIN_EVENT_AGE, MAX_EVENT_AGE, integer=False)
+        _number("max_retries", max_retries, 0, MAX_RETRIES, integer=True)
+        self.max_event_age = float(max_event_age)
+        self.max_retries = max_retries
+        if dead_letter is not None and not isinstance(dead_letter, Queue | str):
+            raise ConfigurationError(
+                f"a target's dead_letter is a standard queue or its name, not {dead_letter!r}"
+            )
+        self.dead_letter = dead_letter
+        _check_kind(self, self.kind)
+
+    @classmethod
+    def of(cls, spec: TargetSpec) -> Target:
+        return spec if isinstance(spec, Target) else cls(spec)
+
+    def _payload(self, event: _Event, rule: Rule) -> _Payload:
+        """What this target of ``rule`` receives for ``event``."""
+        if self.input is not None:
+            return _Payload.of(self.input)
+        if self.input_path is not None:
+            return _Payload.of(self.input_path.get(event.envelope))
+        if self.input_transformer is not None:
+            return self.input_transformer.render(event.envelope, rule.variables(event))
+        return _Payload(event.data.decode(), True)
+
+    def __repr__(self) -> str:
+        return f"<Target {self.target!r}>"
+
+
+def _name_from_arn(text: str) -> str:
+    """``arn:aws:sqs:r:a:q`` -> ``q``; ``...:event-bus/b`` -> ``b``; ``...:stream/s`` -> ``s``."""
+    if not text.startswith("arn:"):
+        return text
+    parts = text.split(":", 5)
+    if len(parts) < 6 or parts[2] not in ("sqs", "sns", "kinesis", "events"):
+        return text
+    resource = parts[5]
+    for prefix in ("event-bus/", "stream/"):
+        if resource.startswith(prefix):
+            return resource.removeprefix(prefix)
+    return resource
+
+
+class _AttemptError(Exception):
+    """An attempt failed with EventBridge's ERROR_CODE; ``retryable`` says if to try again."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+def _classify(exc: Exception, kind: TargetKind) -> tuple[str, bool]:
+    """EventBridge's ERROR_CODE for a failed attempt, and whether another may succeed."""
+    if isinstance(exc, _AttemptError):
+        return exc.code, exc.retryable
+    if kind == "callable":
+        return "ERROR_FROM_TARGET", True  # the callable's own failure: try again
+    if isinstance(exc, TooManyRequestsError):
+        return "THROTTLING", True
+    if isinstance(exc, BackendError):
+        return "INTERNAL_ERROR", True
+    if isinstance(exc, TimeoutError):
+        return "TIMEOUT", True
+    if isinstance(exc, OSError):
+        return "CONNECTION_FAILURE", True
+    if isinstance(exc, ResourceNotFoundError):
+        return "NO_RESOURCE", False
+    if isinstance(exc, PayloadError | RequestTooLargeError):
+        return "INVALID_PARAMETER", False
+    if isinstance(exc, EventMeshError):
+        return "SDK_CLIENT_ERROR", False  # a recursion stopped, a configuration problem
+    return "INTERNAL_ERROR", True
+
+
+class RuleTarget:
+    """A target bound to a rule: what it resolved to, and its counters.
+
+    ``attempts`` counts every attempt (retries included); ``delivered`` and ``failed`` count
+    events; of the failed, ``dead_lettered`` went to the dead-letter queue and ``dropped``
+    had none to go to (or it failed too).
+    """
+
+    def __init__(self, rule: Rule, spec: Target) -> None:
+        self.rule = rule
+        self.spec = spec
+        self.kind: TargetKind | None = spec.kind
+        self._function: _FunctionTarget | None = None
+        self._resource: Queue | Topic | Stream | Bus | None = None
+        self._dead_letter: Queue | None = None
+        self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
+        self.attempts = 0
+        self.delivered = 0
+        self.failed = 0
+        self.dead_lettered = 0
+        self.dropped = 0
+
+    @property
+    def _mesh(self) -> Mesh:
+        return self.rule.bus._mesh
+
+    # -- resolution --------------------------------------------------------------------------
+    def resolve(self) -> None:
+        """Find what a name stands for (when the mesh runs) and check the settings again."""
+        target = self.spec.target
+        if isinstance(target, Queue | Topic | Stream | Bus):
+            self._resource = target
+        elif isinstance(target, Function):
+            self._function = self._find_function(target)
+        elif self.kind is None:
+            resource = self._mesh._resources.get(_name_from_arn(target))
+            if isinstance(resource, Queue | Topic | Stream | Bus):
+                self._resource = resource
+                self.kind = _kind_of(resource)
+            else:
+                self._function = self._find_function(target)
+                self.kind = "lambda"
+            _check_kind(self.spec, self.kind)
+        if isinstance(self._resource, Queue) and self._resource.fifo:
+            raise ConfigurationError(
+                f"rule {self.rule.name!r}: queue {self._resource.name!r} is FIFO; bus targets "
+                "are standard queues"
+            )
+        self._dead_letter = self._find_dead_letter()
+
+    def _find_function(self, target: Function | str) -> _FunctionTarget:
+        try:
+            return self._mesh.resolve_function(target)
+        except EventMeshError as exc:
+            raise ConfigurationError(
+                f"rule {self.rule.name!r}: no function or resource {target!r} ({exc})"
+            ) from None
+
+    def _find_dead_letter(self) -> Queue | None:
+        spec = self.spec.dead_letter
+        if spec is None:
+            return None
+        queue = spec if isinstance(spec, Queue) else self._mesh._resources.get(_name_from_arn(spec))
+        if not isinstance(queue, Queue):
+            raise ConfigurationError(
+                f"rule {self.rule.name!r}: no dead-letter queue named {spec!r}"
+            )
+        if queue.fifo:
+            raise ConfigurationError(
+                f"rule {self.rule.name!r}: a dead-letter queue is a standard queue, "
+                f"{queue.name!r} is FIFO"
+            )
+        return queue
+
+    @property
+    def arn(self) -> str:
+        """The target's ARN (a URL for HTTP, the callable's name for a callable)."""
+        if self._function is not None:
+            return self._function.arn
+        if self._resource is not None:
+            return self._resource.arn
+        target = self.spec.target
+        if isinstance(target, str):
+            return target
+        if isinstance(target, Function):
+            return target.name
+        return str(getattr(target, "__qualname__", None) or type(target).__qualname__)
+
+    # -- one attempt -------------------------------------------------------------------------
+    async def attempt(self, event: _Event, payload: _Payload) -> None:
+        """Deliver once; raises on failure."""
+        kind = self.kind
+        if kind == "lambda":
+            assert self._function is not None
+            await self._mesh.invoke_async(self._function, payload.value(), trigger="pubsub")
+        elif kind == "sqs":
+            assert isinstance(self._resource, Queue)
+            await self._resource.send(payload.text)
+        elif kind == "sns":
+            assert isinstance(self._resource, Topic)
+            await self._resource.publish(payload.text)
+        elif kind == "kinesis":
+            assert isinstance(self._resource, Stream)
+            await self._resource.put_record(payload.text, self._partition_key(event))
+        elif kind == "events":
+            assert isinstance(self._resource, Bus)
+            await self._resource._forward(event, self.rule.bus)
+        elif kind == "callable":
+            call: Callable[[Any], Awaitable[Any]] = self.spec.target
+            await call(payload.value())
+        else:
+            await self._post(event, payload)
+
+    def _partition_key(self, event: _Event) -> str:
+        path = self.spec.partition_key_path
+        value = None if path is None else path.get(event.envelope)
+        if value is None:
+            return str(event.envelope["id"])
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+    async def _post(self, event: _Event, payload: _Payload) -> None:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+        client: httpx.AsyncClient = self._client
+        content_type = "application/json" if payload.is_json else "text/plain"
+        headers = {
+            "Content-Type": f"{content_type}; charset=utf-8",
+            "User-Agent": "Amazon/EventBridge/ApiDestinations",
+        }
+        if event.trace_header:
+            headers["X-Amzn-Trace-Id"] = event.trace_header
+        if self._mesh.telemetry.tracing:
+            propagate.inject(headers)
+        url = str(self.spec.target)
+        try:
+            response = await client.post(url, content=payload.text.encode(), headers=headers)
+        except httpx.TimeoutException as exc:
+            raise _AttemptError(
+                "TIMEOUT", f"POST {url} timed out: {exc!r}", retryable=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise _AttemptError(
+                "CONNECTION_FAILURE", f"POST {url} failed: {exc!r}", retryable=True
+            ) from exc
+        status = response.status_code
+        if status == 429:
+            raise _AttemptError("THROTTLING", f"POST {url} answered 429", retryable=True)
+        if not 200 <= status < 300:
+            raise _AttemptError(
+                "ERROR_FROM_TARGET", f"POST {url} answered {status}", retryable=status >= 500
+            )
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def __repr__(self) -> str:
+        return f"<RuleTarget {self.kind or '?'} {self.arn} of rule {self.rule.name}>"
+
+
+# -- events ----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Event:
+    """An event as the bus carries it: the envelope, its JSON, and what travels beside it."""
+
+    envelope: dict[str, Any]
+    data: bytes
+    ingested_at: float
+    """The mesh clock's monotonic time when the bus took the event in (for max_event_age)."""
+    ingestion_time: float
+    """Wall time of the same moment (``<aws.events.event.ingestion-time>``)."""
+    trace: dict[str, str] = field(default_factory=dict)
+    trace_header: str | None = None
+    hops: tuple[str, ...] = ()
+    """Buses the event went through before this one (a bus never takes it twice)."""
+
+    @property
+    def id(self) -> str:
+        return str(self.envelope["id"])
+
+    @property
+    def replay_name(self) -> str | None:
+        name = self.envelope.get("replay-name")
+        return None if name is None else str(name)
+
+
+class _EntryError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _entry_time(value: Any) -> tuple[float | None, int]:
+    """``Time`` as epoch seconds (None: now) and the bytes it counts for."""
+    if value is None:
+        return None, 0
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), TIME_BYTES
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _EntryError(
+                "InvalidArgument", f"Time {value!r} is not an ISO 8601 time"
+            ) from None
+    else:
+        raise _EntryError("InvalidArgument", f"Time {value!r} is not a time")
+    if moment.tzinfo is None:
+        raise _EntryError("InvalidArgument", "Time must carry a time zone (e.g. UTC)")
+    return moment.timestamp(), TIME_BYTES
+
+
+def _entry_detail(value: Any) -> tuple[dict[str, Any], int]:
+    """``Detail`` as an object (a fresh copy) and its size in bytes."""
+    if isinstance(value, str):
+        try:
+            detail = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            detail = None
+        if not isinstance(detail, dict):
+            raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
+        return detail, len(value.encode())
+    if isinstance(value, Mapping):
+        try:
+            text = orjson.dumps(dict(value))
+        except TypeError as exc:
+            raise _EntryError("MalformedDetail", f"Detail is malformed: {exc}") from None
+        return orjson.loads(text), len(text)
+    raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
+
+
+def _entry_text(entry: Mapping[str, Any], key: str) -> str:
+    value = entry.get(key)
+    if value is None or value == "":
+        raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: it is required.")
+    if not isinstance(value, str):
+        raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: not a string.")
+    return value
+
+
+def _entry_resources(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise _EntryError("InvalidArgument", "Resources must be a list of strings.")
+    if not all(isinstance(item, str) for item in value):
+        raise _EntryError("InvalidArgument", "Resources must be a list of strings.")
+    return list(value)
+
+
+def _is_invocation_record(message: Any) -> bool:
+    if not isinstance(message, Mapping):
+        return False
+    context = message.get("requestContext")
+    return isinstance(context, Mapping) and "condition" in context and "functionArn" in context
+
+
+@contextlib.contextmanager
+def _trace_context(carrier: Mapping[str, str]) -> Iterator[None]:
+    """Make ``carrier``'s W3C context current (tasks created inside copy it)."""
+    if not carrier:
+        yield
+        return
+    token = otel_context.attach(propagate.extract(dict(carrier)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+# -- rules -----------------------------------------------------------------------------------
+class Rule:
+    """A rule of a bus: an event pattern, a schedule, or both, and up to five targets.
+
+    ``enabled`` may be changed at any time. ``matched`` counts the events (and schedule
+    fires) the rule sent to its targets; ``schedule`` is the Schedule behind a scheduled rule.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        name: str,
+        pattern: Pattern | None,
+        targets: Sequence[TargetSpec],
+        enabled: bool,
+    ) -> None:
+        self.bus = bus
+        self.name = name
+        self.pattern = pattern
+        self.enabled = bool(enabled)
+        self.schedule: Schedule | None = None
+        self.targets = [RuleTarget(self, Target.of(spec)) for spec in targets]
+        self.matched = 0
+
+    @property
+    def arn(self) -> str:
+        bus = self.bus
+        path = self.name if bus.name == "default" else f"{bus.name}/{self.name}"
+        return f"arn:aws:events:{bus._mesh.region}:{bus._mesh.account_id}:rule/{path}"
+
+    def matches(self, event: _Event) -> bool:
+        """Whether an event put on the bus goes to this rule (a schedule-only rule: never)."""
+        return self.enabled and self.pattern is not None and self.pattern.matches(event.envelope)
+
+    def variables(self, event: _Event) -> dict[str, Any]:
+        """EventBridge's predefined input transformer variables for ``event``."""
+        return {
+            "aws.events.rule-name": self.name,
+            "aws.events.rule-arn": self.arn,
+            "aws.events.event": event.envelope,
+            "aws.events.event.json": event.data.decode(),
+            "aws.events.event.ingestion-time": iso_timestamp(event.ingestion_time),
+        }
+
+    async def _on_schedule(self, payload: Any) -> None:
+        """The Schedule's target: the Scheduled Event, named after this rule, to the targets."""
+        if not (self.enabled and self.bus._live) or not isinstance(payload, dict):
+            return
+        payload["resources"] = [self.arn]
+        self.bus._dispatch(self.bus._event(payload), [self])
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.name} of {self.bus.name} ({len(self.targets)} targets)>"
+
+
+def _schedule_name(rule_name: str) -> str:
+    """The name of a scheduled rule's Schedule: stable, at most 64 characters."""
+    name = f"events.rule.{rule_name}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(rule_name.encode()).hexdigest()[:12]
+    return f"events.rule.{rule_name[:38]}.{digest}"
+
+
+# -- archives and replays --------------------------------------------------------------------
+class Archive:
+    """Events of a bus kept in the mesh's log store (``events_archived`` counts this
+    process's appends; :meth:`event_count` asks the store)."""
+
+    def __init__(
+        self, bus: Bus, name: str, pattern: Pattern | None, retention: float | None
+    ) -> None:
+        self.bus = bus
+        self.name = name
+        self.pattern = pattern
+        self.retention = retention
+        self.stream = f"events-archive/{bus.name}/{name}"
+        """The log's name in the store."""
+        self.events_archived = 0
+
+    @property
+    def arn(self) -> str:
+        mesh = self.bus._mesh
+        return f"arn:aws:events:{mesh.region}:{mesh.account_id}:archive/{self.name}"
+
+    def accepts(self, event: _Event) -> bool:
+        return self.pattern is None or self.pattern.matches(event.envelope)
+
+    async def _append(self, event: _Event) -> None:
+        await self._trim()
+        logs = self.bus._mesh.backend.logs
+        await logs.append(self.stream, _ARCHIVE_SHARD, [(event.data, event.id, event.trace)])
+        self.events_archived += 1
+
+    async def _trim(self) -> None:
+        if self.retention is not None:
+            before = self.bus._mesh.clock.time() - self.retention
+            await self.bus._mesh.backend.logs.trim(self.stream, _ARCHIVE_SHARD, before)
+
+    async def event_count(self) -> int:
+        """How many events the archive holds now (after retention)."""
+        await self._trim()
+        oldest, newest = await self.bus._mesh.backend.logs.bounds(self.stream, _ARCHIVE_SHARD)
+        return newest - oldest
+
+    def __repr__(self) -> str:
+        return f"<Archive {self.name} of {self.bus.name}>"
+
+
+def _pattern_source(pattern: Pattern | None) -> Any:
+    return None if pattern is None else pattern.source
+
+
+def _epoch(moment: Moment, what: str) -> float:
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ConfigurationError(f"{what} must be a timezone-aware datetime")
+        return moment.timestamp()
+    if isinstance(moment, int | float) and not isinstance(moment, bool):
+        return float(moment)
+    raise ConfigurationError(f"{what} must be an aware datetime or epoch seconds, not {moment!r}")
+
+
+class Replay:
+    """A replay under way: ``state`` is ``STARTING``, ``RUNNING``, then ``COMPLETED``,
+    ``FAILED`` (``error`` says why) or ``CANCELLED``; ``events_replayed`` of
+    ``events_total`` were put back. ``await replay.wait()`` returns once it has ended."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        name: str,
+        archive: Archive,
+        start: float,
+        end: float,
+        rules: Collection[Rule] | None,
+    ) -> None:
+        self.bus = bus
+        self.name = name
+        self.archive = archive
+        self.start = start
+        self.end = end
+        self.rules = None if rules is None else tuple(rules)
+        self.state: ReplayState = "STARTING"
+        self.error: str | None = None
+        self.events_total = 0
+        self.events_replayed = 0
+        self.started_at = bus._mesh.clock.time()
+        self.ended_at: float | None = None
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def arn(self) -> str:
+        mesh = self.bus._mesh
+        return f"arn:aws:events:{mesh.region}:{mesh.account_id}:replay/{self.name}"
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    async def wait(self) -> Replay:
+        await self._done.wait()
+        return self
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Replay {self.name} of {self.archive.name}: {self.state} "
+            f"{self.events_replayed}/{self.events_total}>"
+        )
+
+
+# -- the bus ---------------------------------------------------------------------------------
+class Bus(Resource):
+    """An EventBridge-style event bus; see the module docstring.
+
+    Counters: ``events_put`` and ``failed_entries`` (PutEvents entries), ``delivered`` and
+    ``delivery_failures`` (events per target), of the failures ``dead_lettered`` and
+    ``dropped``, and ``dead_letter_failures`` (a dead-letter queue refused the event).
+    """
+
+    kind = "bus"
+    service = "events"
+
+    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(mesh, name, settings)
+        if not isinstance(name, str) or not _BUS_NAME.match(name):
+            raise ConfigurationError(
+                f"bus name {name!r} must be 1-256 letters, digits, '.', '-', '_' or '/'"
+            )
+        if settings:
+            raise ConfigurationError(f"unknown bus settings: {', '.join(sorted(settings))}")
+        self.rules: dict[str, Rule] = {}
+        self.archives: dict[str, Archive] = {}
+        self.replays: dict[str, Replay] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._replay_tasks: set[asyncio.Task[None]] = set()
+        self._live = False
+        self.events_put = 0
+        self.failed_entries = 0
+        self.delivered = 0
+        self.delivery_failures = 0
+        self.dead_lettered = 0
+        self.dropped = 0
+        self.dead_letter_failures = 0
+
+    @property
+    def arn(self) -> str:
+        mesh = self._mesh
+        return f"arn:aws:events:{mesh.region}:{mesh.account_id}:event-bus/{self.name}"
+
+    # -- rules -------------------------------------------------------------------------------
+    def rule(
+        self,
+        name: str,
+        pattern: Pattern | Mapping[str, Any] | str | None = None,
+        schedule: str | None = None,
+        targets: Sequence[TargetSpec] = (),
+        enabled: bool = True,
+    ) -> Rule:
+        """Add a rule: an event pattern, a ``rate()``/``cron()`` schedule, or both; up to
+        five targets (:class:`Target`, or what a Target wraps)."""
+        if not isinstance(name, str) or not _RULE_NAME.match(name):
+            raise ConfigurationError(
+                f"rule name {name!r} must be 1-64 letters, digits, '.', '-' or '_'"
+            )
+        if name in self.rules:
+            raise ConfigurationError(f"bus {self.name!r} already has a rule named {name!r}")
+        if pattern is None and schedule is None:
+            raise ConfigurationError(f"rule {name!r} needs a pattern, a schedule, or both")
+        if isinstance(targets, str | bytes) or not isinstance(targets, Sequence):
+            raise ConfigurationError("targets is a list of targets")
+        if len(targets) > MAX_TARGETS:
+            raise ConfigurationError(
+                f"a rule has at most {MAX_TARGETS} targets, rule {name!r} has {len(targets)}"
+            )
+        compiled = None
+        if pattern is not None:
+            compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
+        if schedule is not None:
+            self._check_schedule(name, schedule)
+        rule = Rule(self, name, compiled, targets, enabled)
+        if self._live:
+            for target in rule.targets:
+                target.resolve()
+        if schedule is not None:
+            rule.schedule = create_schedule(
+                self._mesh, schedule, rule._on_schedule, name=_schedule_name(name)
+            )
+        self.rules[name] = rule
+        return rule
+
+    def _check_schedule(self, name: str, schedule: str) -> None:
+        if self.name != "default":
+            raise ConfigurationError(
+                f"rule {name!r}: scheduled rules are only on the default bus, not {self.name!r}"
+            )
+        if not isinstance(schedule, str) or not schedule.strip().startswith(("rate(", "cron(")):
+            raise ConfigurationError(
+                f"rule {name!r}: a rule's schedule is rate(...) or cron(...), got {schedule!r}"
+            )
+
+    def _rules(self, rules: Iterable[Rule | str] | None) -> list[Rule] | None:
+        if rules is None:
+            return None
+        found: list[Rule] = []
+        for rule in rules:
+            key = rule.name if isinstance(rule, Rule) else str(rule).rsplit("/", 1)[-1]
+            if self.rules.get(key) is None or (isinstance(rule, Rule) and rule.bus is not self):
+                raise ConfigurationError(f"bus {self.name!r} has no rule {rule!r}")
+            found.append(self.rules[key])
+        return found
+
+    # -- archives and replays ----------------------------------------------------------------
+    def archive(
+        self,
+        name: str,
+        pattern: Pattern | Mapping[str, Any] | str | None = None,
+        retention: float | None = None,
+    ) -> Archive:
+        """Keep the events matching ``pattern`` (all without one) for ``retention`` seconds
+        (for ever without one). Asking again with the same settings returns the archive."""
+        if not isinstance(name, str) or not _ARCHIVE_NAME.match(name):
+            raise ConfigurationError(
+                f"archive name {name!r} must be 1-48 letters, digits, '.', '-' or '_'"
+            )
+        if retention is not None:
+            _number("retention", retention, 1, 2**53, integer=False)
+        compiled = None
+        if pattern is not None:
+            compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
+        existing = self.archives.get(name)
+        if existing is not None:
+            same_pattern = _pattern_source(existing.pattern) == _pattern_source(compiled)
+            if same_pattern and existing.retention == retention:
+                return existing
+            raise ConfigurationError(f"archive {name!r} exists with other settings")
+        archive = Archive(self, name, compiled, None if retention is None else float(retention))
+        self.archives[name] = archive
+        return archive
+
+    def replay(
+        self,
+        archive: Archive | str,
+        start: Moment,
+        end: Moment,
+        rules: Iterable[Rule | str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Replay:
+        """Put the archive's events that arrived in ``[start, end)`` back on the bus, in
+        order, to ``rules`` (rules, names or ARNs; all rules without it)."""
+        self._ensure_live()
+        found = archive if isinstance(archive, Archive) else self.archives.get(archive)
+        if found is None or found.bus is not self:
+            raise ConfigurationError(f"bus {self.name!r} has no archive {archive!r}")
+        first, last = _epoch(start, "start"), _epoch(end, "end")
+        if not first < last:
+            raise ConfigurationError("a replay's start must be before its end")
+        if name is None:
+            name = f"{found.name}-{uuid.uuid4().hex[:12]}"
+        if not isinstance(name, str) or not _REPLAY_NAME.match(name):
+            raise ConfigurationError(f"replay name {name!r} must be 1-64 letters, digits, .-_")
+        if name in self.replays:
+            raise ConfigurationError(f"a replay named {name!r} already exists")
+        replay = Replay(self, name, found, first, last, self._rules(rules))
+        self.replays[name] = replay
+        task = asyncio.create_task(self._run_replay(replay), name=f"events.replay.{name}")
+        replay._task = task
+        self._replay_tasks.add(task)
+        task.add_done_callback(self._replay_tasks.discard)
+        return replay
+
+    async def _run_replay(self, replay: Replay) -> None:
+        logs = self._mesh.backend.logs
+        stream = replay.archive.stream
+        try:
+            await replay.archive._trim()
+            oldest, _ = await logs.bounds(stream, _ARCHIVE_SHARD)
+            after = max(oldest, await logs.sequence_at(stream, _ARCHIVE_SHARD, replay.start))
+            last = await logs.sequence_at(stream, _ARCHIVE_SHARD, replay.end)
+            replay.events_total = max(0, last - after)
+            replay.state = "RUNNING"
+            while after < last:
+                limit = min(REPLAY_CHUNK, last - after)
+                records = await logs.read(stream, _ARCHIVE_SHARD, after, limit)
+                if not records:
+                    break
+                for record in records:
+                    self._replay_one(replay, record)
+                    after = record.sequence
+                await asyncio.sleep(0)  # let the deliveries of this chunk start
+            replay.state = "COMPLETED"
+        except asyncio.CancelledError:
+            replay.state = "CANCELLED"
+            raise
+        except Exception as exc:
+            replay.state = "FAILED"
+            replay.error = f"{type(exc).__name__}: {exc}"
+            logger.exception("bus %s: replay %s failed", self.name, replay.name)
+        finally:
+            replay.ended_at = self._mesh.clock.time()
+            replay._done.set()
+
+    def _replay_one(self, replay: Replay, record: LogRecord) -> None:
+        envelope = orjson.loads(record.data)
+        envelope["replay-name"] = replay.name
+        event = self._event(envelope, trace=dict(record.attributes))
+        candidates = self.rules.values() if replay.rules is None else replay.rules
+        with _trace_context(event.trace):
+            self._dispatch(event, [rule for rule in candidates if rule.matches(event)])
+        replay.events_replayed += 1
+
+    # -- putting events ----------------------------------------------------------------------
+    def _ensure_live(self) -> None:
+        if self._live:
+            return
+        if not self._mesh.running:
+            raise EventMeshError(
+                f"bus {self.name!r} cannot take events before the mesh runs: use "
+                "`async with mesh:` first"
+            )
+        self._activate()
+
+    async def put_events(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """PutEvents: 1 to 10 entries; returns ``{"FailedEntryCount", "Entries"}`` with an
+        ``EventId`` or an ``ErrorCode`` and ``ErrorMessage`` per entry, in order.
+
+        Returns once the events are archived and their deliveries queued, not delivered.
+        """
+        self._ensure_live()
+        if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence):
+            raise PayloadError("put_events takes a list of entries")
+        if not 1 <= len(entries) <= MAX_ENTRIES:
+            raise PayloadError(f"PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}")
+        trace: dict[str, str] = {}
+        if self._mesh.telemetry.tracing:
+            propagate.inject(trace)
+        results: list[dict[str, str]] = []
+        for entry in entries:
+            try:
+                event = self._entry_event(entry, trace)
+                await self._ingest(event)
+            except _EntryError as exc:
+                results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
+            except BackendError as exc:
+                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(exc)})
+            else:
+                results.append({"EventId": event.id})
+        failed = sum(1 for result in results if "ErrorCode" in result)
+        self.events_put += len(results) - failed
+        self.failed_entries += failed
+        return {"FailedEntryCount": failed, "Entries": results}
+
+    def _entry_event(self, entry: Any, trace: Mapping[str, str]) -> _Event:
+        if not isinstance(entry, Mapping):
+            raise _EntryError("InvalidArgument", "An entry is a mapping of PutEvents fields.")
+        unknown = set(entry) - _ENTRY_KEYS
+        if unknown:
+            raise _EntryError(
+                "InvalidArgument", f"Unknown entry fields: {', '.join(sorted(map(str, unknown)))}."
+            )
+        source = _entry_text(entry, "Source")
+        detail_type = _entry_text(entry, "DetailType")
+        if "Detail" not in entry or entry["Detail"] is None:
+            raise _EntryError("InvalidArgument", "Parameter Detail is not valid: it is required.")
+        bus_name = entry.get("EventBusName")
+        if bus_name is not None and bus_name not in (self.name, self.arn):
+            raise _EntryError(
+                "InvalidArgument", f"EventBusName {bus_name!r} is not this bus ({self.name})."
+            )
+        if source.startswith("aws."):
+            raise _EntryError("NotAuthorizedForSourceException", "Not authorized for the source.")
+        detail, detail_bytes = _entry_detail(entry["Detail"])
+        resources = _entry_resources(entry.get("Resources"))
+        when, time_bytes = _entry_time(entry.get("Time"))
+        trace_header = entry.get("TraceHeader")
+        if trace_header is not None and not isinstance(trace_header, str):
+            raise _EntryError("InvalidArgument", "TraceHeader must be a string.")
+        size = (
+            time_bytes
+            + len(source.encode())
+            + len(detail_type.encode())
+            + detail_bytes
+            + sum(len(resource.encode()) for resource in resources)
+        )
+        if size > MAX_EVENT_BYTES:
+            raise _EntryError(
+                "InvalidArgument", f"Event of {size} bytes is over the {MAX_EVENT_BYTES} B limit."
+            )
+        envelope = self._envelope(source, detail_type, detail, resources, when)
+        return self._event(envelope, trace=dict(trace), trace_header=trace_header)
+
+    def _envelope(
+        self,
+        source: str,
+        detail_type: str,
+        detail: Any,
+        resources: list[str],
+        when: float | None,
+    ) -> dict[str, Any]:
+        """EventBridge's envelope (§4.5), in its field order."""
+        mesh = self._mesh
+        moment = mesh.clock.time() if when is None else when
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": mesh.account_id,
+            "time": _iso_z(datetime.fromtimestamp(moment, UTC)),
+            "region": mesh.region,
+            "resources": resources,
+            "detail": detail,
+        }
+
+    def _event(
+        self,
+        envelope: dict[str, Any],
+        *,
+        trace: dict[str, str] | None = None,
+        trace_header: str | None = None,
+        hops: tuple[str, ...] = (),
+    ) -> _Event:
+        clock = self._mesh.clock
+        return _Event(
+            envelope=envelope,
+            data=orjson.dumps(envelope),
+            ingested_at=clock.now(),
+            ingestion_time=clock.time(),
+            trace=trace or {},
+            trace_header=trace_header,
+            hops=hops,
+        )
+
+    async def _ingest(self, event: _Event) -> None:
+        """Archive (unless replayed), then send to every matching rule."""
+        if event.replay_name is None:
+            for archive in list(self.archives.values()):
+                if archive.accepts(event):
+                    await archive._append(event)
+        self._dispatch(event, [rule for rule in self.rules.values() if rule.matches(event)])
+
+    async def _forward(self, event: _Event, origin: Bus) -> None:
+        """Take an event from another bus's rule (the event itself, same id)."""
+        hops = (*event.hops, origin.name)
+        if self.name in hops:
+            raise _AttemptError(
+                "INVALID_PARAMETER",
+                f"event {event.id} already went through bus {self.name!r}",
+                retryable=False,
+            )
+        self._ensure_live()
+        forwarded = self._event(
+            event.envelope, trace=event.trace, trace_header=event.trace_header, hops=hops
+        )
+        await self._ingest(forwarded)
+
+    async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
+        """As a destination: put ``message`` on the bus; returns the event id.
+
+        A Lambda invocation record becomes ``detail`` of a ``lambda`` event whose detail-type
+        says success or failure (after ``requestContext.condition``); anything else becomes
+        ``detail`` (an object, or ``{"message": ...}``) of an ``eventmesh`` ``Message``.
+        """
+        self._ensure_live()
+        if _is_invocation_record(message):
+            context = message["requestContext"]
+            success = context["condition"] == "Success"
+            detail_type = SUCCESS_DETAIL_TYPE if success else FAILURE_DETAIL_TYPE
+            source, resources = "lambda", [str(context["functionArn"]), self.arn]
+            detail = message
+        else:
+            source, detail_type, resources = "eventmesh", "Message", []
+            detail = message if isinstance(message, Mapping) else {"message": message}
+        try:
+            detail = orjson.loads(orjson.dumps(detail))
+        except TypeError as exc:
+            raise PayloadError(f"message is not JSON-serialisable: {exc}") from None
+        trace: dict[str, str] = {}
+        if self._mesh.telemetry.tracing:
+            propagate.inject(trace)
+        event = self._event(
+            self._envelope(source, detail_type, detail, resources, None), trace=trace
+        )
+        await self._ingest(event)
+        self.events_put += 1
+        return event.id
+
+    # -- delivering --------------------------------------------------------------------------
+    def _dispatch(self, event: _Event, rules: Iterable[Rule]) -> None:
+        for rule in rules:
+            rule.matched += 1
+            for target in rule.targets:
+                # create_task copies the current context: the delivery keeps the caller's trace.
+                task = asyncio.create_task(
+                    self._deliver(target, event), name=f"events.{self.name}.{event.id}"
+                )
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, target: RuleTarget, event: _Event) -> None:
+        clock = self._mesh.clock
+        spec = target.spec
+        retries = 0
+        payload = spec._payload(event, target.rule)
+        while True:
+            try:
+                await target.attempt(event, payload)
+            except Exception as exc:
+                target.attempts += 1
+                code, retryable = _classify(exc, target.kind or "lambda")
+                condition = None
+                if retryable:
+                    if retries >= spec.max_retries:
+                        condition = "MaximumRetryAttempts"
+                    else:
+                        delay = backoff_delay(retries, self._mesh._random)
+                        if clock.now() + delay - event.ingested_at > spec.max_event_age:
+                            condition = "MaximumEventAgeInSeconds"
+                        else:
+                            logger.debug(
+                                "bus %s: delivery to %s failed (%s); retrying in %g s",
+                                self.name,
+                                target.arn,
+                                exc,
+                                delay,
+                            )
+                            await clock.sleep(delay)
+                            retries += 1
+                            continue
+                await self._give_up(target, event, exc, code, condition, retries)
+                return
+            else:
+                target.attempts += 1
+                target.delivered += 1
+                self.delivered += 1
+                return
+
+    async def _give_up(
+        self,
+        target: RuleTarget,
+        event: _Event,
+        exc: Exception,
+        code: str,
+        condition: str | None,
+        retries: int,
+    ) -> None:
+        target.failed += 1
+        self.delivery_failures += 1
+        logger.warning(
+            "bus %s: delivery of %s to %s (rule %s) failed after %d attempt(s): %s [%s]",
+            self.name,
+            event.id,
+            target.arn,
+            target.rule.name,
+            retries + 1,
+            exc,
+            code,
+            exc_info=not isinstance(exc, _AttemptError),
+        )
+        queue = target._dead_letter
+        if queue is not None:
+            attributes = _dead_letter_attributes(target, code, str(exc), condition, retries)
+            try:
+                await queue.send(event.data.decode(), attributes)
+            except Exception:
+                self.dead_letter_failures += 1
+                logger.exception("bus %s: dead-letter queue %s failed", self.name, queue.name)
+            else:
+                target.dead_lettered += 1
+                self.dead_lettered += 1
+                return
+        target.dropped += 1
+        self.dropped += 1
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _activate(self) -> None:
+        for rule in self.rules.values():
+            for target in rule.targets:
+                target.resolve()
+        self._live = True
+
+    async def start(self) -> None:
+        self._activate()
+
+    async def stop(self) -> None:
+        self._live = False
+        tasks = [*self._replay_tasks, *self._deliveries]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for rule in self.rules.values():
+            for target in rule.targets:
+                await target.close()
+
+    async def pending(self) -> int:
+        """Deliveries under way (retries waiting included) and replays running."""
+        return len(self._deliveries) + len(self._replay_tasks)
+
+
+def _dead_letter_attributes(
+    target: RuleTarget, code: str, message: str, condition: str | None, retries: int
+) -> dict[str, dict[str, str]]:
+    """EventBridge's dead-letter message attributes (the message is cut to 1 KB)."""
+    attributes = {
+        "RULE_ARN": {"DataType": "String", "StringValue": target.rule.arn},
+        "TARGET_ARN": {"DataType": "String", "StringValue": target.arn},
+        "ERROR_CODE": {"DataType": "String", "StringValue": code},
+        "ERROR_MESSAGE": {
+            "DataType": "String",
+            "StringValue": message.encode()[:1024].decode(errors="ignore") or code,
+        },
+    }
+    if condition is not None:
+        attributes["EXHAUSTED_RETRY_CONDITION"] = {"DataType": "String", "StringValue": condition}
+        attributes["RETRY_ATTEMPTS"] = {"DataType": "Number", "StringValue": str(retries)}
+    return attributes
