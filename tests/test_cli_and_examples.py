@@ -79,3 +79,20 @@ def test_run_refuses_something_that_is_not_a_mesh(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "is not an eventmesh.Mesh" in done.stderr
+
+
+def test_example_05_routes_orders_and_charges_once() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "05_order_routing.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert "put_events: 1 failed entry: InvalidArgument" in lines
+    assert lines.count("payment: charging 1500.0 EUR for A-1") == 1
+    assert "payment: charging 40.0 EUR for A-2" in lines
+    assert lines.count("vat: A-1 in FR, VAT on 1500.0 EUR") == 2
+    assert sum(line.startswith("review: fraud check queued") for line in lines) == 2
+    assert lines[-1] == "orders charged: ['A-1', 'A-2'] (A-1 once, despite the duplicate)"
