@@ -194,17 +194,17 @@ class AsyncInvocationQueue:
             for required in ("request_id", "qualifier", "enqueued_at"):
                 attributes[required]
             float(attributes["enqueued_at"])
-            orjson.loads(delivery.body)
+            event = orjson.loads(delivery.body)
         except (KeyError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
             await self._reject(delivery, f"malformed stored event: {exc!r}")
             return
         token = invocation_chain.set(_extend(chain, self.function.name))
         try:
-            await self._run(delivery, attributes)
+            await self._run(delivery, attributes, event)
         finally:
             invocation_chain.reset(token)
 
-    async def _run(self, delivery: Delivery, attributes: Mapping[str, str]) -> None:
+    async def _run(self, delivery: Delivery, attributes: Mapping[str, str], event: Any) -> None:
         invoker = self._invoker
         clock = invoker.clock
         function = self.function
@@ -237,7 +237,7 @@ class AsyncInvocationQueue:
         parent = propagate.extract(attributes) if invoker.telemetry.tracing else None
         outcome = await invoker.run(
             version,
-            orjson.loads(delivery.body),
+            event,
             invoked_arn,
             "Event",
             request_id=attributes["request_id"],
