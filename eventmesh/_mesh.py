@@ -164,6 +164,7 @@ class Mesh:
             raise ConfigurationError("drain_timeout and environment_idle_timeout must be > 0")
         self.clock: Clock = clock or RealClock()
         self.storage = storage if isinstance(storage, str) else type(storage).__name__
+        self._closes_backend = False
         self.backend: Backend = self._open_storage(storage)
         self.concurrency_limit = concurrency_limit
         self.max_sync_payload = max_sync_payload
@@ -198,8 +199,13 @@ class Mesh:
             return storage  # shared with another mesh, e.g. two workers of one process
         if storage == "memory":
             return memory_backend(self.clock)
+        if storage.startswith("sqlite:"):
+            from eventmesh.backends.sqlite import sqlite_backend_from_url
+
+            self._closes_backend = True  # a file the mesh opened is the mesh's to close
+            return sqlite_backend_from_url(storage, self.clock)
         raise ConfigurationError(
-            f"unknown storage {storage!r}: this version of eventmesh supports 'memory'"
+            f"unknown storage {storage!r}: use 'memory' or 'sqlite:///path/to/mesh.db'"
         )
 
     # -- registration ------------------------------------------------------------------------
@@ -812,6 +818,8 @@ class Mesh:
             self._reaper.cancel()
             self._reaper = None
         self._invoker.close()
+        if self._closes_backend:
+            await self.backend.close()
 
     @property
     def running(self) -> bool:

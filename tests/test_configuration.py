@@ -73,6 +73,7 @@ def test_a_configuration_error_is_also_a_value_error() -> None:
         {"max_threads": 0},
         {"environment_idle_timeout": 0},
         {"storage": "postgres://nowhere"},
+        {"storage": "sqlite://relative-without-third-slash.db"},
     ],
 )
 def test_invalid_mesh_settings_are_refused(settings: dict[str, Any]) -> None:

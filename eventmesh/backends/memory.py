@@ -147,9 +147,13 @@ class MemoryQueueStore:
         hidden = state.hidden
         while hidden and hidden[0][0] <= now:
             visible_at, _, message = heapq.heappop(hidden)
-            if message.deleted or message.visible_at != visible_at:
+            if (
+                message.deleted
+                or message.visible_at != visible_at
+                or (not message.receipt and message.receive_count > 0)  # already back
+            ):
                 state.stale = max(0, state.stale - 1)
-                continue  # deleted, or its visibility was changed since
+                continue  # deleted, re-hidden since, or surfaced by an earlier entry
             if message.receipt:
                 del state.in_flight[message.receipt]
                 message.receipt = ""

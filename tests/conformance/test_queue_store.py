@@ -167,3 +167,16 @@ async def test_many_concurrent_receivers_never_share_a_message(queue_store: Queu
     results = await asyncio.gather(*(consumer() for _ in range(8)))
     everything = [body for result in results for body in result]
     assert sorted(everything) == sorted(str(i).encode() for i in range(200))
+
+
+async def test_a_message_returned_early_and_received_again_comes_back_once(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("m"))
+    (first,) = await queue_store.receive("q", 1, 10)
+    assert await queue_store.change_visibility("q", first.receipt, 0)
+    assert len(await queue_store.receive("q", 1, 10)) == 1
+    await clock.advance(10)
+    again = await queue_store.receive("q", 10, 10)
+    assert [d.receive_count for d in again] == [3]
+    assert (await queue_store.stats("q")).delayed == 0
