@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -196,7 +195,7 @@ class Queue(Resource):
         self._validate()
         self._store = mesh.backend.queues
         self._values = mesh.backend.values
-        self._sequence = itertools.count(1)
+        self._last_sequence = 0
         self.mappings: list[QueueMapping] = []
 
     def _validate(self) -> None:
@@ -223,6 +222,12 @@ class Queue(Resource):
     def url(self) -> str:
         mesh = self._mesh
         return f"https://sqs.{mesh.region}.amazonaws.com/{mesh.account_id}/{self.name}"
+
+    def _next_sequence(self) -> str:
+        """A FIFO sequence number that keeps increasing across restarts: microseconds of
+        wall time, or one more than the last when several sends share a microsecond."""
+        self._last_sequence = max(self._last_sequence + 1, int(self._mesh.clock.time() * 1e6))
+        return f"{self._last_sequence:020d}"
 
     def _dead_letter_queue(self) -> Queue:
         target = self.dead_letter
@@ -326,7 +331,7 @@ class Queue(Resource):
                     )
                 deduplication_id = hashlib.sha256(data).hexdigest()
             stored[_DEDUPLICATION] = deduplication_id
-            stored[_SEQUENCE] = f"{next(self._sequence):020d}"
+            stored[_SEQUENCE] = self._next_sequence()
             dedup_key = f"sqs-dedup/{self.name}/{deduplication_id}"
         elif group_id is not None or deduplication_id is not None:
             raise ConfigurationError("group_id and deduplication_id are for FIFO queues")
