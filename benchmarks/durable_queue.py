@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from eventmesh import Context, Mesh, Telemetry
@@ -45,15 +44,13 @@ async def run(storage: str, messages: int) -> float:
 
 async def main(messages: int, rounds: int) -> dict[str, float]:
     best: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for _ in range(rounds):
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as folder:  # a fresh database each round
             for label, storage in (
                 ("memory", "memory"),
                 ("sqlite NORMAL", f"sqlite:///{folder}/normal.db?synchronous=NORMAL"),
                 ("sqlite FULL", f"sqlite:///{folder}/full.db?synchronous=FULL"),
             ):
-                for leftover in Path(folder).glob("*.db*"):
-                    leftover.unlink()
                 best[label] = max(best.get(label, 0.0), await run(storage, messages))
     return best
 
