@@ -1,4 +1,4 @@
-"""The ``eventmesh`` command: ``demo`` and ``run``."""
+"""The ``eventmesh`` command: ``demo``, ``run`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from eventmesh import __version__
 from eventmesh._errors import EventMeshError
 from eventmesh._mesh import Mesh
+from eventmesh.bench.options import add_arguments as add_bench_arguments
 
 __all__ = ["main"]
 
@@ -51,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run a mesh as a worker until SIGINT or SIGTERM")
     run.add_argument("app", help="MODULE:ATTRIBUTE naming the Mesh, e.g. app:mesh")
     run.add_argument("--log-level", default="INFO")
+    add_bench_arguments(
+        commands.add_parser(
+            "bench",
+            help="throughput and latency of a scenario or of your mesh, beside a baseline",
+            description="Measure a scenario (or a function of APP:MESH) and its baseline in "
+            "one run: throughput, latency percentiles from the intended send time, the ratio.",
+        )
+    )
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "demo":
@@ -60,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif arguments.command == "run":
             logging.basicConfig(level=arguments.log_level.upper(), format="%(message)s")
             asyncio.run(_run_until_signalled(_load_mesh(arguments.app)))
+        elif arguments.command == "bench":
+            from eventmesh.bench.command import run_command
+
+            return run_command(arguments)
     except EventMeshError as exc:
         print(f"eventmesh: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,95 @@
+"""``invoke`` (warm RequestResponse) and ``invoke-event`` (Event, until handled)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from eventmesh.bench.options import BenchOptions
+from eventmesh.bench.recorder import Recorder
+from eventmesh.bench.runner import Side
+from eventmesh.bench.scenarios._base import (
+    FUNCTION_TIMEOUT,
+    QueueWorkers,
+    Scenario,
+    Which,
+    bench_mesh,
+    closing_workers,
+    mesh_stats,
+)
+from eventmesh.bench.workload import make_handler
+
+__all__ = ["BASELINE_WORKERS", "Invoke", "InvokeEvent"]
+
+BASELINE_WORKERS = 64
+"""Reusable workers of the hand-written asynchronous baselines (baselines.md's figure)."""
+
+
+class Invoke(Scenario):
+    name = "invoke"
+    summary = "warm RequestResponse invocations of one function"
+    ours_name = "mesh.invoke (RequestResponse, warm)"
+    baseline_name = "bare await handler(event, ctx)"
+    default_concurrency = 1
+
+    @contextlib.asynccontextmanager
+    async def open_side(
+        self, options: BenchOptions, recorder: Recorder, which: Which
+    ) -> AsyncIterator[Side]:
+        handler = make_handler(recorder, self.work(options))
+        if which == "baseline":
+            yield Side(self.baseline_name, lambda event: handler(event, None), blocking=True)
+            return
+        mesh = bench_mesh(options)
+        mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(handler)
+        async with mesh:
+            invoke = mesh.invoke
+            yield Side(
+                self.ours_name,
+                lambda event: invoke("bench", event),
+                blocking=True,
+                stats=mesh_stats(mesh),
+            )
+
+
+class InvokeEvent(Scenario):
+    name = "invoke-event"
+    summary = "Event invocations, from the call to the handler's finish"
+    ours_name = "mesh.invoke (Event)"
+    baseline_name = f"asyncio.Queue + {BASELINE_WORKERS} workers"
+
+    @contextlib.asynccontextmanager
+    async def open_side(
+        self, options: BenchOptions, recorder: Recorder, which: Which
+    ) -> AsyncIterator[Side]:
+        handler = make_handler(recorder, self.work(options))
+        if which == "baseline":
+            loads, dumps = orjson.loads, orjson.dumps
+
+            async def deliver(items: list[Any]) -> None:
+                for body in items:
+                    await handler(loads(body), None)
+
+            pool = QueueWorkers(deliver, workers=BASELINE_WORKERS)
+            put = pool.queue.put_nowait
+
+            async def send(event: dict[str, Any]) -> None:
+                put(dumps(event))  # a copy, as the mesh's event is the handler's own
+
+            async with closing_workers([pool]):
+                yield Side(self.baseline_name, send, blocking=False)
+            return
+        mesh = bench_mesh(options)
+        mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(handler)
+        async with mesh:
+            invoke = mesh.invoke
+            yield Side(
+                self.ours_name,
+                lambda event: invoke("bench", event, "Event"),
+                blocking=False,
+                settle=mesh.drain,
+                stats=mesh_stats(mesh),
+            )
