@@ -66,6 +66,8 @@ if TYPE_CHECKING:
     from eventmesh._destinations import MessageAttributes
     from eventmesh._mesh import Mesh, _Target
 
+_LOCAL_HAND_OFF = frozenset({"lambda", "sqs"})
+
 __all__ = [
     "AWS_MANAGED_POLICY",
     "HTTP_DEFAULT_POLICY",
@@ -759,6 +761,18 @@ class Topic(Resource):
                 subscription.filtered_out += 1
                 self.filtered_out += 1
                 continue
+            if subscription.protocol in _LOCAL_HAND_OFF:
+                # A function's async queue or a queue's store takes it at once: try inline
+                # (no task per delivery), and retry in the background only if that failed.
+                try:
+                    await subscription.attempt(notification)
+                except Exception:
+                    subscription.attempts += 1
+                else:
+                    subscription.attempts += 1
+                    subscription.delivered += 1
+                    self.delivered += 1
+                    continue
             # create_task copies the current context: the delivery keeps the publisher's trace.
             task = asyncio.create_task(
                 self._deliver(subscription, notification), name=f"sns.{self.name}.{message_id}"
