@@ -49,6 +49,9 @@ FUNCTION_ERROR_DELAYS = (60.0, 120.0)
 THROTTLE_BASE_DELAY = 1.0
 THROTTLE_MAX_DELAY = 300.0
 POLL_WAIT = 20.0
+IDLE_POLL_WAIT = 3600.0
+"""The last worker never retires, so it need not wake to decide: sends wake it. Waking every
+20 s would make an idle mesh cost real time on a virtual clock advanced by days."""
 YIELD_EVERY = 16
 VISIBILITY_MARGIN = 170.0
 """Beyond the function's timeout, how long a taken event stays hidden from other pollers:
@@ -144,7 +147,8 @@ class AsyncInvocationQueue:
             visibility = self.function.latest.config.timeout + VISIBILITY_MARGIN
             self._idle += 1
             try:
-                deliveries = await store.receive(name, 1, visibility, wait=POLL_WAIT)
+                wait = POLL_WAIT if len(self._workers) > 1 else IDLE_POLL_WAIT
+                deliveries = await store.receive(name, 1, visibility, wait=wait)
             except Exception:
                 logger.exception("polling %s failed; retrying in 1 s", name)
                 await self._invoker.clock.sleep(1.0)

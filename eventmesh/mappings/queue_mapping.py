@@ -39,6 +39,7 @@ logger = logging.getLogger("eventmesh.mappings")
 INITIAL_POLLERS = 5
 MAX_POLLERS = 1000
 POLL_WAIT = 20.0
+IDLE_POLL_WAIT = 3600.0  # the first pollers never retire: sends and visibility wake them
 MAX_BATCH_BYTES = 6 * 1024 * 1024
 THROTTLE_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 YIELD_EVERY = 16
@@ -200,7 +201,8 @@ class QueueMapping:
         while not self._stopping:
             self._idle += 1
             try:
-                messages = await self._collect()
+                base = len(self._pollers) <= min(INITIAL_POLLERS, self._capacity())
+                messages = await self._collect(IDLE_POLL_WAIT if base else POLL_WAIT)
             except Exception:
                 logger.exception("polling queue %s failed; retrying in 1 s", self.queue.name)
                 await self.queue._mesh.clock.sleep(1.0)
@@ -228,12 +230,12 @@ class QueueMapping:
             if batches % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
 
-    async def _collect(self) -> list[Message]:
+    async def _collect(self, wait: float) -> list[Message]:
         """One batch: up to ``batch_size`` messages, waiting ``batching_window`` to fill it."""
         queue = self.queue
         clock = queue._mesh.clock
         visibility = self._visibility()
-        messages = await queue.take(min(10, self.batch_size), POLL_WAIT, visibility)
+        messages = await queue.take(min(10, self.batch_size), wait, visibility)
         if not messages or not self.batching_window:
             return messages
         size = sum(len(m.body) for m in messages)

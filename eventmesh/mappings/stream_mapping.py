@@ -66,7 +66,7 @@ logger = logging.getLogger("eventmesh.mappings")
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-POLL_WAIT = 20.0
+POLL_WAIT = 3600.0  # a shard's reader never retires: appends wake it
 READ_LIMIT = 10_000
 MAX_BATCH_BYTES = 6 * 1024 * 1024
 RECORD_OVERHEAD = 600
