@@ -801,10 +801,14 @@ class Mesh:
     async def stop(self) -> None:
         if not self._running:
             return
-        drained = await self.drain()
-        if not drained:
-            logger.warning("the mesh stopped before every invocation finished")
-        await self._shut_down()
+        try:
+            if not await self.drain():
+                logger.warning("the mesh stopped before every invocation finished")
+        except Exception:
+            # A failing store (a damaged file, a disk error) must not keep the mesh running.
+            logger.exception("draining the mesh failed; stopping anyway")
+        finally:
+            await self._shut_down()
 
     async def _shut_down(self) -> None:
         self._running = False

@@ -263,7 +263,25 @@ def _check_version(conn: sqlite3.Connection, path: str) -> None:
             f"{path!r} was written by a newer eventmesh (schema {row[0]}; this version "
             f"reads up to {SCHEMA_VERSION}): upgrade eventmesh to open it"
         )
+    _check_integrity(conn, path)
     # Older schemas would be migrated here, one version at a time, inside this transaction.
+
+
+def _check_integrity(conn: sqlite3.Connection, path: str) -> None:
+    """Damaged pages give a clear error at open, not a poller failing every second later.
+
+    ``PRAGMA quick_check`` reads every page once (it skips the index-content checks of
+    ``integrity_check``): about a second per GB, paid once, when the mesh opens the file.
+    """
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise BackendError(
+            f"{path!r} is an eventmesh database, but damaged: SQLite's quick_check reports "
+            f"{'; '.join(problems)}. Restore it from a backup, or move it away to start anew"
+        )
 
 
 # -- the writer thread -------------------------------------------------------------------------

@@ -12,15 +12,19 @@ is called with the payload (and awaited when it returns an awaitable). A target 
 is logged and counted in :attr:`Schedule.failures`; the schedule goes on.
 
 Several processes, one fire (DESIGN.md): every fire first claims its tick with a
-put-if-absent on ``schedule/<name>/<fire time>`` in the mesh's key-value store. Only the
-winner delivers, so meshes sharing a store fire each tick once in total, and a restarted
-mesh never fires a claimed tick again. The store also keeps, per schedule:
+put-if-absent on ``schedule/<name>/<fire time>`` in the mesh's key-value store, as a lease of
+``CLAIM_LEASE`` seconds. Only the winner delivers, and once the target took the tick the
+lease becomes a lasting "done" record, so meshes sharing a store fire each tick once in
+total and a restarted mesh never fires a delivered tick again. A process that dies between
+its claim and the delivery leaves a lease that runs out; a restart or another process then
+fires the tick: at least once, as EventBridge Scheduler delivers. The store also keeps, per
+schedule:
 
 * ``schedule/<name>/created``: when the schedule first started anywhere. It anchors
   ``rate()`` (fires are ``created + k * period``, ``k >= 1``, unless a ``start`` is given) so
   every process and every restart computes the same ticks, and it is the point from which
   missed ticks are counted before anything has fired.
-* ``schedule/<name>/last``: the latest tick claimed. When a mesh starts and ticks fell due
+* ``schedule/<name>/last``: the latest tick delivered. When a mesh starts and ticks fell due
   after it while no mesh ran, the schedule fires once, for the most recent of them, then
   goes on as usual (it does not replay every missed tick). A mesh that falls behind while
   running (a suspended machine) does the same.
@@ -73,6 +77,8 @@ MAX_FLEXIBLE_WINDOW = 1440  # minutes (Scheduler's MaximumWindowInMinutes)
 RECHECK_SECONDS = 60.0
 """Longest wait on the monotonic clock before the wall clock is read again."""
 MIN_CLAIM_TTL = 86400.0
+CLAIM_LEASE = 30.0
+"""Seconds a claimed tick waits for its delivery before another process may take it over."""
 """A claim outlives its tick by at least a day (and by twice the gap to the next tick)."""
 
 _TOLERANCE = 1e-3  # seconds: a wall time within this of a tick counts as the tick
@@ -347,17 +353,42 @@ class Schedule(Resource):
             return expression
         return ScheduleExpression(expression.expression, self.timezone, created)
 
-    async def _claim(self, tick: datetime) -> bool:
-        """Put-if-absent on the tick: True for the one caller (in any process) that won."""
+    async def _claim(self, tick: datetime) -> int | None:
+        """Put-if-absent on the tick, with a short lease: the version for the one caller (in
+        any process) that won, else None. :meth:`_mark_done` turns the lease into a lasting
+        record once the target took the tick."""
+        claim = orjson.dumps({"owner": self._owner, "claimed_at": self._mesh.clock.time()})
+        return await self._store().put(
+            self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_absent=True
+        )
+
+    async def _mark_done(self, tick: datetime, version: int) -> None:
         following = self._ticks.next_after(tick)
         ttl = None
         if following is not None:
             ttl = max(MIN_CLAIM_TTL, 2 * (following - tick).total_seconds())
-        claim = orjson.dumps({"owner": self._owner, "claimed_at": self._mesh.clock.time()})
-        version = await self._store().put(
-            self._key(_iso_z(tick)), claim, ttl=ttl, only_if_absent=True
+        done = orjson.dumps({"owner": self._owner, "done": True})
+        written = await self._store().put(
+            self._key(_iso_z(tick)), done, ttl=ttl, only_if_version=version
         )
-        return version is not None
+        if written is None:  # the lease ran out first: another process may fire it too
+            logger.warning("schedule %s: tick %s took longer than its lease", self.name, tick)
+
+    async def _wait_for_claim(self, tick: datetime) -> int | None:
+        """Claim the tick, waiting out another claim that is not done yet (its owner may have
+        died before delivering). None when the tick was delivered elsewhere."""
+        store = self._store()
+        while True:
+            version = await self._claim(tick)
+            if version is not None:
+                return version
+            stored = await store.get(self._key(_iso_z(tick)))
+            if stored is None:
+                continue  # the lease ran out just now
+            if orjson.loads(stored.value).get("done") or stored.expires_at is None:
+                return None
+            wait = stored.expires_at - self._mesh.clock.time()
+            await self._mesh.clock.sleep(max(wait, _TOLERANCE))
 
     async def _record_last(self, tick: datetime) -> None:
         """Move ``last`` forward to ``tick`` (compare-and-set: it never moves back)."""
@@ -413,10 +444,10 @@ class Schedule(Resource):
     async def _deliver(self, tick: datetime, delay: float) -> None:
         if delay:
             await self._sleep_until(tick + timedelta(seconds=delay))
-        if not await self._claim(tick):
-            logger.debug("schedule %s: tick %s claimed elsewhere", self.name, _iso_z(tick))
+        version = await self._wait_for_claim(tick)
+        if version is None:
+            logger.debug("schedule %s: tick %s fired elsewhere", self.name, _iso_z(tick))
             return
-        await self._record_last(tick)
         assert self._sender is not None
         self.fired += 1
         self._busy += 1
@@ -427,6 +458,10 @@ class Schedule(Resource):
             logger.exception("schedule %s: delivery of tick %s failed", self.name, _iso_z(tick))
         finally:
             self._busy -= 1
+        # Only now is the tick done: a process that dies before this line leaves a lease that
+        # runs out, and a restart (or another process) fires the tick again: at least once.
+        await self._mark_done(tick, version)
+        await self._record_last(tick)
 
     def _payload(self, tick: datetime) -> Any:
         """The configured input (a fresh copy), or the Scheduled Event (reference §4.6)."""
