@@ -129,9 +129,15 @@ class VirtualClock:
         future.add_done_callback(self._threads.discard)
 
     async def _settle(self) -> None:
+        """Let the loop settle, then wait for thread work, again while a step spawns more
+        (a chain of SQLite operations is a thread hop each), up to ``thread_wait`` in all."""
         await settle()
-        if self._threads:
-            await asyncio.wait(list(self._threads), timeout=self.thread_wait)
+        deadline = asyncio.get_running_loop().time() + self.thread_wait
+        while self._threads:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(list(self._threads), timeout=remaining)
             await settle()
 
     def now(self) -> float:
