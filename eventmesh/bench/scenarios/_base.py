@@ -130,7 +130,8 @@ class Scenario:
     def open_side(
         self, options: BenchOptions, recorder: Recorder, which: Which
     ) -> AbstractAsyncContextManager[Side]:
-        raise NotImplementedError
+        """The scenario's measured side; abstract (or :meth:`run` is overridden instead)."""
+        raise NotImplementedError(f"{type(self).__name__} gives neither open_side nor run")
 
     async def run(
         self,
