@@ -124,8 +124,8 @@ class EnvironmentPool:
 
     def reap(self, now: float) -> int:
         """Reclaim on-demand environments idle for longer than the idle timeout."""
-        limit = now - self.idle_timeout
-        keep = [e for e in self._idle if e.provisioned or e.last_used > limit]
+        # The same sum as in oldest_idle()'s callers, so "due" and "reclaimed" always agree.
+        keep = [e for e in self._idle if e.provisioned or e.last_used + self.idle_timeout > now]
         reclaimed = len(self._idle) - len(keep)
         if reclaimed:
             self._idle[:] = keep

@@ -778,7 +778,7 @@ class Mesh:
                     due = oldest + pool.idle_timeout
                     next_due = due if next_due is None else min(next_due, due)
         if next_due is not None:
-            self._reaper = self.clock.call_at(max(next_due, now), self._reap)
+            self._reaper = self.clock.call_at(max(next_due, now + 1e-6), self._reap)
         elif on_demand > 0:
             self._arm_reaper()
 

@@ -796,8 +796,13 @@ class Pattern:
             )
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        """Whether ``event`` has every field the pattern names, each with an allowed value."""
-        return self._root(event)
+        """Whether ``event`` has every field the pattern names, each with an allowed value.
+
+        An event nested too deep to walk does not match (rather than raising mid-batch)."""
+        try:
+            return self._root(event)
+        except RecursionError:
+            return False
 
     def __repr__(self) -> str:
         return f"Pattern({json.dumps(self.source)})"

@@ -364,7 +364,7 @@ class StreamMapping:
         lanes = state.lanes
         count = len(lanes)
         for record in records:
-            if self.filters and not matches_any(self.filters, self._filter_view(record)):
+            if self.filters and not self._passes(record):
                 self.filtered_out += 1
                 continue
             if count == 1:
@@ -376,6 +376,19 @@ class StreamMapping:
             lane.records.append(record)
             lane.wake.set()
         state.read_position = records[-1].position
+
+    def _passes(self, record: StreamRecord) -> bool:
+        """Whether a filter matches; a record that cannot even be filtered (data nested too
+        deep, say) counts as filtered out, and is logged: it must not stop the shard."""
+        try:
+            return matches_any(self.filters, self._filter_view(record))
+        except Exception:
+            logger.exception(
+                "stream %s: record %s could not be filtered; skipped",
+                self.stream.name,
+                record.sequence_number,
+            )
+            return False
 
     def _filter_view(self, record: StreamRecord) -> dict[str, Any]:
         """The record as filters see it: the ``kinesis`` fields beside the others, ``data``
@@ -620,12 +633,8 @@ class StreamMapping:
 
     def _report_age(self, shard_id: str, age_ms: float) -> None:
         self.iterator_age_ms[shard_id] = age_ms
-        telemetry = self.stream._mesh.telemetry
-        if telemetry.metering:
-            # Telemetry has no IteratorAge instrument yet; this records it once it has.
-            record = getattr(telemetry, "record_iterator_age", None)
-            if record is not None and self._target is not None:
-                record(self._target.function.name, age_ms)
+        if self._target is not None:
+            self.stream._mesh.telemetry.record_iterator_age(self._target.function.name, age_ms)
 
     def __repr__(self) -> str:
         return f"<StreamMapping {self.stream.name} -> {self._function_name}>"

@@ -766,8 +766,19 @@ class Topic(Resource):
                 # (no task per delivery), and retry in the background only if that failed.
                 try:
                     await subscription.attempt(notification)
-                except Exception:
+                except Exception as exc:
                     subscription.attempts += 1
+                    if not subscription.retryable(exc):  # a client error: no retry helps
+                        subscription.failed += 1
+                        self.delivery_failures += 1
+                        logger.warning(
+                            "topic %s: delivery of %s to %s failed: %s",
+                            self.name,
+                            message_id,
+                            subscription.endpoint,
+                            exc,
+                        )
+                        continue
                 else:
                     subscription.attempts += 1
                     subscription.delivered += 1
