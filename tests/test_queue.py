@@ -285,3 +285,21 @@ async def test_receive_limits(mesh: Mesh) -> None:
             await queue.receive(11)
         with pytest.raises(ConfigurationError, match="wait"):
             await queue.receive(1, wait=21)
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+async def test_concurrent_duplicates_of_a_fifo_message_are_sent_once(
+    storage: str, tmp_path: Any
+) -> None:
+    import asyncio
+
+    url = "memory" if storage == "memory" else f"sqlite:///{tmp_path}/mesh.db"
+    mesh = Mesh(storage=url)
+    queue = mesh.queue("race.fifo")
+    async with mesh:
+        ids = await asyncio.gather(
+            *(queue.send("pay", group_id="g", deduplication_id="order-9") for _ in range(5))
+        )
+        stats = await queue.stats()
+    assert len(set(ids)) == 1
+    assert stats.visible == 1

@@ -583,3 +583,27 @@ def test_latest_tick(
 
     found = latest_tick(ScheduleExpression(expression), moment(after), moment(until))
     assert found == (None if expected is None else moment(expected))
+
+
+async def test_a_slow_target_keeps_its_tick_from_a_second_process(clock: VirtualClock) -> None:
+    """The claim's lease is renewed while the target works: no other process fires it too."""
+    first = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
+    second = Mesh(clock=clock, storage=first.backend, telemetry=Telemetry(enabled=False))
+    fires: list[str] = []
+
+    def slow(label: str) -> Any:
+        async def target(payload: Any) -> None:
+            fires.append(label)
+            await clock.sleep(45)  # longer than CLAIM_LEASE
+
+        return target
+
+    schedule(
+        first, "rate(1 hour)", slow("a"), name="slow", start=datetime(2026, 1, 1, 1, tzinfo=UTC)
+    )
+    schedule(
+        second, "rate(1 hour)", slow("b"), name="slow", start=datetime(2026, 1, 1, 1, tzinfo=UTC)
+    )
+    async with first, second:
+        await clock.advance(3600 + 120)
+    assert len(fires) == 1

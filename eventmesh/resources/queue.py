@@ -258,15 +258,34 @@ class Queue(Resource):
     ) -> str:
         """Send one message; returns its message id (a duplicate gets the original's)."""
         outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
-        if dedup_key is not None:
-            existing = await self._values.get(dedup_key)
-            if existing is not None:
-                return existing.value.decode()
-        (message_id,) = await self._store.send(self.name, [outgoing])
-        if dedup_key is not None:
-            await self._values.put(
-                dedup_key, message_id.encode(), ttl=DEDUPLICATION_WINDOW, only_if_absent=True
-            )
+        if dedup_key is None:
+            (message_id,) = await self._store.send(self.name, [outgoing])
+            return message_id
+        return await self._send_once(outgoing, dedup_key)
+
+    async def _send_once(self, outgoing: OutgoingMessage, dedup_key: str) -> str:
+        """FIFO deduplication, safe across processes: claim the id first (put-if-absent),
+        send, then record the message id in the claim; a duplicate waits for that id."""
+        values = self._values
+        clock = self._mesh.clock
+        claim = await values.put(dedup_key, b"", ttl=DEDUPLICATION_WINDOW, only_if_absent=True)
+        if claim is None:
+            for _ in range(200):  # the first sender is between its claim and its send
+                existing = await values.get(dedup_key)
+                if existing is None:
+                    return await self._send_once(outgoing, dedup_key)  # it gave up
+                if existing.value:
+                    return existing.value.decode()
+                await clock.sleep(0.01)
+            raise PayloadError(f"deduplication id {dedup_key!r} is held by a send that hangs")
+        try:
+            (message_id,) = await self._store.send(self.name, [outgoing])
+        except BaseException:
+            await values.delete(dedup_key, only_if_version=claim)
+            raise
+        await values.put(
+            dedup_key, message_id.encode(), ttl=DEDUPLICATION_WINDOW, only_if_version=claim
+        )
         return message_id
 
     async def send_batch(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -77,9 +77,10 @@ MAX_FLEXIBLE_WINDOW = 1440  # minutes (Scheduler's MaximumWindowInMinutes)
 RECHECK_SECONDS = 60.0
 """Longest wait on the monotonic clock before the wall clock is read again."""
 MIN_CLAIM_TTL = 86400.0
-CLAIM_LEASE = 30.0
-"""Seconds a claimed tick waits for its delivery before another process may take it over."""
 """A claim outlives its tick by at least a day (and by twice the gap to the next tick)."""
+CLAIM_LEASE = 30.0
+"""Seconds a claim holds without renewal: a delivering process renews it every 10 s; one that
+died lets it run out, and another process (or a restart) then fires the tick."""
 
 _TOLERANCE = 1e-3  # seconds: a wall time within this of a tick counts as the tick
 _CAS_ATTEMPTS = 10
@@ -362,6 +363,19 @@ class Schedule(Resource):
             self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_absent=True
         )
 
+    async def _renew(self, tick: datetime, lease: list[int]) -> None:
+        """Keep the claim's lease while a slow target takes the tick, so no other process
+        takes it over; ``lease[0]`` follows the claim's version."""
+        claim = orjson.dumps({"owner": self._owner, "renewed_at": self._mesh.clock.time()})
+        while True:
+            await self._mesh.clock.sleep(CLAIM_LEASE / 3)
+            renewed = await self._store().put(
+                self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_version=lease[0]
+            )
+            if renewed is None:
+                return  # lost (the store was down longer than the lease): nothing to keep
+            lease[0] = renewed
+
     async def _mark_done(self, tick: datetime, version: int) -> None:
         following = self._ticks.next_after(tick)
         ttl = None
@@ -451,6 +465,8 @@ class Schedule(Resource):
         assert self._sender is not None
         self.fired += 1
         self._busy += 1
+        lease = [version]
+        heartbeat = asyncio.create_task(self._renew(tick, lease))
         try:
             await self._sender(self._payload(tick))
         except Exception:
@@ -458,6 +474,8 @@ class Schedule(Resource):
             logger.exception("schedule %s: delivery of tick %s failed", self.name, _iso_z(tick))
         finally:
             self._busy -= 1
+            heartbeat.cancel()
+        version = lease[0]
         # Only now is the tick done: a process that dies before this line leaves a lease that
         # runs out, and a restart (or another process) fires the tick again: at least once.
         await self._mark_done(tick, version)
