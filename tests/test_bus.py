@@ -1026,3 +1026,34 @@ def test_jsonpath_resolves_simple_paths() -> None:
 def test_jsonpath_rejects_what_eventbridge_does_not_take(path: str) -> None:
     with pytest.raises(ConfigurationError, match="JSONPath"):
         JsonPath(path)
+
+
+async def test_an_entry_no_calendar_or_json_encoder_can_take_fails_alone(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    got: list[Any] = []
+
+    async def target(event: Any) -> None:
+        got.append(event["detail"])
+
+    bus = mesh._resource(Bus, "default", {})
+    bus.rule("all", pattern={"source": ["shop"]}, targets=[target])
+    deep: Any = {}
+    node = deep
+    for _ in range(2000):
+        node["x"] = {}
+        node = node["x"]
+    async with mesh:
+        answer = await bus.put_events(
+            [
+                {"Source": "shop", "DetailType": "T", "Detail": {"n": 1}},
+                {"Source": "shop", "DetailType": "T", "Detail": {"n": 2}, "Time": float("inf")},
+                {"Source": "shop", "DetailType": "T", "Detail": deep},
+                {"Source": "shop", "DetailType": "T", "Detail": {"n": 4}},
+            ]
+        )
+        await clock.advance(0)
+    assert answer["FailedEntryCount"] == 2
+    assert answer["Entries"][1]["ErrorCode"] == "InvalidArgument"
+    assert answer["Entries"][2]["ErrorCode"] == "MalformedDetail"
+    assert sorted(d["n"] for d in got) == [1, 4]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from eventmesh import ConfigurationError, Mesh, PayloadError, ResourceNotFoundError
+from eventmesh import ConfigurationError, Mesh, PayloadError, ResourceNotFoundError, Telemetry
 from eventmesh.resources.stream import Shard, ShardIterator, Stream, create_stream
 from eventmesh.testing import VirtualClock
 
@@ -185,11 +185,14 @@ async def test_invalid_records(mesh: Mesh) -> None:
     await stream.put_record(b"x" * (1024 * 1024 - 2), "kk")
 
 
-async def test_producer_trace_context_travels_with_the_record(mesh: Mesh) -> None:
+async def test_producer_trace_context_travels_with_the_record(clock: VirtualClock) -> None:
+    provider = TracerProvider()
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider))
     stream = create_stream(mesh, "s")
-    tracer = TracerProvider().get_tracer("test")
-    with tracer.start_as_current_span("produce") as span:
-        await stream.put_record(b"x", "k")
+    tracer = provider.get_tracer("test")
+    async with mesh:  # tracing is decided when the mesh starts
+        with tracer.start_as_current_span("produce") as span:
+            await stream.put_record(b"x", "k")
     iterator = await stream.get_shard_iterator("shardId-000000000000", "TRIM_HORIZON")
     (record,) = (await stream.get_records(iterator)).records
     trace_id = f"{span.get_span_context().trace_id:032x}"

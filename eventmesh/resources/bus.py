@@ -751,6 +751,9 @@ class _EntryError(Exception):
         self.message = message
 
 
+_LATEST_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
 def _entry_time(value: Any) -> tuple[float | None, int]:
     """``Time`` as epoch seconds (None: now) and the bytes it counts for."""
     if value is None:
@@ -758,6 +761,8 @@ def _entry_time(value: Any) -> tuple[float | None, int]:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value <= _LATEST_TIME:  # inf, nan, and years no datetime can print
+            raise _EntryError("InvalidArgument", f"Time {value!r} is out of range")
         return float(value), TIME_BYTES
     elif isinstance(value, str):
         try:
@@ -1236,7 +1241,12 @@ class Bus(Resource):
         results: list[dict[str, str]] = []
         for entry in entries:
             try:
-                event = self._entry_event(entry, trace)
+                try:
+                    event = self._entry_event(entry, trace)
+                except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                    # Anything else wrong with an entry (a Detail nested too deep for JSON,
+                    # a time no calendar holds) fails that entry alone, before anything ran.
+                    raise _EntryError("MalformedDetail", f"The entry is malformed: {exc}") from exc
                 await self._ingest(event)
             except _EntryError as exc:
                 results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})

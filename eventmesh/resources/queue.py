@@ -293,10 +293,14 @@ class Queue(Resource):
         "group_id", "deduplication_id"}``; a malformed entry fails alone."""
         if not 1 <= len(entries) <= 10:
             raise PayloadError("a batch holds 1 to 10 entries")
+        if not all(isinstance(entry, Mapping) for entry in entries):
+            raise PayloadError("each batch entry is a mapping (body, attributes, ...)")
+        ids = [str(entry.get("id", index)) for index, entry in enumerate(entries)]
+        if len(set(ids)) != len(ids):
+            raise PayloadError("batch entry ids must be distinct (BatchEntryIdsNotDistinct)")
         successful: list[dict[str, str]] = []
         failed: list[dict[str, Any]] = []
-        for index, entry in enumerate(entries):
-            entry_id = str(entry.get("id", index))
+        for entry_id, entry in zip(ids, entries, strict=True):
             try:
                 message_id = await self.send(
                     entry.get("body"),

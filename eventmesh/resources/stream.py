@@ -306,11 +306,14 @@ class Stream(Resource):
         """
         if not 1 <= len(entries) <= MAX_PUT_RECORDS:
             raise PayloadError(f"PutRecords takes 1 to {MAX_PUT_RECORDS} records")
+        if not all(isinstance(entry, Mapping) for entry in entries):
+            raise PayloadError("each PutRecords entry is a mapping (data, partition_key)")
         prepared = [self._prepare(entry) for entry in entries]
         if sum(len(data) + len(key.encode()) for _, data, key in prepared) > MAX_PUT_RECORDS_BYTES:
             raise PayloadError("a PutRecords request is at most 5 MiB")
         trace: dict[str, str] = {}
-        propagate.inject(trace)
+        if self._mesh.telemetry.tracing:
+            propagate.inject(trace)
         by_shard: dict[int, list[int]] = {}
         for position, (index, _, _) in enumerate(prepared):
             by_shard.setdefault(index, []).append(position)
