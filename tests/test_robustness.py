@@ -210,3 +210,21 @@ async def test_a_damaged_stored_event_goes_to_the_dead_letters_with_its_reason(
     assert "malformed stored event" in attributes["ErrorMessage"]["StringValue"]
     assert target.stats.dropped_events == 2  # the damaged one, then the failing one
     assert len(letters) == 2, "the later, well-formed event ran (and failed) normally"
+
+
+async def test_leaving_does_not_wait_for_retries_in_backoff(clock: VirtualClock) -> None:
+    import time
+
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=5)
+    topic = mesh.topic("alerts")
+
+    async def broken(envelope: Any) -> None:
+        raise ConnectionError("subscriber down")
+
+    topic.subscribe(broken)
+    started = time.monotonic()
+    async with mesh:
+        await topic.publish("disk full")
+        await clock.advance(1)  # the first attempt failed; the retry waits 20 s
+    assert time.monotonic() - started < 2, "the drain must not wait for a backoff"
+    assert topic.delivery_failures == 1, "the abandoned delivery is counted"

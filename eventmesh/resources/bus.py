@@ -81,6 +81,7 @@ import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
+from eventmesh._async_queue import stop_tasks
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
@@ -1036,6 +1037,7 @@ class Bus(Resource):
         self.archives: dict[str, Archive] = {}
         self.replays: dict[str, Replay] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._backing_off = 0  # deliveries sleeping before a retry
         self._replay_tasks: set[asyncio.Task[None]] = set()
         self._live = False
         self.events_put = 0
@@ -1433,7 +1435,11 @@ class Bus(Resource):
                                 exc,
                                 delay,
                             )
-                            await clock.sleep(delay)
+                            self._backing_off += 1
+                            try:
+                                await clock.sleep(delay)
+                            finally:
+                                self._backing_off -= 1
                             retries += 1
                             continue
                 await self._give_up(target, event, exc, code, condition, retries)
@@ -1493,18 +1499,23 @@ class Bus(Resource):
 
     async def stop(self) -> None:
         self._live = False
-        tasks = [*self._replay_tasks, *self._deliveries]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._deliveries:
+            logger.warning(
+                "bus %s stopped with %d deliveries unfinished (%d waiting to retry); "
+                "they are abandoned",
+                self.name,
+                len(self._deliveries),
+                self._backing_off,
+            )
+            self.dropped += len(self._deliveries)
+        await stop_tasks({*self._replay_tasks, *self._deliveries})
         for rule in self.rules.values():
             for target in rule.targets:
                 await target.close()
 
     async def pending(self) -> int:
-        """Deliveries under way (retries waiting included) and replays running."""
-        return len(self._deliveries) + len(self._replay_tasks)
+        """Deliveries under way and replays running; retries waiting are not waited for."""
+        return len(self._deliveries) - self._backing_off + len(self._replay_tasks)
 
 
 def _dead_letter_attributes(

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._async_queue import stop_tasks
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
@@ -638,6 +639,7 @@ class Topic(Resource):
             raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(settings))}")
         self.subscriptions: list[Subscription] = []
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._backing_off = 0  # deliveries sleeping before a retry
         self._live = False
         self.published = 0
         self.delivered = 0
@@ -827,7 +829,11 @@ class Topic(Resource):
                     exc,
                     delay,
                 )
-                await clock.sleep(delay)
+                self._backing_off += 1
+                try:
+                    await clock.sleep(delay)
+                finally:
+                    self._backing_off -= 1
             else:
                 subscription.attempts += 1
                 subscription.delivered += 1
@@ -845,16 +851,22 @@ class Topic(Resource):
 
     async def stop(self) -> None:
         self._live = False
-        deliveries = list(self._deliveries)
-        for task in deliveries:
-            task.cancel()
-        if deliveries:
-            await asyncio.gather(*deliveries, return_exceptions=True)
+        if self._deliveries:
+            logger.warning(
+                "topic %s stopped with %d deliveries unfinished (%d waiting to retry); "
+                "they are abandoned",
+                self.name,
+                len(self._deliveries),
+                self._backing_off,
+            )
+            self.delivery_failures += len(self._deliveries)
+        await stop_tasks(self._deliveries)
         for subscription in self.subscriptions:
             await subscription.close()
 
     async def pending(self) -> int:
-        return len(self._deliveries)
+        """Deliveries under way; those waiting to retry are not waited for by a drain."""
+        return len(self._deliveries) - self._backing_off
 
 
 def _policy_source(policy: FilterPolicy | None) -> Any:
