@@ -64,6 +64,12 @@ _MB = 1024 * 1024
 _loads = orjson.loads
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """A service started while the mesh runs fails in the background: say so at once."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("starting %s failed: %s", task.get_name(), error, exc_info=error)
+
+
 def _given(**settings: Any) -> dict[str, Any]:
     """The settings a caller gave (None means "the default")."""
     return {key: value for key, value in settings.items() if value is not None}
@@ -753,6 +759,7 @@ class Mesh:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
 
     def _arm_reaper(self) -> None:
         if self._reaper is None and self._running:

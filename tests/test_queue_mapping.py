@@ -340,3 +340,17 @@ async def test_messages_sent_before_leaving_the_block_are_processed(mesh: Mesh) 
     async with mesh:
         await queue.send("last words")
     assert [r["body"] for b in batches for r in b] == ["last words"]
+
+
+async def test_a_batch_stays_under_lambdas_six_megabytes(mesh: Mesh, clock: VirtualClock) -> None:
+    queue = mesh.queue("big", visibility_timeout=30)
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batch_size=10)
+    async with mesh:
+        for i in range(10):
+            await queue.send(str(i) * (1000 * 1000))  # ten bodies of 1 MB
+        await clock.advance(0)
+    sizes = [sum(len(r["body"]) for r in batch) for batch in batches]
+    assert sum(len(batch) for batch in batches) == 10
+    assert all(size <= 6 * 1024 * 1024 for size in sizes)
+    assert len(batches) >= 2

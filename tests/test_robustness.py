@@ -228,3 +228,18 @@ async def test_leaving_does_not_wait_for_retries_in_backoff(clock: VirtualClock)
         await clock.advance(1)  # the first attempt failed; the retry waits 20 s
     assert time.monotonic() - started < 2, "the drain must not wait for a backoff"
     assert topic.delivery_failures == 1, "the abandoned delivery is counted"
+
+
+async def test_a_mapping_added_while_running_reports_why_it_cannot_start(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = mesh.queue("orders", visibility_timeout=10)
+
+    @mesh.function(timeout=60)
+    async def slow(event: Any, context: Context) -> None:
+        return None
+
+    async with mesh:
+        queue.subscribe(slow)  # its timeout exceeds the queue's visibility timeout
+        await clock.advance(0)
+    assert any("longer than queue 'orders'" in r.getMessage() for r in caplog.records)

@@ -41,6 +41,7 @@ MAX_POLLERS = 1000
 POLL_WAIT = 20.0
 IDLE_POLL_WAIT = 3600.0  # the first pollers never retire: sends and visibility wake them
 MAX_BATCH_BYTES = 6 * 1024 * 1024
+RECORD_OVERHEAD = 1024  # a record's fields beside its body, generously
 THROTTLE_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 YIELD_EVERY = 16
 
@@ -237,7 +238,7 @@ class QueueMapping:
         visibility = self._visibility()
         messages = await queue.take(min(10, self.batch_size), wait, visibility)
         if not messages or not self.batching_window:
-            return messages
+            return await self._within_payload_limit(messages)
         size = sum(len(m.body) for m in messages)
         window_ends = clock.now() + self.batching_window
         while len(messages) < self.batch_size and size < MAX_BATCH_BYTES:
@@ -248,6 +249,18 @@ class QueueMapping:
             more = await queue.take(wanted, remaining, visibility)
             messages.extend(more)
             size += sum(len(m.body) for m in more)
+        return await self._within_payload_limit(messages)
+
+    async def _within_payload_limit(self, messages: list[Message]) -> list[Message]:
+        """Lambda's 6 MB invocation payload: the batch stops before the record that would
+        cross it (at least one record goes), and the rest is made visible again at once."""
+        size = 0
+        for count, message in enumerate(messages):
+            size += len(message.body.encode()) + RECORD_OVERHEAD
+            if size > MAX_BATCH_BYTES and count > 0:
+                for returned in messages[count:]:
+                    await self.queue.change_visibility(returned.receipt_handle, 0)
+                return messages[:count]
         return messages
 
     async def _handle(self, messages: list[Message]) -> None:
