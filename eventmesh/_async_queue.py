@@ -35,6 +35,7 @@ from eventmesh._destinations import (
 )
 from eventmesh._errors import ResourceNotFoundError
 from eventmesh._invoker import Invoker, _extend, invocation_chain
+from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStore
 
 if TYPE_CHECKING:
@@ -60,16 +61,6 @@ room for a provisioned environment's init (up to 130 s) and the destinations."""
 Resolver = Callable[[str], tuple["FunctionVersion", str, str]]
 """A stored qualifier to (version to run, ARN as invoked, qualified ARN for records)."""
 DestinationResolver = Callable[[DestinationSpec], Destination]
-
-
-async def stop_tasks(tasks: set[asyncio.Task[None]], grace: float = 5.0) -> None:
-    """Cancel background tasks and wait for them, but not forever: a handler may swallow
-    the cancellation. A cancellation of the caller itself still propagates."""
-    pending = list(tasks)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=grace)
 
 
 class AsyncInvocationQueue:

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import eventmesh._async_queue as async_queue
+import eventmesh._tasks as tasks
 from eventmesh import Context, Mesh, Telemetry
 from eventmesh.testing import VirtualClock
 
@@ -59,12 +60,12 @@ async def test_stop_does_not_hang_on_a_handler_that_swallows_cancellation() -> N
     await mesh.start()
     await mesh.invoke("stubborn", {}, "Event")
     await started.wait()
-    original = async_queue.stop_tasks.__defaults__
-    async_queue.stop_tasks.__defaults__ = (0.05,)
+    original = tasks.stop_tasks.__defaults__
+    tasks.stop_tasks.__defaults__ = (0.05,)
     try:
         await asyncio.wait_for(mesh.stop(), timeout=5)
     finally:
-        async_queue.stop_tasks.__defaults__ = original
+        tasks.stop_tasks.__defaults__ = original
         released = True  # let the event loop close at the end of the test
     assert not mesh.running
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._async_queue import stop_tasks
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh._tasks import stop_tasks
 from eventmesh.patterns import Pattern, matches_any
 
 if TYPE_CHECKING:

@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._async_queue import stop_tasks
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh._tasks import stop_tasks
 from eventmesh.mappings.queue_mapping import THROTTLE_BACKOFF, compile_filters, failed_item_ids
 from eventmesh.patterns import Pattern, matches_any
 
@@ -65,7 +65,7 @@ __all__ = ["StreamMapping"]
 logger = logging.getLogger("eventmesh.mappings")
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
-RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+RETRY_BACKOFF = THROTTLE_BACKOFF  # the same gentle ramp, for function errors
 POLL_WAIT = 3600.0  # a shard's reader never retires: appends wake it
 READ_LIMIT = 10_000
 MAX_BATCH_BYTES = 6 * 1024 * 1024

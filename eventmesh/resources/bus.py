@@ -81,7 +81,6 @@ import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
-from eventmesh._async_queue import stop_tasks
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
@@ -94,6 +93,7 @@ from eventmesh._errors import (
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
+from eventmesh._tasks import stop_tasks
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue

@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._async_queue import stop_tasks
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
@@ -59,6 +58,7 @@ from eventmesh._errors import (
     TooManyRequestsError,
 )
 from eventmesh._function import Function, is_async_callable
+from eventmesh._tasks import stop_tasks
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue, encode_message_attributes
