@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-__all__ = ["stop_tasks"]
+__all__ = ["abandon_deliveries", "stop_tasks"]
 
 
 async def stop_tasks(tasks: set[asyncio.Task[None]], grace: float = 5.0) -> None:
@@ -15,3 +16,24 @@ async def stop_tasks(tasks: set[asyncio.Task[None]], grace: float = 5.0) -> None
         task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=grace)
+
+
+async def abandon_deliveries(
+    deliveries: set[asyncio.Task[None]],
+    backing_off: int,
+    owner: str,
+    logger: logging.Logger,
+    *others: asyncio.Task[None],
+) -> int:
+    """Stop a resource's in-memory deliveries (topic, bus) at shutdown: say how many were
+    abandoned, and how many of those were waiting to retry. Returns how many."""
+    abandoned = len(deliveries)
+    if abandoned:
+        logger.warning(
+            "%s stopped with %d deliveries unfinished (%d waiting to retry); they are abandoned",
+            owner,
+            abandoned,
+            backing_off,
+        )
+    await stop_tasks({*deliveries, *others})
+    return abandoned

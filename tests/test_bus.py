@@ -12,15 +12,14 @@ so the gap before retry ``n`` lies in ``(2**n / 2, 2**n]`` seconds.
 from __future__ import annotations
 
 import asyncio
-import http
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from http_endpoint import Endpoint
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -101,54 +100,6 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.001)
-
-
-@dataclass
-class Request:
-    line: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Endpoint:
-    """A tiny HTTP/1.1 server on 127.0.0.1 answering each request with the next scripted
-    status (then 200), and recording what it received (as tests/test_topic.py does)."""
-
-    def __init__(self, statuses: Sequence[int] = ()) -> None:
-        self.statuses = list(statuses)
-        self.requests: list[Request] = []
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Endpoint:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/events"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        line, *header_lines = head.split("\r\n")
-        headers = {}
-        for header in header_lines:
-            if header:
-                name, _, value = header.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        status = self.statuses.pop(0) if self.statuses else 200
-        self.requests.append(Request(line, headers, body))
-        phrase = http.HTTPStatus(status).phrase
-        writer.write(
-            f"HTTP/1.1 {status} {phrase}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
 
 
 # -- PutEvents -------------------------------------------------------------------------------
@@ -425,7 +376,7 @@ async def test_a_bus_target_gets_the_event_itself(mesh: Mesh, clock: VirtualCloc
 
 async def test_http_targets_are_posted_and_retried_on_5xx(mesh: Mesh, clock: VirtualClock) -> None:
     bus = make_bus(mesh)
-    async with Endpoint([503]) as server, mesh:
+    async with Endpoint(statuses=[503], path="/events") as server, mesh:
         rule = bus.rule("hook", pattern={"source": ["app.orders"]}, targets=[server.url])
         [target] = rule.targets
         answer = await bus.put_events([entry({"n": 6}, TraceHeader="Root=1-abc")])
@@ -447,7 +398,7 @@ async def test_an_http_client_error_goes_to_the_dead_letter_queue_at_once(
 ) -> None:
     dead = make_queue(mesh, "dlq")
     bus = make_bus(mesh)
-    async with Endpoint([404]) as server, mesh:
+    async with Endpoint(statuses=[404], path="/events") as server, mesh:
         rule = bus.rule(
             "hook",
             pattern={"source": ["app.orders"]},
@@ -474,7 +425,7 @@ async def test_an_http_client_error_goes_to_the_dead_letter_queue_at_once(
 
 
 async def test_an_http_connection_error_is_retried(mesh: Mesh, clock: VirtualClock) -> None:
-    async with Endpoint() as closed:
+    async with Endpoint(path="/events") as closed:
         url = closed.url  # nothing listens there once the server is closed
     bus = make_bus(mesh)
     async with mesh:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import http
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
+from http_endpoint import Endpoint
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -76,58 +75,6 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.001)
-
-
-@dataclass
-class Request:
-    at: float
-    """The virtual time when the request arrived."""
-    line: str
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-
-class Endpoint:
-    """A tiny HTTP/1.1 server on 127.0.0.1 answering each request with the next scripted
-    status (then 200), and recording what it received."""
-
-    def __init__(self, clock: VirtualClock, statuses: Sequence[int] = ()) -> None:
-        self.clock = clock
-        self.statuses = list(statuses)
-        self.requests: list[Request] = []
-        self.url = ""
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Endpoint:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/sns"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        line, *header_lines = head.split("\r\n")
-        headers = {}
-        for header in header_lines:
-            if header:
-                name, _, value = header.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        status = self.statuses.pop(0) if self.statuses else 200
-        self.requests.append(Request(self.clock.now(), line, headers, body, status))
-        phrase = http.HTTPStatus(status).phrase
-        writer.write(
-            f"HTTP/1.1 {status} {phrase}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
 
 
 def recorder(mesh: Mesh, name: str) -> list[dict[str, Any]]:

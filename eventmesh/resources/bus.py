@@ -93,7 +93,7 @@ from eventmesh._errors import (
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
-from eventmesh._tasks import stop_tasks
+from eventmesh._tasks import abandon_deliveries
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
@@ -1499,16 +1499,9 @@ class Bus(Resource):
 
     async def stop(self) -> None:
         self._live = False
-        if self._deliveries:
-            logger.warning(
-                "bus %s stopped with %d deliveries unfinished (%d waiting to retry); "
-                "they are abandoned",
-                self.name,
-                len(self._deliveries),
-                self._backing_off,
-            )
-            self.dropped += len(self._deliveries)
-        await stop_tasks({*self._replay_tasks, *self._deliveries})
+        self.dropped += await abandon_deliveries(
+            self._deliveries, self._backing_off, f"bus {self.name}", logger, *self._replay_tasks
+        )
         for rule in self.rules.values():
             for target in rule.targets:
                 await target.close()

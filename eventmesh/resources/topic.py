@@ -58,7 +58,7 @@ from eventmesh._errors import (
     TooManyRequestsError,
 )
 from eventmesh._function import Function, is_async_callable
-from eventmesh._tasks import stop_tasks
+from eventmesh._tasks import abandon_deliveries
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue, encode_message_attributes
@@ -851,16 +851,9 @@ class Topic(Resource):
 
     async def stop(self) -> None:
         self._live = False
-        if self._deliveries:
-            logger.warning(
-                "topic %s stopped with %d deliveries unfinished (%d waiting to retry); "
-                "they are abandoned",
-                self.name,
-                len(self._deliveries),
-                self._backing_off,
-            )
-            self.delivery_failures += len(self._deliveries)
-        await stop_tasks(self._deliveries)
+        self.delivery_failures += await abandon_deliveries(
+            self._deliveries, self._backing_off, f"topic {self.name}", logger
+        )
         for subscription in self.subscriptions:
             await subscription.close()
 
