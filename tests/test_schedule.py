@@ -607,3 +607,16 @@ async def test_a_slow_target_keeps_its_tick_from_a_second_process(clock: Virtual
     async with first, second:
         await clock.advance(3600 + 120)
     assert len(fires) == 1
+
+
+async def test_a_cron_tick_on_the_starting_instant_fires(clock: VirtualClock, mesh: Mesh) -> None:
+    """The virtual clock starts at 2026-01-01T00:00:00Z: a daily midnight cron fires then."""
+    recorder = Recorder(clock)
+    schedule(mesh, "cron(0 0 * * ? *)", recorder, name="midnight")
+    async with mesh:
+        await clock.advance(0)
+        await clock.advance(86400)
+    assert [p["time"] for p in recorder.payloads] == [
+        "2026-01-01T00:00:00Z",
+        "2026-01-02T00:00:00Z",
+    ]

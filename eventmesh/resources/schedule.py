@@ -267,8 +267,11 @@ class Schedule(Resource):
         if missed is not None:
             logger.info("schedule %s: catching up on missed tick %s", self.name, _iso_z(missed))
             self._dispatch(missed, flexible=False)
-        self.next_fire = self._ticks.next_after(now)
-        self._loop = asyncio.create_task(self._run(now), name=f"schedule.{self.name}")
+        # A cron or at() tick falling exactly on this instant is due now (its claim keeps it
+        # from firing twice); a rate() counts its first period from here.
+        after = now if self._ticks.kind == "rate" else now - timedelta(seconds=_TOLERANCE)
+        self.next_fire = self._ticks.next_after(after)
+        self._loop = asyncio.create_task(self._run(after), name=f"schedule.{self.name}")
 
     async def stop(self) -> None:
         """Cancel the loop and any delivery waiting in its flexible window."""
