@@ -803,10 +803,12 @@ class Topic(Resource):
     async def _deliver(self, subscription: Subscription, notification: Notification) -> None:
         clock = self._mesh.clock
         delays = subscription.delivery_policy.delays()
+        attempts = 0  # of this message (subscription.attempts counts every message)
         while True:
             try:
                 await subscription.attempt(notification)
             except Exception as exc:
+                attempts += 1
                 subscription.attempts += 1
                 delay = next(delays, None) if subscription.retryable(exc) else None
                 if delay is None:
@@ -817,9 +819,10 @@ class Topic(Resource):
                         self.name,
                         notification.message_id,
                         subscription.endpoint,
-                        subscription.attempts,
+                        attempts,
                         exc,
-                        exc_info=not isinstance(exc, _DeliveryError),
+                        # Our own errors (a loop stopped, a payload refused) need no traceback.
+                        exc_info=not isinstance(exc, _DeliveryError | EventMeshError),
                     )
                     return
                 logger.debug(
