@@ -197,7 +197,12 @@ class VirtualClock:
         await self._settle()
 
     async def run_until_idle(self, limit: float = 365 * 86400.0) -> None:
-        """Advance timer by timer until none is left (or ``limit`` seconds have passed)."""
+        """Advance timer by timer until none is left (or ``limit`` seconds have passed).
+
+        A running mesh always has timers armed (long polls, retention sweeps), so this then
+        runs to ``limit``, with everything that much time does (retention drops messages):
+        with a mesh, prefer :meth:`advance` by the span you mean.
+        """
         end = self._now + limit
         await self._settle()
         while (due := self.next_timer()) is not None and due <= end:

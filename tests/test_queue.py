@@ -303,3 +303,30 @@ async def test_concurrent_duplicates_of_a_fifo_message_are_sent_once(
         stats = await queue.stats()
     assert len(set(ids)) == 1
     assert stats.visible == 1
+
+
+async def test_an_unread_queue_drops_expired_messages_on_its_own(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    queue = mesh.queue("forgotten", retention=600)
+    async with mesh:
+        await queue.send("stale")
+        await clock.advance(599)
+        assert (await queue.stats()).visible == 1
+        await clock.advance(600)  # the sweep runs every 150 s (a quarter of the retention)
+        assert (await queue.stats()).total == 0
+
+
+async def test_a_dead_letter_keeps_its_first_enqueue_time(mesh: Mesh, clock: VirtualClock) -> None:
+    queue = mesh.queue("src", visibility_timeout=10, max_receive_count=1, dead_letter="dlq")
+    dlq = mesh.queue("dlq", retention=60)
+    async with mesh:
+        await queue.send("poison")
+        sent = clock.time()
+        assert len(await queue.receive()) == 1
+        await clock.advance(10)
+        assert await queue.receive() == []  # received a second time: redriven, at 10 s
+        (dead,) = await dlq.receive(visibility_timeout=1)
+        assert dead.attributes["SentTimestamp"] == str(int(sent * 1000))
+        await clock.advance(51)
+        assert await dlq.receive() == [], "expired: 61 s since it was first sent"

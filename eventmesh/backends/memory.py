@@ -293,6 +293,33 @@ class MemoryQueueStore:
             visible=len(state.ready), in_flight=len(state.in_flight), delayed=state.delayed
         )
 
+    async def purge(self, queue: str, sent_before: float) -> int:
+        state = self._queue(queue)
+        removed = 0
+        for _, message in state.ready:
+            if message.sent_at < sent_before:
+                message.deleted = True
+                removed += 1
+        if removed:
+            state.ready = [entry for entry in state.ready if not entry[1].deleted]
+            heapq.heapify(state.ready)
+        for receipt, message in list(state.in_flight.items()):
+            if message.sent_at < sent_before:
+                del state.in_flight[receipt]
+                message.deleted = True
+                message.receipt = ""
+                self._group_done(state, message)
+                removed += 1
+        for visible_at, _, message in state.hidden:
+            delayed = not message.receipt and message.visible_at == visible_at
+            if delayed and not message.deleted and message.sent_at < sent_before:
+                message.deleted = True
+                state.delayed -= 1
+                removed += 1
+        if removed:
+            self._compact(state)
+        return removed
+
     @staticmethod
     def _compact(state: _Queue) -> None:
         """Drop the entries of deleted or re-hidden messages from ``hidden`` in one pass."""

@@ -96,6 +96,11 @@ class QueueStore(Protocol):
 
     async def stats(self, queue: str) -> QueueStats: ...
 
+    async def purge(self, queue: str, sent_before: float) -> int:
+        """Remove every message sent before ``sent_before`` (wall time), in flight or not;
+        returns how many. A queue's retention is this, run now and then."""
+        ...
+
     async def close(self) -> None: ...
 
 

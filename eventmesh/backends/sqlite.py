@@ -819,6 +819,18 @@ class SQLiteQueueStore:
         wall = self._clock.time()
         return await self._db.read(lambda conn: _stats(conn, queue, wall))
 
+    async def purge(self, queue: str, sent_before: float) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM messages WHERE queue = ? AND sent_at < ?", (queue, sent_before)
+            )
+            return cursor.rowcount
+
+        removed = await self._db.write(purge)
+        if removed:
+            self._wake(queue)  # a FIFO group whose in-flight messages expired is free
+        return removed
+
     async def close(self) -> None:
         """Close the database this store shares with the backend's other stores."""
         await self._db.close()

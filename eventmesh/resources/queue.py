@@ -13,8 +13,10 @@ retention, deduplication and the SQS wire shapes are this module's.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
+from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats
 from eventmesh.resources._base import Resource
 
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Message", "Queue", "encode_message_attributes"]
 
+logger = logging.getLogger("eventmesh.queues")
+
 MAX_MESSAGE_BYTES = 1024 * 1024
 DEDUPLICATION_WINDOW = 300.0
 _SENDER_ID = "AIDAEVENTMESHLOCAL0001"
@@ -43,6 +48,7 @@ _ATTRIBUTES = "ma"
 _SEQUENCE = "seq"
 _DEDUPLICATION = "dd"
 _TRACE_KEYS = ("traceparent", "tracestate")
+_FIRST_SENT = "sent"  # on a redriven message: when it was first sent
 
 
 def _check(name: str, value: Any, low: int, high: int) -> None:
@@ -197,6 +203,7 @@ class Queue(Resource):
         self._values = mesh.backend.values
         self._last_sequence = 0
         self.mappings: list[QueueMapping] = []
+        self._sweeper: asyncio.Task[None] | None = None
 
     def _validate(self) -> None:
         _check("visibility_timeout", self.visibility_timeout, 0, 43200)
@@ -245,6 +252,24 @@ class Queue(Resource):
                 raise ConfigurationError(
                     f"the dead-letter queue of {self.name!r} must be FIFO if and only if it is"
                 )
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"sqs.{self.name}.retention")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            await stop_tasks({self._sweeper})
+            self._sweeper = None
+
+    async def _sweep(self) -> None:
+        """Retention for a queue nobody reads: now and then, drop what has expired (a
+        receive drops expired messages too, so a consumer never sees one)."""
+        clock = self._mesh.clock
+        interval = min(max(self.retention / 4, 60.0), 3600.0)
+        while True:
+            await clock.sleep(interval)
+            try:
+                await self._store.purge(self.name, clock.time() - self.retention)
+            except Exception:
+                logger.exception("queue %s: dropping expired messages failed", self.name)
 
     # -- producing ---------------------------------------------------------------------------
     async def send(
@@ -393,7 +418,9 @@ class Queue(Resource):
     async def _admit(self, delivery: Delivery) -> Message | None:
         """A delivery as a message, or None when it expired or moved to the dead letters."""
         now = self._mesh.clock.time()
-        if now - delivery.sent_at > self.retention:
+        first_sent = delivery.attributes.get(_FIRST_SENT)
+        sent_at = delivery.sent_at if first_sent is None else float(first_sent)
+        if now - sent_at > self.retention:
             await self._store.delete(self.name, [delivery.receipt])
             return None
         if self.max_receive_count is not None and delivery.receive_count > self.max_receive_count:
@@ -403,7 +430,9 @@ class Queue(Resource):
 
     async def _redrive(self, delivery: Delivery) -> None:
         dead_letter = self._dead_letter_queue()
-        outgoing = OutgoingMessage(delivery.body, delivery.attributes, 0.0, delivery.group_id)
+        # The dead-letter queue counts retention from the first enqueue, as SQS does.
+        attributes = {_FIRST_SENT: repr(delivery.sent_at), **delivery.attributes}
+        outgoing = OutgoingMessage(delivery.body, attributes, 0.0, delivery.group_id)
         await self._store.send(dead_letter.name, [outgoing])
         await self._store.delete(self.name, [delivery.receipt])
 
@@ -411,7 +440,7 @@ class Queue(Resource):
         stored = delivery.attributes
         system = {
             "ApproximateReceiveCount": str(delivery.receive_count),
-            "SentTimestamp": str(int(delivery.sent_at * 1000)),
+            "SentTimestamp": str(int(float(stored.get(_FIRST_SENT, delivery.sent_at)) * 1000)),
             "SenderId": _SENDER_ID,
             "ApproximateFirstReceiveTimestamp": str(int(delivery.first_received_at * 1000)),
         }

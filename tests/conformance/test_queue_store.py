@@ -180,3 +180,21 @@ async def test_a_message_returned_early_and_received_again_comes_back_once(
     again = await queue_store.receive("q", 10, 10)
     assert [d.receive_count for d in again] == [3]
     assert (await queue_store.stats("q")).delayed == 0
+
+
+async def test_purge_removes_what_was_sent_before_a_time(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("old-in-flight", "old-ready"))
+    await queue_store.send("q", messages("old-delayed", delay=500))
+    (in_flight,) = await queue_store.receive("q", 1, 600)
+    assert in_flight.body == b"old-in-flight"
+    await clock.advance(100)
+    cutoff = clock.time()
+    await queue_store.send("q", messages("new"))
+    assert await queue_store.purge("q", cutoff) == 3
+    assert await queue_store.delete("q", [in_flight.receipt]) == 0
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (1, 0, 0)
+    await clock.advance(1000)
+    assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"new"]
