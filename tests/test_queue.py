@@ -330,3 +330,15 @@ async def test_a_dead_letter_keeps_its_first_enqueue_time(mesh: Mesh, clock: Vir
         assert dead.attributes["SentTimestamp"] == str(int(sent * 1000))
         await clock.advance(51)
         assert await dlq.receive() == [], "expired: 61 s since it was first sent"
+
+
+async def test_a_dead_senders_deduplication_claim_blocks_the_id_briefly(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    queue = mesh.queue("pay2.fifo")
+    async with mesh:
+        # What a sender killed between its claim and its send leaves behind.
+        await mesh.backend.values.put("sqs-dedup/pay2.fifo/order-1", b"", ttl=10)
+        await clock.advance(10)
+        message_id = await queue.send("charge", group_id="g", deduplication_id="order-1")
+    assert message_id

@@ -343,14 +343,17 @@ async def test_messages_sent_before_leaving_the_block_are_processed(mesh: Mesh) 
 
 
 async def test_a_batch_stays_under_lambdas_six_megabytes(mesh: Mesh, clock: VirtualClock) -> None:
-    queue = mesh.queue("big", visibility_timeout=30)
+    queue = mesh.queue("big", visibility_timeout=30, max_receive_count=1, dead_letter="big-dlq")
+    dlq = mesh.queue("big-dlq")
     batches, _ = consumer(mesh)
     queue.subscribe("consume", batch_size=10)
     async with mesh:
         for i in range(10):
             await queue.send(str(i) * (1000 * 1000))  # ten bodies of 1 MB
         await clock.advance(0)
+        dead = await dlq.stats()
     sizes = [sum(len(r["body"]) for r in batch) for batch in batches]
     assert sum(len(batch) for batch in batches) == 10
+    assert dead.total == 0, "a record cut from a batch was not received twice"
     assert all(size <= 6 * 1024 * 1024 for size in sizes)
     assert len(batches) >= 2

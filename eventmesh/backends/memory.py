@@ -318,6 +318,8 @@ class MemoryQueueStore:
                 removed += 1
         if removed:
             self._compact(state)
+            if state.waiters and state.ready:
+                self._wake(state)  # a FIFO group whose in-flight messages expired is free
         return removed
 
     @staticmethod

@@ -128,6 +128,7 @@ class QueueMapping:
         self._busy = 0
         self._throttles = 0
         self._stopping = False
+        self._carried: list[Message] = []
         self.batches = 0
         self.filtered_out = 0
 
@@ -188,8 +189,8 @@ class QueueMapping:
 
     async def pending(self) -> int:
         if not self.enabled or not self._pollers:
-            return self._busy
-        return self._busy + (await self.queue.stats()).visible
+            return self._busy + len(self._carried)
+        return self._busy + len(self._carried) + (await self.queue.stats()).visible
 
     def _spawn(self) -> None:
         task = asyncio.create_task(self._poll(), name=f"sqs-mapping.{self.queue.name}")
@@ -236,6 +237,10 @@ class QueueMapping:
         queue = self.queue
         clock = queue._mesh.clock
         visibility = self._visibility()
+        if self._carried:  # cut from an earlier batch: still in flight, received once
+            messages = self._carried[: self.batch_size]
+            del self._carried[: len(messages)]
+            return await self._within_payload_limit(messages)
         messages = await queue.take(min(10, self.batch_size), wait, visibility)
         if not messages or not self.batching_window:
             return await self._within_payload_limit(messages)
@@ -253,13 +258,13 @@ class QueueMapping:
 
     async def _within_payload_limit(self, messages: list[Message]) -> list[Message]:
         """Lambda's 6 MB invocation payload: the batch stops before the record that would
-        cross it (at least one record goes), and the rest is made visible again at once."""
+        cross it (at least one record goes); the rest, still in flight, opens the next batch
+        (returning it to the queue would count a receive it never had)."""
         size = 0
         for count, message in enumerate(messages):
             size += len(message.body.encode()) + RECORD_OVERHEAD
             if size > MAX_BATCH_BYTES and count > 0:
-                for returned in messages[count:]:
-                    await self.queue.change_visibility(returned.receipt_handle, 0)
+                self._carried[:0] = messages[count:]
                 return messages[:count]
         return messages
 

@@ -41,6 +41,7 @@ logger = logging.getLogger("eventmesh.queues")
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 DEDUPLICATION_WINDOW = 300.0
+DEDUP_CLAIM_LEASE = 10.0
 _SENDER_ID = "AIDAEVENTMESHLOCAL0001"
 
 # Keys of the store's attributes (the resource's own, opaque to the store).
@@ -293,9 +294,11 @@ class Queue(Resource):
         send, then record the message id in the claim; a duplicate waits for that id."""
         values = self._values
         clock = self._mesh.clock
-        claim = await values.put(dedup_key, b"", ttl=DEDUPLICATION_WINDOW, only_if_absent=True)
+        # A short lease until the message id is recorded: a sender that dies in between
+        # blocks the id for seconds, not for the whole deduplication window.
+        claim = await values.put(dedup_key, b"", ttl=DEDUP_CLAIM_LEASE, only_if_absent=True)
         if claim is None:
-            for _ in range(200):  # the first sender is between its claim and its send
+            for _ in range(int(DEDUP_CLAIM_LEASE / 0.01) + 1):  # the first one is still sending
                 existing = await values.get(dedup_key)
                 if existing is None:
                     return await self._send_once(outgoing, dedup_key)  # it gave up

@@ -366,18 +366,23 @@ class Schedule(Resource):
             self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_absent=True
         )
 
-    async def _renew(self, tick: datetime, lease: list[int]) -> None:
+    async def _renew(self, tick: datetime, lease: list[int], renewing: asyncio.Lock) -> None:
         """Keep the claim's lease while a slow target takes the tick, so no other process
-        takes it over; ``lease[0]`` follows the claim's version."""
+        takes it over; ``lease[0]`` follows the claim's version, under ``renewing``."""
         claim = orjson.dumps({"owner": self._owner, "renewed_at": self._mesh.clock.time()})
         while True:
             await self._mesh.clock.sleep(CLAIM_LEASE / 3)
-            renewed = await self._store().put(
-                self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_version=lease[0]
-            )
-            if renewed is None:
-                return  # lost (the store was down longer than the lease): nothing to keep
-            lease[0] = renewed
+            async with renewing:
+                try:
+                    renewed = await self._store().put(
+                        self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_version=lease[0]
+                    )
+                except Exception:
+                    logger.exception("schedule %s: renewing tick %s failed", self.name, tick)
+                    return
+                if renewed is None:
+                    return  # lost (the store was down longer than the lease): nothing to keep
+                lease[0] = renewed
 
     async def _mark_done(self, tick: datetime, version: int) -> None:
         following = self._ticks.next_after(tick)
@@ -469,7 +474,8 @@ class Schedule(Resource):
         self.fired += 1
         self._busy += 1
         lease = [version]
-        heartbeat = asyncio.create_task(self._renew(tick, lease))
+        renewing = asyncio.Lock()
+        heartbeat = asyncio.create_task(self._renew(tick, lease, renewing))
         try:
             await self._sender(self._payload(tick))
         except Exception:
@@ -477,7 +483,10 @@ class Schedule(Resource):
             logger.exception("schedule %s: delivery of tick %s failed", self.name, _iso_z(tick))
         finally:
             self._busy -= 1
-            heartbeat.cancel()
+            async with renewing:  # a renewal under way lands first: lease[0] is then current
+                heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         version = lease[0]
         # Only now is the tick done: a process that dies before this line leaves a lease that
         # runs out, and a restart (or another process) fires the tick again: at least once.

@@ -198,3 +198,18 @@ async def test_purge_removes_what_was_sent_before_a_time(
     assert (stats.visible, stats.in_flight, stats.delayed) == (1, 0, 0)
     await clock.advance(1000)
     assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"new"]
+
+
+async def test_purging_a_groups_in_flight_head_frees_the_group_for_a_waiting_receiver(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("a", group_id="g"))
+    await clock.advance(10)
+    await queue_store.send("q", messages("b", group_id="g"))
+    assert [d.body for d in await queue_store.receive("q", 1, 600)] == [b"a"]
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    assert not waiting.done(), "b waits for a, in flight"
+    assert await queue_store.purge("q", clock.time() - 5) == 1
+    await clock.advance(0)
+    assert [d.body for d in await waiting] == [b"b"]
