@@ -34,9 +34,10 @@ from eventmesh._destinations import (
     invocation_record,
 )
 from eventmesh._errors import ResourceNotFoundError
+from eventmesh._failure_log import log_function_error
 from eventmesh._invoker import Invoker, _extend, invocation_chain
 from eventmesh._tasks import stop_tasks
-from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStore
+from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
 if TYPE_CHECKING:
     from eventmesh._function import Function, FunctionVersion
@@ -174,6 +175,10 @@ class AsyncInvocationQueue:
         stats = await self._store.stats(self.name)
         return stats.visible + self.busy
 
+    async def stats(self) -> QueueStats:
+        """The store's counts of this function's Event invocations (for stop's report)."""
+        return await self._store.stats(self.name)
+
     async def stop(self) -> None:
         """Stop the workers; one whose handler swallows the cancellation is not waited for."""
         self._stopping = True
@@ -250,6 +255,7 @@ class AsyncInvocationQueue:
                 await self._send(config.on_success, record, None, "destination_failures")
             await self._store.delete(self.name, [delivery.receipt])
             return
+        log_function_error(function.name, outcome.request_id, attempts, outcome.payload, "Event")
         last = orjson.dumps(
             {
                 "status": 200,

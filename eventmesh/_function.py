@@ -31,6 +31,7 @@ __all__ = [
     "FunctionVersion",
     "Handler",
     "InitHook",
+    "check_signature",
 ]
 
 Handler: TypeAlias = Callable[[Any, "Context"], Any]
@@ -113,11 +114,49 @@ class FunctionConfig:
             )
         object.__setattr__(self, "environment", dict(self.environment))
 
+    def __repr__(self) -> str:
+        """Every setting, but environment values masked: they are often secrets, and a
+        configuration gets logged."""
+        shown = []
+        for setting in dataclasses.fields(self):
+            value = getattr(self, setting.name)
+            if setting.name == "environment":
+                value = {key: "***" for key in value}
+            shown.append(f"{setting.name}={value!r}")
+        return f"FunctionConfig({', '.join(shown)})"
+
     def replace(self, **changes: Any) -> FunctionConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ConfigurationError(f"unknown function settings: {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
+
+
+def check_signature(target: Any, role: str, name: str) -> None:
+    """Refuse, at registration, a handler that cannot be called as ``handler(event, context)``
+    or an init hook that cannot be called as ``hook(context)``: the mistake would otherwise
+    show only as a TypeError on every invocation. ``*args``, defaults, keyword parameters with
+    defaults, callable objects, bound methods and ``functools.partial`` all pass; a callable
+    whose signature Python cannot read (some builtins) is given the benefit of the doubt."""
+    parameters = ("event", "context") if role == "handler" else ("context",)
+    expected = f"{role}({', '.join(parameters)})"
+    example = f"def {name}({', '.join(parameters)})"
+    if not callable(target):
+        raise ConfigurationError(
+            f"{role} {name!r} must be callable as {expected}, got {target!r}: expected "
+            f"`{example}` or `async {example}`"
+        )
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*parameters)
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"{role} {name!r} has the signature {signature} and cannot be called as "
+            f"{expected} ({exc}): expected `{example}` or `async {example}`"
+        ) from None
 
 
 def is_async_callable(obj: Callable[..., Any]) -> bool:
@@ -132,6 +171,7 @@ class FunctionStats:
     """Counts kept for every function whether or not telemetry is on (a few integer adds)."""
 
     __slots__ = (
+        "abandoned_events",
         "cold_starts",
         "dead_letter_errors",
         "destination_failures",
@@ -149,6 +189,8 @@ class FunctionStats:
         self.dropped_events = 0
         self.dead_letter_errors = 0
         self.destination_failures = 0
+        self.abandoned_events = 0
+        """Event invocations a memory mesh stopped with, not run: lost with the process."""
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -204,6 +246,7 @@ class Function:
         middleware: Callable[[Handler], Handler] | None = None,
     ) -> None:
         self.name = name
+        check_signature(handler, "handler", name)
         # A layer around every handler this function gets (idempotency): applied here and
         # by update_code, so new code keeps it; published versions freeze the wrapped handler.
         self.middleware = middleware
@@ -234,15 +277,13 @@ class Function:
 
     def init(self, hook: InitHook) -> InitHook:
         """Decorate the hook that runs once per execution environment (a cold start)."""
-        if not callable(hook):
-            raise ConfigurationError("init expects a callable taking the context")
+        check_signature(hook, "init hook", getattr(hook, "__name__", "setup"))
         self._replace_latest(init_hook=hook)
         return hook
 
     def update_code(self, handler: Handler) -> None:
         """Replace ``$LATEST``'s handler; its environments start cold again, as in Lambda."""
-        if not callable(handler):
-            raise ConfigurationError("a handler must be callable as handler(event, context)")
+        check_signature(handler, "handler", self.name)
         if self.middleware is not None:
             handler = self.middleware(handler)
         self._replace_latest(handler=handler)

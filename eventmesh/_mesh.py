@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 import orjson
@@ -15,6 +15,7 @@ from eventmesh._async_queue import AsyncInvocationQueue, Resolver
 from eventmesh._clock import Clock, RealClock, TimerHandle
 from eventmesh._context import ClientContext
 from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
+from eventmesh._egress import EgressPolicy
 from eventmesh._environment import EnvironmentPool
 from eventmesh._errors import (
     ConfigurationError,
@@ -31,7 +32,8 @@ from eventmesh._function import (
     Handler,
 )
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
-from eventmesh.backends.memory import memory_backend
+from eventmesh._shutdown_report import FunctionWork, describe_service, describe_work
+from eventmesh.backends.memory import MemoryQueueStore, memory_backend
 from eventmesh.backends.protocols import Backend
 from eventmesh.idempotency import Idempotency, KeySpec, idempotent
 from eventmesh.resources._base import Resource, Service
@@ -136,7 +138,9 @@ class Mesh:
     account limit, 1000); ``max_sync_payload`` and ``max_event_payload`` (6 MB and 1 MB);
     ``environment_idle_timeout`` before an idle environment is reclaimed; ``max_threads`` for
     plain ``def`` handlers; ``region`` and ``account_id`` for ARNs; ``telemetry``; ``seed`` for
-    alias routing's random choices.
+    alias routing's random choices; ``allow_http_hosts``, the hosts, addresses or networks
+    that HTTP subscriptions and targets may reach although they are link-local or cloud
+    metadata addresses (refused otherwise, see :mod:`eventmesh._egress`).
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class Mesh:
         account_id: str = "123456789012",
         telemetry: Telemetry | None = None,
         seed: int | None = None,
+        allow_http_hosts: Iterable[str] = (),
     ) -> None:
         if not isinstance(concurrency_limit, int) or concurrency_limit < 1:
             raise ConfigurationError(
@@ -180,6 +185,7 @@ class Mesh:
         self.region = region
         self.account_id = account_id
         self.telemetry = telemetry or Telemetry()
+        self.egress = EgressPolicy(allow_http_hosts)
         self._random = random.Random(seed)
         self._invoker = Invoker(
             clock=self.clock,
@@ -790,9 +796,15 @@ class Mesh:
             self._arm_reaper()
 
     async def drain(self, timeout: float | None = None) -> bool:
-        """Wait until no invocation runs and no queued event is due; False on timeout."""
+        """Wait until no invocation runs and no queued event is due; False on timeout.
+
+        Logs what it waits for (``draining (up to 30 s): function charge 3 running, ...``)
+        when there is anything, and ``drained`` when it is done.
+        """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.drain_timeout if timeout is None else timeout)
+        limit = self.drain_timeout if timeout is None else timeout
+        deadline = loop.time() + limit
+        reported = False
         while True:
             pending = self._invoker.in_flight
             for queue in self._async_queues.values():
@@ -800,29 +812,90 @@ class Mesh:
             for service in self._services:
                 pending += await service.pending()
             if pending == 0:
+                if reported:
+                    logger.info("drained")
                 return True
+            if not reported:
+                reported = True
+                logger.info("draining (up to %g s): %s", limit, await self._work_report())
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.005)
 
-    async def stop(self) -> None:
+    async def _work_report(self) -> str:
+        """Per function and resource, the work in hand: one line for the stop's log."""
+        functions = []
+        for name, function in self._functions.items():
+            stats = await self._async_queues[name].stats()
+            functions.append(FunctionWork(name, function.in_flight, stats.visible, stats.delayed))
+        services = [(describe_service(s), await s.pending()) for s in self._services]
+        return describe_work(functions, services)
+
+    async def stop(self) -> bool:
+        """Drain (up to ``drain_timeout``), then stop everything. True when nothing was
+        abandoned: the drain finished and no Event invocation was left unrun in memory."""
         if not self._running:
-            return
+            return True
+        clean = True
         try:
             if not await self.drain():
-                logger.warning("the mesh stopped before every invocation finished")
+                clean = False
+                logger.warning(
+                    "abandoned: %s (the drain deadline of %g s passed)",
+                    await self._work_report(),
+                    self.drain_timeout,
+                )
         except Exception:
             # A failing store (a damaged file, a disk error) must not keep the mesh running.
+            clean = False
             logger.exception("draining the mesh failed; stopping anyway")
         finally:
-            await self._shut_down()
+            lost = await self._shut_down()
+        return clean and not lost
 
-    async def _shut_down(self) -> None:
+    async def _report_stored_events(self) -> int:
+        """Event invocations still stored once stopped: in memory they are lost with the
+        process, so count and log them as abandoned; in a durable store they wait for the
+        next start. Returns how many were lost."""
+        lost = 0
+        in_memory = isinstance(self.backend.queues, MemoryQueueStore)
+        for name, queue in self._async_queues.items():
+            try:
+                stats = await queue.stats()
+            except Exception:
+                continue  # a failing store: nothing more to learn from it
+            if not stats.total:
+                continue
+            detail = (
+                f"{stats.visible} queued, {stats.delayed} waiting to retry, {stats.in_flight} taken"
+            )
+            if in_memory:
+                self._functions[name].stats.abandoned_events += stats.total
+                lost += stats.total
+                logger.warning(
+                    "abandoned: function %s %d Event invocations not run (%s); memory storage "
+                    "keeps nothing after the process ends",
+                    name,
+                    stats.total,
+                    detail,
+                )
+            else:
+                logger.info(
+                    "function %s: %d Event invocations stay in the store for the next start (%s)",
+                    name,
+                    stats.total,
+                    detail,
+                )
+        return lost
+
+    async def _shut_down(self) -> int:
+        """Stop everything; returns how many Event invocations were lost (memory only)."""
         self._running = False
         for service in reversed(self._services):
             await service.stop()
         for queue in self._async_queues.values():
             await queue.stop()
+        lost = await self._report_stored_events()
         for task in list(self._background):
             task.cancel()
         if self._reaper is not None:
@@ -831,6 +904,7 @@ class Mesh:
         self._invoker.close()
         if self._closes_backend:
             await self.backend.close()
+        return lost
 
     @property
     def running(self) -> bool:

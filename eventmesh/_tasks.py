@@ -30,7 +30,7 @@ async def abandon_deliveries(
     abandoned = len(deliveries)
     if abandoned:
         logger.warning(
-            "%s stopped with %d deliveries unfinished (%d waiting to retry); they are abandoned",
+            "abandoned: %s %d deliveries unfinished (%d waiting to retry)",
             owner,
             abandoned,
             backing_off,

@@ -7,6 +7,7 @@ output that do not depend on random ids or on the order in which concurrent work
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_example(name: str) -> list[str]:
-    """Run ``examples/<name>`` and return its output lines; it must succeed and log nothing."""
+def run_example(name: str, errors: list[str] | None = None) -> list[str]:
+    """Run ``examples/<name>`` and return its output lines; it must succeed and log nothing
+    but the ``[ERROR]`` lines of the function errors it causes on purpose, ``errors`` (each
+    line without its request id, in order), each followed by its traceback."""
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / name)],
         capture_output=True,
@@ -23,7 +26,11 @@ def run_example(name: str) -> list[str]:
         timeout=60,
         check=True,
     )
-    assert done.stderr == ""
+    logged = done.stderr.splitlines()
+    headers = [re.sub(r"RequestId: \S+ ", "", line) for line in logged if line.startswith("[")]
+    assert headers == (errors or [])
+    for line in logged:
+        assert line.startswith(("[ERROR] ", "Traceback (most recent call last):", "  ")), line
     return done.stdout.splitlines()
 
 
@@ -82,7 +89,11 @@ def test_example_02_fans_an_upload_out_to_a_thumbnail_and_an_audit() -> None:
 
 
 def test_example_03_bisects_down_to_the_poison_record_and_reports_it() -> None:
-    lines = run_example("03_clickstream.py")
+    failed = (
+        "[ERROR] ValueError: click 13 has no page Function: sessions Attempt: {} "
+        "Source: stream clicks"
+    )
+    lines = run_example("03_clickstream.py", [failed.format(n) for n in (1, 1, 1, 1, 2, 3)])
     assert lines[0] == "put 16 clicks; the poison one is 007 of shardId-000000000001"
     error = "error (click 13 has no page)"
     # The two shards run concurrently: compare each shard's invocations on their own.

@@ -24,6 +24,7 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh._failure_log import log_function_error
 from eventmesh._tasks import stop_tasks
 from eventmesh.patterns import Pattern, matches_any
 
@@ -299,6 +300,11 @@ class QueueMapping:
         self._throttles = 0
         self.batches += 1
         if result.function_error is not None:
+            attempt = max(int(m.attributes.get("ApproximateReceiveCount", "1")) for m in messages)
+            log_function_error(
+                self._target.function.name, result.request_id, attempt, result.payload,
+                f"queue {queue.name}",
+            )  # fmt: skip
             return  # the whole batch comes back after its visibility timeout
         done = messages
         if self.report_batch_item_failures:

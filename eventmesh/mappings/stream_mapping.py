@@ -49,6 +49,7 @@ from opentelemetry import propagate
 
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh._failure_log import log_function_error
 from eventmesh._tasks import stop_tasks
 from eventmesh.mappings.queue_mapping import THROTTLE_BACKOFF, compile_filters, failed_item_ids
 from eventmesh.patterns import Pattern, matches_any
@@ -479,6 +480,11 @@ class StreamMapping:
     def _failure(self, work: _Work, result: InvocationResult) -> tuple[int | None, bool]:
         """Where the retry starts (None: all done), and whether the whole batch failed."""
         if result.function_error is not None:
+            assert self._target is not None
+            log_function_error(
+                self._target.function.name, result.request_id, work.retries + 1, result.payload,
+                f"stream {self.stream.name}",
+            )  # fmt: skip
             return 0, True
         if not self.report_batch_item_failures:
             return None, False

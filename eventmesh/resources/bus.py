@@ -93,6 +93,7 @@ from eventmesh._errors import (
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
+from eventmesh._redact import redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
@@ -507,7 +508,9 @@ class Target:
         return _Payload(event.data.decode(), True)
 
     def __repr__(self) -> str:
-        return f"<Target {self.target!r}>"
+        target = self.target
+        shown = redact_url(target) if isinstance(target, str) else target
+        return f"<Target {shown!r}>"
 
 
 def _name_from_arn(text: str) -> str:
@@ -572,6 +575,8 @@ class RuleTarget:
         self._resource: Queue | Topic | Stream | Bus | None = None
         self._dead_letter: Queue | None = None
         self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
+        if self.kind == "http":
+            rule.bus._mesh.egress.check_literal(str(spec.target))
         self.attempts = 0
         self.delivered = 0
         self.failed = 0
@@ -632,14 +637,15 @@ class RuleTarget:
 
     @property
     def arn(self) -> str:
-        """The target's ARN (a URL for HTTP, the callable's name for a callable)."""
+        """The target's ARN (a URL for HTTP, without its credentials; the callable's name for
+        a callable)."""
         if self._function is not None:
             return self._function.arn
         if self._resource is not None:
             return self._resource.arn
         target = self.spec.target
         if isinstance(target, str):
-            return target
+            return redact_url(target)
         if isinstance(target, Function):
             return target.name
         return str(getattr(target, "__qualname__", None) or type(target).__qualname__)
@@ -692,22 +698,34 @@ class RuleTarget:
         if self._mesh.telemetry.tracing:
             propagate.inject(headers)
         url = str(self.spec.target)
+        refusal = await self._mesh.egress.refusal(url)
+        if refusal is not None:
+            raise _AttemptError("NO_PERMISSIONS", refusal, retryable=False)
+        shown = redact_url(url)
         try:
             response = await client.post(url, content=payload.text.encode(), headers=headers)
         except httpx.TimeoutException as exc:
             raise _AttemptError(
-                "TIMEOUT", f"POST {url} timed out: {exc!r}", retryable=True
-            ) from exc
+                "TIMEOUT", f"POST {shown} timed out: {redact_text(repr(exc))}", retryable=True
+            ) from None
         except httpx.TransportError as exc:
             raise _AttemptError(
-                "CONNECTION_FAILURE", f"POST {url} failed: {exc!r}", retryable=True
-            ) from exc
+                "CONNECTION_FAILURE",
+                f"POST {shown} failed: {redact_text(repr(exc))}",
+                retryable=True,
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _AttemptError(
+                "SDK_CLIENT_ERROR",
+                f"POST {shown} failed: {redact_text(repr(exc))}",
+                retryable=False,
+            ) from None
         status = response.status_code
         if status == 429:
-            raise _AttemptError("THROTTLING", f"POST {url} answered 429", retryable=True)
+            raise _AttemptError("THROTTLING", f"POST {shown} answered 429", retryable=True)
         if not 200 <= status < 300:
             raise _AttemptError(
-                "ERROR_FROM_TARGET", f"POST {url} answered {status}", retryable=status >= 500
+                "ERROR_FROM_TARGET", f"POST {shown} answered {status}", retryable=status >= 500
             )
 
     async def close(self) -> None:

@@ -58,6 +58,7 @@ from eventmesh._errors import (
     TooManyRequestsError,
 )
 from eventmesh._function import Function, is_async_callable
+from eventmesh._redact import redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
@@ -364,6 +365,7 @@ class Subscription:
         self._check_settings()
         if self.protocol in ("http", "https"):
             _require_httpx()
+            topic._mesh.egress.check_literal(str(target))
             policy = delivery_policy or HTTP_DEFAULT_POLICY
             if policy.total_delay() > MAX_HTTP_RETRY_TIME:
                 raise ConfigurationError(
@@ -416,7 +418,7 @@ class Subscription:
             return self._queue.arn
         target = self.target
         if isinstance(target, str):
-            return target
+            return redact_url(target)  # shown in logs and errors: no credentials
         if isinstance(target, Function | Queue):
             return target.name
         return str(getattr(target, "__qualname__", repr(target)))
@@ -582,14 +584,24 @@ class Subscription:
         if self.topic._mesh.telemetry.tracing:
             propagate.inject(headers)
         url = str(self.target)
+        refusal = await self.topic._mesh.egress.refusal(url)
+        if refusal is not None:
+            raise _DeliveryError(refusal, retryable=False)
+        shown = redact_url(url)
         try:
             response = await client.post(url, content=content, headers=headers)
         except httpx.TransportError as exc:
-            raise _DeliveryError(f"POST {url} failed: {exc!r}", retryable=True) from exc
+            raise _DeliveryError(
+                f"POST {shown} failed: {redact_text(repr(exc))}", retryable=True
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _DeliveryError(
+                f"POST {shown} failed: {redact_text(repr(exc))}", retryable=False
+            ) from None
         status = response.status_code
         if not 200 <= status < 300:
             retryable = status >= 500 or status == 429
-            raise _DeliveryError(f"POST {url} answered {status}", retryable=retryable)
+            raise _DeliveryError(f"POST {shown} answered {status}", retryable=retryable)
 
     def retryable(self, exc: Exception) -> bool:
         if isinstance(exc, _DeliveryError):
