@@ -32,7 +32,7 @@ from eventmesh._function import (
     Handler,
 )
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
-from eventmesh._shutdown_report import FunctionWork, describe_service, describe_work
+from eventmesh._shutdown_report import NOTHING, FunctionWork, describe_service, describe_work
 from eventmesh.backends.memory import MemoryQueueStore, memory_backend
 from eventmesh.backends.protocols import Backend
 from eventmesh.idempotency import Idempotency, KeySpec, idempotent
@@ -831,20 +831,30 @@ class Mesh:
         services = [(describe_service(s), await s.pending()) for s in self._services]
         return describe_work(functions, services)
 
-    async def stop(self) -> bool:
-        """Drain (up to ``drain_timeout``), then stop everything. True when nothing was
-        abandoned: the drain finished and no Event invocation was left unrun in memory."""
+    async def _report_abandoned(self, why: str) -> bool:
+        """Log the work in hand as abandoned, if any; True when there was some."""
+        report = await self._work_report()
+        if report == NOTHING:
+            return False
+        logger.warning("abandoned: %s (%s)", report, why)
+        return True
+
+    async def stop(self, *, drain: bool = True) -> bool:
+        """Drain (up to ``drain_timeout``; not at all with ``drain=False``), then stop
+        everything. True when nothing was abandoned: the drain finished and no Event
+        invocation was left unrun in memory."""
         if not self._running:
             return True
         clean = True
         try:
-            if not await self.drain():
-                clean = False
-                logger.warning(
-                    "abandoned: %s (the drain deadline of %g s passed)",
-                    await self._work_report(),
-                    self.drain_timeout,
-                )
+            if not drain:
+                clean = not await self._report_abandoned("stopped without draining")
+            elif not await self.drain():
+                why = f"the drain deadline of {self.drain_timeout:g} s passed"
+                clean = not await self._report_abandoned(why)
+        except asyncio.CancelledError:
+            await self._report_abandoned("the drain was cancelled")
+            raise
         except Exception:
             # A failing store (a damaged file, a disk error) must not keep the mesh running.
             clean = False

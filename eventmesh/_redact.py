@@ -42,7 +42,14 @@ def redact_text(text: str) -> str:
     """Every URL found in free text (an exception's message, say) redacted."""
     if "://" not in text:
         return text
-    return _URL.sub(lambda match: redact_url(match.group(0)), text)
+    return _URL.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    """A URL found in text, redacted; punctuation that ends the sentence stays outside."""
+    found = match.group(0)
+    url = found.rstrip(".,;:!?)]}")
+    return redact_url(url) + found[len(url) :]
 
 
 def _crude(url: str) -> str:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from eventmesh.resources._base import Resource, Service
 
-__all__ = ["FunctionWork", "describe_service", "describe_work"]
+__all__ = ["NOTHING", "FunctionWork", "describe_service", "describe_work"]
+
+NOTHING = "nothing"
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,4 +60,4 @@ def describe_work(functions: Iterable[FunctionWork], services: Iterable[tuple[st
     """One line: every function and service with work, ``;``-separated (``nothing`` if none)."""
     items = [work.describe() for work in functions if work.total]
     items += [f"{label} {count} pending" for label, count in services if count]
-    return "; ".join(items) or "nothing"
+    return "; ".join(items) or NOTHING

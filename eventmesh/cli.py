@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -31,15 +32,61 @@ def _load_mesh(spec: str) -> Mesh:
     return mesh
 
 
-async def _run_until_signalled(mesh: Mesh) -> None:
-    stop = asyncio.Event()
+async def _run_until_signalled(mesh: Mesh) -> int:
+    """Run the mesh until SIGINT or SIGTERM, then drain and stop; returns the exit status.
+
+    The first signal drains (up to the mesh's ``drain_timeout``): exit status 0 when all the
+    work finished, 1 when the deadline passed with work left or Event invocations were lost.
+    A second signal stops at once, abandoning the drain: exit status 128 + the signal number
+    (130 for SIGINT, 143 for SIGTERM), as a shell reports a process killed by it. A third
+    one ends the process without waiting for anything (a handler that ignores cancellation).
+    """
+    log = logging.getLogger("eventmesh")
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            log.info(
+                "received %s: draining for up to %g s (send it again to stop at once)",
+                signum.name,
+                mesh.drain_timeout,
+            )
+            stop.set()
+        elif len(received) == 2:
+            log.warning("received %s again: stopping at once", signum.name)
+            main.cancel()
+        else:
+            log.warning("received %s a third time: exiting now", signum.name)
+            logging.shutdown()
+            os._exit(128 + signum)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with mesh:
-        logging.getLogger("eventmesh").info("running %r; Ctrl-C to stop", mesh)
+        loop.add_signal_handler(signum, on_signal, signum)
+    await mesh.start()
+    try:
+        log.info("running %r; Ctrl-C to stop", mesh)
         await stop.wait()
-    logging.getLogger("eventmesh").info("stopped")
+        clean = await mesh.stop()
+    except asyncio.CancelledError:
+        if len(received) < 2:
+            raise  # not ours: someone else cancelled the run
+        main.uncancel()
+        await mesh.stop(drain=False)  # if the signals came before the drain began
+        log.warning("stopped at once; work in hand was abandoned")
+        return 128 + received[1]
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    if not clean:
+        log.warning("stopped with work abandoned (exit status 1)")
+        return 1
+    log.info("stopped")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_demo())
         elif arguments.command == "run":
             logging.basicConfig(level=arguments.log_level.upper(), format="%(message)s")
-            asyncio.run(_run_until_signalled(_load_mesh(arguments.app)))
+            return asyncio.run(_run_until_signalled(_load_mesh(arguments.app)))
         elif arguments.command == "bench":
             from eventmesh.bench.command import run_command
 

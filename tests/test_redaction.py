@@ -1,0 +1,149 @@
+"""Secrets in endpoint URLs (user info, query values) stay out of every log line, error,
+repr and dead-letter record, while the endpoint is still called with them; a function's
+environment values stay out of its configuration's repr."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from http_endpoint import Endpoint
+
+from eventmesh import Context, Mesh
+from eventmesh._redact import redact_text, redact_url
+from eventmesh.resources.bus import Target
+from eventmesh.testing import VirtualClock
+
+SECRET = "s3cr3t-value"
+
+
+def with_secrets(url: str) -> str:
+    """``http://127.0.0.1:port/path`` -> ``http://alice:SECRET@127.0.0.1:port/path?token=SECRET``"""
+    return url.replace("http://", f"http://alice:{SECRET}@") + f"?token={SECRET}&v=2"
+
+
+def redacted(url: str) -> str:
+    """The same URL as it must be shown (written out, not computed by the code under test)."""
+    return url.replace("http://", "http://***@") + "?token=***&v=***"
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
+def everything_logged(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records)
+
+
+async def test_a_topic_http_subscription_logs_no_secret(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="eventmesh")
+    topic = mesh.topic("alerts")
+    async with Endpoint(clock, [500, 500, 500, 500], path="/hook") as server, mesh:
+        subscription = topic.subscribe(
+            with_secrets(server.url),
+            delivery_policy={"numRetries": 1, "minDelayTarget": 20, "maxDelayTarget": 20},
+        )
+        await topic.publish("hello")
+        await eventually(lambda: subscription.attempts == 1)
+        await clock.advance(20)
+        await eventually(lambda: subscription.failed == 1)
+        shown = [repr(subscription), subscription.endpoint]
+
+    # The endpoint is called with its credentials and query string, unchanged.
+    assert server.requests[0].line == f"POST /hook?token={SECRET}&v=2 HTTP/1.1"
+    assert server.requests[0].headers["authorization"].startswith("Basic ")
+    logged = everything_logged(caplog)
+    assert "retrying in" in logged  # the DEBUG line of the first failure
+    assert "failed after 2 attempt(s)" in logged
+    assert f"POST {redacted(server.url)} answered 500" in logged
+    assert shown == [f"<Subscription http {redacted(server.url)} of alerts>", redacted(server.url)]
+    assert SECRET not in logged + "".join(shown)
+
+
+async def test_a_connection_error_names_the_endpoint_without_its_secrets(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="eventmesh")
+    async with Endpoint(path="/hook") as closed:
+        url = closed.url  # nothing listens there once the server is closed
+    topic = mesh.topic("alerts")
+    async with mesh:
+        subscription = topic.subscribe(with_secrets(url))
+        await topic.publish("hello")
+        await eventually(lambda: subscription.attempts == 1)
+
+    logged = everything_logged(caplog)
+    assert f"POST {redacted(url)} failed: ConnectError(" in logged
+    assert SECRET not in logged
+
+
+async def test_a_bus_http_target_keeps_secrets_out_of_logs_and_dead_letters(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="eventmesh")
+    dead = mesh.queue("dlq")
+    bus = mesh.bus("default")
+    async with Endpoint(statuses=[503, 404], path="/events") as server, mesh:
+        target = Target(with_secrets(server.url), dead_letter="dlq")
+        rule = bus.rule("hook", pattern={"source": ["app.orders"]}, targets=[target])
+        [bound] = rule.targets
+        await bus.put_events([{"Source": "app.orders", "DetailType": "order", "Detail": {}}])
+        await eventually(lambda: bound.attempts == 1)
+        await clock.advance(60)  # past the first back-off (at most 1 minute with jitter)
+        await eventually(lambda: bound.failed == 1)
+        await clock.advance(0)
+        [message] = await dead.receive(10)
+        shown = [repr(target), repr(bound), bound.arn]
+
+    attributes = {name: value["StringValue"] for name, value in message.message_attributes.items()}
+    assert attributes["TARGET_ARN"] == redacted(server.url)
+    assert attributes["ERROR_MESSAGE"] == f"POST {redacted(server.url)} answered 404"
+    assert shown == [
+        f"<Target {redacted(server.url)!r}>",
+        f"<RuleTarget http {redacted(server.url)} of rule hook>",
+        redacted(server.url),
+    ]
+    logged = everything_logged(caplog)
+    assert "retrying in" in logged
+    assert SECRET not in logged + "".join(shown) + str(attributes)
+
+
+def test_function_config_repr_hides_environment_values(mesh: Mesh) -> None:
+    @mesh.function(environment={"DB_PASSWORD": SECRET, "STAGE": "prod"})
+    async def charge(event: Any, context: Context) -> None: ...
+
+    shown = repr(charge.config)
+    assert "environment={'DB_PASSWORD': '***', 'STAGE': '***'}" in shown
+    assert SECRET not in shown
+    assert charge.config.environment["DB_PASSWORD"] == SECRET  # the function still gets it
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.com/x", "https://hooks.example.com/x"),
+        ("https://u:p@hooks.example.com:8443/x", "https://***@hooks.example.com:8443/x"),
+        ("https://token@hooks.example.com/x", "https://***@hooks.example.com/x"),
+        ("https://hooks.example.com/x?sig=abc&flag", "https://hooks.example.com/x?sig=***&***"),
+        ("https://hooks.example.com/x#frag", "https://hooks.example.com/x"),
+        ("http://[::1]:8080/x?k=v", "http://[::1]:8080/x?k=***"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_text_finds_urls_in_messages() -> None:
+    text = "ConnectError('cannot reach http://u:pw@h:1/p?t=x'), then https://h2/?a=b."
+    assert redact_text(text) == (
+        "ConnectError('cannot reach http://***@h:1/p?t=***'), then https://h2/?a=***."
+    )
