@@ -67,8 +67,8 @@ async def _run_until_signalled(mesh: Mesh) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
-    await mesh.start()
     try:
+        await mesh.start()
         log.info("running %r; Ctrl-C to stop", mesh)
         await stop.wait()
         clean = await mesh.stop()

@@ -411,7 +411,8 @@ class Subscription:
 
     @property
     def endpoint(self) -> str:
-        """What SNS would call the endpoint: a function or queue ARN, a URL, a callable's name."""
+        """What SNS would call the endpoint: a function or queue ARN, a URL (its credentials
+        and query values masked, see :mod:`eventmesh._redact`), a callable's name."""
         if self._function is not None:
             return self._function.arn
         if self._queue is not None:
