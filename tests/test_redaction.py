@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from http_endpoint import Endpoint
 
-from eventmesh import Context, Mesh
+from eventmesh import ConfigurationError, Context, Mesh
 from eventmesh._redact import redact_text, redact_url
 from eventmesh.resources.bus import Target
 from eventmesh.testing import VirtualClock
@@ -146,4 +146,16 @@ def test_redact_text_finds_urls_in_messages() -> None:
     text = "ConnectError('cannot reach http://u:pw@h:1/p?t=x'), then https://h2/?a=b."
     assert redact_text(text) == (
         "ConnectError('cannot reach http://***@h:1/p?t=***'), then https://h2/?a=***."
+    )
+
+
+def test_configuration_errors_name_the_endpoint_without_its_secrets(mesh: Mesh) -> None:
+    topic = mesh.topic("alerts")
+    url = "http://alice:s3cr3t-value@127.0.0.1:9/hook?token=s3cr3t-value"
+    topic.subscribe(url)
+    with pytest.raises(ConfigurationError) as caught:
+        topic.subscribe(url, raw_message_delivery=True)
+    assert str(caught.value) == (
+        "http://***@127.0.0.1:9/hook?token=*** is already subscribed to topic 'alerts' with "
+        "other settings"
     )
