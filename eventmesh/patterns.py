@@ -20,8 +20,8 @@ never re-reads the pattern.
 
 Both filtering languages go through the same compiler. What differs between an EventBridge
 pattern, an SNS filter policy on the message body and one on message attributes is data, kept in
-a ``_Dialect``: which operators exist, the numeric limits, how exact numbers compare (by their
-JSON text for EventBridge, by value for SNS), whether nesting is allowed, and two SNS quirks.
+a ``_Dialect``: which operators exist, the numeric limits (and whether exact numbers obey them),
+whether nesting is allowed, whether a dotted key is a nested path, and two SNS quirks.
 ``FilterPolicy`` is a thin layer over the engine: it enforces the SNS limits (keys, value
 combinations, size) and decodes SNS message attributes (``String``, ``String.Array``,
 ``Number``; ``Binary`` is ignored) into plain values before matching.
@@ -29,17 +29,30 @@ combinations, size) and decodes SNS message attributes (``String``, ``String.Arr
 Lambda event-source-mapping filters use the EventBridge syntax: they are ``Pattern`` objects,
 ORed by ``matches_any``.
 
+Robustness: nothing an event or a pattern holds can make matching slow or raise.
+``wildcard`` runs in linear time and refuses what EventBridge refuses (``_wildcard``); a pattern
+deeper than ``_MAX_DEPTH`` levels of JSON nesting is a ``PatternError`` (AWS publishes no depth
+limit; its 4096-character cap on a pattern allows at most 819 levels, and event-ruler's JSON
+parser stops at 1000); nested event arrays are walked without recursion, and matching descends
+an event only as deep as the pattern does.
+
+EventBridge paths (``_dotted_paths``): ``{"state.status": ...}`` and ``{"state": {"status":
+...}}`` are one path, in patterns and in events, as event-ruler flattens both.
+
 Choices where AWS's documentation is silent or inconsistent:
 
-* Events arrive already parsed, so numbers keep only their Python type: ``300`` (int) and
-  ``300.0`` (float) differ, as in AWS, but ``300.0`` and ``3.0e2`` are the same float.
+* Exact numbers compare by value, as event-ruler does (it canonicalises every number a double
+  holds exactly): ``[300]`` matches ``300``, ``300.0`` and ``3.0e2``; a string is never a number.
+  Beyond what a double holds exactly, Python compares int and float exactly.
 * Numeric operators only match JSON numbers inside the dialect's numeric range (±5.0e9 for
   EventBridge, ±1e9 for SNS); booleans are never numbers.
 * ``anything-but`` matches a present value that the excluded values do not match, whatever its
   type; it never matches an absent field. On an array, EventBridge needs one element outside
   the excluded values, SNS needs every element outside them (current SNS documentation).
-* ``$or`` is the OR operator only when its value is an array of at least two objects that use no
-  operator name as a key (event-ruler's rule); otherwise it is an ordinary field name.
+* ``$or`` is the OR operator when its value is an array of objects that use no operator name as
+  a key; it needs at least two, each non-empty. An array of operator objects (``{"$or":
+  [{"prefix": "a"}]}``) keeps event-ruler's reading, a field named ``$or``; any other value is a
+  ``PatternError``.
 * Empty value arrays and nested empty objects are rejected: they can only be mistakes.
 """
 
@@ -48,13 +61,25 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import re
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
+from eventmesh._dotted_paths import (
+    DottedPathConflict,
+    has_dotted_key,
+    nest_event_keys,
+    nest_pattern_keys,
+)
 from eventmesh._errors import PatternError
+from eventmesh._wildcard import (
+    WILDCARD_COMPLEXITY_LIMIT,
+    WildcardSyntaxError,
+    parse_wildcard,
+    wildcard_complexity,
+    wildcard_matcher,
+)
 
 __all__ = ["FilterPolicy", "Pattern", "matches_any"]
 
@@ -86,6 +111,12 @@ _SNS_MAX_KEYS: Final = 5
 _SNS_MAX_COMBINATIONS: Final = 150
 _SNS_MAX_POLICY_BYTES: Final = 256 * 1024
 _OR: Final = "$or"
+_MAX_DEPTH: Final = 100  # levels of JSON nesting (objects and arrays) in a pattern
+_MAX_IP_TEXT: Final = 45  # the longest textual IP address (IPv6 with an embedded IPv4)
+_TOO_COMPLEX: Final = (
+    "Rule is too complex - try using fewer wildcard characters or fewer repeating character "
+    "sequences after a wildcard character"
+)
 
 
 # --------------------------------------------------------------------------- values
@@ -95,40 +126,39 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _json_text_key(value: Any) -> Hashable:
-    """EventBridge equality: numbers are equal only if written the same (300 != 300.0)."""
+def _exact_key(value: Any) -> Hashable:
+    """Exact-match equality: numbers by value (300 == 300.0 == 3.0e2), never equal to a string.
+
+    Python compares int and float exactly, without converting (no overflow on huge ints).
+    """
     if isinstance(value, str) or value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float):
-        return ("number", repr(value))
+        return ("number", value)
     return _UNMATCHABLE
 
 
-def _numeric_value_key(value: Any) -> Hashable:
-    """SNS equality: numbers are equal if their values are (300 == 300.0 == 3.0e2)."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return ("number", float(value))
-    return _UNMATCHABLE
+def _flatten(values: list[Any] | tuple[Any, ...]) -> Iterator[Any]:
+    """The elements of a (possibly nested) event array, without recursion (any depth)."""
+    stack: list[Iterator[Any]] = [iter(values)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, _ARRAY):
+                stack.append(iter(value))
+                break
+            yield value
+        else:
+            stack.pop()
 
 
 def _scalars(values: list[Any] | tuple[Any, ...]) -> Iterator[Any]:
     """The leaf values of a (possibly nested) event array; objects are not leaves."""
-    for value in values:
-        if isinstance(value, _ARRAY):
-            yield from _scalars(value)
-        elif not isinstance(value, Mapping):
-            yield value
+    return (value for value in _flatten(values) if not isinstance(value, Mapping))
 
 
 def _objects(values: list[Any] | tuple[Any, ...]) -> Iterator[Mapping[str, Any]]:
     """The objects of a (possibly nested) event array."""
-    for value in values:
-        if isinstance(value, _ARRAY):
-            yield from _objects(value)
-        elif isinstance(value, Mapping):
-            yield value
+    return (value for value in _flatten(values) if isinstance(value, Mapping))
 
 
 def _has_value(value: Any) -> bool:
@@ -152,14 +182,11 @@ class _Dialect:
     ignore_case_affixes: bool  # {"prefix": {"equals-ignore-case": ...}}
     numeric_limit: float
     max_decimals: int | None
-    numbers_by_value: bool  # exact numbers compare by value, and obey the numeric limits
+    limit_exact_numbers: bool  # exact numbers must obey the numeric limits too
     nested: bool
+    dotted_paths: bool  # a key with dots is a nested path, in patterns and in events
     anything_but_all_elements: bool  # on an array, anything-but must hold for every element
     exists_needs_value: bool  # "exists": true needs a non-null, non-empty value
-
-    @property
-    def exact_key(self) -> Callable[[Any], Hashable]:
-        return _numeric_value_key if self.numbers_by_value else _json_text_key
 
 
 _EVENTBRIDGE_OPERATORS: Final = frozenset(
@@ -183,8 +210,9 @@ _EVENTBRIDGE: Final = _Dialect(
     ignore_case_affixes=True,
     numeric_limit=_EVENTBRIDGE_NUMERIC_LIMIT,
     max_decimals=None,
-    numbers_by_value=False,
+    limit_exact_numbers=False,
     nested=True,
+    dotted_paths=True,
     anything_but_all_elements=False,
     exists_needs_value=False,
 )
@@ -195,8 +223,9 @@ _SNS_BODY: Final = _Dialect(
     ignore_case_affixes=False,
     numeric_limit=_SNS_NUMERIC_LIMIT,
     max_decimals=_SNS_MAX_DECIMALS,
-    numbers_by_value=True,
+    limit_exact_numbers=True,
     nested=True,
+    dotted_paths=False,
     anything_but_all_elements=True,
     exists_needs_value=True,
 )
@@ -207,8 +236,9 @@ _SNS_ATTRIBUTES: Final = _Dialect(
     ignore_case_affixes=False,
     numeric_limit=_SNS_NUMERIC_LIMIT,
     max_decimals=_SNS_MAX_DECIMALS,
-    numbers_by_value=True,
+    limit_exact_numbers=True,
     nested=False,
+    dotted_paths=False,
     anything_but_all_elements=True,
     exists_needs_value=True,
 )
@@ -244,7 +274,7 @@ class _Leaf:
     __slots__ = ("_all_elements", "_allowed", "_excluded", "_if_absent", "_match_scalar")
 
     def __init__(self, spec: _LeafSpec, dialect: _Dialect) -> None:
-        exact, key = frozenset(spec.exact), dialect.exact_key
+        exact, key = frozenset(spec.exact), _exact_key
         tests, excluded = tuple(spec.tests), tuple(spec.excluded)
         self._match_scalar = _scalar_matcher(exact, key, tests, excluded)
         self._allowed = _scalar_matcher(exact, key, tests, ())
@@ -271,15 +301,23 @@ class _Leaf:
 
 
 class _Object:
-    """Matches one object level: every field (AND), and one ``$or`` branch if any."""
+    """Matches one object level: every field (AND), and one ``$or`` branch if any.
 
-    __slots__ = ("_branches", "_fields", "_if_empty")
+    With ``dotted`` (EventBridge), an event object with dotted keys is first nested one level
+    (``_dotted_paths``), so ``{"a.b": 1}`` offers ``a`` an object holding ``b``.
+    """
+
+    __slots__ = ("_branches", "_dotted", "_fields", "_if_empty")
 
     def __init__(
-        self, fields: tuple[tuple[str, Callable[[Any], bool]], ...], branches: tuple[_Object, ...]
+        self,
+        fields: tuple[tuple[str, Callable[[Any], bool]], ...],
+        branches: tuple[_Object, ...],
+        dotted: bool,
     ) -> None:
         self._fields = fields
         self._branches = branches
+        self._dotted = dotted
         self._if_empty = self.match_object({})
 
     def __call__(self, value: Any) -> bool:
@@ -292,10 +330,16 @@ class _Object:
         return self._if_empty  # absent, scalar, or no objects: the fields have no values
 
     def match_object(self, obj: Mapping[str, Any]) -> bool:
+        if self._dotted and has_dotted_key(obj):
+            obj = nest_event_keys(obj)
+        return self._match_nested(obj)
+
+    def _match_nested(self, obj: Mapping[str, Any]) -> bool:
+        """``match_object`` for an object whose keys at this level have no dots to split."""
         for key, matcher in self._fields:
             if not matcher(obj.get(key, _MISSING)):
                 return False
-        return not self._branches or any(branch.match_object(obj) for branch in self._branches)
+        return not self._branches or any(branch._match_nested(obj) for branch in self._branches)
 
 
 # --------------------------------------------------------------------------- compiler
@@ -333,16 +377,26 @@ def _is_or_group(value: Any) -> bool:
     )
 
 
+def _is_operator_array(value: Any) -> bool:
+    """A value array of operator objects: event-ruler reads ``$or`` holding one as a field name."""
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+
+
 def _compile_object(spec: dict[str, Any], path: str, dialect: _Dialect) -> _Object:
     fields: list[tuple[str, Callable[[Any], bool]]] = []
     branches: tuple[_Object, ...] = ()
     for key, value in spec.items():
         where = _join(path, key)
-        if key == _OR and _is_or_group(value):
-            branches = _compile_or(value, where, dialect)
-        else:
-            fields.append((key, _compile_field(value, where, dialect)))
-    return _Object(tuple(fields), branches)
+        if key == _OR:
+            if _is_or_group(value):
+                branches = _compile_or(value, where, dialect)
+                continue
+            if not _is_operator_array(value):
+                raise _error(
+                    where, f"$or expects an array of at least 2 sub-patterns, got {_show(value)}"
+                )
+        fields.append((key, _compile_field(value, where, dialect)))
+    return _Object(tuple(fields), branches, dialect.dotted_paths)
 
 
 def _compile_or(
@@ -385,9 +439,9 @@ def _compile_leaf(values: list[Any], path: str, dialect: _Dialect) -> _Leaf:
 
 
 def _add_exact(spec: _LeafSpec, value: Any, path: str, dialect: _Dialect) -> None:
-    if dialect.numbers_by_value and _is_number(value):
+    if dialect.limit_exact_numbers and _is_number(value):
         _check_number(value, path, dialect)
-    spec.exact.add(dialect.exact_key(value))
+    spec.exact.add(_exact_key(value))
 
 
 def _single_item(obj: dict[str, Any], path: str, what: str) -> tuple[str, Any]:
@@ -453,27 +507,17 @@ def _ignore_case_test(text: str) -> _Test:
     return lambda value: isinstance(value, str) and value.lower() == folded
 
 
-_WILDCARD_TOKEN: Final = re.compile(r"\\[*\\]|\\|\*|[^\\*]+")
-
-
-def _wildcard_regex(text: str, path: str) -> re.Pattern[str]:
-    """``*`` is zero or more characters; ``\\*`` a literal star and ``\\\\`` a backslash."""
-    parts: list[str] = []
-    previous = ""
-    for token in _WILDCARD_TOKEN.findall(text):
-        if token == "\\":
-            raise _error(path, f"wildcard {text!r}: a backslash may only escape * or \\")
-        if token == "*" == previous:
-            raise _error(path, f"wildcard {text!r} has consecutive * characters")
-        escaped = token[1] if token.startswith("\\") else token
-        parts.append(".*" if token == "*" else re.escape(escaped))
-        previous = token
-    return re.compile("".join(parts), re.DOTALL)
+def _wildcard_segments(text: str, path: str) -> tuple[str, ...]:
+    try:
+        return parse_wildcard(text)
+    except WildcardSyntaxError as exc:
+        raise _error(path, f"wildcard {_show(text)}: {exc}") from None
 
 
 def _wildcard_test(text: str, path: str) -> _Test:
-    fullmatch = _wildcard_regex(text, path).fullmatch
-    return lambda value: isinstance(value, str) and fullmatch(value) is not None
+    """``*`` is zero or more characters; ``\\*`` a literal star and ``\\\\`` a backslash."""
+    match = wildcard_matcher(_wildcard_segments(text, path))
+    return lambda value: isinstance(value, str) and match(value)
 
 
 def _string_test(name: str, text: str, path: str) -> _Test:
@@ -502,7 +546,7 @@ def _numeric_bounds(operand: Any, path: str, dialect: _Dialect) -> list[tuple[st
         raise _error(path, f"{_NUMERIC_USAGE}, got {_show(operand)}")
     bounds = [(operand[index], operand[index + 1]) for index in range(0, len(operand), 2)]
     for op, number in bounds:
-        if op not in _COMPARE:
+        if not isinstance(op, str) or op not in _COMPARE:
             raise _error(path, f"numeric: unknown comparison {_show(op)} (use =, <, <=, >, >=)")
         if not _is_number(number):
             raise _error(path, f"numeric: {_show(op)} needs a number, got {_show(number)}")
@@ -541,7 +585,7 @@ def _cidr_test(operand: Any, path: str) -> _Test:
     version, base, mask = network.version, int(network.network_address), int(network.netmask)
 
     def test(value: Any) -> bool:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > _MAX_IP_TEXT:
             return False
         try:
             address = ipaddress.ip_address(value)
@@ -560,8 +604,8 @@ def _excluded_values(operand: Any, path: str, dialect: _Dialect) -> _Test:
     if values and all(_is_number(value) for value in values):
         for number in values:
             _check_number(number, path, dialect)
-        numbers = frozenset(float(number) for number in values)
-        return lambda value: _is_number(value) and float(value) in numbers
+        numbers = frozenset(values)  # by value: 300 == 300.0, compared exactly
+        return lambda value: _is_number(value) and value in numbers
     raise _error(
         path,
         "anything-but expects a string, a number, a non-empty list of only strings or only "
@@ -575,7 +619,12 @@ def _excluded_operator(obj: dict[str, Any], path: str, dialect: _Dialect) -> _Te
         supported = ", ".join(sorted(dialect.anything_but_operators))
         raise _error(path, f'anything-but cannot wrap "{name}" in a {dialect.label} ({supported})')
     texts = operand if isinstance(operand, list) and operand else [operand]
-    tests = [_string_test(name, _string_operand(name, text, path), path) for text in texts]
+    tests = []
+    for text in texts:
+        text = _string_operand(name, text, path)
+        if not text and name in ("prefix", "suffix"):  # it would exclude every string
+            raise _error(path, f"anything-but {name} cannot be empty")
+        tests.append(_string_test(name, text, path))
     if len(tests) == 1:
         return tests[0]
     return lambda value: any(test(value) for test in tests)
@@ -642,25 +691,36 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _copy_value(value: Any, path: str) -> Any:
-    """A deep copy made only of JSON types (dict, list, str, int, float, bool, None)."""
+def _copy_value(value: Any, path: str, depth: int) -> Any:
+    """A deep copy made only of JSON types (dict, list, str, int, float, bool, None).
+
+    ``depth`` counts the objects and arrays around ``value``; past ``_MAX_DEPTH`` the pattern is
+    refused, so neither this copy nor the compiler or the matcher can recurse without bound.
+    """
+    if isinstance(value, Mapping | list | tuple) and depth >= _MAX_DEPTH:
+        raise _error(path, f"the pattern is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(value, Mapping):
-        return _copy_object(value, path)
+        return _copy_object(value, path, depth + 1)
     if isinstance(value, _ARRAY):
-        return [_copy_value(item, path) for item in value]
+        return [_copy_value(item, path, depth + 1) for item in value]
     if value is None or isinstance(value, str | int):
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    raise _error(path, f"{value!r} is not a JSON value")
+    raise _error(path, f"{_describe(value)} is not a JSON value")
 
 
-def _copy_object(obj: Mapping[Any, Any], path: str) -> dict[str, Any]:
+def _describe(value: Any) -> str:
+    text = repr(value) if isinstance(value, float) else type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _copy_object(obj: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
     copied: dict[str, Any] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise _error(path, f"keys must be strings, got {key!r}")
-        copied[key] = _copy_value(value, _join(path, key))
+            raise _error(path, f"keys must be strings, got {_describe(key)}")
+        copied[key] = _copy_value(value, _join(path, key), depth)
     return copied
 
 
@@ -671,9 +731,55 @@ def _load(source: Mapping[str, Any] | str | bytes, label: str) -> dict[str, Any]
             parsed = json.loads(source, parse_constant=_reject_constant)
         except ValueError as exc:
             raise PatternError(f"{label} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise PatternError(f"{label} is nested more than {_MAX_DEPTH} levels deep") from None
     if not isinstance(parsed, Mapping):
         raise PatternError(f"{label} must be a JSON object, got {type(parsed).__name__}")
-    return _copy_object(parsed, "")
+    return _copy_object(parsed, "", 1)
+
+
+def _nest_paths(source: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge: the pattern with dotted keys as nested objects (``_dotted_paths``)."""
+    try:
+        return nest_pattern_keys(source)
+    except DottedPathConflict as exc:
+        raise _error(exc.path, "this path is used both as a value and as an object") from None
+
+
+def _wildcards_by_path(
+    spec: dict[str, Any], path: str, found: dict[str, list[tuple[str, ...]]]
+) -> dict[str, list[tuple[str, ...]]]:
+    """The parsed wildcards of every field, ``$or`` branches merged (as event-ruler's machine)."""
+    for key, value in spec.items():
+        if key == _OR and _is_or_group(value):
+            for branch in value:
+                _wildcards_by_path(branch, path, found)
+        elif isinstance(value, dict):
+            _wildcards_by_path(value, _join(path, key), found)
+        elif isinstance(value, list):
+            where = _join(path, key)
+            for item in value:
+                if isinstance(item, dict) and len(item) == 1:
+                    for wildcard in _wildcard_operand(item):
+                        found.setdefault(where, []).append(parse_wildcard(wildcard))
+    return found
+
+
+def _wildcard_operand(item: dict[str, Any]) -> list[str]:
+    """The wildcard texts of one operator object (``wildcard`` or anything-but ``wildcard``)."""
+    name, operand = next(iter(item.items()))
+    if name == "anything-but" and isinstance(operand, dict) and len(operand) == 1:
+        name, operand = next(iter(operand.items()))
+    if name != "wildcard":
+        return []
+    return [operand] if isinstance(operand, str) else list(operand)
+
+
+def _check_wildcard_complexity(spec: dict[str, Any]) -> None:
+    """EventBridge refuses a field whose wildcards event-ruler would judge too complex."""
+    for path, wildcards in _wildcards_by_path(spec, "", {}).items():
+        if wildcard_complexity(wildcards, WILDCARD_COMPLEXITY_LIMIT) > WILDCARD_COMPLEXITY_LIMIT:
+            raise _error(path, _TOO_COMPLEX)
 
 
 def _combinations(spec: dict[str, Any], leaf_weight: Callable[[list[Any]], int]) -> int:
@@ -720,7 +826,7 @@ def _check_sns_limits(policy: dict[str, Any]) -> None:
 
 _TYPE_KEYS: Final = ("Type", "DataType", "dataType")
 _VALUE_KEYS: Final = ("Value", "StringValue", "stringValue")
-_NUMBER_TEXT: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_DIGITS: Final = frozenset("0123456789")
 
 
 def _first(attribute: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -730,10 +836,39 @@ def _first(attribute: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return _MISSING
 
 
+def _is_number_text(text: str) -> bool:
+    """A decimal number as SNS reads one: ``[+-]digits[.digits][e[+-]digits]``, one pass."""
+    size = len(text)
+    index = 1 if size and text[0] in "+-" else 0
+    start = index
+    while index < size and text[index] in _DIGITS:
+        index += 1
+    whole = index - start
+    if index < size and text[index] == ".":
+        index += 1
+        fraction_start = index
+        while index < size and text[index] in _DIGITS:
+            index += 1
+        if not whole and index == fraction_start:
+            return False
+    elif not whole:
+        return False
+    if index < size and text[index] in "eE":
+        index += 1
+        if index < size and text[index] in "+-":
+            index += 1
+        exponent_start = index
+        while index < size and text[index] in _DIGITS:
+            index += 1
+        if index == exponent_start:
+            return False
+    return index == size
+
+
 def _decode_number(raw: Any) -> Any:
     if _is_number(raw):
         return raw
-    if isinstance(raw, str) and _NUMBER_TEXT.fullmatch(raw.strip()):
+    if isinstance(raw, str) and _is_number_text(raw.strip()):
         number = float(raw)
         return number if math.isfinite(number) else _MISSING
     return _MISSING
@@ -743,7 +878,7 @@ def _decode_array(raw: Any) -> Any:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _MISSING
     return raw if isinstance(raw, list) else _MISSING
 
@@ -787,8 +922,10 @@ class Pattern:
 
     def __init__(self, pattern: Mapping[str, Any] | str | bytes) -> None:
         self.source: dict[str, Any] = _load(pattern, _EVENTBRIDGE.label)
-        self._root = _compile_object(self.source, "", _EVENTBRIDGE)
-        combinations = _combinations(self.source, _one_rule)
+        nested = _nest_paths(self.source)
+        self._root = _compile_object(nested, "", _EVENTBRIDGE)
+        _check_wildcard_complexity(nested)
+        combinations = _combinations(nested, _one_rule)
         if combinations > _EVENTBRIDGE_MAX_OR_COMBINATIONS:
             raise PatternError(
                 f"event pattern expands to {combinations} combinations through $or; "
@@ -798,11 +935,9 @@ class Pattern:
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether ``event`` has every field the pattern names, each with an allowed value.
 
-        An event nested too deep to walk does not match (rather than raising mid-batch)."""
-        try:
-            return self._root(event)
-        except RecursionError:
-            return False
+        Never raises: matching walks an event only as deep as the pattern (at most
+        ``_MAX_DEPTH`` levels) and nested arrays without recursion."""
+        return self._root(event)
 
     def __repr__(self) -> str:
         return f"Pattern({json.dumps(self.source)})"
@@ -847,7 +982,7 @@ class FilterPolicy:
         if isinstance(body, str | bytes | bytearray):
             try:
                 body = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past what json reads
                 return False
         return isinstance(body, Mapping) and self._root.match_object(body)
 

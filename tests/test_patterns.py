@@ -81,10 +81,10 @@ def test_empty_pattern_matches_an_empty_event() -> None:
     ("pattern", "value", "expected"),
     [
         ([300], 300, True),
-        ([300], 300.0, False),  # numbers compare by their JSON text without "numeric"
+        ([300], 300.0, True),  # numbers compare by value, as event-ruler canonicalises them
         ([300], "300", False),  # a string is not a number
         ([300.0], 300.0, True),
-        ([300.0], 300, False),
+        ([300.0], 300, True),
         (["300"], 300, False),
         ([True], True, True),
         ([True], 1, False),
@@ -106,10 +106,12 @@ def test_an_absent_field_matches_no_value(pattern: list[Any]) -> None:
     assert not match({"x": pattern}, {"y": None})
 
 
-def test_numbers_written_the_same_way_in_json_match() -> None:
+def test_numbers_written_differently_in_json_match_by_value() -> None:
     event = json.loads('{"x": 3.0e2}')
     assert match('{"x": [3.0e2]}', event)
-    assert not match('{"x": [300]}', event)
+    assert match('{"x": [300]}', event)  # event-ruler canonicalises both to the same number
+    assert match('{"x": [300.00]}', event)
+    assert not match('{"x": [300.5]}', event)
 
 
 def test_pattern_from_json_text_and_bytes() -> None:
@@ -417,9 +419,7 @@ def test_or(pattern: dict[str, Any], expected: bool) -> None:
     assert match(pattern, EC2_EVENT) is expected
 
 
-def test_or_is_an_ordinary_field_unless_it_holds_sub_patterns() -> None:
-    assert match({"$or": ["a"]}, {"$or": "a"})
-    assert not match({"$or": ["a"]}, {})
+def test_or_holding_operator_objects_is_a_field_name() -> None:
     # Objects whose keys are operator names are value matchers, not sub-patterns.
     pattern = Pattern({"$or": [{"prefix": "a"}, {"suffix": "z"}]})
     assert pattern.matches({"$or": "xyz"})
@@ -507,6 +507,276 @@ def test_invalid_pattern_text(source: str, fragment: str) -> None:
 def test_pattern_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="source"):
         Pattern({"source": "aws.ec2"})
+
+
+# --------------------------------------------------------------------------- wildcard complexity
+
+# Complexities computed by aws/event-ruler's MachineComplexityEvaluator for one field holding the
+# value; EventBridge refuses a field above 10 ("Rule is too complex").
+TOO_COMPLEX = (
+    "Rule is too complex - try using fewer wildcard characters or fewer repeating character "
+    "sequences after a wildcard character"
+)
+
+
+@pytest.mark.parametrize(
+    "wildcard",
+    [
+        "*a*a*a*a*b",  # complexity 9
+        "*a*b*c*d*e*f*g*h*i",  # 10: nine stars, but no repeated character after them
+        "*aaaaaaaaa",  # 10
+        "*aaaaaaaaab",  # 10
+        "\\*\\*\\*\\*\\*\\*\\*\\*\\*\\*\\*\\*",  # 1: escaped stars are literal
+    ],
+)
+def test_wildcards_event_ruler_judges_simple_enough_are_accepted(wildcard: str) -> None:
+    Pattern({"x": [{"wildcard": wildcard}]})
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        {"x": [{"wildcard": "*a*a*a*a*a*b"}]},  # 11: the issue's rule
+        {"x": [{"wildcard": "a*a*a*a*a*a*a*a*a*b"}]},  # 17
+        {"x": [{"wildcard": "*aaaaaaaaaa"}]},  # 11
+        {"x": [{"wildcard": "*é*é*é*é*é*b"}]},  # 11: counted on UTF-8 bytes
+        {"x": [{"anything-but": {"wildcard": "*a*a*a*a*a*b"}}]},  # 11
+        # One field's values add up: 9 for three ARN wildcards, 12 for four.
+        {"id": [{"wildcard": f"*:stack/{name}/*"} for name in ("Api", "Data", "Web", "Jobs")]},
+        # $or branches on one field share event-ruler's machine: 7 and 5 alone, 12 together.
+        {"$or": [{"x": [{"wildcard": "*a*a*a*b"}]}, {"x": [{"wildcard": "*a*a*c"}]}]},
+    ],
+)
+def test_wildcards_event_ruler_judges_too_complex_are_refused(pattern: dict[str, Any]) -> None:
+    with pytest.raises(PatternError) as caught:
+        Pattern(pattern)
+    assert TOO_COMPLEX in str(caught.value)
+    assert str(caught.value).startswith(("x:", "id:"))
+
+
+def test_wildcard_complexity_is_per_field() -> None:
+    # 5 on x and 5 on y: each field is its own machine.
+    Pattern({"x": [{"wildcard": "*a*a*b"}], "y": [{"wildcard": "*a*a*c"}]})
+    Pattern({"id": [{"wildcard": f"*:stack/{name}/*"} for name in ("Api", "Data", "Web")]})
+
+
+def test_wildcard_matching_runs_no_regular_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a regular expression was compiled")
+
+    monkeypatch.setattr(re, "compile", refuse)
+    pattern = Pattern({"x": [{"wildcard": "*a*a*a*a*b"}, {"anything-but": {"wildcard": "x*"}}]})
+    assert not pattern.matches({"x": "x" + "a" * 10_000})
+    assert pattern.matches({"x": "a" * 10_000 + "b"})
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "value", "expected"),
+    [
+        ("*a*a*a*a*b", "a" * 200, False),  # the issue's slow case, now one pass
+        ("*a*a*a*a*b", "a" * 200 + "b", True),
+        ("ab*ba", "aba", False),  # prefix and suffix may not overlap
+        ("ab*ba", "abba", True),
+        ("*\\**", "a*b", True),  # a literal star in the middle
+        ("*\\**", "ab", False),
+        ("a*b*a", "aba", True),
+        ("a*b*a", "abab", False),
+        ("", "", True),
+        ("", "a", False),
+    ],
+)
+def test_wildcard_segments_in_order(wildcard: str, value: str, expected: bool) -> None:
+    assert match({"x": [{"wildcard": wildcard}]}, {"x": value}) is expected
+
+
+# --------------------------------------------------------------------------- dotted paths
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [{"state": {"status": ["running"]}}, {"state.status": ["running"]}],
+)
+@pytest.mark.parametrize(
+    "event",
+    [{"state": {"status": "running"}}, {"state.status": "running"}],
+)
+def test_dotted_keys_and_nested_keys_are_one_path(
+    pattern: dict[str, Any], event: dict[str, Any]
+) -> None:
+    assert match(pattern, event)
+    assert not match(pattern, {"state": {"status": "stopped"}})
+    assert not match(pattern, {"state.status": "stopped"})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "expected"),
+    [
+        # A level can be split anywhere: a.b.c in three spellings each side.
+        ({"a.b.c": [1]}, {"a": {"b.c": 1}}, True),
+        ({"a": {"b.c": [1]}}, {"a.b": {"c": 1}}, True),
+        ({"a.b": {"c": [1]}}, {"a.b.c": 1}, True),
+        # Dotted and nested keys of one event object combine.
+        ({"a": {"b": [1], "c": [2]}}, {"a": {"b": 1}, "a.c": 2}, True),
+        ({"a": {"b": [1], "c": [3]}}, {"a": {"b": 1}, "a.c": 2}, False),
+        # A path given twice in the event holds both values.
+        ({"a": {"b": [1]}}, {"a": {"b": 2}, "a.b": 1}, True),
+        ({"a": {"b": [{"exists": False}]}}, {"a": {"b": 2}, "a.b": 1}, False),
+        ({"a.b": [{"exists": False}]}, {"a.c": 1}, True),
+        ({"a.b": [{"exists": True}]}, {"a": {"c": 1}, "a.b": None}, True),
+        # A path given twice in the pattern: the later value wins, as in event-ruler.
+        ({"a.b": [1], "a": {"b": [2]}}, {"a": {"b": 1}}, False),
+        ({"a.b": [1], "a": {"b": [2]}}, {"a": {"b": 2}}, True),
+        # Inside $or branches and arrays of objects too.
+        ({"$or": [{"a.b": [1]}, {"c": [2]}]}, {"a": {"b": 1}}, True),
+        ({"a": {"b": [1]}}, {"a": [{"x": 0}, {"b.z": 1}, {"b": 1}]}, True),
+        ({"a": {"b": {"c": [1]}}}, {"a": [{"b.c": 1}]}, True),
+    ],
+)
+def test_dotted_paths(pattern: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
+    assert match(pattern, event) is expected
+
+
+def test_dotted_event_keys_and_non_string_keys() -> None:
+    assert match({"a.b": [1]}, {"a": {"b": 1}, 3: "x", None: 4})  # type: ignore[dict-item]
+    assert match({"a.b": [1]}, {"a.b": 1, 3: "x"})  # type: ignore[dict-item]
+
+
+def test_a_path_both_value_and_object_is_refused() -> None:
+    with pytest.raises(PatternError, match=r"^a\.b: .*both as a value and as an object"):
+        Pattern({"a.b": [1], "a": {"b": {"c": [2]}}})
+
+
+def test_sns_filter_policies_keep_dotted_names_as_names() -> None:
+    attributes = {"store.name": {"Type": "String", "Value": "x"}}
+    assert FilterPolicy({"store.name": ["x"]}).matches(attributes)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ([300], 300.0, True),
+        ([300], 3e2, True),
+        ([0], -0.0, True),
+        ([1e20], 100_000_000_000_000_000_000, True),  # exact in a double: one number
+        ([2**53 + 1], float(2**53), False),  # beyond a double: compared exactly
+        ([{"anything-but": [1]}], 10**400, True),  # no overflow converting a huge int
+        ([{"anything-but": [300.0]}], 300, False),
+        ([{"numeric": [">", 0]}], 10**400, False),  # outside EventBridge's numeric range
+    ],
+)
+def test_exact_numbers_compare_by_value(pattern: list[Any], value: Any, expected: bool) -> None:
+    assert match({"x": pattern}, {"x": value}) is expected
+
+
+def test_sns_body_numbers_never_overflow() -> None:
+    policy = FilterPolicy({"x": [300, {"anything-but": [1]}]}, scope="MessageBody")
+    assert policy.matches({"x": 10**400})
+    assert not FilterPolicy({"x": [300]}, scope="MessageBody").matches({"x": 10**400})
+
+
+# --------------------------------------------------------------------------- malformed patterns
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fragments"),
+    [
+        ({"x": [{"anything-but": {"prefix": ""}}]}, ["x:", "anything-but prefix cannot be empty"]),
+        ({"x": [{"anything-but": {"suffix": ""}}]}, ["x:", "anything-but suffix cannot be empty"]),
+        ({"d": {"x": [{"numeric": [[">"], 5]}]}}, ["d.x:", "unknown comparison"]),
+        ({"x": [{"numeric": [{">": 1}, 5]}]}, ["x:", "unknown comparison"]),
+        ({"x": [{"numeric": [5, ">"]}]}, ["x:", "unknown comparison"]),
+        ({"x": [{"numeric": [">", "5"]}]}, ["x:", "needs a number"]),
+        ({"x": [{"numeric": [">", True]}]}, ["x:", "needs a number"]),
+        ({"x": [{"numeric": [">", [5]]}]}, ["x:", "needs a number"]),
+        ({"$or": ["a", "b"]}, ["$or:", "$or expects an array of at least 2 sub-patterns"]),
+        ({"$or": "a"}, ["$or:", "$or expects"]),
+        ({"$or": []}, ["$or:", "$or expects"]),
+        ({"$or": [["a"], {"x": ["a"]}]}, ["$or:", "$or expects"]),
+        ({"d": {"$or": [{"x": ["a"]}, 3]}}, ["d.$or:", "$or expects"]),
+    ],
+)
+def test_malformed_operators_are_pattern_errors(pattern: Any, fragments: list[str]) -> None:
+    with pytest.raises(PatternError) as caught:
+        Pattern(pattern)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_anything_but_prefix_and_suffix_that_are_not_empty_still_work() -> None:
+    assert match({"x": [{"anything-but": {"prefix": "a"}}]}, {"x": "ba"})
+    assert match({"x": [{"prefix": ""}]}, {"x": "anything"})  # plain prefix "" matches all
+
+
+def nested_pattern(levels: int) -> dict[str, Any]:
+    """A pattern of ``levels`` levels of JSON nesting: objects around one value array."""
+    pattern: dict[str, Any] = {"x": ["v"]}
+    for _ in range(levels - 2):
+        pattern = {"x": pattern}
+    return pattern
+
+
+def nested_event(levels: int) -> dict[str, Any]:
+    event: dict[str, Any] = {"x": "v"}
+    for _ in range(levels - 1):
+        event = {"x": event}
+    return event
+
+
+def test_patterns_nested_up_to_100_levels_work() -> None:
+    assert Pattern(nested_pattern(100)).matches(nested_event(99))
+    assert not Pattern(nested_pattern(100)).matches(nested_event(98))
+
+
+@pytest.mark.parametrize("levels", [101, 5_000])
+def test_patterns_nested_deeper_are_pattern_errors(levels: int) -> None:
+    with pytest.raises(PatternError, match="nested more than 100 levels deep"):
+        Pattern(nested_pattern(levels))
+    with pytest.raises(PatternError, match="nested more than 100 levels deep"):
+        FilterPolicy(nested_pattern(levels), scope="MessageBody")
+
+
+def test_deep_pattern_errors_name_the_path() -> None:
+    with pytest.raises(PatternError) as caught:
+        Pattern(nested_pattern(101))
+    assert str(caught.value).startswith("x" + ".x" * 99 + ": ")
+
+
+def test_pattern_text_nested_past_the_json_parser_is_a_pattern_error() -> None:
+    text = '{"x": ' * 100_000 + '["v"]' + "}" * 100_000
+    with pytest.raises(PatternError, match="nested"):
+        Pattern(text)
+    with pytest.raises(PatternError, match="nested"):
+        FilterPolicy(text, scope="MessageBody")
+
+
+def test_a_pattern_containing_itself_is_a_pattern_error() -> None:
+    pattern: dict[str, Any] = {"x": ["v"]}
+    pattern["y"] = pattern
+    with pytest.raises(PatternError, match="nested more than 100 levels deep"):
+        Pattern(pattern)
+
+
+def test_deeply_nested_events_match_without_recursion_errors() -> None:
+    deep_array: Any = ["v"]
+    for _ in range(100_000):
+        deep_array = [deep_array]
+    assert match({"x": ["v"]}, {"x": deep_array})
+    assert match({"x": {"y": ["v"]}}, {"x": [deep_array, {"y": "v"}]})
+    assert not match({"x": ["w"]}, {"x": deep_array})
+    assert match({"x": ["v"]}, nested_event(100_000) | {"x": "v"})
+    assert not match(nested_pattern(100), nested_event(100_000))
+
+
+def test_deeply_nested_sns_bodies_do_not_match_rather_than_raise() -> None:
+    policy = FilterPolicy({"x": ["v"]}, scope="MessageBody")
+    assert not policy.matches('{"x": ' * 100_000 + '"v"' + "}" * 100_000)
+    attributes = {"x": {"Type": "String.Array", "Value": "[" * 100_000 + "]" * 100_000}}
+    assert not FilterPolicy({"x": ["v"]}).matches(attributes)
 
 
 # --------------------------------------------------------------------------- Pattern object

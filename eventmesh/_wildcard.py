@@ -1,0 +1,172 @@
+"""EventBridge ``wildcard`` values: parsing, a linear-time matcher, and AWS's complexity limit.
+
+Matching
+========
+
+A wildcard is literal segments separated by ``*`` (zero or more characters); ``\\*`` is a
+literal star and ``\\\\`` a literal backslash. A value matches when the first segment is its
+prefix, the last its suffix, and the middle segments occur in order in between. Taking each
+middle segment at its leftmost occurrence is always right (a later occurrence leaves less room
+for the rest, never more), so one left-to-right pass of ``str.find`` decides: no backtracking,
+no regular expression. The work is linear in the value for a given pattern.
+
+Complexity
+==========
+
+EventBridge refuses wildcard patterns its matching engine, aws/event-ruler, would run slowly:
+"Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences
+after a wildcard character". event-ruler's ``MachineComplexityEvaluator`` measures a field's
+byte machine as the largest number of wildcard-pattern states one input can keep active at the
+same time (a state counts once per pattern it can still lead to), over every possible input.
+:func:`wildcard_complexity` computes that measure for the wildcard values one field holds: each
+value is a small automaton over its UTF-8 bytes framed by the JSON quotes event-ruler matches
+(``"`` at both ends), a star being a state that loops on any byte and may be skipped; the sets of
+states reachable by any input are explored exhaustively, stopping as soon as one exceeds the
+limit. For one value per field it gives event-ruler's figures exactly (checked against the
+engine on random patterns: ``"*aa"`` is 3, ``"a*b*bb"`` is 5, ``"*a*a*a*a*a*b"`` is 11).
+
+The limit is not published. event-ruler leaves it to the caller and its README suggests a
+per-rule limit of 10; :data:`WILDCARD_COMPLEXITY_LIMIT` is 10, which also reproduces what
+EventBridge was seen to do (three ``"*:stack/<name>/*"`` values on one field, complexity 9, were
+accepted; a fourth, complexity 12, was refused as too complex).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
+
+__all__ = [
+    "WILDCARD_COMPLEXITY_LIMIT",
+    "WildcardSyntaxError",
+    "parse_wildcard",
+    "wildcard_complexity",
+    "wildcard_matcher",
+]
+
+WILDCARD_COMPLEXITY_LIMIT: Final = 10
+"""The most wildcard states one input may keep active in one field (see the module notes)."""
+
+_STAR: Final = -1  # the wildcard token among byte tokens
+_OTHER: Final = -2  # stands for every byte no pattern names
+_QUOTE: Final = ord('"')
+_MAX_EXPLORED: Final = 20_000  # state sets; far above any pattern within the limit
+
+
+class WildcardSyntaxError(ValueError):
+    """A wildcard value AWS refuses: a bad escape or consecutive stars."""
+
+
+def parse_wildcard(text: str) -> tuple[str, ...]:
+    """The literal segments of ``text`` between its unescaped stars (one segment: no star)."""
+    segments: list[str] = []
+    current: list[str] = []
+    index, size = 0, len(text)
+    while index < size:
+        char = text[index]
+        if char == "\\":
+            following = text[index + 1] if index + 1 < size else ""
+            if following not in ("*", "\\"):
+                raise WildcardSyntaxError("a backslash may only escape * or \\")
+            current.append(following)
+            index += 2
+            continue
+        if char == "*":
+            if index + 1 < size and text[index + 1] == "*":
+                raise WildcardSyntaxError("consecutive * characters are not allowed")
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        index += 1
+    segments.append("".join(current))
+    return tuple(segments)
+
+
+def wildcard_matcher(segments: Sequence[str]) -> Callable[[str], bool]:
+    """A test of a string against parsed segments, in time linear in the string."""
+    if len(segments) == 1:
+        exact = segments[0]
+        return lambda value: value == exact
+    first, last = segments[0], segments[-1]
+    middle = tuple(segment for segment in segments[1:-1] if segment)
+    shortest = len(first) + len(last) + sum(map(len, middle))
+    head, tail = len(first), len(last)
+
+    def match(value: str) -> bool:
+        if len(value) < shortest or not value.startswith(first) or not value.endswith(last):
+            return False
+        position, end = head, len(value) - tail
+        for segment in middle:
+            found = value.find(segment, position, end)
+            if found < 0:
+                return False
+            position = found + len(segment)
+        return True
+
+    return match
+
+
+def _tokens(segments: Sequence[str]) -> tuple[int, ...]:
+    """A parsed wildcard as event-ruler walks it: quoted UTF-8 bytes, each star a token."""
+    tokens = [_QUOTE]
+    for index, segment in enumerate(segments):
+        if index:
+            tokens.append(_STAR)
+        tokens.extend(segment.encode("utf-8", "surrogatepass"))
+    tokens.append(_QUOTE)
+    return tuple(tokens)
+
+
+def wildcard_complexity(wildcards: Iterable[Sequence[str]], limit: int) -> int:
+    """event-ruler's complexity of one field's wildcard values, or ``limit + 1`` once above it.
+
+    ``wildcards`` are parsed values (:func:`parse_wildcard`); repeated values count once.
+    """
+    machines = tuple(_tokens(segments) for segments in dict.fromkeys(map(tuple, wildcards)))
+    if not machines:
+        return 0
+
+    def closure(states: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        """Add the states reached by skipping a star (a star may match nothing)."""
+        result = set(states)
+        pending = list(result)
+        while pending:
+            machine, position = pending.pop()
+            tokens = machines[machine]
+            if position < len(tokens) and tokens[position] == _STAR:
+                skipped = (machine, position + 1)
+                if skipped not in result:
+                    result.add(skipped)
+                    pending.append(skipped)
+        return frozenset(result)
+
+    def step(states: frozenset[tuple[int, int]], byte: int) -> frozenset[tuple[int, int]]:
+        reached = []
+        for machine, position in states:
+            tokens = machines[machine]
+            if position < len(tokens) and tokens[position] == byte:
+                reached.append((machine, position + 1))
+            if position and tokens[position - 1] == _STAR:  # a star state loops on any byte
+                reached.append((machine, position))
+        return closure(reached)
+
+    alphabet = sorted({token for tokens in machines for token in tokens if token != _STAR})
+    alphabet.append(_OTHER)
+    start = closure((machine, 0) for machine in range(len(machines)))
+    seen = {start}
+    pending = [start]
+    worst = 0
+    while pending:
+        states = pending.pop()
+        for byte in alphabet:
+            reached = step(states, byte)
+            if not reached:
+                continue
+            worst = max(worst, len(reached))
+            if worst > limit or len(seen) > _MAX_EXPLORED:
+                return limit + 1
+            if reached not in seen:
+                seen.add(reached)
+                pending.append(reached)
+    return worst
