@@ -196,6 +196,14 @@ class VirtualClock:
         self._now = max(self._now, when)
         await self._settle()
 
+    def stall(self, seconds: float) -> None:
+        """Move time forward at once, running nothing: what code that blocks the event loop
+        (``time.sleep`` in a coroutine) does to real time. Timers due meanwhile fire late, at
+        the next :meth:`advance`. For testing how a mesh copes with a blocked loop."""
+        if seconds < 0:
+            raise ValueError("a clock cannot go back in time")
+        self._now += seconds
+
     async def run_until_idle(self, limit: float = 365 * 86400.0) -> None:
         """Advance timer by timer until none is left (or ``limit`` seconds have passed).
 

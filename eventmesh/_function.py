@@ -178,10 +178,18 @@ class FunctionStats:
         "dropped_events",
         "errors",
         "invocations",
+        "loop_stalls",
+        "runaways",
         "throttles",
     )
 
     def __init__(self) -> None:
+        self.runaways = 0
+        """Invocations timed out whose work still ran on: a handler that caught the
+        deadline's cancellation (run on in the background) or a plain ``def`` handler's
+        thread."""
+        self.loop_stalls = 0
+        """Timeouts caused by an ``async def`` handler blocking the event loop."""
         self.invocations = 0
         self.errors = 0
         self.throttles = 0

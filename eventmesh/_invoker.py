@@ -34,6 +34,7 @@ from eventmesh._errors import (
     RequestTooLargeError,
     TooManyRequestsError,
 )
+from eventmesh._trampoline import AbandonedWork, Overran, drive
 from eventmesh.telemetry import Telemetry, invocation_logger
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ __all__ = ["InvocationResult", "Invoker", "encode_payload", "function_error"]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _RUNTIME_FILES = frozenset(
     os.path.join(_PACKAGE_DIR, name)
-    for name in ("_invoker.py", "_async_queue.py", "_mesh.py", "_environment.py")
+    for name in ("_invoker.py", "_async_queue.py", "_mesh.py", "_environment.py", "_trampoline.py")
 )
 try:  # Python 3.11's asyncio.current_task is pure Python; its table is one dict lookup away
     from asyncio.tasks import _current_tasks as _tasks  # type: ignore[attr-defined]
@@ -66,6 +67,10 @@ _loads = orjson.loads
 SHARED = "shared"
 RESERVED = "reserved"
 """The pools a unit of concurrency comes from: the mesh's unreserved pool, or the function's."""
+
+STALL_REPORT_SECONDS = 0.1
+"""A step that blocked the loop this long and ran past the deadline is logged as a stall
+(asyncio's own threshold for a slow callback); a shorter one is a plain timeout."""
 
 RECURSION_LIMIT = 16
 """How many times one chain of invocations may run the same function (Lambda's loop limit)."""
@@ -163,6 +168,7 @@ class Invoker:
         self.clock = clock
         self.telemetry = telemetry
         self.watcher = DeadlineWatcher(clock)
+        self.abandoned = AbandonedWork(clock.now)
         self.request_ids = RequestIds()
         self.concurrency_limit = concurrency_limit
         self.unreserved_capacity = concurrency_limit
@@ -281,7 +287,7 @@ class Invoker:
                 environment.deadline = deadline
                 self.watcher.watch(environment, timeout, deadline)
                 try:
-                    payload = await version.handler(event, context)
+                    payload = await drive(version.handler(event, context), environment, now)
                 except BaseException as exc:
                     payload, error, reusable = self._failed(
                         environment, task, exc, request_id, True
@@ -482,7 +488,7 @@ class Invoker:
         self.watcher.watch(environment, timeout, deadline)
         try:
             if is_async:
-                result = await target(*args)
+                result = await drive(target(*args), environment, self.clock.now)
             else:
                 result = await self._in_thread(target, args)
         except BaseException as exc:
@@ -510,9 +516,16 @@ class Invoker:
         request_id: str,
         is_async: bool,
     ) -> tuple[Any, bool, bool]:
-        """Turn what a handler raised into Lambda's outcome, or re-raise what isn't ours."""
+        """Turn what a handler raised into Lambda's outcome, or re-raise what isn't ours.
+
+        Only a cancellation that is not the deadline's (the caller's, the mesh's shutdown)
+        propagates; anything else a handler raises, ``BaseException`` included, is a function
+        error, as a Lambda runtime that exits is one.
+        """
         self.watcher.unwatch(environment, environment.timeout)
         environment.task = None
+        if isinstance(exc, Overran):
+            return self._overran(environment, task, exc, request_id)
         if isinstance(exc, asyncio.CancelledError):
             # Cancelled by our caller (or by the caller as well as the deadline): pass it on.
             if not environment.timed_out or task.uncancel() > 0:
@@ -520,9 +533,13 @@ class Invoker:
                 environment.pool.discard(environment)
                 raise exc
             environment.reset()
+            if not is_async:
+                self._report_thread(environment, request_id)
             # A thread cannot be stopped: its environment must not be used again.
             return _timeout_error(request_id, environment.timeout), True, is_async
-        if isinstance(exc, SystemExit):  # the runtime exited: a crash, so reset
+        if not isinstance(exc, Exception):
+            # SystemExit, KeyboardInterrupt, GeneratorExit, a bare BaseException: the
+            # runtime exited. A crash: the environment is reset, the error follows the rules.
             environment.reset()
             error = function_error(exc)
             error["errorType"] = "Runtime.ExitError"
@@ -530,10 +547,60 @@ class Invoker:
                 f"RequestId: {request_id} Process exited before completing request"
             )
             return error, True, True
-        if not isinstance(exc, Exception):  # KeyboardInterrupt and the like
-            environment.pool.discard(environment)
-            raise exc
         return function_error(exc), True, True
+
+    def _overran(
+        self, environment: Environment, task: asyncio.Task[Any], exc: Overran, request_id: str
+    ) -> tuple[Any, bool, bool]:
+        """The handler ran past its deadline and kept going (it caught the cancellation) or
+        blocked the loop: a timeout at the deadline; what still runs is abandoned, reported."""
+        environment.reset()
+        function = environment.pool.version.function
+        fields = {"request_id": request_id, "function_name": function.name}
+        if exc.blocked is not None and exc.blocked >= STALL_REPORT_SECONDS:
+            function.stats.loop_stalls += 1
+            invocation_logger.warning(
+                "function %s RequestId: %s blocked the event loop for %.2f s and ran past its "
+                "timeout of %.2f s: an async def handler must not block (time.sleep, blocking "
+                "I/O); await instead, or make it a plain def handler, which runs in a thread",
+                function.name,
+                request_id,
+                exc.blocked,
+                environment.timeout,
+                extra={**fields, "blocked_s": round(exc.blocked, 3)},
+            )
+        if exc.coroutine is not None:
+            function.stats.runaways += 1
+            self.telemetry.count("abandoned", function.name)
+            invocation_logger.warning(
+                "function %s RequestId: %s still runs after its timeout of %.2f s (it caught "
+                "the cancellation): abandoned to the background, its concurrency released",
+                function.name,
+                request_id,
+                environment.timeout,
+                extra=fields,
+            )
+            self.abandoned.adopt(
+                exc.coroutine, exc.pending, function.name, request_id, environment.deadline
+            )
+        if environment.timed_out and task.uncancel() > 0:
+            # The deadline's cancellation is ours to take back; the caller's own passes on.
+            environment.pool.discard(environment)
+            raise asyncio.CancelledError
+        return _timeout_error(request_id, environment.timeout), True, True
+
+    def _report_thread(self, environment: Environment, request_id: str) -> None:
+        function = environment.pool.version.function
+        function.stats.runaways += 1
+        self.telemetry.count("abandoned", function.name)
+        invocation_logger.warning(
+            "function %s RequestId: %s: its thread still runs after the timeout of %.2f s (a "
+            "thread cannot be stopped); its environment is discarded, its concurrency released",
+            function.name,
+            request_id,
+            environment.timeout,
+            extra={"request_id": request_id, "function_name": function.name},
+        )
 
     async def _in_thread(self, target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self._executor is None:
@@ -542,12 +609,15 @@ class Invoker:
             )
         context = contextvars.copy_context()
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, context.run, target, *args
+            self._executor, context.run, _exits_as_result, target, args
         )
         track = getattr(self.clock, "track", None)  # a virtual clock waits for threads
         if track is not None:
             track(future)
-        return await future
+        result = await future
+        if type(result) is _Exited:
+            raise result.exception  # raised here, not thrown in by the task (see _Exited)
+        return result
 
     def _marshal(self, result: Any) -> tuple[Any, bool]:
         """The handler's result as the caller will see it: through JSON, as Lambda returns it."""
@@ -578,6 +648,28 @@ class Invoker:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+
+
+class _Exited:
+    """A ``BaseException`` (not an ``Exception``) that a handler raised in its thread.
+
+    It comes back as a result, to be raised in the invoker's frame: a task throws a future's
+    ``GeneratorExit`` into its coroutine, which closes the whole chain of awaits instead.
+    """
+
+    __slots__ = ("exception",)
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception = exception
+
+
+def _exits_as_result(target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    try:
+        return target(*args)
+    except Exception:
+        raise
+    except BaseException as exc:  # carried back to the loop's thread
+        return _Exited(exc)
 
 
 def _extend(chain: Mapping[str, int], name: str) -> dict[str, int]:

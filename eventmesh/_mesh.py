@@ -911,6 +911,7 @@ class Mesh:
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None
+        await self._invoker.abandoned.stop()
         self._invoker.close()
         if self._closes_backend:
             await self.backend.close()

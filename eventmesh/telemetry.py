@@ -92,6 +92,7 @@ class Telemetry:
         self.dead_letter_errors = counter("DeadLetterErrors", unit="{event}")
         self.destination_failures = counter("DestinationDeliveryFailures", unit="{event}")
         self.recursion_dropped = counter("RecursiveInvocationsDropped", unit="{event}")
+        self.abandoned = counter("AbandonedInvocations", unit="{invocation}")
         self.iterator_age = meter.create_histogram("IteratorAge", unit="ms")
 
     # -- spans ---------------------------------------------------------------------------

@@ -1,0 +1,199 @@
+"""Driving an ``async def`` handler so that its deadline holds whatever the handler does.
+
+A warm invocation runs its handler in the caller's own task, with no task or timer of its own
+(see :mod:`eventmesh._invoker`). :func:`drive` sits between the two: it sends and throws into
+the handler's coroutine and yields what the coroutine yields, exactly as a Task would, and
+watches for the two things a Task cannot stop:
+
+* **The handler swallows its deadline's cancellation and carries on** (``except
+  CancelledError`` around an await, then more awaits). Lambda would kill the runtime at the
+  deadline; here :func:`drive` stops driving the coroutine, and raises :class:`Overran` so
+  the invoker answers ``Sandbox.Timedout`` at the deadline and releases the concurrency. The
+  coroutine is not lost: :class:`AbandonedWork` keeps running it in a background task,
+  reports it, and cancels it again when the mesh stops.
+* **One step of the handler blocks the event loop past the deadline** (``time.sleep`` or
+  blocking I/O in a coroutine). No timer can fire while the loop is blocked, so each step is
+  timed (two clock readings), and a step that ends past the deadline makes the invocation a
+  timeout, reported as a stall; what the handler had left to do is cancelled.
+
+Code in an abandoned coroutine that captured "the current task" before its deadline (an
+``asyncio.timeout`` it is still inside, say) still points at the invoking task: a runaway
+handler can do harm there, as it could in a shared process; it can no longer block the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventmesh._environment import Environment
+
+__all__ = ["AbandonedWork", "Overran", "drive"]
+
+logger = logging.getLogger("eventmesh.invocations")
+
+
+class Overran(Exception):
+    """An invocation ran past its deadline in a way a cancellation could not stop.
+
+    Raised by :func:`drive` to the invoker, never to handler code. ``coroutine`` and
+    ``pending`` (what it last yielded) are the handler's work still running, or ``None`` when
+    it ended; ``blocked`` is how long one step blocked the event loop, when that is the cause.
+    """
+
+    def __init__(
+        self,
+        coroutine: Coroutine[Any, Any, Any] | None,
+        pending: Any = None,
+        blocked: float | None = None,
+    ) -> None:
+        super().__init__("the invocation ran past its deadline")
+        self.coroutine = coroutine
+        self.pending = pending
+        self.blocked = blocked
+
+
+@types.coroutine
+def drive(
+    coroutine: Coroutine[Any, Any, Any], environment: Environment, now: Callable[[], float]
+) -> Generator[Any, Any, Any]:
+    """Run ``coroutine`` in the awaiting task, under ``environment.deadline``.
+
+    The first step starts at the invocation's start (``deadline - timeout``), so a handler that
+    finishes in one step costs one clock reading here.
+    """
+    deadline = environment.deadline
+    begun = deadline - environment.timeout
+    send = coroutine.send
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            pending = send(value) if error is None else coroutine.throw(error)
+        except StopIteration as stop:
+            ended = now()
+            if ended > deadline and not environment.timed_out:
+                raise Overran(None, blocked=ended - begun) from None
+            return stop.value
+        if environment.timed_out:
+            # The deadline's cancellation was just thrown in, and the handler carried on.
+            raise Overran(coroutine, pending)
+        ended = now()
+        if ended > deadline:
+            _stop_stalled(coroutine, pending, ended - begun)
+        try:
+            value = yield pending
+            error = None
+        except BaseException as exc:  # what the task throws in: the coroutine's to handle
+            value = None
+            error = exc
+        begun = now()
+
+
+def _stop_stalled(coroutine: Coroutine[Any, Any, Any], pending: Any, blocked: float) -> None:
+    """A step blocked the loop past the deadline: cancel the rest, as the deadline would have."""
+    if isinstance(pending, asyncio.Future):
+        pending.cancel()
+    try:
+        pending = coroutine.throw(asyncio.CancelledError())
+    except BaseException:  # ended (returned, re-raised, failed): the timeout is the outcome
+        raise Overran(None, blocked=blocked) from None
+    raise Overran(coroutine, pending, blocked)
+
+
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
+    """Carry on driving ``coroutine`` from where it yielded ``pending``, as a Task would."""
+    while True:
+        try:
+            value = yield pending
+        except BaseException as exc:
+            try:
+                pending = coroutine.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coroutine.send(value)
+            except StopIteration as stop:
+                return stop.value
+
+
+class AbandonedWork:
+    """Handler coroutines that outlived their invocation, each run on by a background task.
+
+    ``total`` counts every one abandoned; ``running`` is how many still run. :meth:`stop`
+    (when the mesh stops) cancels them again and waits for them, but not forever.
+    """
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._tasks: dict[asyncio.Task[None], str] = {}
+        self.total = 0
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def adopt(
+        self,
+        coroutine: Coroutine[Any, Any, Any],
+        pending: Any,
+        function_name: str,
+        request_id: str,
+        deadline: float,
+    ) -> None:
+        """Run ``coroutine`` on in the background from ``pending``; report it as it ends."""
+        self.total += 1
+        description = f"function {function_name} RequestId: {request_id}"
+        task = asyncio.get_running_loop().create_task(
+            self._finish(coroutine, pending, description, deadline),
+            name=f"eventmesh.abandoned.{function_name}.{request_id}",
+        )
+        self._tasks[task] = description
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    async def _finish(
+        self,
+        coroutine: Coroutine[Any, Any, Any],
+        pending: Any,
+        description: str,
+        deadline: float,
+    ) -> None:
+        outcome = "returned"
+        try:
+            await _resume(coroutine, pending)
+        except asyncio.CancelledError:
+            outcome = "was cancelled"
+        except BaseException as exc:  # a runaway handler's end is only reported
+            outcome = f"raised {type(exc).__name__}"
+        logger.info(
+            "%s: abandoned work %s %.2f s after its deadline; its result is discarded",
+            description,
+            outcome,
+            self._now() - deadline,
+        )
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Cancel what still runs and wait up to ``grace`` seconds; name what is left."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=grace)
+        left = [self._tasks[task] for task in tasks if not task.done()]
+        if left:
+            logger.warning(
+                "%d abandoned invocations still run after being cancelled at stop; they are "
+                "left to the event loop: %s",
+                len(left),
+                "; ".join(left),
+            )
