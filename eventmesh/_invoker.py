@@ -571,7 +571,7 @@ class Invoker:
             )
         if exc.coroutine is not None:
             function.stats.runaways += 1
-            self.telemetry.count("abandoned", function.name)
+            self.telemetry.count("runaways", function.name)
             invocation_logger.warning(
                 "function %s RequestId: %s still runs after its timeout of %.2f s (it caught "
                 "the cancellation): abandoned to the background, its concurrency released",
@@ -592,7 +592,7 @@ class Invoker:
     def _report_thread(self, environment: Environment, request_id: str) -> None:
         function = environment.pool.version.function
         function.stats.runaways += 1
-        self.telemetry.count("abandoned", function.name)
+        self.telemetry.count("runaways", function.name)
         invocation_logger.warning(
             "function %s RequestId: %s: its thread still runs after the timeout of %.2f s (a "
             "thread cannot be stopped); its environment is discarded, its concurrency released",

@@ -4,7 +4,8 @@ Each invocation is one span following OpenTelemetry's FaaS semantic conventions,
 metrics mirror Lambda's CloudWatch ones (``Invocations``, ``Errors``, ``Throttles``,
 ``Duration``, ``ConcurrentExecutions``, ``ColdStarts``, ``InitDuration``, ``AsyncEventAge``,
 ``AsyncEventsDropped``, ``DeadLetterErrors``, ``DestinationDeliveryFailures``,
-``RecursiveInvocationsDropped`` and ``IteratorAge``), with ``function_name`` (and
+``RecursiveInvocationsDropped`` and ``IteratorAge``, and eventmesh's own
+``RunawayInvocations``: timed out, their work still running), with ``function_name`` (and
 ``executed_version``) as attributes.
 
 Telemetry costs nothing when nobody listens: by default it is on only if an OpenTelemetry
@@ -92,7 +93,7 @@ class Telemetry:
         self.dead_letter_errors = counter("DeadLetterErrors", unit="{event}")
         self.destination_failures = counter("DestinationDeliveryFailures", unit="{event}")
         self.recursion_dropped = counter("RecursiveInvocationsDropped", unit="{event}")
-        self.abandoned = counter("AbandonedInvocations", unit="{invocation}")
+        self.runaways = counter("RunawayInvocations", unit="{invocation}")
         self.iterator_age = meter.create_histogram("IteratorAge", unit="ms")
 
     # -- spans ---------------------------------------------------------------------------
