@@ -8,6 +8,7 @@ from eventmesh._context import Context
 from eventmesh._destinations import Destination
 from eventmesh._errors import (
     BackendError,
+    BackpressureError,
     ConfigurationError,
     EventMeshError,
     IdempotencyError,
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Alias",
     "BackendError",
+    "BackpressureError",
     "Bucket",
     "Bus",
     "Clock",

@@ -15,6 +15,12 @@ runs it and applies Lambda's rules:
 The event's state (attempts, throttles, when it was first queued, the last error) travels
 in the stored message's attributes, so a durable store keeps retries across restarts: a
 retry is a delayed re-send, and the original is deleted only once its successor is stored.
+
+Pending work (the function's ``max_pending``) is every Event invocation queued, running or
+waiting to retry: ``put`` counts one (waiting for room at the limit), and the final delete
+(success, discard, rejection) frees it; a retry replaces its original and counts nothing.
+Destination and dead-letter records go out over their target's limit: they report work
+already done, and refusing them would lose it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._backpressure import OVERFLOW, PendingLimit, delivery_mode
 from eventmesh._destinations import (
     Destination,
     DestinationSpec,
@@ -74,8 +81,10 @@ class AsyncInvocationQueue:
         invoker: Invoker,
         resolve: Resolver,
         destination: DestinationResolver,
+        limit: PendingLimit,
     ) -> None:
         self.function = function
+        self.limit = limit
         self.name = f"eventmesh.async.{function.name}"
         self._store = store
         self._invoker = invoker
@@ -87,12 +96,16 @@ class AsyncInvocationQueue:
         self._stopping = False
 
     # -- producing ---------------------------------------------------------------------------
-    async def put(self, qualifier: str, body: bytes, trigger: str = "other") -> str:
-        """Queue an event; returns its request id. Raises if a destination loop is detected."""
+    async def put(
+        self, qualifier: str, body: bytes, trigger: str = "other", *, timeout: float | None = None
+    ) -> str:
+        """Queue an event; returns its request id. Raises if a destination loop is detected,
+        or :class:`~eventmesh.BackpressureError` when no room came within ``timeout``."""
         invoker = self._invoker
         chain = invocation_chain.get()
         if chain is not None:
             invoker.check_recursion(self.function, chain)
+        await self.limit.acquire(timeout)
         request_id = invoker.request_ids.next()
         attributes = {
             "request_id": request_id,
@@ -105,7 +118,11 @@ class AsyncInvocationQueue:
             attributes["trigger"] = trigger
         if invoker.telemetry.tracing:
             propagate.inject(attributes)
-        await self._store.send(self.name, [OutgoingMessage(body, attributes)])
+        try:
+            await self._store.send(self.name, [OutgoingMessage(body, attributes)])
+        except BaseException:
+            self.limit.release()
+            raise
         return request_id
 
     # -- polling -----------------------------------------------------------------------------
@@ -212,7 +229,7 @@ class AsyncInvocationQueue:
             version, invoked_arn, arn = self._resolve(attributes["qualifier"])
         except ResourceNotFoundError as exc:
             logger.error("dropping event %s: %s", attributes["request_id"], exc)
-            await self._store.delete(self.name, [delivery.receipt])
+            await self._finish(delivery)
             invoker.telemetry.count("async_dropped", function.name)
             return
         config = version.config
@@ -253,7 +270,7 @@ class AsyncInvocationQueue:
                     outcome.executed_version, None, outcome.payload,
                 )  # fmt: skip
                 await self._send(config.on_success, record, None, "destination_failures")
-            await self._store.delete(self.name, [delivery.receipt])
+            await self._finish(delivery)
             return
         log_function_error(function.name, outcome.request_id, attempts, outcome.payload, "Event")
         last = orjson.dumps(
@@ -272,6 +289,10 @@ class AsyncInvocationQueue:
         age = clock.time() - float(attributes["enqueued_at"])
         changes = {"attempts": str(attempts), "last": last}
         await self._retry_later(delivery, changes, delay, config.max_event_age, age)
+
+    async def _finish(self, delivery: Delivery) -> None:
+        """The event is done with (whatever the outcome): delete it and free its room."""
+        self.limit.release(await self._store.delete(self.name, [delivery.receipt]))
 
     async def _retry_later(
         self,
@@ -329,7 +350,7 @@ class AsyncInvocationQueue:
             )
         self._invoker.telemetry.count("async_dropped", self.function.name)
         self.function.stats.dropped_events += 1
-        await self._store.delete(self.name, [delivery.receipt])
+        await self._finish(delivery)
 
     async def _reject(self, delivery: Delivery, reason: str) -> None:
         """An event that cannot even be read (a damaged store): to the dead letters with its
@@ -346,7 +367,7 @@ class AsyncInvocationQueue:
             await self._send(config.dead_letter, message, attributes, "dead_letter_errors")
         self._invoker.telemetry.count("async_dropped", self.function.name)
         self.function.stats.dropped_events += 1
-        await self._store.delete(self.name, [delivery.receipt])
+        await self._finish(delivery)
 
     def _record(
         self,
@@ -382,7 +403,8 @@ class AsyncInvocationQueue:
     ) -> None:
         try:
             destination = self._destination(spec)
-            await destination.send(message, attributes)
+            with delivery_mode(OVERFLOW):
+                await destination.send(message, attributes)
         except Exception:
             logger.exception("delivering to %r for function %s failed", spec, self.function.name)
             self._invoker.telemetry.count(failure_metric, self.function.name)

@@ -11,6 +11,7 @@ Our exception hierarchy::
     │   └── RecursiveInvocationError           a destination loop was stopped
     ├── PatternError (also ValueError)         an invalid event pattern or filter policy
     ├── BackendError                           a storage backend failed
+    ├── BackpressureError                      a resource is at its max_pending limit
     ├── PayloadError (also ValueError)         not JSON-serialisable, undecodable
     └── IdempotencyError                       an idempotent call could not go ahead
         ├── IdempotencyInProgressError         a duplicate arrived while the first one runs
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "BackpressureError",
     "ConfigurationError",
     "EventMeshError",
     "IdempotencyError",
@@ -108,6 +110,21 @@ class PatternError(EventMeshError, ValueError):
 
 class BackendError(EventMeshError):
     """A storage backend failed (connection lost, corrupt database, ...)."""
+
+
+class BackpressureError(EventMeshError):
+    """A producer found a resource at its ``max_pending`` limit and could not wait longer
+    (its ``timeout`` ran out, or was 0): nothing was stored, so trying again later is safe.
+
+    ``resource`` and ``kind`` name the queue, function, topic, bus or stream; ``limit`` is
+    its ``max_pending``.
+    """
+
+    def __init__(self, message: str, *, resource: str, kind: str, limit: int) -> None:
+        super().__init__(message, function_name=resource if kind == "function" else None)
+        self.resource = resource
+        self.kind = kind
+        self.limit = limit
 
 
 class PayloadError(EventMeshError, ValueError):

@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 import orjson
 
 from eventmesh._async_queue import AsyncInvocationQueue, Resolver
+from eventmesh._backpressure import (
+    DEFAULT_MAX_PENDING,
+    PendingLimit,
+    check_max_pending,
+    check_timeout,
+)
 from eventmesh._clock import Clock, RealClock, TimerHandle
 from eventmesh._context import ClientContext
 from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
@@ -140,7 +146,11 @@ class Mesh:
     plain ``def`` handlers; ``region`` and ``account_id`` for ARNs; ``telemetry``; ``seed`` for
     alias routing's random choices; ``allow_http_hosts``, the hosts, addresses or networks
     that HTTP subscriptions and targets may reach although they are link-local or cloud
-    metadata addresses (refused otherwise, see :mod:`eventmesh._egress`).
+    metadata addresses (refused otherwise, see :mod:`eventmesh._egress`); ``max_pending``,
+    the limit on the pending work of every queue, function (its Event invocations), topic,
+    bus and stream shard that sets none of its own (without it: 100,000 for queues,
+    functions and shards, 10,000 deliveries for topics and buses); producers wait for room
+    at the limit, or raise :class:`~eventmesh.BackpressureError` when their ``timeout`` ends.
     """
 
     def __init__(
@@ -159,7 +169,9 @@ class Mesh:
         telemetry: Telemetry | None = None,
         seed: int | None = None,
         allow_http_hosts: Iterable[str] = (),
+        max_pending: int | None = None,
     ) -> None:
+        self.max_pending = check_max_pending(max_pending)
         if not isinstance(concurrency_limit, int) or concurrency_limit < 1:
             raise ConfigurationError(
                 f"concurrency_limit must be a positive integer, got {concurrency_limit!r}"
@@ -177,6 +189,9 @@ class Mesh:
         self.storage = storage if isinstance(storage, str) else type(storage).__name__
         self._closes_backend = False
         self.backend: Backend = self._open_storage(storage)
+        # Stored work is counted by this mesh, so only a memory backend of its own is bounded:
+        # another mesh (or process) sharing the store consumes what this count cannot see.
+        self._bounds_store = isinstance(storage, str) and self.backend.in_memory
         self.concurrency_limit = concurrency_limit
         self.max_sync_payload = max_sync_payload
         self.max_event_payload = max_event_payload
@@ -242,6 +257,7 @@ class Mesh:
         dead_letter: DestinationSpec | None = None,
         environment: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
+        max_pending: int | None = None,
     ) -> Callable[[Handler], Function]: ...
 
     def function(
@@ -261,12 +277,15 @@ class Mesh:
         dead_letter: DestinationSpec | None = None,
         environment: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
+        max_pending: int | None = None,
     ) -> Function | Callable[[Handler], Function]:
         """Register a handler as a function; use as ``@mesh.function`` or with settings.
 
         ``idempotency=Idempotency("body.order_id")`` runs the handler once per key and gives
-        duplicates the stored result (see :mod:`eventmesh.idempotency`).
+        duplicates the stored result (see :mod:`eventmesh.idempotency`). ``max_pending``
+        limits its Event invocations queued or waiting to retry (default: the mesh's).
         """
+        check_max_pending(max_pending)
         if idempotency is not None and not isinstance(idempotency, Idempotency):
             raise ConfigurationError(f"idempotency must be an Idempotency, got {idempotency!r}")
         config = FunctionConfig(
@@ -283,7 +302,7 @@ class Mesh:
         )
 
         def register(handler: Handler) -> Function:
-            return self._register(handler, name, config, idempotency)
+            return self._register(handler, name, config, idempotency, max_pending)
 
         return register(handler) if handler is not None else register
 
@@ -293,6 +312,7 @@ class Mesh:
         name: str | None,
         config: FunctionConfig,
         idempotency: Idempotency | None = None,
+        max_pending: int | None = None,
     ) -> Function:
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
@@ -321,6 +341,7 @@ class Mesh:
             self._invoker,
             self._resolver(function),
             self._destination,
+            self.pending_limit("function", name, max_pending, stored=True),
         )
         self._recompute_capacity()
         if self._running:
@@ -422,6 +443,20 @@ class Mesh:
     def functions(self) -> Mapping[str, Function]:
         return dict(self._functions)
 
+    def pending_limit(
+        self, kind: str, name: str, max_pending: int | None, *, stored: bool
+    ) -> PendingLimit:
+        """The limit on a resource's pending work: its own ``max_pending``, else the mesh's,
+        else the default for its kind.
+
+        ``stored``: the work sits in the backend's queues or logs, so it is limited only when
+        the backend keeps them in memory and no other mesh shares it; a topic's or bus's
+        deliveries are always in this process's memory.
+        """
+        limit = check_max_pending(max_pending) or self.max_pending or DEFAULT_MAX_PENDING[kind]
+        bounded = self._bounds_store or not stored
+        return PendingLimit(kind, name, limit if bounded else None, self.clock)
+
     def register_resource(self, name: str, resource: Destination) -> None:
         """Make an object with ``async send`` reachable by name as a destination."""
         if name in self._resources and self._resources[name] is not resource:
@@ -462,12 +497,14 @@ class Mesh:
         dead_letter: Queue | str | None = None,
         fifo: bool | None = None,
         content_based_deduplication: bool | None = None,
+        max_pending: int | None = None,
     ) -> Queue:
         """An SQS-style queue (created on first use; later calls return the same one).
 
         Defaults as SQS: ``visibility_timeout=30``, ``delay=0``, ``retention=345600`` (4 days);
         ``max_receive_count`` with ``dead_letter`` is the redrive policy; a name ending in
-        ``.fifo`` is a FIFO queue.
+        ``.fifo`` is a FIFO queue. ``max_pending`` limits the messages stored and not deleted
+        (default: the mesh's); it applies on the memory backend.
         """
         from eventmesh.resources.queue import Queue
 
@@ -479,41 +516,55 @@ class Mesh:
             dead_letter=dead_letter,
             fifo=fifo,
             content_based_deduplication=content_based_deduplication,
+            max_pending=max_pending,
         )
         return self._resource(Queue, _resource_name(name, "queue", 80), settings)
 
     def stream(
-        self, name: str, *, shards: int | None = None, retention: float | None = None
+        self,
+        name: str,
+        *,
+        shards: int | None = None,
+        retention: float | None = None,
+        max_pending: int | None = None,
     ) -> Stream:
         """A Kinesis-style stream (created on first use; later calls return the same one).
 
         Defaults as Kinesis: one shard, ``retention=86400`` (24 h; up to 365 days).
+        ``max_pending`` limits each shard's records not yet read by every running mapping
+        (default: the mesh's); it applies on the memory backend.
         """
         from eventmesh.resources.stream import create_stream
 
-        return create_stream(self, name, shards=shards, retention=retention)
+        return create_stream(
+            self, name, shards=shards, retention=retention, max_pending=max_pending
+        )
 
-    def bus(self, name: str = "default") -> Bus:
+    def bus(self, name: str = "default", *, max_pending: int | None = None) -> Bus:
         """An EventBridge-style event bus (created on first use; later calls return the same one).
 
         ``rule`` sends the events matching a pattern (or, on the default bus, the ticks of a
         ``rate()``/``cron()`` schedule) to up to five targets; ``put_events`` takes PutEvents'
         entries; ``archive`` and ``replay`` keep events and put them back; as a destination
         (``on_success=mesh.bus()``) it puts Lambda's invocation records on the bus.
+        ``max_pending`` limits its deliveries not yet completed (default: the mesh's).
         """
         from eventmesh.resources.bus import Bus
 
-        return self._resource(Bus, _resource_name(name, "bus", 256), {})
+        settings = _given(max_pending=max_pending)
+        return self._resource(Bus, _resource_name(name, "bus", 256), settings)
 
-    def topic(self, name: str) -> Topic:
+    def topic(self, name: str, *, max_pending: int | None = None) -> Topic:
         """An SNS-style standard topic (created on first use; later calls return the same one).
 
         ``subscribe`` a function, a queue, an http(s):// URL or an async callable; ``publish``
         fans a message out to every subscription whose filter policy accepts it.
+        ``max_pending`` limits its deliveries not yet completed (default: the mesh's).
         """
         from eventmesh.resources.topic import Topic
 
-        return self._resource(Topic, _resource_name(name, "topic", 256), {})
+        settings = _given(max_pending=max_pending)
+        return self._resource(Topic, _resource_name(name, "topic", 256), settings)
 
     def bucket(self, name: str) -> Bucket:
         """An S3-style bucket over the mesh's blob store (created on first use; later calls
@@ -580,11 +631,15 @@ class Mesh:
             target.pick(), event, target.arn, trigger=trigger, parent_context=parent_context
         )
 
-    async def invoke_async(self, target: _Target, event: Any, *, trigger: str) -> str:
-        """An asynchronous invocation by a service (topic, bucket, schedule); the request id."""
+    async def invoke_async(
+        self, target: _Target, event: Any, *, trigger: str, timeout: float | None = None
+    ) -> str:
+        """An asynchronous invocation by a service (topic, bucket, schedule); the request id.
+
+        Waits up to ``timeout`` for room when the function's queue is at its limit."""
         body = encode_payload(event, self.max_event_payload, target.function.name)
         queue = self._async_queues[target.function.name]
-        return await queue.put(target.qualifier or "", body, trigger)
+        return await queue.put(target.qualifier or "", body, trigger, timeout=timeout)
 
     # -- resolution --------------------------------------------------------------------------
     def _target(self, name: str) -> _Target:
@@ -659,12 +714,18 @@ class Mesh:
         invocation_type: InvocationType = "RequestResponse",
         *,
         client_context: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> InvocationResult:
         """Invoke a function by name (``fn``, ``fn:3``, ``fn:live`` or an ARN).
 
         ``RequestResponse`` runs it and returns its result (200); ``Event`` queues it and
         returns 202 at once; ``DryRun`` only validates the name and payload (204).
+        An ``Event`` invocation of a function whose queue is at its ``max_pending`` waits
+        for room up to ``timeout`` seconds (None: as long as needed; 0: not at all), then
+        raises :class:`~eventmesh.BackpressureError`.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if not self._running:
             raise EventMeshError("the mesh is not running: use `async with mesh:` first")
         target = self._target(name)
@@ -680,7 +741,7 @@ class Mesh:
         if invocation_type == "Event":
             body = encode_payload(payload, self.max_event_payload, target.function.name)
             queue = self._async_queues[target.function.name]
-            request_id = await queue.put(target.qualifier or "", body)
+            request_id = await queue.put(target.qualifier or "", body, timeout=timeout)
             return InvocationResult(202, None, None, None, request_id)
         if invocation_type == "DryRun":
             target.pick()

@@ -7,6 +7,7 @@ import eventmesh
 EXPECTED = {
     "Alias",
     "BackendError",
+    "BackpressureError",
     "Bucket",
     "Bus",
     "Clock",
@@ -64,5 +65,11 @@ def test_the_error_tree() -> None:
     assert issubclass(e.TooManyRequestsError, e.InvocationError)
     assert issubclass(e.RequestTooLargeError, e.InvocationError)
     assert issubclass(e.RecursiveInvocationError, e.InvocationError)
-    for name in ("ResourceNotFoundError", "PatternError", "BackendError", "PayloadError"):
+    for name in (
+        "ResourceNotFoundError",
+        "PatternError",
+        "BackendError",
+        "BackpressureError",
+        "PayloadError",
+    ):
         assert issubclass(getattr(e, name), e.EventMeshError)

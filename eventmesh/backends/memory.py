@@ -635,4 +635,5 @@ def memory_backend(clock: Clock) -> Backend:
         logs=MemoryLogStore(clock),
         values=MemoryKeyValueStore(clock),
         blobs=MemoryBlobStore(clock),
+        in_memory=True,
     )

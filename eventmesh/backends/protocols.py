@@ -237,12 +237,18 @@ class BlobStore(Protocol):
 
 @dataclass(slots=True)
 class Backend:
-    """The four stores a mesh runs on; each backend module builds one."""
+    """The four stores a mesh runs on; each backend module builds one.
+
+    ``in_memory``: the queues and logs live in this process's memory, so the mesh bounds
+    them with its ``max_pending`` limits (a durable store keeps them on disk, where other
+    processes may consume them, which a count kept by this process cannot see).
+    """
 
     queues: QueueStore
     logs: LogStore
     values: KeyValueStore
     blobs: BlobStore
+    in_memory: bool = False
 
     async def close(self) -> None:
         for store in (self.queues, self.logs, self.values, self.blobs):

@@ -276,6 +276,7 @@ class StreamMapping:
         for shard in self.stream.shards:
             state = await self._open(shard.shard_id)
             self._shards[shard.shard_id] = state
+            self.stream.note_read(shard.shard_id)
             self._spawn(self._read(state), f"kinesis-reader.{shard.shard_id}")
             for lane in state.lanes:
                 self._spawn(self._run_lane(state, lane), f"kinesis-lane.{shard.shard_id}")
@@ -286,6 +287,13 @@ class StreamMapping:
         for state in self._shards.values():
             await self._save(state)
         self._shards.clear()
+        for shard_id in self.stream.shard_ids:
+            self.stream.note_read(shard_id)  # the slowest reader may have been this one
+
+    def read_position(self, shard_id: str) -> int | None:
+        """How far this mapping has read the shard (None when it is not reading it)."""
+        state = self._shards.get(shard_id)
+        return None if state is None else state.read_position
 
     async def pending(self) -> int:
         """Records due to be delivered: those waiting in lanes that are not backing off, and
@@ -377,6 +385,7 @@ class StreamMapping:
             lane.records.append(record)
             lane.wake.set()
         state.read_position = records[-1].position
+        self.stream.note_read(state.shard_id)
 
     def _passes(self, record: StreamRecord) -> bool:
         """Whether a filter matches; a record that cannot even be filtered (data nested too

@@ -62,6 +62,16 @@ in ``detail`` with ``source`` ``lambda``, ``detail-type`` ``Lambda Function Invo
 Result - Success`` or ``... - Failure`` (the dash is an en dash, U+2013, as reference §1.4
 spells it; see :data:`SUCCESS_DETAIL_TYPE`) after ``requestContext.condition``, and
 ``resources`` ``[function ARN, bus ARN]``.
+
+Backpressure: a bus's pending work is its deliveries not yet completed, those waiting to
+retry included (``max_pending``, on every backend: they live in memory). ``put_events``
+waits for room up to its ``timeout``, then raises :class:`~eventmesh.BackpressureError`
+having taken no entry; a call is admitted whole once the bus is under its limit (so it may
+pass the limit by its own deliveries). A delivery to a function, queue, topic, stream or bus
+at its limit waits up to ``INTERNAL_WAIT`` seconds for room, then counts as a ``THROTTLING``
+failure and is retried with backoff, and in the end goes to the dead-letter queue: never
+dropped for being full, and a cycle of full resources cannot deadlock. Dead letters and
+replays go in over the limit and at the limit's pace respectively.
 """
 
 from __future__ import annotations
@@ -81,9 +91,11 @@ import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
+from eventmesh._backpressure import INTERNAL_WAIT, OVERFLOW, check_timeout, delivery_mode
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
+    BackpressureError,
     ConfigurationError,
     EventMeshError,
     PayloadError,
@@ -542,7 +554,7 @@ def _classify(exc: Exception, kind: TargetKind) -> tuple[str, bool]:
         return exc.code, exc.retryable
     if kind == "callable":
         return "ERROR_FROM_TARGET", True  # the callable's own failure: try again
-    if isinstance(exc, TooManyRequestsError):
+    if isinstance(exc, TooManyRequestsError | BackpressureError):
         return "THROTTLING", True
     if isinstance(exc, BackendError):
         return "INTERNAL_ERROR", True
@@ -654,21 +666,24 @@ class RuleTarget:
     async def attempt(self, event: _Event, payload: _Payload) -> None:
         """Deliver once; raises on failure."""
         kind = self.kind
+        wait = INTERNAL_WAIT  # a target at its limit: then a throttled attempt, retried
         if kind == "lambda":
             assert self._function is not None
-            await self._mesh.invoke_async(self._function, payload.value(), trigger="pubsub")
+            await self._mesh.invoke_async(
+                self._function, payload.value(), trigger="pubsub", timeout=wait
+            )
         elif kind == "sqs":
             assert isinstance(self._resource, Queue)
-            await self._resource.send(payload.text)
+            await self._resource.send(payload.text, timeout=wait)
         elif kind == "sns":
             assert isinstance(self._resource, Topic)
-            await self._resource.publish(payload.text)
+            await self._resource.publish(payload.text, timeout=wait)
         elif kind == "kinesis":
             assert isinstance(self._resource, Stream)
-            await self._resource.put_record(payload.text, self._partition_key(event))
+            await self._resource.put_record(payload.text, self._partition_key(event), timeout=wait)
         elif kind == "events":
             assert isinstance(self._resource, Bus)
-            await self._resource._forward(event, self.rule.bus)
+            await self._resource._forward(event, self.rule.bus, timeout=wait)
         elif kind == "callable":
             call: Callable[[Any], Awaitable[Any]] = self.spec.target
             await call(payload.value())
@@ -1049,8 +1064,10 @@ class Bus(Resource):
             raise ConfigurationError(
                 f"bus name {name!r} must be 1-256 letters, digits, '.', '-', '_' or '/'"
             )
-        if settings:
-            raise ConfigurationError(f"unknown bus settings: {', '.join(sorted(settings))}")
+        unknown = set(settings) - {"max_pending"}
+        if unknown:
+            raise ConfigurationError(f"unknown bus settings: {', '.join(sorted(unknown))}")
+        self.limit = mesh.pending_limit("bus", name, settings.get("max_pending"), stored=False)
         self.rules: dict[str, Rule] = {}
         self.archives: dict[str, Archive] = {}
         self.replays: dict[str, Replay] = {}
@@ -1208,6 +1225,7 @@ class Bus(Resource):
                 records = await logs.read(stream, _ARCHIVE_SHARD, after, limit)
                 if not records:
                     break
+                await self.limit.room()  # a replay goes at the pace of deliveries
                 for record in records:
                     self._replay_one(replay, record)
                     after = record.sequence
@@ -1244,17 +1262,32 @@ class Bus(Resource):
             )
         self._activate()
 
-    async def put_events(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    async def put_events(
+        self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> dict[str, Any]:
         """PutEvents: 1 to 10 entries; returns ``{"FailedEntryCount", "Entries"}`` with an
         ``EventId`` or an ``ErrorCode`` and ``ErrorMessage`` per entry, in order.
 
         Returns once the events are archived and their deliveries queued, not delivered.
+        At the bus's ``max_pending``, waits up to ``timeout`` seconds for room (None: as long
+        as needed; 0: not at all), then raises :class:`~eventmesh.BackpressureError` having
+        taken no entry.
         """
         self._ensure_live()
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence):
             raise PayloadError("put_events takes a list of entries")
         if not 1 <= len(entries) <= MAX_ENTRIES:
             raise PayloadError(f"PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}")
+        limit = self.limit
+        await limit.acquire(timeout)  # held while the entries are taken in
+        try:
+            return await self._put(entries)
+        finally:
+            limit.release()
+
+    async def _put(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         trace: dict[str, str] = {}
         if self._mesh.telemetry.tracing:
             propagate.inject(trace)
@@ -1368,7 +1401,7 @@ class Bus(Resource):
                     await archive._append(event)
         self._dispatch(event, [rule for rule in self.rules.values() if rule.matches(event)])
 
-    async def _forward(self, event: _Event, origin: Bus) -> None:
+    async def _forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
         """Take an event from another bus's rule (the event itself, same id)."""
         hops = (*event.hops, origin.name)
         if self.name in hops:
@@ -1381,7 +1414,11 @@ class Bus(Resource):
         forwarded = self._event(
             event.envelope, trace=event.trace, trace_header=event.trace_header, hops=hops
         )
-        await self._ingest(forwarded)
+        await self.limit.acquire(timeout)
+        try:
+            await self._ingest(forwarded)
+        finally:
+            self.limit.release()
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
         """As a destination: put ``message`` on the bus; returns the event id.
@@ -1410,7 +1447,11 @@ class Bus(Resource):
         event = self._event(
             self._envelope(source, detail_type, detail, resources, None), trace=trace
         )
-        await self._ingest(event)
+        await self.limit.acquire()  # as a destination (OVERFLOW), in over the limit
+        try:
+            await self._ingest(event)
+        finally:
+            self.limit.release()
         self.events_put += 1
         return event.id
 
@@ -1424,7 +1465,12 @@ class Bus(Resource):
                     self._deliver(target, event), name=f"events.{self.name}.{event.id}"
                 )
                 self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
+                task.add_done_callback(self._delivery_done)
+                self.limit.add()
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.discard(task)
+        self.limit.release()
 
     async def _deliver(self, target: RuleTarget, event: _Event) -> None:
         clock = self._mesh.clock
@@ -1494,7 +1540,8 @@ class Bus(Resource):
         if queue is not None:
             attributes = _dead_letter_attributes(target, code, str(exc), condition, retries)
             try:
-                await queue.send(event.data.decode(), attributes)
+                with delivery_mode(OVERFLOW):  # refusing a dead letter would lose the event
+                    await queue.send(event.data.decode(), attributes)
             except Exception:
                 self.dead_letter_failures += 1
                 logger.exception("bus %s: dead-letter queue %s failed", self.name, queue.name)

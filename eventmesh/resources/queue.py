@@ -9,6 +9,11 @@ last five minutes.
 
 The store knows none of this: receive counts and group order are its job, redrive,
 retention, deduplication and the SQS wire shapes are this module's.
+
+Backpressure: a queue's pending messages are those stored and not deleted (visible, in flight
+or delayed). At ``max_pending`` (on the memory backend) ``send`` waits for a delete, a
+redrive or an expiry to free room, up to its ``timeout``; a redrive into a full dead-letter
+queue is admitted over its limit, since refusing it would lose the message.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._backpressure import OVERFLOW, check_timeout, delivery_mode
 from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats
@@ -200,6 +206,7 @@ class Queue(Resource):
         self.fifo = bool(settings.get("fifo", name.endswith(".fifo")))
         self.content_based_deduplication = bool(settings.get("content_based_deduplication"))
         self._validate()
+        self.limit = mesh.pending_limit("queue", name, settings.get("max_pending"), stored=True)
         self._store = mesh.backend.queues
         self._values = mesh.backend.values
         self._last_sequence = 0
@@ -268,7 +275,9 @@ class Queue(Resource):
         while True:
             await clock.sleep(interval)
             try:
-                await self._store.purge(self.name, clock.time() - self.retention)
+                self.limit.release(
+                    await self._store.purge(self.name, clock.time() - self.retention)
+                )
             except Exception:
                 logger.exception("queue %s: dropping expired messages failed", self.name)
 
@@ -281,13 +290,27 @@ class Queue(Resource):
         delay: float | None = None,
         group_id: str | None = None,
         deduplication_id: str | None = None,
+        timeout: float | None = None,
     ) -> str:
-        """Send one message; returns its message id (a duplicate gets the original's)."""
+        """Send one message; returns its message id (a duplicate gets the original's).
+
+        At the queue's ``max_pending``, waits up to ``timeout`` seconds for room (None: as
+        long as needed; 0: not at all), then raises :class:`~eventmesh.BackpressureError`
+        having stored nothing.
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
-        if dedup_key is None:
-            (message_id,) = await self._store.send(self.name, [outgoing])
-            return message_id
-        return await self._send_once(outgoing, dedup_key)
+        limit = self.limit
+        await limit.acquire(timeout)
+        try:
+            if dedup_key is None:
+                (message_id,) = await self._store.send(self.name, [outgoing])
+                return message_id
+            return await self._send_once(outgoing, dedup_key)
+        except BaseException:
+            limit.release()
+            raise
 
     async def _send_once(self, outgoing: OutgoingMessage, dedup_key: str) -> str:
         """FIFO deduplication, safe across processes: claim the id first (put-if-absent),
@@ -303,6 +326,7 @@ class Queue(Resource):
                 if existing is None:
                     return await self._send_once(outgoing, dedup_key)  # it gave up
                 if existing.value:
+                    self.limit.release()  # a duplicate: nothing stored
                     return existing.value.decode()
                 await clock.sleep(0.01)
             raise PayloadError(f"deduplication id {dedup_key!r} is held by a send that hangs")
@@ -316,9 +340,18 @@ class Queue(Resource):
         )
         return message_id
 
-    async def send_batch(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    async def send_batch(
+        self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> dict[str, list[Any]]:
         """SendMessageBatch: up to 10 entries, each ``{"id", "body", "attributes", "delay",
-        "group_id", "deduplication_id"}``; a malformed entry fails alone."""
+        "group_id", "deduplication_id"}``; a malformed entry fails alone.
+
+        ``timeout``: at the queue's ``max_pending``, how long to wait for room (None: as long
+        as needed; 0: not at all) before raising :class:`~eventmesh.BackpressureError` having
+        stored nothing. A batch goes in whole once the queue is under its limit.
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if not 1 <= len(entries) <= 10:
             raise PayloadError("a batch holds 1 to 10 entries")
         if not all(isinstance(entry, Mapping) for entry in entries):
@@ -328,25 +361,31 @@ class Queue(Resource):
             raise PayloadError("batch entry ids must be distinct (BatchEntryIdsNotDistinct)")
         successful: list[dict[str, str]] = []
         failed: list[dict[str, Any]] = []
-        for entry_id, entry in zip(ids, entries, strict=True):
-            try:
-                message_id = await self.send(
-                    entry.get("body"),
-                    entry.get("attributes"),
-                    delay=entry.get("delay"),
-                    group_id=entry.get("group_id"),
-                    deduplication_id=entry.get("deduplication_id"),
-                )
-            except (PayloadError, ConfigurationError) as exc:
-                failed.append(
-                    {"Id": entry_id, "Code": type(exc).__name__, "Message": str(exc),
-                     "SenderFault": True}
-                )  # fmt: skip
-            else:
-                successful.append(
-                    {"Id": entry_id, "MessageId": message_id,
-                     "MD5OfMessageBody": _md5(_body_text(entry.get("body")))}
-                )  # fmt: skip
+        limit = self.limit
+        await limit.acquire(timeout)  # held for the batch: its entries then never wait
+        try:
+            with delivery_mode(OVERFLOW):
+                for entry_id, entry in zip(ids, entries, strict=True):
+                    try:
+                        message_id = await self.send(
+                            entry.get("body"),
+                            entry.get("attributes"),
+                            delay=entry.get("delay"),
+                            group_id=entry.get("group_id"),
+                            deduplication_id=entry.get("deduplication_id"),
+                        )
+                    except (PayloadError, ConfigurationError) as exc:
+                        failed.append(
+                            {"Id": entry_id, "Code": type(exc).__name__, "Message": str(exc),
+                             "SenderFault": True}
+                        )  # fmt: skip
+                    else:
+                        successful.append(
+                            {"Id": entry_id, "MessageId": message_id,
+                             "MD5OfMessageBody": _md5(_body_text(entry.get("body")))}
+                        )  # fmt: skip
+        finally:
+            limit.release()
         return {"Successful": successful, "Failed": failed}
 
     def _prepare(
@@ -424,7 +463,7 @@ class Queue(Resource):
         first_sent = delivery.attributes.get(_FIRST_SENT)
         sent_at = delivery.sent_at if first_sent is None else float(first_sent)
         if now - sent_at > self.retention:
-            await self._store.delete(self.name, [delivery.receipt])
+            self.limit.release(await self._store.delete(self.name, [delivery.receipt]))
             return None
         if self.max_receive_count is not None and delivery.receive_count > self.max_receive_count:
             await self._redrive(delivery)
@@ -436,8 +475,9 @@ class Queue(Resource):
         # The dead-letter queue counts retention from the first enqueue, as SQS does.
         attributes = {_FIRST_SENT: repr(delivery.sent_at), **delivery.attributes}
         outgoing = OutgoingMessage(delivery.body, attributes, 0.0, delivery.group_id)
+        dead_letter.limit.add()  # over its limit if need be: refusing would lose the message
         await self._store.send(dead_letter.name, [outgoing])
-        await self._store.delete(self.name, [delivery.receipt])
+        self.limit.release(await self._store.delete(self.name, [delivery.receipt]))
 
     def _message(self, delivery: Delivery) -> Message:
         stored = delivery.attributes
@@ -460,10 +500,14 @@ class Queue(Resource):
 
     async def delete(self, receipt_handle: str) -> bool:
         """DeleteMessage; False for a receipt that is no longer current."""
-        return await self._store.delete(self.name, [receipt_handle]) == 1
+        deleted = await self._store.delete(self.name, [receipt_handle])
+        self.limit.release(deleted)
+        return deleted == 1
 
     async def delete_batch(self, receipt_handles: Sequence[str]) -> int:
-        return await self._store.delete(self.name, list(receipt_handles))
+        deleted = await self._store.delete(self.name, list(receipt_handles))
+        self.limit.release(deleted)
+        return deleted
 
     async def change_visibility(self, receipt_handle: str, timeout: float) -> bool:
         """ChangeMessageVisibility: hidden for ``timeout`` s (0-43200) from now."""

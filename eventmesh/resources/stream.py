@@ -15,6 +15,13 @@ days) are trimmed. Readers of their own walk a shard with iterators (``TRIM_HORI
 
 The store knows none of this: shard choice, sequence-number shapes, retention and the
 Lambda event shape are this module's.
+
+Backpressure: a log is not consumed by reading, so a shard's pending records are those not yet
+read by every running mapping (from the slowest mapping's read position to the newest record),
+or, with no mapping running, every record kept. At ``max_pending`` (per shard, on the memory
+backend) ``put_record(s)`` waits until the slowest mapping reads on, or retention trims, up to
+its ``timeout``. Records every mapping has read stay until retention, as Kinesis keeps them for
+new readers: the limit bounds what consumers owe, retention what the log keeps.
 """
 
 from __future__ import annotations
@@ -31,7 +38,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
+from eventmesh._backpressure import PendingLimit, check_timeout
+from eventmesh._errors import (
+    BackpressureError,
+    ConfigurationError,
+    PayloadError,
+    ResourceNotFoundError,
+)
 from eventmesh.backends.protocols import LogRecord
 from eventmesh.resources._base import Resource
 
@@ -263,6 +276,13 @@ class Stream(Resource):
         self._logs = mesh.backend.logs
         self._next_trim = {shard.shard_id: float("-inf") for shard in self.shards}
         self.mappings: list[StreamMapping] = []
+        max_pending = settings.get("max_pending")
+        self._limits = {
+            shard.shard_id: mesh.pending_limit("stream", name, max_pending, stored=True)
+            for shard in self.shards
+        }
+        self._newest: dict[str, int] = {}  # newest sequence of each shard, once known
+        self._oldest: dict[str, int] = {}  # the sequence before its oldest kept record
 
     @property
     def arn(self) -> str:
@@ -289,21 +309,40 @@ class Stream(Resource):
 
     # -- producing ---------------------------------------------------------------------------
     async def put_record(
-        self, data: Any, partition_key: str, *, explicit_hash_key: int | str | None = None
+        self,
+        data: Any,
+        partition_key: str,
+        *,
+        explicit_hash_key: int | str | None = None,
+        timeout: float | None = None,
     ) -> PutRecordResult:
         """PutRecord: append one record to the shard its partition key hashes to."""
         (result,) = await self.put_records(
-            [{"data": data, "partition_key": partition_key, "explicit_hash_key": explicit_hash_key}]
+            [
+                {
+                    "data": data,
+                    "partition_key": partition_key,
+                    "explicit_hash_key": explicit_hash_key,
+                }
+            ],
+            timeout=timeout,
         )
         return result
 
-    async def put_records(self, entries: Sequence[Mapping[str, Any]]) -> list[PutRecordResult]:
+    async def put_records(
+        self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> list[PutRecordResult]:
         """PutRecords: up to 500 entries ``{"data", "partition_key", "explicit_hash_key"}``;
         results in the order of the entries.
 
         An invalid entry rejects the whole call (PayloadError), as Kinesis's validation does;
-        nothing here throttles, so no entry fails alone.
+        no entry fails alone. A shard at its ``max_pending`` is waited for up to ``timeout``
+        seconds (None: as long as needed; 0: not at all), then
+        :class:`~eventmesh.BackpressureError` is raised and nothing is appended; a call is
+        admitted whole once each of its shards is under the limit.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if not 1 <= len(entries) <= MAX_PUT_RECORDS:
             raise PayloadError(f"PutRecords takes 1 to {MAX_PUT_RECORDS} records")
         if not all(isinstance(entry, Mapping) for entry in entries):
@@ -318,12 +357,18 @@ class Stream(Resource):
         for position, (index, _, _) in enumerate(prepared):
             by_shard.setdefault(index, []).append(position)
         results: list[PutRecordResult | None] = [None] * len(prepared)
+        admitted = await self._admit([self.shards[index].shard_id for index in by_shard], timeout)
         for index, positions in by_shard.items():
             shard_id = self.shards[index].shard_id
-            await self._trim(shard_id)
-            stored = await self._logs.append(
-                self.name, shard_id, [(prepared[p][1], prepared[p][2], trace) for p in positions]
-            )
+            try:
+                await self._trim(shard_id)
+                stored = await self._logs.append(
+                    self.name,
+                    shard_id,
+                    [(prepared[p][1], prepared[p][2], trace) for p in positions],
+                )
+            finally:
+                admitted.pop(shard_id).release()
             self._note_append(shard_id, stored)
             for position, record in zip(positions, stored, strict=True):
                 results[position] = PutRecordResult(
@@ -347,11 +392,79 @@ class Stream(Resource):
         does for a Kinesis target without a partition key path)."""
         return await self.put_record(message, str(uuid.uuid4()))
 
+    # -- backpressure ------------------------------------------------------------------------
+    async def _admit(
+        self, shard_ids: Sequence[str], timeout: float | None
+    ) -> dict[str, PendingLimit]:
+        """Room in each shard (all, or none and BackpressureError)."""
+        clock = self._mesh.clock
+        deadline = None if timeout is None else clock.now() + timeout
+        admitted: dict[str, PendingLimit] = {}
+        try:
+            for shard_id in shard_ids:
+                await self._room(shard_id, deadline)
+                admitted[shard_id] = self._limits[shard_id]
+        except BaseException:
+            for limit in admitted.values():
+                limit.release()
+            raise
+        return admitted
+
+    async def _room(self, shard_id: str, deadline: float | None) -> None:
+        """Count one call in the shard's pending work, once it has room. Room comes when the
+        slowest mapping reads on, or, with no mapping, when retention trims the oldest
+        records: a waiter wakes then (at most once per trim) to look again."""
+        clock = self._mesh.clock
+        limit = self._limits[shard_id]
+        if limit.limit is None:
+            await limit.acquire()  # not limited (durable log): only yields now and then
+            return
+        if shard_id not in self._newest:
+            self._oldest[shard_id], self._newest[shard_id] = await self._logs.bounds(
+                self.name, shard_id
+            )
+        while True:
+            await self._trim(shard_id)
+            limit.set(self.lag(shard_id))
+            remaining = None if deadline is None else max(0.0, deadline - clock.now())
+            until_trim = max(1e-3, self._next_trim[shard_id] - clock.time())
+            if remaining is not None and remaining <= until_trim:
+                await limit.acquire(remaining)
+                return
+            try:
+                await limit.acquire(until_trim)
+                return
+            except BackpressureError:
+                continue  # the oldest records have expired: trim, and look again
+
+    def lag(self, shard_id: str) -> int:
+        """The shard's records not yet read by every running mapping (all kept records when
+        none runs): its pending work. Known once this process appended to the shard."""
+        newest = self._newest.get(shard_id)
+        if newest is None:
+            return 0
+        oldest = self._oldest.get(shard_id, 0)
+        floor: int | None = None
+        for mapping in self.mappings:
+            position = mapping.read_position(shard_id)
+            if position is not None and (floor is None or position < floor):
+                floor = position
+        return newest - max(oldest, floor if floor is not None else oldest)
+
+    def note_read(self, shard_id: str) -> None:
+        """A mapping read on (or started, or stopped): producers waiting may now have room."""
+        limit = self._limits[shard_id]
+        if limit.waiting:
+            limit.set(self.lag(shard_id))
+
     # -- retention ---------------------------------------------------------------------------
     def _note_append(self, shard_id: str, stored: Sequence[LogRecord]) -> None:
         if stored:
             expiry = stored[0].arrival + self.retention
             self._next_trim[shard_id] = min(self._next_trim[shard_id], expiry)
+            if shard_id in self._newest:
+                self._newest[shard_id] = stored[-1].sequence
+                self._limits[shard_id].set(self.lag(shard_id))
 
     async def _trim(self, shard_id: str) -> None:
         """Remove the records older than the retention, when the oldest one has become so.
@@ -366,6 +479,9 @@ class Stream(Resource):
         self._next_trim[shard_id] = (
             oldest[0].arrival + self.retention if oldest else now + TRIM_RECHECK
         )
+        if shard_id in self._newest:
+            self._oldest[shard_id] = oldest[0].sequence - 1 if oldest else self._newest[shard_id]
+            self.note_read(shard_id)
 
     # -- reading -----------------------------------------------------------------------------
     async def _bounds(self, shard_id: str) -> tuple[int, int]:
@@ -508,7 +624,12 @@ class Stream(Resource):
 
 
 def create_stream(
-    mesh: Mesh, name: str, *, shards: int | None = None, retention: float | None = None
+    mesh: Mesh,
+    name: str,
+    *,
+    shards: int | None = None,
+    retention: float | None = None,
+    max_pending: int | None = None,
 ) -> Stream:
     """The stream of that name in ``mesh``: created on first use, then the same object.
 
@@ -522,7 +643,11 @@ def create_stream(
         )
     settings = {
         key: value
-        for key, value in (("shards", shards), ("retention", retention))
+        for key, value in (
+            ("shards", shards),
+            ("retention", retention),
+            ("max_pending", max_pending),
+        )
         if value is not None
     }
     return mesh._resource(Stream, name, settings)

@@ -31,6 +31,14 @@ recursion detection follows the chain of invocations.
 
 The signature is a digest of SNS's string to sign, not a verifiable signature: no certificate
 exists at ``SigningCertURL``.
+
+Backpressure: a topic's pending work is its deliveries not yet completed, those waiting to
+retry included (``max_pending``, on every backend: they live in memory). ``publish`` waits for
+room at the limit, up to its ``timeout``. A function or queue subscriber at its own limit does
+not hold the publisher: the delivery moves to the background (where it counts as the topic's),
+waits up to ``INTERNAL_WAIT`` seconds for room, and if none came, counts as a throttled attempt
+and retries under the AWS-managed policy; it is never dropped for being full, and a cycle of
+full resources cannot deadlock.
 """
 
 from __future__ import annotations
@@ -49,9 +57,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._backpressure import INTERNAL_WAIT, check_timeout
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
+    BackpressureError,
     ConfigurationError,
     EventMeshError,
     PayloadError,
@@ -330,7 +340,9 @@ class _DeliveryError(Exception):
 
 def _server_side(exc: BaseException) -> bool:
     """Errors that another attempt may not meet: a backend or the network failed."""
-    return isinstance(exc, BackendError | TooManyRequestsError | OSError | TimeoutError)
+    return isinstance(
+        exc, BackendError | TooManyRequestsError | BackpressureError | OSError | TimeoutError
+    )
 
 
 class Subscription:
@@ -543,20 +555,26 @@ class Subscription:
         return f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
 
     # -- one attempt -------------------------------------------------------------------------
-    async def attempt(self, notification: Notification) -> None:
-        """Deliver once; raises on failure (``_DeliveryError`` says whether to retry)."""
+    async def attempt(self, notification: Notification, timeout: float = INTERNAL_WAIT) -> None:
+        """Deliver once; raises on failure (``_DeliveryError`` says whether to retry).
+
+        ``timeout``: how long a function or queue at its limit may be waited for."""
         protocol = self.protocol
         if protocol == "lambda":
             assert self._function is not None
             event = self.lambda_event(notification)
-            await self.topic._mesh.invoke_async(self._function, event, trigger="pubsub")
+            await self.topic._mesh.invoke_async(
+                self._function, event, trigger="pubsub", timeout=timeout
+            )
         elif protocol == "sqs":
             assert self._queue is not None
             if self.raw_message_delivery:
-                await self._queue.send(notification.message, notification.attributes)
+                await self._queue.send(
+                    notification.message, notification.attributes, timeout=timeout
+                )
             else:
                 body = orjson.dumps(self.envelope(notification)).decode()
-                await self._queue.send(body)
+                await self._queue.send(body, timeout=timeout)
         elif protocol == "callable":
             target: Any = self.target
             await target(self.envelope(notification))
@@ -648,8 +666,10 @@ class Topic(Resource):
             raise ConfigurationError(
                 f"topic name {name!r} must be 1-256 letters, digits, '-' or '_'"
             )
-        if settings:
-            raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(settings))}")
+        unknown = set(settings) - {"max_pending"}
+        if unknown:
+            raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(unknown))}")
+        self.limit = mesh.pending_limit("topic", name, settings.get("max_pending"), stored=False)
         self.subscriptions: list[Subscription] = []
         self._deliveries: set[asyncio.Task[None]] = set()
         self._backing_off = 0  # deliveries sleeping before a retry
@@ -735,12 +755,18 @@ class Topic(Resource):
         message: Any,
         subject: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
     ) -> str:
         """Publish to every subscription whose filter policy accepts it; returns the MessageId.
 
         A message that is not a str is sent as JSON. Returns once the deliveries are queued,
-        not delivered; the mesh's drain waits for them.
+        not delivered; the mesh's drain waits for them. At the topic's ``max_pending``, waits
+        up to ``timeout`` seconds for room (None: as long as needed; 0: not at all), then
+        raises :class:`~eventmesh.BackpressureError` having delivered nothing.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if not self._live:
             if not self._mesh.running:
                 raise EventMeshError(
@@ -758,6 +784,16 @@ class Topic(Resource):
             raise PayloadError(
                 f"message of {size} bytes (with its attributes) is over SNS's 256 KB limit"
             )
+        limit = self.limit
+        await limit.acquire(timeout)  # held while the deliveries are handed out
+        try:
+            return await self._fan_out(text, subject, encoded)
+        finally:
+            limit.release()
+
+    async def _fan_out(
+        self, text: str, subject: str | None, encoded: Mapping[str, Mapping[str, str]]
+    ) -> str:
         message_id = str(uuid.uuid4())
         timestamp = iso_timestamp(self._mesh.clock.time())
         notification = Notification(
@@ -778,9 +814,12 @@ class Topic(Resource):
                 continue
             if subscription.protocol in _LOCAL_HAND_OFF:
                 # A function's async queue or a queue's store takes it at once: try inline
-                # (no task per delivery), and retry in the background only if that failed.
+                # (no task per delivery), and retry in the background only if that failed;
+                # a full one is waited for in the background, not by the publisher.
                 try:
-                    await subscription.attempt(notification)
+                    await subscription.attempt(notification, timeout=0.0)
+                except BackpressureError:
+                    pass
                 except Exception as exc:
                     subscription.attempts += 1
                     if not subscription.retryable(exc):  # a client error: no retry helps
@@ -804,10 +843,15 @@ class Topic(Resource):
                 self._deliver(subscription, notification), name=f"sns.{self.name}.{message_id}"
             )
             self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            task.add_done_callback(self._delivery_done)
+            self.limit.add()
             subscription._tasks.add(task)
             task.add_done_callback(subscription._tasks.discard)
         return message_id
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.discard(task)
+        self.limit.release()
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
         """As a destination (on_success, on_failure, dead letters): publish ``message``."""
