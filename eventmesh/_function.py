@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from eventmesh._errors import ConfigurationError, ResourceNotFoundError
+from eventmesh._validation import text_bytes
 
 if TYPE_CHECKING:
     from eventmesh._context import Context
@@ -107,7 +108,8 @@ class FunctionConfig:
                 raise ConfigurationError(
                     f"environment variables must map str to str, got {key!r}: {value!r}"
                 )
-            size += len(key.encode()) + len(value.encode())
+            size += len(text_bytes(key, "environment", ConfigurationError))
+            size += len(text_bytes(value, f"environment[{key!r}]", ConfigurationError))
         if size > _MAX_ENVIRONMENT_BYTES:
             raise ConfigurationError(
                 f"environment variables take {size} bytes; the limit is 4 KB (4096 bytes)"

@@ -34,7 +34,9 @@ from eventmesh._errors import (
     RequestTooLargeError,
     TooManyRequestsError,
 )
+from eventmesh._marshal import MARSHAL_OPTIONS, MarshalError, lambda_marshal
 from eventmesh._trampoline import AbandonedWork, Overran, drive
+from eventmesh._validation import check_finite, has_non_finite, json_error
 from eventmesh.telemetry import Telemetry, invocation_logger
 
 if TYPE_CHECKING:
@@ -138,10 +140,10 @@ def encode_payload(payload: Any, limit: int, function_name: str) -> bytes:
     else:
         try:
             body = _dumps(payload)
-        except TypeError as exc:
-            raise PayloadError(
-                f"payload is not JSON-serialisable: {exc}", function_name=function_name
-            ) from None
+        except TypeError:
+            raise json_error(payload, "payload", function_name=function_name) from None
+        if body.find(b"null") >= 0:  # NaN and Infinity are written as null: only then look
+            check_finite(payload, body, "payload", function_name=function_name)
     if len(body) > limit:
         raise RequestTooLargeError(
             f"request payload is {len(body)} bytes; the limit for this invocation type is "
@@ -623,24 +625,31 @@ class Invoker:
         """The handler's result as the caller will see it: through JSON, as Lambda returns it."""
         if result is None:
             return None, False
+        # The fast path inline (one orjson call); Lambda's rules for the rest in _marshal.
         try:
-            body = _dumps(result)
-        except TypeError as exc:
-            return {
-                "errorMessage": f"Unable to marshal response: {exc}",
-                "errorType": "Runtime.MarshalError",
-                "stackTrace": [],
-            }, True
-        if len(body) > self.max_response_bytes:
+            body = _dumps(result, None, MARSHAL_OPTIONS)
+        except TypeError:
+            body = b""
+        fast = bool(body) and (body.find(b"null") < 0 or not has_non_finite(result, body))
+        if fast:
+            payload: Any = None
+            size = len(body)
+        else:
+            try:
+                payload, size = lambda_marshal(result)
+            except MarshalError as exc:
+                return {"errorMessage": str(exc), "errorType": "Runtime.MarshalError",
+                        "stackTrace": []}, True  # fmt: skip
+        if size > self.max_response_bytes:
             return {
                 "errorMessage": (
-                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed "
+                    f"Response payload size ({size} bytes) exceeded maximum allowed "
                     f"payload size ({self.max_response_bytes} bytes)."
                 ),
                 "errorType": "Function.ResponseSizeTooLarge",
                 "stackTrace": [],
             }, True
-        return _loads(body), False
+        return (_loads(body) if fast else payload), False
 
     def close(self) -> None:
         """After the mesh stops. Invocations still running keep their deadlines, and threads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -27,6 +28,7 @@ from eventmesh._errors import (
     ConfigurationError,
     EventMeshError,
     InvocationError,
+    PayloadError,
     ResourceNotFoundError,
 )
 from eventmesh._function import (
@@ -39,6 +41,13 @@ from eventmesh._function import (
 )
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh._shutdown_report import NOTHING, FunctionWork, describe_service, describe_work
+from eventmesh._validation import (
+    check_mapping,
+    check_number,
+    check_text,
+    json_bytes,
+    settings_conflict,
+)
 from eventmesh.backends.memory import MemoryQueueStore, memory_backend
 from eventmesh.backends.protocols import Backend
 from eventmesh.idempotency import Idempotency, KeySpec, idempotent
@@ -69,6 +78,7 @@ _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[^:]*:[^:]*:function:(.+)$")
 _PARTIAL_ARN = re.compile(r"^\d{12}:function:(.+)$")
 _RESOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _MB = 1024 * 1024
+MAX_CLIENT_CONTEXT = 3583
 _loads = orjson.loads
 
 
@@ -81,6 +91,19 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 def _given(**settings: Any) -> dict[str, Any]:
     """The settings a caller gave (None means "the default")."""
     return {key: value for key, value in settings.items() if value is not None}
+
+
+def _client_context(value: Any) -> ClientContext:
+    """Lambda's ClientContext: a JSON object of at most 3,583 bytes once base64-encoded; the
+    handler gets a decoded copy, as it does on Lambda."""
+    body = json_bytes(check_mapping(value, "client_context"), "client_context")
+    encoded = 4 * -(-len(body) // 3)
+    if encoded > MAX_CLIENT_CONTEXT:
+        raise PayloadError(
+            f"client_context: {encoded} bytes once base64-encoded; Lambda takes at most "
+            f"{MAX_CLIENT_CONTEXT}"
+        )
+    return ClientContext(_loads(body))
 
 
 def _resource_name(name: str, kind: str, limit: int) -> str:
@@ -183,8 +206,14 @@ class Mesh:
         ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{setting} must be a positive integer, got {value!r}")
-        if drain_timeout < 0 or environment_idle_timeout <= 0:
-            raise ConfigurationError("drain_timeout and environment_idle_timeout must be > 0")
+        check_number(drain_timeout, "drain_timeout", 0, math.inf)
+        check_number(environment_idle_timeout, "environment_idle_timeout", 1e-3, math.inf)
+        for setting, text in (("region", region), ("account_id", account_id)):
+            check_text(text, setting, ConfigurationError)
+        if not isinstance(storage, str | Backend):
+            raise ConfigurationError(
+                f"storage: 'memory', 'sqlite:///path/to/mesh.db' or a Backend, got {storage!r}"
+            )
         self.clock: Clock = clock or RealClock()
         self.storage = storage if isinstance(storage, str) else type(storage).__name__
         self._closes_backend = False
@@ -317,7 +346,7 @@ class Mesh:
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
         name = name or str(getattr(handler, "__name__", ""))
-        if not _FUNCTION_NAME.match(name):
+        if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
             raise ConfigurationError(
                 f"function name {name!r} must be 1-64 letters, digits, '-' or '_'"
             )
@@ -420,7 +449,12 @@ class Mesh:
     ) -> Alias:
         """Create (or repoint) an alias; ``routing={"3": 0.1}`` sends 10 % to version 3."""
         target = self.get_function(function) if isinstance(function, str) else function
-        if not _FUNCTION_NAME.match(name) or name.isdigit() or name == LATEST:
+        if (
+            not isinstance(name, str)
+            or not _FUNCTION_NAME.match(name)
+            or name.isdigit()
+            or name == LATEST
+        ):
             raise ConfigurationError(
                 f"alias name {name!r} must be letters, digits, '-' or '_', not only digits"
             )
@@ -477,7 +511,7 @@ class Mesh:
                 )
             if settings and settings != existing.settings:
                 raise ConfigurationError(
-                    f"{kind.kind} {name!r} exists with other settings: {existing.settings}"
+                    settings_conflict(kind.kind, name, existing.settings, settings)
                 )
             return existing
         resource = kind(self, name, settings)
@@ -728,6 +762,10 @@ class Mesh:
             timeout = check_timeout(timeout)
         if not self._running:
             raise EventMeshError("the mesh is not running: use `async with mesh:` first")
+        if not isinstance(name, str):
+            raise ConfigurationError(
+                f"name: must be a function name, name:qualifier or ARN (a str), got {name!r}"
+            )
         target = self._target(name)
         if invocation_type == "RequestResponse":
             version = target.pick()
@@ -736,7 +774,7 @@ class Mesh:
                 version,
                 _loads(body),
                 target.arn,
-                client_context=None if client_context is None else ClientContext(client_context),
+                client_context=None if client_context is None else _client_context(client_context),
             )
         if invocation_type == "Event":
             body = encode_payload(payload, self.max_event_payload, target.function.name)

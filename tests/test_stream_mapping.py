@@ -568,7 +568,9 @@ def test_valid_extremes(mesh: Mesh) -> None:
         max_record_age=604_800,
     )
     assert isinstance(mapping, StreamMapping)
-    stream.subscribe(consumer.function, max_retries=0, max_record_age=60, batching_window=300)
+    create_stream(mesh, "s2").subscribe(
+        consumer.function, max_retries=0, max_record_age=60, batching_window=300
+    )
 
 
 async def test_an_unknown_on_failure_destination_fails_the_start(mesh: Mesh) -> None:

@@ -26,6 +26,7 @@ from opentelemetry import propagate
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
 from eventmesh._failure_log import log_function_error
 from eventmesh._tasks import stop_tasks
+from eventmesh._validation import check_number
 from eventmesh.patterns import Pattern, matches_any
 
 if TYPE_CHECKING:
@@ -77,6 +78,10 @@ def compile_filters(filters: Sequence[Mapping[str, Any] | str] | None) -> list[P
     """Lambda's FilterCriteria: up to 10 patterns, ORed, each at most 4,096 characters."""
     if not filters:
         return []
+    if isinstance(filters, str | bytes | Mapping) or not isinstance(filters, Sequence):
+        raise ConfigurationError(
+            f"filters: a list of up to 10 patterns, got {type(filters).__name__}"
+        )
     if len(filters) > 10:
         raise ConfigurationError("an event source mapping takes at most 10 filters")
     patterns = []
@@ -117,7 +122,7 @@ class QueueMapping:
         self.queue = queue
         self.function = function
         self.batch_size = batch_size
-        self.batching_window = float(batching_window)
+        self.batching_window = float(check_number(batching_window, "batching_window", 0, 300))
         self.report_batch_item_failures = report_batch_item_failures
         self.max_concurrency = max_concurrency
         self.filters = compile_filters(filters)
@@ -145,8 +150,8 @@ class QueueMapping:
             raise ConfigurationError("batching_window must be from 0 to 300 seconds")
         if self.batch_size > 10 and self.batching_window < 1:
             raise ConfigurationError("a batch_size over 10 needs a batching_window of 1 s or more")
-        if self.max_concurrency is not None and not 2 <= self.max_concurrency <= 1000:
-            raise ConfigurationError("max_concurrency must be from 2 to 1000")
+        if self.max_concurrency is not None:
+            check_number(self.max_concurrency, "max_concurrency", 2, 1000, integer=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _capacity(self) -> int:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 import zlib
 from collections import deque
@@ -230,9 +231,13 @@ class StreamMapping:
         if isinstance(timestamp, datetime):
             return timestamp.timestamp()
         if timestamp is not None and (
-            isinstance(timestamp, bool) or not isinstance(timestamp, int | float)
+            isinstance(timestamp, bool)
+            or not isinstance(timestamp, int | float)
+            or not math.isfinite(timestamp)
         ):
-            raise ConfigurationError("starting_position_timestamp is epoch seconds or a datetime")
+            raise ConfigurationError(
+                f"starting_position_timestamp is epoch seconds or a datetime, got {timestamp!r}"
+            )
         return None if timestamp is None else float(timestamp)
 
     def _identity(self) -> str:

@@ -46,6 +46,7 @@ from eventmesh._errors import (
     ResourceNotFoundError,
 )
 from eventmesh._function import Function
+from eventmesh._validation import check_mapping, check_text, text_bytes
 from eventmesh.backends.protocols import BlobInfo
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
@@ -171,26 +172,27 @@ def _head(info: BlobInfo) -> HeadObjectOutput:
 
 
 def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key or len(key.encode()) > MAX_KEY_BYTES:
-        raise PayloadError(f"an object key is 1-{MAX_KEY_BYTES} bytes of UTF-8, got {key!r}")
+    if not isinstance(key, str) or not key or len(text_bytes(key, "key")) > MAX_KEY_BYTES:
+        raise PayloadError(f"key: an object key is 1-{MAX_KEY_BYTES} bytes of UTF-8, got {key!r}")
 
 
 def _body_bytes(body: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(body, str):
-        return body.encode()
+        return text_bytes(body, "body")
     if isinstance(body, bytes | bytearray | memoryview):
         return bytes(body)
-    raise PayloadError(f"an object body is bytes or str, not {type(body).__name__}")
+    raise PayloadError(f"body: an object body is bytes or str, not {type(body).__name__}")
 
 
 def _metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """User metadata as S3 keeps it: names lower-cased, at most 2 KB in all."""
-    if not metadata:
+    if metadata is None:
         return {}
     cleaned: dict[str, str] = {}
-    for name, value in metadata.items():
-        if not isinstance(name, str) or not name or not isinstance(value, str):
-            raise PayloadError(f"metadata {name!r}: {value!r} must be a non-empty name and a str")
+    for name, value in check_mapping(metadata, "metadata", what="str values").items():
+        if not name:
+            raise PayloadError("metadata: a metadata name must not be empty")
+        check_text(value, f"metadata[{name!r}]")
         cleaned[name.lower()] = value
     size = sum(len(k.encode()) + len(v.encode()) for k, v in cleaned.items())
     if size > MAX_METADATA_BYTES:
@@ -342,6 +344,8 @@ class Bucket(Resource):
         ``s3:ObjectCreated:Put``."""
         _check_key(key)
         data = _body_bytes(body)
+        if content_type is not None:
+            check_text(content_type, "content_type")
         info = await self._store.put(
             self.name, key, data, _metadata(metadata), content_type or DEFAULT_CONTENT_TYPE
         )
@@ -491,8 +495,13 @@ class Bucket(Resource):
         """
         if isinstance(events, str):
             events = (events,)
+        if not isinstance(events, Sequence) or not all(isinstance(e, str) for e in events):
+            raise ConfigurationError(f"events: a list of S3 event types, got {events!r}")
         if not events:
             raise ConfigurationError("a notification configuration needs at least one event type")
+        for setting, text in (("prefix", prefix), ("suffix", suffix), ("id", id)):
+            if text is not None:
+                check_text(text, setting, ConfigurationError)
         unknown = [event for event in events if event not in EVENT_TYPES]
         if unknown:
             raise ConfigurationError(f"unknown S3 event types: {', '.join(unknown)}")

@@ -107,6 +107,7 @@ from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
 from eventmesh._redact import redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
+from eventmesh._validation import json_bytes, text_bytes
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
@@ -214,10 +215,7 @@ class _Payload:
 
 
 def _json_text(value: Any, what: str) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError as exc:
-        raise ConfigurationError(f"{what} must be JSON-serialisable: {exc}") from None
+    return json_bytes(value, what, ConfigurationError).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +483,7 @@ class Target:
                 "input, input_path and input_transformer are exclusive: give at most one"
             )
         if input is not None:
-            _json_text(input, "a target's input")
+            _json_text(input, "input")
         self.input = input
         self.input_path = None if input_path is None else json_path(input_path)
         self.input_transformer = (
@@ -824,8 +822,8 @@ def _entry_detail(value: Any) -> tuple[dict[str, Any], int]:
         return detail, len(value.encode())
     if isinstance(value, Mapping):
         try:
-            text = orjson.dumps(dict(value))
-        except TypeError as exc:
+            text = json_bytes(dict(value), "Detail")
+        except PayloadError as exc:
             raise _EntryError("MalformedDetail", f"Detail is malformed: {exc}") from None
         return orjson.loads(text), len(text)
     raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
@@ -837,7 +835,15 @@ def _entry_text(entry: Mapping[str, Any], key: str) -> str:
         raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: it is required.")
     if not isinstance(value, str):
         raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: not a string.")
+    _check_text(value, key)
     return value
+
+
+def _check_text(value: str, field: str) -> None:
+    try:
+        text_bytes(value, field)
+    except PayloadError as exc:
+        raise _EntryError("InvalidArgument", f"Parameter {exc}") from None
 
 
 def _entry_resources(value: Any) -> list[str]:
@@ -847,6 +853,8 @@ def _entry_resources(value: Any) -> list[str]:
         raise _EntryError("InvalidArgument", "Resources must be a list of strings.")
     if not all(isinstance(item, str) for item in value):
         raise _EntryError("InvalidArgument", "Resources must be a list of strings.")
+    for index, item in enumerate(value):
+        _check_text(item, f"Resources[{index}]")
     return list(value)
 
 
@@ -1277,9 +1285,13 @@ class Bus(Resource):
         if timeout is not None:
             timeout = check_timeout(timeout)
         if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence):
-            raise PayloadError("put_events takes a list of entries")
+            raise PayloadError(
+                f"entries: put_events takes a list of entries, not {type(entries).__name__}"
+            )
         if not 1 <= len(entries) <= MAX_ENTRIES:
-            raise PayloadError(f"PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}")
+            raise PayloadError(
+                f"entries: PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}"
+            )
         limit = self.limit
         await limit.acquire(timeout)  # held while the entries are taken in
         try:

@@ -22,6 +22,8 @@ import asyncio
 import base64
 import hashlib
 import logging
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,15 @@ from opentelemetry import propagate
 from eventmesh._backpressure import OVERFLOW, check_timeout, delivery_mode
 from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
 from eventmesh._tasks import stop_tasks
+from eventmesh._validation import (
+    check_entries,
+    check_flag,
+    check_mapping,
+    check_new_mapping,
+    check_text,
+    json_bytes,
+    text_bytes,
+)
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats
 from eventmesh.resources._base import Resource
 
@@ -56,6 +67,16 @@ _SEQUENCE = "seq"
 _DEDUPLICATION = "dd"
 _TRACE_KEYS = ("traceparent", "tracestate")
 _FIRST_SENT = "sent"  # on a redriven message: when it was first sent
+_BATCH_FIELDS = frozenset(("id", "body", "attributes", "delay", "group_id", "deduplication_id"))
+_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# The characters SQS refuses in a body, as UTF-8: C0 controls other than tab, LF and CR, and
+# U+FFFE, U+FFFF (UTF-8 cannot hold surrogates, so the other exclusions cannot occur). A
+# single character class scans fast; the lead byte 0xEF is then looked at closer.
+_SUSPECT_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\xef]")
+_INVALID_CHARACTER = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 
 
 def _check(name: str, value: Any, low: int, high: int) -> None:
@@ -63,42 +84,69 @@ def _check(name: str, value: Any, low: int, high: int) -> None:
         raise ConfigurationError(f"{name} must be a number from {low} to {high}, got {value!r}")
 
 
-def encode_message_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+def encode_message_attributes(
+    attributes: Mapping[str, Any] | None, field: str = "attributes"
+) -> dict[str, dict[str, str]]:
     """Message attributes in SQS's request shape: ``{name: {DataType, StringValue|BinaryValue}}``.
 
     Plain values are accepted too: a str is a String, a number a Number, bytes Binary.
+    A malformed map raises PayloadError naming the attribute (``attributes['size']``).
     """
-    if not attributes:
+    if attributes is None:
         return {}
+    check_mapping(attributes, field, what="attribute values")
     if len(attributes) > 10:
-        raise PayloadError("a message has at most 10 message attributes")
+        raise PayloadError(f"{field}: a message has at most 10 message attributes")
     encoded: dict[str, dict[str, str]] = {}
     for name, value in attributes.items():
+        where = f"{field}[{name!r}]"
+        if not name:
+            raise PayloadError(f"{field}: an attribute name must not be empty")
         if isinstance(value, Mapping):
             data_type = value.get("DataType") or value.get("dataType") or value.get("Type")
             string = value.get("StringValue", value.get("stringValue", value.get("Value")))
             binary = value.get("BinaryValue", value.get("binaryValue"))
             if not isinstance(data_type, str):
-                raise PayloadError(f"message attribute {name!r} needs a DataType")
+                raise PayloadError(f"{where}: needs a DataType (String, Number or Binary)")
+            check_text(data_type, f"{where}.DataType")
             if binary is not None:
                 if isinstance(binary, bytes):
                     binary = base64.b64encode(binary).decode()
-                encoded[name] = {"DataType": data_type, "BinaryValue": str(binary)}
+                check_text(binary, f"{where}.BinaryValue", what="bytes or base64 text")
+                encoded[name] = {"DataType": data_type, "BinaryValue": binary}
             elif string is not None:
-                encoded[name] = {"DataType": data_type, "StringValue": str(string)}
+                if data_type.startswith("Number") and _is_number(string):
+                    string = repr(string)
+                check_text(string, f"{where}.StringValue")
+                encoded[name] = {"DataType": data_type, "StringValue": string}
             else:
-                raise PayloadError(f"message attribute {name!r} has no value")
+                raise PayloadError(f"{where}: has no value (StringValue or BinaryValue)")
         elif isinstance(value, bytes):
             encoded[name] = {"DataType": "Binary", "BinaryValue": base64.b64encode(value).decode()}
-        elif isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise PayloadError(
-                f"message attribute {name!r}: {value!r} is not a str, number or bytes"
-            )
         elif isinstance(value, str):
-            encoded[name] = {"DataType": "String", "StringValue": value}
-        else:
+            encoded[name] = {"DataType": "String", "StringValue": check_text(value, where)}
+        elif _is_number(value):
             encoded[name] = {"DataType": "Number", "StringValue": repr(value)}
+        else:
+            raise PayloadError(f"{where}: {value!r} is not a str, a finite number or bytes")
+        _check_attribute(where, encoded[name])
     return encoded
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _check_attribute(where: str, value: Mapping[str, str]) -> None:
+    """SQS's rules for one attribute value: a non-empty value, and a Number that is one."""
+    string = value.get("StringValue")
+    if string == "" or value.get("BinaryValue") == "":
+        raise PayloadError(f"{where}: must contain a non-empty value of type {value['DataType']!r}")
+    number = string is not None and value["DataType"].startswith("Number")
+    if number and not _NUMBER.fullmatch(string or ""):
+        raise PayloadError(f"{where}: {string!r} is not a number (DataType Number)")
 
 
 def _record_attributes(encoded: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Any]]:
@@ -135,24 +183,30 @@ def _md5_of_attributes(encoded: Mapping[str, Mapping[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def _body_bytes(body: Any) -> bytes:
+def _body_bytes(body: Any, field: str = "body") -> bytes:
     """SQS bodies are text: a str goes as is (UTF-8), anything else as JSON."""
     if isinstance(body, str):
-        return body.encode()
+        return text_bytes(body, field)
     if isinstance(body, bytes | bytearray):
         try:
             bytes(body).decode()
         except UnicodeDecodeError:
-            raise PayloadError("a message body must be text (UTF-8)") from None
+            raise PayloadError(f"{field}: a message body must be text (UTF-8)") from None
         return bytes(body)
-    try:
-        return orjson.dumps(body)
-    except TypeError as exc:
-        raise PayloadError(f"message body is not text nor JSON-serialisable: {exc}") from None
+    if body is None:
+        raise PayloadError(f"{field}: a message needs a body (SQS's MessageBody is required)")
+    return json_bytes(body, field)
 
 
-def _body_text(body: Any) -> str:
-    return _body_bytes(body).decode()
+def _check_body(data: bytes) -> None:
+    """What SQS checks of a body it received: at least one character, all of them allowed."""
+    if not data:
+        raise PayloadError("body: must not be empty (SQS requires at least one character)")
+    if _SUSPECT_BYTE.search(data) and _INVALID_CHARACTER.search(data):
+        raise PayloadError(
+            "body: invalid characters (SQS allows #x9, #xA, #xD and #x20 to #x10FFFF "
+            "except #xFFFE and #xFFFF)"
+        )
 
 
 @dataclass(slots=True)  # not frozen: made per record, and frozen costs ~1 µs
@@ -203,8 +257,10 @@ class Queue(Resource):
         self.retention = float(settings.get("retention", 345600))
         self.max_receive_count: int | None = settings.get("max_receive_count")
         self.dead_letter: Queue | str | None = settings.get("dead_letter")
-        self.fifo = bool(settings.get("fifo", name.endswith(".fifo")))
-        self.content_based_deduplication = bool(settings.get("content_based_deduplication"))
+        self.fifo = check_flag(settings.get("fifo", name.endswith(".fifo")), "fifo")
+        self.content_based_deduplication = check_flag(
+            settings.get("content_based_deduplication", False), "content_based_deduplication"
+        )
         self._validate()
         self.limit = mesh.pending_limit("queue", name, settings.get("max_pending"), stored=True)
         self._store = mesh.backend.queues
@@ -255,7 +311,10 @@ class Queue(Resource):
 
     async def start(self) -> None:
         if self.dead_letter is not None:
-            dead_letter = self._dead_letter_queue()
+            try:
+                dead_letter = self._dead_letter_queue()
+            except ResourceNotFoundError as exc:
+                raise ConfigurationError(f"queue {self.name!r}: {exc}") from None
             if dead_letter.fifo != self.fifo:
                 raise ConfigurationError(
                     f"the dead-letter queue of {self.name!r} must be FIFO if and only if it is"
@@ -344,7 +403,14 @@ class Queue(Resource):
         self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
     ) -> dict[str, list[Any]]:
         """SendMessageBatch: up to 10 entries, each ``{"id", "body", "attributes", "delay",
-        "group_id", "deduplication_id"}``; a malformed entry fails alone.
+        "group_id", "deduplication_id"}``.
+
+        As SQS does, a malformed request is refused whole, before anything is stored
+        (PayloadError naming the entry: not a list of 1-10 mappings, an unknown field, an id
+        that is not 1-80 letters, digits, '-' or '_' or not distinct, no body, a body or
+        attributes that cannot be encoded), while what SQS judges per message (an empty body,
+        a Number attribute that is not a number, FIFO fields, sizes) fails that entry alone,
+        in ``Failed``.
 
         ``timeout``: at the queue's ``max_pending``, how long to wait for room (None: as long
         as needed; 0: not at all) before raising :class:`~eventmesh.BackpressureError` having
@@ -352,23 +418,40 @@ class Queue(Resource):
         """
         if timeout is not None:
             timeout = check_timeout(timeout)
-        if not 1 <= len(entries) <= 10:
-            raise PayloadError("a batch holds 1 to 10 entries")
-        if not all(isinstance(entry, Mapping) for entry in entries):
-            raise PayloadError("each batch entry is a mapping (body, attributes, ...)")
-        ids = [str(entry.get("id", index)) for index, entry in enumerate(entries)]
+        check_entries(entries, "entries", 1, 10, call="SendMessageBatch")
+        ids: list[str] = []
+        bodies: list[bytes] = []
+        for index, entry in enumerate(entries):
+            where = f"entries[{index}]"
+            unknown = set(entry) - _BATCH_FIELDS
+            if unknown:
+                raise PayloadError(
+                    f"{where}: unknown field(s) {', '.join(sorted(unknown))} (an entry has "
+                    f"{', '.join(sorted(_BATCH_FIELDS))})"
+                )
+            entry_id = entry.get("id", str(index))
+            if not isinstance(entry_id, str) or not _BATCH_ID.fullmatch(entry_id):
+                raise PayloadError(
+                    f"{where}.id: {entry_id!r} is not 1-80 letters, digits, '-' or '_' "
+                    "(InvalidBatchEntryId)"
+                )
+            ids.append(entry_id)
+            bodies.append(_body_bytes(entry.get("body"), f"{where}.body"))
+            attributes = entry.get("attributes")
+            if attributes is not None:
+                check_mapping(attributes, f"{where}.attributes", what="attribute values")
         if len(set(ids)) != len(ids):
-            raise PayloadError("batch entry ids must be distinct (BatchEntryIdsNotDistinct)")
+            raise PayloadError("entries: ids must be distinct (BatchEntryIdsNotDistinct)")
         successful: list[dict[str, str]] = []
         failed: list[dict[str, Any]] = []
         limit = self.limit
         await limit.acquire(timeout)  # held for the batch: its entries then never wait
         try:
             with delivery_mode(OVERFLOW):
-                for entry_id, entry in zip(ids, entries, strict=True):
+                for entry_id, entry, data in zip(ids, entries, bodies, strict=True):
                     try:
                         message_id = await self.send(
-                            entry.get("body"),
+                            data,
                             entry.get("attributes"),
                             delay=entry.get("delay"),
                             group_id=entry.get("group_id"),
@@ -382,7 +465,7 @@ class Queue(Resource):
                     else:
                         successful.append(
                             {"Id": entry_id, "MessageId": message_id,
-                             "MD5OfMessageBody": _md5(_body_text(entry.get("body")))}
+                             "MD5OfMessageBody": _md5(data.decode())}
                         )  # fmt: skip
         finally:
             limit.release()
@@ -397,10 +480,12 @@ class Queue(Resource):
         deduplication_id: str | None,
     ) -> tuple[OutgoingMessage, str | None]:
         data = _body_bytes(body)
+        if isinstance(body, str | bytes | bytearray) or not data.isascii():
+            _check_body(data)  # orjson's ASCII output has every control character escaped
         size = len(data)
         stored: dict[str, str] = {}
-        if attributes:
-            encoded = orjson.dumps(encode_message_attributes(attributes))
+        if attributes is not None and (encoded_map := encode_message_attributes(attributes)):
+            encoded = orjson.dumps(encoded_map)
             size += len(encoded)
             stored[_ATTRIBUTES] = encoded.decode()
         if size > MAX_MESSAGE_BYTES:
@@ -536,6 +621,7 @@ class Queue(Resource):
         """An event source mapping: poll this queue and invoke ``function`` with batches."""
         from eventmesh.mappings.queue_mapping import QueueMapping
 
+        check_new_mapping(self.mappings, function, f"queue {self.name!r}", self.arn)
         mapping = QueueMapping(
             self,
             function,

@@ -56,6 +56,7 @@ import orjson
 
 from eventmesh._errors import ConfigurationError, EventMeshError, ResourceNotFoundError
 from eventmesh._function import Function
+from eventmesh._validation import json_bytes, text_bytes
 from eventmesh.resources._base import Resource
 from eventmesh.resources.schedule_expression import ScheduleExpression
 
@@ -170,6 +171,9 @@ def create_schedule(
         raise ConfigurationError(f"start must be a timezone-aware datetime, not {start!r}")
     if input is not None:
         _encode_input(input)  # before it goes into a derived name
+    for setting, text in (("expression", expression), ("timezone", timezone)):
+        if isinstance(text, str):
+            text_bytes(text, setting, ConfigurationError)
     if name is None:
         name = _derived_name(settings)
     elif not isinstance(name, str) or not _NAME.match(name):
@@ -180,10 +184,7 @@ def create_schedule(
 
 
 def _encode_input(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError as exc:
-        raise ConfigurationError(f"a schedule's input must be JSON-serialisable: {exc}") from None
+    return json_bytes(value, "input", ConfigurationError)
 
 
 def _check_target(target: ScheduleTarget) -> None:

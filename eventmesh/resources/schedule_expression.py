@@ -416,7 +416,13 @@ def _parse_rate(expression: str, body: str) -> timedelta:
         raise _config_error(expression, f"a value of 1 needs the singular unit '{singular}'")
     if value > 1 and unit == singular:
         raise _config_error(expression, f"a value of {value} needs the plural unit '{unit}s'")
-    return value * _RATE_UNITS[singular]
+    try:
+        return value * _RATE_UNITS[singular]
+    except OverflowError:
+        raise _config_error(
+            expression,
+            f"value '{value_text}' is too large: a period is at most {timedelta.max.days} days",
+        ) from None
 
 
 def _cron_field_error(expression: str, field: str, text: str, reason: str) -> ConfigurationError:
@@ -492,6 +498,10 @@ def _parse_at(expression: str, body: str, zone: ZoneInfo) -> datetime:
 
 
 def _load_zone(name: str) -> ZoneInfo:
+    if not isinstance(name, str):
+        raise ConfigurationError(
+            f"timezone: must be an IANA time zone name (a str, e.g. 'Europe/Paris'), got {name!r}"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -596,12 +606,16 @@ class ScheduleExpression:
             count += 1
             fire = self.next_after(fire)
 
-    def _next_rate(self, after: datetime, period: timedelta) -> datetime:
-        if self._start is None:
-            return after + period
-        if after < self._start:
-            return self._start
-        return self._start + ((after - self._start) // period + 1) * period
+    def _next_rate(self, after: datetime, period: timedelta) -> datetime | None:
+        """None when the next fire falls after the last date a datetime holds (year 9999)."""
+        try:
+            if self._start is None:
+                return after + period
+            if after < self._start:
+                return self._start
+            return self._start + ((after - self._start) // period + 1) * period
+        except OverflowError:
+            return None
 
     def _next_at(self, after: datetime, fire: datetime) -> datetime | None:
         if fire <= after or (self._start is not None and fire < self._start):

@@ -45,6 +45,13 @@ from eventmesh._errors import (
     PayloadError,
     ResourceNotFoundError,
 )
+from eventmesh._validation import (
+    check_entries,
+    check_new_mapping,
+    check_text,
+    json_bytes,
+    text_bytes,
+)
 from eventmesh.backends.protocols import LogRecord
 from eventmesh.resources._base import Resource
 
@@ -80,6 +87,7 @@ ITERATOR_TYPES: tuple[str, ...] = (
 HASH_KEY_SPACE = 2**128
 MAX_RECORD_BYTES = 1024 * 1024  # data + partition key, as Kinesis counts a record
 MAX_PUT_RECORDS = 500
+_ENTRY_FIELDS = frozenset(("data", "partition_key", "explicit_hash_key"))
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
 MAX_PARTITION_KEY = 256
 MAX_SHARDS = 500  # Kinesis's default shard quota per account in its large regions
@@ -125,37 +133,42 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
     return float(value)
 
 
-def _data_bytes(data: Any) -> bytes:
+def _data_bytes(data: Any, field: str) -> bytes:
     """A record's data: bytes as they are, text as UTF-8, anything else as JSON."""
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     if isinstance(data, str):
-        return data.encode()
-    try:
-        return orjson.dumps(data)
-    except TypeError as exc:
-        raise PayloadError(f"record data is not bytes, text nor JSON-serialisable: {exc}") from None
+        return text_bytes(data, field)
+    if data is None:
+        raise PayloadError(f"{field}: a record needs data (Kinesis's Data is required)")
+    return json_bytes(data, field)
 
 
-def _check_partition_key(partition_key: Any) -> str:
+def _check_partition_key(partition_key: Any, field: str) -> str:
     if not isinstance(partition_key, str) or not 1 <= len(partition_key) <= MAX_PARTITION_KEY:
         raise PayloadError(
-            f"a partition key is a string of 1 to {MAX_PARTITION_KEY} characters, "
+            f"{field}: a partition key is a string of 1 to {MAX_PARTITION_KEY} characters, "
             f"got {partition_key!r}"
         )
-    return partition_key
+    return check_text(partition_key, field)
 
 
-def _hash_key(partition_key: str, explicit_hash_key: int | str | None) -> int:
+def _hash_key(partition_key: str, explicit_hash_key: int | str | None, field: str) -> int:
     if explicit_hash_key is None:
         digest = hashlib.md5(partition_key.encode(), usedforsecurity=False).digest()
         return int.from_bytes(digest, "big")
-    try:
-        value = int(explicit_hash_key)
-    except (TypeError, ValueError):
-        raise PayloadError(f"explicit hash key {explicit_hash_key!r} is not a number") from None
-    if isinstance(explicit_hash_key, bool) or not 0 <= value < HASH_KEY_SPACE:
-        raise PayloadError("an explicit hash key is an integer from 0 to 2**128 - 1")
+    if isinstance(explicit_hash_key, bool | float):
+        value = -1
+    else:
+        try:
+            value = int(explicit_hash_key)
+        except (TypeError, ValueError):
+            value = -1
+    if not 0 <= value < HASH_KEY_SPACE:
+        raise PayloadError(
+            f"{field}: an explicit hash key is an integer from 0 to 2**128 - 1 (or its "
+            f"decimal text), got {explicit_hash_key!r}"
+        )
     return value
 
 
@@ -295,7 +308,8 @@ class Stream(Resource):
 
     def shard_for(self, partition_key: str, explicit_hash_key: int | str | None = None) -> str:
         """The shard that takes records of ``partition_key`` (or of the explicit hash key)."""
-        hash_key = _hash_key(_check_partition_key(partition_key), explicit_hash_key)
+        key = _check_partition_key(partition_key, "partition_key")
+        hash_key = _hash_key(key, explicit_hash_key, "explicit_hash_key")
         return self.shards[self._shard_index(hash_key)].shard_id
 
     def _shard_index(self, hash_key: int) -> int:
@@ -317,16 +331,14 @@ class Stream(Resource):
         timeout: float | None = None,
     ) -> PutRecordResult:
         """PutRecord: append one record to the shard its partition key hashes to."""
-        (result,) = await self.put_records(
-            [
-                {
-                    "data": data,
-                    "partition_key": partition_key,
-                    "explicit_hash_key": explicit_hash_key,
-                }
-            ],
-            timeout=timeout,
-        )
+        entry = {
+            "data": data,
+            "partition_key": partition_key,
+            "explicit_hash_key": explicit_hash_key,
+        }
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        (result,) = await self._append([self._prepare(entry, "")], timeout)
         return result
 
     async def put_records(
@@ -343,11 +355,13 @@ class Stream(Resource):
         """
         if timeout is not None:
             timeout = check_timeout(timeout)
-        if not 1 <= len(entries) <= MAX_PUT_RECORDS:
-            raise PayloadError(f"PutRecords takes 1 to {MAX_PUT_RECORDS} records")
-        if not all(isinstance(entry, Mapping) for entry in entries):
-            raise PayloadError("each PutRecords entry is a mapping (data, partition_key)")
-        prepared = [self._prepare(entry) for entry in entries]
+        check_entries(entries, "entries", 1, MAX_PUT_RECORDS, call="PutRecords")
+        prepared = [self._prepare(entry, f"entries[{i}].") for i, entry in enumerate(entries)]
+        return await self._append(prepared, timeout)
+
+    async def _append(
+        self, prepared: list[tuple[int, bytes, str]], timeout: float | None
+    ) -> list[PutRecordResult]:
         if sum(len(data) + len(key.encode()) for _, data, key in prepared) > MAX_PUT_RECORDS_BYTES:
             raise PayloadError("a PutRecords request is at most 5 MiB")
         trace: dict[str, str] = {}
@@ -376,15 +390,23 @@ class Stream(Resource):
                 )
         return [result for result in results if result is not None]
 
-    def _prepare(self, entry: Mapping[str, Any]) -> tuple[int, bytes, str]:
-        partition_key = _check_partition_key(entry.get("partition_key"))
-        data = _data_bytes(entry.get("data"))
+    def _prepare(self, entry: Mapping[str, Any], prefix: str) -> tuple[int, bytes, str]:
+        unknown = set(entry) - _ENTRY_FIELDS
+        if unknown:
+            raise PayloadError(
+                f"{prefix.rstrip('.') or 'entry'}: unknown field(s) {', '.join(sorted(unknown))} "
+                f"(a record has {', '.join(sorted(_ENTRY_FIELDS))})"
+            )
+        partition_key = _check_partition_key(entry.get("partition_key"), f"{prefix}partition_key")
+        data = _data_bytes(entry.get("data"), f"{prefix}data")
         if len(data) + len(partition_key.encode()) > MAX_RECORD_BYTES:
             raise PayloadError(
                 f"a record of {len(data)} bytes is over Kinesis's 1 MiB limit "
                 "(data and partition key)"
             )
-        hash_key = _hash_key(partition_key, entry.get("explicit_hash_key"))
+        hash_key = _hash_key(
+            partition_key, entry.get("explicit_hash_key"), f"{prefix}explicit_hash_key"
+        )
         return self._shard_index(hash_key), data, partition_key
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> Any:
@@ -602,6 +624,7 @@ class Stream(Resource):
         batches (see :mod:`eventmesh.mappings.stream_mapping`)."""
         from eventmesh.mappings.stream_mapping import StreamMapping
 
+        check_new_mapping(self.mappings, function, f"stream {self.name!r}", self.arn)
         mapping = StreamMapping(
             self,
             function,

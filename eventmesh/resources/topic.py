@@ -70,6 +70,7 @@ from eventmesh._errors import (
 from eventmesh._function import Function, is_async_callable
 from eventmesh._redact import redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
+from eventmesh._validation import check_mapping, check_text, json_bytes
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue, encode_message_attributes
@@ -227,15 +228,12 @@ def encode_sns_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dic
     "StringValue"}``) or plain values: a str is a String, a number a Number, bytes Binary and a
     list a String.Array.
     """
-    if not attributes:
+    if attributes is None:
         return {}
     prepared: dict[str, Any] = {}
-    for name, value in attributes.items():
+    for name, value in check_mapping(attributes, "attributes", what="attribute values").items():
         if isinstance(value, list | tuple):
-            try:
-                text = orjson.dumps(list(value)).decode()
-            except TypeError as exc:
-                raise PayloadError(f"message attribute {name!r}: {exc}") from None
+            text = json_bytes(list(value), f"attributes[{name!r}]").decode()
             value = {"DataType": "String.Array", "StringValue": text}
         prepared[name] = value
     encoded = encode_message_attributes(prepared)
@@ -264,16 +262,15 @@ def encode_sns_attributes(attributes: Mapping[str, Any] | None) -> dict[str, dic
 
 def _message_text(message: Any) -> str:
     if isinstance(message, str):
-        return message
+        return check_text(message, "message")
     if isinstance(message, bytes | bytearray):
         try:
             return bytes(message).decode()
         except UnicodeDecodeError:
-            raise PayloadError("an SNS message must be text (UTF-8)") from None
-    try:
-        return orjson.dumps(message).decode()
-    except TypeError as exc:
-        raise PayloadError(f"message is not text nor JSON-serialisable: {exc}") from None
+            raise PayloadError("message: an SNS message must be text (UTF-8)") from None
+    if message is None:
+        raise PayloadError("message: a message is required (SNS's Message)")
+    return json_bytes(message, "message").decode()
 
 
 def _check_subject(subject: str | None) -> None:
@@ -776,7 +773,7 @@ class Topic(Resource):
             self._activate()
         text = _message_text(message)
         if not text:
-            raise PayloadError("an SNS message must not be empty")
+            raise PayloadError("message: an SNS message must not be empty")
         _check_subject(subject)
         encoded = encode_sns_attributes(attributes)
         size = len(text.encode()) + _attribute_size(encoded)

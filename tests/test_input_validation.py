@@ -1,0 +1,527 @@
+"""Bad input gets a clear error at the call: the error class, and a message naming the field.
+
+Each row is one bad input to one public producer or configuration call. Before the input
+checking layer these were stored silently (NaN as ``null``, an empty SQS body) or failed with a
+raw ``TypeError``, ``AttributeError``, ``UnicodeEncodeError`` or ``OverflowError``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from eventmesh import (
+    ConfigurationError,
+    Context,
+    Mesh,
+    PayloadError,
+    Target,
+)
+from eventmesh.resources.queue import Queue
+from eventmesh.testing import VirtualClock
+
+NAN = float("nan")
+INF = float("inf")
+LONE = "\ud800"  # a lone surrogate: not encodable as UTF-8
+
+Producer = Callable[[Mesh], Awaitable[Any]]
+
+
+def _echo(event: Any, context: Context) -> Any:
+    return event
+
+
+def _resources(mesh: Mesh) -> None:
+    mesh.function(name="echo")(_echo)
+    mesh.queue("q")
+    mesh.topic("t")
+    mesh.stream("s")
+    mesh.bucket("bkt")
+    mesh.bus()
+
+
+def q(mesh: Mesh) -> Queue:
+    return mesh.queue("q")
+
+
+# (id, call, error class, text the message must start with or contain)
+PRODUCERS: list[tuple[str, Producer, type[Exception], str]] = [
+    # queue.send
+    ("send-nan", lambda m: q(m).send({"price": NAN}), PayloadError, "body.price: "),
+    ("send-inf", lambda m: q(m).send([1, INF]), PayloadError, "body[1]: "),
+    ("send-minus-inf", lambda m: q(m).send({"a": {"b": -INF}}), PayloadError, "body.a.b: "),
+    ("send-lone-surrogate", lambda m: q(m).send(f"x{LONE}"), PayloadError, "body: "),
+    ("send-surrogate-in-json", lambda m: q(m).send({"a": LONE}), PayloadError, "body.a: "),
+    ("send-non-str-key", lambda m: q(m).send({1: "x"}), PayloadError, "body[1]: "),
+    ("send-empty-body", lambda m: q(m).send(""), PayloadError, "body: must not be empty"),
+    ("send-no-body", lambda m: q(m).send(None), PayloadError, "body: "),
+    ("send-invalid-char", lambda m: q(m).send("a\x00b"), PayloadError, "body: invalid char"),
+    ("send-attrs-list", lambda m: q(m).send("x", ["a"]), PayloadError, "attributes: "),  # type: ignore[arg-type]
+    ("send-attrs-int-key", lambda m: q(m).send("x", {1: "a"}), PayloadError, "attributes: "),
+    ("send-attr-nan", lambda m: q(m).send("x", {"n": NAN}), PayloadError, "attributes['n']"),
+    (
+        "send-attr-number-text",
+        lambda m: q(m).send("x", {"n": {"DataType": "Number", "StringValue": "abc"}}),
+        PayloadError,
+        "attributes['n']: 'abc' is not a number",
+    ),
+    (
+        "send-attr-number-nan-text",
+        lambda m: q(m).send("x", {"n": {"DataType": "Number", "StringValue": "nan"}}),
+        PayloadError,
+        "attributes['n']: 'nan' is not a number",
+    ),
+    (
+        "send-attr-empty",
+        lambda m: q(m).send("x", {"s": ""}),
+        PayloadError,
+        "attributes['s']: must contain a non-empty value",
+    ),
+    (
+        "send-attr-string-value-not-str",
+        lambda m: q(m).send("x", {"s": {"DataType": "String", "StringValue": ["a"]}}),
+        PayloadError,
+        "attributes['s'].StringValue",
+    ),
+    ("send-attr-surrogate", lambda m: q(m).send("x", {"s": LONE}), PayloadError, "attributes['s']"),
+    # queue.send_batch: the request itself is malformed, so the whole call is refused
+    ("batch-none", lambda m: q(m).send_batch(None), PayloadError, "entries: "),  # type: ignore[arg-type]
+    (
+        "batch-generator",
+        lambda m: q(m).send_batch({"body": str(i)} for i in range(2)),  # type: ignore[arg-type]
+        PayloadError,
+        "entries: ",
+    ),
+    ("batch-empty", lambda m: q(m).send_batch([]), PayloadError, "entries: "),
+    (
+        "batch-entry-not-mapping",
+        lambda m: q(m).send_batch([{"body": "a"}, "b"]),  # type: ignore[list-item]
+        PayloadError,
+        "entries[1]: ",
+    ),
+    (
+        "batch-no-body",
+        lambda m: q(m).send_batch([{"body": "a"}, {"body": "b"}, {"id": "c"}]),
+        PayloadError,
+        "entries[2].body: ",
+    ),
+    (
+        "batch-aws-field-name",
+        lambda m: q(m).send_batch([{"MessageBody": "a"}]),
+        PayloadError,
+        "entries[0]: unknown field(s) MessageBody",
+    ),
+    (
+        "batch-nan-body",
+        lambda m: q(m).send_batch([{"body": "a"}, {"body": {"v": NAN}}]),
+        PayloadError,
+        "entries[1].body.v: ",
+    ),
+    (
+        "batch-attrs-wrong-shape",
+        lambda m: q(m).send_batch([{"body": "a", "attributes": "color=red"}]),
+        PayloadError,
+        "entries[0].attributes: ",
+    ),
+    (
+        "batch-bad-id",
+        lambda m: q(m).send_batch([{"id": "a b", "body": "a"}]),
+        PayloadError,
+        "entries[0].id: ",
+    ),
+    # topic.publish
+    ("publish-nan", lambda m: m.topic("t").publish({"v": NAN}), PayloadError, "message.v: "),
+    ("publish-surrogate", lambda m: m.topic("t").publish(LONE), PayloadError, "message: "),
+    ("publish-none", lambda m: m.topic("t").publish(None), PayloadError, "message: "),
+    (
+        "publish-attrs-str",
+        lambda m: m.topic("t").publish("x", attributes="a=b"),  # type: ignore[arg-type]
+        PayloadError,
+        "attributes: ",
+    ),
+    (
+        "publish-attr-inf",
+        lambda m: m.topic("t").publish("x", attributes={"n": INF}),
+        PayloadError,
+        "attributes['n']",
+    ),
+    (
+        "publish-attr-array-nan",
+        lambda m: m.topic("t").publish("x", attributes={"a": [1, NAN]}),
+        PayloadError,
+        "attributes['a'][1]: ",
+    ),
+    # stream.put_record / put_records (Kinesis validates the whole request)
+    ("put-record-nan", lambda m: m.stream("s").put_record({"v": NAN}, "k"), PayloadError, "data.v"),
+    ("put-record-surrogate", lambda m: m.stream("s").put_record(LONE, "k"), PayloadError, "data: "),
+    ("put-record-none", lambda m: m.stream("s").put_record(None, "k"), PayloadError, "data: "),
+    (
+        "put-record-key-surrogate",
+        lambda m: m.stream("s").put_record("x", LONE),
+        PayloadError,
+        "partition_key: ",
+    ),
+    (
+        "put-record-hash-key-inf",
+        lambda m: m.stream("s").put_record("x", "k", explicit_hash_key=INF),  # type: ignore[arg-type]
+        PayloadError,
+        "explicit_hash_key: ",
+    ),
+    ("put-records-none", lambda m: m.stream("s").put_records(None), PayloadError, "entries: "),  # type: ignore[arg-type]
+    (
+        "put-records-generator",
+        lambda m: m.stream("s").put_records(
+            {"data": "a", "partition_key": "k"}
+            for _ in range(2)  # type: ignore[arg-type]
+        ),
+        PayloadError,
+        "entries: ",
+    ),
+    (
+        "put-records-nan",
+        lambda m: m.stream("s").put_records(
+            [{"data": "a", "partition_key": "k"}, {"data": [NAN], "partition_key": "k"}]
+        ),
+        PayloadError,
+        "entries[1].data[0]: ",
+    ),
+    # bucket.put_object
+    (
+        "put-object-surrogate",
+        lambda m: m.bucket("bkt").put_object("k", LONE),
+        PayloadError,
+        "body: ",
+    ),
+    ("put-object-key", lambda m: m.bucket("bkt").put_object(LONE, "x"), PayloadError, "key: "),
+    (
+        "put-object-metadata-list",
+        lambda m: m.bucket("bkt").put_object("k", "x", metadata=["a"]),  # type: ignore[arg-type]
+        PayloadError,
+        "metadata: ",
+    ),
+    (
+        "put-object-metadata-surrogate",
+        lambda m: m.bucket("bkt").put_object("k", "x", metadata={"a": LONE}),
+        PayloadError,
+        "metadata['a']: ",
+    ),
+    # bus.put_events: the call itself
+    ("put-events-none", lambda m: m.bus().put_events(None), PayloadError, "entries: "),  # type: ignore[arg-type]
+    # mesh.invoke
+    ("invoke-name-none", lambda m: m.invoke(None), ConfigurationError, "name: "),  # type: ignore[arg-type]
+    ("invoke-nan", lambda m: m.invoke("echo", {"v": NAN}), PayloadError, "payload.v: "),
+    ("invoke-event-nan", lambda m: m.invoke("echo", [INF], "Event"), PayloadError, "payload[0]: "),
+    ("invoke-dry-run-nan", lambda m: m.invoke("echo", NAN, "DryRun"), PayloadError, "payload: "),
+    ("invoke-surrogate", lambda m: m.invoke("echo", {"a": LONE}), PayloadError, "payload.a: "),
+    (
+        "invoke-client-context-list",
+        lambda m: m.invoke("echo", {}, client_context=["a"]),  # type: ignore[arg-type]
+        PayloadError,
+        "client_context: ",
+    ),
+    (
+        "invoke-client-context-nan",
+        lambda m: m.invoke("echo", {}, client_context={"custom": {"v": NAN}}),
+        PayloadError,
+        "client_context.custom.v: ",
+    ),
+    (
+        "invoke-client-context-too-large",
+        lambda m: m.invoke("echo", {}, client_context={"custom": {"v": "x" * 3000}}),
+        PayloadError,
+        "client_context: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "field"),
+    [pytest.param(call, error, field, id=name) for name, call, error, field in PRODUCERS],
+)
+async def test_a_bad_producer_input_is_refused_naming_the_field(
+    mesh: Mesh, call: Producer, error: type[Exception], field: str
+) -> None:
+    _resources(mesh)
+    async with mesh:
+        with pytest.raises(error) as caught:
+            await call(mesh)
+        assert str(caught.value).startswith(field) or field in str(caught.value)
+        assert (await q(mesh).stats()).total == 0  # nothing was stored on the way
+
+
+Configure = Callable[[Mesh], Any]
+
+CONFIGURATION: list[tuple[str, Configure, type[Exception], str]] = [
+    ("rate-overflow", lambda m: m.schedule("rate(99999999999999999999 minutes)", "echo"),
+     ConfigurationError, "rate(99999999999999999999 minutes): value"),
+    ("timezone-none", lambda m: m.schedule("rate(1 minute)", "echo", timezone=None),
+     ConfigurationError, "timezone: "),
+    ("timezone-int", lambda m: m.schedule("cron(0 12 * * ? *)", "echo", timezone=1),
+     ConfigurationError, "timezone: "),
+    ("timezone-surrogate", lambda m: m.schedule("rate(1 minute)", "echo", timezone=LONE),
+     ConfigurationError, "timezone: "),
+    ("expression-surrogate", lambda m: m.schedule(f"rate(1 {LONE})", "echo"),
+     ConfigurationError, "expression: "),
+    ("schedule-input-nan", lambda m: m.schedule("rate(1 minute)", "echo", input={"v": NAN}),
+     ConfigurationError, "input.v: "),
+    ("rule-target-input-nan", lambda m: Target("echo", input=[NAN]),
+     ConfigurationError, "input[0]: "),
+    ("function-name-int", lambda m: m.function(name=5)(_echo),
+     ConfigurationError, "function name 5"),
+    ("function-environment-surrogate",
+     lambda m: m.function(name="f", environment={"K": LONE})(_echo),
+     ConfigurationError, "environment['K']: "),
+    ("alias-name-int", lambda m: m.alias("echo", 5, "$LATEST"),
+     ConfigurationError, "alias name 5"),
+    ("queue-fifo-text", lambda m: m.queue("x", fifo="yes"), ConfigurationError, "fifo: "),
+    ("queue-dedup-text", lambda m: m.queue("x.fifo", content_based_deduplication="no"),
+     ConfigurationError, "content_based_deduplication: "),
+    ("queue-redefined", lambda m: m.queue("q", visibility_timeout=60, delay=5),
+     ConfigurationError, "queue 'q' already exists with other settings: delay (exists: the "
+     "default, asked: 5), visibility_timeout (exists: the default, asked: 60)"),
+    ("stream-redefined", lambda m: m.stream("s", shards=2),
+     ConfigurationError, "stream 's' already exists with other settings: shards"),
+    ("mapping-window-text", lambda m: m.queue("q").subscribe("echo", batching_window="1"),
+     ConfigurationError, "batching_window: "),
+    ("mapping-concurrency-text", lambda m: m.queue("q").subscribe("echo", max_concurrency="5"),
+     ConfigurationError, "max_concurrency: "),
+    ("mapping-filters-mapping",
+     lambda m: m.queue("q").subscribe("echo", filters={"body": {"a": [1]}}),
+     ConfigurationError, "filters: "),
+    ("mapping-function-int", lambda m: m.queue("q").subscribe(5),
+     ConfigurationError, "function: "),
+    ("mapping-timestamp-nan", lambda m: m.stream("s").subscribe(
+        "echo", starting_position="AT_TIMESTAMP", starting_position_timestamp=NAN),
+     ConfigurationError, "starting_position_timestamp"),
+    ("notify-prefix-int", lambda m: m.bucket("bkt").notify("echo", prefix=5),
+     ConfigurationError, "prefix: "),
+    ("notify-events-generator",
+     lambda m: m.bucket("bkt").notify("echo", events=(e for e in ["s3:ObjectCreated:*"])),
+     ConfigurationError, "events: "),
+    ("mesh-drain-timeout-nan", lambda m: Mesh(drain_timeout=NAN),
+     ConfigurationError, "drain_timeout: "),
+    ("mesh-drain-timeout-text", lambda m: Mesh(drain_timeout="5"),
+     ConfigurationError, "drain_timeout: "),
+    ("mesh-idle-timeout-nan", lambda m: Mesh(environment_idle_timeout=NAN),
+     ConfigurationError, "environment_idle_timeout: "),
+    ("mesh-region-int", lambda m: Mesh(region=5), ConfigurationError, "region: "),
+    ("mesh-storage-int", lambda m: Mesh(storage=5), ConfigurationError, "storage: "),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "field"),
+    [pytest.param(call, error, field, id=name) for name, call, error, field in CONFIGURATION],
+)
+def test_a_bad_setting_is_refused_naming_the_field(
+    mesh: Mesh, call: Configure, error: type[Exception], field: str
+) -> None:
+    _resources(mesh)
+    with pytest.raises(error) as caught:
+        call(mesh)
+    assert str(caught.value).startswith(field)
+
+
+@pytest.mark.parametrize("resource", ["queue", "stream"])
+def test_a_second_mapping_of_a_function_to_one_source_is_refused(mesh: Mesh, resource: str) -> None:
+    """CreateEventSourceMapping answers ResourceConflictException ("... provided mapping
+    already exists. Please update or delete the existing mapping")."""
+    _resources(mesh)
+    source = mesh.queue("q") if resource == "queue" else mesh.stream("s")
+    source.subscribe(mesh.get_function("echo"))
+    with pytest.raises(ConfigurationError) as caught:
+        source.subscribe("echo")
+    assert "to function 'echo' already exists (Lambda's ResourceConflictException)" in str(
+        caught.value
+    )
+    assert len(source.mappings) == 1
+
+
+def test_the_same_function_may_map_to_two_sources(mesh: Mesh) -> None:
+    _resources(mesh)
+    mesh.queue("q").subscribe("echo")
+    mesh.queue("q2").subscribe("echo")
+    assert len(mesh.queue("q2").mappings) == 1
+
+
+async def test_a_dead_letter_queue_that_does_not_exist_is_refused_at_start(mesh: Mesh) -> None:
+    mesh.queue("jobs", max_receive_count=3, dead_letter="nowhere")
+    with pytest.raises(ConfigurationError, match="queue 'jobs': dead-letter queue 'nowhere'"):
+        await mesh.start()
+    await mesh.stop()
+
+
+async def test_a_rate_whose_next_tick_is_past_year_9999_never_fires(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    calls: list[Any] = []
+    schedule = mesh.schedule("rate(999999999 days)", calls.append)
+    async with mesh:
+        await clock.advance(3600)
+    assert calls == []
+    assert schedule.expression.next_after(datetime(2030, 1, 1, tzinfo=UTC)) is None
+
+
+# -- batch calls: nothing half-stored ----------------------------------------------------------
+async def test_a_refused_send_batch_stores_nothing(mesh: Mesh) -> None:
+    queue = mesh.queue("q")
+    async with mesh:
+        with pytest.raises(PayloadError, match=r"^entries\[2\]\.body\.v: "):
+            await queue.send_batch([{"body": "a"}, {"body": "b"}, {"body": {"v": NAN}}])
+        assert (await queue.stats()).total == 0
+
+
+async def test_send_batch_fails_what_sqs_judges_per_message_alone(mesh: Mesh) -> None:
+    """SQS answers an empty body or a Number attribute that is not a number per entry, in
+    Failed, and sends the other entries."""
+    queue = mesh.queue("q")
+    async with mesh:
+        result = await queue.send_batch(
+            [
+                {"id": "ok", "body": "a"},
+                {"id": "empty", "body": ""},
+                {"id": "number", "body": "c", "attributes": {"n": {"DataType": "Number",
+                                                                   "StringValue": "x"}}},
+            ]
+        )  # fmt: skip
+        assert [entry["Id"] for entry in result["Successful"]] == ["ok"]
+        failed = {entry["Id"]: entry["Message"] for entry in result["Failed"]}
+        assert failed == {
+            "empty": "body: must not be empty (SQS requires at least one character)",
+            "number": "attributes['n']: 'x' is not a number (DataType Number)",
+        }
+        assert (await queue.stats()).visible == 1
+
+
+async def test_a_refused_put_records_stores_nothing(mesh: Mesh) -> None:
+    stream = mesh.stream("s")
+    async with mesh:
+        with pytest.raises(PayloadError, match=r"^entries\[1\]\.partition_key: "):
+            await stream.put_records(
+                [{"data": "a", "partition_key": "k"}, {"data": "b", "partition_key": LONE}]
+            )
+        (shard,) = stream.shard_ids
+        iterator = await stream.get_shard_iterator(shard, "TRIM_HORIZON")
+        assert (await stream.get_records(iterator)).records == []
+
+
+async def test_put_events_fails_a_malformed_entry_alone_naming_the_field(mesh: Mesh) -> None:
+    """PutEvents reports per entry (ErrorCode, ErrorMessage) and puts the others."""
+    bus = mesh.bus()
+    async with mesh:
+        result = await bus.put_events(
+            [
+                {"Source": "app", "DetailType": "t", "Detail": {"ok": 1}},
+                {"Source": "app", "DetailType": "t", "Detail": {"price": NAN}},
+                {"Source": LONE, "DetailType": "t", "Detail": {}},
+            ]
+        )
+    assert result["FailedEntryCount"] == 2
+    ok, nan, surrogate = result["Entries"]
+    assert "EventId" in ok
+    assert nan["ErrorCode"] == "MalformedDetail"
+    assert nan["ErrorMessage"].startswith("Detail is malformed: Detail.price: ")
+    assert surrogate["ErrorCode"] == "InvalidArgument"
+    assert surrogate["ErrorMessage"].startswith("Parameter Source: a lone surrogate")
+
+
+# -- handler results, as Lambda's Python runtime marshals them --------------------------------
+async def _result_of(mesh: Mesh, value: Any) -> Any:
+    @mesh.function(name="give")
+    def give(event: Any, context: Context) -> Any:
+        return value
+
+    async with mesh:
+        return await mesh.invoke("give")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("1.5"), 1.5),
+        (Decimal("2"), 2),
+        ({"total": Decimal("10.25"), "n": [Decimal("3")]}, {"total": 10.25, "n": [3]}),
+        ({1: "a", 2.5: "b", None: "c"}, {"1": "a", "2.5": "b", "null": "c"}),
+        ({"big": 2**70}, {"big": 1180591620717411303424}),
+        ({"raw": b"text"}, {"raw": "text"}),
+    ],
+    ids=["decimal", "decimal-integer", "decimals-nested", "non-str-keys", "big-int", "bytes"],
+)
+async def test_a_result_is_marshalled_as_lambda_does(mesh: Mesh, value: Any, expected: Any) -> None:
+    result = await _result_of(mesh, value)
+    assert result.function_error is None
+    assert result.payload == expected
+    assert type(result.payload) is type(expected)
+
+
+async def test_nan_in_a_result_reaches_the_caller_as_nan(mesh: Mesh) -> None:
+    """Lambda's runtime writes NaN and Infinity as the text NaN / Infinity (simplejson with
+    allow_nan), which Python's json.loads reads back as floats; they never become null."""
+    result = await _result_of(mesh, {"a": NAN, "b": [INF, -INF], "c": Decimal("NaN")})
+    assert result.function_error is None
+    payload = result.payload
+    assert math.isnan(payload["a"]) and math.isnan(payload["c"])
+    assert payload["b"] == [INF, -INF]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (datetime(2024, 1, 1, tzinfo=UTC), "Object of type datetime is not JSON serializable"),
+        ({"when": datetime(2024, 1, 1)}, "Object of type datetime is not JSON serializable"),
+        ({"tags": {"a", "b"}}, "Object of type set is not JSON serializable"),
+        ({"value": object()}, "Object of type object is not JSON serializable"),
+    ],
+    ids=["datetime", "naive-datetime-nested", "set", "object"],
+)
+async def test_an_unmarshallable_result_is_lambdas_marshal_error(
+    mesh: Mesh, value: Any, message: str
+) -> None:
+    result = await _result_of(mesh, value)
+    assert result.function_error == "Unhandled"
+    assert result.payload == {
+        "errorMessage": f"Unable to marshal response: {message}",
+        "errorType": "Runtime.MarshalError",
+        "stackTrace": [],
+    }
+
+
+# -- names that resolve to nothing: refused at start, naming them -----------------------------
+UNRESOLVED: list[tuple[str, Configure]] = [
+    ("topic-subscriber", lambda m: m.topic("t").subscribe("nowhere")),
+    (
+        "bus-rule-target",
+        lambda m: m.bus().rule("r", pattern={"source": ["a"]}, targets=["nowhere"]),
+    ),
+    (
+        "bus-rule-dead-letter",
+        lambda m: m.bus().rule(
+            "r", pattern={"source": ["a"]}, targets=[Target("echo", dead_letter="nowhere")]
+        ),
+    ),
+    ("bucket-notification", lambda m: m.bucket("bkt").notify("nowhere")),
+    ("schedule-target", lambda m: m.schedule("rate(1 minute)", "nowhere")),
+    ("queue-mapping", lambda m: m.queue("q").subscribe("nowhere")),
+    ("stream-mapping-on-failure", lambda m: m.stream("s").subscribe("echo", on_failure="nowhere")),
+    ("function-destination", lambda m: m.function(name="f", on_failure="nowhere")(_echo)),
+    ("queue-dead-letter", lambda m: m.queue("jobs", max_receive_count=2, dead_letter="nowhere")),
+]
+
+
+@pytest.mark.parametrize(
+    "configure", [pytest.param(configure, id=name) for name, configure in UNRESOLVED]
+)
+async def test_a_name_that_resolves_to_nothing_is_refused_at_start(
+    mesh: Mesh, configure: Configure
+) -> None:
+    mesh.function(name="echo")(_echo)
+    configure(mesh)
+    with pytest.raises(ConfigurationError, match="'nowhere'"):
+        await mesh.start()
+    await mesh.stop()
+    assert not mesh.running
