@@ -534,3 +534,66 @@ async def test_a_short_step_that_crosses_the_deadline_is_a_timeout_not_a_stall(
     assert result.payload["errorType"] == "Sandbox.Timedout"
     assert mesh.functions["busy"].stats.loop_stalls == 0
     assert not any("blocked the event loop" in message for message in caplog.messages)
+
+
+# -- a callable target (not a function) that raises BaseException ----------------------------
+class Flaky:
+    """An async callable target whose first call raises ``raised``; keeps what it is sent."""
+
+    def __init__(self, raised: Callable[[], BaseException]) -> None:
+        self.raised = raised
+        self.received: list[Any] = []
+
+    async def __call__(self, payload: Any) -> None:
+        self.received.append(payload)
+        if len(self.received) == 1:
+            raise self.raised()
+
+
+@pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
+async def test_a_topic_callable_that_exits_is_a_failed_delivery_retried(
+    mesh: Mesh, clock: VirtualClock, raised: Callable[[], BaseException]
+) -> None:
+    target = Flaky(raised)
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(target)
+    async with mesh:
+        await topic.publish("first")
+        await clock.advance(0)
+        await clock.advance(20)  # a callable's first retry, 20 s later
+        await topic.publish("second")
+        await clock.advance(0)
+    assert [envelope["Message"] for envelope in target.received] == ["first", "first", "second"]
+    assert (subscription.attempts, subscription.delivered, subscription.failed) == (3, 2, 0)
+
+
+@pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
+async def test_a_bus_callable_that_exits_is_a_failed_delivery_retried(
+    mesh: Mesh, clock: VirtualClock, raised: Callable[[], BaseException]
+) -> None:
+    target = Flaky(raised)
+    bus = mesh.bus("default")
+    bus.rule("all", pattern={"source": ["app"]}, targets=[target])
+    entry = {"Source": "app", "DetailType": "t", "Detail": {}}
+    async with mesh:
+        await bus.put_events([entry])
+        await clock.advance(0)
+        await clock.advance(1)  # the first retry: 0.5 to 1 s later (backoff with jitter)
+        await bus.put_events([entry])
+        await clock.advance(0)
+    assert len(target.received) == 3
+
+
+@pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
+async def test_a_schedule_callable_that_exits_is_a_failure_and_the_next_tick_fires(
+    mesh: Mesh, clock: VirtualClock, raised: Callable[[], BaseException]
+) -> None:
+    target = Flaky(raised)
+    rule = mesh.schedule("rate(1 minute)", target)
+    async with mesh:
+        await clock.advance(120)
+    assert [payload["time"] for payload in target.received] == [
+        "2026-01-01T00:01:00Z",
+        "2026-01-01T00:02:00Z",
+    ]
+    assert (rule.fired, rule.failures) == (2, 1)

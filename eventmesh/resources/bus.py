@@ -92,6 +92,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from eventmesh._backpressure import INTERNAL_WAIT, OVERFLOW, check_timeout, delivery_mode
+from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
@@ -684,7 +685,7 @@ class RuleTarget:
             await self._resource._forward(event, self.rule.bus, timeout=wait)
         elif kind == "callable":
             call: Callable[[Any], Awaitable[Any]] = self.spec.target
-            await call(payload.value())
+            await contained(call(payload.value()))
         else:
             await self._post(event, payload)
 

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 
+from eventmesh._callbacks import contained
 from eventmesh._errors import ConfigurationError, EventMeshError, ResourceNotFoundError
 from eventmesh._function import Function
 from eventmesh._validation import json_bytes, text_bytes
@@ -312,7 +313,10 @@ class Schedule(Resource):
             result = target(payload)
             return await result if inspect.isawaitable(result) else result
 
-        return call
+        async def call_contained(payload: Any) -> object:
+            return await contained(call(payload))
+
+        return call_contained
 
     def _destination_sender(self, spec: Any, function_error: Exception | None) -> _Sender:
         try:

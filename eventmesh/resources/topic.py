@@ -58,6 +58,7 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import INTERNAL_WAIT, check_timeout
+from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
@@ -574,7 +575,7 @@ class Subscription:
                 await self._queue.send(body, timeout=timeout)
         elif protocol == "callable":
             target: Any = self.target
-            await target(self.envelope(notification))
+            await contained(target(self.envelope(notification)))
         else:
             await self._post(notification)
 

@@ -1,0 +1,33 @@
+"""Calling user callables that are not functions (topic, bus and schedule callable targets).
+
+A function's handler is contained by the invoker. A callable target is called directly by a
+delivery task, so what it raises that is not an ``Exception`` (``KeyboardInterrupt``,
+``SystemExit``, ``GeneratorExit``, a bare ``BaseException``) would end that task, and a
+``KeyboardInterrupt`` or ``SystemExit`` would leave the event loop and stop the process.
+:func:`contained` turns it into :class:`CallbackExited`, an ``Exception``: a failed delivery,
+retried and reported like any other. Only a cancellation passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+__all__ = ["CallbackExited", "contained"]
+
+T = TypeVar("T")
+
+
+class CallbackExited(Exception):
+    """A callable target raised a ``BaseException`` that is not an ``Exception``."""
+
+
+async def contained(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``; a non-``Exception`` it raises becomes :class:`CallbackExited`."""
+    try:
+        return await awaitable
+    except (Exception, asyncio.CancelledError):
+        raise
+    except BaseException as exc:  # not an Exception: the callable tried to exit
+        raise CallbackExited(f"the callable raised {type(exc).__name__}: {exc}") from exc
