@@ -39,6 +39,7 @@ def _echo(event: Any, context: Context) -> Any:
 def _resources(mesh: Mesh) -> None:
     mesh.function(name="echo")(_echo)
     mesh.queue("q")
+    mesh.queue("f.fifo")
     mesh.topic("t")
     mesh.stream("s")
     mesh.bucket("bkt")
@@ -89,6 +90,18 @@ PRODUCERS: list[tuple[str, Producer, type[Exception], str]] = [
         "attributes['s'].StringValue",
     ),
     ("send-attr-surrogate", lambda m: q(m).send("x", {"s": LONE}), PayloadError, "attributes['s']"),
+    (
+        "send-fifo-group-int",
+        lambda m: m.queue("f.fifo").send("x", group_id=5, deduplication_id="d"),
+        PayloadError,
+        "group_id: ",
+    ),
+    (
+        "send-fifo-dedup-surrogate",
+        lambda m: m.queue("f.fifo").send("x", group_id="g", deduplication_id=LONE),
+        PayloadError,
+        "deduplication_id: ",
+    ),
     # queue.send_batch: the request itself is malformed, so the whole call is refused
     ("batch-none", lambda m: q(m).send_batch(None), PayloadError, "entries: "),  # type: ignore[arg-type]
     (

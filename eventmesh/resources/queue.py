@@ -69,6 +69,7 @@ _TRACE_KEYS = ("traceparent", "tracestate")
 _FIRST_SENT = "sent"  # on a redriven message: when it was first sent
 _BATCH_FIELDS = frozenset(("id", "body", "attributes", "delay", "group_id", "deduplication_id"))
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_FIFO_ID = re.compile(r"[!-~]{1,128}")
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -196,6 +197,16 @@ def _body_bytes(body: Any, field: str = "body") -> bytes:
     if body is None:
         raise PayloadError(f"{field}: a message needs a body (SQS's MessageBody is required)")
     return json_bytes(body, field)
+
+
+def _check_fifo_id(value: Any, field: str) -> None:
+    """SQS's MessageGroupId and MessageDeduplicationId: 1-128 characters of printable ASCII
+    (letters, digits and punctuation, no space)."""
+    if not isinstance(value, str) or not _FIFO_ID.fullmatch(value):
+        raise PayloadError(
+            f"{field}: 1-128 letters, digits or punctuation (printable ASCII, no space), "
+            f"got {value!r}"
+        )
 
 
 def _check_body(data: bytes) -> None:
@@ -498,7 +509,10 @@ class Queue(Resource):
                 raise ConfigurationError("FIFO queues take no per-message delay")
             if not group_id:
                 raise PayloadError(f"FIFO queue {self.name!r} needs a group_id per message")
-            if deduplication_id is None:
+            _check_fifo_id(group_id, "group_id")
+            if deduplication_id is not None:
+                _check_fifo_id(deduplication_id, "deduplication_id")
+            else:
                 if not self.content_based_deduplication:
                     raise PayloadError(
                         f"FIFO queue {self.name!r} needs a deduplication_id (or "
