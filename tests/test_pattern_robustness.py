@@ -10,6 +10,8 @@ against a plain dynamic-programming reference written here. Speed is held by
 
 from __future__ import annotations
 
+import math
+import re
 from functools import cache
 from typing import Any
 
@@ -234,3 +236,19 @@ def test_wildcard_matcher_agrees_with_the_reference(wildcard: str, value: str) -
     assert pattern.matches({"x": value}) is reference_match(wildcard, value)
     excluded = Pattern({"x": [{"anything-but": {"wildcard": wildcard}}]})
     assert excluded.matches({"x": value}) is not reference_match(wildcard, value)
+
+
+# --------------------------------------------------------------------------- SNS Number text
+
+OLD_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+number_texts = st.lists(st.sampled_from(list("0123456789.eE+- x")), max_size=10).map("".join)
+
+
+@settings(PROFILE, max_examples=300)
+@given(text=number_texts)
+def test_sns_number_attributes_are_read_as_the_decimal_grammar(text: str) -> None:
+    policy = FilterPolicy({"n": [{"exists": True}]})
+    attributes = {"n": {"Type": "Number", "Value": text}}
+    grammatical = OLD_NUMBER_TEXT.fullmatch(text.strip()) is not None
+    expected = grammatical and math.isfinite(float(text))  # "9e999" is no number to SNS
+    assert policy.matches(attributes) is expected
