@@ -279,6 +279,7 @@ class _Leaf:
         "_match_scalar",
         "monotone",
     )
+    monotone: bool
 
     def __init__(self, spec: _LeafSpec, dialect: _Dialect) -> None:
         exact, key = frozenset(spec.exact), _exact_key
@@ -322,6 +323,7 @@ class _Object:
     """
 
     __slots__ = ("_branches", "_dotted", "_if_empty", "_leaves", "_objects", "monotone")
+    monotone: bool  # more values in the event can only keep a match (no "exists": false below)
 
     def __init__(
         self,
