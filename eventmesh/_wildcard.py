@@ -22,8 +22,11 @@ same time (a state counts once per pattern it can still lead to), over every pos
 value is a small automaton over its UTF-8 bytes framed by the JSON quotes event-ruler matches
 (``"`` at both ends), a star being a state that loops on any byte and may be skipped; the sets of
 states reachable by any input are explored exhaustively, stopping as soon as one exceeds the
-limit. For one value per field it gives event-ruler's figures exactly (checked against the
-engine on random patterns: ``"*aa"`` is 3, ``"a*b*bb"`` is 5, ``"*a*a*a*a*a*b"`` is 11).
+limit. The texts of one ``anything-but`` ``wildcard`` list are one pattern to event-ruler: their
+states before and at the first star, when the text so far is the same, are one state, and so is
+their end. Checked against event-ruler itself on random values (one or several per field, and
+lists): the figures agree exactly, e.g. ``"*aa"`` is 3, ``"a*b*bb"`` is 5, ``"*a*a*a*a*a*b"``
+is 11.
 
 The limit is not published. event-ruler leaves it to the caller and its README suggests a
 per-rule limit of 10; :data:`WILDCARD_COMPLEXITY_LIMIT` is 10, which also reproduces what
@@ -33,7 +36,7 @@ accepted; a fourth, complexity 12, was refused as too complex).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Final
 
 __all__ = [
@@ -118,14 +121,33 @@ def _tokens(segments: Sequence[str]) -> tuple[int, ...]:
     return tuple(tokens)
 
 
-def wildcard_complexity(wildcards: Iterable[Sequence[str]], limit: int) -> int:
-    """event-ruler's complexity of one field's wildcard values, or ``limit + 1`` once above it.
+def wildcard_complexity(patterns: Iterable[Sequence[Sequence[str]]], limit: int) -> int:
+    """event-ruler's complexity of one field's wildcard patterns, or ``limit + 1`` once above it.
 
-    ``wildcards`` are parsed values (:func:`parse_wildcard`); repeated values count once.
+    Each pattern is a group of parsed values (:func:`parse_wildcard`): one for ``wildcard``,
+    the whole list for an ``anything-but`` ``wildcard`` list. The caller passes each pattern
+    once (a repeated text within one list counts once).
     """
-    machines = tuple(_tokens(segments) for segments in dict.fromkeys(map(tuple, wildcards)))
+    groups = [tuple(dict.fromkeys(map(tuple, group))) for group in patterns]
+    machines: list[tuple[int, ...]] = []
+    owner: list[int] = []  # the pattern each machine belongs to
+    for number, group in enumerate(groups):
+        for segments in group:
+            machines.append(_tokens(segments))
+            owner.append(number)
     if not machines:
         return 0
+    first_star = [tokens.index(_STAR) if _STAR in tokens else len(tokens) for tokens in machines]
+
+    def identity(state: tuple[int, int]) -> Hashable:
+        """One state of event-ruler's machine: a pattern's texts share a prefix and an end."""
+        machine, position = state
+        tokens = machines[machine]
+        if position == len(tokens):
+            return (owner[machine], "end")
+        if position <= first_star[machine] + 1:
+            return (owner[machine], tokens[:position])
+        return state
 
     def closure(states: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         """Add the states reached by skipping a star (a star may match nothing)."""
@@ -163,7 +185,7 @@ def wildcard_complexity(wildcards: Iterable[Sequence[str]], limit: int) -> int:
             reached = step(states, byte)
             if not reached:
                 continue
-            worst = max(worst, len(reached))
+            worst = max(worst, len(set(map(identity, reached))))
             if worst > limit or len(seen) > _MAX_EXPLORED:
                 return limit + 1
             if reached not in seen:

@@ -778,10 +778,16 @@ def _nest_paths(source: dict[str, Any]) -> dict[str, Any]:
         raise _error(exc.path, "this path is used both as a value and as an object") from None
 
 
+_WildcardPatterns = dict[tuple[bool, tuple[str, ...]], list[tuple[str, ...]]]
+
+
 def _wildcards_by_path(
-    spec: dict[str, Any], path: str, found: dict[str, list[tuple[str, ...]]]
-) -> dict[str, list[tuple[str, ...]]]:
-    """The parsed wildcards of every field, ``$or`` branches merged (as event-ruler's machine)."""
+    spec: dict[str, Any], path: str, found: dict[str, _WildcardPatterns]
+) -> dict[str, _WildcardPatterns]:
+    """The wildcard patterns of every field, ``$or`` branches merged (as event-ruler's machine).
+
+    Each pattern is its parsed texts: one for ``wildcard``, several for an anything-but list.
+    They are keyed by (anything-but?, texts): a pattern repeated on a field counts once."""
     for key, value in spec.items():
         if key == _OR and _is_or_group(value):
             for branch in value:
@@ -792,8 +798,11 @@ def _wildcards_by_path(
             where = _join(path, key)
             for item in value:
                 if isinstance(item, dict) and len(item) == 1:
-                    for wildcard in _wildcard_operand(item):
-                        found.setdefault(where, []).append(parse_wildcard(wildcard))
+                    texts = _wildcard_operand(item)
+                    if texts:
+                        parsed = [parse_wildcard(text) for text in texts]
+                        identity = ("anything-but" in item, tuple(texts))
+                        found.setdefault(where, {})[identity] = parsed
     return found
 
 
@@ -809,8 +818,9 @@ def _wildcard_operand(item: dict[str, Any]) -> list[str]:
 
 def _check_wildcard_complexity(spec: dict[str, Any]) -> None:
     """EventBridge refuses a field whose wildcards event-ruler would judge too complex."""
-    for path, wildcards in _wildcards_by_path(spec, "", {}).items():
-        if wildcard_complexity(wildcards, WILDCARD_COMPLEXITY_LIMIT) > WILDCARD_COMPLEXITY_LIMIT:
+    for path, patterns in _wildcards_by_path(spec, "", {}).items():
+        complexity = wildcard_complexity(patterns.values(), WILDCARD_COMPLEXITY_LIMIT)
+        if complexity > WILDCARD_COMPLEXITY_LIMIT:
             raise _error(path, _TOO_COMPLEX)
 
 
