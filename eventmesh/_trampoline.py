@@ -63,22 +63,33 @@ def drive(
 ) -> Generator[Any, Any, Any]:
     """Run ``coroutine`` in the awaiting task, under ``environment.deadline``.
 
-    The first step starts at the invocation's start (``deadline - timeout``), so a handler that
-    finishes in one step costs one clock reading here.
+    The first step is inlined: a handler that finishes without waiting (the common warm
+    case) costs one generator and one clock reading here.
     """
+    try:
+        pending = coroutine.send(None)
+    except StopIteration as stop:
+        ended = now()
+        if ended > environment.deadline and not environment.timed_out:
+            raise Overran(
+                None, blocked=ended - environment.deadline + environment.timeout
+            ) from None
+        return stop.value
+    return (yield from _drive_on(coroutine, environment, now, pending))
+
+
+def _drive_on(
+    coroutine: Coroutine[Any, Any, Any],
+    environment: Environment,
+    now: Callable[[], float],
+    pending: Any,
+) -> Generator[Any, Any, Any]:
+    """After the first step: yield what the coroutine yields, time each step, watch the
+    deadline."""
     deadline = environment.deadline
-    begun = deadline - environment.timeout
+    begun = deadline - environment.timeout  # the first step began with the invocation
     send = coroutine.send
-    value: Any = None
-    error: BaseException | None = None
     while True:
-        try:
-            pending = send(value) if error is None else coroutine.throw(error)
-        except StopIteration as stop:
-            ended = now()
-            if ended > deadline and not environment.timed_out:
-                raise Overran(None, blocked=ended - begun) from None
-            return stop.value
         if environment.timed_out:
             # The deadline's cancellation was just thrown in, and the handler carried on.
             raise Overran(coroutine, pending)
@@ -87,11 +98,27 @@ def drive(
             _stop_stalled(coroutine, pending, ended - begun)
         try:
             value = yield pending
-            error = None
         except BaseException as exc:  # what the task throws in: the coroutine's to handle
-            value = None
-            error = exc
-        begun = now()
+            begun = now()
+            try:
+                pending = coroutine.throw(exc)
+            except StopIteration as stop:
+                return _finished_in_time(stop.value, environment, begun, now)
+        else:
+            begun = now()
+            try:
+                pending = send(value)
+            except StopIteration as stop:
+                return _finished_in_time(stop.value, environment, begun, now)
+
+
+def _finished_in_time(
+    value: Any, environment: Environment, begun: float, now: Callable[[], float]
+) -> Any:
+    ended = now()
+    if ended > environment.deadline and not environment.timed_out:
+        raise Overran(None, blocked=ended - begun)
+    return value
 
 
 def _stop_stalled(coroutine: Coroutine[Any, Any, Any], pending: Any, blocked: float) -> None:
