@@ -529,6 +529,10 @@ class Invoker:
         if isinstance(exc, Overran):
             return self._overran(environment, task, exc, request_id)
         if isinstance(exc, asyncio.CancelledError):
+            if not environment.timed_out and task.cancelling() == 0:
+                # Nobody cancelled the caller: the handler raised it (it awaited a cancelled
+                # task, say). A function error like any other, not the caller's to receive.
+                return function_error(exc), True, True
             # Cancelled by our caller (or by the caller as well as the deadline): pass it on.
             if not environment.timed_out or task.uncancel() > 0:
                 environment.reset()

@@ -597,3 +597,45 @@ async def test_a_schedule_callable_that_exits_is_a_failure_and_the_next_tick_fir
         "2026-01-01T00:02:00Z",
     ]
     assert (rule.fired, rule.failures) == (2, 1)
+
+
+# -- a handler that raises CancelledError itself ---------------------------------------------
+async def test_a_cancelled_error_raised_by_the_handler_is_a_function_error(mesh: Mesh) -> None:
+    @mesh.function
+    async def awaits_a_cancelled_task(event: Any, context: Context) -> str:
+        if event == "cancelled":
+            other = asyncio.get_running_loop().create_future()
+            other.cancel()
+            await other  # raises CancelledError, though nobody cancelled the caller
+        return "fine"
+
+    async with mesh:
+        result = await mesh.invoke("awaits_a_cancelled_task", "cancelled")
+        after = await mesh.invoke("awaits_a_cancelled_task", "again")
+    assert result.function_error == "Unhandled"
+    assert result.payload["errorType"] == "CancelledError"
+    assert after.payload == "fine"
+
+
+async def test_an_event_handler_raising_cancelled_error_is_retried_and_the_worker_lives_on(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    failures = RecordingDestination()
+    handled: list[str] = []
+
+    @mesh.function(retries=1, reserved_concurrency=1, on_failure=failures)
+    async def worker(event: str, context: Context) -> None:
+        handled.append(event)
+        if event == "cancelled":
+            raise asyncio.CancelledError
+
+    async with mesh:
+        await mesh.invoke("worker", "cancelled", invocation_type="Event")
+        await clock.advance(0)
+        await mesh.invoke("worker", "next", invocation_type="Event")
+        await clock.advance(0)
+        assert handled == ["cancelled", "next"]
+        await clock.advance(60)
+    assert handled == ["cancelled", "next", "cancelled"]
+    (record,) = failures.messages
+    assert record["responsePayload"]["errorType"] == "CancelledError"
