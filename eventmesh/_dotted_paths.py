@@ -9,9 +9,10 @@ sides are brought to the nested form: a pattern once, when it is loaded
 when the matcher reaches them). Events without dotted keys, nearly all of them, pay one scan of
 their keys per object level the pattern visits.
 
-When one path is given twice in a pattern, the later value wins, as in event-ruler. In an event,
-a path given twice holds both values, as an array would (both can match; ``exists: false``
-cannot).
+When one path is given twice in a pattern, the later value wins, as in event-ruler; a path can
+also be a value array and an object at once (``{"a.b": [1], "a": {"b": {"c": [2]}}}`` asks for
+both ``a.b`` and ``a.b.c``). In an event, a path given twice holds both values, as an array
+would (both can match; ``exists: false`` cannot).
 """
 
 from __future__ import annotations
@@ -19,71 +20,61 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DottedPathConflict", "has_dotted_key", "nest_event_keys", "nest_pattern_keys"]
+__all__ = ["SELF", "has_dotted_key", "nest_event_keys", "nest_pattern_keys"]
+
+SELF = "."
+"""In a nested pattern, the key of a node's own value array, when its path is also an object
+(``{"a.b": [1], "a.b.c": [2]}``): no key can be ``.`` once every key is split at its dots."""
 
 _OR = "$or"
 
 
-class DottedPathConflict(ValueError):
-    """A pattern names one path both as a value array and as an object."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
-def nest_pattern_keys(pattern: dict[str, Any], path: str = "") -> dict[str, Any]:
+def nest_pattern_keys(pattern: dict[str, Any]) -> dict[str, Any]:
     """``pattern`` with every dotted key split into nested objects (``$or`` branches too).
 
-    Expects a validated copy made of JSON types whose depth was bounded by the caller.
+    Expects a validated copy made of JSON types whose depth was bounded by the caller. A path
+    that is both a value array and an object keeps both: the array under :data:`SELF`.
     """
     nested: dict[str, Any] = {}
     for key, value in pattern.items():
         if key == _OR and isinstance(value, list):
-            branches = [
-                nest_pattern_keys(branch, f"{path}{_OR}[{index}]")
-                if isinstance(branch, dict)
-                else branch
-                for index, branch in enumerate(value)
+            nested[key] = [
+                nest_pattern_keys(branch) if isinstance(branch, dict) else branch
+                for branch in value
             ]
-            nested[key] = branches
             continue
         segments = key.split(".")
-        target, where = nested, path
+        target = nested
         for segment in segments[:-1]:
-            where = f"{where}.{segment}" if where else segment
-            inner = target.setdefault(segment, {})
+            inner = target.get(segment)
             if not isinstance(inner, dict):
-                raise DottedPathConflict(where)
+                inner = {} if inner is None else {SELF: inner}
+                target[segment] = inner
             target = inner
         last = segments[-1]
-        where = f"{where}.{last}" if where else last
         if isinstance(value, dict):
-            value = nest_pattern_keys(value, where)
-            existing = target.get(last)
-            if existing is None:
-                target[last] = value
-            elif isinstance(existing, dict):
-                _merge_objects(existing, value, where)
-            else:
-                raise DottedPathConflict(where)
+            _put_object(target, last, nest_pattern_keys(value))
         elif isinstance(target.get(last), dict):
-            raise DottedPathConflict(where)
+            target[last][SELF] = value  # the later value of a path wins, as in event-ruler
         else:
-            target[last] = value  # the later value of a path wins, as in event-ruler
+            target[last] = value
     return nested
 
 
-def _merge_objects(into: dict[str, Any], other: dict[str, Any], path: str) -> None:
-    for key, value in other.items():
-        where = f"{path}.{key}"
-        existing = into.get(key)
-        if isinstance(existing, dict) and isinstance(value, dict):
-            _merge_objects(existing, value, where)
-        elif key in into and (isinstance(existing, dict) or isinstance(value, dict)):
-            raise DottedPathConflict(where)
+def _put_object(target: dict[str, Any], key: str, value: dict[str, Any]) -> None:
+    existing = target.get(key)
+    if existing is None:
+        target[key] = value
+        return
+    if not isinstance(existing, dict):
+        existing = target[key] = {SELF: existing}
+    for inner_key, inner in value.items():
+        if isinstance(inner, dict) and inner_key != SELF:
+            _put_object(existing, inner_key, inner)
+        elif isinstance(existing.get(inner_key), dict) and inner_key != SELF:
+            existing[inner_key][SELF] = inner
         else:
-            into[key] = value
+            existing[inner_key] = inner
 
 
 def has_dotted_key(obj: Mapping[Any, Any]) -> bool:
@@ -97,8 +88,9 @@ def has_dotted_key(obj: Mapping[Any, Any]) -> bool:
 def nest_event_keys(obj: Mapping[Any, Any]) -> dict[Any, Any]:
     """One level of ``obj`` with each dotted key split at its first dot and merged.
 
-    ``{"a": {"b": 1}, "a.c": 2}`` becomes ``{"a": {"b": 1, "c": 2}}``; a value met twice under one
-    key becomes an array of both (``{"a": 1, "a.b": 2}`` gives ``{"a": [1, {"b": 2}]}``).
+    ``{"a": {"b": 1}, "a.c": 2}`` becomes ``{"a": {"b": 1, "c": 2}}``; two objects under one key
+    merge, and two other values make an array (``{"a": 1, "a.b": 2}`` gives ``{"a": [1, {"b":
+    2}]}``).
     """
     nested: dict[Any, Any] = {}
     for key, value in obj.items():
@@ -112,15 +104,43 @@ def nest_event_keys(obj: Mapping[Any, Any]) -> dict[Any, Any]:
     return nested
 
 
+class _Values(list[Any]):
+    """Several values found at one path (not an array of the event): one of them an object at
+    most, the merge of all the objects found there."""
+
+
 def _combine(old: Any, new: Any) -> Any:
-    """Two values found at one path: objects merge (one level), anything else makes an array."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        merged = dict(old)
-        for key, value in new.items():
-            merged[key] = [*_as_list(merged[key]), *_as_list(value)] if key in merged else value
-        return merged
-    return [*_as_list(old), *_as_list(new)]
+    """Two values found at one path: their objects merge (at every level), the rest line up."""
+    values = _parts(old) + _parts(new)
+    objects = [value for value in values if isinstance(value, Mapping)]
+    if len(objects) > 1:
+        objects = [_merge_objects(objects)]
+    combined = [value for value in values if not isinstance(value, Mapping)] + objects
+    return combined[0] if len(combined) == 1 else _Values(combined)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
+def _merge_objects(objects: list[Mapping[Any, Any]]) -> dict[Any, Any]:
+    """The objects merged key by key, at every level, with a stack rather than recursion (an
+    event nested to any depth cannot exhaust Python's recursion limit); only the objects that
+    change are copied."""
+    merged = dict(objects[0])
+    pending = [(merged, other) for other in objects[1:]]
+    while pending:
+        into, other = pending.pop()
+        for key, value in other.items():
+            if key not in into:
+                into[key] = value
+                continue
+            values = _parts(into[key]) + _parts(value)
+            inner = [item for item in values if isinstance(item, Mapping)]
+            if len(inner) > 1:
+                target = dict(inner[0])
+                pending.extend((target, item) for item in inner[1:])
+                inner = [target]
+            combined = [item for item in values if not isinstance(item, Mapping)] + inner
+            into[key] = combined[0] if len(combined) == 1 else _Values(combined)
+    return merged
+
+
+def _parts(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, _Values) else [value]

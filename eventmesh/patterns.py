@@ -67,7 +67,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from eventmesh._dotted_paths import (
-    DottedPathConflict,
+    SELF,
     has_dotted_key,
     nest_event_keys,
     nest_pattern_keys,
@@ -427,6 +427,11 @@ def _compile_object(spec: dict[str, Any], path: str, dialect: _Dialect) -> _Obje
                 raise _error(
                     where, f"$or expects an array of at least 2 sub-patterns, got {_show(value)}"
                 )
+        if dialect.dotted_paths and isinstance(value, dict) and SELF in value:  # value and object
+            fields.append((key, _compile_field(value[SELF], where, dialect)))
+            value = {inner: item for inner, item in value.items() if inner != SELF}
+            if not value:
+                continue
         fields.append((key, _compile_field(value, where, dialect)))
     return _Object(tuple(fields), branches, dialect.dotted_paths)
 
@@ -772,10 +777,7 @@ def _load(source: Mapping[str, Any] | str | bytes, label: str) -> dict[str, Any]
 
 def _nest_paths(source: dict[str, Any]) -> dict[str, Any]:
     """EventBridge: the pattern with dotted keys as nested objects (``_dotted_paths``)."""
-    try:
-        return nest_pattern_keys(source)
-    except DottedPathConflict as exc:
-        raise _error(exc.path, "this path is used both as a value and as an object") from None
+    return nest_pattern_keys(source)
 
 
 _WildcardPatterns = dict[tuple[bool, tuple[str, ...]], list[tuple[str, ...]]]
@@ -795,7 +797,7 @@ def _wildcards_by_path(
         elif isinstance(value, dict):
             _wildcards_by_path(value, _join(path, key), found)
         elif isinstance(value, list):
-            where = _join(path, key)
+            where = path if key == SELF else _join(path, key)
             for item in value:
                 if isinstance(item, dict) and len(item) == 1:
                     texts = _wildcard_operand(item)

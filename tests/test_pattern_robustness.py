@@ -252,3 +252,51 @@ def test_sns_number_attributes_are_read_as_the_decimal_grammar(text: str) -> Non
     grammatical = OLD_NUMBER_TEXT.fullmatch(text.strip()) is not None
     expected = grammatical and math.isfinite(float(text))  # "9e999" is no number to SNS
     assert policy.matches(attributes) is expected
+
+
+# --------------------------------------------------------------------------- dotted paths
+
+plain_keys = st.sampled_from(["a", "b", "c"])
+leaf_values = st.one_of(st.sampled_from([1, 2, 2.0, "x", "xy", None, True]))
+conditions = st.one_of(
+    leaf_values,
+    st.builds(lambda flag: {"exists": flag}, st.booleans()),
+    st.builds(lambda bound: {"numeric": [">", bound]}, st.sampled_from([0, 1.5])),
+    st.just({"prefix": "x"}),
+    st.just({"anything-but": "x"}),
+)
+nested_patterns = st.recursive(
+    st.dictionaries(plain_keys, st.lists(conditions, min_size=1, max_size=2), min_size=1),
+    lambda inner: st.dictionaries(plain_keys, inner, min_size=1, max_size=2),
+    max_leaves=6,
+)
+nested_events = st.recursive(
+    leaf_values,
+    lambda inner: st.one_of(
+        st.dictionaries(plain_keys, inner, max_size=3), st.lists(inner, max_size=2)
+    ),
+    max_leaves=10,
+)
+
+
+def dotted(value: Any, prefix: str = "") -> Any:
+    """Nested objects written as dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
+    if not isinstance(value, dict):
+        return value
+    flat: dict[str, Any] = {}
+    for key, inner in value.items():
+        path = f"{prefix}{key}"
+        if isinstance(inner, dict) and inner:
+            flat.update(dotted(inner, path + "."))
+        else:
+            flat[path] = inner
+    return flat
+
+
+@PROFILE
+@given(pattern=nested_patterns, event=st.dictionaries(plain_keys, nested_events, max_size=3))
+def test_dotted_and_nested_spellings_match_alike(pattern: Any, event: Any) -> None:
+    expected = Pattern(pattern).matches(event)
+    assert Pattern(dotted(pattern)).matches(event) is expected
+    assert Pattern(pattern).matches(dotted(event)) is expected
+    assert Pattern(dotted(pattern)).matches(dotted(event)) is expected

@@ -640,6 +640,7 @@ def test_dotted_keys_and_nested_keys_are_one_path(
         ({"$or": [{"a.b": [1]}, {"c": [2]}]}, {"a": {"b": 1}}, True),
         ({"a": {"b": [1]}}, {"a": [{"x": 0}, {"b.z": 1}, {"b": 1}]}, True),
         ({"a": {"b": {"c": [1]}}}, {"a": [{"b.c": 1}]}, True),
+        ({"a.b": [5]}, {"a.b": {"x": 1}, "a": {"b": 5, "b.y": 2}}, True),
     ],
 )
 def test_dotted_paths(pattern: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
@@ -651,9 +652,30 @@ def test_dotted_event_keys_and_non_string_keys() -> None:
     assert match({"a.b": [1]}, {"a.b": 1, 3: "x"})  # type: ignore[dict-item]
 
 
-def test_a_path_both_value_and_object_is_refused() -> None:
-    with pytest.raises(PatternError, match=r"^a\.b: .*both as a value and as an object"):
-        Pattern({"a.b": [1], "a": {"b": {"c": [2]}}})
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"a": {"b": 1}, "a.b.c": 2}, True),
+        ({"a": {"b": 1, "b.c": 2}}, True),
+        ({"a": {"b": 1}}, False),
+        ({"a": {"b": {"c": 2}}}, False),
+    ],
+)
+def test_a_path_can_be_a_value_and_an_object(event: dict[str, Any], expected: bool) -> None:
+    # event-ruler: the pattern asks for a.b = 1 and a.b.c = 2, which only dotted keys can give.
+    assert match({"a.b": [1], "a": {"b": {"c": [2]}}}, event) is expected
+    assert match({"a.b": [1], "a.b.c": [2]}, event) is expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"a.b": {"x": 1}, "a": {"b": {"y": 2}}},
+        {"a.b": {"x": 1}, "a": {"b": 5, "b.y": 2}},  # objects found at one path merge
+    ],
+)
+def test_objects_met_at_one_path_merge(event: dict[str, Any]) -> None:
+    assert match({"a": {"b": {"x": [1], "y": [2]}}}, event)
 
 
 def test_sns_filter_policies_keep_dotted_names_as_names() -> None:
