@@ -6,8 +6,8 @@ a pattern, in all four combinations. The pattern engine walks nested objects ins
 sides are brought to the nested form: a pattern once, when it is loaded
 (:func:`nest_pattern_keys`), and an event object lazily, only when one of its keys has a dot
 (:func:`has_dotted_key`, then :func:`nest_event_keys` for that level; deeper levels are nested
-when the matcher reaches them). Events without dotted keys, nearly all of them, pay one scan of
-their keys per object level the pattern visits.
+when the matcher reaches them). The matcher asks only when the answer can change the result (see
+``patterns._Object``).
 
 When one path is given twice in a pattern, the later value wins, as in event-ruler; a path can
 also be a value array and an object at once (``{"a.b": [1], "a": {"b": {"c": [2]}}}`` asks for
@@ -37,13 +37,12 @@ def nest_pattern_keys(pattern: dict[str, Any]) -> dict[str, Any]:
     """
     nested: dict[str, Any] = {}
     for key, value in pattern.items():
-        if key == _OR and isinstance(value, list):
-            nested[key] = [
+        segments = key.split(".")
+        if segments[-1] == _OR and isinstance(value, list):  # $or branches are patterns too
+            value = [
                 nest_pattern_keys(branch) if isinstance(branch, dict) else branch
                 for branch in value
             ]
-            continue
-        segments = key.split(".")
         target = nested
         for segment in segments[:-1]:
             inner = target.get(segment)

@@ -112,7 +112,7 @@ _SNS_MAX_COMBINATIONS: Final = 150
 _SNS_MAX_POLICY_BYTES: Final = 256 * 1024
 _OR: Final = "$or"
 _MAX_DEPTH: Final = 100  # levels of JSON nesting (objects and arrays) in a pattern
-_MAX_IP_TEXT: Final = 45  # the longest textual IP address (IPv6 with an embedded IPv4)
+_MAX_IP_TEXT: Final = 256  # far above any IP address text, zone id included: skip the parse
 _TOO_COMPLEX: Final = (
     "Rule is too complex - try using fewer wildcard characters or fewer repeating character "
     "sequences after a wildcard character"
