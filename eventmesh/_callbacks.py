@@ -30,4 +30,5 @@ async def contained(awaitable: Awaitable[T]) -> T:
     except (Exception, asyncio.CancelledError):
         raise
     except BaseException as exc:  # not an Exception: the callable tried to exit
-        raise CallbackExited(f"the callable raised {type(exc).__name__}: {exc}") from exc
+        detail = f": {exc}" if str(exc) else ""
+        raise CallbackExited(f"the callable raised {type(exc).__name__}{detail}") from exc

@@ -586,12 +586,23 @@ async def test_a_bus_callable_that_exits_is_a_failed_delivery_retried(
 
 @pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
 async def test_a_schedule_callable_that_exits_is_a_failure_and_the_next_tick_fires(
-    mesh: Mesh, clock: VirtualClock, raised: Callable[[], BaseException]
+    mesh: Mesh,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    raised: Callable[[], BaseException],
 ) -> None:
     target = Flaky(raised)
     rule = mesh.schedule("rate(1 minute)", target)
-    async with mesh:
-        await clock.advance(120)
+    with caplog.at_level(logging.ERROR, logger="eventmesh"):
+        async with mesh:
+            await clock.advance(120)
+    expected = {
+        KeyboardInterrupt: "the callable raised KeyboardInterrupt\n",
+        SystemExit: "the callable raised SystemExit: 3\n",
+        GeneratorExit: "the callable raised GeneratorExit\n",
+        BaseException: "the callable raised BaseException: bare\n",
+    }[type(raised())]
+    assert f"CallbackExited: {expected}" in caplog.text
     assert [payload["time"] for payload in target.received] == [
         "2026-01-01T00:01:00Z",
         "2026-01-01T00:02:00Z",
