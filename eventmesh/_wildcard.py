@@ -53,7 +53,11 @@ WILDCARD_COMPLEXITY_LIMIT: Final = 10
 _STAR: Final = -1  # the wildcard token among byte tokens
 _OTHER: Final = -2  # stands for every byte no pattern names
 _QUOTE: Final = ord('"')
-_MAX_EXPLORED: Final = 20_000  # state sets; far above any pattern within the limit
+_EXPLORED_PER_TOKEN: Final = 16  # state sets explored per pattern byte before giving up
+_EXPLORED_AT_LEAST: Final = 1_000
+"""Patterns within the limit reach a few state sets per byte (the sets follow the input's
+longest partial match, and stars are entered in order); past 16 per byte the exploration stops
+and the pattern is refused as too complex, so validation time stays bounded."""
 
 
 class WildcardSyntaxError(ValueError):
@@ -138,6 +142,7 @@ def wildcard_complexity(patterns: Iterable[Sequence[Sequence[str]]], limit: int)
     if not machines:
         return 0
     first_star = [tokens.index(_STAR) if _STAR in tokens else len(tokens) for tokens in machines]
+    most_explored = _EXPLORED_AT_LEAST + _EXPLORED_PER_TOKEN * sum(map(len, machines))
 
     def identity(state: tuple[int, int]) -> Hashable:
         """One state of event-ruler's machine: a pattern's texts share a prefix and an end."""
@@ -173,20 +178,25 @@ def wildcard_complexity(patterns: Iterable[Sequence[Sequence[str]]], limit: int)
                 reached.append((machine, position))
         return closure(reached)
 
-    alphabet = sorted({token for tokens in machines for token in tokens if token != _STAR})
-    alphabet.append(_OTHER)
     start = closure((machine, 0) for machine in range(len(machines)))
     seen = {start}
     pending = [start]
     worst = 0
     while pending:
         states = pending.pop()
-        for byte in alphabet:
+        # Only the bytes some state expects can advance a literal; every other byte leads to
+        # the same set (the star states looping), so one stands for all of them.
+        expected = {
+            machines[machine][position]
+            for machine, position in states
+            if position < len(machines[machine]) and machines[machine][position] != _STAR
+        }
+        for byte in (*expected, _OTHER):
             reached = step(states, byte)
             if not reached:
                 continue
             worst = max(worst, len(set(map(identity, reached))))
-            if worst > limit or len(seen) > _MAX_EXPLORED:
+            if worst > limit or len(seen) > most_explored:
                 return limit + 1
             if reached not in seen:
                 seen.add(reached)

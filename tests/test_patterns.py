@@ -562,6 +562,14 @@ def test_an_anything_but_wildcard_list_is_one_pattern() -> None:
         Pattern({"x": [{"wildcard": text} for text in texts]})
 
 
+def test_a_long_wildcard_within_the_limit_is_accepted() -> None:
+    # 4003 characters, 12 KB of UTF-8, complexity 7: validation explores it in full.
+    segment = "".join(chr(0x4E00 + index) for index in range(2000))
+    pattern = Pattern({"x": [{"wildcard": f"*{segment}*{segment}*"}]})
+    assert pattern.matches({"x": f"<{segment}>{segment}."})
+    assert not pattern.matches({"x": segment})
+
+
 def test_wildcard_complexity_is_per_field() -> None:
     # 5 on x and 5 on y: each field is its own machine.
     Pattern({"x": [{"wildcard": "*a*a*b"}], "y": [{"wildcard": "*a*a*c"}]})
