@@ -26,7 +26,7 @@ import math
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from types import MappingProxyType
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "check_max_pending",
     "check_timeout",
     "delivery_mode",
+    "task_context",
 ]
 
 DEFAULT_MAX_PENDING: Mapping[str, int] = MappingProxyType(
@@ -74,6 +75,17 @@ def delivery_mode(mode: float | None) -> Iterator[None]:
         yield
     finally:
         _mode.reset(token)
+
+
+def task_context() -> Context | None:
+    """The context for a background delivery started by a producer call: the caller's copy,
+    without its delivery mode (a destination's overflow must not reach a subscriber's own
+    sends). None, meaning "copy the current one", when there is no mode to drop."""
+    if _mode.get() is None:
+        return None
+    context = copy_context()
+    context.run(_mode.set, None)
+    return context
 
 
 def check_max_pending(value: Any, what: str = "max_pending") -> int | None:

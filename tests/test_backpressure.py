@@ -222,6 +222,36 @@ async def test_a_failure_record_reaches_a_full_destination_queue(clock: VirtualC
     assert broken.stats.destination_failures == 0
 
 
+async def test_a_destination_overflow_does_not_reach_a_subscriber_own_sends(
+    clock: VirtualClock,
+) -> None:
+    mesh = _mesh(clock)
+    inbox = mesh.queue("inbox", max_pending=1)
+    topic = mesh.topic("results")
+    sent: list[str] = []
+
+    async def subscriber(envelope: dict[str, Any]) -> None:
+        await inbox.send("from the subscriber")  # its own send: waits, the inbox is full
+        sent.append(envelope["Type"])
+
+    topic.subscribe(subscriber)
+
+    @mesh.function(on_success="results")
+    async def ok(event: Any, context: Context) -> dict[str, bool]:
+        return {"ok": True}
+
+    async with mesh:
+        await inbox.send("earlier")
+        await mesh.invoke("ok", {}, "Event")
+        await clock.advance(1)
+        assert sent == []
+        assert (await inbox.stats()).total == 1
+        (message,) = await inbox.receive()
+        await inbox.delete(message.receipt_handle)
+        await settle()
+        assert sent == ["Notification"]
+
+
 # -- topics ------------------------------------------------------------------------------------
 async def test_publish_waits_while_the_topic_deliveries_are_at_the_limit(
     clock: VirtualClock,

@@ -91,7 +91,13 @@ import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
-from eventmesh._backpressure import INTERNAL_WAIT, OVERFLOW, check_timeout, delivery_mode
+from eventmesh._backpressure import (
+    INTERNAL_WAIT,
+    OVERFLOW,
+    check_timeout,
+    delivery_mode,
+    task_context,
+)
 from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
@@ -1475,7 +1481,9 @@ class Bus(Resource):
             for target in rule.targets:
                 # create_task copies the current context: the delivery keeps the caller's trace.
                 task = asyncio.create_task(
-                    self._deliver(target, event), name=f"events.{self.name}.{event.id}"
+                    self._deliver(target, event),
+                    name=f"events.{self.name}.{event.id}",
+                    context=task_context(),
                 )
                 self._deliveries.add(task)
                 task.add_done_callback(self._delivery_done)

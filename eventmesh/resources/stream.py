@@ -372,22 +372,24 @@ class Stream(Resource):
             by_shard.setdefault(index, []).append(position)
         results: list[PutRecordResult | None] = [None] * len(prepared)
         admitted = await self._admit([self.shards[index].shard_id for index in by_shard], timeout)
-        for index, positions in by_shard.items():
-            shard_id = self.shards[index].shard_id
-            try:
+        try:
+            for index, positions in by_shard.items():
+                shard_id = self.shards[index].shard_id
                 await self._trim(shard_id)
                 stored = await self._logs.append(
                     self.name,
                     shard_id,
                     [(prepared[p][1], prepared[p][2], trace) for p in positions],
                 )
-            finally:
                 admitted.pop(shard_id).release()
-            self._note_append(shard_id, stored)
-            for position, record in zip(positions, stored, strict=True):
-                results[position] = PutRecordResult(
-                    shard_id, sequence_number(index, record.sequence)
-                )
+                self._note_append(shard_id, stored)
+                for position, record in zip(positions, stored, strict=True):
+                    results[position] = PutRecordResult(
+                        shard_id, sequence_number(index, record.sequence)
+                    )
+        finally:
+            for limit in admitted.values():  # shards not reached when an append failed
+                limit.release()
         return [result for result in results if result is not None]
 
     def _prepare(self, entry: Mapping[str, Any], prefix: str) -> tuple[int, bytes, str]:

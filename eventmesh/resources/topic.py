@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._backpressure import INTERNAL_WAIT, check_timeout
+from eventmesh._backpressure import INTERNAL_WAIT, check_timeout, task_context
 from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
@@ -838,7 +838,9 @@ class Topic(Resource):
                     continue
             # create_task copies the current context: the delivery keeps the publisher's trace.
             task = asyncio.create_task(
-                self._deliver(subscription, notification), name=f"sns.{self.name}.{message_id}"
+                self._deliver(subscription, notification),
+                name=f"sns.{self.name}.{message_id}",
+                context=task_context(),
             )
             self._deliveries.add(task)
             task.add_done_callback(self._delivery_done)
