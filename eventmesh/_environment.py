@@ -36,6 +36,7 @@ class Environment:
         "pool",
         "provisioned",
         "state",
+        "step_began",
         "task",
         "timed_out",
         "timeout",
@@ -54,6 +55,9 @@ class Environment:
         self.deadline = 0.0
         self.timeout = 0.0
         self.timed_out = False
+        self.step_began = 0.0
+        """When the handler's latest step began, if it has waited at least once (see
+        eventmesh._trampoline); earlier than the invocation's start otherwise."""
 
     def on_deadline(self) -> None:
         """Called by the deadline watcher: stop what this environment is running."""

@@ -288,6 +288,7 @@ class Invoker:
                 environment.timeout = timeout
                 environment.deadline = deadline
                 self.watcher.watch(environment, timeout, deadline)
+                ended = None
                 try:
                     payload = await drive(version.handler(event, context), environment, now)
                 except BaseException as exc:
@@ -296,12 +297,13 @@ class Invoker:
                     )
                 else:
                     self.watcher.unwatch(environment, timeout)
+                    ended = now()
                     payload, error, reusable = self._finished(
-                        environment, task, payload, request_id
+                        environment, task, payload, request_id, ended
                     )
                 return self._complete(
                     environment, version, request_id, payload, error, reusable, started,
-                    False, None, log, None,
+                    False, None, log, None, ended,
                 )  # fmt: skip
             return await self._run_general(
                 environment, version, event, invoked_arn, invocation_type, request_id,
@@ -383,11 +385,15 @@ class Invoker:
         init_duration: float | None,
         log: bool,
         span: Span | None,
+        ended: float | None = None,
     ) -> InvocationResult:
-        """Marshal the result, return the environment, count, report: the end of every run."""
+        """Marshal the result, return the environment, count, report: the end of every run.
+
+        ``ended`` is when the handler ended, when the caller has read the clock already."""
+        if ended is None:
+            ended = self.clock.now()
         if not error and payload is not None:
             payload, error = self._marshal(payload)
-        ended = self.clock.now()
         if reusable:
             environment.pool.give_back(environment, ended)
         else:
@@ -496,11 +502,19 @@ class Invoker:
         except BaseException as exc:
             return self._failed(environment, task, exc, request_id, is_async)
         self.watcher.unwatch(environment, timeout)
-        return self._finished(environment, task, result, request_id)
+        return self._finished(
+            environment, task, result, request_id, self.clock.now() if is_async else None
+        )
 
     def _finished(
-        self, environment: Environment, task: asyncio.Task[Any], result: Any, request_id: str
+        self,
+        environment: Environment,
+        task: asyncio.Task[Any],
+        result: Any,
+        request_id: str,
+        ended: float | None,
     ) -> tuple[Any, bool, bool]:
+        """A handler returned ``result``; at ``ended`` if it ran on the loop (None: a thread)."""
         environment.task = None
         if environment.timed_out:  # the handler swallowed our cancellation
             environment.reset()
@@ -508,6 +522,12 @@ class Invoker:
                 environment.pool.discard(environment)
                 raise asyncio.CancelledError
             return _timeout_error(request_id, environment.timeout), True, True
+        if ended is not None and ended > environment.deadline:
+            # It ended past the deadline, in a step that blocked the loop (or ran late): a
+            # timeout, whatever it returned. The step began with the invocation, or later.
+            began = max(environment.deadline - environment.timeout, environment.step_began)
+            overran = Overran(None, blocked=ended - began)
+            return self._overran(environment, task, overran, request_id)
         return result, False, True
 
     def _failed(

@@ -495,6 +495,24 @@ async def test_what_a_blocking_handler_had_left_to_do_is_cancelled(
     assert any("blocked the event loop for 4.00 s" in message for message in caplog.messages)
 
 
+async def test_a_last_step_that_blocks_the_loop_is_timed_from_its_own_start(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    @mesh.function(timeout=3)
+    async def blocks(event: Any, context: Context) -> str:
+        await clock.sleep(1)
+        clock.stall(2.5)  # from 1 s to 3.5 s, then returns
+        return "returned"
+
+    with caplog.at_level(logging.WARNING, logger="eventmesh.invocations"):
+        async with mesh:
+            task = asyncio.create_task(mesh.invoke("blocks"))
+            await clock.advance(1)
+            result = await task
+    assert result.payload["errorType"] == "Sandbox.Timedout"
+    assert any("blocked the event loop for 2.50 s" in message for message in caplog.messages)
+
+
 async def test_an_event_handler_that_blocks_the_loop_is_retried(
     mesh: Mesh, clock: VirtualClock
 ) -> None:
