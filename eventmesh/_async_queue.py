@@ -34,6 +34,7 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import OVERFLOW, PendingLimit, delivery_mode
+from eventmesh._callbacks import contained
 from eventmesh._destinations import (
     Destination,
     DestinationSpec,
@@ -404,7 +405,7 @@ class AsyncInvocationQueue:
         try:
             destination = self._destination(spec)
             with delivery_mode(OVERFLOW):
-                await destination.send(message, attributes)
+                await contained(destination.send(message, attributes))
         except Exception:
             logger.exception("delivering to %r for function %s failed", spec, self.function.name)
             self._invoker.telemetry.count(failure_metric, self.function.name)

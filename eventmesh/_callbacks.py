@@ -1,7 +1,8 @@
-"""Calling user callables that are not functions (topic, bus and schedule callable targets).
+"""Calling user code that is not a function: callable targets of topics, buses and schedules,
+and destination objects (anything with ``send``) of async invocations and stream mappings.
 
-A function's handler is contained by the invoker. A callable target is called directly by a
-delivery task, so what it raises that is not an ``Exception`` (``KeyboardInterrupt``,
+A function's handler is contained by the invoker. Such code is called directly by a delivery
+task or a worker, so what it raises that is not an ``Exception`` (``KeyboardInterrupt``,
 ``SystemExit``, ``GeneratorExit``, a bare ``BaseException``) would end that task, and a
 ``KeyboardInterrupt`` or ``SystemExit`` would leave the event loop and stop the process.
 :func:`contained` turns it into :class:`CallbackExited`, an ``Exception``: a failed delivery,

@@ -668,3 +668,60 @@ async def test_an_event_handler_raising_cancelled_error_is_retried_and_the_worke
     assert handled == ["cancelled", "next", "cancelled"]
     (record,) = failures.messages
     assert record["responsePayload"]["errorType"] == "CancelledError"
+
+
+class ExitingDestination:
+    """A destination object (anything with ``send``) whose send raises KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, message: Any, attributes: Any = None) -> None:
+        self.calls += 1
+        raise KeyboardInterrupt
+
+
+async def test_a_destination_object_that_exits_is_a_destination_failure_and_the_worker_lives_on(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    destination = ExitingDestination()
+    handled: list[str] = []
+
+    @mesh.function(retries=0, reserved_concurrency=1, on_failure=destination)
+    async def worker(event: str, context: Context) -> None:
+        handled.append(event)
+        if event == "fails":
+            raise ValueError(event)
+
+    async with mesh:
+        await mesh.invoke("worker", "fails", invocation_type="Event")
+        await clock.advance(0)
+        await mesh.invoke("worker", "next", invocation_type="Event")
+        await clock.advance(0)
+    assert handled == ["fails", "next"]
+    assert destination.calls == 1
+    assert mesh.functions["worker"].stats.destination_failures == 1
+
+
+async def test_a_stream_on_failure_object_that_exits_does_not_stop_the_shard(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    destination = ExitingDestination()
+    stream = mesh.stream("clicks")
+    batches: list[list[str]] = []
+
+    @mesh.function
+    async def consume(event: dict[str, Any], context: Context) -> None:
+        data = [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
+        batches.append(data)
+        if "bad" in data:
+            raise ValueError("bad record")
+
+    stream.subscribe(consume, batch_size=10, max_retries=0, on_failure=destination)
+    async with mesh:
+        await stream.put_record("bad", "k")
+        await clock.advance(0)
+        await stream.put_record("good", "k")
+        await clock.advance(0)
+    assert batches == [["bad"], ["good"]]
+    assert destination.calls == 1

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
 from eventmesh._failure_log import log_function_error
@@ -591,7 +592,7 @@ class StreamMapping:
         else:
             message = self._failure_record(state.shard_id, records, condition, work)
             try:
-                await self._destination.send(message)
+                await contained(self._destination.send(message))
             except Exception:
                 logger.exception("the on-failure destination of %s failed", function_name)
                 self.stream._mesh.telemetry.count("destination_failures", function_name)
