@@ -125,20 +125,23 @@ def _tokens(segments: Sequence[str]) -> tuple[int, ...]:
     return tuple(tokens)
 
 
-def wildcard_complexity(patterns: Iterable[Sequence[Sequence[str]]], limit: int) -> int:
-    """event-ruler's complexity of one field's wildcard patterns, or ``limit + 1`` once above it.
+def wildcard_complexity(
+    patterns: Iterable[tuple[Hashable, Sequence[Sequence[str]]]], limit: int
+) -> int:
+    """event-ruler's complexity of one machine's wildcard patterns, or ``limit + 1`` above it.
 
-    Each pattern is a group of parsed values (:func:`parse_wildcard`): one for ``wildcard``,
-    the whole list for an ``anything-but`` ``wildcard`` list. The caller passes each pattern
-    once (a repeated text within one list counts once).
+    Each pattern added to the machine is ``(identity, texts)``: its parsed values
+    (:func:`parse_wildcard`), one for ``wildcard``, the whole list for an ``anything-but``
+    ``wildcard`` list. A pattern added twice (two rules, or twice in one array) shares its states
+    up to its first star and its end with the other copy, and has the rest to itself, as in
+    event-ruler.
     """
-    groups = [tuple(dict.fromkeys(map(tuple, group))) for group in patterns]
     machines: list[tuple[int, ...]] = []
-    owner: list[int] = []  # the pattern each machine belongs to
-    for number, group in enumerate(groups):
-        for segments in group:
+    owner: list[Hashable] = []  # the identity of the pattern each text belongs to
+    for identity_of_pattern, texts in patterns:
+        for segments in dict.fromkeys(map(tuple, texts)):
             machines.append(_tokens(segments))
-            owner.append(number)
+            owner.append(identity_of_pattern)
     if not machines:
         return 0
     first_star = [tokens.index(_STAR) if _STAR in tokens else len(tokens) for tokens in machines]
@@ -152,7 +155,7 @@ def wildcard_complexity(patterns: Iterable[Sequence[Sequence[str]]], limit: int)
             return (owner[machine], "end")
         if position <= first_star[machine] + 1:
             return (owner[machine], tokens[:position])
-        return state
+        return state  # after the first star, each copy's states are its own
 
     def closure(states: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         """Add the states reached by skipping a star (a star may match nothing)."""

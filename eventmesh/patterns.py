@@ -73,6 +73,7 @@ from eventmesh._dotted_paths import (
     nest_pattern_keys,
 )
 from eventmesh._errors import PatternError
+from eventmesh._rule_machines import wildcard_machines
 from eventmesh._wildcard import (
     WILDCARD_COMPLEXITY_LIMIT,
     WildcardSyntaxError,
@@ -780,49 +781,10 @@ def _nest_paths(source: dict[str, Any]) -> dict[str, Any]:
     return nest_pattern_keys(source)
 
 
-_WildcardPatterns = dict[tuple[bool, tuple[str, ...]], list[tuple[str, ...]]]
-
-
-def _wildcards_by_path(
-    spec: dict[str, Any], path: str, found: dict[str, _WildcardPatterns]
-) -> dict[str, _WildcardPatterns]:
-    """The wildcard patterns of every field, ``$or`` branches merged (as event-ruler's machine).
-
-    Each pattern is its parsed texts: one for ``wildcard``, several for an anything-but list.
-    They are keyed by (anything-but?, texts): a pattern repeated on a field counts once."""
-    for key, value in spec.items():
-        if key == _OR and _is_or_group(value):
-            for branch in value:
-                _wildcards_by_path(branch, path, found)
-        elif isinstance(value, dict):
-            _wildcards_by_path(value, _join(path, key), found)
-        elif isinstance(value, list):
-            where = path if key == SELF else _join(path, key)
-            for item in value:
-                if isinstance(item, dict) and len(item) == 1:
-                    texts = _wildcard_operand(item)
-                    if texts:
-                        parsed = [parse_wildcard(text) for text in texts]
-                        identity = ("anything-but" in item, tuple(texts))
-                        found.setdefault(where, {})[identity] = parsed
-    return found
-
-
-def _wildcard_operand(item: dict[str, Any]) -> list[str]:
-    """The wildcard texts of one operator object (``wildcard`` or anything-but ``wildcard``)."""
-    name, operand = next(iter(item.items()))
-    if name == "anything-but" and isinstance(operand, dict) and len(operand) == 1:
-        name, operand = next(iter(operand.items()))
-    if name != "wildcard":
-        return []
-    return [operand] if isinstance(operand, str) else list(operand)
-
-
 def _check_wildcard_complexity(spec: dict[str, Any]) -> None:
-    """EventBridge refuses a field whose wildcards event-ruler would judge too complex."""
-    for path, patterns in _wildcards_by_path(spec, "", {}).items():
-        complexity = wildcard_complexity(patterns.values(), WILDCARD_COMPLEXITY_LIMIT)
-        if complexity > WILDCARD_COMPLEXITY_LIMIT:
+    """EventBridge refuses a pattern event-ruler would judge too complex (``_rule_machines``)."""
+    for path, patterns in wildcard_machines(spec, _is_or_group):
+        if wildcard_complexity(patterns, WILDCARD_COMPLEXITY_LIMIT) > WILDCARD_COMPLEXITY_LIMIT:
             raise _error(path, _TOO_COMPLEX)
 
 
@@ -962,13 +924,13 @@ class Pattern:
         self.source: dict[str, Any] = _load(pattern, _EVENTBRIDGE.label)
         nested = _nest_paths(self.source)
         self._root = _compile_object(nested, "", _EVENTBRIDGE)
-        _check_wildcard_complexity(nested)
         combinations = _combinations(nested, _one_rule)
         if combinations > _EVENTBRIDGE_MAX_OR_COMBINATIONS:
             raise PatternError(
                 f"event pattern expands to {combinations} combinations through $or; "
                 f"the limit is {_EVENTBRIDGE_MAX_OR_COMBINATIONS} combinations"
             )
+        _check_wildcard_complexity(nested)  # after the limit: it expands the $or combinations
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether ``event`` has every field the pattern names, each with an allowed value.

@@ -570,6 +570,35 @@ def test_a_long_wildcard_within_the_limit_is_accepted() -> None:
     assert not pattern.matches({"x": segment})
 
 
+def test_or_branches_apart_on_an_earlier_field_have_machines_of_their_own() -> None:
+    # event-ruler: "b" is taken first; b = "1" and b = "2" lead to different machines for x
+    # (7 and 5), while two branches with b = "1" share one (12).
+    apart = [
+        {"b": ["1"], "x": [{"wildcard": "*a*a*a*b"}]},
+        {"b": ["2"], "x": [{"wildcard": "*a*a*c"}]},
+    ]
+    Pattern({"$or": apart})
+    together = [apart[0], {"b": ["1"], "x": [{"wildcard": "*a*a*c"}]}]
+    with pytest.raises(PatternError, match=r"^x: Rule is too complex"):
+        Pattern({"$or": together})
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        {"x": [{"wildcard": "*aaaaaa"}, {"wildcard": "*aaaaaa"}]},  # 7 alone, 13 twice
+        {
+            "y": ["1"],
+            "$or": [{"x": [{"wildcard": "*aaaaaa"}]}, {"z": ["2"], "x": [{"wildcard": "*aaaaaa"}]}],
+        },
+    ],
+)
+def test_a_wildcard_added_twice_to_one_machine_counts_twice(pattern: dict[str, Any]) -> None:
+    Pattern({"x": [{"wildcard": "*aaaaaa"}]})
+    with pytest.raises(PatternError, match="Rule is too complex"):
+        Pattern(pattern)
+
+
 def test_wildcard_complexity_is_per_field() -> None:
     # 5 on x and 5 on y: each field is its own machine.
     Pattern({"x": [{"wildcard": "*a*a*b"}], "y": [{"wildcard": "*a*a*c"}]})
