@@ -24,9 +24,10 @@ value is a small automaton over its UTF-8 bytes framed by the JSON quotes event-
 states reachable by any input are explored exhaustively, stopping as soon as one exceeds the
 limit. The texts of one ``anything-but`` ``wildcard`` list are one pattern to event-ruler: their
 states before and at the first star, when the text so far is the same, are one state, and so is
-their end. Checked against event-ruler itself on random values (one or several per field, and
-lists): the figures agree exactly, e.g. ``"*aa"`` is 3, ``"a*b*bb"`` is 5, ``"*a*a*a*a*a*b"``
-is 11.
+their end; a value added twice shares those states and has the rest twice. Which values share a
+machine is ``_rule_machines``'s business. Checked against event-ruler itself on random values
+(one or several per field, repeats, lists): the figures agree exactly, e.g. ``"*aa"`` is 3,
+``"a*b*bb"`` is 5, ``"*a*a*a*a*a*b"`` is 11.
 
 The limit is not published. event-ruler leaves it to the caller and its README suggests a
 per-rule limit of 10; :data:`WILDCARD_COMPLEXITY_LIMIT` is 10, which also reproduces what
