@@ -3,9 +3,14 @@
 The hot path of a warm ``RequestResponse`` invocation runs in the caller's own task: no task,
 no timer, no lock. A single :class:`~eventmesh._deadlines.DeadlineWatcher` cancels the task
 of an invocation that outlives its timeout; the invoker recognises its own cancellation,
-takes it back (``Task.uncancel``) and reports Lambda's timeout error instead. A plain ``def``
-handler runs in a thread of the mesh's own pool, so a slow one blocks nobody; on a timeout
-its thread cannot be killed, so its environment is discarded rather than reused.
+takes it back (``Task.uncancel``) and reports Lambda's timeout error instead. An ``async def``
+handler is driven through :func:`~eventmesh._trampoline.drive`, so that one that ignores the
+cancellation, or blocks the loop past its deadline, still times out at the deadline. A plain
+``def`` handler runs in a thread of the mesh's own pool, so a slow one blocks nobody; on a
+timeout its thread cannot be killed, so its environment is discarded rather than reused.
+
+Whatever a handler raises becomes a function error (``BaseException`` included: a runtime
+that exits); only a cancellation of the caller itself propagates.
 """
 
 from __future__ import annotations
