@@ -499,8 +499,14 @@ class Queue(Resource):
         deduplication_id: str | None,
     ) -> tuple[OutgoingMessage, str | None]:
         data = _body_bytes(body)
-        if isinstance(body, str | bytes | bytearray) or not data.isascii():
-            _check_body(data)  # orjson's ASCII output has every control character escaped
+        # Skip the character scan where it cannot find anything: orjson's ASCII output has
+        # every control character escaped, and printable text has no control character nor
+        # U+FFFE/U+FFFF (unassigned, so not printable).
+        if isinstance(body, str):
+            if not body or not body.isprintable():
+                _check_body(data)
+        elif isinstance(body, bytes | bytearray) or not data.isascii():
+            _check_body(data)
         size = len(data)
         stored: dict[str, str] = {}
         if attributes is not None and (encoded_map := encode_message_attributes(attributes)):
