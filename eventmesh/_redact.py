@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = ["MASK", "redact_text", "redact_url"]
 
 MASK = "***"
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_URL_END = re.compile(r"[\s'\"<>]")
 
 
 def redact_url(url: str) -> str:
@@ -42,12 +43,37 @@ def redact_text(text: str) -> str:
     """Every URL found in free text (an exception's message, say) redacted."""
     if "://" not in text:
         return text
-    return _URL.sub(_redact_match, text)
+    # Linear in the text's length, whatever it holds: each ``://`` is found once, the scheme
+    # is read back from it no further than the end of the previous URL, and the URL runs to
+    # the next delimiter. (A regex anchored on the scheme retried every start position: a
+    # 40 KB message took seconds.)
+    pieces: list[str] = []
+    done = 0
+    marker = text.find("://")
+    while marker != -1:
+        start = marker
+        while start > done and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < marker and not text[start].isalpha():
+            start += 1  # a scheme begins with a letter
+        if start == marker:  # no scheme before it
+            marker = text.find("://", marker + 3)
+            continue
+        found_end = _URL_END.search(text, marker + 3)
+        end = len(text) if found_end is None else found_end.start()
+        if end == marker + 3:  # nothing after it
+            marker = text.find("://", end)
+            continue
+        pieces.append(text[done:start])
+        pieces.append(_redact_found(text[start:end]))
+        done = end
+        marker = text.find("://", end)
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
-def _redact_match(match: re.Match[str]) -> str:
+def _redact_found(found: str) -> str:
     """A URL found in text, redacted; punctuation that ends the sentence stays outside."""
-    found = match.group(0)
     url = found.rstrip(".,;:!?)]}")
     return redact_url(url) + found[len(url) :]
 
