@@ -62,6 +62,8 @@ PRODUCERS: list[tuple[str, Producer, type[Exception], str]] = [
     ("send-empty-body", lambda m: q(m).send(""), PayloadError, "body: must not be empty"),
     ("send-no-body", lambda m: q(m).send(None), PayloadError, "body: "),
     ("send-invalid-char", lambda m: q(m).send("a\x00b"), PayloadError, "body: invalid char"),
+    ("send-u+fffe", lambda m: q(m).send("a\ufffeb"), PayloadError, "body: invalid char"),
+    ("send-bytes-control", lambda m: q(m).send(b"a\x07"), PayloadError, "body: invalid char"),
     ("send-attrs-list", lambda m: q(m).send("x", ["a"]), PayloadError, "attributes: "),  # type: ignore[arg-type]
     ("send-attrs-int-key", lambda m: q(m).send("x", {1: "a"}), PayloadError, "attributes: "),
     ("send-attr-nan", lambda m: q(m).send("x", {"n": NAN}), PayloadError, "attributes['n']"),
