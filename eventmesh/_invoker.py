@@ -22,7 +22,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +183,9 @@ class Invoker:
         self.in_flight = 0
         self.max_response_bytes = max_response_bytes
         self._max_threads = max_threads
+        self.threads_held = 0
+        """Threads still running a plain ``def`` handler whose invocation ended (timed out or
+        cancelled): while all ``max_threads`` are held, such handlers wait for one."""
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.arn_prefix = f"arn:aws:lambda:{region}:{account_id}:function:"
@@ -626,12 +629,27 @@ class Invoker:
         self.telemetry.count("runaways", function.name)
         invocation_logger.warning(
             "function %s RequestId: %s: its thread still runs after the timeout of %.2f s (a "
-            "thread cannot be stopped); its environment is discarded, its concurrency released",
+            "thread cannot be stopped); its environment is discarded, its concurrency "
+            "released; %d of the mesh's %d handler threads are held by timed-out handlers",
             function.name,
             request_id,
             environment.timeout,
+            self.threads_held,
+            self._max_threads,
             extra={"request_id": request_id, "function_name": function.name},
         )
+
+    def _hold_thread(self, work: Future[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.threads_held += 1
+
+        def release() -> None:
+            self.threads_held -= 1
+
+        def on_done(_: Future[Any]) -> None:  # in the handler's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(release)
+
+        work.add_done_callback(on_done)
 
     async def _in_thread(self, target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self._executor is None:
@@ -639,13 +657,18 @@ class Invoker:
                 max_workers=self._max_threads, thread_name_prefix="eventmesh-handler"
             )
         context = contextvars.copy_context()
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor, context.run, _exits_as_result, target, args
-        )
+        loop = asyncio.get_running_loop()
+        work = self._executor.submit(context.run, _exits_as_result, target, args)
+        future = asyncio.wrap_future(work, loop=loop)
         track = getattr(self.clock, "track", None)  # a virtual clock waits for threads
         if track is not None:
             track(future)
-        result = await future
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            if not work.done():  # it runs on, in a thread no one can stop: count it held
+                self._hold_thread(work, loop)
+            raise
         if type(result) is _Exited:
             raise result.exception  # raised here, not thrown in by the task (see _Exited)
         return result

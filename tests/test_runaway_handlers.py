@@ -413,14 +413,20 @@ async def test_a_plain_def_handler_past_its_deadline_releases_its_slot(
             result = task.result()
             # The thread still runs, but the slot is free: a second invocation runs.
             after = await mesh.invoke("blocking", "fast")
+            assert mesh._invoker.threads_held == 1
             release.set()
+            for _ in range(5000):  # the thread ends (in real time): it is no longer held
+                if not mesh._invoker.threads_held:
+                    break
+                await asyncio.sleep(0.001)
+            assert mesh._invoker.threads_held == 0
     assert result.payload["errorType"] == "Sandbox.Timedout"
     assert after.payload == "done"
     assert mesh.functions["blocking"].stats.runaways == 1
     assert (
         f"function blocking RequestId: {result.request_id}: its thread still runs after the "
         "timeout of 2.00 s (a thread cannot be stopped); its environment is discarded, its "
-        "concurrency released"
+        "concurrency released; 1 of the mesh's 64 handler threads are held by timed-out handlers"
     ) in caplog.messages
 
 
