@@ -444,11 +444,23 @@ async def test_a_stream_mapping_that_reads_on_frees_room(clock: VirtualClock) ->
         seen.extend(record["kinesis"]["data"] for record in event["Records"])
 
     stream.subscribe(reader, starting_position="TRIM_HORIZON", batch_size=100)
+    await stream.put_record("a", "k")
+    await stream.put_record("b", "k")
+    with pytest.raises(BackpressureError):  # no mapping runs yet: both records are owed
+        await stream.put_record("c", "k", timeout=0)
+    waiting = asyncio.create_task(stream.put_record("c", "k"))
+    await settle()
+    assert not waiting.done()
     async with mesh:
-        for n in range(10):  # 5 times the limit: each waits until the mapping reads
-            await stream.put_record(str(n), "k", timeout=60)
+        start = clock.now()
+        await settle()  # the mapping starts and reads both: room
+        assert waiting.done()
+        await waiting
+        for n in range(10):  # 5 times the limit: each waits (no time passes) for a read
+            await stream.put_record(str(n), "k", timeout=1)
+        assert clock.now() == start
         await clock.advance(1)
-    assert len(seen) == 10
+    assert len(seen) == 13
 
 
 # -- starvation ----------------------------------------------------------------------------------
