@@ -11,6 +11,10 @@ on the same input: wildcards compiled to a backtracking regular expression (``.*
 after ``--timeout`` seconds, reported as "over N s"; on smaller values where it finishes, its
 growth shows why.
 
+A second table times what else an adversary controls: validating the costliest patterns
+(construction, which explores event-ruler's state sets for the complexity limit) and matching an
+event whose thousands of dotted keys under one name must merge into one object.
+
 Run: ``uv run python benchmarks/pattern_worst_case.py [--size BYTES] [--timeout S]``.
 Target: every case under 1 ms with the linear matcher.
 """
@@ -71,6 +75,41 @@ CASES = [
     Case("anything-but *a*a*a*a*b", ("*a*a*a*a*b",), repeat("a"), negate=True),
     Case("SNS Number attribute, digits + x", (), lambda size: "1" * (size - 1) + "x"),
 ]
+
+PRINTABLE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()+,-./:;<=>?"
+
+
+def star_pairs(firsts: int) -> dict[str, Any]:
+    """An anything-but list of ``4 * firsts`` wildcards "*xy": every state set stays large."""
+    texts = [
+        f"*{first}{PRINTABLE[(index + step) % len(PRINTABLE)]}"
+        for index, first in enumerate(PRINTABLE[:firsts], start=1)
+        for step in range(4)
+    ]
+    return {"x": [{"anything-but": {"wildcard": texts}}]}
+
+
+OTHER_CASES: list[tuple[str, Callable[[], object]]] = [
+    ("validate: 4000-char wildcard, no star", lambda: Pattern({"x": [{"wildcard": "ab" * 2000}]})),
+    (
+        "validate: *<2000 chars>*<2000 chars>*",
+        lambda: Pattern({"x": [{"wildcard": f"*{SEGMENT}*{SEGMENT}*"}]}),
+    ),
+    ("validate: anything-but list of 160 *xy (accepted)", lambda: Pattern(star_pairs(40))),
+    ("validate: anything-but list of 320 *xy (refused)", lambda: refused(star_pairs(80))),
+    ("match: 20,000 dotted keys under one name (290 KB)", lambda: DOTTED(DOTTED_EVENT)),
+]
+DOTTED = Pattern({"a": {"missing": ["1"]}}).matches
+DOTTED_EVENT = {f"a.k{index}": index for index in range(20_000)}
+
+
+def refused(pattern: dict[str, Any]) -> None:
+    try:
+        Pattern(pattern)
+    except ValueError:
+        return
+    raise AssertionError("expected the pattern to be refused")
+
 
 BASELINE_CHILD = r"""
 import json, re, sys, time
@@ -164,6 +203,15 @@ def main() -> None:
         print(f"| {case.name} | {new} | {old} | " + " | ".join(smaller) + (" |" if smaller else ""))
     verdict = "under" if worst < 1e-3 else "OVER"
     print(f"\nworst new case: {show(worst, args.timeout)} ({verdict} the 1 ms target)")
+
+    print("\n| other case | one call (min / median / max of 3) |\n|---|---|")
+    for name, call in OTHER_CASES:
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            call()
+            runs.append(time.perf_counter() - started)
+        print(f"| {name} | " + " / ".join(show(run, args.timeout) for run in sorted(runs)) + " |")
 
 
 if __name__ == "__main__":

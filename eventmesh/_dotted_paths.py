@@ -91,16 +91,15 @@ def nest_event_keys(obj: Mapping[Any, Any]) -> dict[Any, Any]:
     merge, and two other values make an array (``{"a": 1, "a.b": 2}`` gives ``{"a": [1, {"b":
     2}]}``).
     """
-    nested: dict[Any, Any] = {}
+    found: dict[Any, list[Any]] = {}  # every value of a key, gathered before any merge
     for key, value in obj.items():
         if isinstance(key, str) and "." in key:
             key, rest = key.split(".", 1)
             value = {rest: value}
-        if key in nested:
-            nested[key] = _combine(nested[key], value)
-        else:
-            nested[key] = value
-    return nested
+        found.setdefault(key, []).append(value)
+    return {
+        key: values[0] if len(values) == 1 else _combine(values) for key, values in found.items()
+    }
 
 
 class _Values(list[Any]):
@@ -108,9 +107,12 @@ class _Values(list[Any]):
     most, the merge of all the objects found there."""
 
 
-def _combine(old: Any, new: Any) -> Any:
-    """Two values found at one path: their objects merge (at every level), the rest line up."""
-    values = _parts(old) + _parts(new)
+def _combine(values: list[Any]) -> Any:
+    """The values found at one path: their objects merge (at every level), the rest line up.
+
+    All at once: merging them one by one would copy the growing object each time, quadratic in
+    an event with thousands of dotted keys under one name."""
+    values = [part for value in values for part in _parts(value)]
     objects = [value for value in values if isinstance(value, Mapping)]
     if len(objects) > 1:
         objects = [_merge_objects(objects)]

@@ -58,7 +58,14 @@ _EXPLORED_PER_TOKEN: Final = 16  # state sets explored per pattern byte before g
 _EXPLORED_AT_LEAST: Final = 1_000
 """Patterns within the limit reach a few state sets per byte (the sets follow the input's
 longest partial match, and stars are entered in order); past 16 per byte the exploration stops
-and the pattern is refused as too complex, so validation time stays bounded."""
+and the pattern is refused as too complex."""
+_WORK_AT_MOST: Final = 20_000_000
+_SET_COST: Final = 100
+_STATE_COST: Final = 16
+"""The exploration's work, in units of about 25 ns: a state copied between sets is one unit, a
+state walked in Python 16, a set or a step 100. Past 20 million (half a second) the pattern is
+refused as too complex whatever its size: an ``anything-but`` list of hundreds of wildcards can
+keep every state set large while its complexity stays low."""
 
 
 class WildcardSyntaxError(ValueError):
@@ -136,73 +143,96 @@ def wildcard_complexity(
     ``wildcard`` list. A pattern added twice (two rules, or twice in one array) shares its states
     up to its first star and its end with the other copy, and has the rest to itself, as in
     event-ruler.
+
+    The states of all texts are numbered once, each with its successor, whether it loops (it
+    follows a star) and its event-ruler identity as a number, so a step costs no slicing or
+    hashing of text. A state set's looping states reach themselves on every byte: they are set
+    apart once per set, and a step only walks the states that advance. The work is counted in
+    states visited; past :data:`_WORK_AT_MOST` the pattern is refused as too complex, so no
+    pattern, however built, takes long to validate.
     """
-    machines: list[tuple[int, ...]] = []
-    owner: list[Hashable] = []  # the identity of the pattern each text belongs to
+    states = _States()
     for identity_of_pattern, texts in patterns:
         for segments in dict.fromkeys(map(tuple, texts)):
-            machines.append(_tokens(segments))
-            owner.append(identity_of_pattern)
-    if not machines:
+            states.add(_tokens(segments), identity_of_pattern)
+    if not states.starts:
         return 0
-    first_star = [tokens.index(_STAR) if _STAR in tokens else len(tokens) for tokens in machines]
-    most_explored = _EXPLORED_AT_LEAST + _EXPLORED_PER_TOKEN * sum(map(len, machines))
-
-    def identity(state: tuple[int, int]) -> Hashable:
-        """One state of event-ruler's machine: a pattern's texts share a prefix and an end."""
-        machine, position = state
-        tokens = machines[machine]
-        if position == len(tokens):
-            return (owner[machine], "end")
-        if position <= first_star[machine] + 1:
-            return (owner[machine], tokens[:position])
-        return state  # after the first star, each copy's states are its own
-
-    def closure(states: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
-        """Add the states reached by skipping a star (a star may match nothing)."""
-        result = set(states)
-        pending = list(result)
-        while pending:
-            machine, position = pending.pop()
-            tokens = machines[machine]
-            if position < len(tokens) and tokens[position] == _STAR:
-                skipped = (machine, position + 1)
-                if skipped not in result:
-                    result.add(skipped)
-                    pending.append(skipped)
-        return frozenset(result)
-
-    def step(states: frozenset[tuple[int, int]], byte: int) -> frozenset[tuple[int, int]]:
-        reached = []
-        for machine, position in states:
-            tokens = machines[machine]
-            if position < len(tokens) and tokens[position] == byte:
-                reached.append((machine, position + 1))
-            if position and tokens[position - 1] == _STAR:  # a star state loops on any byte
-                reached.append((machine, position))
-        return closure(reached)
-
-    start = closure((machine, 0) for machine in range(len(machines)))
+    most_explored = _EXPLORED_AT_LEAST + _EXPLORED_PER_TOKEN * len(states.expects)
+    expects, following, loops, ident = states.expects, states.following, states.loops, states.ident
+    closure = states.closure
+    start = closure(states.starts)
     seen = {start}
     pending = [start]
-    worst = 0
+    worst = work = 0
     while pending:
-        states = pending.pop()
-        # Only the bytes some state expects can advance a literal; every other byte leads to
-        # the same set (the star states looping), so one stands for all of them.
-        expected = {
-            machines[machine][position]
-            for machine, position in states
-            if position < len(machines[machine]) and machines[machine][position] != _STAR
-        }
-        for byte in (*expected, _OTHER):
-            reached = step(states, byte)
+        current = pending.pop()
+        work += _SET_COST + _STATE_COST * len(current)
+        looping = frozenset(state for state in current if loops[state])
+        looping_idents = {ident[state] for state in looping}
+        advancing: dict[int, list[int]] = {}
+        for state in current:
+            byte = expects[state]
+            if byte >= 0:
+                advancing.setdefault(byte, []).append(following[state])
+        # Every byte no state expects leads to the looping states alone.
+        for advanced in (*advancing.values(), []):
+            moved = closure(advanced)
+            reached = looping | moved if moved else looping
             if not reached:
                 continue
-            worst = max(worst, len(set(map(identity, reached))))
-            if worst > limit or len(seen) > most_explored:
+            work += _SET_COST + _STATE_COST * len(moved) + len(reached)
+            moved_idents = {ident[state] for state in moved}
+            worst = max(worst, len(looping_idents) + len(moved_idents - looping_idents))
+            if worst > limit or len(seen) > most_explored or work > _WORK_AT_MOST:
                 return limit + 1
             if reached not in seen:
                 seen.add(reached)
                 pending.append(reached)
     return worst
+
+
+class _States:
+    """The states of a machine's wildcard texts, numbered; per state, what a step needs."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.expects: list[int] = []  # the byte a state advances on; -1 at a star or the end
+        self.following: list[int] = []  # the state it advances to
+        self.skips: list[bool] = []  # a star state: the next state is reached without a byte
+        self.loops: list[bool] = []  # a state after a star loops on every byte
+        self.ident: list[int] = []  # the state's identity in event-ruler's machine, numbered
+        self._idents: dict[Hashable, int] = {}
+
+    def add(self, tokens: tuple[int, ...], owner: Hashable) -> None:
+        """One text's states: the same owner's texts share states up to the first star and
+        their end (as ``(owner, tokens so far)`` and ``(owner, "end")``)."""
+        base = len(self.expects)
+        first_star = tokens.index(_STAR) if _STAR in tokens else len(tokens)
+        self.starts.append(base)
+        prefix = self._number((owner, "start"))
+        for position in range(len(tokens) + 1):
+            token = tokens[position] if position < len(tokens) else None
+            self.expects.append(token if token is not None and token != _STAR else -1)
+            self.following.append(base + position + 1)
+            self.skips.append(token == _STAR)
+            self.loops.append(position > 0 and tokens[position - 1] == _STAR)
+            if position == len(tokens):
+                key: Hashable = (owner, "end")
+            elif position <= first_star + 1:
+                key = ("prefix", prefix)
+            else:
+                key = ("state", base + position)  # after the first star, each copy's own
+            self.ident.append(self._number(key))
+            if token is not None:
+                prefix = self._number((owner, prefix, token))
+
+    def _number(self, key: Hashable) -> int:
+        return self._idents.setdefault(key, len(self._idents))
+
+    def closure(self, states: Iterable[int]) -> frozenset[int]:
+        """``states`` and those reached by skipping a star (a star may match nothing; stars
+        are never consecutive, so one skip is enough)."""
+        skips, following = self.skips, self.following
+        result = set(states)
+        result.update([following[state] for state in result if skips[state]])
+        return frozenset(result)
