@@ -139,12 +139,12 @@ class PendingLimit:
 
     async def acquire(self, timeout: float | None = None) -> None:
         """Count one unit of pending work, waiting for room if the limit is reached."""
+        self._calls += 1
+        if self._calls % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let consumers run while a producer loops (counts nothing)
         limit = self.limit
         if limit is None or (self.pending < limit and not self._waiters):
             self.pending += 1
-            self._calls += 1
-            if self._calls % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let consumers run while a producer loops
             return
         if timeout is None:
             mode = _mode.get()

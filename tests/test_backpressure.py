@@ -615,3 +615,31 @@ async def test_an_invalid_timeout_is_refused(clock: VirtualClock, value: Any) ->
             with pytest.raises(ConfigurationError, match="timeout"):
                 await call()
         assert (await queue.stats()).total == 0
+
+
+async def test_a_producer_cancelled_while_it_yields_or_waits_holds_no_room(
+    clock: VirtualClock,
+) -> None:
+    mesh = _mesh(clock)
+    queue = mesh.queue("jobs", max_pending=40)
+    async with mesh:
+        for n in range(31):
+            await queue.send(str(n))
+        sender = asyncio.create_task(queue.send("32nd"))  # the 32nd call yields to the loop
+        await asyncio.sleep(0)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        assert sender.cancelled()
+        for n in range(9):
+            await queue.send(f"fill {n}", timeout=0)  # room for all nine: none was leaked
+        assert (await queue.stats()).total == 40
+        waiting = asyncio.create_task(queue.send("late"))
+        await settle()
+        waiting.cancel()  # cancelled while waiting for room
+        await asyncio.gather(waiting, return_exceptions=True)
+        (message,) = await queue.receive()
+        await queue.delete(message.receipt_handle)
+        await queue.send("fits", timeout=0)
+        assert (await queue.stats()).total == 40
+        with pytest.raises(BackpressureError):
+            await queue.send("over", timeout=0)
