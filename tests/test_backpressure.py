@@ -421,6 +421,19 @@ async def test_put_record_waits_for_retention_when_nothing_reads_the_stream(
     _assert_names(caught.value, "stream", "clicks", 2)
 
 
+async def test_a_put_record_timeout_expires_on_the_mesh_clock(clock: VirtualClock) -> None:
+    mesh = _mesh(clock)
+    stream = mesh.stream("clicks", max_pending=1)
+    async with mesh:
+        await stream.put_record("a", "k")
+        waiting = asyncio.create_task(stream.put_record("b", "k", timeout=5))
+        await clock.advance(4.9)
+        assert not waiting.done()
+        await clock.advance(0.1)
+        with pytest.raises(BackpressureError):
+            await waiting
+
+
 async def test_put_records_stores_nothing_when_a_shard_is_full(clock: VirtualClock) -> None:
     mesh = _mesh(clock)
     stream = mesh.stream("clicks", max_pending=1)
