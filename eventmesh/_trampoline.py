@@ -122,12 +122,19 @@ def _stop_stalled(coroutine: Coroutine[Any, Any, Any], pending: Any, blocked: fl
 
 
 @types.coroutine
-def _resume(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
-    """Carry on driving ``coroutine`` from where it yielded ``pending``, as a Task would."""
+def _resume(
+    coroutine: Coroutine[Any, Any, Any], pending: Any, work: AbandonedWork
+) -> Generator[Any, Any, Any]:
+    """Carry on driving ``coroutine`` from where it yielded ``pending``, as a Task would,
+    until ``work`` gives up on it (:meth:`AbandonedWork.stop`): then what is thrown in ends
+    the driving, and the coroutine is closed instead of being asked again."""
     while True:
         try:
             value = yield pending
         except BaseException as exc:
+            if work.closing:
+                _close(coroutine)
+                raise
             try:
                 pending = coroutine.throw(exc)
             except StopIteration as stop:
@@ -139,17 +146,32 @@ def _resume(coroutine: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any,
                 return stop.value
 
 
+def _close(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Close a coroutine no one drives any more; whatever its ``finally`` does is its own."""
+    try:
+        coroutine.close()
+    except BaseException:  # it ignored GeneratorExit or raised in its cleanup: nothing to do
+        logger.debug("an abandoned coroutine did not close cleanly", exc_info=True)
+
+
 class AbandonedWork:
     """Handler coroutines that outlived their invocation, each run on by a background task.
 
     ``total`` counts every one abandoned; ``running`` is how many still run. :meth:`stop`
-    (when the mesh stops) cancels them again and waits for them, but not forever.
+    (when the mesh stops) cancels them again and waits up to ``grace`` seconds; what still
+    runs then is no longer driven: its coroutine is closed, so that no task is left that
+    would hold up the event loop's own shutdown (``asyncio.run`` cancels every task left and
+    waits for each to end).
     """
+
+    grace = 5.0
+    """Seconds :meth:`stop` waits for abandoned work to end after cancelling it."""
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
         self._tasks: dict[asyncio.Task[None], str] = {}
         self.total = 0
+        self.closing = False
 
     @property
     def running(self) -> int:
@@ -185,7 +207,7 @@ class AbandonedWork:
     ) -> None:
         outcome = "returned"
         try:
-            await _resume(coroutine, pending)
+            await _resume(coroutine, pending, self)
         except asyncio.CancelledError:
             outcome = "was cancelled"
         except BaseException as exc:  # a runaway handler's end is only reported
@@ -197,19 +219,30 @@ class AbandonedWork:
             self._now() - deadline,
         )
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Cancel what still runs and wait up to ``grace`` seconds; name what is left."""
+    async def stop(self) -> None:
+        """Cancel what still runs and wait up to :attr:`grace` seconds; then close what is
+        left (it swallowed the cancellation again) and name it."""
         tasks = list(self._tasks)
         if not tasks:
             return
         for task in tasks:
             task.cancel()
-        await asyncio.wait(tasks, timeout=grace)
-        left = [self._tasks[task] for task in tasks if not task.done()]
-        if left:
-            logger.warning(
-                "%d abandoned invocations still run after being cancelled at stop; they are "
-                "left to the event loop: %s",
-                len(left),
-                "; ".join(left),
-            )
+        await asyncio.wait(tasks, timeout=self.grace)
+        left = [task for task in tasks if not task.done()]
+        if not left:
+            return
+        names = [self._tasks[task] for task in left]
+        self.closing = True
+        try:
+            for task in left:
+                task.cancel()  # thrown into _resume, which now closes the coroutine
+            await asyncio.wait(left)
+        finally:
+            self.closing = False
+        logger.warning(
+            "%d abandoned invocations still ran %.2f s after being cancelled at stop; they "
+            "were closed (no longer run): %s",
+            len(names),
+            self.grace,
+            "; ".join(names),
+        )

@@ -731,3 +731,35 @@ async def test_a_stream_on_failure_object_that_exits_does_not_stop_the_shard(
         await clock.advance(0)
     assert batches == [["bad"], ["good"]]
     assert destination.calls == 1
+
+
+async def test_work_that_swallows_every_cancellation_is_closed_at_stop_not_left_running(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    cleaned: list[str] = []
+
+    @mesh.function(timeout=1)
+    async def stubborn(event: Any, context: Context) -> None:
+        try:
+            while True:
+                with contextlib.suppress(asyncio.CancelledError):  # refuses every cancellation
+                    await asyncio.Event().wait()
+        finally:
+            cleaned.append("closed")
+
+    mesh._invoker.abandoned.grace = 0.01  # real seconds: stop does not wait long in a test
+    with caplog.at_level(logging.WARNING, logger="eventmesh.invocations"):
+        async with mesh:
+            task = asyncio.create_task(mesh.invoke("stubborn"))
+            await clock.advance(1)
+            result = await task
+            assert mesh._invoker.abandoned.running == 1
+    assert result.payload["errorType"] == "Sandbox.Timedout"
+    # Nothing is left that would hold up the loop's own shutdown (asyncio.run waits for
+    # every task it cancels): the coroutine was closed, its finally ran.
+    assert mesh._invoker.abandoned.running == 0
+    assert cleaned == ["closed"]
+    assert (
+        "1 abandoned invocations still ran 0.01 s after being cancelled at stop; they were "
+        f"closed (no longer run): function stubborn RequestId: {result.request_id}"
+    ) in caplog.messages
