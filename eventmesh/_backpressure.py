@@ -104,11 +104,14 @@ def check_timeout(value: Any) -> float | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or math.isnan(value)
+        or value != value  # NaN (math.isnan would overflow on an int past a float's range)
         or value < 0
     ):
         raise ConfigurationError(f"timeout must be a number of seconds >= 0 or None, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int past a float's range: as long as infinity
+        return math.inf
 
 
 class PendingLimit:

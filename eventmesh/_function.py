@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,8 +51,7 @@ def _check_range(name: str, value: Any, low: float, high: float, *, integer: boo
     if (
         isinstance(value, bool)
         or not valid_type
-        or not math.isfinite(value)
-        or not low <= value <= high
+        or not low <= value <= high  # exact for an int of any size; False for NaN
     ):
         raise ConfigurationError(f"{name} must be {kind} {bounds}, got {value!r}")
 

@@ -253,6 +253,7 @@ def check_new_mapping(existing: Sequence[Any], function: Any, source: str, arn: 
     name = function if isinstance(function, str) else getattr(function, "name", None)
     if not isinstance(name, str):
         raise ConfigurationError(f"function: must be a function or its name, got {function!r}")
+    text_bytes(name, "function", ConfigurationError)
     for mapping in existing:
         other = mapping.function
         if (other if isinstance(other, str) else getattr(other, "name", other)) == name:

@@ -254,6 +254,12 @@ PRODUCERS: list[tuple[str, Producer, type[Exception], str]] = [
 ]
 
 
+PRODUCERS += [
+    ("receive-visibility-text", lambda m: q(m).receive(visibility_timeout="5"),
+     ConfigurationError, "visibility_timeout must be a number from 0 to 43200"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("call", "error", "field"),
     [pytest.param(call, error, field, id=name) for name, call, error, field in PRODUCERS],
@@ -326,6 +332,26 @@ CONFIGURATION: list[tuple[str, Configure, type[Exception], str]] = [
      ConfigurationError, "environment_idle_timeout: "),
     ("mesh-region-int", lambda m: Mesh(region=5), ConfigurationError, "region: "),
     ("mesh-storage-int", lambda m: Mesh(storage=5), ConfigurationError, "storage: "),
+    # Settings that reached float(), JSON or UTF-8 before any check did.
+    ("function-timeout-huge-int", lambda m: m.function(name="f", timeout=10**400)(_echo),
+     ConfigurationError, "timeout must be a number from 1 to 900"),
+    ("queue-delay-text", lambda m: m.queue("x", delay="5"),
+     ConfigurationError, "delay must be a number from 0 to 900"),
+    ("queue-retention-huge-int", lambda m: m.queue("x", retention=10**400),
+     ConfigurationError, "retention must be a number from 60 to 1209600"),
+    ("queue-visibility-dict", lambda m: m.queue("x", visibility_timeout={}),
+     ConfigurationError, "visibility_timeout must be a number from 0 to 43200"),
+    ("schedule-expression-bytes", lambda m: m.schedule(b"rate(1 minute)", "echo"),
+     ConfigurationError, "schedule expression must be a str"),
+    ("schedule-window-huge-int",
+     lambda m: m.schedule("rate(1 minute)", "echo", flexible_window=2**70),
+     ConfigurationError, "flexible_window must be a whole number of minutes"),
+    ("schedule-target-surrogate", lambda m: m.schedule("rate(1 minute)", LONE),
+     ConfigurationError, "target: a lone surrogate"),
+    ("stream-mapping-function-surrogate", lambda m: m.stream("s").subscribe(LONE),
+     ConfigurationError, "function: a lone surrogate"),
+    ("delivery-policy-int-key", lambda m: m.topic("t").subscribe("echo", delivery_policy={1: 2}),
+     ConfigurationError, "delivery_policy: the name 1 is not a str"),
 ]  # fmt: skip
 
 
@@ -540,3 +566,22 @@ async def test_a_name_that_resolves_to_nothing_is_refused_at_start(
         await mesh.start()
     await mesh.stop()
     assert not mesh.running
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda m: q(m).send("x", timeout=10**400), id="send"),
+        pytest.param(lambda m: m.topic("t").publish("x", timeout=10**400), id="publish"),
+        pytest.param(lambda m: m.stream("s").put_record("x", "k", timeout=10**400), id="record"),
+        pytest.param(lambda m: m.invoke("echo", 1, "Event", timeout=10**400), id="invoke"),
+    ],
+)
+async def test_a_producer_timeout_past_a_floats_range_waits_as_long_as_needed(
+    mesh: Mesh, call: Producer
+) -> None:
+    """An int too large for a float (OverflowError from math and float()) is as long as
+    infinity, which is accepted: the call goes through."""
+    _resources(mesh)
+    async with mesh:
+        assert await call(mesh) is not None

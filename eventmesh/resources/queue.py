@@ -87,6 +87,14 @@ def _check(name: str, value: Any, low: int, high: int) -> None:
         raise ConfigurationError(f"{name} must be a number from {low} to {high}, got {value!r}")
 
 
+def _seconds(settings: Mapping[str, Any], name: str, default: int, low: int, high: int) -> float:
+    """A queue setting in seconds, checked before it becomes a float (``float()`` of a str
+    or of an int past a float's range raises on its own)."""
+    value = settings.get(name, default)
+    _check(name, value, low, high)
+    return float(value)
+
+
 def encode_message_attributes(
     attributes: Mapping[str, Any] | None, field: str = "attributes"
 ) -> dict[str, dict[str, str]]:
@@ -271,9 +279,9 @@ class Queue(Resource):
 
     def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
         super().__init__(mesh, name, settings)
-        self.visibility_timeout = float(settings.get("visibility_timeout", 30))
-        self.delay = float(settings.get("delay", 0))
-        self.retention = float(settings.get("retention", 345600))
+        self.visibility_timeout = _seconds(settings, "visibility_timeout", 30, 0, 43200)
+        self.delay = _seconds(settings, "delay", 0, 0, 900)
+        self.retention = _seconds(settings, "retention", 345600, 60, 1209600)
         self.max_receive_count: int | None = settings.get("max_receive_count")
         self.dead_letter: Queue | str | None = settings.get("dead_letter")
         self.fifo = check_flag(settings.get("fifo", name.endswith(".fifo")), "fifo")
@@ -555,6 +563,7 @@ class Queue(Resource):
         _check("max_messages", max_messages, 1, 10)
         _check("wait", wait, 0, 20)
         visibility = self.visibility_timeout if visibility_timeout is None else visibility_timeout
+        _check("visibility_timeout", visibility, 0, 43200)
         return await self.take(max_messages, wait, visibility)
 
     async def take(self, max_messages: int, wait: float, visibility: float) -> list[Message]:

@@ -172,10 +172,14 @@ def create_schedule(
         raise ConfigurationError(f"start must be a timezone-aware datetime, not {start!r}")
     if input is not None:
         _encode_input(input)  # before it goes into a derived name
-    for setting, text in (("expression", expression), ("timezone", timezone)):
+    for setting, text in (("expression", expression), ("timezone", timezone), ("target", target)):
         if isinstance(text, str):
             text_bytes(text, setting, ConfigurationError)
     if name is None:
+        # What goes into a derived name is checked first (JSON would refuse it raw).
+        ScheduleExpression(expression, timezone, start)
+        _check_target(target)
+        _check_flexible_window(flexible_window)
         name = _derived_name(settings)
     elif not isinstance(name, str) or not _NAME.match(name):
         raise ConfigurationError(

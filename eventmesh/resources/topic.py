@@ -166,7 +166,7 @@ class DeliveryPolicy:
             "maxDelayTarget": "max_delay_target",
             "backoffFunction": "backoff_function",
         }
-        unknown = set(policy) - set(names)
+        unknown = set(check_mapping(policy, "delivery_policy", ConfigurationError)) - set(names)
         if unknown:
             raise ConfigurationError(f"unknown delivery policy keys: {', '.join(sorted(unknown))}")
         return cls(**{names[key]: value for key, value in policy.items()})
