@@ -103,8 +103,10 @@ class FunctionConfig:
         size = 0
         for key, value in self.environment.items():
             if not isinstance(key, str) or not isinstance(value, str):
-                raise ConfigurationError(
-                    f"environment variables must map str to str, got {key!r}: {value!r}"
+                shown = repr(key) if isinstance(key, str) else f"a {type(key).__name__} key"
+                raise ConfigurationError(  # the value's type only: values are often secrets
+                    "environment variables must map str to str, got "
+                    f"{shown}: a {type(value).__name__} value"
                 )
             size += len(text_bytes(key, "environment", ConfigurationError))
             size += len(text_bytes(value, f"environment[{key!r}]", ConfigurationError))

@@ -10,10 +10,12 @@ called is never changed.
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["MASK", "redact_text", "redact_url"]
+__all__ = ["MASK", "RedactingFilter", "redact_text", "redact_url"]
 
 MASK = "***"
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
@@ -83,3 +85,22 @@ def _crude(url: str) -> str:
     scheme, _, rest = url.partition("://")
     host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split("?", 1)[0]
     return f"{scheme}://{host}/{MASK}"
+
+
+class RedactingFilter(logging.Filter):
+    """A logger's records with the URLs of their message and traceback redacted.
+
+    For the loggers of code that runs what users give it (a callable subscriber or target):
+    its exceptions are logged as they come, and their text may hold a URL with credentials (an
+    HTTP client's error names the URL it called). The traceback is formatted and redacted here,
+    so a handler's formatter shows that text instead of formatting the exception again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            shown = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact_text(shown)
+        return True

@@ -193,3 +193,80 @@ def _reference_redact_text(text: str) -> str:
 @given(st.text(alphabet="ab9+-.:/ ?=&@'<>x)", max_size=40))
 def test_redacting_text_agrees_with_the_reference_scan(text: str) -> None:
     assert redact_text(text) == _reference_redact_text(text)
+
+
+async def test_a_callable_subscribers_error_is_logged_without_the_url_it_names(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An HTTP client's error names the URL it called: the topic logs it, traceback included.
+    async def forward(message: Any) -> None:
+        raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
+
+    caplog.set_level(logging.DEBUG, logger="eventmesh")
+    topic = mesh.topic("alerts")
+    topic.subscribe(forward)
+    async with mesh:
+        await topic.publish("hi")
+        await clock.advance(3600)  # every retry of the delivery policy
+        await eventually(lambda: topic.delivery_failures == 1)
+    assert "POST http://***@hooks.internal/x?token=***&v=*** failed" in caplog.text
+    assert "Traceback" in caplog.text
+    assert SECRET not in caplog.text
+
+
+async def test_a_callable_targets_error_reaches_the_dead_letter_without_the_url_it_names(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def forward(event: Any) -> None:
+        raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
+
+    dead = mesh.queue("dlq")
+    bus = mesh.bus("default")
+    bus.rule(
+        "hook",
+        pattern={"source": ["app"]},
+        targets=[Target(forward, dead_letter="dlq", max_retries=0)],
+    )
+    async with mesh:
+        await bus.put_events([{"Source": "app", "DetailType": "d", "Detail": {}}])
+        await clock.advance(1)
+        [message] = await dead.receive(10)
+    error = message.message_attributes["ERROR_MESSAGE"]["StringValue"]
+    assert error == "POST http://***@hooks.internal/x?token=***&v=*** failed"
+    assert SECRET not in caplog.text
+
+
+MISTYPED = f"HTTPS://alice:{SECRET}@hooks.example.com/x"
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [
+        lambda m: m.topic("alerts").subscribe(MISTYPED),
+        lambda m: m.topic("alerts").subscribe(MISTYPED, raw_message_delivery=True),
+        lambda m: m.bus().rule("r", pattern={"source": ["a"]}, targets=[MISTYPED]),
+    ],
+    ids=["topic-function", "topic-queue", "bus-target"],
+)
+async def test_a_mistyped_url_is_refused_at_start_without_its_secrets(
+    mesh: Mesh, configure: Callable[[Mesh], Any]
+) -> None:
+    # "HTTPS://" is not the https protocol (SNS's protocols are lower case): the name resolves
+    # to nothing, and the error names it without its credentials.
+    configure(mesh)
+    with pytest.raises(ConfigurationError) as caught:
+        await mesh.start()
+    await mesh.stop()
+    assert SECRET not in str(caught.value)
+    assert "://***@hooks.example.com/x" in str(caught.value)
+
+
+def test_a_wrong_environment_value_is_refused_without_showing_it(mesh: Mesh) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+
+        @mesh.function(environment={"DB_PASSWORD": SECRET.encode()})
+        async def charge(event: Any, context: Context) -> None: ...
+
+    assert str(caught.value) == (
+        "environment variables must map str to str, got 'DB_PASSWORD': a bytes value"
+    )

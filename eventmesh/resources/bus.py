@@ -112,7 +112,7 @@ from eventmesh._errors import (
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
-from eventmesh._redact import redact_text, redact_url
+from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import json_bytes, text_bytes
 from eventmesh.patterns import Pattern
@@ -142,6 +142,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("eventmesh.buses")
+logger.addFilter(RedactingFilter())  # a callable's errors may name a URL
 
 MAX_ENTRIES = 10
 """PutEvents' limit on entries per call."""
@@ -632,9 +633,8 @@ class RuleTarget:
         try:
             return self._mesh.resolve_function(target)
         except EventMeshError as exc:
-            raise ConfigurationError(
-                f"rule {self.rule.name!r}: no function or resource {target!r} ({exc})"
-            ) from None
+            message = f"rule {self.rule.name!r}: no function or resource {target!r} ({exc})"
+            raise ConfigurationError(redact_text(message)) from None  # a mistyped URL
 
     def _find_dead_letter(self) -> Queue | None:
         spec = self.spec.dead_letter
@@ -1559,7 +1559,9 @@ class Bus(Resource):
         )
         queue = target._dead_letter
         if queue is not None:
-            attributes = _dead_letter_attributes(target, code, str(exc), condition, retries)
+            attributes = _dead_letter_attributes(
+                target, code, redact_text(str(exc)), condition, retries
+            )
             try:
                 with delivery_mode(OVERFLOW):  # refusing a dead letter would lose the event
                     await queue.send(event.data.decode(), attributes)

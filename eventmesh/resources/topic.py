@@ -69,7 +69,7 @@ from eventmesh._errors import (
     TooManyRequestsError,
 )
 from eventmesh._function import Function, is_async_callable
-from eventmesh._redact import redact_text, redact_url
+from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import check_mapping, check_text, json_bytes
 from eventmesh.patterns import FilterPolicy
@@ -93,6 +93,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("eventmesh.topics")
+logger.addFilter(RedactingFilter())  # a callable's errors may name a URL
 
 MAX_MESSAGE_BYTES = 256 * 1024
 """SNS's limit on a message with its attributes (names, types and values)."""
@@ -469,10 +470,11 @@ class Subscription:
                 try:
                     self._function = mesh.resolve_function(target)
                 except EventMeshError as exc:
-                    raise ConfigurationError(
+                    message = (
                         f"subscription of topic {self.topic.name!r}: no function or queue "
                         f"{target!r} ({exc})"
-                    ) from None
+                    )
+                    raise ConfigurationError(redact_text(message)) from None  # a mistyped URL
                 return
         if self.protocol == "sqs":
             self._queue = self._find_queue(target)
@@ -491,7 +493,7 @@ class Subscription:
         queue = self.topic._mesh._resources.get(name)
         if not isinstance(queue, Queue):
             raise ConfigurationError(
-                f"subscription of topic {self.topic.name!r}: no queue named {name!r}"
+                redact_text(f"subscription of topic {self.topic.name!r}: no queue named {name!r}")
             )
         return queue
 
