@@ -39,7 +39,7 @@ from eventmesh._errors import (
     RequestTooLargeError,
     TooManyRequestsError,
 )
-from eventmesh._marshal import MARSHAL_OPTIONS, MarshalError, lambda_marshal
+from eventmesh._marshal import MARSHAL_OPTIONS, MarshalError, lambda_marshal, lambda_size
 from eventmesh._trampoline import AbandonedWork, Overran, drive
 from eventmesh._validation import check_finite, has_non_finite, json_error
 from eventmesh.telemetry import Telemetry, invocation_logger
@@ -686,6 +686,8 @@ class Invoker:
         if fast:
             payload: Any = None
             size = len(body)
+            if size * 2 > self.max_response_bytes:  # Lambda's spaces could put it over
+                size = lambda_size(result, size)
         else:
             try:
                 payload, size = lambda_marshal(result)

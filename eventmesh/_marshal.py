@@ -12,7 +12,10 @@ serializable``. What Lambda returns for ``float("nan")`` is the text ``NaN``, wh
 The fast path is one orjson call, told to refuse its own extras that Lambda refuses
 (datetimes, dataclasses). Only when orjson refused something (a Decimal, a set, a datetime, an
 int past 64 bits, a non-str key) or wrote ``null`` where a non-finite float was does the
-standard library's encoder, configured as Lambda's, give the answer.
+standard library's encoder, configured as Lambda's, give the answer. The size that the
+response limit is checked against is Lambda's: its encoder writes ``", "`` and ``": "``
+between items (``{"a": [1, 2]}``, not orjson's ``{"a":[1,2]}``) and, on the python3.12 and
+later runtimes, non-ASCII text as UTF-8 rather than ``\\u`` escapes.
 
 Known differences: orjson writes ``uuid.UUID`` and ``enum.Enum`` values natively (Lambda
 refuses a UUID and a plain Enum), a named tuple is a list here (simplejson writes an object),
@@ -29,9 +32,7 @@ from typing import Any
 
 import orjson
 
-from eventmesh._validation import has_non_finite
-
-__all__ = ["MARSHAL_OPTIONS", "MarshalError", "lambda_marshal", "marshal_result"]
+__all__ = ["MARSHAL_OPTIONS", "MarshalError", "lambda_marshal", "lambda_size"]
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -54,24 +55,32 @@ def _lambda_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def marshal_result(result: Any) -> tuple[Any, int]:
-    """The result as the caller decodes it, and its size in bytes as Lambda counts it.
-
-    Raises :class:`MarshalError` with Lambda's message when the runtime would.
-    """
-    try:
-        body = _dumps(result, None, MARSHAL_OPTIONS)
-    except TypeError:
-        return lambda_marshal(result)
-    if body.find(b"null") >= 0 and has_non_finite(result, body):
-        return lambda_marshal(result)
-    return _loads(body), len(body)
-
-
 def lambda_marshal(result: Any) -> tuple[Any, int]:
     """Lambda's encoder (simplejson as awslambdaric sets it up), for what orjson cannot do."""
     try:
-        text = json.dumps(result, default=_lambda_default, allow_nan=True)
+        text = _lambda_text(result)
     except Exception as exc:  # whatever the encoder raised, as awslambdaric catches it
         raise MarshalError(f"Unable to marshal response: {exc}") from None
-    return json.loads(text), len(text.encode())
+    return json.loads(text), _size(text)
+
+
+def lambda_size(result: Any, compact: int) -> int:
+    """The size in bytes of ``result`` as Lambda's runtime writes it, which orjson's
+    ``compact`` output undercounts by a byte for each ``,`` and ``:``. Asked only for a
+    result whose compact form is over half the limit (the spaces make it at most 1.5 times
+    longer). A value only orjson writes (a UUID, an Enum) keeps the compact size."""
+    try:
+        return _size(_lambda_text(result))
+    except Exception:  # a type Lambda's encoder refuses and orjson writes (a known difference)
+        return compact
+
+
+def _lambda_text(result: Any) -> str:
+    """As awslambdaric's ``Encoder`` writes it on the python3.12 and later runtimes: the
+    default separators (``", "`` and ``": "``) and ``ensure_ascii=False``."""
+    return json.dumps(result, default=_lambda_default, allow_nan=True, ensure_ascii=False)
+
+
+def _size(text: str) -> int:
+    # A lone surrogate (which Lambda's encoder lets through) counts as its 3 bytes.
+    return len(text.encode("utf-8", "surrogatepass"))

@@ -8,6 +8,7 @@ raw ``TypeError``, ``AttributeError``, ``UnicodeEncodeError`` or ``OverflowError
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ from eventmesh import (
     Mesh,
     PayloadError,
     Target,
+    Telemetry,
 )
 from eventmesh.resources.queue import Queue
 from eventmesh.testing import VirtualClock
@@ -585,3 +587,38 @@ async def test_a_producer_timeout_past_a_floats_range_waits_as_long_as_needed(
     _resources(mesh)
     async with mesh:
         assert await call(mesh) is not None
+
+
+async def _result_under_limit(limit: int, value: Any) -> Any:
+    mesh = Mesh(clock=VirtualClock(), telemetry=Telemetry(enabled=False), max_sync_payload=limit)
+    return await _result_of(mesh, value)
+
+
+async def test_a_results_size_is_counted_as_lambda_writes_it_with_its_spaces() -> None:
+    """awslambdaric's encoder writes ``[0, 0, ...]``: 8 zeros are 24 bytes (17 compact)."""
+    result = await _result_under_limit(20, [0] * 8)
+    assert result.function_error == "Unhandled"
+    assert result.payload == {
+        "errorMessage": "Response payload size (24 bytes) exceeded maximum allowed payload size "
+        "(20 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+        "stackTrace": [],
+    }
+    assert (await _result_under_limit(24, [0] * 8)).payload == [0] * 8
+
+
+async def test_non_ascii_text_counts_its_utf8_bytes_whichever_encoder_writes_it() -> None:
+    """On the python3.12+ runtimes ``{"d": 1, "s": "££££££££"}`` is 33 bytes (65 with \\u
+    escapes); a Decimal, which only the standard encoder writes here, changes nothing."""
+    for value in ({"d": Decimal("1"), "s": "£" * 8}, {"d": 1, "s": "£" * 8}):
+        result = await _result_under_limit(33, value)
+        assert result.payload == {"d": 1, "s": "£" * 8}
+        refused = await _result_under_limit(32, value)
+        assert refused.payload["errorMessage"].startswith("Response payload size (33 bytes)")
+
+
+async def test_a_large_result_lambdas_encoder_refuses_keeps_orjsons_size() -> None:
+    """A UUID is a known difference (orjson writes it); sizing a large one must not fail."""
+    value = {"id": uuid.UUID(int=0)}
+    result = await _result_under_limit(50, value)
+    assert result.payload == {"id": "00000000-0000-0000-0000-000000000000"}
