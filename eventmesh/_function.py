@@ -149,7 +149,9 @@ def check_signature(target: Any, role: str, name: str) -> None:
             f"`{example}` or `async {example}`"
         )
     try:
-        signature = inspect.signature(target)
+        # The callable itself is called, not what a decorator's functools.wraps names as
+        # wrapped: a wrapper may supply arguments its inner function takes differently.
+        signature = inspect.signature(target, follow_wrapped=False)
     except (TypeError, ValueError):
         return
     try:

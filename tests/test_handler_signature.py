@@ -91,6 +91,20 @@ def three_with_one_bound(settings: Any, event: Any, context: Any) -> None: ...
 async def async_handler(event: Any, context: Any) -> None: ...
 
 
+def without_context(handler: Any) -> Any:
+    """A decorator that calls ``handler(event)``: the wrapper is what Lambda calls."""
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        return handler(event)
+
+    return wrapper
+
+
+@without_context
+def decorated(event: Any) -> None: ...
+
+
 @pytest.mark.parametrize(
     "handler",
     [
@@ -101,8 +115,18 @@ async def async_handler(event: Any, context: Any) -> None: ...
         functools.partial(three_with_one_bound, {"retries": 2}),
         async_handler,
         lambda event, context: None,
+        decorated,
     ],
-    ids=["*args", "defaults", "bound method", "callable object", "partial", "async", "lambda"],
+    ids=[
+        "*args",
+        "defaults",
+        "bound method",
+        "callable object",
+        "partial",
+        "async",
+        "lambda",
+        "functools.wraps",
+    ],
 )
 def test_every_callable_shape_that_takes_event_and_context_is_accepted(
     mesh: Mesh, handler: Any
