@@ -586,8 +586,9 @@ class Invoker:
     def _overran(
         self, environment: Environment, task: asyncio.Task[Any], exc: Overran, request_id: str
     ) -> tuple[Any, bool, bool]:
-        """The handler ran past its deadline and kept going (it caught the cancellation) or
-        blocked the loop: a timeout at the deadline; what still runs is abandoned, reported."""
+        """The handler ran past its deadline and kept going (it caught the cancellation, or
+        awaited in its cleanup: a TaskGroup waiting for its children) or blocked the loop: a
+        timeout at the deadline; what still runs is abandoned, reported."""
         environment.reset()
         function = environment.pool.version.function
         fields = {"request_id": request_id, "function_name": function.name}
@@ -608,7 +609,8 @@ class Invoker:
             self.telemetry.count("runaways", function.name)
             invocation_logger.warning(
                 "function %s RequestId: %s still runs after its timeout of %.2f s (it caught "
-                "the cancellation): abandoned to the background, its concurrency released",
+                "the cancellation, or awaits in its cleanup): abandoned to the background, its "
+                "concurrency released",
                 function.name,
                 request_id,
                 environment.timeout,

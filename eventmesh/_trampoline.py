@@ -6,7 +6,9 @@ the handler's coroutine and yields what the coroutine yields, exactly as a Task 
 watches for the two things a Task cannot stop:
 
 * **The handler swallows its deadline's cancellation and carries on** (``except
-  CancelledError`` around an await, then more awaits). Lambda would kill the runtime at the
+  CancelledError`` around an await, then more awaits), or awaits while it unwinds (a
+  ``TaskGroup`` waiting for its cancelled children, an ``async with`` whose exit awaits; no
+  one can tell the two apart). Lambda would kill the runtime at the
   deadline; here :func:`drive` stops driving the coroutine, and raises :class:`Overran` so
   the invoker answers ``Sandbox.Timedout`` at the deadline and releases the concurrency. The
   coroutine is not lost: :class:`AbandonedWork` keeps running it in a background task,

@@ -294,8 +294,8 @@ async def test_a_handler_that_lingers_after_its_cancellation_times_out_at_the_de
     assert mesh.functions["lingers"].stats.runaways == 1
     assert (
         f"function lingers RequestId: {result.request_id} still runs after its timeout of "
-        "1.00 s (it caught the cancellation): abandoned to the background, its concurrency "
-        "released"
+        "1.00 s (it caught the cancellation, or awaits in its cleanup): abandoned to the "
+        "background, its concurrency released"
     ) in caplog.messages
     assert (
         f"function lingers RequestId: {result.request_id}: abandoned work returned 7.00 s after "
@@ -762,4 +762,46 @@ async def test_work_that_swallows_every_cancellation_is_closed_at_stop_not_left_
     assert (
         "1 abandoned invocations still ran 0.01 s after being cancelled at stop; they were "
         f"closed (no longer run): function stubborn RequestId: {result.request_id}"
+    ) in caplog.messages
+
+
+async def test_a_task_group_cleaning_up_at_the_deadline_is_not_said_to_catch_it(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TaskGroup awaits its children's end when the deadline's cancellation reaches it: the
+    handler awaits in its cleanup, it did not catch anything. The caller still gets the
+    timeout at the deadline, and the cleanup ends in the background."""
+    children: list[str] = []
+
+    async def child() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            children.append("cancelled")
+            raise
+
+    @mesh.function(timeout=1)
+    async def grouped(event: Any, context: Context) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(child())
+            await asyncio.Event().wait()
+
+    with caplog.at_level(logging.INFO, logger="eventmesh.invocations"):
+        async with mesh:
+            task = asyncio.create_task(mesh.invoke("grouped"))
+            await clock.advance(1)
+            assert task.done(), "the caller gets its answer at the deadline"
+            result = task.result()
+            await clock.advance(0)
+            assert mesh._invoker.abandoned.running == 0
+    assert result.payload["errorType"] == "Sandbox.Timedout"
+    assert children == ["cancelled"]
+    assert (
+        f"function grouped RequestId: {result.request_id} still runs after its timeout of 1.00 s "
+        "(it caught the cancellation, or awaits in its cleanup): abandoned to the background, "
+        "its concurrency released"
+    ) in caplog.messages
+    assert (
+        f"function grouped RequestId: {result.request_id}: abandoned work was cancelled 0.00 s "
+        "after its deadline; its result is discarded"
     ) in caplog.messages
