@@ -247,6 +247,7 @@ class Mesh:
         self._function_destinations: dict[str, FunctionDestination] = {}
         self._targets: dict[str, _Target] = {}
         self._running = False
+        self._to_stop: list[Callable[[], Awaitable[None]]] | None = None  # see _shut_down
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -804,6 +805,7 @@ class Mesh:
         self.telemetry.start()
         self._invoker.bind(asyncio.get_running_loop())
         self._running = True
+        self._to_stop = None
         try:
             for queue in self._async_queues.values():
                 queue.start()
@@ -943,6 +945,9 @@ class Mesh:
         everything. True when nothing was abandoned: the drain finished and no Event
         invocation was left unrun in memory."""
         if not self._running:
+            if self._to_stop is not None:  # a stop cancelled part-way: finish it
+                await self._shut_down()
+                return False
             return True
         clean = True
         try:
@@ -998,12 +1003,21 @@ class Mesh:
         return lost
 
     async def _shut_down(self) -> int:
-        """Stop everything; returns how many Event invocations were lost (memory only)."""
+        """Stop everything; returns how many Event invocations were lost (memory only).
+
+        Stopping a service or a function's workers waits a few seconds for a handler that
+        ignores its cancellation; a stop cancelled there (a second Ctrl-C) is finished by the
+        next ``stop()`` from that step, so the services after it still stop and the Event
+        invocations lost are still counted and logged."""
         self._running = False
-        for service in reversed(self._services):
-            await service.stop()
-        for queue in self._async_queues.values():
-            await queue.stop()
+        if self._to_stop is None:
+            self._to_stop = [
+                *(service.stop for service in reversed(self._services)),
+                *(queue.stop for queue in self._async_queues.values()),
+            ]
+        while self._to_stop:
+            await self._to_stop[0]()
+            del self._to_stop[0]
         lost = await self._report_stored_events()
         for task in list(self._background):
             task.cancel()
@@ -1014,6 +1028,7 @@ class Mesh:
         self._invoker.close()
         if self._closes_backend:
             await self.backend.close()
+        self._to_stop = None
         return lost
 
     @property

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from eventmesh import Context, Mesh, Telemetry
+from eventmesh import Context, Mesh, Telemetry, _async_queue
 from eventmesh.testing import VirtualClock, settle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,53 @@ async def test_a_memory_mesh_counts_and_logs_the_event_invocations_it_stops_with
     ]
     assert charge.stats.abandoned_events == 2
     assert charge.stats.as_dict()["abandoned_events"] == 2
+
+
+async def test_a_stop_cancelled_while_workers_stop_is_finished_by_the_next_stop(
+    mesh: Mesh,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A second Ctrl-C lands while a function's workers stop (a handler ignoring its
+    # cancellation holds one for a few seconds): `eventmesh run` cancels that stop and calls
+    # stop(drain=False), which must finish the shut-down, not return at once as if done.
+    waiting = asyncio.Event()
+    stop_tasks = _async_queue.stop_tasks
+    calls = []
+
+    async def held_the_first_time(tasks: Any, grace: float = 5.0) -> None:
+        calls.append(len(tasks))
+        if len(calls) == 1:
+            waiting.set()
+            await asyncio.Event().wait()  # until cancelled
+        await stop_tasks(tasks, grace)
+
+    monkeypatch.setattr(_async_queue, "stop_tasks", held_the_first_time)
+
+    @mesh.function(name="charge")
+    async def charge(event: Any, context: Context) -> None:
+        raise ValueError("card declined")
+
+    await mesh.start()
+    await mesh.invoke("charge", {"id": 1}, invocation_type="Event")
+    await mesh.invoke("charge", {"id": 2}, invocation_type="Event")
+    await clock.advance(0)  # both failed once; their retries wait 60 s
+    await settle()
+    stopping = asyncio.create_task(mesh.stop())
+    await waiting.wait()
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+
+    assert await mesh.stop(drain=False) is False
+    assert len(calls) == 2  # the workers' stop, run again to its end
+    assert messages(caplog, logging.WARNING) == [
+        "abandoned: function charge 2 Event invocations not run (0 queued, 2 waiting to retry, "
+        "0 taken); memory storage keeps nothing after the process ends"
+    ]
+    assert charge.stats.abandoned_events == 2
+    assert await mesh.stop() is True  # now stopped: nothing left to do
 
 
 async def test_a_durable_mesh_says_its_stored_events_wait_for_the_next_start(
