@@ -776,11 +776,6 @@ def _load(source: Mapping[str, Any] | str | bytes, label: str) -> dict[str, Any]
     return _copy_object(parsed, "", 1)
 
 
-def _nest_paths(source: dict[str, Any]) -> dict[str, Any]:
-    """EventBridge: the pattern with dotted keys as nested objects (``_dotted_paths``)."""
-    return nest_pattern_keys(source)
-
-
 def _check_wildcard_complexity(spec: dict[str, Any]) -> None:
     """EventBridge refuses a pattern event-ruler would judge too complex (``_rule_machines``)."""
     for path, patterns in wildcard_machines(spec, _is_or_group):
@@ -922,7 +917,7 @@ class Pattern:
 
     def __init__(self, pattern: Mapping[str, Any] | str | bytes) -> None:
         self.source: dict[str, Any] = _load(pattern, _EVENTBRIDGE.label)
-        nested = _nest_paths(self.source)
+        nested = nest_pattern_keys(self.source)  # dotted keys as nested objects
         self._root = _compile_object(nested, "", _EVENTBRIDGE)
         combinations = _combinations(nested, _one_rule)
         if combinations > _EVENTBRIDGE_MAX_OR_COMBINATIONS:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from http_endpoint import eventually
 
 from eventmesh import ConfigurationError, Mesh, Telemetry
 from eventmesh.resources.bus import Target
@@ -89,14 +90,6 @@ def resolve_to(address: str) -> Callable[..., Any]:
         return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, 80))]
 
     return getaddrinfo
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.001)
 
 
 async def test_a_name_resolving_to_metadata_fails_the_topic_delivery_without_retry(

@@ -4,14 +4,13 @@ environment values stay out of its configuration's repr."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from http_endpoint import Endpoint
+from http_endpoint import Endpoint, eventually
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,14 +30,6 @@ def with_secrets(url: str) -> str:
 def redacted(url: str) -> str:
     """The same URL as it must be shown (written out, not computed by the code under test)."""
     return url.replace("http://", "http://***@") + "?token=***&v=***"
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.001)
 
 
 def everything_logged(caplog: pytest.LogCaptureFixture) -> str:
