@@ -206,8 +206,10 @@ class Mesh:
         ):
             if not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"{setting} must be a positive integer, got {value!r}")
-        check_number(drain_timeout, "drain_timeout", 0, math.inf)
-        check_number(environment_idle_timeout, "environment_idle_timeout", 1e-3, math.inf)
+        drain_timeout = check_number(drain_timeout, "drain_timeout", 0, math.inf)
+        environment_idle_timeout = check_number(
+            environment_idle_timeout, "environment_idle_timeout", 1e-3, math.inf
+        )
         for setting, text in (("region", region), ("account_id", account_id)):
             check_text(text, setting, ConfigurationError)
         if not isinstance(storage, str | Backend):

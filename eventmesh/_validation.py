@@ -213,7 +213,10 @@ def check_number(
     if not number or not low <= value <= high:
         what = "an integer" if integer else "a number"
         raise error(f"{field}: must be {what} from {low:g} to {high:g}, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int past a float's range, under an infinite ``high``
+        return math.inf
 
 
 def check_flag(value: Any, field: str) -> bool:

@@ -352,6 +352,9 @@ CONFIGURATION: list[tuple[str, Configure, type[Exception], str]] = [
      ConfigurationError, "target: a lone surrogate"),
     ("stream-mapping-function-surrogate", lambda m: m.stream("s").subscribe(LONE),
      ConfigurationError, "function: a lone surrogate"),
+    ("mapping-timestamp-huge-int", lambda m: m.stream("s").subscribe(
+        "echo", starting_position="AT_TIMESTAMP", starting_position_timestamp=10**400),
+     ConfigurationError, "starting_position_timestamp is epoch seconds or a datetime"),
     ("delivery-policy-int-key", lambda m: m.topic("t").subscribe("echo", delivery_policy={1: 2}),
      ConfigurationError, "delivery_policy: the name 1 is not a str"),
 ]  # fmt: skip
@@ -622,3 +625,28 @@ async def test_a_large_result_lambdas_encoder_refuses_keeps_orjsons_size() -> No
     value = {"id": uuid.UUID(int=0)}
     result = await _result_under_limit(50, value)
     assert result.payload == {"id": "00000000-0000-0000-0000-000000000000"}
+
+
+async def test_a_mesh_timeout_past_a_floats_range_is_as_long_as_infinity() -> None:
+    """Accepted as ``math.inf`` is; kept as a float, so that the mesh's timers can use it."""
+    mesh = Mesh(
+        clock=VirtualClock(),
+        telemetry=Telemetry(enabled=False),
+        drain_timeout=10**400,
+        environment_idle_timeout=10**400,
+    )
+    assert mesh.drain_timeout == INF
+    assert mesh.environment_idle_timeout == INF
+    mesh.function(name="echo")(_echo)
+    async with mesh:
+        assert (await mesh.invoke("echo", 1)).payload == 1
+
+
+def test_a_filter_with_an_integer_past_64_bits_is_a_pattern_like_any_other(mesh: Mesh) -> None:
+    """As a bus rule or a filter policy takes it (its length used to be measured by orjson,
+    which refuses such an integer with a raw TypeError)."""
+    _resources(mesh)
+    mapping = mesh.queue("q").subscribe("echo", filters=[{"body": {"n": [10**30]}}])
+    assert len(mapping.filters) == 1
+    with pytest.raises(ConfigurationError, match="at most 4,096 characters"):
+        mesh.queue("q2").subscribe("echo", filters=[{"body": {"n": [10**30] * 200}}])

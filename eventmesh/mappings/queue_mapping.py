@@ -16,6 +16,7 @@ than the function's reserved concurrency, so a mapping does not throttle its own
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -86,10 +87,12 @@ def compile_filters(filters: Sequence[Mapping[str, Any] | str] | None) -> list[P
         raise ConfigurationError("an event source mapping takes at most 10 filters")
     patterns = []
     for pattern in filters:
-        text = pattern if isinstance(pattern, str) else orjson.dumps(pattern).decode()
+        compiled = Pattern(pattern)  # first: it refuses what is no pattern, naming the part
+        # Measured as JSON text; by the standard encoder, which (as AWS) writes any integer.
+        text = pattern if isinstance(pattern, str) else json.dumps(pattern, separators=(",", ":"))
         if len(text) > 4096:
             raise ConfigurationError("a filter pattern is at most 4,096 characters")
-        patterns.append(Pattern(pattern))
+        patterns.append(compiled)
     return patterns
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import sys
 import uuid
 import zlib
 from collections import deque
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamMapping"]
 
+_FLOAT_MAX = sys.float_info.max
 logger = logging.getLogger("eventmesh.mappings")
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
@@ -234,7 +235,7 @@ class StreamMapping:
         if timestamp is not None and (
             isinstance(timestamp, bool)
             or not isinstance(timestamp, int | float)
-            or not math.isfinite(timestamp)
+            or not -_FLOAT_MAX <= timestamp <= _FLOAT_MAX  # finite, and an int a float holds
         ):
             raise ConfigurationError(
                 f"starting_position_timestamp is epoch seconds or a datetime, got {timestamp!r}"
