@@ -6,7 +6,8 @@ task or a worker, so what it raises that is not an ``Exception`` (``KeyboardInte
 ``SystemExit``, ``GeneratorExit``, a bare ``BaseException``) would end that task, and a
 ``KeyboardInterrupt`` or ``SystemExit`` would leave the event loop and stop the process.
 :func:`contained` turns it into :class:`CallbackExited`, an ``Exception``: a failed delivery,
-retried and reported like any other. Only a cancellation passes through unchanged.
+retried and reported like any other. Only a real cancellation of the calling task passes
+through unchanged.
 """
 
 from __future__ import annotations
@@ -25,11 +26,24 @@ class CallbackExited(Exception):
 
 
 async def contained(awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable``; a non-``Exception`` it raises becomes :class:`CallbackExited`."""
+    """Await ``awaitable``; a non-``Exception`` it raises becomes :class:`CallbackExited`.
+
+    A ``CancelledError`` is passed on only when the awaiting task is being cancelled (the
+    mesh's stop); raised while it is not (the callable awaited a task someone else
+    cancelled), it is a failure like any other, which would otherwise end the delivery
+    without a retry or a record, as if the mesh had cancelled it.
+    """
     try:
         return await awaitable
-    except (Exception, asyncio.CancelledError):
+    except Exception:
         raise
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is None or task.cancelling() > 0:
+            raise
+        raise CallbackExited(
+            "the callable raised CancelledError while its task was not cancelled"
+        ) from exc
     except BaseException as exc:  # not an Exception: the callable tried to exit
         detail = f": {exc}" if str(exc) else ""
         raise CallbackExited(f"the callable raised {type(exc).__name__}{detail}") from exc

@@ -574,7 +574,15 @@ class Flaky:
             raise self.raised()
 
 
-@pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
+CALLBACK_RAISES: dict[str, Callable[[], BaseException]] = {
+    **EXITS,
+    "CancelledError": asyncio.CancelledError,
+}
+"""What a callable target may raise that is not an Exception. A CancelledError it raises
+while its task was not cancelled (it awaited something someone else cancelled) is one too."""
+
+
+@pytest.mark.parametrize("raised", CALLBACK_RAISES.values(), ids=CALLBACK_RAISES.keys())
 async def test_a_topic_callable_that_exits_is_a_failed_delivery_retried(
     mesh: Mesh, clock: VirtualClock, raised: Callable[[], BaseException]
 ) -> None:
@@ -591,7 +599,7 @@ async def test_a_topic_callable_that_exits_is_a_failed_delivery_retried(
     assert (subscription.attempts, subscription.delivered, subscription.failed) == (3, 2, 0)
 
 
-@pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
+@pytest.mark.parametrize("raised", CALLBACK_RAISES.values(), ids=CALLBACK_RAISES.keys())
 async def test_a_bus_callable_that_exits_is_a_failed_delivery_retried(
     mesh: Mesh, clock: VirtualClock, raised: Callable[[], BaseException]
 ) -> None:
@@ -608,7 +616,7 @@ async def test_a_bus_callable_that_exits_is_a_failed_delivery_retried(
     assert len(target.received) == 3
 
 
-@pytest.mark.parametrize("raised", EXITS.values(), ids=EXITS.keys())
+@pytest.mark.parametrize("raised", CALLBACK_RAISES.values(), ids=CALLBACK_RAISES.keys())
 async def test_a_schedule_callable_that_exits_is_a_failure_and_the_next_tick_fires(
     mesh: Mesh,
     clock: VirtualClock,
@@ -625,6 +633,8 @@ async def test_a_schedule_callable_that_exits_is_a_failure_and_the_next_tick_fir
         SystemExit: "the callable raised SystemExit: 3\n",
         GeneratorExit: "the callable raised GeneratorExit\n",
         BaseException: "the callable raised BaseException: bare\n",
+        asyncio.CancelledError: "the callable raised CancelledError while its task was not "
+        "cancelled\n",
     }[type(raised())]
     assert f"CallbackExited: {expected}" in caplog.text
     assert [payload["time"] for payload in target.received] == [
