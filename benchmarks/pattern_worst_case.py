@@ -98,9 +98,20 @@ OTHER_CASES: list[tuple[str, Callable[[], object]]] = [
     ("validate: anything-but list of 160 *xy (accepted)", lambda: Pattern(star_pairs(40))),
     ("validate: anything-but list of 320 *xy (refused)", lambda: refused(star_pairs(80))),
     ("match: 20,000 dotted keys under one name (290 KB)", lambda: DOTTED(DOTTED_EVENT)),
+    ("match: 20-level pattern, a dotted key at each level", lambda: DEEP(DEEP_EVENT)),
 ]
 DOTTED = Pattern({"a": {"missing": ["1"]}}).matches
 DOTTED_EVENT = {f"a.k{index}": index for index in range(20_000)}
+
+
+def nested(depth: int, inner: dict[str, Any], beside: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(depth):
+        inner = {"a": inner, **beside}
+    return inner
+
+
+DEEP = Pattern(nested(20, {"x": ["1"]}, {})).matches
+DEEP_EVENT = nested(20, {"x": "2", "b.c": 1}, {"b.c": 1})
 
 
 def refused(pattern: dict[str, Any]) -> None:

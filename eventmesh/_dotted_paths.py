@@ -6,8 +6,8 @@ a pattern, in all four combinations. The pattern engine walks nested objects ins
 sides are brought to the nested form: a pattern once, when it is loaded
 (:func:`nest_pattern_keys`), and an event object lazily, only when one of its keys has a dot
 (:func:`has_dotted_key`, then :func:`nest_event_keys` for that level; deeper levels are nested
-when the matcher reaches them). The matcher asks only when the answer can change the result (see
-``patterns._Object``).
+when the matcher reaches them). The matcher asks only at a level with nested fields whose value
+fields matched (see ``patterns._Object``).
 
 When one path is given twice in a pattern, the later value wins, as in event-ruler; a path can
 also be a value array and an object at once (``{"a.b": [1], "a": {"b": {"c": [2]}}}`` asks for

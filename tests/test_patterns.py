@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eventmesh import _dotted_paths
+from eventmesh import _dotted_paths, patterns
 from eventmesh._errors import PatternError
 from eventmesh.patterns import FilterPolicy, Pattern, matches_any
 
@@ -748,6 +748,27 @@ def test_thousands_of_dotted_keys_under_one_name_merge_once(
     event = {f"a.k{index}": index for index in range(1000)}
     assert match({"a": {"k999": [999]}}, event)
     assert merges == [1000]
+
+
+def test_a_dotted_key_at_every_level_nests_each_level_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each level was matched as it is, then again nested: 2**depth walks (2.3 s for 20 levels
+    # and a 400-byte event). Now each level is nested once, whatever the depth.
+    nestings: list[int] = []
+    nest = patterns.nest_event_keys
+
+    def counted(obj: Any) -> Any:
+        nestings.append(len(obj))
+        return nest(obj)
+
+    monkeypatch.setattr(patterns, "nest_event_keys", counted)
+    pattern: dict[str, Any] = {"x": ["1"]}
+    event: dict[str, Any] = {"x": "2", "b.c": 1}
+    for _ in range(16):
+        pattern, event = {"a": pattern}, {"a": event, "b.c": 1}
+    assert not Pattern(pattern).matches(event)
+    assert nestings == [2] * 16
 
 
 def test_sns_filter_policies_keep_dotted_names_as_names() -> None:
