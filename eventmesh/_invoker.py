@@ -571,6 +571,16 @@ class Invoker:
                 self._report_thread(environment, request_id)
             # A thread cannot be stopped: its environment must not be used again.
             return _timeout_error(request_id, environment.timeout), True, is_async
+        if environment.timed_out:
+            # The deadline's cancellation came back as another exception (the handler, or a
+            # library it awaited, turned it into one of its own): Lambda would have stopped
+            # the handler at the deadline, so a timeout; and the cancellation is ours to take
+            # back, or it would stay pending on the caller's task.
+            environment.reset()
+            if task.uncancel() > 0:  # the caller was cancelled too: that passes on
+                environment.pool.discard(environment)
+                raise asyncio.CancelledError
+            return _timeout_error(request_id, environment.timeout), True, True
         if not isinstance(exc, Exception):
             # SystemExit, KeyboardInterrupt, GeneratorExit, a bare BaseException: the
             # runtime exited. A crash: the environment is reset, the error follows the rules.

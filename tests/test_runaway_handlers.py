@@ -815,3 +815,34 @@ async def test_a_task_group_cleaning_up_at_the_deadline_is_not_said_to_catch_it(
         f"function grouped RequestId: {result.request_id}: abandoned work was cancelled 0.00 s "
         "after its deadline; its result is discarded"
     ) in caplog.messages
+
+
+@pytest.mark.parametrize("raised", [ValueError, KeyboardInterrupt], ids=["ValueError", "exit"])
+async def test_a_deadline_turned_into_another_exception_is_a_timeout_and_taken_back(
+    mesh: Mesh, clock: VirtualClock, raised: type[BaseException]
+) -> None:
+    """A handler (or a library it awaits) that raises its own error for the deadline's
+    cancellation: Lambda stops it at the deadline, so it is a timeout; and the cancellation
+    does not stay pending on the caller's task (where the next asyncio.timeout or TaskGroup
+    of the caller would take it for its own)."""
+
+    @mesh.function(timeout=1)
+    async def converts(event: Any, context: Context) -> None:
+        try:
+            await clock.sleep(10)
+        except asyncio.CancelledError:
+            raise raised("cancelled") from None
+
+    async def caller() -> tuple[Any, int]:
+        result = await mesh.invoke("converts")
+        task = asyncio.current_task()
+        assert task is not None
+        return result.payload, task.cancelling()
+
+    async with mesh:
+        task = asyncio.create_task(caller())
+        await clock.advance(1)
+        payload, cancelling = await task
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    assert cancelling == 0
