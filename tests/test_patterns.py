@@ -587,6 +587,30 @@ def test_validating_a_wildcard_list_whose_state_sets_stay_large_is_bounded() -> 
     Pattern({"x": [{"anything-but": {"wildcard": texts[:160]}}]})  # 40 x 4: accepted
 
 
+def test_machines_holding_the_same_wildcards_are_measured_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three $or fields before x give x 8 machines in event-ruler, all holding one list: each
+    # was measured again (9 such fields and a costly list took a minute for 1.5 KB).
+    measured: list[int] = []
+    measure = patterns.wildcard_complexity
+
+    def counted(machine: Any, limit: int) -> int:
+        measured.append(limit)
+        return measure(machine, limit)
+
+    monkeypatch.setattr(patterns, "wildcard_complexity", counted)
+    pattern: dict[str, Any] = {
+        f"k{index}": {"$or": [{"v": ["1"]}, {"v": ["2"]}]} for index in range(3)
+    }
+    pattern["x"] = [{"anything-but": {"wildcard": ["*ab", "*cd"]}}]
+    Pattern(pattern)
+    assert measured == [10]
+    pattern["y"] = [{"wildcard": "*a*a*a*a*a*b"}]  # another field: measured, and refused
+    with pytest.raises(PatternError, match=r"^y: Rule is too complex"):
+        Pattern(pattern)
+
+
 def test_or_branches_apart_on_an_earlier_field_have_machines_of_their_own() -> None:
     # event-ruler: "b" is taken first; b = "1" and b = "2" lead to different machines for x
     # (7 and 5), while two branches with b = "1" share one (12).
