@@ -18,6 +18,8 @@ walking the value after orjson refused it, off the hot path.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -45,6 +47,7 @@ _dumps = orjson.dumps
 _NULL = b"null"
 _MAX_DEPTH = 254  # orjson's recursion limit
 _DEFAULT = object()
+_SCALAR = (str, int, type(None))  # nothing inside to look at (bool is an int)
 
 
 def _key_path(path: str, key: Any) -> str:
@@ -102,6 +105,14 @@ def _problems(value: Any, path: str, depth: int = 0) -> Iterator[str]:
         for index, item in enumerate(value):
             yield from _problems(item, f"{path}[{index}]", depth + 1)
         return
+    if isinstance(value, enum.Enum):
+        yield from _problems(value.value, path, depth + 1)
+        return
+    fields = _dataclass_fields(value)
+    if fields:
+        for name, item in fields:
+            yield from _problems(item, f"{path}.{name}", depth + 1)
+        return
     try:
         _dumps(value)
     except TypeError:
@@ -109,22 +120,37 @@ def _problems(value: Any, path: str, depth: int = 0) -> Iterator[str]:
 
 
 def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or ±Infinity in ``value`` (dicts, lists and tuples)."""
+    """The path of the first NaN or ±Infinity in ``value``: in dicts, lists and tuples, and
+    in the other containers orjson writes natively (dataclasses, enum values)."""
     if isinstance(value, float):
         return None if math.isfinite(value) else path
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(item, dict | list | tuple | float):
+            if not isinstance(item, _SCALAR):
                 found = _non_finite(item, _key_path(path, key))
                 if found is not None:
                     return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            if isinstance(item, dict | list | tuple | float):
+            if not isinstance(item, _SCALAR):
                 found = _non_finite(item, f"{path}[{index}]")
                 if found is not None:
                     return found
+    elif isinstance(value, enum.Enum):
+        return _non_finite(value.value, path)
+    else:
+        for name, item in _dataclass_fields(value):
+            found = _non_finite(item, f"{path}.{name}")
+            if found is not None:
+                return found
     return None
+
+
+def _dataclass_fields(value: Any) -> list[tuple[str, Any]]:
+    """The fields of a dataclass instance, as orjson writes them; none for anything else."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return []
+    return [(field.name, getattr(value, field.name)) for field in dataclasses.fields(value)]
 
 
 def json_error(

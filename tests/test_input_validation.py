@@ -7,6 +7,8 @@ raw ``TypeError``, ``AttributeError``, ``UnicodeEncodeError`` or ``OverflowError
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -256,7 +258,23 @@ PRODUCERS: list[tuple[str, Producer, type[Exception], str]] = [
 ]
 
 
+@dataclasses.dataclass
+class Reading:
+    value: float
+
+
+class Level(float, enum.Enum):
+    UNKNOWN = NAN
+
+
 PRODUCERS += [
+    # orjson writes dataclasses and enums natively, NaN inside them as null too
+    ("send-nan-in-dataclass", lambda m: q(m).send({"a": Reading(NAN)}), PayloadError,
+     "body.a.value: not JSON-serialisable: nan"),
+    ("invoke-inf-in-dataclass", lambda m: m.invoke("echo", [Reading(INF)]), PayloadError,
+     "payload[0].value: not JSON-serialisable: inf"),
+    ("publish-nan-enum", lambda m: m.topic("t").publish({"level": Level.UNKNOWN}),
+     PayloadError, "message.level: not JSON-serialisable: <Level.UNKNOWN: nan>"),
     ("receive-visibility-text", lambda m: q(m).receive(visibility_timeout="5"),
      ConfigurationError, "visibility_timeout must be a number from 0 to 43200"),
 ]  # fmt: skip
