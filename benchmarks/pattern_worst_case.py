@@ -97,6 +97,10 @@ OTHER_CASES: list[tuple[str, Callable[[], object]]] = [
     ),
     ("validate: anything-but list of 160 *xy (accepted)", lambda: Pattern(star_pairs(40))),
     ("validate: anything-but list of 320 *xy (refused)", lambda: refused(star_pairs(80))),
+    (
+        "validate: 1000 $or combinations beside 300 fields and a wildcard (4 KB)",
+        lambda: Pattern(wide_or(300)),
+    ),
     ("match: 20,000 dotted keys under one name (290 KB)", lambda: DOTTED(DOTTED_EVENT)),
     ("match: 20-level pattern, a dotted key at each level", lambda: DEEP(DEEP_EVENT)),
 ]
@@ -112,6 +116,16 @@ def nested(depth: int, inner: dict[str, Any], beside: dict[str, Any]) -> dict[st
 
 DEEP = Pattern(nested(20, {"x": ["1"]}, {})).matches
 DEEP_EVENT = nested(20, {"x": "2", "b.c": 1}, {"b.c": 1})
+
+
+def wide_or(fields: int) -> dict[str, Any]:
+    """Three $or of 10 branches (1000 rules to expand) and many plain fields."""
+    pattern: dict[str, Any] = {
+        f"o{index}": {"$or": [{"v": [str(value)]} for value in range(10)]} for index in range(3)
+    }
+    pattern.update({f"f{index}": ["1"] for index in range(fields)})
+    pattern["x"] = [{"wildcard": "*.png"}]
+    return pattern
 
 
 def refused(pattern: dict[str, Any]) -> None:

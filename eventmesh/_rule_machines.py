@@ -15,6 +15,7 @@ with ``$or``: it agrees on all patterns without ``$or`` and on about 99 in 100 w
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -38,6 +39,8 @@ def wildcard_machines(
     ``pattern`` is nested (``_dotted_paths``), compiled already, and within the ``$or``
     combination limit, so its expansion is bounded.
     """
+    if not _mentions_wildcard(pattern):
+        return []  # the usual pattern: no need to expand its $or combinations
     machines: dict[tuple[int, str], tuple[dict[Hashable, int], list[WildcardPattern]]] = {}
     states = 0
     for rule in _rules(pattern, "", is_or_group):
@@ -65,19 +68,51 @@ def wildcard_machines(
 def _rules(
     spec: dict[str, Any], path: str, is_or_group: Callable[[Any], bool]
 ) -> list[dict[str, list[Any]]]:
-    """The plain rules ``$or`` expands to: path -> values, a later field replacing an earlier."""
-    rules: list[dict[str, list[Any]]] = [{}]
+    """The plain rules ``$or`` expands to: path -> values, a later field replacing an earlier.
+
+    Each key's alternatives are gathered first and combined once, so every rule is built in
+    one pass over its fields (rebuilding every rule at every key was quadratic in the fields:
+    0.8 s for 300 fields beside 1000 ``$or`` combinations)."""
+    fixed: dict[str, list[Any]] = {}  # keys with one alternative, merged in key order
+    choices: list[list[dict[str, list[Any]]]] = []
     for key, value in spec.items():
         if key == _OR and is_or_group(value):
             alternatives = [rule for branch in value for rule in _rules(branch, path, is_or_group)]
-            rules = [{**rule, **other} for rule in rules for other in alternatives]
         elif isinstance(value, dict):
-            inner = _rules(value, f"{path}.{key}" if path else key, is_or_group)
-            rules = [{**rule, **other} for rule in rules for other in inner]
+            alternatives = _rules(value, f"{path}.{key}" if path else key, is_or_group)
         elif isinstance(value, list):
             where = path if key == SELF else (f"{path}.{key}" if path else key)
-            rules = [{**rule, where: value} for rule in rules]
+            alternatives = [{where: value}]
+        else:
+            continue
+        if len(alternatives) == 1:
+            fixed.update(alternatives[0])
+        else:
+            choices.append([{**fixed, **alternative} for alternative in alternatives])
+            fixed = {}
+    rules = []
+    for combination in itertools.product(*choices):
+        rule: dict[str, list[Any]] = {}
+        for part in combination:
+            rule.update(part)
+        rule.update(fixed)
+        rules.append(rule)
     return rules
+
+
+def _mentions_wildcard(pattern: dict[str, Any]) -> bool:
+    """Whether any object of ``pattern`` has a ``wildcard`` key (a field so named counts too:
+    it only costs the full check)."""
+    pending: list[Any] = [pattern]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if "wildcard" in value:
+                return True
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _wildcard_texts(value: Any) -> Sequence[str]:
