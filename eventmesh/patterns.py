@@ -768,6 +768,25 @@ def _load(source: Mapping[str, Any] | str | bytes, label: str) -> dict[str, Any]
     return _copy_object(parsed, "", 1)
 
 
+def _check_dotted_depth(source: dict[str, Any]) -> None:
+    """EventBridge: each dot of a key is one more level of nesting (``"a.b"`` is ``{"a": {"b":
+    ...}}``) and counts in the depth limit, or nesting and compiling the pattern would recurse
+    without bound (a 2,000-segment key raised RecursionError)."""
+    pending: list[tuple[dict[str, Any], str, int]] = [(source, "", 1)]
+    while pending:
+        obj, path, depth = pending.pop()
+        for key, value in obj.items():
+            where, levels = _join(path, key), depth + key.count(".")
+            if levels > _MAX_DEPTH:
+                raise _error(where, f"the pattern is nested more than {_MAX_DEPTH} levels deep")
+            if isinstance(value, dict):
+                pending.append((value, where, levels + 1))
+            elif isinstance(value, list):  # $or branches
+                pending.extend(
+                    (item, where, levels + 2) for item in value if isinstance(item, dict)
+                )
+
+
 def _check_wildcard_complexity(spec: dict[str, Any]) -> None:
     """EventBridge refuses a pattern event-ruler would judge too complex (``_rule_machines``).
 
@@ -918,6 +937,7 @@ class Pattern:
 
     def __init__(self, pattern: Mapping[str, Any] | str | bytes) -> None:
         self.source: dict[str, Any] = _load(pattern, _EVENTBRIDGE.label)
+        _check_dotted_depth(self.source)
         nested = nest_pattern_keys(self.source)  # dotted keys as nested objects
         self._root = _compile_object(nested, "", _EVENTBRIDGE)
         combinations = _combinations(nested, _one_rule)

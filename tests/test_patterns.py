@@ -893,6 +893,18 @@ def test_deep_pattern_errors_name_the_path() -> None:
     assert str(caught.value).startswith("x" + ".x" * 99 + ": ")
 
 
+@pytest.mark.parametrize("segments", [101, 2_000])
+def test_each_dot_of_a_key_counts_as_a_level(segments: int) -> None:
+    # "a.a" is {"a": {"a": ...}}: a 2,000-segment key raised RecursionError.
+    key = ".".join(["a"] * segments)
+    with pytest.raises(PatternError, match="nested more than 100 levels deep"):
+        Pattern({key: ["1"]})
+    with pytest.raises(PatternError, match="nested more than 100 levels deep"):
+        Pattern({"$or": [{"b": ["1"]}, {"c": {key: ["1"]}}]})
+    assert Pattern({".".join(["a"] * 100): ["1"]}).matches({"a": "x", key[:199]: "1"})
+    assert FilterPolicy({key: ["1"]}, scope="MessageBody").matches({key: "1"})  # a plain name
+
+
 def test_pattern_text_nested_past_the_json_parser_is_a_pattern_error() -> None:
     text = '{"x": ' * 100_000 + '["v"]' + "}" * 100_000
     with pytest.raises(PatternError, match="nested"):
