@@ -267,7 +267,24 @@ class Level(float, enum.Enum):
     UNKNOWN = NAN
 
 
+def _number(text: str) -> dict[str, dict[str, str]]:
+    return {"n": {"DataType": "Number", "StringValue": text}}
+
+
 PRODUCERS += [
+    # SQS's and SNS's Number: up to 38 digits of precision, 0 or 10^-128 to 10^+126
+    ("send-attr-number-too-large", lambda m: q(m).send("x", _number("1e127")), PayloadError,
+     "attributes['n']: '1e127' is not a Number SQS and SNS can hold"),
+    ("send-attr-number-too-small", lambda m: q(m).send("x", _number("-1e-129")), PayloadError,
+     "attributes['n']: '-1e-129' is not a Number SQS and SNS can hold"),
+    ("send-attr-number-39-digits", lambda m: q(m).send("x", _number("1" * 39)), PayloadError,
+     "attributes['n']: '111111111111111111111111111111111111111' is not a Number"),
+    ("send-attr-number-huge-exponent",
+     lambda m: q(m).send("x", _number("1e99999999999999999999")), PayloadError,
+     "attributes['n']: '1e99999999999999999999' is not a Number"),
+    ("publish-attr-number-too-large",
+     lambda m: m.topic("t").publish("x", attributes=_number("1e999")), PayloadError,
+     "attributes['n']: '1e999' is not a Number SQS and SNS can hold"),
     # orjson writes dataclasses and enums natively, NaN inside them as null too
     ("send-nan-in-dataclass", lambda m: q(m).send({"a": Reading(NAN)}), PayloadError,
      "body.a.value: not JSON-serialisable: nan"),
@@ -668,3 +685,12 @@ def test_a_filter_with_an_integer_past_64_bits_is_a_pattern_like_any_other(mesh:
     assert len(mapping.filters) == 1
     with pytest.raises(ConfigurationError, match="at most 4,096 characters"):
         mesh.queue("q2").subscribe("echo", filters=[{"body": {"n": [10**30] * 200}}])
+
+
+async def test_numbers_at_the_edges_of_sqs_range_are_sent(mesh: Mesh) -> None:
+    """Zeros are trimmed before the 38 digits are counted; 0 needs no magnitude."""
+    _resources(mesh)
+    async with mesh:
+        for text in ("1e126", "-1e-128", "0.000", "000" + "9" * 38 + "000", "1.5"):
+            await q(mesh).send("x", _number(text))
+        assert (await q(mesh).stats()).total == 5

@@ -158,6 +158,29 @@ def _check_attribute(where: str, value: Mapping[str, str]) -> None:
     number = string is not None and value["DataType"].startswith("Number")
     if number and not _NUMBER.fullmatch(string or ""):
         raise PayloadError(f"{where}: {string!r} is not a number (DataType Number)")
+    if number and not _number_in_range(string or ""):
+        raise PayloadError(
+            f"{where}: {string!r} is not a Number SQS and SNS can hold (up to 38 significant "
+            "digits, and 0 or a magnitude from 10^-128 to 10^+126)"
+        )
+
+
+def _number_in_range(text: str) -> bool:
+    """Whether a number's text (one ``_NUMBER`` matched) fits SQS's (and SNS's) Number: up
+    to 38 digits of precision, leading and trailing zeros trimmed, and 0 or between 10^-128
+    and 10^+126. Read from the text itself: ``Decimal`` refuses an exponent such as
+    ``1e99999999999999999999`` with an error of its own."""
+    mantissa, _, exponent = text.lower().lstrip("+-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    significant = (whole + fraction).lstrip("0")
+    digits = significant.rstrip("0")
+    if not digits:
+        return True  # zero
+    if len(exponent.lstrip("+-").lstrip("0")) > 6:
+        return False  # far past either bound
+    leading_zeros = len(whole + fraction) - len(significant)
+    power = int(exponent or 0) + len(whole) - 1 - leading_zeros  # of the first digit
+    return len(digits) <= 38 and (-128 <= power < 126 or (power == 126 and digits == "1"))
 
 
 def _record_attributes(encoded: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Any]]:
