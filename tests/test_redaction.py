@@ -205,6 +205,21 @@ async def test_a_callable_subscribers_error_is_logged_without_the_url_it_names(
     assert SECRET not in caplog.text
 
 
+async def test_a_schedules_callable_target_error_is_logged_without_the_url_it_names(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def forward(payload: Any) -> None:
+        raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
+
+    schedule = mesh.schedule("rate(1 minute)", forward, name="tick")
+    async with mesh:
+        await clock.advance(61)
+        await eventually(lambda: schedule.failures == 1)
+    assert "POST http://***@hooks.internal/x?token=***&v=*** failed" in caplog.text
+    assert "Traceback" in caplog.text
+    assert SECRET not in caplog.text
+
+
 async def test_a_callable_targets_error_reaches_the_dead_letter_without_the_url_it_names(
     mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:

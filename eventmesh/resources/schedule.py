@@ -57,6 +57,7 @@ import orjson
 from eventmesh._callbacks import contained
 from eventmesh._errors import ConfigurationError, EventMeshError, ResourceNotFoundError
 from eventmesh._function import Function
+from eventmesh._redact import RedactingFilter
 from eventmesh._validation import json_bytes, text_bytes
 from eventmesh.resources._base import Resource
 from eventmesh.resources.schedule_expression import ScheduleExpression
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = ["Schedule", "create_schedule", "latest_tick"]
 
 logger = logging.getLogger("eventmesh.schedules")
+logger.addFilter(RedactingFilter())  # a callable target's errors may name a URL
 
 ScheduleTarget: TypeAlias = Any
 """A :class:`Function`, a function or resource name, an object with ``async send``, or a
