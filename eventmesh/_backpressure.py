@@ -124,7 +124,7 @@ class PendingLimit:
     before it wakes, so a producer arriving meanwhile cannot take that room.
     """
 
-    __slots__ = ("_calls", "_clock", "_waiters", "kind", "limit", "name", "pending")
+    __slots__ = ("_calls", "_clock", "_stopped", "_waiters", "kind", "limit", "name", "pending")
 
     def __init__(self, kind: str, name: str, limit: int | None, clock: Clock) -> None:
         self.kind = kind
@@ -134,6 +134,7 @@ class PendingLimit:
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._calls = 0
+        self._stopped = False
 
     @property
     def waiting(self) -> int:
@@ -155,7 +156,7 @@ class PendingLimit:
                 self.pending += 1
                 return
             timeout = mode
-        if timeout is not None and timeout <= 0:
+        if (timeout is not None and timeout <= 0) or self._stopped:
             raise self._error()
         await self._wait(timeout)
 
@@ -164,6 +165,8 @@ class PendingLimit:
         limit = self.limit
         if limit is None or (self.pending < limit and not self._waiters):
             return
+        if self._stopped:
+            raise self._error()
         await self._wait(None)
         self.release()
 
@@ -209,6 +212,18 @@ class PendingLimit:
         if self._waiters:
             self._grant()
 
+    def stop(self) -> None:
+        """The mesh stopped: its consumers free no more room, so the producers waiting for
+        some get a BackpressureError saying so (nothing of theirs was stored), and so does a
+        producer that finds the resource full until :meth:`start`."""
+        self._stopped = True
+        waiters, self._waiters = self._waiters, deque()
+        for future in waiters:
+            _expire(future)
+
+    def start(self) -> None:
+        self._stopped = False
+
     def _grant(self) -> None:
         limit = self.limit
         waiters = self._waiters
@@ -219,9 +234,10 @@ class PendingLimit:
                 future.set_result(None)
 
     def _error(self) -> BackpressureError:
+        why = "the mesh stopped" if self._stopped else "consumers have not freed room"
         return BackpressureError(
             f"{self.kind} {self.name!r} has {self.pending} pending, at its limit of "
-            f"{self.limit} (max_pending); consumers have not freed room",
+            f"{self.limit} (max_pending); {why}",
             resource=self.name,
             kind=self.kind,
             limit=self.limit or 0,

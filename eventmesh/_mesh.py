@@ -252,6 +252,7 @@ class Mesh:
         self._to_stop: list[Callable[[], Awaitable[None]]] | None = None  # see _shut_down
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._limits: list[PendingLimit] = []  # stopped with the mesh: see _shut_down
 
     def _open_storage(self, storage: str | Backend) -> Backend:
         if isinstance(storage, Backend):
@@ -492,7 +493,9 @@ class Mesh:
         """
         limit = check_max_pending(max_pending) or self.max_pending or DEFAULT_MAX_PENDING[kind]
         bounded = self._bounds_store or not stored
-        return PendingLimit(kind, name, limit if bounded else None, self.clock)
+        pending = PendingLimit(kind, name, limit if bounded else None, self.clock)
+        self._limits.append(pending)
+        return pending
 
     def register_resource(self, name: str, resource: Destination) -> None:
         """Make an object with ``async send`` reachable by name as a destination."""
@@ -808,6 +811,8 @@ class Mesh:
         self._invoker.bind(asyncio.get_running_loop())
         self._running = True
         self._to_stop = None
+        for limit in self._limits:
+            limit.start()
         try:
             for queue in self._async_queues.values():
                 queue.start()
@@ -1020,6 +1025,8 @@ class Mesh:
         while self._to_stop:
             await self._to_stop[0]()
             del self._to_stop[0]
+        for limit in self._limits:
+            limit.stop()  # no consumer frees room now: waiting producers are told, not left
         lost = await self._report_stored_events()
         for task in list(self._background):
             task.cancel()

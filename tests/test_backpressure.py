@@ -656,3 +656,33 @@ async def test_a_producer_cancelled_while_it_yields_or_waits_holds_no_room(
         assert (await queue.stats()).total == 40
         with pytest.raises(BackpressureError):
             await queue.send("over", timeout=0)
+
+
+async def test_producers_waiting_at_stop_are_told_the_mesh_stopped(clock: VirtualClock) -> None:
+    mesh = _mesh(clock)
+    queue = mesh.queue("jobs", max_pending=1)
+
+    @mesh.function(max_pending=2)
+    async def work(event: Any, context: Context) -> None:
+        await asyncio.Event().wait()  # never frees its room
+
+    async with mesh:
+        await queue.send("a")
+        await mesh.invoke("work", {}, "Event")
+        await settle()
+        await mesh.invoke("work", {}, "Event")  # the first one runs; this one is queued
+        waiting_send = asyncio.create_task(queue.send("b"))
+        waiting_invoke = asyncio.create_task(mesh.invoke("work", {}, "Event"))
+        await settle()
+        assert queue.limit.waiting == 1
+        await mesh.stop(drain=False)
+        await settle()
+        assert waiting_send.done() and waiting_invoke.done()
+        with pytest.raises(BackpressureError, match="the mesh stopped") as caught:
+            await waiting_send
+        _assert_names(caught.value, "queue", "jobs", 1)
+        with pytest.raises(BackpressureError, match="the mesh stopped"):
+            await waiting_invoke
+        assert (await queue.stats()).total == 1  # nothing of the waiter's was stored
+        with pytest.raises(BackpressureError, match="the mesh stopped"):
+            await queue.send("after stop")  # a full queue no consumer will empty: at once
