@@ -22,9 +22,11 @@ same time (a state counts once per pattern it can still lead to), over every pos
 value is a small automaton over its UTF-8 bytes framed by the JSON quotes event-ruler matches
 (``"`` at both ends), a star being a state that loops on any byte and may be skipped; the sets of
 states reachable by any input are explored exhaustively, stopping as soon as one exceeds the
-limit. The texts of one ``anything-but`` ``wildcard`` list are one pattern to event-ruler: their
-states before and at the first star, when the text so far is the same, are one state, and so is
-their end; a value added twice shares those states and has the rest twice. Which values share a
+limit (or the exploration exceeds its bounds, see :data:`_WORK_AT_MOST`: then the pattern is
+refused as too complex, though event-ruler might measure it within the limit). The texts
+of one ``anything-but`` ``wildcard`` list are one pattern to event-ruler: their states
+before and at the first star, when the text so far is the same, are one state, and so is their
+end; a value added twice shares those states and has the rest twice. Which values share a
 machine is ``_rule_machines``'s business. Checked against event-ruler itself on random values
 (one or several per field, repeats, lists): the figures agree exactly, e.g. ``"*aa"`` is 3,
 ``"a*b*bb"`` is 5, ``"*a*a*a*a*a*b"`` is 11.

@@ -11,15 +11,13 @@ so the gap before retry ``n`` lies in ``(2**n / 2, 2**n]`` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
-from http_endpoint import Endpoint
+from http_endpoint import Endpoint, eventually
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -90,16 +88,6 @@ class Recorder:
         if self.failures:
             self.failures -= 1
             raise RuntimeError("target is down")
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait in real time (for a real HTTP round trip) until ``condition`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.001)
 
 
 # -- PutEvents -------------------------------------------------------------------------------

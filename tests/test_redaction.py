@@ -186,16 +186,18 @@ def test_redacting_text_agrees_with_the_reference_scan(text: str) -> None:
     assert redact_text(text) == _reference_redact_text(text)
 
 
+async def failing_post(payload: Any) -> None:
+    """A callable subscriber or target failing as an HTTP client does: naming the URL."""
+    raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
+
+
 async def test_a_callable_subscribers_error_is_logged_without_the_url_it_names(
     mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     # An HTTP client's error names the URL it called: the topic logs it, traceback included.
-    async def forward(message: Any) -> None:
-        raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
-
     caplog.set_level(logging.DEBUG, logger="eventmesh")
     topic = mesh.topic("alerts")
-    topic.subscribe(forward)
+    topic.subscribe(failing_post)
     async with mesh:
         await topic.publish("hi")
         await clock.advance(3600)  # every retry of the delivery policy
@@ -208,10 +210,7 @@ async def test_a_callable_subscribers_error_is_logged_without_the_url_it_names(
 async def test_a_schedules_callable_target_error_is_logged_without_the_url_it_names(
     mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def forward(payload: Any) -> None:
-        raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
-
-    schedule = mesh.schedule("rate(1 minute)", forward, name="tick")
+    schedule = mesh.schedule("rate(1 minute)", failing_post, name="tick")
     async with mesh:
         await clock.advance(61)
         await eventually(lambda: schedule.failures == 1)
@@ -223,15 +222,12 @@ async def test_a_schedules_callable_target_error_is_logged_without_the_url_it_na
 async def test_a_callable_targets_error_reaches_the_dead_letter_without_the_url_it_names(
     mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def forward(event: Any) -> None:
-        raise ConnectionError(f"POST {with_secrets('http://hooks.internal/x')} failed")
-
     dead = mesh.queue("dlq")
     bus = mesh.bus("default")
     bus.rule(
         "hook",
         pattern={"source": ["app"]},
-        targets=[Target(forward, dead_letter="dlq", max_retries=0)],
+        targets=[Target(failing_post, dead_letter="dlq", max_retries=0)],
     )
     async with mesh:
         await bus.put_events([{"Source": "app", "DetailType": "d", "Detail": {}}])

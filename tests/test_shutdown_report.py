@@ -29,9 +29,16 @@ def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "eventmesh" and r.levelno == level]
 
 
-async def test_a_memory_mesh_counts_and_logs_the_event_invocations_it_stops_with(
-    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
-) -> None:
+TWO_ABANDONED = (
+    "abandoned: function charge 2 Event invocations not run (0 queued, 2 waiting to retry, "
+    "0 taken); memory storage keeps nothing after the process ends"
+)
+
+
+async def two_events_waiting_to_retry(mesh: Mesh, clock: VirtualClock) -> Any:
+    """A started mesh whose function ``charge`` has two failed Event invocations waiting 60 s
+    to retry; returns the function."""
+
     @mesh.function(name="charge")
     async def charge(event: Any, context: Context) -> None:
         raise ValueError("card declined")
@@ -41,12 +48,16 @@ async def test_a_memory_mesh_counts_and_logs_the_event_invocations_it_stops_with
     await mesh.invoke("charge", {"id": 2}, invocation_type="Event")
     await clock.advance(0)  # both failed once; their retries wait 60 s
     await settle()
+    return charge
+
+
+async def test_a_memory_mesh_counts_and_logs_the_event_invocations_it_stops_with(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    charge = await two_events_waiting_to_retry(mesh, clock)
     assert await mesh.stop() is False
 
-    assert messages(caplog, logging.WARNING) == [
-        "abandoned: function charge 2 Event invocations not run (0 queued, 2 waiting to retry, "
-        "0 taken); memory storage keeps nothing after the process ends"
-    ]
+    assert messages(caplog, logging.WARNING) == [TWO_ABANDONED]
     assert charge.stats.abandoned_events == 2
     assert charge.stats.as_dict()["abandoned_events"] == 2
 
@@ -73,15 +84,7 @@ async def test_a_stop_cancelled_while_workers_stop_is_finished_by_the_next_stop(
 
     monkeypatch.setattr(_async_queue, "stop_tasks", held_the_first_time)
 
-    @mesh.function(name="charge")
-    async def charge(event: Any, context: Context) -> None:
-        raise ValueError("card declined")
-
-    await mesh.start()
-    await mesh.invoke("charge", {"id": 1}, invocation_type="Event")
-    await mesh.invoke("charge", {"id": 2}, invocation_type="Event")
-    await clock.advance(0)  # both failed once; their retries wait 60 s
-    await settle()
+    charge = await two_events_waiting_to_retry(mesh, clock)
     stopping = asyncio.create_task(mesh.stop())
     await waiting.wait()
     stopping.cancel()
@@ -90,10 +93,7 @@ async def test_a_stop_cancelled_while_workers_stop_is_finished_by_the_next_stop(
 
     assert await mesh.stop(drain=False) is False
     assert len(calls) == 2  # the workers' stop, run again to its end
-    assert messages(caplog, logging.WARNING) == [
-        "abandoned: function charge 2 Event invocations not run (0 queued, 2 waiting to retry, "
-        "0 taken); memory storage keeps nothing after the process ends"
-    ]
+    assert messages(caplog, logging.WARNING) == [TWO_ABANDONED]
     assert charge.stats.abandoned_events == 2
     assert await mesh.stop() is True  # now stopped: nothing left to do
 

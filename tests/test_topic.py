@@ -13,12 +13,11 @@ import base64
 import logging
 import re
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
-from http_endpoint import Endpoint
+from http_endpoint import Endpoint, eventually
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -65,16 +64,6 @@ def make_topic(mesh: Mesh, name: str = "alerts") -> Topic:
 
 def make_queue(mesh: Mesh, name: str, **settings: Any) -> Queue:
     return mesh._resource(Queue, name, settings)
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait in real time (for a real HTTP round trip) until ``condition`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.001)
 
 
 def recorder(mesh: Mesh, name: str) -> list[dict[str, Any]]:
