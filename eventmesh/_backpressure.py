@@ -224,6 +224,11 @@ class PendingLimit:
     def start(self) -> None:
         self._stopped = False
 
+    @property
+    def stopped(self) -> bool:
+        """The mesh stopped: waiting for room would wait for nothing (see :meth:`stop`)."""
+        return self._stopped
+
     def _grant(self) -> None:
         limit = self.limit
         waiters = self._waiters

@@ -686,3 +686,18 @@ async def test_producers_waiting_at_stop_are_told_the_mesh_stopped(clock: Virtua
         assert (await queue.stats()).total == 1  # nothing of the waiter's was stored
         with pytest.raises(BackpressureError, match="the mesh stopped"):
             await queue.send("after stop")  # a full queue no consumer will empty: at once
+
+
+async def test_a_put_record_waiting_at_stop_is_told_the_mesh_stopped(clock: VirtualClock) -> None:
+    mesh = _mesh(clock)
+    stream = mesh.stream("clicks", max_pending=1)
+    async with mesh:
+        await stream.put_record("a", "k")
+        waiting = asyncio.create_task(stream.put_record("b", "k"))
+        await settle()
+        assert not waiting.done()
+        await mesh.stop(drain=False)
+        await settle()
+        assert waiting.done()  # not spinning between the stopped limit and the next trim
+        with pytest.raises(BackpressureError, match="the mesh stopped"):
+            await waiting

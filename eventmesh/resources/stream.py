@@ -459,6 +459,8 @@ class Stream(Resource):
                 await limit.acquire(until_trim)
                 return
             except BackpressureError:
+                if limit.stopped:
+                    raise  # the mesh stopped: no trim nor reader will come
                 continue  # the oldest records have expired: trim, and look again
 
     def lag(self, shard_id: str) -> int:
