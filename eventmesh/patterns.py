@@ -106,6 +106,7 @@ _UNMATCHABLE: Final = object()  # the exact-match key of a value no pattern lite
 
 _EVENTBRIDGE_NUMERIC_LIMIT: Final = 5.0e9
 _EVENTBRIDGE_MAX_OR_COMBINATIONS: Final = 1000
+_EVENTBRIDGE_MAX_PATTERN_CHARS: Final = 4096  # the quota's maximum (its default is 2048)
 _SNS_NUMERIC_LIMIT: Final = 1.0e9
 _SNS_MAX_DECIMALS: Final = 5
 _SNS_MAX_KEYS: Final = 5
@@ -768,6 +769,18 @@ def _load(source: Mapping[str, Any] | str | bytes, label: str) -> dict[str, Any]
     return _copy_object(parsed, "", 1)
 
 
+def _check_pattern_size(source: dict[str, Any]) -> None:
+    """EventBridge refuses an event pattern over 4096 characters (2048 unless its quota is
+    raised; Lambda's event filters and Pipes allow 4096). Measured on the compact JSON text, the
+    most lenient reading. It also bounds what validating a pattern can cost (``_wildcard``)."""
+    size = len(json.dumps(source, separators=(",", ":"), ensure_ascii=False))
+    if size > _EVENTBRIDGE_MAX_PATTERN_CHARS:
+        raise PatternError(
+            f"event pattern is {size} characters of JSON; the limit is "
+            f"{_EVENTBRIDGE_MAX_PATTERN_CHARS} characters"
+        )
+
+
 def _check_dotted_depth(source: dict[str, Any]) -> None:
     """EventBridge: each dot of a key is one more level of nesting (``"a.b"`` is ``{"a": {"b":
     ...}}``) and counts in the depth limit, or nesting and compiling the pattern would recurse
@@ -937,6 +950,7 @@ class Pattern:
 
     def __init__(self, pattern: Mapping[str, Any] | str | bytes) -> None:
         self.source: dict[str, Any] = _load(pattern, _EVENTBRIDGE.label)
+        _check_pattern_size(self.source)
         _check_dotted_depth(self.source)
         nested = nest_pattern_keys(self.source)  # dotted keys as nested objects
         self._root = _compile_object(nested, "", _EVENTBRIDGE)

@@ -905,6 +905,20 @@ def test_each_dot_of_a_key_counts_as_a_level(segments: int) -> None:
     assert FilterPolicy({key: ["1"]}, scope="MessageBody").matches({key: "1"})  # a plain name
 
 
+def test_an_event_pattern_over_4096_characters_is_refused() -> None:
+    # EventBridge's maximum (2048 by default, 4096 by quota increase; Lambda event filters
+    # 4096). It also bounds what validating wildcards can cost: without it, ever longer
+    # patterns took ever longer to check.
+    Pattern({"x": ["a" * 4086]})  # {"x":["..."]}: 4096 characters
+    with pytest.raises(PatternError) as caught:
+        Pattern({"x": ["a" * 4087]})
+    assert (
+        str(caught.value)
+        == "event pattern is 4097 characters of JSON; the limit is 4096 characters"
+    )
+    FilterPolicy({"x": ["a" * 10_000]})  # SNS: 256 KB
+
+
 def test_pattern_text_nested_past_the_json_parser_is_a_pattern_error() -> None:
     text = '{"x": ' * 100_000 + '["v"]' + "}" * 100_000
     with pytest.raises(PatternError, match="nested"):
