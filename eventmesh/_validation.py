@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -119,31 +119,32 @@ def _problems(value: Any, path: str, depth: int = 0) -> Iterator[str]:
         yield f"{bad} a {type(value).__name__} has no JSON form"
 
 
-def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or ±Infinity in ``value``: in dicts, lists and tuples, and
-    in the other containers orjson writes natively (dataclasses, enum values)."""
+def _non_finite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or ±Infinity: in dicts, lists and tuples, and in the
+    other containers orjson writes natively (dataclasses, enum values).
+
+    It builds no path on the way: it runs on every payload whose JSON holds a ``null`` (an
+    SNS event's Subject, for one), and :func:`json_error` finds the path when there is one.
+    """
     if isinstance(value, float):
-        return None if math.isfinite(value) else path
+        return not math.isfinite(value)
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(item, _SCALAR):
-                found = _non_finite(item, _key_path(path, key))
-                if found is not None:
-                    return found
+        items: Iterable[Any] = value.values()
     elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            if not isinstance(item, _SCALAR):
-                found = _non_finite(item, f"{path}[{index}]")
-                if found is not None:
-                    return found
+        items = value
     elif isinstance(value, enum.Enum):
-        return _non_finite(value.value, path)
+        return _non_finite(value.value)
     else:
-        for name, item in _dataclass_fields(value):
-            found = _non_finite(item, f"{path}.{name}")
-            if found is not None:
-                return found
-    return None
+        items = [item for _, item in _dataclass_fields(value)]
+    for item in items:
+        if isinstance(item, _SCALAR):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif _non_finite(item):
+            return True
+    return False
 
 
 def _dataclass_fields(value: Any) -> list[tuple[str, Any]]:
@@ -171,13 +172,13 @@ def check_finite(
 ) -> None:
     """Refuse the NaN or ±Infinity orjson wrote as ``null`` in ``body`` (the encoded
     ``value``); a walk happens only when ``null`` appears at all."""
-    if body.find(_NULL) >= 0 and _non_finite(value, field) is not None:
+    if body.find(_NULL) >= 0 and _non_finite(value):
         raise json_error(value, field, error, **context)
 
 
 def has_non_finite(value: Any, body: bytes) -> bool:
     """Whether orjson wrote a NaN or ±Infinity of ``value`` as ``null`` in ``body``."""
-    return body.find(_NULL) >= 0 and _non_finite(value, "") is not None
+    return body.find(_NULL) >= 0 and _non_finite(value)
 
 
 def json_bytes(value: Any, field: str, error: type[EventMeshError] = PayloadError) -> bytes:
@@ -186,7 +187,7 @@ def json_bytes(value: Any, field: str, error: type[EventMeshError] = PayloadErro
         body = _dumps(value)
     except TypeError:
         raise json_error(value, field, error) from None
-    if body.find(_NULL) >= 0 and _non_finite(value, field) is not None:
+    if body.find(_NULL) >= 0 and _non_finite(value):
         raise json_error(value, field, error)
     return body
 
