@@ -250,6 +250,7 @@ class Mesh:
         self._targets: dict[str, _Target] = {}
         self._running = False
         self._to_stop: list[Callable[[], Awaitable[None]]] | None = None  # see _shut_down
+        self._stopping = False  # a stop() is under way
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._limits: list[PendingLimit] = []  # stopped with the mesh: see _shut_down
@@ -950,12 +951,20 @@ class Mesh:
     async def stop(self, *, drain: bool = True) -> bool:
         """Drain (up to ``drain_timeout``; not at all with ``drain=False``), then stop
         everything. True when nothing was abandoned: the drain finished and no Event
-        invocation was left unrun in memory."""
-        if not self._running:
-            if self._to_stop is not None:  # a stop cancelled part-way: finish it
+        invocation was left unrun in memory. A stop while another is under way returns True at
+        once (the first one reports)."""
+        if self._stopping or (not self._running and self._to_stop is None):
+            return True
+        self._stopping = True
+        try:
+            if not self._running:  # a stop cancelled part-way (a second Ctrl-C): finish it
                 await self._shut_down()
                 return False
-            return True
+            return await self._drain_and_shut_down(drain)
+        finally:
+            self._stopping = False
+
+    async def _drain_and_shut_down(self, drain: bool) -> bool:
         clean = True
         try:
             if not drain:

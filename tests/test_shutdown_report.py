@@ -98,6 +98,16 @@ async def test_a_stop_cancelled_while_workers_stop_is_finished_by_the_next_stop(
     assert await mesh.stop() is True  # now stopped: nothing left to do
 
 
+async def test_two_stops_at_once_shut_down_once(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    charge = await two_events_waiting_to_retry(mesh, clock)
+    first, second = await asyncio.gather(mesh.stop(), mesh.stop())
+    assert (first, second) == (False, True)  # the second finds the first under way
+    assert messages(caplog, logging.WARNING) == [TWO_ABANDONED]
+    assert charge.stats.abandoned_events == 2
+
+
 async def test_a_durable_mesh_says_its_stored_events_wait_for_the_next_start(
     clock: VirtualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
