@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._backpressure import OVERFLOW, PendingLimit, delivery_mode
+from eventmesh._backpressure import OVERFLOW, PendingLimit, consuming, delivery_mode
 from eventmesh._callbacks import contained
 from eventmesh._destinations import (
     Destination,
@@ -217,9 +217,11 @@ class AsyncInvocationQueue:
             await self._reject(delivery, f"malformed stored event: {exc!r}")
             return
         token = invocation_chain.set(_extend(chain, self.function.name))
+        held = consuming.set(self.limit)  # an Event invocation of itself does not wait for it
         try:
             await self._run(delivery, attributes, event)
         finally:
+            consuming.reset(held)
             invocation_chain.reset(token)
 
     async def _run(self, delivery: Delivery, attributes: Mapping[str, str], event: Any) -> None:

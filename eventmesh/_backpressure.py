@@ -40,6 +40,7 @@ __all__ = [
     "YIELD_EVERY",
     "PendingLimit",
     "check_max_pending",
+    "consuming",
     "check_timeout",
     "delivery_mode",
     "task_context",
@@ -61,6 +62,13 @@ OVERFLOW = -1.0
 """The delivery mode of records of done work: admitted over the limit, never waiting."""
 
 _mode: ContextVar[float | None] = ContextVar("eventmesh_delivery_mode", default=None)
+
+consuming: ContextVar[PendingLimit | None] = ContextVar("eventmesh_consuming", default=None)
+"""The limit whose work the current handler is running (set by the consumer around its
+invocation: a queue mapping, a function's Event invocations). A producer call from that
+handler into the same resource never waits for room: the room it waits for is freed only
+when the handler itself ends, so it would wait for itself (a work queue fed by its own
+consumer); it goes in over the limit, as records of done work do. Read only at the limit."""
 
 
 @contextmanager
@@ -148,6 +156,9 @@ class PendingLimit:
             await asyncio.sleep(0)  # let consumers run while a producer loops (counts nothing)
         limit = self.limit
         if limit is None or (self.pending < limit and not self._waiters):
+            self.pending += 1
+            return
+        if consuming.get() is self:  # a handler feeding its own source: see `consuming`
             self.pending += 1
             return
         if timeout is None:

@@ -701,3 +701,51 @@ async def test_a_put_record_waiting_at_stop_is_told_the_mesh_stopped(clock: Virt
         assert waiting.done()  # not spinning between the stopped limit and the next trim
         with pytest.raises(BackpressureError, match="the mesh stopped"):
             await waiting
+
+
+async def test_a_handler_sending_to_its_own_full_queue_does_not_wait_for_itself(
+    clock: VirtualClock,
+) -> None:
+    mesh = _mesh(clock)
+    queue = mesh.queue("crawl", max_pending=2)
+    seen: list[str] = []
+
+    @mesh.function(timeout=3)
+    async def crawl(event: Any, context: Context) -> None:
+        for record in event["Records"]:
+            seen.append(record["body"])
+            depth = int(record["body"])
+            if depth < 2:
+                await queue.send(str(depth + 1))  # the queue is full of its own batch
+
+    queue.subscribe(crawl, batch_size=1)
+    async with mesh:
+        await queue.send("0")
+        await queue.send("0")
+        for _ in range(5):
+            await clock.advance(1)
+            await settle()
+    assert sorted(seen) == ["0", "0", "1", "1", "2", "2"]
+    assert crawl.stats.errors == 0  # no handler timed out waiting for its own queue
+    assert queue.limit.pending == 0
+
+
+async def test_an_event_invocation_of_itself_at_the_limit_does_not_wait_for_itself(
+    clock: VirtualClock,
+) -> None:
+    mesh = _mesh(clock)
+    seen: list[int] = []
+
+    @mesh.function(timeout=3, max_pending=1)
+    async def countdown(event: Any, context: Context) -> None:
+        seen.append(event)
+        if event > 0:
+            await mesh.invoke("countdown", event - 1, "Event")  # its own run holds the room
+
+    async with mesh:
+        await mesh.invoke("countdown", 2, "Event")
+        for _ in range(5):
+            await clock.advance(1)
+            await settle()
+    assert seen == [2, 1, 0]
+    assert countdown.stats.errors == 0

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._backpressure import consuming
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
 from eventmesh._failure_log import log_function_error
 from eventmesh._tasks import stop_tasks
@@ -295,6 +296,7 @@ class QueueMapping:
         parent = None
         if mesh.telemetry.tracing and messages[0].trace_context:
             parent = propagate.extract(messages[0].trace_context)
+        token = consuming.set(queue.limit)  # its sends to this queue do not wait for itself
         try:
             result = await mesh.invoke_sync(
                 self._target, {"Records": records}, trigger="pubsub", parent_context=parent
@@ -305,6 +307,8 @@ class QueueMapping:
             self._throttles += 1
             await mesh.clock.sleep(delay)
             return
+        finally:
+            consuming.reset(token)
         self._throttles = 0
         self.batches += 1
         if result.function_error is not None:
