@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,25 +165,6 @@ async def test_event_invocations_wait_at_the_function_limit(clock: VirtualClock)
     assert caught.value.function_name == "slow"
 
 
-async def test_an_event_invocation_timeout_expires_on_the_mesh_clock(clock: VirtualClock) -> None:
-    mesh = _mesh(clock)
-    gate = asyncio.Event()
-
-    @mesh.function(max_pending=1, timeout=900)
-    async def slow(event: Any, context: Context) -> None:
-        await gate.wait()
-
-    async with mesh:
-        await mesh.invoke("slow", {}, "Event")
-        waiting = asyncio.create_task(mesh.invoke("slow", {}, "Event", timeout=2))
-        await clock.advance(1.5)
-        assert not waiting.done()
-        await clock.advance(0.5)
-        with pytest.raises(BackpressureError):
-            await waiting
-        gate.set()
-
-
 async def test_an_event_waiting_to_retry_is_still_pending(clock: VirtualClock) -> None:
     mesh = _mesh(clock)
     calls: list[int] = []
@@ -282,27 +264,6 @@ async def test_publish_waits_while_the_topic_deliveries_are_at_the_limit(
     _assert_names(caught.value, "topic", "news", 2)
 
 
-async def test_a_publish_timeout_expires_on_the_mesh_clock(clock: VirtualClock) -> None:
-    mesh = _mesh(clock)
-    gate = asyncio.Event()
-
-    async def subscriber(envelope: dict[str, Any]) -> None:
-        await gate.wait()
-
-    topic = mesh.topic("news", max_pending=1)
-    topic.subscribe(subscriber)
-    async with mesh:
-        await topic.publish("1")
-        waiting = asyncio.create_task(topic.publish("2", timeout=3))
-        await clock.advance(2.9)
-        assert not waiting.done()
-        await clock.advance(0.1)
-        with pytest.raises(BackpressureError):
-            await waiting
-        gate.set()
-    assert topic.published == 1
-
-
 async def test_a_topic_delivery_to_a_full_queue_waits_in_the_background(
     clock: VirtualClock,
 ) -> None:
@@ -358,26 +319,6 @@ async def test_put_events_waits_while_the_bus_deliveries_are_at_the_limit(
     _assert_names(caught.value, "bus", "orders", 2)
 
 
-async def test_a_put_events_timeout_expires_on_the_mesh_clock(clock: VirtualClock) -> None:
-    mesh = _mesh(clock)
-    gate = asyncio.Event()
-
-    async def target(event: dict[str, Any]) -> None:
-        await gate.wait()
-
-    bus = mesh.bus("orders", max_pending=1)
-    bus.rule("all", {"source": ["shop"]}, targets=[target])
-    async with mesh:
-        await bus.put_events([_entry(1)])
-        waiting = asyncio.create_task(bus.put_events([_entry(2)], timeout=1))
-        await clock.advance(0.9)
-        assert not waiting.done()
-        await clock.advance(0.1)
-        with pytest.raises(BackpressureError):
-            await waiting
-        gate.set()
-
-
 async def test_a_bus_delivery_to_a_full_queue_is_throttled_then_dead_lettered(
     clock: VirtualClock,
 ) -> None:
@@ -419,19 +360,6 @@ async def test_put_record_waits_for_retention_when_nothing_reads_the_stream(
         assert waiting.done()
         await waiting
     _assert_names(caught.value, "stream", "clicks", 2)
-
-
-async def test_a_put_record_timeout_expires_on_the_mesh_clock(clock: VirtualClock) -> None:
-    mesh = _mesh(clock)
-    stream = mesh.stream("clicks", max_pending=1)
-    async with mesh:
-        await stream.put_record("a", "k")
-        waiting = asyncio.create_task(stream.put_record("b", "k", timeout=5))
-        await clock.advance(4.9)
-        assert not waiting.done()
-        await clock.advance(0.1)
-        with pytest.raises(BackpressureError):
-            await waiting
 
 
 async def test_put_records_stores_nothing_when_a_shard_is_full(clock: VirtualClock) -> None:
@@ -749,3 +677,70 @@ async def test_an_event_invocation_of_itself_at_the_limit_does_not_wait_for_itse
             await settle()
     assert seen == [2, 1, 0]
     assert countdown.stats.errors == 0
+
+
+# -- every producer's timeout ------------------------------------------------------------------
+Producer = tuple[Callable[[], Awaitable[Any]], Callable[[float], Awaitable[Any]]]
+
+
+def _function_at_its_limit(mesh: Mesh, gate: asyncio.Event) -> Producer:
+    @mesh.function(max_pending=1, timeout=900)
+    async def slow(event: Any, context: Context) -> None:
+        await gate.wait()
+
+    return (
+        lambda: mesh.invoke("slow", {}, "Event"),
+        lambda timeout: mesh.invoke("slow", {}, "Event", timeout=timeout),
+    )
+
+
+def _topic_at_its_limit(mesh: Mesh, gate: asyncio.Event) -> Producer:
+    async def subscriber(envelope: dict[str, Any]) -> None:
+        await gate.wait()
+
+    topic = mesh.topic("news", max_pending=1)
+    topic.subscribe(subscriber)
+    return lambda: topic.publish("1"), lambda timeout: topic.publish("2", timeout=timeout)
+
+
+def _bus_at_its_limit(mesh: Mesh, gate: asyncio.Event) -> Producer:
+    async def target(event: dict[str, Any]) -> None:
+        await gate.wait()
+
+    bus = mesh.bus("orders", max_pending=1)
+    bus.rule("all", {"source": ["shop"]}, targets=[target])
+    return (
+        lambda: bus.put_events([_entry(1)]),
+        lambda timeout: bus.put_events([_entry(2)], timeout=timeout),
+    )
+
+
+def _stream_at_its_limit(mesh: Mesh, gate: asyncio.Event) -> Producer:
+    stream = mesh.stream("clicks", max_pending=1)
+    return (
+        lambda: stream.put_record("a", "k"),
+        lambda timeout: stream.put_record("b", "k", timeout=timeout),
+    )
+
+
+@pytest.mark.parametrize(
+    "at_its_limit",
+    [_function_at_its_limit, _topic_at_its_limit, _bus_at_its_limit, _stream_at_its_limit],
+    ids=["event-invocation", "publish", "put_events", "put_record"],
+)
+async def test_a_producer_timeout_expires_on_the_mesh_clock(
+    clock: VirtualClock, at_its_limit: Callable[[Mesh, asyncio.Event], Producer]
+) -> None:
+    mesh = _mesh(clock)
+    gate = asyncio.Event()
+    fill, produce = at_its_limit(mesh, gate)
+    async with mesh:
+        await fill()
+        waiting = asyncio.create_task(produce(2))
+        await clock.advance(1.9)
+        assert not waiting.done()
+        await clock.advance(0.1)
+        assert waiting.done()
+        with pytest.raises(BackpressureError):
+            await waiting
+        gate.set()
