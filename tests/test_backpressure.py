@@ -744,3 +744,31 @@ async def test_a_producer_timeout_expires_on_the_mesh_clock(
         with pytest.raises(BackpressureError):
             await waiting
         gate.set()
+
+
+async def test_a_consumer_publishing_to_the_topic_that_feeds_its_full_queue_goes_on(
+    clock: VirtualClock,
+) -> None:
+    mesh = _mesh(clock)
+    queue = mesh.queue("work", max_pending=1)
+    topic = mesh.topic("steps")
+    topic.subscribe(queue, raw_message_delivery=True)
+    seen: list[str] = []
+
+    @mesh.function(timeout=3)
+    async def step(event: Any, context: Context) -> None:
+        for record in event["Records"]:
+            seen.append(record["body"])
+            if record["body"] != "3":
+                await topic.publish(str(int(record["body"]) + 1))  # back into its own queue
+
+    queue.subscribe(step, batch_size=1)
+    async with mesh:
+        await topic.publish("1")
+        for _ in range(3):
+            await clock.advance(1)
+            await settle()
+    # Each step goes on at once: the publish does not wait for the queue (its delivery waits
+    # in the background), and the handler's delete wakes that delivery.
+    assert seen == ["1", "2", "3"]
+    assert step.stats.errors == 0
