@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventmesh._clock import VirtualClock, settle
+from eventmesh._clock import TimerHandle, VirtualClock, settle
 from eventmesh._destinations import MessageAttributes
 
-__all__ = ["RecordingDestination", "VirtualClock", "settle"]
+__all__ = ["RecordingDestination", "TimerHandle", "VirtualClock", "settle"]
 
 
 class RecordingDestination:

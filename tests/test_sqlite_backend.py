@@ -241,8 +241,10 @@ from eventmesh.backends.sqlite import sqlite_backend
 async def main(path, name):
     backend = sqlite_backend(path, RealClock(), synchronous="NORMAL")
     await backend.values.put("ready-" + name, b"1")
-    for other in ("ready-a", "ready-b"):
-        while await backend.values.get(other) is None:
+    for other in ("ready-a", "ready-b"):  # the other process, polled for 30 s at most
+        for _ in range(3000):
+            if await backend.values.get(other) is not None:
+                break
             await asyncio.sleep(0.01)
     won = await backend.values.put("lease", name.encode(), only_if_absent=True) is not None
     got = []
@@ -291,8 +293,8 @@ async def test_the_event_loop_runs_while_sqlite_waits(path: Path, opened: Open) 
     blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     send = asyncio.create_task(backend.queues.send("q", messages("m")))
     ticks = 0
-    for _ in range(20):
-        await asyncio.sleep(0.005)
+    for _ in range(20):  # the send starts at the first turn; a send on the loop would block it
+        await asyncio.sleep(0)
         ticks += 1
     assert not send.done() and ticks == 20  # the send waits on its thread, the loop runs on
     blocker.execute("COMMIT")

@@ -100,19 +100,21 @@ async def test_a_span_opened_in_the_handler_is_a_child_of_the_invocation(
 async def test_metrics_mirror_lambdas(telemetry: Telemetry, reader: InMemoryMetricReader) -> None:
     mesh = Mesh(telemetry=telemetry)
     gate = asyncio.Event()
+    entered = asyncio.Event()
 
     @mesh.function(reserved_concurrency=1, timeout=60)
     async def measured(event: Any, context: Context) -> None:
         if event == "fail":
             raise ValueError("broken")
         if event == "wait":
+            entered.set()
             await gate.wait()
 
     async with mesh:
         await mesh.invoke("measured", "ok")
         await mesh.invoke("measured", "fail")
         waiting = asyncio.create_task(mesh.invoke("measured", "wait"))
-        await asyncio.sleep(0.01)
+        await entered.wait()
         with pytest.raises(TooManyRequestsError):
             await mesh.invoke("measured", "ok")
         gate.set()

@@ -422,21 +422,24 @@ async def test_a_topic_is_a_destination(mesh: Mesh, clock: VirtualClock) -> None
 
 # -- HTTP(S) subscribers ---------------------------------------------------------------------
 async def test_http_delivery_retries_on_the_default_schedule_until_it_succeeds(
-    mesh: Mesh, clock: VirtualClock
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = make_topic(mesh)
-    async with Endpoint(clock, [500, 503]) as server, mesh:
-        subscription = topic.subscribe(server.url)
-        message_id = await topic.publish("hello", subject="Greeting", attributes={"a": "b"})
-        await eventually(lambda: subscription.attempts == 1)
-        await clock.advance(19.9)
-        await asyncio.sleep(0.02)
-        assert len(server.requests) == 1  # not before 20 s
-        await clock.advance(0.1)
-        await eventually(lambda: subscription.attempts == 2)
-        await clock.advance(20)
-        await eventually(lambda: subscription.attempts == 3)
+    with caplog.at_level(logging.DEBUG, logger="eventmesh.topics"):
+        async with Endpoint(clock, [500, 503]) as server, mesh:
+            subscription = topic.subscribe(server.url)
+            message_id = await topic.publish("hello", subject="Greeting", attributes={"a": "b"})
+            await eventually(lambda: subscription.attempts == 1)
+            await clock.advance(19.9)
+            assert subscription.attempts == 1  # not before 20 s
+            await clock.advance(0.1)
+            await eventually(lambda: subscription.attempts == 2)
+            await clock.advance(20)
+            await eventually(lambda: subscription.attempts == 3)
 
+    # The retry waits as the delivery decided it (20 s, not a moment less), each time.
+    retries = [m.rsplit("; ", 1)[-1] for m in caplog.messages if "retrying in" in m]
+    assert retries == ["retrying in 20 s", "retrying in 20 s"]
     assert [(r.at, r.status) for r in server.requests] == [(0, 500), (20, 503), (40, 200)]
     request = server.requests[-1]
     assert request.line == "POST /sns HTTP/1.1"
@@ -463,9 +466,8 @@ async def test_http_delivery_gives_up_after_three_retries(mesh: Mesh, clock: Vir
         for attempt in range(1, 4):
             await eventually(lambda n=attempt: subscription.attempts == n)  # type: ignore[misc]
             await clock.advance(20)
-        await eventually(lambda: subscription.failed == 1)
+        await eventually(lambda: subscription.failed == 1)  # the delivery has ended
         await clock.advance(600)
-        await asyncio.sleep(0.02)
 
     assert [r.at for r in server.requests] == [0, 20, 40, 60]
     assert topic.delivery_failures == 1
@@ -477,9 +479,8 @@ async def test_http_client_errors_are_not_retried(mesh: Mesh, clock: VirtualCloc
     async with Endpoint(clock, [404]) as server, mesh:
         subscription = topic.subscribe(server.url)
         await topic.publish("hello")
-        await eventually(lambda: subscription.failed == 1)
+        await eventually(lambda: subscription.failed == 1)  # the delivery has ended
         await clock.advance(100)
-        await asyncio.sleep(0.02)
 
     assert len(server.requests) == 1
     assert subscription.attempts == 1
