@@ -299,11 +299,10 @@ def test_a_second_signal_stops_at_once(
     worker.wait_for("handler started")
     os.kill(worker.process.pid, first)
     worker.wait_for("draining (up to 600 s): function stuck 1 running")
-    started = time.monotonic()
     os.kill(worker.process.pid, second)
+    # Ended at once: far from the 600 s drain (finish fails after 20 s), and by the signal.
     exit_code, lines = worker.finish(timeout=20)
     assert exit_code == code
-    assert time.monotonic() - started < 15  # far from the 600 s drain
     assert f"received {second.name} again: stopping at once" in lines
     assert "abandoned: function stuck 1 running (the drain was cancelled)" in lines
     assert lines[-1] == "stopped at once; work in hand was abandoned"
