@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -574,39 +575,78 @@ async def test_an_unmarshallable_result_is_lambdas_marshal_error(
 
 
 # -- names that resolve to nothing: refused at start, naming them -----------------------------
-UNRESOLVED: list[tuple[str, Configure]] = [
-    ("topic-subscriber", lambda m: m.topic("t").subscribe("nowhere")),
+UNRESOLVED: list[tuple[str, Configure, str]] = [
+    # (case, configuration, the message: what refers to the name, then the name)
+    (
+        "topic-subscriber",
+        lambda m: m.topic("t").subscribe("nowhere"),
+        "subscription of topic 't': no function or queue 'nowhere' [(]no function named "
+        "'nowhere'[)]",
+    ),
     (
         "bus-rule-target",
         lambda m: m.bus().rule("r", pattern={"source": ["a"]}, targets=["nowhere"]),
+        "rule 'r': no function or resource 'nowhere' [(]no function named 'nowhere'[)]",
     ),
     (
         "bus-rule-dead-letter",
         lambda m: m.bus().rule(
             "r", pattern={"source": ["a"]}, targets=[Target("echo", dead_letter="nowhere")]
         ),
+        "rule 'r': no dead-letter queue named 'nowhere'",
     ),
-    ("bucket-notification", lambda m: m.bucket("bkt").notify("nowhere")),
-    ("schedule-target", lambda m: m.schedule("rate(1 minute)", "nowhere")),
-    ("queue-mapping", lambda m: m.queue("q").subscribe("nowhere")),
-    ("stream-mapping-on-failure", lambda m: m.stream("s").subscribe("echo", on_failure="nowhere")),
-    ("function-destination", lambda m: m.function(name="f", on_failure="nowhere")(_echo)),
-    ("queue-dead-letter", lambda m: m.queue("jobs", max_receive_count=2, dead_letter="nowhere")),
+    (
+        "bucket-notification",
+        lambda m: m.bucket("bkt").notify("nowhere"),
+        # the notification's id is generated
+        "notification '[0-9a-f-]{36}' of bucket 'bkt': no function, queue or topic 'nowhere' "
+        "[(]no function named 'nowhere'[)]",
+    ),
+    (
+        "schedule-target",
+        lambda m: m.schedule("rate(1 minute)", "nowhere"),
+        # the schedule's name is derived from its settings
+        "schedule 'nowhere-[0-9a-f]{12}': target 'nowhere' is neither a function nor a "
+        "resource: no function named 'nowhere'",
+    ),
+    (
+        "queue-mapping",
+        lambda m: m.queue("q").subscribe("nowhere"),
+        "mapping of queue 'q': no function named 'nowhere'",
+    ),
+    (
+        "stream-mapping-on-failure",
+        lambda m: m.stream("s").subscribe("echo", on_failure="nowhere"),
+        "mapping of stream 's': no function or resource named 'nowhere'",
+    ),
+    (
+        "function-destination",
+        lambda m: m.function(name="f", on_failure="nowhere")(_echo),
+        "invalid destinations: f:[$]LATEST on_failure: no function or resource named 'nowhere'",
+    ),
+    (
+        "queue-dead-letter",
+        lambda m: m.queue("jobs", max_receive_count=2, dead_letter="nowhere"),
+        "queue 'jobs': dead-letter queue 'nowhere' of 'jobs' not found",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "configure", [pytest.param(configure, id=name) for name, configure in UNRESOLVED]
+    ("configure", "message"),
+    [pytest.param(configure, message, id=name) for name, configure, message in UNRESOLVED],
 )
 async def test_a_name_that_resolves_to_nothing_is_refused_at_start(
-    mesh: Mesh, configure: Configure
+    mesh: Mesh, configure: Configure, message: str
 ) -> None:
     mesh.function(name="echo")(_echo)
     configure(mesh)
-    with pytest.raises(ConfigurationError, match="'nowhere'"):
+    with pytest.raises(ConfigurationError) as raised:
         await mesh.start()
     await mesh.stop()
     assert not mesh.running
+    # What refers to the missing name comes first, then the name (a pattern: ids are made up).
+    assert re.fullmatch(message, str(raised.value)), str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -280,9 +280,14 @@ async def test_a_plain_callable_target(clock: VirtualClock, mesh: Mesh) -> None:
 
 async def test_unknown_target_fails_at_start(clock: VirtualClock, mesh: Mesh) -> None:
     schedule(mesh, "rate(1 minute)", "nowhere")
-    with pytest.raises(ConfigurationError, match="nowhere"):
+    with pytest.raises(ConfigurationError) as raised:
         await mesh.start()
     await mesh.stop()
+    message = str(raised.value)
+    assert message.startswith("schedule 'nowhere-")  # the schedule, by its derived name
+    assert message.endswith(
+        ": target 'nowhere' is neither a function nor a resource: no function named 'nowhere'"
+    )
 
 
 async def test_unknown_qualifier_fails_at_start(clock: VirtualClock, mesh: Mesh) -> None:
@@ -290,9 +295,13 @@ async def test_unknown_qualifier_fails_at_start(clock: VirtualClock, mesh: Mesh)
     async def job(event: Any, context: Context) -> None: ...
 
     schedule(mesh, "rate(1 minute)", "job:live")
-    with pytest.raises(ConfigurationError, match="live"):
+    with pytest.raises(ConfigurationError) as raised:
         await mesh.start()
     await mesh.stop()
+    assert str(raised.value).endswith(
+        ": target 'job:live' is neither a function nor a resource: "
+        "function 'job' has no version or alias 'live'"
+    )
 
 
 # -- flexible windows and failures -----------------------------------------------------------
@@ -503,8 +512,12 @@ async def test_state_lives_in_the_key_value_store(clock: VirtualClock, mesh: Mes
 
 @pytest.mark.parametrize("window", [0, 1441, 1.5, True, "5"])
 def test_flexible_window_is_whole_minutes_from_1_to_1440(mesh: Mesh, window: Any) -> None:
-    with pytest.raises(ConfigurationError, match="flexible_window"):
+    with pytest.raises(ConfigurationError) as raised:
         schedule(mesh, "rate(1 minute)", print, flexible_window=window)
+    assert str(raised.value) == (
+        "flexible_window must be a whole number of minutes from 1 to 1440 (or None), "
+        f"got {window!r}"
+    )
 
 
 @pytest.mark.parametrize("window", [1, 1440])
@@ -515,23 +528,52 @@ def test_flexible_window_bounds_are_accepted(mesh: Mesh, window: int) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"expression": "rate(5 minute)"}, "plural"),
-        ({"expression": "cron(0 12 * * * *)"}, "one of them must be '\\?'"),
-        ({"expression": "every day"}, "rate"),
-        ({"timezone": "Mars/Olympus"}, "time zone"),
-        ({"input": {"when": datetime.now}}, "JSON"),
-        ({"target": 42}, "target"),
-        ({"name": "no spaces"}, "name"),
-        ({"name": "x" * 65}, "name"),
-        ({"start": "2026-01-01"}, "start"),
-        ({"start": datetime(2026, 1, 1)}, "timezone-aware"),
+        (
+            {"expression": "rate(5 minute)"},
+            "rate(5 minute): a value of 5 needs the plural unit 'minutes'",
+        ),
+        (
+            {"expression": "cron(0 12 * * * *)"},
+            "cron(0 12 * * * *): day-of-month field '*' and day-of-week field '*' can't both be "
+            "specified: one of them must be '?'",
+        ),
+        (
+            {"expression": "every day"},
+            "'every day': a schedule expression must be rate(...), cron(...) or at(...)",
+        ),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus' (expected an IANA name)"),
+        (
+            {"input": {"when": datetime.now}},
+            "input.when: not JSON-serialisable: a builtin_function_or_method has no JSON form",
+        ),
+        (
+            {"target": 42},
+            "a schedule's target is a function, a function or resource name, an object with "
+            "async send, or a callable; not 42",
+        ),
+        (
+            {"name": "no spaces"},
+            "schedule name 'no spaces' must be 1-64 letters, digits, '-', '_' or '.'",
+        ),
+        (
+            {"name": "x" * 65},
+            f"schedule name '{'x' * 65}' must be 1-64 letters, digits, '-', '_' or '.'",
+        ),
+        ({"start": "2026-01-01"}, "start must be a timezone-aware datetime, not '2026-01-01'"),
+        (
+            {"start": datetime(2026, 1, 1)},
+            "start must be a timezone-aware datetime, got naive 2026-01-01T00:00:00",
+        ),
     ],
 )
-def test_invalid_settings(mesh: Mesh, settings: dict[str, Any], message: str) -> None:
+def test_invalid_settings_say_what_and_where(
+    mesh: Mesh, settings: dict[str, Any], message: str
+) -> None:
     arguments: dict[str, Any] = {"expression": "rate(1 minute)", "target": print, **settings}
     expression, target = arguments.pop("expression"), arguments.pop("target")
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(ConfigurationError) as raised:
         schedule(mesh, expression, target, **arguments)
+    assert str(raised.value) == message
 
 
 def test_derived_names_are_stable_and_distinct(mesh: Mesh) -> None:
@@ -554,8 +596,13 @@ def test_derived_names_are_stable_and_distinct(mesh: Mesh) -> None:
 
 def test_same_name_with_other_settings_is_an_error(mesh: Mesh) -> None:
     schedule(mesh, "rate(1 hour)", print, name="hourly")
-    with pytest.raises(ConfigurationError, match="other settings"):
+    with pytest.raises(ConfigurationError) as raised:
         schedule(mesh, "rate(2 hours)", print, name="hourly")
+    assert str(raised.value) == (
+        "schedule 'hourly' already exists with other settings: expression (exists: "
+        "'rate(1 hour)', asked: 'rate(2 hours)'); ask with the same settings (or none) to get "
+        "it, or use another name"
+    )
 
 
 # -- catch-up search -------------------------------------------------------------------------
