@@ -8,8 +8,16 @@ import hashlib
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
-from eventmesh import BackpressureError, ConfigurationError, Context, Mesh, PayloadError
+from eventmesh import (
+    BackpressureError,
+    ConfigurationError,
+    Context,
+    Mesh,
+    PayloadError,
+    Telemetry,
+)
 from eventmesh.resources.queue import Queue
 from eventmesh.testing import VirtualClock
 
@@ -975,6 +983,10 @@ async def test_a_duplicate_waits_out_a_dead_senders_claim_then_sends(
         assert sending.done()
         message_id = await sending
         (message,) = await queue.receive()
+        # The send recorded the id: a duplicate within five minutes gets the same message id.
+        again = await queue.send("pay", group_id="g", deduplication_id="order-2")
+        assert again == message_id
+        assert (await queue.stats()).total == 1
     assert (message.message_id, message.body) == (message_id, "pay")
     assert message.attributes["MessageDeduplicationId"] == "order-2"
 
@@ -1001,3 +1013,35 @@ async def test_a_queue_mapping_has_lambdas_defaults(mesh: Mesh) -> None:
         "a mapping of queue 'jobs' (arn:aws:sqs:us-east-1:123456789012:jobs) to function "
         "'worker' already exists"
     )
+
+
+async def test_a_received_message_carries_the_senders_trace_context(clock: VirtualClock) -> None:
+    """The producer's W3C trace context travels with the message (as the AWSTraceHeader system
+    attribute does for X-Ray), for the consumer's span."""
+    provider = TracerProvider()
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    queue = mesh.queue("traced")
+    async with mesh:
+        with provider.get_tracer("test").start_as_current_span("producer") as span:
+            await queue.send("x")
+        (message,) = await queue.receive()
+    trace_id = span.get_span_context().trace_id
+    assert f"-{trace_id:032x}-" in message.trace_context["traceparent"]
+    assert "traceparent" not in message.attributes
+
+
+async def test_a_data_type_that_is_not_valid_unicode_is_refused_naming_it(mesh: Mesh) -> None:
+    queue = mesh.queue("types")
+    async with mesh:
+        with pytest.raises(PayloadError) as error:
+            await queue.send("x", {"a": {"DataType": "String\ud800", "StringValue": "v"}})
+    assert str(error.value).startswith("attributes['a'].DataType: a lone surrogate")
+
+
+async def test_a_number_written_with_many_leading_zeros_is_its_value(mesh: Mesh) -> None:
+    """SQS trims leading and trailing zeros before judging a Number's range: this one is 1."""
+    queue = mesh.queue("zeros")
+    number = "0." + "0" * 99_999 + "1e100000"
+    async with mesh:
+        await queue.send("x", {"n": {"DataType": "Number", "StringValue": number}})
+        assert (await queue.stats()).total == 1
