@@ -57,6 +57,16 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_async_invocations.py",
             "tests/test_robustness.py",
             "tests/test_shutdown_report.py",
+            "tests/test_backpressure.py",
+            "tests/test_failure_log.py",
+            "tests/test_runaway_handlers.py",
+            "tests/test_telemetry.py",
+            "tests/test_async_queue_rules.py",
+            # These start `python -m eventmesh.cli` in a temporary directory, where mutmut's
+            # trampoline finds no configuration and the child fails before it runs anything.
+            "--deselect=tests/test_shutdown_report.py::test_run_logs_the_signal_and_exits_0_when_the_drain_finishes",
+            "--deselect=tests/test_shutdown_report.py::test_run_exits_1_when_the_drain_deadline_passes_with_work_left",
+            "--deselect=tests/test_shutdown_report.py::test_a_second_signal_stops_at_once",
         ],
     ),
     "schedule_expression": (
