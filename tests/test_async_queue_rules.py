@@ -616,3 +616,94 @@ async def test_a_backlog_of_handlers_that_never_wait_yields_every_16_events(
     start = seen[0]
     # Event 0 was the worker's 1st; it yields after its 16th, 32nd: events 15 and 31.
     assert [turn - start for turn in seen] == [0] * 16 + [1] * 16 + [2] * 9
+
+
+async def test_an_idle_function_wakes_its_last_worker_once_an_hour_not_every_20_s(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """The last worker never retires, so it long-polls for an hour (sends wake it): an idle
+    mesh on a virtual clock advanced by days costs a wake-up an hour, not one every 20 s."""
+
+    @mesh.function(name="idle")
+    async def idle(event: Any, context: Context) -> None:
+        return None
+
+    async with mesh:
+        await clock.advance(0)
+        assert workers("idle") == 1
+        assert clock.next_timer() == 3600.0
+        await clock.advance(3600)
+        assert clock.next_timer() == 7200.0
+
+
+async def test_an_idle_worker_takes_the_next_event_without_a_new_worker_starting(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A worker is started only when an event is taken while no other worker waits (§1.3:
+    pollers scale with the work, bounded by concurrency): idle workers are counted right."""
+    release = asyncio.Event()
+
+    @mesh.function(name="quad", reserved_concurrency=4, timeout=60)
+    async def quad(event: Any, context: Context) -> None:
+        if event != "quick":
+            await release.wait()
+
+    async with mesh:
+        await mesh.invoke("quad", 1, invocation_type="Event")
+        await mesh.invoke("quad", 2, invocation_type="Event")
+        await clock.advance(0)
+        assert workers("quad") == 3  # two busy, one waiting for the next event
+        release.set()
+        await clock.advance(1)
+        assert workers("quad") == 3  # all three waiting
+        await mesh.invoke("quad", "quick", invocation_type="Event")
+        await clock.advance(1)
+        assert workers("quad") == 3
+        assert quad.stats.invocations == 3
+
+
+async def test_drain_waits_for_an_event_queued_after_concurrent_ones_finished(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """``drain`` waits until no invocation runs and no queued event is due (documented on
+    Mesh.drain): the count of events being processed stays right after several ran at once."""
+    release = asyncio.Event()
+    done: list[Any] = []
+
+    @mesh.function(name="pair", reserved_concurrency=2, timeout=60)
+    async def pair(event: Any, context: Context) -> None:
+        if event != 3:
+            await release.wait()
+        done.append(event)
+
+    async with mesh:
+        await mesh.invoke("pair", 1, invocation_type="Event")
+        await mesh.invoke("pair", 2, invocation_type="Event")
+        await clock.advance(0)
+        release.set()
+        await clock.advance(0)
+        assert sorted(done) == [1, 2]
+        await mesh.invoke("pair", 3, invocation_type="Event")
+        assert await mesh.drain() is True
+        assert sorted(done) == [1, 2, 3]
+
+
+async def test_a_failed_destination_delivery_is_logged_with_the_target_and_function(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A destination delivery that fails (§1.4, DestinationDeliveryFailures) is logged with
+    the destination as configured and the function's name, and the error's traceback."""
+    mesh.register_resource("broken", FailingDestination())
+
+    @mesh.function(name="worker", on_success="broken")
+    async def worker(event: Any, context: Context) -> str:
+        return "ok"
+
+    with caplog.at_level(logging.ERROR, logger="eventmesh.async"):
+        async with mesh:
+            await mesh.invoke("worker", {}, invocation_type="Event")
+            await clock.advance(0)
+
+    assert [(r.getMessage(), type(r.exc_info[1])) for r in caplog.records if r.exc_info] == [
+        ("delivering to 'broken' for function worker failed", ConnectionError)
+    ]
