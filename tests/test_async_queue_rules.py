@@ -707,3 +707,31 @@ async def test_a_failed_destination_delivery_is_logged_with_the_target_and_funct
     assert [(r.getMessage(), type(r.exc_info[1])) for r in caplog.records if r.exc_info] == [
         ("delivering to 'broken' for function worker failed", ConnectionError)
     ]
+
+
+async def test_a_worker_whose_handler_returns_on_cancellation_stops_with_the_mesh(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Stopping the mesh stops the workers (AsyncInvocationQueue.stop): a handler that answers
+    the cancellation by returning lets its worker finish the event, and the worker then ends
+    instead of polling again."""
+    entered = asyncio.Event()
+    runs: list[Any] = []
+
+    @mesh.function(name="polite", timeout=900)
+    async def polite(event: Any, context: Context) -> str:
+        runs.append(event)
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return "stopped"
+        return "never"
+
+    await mesh.start()
+    await mesh.invoke("polite", 1, invocation_type="Event")
+    await entered.wait()
+    assert await mesh.stop(drain=False) is False  # an event was running: abandoned
+
+    assert workers("polite") == 0
+    assert runs == [1]
