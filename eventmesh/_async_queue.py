@@ -128,6 +128,7 @@ class AsyncInvocationQueue:
 
     # -- polling -----------------------------------------------------------------------------
     def start(self) -> None:
+        self._stopping = False  # a mesh can be started again after a stop
         if not self._workers:
             self._spawn_worker()
 

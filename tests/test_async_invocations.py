@@ -1157,3 +1157,23 @@ async def test_a_function_named_as_dead_letter_target_is_refused_at_start(mesh: 
     with pytest.raises(ConfigurationError, match="dead_letter"):
         await mesh.start()
     assert not mesh.running
+
+
+async def test_a_mesh_started_again_after_a_stop_runs_event_invocations(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Stopping stops the function's pollers; starting again must start them again (they used
+    to stay stopped, so every Event of the second run was abandoned at its end)."""
+    runs: list[Any] = []
+
+    @mesh.function(name="worker")
+    async def worker(event: Any, context: Context) -> None:
+        runs.append(event)
+
+    async with mesh:
+        await mesh.invoke("worker", "first run", invocation_type="Event")
+    async with mesh:
+        await mesh.invoke("worker", "second run", invocation_type="Event")
+        await clock.advance(1)
+        assert runs == ["first run", "second run"]
+    assert worker.stats.abandoned_events == 0

@@ -357,3 +357,22 @@ async def test_a_batch_stays_under_lambdas_six_megabytes(mesh: Mesh, clock: Virt
     assert dead.total == 0, "a record cut from a batch was not received twice"
     assert all(size <= 6 * 1024 * 1024 for size in sizes)
     assert len(batches) >= 2
+
+
+async def test_a_mesh_started_again_after_a_stop_polls_its_queues_again(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Stopping stops a mapping's pollers; starting the mesh again must start them again (they
+    used to stay stopped, so messages sent in the second run were never handled)."""
+    queue = mesh.queue("orders")
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batch_size=10)
+    async with mesh:
+        await queue.send("first run")
+        await clock.advance(1)
+    async with mesh:
+        await queue.send("second run")
+        await clock.advance(1)
+        stats = await queue.stats()
+    assert [r["body"] for b in batches for r in b] == ["first run", "second run"]
+    assert stats.total == 0

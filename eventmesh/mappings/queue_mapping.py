@@ -177,6 +177,7 @@ class QueueMapping:
         return visibility
 
     async def start(self) -> None:
+        self._stopping = False  # a mesh can be started again after a stop
         mesh = self.queue._mesh
         try:
             self._target = mesh.resolve_function(self.function)
