@@ -1296,3 +1296,61 @@ def test_unknown_scope_is_refused() -> None:
     assert str(caught.value) == (
         'filter policy scope must be "MessageAttributes" or "MessageBody", got \'Body\''
     )
+
+
+# ------------------------------------------------------------------- rules pinned by mutants
+
+
+def test_exists_false_in_an_or_branch_matches_an_absent_field() -> None:
+    """EventBridge: ``"exists": false`` matches a field the event lacks, in an ``$or`` branch as
+    at the top (EB-OPS, "Exists matching" and "$or matching"); an absent field is not null."""
+    pattern = {"$or": [{"a": [{"exists": False}]}, {"b": ["x"]}]}
+    assert match(pattern, {"c": 1})
+    assert not match(pattern, {"a": None})  # present, even if null
+    assert not match({"$or": [{"a": [None]}, {"b": ["x"]}]}, {"c": 1})  # null is not absent
+
+
+def test_anything_but_prefix_is_case_sensitive() -> None:
+    """EventBridge: string matching is case-sensitive unless ``equals-ignore-case`` is asked
+    for (EB-OPS); ``{"anything-but": {"prefix": "us-"}}`` keeps "US-east-1" (reference §5.2)."""
+    assert match({"region": [{"anything-but": {"prefix": "us-"}}]}, {"region": "US-east-1"})
+    assert not match({"region": [{"anything-but": {"prefix": "us-"}}]}, {"region": "us-east-1"})
+    assert match({"f": [{"anything-but": {"suffix": ".png"}}]}, {"f": "a.PNG"})
+    assert not match({"f": [{"anything-but": {"suffix": ".png"}}]}, {"f": "a.png"})
+
+
+def test_numeric_range_includes_minus_5e9() -> None:
+    """EventBridge numeric matching works for values from -5.0e9 to +5.0e9 inclusive (EB-OPS,
+    reference §5.2 limits): both ends match."""
+    assert match({"x": [{"numeric": ["<", 0]}]}, {"x": -5.0e9})
+    assert not match({"x": [{"numeric": ["<", 0]}]}, {"x": -5.1e9})
+
+
+def test_sns_numeric_range_includes_minus_1e9() -> None:
+    """SNS numeric matching covers -1e9 to 1e9 (reference §5.1 constraints), both ends."""
+    policy = FilterPolicy({"n": [{"numeric": ["<", 0]}]}, scope="MessageBody")
+    assert policy.matches({"n": -1.0e9})
+    assert policy.matches({"n": -1_000_000_000})
+
+
+def test_sns_policy_of_exactly_256_kb_is_accepted() -> None:
+    """SNS: a filter policy may be up to 256 KB (reference §5.1: "policy ≤ 256 KB")."""
+    FilterPolicy({"a": ["x" * (262_144 - 11)]})  # '{"a": ["' + text + '"]}' is 262,144 bytes
+    with pytest.raises(PatternError, match=r"^filter policy is 262145 bytes; the limit is 256 KB$"):
+        FilterPolicy({"a": ["x" * (262_144 - 10)]})
+
+
+@pytest.mark.parametrize("value", ["3.015e2", "3.015e+2", "30150e-2", "3.015E+2"])
+def test_sns_number_attributes_in_exponent_notation_compare_by_value(value: str) -> None:
+    """SNS compares Number attributes by value: ``["=", 301.5]`` matches 301.5 and 3.015e2
+    (SNS numeric-value-matching, reference §5.1); an exponent may carry a sign."""
+    policy = FilterPolicy({"price": [{"numeric": ["=", 301.5]}]})
+    assert policy.matches({"price": {"Type": "Number", "Value": value}})
+
+
+def test_message_attributes_that_are_not_a_mapping_match_nothing() -> None:
+    """SNS message attributes are a map of name to attribute; anything else carries no
+    attribute, and with no attributes no policy matches (reference §5.1)."""
+    policy = FilterPolicy({"color": [{"exists": False}]})
+    assert not policy.matches("color=red")
+    assert not policy.matches(b"{}")
