@@ -161,3 +161,17 @@ async def test_paging_with_start_after_visits_every_key_once(blob_store: BlobSto
         pages.append(page)
         after = page[-1]
     assert pages == [["k/00", "k/01", "k/02"], ["k/03", "k/04", "k/05"], ["k/06"]]
+
+
+async def test_list_returns_up_to_1000_objects_by_default(blob_store: BlobStore) -> None:
+    """S3 ListObjectsV2 returns at most 1,000 keys unless MaxKeys says fewer."""
+    await put_keys(blob_store, *(f"k{i:04}" for i in range(1001)))
+    keys = await listed(blob_store)
+    assert (len(keys), keys[0], keys[-1]) == (1000, "k0000", "k0999")
+
+
+async def test_list_with_a_limit_of_one_and_of_zero(blob_store: BlobStore) -> None:
+    await put_keys(blob_store, "a", "b")
+    assert await listed(blob_store, limit=1) == ["a"]
+    assert await listed(blob_store, start_after="a", limit=1) == ["b"]
+    assert await listed(blob_store, limit=0) == []

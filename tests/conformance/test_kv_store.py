@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from eventmesh.backends.protocols import KeyValueStore, StoredValue
 from eventmesh.testing import VirtualClock
 
@@ -156,3 +158,9 @@ async def test_one_of_many_concurrent_put_if_absent_wins(kv_store: KeyValueStore
     assert len(winners) == 1
     stored = await kv_store.get("lease")
     assert stored == StoredValue(str(winners[0]).encode(), results[winners[0]] or 0, None)
+
+
+async def test_both_conditions_at_once_are_refused(kv_store: KeyValueStore) -> None:
+    with pytest.raises(ValueError, match=r"^give only_if_absent or only_if_version, not both$"):
+        await kv_store.put("k", b"v", only_if_absent=True, only_if_version=1)
+    assert await kv_store.get("k") is None

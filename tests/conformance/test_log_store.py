@@ -246,3 +246,34 @@ async def test_sequence_at_after_a_trim_starts_at_the_oldest_kept(
 
 async def test_sequence_at_of_an_empty_shard(log_store: LogStore) -> None:
     assert await log_store.sequence_at("s", "0", T0) == 0
+
+
+async def test_a_long_poll_for_one_record_waits_for_it(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=1, wait=20))
+    await clock.advance(5)
+    assert not waiting.done()
+    await log_store.append("s", "0", records("a", "b"))
+    await clock.advance(0)
+    assert sequences(await waiting) == [1]
+
+
+async def test_a_sub_second_long_poll_waits_for_its_record(
+    log_store: LogStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=0.5))
+    await clock.advance(0.25)
+    assert not waiting.done()
+    await log_store.append("s", "0", records("a"))
+    await clock.advance(0)
+    assert sequences(await waiting) == [1]
+
+
+async def test_a_read_of_no_records_does_not_wait(log_store: LogStore, clock: VirtualClock) -> None:
+    """With ``limit`` 0 there is no first record to wait for: the read returns at once."""
+    await log_store.append("s", "0", records("a"))
+    reading = asyncio.create_task(log_store.read("s", "0", after=1, limit=0, wait=20))
+    await clock.advance(0)
+    assert reading.done()
+    assert await reading == []

@@ -7,6 +7,8 @@ import asyncio
 from eventmesh.backends.protocols import OutgoingMessage, QueueStore
 from eventmesh.testing import VirtualClock
 
+T0 = 1_767_225_600.0  # the conformance clock's wall time at the start of each test
+
 
 def messages(*bodies: str, **options: object) -> list[OutgoingMessage]:
     return [OutgoingMessage(body.encode(), **options) for body in bodies]  # type: ignore[arg-type]
@@ -213,3 +215,179 @@ async def test_purging_a_groups_in_flight_head_frees_the_group_for_a_waiting_rec
     assert await queue_store.purge("q", clock.time() - 5) == 1
     await clock.advance(0)
     assert [d.body for d in await waiting] == [b"b"]
+
+
+async def test_delete_counts_every_current_receipt_and_skips_stale_ones(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """SQS DeleteMessageBatch deletes each entry on its own: a stale receipt among current ones
+    deletes nothing and does not stop the others."""
+    await queue_store.send("q", messages("a", "b", "c"))
+    (old,) = await queue_store.receive("q", 1, 10)
+    await clock.advance(10)
+    got = await queue_store.receive("q", 10, 10)
+    assert [d.body for d in got] == [b"a", b"b", b"c"]
+    receipts = [old.receipt] + [d.receipt for d in got]
+    assert await queue_store.delete("q", receipts) == 3
+    assert (await queue_store.stats("q")).total == 0
+
+
+async def test_a_deleted_message_is_not_purged_again(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """purge counts the messages it removes; a message already deleted is not one of them."""
+    await queue_store.send("q", messages("gone"))
+    (delivery,) = await queue_store.receive("q", 1, 30)
+    assert await queue_store.delete("q", [delivery.receipt]) == 1
+    await clock.advance(1)
+    assert await queue_store.purge("q", clock.time()) == 0
+    assert (await queue_store.stats("q")).total == 0
+
+
+async def test_purge_counts_each_removed_message(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("r1", "r2"))
+    await queue_store.send("q", messages("d1", "d2", delay=300))
+    await clock.advance(1)
+    assert await queue_store.purge("q", clock.time()) == 4
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (0, 0, 0)
+
+
+async def test_purge_keeps_messages_sent_at_its_time(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """purge removes what was sent strictly before ``sent_before``."""
+    cutoff = clock.time()
+    await queue_store.send("q", messages("in-flight", "ready"))
+    await queue_store.send("q", messages("delayed", delay=300))
+    (in_flight,) = await queue_store.receive("q", 1, 600)
+    assert await queue_store.purge("q", cutoff) == 0
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (1, 1, 1)
+    assert await queue_store.delete("q", [in_flight.receipt]) == 1
+
+
+async def test_stats_count_every_delayed_message(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """SQS ApproximateNumberOfMessagesDelayed: each delayed message counts until its delay ends."""
+    await queue_store.send("q", messages("a", "b", delay=60))
+    await queue_store.send("q", messages("c", delay=120))
+    assert (await queue_store.stats("q")).delayed == 3
+    await clock.advance(60)
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (2, 0, 1)
+
+
+async def test_a_sub_second_delay_still_hides_the_message(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("soon", delay=0.5))
+    assert await queue_store.receive("q", 10, 30) == []
+    assert (await queue_store.stats("q")).delayed == 1
+    await clock.advance(0.5)
+    assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"soon"]
+
+
+async def test_deleting_a_groups_head_wakes_a_receiver_waiting_for_the_group(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """SQS FIFO: the next message of a group is available as soon as the one in flight is
+    deleted; a long poll waiting for it returns then, not at the end of its wait."""
+    await queue_store.send("q", messages("a1", "a2", group_id="a"))
+    (head,) = await queue_store.receive("q", 1, 30)
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    assert not waiting.done(), "a2 waits for a1, in flight"
+    assert await queue_store.delete("q", [head.receipt]) == 1
+    await clock.advance(0)
+    assert waiting.done()
+    assert [d.body for d in await waiting] == [b"a2"]
+
+
+async def test_returning_a_message_early_wakes_a_waiting_receiver(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """SQS ChangeMessageVisibility with a timeout of 0 makes the message visible at once."""
+    await queue_store.send("q", messages("m"))
+    (first,) = await queue_store.receive("q", 1, 30)
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    assert not waiting.done()
+    assert await queue_store.change_visibility("q", first.receipt, 0)
+    await clock.advance(0)
+    assert waiting.done()
+    assert [(d.body, d.receive_count) for d in await waiting] == [(b"m", 2)]
+
+
+async def test_many_deletes_keep_the_remaining_messages(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """Deleting thousands of received messages leaves the others as they were: an in-flight
+    message still returns when its visibility ends and a delayed one when its delay ends."""
+    await queue_store.send("q", messages("keep"))
+    await queue_store.send("q", messages(*(str(i) for i in range(1100))))
+    await queue_store.send("q", messages("later", delay=100))
+    (kept,) = await queue_store.receive("q", 1, 50)
+    assert kept.body == b"keep"
+    got = await queue_store.receive("q", 1100, 30)
+    assert len(got) == 1100
+    assert await queue_store.delete("q", [d.receipt for d in got]) == 1100
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 1)
+    await clock.advance(50)
+    assert [(d.body, d.receive_count) for d in await queue_store.receive("q", 10, 100)] == [
+        (b"keep", 2)
+    ]
+    await clock.advance(50)
+    assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"later"]
+
+
+async def test_a_delivery_carries_its_send_and_first_receive_times(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """SQS SentTimestamp and ApproximateFirstReceiveTimestamp, as wall-clock epoch seconds."""
+    await queue_store.send("q", messages("m"))
+    await clock.advance(5)
+    (first,) = await queue_store.receive("q", 1, 10)
+    await clock.advance(10)
+    (second,) = await queue_store.receive("q", 1, 10)
+    assert (first.sent_at, first.first_received_at) == (T0, T0 + 5)
+    assert (second.sent_at, second.first_received_at) == (T0, T0 + 5)
+
+
+async def test_a_sub_second_long_poll_waits_for_its_message(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=0.5))
+    await clock.advance(0.25)
+    assert not waiting.done()
+    await queue_store.send("q", messages("arrived"))
+    await clock.advance(0)
+    assert [d.body for d in await waiting] == [b"arrived"]
+
+
+async def test_close_ends_a_long_poll(queue_store: QueueStore, clock: VirtualClock) -> None:
+    waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    assert not waiting.done()
+    await queue_store.close()
+    await clock.advance(0)
+    assert waiting.done()
+    assert await waiting == []
+
+
+async def test_hiding_a_message_twice_for_the_same_time_returns_it_once(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    await queue_store.send("q", messages("m"))
+    (delivery,) = await queue_store.receive("q", 1, 30)
+    assert await queue_store.change_visibility("q", delivery.receipt, 10)
+    assert await queue_store.change_visibility("q", delivery.receipt, 10)
+    await clock.advance(10)
+    again = await queue_store.receive("q", 10, 30)
+    assert [(d.body, d.receive_count) for d in again] == [(b"m", 2)]
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 0)
