@@ -1354,3 +1354,73 @@ def test_message_attributes_that_are_not_a_mapping_match_nothing() -> None:
     policy = FilterPolicy({"color": [{"exists": False}]})
     assert not policy.matches("color=red")
     assert not policy.matches(b"{}")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (
+            {"suffix": {"bogus": "x"}},
+            'd.f: suffix accepts a string or {"equals-ignore-case": string}',
+        ),
+        (
+            {"suffix": {"a": 1, "b": 2}},
+            'd.f: suffix must have exactly one key, got {"a": 1, "b": 2}',
+        ),
+        (
+            {"suffix": {"equals-ignore-case": 5}},
+            "d.f: suffix equals-ignore-case expects a string, got 5",
+        ),
+        ({"suffix": 5}, "d.f: suffix expects a string, got 5"),
+        ({"wildcard": 5}, "d.f: wildcard expects a string, got 5"),
+        ({"wildcard": "a**b"}, 'd.f: wildcard "a**b": consecutive * characters are not allowed'),
+        (
+            {"numeric": [">"]},
+            'd.f: numeric expects [op, number] or [">", number, "<=", number], got [">"]',
+        ),
+        ({"numeric": [">", "1"]}, 'd.f: numeric: ">" needs a number, got "1"'),
+        ({"numeric": [">", 5, "<", 5]}, "d.f: numeric range is empty: 5 is not below 5"),
+        (
+            {"numeric": ["<", 5, "<", 6]},
+            "d.f: a numeric range needs one of >, >= and one of <, <=",
+        ),
+        ({"exists": "yes"}, 'd.f: exists expects true or false, got "yes"'),
+        (
+            {"anything-but": [True]},
+            "d.f: anything-but expects a string, a number, a non-empty list of only strings or "
+            "only numbers, or an operator object, got [true]",
+        ),
+    ],
+)
+def test_operator_errors_name_the_path_the_operator_and_the_value(
+    pattern: dict[str, Any], message: str
+) -> None:
+    """A refused pattern is a PatternError naming the key's dotted path, the operator and the
+    offending value (EventBridge refuses these with InvalidEventPatternException, EB-OPS)."""
+    with pytest.raises(PatternError) as caught:
+        Pattern({"d": {"f": [pattern]}})
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ({"d": {"$or": [{"a": ["x"]}]}}, "d.$or: $or needs at least 2 sub-patterns"),
+        (
+            {"d": {"$or": [{"a": ["x"]}, {}]}},
+            "d.$or[1]: an empty sub-pattern is not allowed in $or",
+        ),
+        ({"d": {"f": [float("nan")]}}, "d.f: nan is not a JSON value"),
+        ({"d": {"f": [{1, 2}]}}, "d.f: set is not a JSON value"),
+    ],
+)
+def test_structure_errors_name_the_path(pattern: dict[str, Any], message: str) -> None:
+    """EventBridge: ``$or`` needs at least two non-empty sub-patterns, and a pattern is JSON."""
+    with pytest.raises(PatternError) as caught:
+        Pattern(pattern)
+    assert str(caught.value) == message
+
+
+def test_a_filter_policy_that_is_not_json_says_so() -> None:
+    with pytest.raises(PatternError, match=r"^filter policy is not valid JSON: "):
+        FilterPolicy("[")
