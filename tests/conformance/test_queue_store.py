@@ -391,3 +391,17 @@ async def test_hiding_a_message_twice_for_the_same_time_returns_it_once(
     assert [(d.body, d.receive_count) for d in again] == [(b"m", 2)]
     stats = await queue_store.stats("q")
     assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 0)
+
+
+async def test_messages_sent_together_wake_as_many_waiting_receivers(
+    queue_store: QueueStore, clock: VirtualClock
+) -> None:
+    """Each long poll returns as soon as a message is there for it, not at the end of its wait."""
+    first = asyncio.create_task(queue_store.receive("q", 1, 30, wait=20))
+    second = asyncio.create_task(queue_store.receive("q", 1, 30, wait=20))
+    await clock.advance(1)
+    assert not first.done() and not second.done()
+    await queue_store.send("q", messages("a", "b"))
+    await clock.advance(0)
+    assert first.done() and second.done()
+    assert sorted(d.body for d in [*await first, *await second]) == [b"a", b"b"]
