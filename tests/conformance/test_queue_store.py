@@ -274,11 +274,14 @@ async def test_stats_count_every_delayed_message(
 ) -> None:
     """SQS ApproximateNumberOfMessagesDelayed: each delayed message counts until its delay ends."""
     await queue_store.send("q", messages("a", "b", delay=60))
-    await queue_store.send("q", messages("c", delay=120))
-    assert (await queue_store.stats("q")).delayed == 3
+    await queue_store.send("q", messages("c", "d", "e", delay=120))
+    assert (await queue_store.stats("q")).delayed == 5
     await clock.advance(60)
     stats = await queue_store.stats("q")
-    assert (stats.visible, stats.in_flight, stats.delayed) == (2, 0, 1)
+    assert (stats.visible, stats.in_flight, stats.delayed) == (2, 0, 3)
+    await clock.advance(60)
+    stats = await queue_store.stats("q")
+    assert (stats.visible, stats.in_flight, stats.delayed) == (5, 0, 0)
 
 
 async def test_a_sub_second_delay_still_hides_the_message(
