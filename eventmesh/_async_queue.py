@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -43,7 +44,7 @@ from eventmesh._destinations import (
 )
 from eventmesh._errors import ResourceNotFoundError
 from eventmesh._failure_log import log_function_error
-from eventmesh._invoker import Invoker, _extend, invocation_chain
+from eventmesh._invoker import Invoker, extend_chain, invocation_chain
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
@@ -78,7 +79,7 @@ class AsyncInvocationQueue:
     def __init__(
         self,
         function: Function,
-        store: QueueStore,
+        store: Callable[[], QueueStore],
         invoker: Invoker,
         resolve: Resolver,
         destination: DestinationResolver,
@@ -87,7 +88,7 @@ class AsyncInvocationQueue:
         self.function = function
         self.limit = limit
         self.name = f"eventmesh.async.{function.name}"
-        self._store = store
+        self._store_of = store
         self._invoker = invoker
         self._resolve = resolve
         self._destination = destination
@@ -95,6 +96,12 @@ class AsyncInvocationQueue:
         self._idle = 0  # workers waiting in a long poll
         self.busy = 0  # events taken and not finished
         self._stopping = False
+
+    @cached_property
+    def _store(self) -> QueueStore:
+        """The mesh's queue store, bound on first use (storage is bound when the mesh
+        starts, so a command line can choose it)."""
+        return self._store_of()
 
     # -- producing ---------------------------------------------------------------------------
     async def put(
@@ -217,7 +224,7 @@ class AsyncInvocationQueue:
         except (KeyError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
             await self._reject(delivery, f"malformed stored event: {exc!r}")
             return
-        token = invocation_chain.set(_extend(chain, self.function.name))
+        token = invocation_chain.set(extend_chain(chain, self.function.name))
         held = consuming.set(self.limit)  # an Event invocation of itself does not wait for it
         try:
             await self._run(delivery, attributes, event)

@@ -28,6 +28,7 @@ __all__ = [
     "Function",
     "FunctionConfig",
     "FunctionStats",
+    "FunctionTarget",
     "FunctionVersion",
     "Handler",
     "InitHook",
@@ -407,3 +408,38 @@ class Alias:
 
     def __repr__(self) -> str:
         return f"<Alias {self.function.name}:{self.name} -> {self.version} {self.routing}>"
+
+
+class FunctionTarget:
+    """What an invocation name resolves to: a function, and a version or an alias.
+
+    ``qualifier`` is the version or alias named (None when the name had none); ``arn`` is the
+    ARN as invoked. :meth:`pick` chooses the version each invocation runs (an alias with
+    weighted routing may choose differently each time).
+    """
+
+    __slots__ = ("alias", "arn", "function", "qualifier", "version")
+
+    def __init__(
+        self,
+        function: Function,
+        qualifier: str | None,
+        version: FunctionVersion | None,
+        alias: Alias | None,
+        arn: str,
+    ) -> None:
+        self.function = function
+        self.qualifier = qualifier
+        self.version = version
+        self.alias = alias
+        self.arn = arn
+
+    def pick(self) -> FunctionVersion:
+        if self.alias is not None:
+            return self.alias.pick()
+        if self.version is not None:
+            return self.version
+        return self.function.latest
+
+    def __repr__(self) -> str:
+        return f"<FunctionTarget {self.arn}>"

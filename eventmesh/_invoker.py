@@ -269,7 +269,7 @@ class Invoker:
                 raise self.throttle_error(function, lease)
         if request_id is None:
             request_id = self.request_ids.next()
-        token = None if chain is None else invocation_chain.set(_extend(chain, function.name))
+        token = None if chain is None else invocation_chain.set(extend_chain(chain, function.name))
         pool = version.pool
         assert pool is not None, "the mesh attaches a pool to every version"
         environment = pool.take()
@@ -747,7 +747,7 @@ def _exits_as_result(target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return _Exited(exc)
 
 
-def _extend(chain: Mapping[str, int], name: str) -> dict[str, int]:
+def extend_chain(chain: Mapping[str, int], name: str) -> dict[str, int]:
     extended = dict(chain)
     extended[name] = extended.get(name, 0) + 1
     return extended

@@ -99,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run a mesh as a worker until SIGINT or SIGTERM")
     run.add_argument("app", help="MODULE:ATTRIBUTE naming the Mesh, e.g. app:mesh")
     run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--storage",
+        default=os.environ.get("EVENTMESH_STORAGE") or None,
+        metavar="URL",
+        help="the mesh's storage instead of the one its code chose, e.g. "
+        "sqlite:///app.db (default: $EVENTMESH_STORAGE, else the code's choice)",
+    )
     add_bench_arguments(
         commands.add_parser(
             "bench",
@@ -115,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_demo())
         elif arguments.command == "run":
             logging.basicConfig(level=arguments.log_level.upper(), format="%(message)s")
-            return asyncio.run(_run_until_signalled(_load_mesh(arguments.app)))
+            mesh = _load_mesh(arguments.app)
+            if arguments.storage is not None:
+                mesh.use_storage(arguments.storage)
+            return asyncio.run(_run_until_signalled(mesh))
         elif arguments.command == "bench":
             from eventmesh.bench.command import run_command
 

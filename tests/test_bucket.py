@@ -28,11 +28,11 @@ FIRST_SEQUENCER = "006955B90000000000"
 
 
 def make_bucket(mesh: Mesh, name: str = "uploads") -> Bucket:
-    return mesh._resource(Bucket, name, {})
+    return mesh.resource(Bucket, name)
 
 
 def make_queue(mesh: Mesh, name: str, **settings: Any) -> Queue:
-    return mesh._resource(Queue, name, settings)
+    return mesh.resource(Queue, name, **settings)
 
 
 def recorder(mesh: Mesh, name: str) -> list[dict[str, Any]]:
@@ -448,7 +448,7 @@ async def test_bucket_to_queue_to_mapping(mesh: Mesh, clock: VirtualClock) -> No
 
 async def test_bucket_to_topic_to_queue(mesh: Mesh, clock: VirtualClock) -> None:
     queue = make_queue(mesh, "inbox")
-    topic = mesh._resource(Topic, "uploads-topic", {})
+    topic = mesh.resource(Topic, "uploads-topic")
     topic.subscribe(queue)
     bucket = make_bucket(mesh)
     bucket.notify(topic, ["s3:ObjectRemoved:*"])

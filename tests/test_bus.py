@@ -55,11 +55,11 @@ ENVELOPE_KEYS = [
 
 # -- helpers ---------------------------------------------------------------------------------
 def make_bus(mesh: Mesh, name: str = "default") -> Bus:
-    return mesh._resource(Bus, name, {})
+    return mesh.resource(Bus, name)
 
 
 def make_queue(mesh: Mesh, name: str, **settings: Any) -> Queue:
-    return mesh._resource(Queue, name, settings)
+    return mesh.resource(Queue, name, **settings)
 
 
 def entry(detail: Any = None, **fields: Any) -> dict[str, Any]:
@@ -298,7 +298,7 @@ async def test_a_function_target_is_invoked_asynchronously_with_the_event(
 async def test_queue_and_topic_targets_get_the_event_json(mesh: Mesh, clock: VirtualClock) -> None:
     queue = make_queue(mesh, "inbox")
     raw = make_queue(mesh, "raw")
-    topic = mesh._resource(Topic, "alerts", {})
+    topic = mesh.resource(Topic, "alerts")
     topic.subscribe(raw, raw_message_delivery=True)
     bus = make_bus(mesh)
     bus.rule("r", pattern={"source": ["app.orders"]}, targets=[queue, "alerts"])
@@ -315,7 +315,7 @@ async def test_queue_and_topic_targets_get_the_event_json(mesh: Mesh, clock: Vir
 
 
 async def test_a_stream_target_uses_the_partition_key_path(mesh: Mesh, clock: VirtualClock) -> None:
-    stream = create_stream(mesh, "orders-stream", shards=4)
+    stream = create_stream(mesh.context, "orders-stream", shards=4)
     bus = make_bus(mesh)
     bus.rule(
         "r",
@@ -975,7 +975,7 @@ async def test_an_entry_no_calendar_or_json_encoder_can_take_fails_alone(
     async def target(event: Any) -> None:
         got.append(event["detail"])
 
-    bus = mesh._resource(Bus, "default", {})
+    bus = mesh.resource(Bus, "default")
     bus.rule("all", pattern={"source": ["shop"]}, targets=[target])
     deep: Any = {}
     node = deep

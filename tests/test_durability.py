@@ -532,7 +532,8 @@ def another_application(path: Path) -> None:
 async def test_a_damaged_or_foreign_database_is_refused_when_the_mesh_opens_it(
     tmp_path: Path, damage: Any, message: str
 ) -> None:
-    """The error comes from ``Mesh(storage=...)`` itself, before anything is registered.
+    """The error comes when the mesh binds its storage (at start, before anything runs); a
+    damaged URL is refused by ``Mesh(storage=...)`` itself (see test_configuration).
 
     ``pages``: the header and the schema are intact, the data pages are not; without a check
     at open, such a file used to open and start, and then every poll failed.
@@ -553,8 +554,10 @@ async def test_a_damaged_or_foreign_database_is_refused_when_the_mesh_opens_it(
             else:
                 file.truncate(path.stat().st_size // 2)
     before = path.read_bytes()
+    mesh = Mesh(storage=storage_url(path))
     with pytest.raises(BackendError, match=message) as refused:
-        Mesh(storage=storage_url(path))
+        await mesh.start()
+    assert not mesh.running
     assert str(path) in str(refused.value)  # it says which file
     assert path.read_bytes() == before  # and leaves it as it was
 

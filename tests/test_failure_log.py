@@ -94,7 +94,7 @@ async def test_a_stream_batch_failing_logs_each_attempt(
     mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     mesh.function(name="charge")(declined)
-    stream = create_stream(mesh, "payments", shards=1)
+    stream = create_stream(mesh.context, "payments", shards=1)
     stream.subscribe("charge", max_retries=2)
     async with mesh:
         await clock.advance(0)

@@ -37,7 +37,7 @@ def make_mesh(clock: VirtualClock, **settings: Any) -> Mesh:
 
 def schedule(mesh: Mesh, expression: str, target: Any, **settings: Any) -> Schedule:
     """Until ``Mesh.schedule`` exists: what it will do."""
-    return create_schedule(mesh, expression, target, **settings)
+    return create_schedule(mesh.context, expression, target, **settings)
 
 
 def wall(seconds_after_start: float) -> float:
@@ -390,7 +390,7 @@ async def test_stop_cancels_the_loop(clock: VirtualClock, mesh: Mesh) -> None:
 
 async def test_two_meshes_sharing_a_store_fire_each_tick_once(clock: VirtualClock) -> None:
     first, second = make_mesh(clock), make_mesh(clock)
-    second.backend = first.backend
+    second.use_storage(first.backend)
     destinations = [RecordingDestination("ticks"), RecordingDestination("ticks")]
     rules = [
         schedule(mesh, "rate(5 minutes)", destination)
@@ -406,7 +406,7 @@ async def test_two_meshes_sharing_a_store_fire_each_tick_once(clock: VirtualCloc
 
 async def test_two_meshes_with_flexible_windows_fire_each_tick_once(clock: VirtualClock) -> None:
     first, second = make_mesh(clock, seed=1), make_mesh(clock, seed=2)
-    second.backend = first.backend
+    second.use_storage(first.backend)
     recorders = [Recorder(clock), Recorder(clock)]
     for mesh, recorder in zip((first, second), recorders, strict=True):
         schedule(mesh, "rate(10 minutes)", recorder, flexible_window=20, name="flex")
@@ -428,7 +428,7 @@ async def test_restart_after_downtime_fires_once_for_missed_ticks(clock: Virtual
     await clock.advance(16 * MINUTE)  # down at 00:10, 00:15 and 00:20; back at 00:21
 
     after = make_mesh(clock)
-    after.backend = before.backend
+    after.use_storage(before.backend)
     rule = schedule(after, "rate(5 minutes)", recorder, name="reports")
     async with after:
         await clock.advance(0)
@@ -450,7 +450,7 @@ async def test_restart_without_downtime_fires_nothing_twice(clock: VirtualClock)
     async with before:
         await clock.advance(5 * MINUTE)
     after = make_mesh(clock)
-    after.backend = before.backend
+    after.use_storage(before.backend)
     schedule(after, "rate(5 minutes)", recorder, name="reports")
     async with after:
         await clock.advance(5 * MINUTE)
@@ -469,7 +469,7 @@ async def test_restart_never_fires_a_claimed_tick_again(clock: VirtualClock) -> 
         "schedule/reports/2026-01-01T00:20:00Z", b"another process", only_if_absent=True
     )
     after = make_mesh(clock)
-    after.backend = before.backend
+    after.use_storage(before.backend)
     schedule(after, "rate(5 minutes)", recorder, name="reports")
     async with after:
         await clock.advance(4 * MINUTE)
@@ -484,7 +484,7 @@ async def test_restart_before_any_fire_catches_up_from_creation(clock: VirtualCl
         await clock.advance(HOUR)
     await clock.advance(3 * DAY)  # missed noon on Jan 1, 2 and 3; back on Jan 4 at 01:00
     after = make_mesh(clock)
-    after.backend = before.backend
+    after.use_storage(before.backend)
     schedule(after, "cron(0 12 * * ? *)", recorder, name="noon")
     async with after:
         await clock.advance(0)

@@ -36,16 +36,16 @@ async def read_all(stream: Stream, iterator: ShardIterator) -> list[bytes]:
 
 # -- creation --------------------------------------------------------------------------------
 def test_defaults_and_arn(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "clicks")
+    stream = create_stream(mesh.context, "clicks")
     assert stream.shard_ids == ["shardId-000000000000"]
     assert stream.retention == 86400
     assert stream.arn == "arn:aws:kinesis:us-east-1:123456789012:stream/clicks"
-    assert create_stream(mesh, "clicks") is stream
+    assert create_stream(mesh.context, "clicks") is stream
 
 
 def test_shards_split_the_hash_key_range_as_kinesis_does(mesh: Mesh) -> None:
     # The ranges Kinesis reports for a new three-shard stream.
-    stream = create_stream(mesh, "three", shards=3)
+    stream = create_stream(mesh.context, "three", shards=3)
     assert stream.shards == (
         Shard("shardId-000000000000", 0, 113427455640312821154458202477256070484),
         Shard(
@@ -74,20 +74,20 @@ def test_shards_split_the_hash_key_range_as_kinesis_does(mesh: Mesh) -> None:
 )
 def test_invalid_settings(mesh: Mesh, settings: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
-        create_stream(mesh, "bad", **settings)
+        create_stream(mesh.context, "bad", **settings)
 
 
 def test_invalid_name(mesh: Mesh) -> None:
     with pytest.raises(ConfigurationError):
-        create_stream(mesh, "no spaces")
+        create_stream(mesh.context, "no spaces")
     with pytest.raises(ConfigurationError):
-        create_stream(mesh, "x" * 129)
+        create_stream(mesh.context, "x" * 129)
 
 
 # -- producing -------------------------------------------------------------------------------
 @pytest.mark.parametrize("shards", [1, 2, 3, 4, 7])
 async def test_partition_key_md5_picks_the_shard(mesh: Mesh, shards: int) -> None:
-    stream = create_stream(mesh, f"s{shards}", shards=shards)
+    stream = create_stream(mesh.context, f"s{shards}", shards=shards)
     for key in KEYS:
         result = await stream.put_record(b"x", key)
         assert result.shard_id == expected_shard(key, shards), key
@@ -95,7 +95,7 @@ async def test_partition_key_md5_picks_the_shard(mesh: Mesh, shards: int) -> Non
 
 
 async def test_explicit_hash_key_overrides_the_partition_key(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s", shards=4)
+    stream = create_stream(mesh.context, "s", shards=4)
     quarter = 2**128 // 4
     first = await stream.put_record(b"x", "k", explicit_hash_key=0)
     assert first.shard_id == "shardId-000000000000"
@@ -108,7 +108,7 @@ async def test_explicit_hash_key_overrides_the_partition_key(mesh: Mesh) -> None
 
 
 async def test_sequence_numbers_are_big_increasing_decimal_strings(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s", shards=2)
+    stream = create_stream(mesh.context, "s", shards=2)
     numbers = [(await stream.put_record(f"{i}", "same-key")).sequence_number for i in range(12)]
     for number in numbers:
         assert isinstance(number, str) and number.isdigit() and len(number) == 56
@@ -119,7 +119,7 @@ async def test_sequence_numbers_are_big_increasing_decimal_strings(mesh: Mesh) -
 
 
 async def test_sequence_numbers_differ_across_shards(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s", shards=4)
+    stream = create_stream(mesh.context, "s", shards=4)
     keys = {expected_shard(key, 4): key for key in KEYS}
     assert len(keys) >= 2
     numbers = [(await stream.put_record(b"x", key)).sequence_number for key in keys.values()]
@@ -127,7 +127,7 @@ async def test_sequence_numbers_differ_across_shards(mesh: Mesh) -> None:
 
 
 async def test_put_records_returns_shard_and_sequence_in_request_order(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s", shards=3)
+    stream = create_stream(mesh.context, "s", shards=3)
     entries = [{"data": f"r{i}", "partition_key": key} for i, key in enumerate(KEYS)]
     results = await stream.put_records(entries)
     assert [r.shard_id for r in results] == [expected_shard(key, 3) for key in KEYS]
@@ -140,7 +140,7 @@ async def test_put_records_returns_shard_and_sequence_in_request_order(mesh: Mes
 
 
 async def test_put_records_limits(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     with pytest.raises(PayloadError):
         await stream.put_records([])
     with pytest.raises(PayloadError):
@@ -156,7 +156,7 @@ async def test_put_records_limits(mesh: Mesh) -> None:
 
 
 async def test_data_is_stored_as_bytes(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     iterator = await stream.get_shard_iterator("shardId-000000000000", "LATEST")
     await stream.put_record(b"\x00\xff", "k")
     await stream.put_record("héllo", "k")
@@ -171,7 +171,7 @@ async def test_data_is_stored_as_bytes(mesh: Mesh) -> None:
 
 
 async def test_invalid_records(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     with pytest.raises(PayloadError):
         await stream.put_record(object(), "k")
     with pytest.raises(PayloadError):
@@ -188,7 +188,7 @@ async def test_invalid_records(mesh: Mesh) -> None:
 async def test_producer_trace_context_travels_with_the_record(clock: VirtualClock) -> None:
     provider = TracerProvider()
     mesh = Mesh(clock=clock, telemetry=Telemetry(provider))
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     tracer = provider.get_tracer("test")
     async with mesh:  # tracing is decided when the mesh starts
         with tracer.start_as_current_span("produce") as span:
@@ -200,7 +200,7 @@ async def test_producer_trace_context_travels_with_the_record(clock: VirtualCloc
 
 
 async def test_stream_is_a_destination(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     await stream.send({"failed": True})
     iterator = await stream.get_shard_iterator("shardId-000000000000", "TRIM_HORIZON")
     assert await read_all(stream, iterator) == [b'{"failed":true}']
@@ -208,7 +208,7 @@ async def test_stream_is_a_destination(mesh: Mesh) -> None:
 
 # -- iterators -------------------------------------------------------------------------------
 async def test_iterator_types(mesh: Mesh, clock: VirtualClock) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     shard = "shardId-000000000000"
     first = await stream.put_record(b"a", "k")
     await clock.advance(10)
@@ -242,7 +242,7 @@ async def test_iterator_types(mesh: Mesh, clock: VirtualClock) -> None:
 
 
 async def test_get_records_pages_with_the_next_iterator(mesh: Mesh, clock: VirtualClock) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     shard = "shardId-000000000000"
     for letter in "abcde":
         await stream.put_record(letter, "k")
@@ -263,7 +263,7 @@ async def test_get_records_pages_with_the_next_iterator(mesh: Mesh, clock: Virtu
 
 
 async def test_records_carry_kinesis_fields(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     put = await stream.put_record({"n": 1}, "user-1")
     iterator = await stream.get_shard_iterator("shardId-000000000000", "TRIM_HORIZON")
     (record,) = (await stream.get_records(iterator)).records
@@ -275,7 +275,7 @@ async def test_records_carry_kinesis_fields(mesh: Mesh) -> None:
 
 
 async def test_invalid_iterator_requests(mesh: Mesh) -> None:
-    stream = create_stream(mesh, "s", shards=2)
+    stream = create_stream(mesh.context, "s", shards=2)
     zero, one = stream.shard_ids
     keys = {expected_shard(key, 2): key for key in KEYS}
     on_one = await stream.put_record(b"x", keys[one])
@@ -300,7 +300,7 @@ async def test_invalid_iterator_requests(mesh: Mesh) -> None:
     for limit in (0, 10_001):
         with pytest.raises(ConfigurationError):
             await stream.get_records(iterator, limit)
-    other = create_stream(mesh, "other", shards=2)
+    other = create_stream(mesh.context, "other", shards=2)
     with pytest.raises(ConfigurationError):
         await other.get_records(iterator)
 
@@ -309,7 +309,7 @@ async def test_invalid_iterator_requests(mesh: Mesh) -> None:
 async def test_records_older_than_the_retention_are_trimmed(
     mesh: Mesh, clock: VirtualClock
 ) -> None:
-    stream = create_stream(mesh, "s")
+    stream = create_stream(mesh.context, "s")
     shard = "shardId-000000000000"
     old = await stream.get_shard_iterator(shard, "TRIM_HORIZON")
     await stream.put_record(b"first", "k")
@@ -330,7 +330,7 @@ async def test_records_older_than_the_retention_are_trimmed(
 
 
 async def test_a_longer_retention_keeps_records_longer(mesh: Mesh, clock: VirtualClock) -> None:
-    stream = create_stream(mesh, "week", retention=7 * 86400)
+    stream = create_stream(mesh.context, "week", retention=7 * 86400)
     shard = "shardId-000000000000"
     await stream.put_record(b"kept", "k")
     await clock.advance(6 * 86400)

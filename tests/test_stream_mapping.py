@@ -67,7 +67,7 @@ def fail_on(bad: str) -> Decide:
 
 
 def stream_of(mesh: Mesh, shards: int = 1) -> Stream:
-    return create_stream(mesh, "s", shards=shards)
+    return create_stream(mesh.context, "s", shards=shards)
 
 
 async def put_all(stream: Stream, *datas: str, key: str = "k") -> list[str]:
@@ -344,7 +344,7 @@ async def test_throttles_are_not_retries(
     failures = RecordingDestination()
     consumer = Consumer(mesh)
     stream.subscribe(consumer.function, max_retries=0, on_failure=failures)
-    real = mesh.invoke_sync
+    real = mesh.context.invoke_sync
     throttles = 3
 
     async def throttled(*args: Any, **kwargs: Any) -> Any:
@@ -354,7 +354,7 @@ async def test_throttles_are_not_retries(
             raise TooManyRequestsError("busy", reason="ConcurrentInvocationLimitExceeded")
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(mesh, "invoke_sync", throttled)
+    monkeypatch.setattr(mesh.context, "invoke_sync", throttled)
     async with mesh:
         await put_all(stream, "a")
         await clock.advance(1 + 2 + 4)  # the throttle back-off: 1, 2, then 4 s
@@ -568,7 +568,7 @@ def test_valid_extremes(mesh: Mesh) -> None:
         max_record_age=604_800,
     )
     assert isinstance(mapping, StreamMapping)
-    create_stream(mesh, "s2").subscribe(
+    create_stream(mesh.context, "s2").subscribe(
         consumer.function, max_retries=0, max_record_age=60, batching_window=300
     )
 
@@ -594,7 +594,7 @@ async def test_a_new_mesh_on_the_same_storage_resumes_after_the_checkpoint(
     await put_all(stream, "c")
     # Another process on the same (durable) storage: same stream, same function name.
     again = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
-    again.backend = mesh.backend
+    again.use_storage(mesh.backend)
     second = Consumer(again)
     stream_of(again).subscribe(second.function, starting_position="TRIM_HORIZON")
     async with again:

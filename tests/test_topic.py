@@ -59,11 +59,11 @@ ENVELOPE_KEYS = {
 
 # -- helpers ---------------------------------------------------------------------------------
 def make_topic(mesh: Mesh, name: str = "alerts") -> Topic:
-    return mesh._resource(Topic, name, {})
+    return mesh.resource(Topic, name)
 
 
 def make_queue(mesh: Mesh, name: str, **settings: Any) -> Queue:
-    return mesh._resource(Queue, name, settings)
+    return mesh.resource(Queue, name, **settings)
 
 
 def recorder(mesh: Mesh, name: str) -> list[dict[str, Any]]:

@@ -1319,6 +1319,13 @@ def sqlite_backend_from_url(url: str, clock: Clock) -> SQLiteBackend:
     working directory, ``sqlite:////var/lib/app/mesh.db`` (four slashes) absolute. Options:
     ``synchronous`` (FULL or NORMAL), ``busy_timeout`` and ``poll_interval`` (seconds).
     """
+    path, options = parse_sqlite_url(url)
+    return SQLiteBackend(path, clock, **options)
+
+
+def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
+    """The path and options of an SQLite storage URL (see :func:`sqlite_backend_from_url`),
+    checked without opening anything; a ConfigurationError says what is wrong."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         raise ConfigurationError(
@@ -1342,4 +1349,4 @@ def sqlite_backend_from_url(url: str, clock: Clock) -> SQLiteBackend:
             options[name] = convert(value)
         except ValueError as exc:
             raise ConfigurationError(f"{url!r}: {name}={value!r} is not a number") from exc
-    return SQLiteBackend(path, clock, **options)
+    return path, options

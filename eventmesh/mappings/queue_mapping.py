@@ -32,8 +32,7 @@ from eventmesh._validation import check_number
 from eventmesh.patterns import Pattern, matches_any
 
 if TYPE_CHECKING:
-    from eventmesh._function import Function
-    from eventmesh._mesh import _Target
+    from eventmesh._function import Function, FunctionTarget
     from eventmesh.resources.queue import Message, Queue
 
 __all__ = ["QueueMapping", "failed_item_ids"]
@@ -132,7 +131,7 @@ class QueueMapping:
         self.filters = compile_filters(filters)
         self.enabled = enabled
         self._validate()
-        self._target: _Target | None = None
+        self._target: FunctionTarget | None = None
         self._pollers: set[asyncio.Task[None]] = set()
         self._idle = 0
         self._busy = 0
@@ -178,7 +177,7 @@ class QueueMapping:
 
     async def start(self) -> None:
         self._stopping = False  # a mesh can be started again after a stop
-        mesh = self.queue._mesh
+        mesh = self.queue.context
         try:
             self._target = mesh.resolve_function(self.function)
         except EventMeshError as exc:
@@ -218,7 +217,7 @@ class QueueMapping:
                 messages = await self._collect(IDLE_POLL_WAIT if base else POLL_WAIT)
             except Exception:
                 logger.exception("polling queue %s failed; retrying in 1 s", self.queue.name)
-                await self.queue._mesh.clock.sleep(1.0)
+                await self.queue.context.clock.sleep(1.0)
                 continue
             finally:
                 self._idle -= 1
@@ -246,7 +245,7 @@ class QueueMapping:
     async def _collect(self, wait: float) -> list[Message]:
         """One batch: up to ``batch_size`` messages, waiting ``batching_window`` to fill it."""
         queue = self.queue
-        clock = queue._mesh.clock
+        clock = queue.context.clock
         visibility = self._visibility()
         if self._carried:  # cut from an earlier batch: still in flight, received once
             messages = self._carried[: self.batch_size]
@@ -281,7 +280,7 @@ class QueueMapping:
 
     async def _handle(self, messages: list[Message]) -> None:
         queue = self.queue
-        mesh = queue._mesh
+        mesh = queue.context
         assert self._target is not None
         records = [m.to_record(queue.arn, mesh.region) for m in messages]
         if self.filters:

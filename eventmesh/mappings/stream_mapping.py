@@ -58,9 +58,8 @@ from eventmesh.patterns import Pattern, matches_any
 
 if TYPE_CHECKING:
     from eventmesh._destinations import Destination, DestinationSpec
-    from eventmesh._function import Function
+    from eventmesh._function import Function, FunctionTarget
     from eventmesh._invoker import InvocationResult
-    from eventmesh._mesh import _Target
     from eventmesh.resources.stream import Stream, StreamRecord
 
 __all__ = ["StreamMapping"]
@@ -210,7 +209,7 @@ class StreamMapping:
         self.invocations = 0
         self.filtered_out = 0
         self.discarded = 0
-        self._target: _Target | None = None
+        self._target: FunctionTarget | None = None
         self._destination: Destination | None = None
         self._identity_arn = ""
         self._shards: dict[str, _ShardState] = {}
@@ -260,7 +259,7 @@ class StreamMapping:
     async def checkpoint(self, shard_id: str) -> str | None:
         """The sequence number of the shard's last record known done (every record up to it
         is), or None when none is."""
-        stored = await self.stream._mesh.backend.values.get(self.checkpoint_key(shard_id))
+        stored = await self.stream.context.backend.values.get(self.checkpoint_key(shard_id))
         if stored is None:
             return None
         position = min(orjson.loads(stored.value)["lanes"])
@@ -268,11 +267,11 @@ class StreamMapping:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        mesh = self.stream._mesh
+        mesh = self.stream.context
         try:
             self._target = mesh.resolve_function(self.function)
             if self.on_failure is not None:
-                self._destination = mesh._destination(self.on_failure)
+                self._destination = mesh.destination(self.on_failure)
         except EventMeshError as exc:
             raise ConfigurationError(f"mapping of stream {self.stream.name!r}: {exc}") from None
         function_name = self._target.function.name
@@ -321,7 +320,7 @@ class StreamMapping:
     async def _open(self, shard_id: str) -> _ShardState:
         """The shard's state from its checkpoint, or from the starting position."""
         factor = self.parallelization_factor
-        stored = await self.stream._mesh.backend.values.get(self.checkpoint_key(shard_id))
+        stored = await self.stream.context.backend.values.get(self.checkpoint_key(shard_id))
         if stored is not None:
             lanes: list[int] = orjson.loads(stored.value)["lanes"]
             floors = lanes if len(lanes) == factor else [min(lanes)] * factor
@@ -350,7 +349,7 @@ class StreamMapping:
             positions = state.checkpoint()
             if positions == state.saved:
                 return
-            values = self.stream._mesh.backend.values
+            values = self.stream.context.backend.values
             await values.put(state.key, orjson.dumps({"lanes": positions}))
             state.saved = positions
 
@@ -371,7 +370,7 @@ class StreamMapping:
                 )
             except Exception:
                 logger.exception("reading stream %s failed; retrying in 1 s", stream.name)
-                await stream._mesh.clock.sleep(1.0)
+                await stream.context.clock.sleep(1.0)
                 continue
             if records and not self._stopping:
                 self._dispatch(state, records)
@@ -417,7 +416,7 @@ class StreamMapping:
         return {**event, **kinesis}
 
     def _event_record(self, record: StreamRecord) -> dict[str, Any]:
-        mesh = self.stream._mesh
+        mesh = self.stream.context
         return record.to_record(self.stream.arn, mesh.region, self._identity_arn)
 
     # -- delivering --------------------------------------------------------------------------
@@ -438,7 +437,7 @@ class StreamMapping:
         """The batching window: wait for a full batch, 6 MB of records, or the window's end."""
         if not self.batching_window:
             return
-        clock = self.stream._mesh.clock
+        clock = self.stream.context.clock
         deadline = clock.now() + self.batching_window
         while len(lane.records) < self.batch_size and clock.now() < deadline:
             if sum(_estimated_size(record) for record in lane.records) >= MAX_BATCH_BYTES:
@@ -519,7 +518,7 @@ class StreamMapping:
 
     async def _invoke(self, lane: _Lane, work: _Work) -> InvocationResult | None:
         """One invocation with the work's records; None when it could not start."""
-        mesh = self.stream._mesh
+        mesh = self.stream.context
         assert self._target is not None
         parent = None
         trace = work.records[0].trace_context
@@ -549,7 +548,7 @@ class StreamMapping:
         """Wait before trying again; a lane backing off is not work a drain waits for."""
         lane.backing_off = True
         try:
-            await self.stream._mesh.clock.sleep(delay)
+            await self.stream.context.clock.sleep(delay)
         finally:
             lane.backing_off = False
 
@@ -559,7 +558,7 @@ class StreamMapping:
         limit = self.stream.retention
         if self.max_record_age != -1:
             limit = min(limit, float(self.max_record_age))
-        now = self.stream._mesh.clock.time()
+        now = self.stream.context.clock.time()
         count = 0
         for record in work.records:  # arrival order: the expired ones come first
             if now - record.approximate_arrival_timestamp <= limit:
@@ -596,7 +595,7 @@ class StreamMapping:
                 await contained(self._destination.send(message))
             except Exception:
                 logger.exception("the on-failure destination of %s failed", function_name)
-                self.stream._mesh.telemetry.count("destination_failures", function_name)
+                self.stream.context.telemetry.count("destination_failures", function_name)
         await self._complete(state, lane, records)
 
     def _failure_record(
@@ -622,7 +621,7 @@ class StreamMapping:
                 response["functionError"] = last.function_error
             message["responseContext"] = response
         message["version"] = "1.0"
-        message["timestamp"] = iso_timestamp(self.stream._mesh.clock.time())
+        message["timestamp"] = iso_timestamp(self.stream.context.clock.time())
         message["KinesisBatchInfo"] = {
             "shardId": shard_id,
             "startSequenceNumber": records[0].sequence_number,
@@ -648,7 +647,7 @@ class StreamMapping:
         state.room.set()
         age_ms = max(
             0.0,
-            (self.stream._mesh.clock.time() - records[-1].approximate_arrival_timestamp) * 1000.0,
+            (self.stream.context.clock.time() - records[-1].approximate_arrival_timestamp) * 1000.0,
         )
         self._report_age(state.shard_id, age_ms)
         await self._save(state)
@@ -656,7 +655,7 @@ class StreamMapping:
     def _report_age(self, shard_id: str, age_ms: float) -> None:
         self.iterator_age_ms[shard_id] = age_ms
         if self._target is not None:
-            self.stream._mesh.telemetry.record_iterator_age(self._target.function.name, age_ms)
+            self.stream.context.telemetry.record_iterator_age(self._target.function.name, age_ms)
 
     def __repr__(self) -> str:
         return f"<StreamMapping {self.stream.name} -> {self._function_name}>"

@@ -8,42 +8,35 @@ starts, asks them how much work is pending while it drains, and stops them when 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from eventmesh._mesh import Mesh
+from eventmesh.resources.context import ResourceContext, Service
 
 __all__ = ["Resource", "Service"]
 
 
-@runtime_checkable
-class Service(Protocol):
-    """Something with background work that lives as long as the running mesh."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def pending(self) -> int:
-        """Work the mesh should wait for when it drains (0 when idle)."""
-        ...
-
-
 class Resource:
-    """A named resource of a mesh. Subclasses set ``kind`` and ``service`` (for the ARN)."""
+    """A named resource of a mesh. Subclasses set ``kind`` and ``service`` (for the ARN).
+
+    Built as ``Kind(context, name, settings)`` by the mesh's generic registration
+    (``mesh.resource(Kind, name, **settings)``); ``context`` is the narrow
+    :class:`~eventmesh.resources.context.ResourceContext`, never the Mesh. A resource reads
+    ``context.backend`` when it uses its store, not in ``__init__``: storage is bound when the
+    mesh starts, so a command line flag can choose it for a mesh defined in code.
+    """
 
     kind: ClassVar[str] = "resource"
     service: ClassVar[str] = "eventmesh"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        self._mesh = mesh
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        self.context = context
         self.name = name
         self.settings = dict(settings)
 
     @property
     def arn(self) -> str:
-        mesh = self._mesh
-        return f"arn:aws:{self.service}:{mesh.region}:{mesh.account_id}:{self.name}"
+        context = self.context
+        return f"arn:aws:{self.service}:{context.region}:{context.account_id}:{self.name}"
 
     async def start(self) -> None:
         """Start background work (subscriptions start themselves as services)."""

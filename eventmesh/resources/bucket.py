@@ -33,6 +33,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote_plus
 
@@ -47,13 +48,14 @@ from eventmesh._errors import (
 )
 from eventmesh._function import Function
 from eventmesh._validation import check_mapping, check_text, text_bytes
-from eventmesh.backends.protocols import BlobInfo
+from eventmesh.backends.protocols import BlobInfo, BlobStore
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 
 if TYPE_CHECKING:
-    from eventmesh._mesh import Mesh, _Target
+    from eventmesh._function import FunctionTarget
+    from eventmesh.resources.context import ResourceContext
 
 __all__ = [
     "Bucket",
@@ -236,7 +238,7 @@ class NotificationConfiguration:
         self.prefix = prefix
         self.suffix = suffix
         self.id = id
-        self._function: _Target | None = None
+        self._function: FunctionTarget | None = None
         self._resource: Queue | Topic | None = None
         self.sent = 0
         self.failures = 0
@@ -259,13 +261,13 @@ class NotificationConfiguration:
 
     def resolve(self) -> None:
         """Find the function, queue or topic a name stands for (when the mesh runs)."""
-        mesh = self.bucket._mesh
+        mesh = self.bucket.context
         target = self.target
         if isinstance(target, Queue | Topic):
             self._resource = target
             return
         if isinstance(target, str):
-            resource = mesh._resources.get(target)
+            resource = mesh.find_resource(target)
             if isinstance(resource, Queue | Topic):
                 self._resource = resource
                 return
@@ -293,7 +295,7 @@ class NotificationConfiguration:
         """Send one event (``{"Records": [record]}``) to the target."""
         resource = self._resource
         if self._function is not None:
-            await self.bucket._mesh.invoke_async(self._function, event, trigger="datasource")
+            await self.bucket.context.invoke_async(self._function, event, trigger="datasource")
         elif isinstance(resource, Queue):
             await resource.send(orjson.dumps(event).decode())
         elif isinstance(resource, Topic):
@@ -312,8 +314,8 @@ class Bucket(Resource):
     kind = "bucket"
     service = "s3"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        super().__init__(mesh, name, settings)
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
         if not _BUCKET_NAME.match(name) or ".." in name:
             raise ConfigurationError(
                 f"bucket name {name!r} must be 3-63 lowercase letters, digits, '.' or '-', "
@@ -321,11 +323,14 @@ class Bucket(Resource):
             )
         if settings:
             raise ConfigurationError(f"unknown bucket settings: {', '.join(sorted(settings))}")
-        self._store = mesh.backend.blobs
         self.notifications: list[NotificationConfiguration] = []
         self._live = False
         self._last_sequencer = 0
         self.notification_failures = 0
+
+    @cached_property
+    def _store(self) -> BlobStore:
+        return self.context.backend.blobs  # bound on first use: see Resource
 
     @property
     def arn(self) -> str:
@@ -380,7 +385,7 @@ class Bucket(Resource):
     def _other_bucket(self, bucket: Bucket | str) -> Bucket:
         if isinstance(bucket, Bucket):
             return bucket
-        resource = self._mesh._resources.get(bucket)
+        resource = self.context.find_resource(bucket)
         if not isinstance(resource, Bucket):
             raise ResourceNotFoundError(f"NoSuchBucket: no bucket named {bucket!r}")
         return resource
@@ -530,14 +535,14 @@ class Bucket(Resource):
         return configuration
 
     def _next_sequencer(self) -> str:
-        floor = int(self._mesh.clock.time()) << 32
+        floor = int(self.context.clock.time()) << 32
         self._last_sequencer = max(self._last_sequencer + 1, floor)
         return f"{self._last_sequencer:018X}"
 
     async def _notify(self, event_name: str, key: str, info: BlobInfo | None) -> None:
         """Send ``event_name`` (``ObjectCreated:Put``) on ``key`` to the matching targets."""
         if not self._live:
-            if not self._mesh.running:
+            if not self.context.running:
                 return
             self._activate()
         event_type = f"s3:{event_name}"
@@ -547,7 +552,7 @@ class Bucket(Resource):
             return
         request_id = uuid.uuid4().hex[:16].upper()
         shared = _RequestFacts(
-            event_time=iso_timestamp(self._mesh.clock.time()),
+            event_time=iso_timestamp(self.context.clock.time()),
             sequencer=sequencer,
             response_elements={
                 "x-amz-request-id": request_id,
@@ -607,7 +612,7 @@ class _RequestFacts:
         return {
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
-            "awsRegion": bucket._mesh.region,
+            "awsRegion": bucket.context.region,
             "eventTime": self.event_time,
             "eventName": event_name,
             "userIdentity": {"principalId": PRINCIPAL_ID},

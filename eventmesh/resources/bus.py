@@ -118,17 +118,17 @@ from eventmesh._validation import json_bytes, text_bytes
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
-from eventmesh.resources.schedule import Schedule, _iso_z, create_schedule
+from eventmesh.resources.schedule import Schedule, create_schedule, iso_z
 from eventmesh.resources.stream import Stream
-from eventmesh.resources.topic import HTTP_TIMEOUT, Topic, _require_httpx
+from eventmesh.resources.topic import HTTP_TIMEOUT, Topic, require_httpx
 
 if TYPE_CHECKING:
     import random
 
     from eventmesh._destinations import MessageAttributes
-    from eventmesh._mesh import Mesh
-    from eventmesh._mesh import _Target as _FunctionTarget
+    from eventmesh._function import FunctionTarget
     from eventmesh.backends.protocols import LogRecord
+    from eventmesh.resources.context import ResourceContext
 
 __all__ = [
     "Archive",
@@ -484,7 +484,7 @@ class Target:
         self.target = target
         self.kind: TargetKind | None = _kind_of(target)
         if self.kind == "http":
-            _require_httpx()
+            require_httpx()
         given = [input is not None, input_path is not None, input_transformer is not None]
         if sum(given) > 1:
             raise ConfigurationError(
@@ -589,12 +589,12 @@ class RuleTarget:
         self.rule = rule
         self.spec = spec
         self.kind: TargetKind | None = spec.kind
-        self._function: _FunctionTarget | None = None
+        self._function: FunctionTarget | None = None
         self._resource: Queue | Topic | Stream | Bus | None = None
         self._dead_letter: Queue | None = None
         self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
         if self.kind == "http":
-            rule.bus._mesh.egress.check_literal(str(spec.target))
+            rule.bus.context.egress.check_literal(str(spec.target))
         self.attempts = 0
         self.delivered = 0
         self.failed = 0
@@ -602,8 +602,8 @@ class RuleTarget:
         self.dropped = 0
 
     @property
-    def _mesh(self) -> Mesh:
-        return self.rule.bus._mesh
+    def context(self) -> ResourceContext:
+        return self.rule.bus.context
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self) -> None:
@@ -614,7 +614,7 @@ class RuleTarget:
         elif isinstance(target, Function):
             self._function = self._find_function(target)
         elif self.kind is None:
-            resource = self._mesh._resources.get(_name_from_arn(target))
+            resource = self.context.find_resource(_name_from_arn(target))
             if isinstance(resource, Queue | Topic | Stream | Bus):
                 self._resource = resource
                 self.kind = _kind_of(resource)
@@ -629,9 +629,9 @@ class RuleTarget:
             )
         self._dead_letter = self._find_dead_letter()
 
-    def _find_function(self, target: Function | str) -> _FunctionTarget:
+    def _find_function(self, target: Function | str) -> FunctionTarget:
         try:
-            return self._mesh.resolve_function(target)
+            return self.context.resolve_function(target)
         except EventMeshError as exc:
             message = f"rule {self.rule.name!r}: no function or resource {target!r} ({exc})"
             raise ConfigurationError(redact_text(message)) from None  # a mistyped URL
@@ -640,7 +640,9 @@ class RuleTarget:
         spec = self.spec.dead_letter
         if spec is None:
             return None
-        queue = spec if isinstance(spec, Queue) else self._mesh._resources.get(_name_from_arn(spec))
+        queue = (
+            spec if isinstance(spec, Queue) else self.context.find_resource(_name_from_arn(spec))
+        )
         if not isinstance(queue, Queue):
             raise ConfigurationError(
                 f"rule {self.rule.name!r}: no dead-letter queue named {spec!r}"
@@ -674,7 +676,7 @@ class RuleTarget:
         wait = INTERNAL_WAIT  # a target at its limit: then a throttled attempt, retried
         if kind == "lambda":
             assert self._function is not None
-            await self._mesh.invoke_async(
+            await self.context.invoke_async(
                 self._function, payload.value(), trigger="pubsub", timeout=wait
             )
         elif kind == "sqs":
@@ -715,10 +717,10 @@ class RuleTarget:
         }
         if event.trace_header:
             headers["X-Amzn-Trace-Id"] = event.trace_header
-        if self._mesh.telemetry.tracing:
+        if self.context.telemetry.tracing:
             propagate.inject(headers)
         url = str(self.spec.target)
-        refusal = await self._mesh.egress.refusal(url)
+        refusal = await self.context.egress.refusal(url)
         if refusal is not None:
             raise _AttemptError("NO_PERMISSIONS", refusal, retryable=False)
         shown = redact_url(url)
@@ -913,7 +915,7 @@ class Rule:
     def arn(self) -> str:
         bus = self.bus
         path = self.name if bus.name == "default" else f"{bus.name}/{self.name}"
-        return f"arn:aws:events:{bus._mesh.region}:{bus._mesh.account_id}:rule/{path}"
+        return f"arn:aws:events:{bus.context.region}:{bus.context.account_id}:rule/{path}"
 
     def matches(self, event: _Event) -> bool:
         """Whether an event put on the bus goes to this rule (a schedule-only rule: never)."""
@@ -967,7 +969,7 @@ class Archive:
 
     @property
     def arn(self) -> str:
-        mesh = self.bus._mesh
+        mesh = self.bus.context
         return f"arn:aws:events:{mesh.region}:{mesh.account_id}:archive/{self.name}"
 
     def accepts(self, event: _Event) -> bool:
@@ -975,19 +977,19 @@ class Archive:
 
     async def _append(self, event: _Event) -> None:
         await self._trim()
-        logs = self.bus._mesh.backend.logs
+        logs = self.bus.context.backend.logs
         await logs.append(self.stream, _ARCHIVE_SHARD, [(event.data, event.id, event.trace)])
         self.events_archived += 1
 
     async def _trim(self) -> None:
         if self.retention is not None:
-            before = self.bus._mesh.clock.time() - self.retention
-            await self.bus._mesh.backend.logs.trim(self.stream, _ARCHIVE_SHARD, before)
+            before = self.bus.context.clock.time() - self.retention
+            await self.bus.context.backend.logs.trim(self.stream, _ARCHIVE_SHARD, before)
 
     async def event_count(self) -> int:
         """How many events the archive holds now (after retention)."""
         await self._trim()
-        oldest, newest = await self.bus._mesh.backend.logs.bounds(self.stream, _ARCHIVE_SHARD)
+        oldest, newest = await self.bus.context.backend.logs.bounds(self.stream, _ARCHIVE_SHARD)
         return newest - oldest
 
     def __repr__(self) -> str:
@@ -1032,14 +1034,14 @@ class Replay:
         self.error: str | None = None
         self.events_total = 0
         self.events_replayed = 0
-        self.started_at = bus._mesh.clock.time()
+        self.started_at = bus.context.clock.time()
         self.ended_at: float | None = None
         self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
     def arn(self) -> str:
-        mesh = self.bus._mesh
+        mesh = self.bus.context
         return f"arn:aws:events:{mesh.region}:{mesh.account_id}:replay/{self.name}"
 
     @property
@@ -1073,8 +1075,8 @@ class Bus(Resource):
     kind = "bus"
     service = "events"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        super().__init__(mesh, name, settings)
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
         if not isinstance(name, str) or not _BUS_NAME.match(name):
             raise ConfigurationError(
                 f"bus name {name!r} must be 1-256 letters, digits, '.', '-', '_' or '/'"
@@ -1082,7 +1084,7 @@ class Bus(Resource):
         unknown = set(settings) - {"max_pending"}
         if unknown:
             raise ConfigurationError(f"unknown bus settings: {', '.join(sorted(unknown))}")
-        self.limit = mesh.pending_limit("bus", name, settings.get("max_pending"), stored=False)
+        self.limit = context.pending_limit("bus", name, settings.get("max_pending"), stored=False)
         self.rules: dict[str, Rule] = {}
         self.archives: dict[str, Archive] = {}
         self.replays: dict[str, Replay] = {}
@@ -1100,7 +1102,7 @@ class Bus(Resource):
 
     @property
     def arn(self) -> str:
-        mesh = self._mesh
+        mesh = self.context
         return f"arn:aws:events:{mesh.region}:{mesh.account_id}:event-bus/{self.name}"
 
     # -- rules -------------------------------------------------------------------------------
@@ -1139,7 +1141,7 @@ class Bus(Resource):
                 target.resolve()
         if schedule is not None:
             rule.schedule = create_schedule(
-                self._mesh, schedule, rule._on_schedule, name=_schedule_name(name)
+                self.context, schedule, rule._on_schedule, name=_schedule_name(name)
             )
         self.rules[name] = rule
         return rule
@@ -1226,7 +1228,7 @@ class Bus(Resource):
         return replay
 
     async def _run_replay(self, replay: Replay) -> None:
-        logs = self._mesh.backend.logs
+        logs = self.context.backend.logs
         stream = replay.archive.stream
         try:
             await replay.archive._trim()
@@ -1254,7 +1256,7 @@ class Bus(Resource):
             replay.error = f"{type(exc).__name__}: {exc}"
             logger.exception("bus %s: replay %s failed", self.name, replay.name)
         finally:
-            replay.ended_at = self._mesh.clock.time()
+            replay.ended_at = self.context.clock.time()
             replay._done.set()
 
     def _replay_one(self, replay: Replay, record: LogRecord) -> None:
@@ -1270,7 +1272,7 @@ class Bus(Resource):
     def _ensure_live(self) -> None:
         if self._live:
             return
-        if not self._mesh.running:
+        if not self.context.running:
             raise EventMeshError(
                 f"bus {self.name!r} cannot take events before the mesh runs: use "
                 "`async with mesh:` first"
@@ -1308,7 +1310,7 @@ class Bus(Resource):
 
     async def _put(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         trace: dict[str, str] = {}
-        if self._mesh.telemetry.tracing:
+        if self.context.telemetry.tracing:
             propagate.inject(trace)
         results: list[dict[str, str]] = []
         for entry in entries:
@@ -1379,7 +1381,7 @@ class Bus(Resource):
         when: float | None,
     ) -> dict[str, Any]:
         """EventBridge's envelope (§4.5), in its field order."""
-        mesh = self._mesh
+        mesh = self.context
         moment = mesh.clock.time() if when is None else when
         return {
             "version": "0",
@@ -1387,7 +1389,7 @@ class Bus(Resource):
             "detail-type": detail_type,
             "source": source,
             "account": mesh.account_id,
-            "time": _iso_z(datetime.fromtimestamp(moment, UTC)),
+            "time": iso_z(datetime.fromtimestamp(moment, UTC)),
             "region": mesh.region,
             "resources": resources,
             "detail": detail,
@@ -1401,7 +1403,7 @@ class Bus(Resource):
         trace_header: str | None = None,
         hops: tuple[str, ...] = (),
     ) -> _Event:
-        clock = self._mesh.clock
+        clock = self.context.clock
         return _Event(
             envelope=envelope,
             data=orjson.dumps(envelope),
@@ -1461,7 +1463,7 @@ class Bus(Resource):
         except TypeError as exc:
             raise PayloadError(f"message is not JSON-serialisable: {exc}") from None
         trace: dict[str, str] = {}
-        if self._mesh.telemetry.tracing:
+        if self.context.telemetry.tracing:
             propagate.inject(trace)
         event = self._event(
             self._envelope(source, detail_type, detail, resources, None), trace=trace
@@ -1494,7 +1496,7 @@ class Bus(Resource):
         self.limit.release()
 
     async def _deliver(self, target: RuleTarget, event: _Event) -> None:
-        clock = self._mesh.clock
+        clock = self.context.clock
         spec = target.spec
         retries = 0
         payload = spec._payload(event, target.rule)
@@ -1509,7 +1511,7 @@ class Bus(Resource):
                     if retries >= spec.max_retries:
                         condition = "MaximumRetryAttempts"
                     else:
-                        delay = backoff_delay(retries, self._mesh._random)
+                        delay = backoff_delay(retries, self.context.random)
                         if clock.now() + delay - event.ingested_at > spec.max_event_age:
                             condition = "MaximumEventAgeInSeconds"
                         else:

@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -44,14 +45,20 @@ from eventmesh._validation import (
     json_error,
     text_bytes,
 )
-from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats
+from eventmesh.backends.protocols import (
+    Delivery,
+    KeyValueStore,
+    OutgoingMessage,
+    QueueStats,
+    QueueStore,
+)
 from eventmesh.resources._base import Resource
 
 if TYPE_CHECKING:
     from eventmesh._destinations import MessageAttributes
     from eventmesh._function import Function
-    from eventmesh._mesh import Mesh
     from eventmesh.mappings.queue_mapping import QueueMapping
+    from eventmesh.resources.context import ResourceContext
 
 __all__ = ["Message", "Queue", "encode_message_attributes"]
 
@@ -300,8 +307,8 @@ class Queue(Resource):
     kind = "queue"
     service = "sqs"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        super().__init__(mesh, name, settings)
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
         self.visibility_timeout = _seconds(settings, "visibility_timeout", 30, 0, 43200)
         self.delay = _seconds(settings, "delay", 0, 0, 900)
         self.retention = _seconds(settings, "retention", 345600, 60, 1209600)
@@ -312,12 +319,18 @@ class Queue(Resource):
             settings.get("content_based_deduplication", False), "content_based_deduplication"
         )
         self._validate()
-        self.limit = mesh.pending_limit("queue", name, settings.get("max_pending"), stored=True)
-        self._store = mesh.backend.queues
-        self._values = mesh.backend.values
+        self.limit = context.pending_limit("queue", name, settings.get("max_pending"), stored=True)
         self._last_sequence = 0
         self.mappings: list[QueueMapping] = []
         self._sweeper: asyncio.Task[None] | None = None
+
+    @cached_property
+    def _store(self) -> QueueStore:
+        return self.context.backend.queues  # bound on first use: see Resource
+
+    @cached_property
+    def _values(self) -> KeyValueStore:
+        return self.context.backend.values
 
     def _validate(self) -> None:
         _check("visibility_timeout", self.visibility_timeout, 0, 43200)
@@ -336,25 +349,25 @@ class Queue(Resource):
 
     @property
     def arn(self) -> str:
-        mesh = self._mesh
+        mesh = self.context
         return f"arn:aws:sqs:{mesh.region}:{mesh.account_id}:{self.name}"
 
     @property
     def url(self) -> str:
-        mesh = self._mesh
+        mesh = self.context
         return f"https://sqs.{mesh.region}.amazonaws.com/{mesh.account_id}/{self.name}"
 
     def _next_sequence(self) -> str:
         """A FIFO sequence number that keeps increasing across restarts: microseconds of
         wall time, or one more than the last when several sends share a microsecond."""
-        self._last_sequence = max(self._last_sequence + 1, int(self._mesh.clock.time() * 1e6))
+        self._last_sequence = max(self._last_sequence + 1, int(self.context.clock.time() * 1e6))
         return f"{self._last_sequence:020d}"
 
     def _dead_letter_queue(self) -> Queue:
         target = self.dead_letter
         if isinstance(target, Queue):
             return target
-        resource = self._mesh._resources.get(str(target))
+        resource = self.context.find_resource(str(target))
         if not isinstance(resource, Queue):
             raise ResourceNotFoundError(f"dead-letter queue {target!r} of {self.name!r} not found")
         return resource
@@ -379,7 +392,7 @@ class Queue(Resource):
     async def _sweep(self) -> None:
         """Retention for a queue nobody reads: now and then, drop what has expired (a
         receive drops expired messages too, so a consumer never sees one)."""
-        clock = self._mesh.clock
+        clock = self.context.clock
         interval = min(max(self.retention / 4, 60.0), 3600.0)
         while True:
             await clock.sleep(interval)
@@ -425,7 +438,7 @@ class Queue(Resource):
         """FIFO deduplication, safe across processes: claim the id first (put-if-absent),
         send, then record the message id in the claim; a duplicate waits for that id."""
         values = self._values
-        clock = self._mesh.clock
+        clock = self.context.clock
         # A short lease until the message id is recorded: a sender that dies in between
         # blocks the id for seconds, not for the whole deduplication window.
         claim = await values.put(dedup_key, b"", ttl=DEDUP_CLAIM_LEASE, only_if_absent=True)
@@ -546,7 +559,7 @@ class Queue(Resource):
             stored[_ATTRIBUTES] = encoded.decode()
         if size > MAX_MESSAGE_BYTES:
             raise PayloadError(f"message of {size} bytes is over SQS's 1 MiB limit")
-        if self._mesh.telemetry.tracing:
+        if self.context.telemetry.tracing:
             propagate.inject(stored)
         dedup_key = None
         if self.fifo:
@@ -592,7 +605,7 @@ class Queue(Resource):
     async def take(self, max_messages: int, wait: float, visibility: float) -> list[Message]:
         """Receive without the API's limits (mappings take larger batches); applies redrive
         and retention before anything is delivered."""
-        clock = self._mesh.clock
+        clock = self.context.clock
         deadline = clock.now() + wait
         while True:
             deliveries = await self._store.receive(
@@ -604,7 +617,7 @@ class Queue(Resource):
 
     async def _admit(self, delivery: Delivery) -> Message | None:
         """A delivery as a message, or None when it expired or moved to the dead letters."""
-        now = self._mesh.clock.time()
+        now = self.context.clock.time()
         first_sent = delivery.attributes.get(_FIRST_SENT)
         sent_at = delivery.sent_at if first_sent is None else float(first_sent)
         if now - sent_at > self.retention:
@@ -693,7 +706,7 @@ class Queue(Resource):
             enabled=enabled,
         )
         self.mappings.append(mapping)
-        self._mesh.add_service(mapping)
+        self.context.add_service(mapping)
         return mapping
 
 

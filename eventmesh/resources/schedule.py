@@ -63,8 +63,8 @@ from eventmesh.resources._base import Resource
 from eventmesh.resources.schedule_expression import ScheduleExpression
 
 if TYPE_CHECKING:
-    from eventmesh._mesh import Mesh
     from eventmesh.backends.protocols import KeyValueStore
+    from eventmesh.resources.context import ResourceContext
 
 __all__ = ["Schedule", "create_schedule", "latest_tick"]
 
@@ -92,7 +92,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _iso_z(moment: datetime) -> str:
+def iso_z(moment: datetime) -> str:
     """``2026-01-01T12:00:00Z``: EventBridge's time format (whole seconds, UTC)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -154,7 +154,7 @@ def _derived_name(settings: Mapping[str, Any]) -> str:
 
 
 def create_schedule(
-    mesh: Mesh,
+    context: ResourceContext,
     expression: str,
     target: ScheduleTarget,
     *,
@@ -164,7 +164,7 @@ def create_schedule(
     name: str | None = None,
     start: datetime | None = None,
 ) -> Schedule:
-    """A schedule of ``mesh`` (what ``Mesh.schedule`` does); the same settings give the same
+    """A schedule of the mesh (what ``Mesh.schedule`` does); the same settings give the same
     schedule object, other settings under the same name are a ConfigurationError."""
     settings: dict[str, Any] = {"expression": expression, "target": target, "timezone": timezone}
     for key, value in (("input", input), ("flexible_window", flexible_window), ("start", start)):
@@ -187,7 +187,7 @@ def create_schedule(
         raise ConfigurationError(
             f"schedule name {name!r} must be 1-64 letters, digits, '-', '_' or '.'"
         )
-    return mesh._resource(Schedule, name, settings)
+    return context.resource(Schedule, name, settings)
 
 
 def _encode_input(value: Any) -> bytes:
@@ -230,8 +230,8 @@ class Schedule(Resource):
     kind = "schedule"
     service = "events"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        super().__init__(mesh, name, settings)
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
         self.target: ScheduleTarget = settings["target"]
         self.timezone: str = settings.get("timezone", "UTC")
         self.flexible_window: int | None = settings.get("flexible_window")
@@ -256,7 +256,7 @@ class Schedule(Resource):
     @property
     def arn(self) -> str:
         """The rule's ARN (the Scheduled Event names it in ``resources``)."""
-        mesh = self._mesh
+        mesh = self.context
         return f"arn:aws:events:{mesh.region}:{mesh.account_id}:rule/{self.name}"
 
     def _key(self, suffix: str) -> str:
@@ -266,14 +266,14 @@ class Schedule(Resource):
     async def start(self) -> None:
         """Resolve the target, load the schedule's state, fire a missed tick, start the loop."""
         self._sender = self._resolve_target()
-        self._values = self._mesh.backend.values
+        self._values = self.context.backend.values
         now = self._wall_now()
         created = await self._created(now)
         self._ticks = self._anchored(created)
         last = await self._last()
         missed = latest_tick(self._ticks, max(created, last or created), now)
         if missed is not None:
-            logger.info("schedule %s: catching up on missed tick %s", self.name, _iso_z(missed))
+            logger.info("schedule %s: catching up on missed tick %s", self.name, iso_z(missed))
             self._dispatch(missed, flexible=False)
         # A cron or at() tick falling exactly on this instant is due now (its claim keeps it
         # from firing twice); a rate() counts its first period from here.
@@ -299,7 +299,7 @@ class Schedule(Resource):
     # -- target ------------------------------------------------------------------------------
     def _resolve_target(self) -> _Sender:
         target = self.target
-        mesh = self._mesh
+        mesh = self.context
         if isinstance(target, Function | str):
             try:
                 function = mesh.resolve_function(target)
@@ -326,7 +326,7 @@ class Schedule(Resource):
 
     def _destination_sender(self, spec: Any, function_error: Exception | None) -> _Sender:
         try:
-            destination = self._mesh._destination(spec)
+            destination = self.context.destination(spec)
         except EventMeshError as exc:
             raise ConfigurationError(
                 f"schedule {self.name!r}: target {spec!r} is neither a function nor a "
@@ -372,21 +372,21 @@ class Schedule(Resource):
         """Put-if-absent on the tick, with a short lease: the version for the one caller (in
         any process) that won, else None. :meth:`_mark_done` turns the lease into a lasting
         record once the target took the tick."""
-        claim = orjson.dumps({"owner": self._owner, "claimed_at": self._mesh.clock.time()})
+        claim = orjson.dumps({"owner": self._owner, "claimed_at": self.context.clock.time()})
         return await self._store().put(
-            self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_absent=True
+            self._key(iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_absent=True
         )
 
     async def _renew(self, tick: datetime, lease: list[int], renewing: asyncio.Lock) -> None:
         """Keep the claim's lease while a slow target takes the tick, so no other process
         takes it over; ``lease[0]`` follows the claim's version, under ``renewing``."""
-        claim = orjson.dumps({"owner": self._owner, "renewed_at": self._mesh.clock.time()})
+        claim = orjson.dumps({"owner": self._owner, "renewed_at": self.context.clock.time()})
         while True:
-            await self._mesh.clock.sleep(CLAIM_LEASE / 3)
+            await self.context.clock.sleep(CLAIM_LEASE / 3)
             async with renewing:
                 try:
                     renewed = await self._store().put(
-                        self._key(_iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_version=lease[0]
+                        self._key(iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_version=lease[0]
                     )
                 except Exception:
                     logger.exception("schedule %s: renewing tick %s failed", self.name, tick)
@@ -402,7 +402,7 @@ class Schedule(Resource):
             ttl = max(MIN_CLAIM_TTL, 2 * (following - tick).total_seconds())
         done = orjson.dumps({"owner": self._owner, "done": True})
         written = await self._store().put(
-            self._key(_iso_z(tick)), done, ttl=ttl, only_if_version=version
+            self._key(iso_z(tick)), done, ttl=ttl, only_if_version=version
         )
         if written is None:  # the lease ran out first: another process may fire it too
             logger.warning("schedule %s: tick %s took longer than its lease", self.name, tick)
@@ -415,13 +415,13 @@ class Schedule(Resource):
             version = await self._claim(tick)
             if version is not None:
                 return version
-            stored = await store.get(self._key(_iso_z(tick)))
+            stored = await store.get(self._key(iso_z(tick)))
             if stored is None:
                 continue  # the lease ran out just now
             if orjson.loads(stored.value).get("done") or stored.expires_at is None:
                 return None
-            wait = stored.expires_at - self._mesh.clock.time()
-            await self._mesh.clock.sleep(max(wait, _TOLERANCE))
+            wait = stored.expires_at - self.context.clock.time()
+            await self.context.clock.sleep(max(wait, _TOLERANCE))
 
     async def _record_last(self, tick: datetime) -> None:
         """Move ``last`` forward to ``tick`` (compare-and-set: it never moves back)."""
@@ -442,7 +442,7 @@ class Schedule(Resource):
 
     # -- firing ------------------------------------------------------------------------------
     def _wall_now(self) -> datetime:
-        return datetime.fromtimestamp(self._mesh.clock.time(), UTC)
+        return datetime.fromtimestamp(self.context.clock.time(), UTC)
 
     async def _sleep_until(self, moment: datetime) -> None:
         """Wait until the clock's wall time reaches ``moment``.
@@ -450,7 +450,7 @@ class Schedule(Resource):
         ``sleep_until`` takes monotonic time, so the wall-time distance is converted on each
         wait, and re-read at least every RECHECK_SECONDS in case the wall clock moved.
         """
-        clock = self._mesh.clock
+        clock = self.context.clock
         target = moment.timestamp()
         while (remaining := target - clock.time()) > _TOLERANCE:
             await clock.sleep_until(clock.now() + min(remaining, RECHECK_SECONDS))
@@ -469,7 +469,7 @@ class Schedule(Resource):
     def _dispatch(self, tick: datetime, *, flexible: bool) -> None:
         delay = 0.0
         if flexible and self.flexible_window is not None:
-            delay = self._mesh._random.uniform(0.0, self.flexible_window * 60.0)
+            delay = self.context.random.uniform(0.0, self.flexible_window * 60.0)
         task = asyncio.create_task(self._deliver(tick, delay), name=f"schedule.{self.name}.fire")
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
@@ -479,7 +479,7 @@ class Schedule(Resource):
             await self._sleep_until(tick + timedelta(seconds=delay))
         version = await self._wait_for_claim(tick)
         if version is None:
-            logger.debug("schedule %s: tick %s fired elsewhere", self.name, _iso_z(tick))
+            logger.debug("schedule %s: tick %s fired elsewhere", self.name, iso_z(tick))
             return
         assert self._sender is not None
         self.fired += 1
@@ -491,7 +491,7 @@ class Schedule(Resource):
             await self._sender(self._payload(tick))
         except Exception:
             self.failures += 1
-            logger.exception("schedule %s: delivery of tick %s failed", self.name, _iso_z(tick))
+            logger.exception("schedule %s: delivery of tick %s failed", self.name, iso_z(tick))
         finally:
             self._busy -= 1
             async with renewing:  # a renewal under way lands first: lease[0] is then current
@@ -508,14 +508,14 @@ class Schedule(Resource):
         """The configured input (a fresh copy), or the Scheduled Event (reference §4.6)."""
         if self._input is not None:
             return orjson.loads(self._input)
-        mesh = self._mesh
+        mesh = self.context
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": mesh.account_id,
-            "time": _iso_z(tick),
+            "time": iso_z(tick),
             "region": mesh.region,
             "resources": [self.arn],
             "detail": {},

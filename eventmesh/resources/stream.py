@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -52,14 +53,14 @@ from eventmesh._validation import (
     json_bytes,
     text_bytes,
 )
-from eventmesh.backends.protocols import LogRecord
+from eventmesh.backends.protocols import LogRecord, LogStore
 from eventmesh.resources._base import Resource
 
 if TYPE_CHECKING:
     from eventmesh._destinations import DestinationSpec, MessageAttributes
     from eventmesh._function import Function
-    from eventmesh._mesh import Mesh
     from eventmesh.mappings.stream_mapping import StreamMapping
+    from eventmesh.resources.context import ResourceContext
 
 __all__ = [
     "GetRecordsResult",
@@ -275,8 +276,8 @@ class Stream(Resource):
     kind = "stream"
     service = "kinesis"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        super().__init__(mesh, name, settings)
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
         shards = settings.get("shards", 1)
         if isinstance(shards, bool) or not isinstance(shards, int):
             raise ConfigurationError(f"shards must be an integer from 1 to {MAX_SHARDS}")
@@ -286,20 +287,23 @@ class Stream(Resource):
         )
         self.shards: tuple[Shard, ...] = _split_hash_range(shards)
         self._index = {shard.shard_id: index for index, shard in enumerate(self.shards)}
-        self._logs = mesh.backend.logs
         self._next_trim = {shard.shard_id: float("-inf") for shard in self.shards}
         self.mappings: list[StreamMapping] = []
         max_pending = settings.get("max_pending")
         self._limits = {
-            shard.shard_id: mesh.pending_limit("stream", name, max_pending, stored=True)
+            shard.shard_id: context.pending_limit("stream", name, max_pending, stored=True)
             for shard in self.shards
         }
         self._newest: dict[str, int] = {}  # newest sequence of each shard, once known
         self._oldest: dict[str, int] = {}  # the sequence before its oldest kept record
 
+    @cached_property
+    def _logs(self) -> LogStore:
+        return self.context.backend.logs  # bound on first use: see Resource
+
     @property
     def arn(self) -> str:
-        mesh = self._mesh
+        mesh = self.context
         return f"arn:aws:kinesis:{mesh.region}:{mesh.account_id}:stream/{self.name}"
 
     @property
@@ -365,7 +369,7 @@ class Stream(Resource):
         if sum(len(data) + len(key.encode()) for _, data, key in prepared) > MAX_PUT_RECORDS_BYTES:
             raise PayloadError("a PutRecords request is at most 5 MiB")
         trace: dict[str, str] = {}
-        if self._mesh.telemetry.tracing:
+        if self.context.telemetry.tracing:
             propagate.inject(trace)
         by_shard: dict[int, list[int]] = {}
         for position, (index, _, _) in enumerate(prepared):
@@ -421,7 +425,7 @@ class Stream(Resource):
         self, shard_ids: Sequence[str], timeout: float | None
     ) -> dict[str, PendingLimit]:
         """Room in each shard (all, or none and BackpressureError)."""
-        clock = self._mesh.clock
+        clock = self.context.clock
         deadline = None if timeout is None else clock.now() + timeout
         admitted: dict[str, PendingLimit] = {}
         try:
@@ -438,7 +442,7 @@ class Stream(Resource):
         """Count one call in the shard's pending work, once it has room. Room comes when the
         slowest mapping reads on, or, with no mapping, when retention trims the oldest
         records: a waiter wakes then (at most once per trim) to look again."""
-        clock = self._mesh.clock
+        clock = self.context.clock
         limit = self._limits[shard_id]
         if limit.limit is None:
             await limit.acquire()  # not limited (durable log): only yields now and then
@@ -497,7 +501,7 @@ class Stream(Resource):
 
         The oldest record's expiry is remembered, so most calls only compare two numbers.
         """
-        now = self._mesh.clock.time()
+        now = self.context.clock.time()
         if now <= self._next_trim[shard_id]:
             return
         await self._logs.trim(self.name, shard_id, now - self.retention)
@@ -601,7 +605,7 @@ class Stream(Resource):
         _, newest = await self._logs.bounds(self.name, iterator.shard_id)
         behind = 0
         if last.position < newest:
-            age = self._mesh.clock.time() - last.approximate_arrival_timestamp
+            age = self.context.clock.time() - last.approximate_arrival_timestamp
             behind = max(0, int(age * 1000))
         following = ShardIterator(self.name, iterator.shard_id, last.position)
         return GetRecordsResult(records, following, behind)
@@ -646,19 +650,19 @@ class Stream(Resource):
             enabled=enabled,
         )
         self.mappings.append(mapping)
-        self._mesh.add_service(mapping)
+        self.context.add_service(mapping)
         return mapping
 
 
 def create_stream(
-    mesh: Mesh,
+    context: ResourceContext,
     name: str,
     *,
     shards: int | None = None,
     retention: float | None = None,
     max_pending: int | None = None,
 ) -> Stream:
-    """The stream of that name in ``mesh``: created on first use, then the same object.
+    """The stream of that name in the mesh: created on first use, then the same object.
 
     Kinesis's rules: a name of 1-128 letters, digits, ``_``, ``-`` or ``.``; 1 to 500
     shards (default 1); a retention of 86,400 to 31,536,000 seconds (24 hours, the default,
@@ -677,4 +681,4 @@ def create_stream(
         )
         if value is not None
     }
-    return mesh._resource(Stream, name, settings)
+    return context.resource(Stream, name, settings)

@@ -78,7 +78,8 @@ from eventmesh.resources.queue import Queue, encode_message_attributes
 
 if TYPE_CHECKING:
     from eventmesh._destinations import MessageAttributes
-    from eventmesh._mesh import Mesh, _Target
+    from eventmesh._function import FunctionTarget
+    from eventmesh.resources.context import ResourceContext
 
 _LOCAL_HAND_OFF = frozenset({"lambda", "sqs"})
 
@@ -367,7 +368,7 @@ class Subscription:
         self.arn = f"{topic.arn}:{uuid.uuid4()}"
         self.filter_policy = filter_policy
         self.raw_message_delivery = bool(raw_message_delivery)
-        self._function: _Target | None = None
+        self._function: FunctionTarget | None = None
         self._queue: Queue | None = None
         self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
         self._tasks: set[asyncio.Task[None]] = set()
@@ -375,8 +376,8 @@ class Subscription:
         self._given_policy = delivery_policy
         self._check_settings()
         if self.protocol in ("http", "https"):
-            _require_httpx()
-            topic._mesh.egress.check_literal(str(target))
+            require_httpx()
+            topic.context.egress.check_literal(str(target))
             policy = delivery_policy or HTTP_DEFAULT_POLICY
             if policy.total_delay() > MAX_HTTP_RETRY_TIME:
                 raise ConfigurationError(
@@ -404,7 +405,7 @@ class Subscription:
             if target.startswith("http://"):
                 return "http"
             if target.startswith("arn:aws:sqs:") or isinstance(
-                self.topic._mesh._resources.get(target), Queue
+                self.topic.context.find_resource(target), Queue
             ):
                 return "sqs"
             # A function, or a queue made later: resolve() decides. Only a queue takes raw.
@@ -459,11 +460,11 @@ class Subscription:
     # -- resolution --------------------------------------------------------------------------
     def resolve(self) -> None:
         """Find the function or queue a name stands for (when the mesh runs)."""
-        mesh = self.topic._mesh
+        mesh = self.topic.context
         target = self.target
         if self.protocol == "lambda":
             assert isinstance(target, Function | str)
-            if isinstance(target, str) and isinstance(mesh._resources.get(target), Queue):
+            if isinstance(target, str) and isinstance(mesh.find_resource(target), Queue):
                 self.protocol = "sqs"  # a queue created after subscribing
                 self._check_settings()
             else:
@@ -490,7 +491,7 @@ class Subscription:
         name = str(target)
         if name.startswith("arn:aws:sqs:"):
             name = name.rsplit(":", 1)[-1]
-        queue = self.topic._mesh._resources.get(name)
+        queue = self.topic.context.find_resource(name)
         if not isinstance(queue, Queue):
             raise ConfigurationError(
                 redact_text(f"subscription of topic {self.topic.name!r}: no queue named {name!r}")
@@ -551,7 +552,7 @@ class Subscription:
         return {"Records": [record]}
 
     def _unsubscribe_url(self) -> str:
-        region = self.topic._mesh.region
+        region = self.topic.context.region
         return f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
 
     # -- one attempt -------------------------------------------------------------------------
@@ -563,7 +564,7 @@ class Subscription:
         if protocol == "lambda":
             assert self._function is not None
             event = self.lambda_event(notification)
-            await self.topic._mesh.invoke_async(
+            await self.topic.context.invoke_async(
                 self._function, event, trigger="pubsub", timeout=timeout
             )
         elif protocol == "sqs":
@@ -600,10 +601,10 @@ class Subscription:
             content = notification.message.encode()
         else:
             content = orjson.dumps(self.envelope(notification))
-        if self.topic._mesh.telemetry.tracing:
+        if self.topic.context.telemetry.tracing:
             propagate.inject(headers)
         url = str(self.target)
-        refusal = await self.topic._mesh.egress.refusal(url)
+        refusal = await self.topic.context.egress.refusal(url)
         if refusal is not None:
             raise _DeliveryError(refusal, retryable=False)
         shown = redact_url(url)
@@ -638,7 +639,7 @@ class Subscription:
         return f"<Subscription {self.protocol} {self.endpoint} of {self.topic.name}>"
 
 
-def _require_httpx() -> None:
+def require_httpx() -> None:
     try:
         import httpx  # noqa: F401
     except ImportError:
@@ -658,8 +659,8 @@ class Topic(Resource):
     kind = "topic"
     service = "sns"
 
-    def __init__(self, mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
-        super().__init__(mesh, name, settings)
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
         if name.endswith(".fifo"):
             raise ConfigurationError("FIFO topics are not supported; use a standard topic")
         if not _TOPIC_NAME.match(name):
@@ -669,7 +670,7 @@ class Topic(Resource):
         unknown = set(settings) - {"max_pending"}
         if unknown:
             raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(unknown))}")
-        self.limit = mesh.pending_limit("topic", name, settings.get("max_pending"), stored=False)
+        self.limit = context.pending_limit("topic", name, settings.get("max_pending"), stored=False)
         self.subscriptions: list[Subscription] = []
         self._deliveries: set[asyncio.Task[None]] = set()
         self._backing_off = 0  # deliveries sleeping before a retry
@@ -681,9 +682,7 @@ class Topic(Resource):
 
     @property
     def signing_cert_url(self) -> str:
-        return (
-            f"https://sns.{self._mesh.region}.amazonaws.com/SimpleNotificationService-eventmesh.pem"
-        )
+        return f"https://sns.{self.context.region}.amazonaws.com/SimpleNotificationService-eventmesh.pem"
 
     # -- subscribing -------------------------------------------------------------------------
     def subscribe(
@@ -768,7 +767,7 @@ class Topic(Resource):
         if timeout is not None:
             timeout = check_timeout(timeout)
         if not self._live:
-            if not self._mesh.running:
+            if not self.context.running:
                 raise EventMeshError(
                     f"topic {self.name!r} cannot publish before the mesh runs: use "
                     "`async with mesh:` first"
@@ -795,7 +794,7 @@ class Topic(Resource):
         self, text: str, subject: str | None, encoded: Mapping[str, Mapping[str, str]]
     ) -> str:
         message_id = str(uuid.uuid4())
-        timestamp = iso_timestamp(self._mesh.clock.time())
+        timestamp = iso_timestamp(self.context.clock.time())
         notification = Notification(
             message_id=message_id,
             topic_arn=self.arn,
@@ -860,7 +859,7 @@ class Topic(Resource):
         return await self.publish(message, attributes=attributes)
 
     async def _deliver(self, subscription: Subscription, notification: Notification) -> None:
-        clock = self._mesh.clock
+        clock = self.context.clock
         delays = subscription.delivery_policy.delays()
         attempts = 0  # of this message (subscription.attempts counts every message)
         while True:

@@ -1,0 +1,189 @@
+"""The mesh's implementation of :class:`~eventmesh.resources.context.ResourceContext`.
+
+Resources and mappings see only that protocol; this class answers it from the mesh's parts
+(registry, lifecycle, invoker, Event invocation queues, storage), so none of them needs the
+Mesh or its private members.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from eventmesh._async_queue import AsyncInvocationQueue
+from eventmesh._backpressure import DEFAULT_MAX_PENDING, PendingLimit, check_max_pending
+from eventmesh._clock import Clock
+from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
+from eventmesh._egress import EgressPolicy
+from eventmesh._errors import ConfigurationError, ResourceNotFoundError
+from eventmesh._function import Function, FunctionTarget
+from eventmesh._invoker import InvocationResult, Invoker, encode_payload
+from eventmesh._lifecycle import Lifecycle, LimitSetting
+from eventmesh._registry import Registry
+from eventmesh._storage import StorageBinding
+from eventmesh.backends.protocols import Backend
+from eventmesh.resources.context import Service
+from eventmesh.telemetry import Telemetry
+
+__all__ = ["FunctionDestination", "MeshContext"]
+
+R = TypeVar("R")
+
+
+class FunctionDestination:
+    """A function as a destination: it is invoked with the record as its event."""
+
+    def __init__(self, context: MeshContext, function: Function) -> None:
+        self._context = context
+        self.function = function
+
+    async def send(self, message: Any, attributes: MessageAttributes | None = None) -> Any:
+        target = self._context.resolve_function(self.function)
+        return await self._context.invoke_async(target, message, trigger="other")
+
+    def __repr__(self) -> str:
+        return f"<FunctionDestination {self.function.name}>"
+
+
+class MeshContext:
+    """What a resource of this mesh is given; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        storage: StorageBinding,
+        region: str,
+        account_id: str,
+        telemetry: Telemetry,
+        egress: EgressPolicy,
+        rng: random.Random,
+        registry: Registry,
+        lifecycle: Lifecycle,
+        invoker: Invoker,
+        async_queues: Mapping[str, AsyncInvocationQueue],
+        max_event_payload: int,
+        max_pending: int | None,
+    ) -> None:
+        self._clock = clock
+        self._storage = storage
+        self._region = region
+        self._account_id = account_id
+        self._telemetry = telemetry
+        self._egress = egress
+        self._random = rng
+        self._registry = registry
+        self._lifecycle = lifecycle
+        self._invoker = invoker
+        self._async_queues = async_queues
+        self._max_event_payload = max_event_payload
+        self._max_pending = max_pending
+        self._function_destinations: dict[str, FunctionDestination] = {}
+
+    # -- what a resource reads ---------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def backend(self) -> Backend:
+        return self._storage.backend
+
+    @property
+    def region(self) -> str:
+        return self._region
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self._telemetry
+
+    @property
+    def egress(self) -> EgressPolicy:
+        return self._egress
+
+    @property
+    def random(self) -> random.Random:
+        return self._random
+
+    @property
+    def running(self) -> bool:
+        return self._lifecycle.running
+
+    # -- limits, lookup, services ------------------------------------------------------------
+    def pending_limit(
+        self, kind: str, name: str, max_pending: int | None, *, stored: bool
+    ) -> PendingLimit:
+        limit = check_max_pending(max_pending) or self._max_pending or DEFAULT_MAX_PENDING[kind]
+        setting = LimitSetting(PendingLimit(kind, name, limit, self._clock), limit, stored)
+        if self._storage.bound:
+            setting.apply(self._storage.bounds_store)
+        self._lifecycle.limits.append(setting)
+        return setting.pending
+
+    def find_resource(self, name_or_arn: str) -> object | None:
+        return self._registry.find(name_or_arn)
+
+    def resource(self, kind: type[R], name: str, settings: Mapping[str, Any]) -> R:
+        def create() -> R:
+            resource = kind(self, name, settings)  # type: ignore[call-arg]
+            if not isinstance(resource, Service):
+                raise ConfigurationError(
+                    f"{kind.__name__} is not a resource: it needs async start, stop and pending"
+                )
+            return resource
+
+        resource, created = self._registry.resource(kind, name, settings, create)
+        if created:
+            self._lifecycle.add_service(resource)  # type: ignore[arg-type]
+        return resource
+
+    def add_service(self, service: Service) -> None:
+        self._lifecycle.add_service(service)
+
+    # -- invoking ----------------------------------------------------------------------------
+    def resolve_function(self, target: Function | str) -> FunctionTarget:
+        name = target.name if isinstance(target, Function) else target
+        return self._registry.target(name)
+
+    async def invoke_sync(
+        self, target: FunctionTarget, event: Any, *, trigger: str, parent_context: Any = None
+    ) -> InvocationResult:
+        return await self._invoker.run(
+            target.pick(), event, target.arn, trigger=trigger, parent_context=parent_context
+        )
+
+    async def invoke_async(
+        self, target: FunctionTarget, event: Any, *, trigger: str, timeout: float | None = None
+    ) -> str:
+        body = encode_payload(event, self._max_event_payload, target.function.name)
+        queue = self._async_queues[target.function.name]
+        return await queue.put(target.qualifier or "", body, trigger, timeout=timeout)
+
+    # -- destinations ------------------------------------------------------------------------
+    def destination(self, spec: DestinationSpec) -> Destination:
+        if isinstance(spec, Function):
+            return self._function_destination(spec)
+        if isinstance(spec, str):
+            resource = self._registry.find(spec)
+            if resource is not None:
+                if not callable(getattr(resource, "send", None)):
+                    raise ConfigurationError(f"{spec!r} cannot receive messages (no send)")
+                return resource  # type: ignore[return-value]
+            if spec in self._registry.functions:
+                return self._function_destination(self._registry.functions[spec])
+            raise ResourceNotFoundError(f"no function or resource named {spec!r}")
+        if callable(getattr(spec, "send", None)):
+            return spec
+        raise ConfigurationError(f"{spec!r} is not a destination (a name, a function, or send)")
+
+    def _function_destination(self, function: Function) -> FunctionDestination:
+        destination = self._function_destinations.get(function.name)
+        if destination is None:
+            destination = FunctionDestination(self, function)
+            self._function_destinations[function.name] = destination
+        return destination
