@@ -90,8 +90,9 @@ class Mesh:
     block drains in-flight invocations and queued events for up to ``drain_timeout`` seconds,
     then cancels what is left.
 
-    Settings: ``storage`` (``"memory"``; a URL such as ``"sqlite:///app.db"``, or a
-    :class:`~eventmesh.backends.protocols.Backend` shared with another mesh), bound when the
+    Settings: ``storage`` (``"memory"``; a URL such as ``"sqlite:///app.db"``, a
+    :class:`~eventmesh.backends.protocols.Backend` shared with another mesh, or a mapping
+    from protocol to either, see :mod:`eventmesh.backends.storage`), bound when the
     mesh starts (see :meth:`use_storage`); ``clock`` (a
     :class:`~eventmesh.testing.VirtualClock` in tests); ``concurrency_limit``, the mesh-wide
     cap on concurrent executions (Lambda's account limit, 1000); ``max_sync_payload`` and

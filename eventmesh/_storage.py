@@ -10,53 +10,25 @@ from __future__ import annotations
 
 from eventmesh._clock import Clock
 from eventmesh._errors import ConfigurationError
-from eventmesh.backends.memory import memory_backend
 from eventmesh.backends.protocols import Backend
-from eventmesh.backends.sqlite import parse_sqlite_url, sqlite_backend_from_url
+from eventmesh.backends.storage import (
+    Storage,
+    StorageSpec,
+    check_storage,
+    describe_storage,
+    open_storage,
+)
 
 __all__ = ["StorageBinding", "StorageSpec"]
-
-StorageSpec = str | Backend
-
-
-def check_storage_spec(spec: object) -> StorageSpec:
-    """What storage was asked for, checked without opening anything."""
-    if not isinstance(spec, str | Backend):
-        raise ConfigurationError(
-            f"storage: 'memory', 'sqlite:///path/to/mesh.db' or a Backend, got {spec!r}"
-        )
-    if isinstance(spec, str) and spec != "memory":
-        if not spec.startswith("sqlite:"):
-            raise ConfigurationError(
-                f"unknown storage {spec!r}: use 'memory' or 'sqlite:///path/to/mesh.db'"
-            )
-        parse_sqlite_url(spec)
-    return spec
-
-
-def describe_storage(spec: StorageSpec) -> str:
-    return spec if isinstance(spec, str) else type(spec).__name__
-
-
-def open_storage(spec: StorageSpec, clock: Clock) -> Backend:
-    if isinstance(spec, Backend):
-        return spec  # shared with another mesh, e.g. two workers of one process
-    if spec == "memory":
-        return memory_backend(clock)
-    if spec.startswith("sqlite:"):
-        return sqlite_backend_from_url(spec, clock)
-    raise ConfigurationError(
-        f"unknown storage {spec!r}: use 'memory' or 'sqlite:///path/to/mesh.db'"
-    )
 
 
 class StorageBinding:
     """What storage a mesh uses; see the module docstring."""
 
     def __init__(self, spec: StorageSpec, clock: Clock) -> None:
-        self._spec = check_storage_spec(spec)
+        self._spec = check_storage(spec)
         self._clock = clock
-        self._backend: Backend | None = None
+        self._backend: Storage | None = None
 
     @property
     def description(self) -> str:
@@ -74,10 +46,13 @@ class StorageBinding:
                 f"storage is already bound to {self.description!r}: choose it before the mesh "
                 "starts and before any resource uses its store"
             )
-        self._spec = check_storage_spec(spec)
+        self._spec = check_storage(spec)
 
     @property
     def backend(self) -> Backend:
+        return self._bound()
+
+    def _bound(self) -> Storage:
         backend = self._backend
         if backend is None:
             backend = self._backend = open_storage(self._spec, self._clock)
@@ -88,11 +63,10 @@ class StorageBinding:
         """Whether the mesh may bound stored work with counts of its own: only a memory
         backend it opened itself (another mesh or process sharing a store consumes what
         this count cannot see)."""
-        return not isinstance(self._spec, Backend) and self.backend.in_memory
+        return self._bound().in_memory
 
     async def close(self) -> None:
         """Close a durable store the mesh opened (a Backend passed in is shared, and memory
         storage keeps its contents for a restart of the same mesh: both stay open)."""
-        backend = self._backend
-        if backend is not None and not isinstance(self._spec, Backend) and not backend.in_memory:
-            await backend.close()
+        if self._backend is not None:
+            await self._backend.close()  # closes only what it opened, never a memory store

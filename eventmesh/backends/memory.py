@@ -16,6 +16,7 @@ from operator import attrgetter
 
 from eventmesh._clock import Clock, TimerHandle
 from eventmesh._context import RequestIds
+from eventmesh._errors import ConfigurationError
 from eventmesh.backends.protocols import (
     Backend,
     BlobInfo,
@@ -25,6 +26,8 @@ from eventmesh.backends.protocols import (
     QueueStats,
     StoredValue,
 )
+from eventmesh.backends.registry import CheckedFactory
+from eventmesh.backends.urls import shown_url, url_options, url_scheme
 
 _COMPACT_AFTER = 1024
 
@@ -34,6 +37,8 @@ __all__ = [
     "MemoryLogStore",
     "MemoryQueueStore",
     "memory_backend",
+    "memory_backend_from_url",
+    "memory_factory",
 ]
 
 
@@ -637,3 +642,24 @@ def memory_backend(clock: Clock) -> Backend:
         blobs=MemoryBlobStore(clock),
         in_memory=True,
     )
+
+
+def memory_backend_from_url(url: str, clock: Clock) -> Backend:
+    """Open ``memory`` (or ``memory://``): a new in-memory backend, which takes no options."""
+    check_memory_url(url)
+    return memory_backend(clock)
+
+
+def check_memory_url(url: str) -> None:
+    """Refuse a memory URL with a location or options (it has none)."""
+    scheme = url_scheme(url)
+    location, _, query = url[len(scheme) :].removeprefix(":").removeprefix("//").partition("?")
+    if scheme != "memory" or location:
+        raise ConfigurationError(
+            f"{shown_url(url)!r} is not a memory storage URL: use 'memory' (it names no place)"
+        )
+    url_options(url, query, {})
+
+
+memory_factory = CheckedFactory(memory_backend_from_url, check_memory_url)
+"""The ``memory`` entry point of the ``eventmesh.backends`` group."""

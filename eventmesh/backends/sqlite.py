@@ -66,7 +66,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -82,6 +81,8 @@ from eventmesh.backends.protocols import (
     QueueStats,
     StoredValue,
 )
+from eventmesh.backends.registry import CheckedFactory
+from eventmesh.backends.urls import url_options
 
 __all__ = [
     "APPLICATION_ID",
@@ -94,6 +95,7 @@ __all__ = [
     "Synchronous",
     "sqlite_backend",
     "sqlite_backend_from_url",
+    "sqlite_factory",
 ]
 
 T = TypeVar("T")
@@ -1338,15 +1340,8 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
             f"{url!r}: give a file path, e.g. 'sqlite:///mesh.db' or "
             "'sqlite:////var/lib/app/mesh.db' (for memory only, use storage='memory')"
         )
-    options: dict[str, Any] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
-        convert = _URL_OPTIONS.get(name)
-        if convert is None:
-            raise ConfigurationError(
-                f"{url!r}: unknown option {name!r} (known: {', '.join(sorted(_URL_OPTIONS))})"
-            )
-        try:
-            options[name] = convert(value)
-        except ValueError as exc:
-            raise ConfigurationError(f"{url!r}: {name}={value!r} is not a number") from exc
-    return path, options
+    return path, url_options(url, query, _URL_OPTIONS, shown=url)
+
+
+sqlite_factory = CheckedFactory(sqlite_backend_from_url, parse_sqlite_url)
+"""The ``sqlite`` entry point of the ``eventmesh.backends`` group."""
