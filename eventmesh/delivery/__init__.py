@@ -1,0 +1,1 @@
+"""The delivery layer: how a resource's messages reach their targets, and are retried."""
