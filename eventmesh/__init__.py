@@ -24,7 +24,7 @@ from eventmesh._errors import (
     TooManyRequestsError,
 )
 from eventmesh._function import Alias, Function, FunctionConfig, FunctionStats, FunctionVersion
-from eventmesh._invoker import InvocationResult
+from eventmesh._invocation import CallHandler, Invocation, InvocationResult, Middleware
 from eventmesh._mesh import Mesh
 from eventmesh.idempotency import Idempotency
 from eventmesh.patterns import FilterPolicy, Pattern
@@ -45,6 +45,7 @@ __all__ = [
     "BackpressureError",
     "Bucket",
     "Bus",
+    "CallHandler",
     "Clock",
     "ConfigurationError",
     "Context",
@@ -61,10 +62,12 @@ __all__ = [
     "IdempotencyKeyError",
     "IdempotencyPayloadMismatchError",
     "InputTransformer",
+    "Invocation",
     "InvocationError",
     "InvocationResult",
     "Mesh",
     "Message",
+    "Middleware",
     "Pattern",
     "PatternError",
     "PayloadError",

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ClientContext", "CognitoIdentity", "Context", "RequestIds"]
+__all__ = ["ClientContext", "CognitoIdentity", "Context", "RequestIds", "enter_environment"]
 
 
 class CognitoIdentity:
@@ -102,6 +102,17 @@ class Context:
             f"function_version={self.function_version!r}, "
             f"aws_request_id={self.aws_request_id!r})"
         )
+
+
+def enter_environment(
+    context: Context, deadline: float, log_stream_name: str, cold_start: bool, state: Any
+) -> None:
+    """What the execution environment decides, set as the handler starts: a context made
+    before one was chosen (the one middleware sees) becomes the handler's."""
+    context._deadline = deadline
+    context.log_stream_name = log_stream_name
+    context.cold_start = cold_start
+    context.state = state
 
 
 class RequestIds:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from eventmesh._context import Context
     from eventmesh._destinations import DestinationSpec
     from eventmesh._environment import EnvironmentPool
+    from eventmesh._invocation import CallHandler, Middleware
 
 __all__ = [
     "Alias",
@@ -256,15 +257,15 @@ class Function:
         name: str,
         handler: Handler,
         config: FunctionConfig,
-        middleware: Callable[[Handler], Handler] | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.name = name
         check_signature(handler, "handler", name)
-        # A layer around every handler this function gets (idempotency): applied here and
-        # by update_code, so new code keeps it; published versions freeze the wrapped handler.
-        self.middleware = middleware
-        if middleware is not None:
-            handler = middleware(handler)
+        # The function's own middleware, around every version's invocations (so new code
+        # and published versions keep it); the mesh composes the chain when it starts.
+        self.middleware: tuple[Middleware, ...] = tuple(middleware)
+        self.chain: CallHandler | None = None
+        """The composed chain, or None: no middleware, the invoker's direct path."""
         self.latest = FunctionVersion(self, LATEST, handler, None, config)
         self.versions: dict[str, FunctionVersion] = {}
         self.aliases: dict[str, Alias] = {}
@@ -297,8 +298,6 @@ class Function:
     def update_code(self, handler: Handler) -> None:
         """Replace ``$LATEST``'s handler; its environments start cold again, as in Lambda."""
         check_signature(handler, "handler", self.name)
-        if self.middleware is not None:
-            handler = self.middleware(handler)
         self._replace_latest(handler=handler)
 
     def update_configuration(self, **changes: Any) -> None:

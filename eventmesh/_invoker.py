@@ -11,6 +11,13 @@ timeout its thread cannot be killed, so its environment is discarded rather than
 
 Whatever a handler raises becomes a function error (``BaseException`` included: a runtime
 that exits); only a cancellation of the caller itself propagates.
+
+A function with middleware (see :mod:`eventmesh.middleware`) runs through its chain, composed
+when the mesh starts: inside the unit of concurrency, outside the execution environment. An
+``Exception`` a middleware raises becomes the invocation's function error too, so it follows
+Lambda's retry rules on every path (an Event invocation is retried, a queue batch comes back)
+instead of escaping to a poller or a worker; being in the mesh's own process, a middleware's
+``BaseException`` (``SystemExit``, a cancellation of the caller) is not caught.
 """
 
 from __future__ import annotations
@@ -21,17 +28,14 @@ import contextvars
 import logging
 import os
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
 from eventmesh._clock import Clock
-from eventmesh._context import ClientContext, Context, RequestIds
+from eventmesh._context import ClientContext, Context, RequestIds, enter_environment
 from eventmesh._deadlines import DeadlineWatcher
 from eventmesh._errors import (
     PayloadError,
@@ -39,14 +43,14 @@ from eventmesh._errors import (
     RequestTooLargeError,
     TooManyRequestsError,
 )
+from eventmesh._invocation import CallHandler, Invocation, InvocationResult, Middleware
 from eventmesh._marshal import MARSHAL_OPTIONS, MarshalError, lambda_marshal, lambda_size
 from eventmesh._trampoline import AbandonedWork, Overran, drive
 from eventmesh._validation import check_finite, has_non_finite, json_error
+from eventmesh.middleware.stack import MiddlewareStack
 from eventmesh.telemetry import Telemetry, invocation_logger
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
     from eventmesh._environment import Environment
     from eventmesh._function import Function, FunctionVersion
 
@@ -57,6 +61,7 @@ _RUNTIME_FILES = frozenset(
     os.path.join(_PACKAGE_DIR, name)
     for name in ("_invoker.py", "_async_queue.py", "_mesh.py", "_environment.py", "_trampoline.py")
 )
+_MIDDLEWARE_DIR = os.path.join(_PACKAGE_DIR, "middleware")
 try:  # Python 3.11's asyncio.current_task is pure Python; its table is one dict lookup away
     from asyncio.tasks import _current_tasks as _tasks  # type: ignore[attr-defined]
 
@@ -88,32 +93,14 @@ invocation_chain: contextvars.ContextVar[Mapping[str, int] | None] = contextvars
 """How many times each function has run in the chain of invocations that led here."""
 
 
-@dataclass(slots=True)
-class InvocationResult:
-    """What ``mesh.invoke`` returns, as Lambda's Invoke API does.
-
-    ``status_code`` is 200 (RequestResponse, even when the function failed), 202 (Event) or
-    204 (DryRun). ``function_error`` is ``"Unhandled"`` when the function failed, and then
-    ``payload`` is Lambda's error object ``{"errorMessage", "errorType", "stackTrace"}``.
-    """
-
-    status_code: int
-    payload: Any = None
-    function_error: str | None = None
-    executed_version: str | None = None
-    request_id: str = ""
-    cold_start: bool = False
-    """Whether this invocation initialised its execution environment."""
-    duration_ms: float = 0.0
-    """How long the handler ran (the init hook not included)."""
-
-
 def function_error(exc: BaseException) -> dict[str, Any]:
     """Lambda's Python error object, with eventmesh's own frames left out of the trace."""
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)
-        if frame.filename not in _RUNTIME_FILES and "concurrent/futures" not in frame.filename
+        if frame.filename not in _RUNTIME_FILES
+        and "concurrent/futures" not in frame.filename
+        and not frame.filename.startswith(_MIDDLEWARE_DIR)
     ]
     return {
         "errorMessage": str(exc),
@@ -159,7 +146,7 @@ def encode_payload(payload: Any, limit: int, function_name: str) -> bytes:
 
 
 class Invoker:
-    """Runs invocations: concurrency accounting, environments, deadlines, telemetry."""
+    """Runs invocations: concurrency accounting, middleware, environments, deadlines."""
 
     def __init__(
         self,
@@ -171,9 +158,11 @@ class Invoker:
         max_threads: int,
         region: str,
         account_id: str,
+        middleware: Iterable[Middleware] | None = None,
     ) -> None:
         self.clock = clock
         self.telemetry = telemetry
+        self.middleware = MiddlewareStack(middleware, telemetry)
         self.watcher = DeadlineWatcher(clock)
         self.abandoned = AbandonedWork(clock.now)
         self.request_ids = RequestIds()
@@ -191,8 +180,10 @@ class Invoker:
         self.arn_prefix = f"arn:aws:lambda:{region}:{account_id}:function:"
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The loop this invoker runs on (one lookup at start instead of one per call)."""
+        """At start: the loop this invoker runs on (one lookup at start instead of one per
+        call), and each function's middleware chain, composed now and fixed until stop."""
         self._loop = loop
+        self.middleware.start(self.execute)
 
     # -- concurrency -----------------------------------------------------------------------
     def try_acquire(self, function: Function) -> tuple[bool, str]:
@@ -213,8 +204,6 @@ class Invoker:
             pool = SHARED
         function.in_flight += 1
         self.in_flight += 1
-        if self.telemetry.metering:
-            self.telemetry.concurrent.add(1, {"function_name": function.name})
         return True, pool
 
     def release(self, function: Function, pool: str) -> None:
@@ -222,8 +211,6 @@ class Invoker:
         self.in_flight -= 1
         if pool == SHARED:
             self.unreserved_in_flight -= 1
-        if self.telemetry.metering:
-            self.telemetry.concurrent.add(-1, {"function_name": function.name})
 
     def throttle_error(self, function: Function, reason: str) -> TooManyRequestsError:
         function.stats.throttles += 1
@@ -270,11 +257,16 @@ class Invoker:
         if request_id is None:
             request_id = self.request_ids.next()
         token = None if chain is None else invocation_chain.set(extend_chain(chain, function.name))
-        pool = version.pool
-        assert pool is not None, "the mesh attaches a pool to every version"
-        environment = pool.take()
         try:
-            if environment.initialised and version.handler_is_async and not self.telemetry.tracing:
+            if function.chain is not None:
+                return await self._through_middleware(
+                    function.chain, version, event, invoked_arn, invocation_type, request_id,
+                    client_context, trigger, parent_context,
+                )  # fmt: skip
+            pool = version.pool
+            assert pool is not None, "the mesh attaches a pool to every version"
+            environment = pool.take()
+            if environment.initialised and version.handler_is_async:
                 # The hot path, with _guarded inlined to save a coroutine per invocation.
                 log = invocation_logger.isEnabledFor(logging.INFO)
                 if log:
@@ -311,20 +303,23 @@ class Invoker:
                     )
                 return self._complete(
                     environment, version, request_id, payload, error, reusable, started,
-                    False, None, log, None, ended,
+                    False, None, log, ended,
                 )  # fmt: skip
-            return await self._run_general(
-                environment, version, event, invoked_arn, invocation_type, request_id,
-                client_context, trigger, parent_context,
+            config = version.config
+            context = Context(
+                request_id, function.name, version.version, invoked_arn, config.memory,
+                "", 0.0, self.clock.now, False, None, config.environment, invocation_type,
+                client_context,
             )  # fmt: skip
+            return await self._run_general(environment, version, event, context)
         finally:
             self.release(function, lease)
             if token is not None:
                 invocation_chain.reset(token)
 
-    async def _run_general(
+    async def _through_middleware(
         self,
-        environment: Environment,
+        chain: CallHandler,
         version: FunctionVersion,
         event: Any,
         invoked_arn: str,
@@ -334,51 +329,74 @@ class Invoker:
         trigger: str,
         parent_context: Any,
     ) -> InvocationResult:
-        """Every other case: a cold start, a plain ``def`` handler, tracing."""
-        function = version.function
+        """Run the invocation through its function's middleware chain (see :meth:`execute`).
+
+        The context is made before an environment is chosen; until then its remaining time
+        counts from the function's timeout. What a middleware raises is a function error."""
+        config = version.config
         now = self.clock.now
+        context = Context(
+            request_id, version.function.name, version.version, invoked_arn, config.memory,
+            "", now() + config.timeout, now, False, None, config.environment, invocation_type,
+            client_context,
+        )  # fmt: skip
+        try:
+            return await chain(Invocation(event, context, version, trigger, parent_context))
+        except Exception as exc:
+            error = function_error(exc)
+        except asyncio.CancelledError as exc:
+            task = _current_task(self._loop)
+            if task is None or task.cancelling() > 0:
+                raise  # the caller's (or the mesh's stop): passes on
+            error = function_error(exc)  # a middleware awaited something cancelled
+        version.function.stats.errors += 1
+        return InvocationResult(200, error, "Unhandled", version.version, request_id)
+
+    async def execute(self, invocation: Invocation) -> InvocationResult:
+        """The innermost call of every middleware chain: take an environment of the
+        invocation's version and run the handler there, with the (possibly changed) event
+        and the invocation's context."""
+        version = invocation.version
+        pool = version.pool
+        assert pool is not None, "the mesh attaches a pool to every version"
+        return await self._run_general(pool.take(), version, invocation.event, invocation.context)
+
+    async def _run_general(
+        self, environment: Environment, version: FunctionVersion, event: Any, context: Context
+    ) -> InvocationResult:
+        """Every other case: a cold start, a plain ``def`` handler, middleware.
+
+        ``context`` is completed with the environment's share when the handler starts."""
+        now = self.clock.now
+        request_id = context.aws_request_id
         log = invocation_logger.isEnabledFor(logging.INFO)
         if log:
             _log_start(request_id, version)
-        span = None
-        if self.telemetry.tracing:
-            span = self.telemetry.start_span(
-                function.name, version.version, request_id, invoked_arn, trigger, parent_context
-            )
-        try:
-            with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
-                cold_start = not environment.initialised
-                init_duration = None
-                if cold_start:
-                    init_started = now()
-                    init_error, reusable = await self.initialise(environment, version)
-                    init_duration = (now() - init_started) * 1000.0
-                    if init_error is not None:
-                        return self._complete(
-                            environment, version, request_id, init_error, True, reusable,
-                            now(), True, init_duration, log, span,
-                        )  # fmt: skip
-                config = version.config
-                started = now()
-                deadline = started + config.timeout
-                context = Context(
-                    request_id, function.name, version.version, invoked_arn, config.memory,
-                    environment.log_stream_name, deadline, now, cold_start, environment.state,
-                    config.environment, invocation_type, client_context,
-                )  # fmt: skip
-                payload, error, reusable = await self._guarded(
-                    environment, version.handler, version.handler_is_async, (event, context),
-                    config.timeout, deadline, request_id,
-                )  # fmt: skip
+        cold_start = not environment.initialised
+        init_duration = None
+        if cold_start:
+            init_started = now()
+            init_error, reusable = await self.initialise(environment, version)
+            init_duration = (now() - init_started) * 1000.0
+            if init_error is not None:
                 return self._complete(
-                    environment, version, request_id, payload, error, reusable, started,
-                    cold_start, init_duration, log, span,
+                    environment, version, request_id, init_error, True, reusable,
+                    now(), True, init_duration, log,
                 )  # fmt: skip
-        except BaseException:
-            if span is not None and span.is_recording():
-                span.set_status(Status(StatusCode.ERROR, "the invocation was cancelled"))
-                span.end()
-            raise
+        config = version.config
+        started = now()
+        deadline = started + config.timeout
+        enter_environment(
+            context, deadline, environment.log_stream_name, cold_start, environment.state
+        )
+        payload, error, reusable = await self._guarded(
+            environment, version.handler, version.handler_is_async, (event, context),
+            config.timeout, deadline, request_id,
+        )  # fmt: skip
+        return self._complete(
+            environment, version, request_id, payload, error, reusable, started,
+            cold_start, init_duration, log,
+        )  # fmt: skip
 
     def _complete(
         self,
@@ -392,7 +410,6 @@ class Invoker:
         cold_start: bool,
         init_duration: float | None,
         log: bool,
-        span: Span | None,
         ended: float | None = None,
     ) -> InvocationResult:
         """Marshal the result, return the environment, count, report: the end of every run.
@@ -413,19 +430,6 @@ class Invoker:
         if cold_start:
             stats.cold_starts += 1
         duration = (ended - started) * 1000.0
-        telemetry = self.telemetry
-        if telemetry.enabled:
-            telemetry.end_span(
-                span,
-                cold_start=cold_start,
-                log_stream=environment.log_stream_name,
-                memory_mb=version.config.memory,
-                error=payload if error else None,
-            )
-            telemetry.record_invocation(
-                version.function.name, version.version, duration, error, cold_start,
-                init_duration,
-            )  # fmt: skip
         if log:
             _log_end(request_id, version, duration, init_duration, cold_start, error)
         return InvocationResult(
@@ -436,6 +440,7 @@ class Invoker:
             request_id,
             cold_start,
             duration,
+            init_duration,
         )
 
     def check_recursion(self, function: Function, chain: Mapping[str, int]) -> None:
@@ -720,6 +725,7 @@ class Invoker:
     def close(self) -> None:
         """After the mesh stops. Invocations still running keep their deadlines, and threads
         still running finish on their own (a thread cannot be stopped)."""
+        self.middleware.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

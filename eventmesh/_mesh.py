@@ -36,6 +36,7 @@ from eventmesh._function import (
     FunctionVersion,
     Handler,
 )
+from eventmesh._invocation import Middleware, check_middleware
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh._lifecycle import Lifecycle
 from eventmesh._mesh_context import FunctionDestination, MeshContext
@@ -43,7 +44,8 @@ from eventmesh._registry import Registry, check_function_name, check_resource_na
 from eventmesh._storage import StorageBinding, StorageSpec
 from eventmesh._validation import check_mapping, check_number, check_text, json_bytes
 from eventmesh.backends.protocols import Backend
-from eventmesh.idempotency import Idempotency, KeySpec, idempotent
+from eventmesh.idempotency import Idempotency, IdempotencyLayer, KeySpec, idempotent
+from eventmesh.middleware.idempotency import IdempotencyMiddleware
 from eventmesh.resources.bucket import Bucket
 from eventmesh.resources.bus import Bus
 from eventmesh.resources.context import ResourceContext, Service
@@ -105,7 +107,9 @@ class Mesh:
     of every queue, function (its Event invocations), topic, bus and stream shard that sets
     none of its own (without it: 100,000 for queues, functions and shards, 10,000 deliveries
     for topics and buses); producers wait for room at the limit, or raise
-    :class:`~eventmesh.BackpressureError` when their ``timeout`` ends.
+    :class:`~eventmesh.BackpressureError` when their ``timeout`` ends. ``middleware``:
+    functions from "call the handler" to "call the handler" around every function's
+    invocations, the first outermost (see :mod:`eventmesh.middleware`).
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class Mesh:
         seed: int | None = None,
         allow_http_hosts: Iterable[str] = (),
         max_pending: int | None = None,
+        middleware: Iterable[Middleware] | None = None,
     ) -> None:
         self.max_pending = check_max_pending(max_pending)
         if not isinstance(concurrency_limit, int) or concurrency_limit < 1:
@@ -163,6 +168,7 @@ class Mesh:
             max_threads=max_threads,
             region=region,
             account_id=account_id,
+            middleware=middleware,
         )
         self._registry = Registry(self._invoker.arn_prefix)
         self._async_queues: dict[str, AsyncInvocationQueue] = {}
@@ -239,6 +245,7 @@ class Mesh:
         environment: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
+        middleware: Iterable[Middleware] | None = None,
     ) -> Callable[[Handler], Function]: ...
 
     def function(
@@ -259,14 +266,18 @@ class Mesh:
         environment: Mapping[str, str] | None = None,
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
+        middleware: Iterable[Middleware] | None = None,
     ) -> Function | Callable[[Handler], Function]:
         """Register a handler as a function; use as ``@mesh.function`` or with settings.
 
         ``idempotency=Idempotency("body.order_id")`` runs the handler once per key and gives
         duplicates the stored result (see :mod:`eventmesh.idempotency`). ``max_pending``
         limits its Event invocations queued or waiting to retry (default: the mesh's).
+        ``middleware`` goes around this function's invocations, inside the mesh's and
+        outside its idempotency, the first outermost (see :mod:`eventmesh.middleware`).
         """
         check_max_pending(max_pending)
+        layers = check_middleware(middleware, "function")
         if idempotency is not None and not isinstance(idempotency, Idempotency):
             raise ConfigurationError(f"idempotency must be an Idempotency, got {idempotency!r}")
         config = FunctionConfig(
@@ -283,7 +294,7 @@ class Mesh:
         )
 
         def register(handler: Handler) -> Function:
-            return self._register(handler, name, config, idempotency, max_pending)
+            return self._register(handler, name, config, idempotency, max_pending, layers)
 
         return register(handler) if handler is not None else register
 
@@ -294,6 +305,7 @@ class Mesh:
         config: FunctionConfig,
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
+        middleware: tuple[Middleware, ...] = (),
     ) -> Function:
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
@@ -301,16 +313,14 @@ class Mesh:
         if name in self._registry.functions:
             raise ConfigurationError(f"a function named {name!r} is already registered")
         self._check_dead_letter(config)
-        middleware = None
         if idempotency is not None:
-            middleware = idempotency.bind(
-                self.backend.values, self.clock, namespace=name, timeout=config.timeout
-            )
+            middleware = (*middleware, self._idempotency(idempotency, name, config.timeout))
         function = Function(name, handler, config, middleware)
         self._check_capacity(function, config)
         function._validators.append(lambda version: self._check_version(function, version))
         function._on_change.append(self._attach)
         self._registry.add_function(function)
+        self._invoker.middleware.register(function)
         self._attach(function.latest)
         queue = AsyncInvocationQueue(
             function,
@@ -325,6 +335,28 @@ class Mesh:
         if self.running:
             queue.start()
         return function
+
+    def _idempotency(
+        self, idempotency: Idempotency, name: str, timeout: float
+    ) -> IdempotencyMiddleware:
+        """The function's idempotency, bound to the store when its chain is first composed
+        (at start, when the storage is bound)."""
+
+        def bind() -> IdempotencyLayer:
+            values = self.backend.values
+            return idempotency.bind(values, self.clock, namespace=name, timeout=timeout)
+
+        return IdempotencyMiddleware(bind, namespace=idempotency.namespace or name)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add a middleware around every function, innermost of the mesh's; refused once the
+        mesh runs (the chains are composed when it starts)."""
+        self._invoker.middleware.add(middleware)
+
+    @property
+    def middleware(self) -> tuple[Middleware, ...]:
+        """The mesh-wide middleware, outermost first."""
+        return self._invoker.middleware.mesh_wide
 
     def idempotent(
         self,
