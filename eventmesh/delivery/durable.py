@@ -41,7 +41,7 @@ from eventmesh._errors import ConfigurationError
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
-__all__ = ["DeliveryQueue", "StoredDelivery"]
+__all__ = ["Attempt", "DeliveryQueue", "StoredDelivery"]
 
 logger = logging.getLogger("eventmesh.delivery")
 
