@@ -85,6 +85,8 @@ class Lifecycle:
         self._stopping = False  # a stop() is under way
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+        """Run last when the mesh stops (the HTTP sender's client, say)."""
 
     # -- while running -----------------------------------------------------------------------
     def add_service(self, service: Service) -> None:
@@ -315,6 +317,8 @@ class Lifecycle:
             self._reaper = None
         await self._invoker.abandoned.stop()
         self._invoker.close()
+        for close in self.closers:
+            await close()
         await self._storage.close()
         self._to_stop = None
         return lost

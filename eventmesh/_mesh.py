@@ -39,11 +39,12 @@ from eventmesh._function import (
 from eventmesh._invocation import Middleware, check_middleware
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh._lifecycle import Lifecycle
-from eventmesh._mesh_context import FunctionDestination, MeshContext
+from eventmesh._mesh_context import MeshContext
 from eventmesh._registry import Registry, check_function_name, check_resource_name
 from eventmesh._storage import StorageBinding, StorageSpec
 from eventmesh._validation import check_mapping, check_number, check_text, json_bytes
 from eventmesh.backends.protocols import Backend
+from eventmesh.delivery.destinations import FunctionDestination
 from eventmesh.idempotency import Idempotency, IdempotencyLayer, KeySpec, idempotent
 from eventmesh.middleware.idempotency import IdempotencyMiddleware
 from eventmesh.resources.bucket import Bucket
@@ -198,6 +199,7 @@ class Mesh:
             max_event_payload=max_event_payload,
             max_pending=self.max_pending,
         )
+        self._lifecycle.closers.append(self._context.http.close)
 
     # -- storage -----------------------------------------------------------------------------
     @property

@@ -14,36 +14,23 @@ from typing import Any, TypeVar
 from eventmesh._async_queue import AsyncInvocationQueue
 from eventmesh._backpressure import DEFAULT_MAX_PENDING, PendingLimit, check_max_pending
 from eventmesh._clock import Clock
-from eventmesh._destinations import Destination, DestinationSpec, MessageAttributes
+from eventmesh._destinations import Destination, DestinationSpec
 from eventmesh._egress import EgressPolicy
-from eventmesh._errors import ConfigurationError, ResourceNotFoundError
+from eventmesh._errors import ConfigurationError
 from eventmesh._function import Function, FunctionTarget
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh._lifecycle import Lifecycle, LimitSetting
 from eventmesh._registry import Registry
 from eventmesh._storage import StorageBinding
 from eventmesh.backends.protocols import Backend
+from eventmesh.delivery.destinations import DestinationResolver
+from eventmesh.delivery.http import HttpSender
 from eventmesh.resources.context import Service
 from eventmesh.telemetry import Telemetry
 
-__all__ = ["FunctionDestination", "MeshContext"]
+__all__ = ["MeshContext"]
 
 R = TypeVar("R")
-
-
-class FunctionDestination:
-    """A function as a destination: it is invoked with the record as its event."""
-
-    def __init__(self, context: MeshContext, function: Function) -> None:
-        self._context = context
-        self.function = function
-
-    async def send(self, message: Any, attributes: MessageAttributes | None = None) -> Any:
-        target = self._context.resolve_function(self.function)
-        return await self._context.invoke_async(target, message, trigger="other")
-
-    def __repr__(self) -> str:
-        return f"<FunctionDestination {self.function.name}>"
 
 
 class MeshContext:
@@ -79,7 +66,8 @@ class MeshContext:
         self._async_queues = async_queues
         self._max_event_payload = max_event_payload
         self._max_pending = max_pending
-        self._function_destinations: dict[str, FunctionDestination] = {}
+        self._destinations = DestinationResolver(self, registry.functions)
+        self._http = HttpSender(egress)
 
     # -- what a resource reads ---------------------------------------------------------------
     @property
@@ -105,6 +93,10 @@ class MeshContext:
     @property
     def egress(self) -> EgressPolicy:
         return self._egress
+
+    @property
+    def http(self) -> HttpSender:
+        return self._http
 
     @property
     def random(self) -> random.Random:
@@ -166,24 +158,4 @@ class MeshContext:
 
     # -- destinations ------------------------------------------------------------------------
     def destination(self, spec: DestinationSpec) -> Destination:
-        if isinstance(spec, Function):
-            return self._function_destination(spec)
-        if isinstance(spec, str):
-            resource = self._registry.find(spec)
-            if resource is not None:
-                if not callable(getattr(resource, "send", None)):
-                    raise ConfigurationError(f"{spec!r} cannot receive messages (no send)")
-                return resource  # type: ignore[return-value]
-            if spec in self._registry.functions:
-                return self._function_destination(self._registry.functions[spec])
-            raise ResourceNotFoundError(f"no function or resource named {spec!r}")
-        if callable(getattr(spec, "send", None)):
-            return spec
-        raise ConfigurationError(f"{spec!r} is not a destination (a name, a function, or send)")
-
-    def _function_destination(self, function: Function) -> FunctionDestination:
-        destination = self._function_destinations.get(function.name)
-        if destination is None:
-            destination = FunctionDestination(self, function)
-            self._function_destinations[function.name] = destination
-        return destination
+        return self._destinations(spec)

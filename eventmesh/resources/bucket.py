@@ -42,19 +42,20 @@ import orjson
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     ConfigurationError,
-    EventMeshError,
     PayloadError,
     ResourceNotFoundError,
 )
 from eventmesh._function import Function
 from eventmesh._validation import check_mapping, check_text, text_bytes
 from eventmesh.backends.protocols import BlobInfo, BlobStore
+from eventmesh.delivery.target import Outgoing, Target, UnresolvedTarget, resolve_target
+from eventmesh.delivery.targets import KINDS
+from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 
 if TYPE_CHECKING:
-    from eventmesh._function import FunctionTarget
     from eventmesh.resources.context import ResourceContext
 
 __all__ = [
@@ -77,6 +78,7 @@ OWNER_ID = "EVENTMESHOWNER"
 PRINCIPAL_ID = "AWS:AIDAEVENTMESHLOCAL0001"
 SOURCE_IP = "127.0.0.1"
 SNS_SUBJECT = "Amazon S3 Notification"
+_NOTIFICATION_KINDS = frozenset({"lambda", "sqs", "sns"})
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 EVENT_TYPES = frozenset(
@@ -238,8 +240,7 @@ class NotificationConfiguration:
         self.prefix = prefix
         self.suffix = suffix
         self.id = id
-        self._function: FunctionTarget | None = None
-        self._resource: Queue | Topic | None = None
+        self._target: Target | None = None
         self.sent = 0
         self.failures = 0
 
@@ -261,47 +262,34 @@ class NotificationConfiguration:
 
     def resolve(self) -> None:
         """Find the function, queue or topic a name stands for (when the mesh runs)."""
-        mesh = self.bucket.context
-        target = self.target
-        if isinstance(target, Queue | Topic):
-            self._resource = target
-            return
-        if isinstance(target, str):
-            resource = mesh.find_resource(target)
-            if isinstance(resource, Queue | Topic):
-                self._resource = resource
-                return
-            if resource is not None:
-                raise ConfigurationError(
-                    f"notification {self.id!r} of bucket {self.bucket.name!r}: {target!r} is a "
-                    f"{type(resource).__name__}; a target is a function, a queue or a topic"
-                )
         try:
-            self._function = mesh.resolve_function(target)
-        except EventMeshError as exc:
+            self._target = resolve_target(
+                self.target, self.bucket.context, KINDS, allowed=_NOTIFICATION_KINDS
+            )
+        except UnresolvedTarget as exc:
+            where = f"notification {self.id!r} of bucket {self.bucket.name!r}"
+            if exc.found is not None or exc.kind is not None:
+                shown = type(exc.found).__name__ if exc.found is not None else exc.kind
+                raise ConfigurationError(
+                    f"{where}: {self.target!r} is a {shown}; a target is a function, a queue "
+                    "or a topic"
+                ) from None
             raise ConfigurationError(
-                f"notification {self.id!r} of bucket {self.bucket.name!r}: no function, queue "
-                f"or topic {target!r} ({exc})"
+                f"{where}: no function, queue or topic {self.target!r} ({exc.cause})"
             ) from None
 
     def _check_target(self) -> None:
-        resource = self._resource
-        if isinstance(resource, Queue) and resource.fifo:
+        target = self._target
+        if isinstance(target, QueueTarget) and target.resource.fifo:
             raise ConfigurationError(
-                f"queue {resource.name!r} is FIFO; S3 notifies only standard queues"
+                f"queue {target.resource.name!r} is FIFO; S3 notifies only standard queues"
             )
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one event (``{"Records": [record]}``) to the target."""
-        resource = self._resource
-        if self._function is not None:
-            await self.bucket.context.invoke_async(self._function, event, trigger="datasource")
-        elif isinstance(resource, Queue):
-            await resource.send(orjson.dumps(event).decode())
-        elif isinstance(resource, Topic):
-            await resource.publish(event, subject=SNS_SUBJECT)
-        else:  # pragma: no cover - resolve() runs before any send
+        if self._target is None:  # pragma: no cover - resolve() runs before any send
             raise ConfigurationError(f"notification {self.id!r} is not resolved")
+        await self._target.deliver(Outgoing(event, subject=SNS_SUBJECT, trigger="datasource"))
 
     def __repr__(self) -> str:
         return f"<NotificationConfiguration {self.id} {list(self.events)} of {self.bucket.name}>"

@@ -82,7 +82,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -98,35 +98,34 @@ from eventmesh._backpressure import (
     delivery_mode,
     task_context,
 )
-from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
-    BackpressureError,
     ConfigurationError,
     EventMeshError,
     PayloadError,
-    RequestTooLargeError,
-    ResourceNotFoundError,
-    TooManyRequestsError,
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import json_bytes, text_bytes
+from eventmesh.delivery.errors import DeliveryError, classify
+from eventmesh.delivery.http import require_httpx
+from eventmesh.delivery.retry import backoff_delay
+from eventmesh.delivery.target import Outgoing, UnresolvedTarget, resolve_target
+from eventmesh.delivery.target import Target as DeliveryTarget
+from eventmesh.delivery.targets import KINDS
+from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.schedule import Schedule, create_schedule, iso_z
 from eventmesh.resources.stream import Stream
-from eventmesh.resources.topic import HTTP_TIMEOUT, Topic, require_httpx
+from eventmesh.resources.topic import Topic
 
 if TYPE_CHECKING:
-    import random
-
     from eventmesh._destinations import MessageAttributes
-    from eventmesh._function import FunctionTarget
     from eventmesh.backends.protocols import LogRecord
     from eventmesh.resources.context import ResourceContext
 
@@ -153,9 +152,6 @@ MAX_TARGETS = 5
 MAX_INPUT_PATHS = 100
 MIN_EVENT_AGE, MAX_EVENT_AGE = 60, 86_400
 MAX_RETRIES = 185
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 600.0
-BACKOFF_JITTER = 0.5
 """A retry waits its exponential ceiling times a factor drawn from ``(1 - JITTER, 1]``."""
 REPLAY_CHUNK = 100
 SUCCESS_DETAIL_TYPE: Final = "Lambda Function Invocation Result \u2013 Success"
@@ -183,24 +179,13 @@ _ARCHIVE_SHARD = "archive"
 _MISSING: Any = object()
 
 TargetKind: TypeAlias = Literal["lambda", "sqs", "sns", "kinesis", "events", "http", "callable"]
+_TARGET_KINDS = frozenset(("lambda", "sqs", "sns", "kinesis", "events", "http", "callable"))
 TargetSpec: TypeAlias = Any
 """A :class:`Target`, or what a Target wraps: a function, a queue, a topic, a stream, a bus,
 an http(s):// URL, an async callable, or the name (or ARN) of one."""
 ReplayState: TypeAlias = Literal["STARTING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 Moment: TypeAlias = "datetime | float"
 """An aware datetime, or epoch seconds."""
-
-
-def backoff_delay(retry: int, rng: random.Random) -> float:
-    """The wait before retry ``retry`` (0 for the first retry).
-
-    ``ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**retry)`` and the delay is ``ceiling``
-    times a factor in ``(1 - BACKOFF_JITTER, 1]``: "exponential backoff with jitter" keeps
-    retries of many events from arriving together, and the cap of 10 minutes makes 185
-    retries last about 22 hours, the same order as the 24-hour default age.
-    """
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(retry, 30))
-    return ceiling * (1.0 - BACKOFF_JITTER * rng.random())
 
 
 # -- payloads --------------------------------------------------------------------------------
@@ -531,52 +516,6 @@ class Target:
         return f"<Target {shown!r}>"
 
 
-def _name_from_arn(text: str) -> str:
-    """``arn:aws:sqs:r:a:q`` -> ``q``; ``...:event-bus/b`` -> ``b``; ``...:stream/s`` -> ``s``."""
-    if not text.startswith("arn:"):
-        return text
-    parts = text.split(":", 5)
-    if len(parts) < 6 or parts[2] not in ("sqs", "sns", "kinesis", "events"):
-        return text
-    resource = parts[5]
-    for prefix in ("event-bus/", "stream/"):
-        if resource.startswith(prefix):
-            return resource.removeprefix(prefix)
-    return resource
-
-
-class _AttemptError(Exception):
-    """An attempt failed with EventBridge's ERROR_CODE; ``retryable`` says if to try again."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-
-
-def _classify(exc: Exception, kind: TargetKind) -> tuple[str, bool]:
-    """EventBridge's ERROR_CODE for a failed attempt, and whether another may succeed."""
-    if isinstance(exc, _AttemptError):
-        return exc.code, exc.retryable
-    if kind == "callable":
-        return "ERROR_FROM_TARGET", True  # the callable's own failure: try again
-    if isinstance(exc, TooManyRequestsError | BackpressureError):
-        return "THROTTLING", True
-    if isinstance(exc, BackendError):
-        return "INTERNAL_ERROR", True
-    if isinstance(exc, TimeoutError):
-        return "TIMEOUT", True
-    if isinstance(exc, OSError):
-        return "CONNECTION_FAILURE", True
-    if isinstance(exc, ResourceNotFoundError):
-        return "NO_RESOURCE", False
-    if isinstance(exc, PayloadError | RequestTooLargeError):
-        return "INVALID_PARAMETER", False
-    if isinstance(exc, EventMeshError):
-        return "SDK_CLIENT_ERROR", False  # a recursion stopped, a configuration problem
-    return "INTERNAL_ERROR", True
-
-
 class RuleTarget:
     """A target bound to a rule: what it resolved to, and its counters.
 
@@ -589,10 +528,8 @@ class RuleTarget:
         self.rule = rule
         self.spec = spec
         self.kind: TargetKind | None = spec.kind
-        self._function: FunctionTarget | None = None
-        self._resource: Queue | Topic | Stream | Bus | None = None
+        self._target: DeliveryTarget | None = None
         self._dead_letter: Queue | None = None
-        self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
         if self.kind == "http":
             rule.bus.context.egress.check_literal(str(spec.target))
         self.attempts = 0
@@ -609,40 +546,28 @@ class RuleTarget:
     def resolve(self) -> None:
         """Find what a name stands for (when the mesh runs) and check the settings again."""
         target = self.spec.target
-        if isinstance(target, Queue | Topic | Stream | Bus):
-            self._resource = target
-        elif isinstance(target, Function):
-            self._function = self._find_function(target)
-        elif self.kind is None:
-            resource = self.context.find_resource(_name_from_arn(target))
-            if isinstance(resource, Queue | Topic | Stream | Bus):
-                self._resource = resource
-                self.kind = _kind_of(resource)
-            else:
-                self._function = self._find_function(target)
-                self.kind = "lambda"
-            _check_kind(self.spec, self.kind)
-        if isinstance(self._resource, Queue) and self._resource.fifo:
-            raise ConfigurationError(
-                f"rule {self.rule.name!r}: queue {self._resource.name!r} is FIFO; bus targets "
-                "are standard queues"
-            )
-        self._dead_letter = self._find_dead_letter()
-
-    def _find_function(self, target: Function | str) -> FunctionTarget:
         try:
-            return self.context.resolve_function(target)
-        except EventMeshError as exc:
-            message = f"rule {self.rule.name!r}: no function or resource {target!r} ({exc})"
+            resolved = resolve_target(target, self.context, KINDS, allowed=_TARGET_KINDS)
+        except UnresolvedTarget as exc:
+            cause = exc.cause or exc
+            message = f"rule {self.rule.name!r}: no function or resource {target!r} ({cause})"
             raise ConfigurationError(redact_text(message)) from None  # a mistyped URL
+        if self.kind is None:
+            self.kind = resolved.kind  # type: ignore[assignment]
+            _check_kind(self.spec, self.kind)
+        if isinstance(resolved, QueueTarget) and resolved.resource.fifo:
+            raise ConfigurationError(
+                f"rule {self.rule.name!r}: queue {resolved.resource.name!r} is FIFO; bus "
+                "targets are standard queues"
+            )
+        self._target = resolved
+        self._dead_letter = self._find_dead_letter()
 
     def _find_dead_letter(self) -> Queue | None:
         spec = self.spec.dead_letter
         if spec is None:
             return None
-        queue = (
-            spec if isinstance(spec, Queue) else self.context.find_resource(_name_from_arn(spec))
-        )
+        queue = spec if isinstance(spec, Queue) else self.context.find_resource(spec)
         if not isinstance(queue, Queue):
             raise ConfigurationError(
                 f"rule {self.rule.name!r}: no dead-letter queue named {spec!r}"
@@ -658,10 +583,8 @@ class RuleTarget:
     def arn(self) -> str:
         """The target's ARN (a URL for HTTP, without its credentials; the callable's name for
         a callable)."""
-        if self._function is not None:
-            return self._function.arn
-        if self._resource is not None:
-            return self._resource.arn
+        if self._target is not None:
+            return self._target.arn
         target = self.spec.target
         if isinstance(target, str):
             return redact_url(target)
@@ -671,31 +594,31 @@ class RuleTarget:
 
     # -- one attempt -------------------------------------------------------------------------
     async def attempt(self, event: _Event, payload: _Payload) -> None:
-        """Deliver once; raises on failure."""
+        """Deliver once; raises on failure. A target at its limit is waited for up to
+        ``INTERNAL_WAIT``, then the attempt counts as throttled and is retried."""
+        target = self._target
+        assert target is not None, "resolve() runs before any delivery"
+        await target.deliver(self._outgoing(event, payload), INTERNAL_WAIT)
+
+    def _outgoing(self, event: _Event, payload: _Payload) -> Outgoing:
         kind = self.kind
-        wait = INTERNAL_WAIT  # a target at its limit: then a throttled attempt, retried
-        if kind == "lambda":
-            assert self._function is not None
-            await self.context.invoke_async(
-                self._function, payload.value(), trigger="pubsub", timeout=wait
-            )
-        elif kind == "sqs":
-            assert isinstance(self._resource, Queue)
-            await self._resource.send(payload.text, timeout=wait)
-        elif kind == "sns":
-            assert isinstance(self._resource, Topic)
-            await self._resource.publish(payload.text, timeout=wait)
-        elif kind == "kinesis":
-            assert isinstance(self._resource, Stream)
-            await self._resource.put_record(payload.text, self._partition_key(event), timeout=wait)
+        outgoing = Outgoing(text=payload.text, is_json=payload.is_json, trigger="pubsub")
+        if kind == "kinesis":
+            outgoing.partition_key = self._partition_key(event)
         elif kind == "events":
-            assert isinstance(self._resource, Bus)
-            await self._resource._forward(event, self.rule.bus, timeout=wait)
-        elif kind == "callable":
-            call: Callable[[Any], Awaitable[Any]] = self.spec.target
-            await contained(call(payload.value()))
-        else:
-            await self._post(event, payload)
+            outgoing.event, outgoing.origin = event, self.rule.bus
+        elif kind == "http":
+            content_type = "application/json" if payload.is_json else "text/plain"
+            headers = {
+                "Content-Type": f"{content_type}; charset=utf-8",
+                "User-Agent": "Amazon/EventBridge/ApiDestinations",
+            }
+            if event.trace_header:
+                headers["X-Amzn-Trace-Id"] = event.trace_header
+            if self.context.telemetry.tracing:
+                propagate.inject(headers)
+            outgoing.headers = headers
+        return outgoing
 
     def _partition_key(self, event: _Event) -> str:
         path = self.spec.partition_key_path
@@ -704,56 +627,8 @@ class RuleTarget:
             return str(event.envelope["id"])
         return value if isinstance(value, str) else orjson.dumps(value).decode()
 
-    async def _post(self, event: _Event, payload: _Payload) -> None:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
-        client: httpx.AsyncClient = self._client
-        content_type = "application/json" if payload.is_json else "text/plain"
-        headers = {
-            "Content-Type": f"{content_type}; charset=utf-8",
-            "User-Agent": "Amazon/EventBridge/ApiDestinations",
-        }
-        if event.trace_header:
-            headers["X-Amzn-Trace-Id"] = event.trace_header
-        if self.context.telemetry.tracing:
-            propagate.inject(headers)
-        url = str(self.spec.target)
-        refusal = await self.context.egress.refusal(url)
-        if refusal is not None:
-            raise _AttemptError("NO_PERMISSIONS", refusal, retryable=False)
-        shown = redact_url(url)
-        try:
-            response = await client.post(url, content=payload.text.encode(), headers=headers)
-        except httpx.TimeoutException as exc:
-            raise _AttemptError(
-                "TIMEOUT", f"POST {shown} timed out: {redact_text(repr(exc))}", retryable=True
-            ) from None
-        except httpx.TransportError as exc:
-            raise _AttemptError(
-                "CONNECTION_FAILURE",
-                f"POST {shown} failed: {redact_text(repr(exc))}",
-                retryable=True,
-            ) from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _AttemptError(
-                "SDK_CLIENT_ERROR",
-                f"POST {shown} failed: {redact_text(repr(exc))}",
-                retryable=False,
-            ) from None
-        status = response.status_code
-        if status == 429:
-            raise _AttemptError("THROTTLING", f"POST {shown} answered 429", retryable=True)
-        if not 200 <= status < 300:
-            raise _AttemptError(
-                "ERROR_FROM_TARGET", f"POST {shown} answered {status}", retryable=status >= 500
-            )
-
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        """Nothing to release: HTTP goes through the mesh's one sender."""
 
     def __repr__(self) -> str:
         return f"<RuleTarget {self.kind or '?'} {self.arn} of rule {self.rule.name}>"
@@ -1422,11 +1297,11 @@ class Bus(Resource):
                     await archive._append(event)
         self._dispatch(event, [rule for rule in self.rules.values() if rule.matches(event)])
 
-    async def _forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
+    async def forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
         """Take an event from another bus's rule (the event itself, same id)."""
         hops = (*event.hops, origin.name)
         if self.name in hops:
-            raise _AttemptError(
+            raise DeliveryError(
                 "INVALID_PARAMETER",
                 f"event {event.id} already went through bus {self.name!r}",
                 retryable=False,
@@ -1505,7 +1380,7 @@ class Bus(Resource):
                 await target.attempt(event, payload)
             except Exception as exc:
                 target.attempts += 1
-                code, retryable = _classify(exc, target.kind or "lambda")
+                code, retryable = classify(exc, callable_target=target.kind == "callable")
                 condition = None
                 if retryable:
                     if retries >= spec.max_retries:
@@ -1557,7 +1432,7 @@ class Bus(Resource):
             retries + 1,
             exc,
             code,
-            exc_info=not isinstance(exc, _AttemptError),
+            exc_info=not isinstance(exc, DeliveryError),
         )
         queue = target._dead_letter
         if queue is not None:

@@ -21,6 +21,8 @@ from eventmesh._egress import EgressPolicy
 from eventmesh._function import Function, FunctionTarget
 from eventmesh._invoker import InvocationResult
 from eventmesh.backends.protocols import Backend
+from eventmesh.delivery.http import HttpSender
+from eventmesh.delivery.target import DeliveryContext
 from eventmesh.telemetry import Telemetry
 
 __all__ = ["ResourceContext", "Service"]
@@ -41,7 +43,7 @@ class Service(Protocol):
         ...
 
 
-class ResourceContext(Protocol):
+class ResourceContext(DeliveryContext, Protocol):
     """What the mesh offers a resource or a mapping (see the module docstring)."""
 
     @property
@@ -64,6 +66,11 @@ class ResourceContext(Protocol):
 
     @property
     def egress(self) -> EgressPolicy: ...
+
+    @property
+    def http(self) -> HttpSender:
+        """The mesh's one HTTP sender (one client, the host policy)."""
+        ...
 
     @property
     def random(self) -> random.Random: ...

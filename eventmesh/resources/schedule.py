@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import inspect
 import logging
 import re
 import uuid
@@ -54,11 +53,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 
-from eventmesh._callbacks import contained
-from eventmesh._errors import ConfigurationError, EventMeshError, ResourceNotFoundError
+from eventmesh._errors import ConfigurationError
 from eventmesh._function import Function
 from eventmesh._redact import RedactingFilter
 from eventmesh._validation import json_bytes, text_bytes
+from eventmesh.delivery.target import Outgoing, UnresolvedTarget, resolve_target
+from eventmesh.delivery.targets.callable import CALLABLE
+from eventmesh.delivery.targets.destination import DESTINATION
+from eventmesh.delivery.targets.function import FUNCTION
 from eventmesh.resources._base import Resource
 from eventmesh.resources.schedule_expression import ScheduleExpression
 
@@ -76,6 +78,10 @@ ScheduleTarget: TypeAlias = Any
 callable taking the payload."""
 
 _Sender: TypeAlias = Callable[[Any], Awaitable[object]]
+_SCHEDULE_KINDS = (FUNCTION, DESTINATION, CALLABLE)
+"""A function by object or name, then anything with ``send`` (queues, topics, buses as
+destinations take the payload as it is), then any callable (sync or async)."""
+_ALLOWED = frozenset(kind.name for kind in _SCHEDULE_KINDS)
 
 MAX_FLEXIBLE_WINDOW = 1440  # minutes (Scheduler's MaximumWindowInMinutes)
 RECHECK_SECONDS = 60.0
@@ -299,47 +305,23 @@ class Schedule(Resource):
     # -- target ------------------------------------------------------------------------------
     def _resolve_target(self) -> _Sender:
         target = self.target
-        mesh = self.context
-        if isinstance(target, Function | str):
-            try:
-                function = mesh.resolve_function(target)
-            except ResourceNotFoundError as exc:
-                if isinstance(target, Function):
-                    raise ConfigurationError(f"schedule {self.name!r}: {exc}") from None
-                return self._destination_sender(target, exc)
-
-            async def invoke(payload: Any) -> object:
-                return await mesh.invoke_async(function, payload, trigger="timer")
-
-            return invoke
-        if callable(getattr(target, "send", None)):
-            return self._destination_sender(target, None)
-
-        async def call(payload: Any) -> object:
-            result = target(payload)
-            return await result if inspect.isawaitable(result) else result
-
-        async def call_contained(payload: Any) -> object:
-            return await contained(call(payload))
-
-        return call_contained
-
-    def _destination_sender(self, spec: Any, function_error: Exception | None) -> _Sender:
         try:
-            destination = self.context.destination(spec)
-        except EventMeshError as exc:
+            resolved = resolve_target(target, self.context, _SCHEDULE_KINDS, allowed=_ALLOWED)
+        except UnresolvedTarget as exc:
+            if isinstance(target, Function):
+                raise ConfigurationError(f"schedule {self.name!r}: {exc.cause}") from None
+            if exc.found is not None:
+                raise ConfigurationError(
+                    f"schedule {self.name!r}: {target!r} is a {type(exc.found).__name__}, "
+                    "which takes no messages"
+                ) from None
             raise ConfigurationError(
-                f"schedule {self.name!r}: target {spec!r} is neither a function nor a "
-                f"resource: {function_error or exc}"
+                f"schedule {self.name!r}: target {target!r} is neither a function nor a "
+                f"resource: {exc.cause or exc}"
             ) from None
-        if not callable(getattr(destination, "send", None)):
-            raise ConfigurationError(
-                f"schedule {self.name!r}: {spec!r} is a {type(destination).__name__}, which "
-                "takes no messages"
-            )
 
         async def send(payload: Any) -> object:
-            return await destination.send(payload)
+            return await resolved.deliver(Outgoing(payload, trigger="timer"))
 
         return send
 

@@ -47,10 +47,9 @@ import asyncio
 import base64
 import hashlib
 import logging
-import math
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -58,30 +57,33 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import INTERNAL_WAIT, check_timeout, task_context
-from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
-    BackendError,
     BackpressureError,
     ConfigurationError,
     EventMeshError,
     PayloadError,
-    TooManyRequestsError,
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import check_mapping, check_text, json_bytes
+from eventmesh.delivery.errors import DeliveryError, classify
+from eventmesh.delivery.http import require_httpx
+from eventmesh.delivery.retry import AWS_MANAGED_POLICY, HTTP_DEFAULT_POLICY, DeliveryPolicy
+from eventmesh.delivery.target import Outgoing, Target, UnresolvedTarget, resolve_target
+from eventmesh.delivery.targets import KINDS
+from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue, encode_message_attributes
 
 if TYPE_CHECKING:
     from eventmesh._destinations import MessageAttributes
-    from eventmesh._function import FunctionTarget
     from eventmesh.resources.context import ResourceContext
 
 _LOCAL_HAND_OFF = frozenset({"lambda", "sqs"})
+_SUBSCRIBERS = frozenset({"lambda", "sqs", "http", "callable"})
 
 __all__ = [
     "AWS_MANAGED_POLICY",
@@ -99,8 +101,6 @@ logger.addFilter(RedactingFilter())  # a callable's errors may name a URL
 MAX_MESSAGE_BYTES = 256 * 1024
 """SNS's limit on a message with its attributes (names, types and values)."""
 MAX_SUBJECT_LENGTH = 100
-HTTP_TIMEOUT = 15.0
-"""Seconds (real time) one HTTP delivery attempt may take before it counts as failed."""
 MAX_HTTP_RETRY_TIME = 3600.0
 """SNS's hard limit on the total retry time of an HTTP/S delivery policy."""
 
@@ -115,107 +115,6 @@ Subscriber: TypeAlias = "Function | Queue | str | Callable[[dict[str, Any]], Awa
 
 
 # -- delivery policies -----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DeliveryPolicy:
-    """SNS's ``healthyRetryPolicy``: how often, and how far apart, a failed delivery is retried.
-
-    The ``num_retries`` retries come in four phases: ``num_no_delay_retries`` at once,
-    ``num_min_delay_retries`` ``min_delay_target`` seconds apart, then a backoff phase from
-    ``min_delay_target`` to ``max_delay_target`` (the retries no other phase takes), then
-    ``num_max_delay_retries`` ``max_delay_target`` seconds apart. ``backoff_function`` is
-    ``"linear"`` (evenly spaced delays) or ``"exponential"`` (each delay a constant factor
-    larger); SNS's arithmetic and geometric curves are not documented precisely enough to copy.
-    """
-
-    num_retries: int = 3
-    num_no_delay_retries: int = 0
-    num_min_delay_retries: int = 0
-    num_max_delay_retries: int = 0
-    min_delay_target: float = 20.0
-    max_delay_target: float = 20.0
-    backoff_function: Literal["linear", "exponential"] = "linear"
-
-    def __post_init__(self) -> None:
-        counts = (
-            self.num_retries,
-            self.num_no_delay_retries,
-            self.num_min_delay_retries,
-            self.num_max_delay_retries,
-        )
-        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
-            raise ConfigurationError("a delivery policy's retry counts are integers >= 0")
-        if sum(counts[1:]) > self.num_retries:
-            raise ConfigurationError(
-                "num_no_delay_retries + num_min_delay_retries + num_max_delay_retries must not "
-                "exceed num_retries"
-            )
-        if not 0 < self.min_delay_target <= self.max_delay_target:
-            raise ConfigurationError("delays must satisfy 0 < min_delay_target <= max_delay_target")
-        if self.backoff_function not in ("linear", "exponential"):
-            raise ConfigurationError(
-                f"backoff_function must be 'linear' or 'exponential', not {self.backoff_function!r}"
-            )
-
-    @classmethod
-    def from_sns(cls, policy: Mapping[str, Any]) -> DeliveryPolicy:
-        """A policy from SNS's JSON names (``numRetries``, ``minDelayTarget``, ...)."""
-        names = {
-            "numRetries": "num_retries",
-            "numNoDelayRetries": "num_no_delay_retries",
-            "numMinDelayRetries": "num_min_delay_retries",
-            "numMaxDelayRetries": "num_max_delay_retries",
-            "minDelayTarget": "min_delay_target",
-            "maxDelayTarget": "max_delay_target",
-            "backoffFunction": "backoff_function",
-        }
-        unknown = set(check_mapping(policy, "delivery_policy", ConfigurationError)) - set(names)
-        if unknown:
-            raise ConfigurationError(f"unknown delivery policy keys: {', '.join(sorted(unknown))}")
-        return cls(**{names[key]: value for key, value in policy.items()})
-
-    @property
-    def num_backoff_retries(self) -> int:
-        return (
-            self.num_retries
-            - self.num_no_delay_retries
-            - self.num_min_delay_retries
-            - self.num_max_delay_retries
-        )
-
-    def delays(self) -> Iterator[float]:
-        """The wait before each retry, in order (``num_retries`` values)."""
-        yield from (0.0 for _ in range(self.num_no_delay_retries))
-        yield from (self.min_delay_target for _ in range(self.num_min_delay_retries))
-        low, high, steps = self.min_delay_target, self.max_delay_target, self.num_backoff_retries
-        for step in range(steps):
-            fraction = step / (steps - 1) if steps > 1 else 0.0
-            if self.backoff_function == "exponential":
-                yield low * math.pow(high / low, fraction)
-            else:
-                yield low + (high - low) * fraction
-        yield from (self.max_delay_target for _ in range(self.num_max_delay_retries))
-
-    def total_delay(self) -> float:
-        return sum(self.delays())
-
-
-HTTP_DEFAULT_POLICY = DeliveryPolicy()
-"""SNS's default for HTTP/S: up to 3 retries, 20 seconds apart."""
-
-AWS_MANAGED_POLICY = DeliveryPolicy(
-    num_retries=100_014,
-    num_no_delay_retries=3,
-    num_min_delay_retries=2,
-    num_max_delay_retries=99_999,
-    min_delay_target=1.0,
-    max_delay_target=20.0,
-    backoff_function="exponential",
-)
-"""SNS's fixed policy for Lambda and SQS: 100,015 attempts over about 23 days (the first
-attempt, 3 immediate retries, 2 one second apart, 10 backing off from 1 to 20 s, then every
-20 s)."""
-
-
 # -- messages --------------------------------------------------------------------------------
 def _attribute_size(encoded: Mapping[str, Mapping[str, str]]) -> int:
     return sum(
@@ -330,21 +229,6 @@ def _signature(
 
 
 # -- subscriptions ---------------------------------------------------------------------------
-class _DeliveryError(Exception):
-    """An attempt failed; ``retryable`` tells a server-side error from a client-side one."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-def _server_side(exc: BaseException) -> bool:
-    """Errors that another attempt may not meet: a backend or the network failed."""
-    return isinstance(
-        exc, BackendError | TooManyRequestsError | BackpressureError | OSError | TimeoutError
-    )
-
-
 class Subscription:
     """One subscriber of a topic; made by :meth:`Topic.subscribe`.
 
@@ -368,9 +252,7 @@ class Subscription:
         self.arn = f"{topic.arn}:{uuid.uuid4()}"
         self.filter_policy = filter_policy
         self.raw_message_delivery = bool(raw_message_delivery)
-        self._function: FunctionTarget | None = None
-        self._queue: Queue | None = None
-        self._client: Any = None  # an httpx.AsyncClient, made on the first HTTP delivery
+        self._target: Target | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.protocol: SubscriptionProtocol = self._protocol(target)
         self._given_policy = delivery_policy
@@ -425,10 +307,8 @@ class Subscription:
     def endpoint(self) -> str:
         """What SNS would call the endpoint: a function or queue ARN, a URL (its credentials
         and query values masked, see :mod:`eventmesh._redact`), a callable's name."""
-        if self._function is not None:
-            return self._function.arn
-        if self._queue is not None:
-            return self._queue.arn
+        if self._target is not None and self._target.kind in _LOCAL_HAND_OFF:
+            return self._target.arn
         target = self.target
         if isinstance(target, str):
             return redact_url(target)  # shown in logs and errors: no credentials
@@ -460,43 +340,29 @@ class Subscription:
     # -- resolution --------------------------------------------------------------------------
     def resolve(self) -> None:
         """Find the function or queue a name stands for (when the mesh runs)."""
-        mesh = self.topic.context
         target = self.target
-        if self.protocol == "lambda":
-            assert isinstance(target, Function | str)
-            if isinstance(target, str) and isinstance(mesh.find_resource(target), Queue):
-                self.protocol = "sqs"  # a queue created after subscribing
-                self._check_settings()
-            else:
-                try:
-                    self._function = mesh.resolve_function(target)
-                except EventMeshError as exc:
-                    message = (
-                        f"subscription of topic {self.topic.name!r}: no function or queue "
-                        f"{target!r} ({exc})"
-                    )
-                    raise ConfigurationError(redact_text(message)) from None  # a mistyped URL
-                return
-        if self.protocol == "sqs":
-            self._queue = self._find_queue(target)
-            if self._queue.fifo:
+        where = f"subscription of topic {self.topic.name!r}"
+        try:
+            resolved = resolve_target(target, self.topic.context, KINDS, allowed=_SUBSCRIBERS)
+        except UnresolvedTarget as exc:
+            if self.protocol == "sqs":
                 raise ConfigurationError(
-                    f"queue {self._queue.name!r} is FIFO; a standard topic delivers only to "
-                    "standard queues"
-                )
-
-    def _find_queue(self, target: Any) -> Queue:
-        if isinstance(target, Queue):
-            return target
-        name = str(target)
-        if name.startswith("arn:aws:sqs:"):
-            name = name.rsplit(":", 1)[-1]
-        queue = self.topic.context.find_resource(name)
-        if not isinstance(queue, Queue):
+                    redact_text(f"{where}: no queue named {target!r}")
+                ) from None
+            cause = exc.cause or exc
+            message = f"{where}: no function or queue {target!r} ({cause})"
+            raise ConfigurationError(redact_text(message)) from None  # a mistyped URL
+        if self.protocol == "sqs" and resolved.kind != "sqs":
+            raise ConfigurationError(redact_text(f"{where}: no queue named {target!r}"))
+        if self.protocol == "lambda" and resolved.kind == "sqs":
+            self.protocol = "sqs"  # a queue created after subscribing
+            self._check_settings()
+        if isinstance(resolved, QueueTarget) and resolved.resource.fifo:
             raise ConfigurationError(
-                redact_text(f"subscription of topic {self.topic.name!r}: no queue named {name!r}")
+                f"queue {resolved.resource.name!r} is FIFO; a standard topic delivers only to "
+                "standard queues"
             )
-        return queue
+        self._target = resolved
 
     def accepts(self, notification: Notification) -> bool:
         policy = self.filter_policy
@@ -557,37 +423,25 @@ class Subscription:
 
     # -- one attempt -------------------------------------------------------------------------
     async def attempt(self, notification: Notification, timeout: float = INTERNAL_WAIT) -> None:
-        """Deliver once; raises on failure (``_DeliveryError`` says whether to retry).
+        """Deliver once; raises on failure (:meth:`retryable` says whether to retry).
 
         ``timeout``: how long a function or queue at its limit may be waited for."""
+        target = self._target
+        assert target is not None, "resolve() runs before any delivery"
+        await target.deliver(self._outgoing(notification), timeout)
+
+    def _outgoing(self, notification: Notification) -> Outgoing:
         protocol = self.protocol
         if protocol == "lambda":
-            assert self._function is not None
-            event = self.lambda_event(notification)
-            await self.topic.context.invoke_async(
-                self._function, event, trigger="pubsub", timeout=timeout
-            )
-        elif protocol == "sqs":
-            assert self._queue is not None
-            if self.raw_message_delivery:
-                await self._queue.send(
-                    notification.message, notification.attributes, timeout=timeout
-                )
-            else:
-                body = orjson.dumps(self.envelope(notification)).decode()
-                await self._queue.send(body, timeout=timeout)
-        elif protocol == "callable":
-            target: Any = self.target
-            await contained(target(self.envelope(notification)))
+            return Outgoing(self.lambda_event(notification), trigger="pubsub")
+        if protocol == "callable":
+            return Outgoing(self.envelope(notification))
+        if self.raw_message_delivery:
+            text, attributes = notification.message, notification.attributes
         else:
-            await self._post(notification)
-
-    async def _post(self, notification: Notification) -> None:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
-        client: httpx.AsyncClient = self._client
+            text, attributes = orjson.dumps(self.envelope(notification)).decode(), None
+        if protocol == "sqs":
+            return Outgoing(text=text, is_json=not self.raw_message_delivery, attributes=attributes)
         headers = {
             "x-amz-sns-message-type": "Notification",
             "x-amz-sns-message-id": notification.message_id,
@@ -598,54 +452,20 @@ class Subscription:
         }
         if self.raw_message_delivery:
             headers["x-amz-sns-rawdelivery"] = "true"
-            content = notification.message.encode()
-        else:
-            content = orjson.dumps(self.envelope(notification))
         if self.topic.context.telemetry.tracing:
             propagate.inject(headers)
-        url = str(self.target)
-        refusal = await self.topic.context.egress.refusal(url)
-        if refusal is not None:
-            raise _DeliveryError(refusal, retryable=False)
-        shown = redact_url(url)
-        try:
-            response = await client.post(url, content=content, headers=headers)
-        except httpx.TransportError as exc:
-            raise _DeliveryError(
-                f"POST {shown} failed: {redact_text(repr(exc))}", retryable=True
-            ) from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _DeliveryError(
-                f"POST {shown} failed: {redact_text(repr(exc))}", retryable=False
-            ) from None
-        status = response.status_code
-        if not 200 <= status < 300:
-            retryable = status >= 500 or status == 429
-            raise _DeliveryError(f"POST {shown} answered {status}", retryable=retryable)
+        return Outgoing(text=text, is_json=False, headers=headers)
 
     def retryable(self, exc: Exception) -> bool:
-        if isinstance(exc, _DeliveryError):
-            return exc.retryable
-        if self.protocol == "callable":
-            return True
-        return _server_side(exc)
+        """SNS retries server-side errors (a backend, the network, a 5xx or 429) and, for a
+        callable, any failure; see :mod:`eventmesh.delivery.errors`."""
+        return classify(exc, callable_target=self.protocol == "callable")[1]
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        """Nothing to release: HTTP goes through the mesh's one sender."""
 
     def __repr__(self) -> str:
         return f"<Subscription {self.protocol} {self.endpoint} of {self.topic.name}>"
-
-
-def require_httpx() -> None:
-    try:
-        import httpx  # noqa: F401
-    except ImportError:
-        raise ConfigurationError(
-            "HTTP(S) subscriptions need httpx: pip install 'eventmesh[http]'"
-        ) from None
 
 
 # -- the topic -------------------------------------------------------------------------------
@@ -880,7 +700,7 @@ class Topic(Resource):
                         attempts,
                         exc,
                         # Our own errors (a loop stopped, a payload refused) need no traceback.
-                        exc_info=not isinstance(exc, _DeliveryError | EventMeshError),
+                        exc_info=not isinstance(exc, DeliveryError | EventMeshError),
                     )
                     return
                 logger.debug(

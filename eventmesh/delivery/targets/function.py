@@ -1,0 +1,45 @@
+"""A function as a target: an asynchronous (``Event``) invocation with the value as its event,
+so Lambda's retries and destinations apply; a full function queue is waited for up to the
+delivery's timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventmesh._function import Function, FunctionTarget
+from eventmesh.delivery.target import DeliveryContext, Outgoing
+
+__all__ = ["FUNCTION", "FunctionDelivery"]
+
+
+class FunctionDelivery:
+    kind = "lambda"
+
+    def __init__(self, function: FunctionTarget, context: DeliveryContext) -> None:
+        self.function = function
+        self._context = context
+
+    @property
+    def arn(self) -> str:
+        return self.function.arn
+
+    async def deliver(self, outgoing: Outgoing, timeout: float | None = None) -> Any:
+        return await self._context.invoke_async(
+            self.function, outgoing.value(), trigger=outgoing.trigger, timeout=timeout
+        )
+
+
+class _FunctionKind:
+    name = "lambda"
+
+    def claims(self, spec: Any, context: DeliveryContext) -> bool:
+        """A Function, or a name or ARN that no resource has (resolved as a function)."""
+        if isinstance(spec, Function):
+            return True
+        return isinstance(spec, str) and context.find_resource(spec) is None
+
+    def bind(self, spec: Any, context: DeliveryContext) -> FunctionDelivery:
+        return FunctionDelivery(context.resolve_function(spec), context)
+
+
+FUNCTION = _FunctionKind()
