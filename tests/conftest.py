@@ -9,6 +9,10 @@ import pytest
 from eventmesh import Mesh, Telemetry
 from eventmesh.testing import VirtualClock
 
+# The conformance kit's fixtures, for tests/conformance (pytest accepts pytest_plugins only in
+# the top-level conftest; the fixtures do nothing for a test that does not ask for them).
+pytest_plugins = ["eventmesh.testing.conformance.plugin"]
+
 
 @pytest.fixture
 def clock() -> VirtualClock:

@@ -54,6 +54,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "memory": (
         ["eventmesh/backends/memory.py"],
+        # The suites live in the shipped kit (eventmesh/testing/conformance/suites) and run
+        # through tests/conformance, which declares memory and SQLite with their records.
         ["tests/conformance", "tests/test_idempotency.py"],
     ),
     "async_queue": (
