@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import logging
 from typing import Any
 
 import pytest
@@ -376,3 +378,299 @@ async def test_a_mesh_started_again_after_a_stop_polls_its_queues_again(
         stats = await queue.stats()
     assert [r["body"] for b in batches for r in b] == ["first run", "second run"]
     assert stats.total == 0
+
+
+# -- settings and their messages (reference §3.1, §3.2, §3.4) -------------------------------
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"batch_size": True}, "batch_size must be an integer from 1 to 10000"),
+        ({"batch_size": 2.5}, "batch_size must be an integer from 1 to 10000"),
+        ({"batch_size": 0}, "batch_size must be from 1 to 10000 for this queue, got 0"),
+        (
+            {"batch_size": 10_001, "batching_window": 1},
+            "batch_size must be from 1 to 10000 for this queue, got 10001",
+        ),
+        (
+            {"batch_size": 11, "batching_window": 0.5},
+            "a batch_size over 10 needs a batching_window of 1 s or more",
+        ),
+        ({"batching_window": 301}, "batching_window: must be a number from 0 to 300, got 301"),
+        ({"batching_window": -1}, "batching_window: must be a number from 0 to 300, got -1"),
+        ({"max_concurrency": 1}, "max_concurrency: must be an integer from 2 to 1000, got 1"),
+        ({"max_concurrency": 1001}, "max_concurrency: must be an integer from 2 to 1000, got 1001"),
+        ({"max_concurrency": 2.5}, "max_concurrency: must be an integer from 2 to 1000, got 2.5"),
+        ({"filters": {"body": ["a"]}}, "filters: a list of up to 10 patterns, got dict"),
+        ({"filters": "body"}, "filters: a list of up to 10 patterns, got str"),
+        ({"filters": {frozenset()}}, "filters: a list of up to 10 patterns, got set"),
+        (
+            {"filters": [{"body": [str(i)]} for i in range(11)]},
+            "an event source mapping takes at most 10 filters",
+        ),
+    ],
+)
+def test_mapping_settings_are_refused_with_a_message_naming_the_setting(
+    mesh: Mesh, settings: dict[str, Any], message: str
+) -> None:
+    """Lambda's limits for an SQS mapping: BatchSize 1-10,000 (over 10 only with a batching
+    window of at least 1 s), MaximumBatchingWindowInSeconds 0-300, MaximumConcurrency 2-1000,
+    at most 10 filters; the message names the setting and the allowed range."""
+    queue = mesh.queue("orders")
+    consumer(mesh)
+    with pytest.raises(ConfigurationError) as refused:
+        queue.subscribe("consume", **settings)
+    assert str(refused.value) == message
+
+
+def test_a_fifo_queue_takes_batches_of_at_most_10(mesh: Mesh) -> None:
+    """SQS FIFO: BatchSize at most 10 (reference §3.1), and the message says so."""
+    fifo = mesh.queue("orders.fifo", content_based_deduplication=True)
+    consumer(mesh)
+    with pytest.raises(ConfigurationError) as refused:
+        fifo.subscribe("consume", batch_size=11, batching_window=1)
+    assert str(refused.value) == "batch_size must be from 1 to 10 for this queue, got 11"
+    assert fifo.subscribe("consume", batch_size=10).batch_size == 10
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"batch_size": 10_000, "batching_window": 1},
+        {"batch_size": 11, "batching_window": 1},
+        {"batch_size": 10, "batching_window": 0},
+        {"batching_window": 300},
+        {"max_concurrency": 2},
+        {"max_concurrency": 1000},
+        {"filters": [{"body": [str(i)]} for i in range(10)]},
+    ],
+)
+def test_the_limits_of_mapping_settings_are_accepted(mesh: Mesh, settings: dict[str, Any]) -> None:
+    """The bounds themselves are valid: BatchSize 10,000 (with a 1 s window), a window of
+    exactly 300 s, MaximumConcurrency 2 and 1000, ten filters."""
+    queue = mesh.queue("orders")
+    consumer(mesh)
+    mapping = queue.subscribe("consume", **settings)
+    for name, value in settings.items():
+        if name != "filters":
+            assert getattr(mapping, name) == value
+    assert len(mapping.filters) == len(settings.get("filters", []))
+
+
+def _pattern_of_length(length: int) -> dict[str, Any]:
+    """A filter pattern whose compact JSON text is exactly ``length`` characters."""
+    frame = len('{"body":{"k":[""]}}')
+    return {"body": {"k": ["x" * (length - frame)]}}
+
+
+def test_a_filter_pattern_is_at_most_4096_characters(mesh: Mesh) -> None:
+    """FilterCriteria: each Pattern is at most 4,096 characters (reference §3.4): a pattern
+    given as an object counts as its compact JSON text, one given as text counts as written
+    (its spaces too)."""
+    consumer(mesh)
+    exact = _pattern_of_length(4096)
+    assert len(json.dumps(exact, separators=(",", ":"))) == 4096
+    assert len(json.dumps(exact)) > 4096  # the default separators would add spaces
+    mesh.queue("object").subscribe("consume", filters=[exact])
+    frame = len('{"body": [""]}')
+    spaced = '{"body": ["' + "y" * (4096 - frame) + '"]}'
+    assert len(spaced) == 4096
+    mesh.queue("text").subscribe("consume", filters=[spaced])
+    with pytest.raises(ConfigurationError) as refused:
+        mesh.queue("long").subscribe("consume", filters=[spaced.replace(": ", ":  ")])
+    assert str(refused.value) == "a filter pattern is at most 4,096 characters"
+
+
+async def test_an_unknown_function_fails_the_start_naming_the_queue(mesh: Mesh) -> None:
+    queue = mesh.queue("orders")
+    queue.subscribe("nobody")
+    with pytest.raises(ConfigurationError) as refused:
+        await mesh.start()
+    await mesh.stop()
+    assert str(refused.value).startswith("mapping of queue 'orders': ")
+    assert "nobody" in str(refused.value)
+
+
+async def test_a_function_timeout_equal_to_the_visibility_timeout_is_accepted(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Lambda validates function timeout <= queue visibility timeout (reference §3.2): equal
+    is allowed."""
+    queue = mesh.queue("orders", visibility_timeout=10)
+    batches, _ = consumer(mesh, timeout=10)
+    queue.subscribe("consume")
+    async with mesh:
+        await queue.send("x")
+        await clock.advance(0)
+    assert len(batches) == 1
+
+
+def test_a_mappings_repr_names_the_queue_and_the_function(mesh: Mesh) -> None:
+    queue = mesh.queue("orders")
+    other = mesh.queue("other")
+    consumer(mesh)
+
+    @mesh.function
+    async def handle(event: Any, context: Context) -> None:
+        return None
+
+    assert repr(queue.subscribe("consume")) == "<QueueMapping orders -> consume>"
+    assert repr(other.subscribe(handle)) == "<QueueMapping other -> handle>"
+
+
+# -- partial batch responses -----------------------------------------------------------------
+def test_an_item_identifier_that_is_not_a_string_fails_the_batch() -> None:
+    """ReportBatchItemFailures: an itemIdentifier must be a message id of the batch; a list or
+    an object holding one is a malformed answer, not a failure of that message."""
+    assert failed_item_ids({"batchItemFailures": [{"itemIdentifier": ["m2"]}]}, ["m2"]) is None
+    assert failed_item_ids({"batchItemFailures": [{"itemIdentifier": {"m2": 1}}]}, ["m2"]) is None
+    assert failed_item_ids({"batchItemFailures": [{"itemIdentifier": 2}]}, ["2"]) is None
+
+
+async def test_an_invalid_partial_response_is_logged_as_failing_the_whole_batch(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = mesh.queue("orders", visibility_timeout=30)
+    _, behaviour = consumer(mesh)
+    behaviour[0] = {"batchItemFailures": "all of them"}
+    queue.subscribe("consume", report_batch_item_failures=True)
+    with caplog.at_level(logging.WARNING, logger="eventmesh.mappings"):
+        async with mesh:
+            await queue.send("a")
+            await clock.advance(0)
+            behaviour[0] = None
+    assert [r.getMessage() for r in caplog.records if r.name == "eventmesh.mappings"] == [
+        "invalid partial batch response from consume: the whole batch failed"
+    ]
+
+
+async def test_a_fifo_partial_failure_holds_back_only_the_failed_group(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """FIFO with ReportBatchItemFailures: a group's messages after a failed one are retried
+    with it, in order; the other groups of the batch are done (reference §3.2)."""
+    queue = mesh.queue("orders.fifo", visibility_timeout=30, content_based_deduplication=True)
+    batches, behaviour = consumer(mesh)
+    behaviour[0] = lambda event: {
+        "batchItemFailures": [
+            {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "a1"
+        ]
+    }
+    queue.subscribe("consume", report_batch_item_failures=True)
+    async with mesh:
+        for body, group in [("a0", "a"), ("b0", "b"), ("a1", "a"), ("b1", "b"), ("a2", "a")]:
+            await queue.send(body, group_id=group)
+        await queue.send("c0", group_id="c")
+        await clock.advance(0)
+        behaviour[0] = None
+        await clock.advance(30)
+        await clock.advance(0)
+        stats = await queue.stats()
+    assert [r["body"] for r in batches[0]] == ["a0", "b0", "a1", "b1", "a2", "c0"]
+    assert [[r["body"] for r in batch] for batch in batches[1:]] == [["a1", "a2"]]
+    assert stats.total == 0
+
+
+# -- function errors, throttles and the log --------------------------------------------------
+async def test_a_function_error_is_logged_with_the_receive_count_as_the_attempt(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed batch writes Lambda's [ERROR] line; the attempt is the highest
+    ApproximateReceiveCount of the batch (SQS counts the receives, reference §3.2)."""
+    queue = mesh.queue("orders", visibility_timeout=30)
+    batches, behaviour = consumer(mesh)
+    behaviour[0] = ValueError("declined")
+    queue.subscribe("consume")
+    with caplog.at_level(logging.ERROR, logger="eventmesh.invocations"):
+        async with mesh:
+            await queue.send("a")
+            await clock.advance(0)
+            await clock.advance(30)
+            behaviour[0] = None
+            await queue.send("b")
+            await clock.advance(30)
+    lines = [r for r in caplog.records if getattr(r, "phase", None) == "ERROR"]
+    assert [(r.function_name, r.attempt, r.source) for r in lines] == [  # type: ignore[attr-defined]
+        ("consume", 1, "queue orders"),
+        ("consume", 2, "queue orders"),
+    ]
+    request_id = lines[0].request_id  # type: ignore[attr-defined]
+    assert lines[0].getMessage().split("\n")[0] == (
+        f"[ERROR] ValueError: declined RequestId: {request_id} Function: consume Attempt: 1"
+        " Source: queue orders"
+    )
+    assert len(request_id) == 36
+    assert len(batches) >= 2
+
+
+async def test_throttled_batches_back_off_1_2_4_8_16_then_30_seconds(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A throttle (429) leaves the batch to come back after its visibility timeout and backs
+    the poller off, more each time (reference §3.2, 'gradual back-off')."""
+    queue = mesh.queue("orders", visibility_timeout=30)
+
+    @mesh.function(reserved_concurrency=0)
+    async def stopped(event: Any, context: Context) -> None:
+        return None
+
+    queue.subscribe(stopped, batch_size=1)
+    seen: list[float] = []
+    await mesh.start()
+    for i in range(9):
+        await queue.send(str(i))
+    await clock.advance(0)
+    for second in range(1, 122):
+        before = stopped.stats.throttles
+        await clock.advance(1)
+        if stopped.stats.throttles != before:
+            seen.append(second)
+    await mesh.stop(drain=False)  # the messages are still there: nothing to wait for
+    assert seen == [1, 3, 7, 15, 31, 61, 91, 121]
+
+
+async def test_the_throttle_back_off_starts_again_after_a_batch_goes_through(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Throttles back off 1 s, 2 s, ...; an invocation that runs resets the ramp, so the next
+    throttle waits 1 s again (reference §2.6, §3.2)."""
+    queue = mesh.queue("orders", visibility_timeout=900)
+    release = asyncio.Event()
+
+    @mesh.function(timeout=900, reserved_concurrency=1)
+    async def single(event: Any, context: Context) -> None:
+        if "hold" in event:
+            await release.wait()
+
+    queue.subscribe(single, batch_size=1)
+    throttled_at: list[float] = []
+
+    async def step(seconds: float) -> None:
+        for _ in range(int(seconds * 2)):
+            before = single.stats.throttles
+            await clock.advance(0.5)
+            if single.stats.throttles != before:
+                throttled_at.append(clock.now() - start)
+
+    await mesh.start()
+    start = clock.now()
+    holder = asyncio.create_task(mesh.invoke("single", {"hold": True}))
+    await clock.advance(0)
+    await queue.send("m0")  # throttled at 0, the poller waits 1 s
+    await step(0.5)
+    await queue.send("m1")  # taken at 1: throttled, the poller waits 2 s
+    await step(1.5)
+    release.set()
+    await holder
+    await queue.send("m2")  # taken at 3: runs, and the ramp starts again
+    await step(1.5)
+    release.clear()
+    holder = asyncio.create_task(mesh.invoke("single", {"hold": True}))
+    await step(0.5)
+    await queue.send("m3")  # taken at once: throttled, the poller waits 1 s (not 4)
+    await step(0.5)
+    await queue.send("m4")
+    await step(1)
+    release.set()
+    await holder
+    await mesh.stop(drain=False)  # m3 and m4 would come back only after 900 s
+    assert throttled_at == [0.5, 1.0, 4.5, 5.0]  # each seen at the end of its half second
