@@ -9,8 +9,11 @@ import logging
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from eventmesh import ConfigurationError, Context, Mesh
+from eventmesh import ConfigurationError, Context, Mesh, Telemetry
 from eventmesh.mappings.queue_mapping import failed_item_ids
 from eventmesh.testing import VirtualClock
 
@@ -674,3 +677,317 @@ async def test_the_throttle_back_off_starts_again_after_a_batch_goes_through(
     await holder
     await mesh.stop(drain=False)  # m3 and m4 would come back only after 900 s
     assert throttled_at == [0.5, 1.0, 4.5, 5.0]  # each seen at the end of its half second
+
+
+# -- visibility, windows and sizes -----------------------------------------------------------
+async def test_a_batching_window_extends_the_visibility_by_window_timeout_and_30_seconds(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """With a batching window, when window + function timeout exceed the queue's visibility
+    timeout, the messages stay hidden for window + timeout + 30 s (reference §3.2)."""
+    queue = mesh.queue("orders", visibility_timeout=30)
+    batches, behaviour = consumer(mesh, timeout=25)
+    behaviour[0] = RuntimeError("down")
+    queue.subscribe("consume", batching_window=10)
+    async with mesh:
+        await queue.send("a")
+        await clock.advance(10)  # the window ends: invoked, failed
+        assert len(batches) == 1
+        behaviour[0] = None
+        await clock.advance(54.9)
+        assert len(batches) == 1, "not back after the queue's 30 s"
+        await clock.advance(0.1)  # 10 + 25 + 30 = 65 s after it was taken
+        await clock.advance(10)
+    assert len(batches) == 2
+
+
+async def test_a_window_that_fits_the_visibility_timeout_keeps_the_queues(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Window + timeout equal to the visibility timeout: the queue's own timeout applies."""
+    queue = mesh.queue("orders", visibility_timeout=30)
+    batches, behaviour = consumer(mesh, timeout=25)
+    behaviour[0] = RuntimeError("down")
+    queue.subscribe("consume", batching_window=5)
+    async with mesh:
+        await queue.send("a")
+        await clock.advance(5)
+        behaviour[0] = None
+        await clock.advance(24.9)
+        assert len(batches) == 1
+        await clock.advance(0.1)  # back 30 s after it was taken
+        await clock.advance(5)
+    assert len(batches) == 2
+
+
+async def test_a_full_batch_goes_before_the_window_ends(mesh: Mesh, clock: VirtualClock) -> None:
+    """A batch is sent when any of window, batch size or 6 MB is reached (reference §3.1)."""
+    queue = mesh.queue("orders", visibility_timeout=120)
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batch_size=15, batching_window=60, max_concurrency=2)
+    async with mesh:
+        for i in range(10):
+            await queue.send(str(i))
+        await clock.advance(1)
+        for i in range(10, 20):
+            await queue.send(str(i))
+        await clock.advance(0)
+        assert [len(batch) for batch in batches] == [15], "full at 1 s, not at 60 s"
+        await clock.advance(60)
+    assert [len(batch) for batch in batches] == [15, 5]
+
+
+async def test_the_window_keeps_gathering_until_its_last_moment(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    queue = mesh.queue("orders", visibility_timeout=60)
+    batches, _ = consumer(mesh, reserved_concurrency=1)  # one poller gathers them all
+    queue.subscribe("consume", batch_size=20, batching_window=5)
+    async with mesh:
+        await queue.send("first")
+        await clock.advance(4.2)
+        await queue.send("mid")
+        await clock.advance(0.6)
+        await queue.send("late")  # 4.8 s into the window
+        await clock.advance(0.2)
+        await clock.advance(1)
+    assert [[r["body"] for r in batch] for batch in batches] == [["first", "mid", "late"]]
+
+
+async def test_six_megabytes_end_the_window(mesh: Mesh, clock: VirtualClock) -> None:
+    """Messages gathered over several receives reach 6 MB: the batch goes at once, without
+    waiting for the rest of the window (reference §3.1)."""
+    queue = mesh.queue("big", visibility_timeout=120)
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batch_size=100, batching_window=60, max_concurrency=2)
+    async with mesh:
+        for i in range(4):
+            await queue.send(str(i) * 1_000_000)
+        await clock.advance(1)
+        assert batches == []
+        for i in range(4, 7):
+            await queue.send(str(i) * 1_000_000)
+        await clock.advance(0)
+        assert [len(batch) for batch in batches] == [6, 1]
+
+
+async def test_a_batch_fills_6_mib_exactly_and_not_one_byte_more(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Lambda's 6 MB (6 MiB) invocation payload: a batch may fill it exactly; a record that
+    would cross it opens the next batch. Each record counts its body and 1,024 bytes for its
+    other fields."""
+    queue = mesh.queue("big", visibility_timeout=30)
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batch_size=10)
+    body = 6 * 1024 * 1024 // 6 - 1024
+    async with mesh:
+        for i in range(6):
+            await queue.send(str(i) * body)
+        await queue.send("y")
+        await clock.advance(0)
+    assert [len(batch) for batch in batches] == [6, 1]
+
+
+async def test_no_batch_is_bigger_than_batch_size(mesh: Mesh, clock: VirtualClock) -> None:
+    queue = mesh.queue("orders", visibility_timeout=60)
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batch_size=15, batching_window=5, max_concurrency=2)
+    async with mesh:
+        for i in range(10):
+            await queue.send(str(i))
+        await clock.advance(1)
+        for i in range(10, 20):
+            await queue.send(str(i))
+        await clock.advance(5)
+        await clock.advance(5)
+    assert [len(batch) for batch in batches] == [15, 5]
+
+
+# -- concurrency ------------------------------------------------------------------------------
+async def test_a_reserved_concurrency_of_1_runs_one_batch_at_a_time(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Reserved concurrency is a maximum (reference §2.5): the mapping runs one batch at a time
+    for a function reserved to 1, so it is never throttled."""
+    queue = mesh.queue("orders", visibility_timeout=120)
+    running = 0
+    peak = 0
+
+    @mesh.function(timeout=60, reserved_concurrency=1)
+    async def single(event: Any, context: Context) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await clock.sleep(10)
+        running -= 1
+
+    queue.subscribe(single, batch_size=1)
+    async with mesh:
+        for i in range(3):
+            await queue.send(str(i))
+        for _ in range(4):
+            await clock.advance(10)
+    assert peak == 1
+    assert single.stats.throttles == 0
+    assert single.stats.invocations == 3
+
+
+async def test_a_standard_queue_scales_out_while_batches_keep_coming(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Lambda starts with 5 concurrent batches and adds pollers while messages are waiting,
+    up to 1,000 (reference §3.2): 20 slow batches waiting all run at once."""
+    queue = mesh.queue("orders", visibility_timeout=120)
+    running = 0
+    peak = 0
+
+    @mesh.function(timeout=60)
+    async def slow(event: Any, context: Context) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await clock.sleep(10)
+        running -= 1
+
+    mapping = queue.subscribe(slow, batch_size=1)
+    async with mesh:
+        for i in range(20):
+            await queue.send(str(i))
+        await clock.advance(0)
+        await clock.advance(10)
+        await clock.advance(30)  # the extra pollers find nothing and retire
+        for i in range(20):
+            await queue.send(str(i))
+        await clock.advance(0)
+        await clock.advance(10)
+    assert peak == 20
+    assert mapping.batches == 40
+
+
+async def test_the_last_poller_never_retires(mesh: Mesh, clock: VirtualClock) -> None:
+    """A mapping keeps polling through hours without messages: its first pollers do not
+    retire, even when there is only one (a function reserved to 1)."""
+    queue = mesh.queue("orders")
+    batches, _ = consumer(mesh, reserved_concurrency=1)
+    queue.subscribe("consume")
+    async with mesh:
+        await clock.advance(3 * 3600 + 1)
+        await queue.send("after hours")
+        await clock.advance(0)
+    assert [r["body"] for b in batches for r in b] == ["after hours"]
+
+
+async def test_pending_counts_batches_running_cut_records_and_waiting_messages(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """What a drain waits for: batches in progress, records cut from a batch by the 6 MB
+    limit (received, not yet delivered), and messages waiting in the queue."""
+    queue = mesh.queue("big", visibility_timeout=60)
+    release = asyncio.Event()
+
+    @mesh.function(timeout=60, reserved_concurrency=1)
+    async def held(event: Any, context: Context) -> None:
+        await release.wait()
+
+    mapping = queue.subscribe(held, batch_size=10)
+    async with mesh:
+        for i in range(10):
+            await queue.send(str(i) * 1_000_000)
+        await clock.advance(0)
+        assert await mapping.pending() == 1 + 4  # a batch of 6 running, 4 cut from it
+        await queue.send("small")
+        assert await mapping.pending() == 1 + 4 + 1
+        release.set()
+        await clock.advance(0)
+    assert await mapping.pending() == 0  # stopped: its queue is no longer its work
+    assert (await queue.stats()).total == 0
+
+
+async def test_pending_of_a_stopped_mapping_is_zero(mesh: Mesh, clock: VirtualClock) -> None:
+    queue = mesh.queue("orders")
+    consumer(mesh)
+    mapping = queue.subscribe("consume")
+    async with mesh:
+        pass
+    await queue.send("left for the next run")
+    assert await mapping.pending() == 0
+
+
+# -- what the function sees ------------------------------------------------------------------
+async def test_a_handler_sending_to_its_own_full_queue_does_not_wait_for_itself(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A queue at max_pending: a send from the handler of its own mapping goes in over the
+    limit at once (the room it would wait for is freed only when the handler ends)."""
+    queue = mesh.queue("work", max_pending=1)
+    bodies: list[str] = []
+
+    @mesh.function
+    async def worker(event: Any, context: Context) -> None:
+        body = event["Records"][0]["body"]
+        bodies.append(body)
+        if body == "first":
+            await queue.send("follow-up", timeout=0)
+
+    queue.subscribe(worker, batch_size=1)
+    async with mesh:
+        await queue.send("first")
+        await clock.advance(0)
+        await clock.advance(0)
+    assert bodies == ["first", "follow-up"]
+    assert worker.stats.errors == 0
+
+
+async def test_the_senders_trace_is_the_parent_and_the_trigger_is_pubsub(
+    clock: VirtualClock,
+) -> None:
+    """The invocation's span continues the sender's trace (the message's trace context, as
+    AWSTraceHeader), with faas.trigger 'pubsub' as for any event source mapping."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    queue = mesh.queue("orders")
+    consumer(mesh)
+    queue.subscribe("consume")
+    async with mesh:
+        with provider.get_tracer("test").start_as_current_span("produce"):
+            await queue.send("x")
+        await clock.advance(0)
+    finished = spans.get_finished_spans()
+    produce = next(span for span in finished if span.name == "produce")
+    invocation = next(span for span in finished if span.name == "consume")
+    assert invocation.parent is not None and produce.context is not None
+    assert invocation.parent.span_id == produce.context.span_id
+    assert (invocation.attributes or {})["faas.trigger"] == "pubsub"
+
+
+async def test_filtered_out_messages_are_counted(mesh: Mesh, clock: VirtualClock) -> None:
+    queue = mesh.queue("orders")
+    batches, _ = consumer(mesh)
+    mapping = queue.subscribe("consume", filters=[{"body": {"kind": ["order"]}}])
+    async with mesh:
+        await queue.send({"kind": "order"})
+        await clock.advance(0)
+        for _ in range(3):
+            await queue.send({"kind": "click"})
+            await clock.advance(0)
+        await queue.send({"kind": "order"})
+        await clock.advance(0)
+    assert mapping.filtered_out == 3
+    assert mapping.batches == 2
+    assert len(batches) == 2
+
+
+async def test_a_json_array_body_is_filtered_as_json(mesh: Mesh, clock: VirtualClock) -> None:
+    """SQS filtering: a JSON body is matched as JSON (reference §3.4); an array body too, a
+    pattern value matching any of its elements."""
+    queue = mesh.queue("orders")
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", filters=[{"body": ["urgent"]}])
+    async with mesh:
+        await queue.send(["urgent", "restock"])
+        await queue.send(["later"])
+        await clock.advance(0)
+    assert [r["body"] for b in batches for r in b] == ['["urgent","restock"]']
