@@ -721,7 +721,7 @@ def test_the_extreme_finite_timestamps_are_accepted(mesh: Mesh) -> None:
     stream = stream_of(mesh)
     consumer = Consumer(mesh)
     for index, timestamp in enumerate((-sys.float_info.max, sys.float_info.max)):
-        mapping = create_stream(mesh, f"s{index}").subscribe(
+        mapping = mesh.stream(f"s{index}").subscribe(
             consumer.function,
             starting_position="AT_TIMESTAMP",
             starting_position_timestamp=timestamp,
@@ -1213,7 +1213,7 @@ async def test_a_new_parallelization_factor_resumes_from_the_lowest_lane(
         await settle()
     await put_all(stream, "c", key="other")
     again = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
-    again.backend = mesh.backend
+    again.use_storage(mesh.backend)
     second = Consumer(again)
     wider = stream_of(again).subscribe(
         second.function, starting_position="TRIM_HORIZON", parallelization_factor=2
