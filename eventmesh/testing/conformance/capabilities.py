@@ -110,7 +110,8 @@ class Capabilities:
     one is refused with :class:`~eventmesh.ConfigurationError`, never shortened."""
     dedup_window: float | None = None
     """Seconds within which a repeated deduplication id stores nothing; None when the store
-    does not deduplicate (the protocols carry no deduplication id yet)."""
+    does not deduplicate. The protocols carry no deduplication id yet: the suite asserts it
+    (T6) once ``OutgoingMessage`` does."""
     trim: Trim = Trim.EXACT
     ttl: Ttl = Ttl.PER_KEY
     store_ttl: float | None = None
@@ -123,9 +124,11 @@ class Capabilities:
     """A receipt from an earlier receive of a message deletes and extends nothing (moto's SQS
     accepts them: False)."""
     receipts_cross_processes: bool = True
-    """A receipt may be used by another process than the receiver (RabbitMQ: False)."""
+    """A receipt may be used by another process than the receiver (RabbitMQ: False). Read by
+    the multi-process tests (T8, T10 of the notes), which the Redis adapter's issue adds."""
     exact_stats: bool = True
-    """``QueueStore.stats`` counts exactly; False where the engine only approximates (SQS)."""
+    """``QueueStore.stats`` counts exactly; False where the engine only approximates (SQS).
+    Read by the stats tests under concurrency (T9), which come with the first such engine."""
     protocols: frozenset[Store] = field(default_factory=lambda: frozenset(Store))
     """The protocols offered; the others are refused when the backend is opened."""
 

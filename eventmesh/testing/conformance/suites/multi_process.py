@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eventmesh.backends.protocols import Backend, OutgoingMessage
 from eventmesh.testing.conformance import BackendUnderTest
-from eventmesh.testing.conformance.capabilities import Capabilities
+from eventmesh.testing.conformance.capabilities import Capabilities, CrashRedelivery
 from eventmesh.testing.conformance.timing import TimeDriver
 
 
@@ -46,3 +46,44 @@ class MultiProcessSuite:
             assert "://" in conformance_backend.url(tmp_path)
         else:
             assert conformance_backend.url is None, "no other process can open this store"
+
+    async def test_a_dead_consumers_messages_come_back_as_declared(
+        self,
+        backend: Backend,
+        conformance_backend: BackendUnderTest,
+        capabilities: Capabilities,
+        timing: TimeDriver,
+        tmp_path: Path,
+    ) -> None:
+        """A consumer that received and then lost its connection (closed here, in this
+        process; SIGKILLed in the multi-process tests) without deleting: its message comes back,
+        one receive later, on the schedule the record declares (section 6 of the notes)."""
+        if not capabilities.multi_process:
+            # No other consumer can share the store: a consumer that stops deleting is the
+            # only kind of death, and its messages come back after the visibility timeout.
+            assert capabilities.crash_redelivery is CrashRedelivery.VISIBILITY_TIMEOUT
+            await backend.queues.send("q", [OutgoingMessage(b"m")])
+            await backend.queues.receive("q", 1, 30)
+            await timing.advance_past(30)
+            assert [d.receive_count for d in await backend.queues.receive("q", 1, 30)] == [2]
+            return
+        opened = conformance_backend.open(timing.clock, tmp_path)
+        survivor = await opened if inspect.isawaitable(opened) else opened
+        try:
+            await survivor.queues.send("q", [OutgoingMessage(b"m")])
+            (taken,) = await backend.queues.receive("q", 1, 30)
+            await backend.close()  # the consumer dies holding the message
+            comes_back = {
+                CrashRedelivery.IMMEDIATE: 0.0,
+                CrashRedelivery.ACK_WAIT: capabilities.crash_redelivery_after or 0.0,
+                CrashRedelivery.VISIBILITY_TIMEOUT: 30.0,
+            }[capabilities.crash_redelivery]
+            early = min(comes_back, 0.1)
+            if comes_back:
+                await timing.advance_before(comes_back - early)
+                assert await survivor.queues.receive("q", 1, 30) == []
+            await timing.advance_past(early)
+            again = await survivor.queues.receive("q", 1, 30)
+            assert [(d.message_id, d.receive_count) for d in again] == [(taken.message_id, 2)]
+        finally:
+            await survivor.close()

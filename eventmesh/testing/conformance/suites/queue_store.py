@@ -62,12 +62,16 @@ class QueueStoreSuite:
         assert (await queue_store.stats("q")).total == 0
 
     async def test_a_stale_receipt_deletes_nothing(
-        self, queue_store: QueueStore, timing: TimeDriver
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
     ) -> None:
         await queue_store.send("q", messages("m"))
         (old,) = await queue_store.receive("q", 1, 10)
         await timing.advance_past(10)
         (new,) = await queue_store.receive("q", 1, 10)
+        if not capabilities.stale_receipts_rejected:  # the engine deletes by message, not receive
+            assert await queue_store.delete("q", [old.receipt]) == 1
+            assert await queue_store.delete("q", [new.receipt]) == 0
+            return
         assert await queue_store.delete("q", [old.receipt]) == 0
         assert await queue_store.delete("q", [new.receipt]) == 1
 
