@@ -142,9 +142,19 @@ class DeliveryQueue:
         *,
         delay: float = 0.0,
         trace: Mapping[str, str] = _NO_TRACE,
+        retries: int = 0,
+        first_attempt_at: float | None = None,
     ) -> None:
-        """Store a new delivery, to be attempted ``delay`` seconds from now."""
-        await self.put_many([(route, body)], delay=delay, trace=trace)
+        """Store a new delivery, to be attempted ``delay`` seconds from now. A delivery whose
+        first attempts the owner made itself (in memory, at once) comes with the ``retries``
+        already made and the ``first_attempt_at`` of the first."""
+        await self.put_many(
+            [(route, body)],
+            delay=delay,
+            trace=trace,
+            retries=retries,
+            first_attempt_at=first_attempt_at,
+        )
 
     async def put_many(
         self,
@@ -152,6 +162,8 @@ class DeliveryQueue:
         *,
         delay: float = 0.0,
         trace: Mapping[str, str] = _NO_TRACE,
+        retries: int = 0,
+        first_attempt_at: float | None = None,
     ) -> None:
         """Store several new ``(route, body)`` deliveries in one write (a topic's fan-out).
 
@@ -159,7 +171,8 @@ class DeliveryQueue:
         (``propagate.inject``), since it knows whether tracing is on and may share one
         capture among many deliveries.
         """
-        common = {RETRIES: "0", FIRST_ATTEMPT_AT: repr(self.clock.time())}
+        first = self.clock.time() if first_attempt_at is None else first_attempt_at
+        common = {RETRIES: str(retries), FIRST_ATTEMPT_AT: repr(first)}
         for key, value in trace.items():
             common[TRACE_PREFIX + key] = value
         delay = max(0.0, delay)

@@ -110,9 +110,10 @@ from eventmesh._jsonpath import JsonPath, json_path
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import json_bytes, text_bytes
+from eventmesh.delivery.durable import DeliveryQueue, StoredDelivery
 from eventmesh.delivery.errors import DeliveryError, classify
 from eventmesh.delivery.http import require_httpx
-from eventmesh.delivery.retry import backoff_delay
+from eventmesh.delivery.retry import BackoffPolicy, GiveUp, backoff_delay
 from eventmesh.delivery.target import Outgoing, UnresolvedTarget, resolve_target
 from eventmesh.delivery.target import Target as DeliveryTarget
 from eventmesh.delivery.targets import KINDS
@@ -580,6 +581,22 @@ class RuleTarget:
         return queue
 
     @property
+    def route(self) -> str:
+        """Where the bus's stored deliveries say they go: the same in every process with the
+        same rule and targets (a hash: a URL's credentials stay out of the store)."""
+        target = self.spec.target
+        if isinstance(target, str):
+            key = target
+        elif isinstance(target, Function | Queue | Topic | Stream | Bus):
+            key = f"{type(target).__name__}:{target.name}"
+        else:
+            name = getattr(target, "__qualname__", type(target).__qualname__)
+            key = f"callable:{getattr(target, '__module__', '')}.{name}"
+        index = self.rule.targets.index(self)
+        seed = f"{self.rule.bus.arn}\n{self.rule.name}\n{index}\n{key}".encode()
+        return hashlib.sha256(seed).hexdigest()[:32]
+
+    @property
     def arn(self) -> str:
         """The target's ARN (a URL for HTTP, without its credentials; the callable's name for
         a callable)."""
@@ -963,8 +980,15 @@ class Bus(Resource):
         self.rules: dict[str, Rule] = {}
         self.archives: dict[str, Archive] = {}
         self.replays: dict[str, Replay] = {}
-        self._deliveries: set[asyncio.Task[None]] = set()
-        self._backing_off = 0  # deliveries sleeping before a retry
+        self._deliveries: set[asyncio.Task[None]] = set()  # first attempts in memory
+        self._retries = DeliveryQueue(
+            f"eventmesh.bus.{name}",
+            lambda: context.backend.queues,
+            context.clock,
+            self._attempt_stored,
+        )
+        self._owner = uuid.uuid4().hex  # marks the deliveries this process counts as pending
+        self._durable = False  # decided at start: first attempts go through the store too
         self._replay_tasks: set[asyncio.Task[None]] = set()
         self._live = False
         self.events_put = 0
@@ -1353,9 +1377,15 @@ class Bus(Resource):
 
     # -- delivering --------------------------------------------------------------------------
     def _dispatch(self, event: _Event, rules: Iterable[Rule]) -> None:
+        stored: list[tuple[str, bytes]] = []
         for rule in rules:
             rule.matched += 1
             for target in rule.targets:
+                self.limit.add()
+                if self._durable:
+                    # On durable storage every delivery is stored first: a crash loses none.
+                    stored.append((target.route, self._body(event)))
+                    continue
                 # create_task copies the current context: the delivery keeps the caller's trace.
                 task = asyncio.create_task(
                     self._deliver(target, event),
@@ -1363,54 +1393,117 @@ class Bus(Resource):
                     context=task_context(),
                 )
                 self._deliveries.add(task)
-                task.add_done_callback(self._delivery_done)
-                self.limit.add()
-
-    def _delivery_done(self, task: asyncio.Task[None]) -> None:
-        self._deliveries.discard(task)
-        self.limit.release()
+                task.add_done_callback(self._deliveries.discard)
+        if stored:
+            task = asyncio.create_task(
+                self._retries.put_many(stored, trace=event.trace),
+                name=f"events.{self.name}.{event.id}.store",
+                context=task_context(),
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
 
     async def _deliver(self, target: RuleTarget, event: _Event) -> None:
-        clock = self.context.clock
-        spec = target.spec
-        retries = 0
-        payload = spec._payload(event, target.rule)
-        while True:
-            try:
-                await target.attempt(event, payload)
-            except Exception as exc:
-                target.attempts += 1
-                code, retryable = classify(exc, callable_target=target.kind == "callable")
-                condition = None
-                if retryable:
-                    if retries >= spec.max_retries:
-                        condition = "MaximumRetryAttempts"
-                    else:
-                        delay = backoff_delay(retries, self.context.random)
-                        if clock.now() + delay - event.ingested_at > spec.max_event_age:
-                            condition = "MaximumEventAgeInSeconds"
-                        else:
-                            logger.debug(
-                                "bus %s: delivery to %s failed (%s); retrying in %g s",
-                                self.name,
-                                target.arn,
-                                exc,
-                                delay,
-                            )
-                            self._backing_off += 1
-                            try:
-                                await clock.sleep(delay)
-                            finally:
-                                self._backing_off -= 1
-                            retries += 1
-                            continue
-                await self._give_up(target, event, exc, code, condition, retries)
+        """A first attempt in memory; a retry waits in the store (see _attempt_stored)."""
+        handed_off = False
+        try:
+            payload = target.spec._payload(event, target.rule)
+            handed_off = await self._attempt(target, event, payload, 0) is not None
+            if handed_off:
                 return
-            else:
-                target.attempts += 1
-                target.delivered += 1
-                self.delivered += 1
-                return
+        finally:
+            if not handed_off:
+                self.limit.release()
+
+    async def _attempt(
+        self, target: RuleTarget, event: _Event, payload: _Payload, retries: int
+    ) -> float | None:
+        """One attempt: None when the delivery is finished (delivered, dead-lettered or
+        dropped), else the delay before the next retry. A first attempt made in memory stores
+        its retry itself."""
+        try:
+            await target.attempt(event, payload)
+        except Exception as exc:
+            target.attempts += 1
+            code, retryable = classify(exc, callable_target=target.kind == "callable")
+            condition = None
+            if retryable:
+                age = self.context.clock.time() - event.ingestion_time
+                policy = BackoffPolicy(target.spec.max_retries, target.spec.max_event_age)
+                decision = policy.next_retry(retries, age, self.context.random)
+                if not isinstance(decision, GiveUp):
+                    logger.debug(
+                        "bus %s: delivery to %s failed (%s); retrying in %g s",
+                        self.name,
+                        target.arn,
+                        exc,
+                        decision,
+                    )
+                    if retries == 0 and not self._durable:
+                        await self._retries.put(
+                            target.route,
+                            self._body(event),
+                            delay=decision,
+                            trace=event.trace,
+                            retries=1,
+                            first_attempt_at=event.ingestion_time,
+                        )
+                    return decision
+                condition = decision.condition
+            await self._give_up(target, event, exc, code, condition, retries)
+            return None
+        target.attempts += 1
+        target.delivered += 1
+        self.delivered += 1
+        return None
+
+    async def _attempt_stored(self, stored: StoredDelivery) -> float | None:
+        """A delivery from the store (a retry, or on durable storage any attempt)."""
+        data = orjson.loads(stored.body)
+        counted = data.get("owner") == self._owner
+        event = _Event(
+            envelope=data["envelope"],
+            data=orjson.dumps(data["envelope"]),
+            ingested_at=self.context.clock.now(),
+            ingestion_time=float(data["ingestion_time"]),
+            trace=dict(stored.trace),
+            trace_header=data.get("trace_header"),
+            hops=tuple(data.get("hops", ())),
+        )
+        target = self._target_of(stored.route)
+        if target is None:
+            logger.warning(
+                "bus %s: delivery of %s dropped: its rule or target no longer exists",
+                self.name,
+                event.id,
+            )
+            decision = None
+        else:
+            payload = target.spec._payload(event, target.rule)
+            decision = await self._attempt(target, event, payload, stored.retries)
+        if decision is None and counted:
+            self.limit.release()
+        return decision
+
+    def _target_of(self, route: str) -> RuleTarget | None:
+        for rule in self.rules.values():
+            for target in rule.targets:
+                if target.route == route:
+                    return target
+        return None
+
+    def _body(self, event: _Event) -> bytes:
+        """An event as the store keeps it, with what travels beside it."""
+        data: dict[str, Any] = {
+            "envelope": event.envelope,
+            "ingestion_time": event.ingestion_time,
+            "owner": self._owner,
+        }
+        if event.trace_header is not None:
+            data["trace_header"] = event.trace_header
+        if event.hops:
+            data["hops"] = list(event.hops)
+        return orjson.dumps(data)
 
     async def _give_up(
         self,
@@ -1461,19 +1554,49 @@ class Bus(Resource):
 
     async def start(self) -> None:
         self._activate()
+        self._durable = not self.context.backend.in_memory
+        self._retries.start()
 
     async def stop(self) -> None:
         self._live = False
         self.dropped += await abandon_deliveries(
-            self._deliveries, self._backing_off, f"bus {self.name}", logger, *self._replay_tasks
+            self._deliveries, 0, f"bus {self.name}", logger, *self._replay_tasks
         )
+        await self._retries.stop()
+        await self._report_stored()
         for rule in self.rules.values():
             for target in rule.targets:
                 await target.close()
 
+    async def _report_stored(self) -> None:
+        """Deliveries still stored once stopped: lost with the process on memory storage
+        (counted as dropped), kept for the next start on durable storage."""
+        try:
+            stats = await self._retries.stats()
+        except Exception:
+            return  # a failing store: nothing more to learn from it
+        if not stats.total:
+            return
+        if self._durable:
+            logger.info(
+                "bus %s: %d deliveries stay in the store for the next start (%d waiting to retry)",
+                self.name,
+                stats.total,
+                stats.delayed,
+            )
+            return
+        self.dropped += stats.total
+        logger.warning(
+            "abandoned: bus %s %d deliveries unfinished (%d waiting to retry); memory "
+            "storage keeps nothing after the process ends",
+            self.name,
+            stats.total,
+            stats.delayed,
+        )
+
     async def pending(self) -> int:
         """Deliveries under way and replays running; retries waiting are not waited for."""
-        return len(self._deliveries) - self._backing_off + len(self._replay_tasks)
+        return len(self._deliveries) + await self._retries.pending() + len(self._replay_tasks)
 
 
 def _dead_letter_attributes(

@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import logging
 import re
 import uuid
@@ -65,12 +66,14 @@ from eventmesh._errors import (
     PayloadError,
 )
 from eventmesh._function import Function, is_async_callable
+from eventmesh._invoker import invocation_chain
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import check_mapping, check_text, json_bytes
+from eventmesh.delivery.durable import DeliveryQueue, StoredDelivery
 from eventmesh.delivery.errors import DeliveryError, classify
 from eventmesh.delivery.http import require_httpx
-from eventmesh.delivery.retry import AWS_MANAGED_POLICY, HTTP_DEFAULT_POLICY, DeliveryPolicy
+from eventmesh.delivery.retry import AWS_MANAGED_POLICY, HTTP_DEFAULT_POLICY, DeliveryPolicy, GiveUp
 from eventmesh.delivery.target import Outgoing, Target, UnresolvedTarget, resolve_target
 from eventmesh.delivery.targets import KINDS
 from eventmesh.delivery.targets.queue import QueueTarget
@@ -249,7 +252,10 @@ class Subscription:
     ) -> None:
         self.topic = topic
         self.target = target
-        self.arn = f"{topic.arn}:{uuid.uuid4()}"
+        self.route = topic._route_for(target)
+        """Where the topic's stored deliveries say they go: the same in every process that
+        subscribes the same endpoint, so a delivery stored before a crash finds it again."""
+        self.arn = f"{topic.arn}:{uuid.UUID(self.route)}"
         self.filter_policy = filter_policy
         self.raw_message_delivery = bool(raw_message_delivery)
         self._target: Target | None = None
@@ -492,8 +498,16 @@ class Topic(Resource):
             raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(unknown))}")
         self.limit = context.pending_limit("topic", name, settings.get("max_pending"), stored=False)
         self.subscriptions: list[Subscription] = []
-        self._deliveries: set[asyncio.Task[None]] = set()
-        self._backing_off = 0  # deliveries sleeping before a retry
+        self._routes: dict[str, Subscription] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()  # first attempts in memory
+        self._retries = DeliveryQueue(
+            f"eventmesh.topic.{name}",
+            lambda: context.backend.queues,
+            context.clock,
+            self._attempt_stored,
+        )
+        self._owner = uuid.uuid4().hex  # marks the deliveries this process counts as pending
+        self._durable = False  # decided at start: first attempts go through the store too
         self._live = False
         self.published = 0
         self.delivered = 0
@@ -554,13 +568,32 @@ class Topic(Resource):
         if self._live:
             subscription.resolve()
         self.subscriptions.append(subscription)
+        self._routes[subscription.route] = subscription
         return subscription
+
+    def _route_for(self, target: Subscriber) -> str:
+        """A stable id of an endpoint of this topic (a hash: a URL's credentials stay out of
+        the store); a second callable with the same name gets the next free id."""
+        if isinstance(target, Function | Queue):
+            key = f"{type(target).__name__}:{target.name}"
+        elif isinstance(target, str):
+            key = target
+        else:
+            name = getattr(target, "__qualname__", type(target).__qualname__)
+            key = f"callable:{getattr(target, '__module__', '')}.{name}"
+        for index in itertools.count():
+            seed = f"{self.arn}\n{key}\n{index}".encode()
+            route = hashlib.sha256(seed).hexdigest()[:32]
+            if route not in self._routes:
+                return route
+        raise AssertionError("unreachable")
 
     async def unsubscribe(self, subscription: Subscription) -> None:
         """Stop delivering to ``subscription``; its deliveries under way (retries) stop too."""
         if subscription not in self.subscriptions:
             return
         self.subscriptions.remove(subscription)
+        self._routes.pop(subscription.route, None)
         tasks = list(subscription._tasks)
         for task in tasks:
             task.cancel()
@@ -626,10 +659,17 @@ class Topic(Resource):
             signing_cert_url=self.signing_cert_url,
         )
         self.published += 1
+        stored: list[tuple[str, bytes]] = []
+        body: bytes | None = None
         for subscription in list(self.subscriptions):
             if not subscription.accepts(notification):
                 subscription.filtered_out += 1
                 self.filtered_out += 1
+                continue
+            if self._durable:
+                # On durable storage every delivery is stored first: a crash loses none.
+                body = body or self._body(notification)
+                stored.append((subscription.route, body))
                 continue
             if subscription.protocol in _LOCAL_HAND_OFF:
                 # A function's async queue or a queue's store takes it at once: try inline
@@ -642,20 +682,11 @@ class Topic(Resource):
                 except Exception as exc:
                     subscription.attempts += 1
                     if not subscription.retryable(exc):  # a client error: no retry helps
-                        subscription.failed += 1
-                        self.delivery_failures += 1
-                        logger.warning(
-                            "topic %s: delivery of %s to %s failed: %s",
-                            self.name,
-                            message_id,
-                            subscription.endpoint,
-                            exc,
-                        )
+                        self._gave_up(subscription, notification.message_id, exc, 1)
                         continue
                 else:
                     subscription.attempts += 1
-                    subscription.delivered += 1
-                    self.delivered += 1
+                    self._delivered(subscription)
                     continue
             # create_task copies the current context: the delivery keeps the publisher's trace.
             task = asyncio.create_task(
@@ -664,62 +695,174 @@ class Topic(Resource):
                 context=task_context(),
             )
             self._deliveries.add(task)
-            task.add_done_callback(self._delivery_done)
+            task.add_done_callback(self._deliveries.discard)
             self.limit.add()
             subscription._tasks.add(task)
             task.add_done_callback(subscription._tasks.discard)
+        if stored:
+            for _ in stored:
+                self.limit.add()
+            await self._retries.put_many(stored, trace=self._trace())
         return message_id
-
-    def _delivery_done(self, task: asyncio.Task[None]) -> None:
-        self._deliveries.discard(task)
-        self.limit.release()
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
         """As a destination (on_success, on_failure, dead letters): publish ``message``."""
         return await self.publish(message, attributes=attributes)
 
+    # -- delivering --------------------------------------------------------------------------
     async def _deliver(self, subscription: Subscription, notification: Notification) -> None:
-        clock = self.context.clock
-        delays = subscription.delivery_policy.delays()
-        attempts = 0  # of this message (subscription.attempts counts every message)
-        while True:
-            try:
-                await subscription.attempt(notification)
-            except Exception as exc:
-                attempts += 1
-                subscription.attempts += 1
-                delay = next(delays, None) if subscription.retryable(exc) else None
-                if delay is None:
-                    subscription.failed += 1
-                    self.delivery_failures += 1
-                    logger.warning(
-                        "topic %s: delivery of %s to %s failed after %d attempt(s): %s",
-                        self.name,
-                        notification.message_id,
-                        subscription.endpoint,
-                        attempts,
-                        exc,
-                        # Our own errors (a loop stopped, a payload refused) need no traceback.
-                        exc_info=not isinstance(exc, DeliveryError | EventMeshError),
-                    )
-                    return
-                logger.debug(
-                    "topic %s: delivery to %s failed (%s); retrying in %g s",
-                    self.name,
-                    subscription.endpoint,
-                    exc,
-                    delay,
-                )
-                self._backing_off += 1
-                try:
-                    await clock.sleep(delay)
-                finally:
-                    self._backing_off -= 1
-            else:
-                subscription.attempts += 1
-                subscription.delivered += 1
-                self.delivered += 1
-                return
+        """A first attempt in memory; a retry waits in the store (see :meth:`_retry`)."""
+        handed_off = False
+        try:
+            await subscription.attempt(notification)
+        except Exception as exc:
+            subscription.attempts += 1
+            handed_off = await self._retry(subscription, notification, exc, 0, None)
+        else:
+            subscription.attempts += 1
+            self._delivered(subscription)
+        finally:
+            if not handed_off:
+                self.limit.release()
+
+    async def _retry(
+        self,
+        subscription: Subscription,
+        notification: Notification,
+        exc: Exception,
+        retries: int,
+        first_attempt_at: float | None,
+    ) -> bool:
+        """After a failed first attempt made in memory: store the delivery to be retried
+        when the policy says (True), or give up (False)."""
+        decision = self._next_retry(subscription, exc, retries, 0.0)
+        if isinstance(decision, GiveUp):
+            self._gave_up(subscription, notification.message_id, exc, retries + 1)
+            return False
+        self._log_retry(subscription, exc, decision)
+        await self._retries.put(
+            subscription.route,
+            self._body(notification),
+            delay=decision,
+            trace=self._trace(),
+            retries=retries + 1,
+            first_attempt_at=first_attempt_at,
+        )
+        return True
+
+    async def _attempt_stored(self, stored: StoredDelivery) -> float | None:
+        """A delivery from the store (a retry, or on durable storage any attempt): None when
+        it is finished, else the delay before the next retry."""
+        data = orjson.loads(stored.body)
+        counted = data.get("owner") == self._owner
+        subscription = self._routes.get(stored.route)
+        notification = self._notification(data)
+        if subscription is None:
+            logger.warning(
+                "topic %s: delivery of %s dropped: its subscription no longer exists",
+                self.name,
+                notification.message_id,
+            )
+            self._finished(counted)
+            return None
+        chain = data.get("chain")
+        token = None if chain is None else invocation_chain.set(chain)
+        try:
+            await subscription.attempt(notification)
+        except Exception as exc:
+            subscription.attempts += 1
+            age = self.context.clock.time() - stored.first_attempt_at
+            decision = self._next_retry(subscription, exc, stored.retries, age)
+            if isinstance(decision, GiveUp):
+                self._gave_up(subscription, notification.message_id, exc, stored.retries + 1)
+                self._finished(counted)
+                return None
+            self._log_retry(subscription, exc, decision)
+            return decision
+        else:
+            subscription.attempts += 1
+            self._delivered(subscription)
+            self._finished(counted)
+            return None
+        finally:
+            if token is not None:
+                invocation_chain.reset(token)
+
+    def _finished(self, counted: bool) -> None:
+        if counted:
+            self.limit.release()
+
+    def _next_retry(
+        self, subscription: Subscription, exc: Exception, retries: int, age: float
+    ) -> float | GiveUp:
+        if not subscription.retryable(exc):
+            return GiveUp("NotRetryable")
+        return subscription.delivery_policy.next_retry(retries, age, self.context.random)
+
+    def _delivered(self, subscription: Subscription) -> None:
+        subscription.delivered += 1
+        self.delivered += 1
+
+    def _gave_up(
+        self, subscription: Subscription, message_id: str, exc: Exception, attempts: int
+    ) -> None:
+        subscription.failed += 1
+        self.delivery_failures += 1
+        logger.warning(
+            "topic %s: delivery of %s to %s failed after %d attempt(s): %s",
+            self.name,
+            message_id,
+            subscription.endpoint,
+            attempts,
+            exc,
+            # Our own errors (a loop stopped, a payload refused) need no traceback.
+            exc_info=not isinstance(exc, DeliveryError | EventMeshError),
+        )
+
+    def _log_retry(self, subscription: Subscription, exc: Exception, delay: float) -> None:
+        logger.debug(
+            "topic %s: delivery to %s failed (%s); retrying in %g s",
+            self.name,
+            subscription.endpoint,
+            exc,
+            delay,
+        )
+
+    def _body(self, notification: Notification) -> bytes:
+        """A notification as the store keeps it, with what travels beside it (the chain of
+        invocations, for recursion detection) and who counts it as pending."""
+        data: dict[str, Any] = {
+            "id": notification.message_id,
+            "message": notification.message,
+            "subject": notification.subject,
+            "timestamp": notification.timestamp,
+            "attributes": notification.attributes,
+            "owner": self._owner,
+        }
+        chain = invocation_chain.get()
+        if chain:
+            data["chain"] = chain
+        return orjson.dumps(data)
+
+    def _notification(self, data: Mapping[str, Any]) -> Notification:
+        message_id, text, subject = data["id"], data["message"], data["subject"]
+        timestamp = data["timestamp"]
+        return Notification(
+            message_id=message_id,
+            topic_arn=self.arn,
+            message=text,
+            subject=subject,
+            timestamp=timestamp,
+            attributes=data["attributes"],
+            signature=_signature(message_id, text, subject, timestamp, self.arn),
+            signing_cert_url=self.signing_cert_url,
+        )
+
+    def _trace(self) -> dict[str, str]:
+        trace: dict[str, str] = {}
+        if self.context.telemetry.tracing:
+            propagate.inject(trace)
+        return trace
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _activate(self) -> None:
@@ -729,18 +872,49 @@ class Topic(Resource):
 
     async def start(self) -> None:
         self._activate()
+        self._durable = not self.context.backend.in_memory
+        self._retries.start()
 
     async def stop(self) -> None:
         self._live = False
         self.delivery_failures += await abandon_deliveries(
-            self._deliveries, self._backing_off, f"topic {self.name}", logger
+            self._deliveries, 0, f"topic {self.name}", logger
         )
+        await self._retries.stop()
+        await self._report_stored()
         for subscription in self.subscriptions:
             await subscription.close()
 
+    async def _report_stored(self) -> None:
+        """Deliveries still stored once stopped: lost with the process on memory storage
+        (counted as failures), kept for the next start on durable storage."""
+        try:
+            stats = await self._retries.stats()
+        except Exception:
+            return  # a failing store: nothing more to learn from it
+        if not stats.total:
+            return
+        if self._durable:
+            logger.info(
+                "topic %s: %d deliveries stay in the store for the next start (%d waiting to "
+                "retry)",
+                self.name,
+                stats.total,
+                stats.delayed,
+            )
+            return
+        self.delivery_failures += stats.total
+        logger.warning(
+            "abandoned: topic %s %d deliveries unfinished (%d waiting to retry); memory "
+            "storage keeps nothing after the process ends",
+            self.name,
+            stats.total,
+            stats.delayed,
+        )
+
     async def pending(self) -> int:
         """Deliveries under way; those waiting to retry are not waited for by a drain."""
-        return len(self._deliveries) - self._backing_off
+        return len(self._deliveries) + await self._retries.pending()
 
 
 def _policy_source(policy: FilterPolicy | None) -> Any:
