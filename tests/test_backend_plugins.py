@@ -22,9 +22,14 @@ from eventmesh.backends import (
     open_backend,
     open_storage,
 )
-from eventmesh.backends.memory import MemoryKeyValueStore, MemoryQueueStore, memory_backend
+from eventmesh.backends.memory import (
+    MemoryKeyValueStore,
+    MemoryLogStore,
+    MemoryQueueStore,
+    memory_backend,
+)
 from eventmesh.backends.sqlite import SQLiteBackend, SQLiteLogStore, SQLiteQueueStore
-from eventmesh.testing import VirtualClock
+from eventmesh.testing import VirtualClock, settle
 
 # A third-party backend: wraps the memory backend and says when it is opened and closed.
 TOY = """
@@ -360,6 +365,30 @@ def test_what_was_opened_is_closed_when_a_later_backend_fails_to_open(
     with pytest.raises(ConfigurationError, match="refused the connection"):
         open_storage({"queues": "toy://a", "logs": "refused://b"}, VirtualClock())
     assert toy == [("opened", "toy://a"), ("closed", "toy://a")]
+
+
+async def test_inside_a_running_loop_what_was_opened_is_closed_by_a_task(
+    toy: list[tuple[str, str]],
+) -> None:
+    """The mesh binds its storage when it starts, inside the event loop: the close of what a
+    later failure leaves open runs as a task of that loop."""
+    with pytest.raises(ConfigurationError, match="refused the connection"):
+        open_storage({"queues": "toy://a", "logs": "refused://b"}, VirtualClock())
+    assert toy == [("opened", "toy://a")]
+    await settle()
+    assert toy == [("opened", "toy://a"), ("closed", "toy://a")]
+
+
+async def test_a_mapping_chosen_before_start_is_bound_when_the_mesh_starts(
+    tmp_path: Path,
+) -> None:
+    mesh = Mesh(clock=VirtualClock(), telemetry=Telemetry(enabled=False))
+    mesh.use_storage({"queues": sqlite_url(tmp_path)})
+    assert not (tmp_path / "mesh.db").exists()
+    async with mesh:
+        assert isinstance(mesh.backend.queues, SQLiteQueueStore)
+        assert isinstance(mesh.backend.logs, MemoryLogStore)
+    assert (tmp_path / "mesh.db").exists()
 
 
 async def test_a_mesh_closes_what_it_opened_when_it_stops(

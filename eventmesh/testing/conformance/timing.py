@@ -7,6 +7,11 @@ place in eventmesh where a real wait is right, and widens each assertion by the 
 backend declares: a step taken to stay *before* a deadline is shortened by it, a step taken to
 be *past* one is lengthened by it (and by what earlier steps were shortened), and a wall time
 compares equal within it.
+
+Known limit: the suite's durations are those written for the virtual clock (visibility
+timeouts of 30 s, a purge after 1,000 s, an expiry checked after an hour), so a real-time run
+of the whole suite is long. Scaling them for a broker (a factor applied to every duration the
+tests pass to a store and to the driver) comes with the first real-time adapter.
 """
 
 from __future__ import annotations
