@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ClientContext", "CognitoIdentity", "Context", "RequestIds", "enter_environment"]
+__all__ = ["ClientContext", "CognitoIdentity", "Context", "enter_environment"]
 
 
 class CognitoIdentity:
@@ -113,24 +112,3 @@ def enter_environment(
     context.log_stream_name = log_stream_name
     context.cold_start = cold_start
     context.state = state
-
-
-class RequestIds:
-    """Unique request ids in UUID form, cheaply: a random per-process prefix and a counter.
-
-    ``uuid.uuid4()`` costs about a microsecond (an ``os.urandom`` call and object creation)
-    on every invocation; a formatted counter costs a fifth of that and is just as unique
-    within one process, and the random prefix keeps ids apart across processes.
-    """
-
-    __slots__ = ("_counter", "_format")
-
-    def __init__(self) -> None:
-        raw = os.urandom(10).hex()
-        variant = "89ab"[int(raw[16], 16) % 4]  # RFC 4122's variant, so ids parse as v4
-        self._format = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{variant}{raw[17:20]}-%012x"
-        self._counter = 0
-
-    def next(self) -> str:
-        self._counter += 1
-        return self._format % self._counter

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from eventmesh._clock import Clock
-from eventmesh._context import ClientContext, Context, RequestIds, enter_environment
+from eventmesh._context import ClientContext, Context, enter_environment
 from eventmesh._deadlines import DeadlineWatcher
 from eventmesh._errors import (
     PayloadError,
@@ -43,6 +43,7 @@ from eventmesh._errors import (
     RequestTooLargeError,
     TooManyRequestsError,
 )
+from eventmesh._ids import RequestIds
 from eventmesh._invocation import CallHandler, Invocation, InvocationResult, Middleware
 from eventmesh._marshal import MARSHAL_OPTIONS, MarshalError, lambda_marshal, lambda_size
 from eventmesh._trampoline import AbandonedWork, Overran, drive

@@ -46,6 +46,8 @@ from eventmesh._validation import check_mapping, check_number, check_text, json_
 from eventmesh.backends.protocols import Backend
 from eventmesh.delivery.destinations import FunctionDestination
 from eventmesh.idempotency import Idempotency, IdempotencyLayer, KeySpec, idempotent
+from eventmesh.mappings.queue_mapping import QueueMapping
+from eventmesh.mappings.stream_mapping import StreamMapping
 from eventmesh.middleware.idempotency import IdempotencyMiddleware
 from eventmesh.resources.bucket import Bucket
 from eventmesh.resources.bus import Bus
@@ -200,6 +202,7 @@ class Mesh:
             max_pending=self.max_pending,
         )
         self._lifecycle.closers.append(self._context.http.close)
+        self._context.mapping_kinds.update(queue=QueueMapping, stream=StreamMapping)
 
     # -- storage -----------------------------------------------------------------------------
     @property

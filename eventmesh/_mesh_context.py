@@ -8,7 +8,7 @@ Mesh or its private members.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from eventmesh._async_queue import AsyncInvocationQueue
@@ -67,6 +67,8 @@ class MeshContext:
         self._max_event_payload = max_event_payload
         self._max_pending = max_pending
         self._destinations = DestinationResolver(self, registry.functions)
+        self.mapping_kinds: dict[str, Callable[..., Service]] = {}
+        """Event source mapping factories by the kind of resource they read (see Mesh)."""
         self._http = HttpSender(egress)
 
     # -- what a resource reads ---------------------------------------------------------------
@@ -133,6 +135,19 @@ class MeshContext:
         if created:
             self._lifecycle.add_service(resource)  # type: ignore[arg-type]
         return resource
+
+    def event_source_mapping(
+        self, kind: str, source: object, function: Function | str, settings: Mapping[str, Any]
+    ) -> Any:
+        try:
+            factory = self.mapping_kinds[kind]
+        except KeyError:
+            known = ", ".join(sorted(self.mapping_kinds))
+            message = f"no event source mapping for {kind!r} (known: {known})"
+            raise ConfigurationError(message) from None
+        mapping = factory(source, function, **settings)
+        self._lifecycle.add_service(mapping)
+        return mapping
 
     def add_service(self, service: Service) -> None:
         self._lifecycle.add_service(service)

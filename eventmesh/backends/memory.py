@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from operator import attrgetter
 
 from eventmesh._clock import Clock, TimerHandle
-from eventmesh._context import RequestIds
 from eventmesh._errors import ConfigurationError
+from eventmesh._ids import RequestIds
 from eventmesh.backends.protocols import (
     Backend,
     BlobInfo,

@@ -70,8 +70,8 @@ from typing import Any, Literal, TypeVar, cast
 import orjson
 
 from eventmesh._clock import Clock
-from eventmesh._context import RequestIds
 from eventmesh._errors import BackendError, ConfigurationError
+from eventmesh._ids import RequestIds
 from eventmesh.backends.protocols import (
     Backend,
     BlobInfo,

@@ -118,6 +118,14 @@ class ResourceContext(DeliveryContext, Protocol):
         resolved to where records go."""
         ...
 
+    def event_source_mapping(
+        self, kind: str, source: object, function: Function | str, settings: Mapping[str, Any]
+    ) -> Any:
+        """An event source mapping of ``kind`` (``"queue"``, ``"stream"``) reading ``source``
+        for ``function``, run as a service; the mesh registers the kinds (mappings sit above
+        resources, so a resource never imports them)."""
+        ...
+
     def add_service(self, service: Service) -> None:
         """Run ``service`` for as long as the mesh runs (started now if it already is)."""
         ...

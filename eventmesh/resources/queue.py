@@ -692,21 +692,21 @@ class Queue(Resource):
         enabled: bool = True,
     ) -> QueueMapping:
         """An event source mapping: poll this queue and invoke ``function`` with batches."""
-        from eventmesh.mappings.queue_mapping import QueueMapping
-
         check_new_mapping(self.mappings, function, f"queue {self.name!r}", self.arn)
-        mapping = QueueMapping(
+        mapping: QueueMapping = self.context.event_source_mapping(
+            "queue",
             self,
             function,
-            batch_size=batch_size,
-            batching_window=batching_window,
-            report_batch_item_failures=report_batch_item_failures,
-            max_concurrency=max_concurrency,
-            filters=filters,
-            enabled=enabled,
+            {
+                "batch_size": batch_size,
+                "batching_window": batching_window,
+                "report_batch_item_failures": report_batch_item_failures,
+                "max_concurrency": max_concurrency,
+                "filters": filters,
+                "enabled": enabled,
+            },
         )
         self.mappings.append(mapping)
-        self.context.add_service(mapping)
         return mapping
 
 

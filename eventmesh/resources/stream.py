@@ -630,27 +630,27 @@ class Stream(Resource):
     ) -> StreamMapping:
         """An event source mapping: read each shard in order and invoke ``function`` with
         batches (see :mod:`eventmesh.mappings.stream_mapping`)."""
-        from eventmesh.mappings.stream_mapping import StreamMapping
-
         check_new_mapping(self.mappings, function, f"stream {self.name!r}", self.arn)
-        mapping = StreamMapping(
+        mapping: StreamMapping = self.context.event_source_mapping(
+            "stream",
             self,
             function,
-            batch_size=batch_size,
-            batching_window=batching_window,
-            starting_position=starting_position,
-            starting_position_timestamp=starting_position_timestamp,
-            parallelization_factor=parallelization_factor,
-            bisect_on_error=bisect_on_error,
-            max_retries=max_retries,
-            max_record_age=max_record_age,
-            report_batch_item_failures=report_batch_item_failures,
-            on_failure=on_failure,
-            filters=filters,
-            enabled=enabled,
+            {
+                "batch_size": batch_size,
+                "batching_window": batching_window,
+                "starting_position": starting_position,
+                "starting_position_timestamp": starting_position_timestamp,
+                "parallelization_factor": parallelization_factor,
+                "bisect_on_error": bisect_on_error,
+                "max_retries": max_retries,
+                "max_record_age": max_record_age,
+                "report_batch_item_failures": report_batch_item_failures,
+                "on_failure": on_failure,
+                "filters": filters,
+                "enabled": enabled,
+            },
         )
         self.mappings.append(mapping)
-        self.context.add_service(mapping)
         return mapping
 
 
