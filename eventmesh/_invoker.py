@@ -360,7 +360,34 @@ class Invoker:
         version = invocation.version
         pool = version.pool
         assert pool is not None, "the mesh attaches a pool to every version"
-        return await self._run_general(pool.take(), version, invocation.event, invocation.context)
+        environment = pool.take()
+        context = invocation.context
+        if not (environment.initialised and version.handler_is_async):
+            return await self._run_general(environment, version, invocation.event, context)
+        # A warm async handler: run's hot path, with _guarded inlined likewise.
+        log = invocation_logger.isEnabledFor(logging.INFO)
+        request_id = context.aws_request_id
+        if log:
+            _log_start(request_id, version)
+        timeout = version.config.timeout
+        now = self.clock.now
+        started = now()
+        deadline = started + timeout
+        enter_environment(context, deadline, environment.log_stream_name, False, environment.state)
+        task = self._watch(environment, timeout, deadline)
+        ended = None
+        try:
+            payload = await drive(version.handler(invocation.event, context), environment, now)
+        except BaseException as exc:
+            payload, error, reusable = self._failed(environment, task, exc, request_id, True)
+        else:
+            self.watcher.unwatch(environment, timeout)
+            ended = now()
+            payload, error, reusable = self._finished(environment, task, payload, request_id, ended)
+        return self._complete(
+            environment, version, request_id, payload, error, reusable, started, False, None,
+            log, ended,
+        )  # fmt: skip
 
     async def _run_general(
         self, environment: Environment, version: FunctionVersion, event: Any, context: Context
@@ -501,13 +528,7 @@ class Invoker:
 
         Returns ``(result or error object, failed, environment reusable)``.
         """
-        task = _current_task(self._loop)
-        assert task is not None
-        environment.task = task
-        environment.timed_out = False
-        environment.timeout = timeout
-        environment.deadline = deadline
-        self.watcher.watch(environment, timeout, deadline)
+        task = self._watch(environment, timeout, deadline)
         try:
             if is_async:
                 result = await drive(target(*args), environment, self.clock.now)
@@ -519,6 +540,19 @@ class Invoker:
         return self._finished(
             environment, task, result, request_id, self.clock.now() if is_async else None
         )
+
+    def _watch(
+        self, environment: Environment, timeout: float, deadline: float
+    ) -> asyncio.Task[Any]:
+        """The environment runs in the current task until ``deadline``: watch it."""
+        task = _current_task(self._loop)
+        assert task is not None
+        environment.task = task
+        environment.timed_out = False
+        environment.timeout = timeout
+        environment.deadline = deadline
+        self.watcher.watch(environment, timeout, deadline)
+        return task
 
     def _finished(
         self,

@@ -426,6 +426,39 @@ async def test_it_sees_a_timeout(clock: VirtualClock) -> None:
     assert seen.result.payload["errorType"] == "Sandbox.Timedout"
 
 
+async def test_it_sees_errors_and_timeouts_of_warm_invocations(clock: VirtualClock) -> None:
+    """A warm environment runs the handler on the invoker's direct path inside the chain:
+    the same outcomes, the same reuse of the environment."""
+    recorder = Recorder()
+    mesh = make_mesh(clock, middleware=[recorder])
+
+    @mesh.function(timeout=2)
+    async def moody(event: Any, context: Context) -> str:
+        if event == "fail":
+            raise ValueError("bad mood")
+        if event == "hang":
+            await clock.sleep(60)
+        return context.log_stream_name
+
+    async with mesh:
+        first = await mesh.invoke("moody", "ok")
+        failed = await mesh.invoke("moody", "fail")
+        task = asyncio.create_task(mesh.invoke("moody", "hang"))
+        await clock.advance(2)
+        timed_out = await task
+        again = await mesh.invoke("moody", "ok")
+    assert [seen.result for seen in recorder.seen] == [first, failed, timed_out, again]
+    assert failed.payload["errorType"] == "ValueError"
+    assert timed_out.payload["errorType"] == "Sandbox.Timedout"
+    assert [r.cold_start for r in (first, failed, timed_out, again)] == [
+        True,
+        False,
+        False,
+        True,  # a timeout resets the environment: the next invocation initialises again
+    ]
+    assert again.payload == first.payload  # the same environment, reused
+
+
 async def test_its_context_is_the_handlers_filled_in_by_the_environment(
     clock: VirtualClock,
 ) -> None:
