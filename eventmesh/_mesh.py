@@ -41,7 +41,7 @@ from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh._lifecycle import Lifecycle
 from eventmesh._mesh_context import MeshContext
 from eventmesh._registry import Registry, check_function_name, check_resource_name
-from eventmesh._storage import StorageBinding, StorageSpec
+from eventmesh._storage import BoundValues, StorageBinding, StorageSpec
 from eventmesh._validation import check_mapping, check_number, check_text, json_bytes
 from eventmesh.backends.protocols import Backend
 from eventmesh.delivery.destinations import FunctionDestination
@@ -380,7 +380,7 @@ class Mesh:
         """
         return idempotent(
             idempotency,
-            store=self.backend.values,
+            store=BoundValues(self._storage),  # not bound until first used: see use_storage
             clock=self.clock,
             namespace=namespace,
             timeout=timeout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from eventmesh._clock import Clock
 from eventmesh._errors import ConfigurationError
-from eventmesh.backends.protocols import Backend
+from eventmesh.backends.protocols import Backend, StoredValue
 from eventmesh.backends.storage import (
     Storage,
     StorageSpec,
@@ -19,7 +19,7 @@ from eventmesh.backends.storage import (
     open_storage,
 )
 
-__all__ = ["StorageBinding", "StorageSpec"]
+__all__ = ["BoundValues", "StorageBinding", "StorageSpec"]
 
 
 class StorageBinding:
@@ -70,3 +70,33 @@ class StorageBinding:
         storage keeps its contents for a restart of the same mesh: both stay open)."""
         if self._backend is not None:
             await self._backend.close()  # closes only what it opened, never a memory store
+
+
+class BoundValues:
+    """The mesh's key-value store, looked up on each use: for what is made before the mesh
+    starts and must not bind the storage then (``@mesh.idempotent`` on a module's function)."""
+
+    def __init__(self, binding: StorageBinding) -> None:
+        self._binding = binding
+
+    async def get(self, key: str) -> StoredValue | None:
+        return await self._binding.backend.values.get(key)
+
+    async def put(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+        only_if_version: int | None = None,
+    ) -> int | None:
+        return await self._binding.backend.values.put(
+            key, value, ttl=ttl, only_if_absent=only_if_absent, only_if_version=only_if_version
+        )
+
+    async def delete(self, key: str, *, only_if_version: int | None = None) -> bool:
+        return await self._binding.backend.values.delete(key, only_if_version=only_if_version)
+
+    async def close(self) -> None:
+        """The mesh closes its storage; nothing to do here."""

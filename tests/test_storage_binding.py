@@ -107,3 +107,30 @@ def test_the_flag_wins_over_the_environment(tmp_path: Path) -> None:
 def test_run_refuses_a_bad_storage_url_and_says_why(tmp_path: Path) -> None:
     output = _run(tmp_path, "--storage", "postgres://nowhere")
     assert "unknown storage 'postgres://nowhere'" in output
+
+
+async def test_idempotent_functions_and_helpers_do_not_bind_storage_before_start(
+    tmp_path: Path,
+) -> None:
+    from eventmesh import Idempotency
+
+    mesh = quiet()
+
+    @mesh.function(idempotency=Idempotency("id"))
+    async def charge(event: dict[str, int], context: object) -> int:
+        return event["id"]
+
+    calls: list[int] = []
+
+    @mesh.idempotent("id")
+    async def record(event: dict[str, int]) -> int:
+        calls.append(event["id"])
+        return event["id"]
+
+    chosen = tmp_path / "chosen.db"
+    mesh.use_storage(f"sqlite:///{chosen}")  # still free to choose: nothing bound yet
+    async with mesh:
+        assert (await mesh.invoke("charge", {"id": 1})).payload == 1
+        assert await record({"id": 2}) == 2 and await record({"id": 2}) == 2
+    assert calls == [2]  # the second call was answered from the store
+    assert chosen.exists()
