@@ -84,7 +84,10 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["eventmesh/mappings/*.py"],
         ["tests/test_queue_mapping.py", "tests/test_stream_mapping.py"],
     ),
-    "topic": (["eventmesh/resources/topic.py"], ["tests/test_topic.py"]),
+    "topic": (
+        ["eventmesh/resources/topic.py"],
+        ["tests/test_topic.py", "tests/test_topic_rules.py"],
+    ),
     "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py"]),
 }
 
