@@ -14,11 +14,15 @@ import asyncio
 import base64
 import hashlib
 import logging
+import sys
 from typing import Any
 
 import orjson
 import pytest
 from http_endpoint import Endpoint, eventually
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eventmesh import (
     BackpressureError,
@@ -26,6 +30,7 @@ from eventmesh import (
     Context,
     Mesh,
     PayloadError,
+    Telemetry,
 )
 from eventmesh.resources.topic import (
     AWS_MANAGED_POLICY,
@@ -123,11 +128,13 @@ def test_backoff_phases_run_from_the_minimum_to_the_maximum_delay() -> None:
     exponential = DeliveryPolicy(
         num_retries=4,
         num_min_delay_retries=1,
-        min_delay_target=1,
-        max_delay_target=9,
+        min_delay_target=2,
+        max_delay_target=18,
         backoff_function="exponential",
     )
-    assert list(exponential.delays()) == pytest.approx([1.0, 1.0, 3.0, 9.0])
+    assert list(exponential.delays()) == pytest.approx([2.0, 2.0, 6.0, 18.0])
+    two = DeliveryPolicy(num_retries=2, min_delay_target=1, max_delay_target=4)
+    assert list(two.delays()) == [1.0, 4.0]
 
 
 @pytest.mark.parametrize(
@@ -703,7 +710,11 @@ async def test_a_function_at_its_limit_does_not_hold_the_publisher_and_gets_the_
     async with mesh:
         await topic.publish("one")
         await clock.advance(0)
-        await topic.publish("two")  # the function's queue is full: returns anyway
+        # The function's queue is full: publish returns anyway, without the clock moving.
+        publishing = asyncio.create_task(topic.publish("two"))
+        await clock.advance(0)
+        assert publishing.done()
+        await publishing
         await topic.publish("three")
         await clock.advance(0)
         assert seen == ["one"]
@@ -988,3 +999,211 @@ async def test_an_http_delivery_that_cannot_be_sent_fails_without_retry(
         await clock.advance(100)
 
     assert subscription.attempts == 1
+
+
+async def test_a_full_queue_counts_as_a_throttled_attempt_after_a_minute_and_is_retried(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A queue subscriber at its limit is waited for 60 s per attempt; then the attempt
+    counts as throttled (a server-side error) and SNS's AWS-managed policy retries it: 3
+    immediate retries, then 1 s apart. The message arrives once there is room."""
+    queue = mesh.queue("inbox", max_pending=1)
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(queue, raw_message_delivery=True)
+    assert subscription.delivery_policy == AWS_MANAGED_POLICY
+    async with mesh:
+        await queue.send("first")
+        await topic.publish("second")
+        await clock.advance(0)
+        assert subscription.attempts == 0  # waiting for room, in the background
+        await clock.advance(59.9)
+        assert subscription.attempts == 0
+        await clock.advance(0.1)
+        assert subscription.attempts == 1
+        await clock.advance(60 * 3)  # 3 immediate retries, each waiting a minute
+        assert subscription.attempts == 4
+        await clock.advance(30)
+        [first] = await queue.receive(1)
+        await queue.delete(first.receipt_handle)
+        await clock.advance(0)
+        [second] = await queue.receive(1)
+
+    assert second.body == "second"
+    assert (subscription.attempts, subscription.delivered, subscription.failed) == (5, 1, 0)
+
+
+async def test_a_full_function_counts_as_a_throttled_attempt_after_a_minute(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """The same for a function whose Event queue is full: its delivery waits 60 s per
+    attempt, is retried as throttled, and is delivered once there is room."""
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    @mesh.function(name="worker", max_pending=1, timeout=900)
+    async def worker(event: dict[str, Any], context: Context) -> None:
+        seen.append(event["Records"][0]["Sns"]["Message"])
+        await release.wait()
+
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(worker)
+    assert subscription.delivery_policy == AWS_MANAGED_POLICY
+    async with mesh:
+        await topic.publish("one")
+        await clock.advance(0)
+        await topic.publish("two")
+        await clock.advance(60)
+        assert subscription.attempts == 2  # one delivered, one throttled
+        assert subscription.failed == 0
+        release.set()
+        await clock.advance(0)
+        await clock.advance(0)
+
+    assert seen == ["one", "two"]
+    assert (subscription.attempts, subscription.delivered) == (3, 2)
+
+
+async def test_a_topics_deliveries_are_limited_on_every_backend(
+    clock: VirtualClock, tmp_path: Any
+) -> None:
+    """A topic's deliveries live in this process's memory, so ``max_pending`` bounds them
+    even when the mesh stores its queues elsewhere (SQLite)."""
+    mesh = Mesh(clock=clock, storage=f"sqlite:///{tmp_path / 'mesh.db'}", drain_timeout=0)
+    release = asyncio.Event()
+
+    async def slow(envelope: dict[str, Any]) -> None:
+        await release.wait()
+
+    topic = mesh.topic("alerts", max_pending=1)
+    topic.subscribe(slow)
+    async with mesh:
+        await topic.publish("one")
+        await clock.advance(0)
+        with pytest.raises(BackpressureError):
+            await topic.publish("two", timeout=0)
+        release.set()
+        await clock.advance(0)
+
+
+async def test_a_topic_is_closed_once_the_mesh_stops(mesh: Mesh, clock: VirtualClock) -> None:
+    """Publishing needs a running mesh, also after it stopped."""
+    topic = mesh.topic("alerts")
+    async with mesh:
+        await topic.publish("m")
+    with pytest.raises(Exception, match="cannot publish before the mesh runs"):
+        await topic.publish("m")
+    assert topic.published == 1
+
+
+async def test_as_a_destination_the_topic_publishes_the_attributes_too(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A topic used as a destination (``send``) publishes the message with its attributes."""
+    queue = mesh.queue("inbox")
+    topic = mesh.topic("alerts")
+    topic.subscribe(queue, raw_message_delivery=True)
+    async with mesh:
+        await topic.send({"k": 1}, {"kind": {"DataType": "String", "StringValue": "v"}})
+        await clock.advance(0)
+        [message] = await queue.receive(1)
+
+    assert message.body == '{"k":1}'
+    assert message.message_attributes == {"kind": {"DataType": "String", "StringValue": "v"}}
+
+
+def test_a_number_attribute_needs_a_string_value() -> None:
+    """SNS's Number is sent as a string; a Number given as binary is refused."""
+    with pytest.raises(PayloadError, match=r"^message attribute 'n' is not a number$"):
+        encode_sns_attributes({"n": {"DataType": "Number", "BinaryValue": b"1"}})
+
+
+async def test_what_cannot_subscribe_is_named(mesh: Mesh) -> None:
+    """The error for an unknown subscriber lists what can subscribe."""
+    topic = mesh.topic("alerts")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^42 cannot subscribe: give a function, a queue, an http\(s\):// URL or an "
+        r"async callable$",
+    ):
+        topic.subscribe(42)  # type: ignore[arg-type]
+    assert topic.subscribe(QUEUE_ARN).protocol == "sqs"  # an ARN is a queue's, raw or not
+    assert topic.subscribe("https://example.com/x").delivery_policy == HTTP_DEFAULT_POLICY
+
+
+async def test_an_sqs_arn_names_the_queue_by_its_last_part(mesh: Mesh, clock: VirtualClock) -> None:
+    """A queue endpoint given as an SQS ARN is the queue named by the ARN's last part."""
+    queue = mesh.queue("inbox")
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(QUEUE_ARN)
+    async with mesh:
+        assert subscription.endpoint == QUEUE_ARN
+        await topic.publish("m")
+        await clock.advance(0)
+        [message] = await queue.receive(1)
+    assert message.json()["Message"] == "m"
+
+
+async def test_a_function_delivery_is_a_pubsub_triggered_invocation(clock: VirtualClock) -> None:
+    """SNS invokes a function asynchronously as a pub/sub trigger: the invocation's span
+    says ``faas.trigger = pubsub``."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+
+    @mesh.function(name="notified")
+    async def notified(event: Any, context: Context) -> None:
+        return None
+
+    topic = mesh.topic("alerts")
+    topic.subscribe(notified)
+    async with mesh:
+        await topic.publish("m")
+        await clock.advance(0)
+
+    [span] = [span for span in spans.get_finished_spans() if span.name == "notified"]
+    assert (span.attributes or {})["faas.trigger"] == "pubsub"
+
+
+async def test_a_subscriber_does_not_inherit_a_destinations_overflow(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Records of done work (a function's on_success record) go to a topic even when it is
+    full, but the topic's subscribers then run as any producer: a callable subscriber
+    sending to a full queue waits for room instead of going over the queue's limit."""
+    queue = mesh.queue("inbox", max_pending=1)
+    sent: list[str] = []
+
+    async def forward(envelope: dict[str, Any]) -> None:
+        await queue.send(envelope["Message"])
+        sent.append(envelope["Message"])
+
+    topic = mesh.topic("results")
+    topic.subscribe(forward)
+
+    @mesh.function(name="worker", on_success="results")
+    async def worker(event: Any, context: Context) -> str:
+        return "done"
+
+    async with mesh:
+        await queue.send("first")
+        await mesh.invoke("worker", {}, invocation_type="Event")
+        await clock.advance(0)
+        assert sent == []  # waiting for room in the queue
+        assert (await queue.stats()).total == 1
+        [first] = await queue.receive(1)
+        await queue.delete(first.receipt_handle)
+        await clock.advance(0)
+        assert len(sent) == 1
+
+
+def test_http_subscriptions_say_how_to_install_httpx(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without httpx an HTTP(S) subscription is refused, naming the extra to install."""
+    monkeypatch.setitem(sys.modules, "httpx", None)  # as if it were not installed
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^HTTP\(S\) subscriptions need httpx: pip install 'eventmesh\[http\]'$",
+    ):
+        mesh.topic("alerts").subscribe("http://127.0.0.1:9/hook")
