@@ -22,13 +22,19 @@ class Request:
 
 class Endpoint:
     """A tiny HTTP/1.1 server on 127.0.0.1 answering each request with the next scripted
-    status (then 200), and recording what it received."""
+    status (then 200), and recording what it received. ``location`` is sent as the
+    ``Location`` header of every answer (for redirects)."""
 
     def __init__(
-        self, clock: Clock | None = None, statuses: Sequence[int] = (), path: str = "/sns"
+        self,
+        clock: Clock | None = None,
+        statuses: Sequence[int] = (),
+        path: str = "/sns",
+        location: str | None = None,
     ) -> None:
         self.clock = clock
         self.path = path
+        self.location = location
         self.statuses = list(statuses)
         self.requests: list[Request] = []
         self.url = ""
@@ -58,8 +64,10 @@ class Endpoint:
         at = self.clock.now() if self.clock is not None else 0.0
         self.requests.append(Request(at, line, headers, body, status))
         phrase = http.HTTPStatus(status).phrase
+        location = f"Location: {self.location}\r\n" if self.location is not None else ""
         writer.write(
-            f"HTTP/1.1 {status} {phrase}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            f"HTTP/1.1 {status} {phrase}\r\n{location}Content-Length: 0\r\n"
+            "Connection: close\r\n\r\n".encode()
         )
         await writer.drain()
         writer.close()

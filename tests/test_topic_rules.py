@@ -226,14 +226,18 @@ async def test_a_message_is_utf8_text(mesh: Mesh, clock: VirtualClock) -> None:
         await topic.publish(b"caf\xc3\xa9")
         await topic.publish(bytearray(b"raw"))
         await topic.publish(["a", 1])
-        with pytest.raises(PayloadError, match="must be text"):
+        with pytest.raises(PayloadError, match=r"^message: an SNS message must be text \(UTF-8\)$"):
             await topic.publish(b"\xff\xfe")
-        with pytest.raises(PayloadError, match="a message is required"):
+        with pytest.raises(
+            PayloadError, match=r"^message: a message is required \(SNS's Message\)$"
+        ):
             await topic.publish(None)
-        with pytest.raises(PayloadError, match="must not be empty"):
+        with pytest.raises(PayloadError, match=r"^message: an SNS message must not be empty$"):
             await topic.publish(b"")
-        with pytest.raises(PayloadError, match="lone surrogate"):
+        with pytest.raises(PayloadError, match=r"^message: a lone surrogate"):
             await topic.publish("bad \ud800")
+        with pytest.raises(PayloadError, match=r"^message\.n: not JSON-serialisable"):
+            await topic.publish({"n": float("nan")})
         await clock.advance(0)
 
     assert [envelope["Message"] for envelope in got] == ["caf\u00e9", "raw", '["a",1]']
@@ -926,7 +930,7 @@ async def test_http_throttling_and_server_errors_are_retried(
     assert (subscription.attempts, subscription.failed) == (2, 0)
 
 
-@pytest.mark.parametrize("status", [301, 304, 400, 403, 428, 451])
+@pytest.mark.parametrize("status", [300, 301, 304, 400, 403, 428, 451])
 async def test_other_http_answers_fail_at_once(
     mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
@@ -1207,3 +1211,101 @@ def test_http_subscriptions_say_how_to_install_httpx(
         match=r"^HTTP\(S\) subscriptions need httpx: pip install 'eventmesh\[http\]'$",
     ):
         mesh.topic("alerts").subscribe("http://127.0.0.1:9/hook")
+
+
+async def test_an_http_redirect_is_not_followed(mesh: Mesh, clock: VirtualClock) -> None:
+    """SNS does not follow redirects: a 3xx answer, even with a Location, fails the
+    delivery at once and nothing is posted to the new location."""
+    target = Endpoint(clock, path="/moved")
+    async with target, Endpoint(clock, [307], location="") as server, mesh:
+        server.location = target.url
+        topic = mesh.topic("alerts")
+        subscription = topic.subscribe(server.url)
+        await topic.publish("m")
+        await eventually(lambda: subscription.failed == 1)
+
+    assert len(server.requests) == 1
+    assert target.requests == []
+
+
+async def test_http_connection_errors_are_logged_with_the_url(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connection that fails is retried; the failure names the URL and the error."""
+    async with Endpoint(clock) as closed:
+        url = closed.url  # nothing listens there once the server is closed
+    topic = mesh.topic("alerts")
+    with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
+        async with mesh:
+            subscription = topic.subscribe(url, delivery_policy={"numRetries": 1})
+            await topic.publish("m")
+            await eventually(lambda: subscription.attempts == 1)
+            await clock.advance(20)
+            await eventually(lambda: subscription.failed == 1)
+
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"failed after 2 attempt(s): POST {url} failed: ConnectError(" in record.getMessage()
+
+
+async def test_raw_delivery_to_https_is_allowed(mesh: Mesh) -> None:
+    """Raw message delivery is a setting of HTTPS subscriptions too."""
+    subscription = mesh.topic("alerts").subscribe(
+        "https://example.com/hook", raw_message_delivery=True
+    )
+    assert (subscription.protocol, subscription.raw_message_delivery) == ("https", True)
+
+
+async def test_the_setting_errors_say_which_subscriptions_take_them(mesh: Mesh) -> None:
+    """The errors name the rule: raw delivery is for queues and HTTP(S); the delivery
+    policy of function and queue subscriptions is SNS's fixed one."""
+
+    @mesh.function(name="worker")
+    async def worker(event: dict[str, Any], context: Context) -> None:
+        pass
+
+    topic = mesh.topic("alerts")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^raw_message_delivery is for queue and HTTP\(S\) subscriptions, not for "
+        r"'worker' \(lambda\)$",
+    ):
+        topic.subscribe(worker, raw_message_delivery=True)
+    for target in (worker, "worker", mesh.queue("inbox")):
+        with pytest.raises(
+            ConfigurationError,
+            match=r"^the delivery policy of function and queue subscriptions is SNS's fixed "
+            r"one for AWS-managed endpoints; only HTTP\(S\) and callable subscriptions take one$",
+        ):
+            topic.subscribe(target, delivery_policy={"numRetries": 1})  # type: ignore[arg-type]
+
+
+async def test_a_fifo_queue_cannot_subscribe_to_a_standard_topic(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A standard topic delivers only to standard queues."""
+    topic = mesh.topic("alerts")
+    topic.subscribe("jobs.fifo")
+    mesh.queue("jobs.fifo")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^queue 'jobs\.fifo' is FIFO; a standard topic delivers only to standard queues$",
+    ):
+        async with mesh:
+            pass
+
+
+async def test_an_http_url_the_client_refuses_is_logged(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A URL the HTTP client cannot use fails once, with the client's error in the log."""
+    topic = mesh.topic("alerts")
+    with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
+        async with mesh:
+            subscription = topic.subscribe("http://[::1/hook")
+            await topic.publish("m")
+            await eventually(lambda: subscription.failed == 1)
+
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    shown = subscription.endpoint  # an unparsable URL is shown masked
+    assert f"failed after 1 attempt(s): POST {shown} failed: InvalidURL(" in record.getMessage()
+    assert not record.exc_info

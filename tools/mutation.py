@@ -86,7 +86,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "topic": (
         ["eventmesh/resources/topic.py"],
-        ["tests/test_topic.py", "tests/test_topic_rules.py"],
+        ["tests/test_topic.py", "tests/test_topic_rules.py", "tests/test_egress.py"],
     ),
     "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py"]),
 }
