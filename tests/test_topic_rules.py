@@ -692,7 +692,7 @@ async def test_a_function_refusing_the_event_is_a_client_error_and_not_retried(
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert record.getMessage().startswith(
         f"topic alerts: delivery of {message_id} to "
-        "arn:aws:lambda:us-east-1:123456789012:function:worker failed: "
+        "arn:aws:lambda:us-east-1:123456789012:function:worker failed after 1 attempt(s): "
     )
 
 
@@ -868,8 +868,8 @@ def test_topic_names_and_settings() -> None:
     with pytest.raises(ConfigurationError, match="FIFO topics are not supported"):
         mesh.topic("events.fifo")
     with pytest.raises(ConfigurationError, match=r"unknown topic settings: color, fifo$"):
-        Topic(mesh, "t", {"fifo": True, "color": "red", "max_pending": 3})
-    assert Topic(mesh, "u", {"max_pending": 3}).limit.limit == 3
+        mesh.resource(Topic, "t", fifo=True, color="red", max_pending=3)
+    assert mesh.resource(Topic, "u", max_pending=3).limit.limit == 3
 
 
 # -- HTTP(S) subscribers ---------------------------------------------------------------------
@@ -1208,7 +1208,8 @@ def test_http_subscriptions_say_how_to_install_httpx(
     monkeypatch.setitem(sys.modules, "httpx", None)  # as if it were not installed
     with pytest.raises(
         ConfigurationError,
-        match=r"^HTTP\(S\) subscriptions need httpx: pip install 'eventmesh\[http\]'$",
+        match=r"^HTTP\(S\) subscriptions (and targets )?need httpx: "
+        r"pip install 'eventmesh\[http\]'$",
     ):
         mesh.topic("alerts").subscribe("http://127.0.0.1:9/hook")
 
