@@ -263,7 +263,7 @@ class StreamMapping:
         if stored is None:
             return None
         position = min(orjson.loads(stored.value)["lanes"])
-        return self.stream._sequence_number(shard_id, position) if position > 0 else None
+        return self.stream.sequence_number_at(shard_id, position) if position > 0 else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -308,7 +308,7 @@ class StreamMapping:
         for state in self._shards.values():
             total += sum(len(lane.records) for lane in state.lanes if not lane.backing_off)
             if state.buffered() < self._capacity:
-                _, newest = await self.stream._logs.bounds(self.stream.name, state.shard_id)
+                newest = await self.stream.newest_position(state.shard_id)
                 total += max(0, newest - state.read_position)
         return total
 
@@ -332,15 +332,13 @@ class StreamMapping:
 
     async def _starting_position(self, shard_id: str) -> int:
         stream = self.stream
-        oldest, newest = await stream._bounds(shard_id)
+        oldest, newest = await stream.positions(shard_id)
         if self.starting_position == "TRIM_HORIZON":
             return oldest
         if self.starting_position == "LATEST":
             return newest
         assert self.starting_position_timestamp is not None
-        return await stream._logs.sequence_at(
-            stream.name, shard_id, self.starting_position_timestamp
-        )
+        return await stream.position_at(shard_id, self.starting_position_timestamp)
 
     async def _save(self, state: _ShardState) -> None:
         """Write the shard's checkpoint if it moved; one write at a time per shard, so the
@@ -365,7 +363,7 @@ class StreamMapping:
                 await state.room.wait()
                 continue
             try:
-                records = await stream._read(
+                records = await stream.read_after(
                     state.shard_id, state.read_position, min(room, READ_LIMIT), POLL_WAIT
                 )
             except Exception:

@@ -514,12 +514,13 @@ class Stream(Resource):
             self.note_read(shard_id)
 
     # -- reading -----------------------------------------------------------------------------
-    async def _bounds(self, shard_id: str) -> tuple[int, int]:
+    # The positions API below is what an event source mapping reads a shard through.
+    async def positions(self, shard_id: str) -> tuple[int, int]:
         """(position before the oldest kept record, newest position) after trimming."""
         await self._trim(shard_id)
         return await self._logs.bounds(self.name, shard_id)
 
-    async def _read(
+    async def read_after(
         self, shard_id: str, after: int, limit: int, wait: float = 0.0
     ) -> list[StreamRecord]:
         """Up to ``limit`` records after ``after``, waiting up to ``wait`` s for one."""
@@ -540,8 +541,17 @@ class Stream(Resource):
             record.attributes,
         )
 
-    def _sequence_number(self, shard_id: str, position: int) -> str:
+    def sequence_number_at(self, shard_id: str, position: int) -> str:
+        """The Kinesis sequence number of the record at ``position`` in the shard."""
         return sequence_number(self._shard(shard_id), position)
+
+    async def newest_position(self, shard_id: str) -> int:
+        """The newest position of the shard, without trimming first."""
+        return (await self._logs.bounds(self.name, shard_id))[1]
+
+    async def position_at(self, shard_id: str, timestamp: float) -> int:
+        """The position before the first record that arrived at or after ``timestamp``."""
+        return await self._logs.sequence_at(self.name, shard_id, timestamp)
 
     async def get_shard_iterator(
         self,
@@ -569,7 +579,7 @@ class Stream(Resource):
             )
         if (iterator_type == "AT_TIMESTAMP") != (timestamp is not None):
             raise ConfigurationError("a timestamp goes with AT_TIMESTAMP only")
-        oldest, newest = await self._bounds(shard_id)
+        oldest, newest = await self.positions(shard_id)
         if iterator_type == "TRIM_HORIZON":
             return ShardIterator(self.name, shard_id, oldest)
         if iterator_type == "LATEST":
@@ -598,7 +608,7 @@ class Stream(Resource):
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise ConfigurationError("limit must be an integer from 1 to 10000")
         _number("limit", limit, 1, MAX_GET_RECORDS)
-        records = await self._read(iterator.shard_id, iterator.position, limit)
+        records = await self.read_after(iterator.shard_id, iterator.position, limit)
         if not records:
             return GetRecordsResult([], iterator, 0)
         last = records[-1]
