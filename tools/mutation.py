@@ -88,7 +88,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["eventmesh/resources/topic.py"],
         ["tests/test_topic.py", "tests/test_topic_rules.py", "tests/test_egress.py"],
     ),
-    "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py"]),
+    "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py", "tests/test_bus_rules.py"]),
 }
 
 COPIED = ("eventmesh", "tests", "pyproject.toml", "uv.lock")
