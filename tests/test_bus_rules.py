@@ -28,7 +28,8 @@ from eventmesh import (
     PayloadError,
     Telemetry,
 )
-from eventmesh.resources.bus import InputTransformer, Target, backoff_delay
+from eventmesh.patterns import Pattern
+from eventmesh.resources.bus import Bus, InputTransformer, Target, backoff_delay
 from eventmesh.testing import VirtualClock
 
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z, where the VirtualClock starts
@@ -1235,3 +1236,331 @@ async def test_pending_counts_deliveries_under_way_and_stop_drops_the_unfinished
         assert len(retrying.payloads) == 1
     assert bus.dropped == 2
     assert bus.delivered == 0
+
+
+# -- messages the docstrings promise ---------------------------------------------------------
+async def test_entry_error_messages_name_the_value(mesh: Mesh) -> None:
+    """PutEvents' ErrorMessage says what is wrong: a Time text that is not ISO 8601, a
+    TraceHeader that is not a string, Resources that are not a list, a Detail mapping JSON
+    cannot hold (naming the field and the offending part)."""
+    bus = mesh.bus()
+    async with mesh:
+        answer = await bus.put_events(
+            [
+                entry(Time="yesterday"),
+                entry(TraceHeader=42),
+                entry(Resources="arn:aws:s3:::bucket"),
+                entry(Detail={"s": {1, 2}}),
+            ]
+        )
+    assert codes(answer) == ["InvalidArgument"] * 3 + ["MalformedDetail"]
+    got = messages(answer)
+    assert got[0] == "Time 'yesterday' is not an ISO 8601 time"
+    assert got[1] == "TraceHeader must be a string."
+    assert got[2] == "Resources must be a list of strings."
+    assert got[3] == "Detail is malformed: Detail.s: not JSON-serialisable: a set has no JSON form"
+
+
+async def test_an_entry_no_calendar_holds_is_malformed(mesh: Mesh) -> None:
+    """An entry whose Time names a moment no calendar can hold (year 1 at +14:00 is before
+    year 1 in UTC) fails alone as MalformedDetail, saying the entry is malformed."""
+    bus = mesh.bus()
+    async with mesh:
+        answer = await bus.put_events([entry(Time="0001-01-01T00:00:00+14:00"), entry()])
+    assert codes(answer) == ["MalformedDetail", None]
+    message = messages(answer)[0]
+    assert message is not None and message.startswith("The entry is malformed: ")
+
+
+async def test_counters_add_up_over_calls(mesh: Mesh, clock: VirtualClock) -> None:
+    """``events_put`` and ``failed_entries`` count every PutEvents entry over all calls;
+    ``delivered`` counts every event a target got."""
+    bus = mesh.bus()
+    seen = Recorder(clock)
+    rule = bus.rule("r", pattern={}, targets=[seen])
+    async with mesh:
+        for _ in range(2):
+            await bus.put_events([entry(), entry(Source="")])
+        await clock.advance(0)
+    assert (bus.events_put, bus.failed_entries) == (2, 2)
+    assert (bus.delivered, rule.targets[0].delivered, rule.targets[0].attempts) == (2, 2, 2)
+    assert rule.matched == 2
+
+
+async def test_failures_are_counted_per_event(mesh: Mesh, clock: VirtualClock) -> None:
+    """Every event given up is counted: as dead-lettered when its dead-letter queue took it,
+    as dropped otherwise, and as a dead-letter failure when that queue refused it."""
+    dead = mesh.queue("dlq")
+    inbox = mesh.queue("inbox")
+    bus = mesh.bus()
+    broken = Recorder(clock, failures=10)
+    lettered = bus.rule(
+        "lettered",
+        pattern={"detail-type": ["order"]},
+        targets=[Target(broken, max_retries=0, dead_letter=dead)],
+    )
+    dropped = bus.rule(
+        "dropped", pattern={"detail-type": ["order"]}, targets=[Target(broken, max_retries=0)]
+    )
+    refused = bus.rule("refused", pattern={"detail-type": ["big"]},
+                       targets=[Target(inbox, dead_letter=dead)])  # fmt: skip
+    big = {"b": "x" * (1024 * 1024 - 40)}
+    async with mesh:
+        await bus.put_events([entry(), entry()])
+        await bus.put_events([entry(big, DetailType="big"), entry(big, DetailType="big")])
+        await clock.advance(0)
+        assert len(await dead.receive(10)) == 2
+    [target] = lettered.targets
+    assert (target.failed, target.dead_lettered, target.dropped) == (2, 2, 0)
+    [target] = dropped.targets
+    assert (target.failed, target.dead_lettered, target.dropped) == (2, 0, 2)
+    [target] = refused.targets
+    assert (target.failed, target.dead_lettered, target.dropped) == (2, 0, 2)
+    assert (bus.delivery_failures, bus.dead_lettered, bus.dropped) == (6, 2, 4)
+    assert bus.dead_letter_failures == 2
+
+
+async def test_a_dead_letter_goes_in_over_its_queues_limit(clock: VirtualClock) -> None:
+    """A dead letter is never refused for room: it goes into a dead-letter queue already at
+    its ``max_pending`` at once."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    dead = mesh.queue("dlq", max_pending=1)
+    bus = mesh.bus()
+    broken = Recorder(clock, failures=1)
+    rule = bus.rule("r", pattern={}, targets=[Target(broken, max_retries=0, dead_letter=dead)])
+    async with mesh:
+        await dead.send("filler")
+        await bus.put_events([entry()])
+        await clock.advance(0)
+        assert rule.targets[0].dead_lettered == 1
+        assert len(await dead.receive(10)) == 2
+
+
+async def test_give_ups_are_logged_with_the_attempts_and_the_error_code(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery given up logs a warning naming the bus, the event, the target, the rule,
+    how many attempts were made, the error and its ERROR_CODE; a target's own exception is
+    logged with its traceback, an attempt error without one; each retry is logged at debug
+    level with its delay; a dead-letter queue refusing the event is logged with the reason."""
+    caplog.set_level("DEBUG", logger="eventmesh.buses")
+    inbox = mesh.queue("inbox")
+    dead = mesh.queue("dlq")
+    bus = mesh.bus()
+    broken = Recorder(clock, failures=10, message="target is down")
+    rule = bus.rule(
+        "r", pattern={"detail-type": ["order"]}, targets=[Target(broken, max_retries=2)]
+    )
+    big = bus.rule(
+        "big", pattern={"detail-type": ["big"]}, targets=[Target(inbox, dead_letter=dead)]
+    )
+    loop = bus.rule("loop", pattern={"detail-type": ["loop"]}, targets=[bus])  # fmt: skip
+    async with mesh:
+        answer = await bus.put_events([entry()])
+        await clock.advance(3600)
+        large = await bus.put_events([entry({"b": "x" * (1024 * 1024 - 40)}, DetailType="big")])
+        await clock.advance(0)
+        looped = await bus.put_events([entry(DetailType="loop")])
+        await clock.advance(0)
+    event_id = answer["Entries"][0]["EventId"]
+    large_id = large["Entries"][0]["EventId"]
+    looped_id = looped["Entries"][0]["EventId"]
+    records = [record for record in caplog.records if record.name == "eventmesh.buses"]
+    retries = [record for record in records if record.levelname == "DEBUG"]
+    assert len(retries) == 2
+    first_retry = f"bus default: delivery to {rule.targets[0].arn} failed (target is down)"
+    assert retries[0].getMessage().startswith(first_retry + "; retrying in 0.")
+    warnings = [record for record in records if record.levelname == "WARNING"]
+    assert [record.getMessage() for record in warnings] == [
+        f"bus default: delivery of {event_id} to {rule.targets[0].arn} (rule r) failed after "
+        "3 attempt(s): target is down [ERROR_FROM_TARGET]",
+        f"bus default: delivery of {large_id} to {inbox.arn} (rule big) failed after "
+        f"1 attempt(s): {big_error(warnings[1].getMessage())} [INVALID_PARAMETER]",
+        f"bus default: delivery of {looped_id} to {bus.arn} (rule loop) failed after "
+        f"1 attempt(s): event {looped_id} already went through bus 'default' [INVALID_PARAMETER]",
+    ]
+    assert big_error(warnings[1].getMessage()).startswith("message of ")
+    assert warnings[0].exc_info is not None and warnings[0].exc_info[0] is RuntimeError
+    assert warnings[1].exc_info is not None
+    assert not warnings[2].exc_info
+    assert loop.targets[0].dropped == 1
+    [failure] = [record for record in records if record.levelname == "ERROR"]
+    assert failure.getMessage() == "bus default: dead-letter queue dlq failed"
+    assert failure.exc_info is not None
+    assert big.targets[0].dropped == 1
+
+
+def big_error(line: str) -> str:
+    """The error text inside a give-up warning (between the attempts and the code)."""
+    return line.split("attempt(s): ", 1)[1].rsplit(" [", 1)[0]
+
+
+# -- configuration messages ------------------------------------------------------------------
+def test_target_configuration_errors_say_what_to_give(mesh: Mesh, clock: VirtualClock) -> None:
+    """The configuration errors of targets name the setting and say what it takes."""
+    recorder = Recorder(clock)
+    cases: list[tuple[Any, str]] = [
+        (lambda: Target(Target(recorder)), "Target(...) wraps a target, not another Target"),
+        (lambda: Target(""), "a target name must not be empty"),
+        (lambda: Target(42), "42 cannot be a target: give a function, a queue, a topic, a "
+         "stream, a bus, an http(s):// URL, an async callable, or the name of one"),
+        (lambda: Target(recorder, dead_letter=42),
+         "a target's dead_letter is a standard queue or its name, not 42"),
+        (lambda: Target(recorder, input=1, input_transformer={"InputTemplate": "x"}),
+         "input, input_path and input_transformer are exclusive: give at most one"),
+        (lambda: Target(mesh.queue("q"), partition_key_path="$.id"),
+         "partition_key_path is for stream targets only"),
+        (lambda: Target(mesh.bus("other"), input="x"),
+         "a bus target receives the event itself: input, input_path and input_transformer "
+         "are not available for it"),
+        (lambda: Target(recorder, max_retries=1.5),
+         "max_retries must be an integer from 0 to 185, got 1.5"),
+        (lambda: Target(recorder, max_event_age=86401),
+         "max_event_age must be a number from 60 to 86400, got 86401"),
+    ]  # fmt: skip
+    for make, message in cases:
+        with pytest.raises(ConfigurationError, match=exactly(message)):
+            make()
+    with pytest.raises(
+        ConfigurationError, match=exactly("input.s: not JSON-serialisable: a set has no JSON form")
+    ):
+        Target(recorder, input={"s": {1}})
+    assert Target("https://example.com/hook").kind == "http"
+    assert Target("http://example.com/hook").kind == "http"
+
+
+def test_input_transformer_errors_say_what_to_give() -> None:
+    """The input transformer's errors name the variable or key and say what is allowed."""
+    cases: list[tuple[Any, str]] = [
+        (lambda: InputTransformer([], "x"), "input_paths_map maps variable names to JSONPaths"),
+        (lambda: InputTransformer({"a": "$.a"}, "<b>"),
+         "input_template uses <b>, which is neither in input_paths_map nor one of "
+         "EventBridge's predefined variables"),
+        (lambda: InputTransformer.of(["x"]),
+         "input_transformer is an InputTransformer or a mapping with input_paths_map and "
+         "input_template"),
+        (lambda: InputTransformer({"aws.events.x": "$.a"}, "x"),
+         "'aws.events.x' is reserved for EventBridge's variables"),
+    ]  # fmt: skip
+    for make, message in cases:
+        with pytest.raises(ConfigurationError, match=exactly(message)):
+            make()
+
+
+async def test_bus_configuration_errors_say_what_to_give(clock: VirtualClock) -> None:
+    """Bus, rule, archive and replay settings are refused with a message naming the value and
+    the rule it breaks; a bus takes no settings but ``max_pending``."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
+    bus = mesh.bus()
+    cases: list[tuple[Any, str]] = [
+        (lambda: Bus(mesh, "a b", {}),
+         "bus name 'a b' must be 1-256 letters, digits, '.', '-', '_' or '/'"),
+        (lambda: Bus(mesh, "x", {"colour": 1, "age": 2}), "unknown bus settings: age, colour"),
+        (lambda: bus.archive("a b"),
+         "archive name 'a b' must be 1-48 letters, digits, '.', '-' or '_'"),
+        (lambda: bus.archive("a", retention=0),
+         "retention must be a number from 1 to 9007199254740992, got 0"),
+        (lambda: bus.rule("r", pattern={}, targets=42), "targets is a list of targets"),
+    ]  # fmt: skip
+    for make, message in cases:
+        with pytest.raises(ConfigurationError, match=exactly(message)):
+            make()
+    assert Bus(mesh, "a/b.c-d_e", {"max_pending": 3}).name == "a/b.c-d_e"
+    assert bus.archive("huge", retention=2**53).retention == 2.0**53
+    assert bus.archive("frac", retention=1.5).retention == 1.5
+    with pytest.raises(ConfigurationError, match="retention"):
+        bus.archive("over", retention=2**53 + 2)
+    archive = bus.archive("a")
+    with pytest.raises(Exception, match=exactly(
+        "bus 'default' cannot take events before the mesh runs: use `async with mesh:` first"
+    )):  # fmt: skip
+        await bus.put_events([entry()])
+    async with mesh:
+        with pytest.raises(
+            ConfigurationError, match=exactly("a replay's start must be before its end")
+        ):
+            bus.replay(archive, EPOCH + 2, EPOCH + 1)
+        with pytest.raises(ConfigurationError, match=exactly(
+            "replay name 'a b' must be 1-64 letters, digits, .-_"
+        )):  # fmt: skip
+            bus.replay(archive, EPOCH, EPOCH + 1, name="a b")
+        with pytest.raises(ConfigurationError, match=exactly("a replay named 'r' already exists")):
+            bus.replay(archive, EPOCH, EPOCH + 1, name="r")
+            bus.replay(archive, EPOCH, EPOCH + 1, name="r")
+
+
+async def test_rule_and_pattern_objects_may_be_given(mesh: Mesh, clock: VirtualClock) -> None:
+    """A compiled Pattern may be given to a rule or an archive; a replay's rules may be Rule
+    objects of the bus, or ARNs of rules of a custom bus (``rule/<bus>/<name>``)."""
+    bus = mesh.bus("orders")
+    seen, other = Recorder(clock), Recorder(clock)
+    pattern = Pattern({"detail-type": ["order"]})
+    rule = bus.rule("r", pattern=pattern, targets=[seen])
+    second = bus.rule("s", pattern={}, targets=[other])
+    archive = bus.archive("a", pattern=pattern)
+    assert rule.pattern is pattern and archive.pattern is pattern
+    assert rule.schedule is None
+    async with mesh:
+        await bus.put_events([entry(), entry(DetailType="ping")])
+        await clock.advance(0)
+        seen.payloads.clear()
+        other.payloads.clear()
+        assert await archive.event_count() == 1
+        await bus.replay(archive, EPOCH, EPOCH + 1, rules=[rule]).wait()
+        await bus.replay(archive, EPOCH, EPOCH + 1, rules=[second.arn]).wait()
+        await clock.advance(0)
+    assert second.arn == RULE_ARN + "orders/s"
+    assert len(seen.payloads) == 1 and len(other.payloads) == 1
+
+
+# -- full targets ----------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["lambda", "sns", "kinesis", "events"])
+async def test_a_full_target_of_any_kind_is_throttled_after_the_internal_wait(
+    clock: VirtualClock, kind: str
+) -> None:
+    """A delivery to a function, topic, stream or bus at its ``max_pending`` waits
+    INTERNAL_WAIT (60 s) for room, then the attempt counts as THROTTLING and is retried, in
+    the end to the dead-letter queue: never dropped for being full, never waiting for ever."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    gate = asyncio.Event()
+
+    async def blocked(event: Any) -> None:
+        await gate.wait()
+
+    if kind == "lambda":
+
+        @mesh.function(name="full", max_pending=1)
+        async def full(event: Any, context: Context) -> None:
+            await gate.wait()
+
+        target: Any = "full"
+    elif kind == "sns":
+        target = mesh.topic("full", max_pending=1)
+        target.subscribe(blocked)
+    elif kind == "kinesis":
+        target = mesh.stream("full", max_pending=1)
+    else:
+        target = mesh.bus("full", max_pending=1)
+        target.rule("hold", pattern={}, targets=[blocked])
+    dead = mesh.queue("dlq")
+    bus = mesh.bus()
+    rule = bus.rule("r", pattern={}, targets=[Target(target, max_retries=0, dead_letter=dead)])
+    async with mesh:
+        if kind == "lambda":
+            await mesh.invoke("full", {}, invocation_type="Event")
+        elif kind == "sns":
+            await target.publish("filler")
+        elif kind == "kinesis":
+            await target.put_record("filler", "k")
+        else:
+            await target.put_events([entry()])
+        await clock.advance(0)
+        await bus.put_events([entry()])
+        await clock.advance(59)
+        assert rule.targets[0].attempts == 0
+        await clock.advance(2)
+        [message] = await dead.receive(10)
+        gate.set()
+    attributes = attributes_of(message)
+    assert attributes["ERROR_CODE"] == "THROTTLING"
+    assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
