@@ -15,15 +15,21 @@ import hashlib
 import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from http_endpoint import Endpoint, eventually
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eventmesh import (
     BackpressureError,
     ConfigurationError,
     Context,
+    EventMeshError,
     Mesh,
     PayloadError,
     Telemetry,
@@ -425,7 +431,7 @@ async def test_the_error_message_of_a_dead_letter_is_cut_to_1_kb(
     character boundary); an empty error message gives the ERROR_CODE instead."""
     dead = mesh.queue("dlq")
     bus = mesh.bus()
-    long = Recorder(clock, failures=1, message="é" * 600)  # 1,200 bytes
+    long = Recorder(clock, failures=1, message="a" + "é" * 600)  # 1,201 bytes
     empty = Recorder(clock, failures=1, message="")
     bus.rule(
         "r",
@@ -442,7 +448,7 @@ async def test_the_error_message_of_a_dead_letter_is_cut_to_1_kb(
     by_target = {attributes_of(m)["TARGET_ARN"]: attributes_of(m) for m in received}
     assert len(by_target) == 1  # two Recorders have the same ARN (the class name)
     messages_seen = sorted(attributes_of(m)["ERROR_MESSAGE"] for m in received)
-    assert messages_seen == ["ERROR_FROM_TARGET", "é" * 512]
+    assert messages_seen == ["ERROR_FROM_TARGET", "a" + "é" * 511]  # the split "é" is left out
 
 
 async def test_a_dead_letter_queue_that_refuses_the_event_counts_a_drop(
@@ -1164,7 +1170,7 @@ async def test_send_puts_lambda_records_and_other_messages_on_the_bus(
     record = {"requestContext": {"condition": "Success", "functionArn": arn}, "n": 1}
     failure = {"requestContext": {"condition": "RetriesExhausted", "functionArn": arn}}
     not_a_record = {"requestContext": {"condition": "Success"}}
-    with pytest.raises(Exception, match="before the mesh runs"):
+    with pytest.raises(EventMeshError, match="before the mesh runs"):
         await bus.send("early")
     async with mesh:
         ids = [
@@ -1471,7 +1477,7 @@ async def test_bus_configuration_errors_say_what_to_give(clock: VirtualClock) ->
     with pytest.raises(ConfigurationError, match="retention"):
         bus.archive("over", retention=2**53 + 2)
     archive = bus.archive("a")
-    with pytest.raises(Exception, match=exactly(
+    with pytest.raises(EventMeshError, match=exactly(
         "bus 'default' cannot take events before the mesh runs: use `async with mesh:` first"
     )):  # fmt: skip
         await bus.put_events([entry()])
@@ -1564,3 +1570,293 @@ async def test_a_full_target_of_any_kind_is_throttled_after_the_internal_wait(
     attributes = attributes_of(message)
     assert attributes["ERROR_CODE"] == "THROTTLING"
     assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
+
+
+# -- a failing store -------------------------------------------------------------------------
+async def test_a_store_that_fails_fails_the_entry_and_the_replay(
+    clock: VirtualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PutEvents answers InternalFailure for an entry the bus could not archive (its store
+    failed), with the store's message; a replay whose store fails ends FAILED with the
+    error, logged; a queue target whose store fails is INTERNAL_ERROR, retried. A bus's
+    deliveries are limited by ``max_pending`` on a durable backend too (they live in
+    memory)."""
+    mesh = Mesh(
+        clock=clock,
+        storage=f"sqlite:///{tmp_path / 'mesh.db'}",
+        telemetry=Telemetry(enabled=False),
+        drain_timeout=0,
+    )
+    inbox = mesh.queue("inbox")
+    bus = mesh.bus(max_pending=1)
+    archive = bus.archive("a", pattern={"detail-type": ["kept"]})
+    rule = bus.rule("r", pattern={"detail-type": ["sent"]}, targets=[Target(inbox, max_retries=1)])
+    async with mesh:
+        await bus.put_events([entry(DetailType="kept")])
+        assert bus.events_put == 1
+        await mesh.backend.close()
+        answer = await bus.put_events([entry(DetailType="kept"), entry(DetailType="sent")])
+        assert codes(answer) == ["InternalFailure", None]
+        message = messages(answer)[0]
+        assert message is not None and message.endswith("is closed")
+        assert set(answer["Entries"][0]) == {"ErrorCode", "ErrorMessage"}
+        assert (bus.events_put, bus.failed_entries) == (2, 1)
+        with pytest.raises(BackpressureError):  # the delivery to inbox is under way
+            await bus.put_events([entry(DetailType="other")], timeout=0)
+        replay = await bus.replay(archive, EPOCH, EPOCH + 1, name="broken").wait()
+        assert replay.state == "FAILED"
+        assert replay.error is not None and replay.error.startswith("BackendError: ")
+        assert replay.error.endswith("is closed")
+        await clock.advance(3600)
+    [target] = rule.targets
+    assert (target.attempts, target.failed) == (2, 1)
+    lines = [record.getMessage() for record in caplog.records]
+    assert "bus default: replay broken failed" in lines
+    assert any(line.endswith("[INTERNAL_ERROR]") for line in lines)
+
+
+# -- trace context ---------------------------------------------------------------------------
+async def test_trace_context_follows_events_sent_and_forwarded(clock: VirtualClock) -> None:
+    """With tracing on, the W3C trace context of the publisher follows the event: into the
+    deliveries of an event a destination sends (``send``), across a bus target into the
+    next bus's deliveries with the entry's TraceHeader, and into an HTTP target's request
+    (``traceparent``); a function target's invocation is a ``pubsub`` trigger."""
+    provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    tracer = provider.get_tracer("test")
+    trace_ids: list[int] = []
+
+    async def callback(event: dict[str, Any]) -> None:
+        trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+
+    @mesh.function(name="fn")
+    async def fn(event: Any, context: Context) -> None:
+        pass
+
+    bus = mesh.bus()
+    second = mesh.bus("second")
+    bus.rule("local", pattern={"source": ["eventmesh"]}, targets=[callback])
+    async with Endpoint(path="/hook") as server:
+        bus.rule("onward", pattern={"source": ["app.orders"]}, targets=[second, "fn"])
+        hook = second.rule("hook", pattern={}, targets=[callback, server.url])
+        async with mesh:
+            with tracer.start_as_current_span("publisher") as span:
+                await bus.send({"k": 1})
+                await bus.put_events([entry(TraceHeader="Root=1-abc")])
+            await clock.advance(0)
+            await eventually(lambda: hook.targets[1].delivered == 1)
+    trace_id = span.get_span_context().trace_id
+    assert trace_ids == [trace_id, trace_id]
+    [request] = server.requests
+    assert f"-{trace_id:032x}-" in request.headers["traceparent"]
+    assert request.headers["x-amzn-trace-id"] == "Root=1-abc"
+    triggers = [
+        s.attributes.get("faas.trigger") for s in spans.get_finished_spans() if s.attributes
+    ]
+    assert "pubsub" in triggers
+
+
+# -- HTTP failures ---------------------------------------------------------------------------
+async def test_http_connection_errors_and_invalid_urls(mesh: Mesh, clock: VirtualClock) -> None:
+    """API destinations: a refused connection is CONNECTION_FAILURE, retried; a URL the client
+    cannot use is SDK_CLIENT_ERROR, not retried; the message says which POST failed and
+    how."""
+    async with Endpoint(path="/events") as closed:
+        url = closed.url  # nothing listens there once the server is closed
+    dead = mesh.queue("dlq")
+    bus = mesh.bus()
+    rule = bus.rule("hook", pattern={}, targets=[
+        Target(url, max_retries=1, dead_letter=dead),
+        Target("http://[::1/x", max_retries=1, dead_letter=dead),
+    ])  # fmt: skip
+    async with mesh:
+        await bus.put_events([entry()])
+        await eventually(lambda: sum(target.attempts for target in rule.targets) == 2)
+        await clock.advance(1.0)
+        await eventually(lambda: all(target.failed == 1 for target in rule.targets))
+        received = await dead.receive(10)
+    by_code = {attributes_of(m)["ERROR_CODE"]: attributes_of(m) for m in received}
+    assert set(by_code) == {"CONNECTION_FAILURE", "SDK_CLIENT_ERROR"}
+    assert by_code["CONNECTION_FAILURE"]["ERROR_MESSAGE"].startswith(f"POST {url} failed: Connect")
+    invalid = by_code["SDK_CLIENT_ERROR"]["ERROR_MESSAGE"]
+    assert invalid.startswith("POST http://[::1/*** failed: InvalidURL(")  # the URL redacted
+    assert [target.attempts for target in rule.targets] == [2, 1]
+    assert "EXHAUSTED_RETRY_CONDITION" not in by_code["SDK_CLIENT_ERROR"]
+
+
+async def test_http_targets_to_metadata_addresses_are_refused_when_added(mesh: Mesh) -> None:
+    """Outbound HTTP refuses link-local and cloud metadata addresses: a rule whose target URL
+    names one is refused when it is added."""
+    bus = mesh.bus()
+    with pytest.raises(ConfigurationError, match="metadata address"):
+        bus.rule("hook", pattern={}, targets=["http://169.254.169.254/latest"])
+    assert "hook" not in bus.rules
+
+
+# -- functions as targets --------------------------------------------------------------------
+async def test_a_function_object_is_a_lambda_target(mesh: Mesh, clock: VirtualClock) -> None:
+    """A rule's target may be the function itself (not only its name): it is a ``lambda``
+    target from the start, invoked with the event."""
+    seen: list[Any] = []
+
+    @mesh.function(name="fn")
+    async def fn(event: Any, context: Context) -> None:
+        seen.append(event["detail"])
+
+    function = mesh.functions["fn"]
+    bus = mesh.bus()
+    rule = bus.rule("r", pattern={}, targets=[function])
+    assert rule.targets[0].kind == "lambda"
+    assert rule.targets[0].arn == "fn"
+    async with mesh:
+        await bus.put_events([entry({"n": 1})])
+        await clock.advance(0)
+    assert seen == [{"n": 1}]
+    assert rule.targets[0].arn == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
+
+
+def test_a_predefined_variable_without_a_value_renders_like_a_missing_path() -> None:
+    """A predefined variable the caller of ``render`` gives no value for is treated like a
+    path with nothing at it: nothing inside a string, null outside."""
+    transformer = InputTransformer({}, '{"a": "<aws.events.rule-arn>", "b": <aws.events.event>}')
+    payload = transformer.render({"id": "e"}, {})
+    assert (payload.text, payload.is_json) == ('{"a": "", "b": null}', True)
+
+
+# -- targets named by ARN --------------------------------------------------------------------
+async def test_a_target_arn_of_another_service_names_a_function(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A target given as a Lambda function ARN is that function; a short or unknown ARN is
+    not a resource, and the mesh refuses it when it starts, naming it."""
+    invoked: list[Any] = []
+
+    @mesh.function(name="fn")
+    async def fn(event: Any, context: Context) -> None:
+        invoked.append(event["id"])
+
+    bus = mesh.bus()
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn"
+    rule = bus.rule("r", pattern={}, targets=[arn])
+    async with mesh:
+        answer = await bus.put_events([entry()])
+        await clock.advance(0)
+    assert invoked == [answer["Entries"][0]["EventId"]]
+    assert rule.targets[0].kind == "lambda"
+    for name in ("arn:aws:sqs:inbox", f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"):
+        other = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
+        other.queue("inbox")
+        other.bus().rule("r", pattern={}, targets=[name])
+        with pytest.raises(
+            ConfigurationError, match=starting(f"rule 'r': no function or resource '{name}'")
+        ):
+            await other.start()
+        await other.stop()
+
+
+def test_a_target_describes_itself_without_credentials(clock: VirtualClock) -> None:
+    """``repr`` of a Target shows what it wraps, a URL with its credentials masked."""
+    assert repr(Target("https://user:secret@example.com/hook")) == (
+        "<Target 'https://***@example.com/hook'>"
+    )
+    assert repr(Target("inbox")) == "<Target 'inbox'>"
+    recorder = Recorder(clock)
+    assert repr(Target(recorder)) == f"<Target {recorder!r}>"
+
+
+# -- replays: state and pace -----------------------------------------------------------------
+async def test_a_replays_state_before_during_and_after(mesh: Mesh, clock: VirtualClock) -> None:
+    """A replay starts in STARTING with nothing counted and no end time; it runs without
+    waiting on any clock (150 events go back within a few turns of the event loop); it ends
+    COMPLETED without an error."""
+    bus = mesh.bus()
+    archive = bus.archive("a")
+    seen = Recorder(clock)
+    bus.rule("r", pattern={}, targets=[seen])
+    async with mesh:
+        for start in range(0, 150, 10):
+            await bus.put_events([entry({"n": n}) for n in range(start, start + 10)])
+        await clock.advance(5)
+        seen.payloads.clear()
+        replay = bus.replay(archive, EPOCH, EPOCH + 1)
+        assert (replay.state, replay.events_total, replay.events_replayed) == ("STARTING", 0, 0)
+        assert replay.ended_at is None and replay.error is None
+        assert replay.started_at == EPOCH + 5
+        for _ in range(50):
+            if replay.done:
+                break
+            await asyncio.sleep(0)
+        assert replay.done
+        await clock.advance(0)
+    assert (replay.state, replay.error, replay.events_total) == ("COMPLETED", None, 150)
+    assert len(seen.payloads) == 150
+
+
+async def test_stopping_the_mesh_cancels_replays_and_abandons_deliveries(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At shutdown a bus cancels its running replays and abandons its unfinished deliveries,
+    logging how many and how many were waiting to retry, counting them as dropped; a
+    stopped bus takes no more events. Deliveries waiting to retry are not pending work."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    gate = asyncio.Event()
+
+    async def blocked(event: Any) -> None:
+        await gate.wait()
+
+    bus = mesh.bus(max_pending=3)
+    archive = bus.archive("a", pattern={"detail-type": ["kept"]})
+    retrying = [Recorder(clock, failures=1000), Recorder(clock, failures=1000)]
+    bus.rule("r", pattern={"detail-type": ["order"]},
+             targets=[blocked, *(Target(r, max_retries=5) for r in retrying)])  # fmt: skip
+    bus.rule("slow", pattern={"detail-type": ["kept"]}, targets=[blocked])
+    async with mesh:
+        for _ in range(2):
+            await bus.put_events([entry(DetailType="kept")])
+        await bus.put_events([entry()])
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert all(len(r.payloads) == 1 for r in retrying)
+        assert await bus.pending() == 3  # three blocked; the two retries wait
+        replay = bus.replay(archive, EPOCH, EPOCH + 1)  # waits for room: the bus is full
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert replay.state == "RUNNING"
+        assert await bus.pending() == 4  # the replay counts too
+    assert replay.state == "CANCELLED"
+    assert bus.dropped == 5
+    assert "abandoned: bus default 5 deliveries unfinished (2 waiting to retry)" in [
+        record.getMessage() for record in caplog.records
+    ]
+    with pytest.raises(EventMeshError, match="before the mesh runs"):
+        await bus.put_events([entry()])
+
+
+async def test_a_destinations_deliveries_wait_for_room_in_their_targets(
+    clock: VirtualClock,
+) -> None:
+    """A bus used as a Lambda destination takes the record over its own limit, but its
+    deliveries to a full queue wait and throttle like any other: the destination's
+    overflow does not reach the bus's targets."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    inbox = mesh.queue("inbox", max_pending=1)
+    dead = mesh.queue("dlq")
+    bus = mesh.bus()
+    rule = bus.rule("results", pattern={"source": ["lambda"]},
+                    targets=[Target(inbox, max_retries=0, dead_letter=dead)])  # fmt: skip
+
+    @mesh.function(name="worker", on_success=bus)
+    async def worker(event: Any, context: Context) -> int:
+        return 1
+
+    async with mesh:
+        await inbox.send("filler")
+        await mesh.invoke("worker", {}, invocation_type="Event")
+        await clock.advance(1)
+        assert (await inbox.stats()).total == 1
+        await clock.advance(60)
+        [message] = await dead.receive(10)
+    assert attributes_of(message)["ERROR_CODE"] == "THROTTLING"
+    assert rule.targets[0].delivered == 0
