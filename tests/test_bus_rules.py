@@ -1849,3 +1849,76 @@ async def test_a_destinations_deliveries_wait_for_room_in_their_targets(
         [message] = await dead.receive(10)
     assert attributes_of(message)["ERROR_CODE"] == "THROTTLING"
     assert rule.targets[0].delivered == 0
+
+
+# -- retries through the store ---------------------------------------------------------------
+async def test_a_retry_goes_back_to_the_target_that_failed(mesh: Mesh, clock: VirtualClock) -> None:
+    """A retry waits in the store and comes back to the very target that failed: the right
+    rule and the right one of its targets, even when targets of several rules are alike."""
+    bus = mesh.bus()
+    first, failing, other_rule, other_failing = (
+        Recorder(clock),
+        Recorder(clock, failures=1),
+        Recorder(clock),
+        Recorder(clock, failures=1),
+    )
+    bus.rule("r1", pattern={}, targets=[first, failing])
+    bus.rule("r2", pattern={}, targets=[other_rule, other_failing])
+    async with mesh:
+        await bus.put_events([entry()])
+        await clock.advance(3600)
+    assert [len(r.payloads) for r in (first, failing, other_rule, other_failing)] == [1, 2, 1, 2]
+    assert bus.delivered == 4
+
+
+async def test_a_retry_whose_rule_is_gone_is_dropped_with_a_warning(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retry waiting in the store whose rule was removed meanwhile is not delivered
+    anywhere: it is dropped with a warning naming the event."""
+    bus = mesh.bus()
+    failing, other = Recorder(clock, failures=1), Recorder(clock)
+    bus.rule("gone", pattern={"detail-type": ["order"]}, targets=[failing])
+    bus.rule("stays", pattern={"detail-type": ["never"]}, targets=[other])
+    async with mesh:
+        answer = await bus.put_events([entry()])
+        await clock.advance(0)
+        del bus.rules["gone"]
+        await clock.advance(3600)
+        assert await bus.pending() == 0
+    event_id = answer["Entries"][0]["EventId"]
+    assert len(failing.payloads) == 1 and other.payloads == []
+    assert f"bus default: delivery of {event_id} dropped: its rule or target no longer exists" in [
+        record.getMessage() for record in caplog.records
+    ]
+
+
+async def test_on_durable_storage_deliveries_wait_in_the_store_for_the_next_start(
+    clock: VirtualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On durable storage every delivery is stored first; a retry still waiting when the
+    mesh stops stays in the store (logged, not counted as dropped) and is delivered by the
+    next mesh on the same storage, with its trace header."""
+    caplog.set_level("INFO", logger="eventmesh.buses")
+    url = f"sqlite:///{tmp_path / 'mesh.db'}"
+    first = Mesh(clock=clock, storage=url, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    broken = Recorder(clock, failures=1000)
+    first.bus().rule("r", pattern={}, targets=[Target(broken, max_retries=5)])
+    async with first:
+        answer = await first.bus().put_events([entry({"n": 1}, TraceHeader="Root=1-abc")])
+        await clock.advance(0)  # the clock waits for the store's answers
+        assert len(broken.payloads) == 1
+    assert first.bus().dropped == 0
+    assert (
+        "bus default: 1 deliveries stay in the store for the next start (1 waiting to retry)"
+        in [record.getMessage() for record in caplog.records]
+    )
+
+    second = Mesh(clock=clock, storage=url, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    recovered = Recorder(clock)
+    second.bus().rule("r", pattern={}, targets=[Target(recovered, max_retries=5)])
+    async with second:
+        await clock.advance(600)
+    [event] = recovered.payloads
+    assert event["id"] == answer["Entries"][0]["EventId"]
+    assert event["detail"] == {"n": 1}
