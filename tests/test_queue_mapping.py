@@ -461,8 +461,8 @@ def test_the_limits_of_mapping_settings_are_accepted(mesh: Mesh, settings: dict[
 
 def _pattern_of_length(length: int) -> dict[str, Any]:
     """A filter pattern whose compact JSON text is exactly ``length`` characters."""
-    frame = len('{"body":{"k":[""]}}')
-    return {"body": {"k": ["x" * (length - frame)]}}
+    frame = len('{"body":{"k":["",""],"j":["y"]}}')
+    return {"body": {"k": ["x" * (length - frame), ""], "j": ["y"]}}
 
 
 def test_a_filter_pattern_is_at_most_4096_characters(mesh: Mesh) -> None:
@@ -625,8 +625,7 @@ async def test_throttled_batches_back_off_1_2_4_8_16_then_30_seconds(
     for second in range(1, 122):
         before = stopped.stats.throttles
         await clock.advance(1)
-        if stopped.stats.throttles != before:
-            seen.append(second)
+        seen.extend([second] * (stopped.stats.throttles - before))
     await mesh.stop(drain=False)  # the messages are still there: nothing to wait for
     assert seen == [1, 3, 7, 15, 31, 61, 91, 121]
 
@@ -671,12 +670,14 @@ async def test_the_throttle_back_off_starts_again_after_a_batch_goes_through(
     await step(0.5)
     await queue.send("m3")  # taken at once: throttled, the poller waits 1 s (not 4)
     await step(0.5)
-    await queue.send("m4")
+    await queue.send("m4")  # taken at 5: throttled, the poller waits 2 s
     await step(1)
+    await queue.send("m5")  # taken at 7
+    await step(2)
     release.set()
     await holder
     await mesh.stop(drain=False)  # m3 and m4 would come back only after 900 s
-    assert throttled_at == [0.5, 1.0, 4.5, 5.0]  # each seen at the end of its half second
+    assert throttled_at == [0.5, 1.0, 4.5, 5.0, 7.0]  # each seen at the end of its half second
 
 
 # -- visibility, windows and sizes -----------------------------------------------------------
@@ -991,3 +992,113 @@ async def test_a_json_array_body_is_filtered_as_json(mesh: Mesh, clock: VirtualC
         await queue.send(["later"])
         await clock.advance(0)
     assert [r["body"] for b in batches for r in b] == ['["urgent","restock"]']
+
+
+async def test_pending_counts_each_batch_running(mesh: Mesh, clock: VirtualClock) -> None:
+    queue = mesh.queue("orders", visibility_timeout=60)
+    release = asyncio.Event()
+
+    @mesh.function(timeout=60)
+    async def held(event: Any, context: Context) -> None:
+        await release.wait()
+
+    mapping = queue.subscribe(held, batch_size=1)
+    async with mesh:
+        for i in range(3):
+            await queue.send(str(i))
+        await clock.advance(0)
+        assert await mapping.pending() == 3
+        release.set()
+        await clock.advance(0)
+        assert await mapping.pending() == 0
+
+
+async def test_the_window_opens_with_the_first_message_not_with_the_poll(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """MaximumBatchingWindowInSeconds counts from the first record of the batch (reference
+    §3.1): a long poll that ended empty does not start a window."""
+    queue = mesh.queue("orders", visibility_timeout=60)
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume", batching_window=10)
+    async with mesh:
+        await clock.advance(3600)  # the idle pollers' long polls end empty, and start again
+        await clock.advance(5)
+        await queue.send("late")
+        await clock.advance(9.9)
+        assert batches == []
+        await clock.advance(0.1)
+        assert len(batches) == 1
+
+
+async def test_six_mib_of_bodies_in_one_receive_end_the_window(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Six bodies of 1 MiB reach the 6 MB payload at once: the batch goes without waiting for
+    the window (and, with its other fields, the sixth opens the next batch)."""
+    queue = mesh.queue("big", visibility_timeout=120)
+    batches, _ = consumer(mesh, reserved_concurrency=1)
+    queue.subscribe("consume", batch_size=100, batching_window=60)
+    async with mesh:
+        for i in range(6):
+            await queue.send(str(i) * 1024 * 1024)
+        await clock.advance(0)
+        assert [len(batch) for batch in batches] == [5, 1]
+
+
+async def test_a_backlog_of_handlers_that_never_wait_yields_every_16_batches(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A poller draining a backlog for a handler that never suspends lets the rest of the
+    program run after every 16th batch, so one busy mapping cannot starve the loop."""
+    queue = mesh.queue("orders", visibility_timeout=30)
+    gate = asyncio.Event()
+    turns = 0
+    seen: list[int] = []
+
+    @mesh.function(reserved_concurrency=1)
+    async def busy(event: Any, context: Context) -> None:
+        if event["Records"][0]["body"] == "0":
+            await gate.wait()
+        seen.append(turns)
+
+    queue.subscribe(busy, batch_size=1)
+    async with mesh:
+        for n in range(41):
+            await queue.send(str(n))
+        await clock.advance(0)
+        assert seen == []  # message 0 holds the only poller; 40 wait behind it
+        gate.set()
+        while len(seen) < 41 and turns < 1000:
+            turns += 1
+            await asyncio.sleep(0)
+    start = seen[0]
+    # Message 0 was the poller's 1st batch; it yields after its 16th and 32nd.
+    assert [turn - start for turn in seen] == [0] * 16 + [1] * 16 + [2] * 9
+
+
+async def test_idle_pollers_wake_hourly_and_extra_pollers_retire_after_20_s(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """An idle mapping's first pollers long-poll for an hour (sends wake them), so a virtual
+    clock advanced by days costs a wake-up an hour; pollers added for a burst poll 20 s (the
+    SQS maximum) and retire when that finds nothing, down to the first five."""
+    queue = mesh.queue("orders", visibility_timeout=7200)
+
+    @mesh.function(timeout=30)
+    async def slow(event: Any, context: Context) -> None:
+        await clock.sleep(10)
+
+    queue.subscribe(slow, batch_size=1)
+    async with mesh:
+        await clock.advance(0)
+        assert clock.next_timer() == 3600.0
+        for i in range(20):
+            await queue.send(str(i))
+        await clock.advance(0)
+        await clock.advance(10)  # the poller added last found nothing at 0: it polls 20 s
+        assert clock.next_timer() == 20.0
+        await clock.advance(10)  # 20 batches done at 10: every poller polled again, 20 s
+        assert clock.next_timer() == 30.0
+        await clock.advance(10)  # the extra ones retire; five poll for an hour
+        assert clock.next_timer() > 50.0  # no poll of 20 s is left
