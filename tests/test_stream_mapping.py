@@ -651,6 +651,7 @@ async def test_the_producer_trace_is_the_parent_of_the_invocation(clock: Virtual
     invocation = next(span for span in spans.get_finished_spans() if span.name == "consume")
     assert invocation.parent is not None and produce.context is not None
     assert invocation.parent.span_id == produce.context.span_id
+    assert (invocation.attributes or {})["faas.trigger"] == "pubsub"
 
 
 # -- settings and their messages (reference §3.1, §3.3) --------------------------------------
@@ -1256,3 +1257,20 @@ async def test_records_done_at_once_have_an_iterator_age_of_0(clock: VirtualCloc
         for point in metric.data.data_points
     ]
     assert points == [({"function_name": "consume"}, 1, 0.0)]
+
+
+async def test_a_shard_reader_survives_an_hour_without_records(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A shard's reader long-polls for an hour; a poll that ends empty is not an error, and
+    records put after it are still delivered in order."""
+    stream = stream_of(mesh)
+    consumer = Consumer(mesh)
+    mapping = stream.subscribe(consumer.function)
+    async with mesh:
+        await settle()
+        await clock.advance(2 * 3600 + 1)
+        await put_all(stream, "a", "b")
+        await settle()
+    assert consumer.delivered == ["a", "b"]
+    assert mapping.invocations == 1
