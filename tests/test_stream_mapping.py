@@ -900,7 +900,7 @@ async def test_bisected_halves_keep_the_retries_already_counted(
 
     failures = RecordingDestination()
     consumer = Consumer(mesh, decide)
-    stream.subscribe(
+    mapping = stream.subscribe(
         consumer.function,
         starting_position="TRIM_HORIZON",
         report_batch_item_failures=True,
@@ -920,6 +920,7 @@ async def test_bisected_halves_keep_the_retries_already_counted(
         ["4"],
     ]
     assert [m["KinesisBatchInfo"]["batchSize"] for m in failures.messages] == [1, 1]
+    assert mapping.discarded == 2
 
 
 async def test_after_a_discarded_half_the_other_half_goes_on_its_own(
@@ -1094,8 +1095,9 @@ async def test_a_shard_is_read_ahead_by_at_most_twice_the_batch_size_or_100(
     mapping = stream.subscribe(function, batch_size=batch_size)
     await mesh.start()
     assert mapping.read_position(SHARD) == 0
-    for start in range(0, 150, 50):
-        await put_all(stream, *[str(i) for i in range(start, start + 50)])
+    await put_all(stream, *[str(i) for i in range(99)])
+    await settle()  # read: 99, room for one more
+    await put_all(stream, *[str(i) for i in range(99, 150)])
     await settle()
     assert mapping.read_position(SHARD) == ahead
     assert await mapping.pending() == ahead
@@ -1274,3 +1276,38 @@ async def test_a_shard_reader_survives_an_hour_without_records(
         await settle()
     assert consumer.delivered == ["a", "b"]
     assert mapping.invocations == 1
+
+
+async def test_a_throttle_between_retries_keeps_the_retries_counted(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Throttles do not count toward MaximumRetryAttempts, and do not reset it either: a batch
+    retried once, then throttled, then failing again has used its one retry (reference §3.3)."""
+    stream = stream_of(mesh)
+    release = asyncio.Event()
+    runs: list[float] = []
+
+    @mesh.function(timeout=900, reserved_concurrency=1)
+    async def single(event: Any, context: Context) -> None:
+        if "hold" in event:
+            await release.wait()
+            return
+        runs.append(clock.now())
+        raise ValueError("down")
+
+    failures = RecordingDestination()
+    stream.subscribe(single, max_retries=1, on_failure=failures)
+    await mesh.start()
+    await put_all(stream, "a")
+    await settle()  # attempt 1 fails at 0; the retry waits 1 s
+    holder = asyncio.create_task(mesh.invoke("single", {"hold": True}))
+    await clock.advance(1)  # the retry is throttled: back off 1 s, not a retry
+    assert single.stats.throttles == 1
+    release.set()
+    await holder
+    await clock.advance(1)  # the retry runs at 2 and fails: retries exhausted
+    await clock.advance(10)
+    await mesh.stop(drain=False)
+    assert runs == [0.0, 2.0]
+    (record,) = failures.messages
+    assert record["requestContext"]["approximateInvokeCount"] == 2
