@@ -1102,3 +1102,21 @@ async def test_idle_pollers_wake_hourly_and_extra_pollers_retire_after_20_s(
         assert clock.next_timer() == 30.0
         await clock.advance(10)  # the extra ones retire; five poll for an hour
         assert clock.next_timer() > 50.0  # no poll of 20 s is left
+
+
+async def test_a_message_sent_outside_any_trace_starts_a_new_trace(clock: VirtualClock) -> None:
+    """With tracing on, a message that carries no trace context (sent outside any span) is
+    handled in a new trace: the invocation's span has no parent."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    queue = mesh.queue("orders")
+    batches, _ = consumer(mesh)
+    queue.subscribe("consume")
+    async with mesh:
+        await queue.send("x")
+        await clock.advance(0)
+    assert len(batches) == 1
+    (invocation,) = [span for span in spans.get_finished_spans() if span.name == "consume"]
+    assert invocation.parent is None
