@@ -14,8 +14,10 @@ import pytest
 from installed_distribution import write_distribution
 
 import eventmesh.testing
+from eventmesh.backends.memory import memory_backend
 from eventmesh.testing import VirtualClock
 from eventmesh.testing.conformance import (
+    BackendUnderTest,
     Capabilities,
     CrashRedelivery,
     Fifo,
@@ -226,3 +228,38 @@ async def test_server_time_waits_and_widens_by_its_tolerance() -> None:
     assert timing.at(32) != start + 33.1
     assert timing.wall() == start + 32.5
     assert timing.leaves_no_timers()
+
+
+async def test_server_time_scales_the_suites_durations_but_not_its_tolerance() -> None:
+    stand_in = VirtualClock()
+    timing = ServerTime(0.5, scale=0.1, sleep=stand_in.advance, wall=stand_in.time)
+    start = stand_in.time()
+    assert timing.seconds(30) == 3.0
+    await timing.advance_before(30)
+    assert stand_in.time() == start + 2.5
+    await timing.advance_past(0, slack=0.25)
+    assert stand_in.time() == start + 3.75
+    await timing.advance(20)
+    assert stand_in.time() == start + 5.75
+    assert timing.at(55) == start + 5.5 + 1.25
+    assert timing.at(55) != start + 5.5 + 1.3
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        ServerTime(0.5, scale=0)
+
+
+def test_virtual_time_does_not_scale() -> None:
+    assert VirtualTime().seconds(30) == 30
+
+
+def test_a_time_scale_is_for_a_server_clock_only() -> None:
+    with pytest.raises(ValueError, match="time_scale applies to a server clock only"):
+        BackendUnderTest(
+            "toy", lambda clock, directory: memory_backend(clock), Capabilities(), time_scale=0.1
+        )
+    with pytest.raises(ValueError, match="time_scale must be > 0"):
+        BackendUnderTest(
+            "toy",
+            lambda clock, directory: memory_backend(clock),
+            Capabilities(time_source=TimeSource.SERVER_CLOCK),
+            time_scale=0,
+        )

@@ -81,10 +81,19 @@ class BackendUnderTest:
     :class:`~eventmesh.testing.VirtualClock` for a mesh-clock backend), with ``directory`` a
     fresh directory of that test (for files); it may be a coroutine function. ``url(directory)``
     gives the storage URL under which another process opens the same store, for a backend
-    declaring ``multi_process``.
+    declaring ``multi_process``. ``time_scale`` shortens the suite's durations for a backend
+    on a server clock, which the suite waits for in real time (see
+    :class:`~eventmesh.testing.conformance.ServerTime`); it must be 1 on the mesh clock.
     """
 
     name: str
     open: Callable[[Clock, Path], Backend | Awaitable[Backend]]
     capabilities: Capabilities
     url: Callable[[Path], str] | None = None
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        if self.time_scale != 1.0 and self.capabilities.time_source is TimeSource.MESH_CLOCK:
+            raise ValueError("time_scale applies to a server clock only")

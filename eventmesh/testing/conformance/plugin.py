@@ -62,11 +62,12 @@ def capabilities(conformance_backend: BackendUnderTest) -> Capabilities:
 
 
 @pytest.fixture
-def timing(capabilities: Capabilities) -> TimeDriver:
-    """A virtual clock for a mesh-clock backend; real time widened by its tolerance otherwise."""
+def timing(conformance_backend: BackendUnderTest, capabilities: Capabilities) -> TimeDriver:
+    """A virtual clock for a mesh-clock backend; real time widened by its tolerance, and its
+    durations scaled by the backend's ``time_scale``, otherwise."""
     if capabilities.time_source is TimeSource.MESH_CLOCK:
         return VirtualTime()
-    return ServerTime(capabilities.clock_tolerance)
+    return ServerTime(capabilities.clock_tolerance, scale=conformance_backend.time_scale)
 
 
 @pytest_asyncio.fixture

@@ -8,10 +8,13 @@ backend declares: a step taken to stay *before* a deadline is shortened by it, a
 be *past* one is lengthened by it (and by what earlier steps were shortened), and a wall time
 compares equal within it.
 
-Known limit: the suite's durations are those written for the virtual clock (visibility
-timeouts of 30 s, a purge after 1,000 s, an expiry checked after an hour), so a real-time run
-of the whole suite is long. Scaling them for a broker (a factor applied to every duration the
-tests pass to a store and to the driver) comes with the first real-time adapter.
+Scale: the suite's durations are written for the virtual clock (visibility timeouts of 30 s,
+an expiry checked after a minute), too long to wait for in real time. A server-clock driver
+takes a ``scale`` (``BackendUnderTest.time_scale``) and applies it to every duration: the
+suites pass each duration they give a store through :meth:`TimeDriver.seconds` and each one
+they give the driver is scaled by the driver, so a test keeps its shape at a tenth of its
+length. On the virtual clock the scale is 1 and nothing changes. A scale must leave the
+shortest scaled steps well above the tolerance.
 """
 
 from __future__ import annotations
@@ -57,6 +60,12 @@ class TimeDriver:
     start: float
     """Wall time (epoch seconds) when the test began."""
     tolerance: float
+    scale: float = 1.0
+    """The factor applied to the suite's durations (1 on the virtual clock)."""
+
+    def seconds(self, duration: float) -> float:
+        """A duration as the test passes it to the store under test: scaled."""
+        return duration * self.scale
 
     def wall(self) -> float:
         """Wall time now."""
@@ -112,19 +121,25 @@ class VirtualTime(TimeDriver):
 class ServerTime(TimeDriver):
     """Real time for a backend that keeps its own: waits, and widens by ``tolerance``.
 
-    ``sleep`` and ``wall`` default to :func:`asyncio.sleep` and :func:`time.time`.
+    ``sleep`` and ``wall`` default to :func:`asyncio.sleep` and :func:`time.time`; ``scale``
+    multiplies every duration a test asks for (the tolerance and a deadline's ``slack``, the
+    backend's own figures, are not scaled).
     """
 
     def __init__(
         self,
         tolerance: float,
         *,
+        scale: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         wall: Callable[[], float] = _time.time,
         clock: Clock | None = None,
     ) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be > 0")
         self.clock = clock or RealClock()
         self.tolerance = tolerance
+        self.scale = scale
         self._sleep = sleep
         self._wall = wall
         self._owed = 0.0  # how much earlier steps were shortened
@@ -135,18 +150,20 @@ class ServerTime(TimeDriver):
         return self._wall()
 
     def at(self, seconds: float) -> Near:
-        return Near(self.start + seconds, self.tolerance + abs(self._drift))
+        return Near(self.start + seconds * self.scale, self.tolerance + abs(self._drift))
 
     async def advance(self, seconds: float) -> None:
-        await self._sleep(seconds)
+        await self._sleep(seconds * self.scale)
 
     async def advance_before(self, seconds: float) -> None:
+        seconds *= self.scale
         shortened = min(seconds, self.tolerance)
         self._owed += shortened
         self._drift -= shortened
         await self._sleep(seconds - shortened)
 
     async def advance_past(self, seconds: float, slack: float = 0.0) -> None:
+        seconds *= self.scale
         owed, self._owed = self._owed, 0.0
         self._drift += owed + self.tolerance + slack
         await self._sleep(seconds + owed + self.tolerance + slack)

@@ -85,7 +85,7 @@ class KeyValueStoreSuite:
         if capabilities.ttl is Ttl.PER_STORE:
             await expires_with_the_store(kv_store, timing, capabilities)
             return
-        version = await kv_store.put("k", b"v", ttl=30)
+        version = await kv_store.put("k", b"v", ttl=timing.seconds(30))
         assert await kv_store.get("k") == StoredValue(b"v", version or 0, timing.at(30))
         await timing.advance_before(29.5)
         assert await kv_store.get("k") == StoredValue(b"v", version or 0, timing.at(30))
@@ -98,10 +98,10 @@ class KeyValueStoreSuite:
         if capabilities.ttl is Ttl.PER_STORE:
             await expires_with_the_store(kv_store, timing, capabilities)
             return
-        old = await kv_store.put("k", b"lease-1", ttl=10)
+        old = await kv_store.put("k", b"lease-1", ttl=timing.seconds(10))
         await timing.advance_past(10.5, slack=capabilities.ttl_resolution)
         assert await kv_store.put("k", b"late", only_if_version=old) is None
-        new = await kv_store.put("k", b"lease-2", only_if_absent=True, ttl=10)
+        new = await kv_store.put("k", b"lease-2", only_if_absent=True, ttl=timing.seconds(10))
         assert new is not None and old is not None and new > old
         assert await kv_store.get("k") == StoredValue(b"lease-2", new, timing.at(20.5))
 
@@ -111,7 +111,7 @@ class KeyValueStoreSuite:
         if capabilities.ttl is Ttl.PER_STORE:
             await expires_with_the_store(kv_store, timing, capabilities)
             return
-        version = await kv_store.put("k", b"v", ttl=5)
+        version = await kv_store.put("k", b"v", ttl=timing.seconds(5))
         await timing.advance_past(6, slack=capabilities.ttl_resolution)
         assert not await kv_store.delete("k")
         assert not await kv_store.delete("k", only_if_version=version)
@@ -122,9 +122,9 @@ class KeyValueStoreSuite:
         if capabilities.ttl is Ttl.PER_STORE:
             await expires_with_the_store(kv_store, timing, capabilities)
             return
-        await kv_store.put("k", b"short", ttl=5)
+        await kv_store.put("k", b"short", ttl=timing.seconds(5))
         version = await kv_store.put("k", b"forever")
-        await timing.advance(3600)
+        await timing.advance(60)  # well past the first ttl
         assert await kv_store.get("k") == StoredValue(b"forever", version or 0, None)
 
     async def test_a_write_with_a_new_ttl_replaces_the_expiry(
@@ -133,9 +133,9 @@ class KeyValueStoreSuite:
         if capabilities.ttl is Ttl.PER_STORE:
             await expires_with_the_store(kv_store, timing, capabilities)
             return
-        first = await kv_store.put("k", b"v", ttl=5)
+        first = await kv_store.put("k", b"v", ttl=timing.seconds(5))
         await timing.advance_before(4)
-        renewed = await kv_store.put("k", b"v", ttl=5, only_if_version=first)
+        renewed = await kv_store.put("k", b"v", ttl=timing.seconds(5), only_if_version=first)
         assert renewed is not None
         await timing.advance(4)  # past the first expiry, before the renewed one
         assert await kv_store.get("k") == StoredValue(b"v", renewed, timing.at(9))

@@ -36,7 +36,7 @@ async def trims_as_declared(
     """``trim`` does what the record says: removes exactly the records that arrived before its
     time (EXACT), some of them but never a later one (APPROXIMATE), or is refused (NONE)."""
     await append_at_three_times(log_store, timing)
-    before = timing.start + 15  # records 1-3 arrived before, record 4 after
+    before = timing.start + timing.seconds(15)  # records 1-3 arrived before, record 4 after
     if capabilities.trim is Trim.NONE:
         with pytest.raises(ConfigurationError):
             await log_store.trim("s", "0", before=before)
@@ -122,7 +122,9 @@ class LogStoreSuite:
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
         await log_store.append("s", "0", records("old"))
-        waiting = asyncio.create_task(log_store.read("s", "0", after=1, limit=10, wait=20))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=1, limit=10, wait=timing.seconds(20))
+        )
         await timing.advance(5)
         assert not waiting.done()
         await log_store.append("s", "0", records("new"))
@@ -136,7 +138,9 @@ class LogStoreSuite:
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
         readers = [
-            asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+            asyncio.create_task(
+                log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(20))
+            )
             for _ in range(3)
         ]
         await timing.advance(1)
@@ -148,7 +152,9 @@ class LogStoreSuite:
     async def test_a_long_poll_ignores_other_shards(
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(20))
+        )
         await timing.advance(1)
         await log_store.append("s", "1", records("elsewhere"))
         await log_store.append("t", "0", records("elsewhere"))
@@ -161,7 +167,9 @@ class LogStoreSuite:
     async def test_a_long_poll_gives_up_after_its_wait(
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(20))
+        )
         await timing.advance_before(19.9)
         assert not waiting.done()
         await timing.advance_past(0.1)
@@ -172,7 +180,9 @@ class LogStoreSuite:
     async def test_a_cancelled_long_poll_leaves_nothing_behind(
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=20))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(20))
+        )
         await timing.advance(1)
         waiting.cancel()
         await timing.advance(0)
@@ -182,7 +192,9 @@ class LogStoreSuite:
         assert sequences(await log_store.read("s", "0", 0, 10)) == [1]
 
     async def test_close_ends_a_long_poll(self, log_store: LogStore, timing: TimeDriver) -> None:
-        waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=1000))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(1000))
+        )
         await timing.advance(1)
         await log_store.close()
         await timing.advance_past(0)
@@ -200,9 +212,9 @@ class LogStoreSuite:
             return
         await append_at_three_times(log_store, timing)
         assert await log_store.bounds("s", "0") == (0, 4)
-        assert await log_store.trim("s", "0", before=timing.start + 10) == 1
+        assert await log_store.trim("s", "0", before=timing.start + timing.seconds(10)) == 1
         assert await log_store.bounds("s", "0") == (1, 4)
-        assert await log_store.trim("s", "0", before=timing.start + 100) == 3
+        assert await log_store.trim("s", "0", before=timing.start + timing.seconds(100)) == 3
         assert await log_store.bounds("s", "0") == (4, 4)
 
     async def test_sequences_never_restart_after_everything_is_trimmed(
@@ -213,7 +225,7 @@ class LogStoreSuite:
             return
         await log_store.append("s", "0", records("a", "b", "c"))
         await timing.advance(1)
-        assert await log_store.trim("s", "0", before=timing.start + 1) == 3
+        assert await log_store.trim("s", "0", before=timing.start + timing.seconds(1)) == 3
         assert await log_store.read("s", "0", 0, 10) == []
         assert sequences(await log_store.append("s", "0", records("d"))) == [4]
         assert await log_store.bounds("s", "0") == (3, 4)
@@ -226,9 +238,9 @@ class LogStoreSuite:
             return
         await append_at_three_times(log_store, timing)
         assert await log_store.trim("s", "0", before=timing.start) == 0
-        assert await log_store.trim("s", "0", before=timing.start + 9.5) == 1
+        assert await log_store.trim("s", "0", before=timing.start + timing.seconds(9.5)) == 1
         assert (
-            await log_store.trim("s", "0", before=timing.start + 10) == 0
+            await log_store.trim("s", "0", before=timing.start + timing.seconds(10)) == 0
         )  # 2 and 3 arrived ten seconds in
         assert sequences(await log_store.read("s", "0", 0, 10)) == [2, 3, 4]
 
@@ -239,7 +251,7 @@ class LogStoreSuite:
             await trims_as_declared(log_store, timing, capabilities)
             return
         await append_at_three_times(log_store, timing)
-        await log_store.trim("s", "0", before=timing.start + 15)
+        await log_store.trim("s", "0", before=timing.start + timing.seconds(15))
         got = await log_store.read("s", "0", after=0, limit=10)
         assert [(r.sequence, r.data) for r in got] == [(4, b"d")]
         assert sequences(await log_store.append("s", "0", records("e"))) == [5]
@@ -251,7 +263,7 @@ class LogStoreSuite:
             await trims_as_declared(log_store, timing, capabilities)
             return
         await append_at_three_times(log_store, timing)
-        await log_store.trim("s", "0", before=timing.start + 10)
+        await log_store.trim("s", "0", before=timing.start + timing.seconds(10))
         assert sequences(await log_store.read("s", "0", after=0, limit=2)) == [2, 3]
         assert sequences(await log_store.read("s", "0", after=1, limit=10)) == [2, 3, 4]
 
@@ -264,21 +276,21 @@ class LogStoreSuite:
         await log_store.append("s", "0", records("a"))
         await log_store.append("s", "1", records("b"))
         await timing.advance(1)
-        assert await log_store.trim("s", "0", before=timing.start + 1) == 1
+        assert await log_store.trim("s", "0", before=timing.start + timing.seconds(1)) == 1
         assert await log_store.bounds("s", "1") == (0, 1)
 
     async def test_sequence_at_finds_the_position_before_a_time(
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
         await append_at_three_times(log_store, timing)
-        assert await log_store.sequence_at("s", "0", timing.start - 1) == 0
+        assert await log_store.sequence_at("s", "0", timing.start - timing.seconds(1)) == 0
         assert await log_store.sequence_at("s", "0", timing.start) == 0
-        assert await log_store.sequence_at("s", "0", timing.start + 5) == 1
-        assert await log_store.sequence_at("s", "0", timing.start + 10) == 1
-        assert await log_store.sequence_at("s", "0", timing.start + 15) == 3
-        assert await log_store.sequence_at("s", "0", timing.start + 20) == 3
+        assert await log_store.sequence_at("s", "0", timing.start + timing.seconds(5)) == 1
+        assert await log_store.sequence_at("s", "0", timing.start + timing.seconds(10)) == 1
+        assert await log_store.sequence_at("s", "0", timing.start + timing.seconds(15)) == 3
+        assert await log_store.sequence_at("s", "0", timing.start + timing.seconds(20)) == 3
         assert (
-            await log_store.sequence_at("s", "0", timing.start + 25) == 4
+            await log_store.sequence_at("s", "0", timing.start + timing.seconds(25)) == 4
         )  # after every record: newest
 
     async def test_sequence_at_after_a_trim_starts_at_the_oldest_kept(
@@ -288,9 +300,9 @@ class LogStoreSuite:
             await trims_as_declared(log_store, timing, capabilities)
             return
         await append_at_three_times(log_store, timing)
-        await log_store.trim("s", "0", before=timing.start + 10)
+        await log_store.trim("s", "0", before=timing.start + timing.seconds(10))
         assert await log_store.sequence_at("s", "0", timing.start) == 1
-        assert await log_store.sequence_at("s", "0", timing.start + 15) == 3
+        assert await log_store.sequence_at("s", "0", timing.start + timing.seconds(15)) == 3
 
     async def test_sequence_at_of_an_empty_shard(
         self, timing: TimeDriver, log_store: LogStore
@@ -300,7 +312,9 @@ class LogStoreSuite:
     async def test_a_long_poll_for_one_record_waits_for_it(
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=1, wait=20))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=0, limit=1, wait=timing.seconds(20))
+        )
         await timing.advance(5)
         assert not waiting.done()
         await log_store.append("s", "0", records("a", "b"))
@@ -310,7 +324,9 @@ class LogStoreSuite:
     async def test_a_sub_second_long_poll_waits_for_its_record(
         self, log_store: LogStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(log_store.read("s", "0", after=0, limit=10, wait=0.5))
+        waiting = asyncio.create_task(
+            log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(0.5))
+        )
         await timing.advance(0.25)
         assert not waiting.done()
         await log_store.append("s", "0", records("a"))
@@ -322,7 +338,9 @@ class LogStoreSuite:
     ) -> None:
         """With ``limit`` 0 there is no first record to wait for: the read returns at once."""
         await log_store.append("s", "0", records("a"))
-        reading = asyncio.create_task(log_store.read("s", "0", after=1, limit=0, wait=20))
+        reading = asyncio.create_task(
+            log_store.read("s", "0", after=1, limit=0, wait=timing.seconds(20))
+        )
         await timing.advance_past(0)
         assert reading.done()
         assert await reading == []
