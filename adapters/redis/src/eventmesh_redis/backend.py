@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from eventmesh import Clock
-from eventmesh.backends import Backend, BlobStore, KeyValueStore, LogStore, QueueStore
+from eventmesh.backends import Backend, QueueStore
 from eventmesh.backends.registry import CheckedFactory
+from eventmesh_redis.blobs import RedisBlobStore
 from eventmesh_redis.connection import RedisConnection, parse_redis_url
+from eventmesh_redis.logs import RedisLogStore
 from eventmesh_redis.unsupported import NotOffered
+from eventmesh_redis.values import RedisKeyValueStore
 
 __all__ = ["RedisBackend", "redis_backend_from_url", "redis_factory"]
 
@@ -41,9 +44,9 @@ def redis_backend_from_url(url: str, clock: Clock) -> RedisBackend:
     connection = RedisConnection(url, options)
     return RedisBackend(
         queues=cast(QueueStore, _not_offered("queues")),
-        logs=cast(LogStore, _not_offered("logs")),
-        values=cast(KeyValueStore, _not_offered("values")),
-        blobs=cast(BlobStore, _not_offered("blobs")),
+        logs=RedisLogStore(connection),
+        values=RedisKeyValueStore(connection),
+        blobs=RedisBlobStore(connection),
         in_memory=False,
         connection=connection,
     )
