@@ -19,11 +19,12 @@ by a binary search over sequences (``XRANGE s-0 s-0`` per step, O(log² n)) insi
 then ``XTRIM MINID`` removes exactly the records before it.
 
 Long polls. ``read(wait=w)`` blocks on ``XREAD BLOCK`` in slices of at most ``block_slice``
-seconds (5 s, or half the client's socket timeout, so that timeout never fires inside a block),
-woken by any appender of the shard in any process; ``close`` ends the polls in progress, which
-then return nothing. Each poll holds a pooled connection while it waits. Redis times a block
-out on its event loop's tick (``hz`` 10 by default), so a poll that finds nothing may return up
-to 0.1 s after its ``wait``.
+seconds (5 s, or half the URL's ``timeout``, the socket timeout, so it never fires inside a
+block), woken by any appender of the shard in any process; ``close`` ends the polls in progress,
+which then return nothing. Each poll holds one of the pool's ``pool_size`` connections while it
+waits, so a process long-polling more shards at once than that starves its other commands.
+Redis times a block out on its event loop's tick (``hz`` 10 by default), so a poll that finds
+nothing may return up to 0.1 s after its ``wait``.
 
 Keys (``{...}`` is the hash tag, :meth:`RedisConnection.key`, so one stream's shards share a
 Redis Cluster slot)::
