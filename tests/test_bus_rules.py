@@ -1922,3 +1922,33 @@ async def test_on_durable_storage_deliveries_wait_in_the_store_for_the_next_star
     [event] = recovered.payloads
     assert event["id"] == answer["Entries"][0]["EventId"]
     assert event["detail"] == {"n": 1}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="on durable storage the bus stores each delivery in a background task; when the "
+    "store refuses it, the task's exception is never retrieved, the event is neither "
+    "delivered, dead-lettered nor counted as dropped, and its place under max_pending is "
+    "never given back",
+)
+async def test_a_delivery_the_store_cannot_take_is_counted_and_frees_its_place(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    """On durable storage every delivery is stored first. One the store cannot take is
+    accounted for (the entry fails, or the delivery counts as dropped) and gives back its
+    place under ``max_pending``: a bus never loses an event silently, and never stays full
+    for work that no longer exists."""
+    mesh = Mesh(
+        clock=clock,
+        storage=f"sqlite:///{tmp_path / 'mesh.db'}",
+        telemetry=Telemetry(enabled=False),
+        drain_timeout=0,
+    )
+    bus = mesh.bus(max_pending=1)
+    bus.rule("r", pattern={}, targets=[Recorder(clock)])
+    async with mesh:
+        await mesh.backend.close()
+        answer = await bus.put_events([entry()])
+        await clock.advance(0)
+        assert answer["FailedEntryCount"] == 1 or bus.dropped == 1
+        await bus.put_events([entry()], timeout=0)  # no BackpressureError: the place is free
