@@ -733,7 +733,8 @@ async def test_a_rule_added_while_the_mesh_runs_resolves_its_targets_at_once(
     async with mesh:
         rule = bus.rule("late", pattern={}, targets=["inbox"])
         assert rule.targets[0].arn == inbox.arn
-        with pytest.raises(ConfigurationError, match="FIFO"):
+        fifo = "rule 'fifo': queue 'jobs.fifo' is FIFO; bus targets are standard queues"
+        with pytest.raises(ConfigurationError, match=exactly(fifo)):
             bus.rule("fifo", pattern={}, targets=["jobs.fifo"])
         await bus.put_events([entry()])
         await clock.advance(0)
@@ -1735,9 +1736,8 @@ async def test_a_target_arn_of_another_service_names_a_function(
         other = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
         other.queue("inbox")
         other.bus().rule("r", pattern={}, targets=[name])
-        with pytest.raises(
-            ConfigurationError, match=starting(f"rule 'r': no function or resource '{name}'")
-        ):
+        message = f"rule 'r': no function or resource '{name}' (no queue named '{name}')"
+        with pytest.raises(ConfigurationError, match=exactly(message)):
             await other.start()
         await other.stop()
 
@@ -1896,18 +1896,20 @@ async def test_a_retry_whose_rule_is_gone_is_dropped_with_a_warning(
 async def test_on_durable_storage_deliveries_wait_in_the_store_for_the_next_start(
     clock: VirtualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """On durable storage every delivery is stored first; a retry still waiting when the
+    """On durable storage every delivery, to every target, is stored first; a retry still
+    waiting when the
     mesh stops stays in the store (logged, not counted as dropped) and is delivered by the
     next mesh on the same storage, with its trace header."""
     caplog.set_level("INFO", logger="eventmesh.buses")
     url = f"sqlite:///{tmp_path / 'mesh.db'}"
     first = Mesh(clock=clock, storage=url, telemetry=Telemetry(enabled=False), drain_timeout=0)
-    broken = Recorder(clock, failures=1000)
-    first.bus().rule("r", pattern={}, targets=[Target(broken, max_retries=5)])
+    broken, fine = Recorder(clock, failures=1000), Recorder(clock)
+    first.bus().rule("r", pattern={}, targets=[Target(broken, max_retries=5), fine])
     async with first:
         answer = await first.bus().put_events([entry({"n": 1}, TraceHeader="Root=1-abc")])
         await clock.advance(0)  # the clock waits for the store's answers
         assert len(broken.payloads) == 1
+        assert len(fine.payloads) == 1  # every target of the rule, each stored
     assert first.bus().dropped == 0
     assert (
         "bus default: 1 deliveries stay in the store for the next start (1 waiting to retry)"
@@ -1916,7 +1918,7 @@ async def test_on_durable_storage_deliveries_wait_in_the_store_for_the_next_star
 
     second = Mesh(clock=clock, storage=url, telemetry=Telemetry(enabled=False), drain_timeout=0)
     recovered = Recorder(clock)
-    second.bus().rule("r", pattern={}, targets=[Target(recovered, max_retries=5)])
+    second.bus().rule("r", pattern={}, targets=[Target(recovered, max_retries=5), fine])
     async with second:
         await clock.advance(600)
     [event] = recovered.payloads
@@ -1952,3 +1954,134 @@ async def test_a_delivery_the_store_cannot_take_is_counted_and_frees_its_place(
         await clock.advance(0)
         assert answer["FailedEntryCount"] == 1 or bus.dropped == 1
         await bus.put_events([entry()], timeout=0)  # no BackpressureError: the place is free
+
+
+# -- places under max_pending ----------------------------------------------------------------
+async def test_a_delivery_keeps_its_place_under_max_pending_until_it_ends(
+    clock: VirtualClock,
+) -> None:
+    """A bus's pending work is its deliveries not yet completed, those waiting to retry
+    included: a delivery holds its place under ``max_pending`` through every retry and
+    gives it back once delivered (or given up), whether it ended on its first attempt or on
+    a retry."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    bus = mesh.bus(max_pending=1)
+    flaky = Recorder(clock, failures=3)
+    bus.rule("r", pattern={"detail-type": ["order"]}, targets=[Target(flaky, max_retries=5)])
+    bus.rule("ok", pattern={"detail-type": ["ok"]}, targets=[Recorder(clock)])
+    async with mesh:
+        await bus.put_events([entry(DetailType="ok")])
+        await clock.advance(0)
+        await bus.put_events([entry()], timeout=0)  # the first delivery gave its place back
+        await clock.advance(0)
+        for _ in range(2):  # after the first attempt, then after the first retry
+            with pytest.raises(BackpressureError):
+                await bus.put_events([entry(DetailType="ok")], timeout=0)
+            await clock.advance(1.0)
+        await clock.advance(3600)
+        assert len(flaky.payloads) == 4
+        await bus.put_events([entry(DetailType="ok")], timeout=0)  # given back at the end
+
+
+# -- what a stored retry carries -------------------------------------------------------------
+async def test_a_retried_forward_still_knows_the_buses_it_went_through(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """An event forwarded from bus to bus never enters a bus twice, even when one of the
+    forwards was retried from the store: a -> b, b -> c throttled (c full) and retried,
+    then c -> a is refused because the event came through a."""
+    gate = asyncio.Event()
+
+    async def hold(event: Any) -> None:
+        await gate.wait()
+
+    a, b, c = mesh.bus("a"), mesh.bus("b"), mesh.bus("c", max_pending=1)
+    to_b = a.rule("to-b", pattern={"detail-type": ["order"]}, targets=[b])
+    b.rule("to-c", pattern={"detail-type": ["order"]}, targets=[Target(c, max_retries=3)])
+    c.rule("hold", pattern={"detail-type": ["hold"]}, targets=[hold])
+    back = c.rule("back", pattern={"detail-type": ["order"]}, targets=[a])
+    async with mesh:
+        await c.put_events([entry(DetailType="hold")])  # c is full
+        await a.put_events([entry()])
+        await clock.advance(60.2)  # b -> c waited 60 s, throttled; its retry comes in (0.5, 1]
+        gate.set()
+        await clock.advance(0)
+        await clock.advance(5)
+    assert b.rules["to-c"].targets[0].attempts == 2
+    assert (back.targets[0].attempts, back.targets[0].failed) == (1, 1)
+    assert to_b.matched == 1
+
+
+async def test_trace_context_is_kept_by_archives_and_retries(clock: VirtualClock) -> None:
+    """With tracing on, the publisher's trace context is kept with the event: by a retry
+    that waited in the store, and by the archive of a bus the event was forwarded or sent
+    to (a replay's deliveries run in it)."""
+    provider = TracerProvider()
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    tracer = provider.get_tracer("test")
+    seen: list[tuple[str, int]] = []
+
+    def recorder(label: str, failures: int = 0) -> Any:
+        left = [failures]
+
+        async def record(event: dict[str, Any]) -> None:
+            seen.append((label, trace.get_current_span().get_span_context().trace_id))
+            if left[0]:
+                left[0] -= 1
+                raise RuntimeError("down")
+
+        return record
+
+    bus = mesh.bus()
+    second = mesh.bus("second")
+    second_archive = second.archive("all")
+    archive = bus.archive("sent", pattern={"source": ["eventmesh"]})
+    bus.rule("retry", pattern={"source": ["app.orders"]}, targets=[recorder("retry", 1), second])
+    second.rule(
+        "replayed", pattern={"replay-name": [{"exists": True}]}, targets=[recorder("second")]
+    )
+    bus.rule("replayed", pattern={"replay-name": [{"exists": True}]},
+             targets=[recorder("sent")])  # fmt: skip
+    async with mesh:
+        with tracer.start_as_current_span("publisher") as span:
+            await bus.put_events([entry()])
+            await bus.send({"k": 1})
+        await clock.advance(3600)
+        await second.replay(second_archive, EPOCH, EPOCH + 1).wait()
+        await bus.replay(archive, EPOCH, EPOCH + 1).wait()
+        await clock.advance(0)
+    trace_id = span.get_span_context().trace_id
+    assert sorted(seen) == sorted(
+        [("retry", trace_id), ("retry", trace_id), ("second", trace_id), ("sent", trace_id)]
+    )
+
+
+async def test_a_destinations_overflow_does_not_reach_the_buses_callables(
+    clock: VirtualClock,
+) -> None:
+    """A bus used as a Lambda destination takes the record over its own limit, but that
+    overflow stays with the destination: a callable target sending to a full queue waits
+    for room like any producer."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=0)
+    inbox = mesh.queue("inbox", max_pending=1)
+    bus = mesh.bus()
+
+    async def forward(event: dict[str, Any]) -> None:
+        await inbox.send("from the bus")
+
+    bus.rule("results", pattern={"source": ["lambda"]}, targets=[forward])
+
+    @mesh.function(name="worker", on_success=bus)
+    async def worker(event: Any, context: Context) -> int:
+        return 1
+
+    async with mesh:
+        await inbox.send("filler")
+        await mesh.invoke("worker", {}, invocation_type="Event")
+        await clock.advance(1)
+        assert (await inbox.stats()).total == 1  # the callable waits for room
+        [filler] = await inbox.receive(1)
+        await inbox.delete(filler.receipt_handle)
+        await clock.advance(1)
+        [message] = await inbox.receive(1)
+    assert message.body == "from the bus"
