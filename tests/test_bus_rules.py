@@ -1910,6 +1910,7 @@ async def test_on_durable_storage_deliveries_wait_in_the_store_for_the_next_star
         await clock.advance(0)  # the clock waits for the store's answers
         assert len(broken.payloads) == 1
         assert len(fine.payloads) == 1  # every target of the rule, each stored
+        assert await first.bus().pending() == 0  # the retry waits: not work under way
     assert first.bus().dropped == 0
     assert (
         "bus default: 1 deliveries stay in the store for the next start (1 waiting to retry)"
@@ -1974,8 +1975,12 @@ async def test_a_delivery_keeps_its_place_under_max_pending_until_it_ends(
         await clock.advance(0)
         await bus.put_events([entry()], timeout=0)  # the first delivery gave its place back
         await clock.advance(0)
+        full = (
+            "bus 'default' has 1 pending, at its limit of 1 (max_pending); consumers have not "
+            "freed room"
+        )
         for _ in range(2):  # after the first attempt, then after the first retry
-            with pytest.raises(BackpressureError):
+            with pytest.raises(BackpressureError, match=exactly(full)):
                 await bus.put_events([entry(DetailType="ok")], timeout=0)
             await clock.advance(1.0)
         await clock.advance(3600)
@@ -2085,3 +2090,29 @@ async def test_a_destinations_overflow_does_not_reach_the_buses_callables(
         await clock.advance(1)
         [message] = await inbox.receive(1)
     assert message.body == "from the bus"
+
+
+async def test_a_retry_under_way_is_pending_work(mesh: Mesh, clock: VirtualClock) -> None:
+    """A retry taken from the store and under way counts as the bus's pending work (the mesh
+    waits for it when it drains), as a first attempt under way does."""
+    gate = asyncio.Event()
+    calls: list[int] = []
+
+    async def fails_then_blocks(event: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("down")
+        await gate.wait()
+
+    bus = mesh.bus()
+    bus.rule("r", pattern={}, targets=[fails_then_blocks])
+    async with mesh:
+        await bus.put_events([entry()])
+        await clock.advance(0)
+        assert await bus.pending() == 0  # waiting to retry
+        await clock.advance(1.0)
+        assert len(calls) == 2
+        assert await bus.pending() == 1  # the retry is under way
+        gate.set()
+        await clock.advance(0)
+        assert await bus.pending() == 0
