@@ -2116,3 +2116,44 @@ async def test_a_retry_under_way_is_pending_work(mesh: Mesh, clock: VirtualClock
         gate.set()
         await clock.advance(0)
         assert await bus.pending() == 0
+
+
+async def test_each_bus_retries_its_own_deliveries(mesh: Mesh, clock: VirtualClock) -> None:
+    """Retries wait in the store per bus: two buses with alike rules each retry their own
+    delivery to their own target."""
+    one, two = Recorder(clock, failures=1), Recorder(clock, failures=1)
+    mesh.bus("one").rule("r", pattern={}, targets=[one])
+    mesh.bus("two").rule("r", pattern={}, targets=[two])
+    async with mesh:
+        await mesh.bus("one").put_events([entry({"bus": 1})])
+        await mesh.bus("two").put_events([entry({"bus": 2})])
+        await clock.advance(3600)
+    assert [event["detail"] for event in one.payloads] == [{"bus": 1}] * 2
+    assert [event["detail"] for event in two.payloads] == [{"bus": 2}] * 2
+
+
+async def test_max_pending_limits_a_bus_on_durable_storage_too(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    """A bus's ``max_pending`` applies on every backend: on durable storage a full bus
+    refuses a call that cannot wait."""
+    mesh = Mesh(
+        clock=clock,
+        storage=f"sqlite:///{tmp_path / 'mesh.db'}",
+        telemetry=Telemetry(enabled=False),
+        drain_timeout=0,
+    )
+    gate = asyncio.Event()
+
+    async def hold(event: Any) -> None:
+        await gate.wait()
+
+    bus = mesh.bus(max_pending=1)
+    bus.rule("r", pattern={}, targets=[hold])
+    async with mesh:
+        await bus.put_events([entry()])
+        await clock.advance(0)
+        with pytest.raises(BackpressureError):
+            await bus.put_events([entry()], timeout=0)
+        gate.set()
+        await clock.advance(0)
