@@ -1432,6 +1432,8 @@ def test_target_configuration_errors_say_what_to_give(mesh: Mesh, clock: Virtual
         ConfigurationError, match=exactly("input.s: not JSON-serialisable: a set has no JSON form")
     ):
         Target(recorder, input={"s": {1}})
+    kinds = [Target(mesh.queue("q")).kind, Target(mesh.topic("t")).kind]
+    assert [*kinds, Target(mesh.stream("s")).kind] == ["sqs", "sns", "kinesis"]
     assert Target("https://example.com/hook").kind == "http"
     assert Target("http://example.com/hook").kind == "http"
 
