@@ -1878,7 +1878,7 @@ async def test_a_retry_whose_rule_is_gone_is_dropped_with_a_warning(
 ) -> None:
     """A retry waiting in the store whose rule was removed meanwhile is not delivered
     anywhere: it is dropped with a warning naming the event."""
-    bus = mesh.bus()
+    bus = mesh.bus(max_pending=1)
     failing, other = Recorder(clock, failures=1), Recorder(clock)
     bus.rule("gone", pattern={"detail-type": ["order"]}, targets=[failing])
     bus.rule("stays", pattern={"detail-type": ["never"]}, targets=[other])
@@ -1888,6 +1888,7 @@ async def test_a_retry_whose_rule_is_gone_is_dropped_with_a_warning(
         del bus.rules["gone"]
         await clock.advance(3600)
         assert await bus.pending() == 0
+        await bus.put_events([entry(DetailType="other")], timeout=0)  # its place is free
     event_id = answer["Entries"][0]["EventId"]
     assert len(failing.payloads) == 1 and other.payloads == []
     assert f"bus default: delivery of {event_id} dropped: its rule or target no longer exists" in [
@@ -2159,3 +2160,49 @@ async def test_max_pending_limits_a_bus_on_durable_storage_too(
             await bus.put_events([entry()], timeout=0)
         gate.set()
         await clock.advance(0)
+
+
+async def test_a_retry_is_transformed_like_the_first_attempt(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A retry sends what the first attempt sent: the input transformer runs again with the
+    rule's predefined variables."""
+    flaky = Recorder(clock, failures=1)
+    bus = mesh.bus()
+    template = '{"rule": "<aws.events.rule-name>", "id": <id>}'
+    bus.rule("shaped", pattern={}, targets=[
+        Target(flaky, input_transformer={"InputPathsMap": {"id": "$.detail.id"},
+                                         "InputTemplate": template}),
+    ])  # fmt: skip
+    async with mesh:
+        await bus.put_events([entry({"id": 7})])
+        await clock.advance(3600)
+    assert flaky.payloads == [{"rule": "shaped", "id": 7}] * 2
+
+
+async def test_on_durable_storage_deliveries_keep_the_publishers_trace(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    """On durable storage the stored delivery keeps the publisher's W3C trace context: the
+    target runs in it."""
+    provider = TracerProvider()
+    mesh = Mesh(
+        clock=clock,
+        storage=f"sqlite:///{tmp_path / 'mesh.db'}",
+        telemetry=Telemetry(provider),
+        drain_timeout=0,
+    )
+    tracer = provider.get_tracer("test")
+    trace_ids: list[int] = []
+
+    async def callback(event: dict[str, Any]) -> None:
+        trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+
+    bus = mesh.bus()
+    bus.rule("r", pattern={}, targets=[callback])
+    async with mesh:
+        with tracer.start_as_current_span("publisher") as span:
+            await bus.put_events([entry()])
+        await clock.advance(0)
+        await clock.advance(1)
+    assert trace_ids == [span.get_span_context().trace_id]
