@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 from http_endpoint import Endpoint, eventually
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -822,7 +823,10 @@ async def test_stopping_abandons_the_retries_and_counts_them_as_failures(
             await clock.advance(0)
 
     assert topic.delivery_failures == 2
-    assert "topic alerts 2 deliveries unfinished (2 waiting to retry)" in caplog.text
+    assert (
+        "abandoned: topic alerts 2 deliveries unfinished (2 waiting to retry); memory storage "
+        "keeps nothing after the process ends"
+    ) in caplog.messages
 
 
 async def test_publish_waits_for_room_at_the_topics_limit(clock: VirtualClock) -> None:
@@ -1310,3 +1314,181 @@ async def test_an_http_url_the_client_refuses_is_logged(
     shown = subscription.endpoint  # an unparsable URL is shown masked
     assert f"failed after 1 attempt(s): POST {shown} failed: InvalidURL(" in record.getMessage()
     assert not record.exc_info
+
+
+# -- stored deliveries -----------------------------------------------------------------------
+def named_subscriber(log: list[dict[str, Any]], failures: int = 0) -> Any:
+    """An async callable named ``subscriber`` (the same name in every mesh) that fails its
+    first ``failures`` calls and records every envelope it gets."""
+
+    async def subscriber(envelope: dict[str, Any]) -> None:
+        log.append(envelope)
+        if len(log) <= failures:
+            raise RuntimeError("not yet")
+
+    return subscriber
+
+
+async def test_a_subscription_arn_is_the_same_in_every_process(clock: VirtualClock) -> None:
+    """A subscription's ARN (the topic's and an id) depends only on the topic and the
+    endpoint, so a stored delivery finds its subscription again after a restart; another
+    endpoint, or a second callable of the same name, gets another."""
+    arns: list[list[str]] = []
+    for _ in range(2):
+        mesh = Mesh(clock=clock)
+
+        @mesh.function(name="work")
+        async def work(event: Any, context: Context) -> None:
+            pass
+
+        topic = mesh.topic("alerts")
+        subscriptions = [
+            topic.subscribe(mesh.queue("work")),
+            topic.subscribe(work),
+            topic.subscribe("http://127.0.0.1:9/hook"),
+            topic.subscribe(named_subscriber([])),
+            topic.subscribe(named_subscriber([])),
+        ]
+        arns.append([subscription.arn for subscription in subscriptions])
+    assert arns[0] == arns[1]
+    assert len(set(arns[0])) == 5
+    assert all(arn.startswith(TOPIC_ARN + ":") for arn in arns[0])
+    assert mesh.topic("other").subscribe(named_subscriber([])).arn not in arns[0]
+
+
+async def test_a_retry_delivers_the_same_notification(mesh: Mesh, clock: VirtualClock) -> None:
+    """SNS retries the same message: the same MessageId, Timestamp, Signature, attributes,
+    and no Subject when there was none."""
+    got: list[dict[str, Any]] = []
+    topic = mesh.topic("alerts")
+    topic.subscribe(named_subscriber(got, failures=1))
+    attributes = {"b": b"\x01", "n": 2, "s": {"DataType": "String.x", "StringValue": "v"}}
+    async with mesh:
+        await clock.advance(1.25)
+        await topic.publish("m", attributes=attributes)
+        await clock.advance(20)
+        await clock.advance(0)
+
+    first, retry = got
+    assert retry == first
+    assert "Subject" not in retry
+    assert retry["Timestamp"] == "2026-01-01T00:00:01.250Z"
+    assert retry["Signature"] == sha1_b64(string_to_sign(retry))
+    assert retry["MessageAttributes"]["b"] == {"Type": "Binary", "Value": "AQ=="}
+
+
+async def test_a_retry_keeps_the_publishers_trace(clock: VirtualClock) -> None:
+    """A retried delivery runs in the publisher's trace, as the first attempt did."""
+    provider = TracerProvider()
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    seen: list[int] = []
+
+    async def flaky(envelope: dict[str, Any]) -> None:
+        seen.append(trace.get_current_span().get_span_context().trace_id)
+        if len(seen) == 1:
+            raise RuntimeError("not yet")
+
+    topic = mesh.topic("alerts")
+    topic.subscribe(flaky)
+    async with mesh:
+        with provider.get_tracer("test").start_as_current_span("publisher") as span:
+            await topic.publish("m")
+        await clock.advance(20)
+        await clock.advance(0)
+
+    trace_id = span.get_span_context().trace_id
+    assert seen == [trace_id, trace_id]
+
+
+async def test_a_retry_for_a_subscription_gone_is_dropped_and_logged(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored retry whose subscription was removed meanwhile (unsubscribed, or not made
+    again after a restart) is dropped, with a warning."""
+    got: list[dict[str, Any]] = []
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(named_subscriber(got, failures=5))
+    with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
+        async with mesh:
+            message_id = await topic.publish("m")
+            await clock.advance(0)
+            await topic.unsubscribe(subscription)
+            await clock.advance(20)
+            await clock.advance(0)
+            assert await topic.pending() == 0
+
+    assert len(got) == 1
+    assert (
+        f"topic alerts: delivery of {message_id} dropped: its subscription no longer exists"
+    ) in caplog.messages
+
+
+async def test_on_durable_storage_a_retry_waits_in_the_store_for_the_next_start(
+    clock: VirtualClock, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On durable storage every delivery is stored first; one still waiting to retry when
+    the mesh stops stays in the store (not a failure) and is delivered after the next start
+    to the same endpoint."""
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+    first: list[dict[str, Any]] = []
+    mesh = Mesh(clock=clock, storage=storage, drain_timeout=0)
+    topic = mesh.topic("alerts")
+    topic.subscribe(named_subscriber(first, failures=5))
+    with caplog.at_level(logging.INFO, logger="eventmesh.topics"):
+        async with mesh:
+            message_id = await topic.publish("m", subject="S")
+            await clock.advance(0)
+            await clock.advance(0)
+            assert len(first) == 1
+    assert topic.delivery_failures == 0
+    assert (
+        "topic alerts: 1 deliveries stay in the store for the next start (1 waiting to retry)"
+    ) in caplog.messages
+
+    second: list[dict[str, Any]] = []
+    mesh = Mesh(clock=clock, storage=storage, drain_timeout=0)
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(named_subscriber(second))
+    async with mesh:
+        await clock.advance(20)
+        await clock.advance(0)
+        await clock.advance(0)
+
+    [envelope] = second
+    assert (envelope["MessageId"], envelope["Subject"], envelope["Message"]) == (
+        message_id,
+        "S",
+        "m",
+    )
+    assert envelope["Timestamp"] == first[0]["Timestamp"]
+    assert (subscription.delivered, topic.delivered) == (1, 1)
+
+
+async def test_on_durable_storage_a_delivery_goes_through_the_store(
+    clock: VirtualClock, tmp_path: Any
+) -> None:
+    """On durable storage a first attempt is stored too, then delivered, to every kind."""
+    mesh = Mesh(clock=clock, storage=f"sqlite:///{tmp_path / 'mesh.db'}", drain_timeout=1)
+    events: list[dict[str, Any]] = []
+
+    @mesh.function(name="worker")
+    async def worker(event: dict[str, Any], context: Context) -> None:
+        events.append(event)
+
+    queue = mesh.queue("inbox")
+    got: list[dict[str, Any]] = []
+    topic = mesh.topic("alerts")
+    topic.subscribe(worker)
+    topic.subscribe(queue, raw_message_delivery=True)
+    topic.subscribe(named_subscriber(got))
+    async with mesh:
+        await topic.publish("m", attributes={"a": "b"})
+        for _ in range(5):
+            await clock.advance(0)
+        [message] = await queue.receive(10)
+
+    assert events[0]["Records"][0]["Sns"]["Message"] == "m"
+    assert message.body == "m"
+    assert message.message_attributes == {"a": {"DataType": "String", "StringValue": "b"}}
+    assert got[0]["MessageAttributes"] == {"a": {"Type": "String", "Value": "b"}}
+    assert (topic.delivered, topic.delivery_failures) == (3, 0)
