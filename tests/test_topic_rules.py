@@ -1492,3 +1492,36 @@ async def test_on_durable_storage_a_delivery_goes_through_the_store(
     assert message.message_attributes == {"a": {"DataType": "String", "StringValue": "b"}}
     assert got[0]["MessageAttributes"] == {"a": {"Type": "String", "Value": "b"}}
     assert (topic.delivered, topic.delivery_failures) == (3, 0)
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_a_function_publishing_to_its_own_topic_is_stopped_after_16_invocations(
+    clock: VirtualClock, tmp_path: Any, caplog: pytest.LogCaptureFixture, durable: bool
+) -> None:
+    """Lambda's recursive loop detection follows a chain through SNS: a function that
+    publishes to the topic it subscribes to runs 16 times, then the delivery fails without
+    retry (a client-side error). On durable storage the chain travels in the store."""
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}" if durable else "memory"
+    mesh = Mesh(clock=clock, storage=storage, drain_timeout=0)
+    topic = mesh.topic("loop")
+    calls: list[float] = []
+
+    @mesh.function(name="echo")
+    async def echo(event: dict[str, Any], context: Context) -> None:
+        calls.append(clock.now())
+        await topic.publish("again")
+
+    subscription = topic.subscribe(echo)
+    with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
+        async with mesh:
+            await topic.publish("start")
+            for _ in range(60):
+                await clock.advance(1)
+
+    assert len(calls) == 16
+    assert (topic.published, subscription.delivered, subscription.failed) == (17, 16, 1)
+    assert subscription.attempts == 17
+    assert any(
+        "failed after 1 attempt(s): function 'echo' was invoked 16 times in one chain" in m
+        for m in caplog.messages
+    )
