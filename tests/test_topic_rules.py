@@ -1525,3 +1525,82 @@ async def test_a_function_publishing_to_its_own_topic_is_stopped_after_16_invoca
         "failed after 1 attempt(s): function 'echo' was invoked 16 times in one chain" in m
         for m in caplog.messages
     )
+
+
+async def test_a_retry_frees_the_topics_room_once_it_is_delivered(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A delivery waiting to retry still holds its place in the topic's ``max_pending``
+    until it is delivered; then the room is free again."""
+    got: list[dict[str, Any]] = []
+    topic = mesh.resource(Topic, "alerts", max_pending=1)
+    topic.subscribe(named_subscriber(got, failures=1))
+    async with mesh:
+        await topic.publish("one")
+        await clock.advance(0)
+        with pytest.raises(BackpressureError):
+            await topic.publish("two", timeout=0)
+        await clock.advance(20)
+        await clock.advance(0)
+        await topic.publish("three", timeout=0)
+        await clock.advance(0)
+
+    assert [envelope["Message"] for envelope in got] == ["one", "one", "three"]
+
+
+async def test_failures_are_counted_per_message(mesh: Mesh, clock: VirtualClock) -> None:
+    """``failed`` counts every message a subscription gave up on, the topic's
+    ``delivery_failures`` likewise."""
+
+    async def broken(envelope: dict[str, Any]) -> None:
+        raise RuntimeError("down")
+
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(broken, delivery_policy={"numRetries": 1})
+    async with mesh:
+        await topic.publish("one")
+        await topic.publish("two")
+        await clock.advance(20)
+        await clock.advance(0)
+
+    assert (subscription.attempts, subscription.failed, topic.delivery_failures) == (4, 2, 2)
+
+
+async def test_unsubscribing_cancels_a_delivery_under_way(mesh: Mesh, clock: VirtualClock) -> None:
+    """Unsubscribing stops a delivery in progress and waits until it has stopped."""
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(envelope: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.Event().wait()
+        finished.append(envelope["Message"])
+
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(slow)
+    async with mesh:
+        await topic.publish("m")
+        await started.wait()
+        assert await topic.pending() == 1
+        await topic.unsubscribe(subscription)
+        assert await topic.pending() == 0
+
+    assert finished == []
+    assert topic.subscriptions == []
+
+
+async def test_an_http_retry_answered_with_a_client_error_ends_the_delivery(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A retry that meets a client-side error (a 404 after a 500) is not retried further."""
+    topic = mesh.topic("alerts")
+    async with Endpoint(clock, [500, 404]) as server, mesh:
+        subscription = topic.subscribe(server.url)
+        await topic.publish("m")
+        await eventually(lambda: subscription.attempts == 1)
+        await clock.advance(20)
+        await eventually(lambda: subscription.failed == 1)
+        await clock.advance(100)
+
+    assert [(r.at, r.status) for r in server.requests] == [(0, 500), (20, 404)]
+    assert subscription.attempts == 2
