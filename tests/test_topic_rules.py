@@ -944,15 +944,16 @@ async def test_other_http_answers_fail_at_once(
     with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
         async with Endpoint(clock, [status]) as server, mesh:
             subscription = topic.subscribe(server.url)
-            await topic.publish("m")
+            message_id = await topic.publish("m")
             await eventually(lambda: subscription.failed == 1)
             await clock.advance(100)
 
     assert len(server.requests) == 1
     assert (subscription.attempts, topic.delivery_failures) == (1, 1)
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert record.getMessage().endswith(
-        f"failed after 1 attempt(s): POST {server.url} answered {status}"
+    assert record.getMessage() == (
+        f"topic alerts: delivery of {message_id} to {server.url} failed after 1 attempt(s): "
+        f"POST {server.url} answered {status}"
     )
     assert not record.exc_info  # the mesh's own error: no traceback
 
@@ -1604,3 +1605,48 @@ async def test_an_http_retry_answered_with_a_client_error_ends_the_delivery(
 
     assert [(r.at, r.status) for r in server.requests] == [(0, 500), (20, 404)]
     assert subscription.attempts == 2
+
+
+async def test_a_delivery_given_up_frees_the_topics_room(mesh: Mesh, clock: VirtualClock) -> None:
+    """A delivery that failed for good, at once or after its retries, frees its place in
+    the topic's ``max_pending``."""
+
+    async def broken(envelope: dict[str, Any]) -> None:
+        raise RuntimeError("down")
+
+    topic = mesh.resource(Topic, "alerts", max_pending=1)
+    subscription = topic.subscribe(broken, delivery_policy={"numRetries": 1})
+    async with Endpoint(clock, [404] * 3) as server, mesh:
+        await topic.publish("one")
+        await clock.advance(20)
+        await clock.advance(0)
+        assert subscription.failed == 1
+        await topic.publish("two", timeout=0)
+        await clock.advance(20)
+        await clock.advance(0)
+        assert subscription.failed == 2
+        await topic.unsubscribe(subscription)
+        by_http = topic.subscribe(server.url)
+        for n in (1, 2):
+            await topic.publish("three", timeout=0)
+            await eventually(lambda n=n: by_http.failed == n)  # type: ignore[misc]
+
+
+async def test_a_callable_is_retried_whatever_it_raises(mesh: Mesh, clock: VirtualClock) -> None:
+    """A callable's failure is its own and may pass: any exception is retried under its
+    policy, the mesh's own errors included."""
+    calls: list[float] = []
+
+    async def strict(envelope: dict[str, Any]) -> None:
+        calls.append(clock.now())
+        raise PayloadError("refused by the subscriber")
+
+    topic = mesh.topic("alerts")
+    subscription = topic.subscribe(strict, delivery_policy={"numRetries": 2})
+    async with mesh:
+        await topic.publish("m")
+        await clock.advance(40)
+        await clock.advance(0)
+
+    assert calls == [0, 20, 40]
+    assert (subscription.attempts, subscription.failed) == (3, 1)
