@@ -681,19 +681,23 @@ async def test_a_function_refusing_the_event_is_a_client_error_and_not_retried(
 
     topic = mesh.topic("alerts")
     subscription = topic.subscribe(worker)
+    others, callback = collector()
+    topic.subscribe(callback)  # after the function: still served
     with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
         async with mesh:
-            message_id = await topic.publish("x" * 3000)
             await topic.publish("small")
+            message_id = await topic.publish("x" * 3000)
             await clock.advance(3600)
 
     assert len(events) == 1
+    assert len(others) == 2
     assert (subscription.attempts, subscription.delivered, subscription.failed) == (2, 1, 1)
-    assert (topic.published, topic.delivered, topic.delivery_failures) == (2, 1, 1)
+    assert (topic.published, topic.delivered, topic.delivery_failures) == (2, 3, 1)
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert record.getMessage().startswith(
+    assert record.getMessage() == (
         f"topic alerts: delivery of {message_id} to "
         "arn:aws:lambda:us-east-1:123456789012:function:worker failed after 1 attempt(s): "
+        "request payload is 3721 bytes; the limit for this invocation type is 2000 bytes"
     )
 
 
@@ -1378,10 +1382,15 @@ async def test_a_retry_delivers_the_same_notification(mesh: Mesh, clock: Virtual
     assert retry["MessageAttributes"]["b"] == {"Type": "Binary", "Value": "AQ=="}
 
 
-async def test_a_retry_keeps_the_publishers_trace(clock: VirtualClock) -> None:
-    """A retried delivery runs in the publisher's trace, as the first attempt did."""
+@pytest.mark.parametrize("durable", [False, True])
+async def test_a_retry_keeps_the_publishers_trace(
+    clock: VirtualClock, tmp_path: Any, durable: bool
+) -> None:
+    """A retried delivery runs in the publisher's trace, as the first attempt did (on
+    durable storage, where the first attempt is stored too, both come from the store)."""
     provider = TracerProvider()
-    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=2.0)
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}" if durable else "memory"
+    mesh = Mesh(clock=clock, storage=storage, telemetry=Telemetry(provider), drain_timeout=2.0)
     seen: list[int] = []
 
     async def flaky(envelope: dict[str, Any]) -> None:
@@ -1394,6 +1403,7 @@ async def test_a_retry_keeps_the_publishers_trace(clock: VirtualClock) -> None:
     async with mesh:
         with provider.get_tracer("test").start_as_current_span("publisher") as span:
             await topic.publish("m")
+        await clock.advance(0)
         await clock.advance(20)
         await clock.advance(0)
 
@@ -1567,7 +1577,9 @@ async def test_failures_are_counted_per_message(mesh: Mesh, clock: VirtualClock)
     assert (subscription.attempts, subscription.failed, topic.delivery_failures) == (4, 2, 2)
 
 
-async def test_unsubscribing_cancels_a_delivery_under_way(mesh: Mesh, clock: VirtualClock) -> None:
+async def test_unsubscribing_cancels_a_delivery_under_way(
+    mesh: Mesh, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """Unsubscribing stops a delivery in progress and waits until it has stopped."""
     started = asyncio.Event()
     finished: list[str] = []
@@ -1585,9 +1597,11 @@ async def test_unsubscribing_cancels_a_delivery_under_way(mesh: Mesh, clock: Vir
         assert await topic.pending() == 1
         await topic.unsubscribe(subscription)
         assert await topic.pending() == 0
+        await clock.advance(0)
 
     assert finished == []
     assert topic.subscriptions == []
+    assert not [r for r in caplog.records if r.name == "asyncio"]  # no failing callback
 
 
 async def test_an_http_retry_answered_with_a_client_error_ends_the_delivery(
