@@ -1664,3 +1664,105 @@ async def test_a_callable_is_retried_whatever_it_raises(mesh: Mesh, clock: Virtu
 
     assert calls == [0, 20, 40]
     assert (subscription.attempts, subscription.failed) == (3, 1)
+
+
+async def test_a_delivery_under_way_at_stop_is_abandoned_in_memory(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On memory storage a first attempt still running when the mesh stops is abandoned,
+    logged and counted as a failure."""
+    mesh = Mesh(clock=clock, drain_timeout=0)
+
+    async def stuck(envelope: dict[str, Any]) -> None:
+        await asyncio.Event().wait()
+
+    topic = mesh.topic("alerts")
+    topic.subscribe(stuck)
+    with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
+        async with mesh:
+            await topic.publish("m")
+            await clock.advance(0)
+            assert await topic.pending() == 1
+
+    assert topic.delivery_failures == 1
+    assert "abandoned: topic alerts 1 deliveries unfinished (0 waiting to retry)" in (
+        caplog.messages
+    )
+
+
+async def test_on_durable_storage_a_delivery_under_way_at_stop_stays_stored(
+    clock: VirtualClock, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On durable storage a delivery being attempted counts as pending, and one still
+    running when the mesh stops stays in the store for the next start: not a failure."""
+    mesh = Mesh(clock=clock, storage=f"sqlite:///{tmp_path / 'mesh.db'}", drain_timeout=0)
+    started = asyncio.Event()
+
+    async def stuck(envelope: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    topic = mesh.topic("alerts")
+    topic.subscribe(stuck)
+    with caplog.at_level(logging.INFO, logger="eventmesh.topics"):
+        async with mesh:
+            await topic.publish("m")
+            await started.wait()
+            assert await topic.pending() == 1
+
+    assert topic.delivery_failures == 0
+    assert any(
+        message.startswith("topic alerts: 1 deliveries stay in the store for the next start")
+        for message in caplog.messages
+    )
+
+
+async def test_names_are_checked_when_the_mesh_runs_or_at_once_if_it_does(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A name that is neither a function nor a queue fails when the mesh starts, or at
+    subscribe while it runs; a raw subscription's name must be a queue's, not a function's."""
+
+    @mesh.function(name="worker")
+    async def worker(event: dict[str, Any], context: Context) -> None:
+        pass
+
+    topic = mesh.topic("alerts")
+    async with mesh:
+        with pytest.raises(
+            ConfigurationError,
+            match=r"^subscription of topic 'alerts': no function or queue 'nobody' \(.+\)$",
+        ):
+            topic.subscribe("nobody")
+        with pytest.raises(
+            ConfigurationError, match=r"^subscription of topic 'alerts': no queue named 'worker'$"
+        ):
+            topic.subscribe("worker", raw_message_delivery=True)
+
+
+async def test_the_error_messages_name_what_is_wrong(mesh: Mesh) -> None:
+    """Errors say which rule a call broke, in full."""
+    topic = mesh.topic("alerts")
+    with pytest.raises(
+        Exception,
+        match=r"^topic 'alerts' cannot publish before the mesh runs: use `async with mesh:` "
+        r"first$",
+    ):
+        await topic.publish("m")
+    with pytest.raises(
+        PayloadError,
+        match=r"^attributes: must be a mapping of names to attribute values, got list$",
+    ):
+        encode_sns_attributes([("a", "b")])  # type: ignore[arg-type]
+    with pytest.raises(
+        PayloadError,
+        match=r"^message attribute name 'aws\.x' must be 1-256 letters, digits, '_', '-' or "
+        r"'\.', and not start with 'AWS\.' or 'Amazon\.'$",
+    ):
+        encode_sns_attributes({"aws.x": "v"})
+    topic.subscribe("missing", raw_message_delivery=True)
+    with pytest.raises(
+        ConfigurationError, match=r"^subscription of topic 'alerts': no queue named 'missing'$"
+    ):
+        async with mesh:
+            pass
