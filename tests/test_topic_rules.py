@@ -820,13 +820,15 @@ async def test_stopping_abandons_the_retries_and_counts_them_as_failures(
 
     topic = mesh.topic("alerts")
     topic.subscribe(broken)
+    once = topic.subscribe(named_subscriber([], failures=1), delivery_policy={"numRetries": 0})
     with caplog.at_level(logging.WARNING, logger="eventmesh.topics"):
         async with mesh:
             await topic.publish("one")
             await topic.publish("two")
             await clock.advance(0)
+            assert once.failed == 1
 
-    assert topic.delivery_failures == 2
+    assert topic.delivery_failures == 3  # one given up, two abandoned
     assert (
         "abandoned: topic alerts 2 deliveries unfinished (2 waiting to retry); memory storage "
         "keeps nothing after the process ends"
@@ -849,7 +851,7 @@ async def test_publish_waits_for_room_at_the_topics_limit(clock: VirtualClock) -
     async with mesh:
         await topic.publish("one")
         await clock.advance(0)
-        with pytest.raises(BackpressureError):
+        with pytest.raises(BackpressureError, match=r"^topic 'alerts' has 1 pending, at its limit"):
             await topic.publish("two", timeout=0)
         with pytest.raises(ConfigurationError, match="timeout must be a number"):
             await topic.publish("two", timeout=-1)
@@ -874,7 +876,9 @@ def test_topic_names_and_settings() -> None:
     assert mesh.topic("a-b_C9").arn == "arn:aws:sns:us-east-1:123456789012:a-b_C9"
     with pytest.raises(ConfigurationError, match=r"topic name 'a\.b' must be 1-256 letters"):
         mesh.topic("a.b")
-    with pytest.raises(ConfigurationError, match="FIFO topics are not supported"):
+    with pytest.raises(
+        ConfigurationError, match=r"^FIFO topics are not supported; use a standard topic$"
+    ):
         mesh.topic("events.fifo")
     with pytest.raises(ConfigurationError, match=r"unknown topic settings: color, fifo$"):
         mesh.resource(Topic, "t", fifo=True, color="red", max_pending=3)
@@ -1339,27 +1343,45 @@ async def test_a_subscription_arn_is_the_same_in_every_process(clock: VirtualClo
     """A subscription's ARN (the topic's and an id) depends only on the topic and the
     endpoint, so a stored delivery finds its subscription again after a restart; another
     endpoint, or a second callable of the same name, gets another."""
-    arns: list[list[str]] = []
-    for _ in range(2):
+    arns: list[dict[str, str]] = []
+    for order in (1, -1):  # the second process subscribes in the other order
         mesh = Mesh(clock=clock)
 
         @mesh.function(name="work")
         async def work(event: Any, context: Context) -> None:
             pass
 
+        elsewhere = named_subscriber([])
+        elsewhere.__module__ = "elsewhere"
+        endpoints: dict[str, Any] = {
+            "queue": mesh.queue("work"),
+            "function": work,
+            "url": "http://127.0.0.1:9/hook",
+            "other-url": "http://127.0.0.1:9/other",
+            "callable": named_subscriber([]),
+            "callable-elsewhere": elsewhere,
+            "alpha": Alpha(),
+            "beta": Beta(),
+        }
         topic = mesh.topic("alerts")
-        subscriptions = [
-            topic.subscribe(mesh.queue("work")),
-            topic.subscribe(work),
-            topic.subscribe("http://127.0.0.1:9/hook"),
-            topic.subscribe(named_subscriber([])),
-            topic.subscribe(named_subscriber([])),
-        ]
-        arns.append([subscription.arn for subscription in subscriptions])
+        arns.append({key: topic.subscribe(endpoints[key]).arn for key in list(endpoints)[::order]})
     assert arns[0] == arns[1]
-    assert len(set(arns[0])) == 5
-    assert all(arn.startswith(TOPIC_ARN + ":") for arn in arns[0])
-    assert mesh.topic("other").subscribe(named_subscriber([])).arn not in arns[0]
+    assert len(set(arns[0].values())) == 8
+    assert all(arn.startswith(TOPIC_ARN + ":") for arn in arns[0].values())
+    assert mesh.topic("other").subscribe(named_subscriber([])).arn not in arns[0].values()
+    twin = mesh.topic("alerts").subscribe(named_subscriber([]))  # the same name again
+    assert twin.arn not in arns[0].values()
+
+
+class Alpha:
+    """A callable object subscriber (no ``__qualname__`` of its own)."""
+
+    async def __call__(self, envelope: dict[str, Any]) -> None:
+        pass
+
+
+class Beta(Alpha):
+    pass
 
 
 async def test_a_retry_delivers_the_same_notification(mesh: Mesh, clock: VirtualClock) -> None:
@@ -1734,7 +1756,8 @@ async def test_names_are_checked_when_the_mesh_runs_or_at_once_if_it_does(
     async with mesh:
         with pytest.raises(
             ConfigurationError,
-            match=r"^subscription of topic 'alerts': no function or queue 'nobody' \(.+\)$",
+            match=r"^subscription of topic 'alerts': no function or queue 'nobody' "
+            r"\(no function named 'nobody'\)$",
         ):
             topic.subscribe("nobody")
         with pytest.raises(
