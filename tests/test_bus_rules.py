@@ -2206,3 +2206,40 @@ async def test_on_durable_storage_deliveries_keep_the_publishers_trace(
         await clock.advance(0)
         await clock.advance(1)
     assert trace_ids == [span.get_span_context().trace_id]
+
+
+async def test_a_retried_forward_keeps_the_trace_for_the_next_buses_archive(
+    clock: VirtualClock,
+) -> None:
+    """With tracing on, an event forwarded to another bus on a retry (the first attempt was
+    throttled) still carries the publisher's trace context: the next bus archives it with
+    the event, and a replay's deliveries run in it."""
+    provider = TracerProvider()
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider), drain_timeout=0)
+    tracer = provider.get_tracer("test")
+    gate = asyncio.Event()
+    trace_ids: list[int] = []
+
+    async def hold(event: Any) -> None:
+        await gate.wait()
+
+    async def replayed(event: dict[str, Any]) -> None:
+        trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+
+    a, b = mesh.bus("a"), mesh.bus("b", max_pending=1)
+    a.rule("to-b", pattern={"detail-type": ["order"]}, targets=[Target(b, max_retries=3)])
+    b.rule("hold", pattern={"detail-type": ["hold"]}, targets=[hold])
+    b.rule("replayed", pattern={"replay-name": [{"exists": True}]}, targets=[replayed])
+    archive = b.archive("orders", pattern={"detail-type": ["order"]})
+    async with mesh:
+        await b.put_events([entry(DetailType="hold")])  # b is full
+        with tracer.start_as_current_span("publisher") as span:
+            await a.put_events([entry()])
+        await clock.advance(60.2)  # a -> b waited 60 s, throttled; its retry comes in (0.5, 1]
+        gate.set()
+        await clock.advance(5)
+        assert a.rules["to-b"].targets[0].attempts == 2
+        assert await archive.event_count() == 1
+        await b.replay(archive, EPOCH, EPOCH + 100).wait()
+        await clock.advance(0)
+    assert trace_ids == [span.get_span_context().trace_id]
