@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from redis_test_server import require_redis
 
 from eventmesh import BackendError, ConfigurationError
 from eventmesh_redis import MIN_SERVER_VERSION, RedisConnection, parse_redis_url
@@ -55,3 +56,15 @@ async def test_a_script_error_is_a_backend_error(redis_url: str) -> None:
     with pytest.raises(BackendError, match="script bad"):
         await connection.call(script, [], [])
     await connection.close()
+
+
+async def test_no_server_skips_a_test_outside_ci_and_fails_it_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nowhere = "redis://127.0.0.1:1/0"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Redis server answers"):
+        await require_redis(nowhere)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the Redis tests"):
+        await require_redis(nowhere)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
 
 from eventmesh import Clock
-from eventmesh.backends import Backend, QueueStore
+from eventmesh.backends import Backend
 from eventmesh.backends.registry import CheckedFactory
 from eventmesh_redis.blobs import RedisBlobStore
 from eventmesh_redis.connection import RedisConnection, parse_redis_url
 from eventmesh_redis.logs import RedisLogStore
-from eventmesh_redis.unsupported import NotOffered
+from eventmesh_redis.queues import RedisQueueStore
 from eventmesh_redis.values import RedisKeyValueStore
 
 __all__ = ["RedisBackend", "redis_backend_from_url", "redis_factory"]
@@ -32,10 +31,6 @@ class RedisBackend(Backend):
                 await self.connection.close()
 
 
-def _not_offered(protocol: str) -> Any:
-    return NotOffered(protocol)
-
-
 def redis_backend_from_url(url: str, clock: Clock) -> RedisBackend:
     """Open ``redis://host:port/db?prefix=...`` (see :mod:`eventmesh_redis.connection` for the
     options). ``clock`` is not used: every time is the Redis server's (``TIME`` inside each
@@ -43,7 +38,7 @@ def redis_backend_from_url(url: str, clock: Clock) -> RedisBackend:
     options = parse_redis_url(url)
     connection = RedisConnection(url, options)
     return RedisBackend(
-        queues=cast(QueueStore, _not_offered("queues")),
+        queues=RedisQueueStore(connection),
         logs=RedisLogStore(connection),
         values=RedisKeyValueStore(connection),
         blobs=RedisBlobStore(connection),

@@ -40,20 +40,21 @@ class BackendSuite:
         offered = capabilities.protocols
         await timing.advance(7)
         if Store.QUEUES in offered:
-            await backend.queues.send("q", [OutgoingMessage(b"m", delay=10)])
+            await backend.queues.send("q", [OutgoingMessage(b"m", delay=timing.seconds(10))])
         if Store.LOGS in offered:
             (record,) = await backend.logs.append("s", "0", [(b"r", "pk", {})])
             assert record.arrival == timing.at(7)
         if Store.VALUES in offered and capabilities.store_ttl in (None, 10):
-            await backend.values.put("k", b"v", ttl=10)
+            await backend.values.put("k", b"v", ttl=timing.seconds(10))
         if Store.BLOBS in offered:
             info = await backend.blobs.put("b", "key", b"x")
             assert info.last_modified == timing.at(7)
         if Store.QUEUES in offered:
-            assert await backend.queues.receive("q", 10, 30) == []
+            assert await backend.queues.receive("q", 10, timing.seconds(30)) == []
         await timing.advance_past(10, slack=capabilities.ttl_resolution)
         if Store.QUEUES in offered:
-            assert [d.body for d in await backend.queues.receive("q", 10, 30)] == [b"m"]
+            got = await backend.queues.receive("q", 10, timing.seconds(30))
+            assert [d.body for d in got] == [b"m"]
         if Store.VALUES in offered and capabilities.store_ttl in (None, 10):
             assert await backend.values.get("k") is None
 

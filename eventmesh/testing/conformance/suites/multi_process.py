@@ -63,15 +63,16 @@ class MultiProcessSuite:
             # only kind of death, and its messages come back after the visibility timeout.
             assert capabilities.crash_redelivery is CrashRedelivery.VISIBILITY_TIMEOUT
             await backend.queues.send("q", [OutgoingMessage(b"m")])
-            await backend.queues.receive("q", 1, 30)
+            await backend.queues.receive("q", 1, timing.seconds(30))
             await timing.advance_past(30)
-            assert [d.receive_count for d in await backend.queues.receive("q", 1, 30)] == [2]
+            again = await backend.queues.receive("q", 1, timing.seconds(30))
+            assert [d.receive_count for d in again] == [2]
             return
         opened = conformance_backend.open(timing.clock, tmp_path)
         survivor = await opened if inspect.isawaitable(opened) else opened
         try:
             await survivor.queues.send("q", [OutgoingMessage(b"m")])
-            (taken,) = await backend.queues.receive("q", 1, 30)
+            (taken,) = await backend.queues.receive("q", 1, timing.seconds(30))
             await backend.close()  # the consumer dies holding the message
             comes_back = {
                 CrashRedelivery.IMMEDIATE: 0.0,
@@ -81,9 +82,9 @@ class MultiProcessSuite:
             early = min(comes_back, 0.1)
             if comes_back:
                 await timing.advance_before(comes_back - early)
-                assert await survivor.queues.receive("q", 1, 30) == []
+                assert await survivor.queues.receive("q", 1, timing.seconds(30)) == []
             await timing.advance_past(early)
-            again = await survivor.queues.receive("q", 1, 30)
+            again = await survivor.queues.receive("q", 1, timing.seconds(30))
             assert [(d.message_id, d.receive_count) for d in again] == [(taken.message_id, 2)]
         finally:
             await survivor.close()

@@ -19,18 +19,22 @@ def messages(*bodies: str, **options: object) -> list[OutgoingMessage]:
 class QueueStoreSuite:
     """The QueueStore protocol; subclass as ``class TestQueueStore(QueueStoreSuite)``."""
 
-    async def test_messages_come_back_in_the_order_sent(self, queue_store: QueueStore) -> None:
+    async def test_messages_come_back_in_the_order_sent(
+        self, queue_store: QueueStore, timing: TimeDriver
+    ) -> None:
         ids = await queue_store.send("q", messages("a", "b", "c"))
-        got = await queue_store.receive("q", 10, visibility_timeout=30)
+        got = await queue_store.receive("q", 10, visibility_timeout=timing.seconds(30))
         assert [d.body for d in got] == [b"a", b"b", b"c"]
         assert [d.message_id for d in got] == ids
         assert len(set(ids)) == 3
 
-    async def test_receive_takes_at_most_max_messages(self, queue_store: QueueStore) -> None:
+    async def test_receive_takes_at_most_max_messages(
+        self, queue_store: QueueStore, timing: TimeDriver
+    ) -> None:
         await queue_store.send("q", messages(*"abcde"))
-        assert len(await queue_store.receive("q", 2, 30)) == 2
-        assert len(await queue_store.receive("q", 10, 30)) == 3
-        assert await queue_store.receive("q", 10, 30) == []
+        assert len(await queue_store.receive("q", 2, timing.seconds(30))) == 2
+        assert len(await queue_store.receive("q", 10, timing.seconds(30))) == 3
+        assert await queue_store.receive("q", 10, timing.seconds(30)) == []
 
     async def test_queues_are_separate(self, queue_store: QueueStore) -> None:
         await queue_store.send("one", messages("1"))
@@ -40,11 +44,11 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("m", attributes={"k": "v"}))
-        first = await queue_store.receive("q", 1, visibility_timeout=30)
+        first = await queue_store.receive("q", 1, visibility_timeout=timing.seconds(30))
         await timing.advance_before(29.9)
-        assert await queue_store.receive("q", 1, 30) == []
+        assert await queue_store.receive("q", 1, timing.seconds(30)) == []
         await timing.advance_past(0.1)
-        second = await queue_store.receive("q", 1, 30)
+        second = await queue_store.receive("q", 1, timing.seconds(30))
         assert second[0].message_id == first[0].message_id
         assert (first[0].receive_count, second[0].receive_count) == (1, 2)
         assert second[0].receipt != first[0].receipt
@@ -55,19 +59,19 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("m"))
-        (delivery,) = await queue_store.receive("q", 1, 30)
+        (delivery,) = await queue_store.receive("q", 1, timing.seconds(30))
         assert await queue_store.delete("q", [delivery.receipt]) == 1
         await timing.advance_past(60)
-        assert await queue_store.receive("q", 1, 30) == []
+        assert await queue_store.receive("q", 1, timing.seconds(30)) == []
         assert (await queue_store.stats("q")).total == 0
 
     async def test_a_stale_receipt_deletes_nothing(
         self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
     ) -> None:
         await queue_store.send("q", messages("m"))
-        (old,) = await queue_store.receive("q", 1, 10)
+        (old,) = await queue_store.receive("q", 1, timing.seconds(10))
         await timing.advance_past(10)
-        (new,) = await queue_store.receive("q", 1, 10)
+        (new,) = await queue_store.receive("q", 1, timing.seconds(10))
         if not capabilities.stale_receipts_rejected:  # the engine deletes by message, not receive
             assert await queue_store.delete("q", [old.receipt]) == 1
             assert await queue_store.delete("q", [new.receipt]) == 0
@@ -78,34 +82,39 @@ class QueueStoreSuite:
     async def test_a_delayed_message_is_invisible_until_its_delay_passes(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        await queue_store.send("q", messages("later", delay=60))
+        await queue_store.send("q", messages("later", delay=timing.seconds(60)))
         await queue_store.send("q", messages("now"))
-        now = await queue_store.receive("q", 10, 30)
+        now = await queue_store.receive("q", 10, timing.seconds(30))
         assert [d.body for d in now] == [b"now"]
         stats = await queue_store.stats("q")
         assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 1)
         await queue_store.delete("q", [now[0].receipt])
         await timing.advance_past(60)
-        assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"later"]
+        assert [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))] == [
+            b"later"
+        ]
 
     async def test_change_visibility_extends_or_ends_the_hiding(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("m"))
-        (delivery,) = await queue_store.receive("q", 1, 10)
-        assert await queue_store.change_visibility("q", delivery.receipt, 100)
+        (delivery,) = await queue_store.receive("q", 1, timing.seconds(10))
+        assert await queue_store.change_visibility("q", delivery.receipt, timing.seconds(100))
         await timing.advance_before(50)
-        assert await queue_store.receive("q", 1, 10) == []  # still hidden past the first 10 s
+        # still hidden past the first 10 s
+        assert await queue_store.receive("q", 1, timing.seconds(10)) == []
         await timing.advance_past(50)
-        (returned,) = await queue_store.receive("q", 1, 10)
-        assert await queue_store.change_visibility("q", returned.receipt, 0)
-        assert len(await queue_store.receive("q", 1, 10)) == 1
-        assert not await queue_store.change_visibility("q", "no-such-receipt", 5)
+        (returned,) = await queue_store.receive("q", 1, timing.seconds(10))
+        assert await queue_store.change_visibility("q", returned.receipt, timing.seconds(0))
+        assert len(await queue_store.receive("q", 1, timing.seconds(10))) == 1
+        assert not await queue_store.change_visibility("q", "no-such-receipt", timing.seconds(5))
 
     async def test_a_long_poll_returns_as_soon_as_a_message_arrives(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance(5)
         assert not waiting.done()
         await queue_store.send("q", messages("arrived"))
@@ -115,7 +124,9 @@ class QueueStoreSuite:
     async def test_a_long_poll_gives_up_after_its_wait(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance_before(19.9)
         assert not waiting.done()
         await timing.advance_past(0.1)
@@ -124,19 +135,21 @@ class QueueStoreSuite:
     async def test_a_long_poll_sees_a_delayed_message_become_visible(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        await queue_store.send("q", messages("delayed", delay=5))
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        await queue_store.send("q", messages("delayed", delay=timing.seconds(5)))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance_past(5)
         assert [d.body for d in await waiting] == [b"delayed"]
 
     async def test_a_group_waits_while_an_earlier_message_of_it_is_in_flight(
-        self, queue_store: QueueStore, capabilities: Capabilities
+        self, queue_store: QueueStore, capabilities: Capabilities, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("a1", "a2", group_id="a"))
         await queue_store.send("q", messages("b1", group_id="b"))
-        first = await queue_store.receive("q", 1, 30)
+        first = await queue_store.receive("q", 1, timing.seconds(30))
         assert [d.body for d in first] == [b"a1"]
-        rest = [d.body for d in await queue_store.receive("q", 10, 30)]
+        rest = [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))]
         if capabilities.fifo is Fifo.NONE:
             assert rest == [b"a2", b"b1"]  # a group holds nothing back
             return
@@ -145,17 +158,17 @@ class QueueStoreSuite:
         else:
             assert rest in ([b"b1"], [])  # b1 waits too when its group shares a's partition
         await queue_store.delete("q", [first[0].receipt])
-        after = [d.body for d in await queue_store.receive("q", 10, 30)]
+        after = [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))]
         assert after == ([b"a2"] if rest else [b"a2", b"b1"])
 
     async def test_a_group_returns_in_order_after_a_visibility_timeout(
         self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
     ) -> None:
         await queue_store.send("q", messages("1", "2", "3", group_id="g"))
-        batch = await queue_store.receive("q", 10, 30)
+        batch = await queue_store.receive("q", 10, timing.seconds(30))
         assert [d.body for d in batch] == [b"1", b"2", b"3"]
         await timing.advance_past(30)
-        again = await queue_store.receive("q", 10, 30)
+        again = await queue_store.receive("q", 10, timing.seconds(30))
         if capabilities.fifo is Fifo.NONE:
             assert sorted(d.body for d in again) == [b"1", b"2", b"3"]
         else:
@@ -163,13 +176,13 @@ class QueueStoreSuite:
         assert all(d.group_id == "g" for d in again)
 
     async def test_many_concurrent_receivers_never_share_a_message(
-        self, queue_store: QueueStore
+        self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages(*(str(i) for i in range(200))))
 
         async def consumer() -> list[bytes]:
             got: list[bytes] = []
-            while batch := await queue_store.receive("q", 3, 30):
+            while batch := await queue_store.receive("q", 3, timing.seconds(30)):
                 got.extend(d.body for d in batch)
                 await asyncio.sleep(0)
             return got
@@ -182,11 +195,11 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("m"))
-        (first,) = await queue_store.receive("q", 1, 10)
-        assert await queue_store.change_visibility("q", first.receipt, 0)
-        assert len(await queue_store.receive("q", 1, 10)) == 1
+        (first,) = await queue_store.receive("q", 1, timing.seconds(10))
+        assert await queue_store.change_visibility("q", first.receipt, timing.seconds(0))
+        assert len(await queue_store.receive("q", 1, timing.seconds(10))) == 1
         await timing.advance_past(10)
-        again = await queue_store.receive("q", 10, 10)
+        again = await queue_store.receive("q", 10, timing.seconds(10))
         assert [d.receive_count for d in again] == [3]
         assert (await queue_store.stats("q")).delayed == 0
 
@@ -194,8 +207,8 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("old-in-flight", "old-ready"))
-        await queue_store.send("q", messages("old-delayed", delay=500))
-        (in_flight,) = await queue_store.receive("q", 1, 600)
+        await queue_store.send("q", messages("old-delayed", delay=timing.seconds(500)))
+        (in_flight,) = await queue_store.receive("q", 1, timing.seconds(600))
         assert in_flight.body == b"old-in-flight"
         await timing.advance(100)
         cutoff = timing.wall()
@@ -205,7 +218,7 @@ class QueueStoreSuite:
         stats = await queue_store.stats("q")
         assert (stats.visible, stats.in_flight, stats.delayed) == (1, 0, 0)
         await timing.advance(1000)
-        assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"new"]
+        assert [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))] == [b"new"]
 
     async def test_purging_a_groups_in_flight_head_frees_the_group_for_a_waiting_receiver(
         self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
@@ -213,14 +226,17 @@ class QueueStoreSuite:
         await queue_store.send("q", messages("a", group_id="g"))
         await timing.advance(10)
         await queue_store.send("q", messages("b", group_id="g"))
-        assert [d.body for d in await queue_store.receive("q", 1, 600)] == [b"a"]
+        assert [d.body for d in await queue_store.receive("q", 1, timing.seconds(600))] == [b"a"]
         if capabilities.fifo is Fifo.NONE:
-            assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"b"]  # no hold
+            got = await queue_store.receive("q", 10, timing.seconds(30))
+            assert [d.body for d in got] == [b"b"]  # no hold
             return
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance(1)
         assert not waiting.done(), "b waits for a, in flight"
-        assert await queue_store.purge("q", timing.wall() - 5) == 1
+        assert await queue_store.purge("q", timing.wall() - timing.seconds(5)) == 1
         await timing.advance_past(0)
         assert [d.body for d in await waiting] == [b"b"]
 
@@ -230,9 +246,9 @@ class QueueStoreSuite:
         """SQS DeleteMessageBatch deletes each entry on its own: a stale receipt among current ones
         deletes nothing and does not stop the others."""
         await queue_store.send("q", messages("a", "b", "c"))
-        (old,) = await queue_store.receive("q", 1, 10)
+        (old,) = await queue_store.receive("q", 1, timing.seconds(10))
         await timing.advance_past(10)
-        got = await queue_store.receive("q", 10, 10)
+        got = await queue_store.receive("q", 10, timing.seconds(10))
         assert [d.body for d in got] == [b"a", b"b", b"c"]
         receipts = [old.receipt] + [d.receipt for d in got]
         assert await queue_store.delete("q", receipts) == 3
@@ -243,7 +259,7 @@ class QueueStoreSuite:
     ) -> None:
         """purge counts the messages it removes; a message already deleted is not one of them."""
         await queue_store.send("q", messages("gone"))
-        (delivery,) = await queue_store.receive("q", 1, 30)
+        (delivery,) = await queue_store.receive("q", 1, timing.seconds(30))
         assert await queue_store.delete("q", [delivery.receipt]) == 1
         await timing.advance(1)
         assert await queue_store.purge("q", timing.wall()) == 0
@@ -253,7 +269,7 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("r1", "r2"))
-        await queue_store.send("q", messages("d1", "d2", delay=300))
+        await queue_store.send("q", messages("d1", "d2", delay=timing.seconds(300)))
         await timing.advance(1)
         assert await queue_store.purge("q", timing.wall()) == 4
         stats = await queue_store.stats("q")
@@ -265,8 +281,8 @@ class QueueStoreSuite:
         """purge removes what was sent strictly before ``sent_before``."""
         cutoff = timing.wall()
         await queue_store.send("q", messages("in-flight", "ready"))
-        await queue_store.send("q", messages("delayed", delay=300))
-        (in_flight,) = await queue_store.receive("q", 1, 600)
+        await queue_store.send("q", messages("delayed", delay=timing.seconds(300)))
+        (in_flight,) = await queue_store.receive("q", 1, timing.seconds(600))
         assert await queue_store.purge("q", cutoff) == 0
         stats = await queue_store.stats("q")
         assert (stats.visible, stats.in_flight, stats.delayed) == (1, 1, 1)
@@ -277,8 +293,8 @@ class QueueStoreSuite:
     ) -> None:
         """SQS ApproximateNumberOfMessagesDelayed: each delayed message counts until its delay
         ends."""
-        await queue_store.send("q", messages("a", "b", delay=60))
-        await queue_store.send("q", messages("c", "d", "e", delay=120))
+        await queue_store.send("q", messages("a", "b", delay=timing.seconds(60)))
+        await queue_store.send("q", messages("c", "d", "e", delay=timing.seconds(120)))
         assert (await queue_store.stats("q")).delayed == 5
         await timing.advance_past(60)
         stats = await queue_store.stats("q")
@@ -290,11 +306,11 @@ class QueueStoreSuite:
     async def test_a_sub_second_delay_still_hides_the_message(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        await queue_store.send("q", messages("soon", delay=0.5))
-        assert await queue_store.receive("q", 10, 30) == []
+        await queue_store.send("q", messages("soon", delay=timing.seconds(0.5)))
+        assert await queue_store.receive("q", 10, timing.seconds(30)) == []
         assert (await queue_store.stats("q")).delayed == 1
         await timing.advance_past(0.5)
-        assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"soon"]
+        assert [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))] == [b"soon"]
 
     async def test_deleting_a_groups_head_wakes_a_receiver_waiting_for_the_group(
         self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
@@ -302,11 +318,14 @@ class QueueStoreSuite:
         """SQS FIFO: the next message of a group is available as soon as the one in flight is
         deleted; a long poll waiting for it returns then, not at the end of its wait."""
         await queue_store.send("q", messages("a1", "a2", group_id="a"))
-        (head,) = await queue_store.receive("q", 1, 30)
+        (head,) = await queue_store.receive("q", 1, timing.seconds(30))
         if capabilities.fifo is Fifo.NONE:
-            assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"a2"]  # no hold
+            got = await queue_store.receive("q", 10, timing.seconds(30))
+            assert [d.body for d in got] == [b"a2"]  # no hold
             return
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance(1)
         assert not waiting.done(), "a2 waits for a1, in flight"
         assert await queue_store.delete("q", [head.receipt]) == 1
@@ -319,11 +338,13 @@ class QueueStoreSuite:
     ) -> None:
         """SQS ChangeMessageVisibility with a timeout of 0 makes the message visible at once."""
         await queue_store.send("q", messages("m"))
-        (first,) = await queue_store.receive("q", 1, 30)
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        (first,) = await queue_store.receive("q", 1, timing.seconds(30))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance(1)
         assert not waiting.done()
-        assert await queue_store.change_visibility("q", first.receipt, 0)
+        assert await queue_store.change_visibility("q", first.receipt, timing.seconds(0))
         await timing.advance_past(0)
         assert waiting.done()
         assert [(d.body, d.receive_count) for d in await waiting] == [(b"m", 2)]
@@ -335,20 +356,23 @@ class QueueStoreSuite:
         message still returns when its visibility ends and a delayed one when its delay ends."""
         await queue_store.send("q", messages("keep"))
         await queue_store.send("q", messages(*(str(i) for i in range(1100))))
-        await queue_store.send("q", messages("later", delay=100))
-        (kept,) = await queue_store.receive("q", 1, 50)
+        await queue_store.send("q", messages("later", delay=timing.seconds(100)))
+        (kept,) = await queue_store.receive("q", 1, timing.seconds(50))
         assert kept.body == b"keep"
-        got = await queue_store.receive("q", 1100, 30)
+        got = await queue_store.receive("q", 1100, timing.seconds(30))
         assert len(got) == 1100
         assert await queue_store.delete("q", [d.receipt for d in got]) == 1100
         stats = await queue_store.stats("q")
         assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 1)
         await timing.advance_past(50)
-        assert [(d.body, d.receive_count) for d in await queue_store.receive("q", 10, 100)] == [
-            (b"keep", 2)
-        ]
+        assert [
+            (d.body, d.receive_count)
+            for d in await queue_store.receive("q", 10, timing.seconds(100))
+        ] == [(b"keep", 2)]
         await timing.advance_past(50)
-        assert [d.body for d in await queue_store.receive("q", 10, 30)] == [b"later"]
+        assert [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))] == [
+            b"later"
+        ]
 
     async def test_a_delivery_carries_its_send_and_first_receive_times(
         self, queue_store: QueueStore, timing: TimeDriver
@@ -356,16 +380,18 @@ class QueueStoreSuite:
         """SQS SentTimestamp and ApproximateFirstReceiveTimestamp, as wall-clock epoch seconds."""
         await queue_store.send("q", messages("m"))
         await timing.advance(5)
-        (first,) = await queue_store.receive("q", 1, 10)
+        (first,) = await queue_store.receive("q", 1, timing.seconds(10))
         await timing.advance_past(10)
-        (second,) = await queue_store.receive("q", 1, 10)
+        (second,) = await queue_store.receive("q", 1, timing.seconds(10))
         assert (first.sent_at, first.first_received_at) == (timing.at(0), timing.at(5))
         assert (second.sent_at, second.first_received_at) == (timing.at(0), timing.at(5))
 
     async def test_a_sub_second_long_poll_waits_for_its_message(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=0.5))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(0.5))
+        )
         await timing.advance(0.25)
         assert not waiting.done()
         await queue_store.send("q", messages("arrived"))
@@ -375,7 +401,9 @@ class QueueStoreSuite:
     async def test_close_ends_a_long_poll(
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
-        waiting = asyncio.create_task(queue_store.receive("q", 10, 30, wait=20))
+        waiting = asyncio.create_task(
+            queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance(1)
         assert not waiting.done()
         await queue_store.close()
@@ -387,11 +415,11 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("m"))
-        (delivery,) = await queue_store.receive("q", 1, 30)
-        assert await queue_store.change_visibility("q", delivery.receipt, 10)
-        assert await queue_store.change_visibility("q", delivery.receipt, 10)
+        (delivery,) = await queue_store.receive("q", 1, timing.seconds(30))
+        assert await queue_store.change_visibility("q", delivery.receipt, timing.seconds(10))
+        assert await queue_store.change_visibility("q", delivery.receipt, timing.seconds(10))
         await timing.advance_past(10)
-        again = await queue_store.receive("q", 10, 30)
+        again = await queue_store.receive("q", 10, timing.seconds(30))
         assert [(d.body, d.receive_count) for d in again] == [(b"m", 2)]
         stats = await queue_store.stats("q")
         assert (stats.visible, stats.in_flight, stats.delayed) == (0, 1, 0)
@@ -401,8 +429,12 @@ class QueueStoreSuite:
     ) -> None:
         """Each long poll returns as soon as a message is there for it, not at the end of its
         wait."""
-        first = asyncio.create_task(queue_store.receive("q", 1, 30, wait=20))
-        second = asyncio.create_task(queue_store.receive("q", 1, 30, wait=20))
+        first = asyncio.create_task(
+            queue_store.receive("q", 1, timing.seconds(30), wait=timing.seconds(20))
+        )
+        second = asyncio.create_task(
+            queue_store.receive("q", 1, timing.seconds(30), wait=timing.seconds(20))
+        )
         await timing.advance(1)
         assert not first.done() and not second.done()
         await queue_store.send("q", messages("a", "b"))
@@ -411,7 +443,7 @@ class QueueStoreSuite:
         assert sorted(d.body for d in [*await first, *await second]) == [b"a", b"b"]
 
     async def test_the_longest_delay_is_as_declared(
-        self, queue_store: QueueStore, capabilities: Capabilities
+        self, queue_store: QueueStore, capabilities: Capabilities, timing: TimeDriver
     ) -> None:
         """A delay up to ``max_delay`` hides the message; a longer one is refused and stores
         nothing (never shortened, which would deliver early); no limit: a month is kept."""
@@ -422,4 +454,4 @@ class QueueStoreSuite:
             with pytest.raises(ConfigurationError):
                 await queue_store.send("q", messages("too-long", delay=longest + 1))
             assert (await queue_store.stats("q")).total == 1
-        assert await queue_store.receive("q", 10, 30) == []
+        assert await queue_store.receive("q", 10, timing.seconds(30)) == []

@@ -1,0 +1,105 @@
+"""Wake long polls when something changes, in any process: pub/sub on one channel per kind.
+
+A script that makes messages visible (a send, a delete that frees a FIFO group, a visibility
+set to 0, a purge) publishes the resource's name on the kind's channel; each process keeps one
+subscribed connection and wakes its receivers waiting on that name. A notification can be lost
+(pub/sub delivers at most once, and nothing while reconnecting), so a waiting receiver also
+checks again every ``poll_interval`` seconds: a lost notification costs latency, never a
+message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from redis.exceptions import RedisError
+
+from eventmesh_redis.connection import RedisConnection
+
+__all__ = ["Doorbell"]
+
+
+class Doorbell:
+    """The receivers of one process waiting on resources of one kind."""
+
+    def __init__(self, connection: RedisConnection, channel: str) -> None:
+        self._connection = connection
+        self._channel = channel
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._stopped = False
+
+    async def listening(self, within: float) -> None:
+        """Start listening if not yet, and wait up to ``within`` s for the subscription (a
+        receiver that checks before it would miss a notification sent meanwhile)."""
+        if self._listener is None and not self._stopped:
+            self._listener = asyncio.create_task(self._listen(), name=f"doorbell {self._channel}")
+        if not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), within)
+
+    def register(self, name: str) -> asyncio.Future[None]:
+        """A future done at the next notification for ``name`` (register before checking)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(name, set()).add(future)
+        return future
+
+    def unregister(self, name: str, future: asyncio.Future[None]) -> None:
+        waiting = self._waiters.get(name)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                del self._waiters[name]
+
+    def ring(self, name: str | None = None) -> None:
+        """Wake the receivers waiting on ``name`` (all of them when None)."""
+        names = list(self._waiters) if name is None else [name]
+        for each in names:
+            for future in self._waiters.get(each, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    async def _listen(self) -> None:
+        backoff = 0.05
+        while not self._stopped:
+            try:
+                client = await self._connection.client()
+                pubsub = client.pubsub()
+                try:
+                    await pubsub.subscribe(self._channel)
+                    while True:
+                        message = await pubsub.get_message(timeout=None)
+                        if message is None:
+                            continue
+                        if message["type"] == "subscribe":
+                            self._subscribed.set()
+                            backoff = 0.05
+                        elif message["type"] == "message":
+                            data = message["data"]
+                            self.ring(data.decode() if isinstance(data, bytes) else str(data))
+                finally:
+                    self._subscribed.clear()
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Lost connection or a closed store: the receivers' fallback polls carry on.
+                # (A cancellation may reach here as a connection error raised by the client.)
+                if self._stopped or self._connection.closed:
+                    return
+                self.ring()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def close(self) -> None:
+        """Stop listening and wake every waiting receiver."""
+        self._stopped = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(listener, 5.0)
+        self.ring()
