@@ -66,3 +66,21 @@ async def test_a_delay_longer_than_the_visibility_is_not_a_held_receive(redis_ur
     stats = await backend.queues.stats("q")
     assert (stats.visible, stats.in_flight, stats.delayed) == (0, 0, 1)
     await backend.close()
+
+
+async def test_a_stale_receipt_extends_nothing(redis_url: str) -> None:
+    """A worker paused past its visibility timeout wakes holding an old receipt: it can neither
+    hide the message from the worker that now holds it nor return it early."""
+    backend = redis_backend_from_url(redis_url, VirtualClock())
+    queues = backend.queues
+    await queues.send("q", [OutgoingMessage(b"m")])
+    (old,) = await queues.receive("q", 1, 0.05)
+    await asyncio.sleep(0.1)
+    (new,) = await queues.receive("q", 1, 30)
+    assert not await queues.change_visibility("q", old.receipt, 0)
+    assert not await queues.change_visibility("q", old.receipt, 3600)
+    assert await queues.receive("q", 1, 30) == []
+    stats = await queues.stats("q")
+    assert (stats.visible, stats.in_flight) == (0, 1)
+    assert await queues.delete("q", [new.receipt]) == 1
+    await backend.close()
