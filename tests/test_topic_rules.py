@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eventmesh import (
+    BackendError,
     BackpressureError,
     ConfigurationError,
     Context,
@@ -1792,3 +1793,27 @@ async def test_the_error_messages_name_what_is_wrong(mesh: Mesh) -> None:
     ):
         async with mesh:
             pass
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="on durable storage _fan_out counts each stored delivery under max_pending "
+    "(limit.add) before put_many; when the store refuses them, publish raises the store's "
+    "error but the places are never given back, so the topic stays full for deliveries that "
+    "do not exist",
+)
+async def test_a_publish_the_store_refuses_gives_back_its_place(
+    clock: VirtualClock, tmp_path: Any
+) -> None:
+    """On durable storage every delivery is stored first. A publish whose deliveries the
+    store cannot take fails with the store's error and leaves the topic's ``max_pending``
+    as it was: the next publish meets the same error, not a full topic."""
+    mesh = Mesh(clock=clock, storage=f"sqlite:///{tmp_path / 'mesh.db'}", drain_timeout=0)
+    topic = mesh.topic("alerts", max_pending=1)
+    topic.subscribe(named_subscriber([]))
+    async with mesh:
+        await mesh.backend.close()
+        with pytest.raises(BackendError):
+            await topic.publish("one", timeout=0)
+        with pytest.raises(BackendError):
+            await topic.publish("two", timeout=0)
