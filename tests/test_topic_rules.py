@@ -293,6 +293,8 @@ def test_attribute_data_types_are_string_number_or_binary_with_an_optional_label
         "n": {"DataType": "Number.float", "StringValue": "1.5"},
         "b": {"DataType": "Binary.png", "BinaryValue": "AA=="},
     }
+    dotted = encode_sns_attributes({"d": {"DataType": "Number.a.b", "StringValue": "1"}})
+    assert dotted == {"d": {"DataType": "Number.a.b", "StringValue": "1"}}  # a dotted label
     for data_type in ("Integer", "Str", "Strings", "Text.String"):
         with pytest.raises(
             PayloadError, match=f"DataType must be String, Number or Binary .*not '{data_type}'"
