@@ -38,6 +38,11 @@ def redact_url(url: str) -> str:
         )
     if netloc == parts.netloc and query == parts.query and not parts.fragment:
         return url
+    if parts.scheme and url.startswith(f"{parts.scheme}://"):
+        # Written out, not urlunsplit: with an empty host it drops the ``//`` of an absolute
+        # path (``sqlite:////var/app.db`` would become ``sqlite://var/app.db``).
+        rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+        return f"{rebuilt}?{query}" if query else rebuilt
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 

@@ -272,3 +272,21 @@ def test_a_wrong_environment_value_is_refused_without_showing_it(mesh: Mesh) -> 
     assert str(caught.value) == (
         "environment variables must map str to str, got 'DB_PASSWORD': a bytes value"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "sqlite:////var/lib/app/mesh.db?synchronous=NORMAL",
+            "sqlite:////var/lib/app/mesh.db?synchronous=***",
+        ),
+        ("sqlite:///mesh.db?busy_timeout=5", "sqlite:///mesh.db?busy_timeout=***"),
+        ("redis://:secret@cache:6379/0?prefix=app", "redis://***@cache:6379/0?prefix=***"),
+        ("https://user:pw@example.com/hook#part", "https://***@example.com/hook"),
+    ],
+)
+def test_a_redacted_url_keeps_its_path_whole(url: str, shown: str) -> None:
+    """Only the user info and the query values are masked: an absolute SQLite path keeps its
+    four slashes, so the message still says which file."""
+    assert redact_url(url) == shown
