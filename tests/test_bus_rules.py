@@ -1024,12 +1024,6 @@ async def test_a_running_replay_can_be_cancelled(mesh: Mesh, clock: VirtualClock
         assert (done.state, done.events_replayed) == ("COMPLETED", 150)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a replay cancelled before its task first runs never ends: its task is cancelled "
-    "before the code that sets the state and wakes wait() runs, so state stays STARTING and "
-    "wait() never returns",
-)
 async def test_a_replay_cancelled_at_once_ends_cancelled(mesh: Mesh, clock: VirtualClock) -> None:
     """CancelReplay right after StartReplay: the replay ends in state CANCELLED and ``wait``
     returns (with no event replayed)."""
@@ -1930,13 +1924,6 @@ async def test_on_durable_storage_deliveries_wait_in_the_store_for_the_next_star
     assert event["detail"] == {"n": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on durable storage the bus stores each delivery in a background task; when the "
-    "store refuses it, the task's exception is never retrieved, the event is neither "
-    "delivered, dead-lettered nor counted as dropped, and its place under max_pending is "
-    "never given back",
-)
 async def test_a_delivery_the_store_cannot_take_is_counted_and_frees_its_place(
     clock: VirtualClock, tmp_path: Path
 ) -> None:

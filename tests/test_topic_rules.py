@@ -1800,13 +1800,6 @@ async def test_the_error_messages_name_what_is_wrong(mesh: Mesh) -> None:
             pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on durable storage _fan_out counts each stored delivery under max_pending "
-    "(limit.add) before put_many; when the store refuses them, publish raises the store's "
-    "error but the places are never given back, so the topic stays full for deliveries that "
-    "do not exist",
-)
 async def test_a_publish_the_store_refuses_gives_back_its_place(
     clock: VirtualClock, tmp_path: Any
 ) -> None:

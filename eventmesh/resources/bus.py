@@ -828,7 +828,7 @@ class Rule:
         if not (self.enabled and self.bus._live) or not isinstance(payload, dict):
             return
         payload["resources"] = [self.arn]
-        self.bus._dispatch(self.bus._event(payload), [self])
+        await self.bus._dispatch(self.bus._event(payload), [self])
 
     def __repr__(self) -> str:
         return f"<Rule {self.name} of {self.bus.name} ({len(self.targets)} targets)>"
@@ -1124,7 +1124,17 @@ class Bus(Resource):
         replay._task = task
         self._replay_tasks.add(task)
         task.add_done_callback(self._replay_tasks.discard)
+        task.add_done_callback(lambda _: self._replay_ended(replay))
         return replay
+
+    def _replay_ended(self, replay: Replay) -> None:
+        """A replay cancelled before its task first ran never reached the code that ends it:
+        end it here, so its state says so and ``wait`` returns."""
+        if replay.done:
+            return
+        replay.state = "CANCELLED"
+        replay.ended_at = self.context.clock.time()
+        replay._done.set()
 
     async def _run_replay(self, replay: Replay) -> None:
         logs = self.context.backend.logs
@@ -1143,7 +1153,7 @@ class Bus(Resource):
                     break
                 await self.limit.room()  # a replay goes at the pace of deliveries
                 for record in records:
-                    self._replay_one(replay, record)
+                    await self._replay_one(replay, record)
                     after = record.sequence
                 await asyncio.sleep(0)  # let the deliveries of this chunk start
             replay.state = "COMPLETED"
@@ -1158,13 +1168,13 @@ class Bus(Resource):
             replay.ended_at = self.context.clock.time()
             replay._done.set()
 
-    def _replay_one(self, replay: Replay, record: LogRecord) -> None:
+    async def _replay_one(self, replay: Replay, record: LogRecord) -> None:
         envelope = orjson.loads(record.data)
         envelope["replay-name"] = replay.name
         event = self._event(envelope, trace=dict(record.attributes))
         candidates = self.rules.values() if replay.rules is None else replay.rules
         with _trace_context(event.trace):
-            self._dispatch(event, [rule for rule in candidates if rule.matches(event)])
+            await self._dispatch(event, [rule for rule in candidates if rule.matches(event)])
         replay.events_replayed += 1
 
     # -- putting events ----------------------------------------------------------------------
@@ -1319,7 +1329,7 @@ class Bus(Resource):
             for archive in list(self.archives.values()):
                 if archive.accepts(event):
                     await archive._append(event)
-        self._dispatch(event, [rule for rule in self.rules.values() if rule.matches(event)])
+        await self._dispatch(event, [rule for rule in self.rules.values() if rule.matches(event)])
 
     async def forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
         """Take an event from another bus's rule (the event itself, same id)."""
@@ -1376,7 +1386,7 @@ class Bus(Resource):
         return event.id
 
     # -- delivering --------------------------------------------------------------------------
-    def _dispatch(self, event: _Event, rules: Iterable[Rule]) -> None:
+    async def _dispatch(self, event: _Event, rules: Iterable[Rule]) -> None:
         stored: list[tuple[str, bytes]] = []
         for rule in rules:
             rule.matched += 1
@@ -1395,13 +1405,14 @@ class Bus(Resource):
                 self._deliveries.add(task)
                 task.add_done_callback(self._deliveries.discard)
         if stored:
-            task = asyncio.create_task(
-                self._retries.put_many(stored, trace=event.trace),
-                name=f"events.{self.name}.{event.id}.store",
-                context=task_context(),
-            )
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            # Stored before the caller hears of success: on durable storage an event a
+            # PutEvents accepted survives a crash.
+            try:
+                await self._retries.put_many(stored, trace=event.trace)
+            except BaseException:
+                for _ in stored:  # nothing was stored: give the places back
+                    self.limit.release()
+                raise
 
     async def _deliver(self, target: RuleTarget, event: _Event) -> None:
         """A first attempt in memory; a retry waits in the store (see _attempt_stored)."""

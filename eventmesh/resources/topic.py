@@ -702,7 +702,12 @@ class Topic(Resource):
         if stored:
             for _ in stored:
                 self.limit.add()
-            await self._retries.put_many(stored, trace=self._trace())
+            try:
+                await self._retries.put_many(stored, trace=self._trace())
+            except BaseException:
+                for _ in stored:  # nothing was stored: give the places back
+                    self.limit.release()
+                raise
         return message_id
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
