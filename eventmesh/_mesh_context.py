@@ -53,13 +53,14 @@ class MeshContext:
         max_event_payload: int,
         max_pending: int | None,
     ) -> None:
-        self._clock = clock
+        # Plain attributes, not properties: resources read them on every message.
+        self.clock = clock
+        self.region = region
+        self.account_id = account_id
+        self.telemetry = telemetry
+        self.egress = egress
+        self.random = rng
         self._storage = storage
-        self._region = region
-        self._account_id = account_id
-        self._telemetry = telemetry
-        self._egress = egress
-        self._random = rng
         self._registry = registry
         self._lifecycle = lifecycle
         self._invoker = invoker
@@ -69,40 +70,12 @@ class MeshContext:
         self._destinations = DestinationResolver(self, registry.functions)
         self.mapping_kinds: dict[str, Callable[..., Service]] = {}
         """Event source mapping factories by the kind of resource they read (see Mesh)."""
-        self._http = HttpSender(egress)
+        self.http = HttpSender(egress)
 
     # -- what a resource reads ---------------------------------------------------------------
     @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @property
     def backend(self) -> Backend:
         return self._storage.backend
-
-    @property
-    def region(self) -> str:
-        return self._region
-
-    @property
-    def account_id(self) -> str:
-        return self._account_id
-
-    @property
-    def telemetry(self) -> Telemetry:
-        return self._telemetry
-
-    @property
-    def egress(self) -> EgressPolicy:
-        return self._egress
-
-    @property
-    def http(self) -> HttpSender:
-        return self._http
-
-    @property
-    def random(self) -> random.Random:
-        return self._random
 
     @property
     def running(self) -> bool:
@@ -113,7 +86,7 @@ class MeshContext:
         self, kind: str, name: str, max_pending: int | None, *, stored: bool
     ) -> PendingLimit:
         limit = check_max_pending(max_pending) or self._max_pending or DEFAULT_MAX_PENDING[kind]
-        setting = LimitSetting(PendingLimit(kind, name, limit, self._clock), limit, stored)
+        setting = LimitSetting(PendingLimit(kind, name, limit, self.clock), limit, stored)
         if self._storage.bound:
             setting.apply(self._storage.bounds_store)
         self._lifecycle.limits.append(setting)
