@@ -282,7 +282,8 @@ class QueueMapping:
         queue = self.queue
         mesh = queue.context
         assert self._target is not None
-        records = [m.to_record(queue.arn, mesh.region) for m in messages]
+        arn, region = queue.arn, mesh.region  # once per batch, not per record
+        records = [m.to_record(arn, region) for m in messages]
         if self.filters:
             kept = [i for i, r in enumerate(records) if matches_any(self.filters, _filter_view(r))]
             if len(kept) < len(records):
