@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from eventmesh import __version__
 from eventmesh._errors import EventMeshError
 from eventmesh._mesh import Mesh
+from eventmesh._workers import check_workers, supervise
 from eventmesh.bench.options import add_arguments as add_bench_arguments
 
 __all__ = ["main"]
@@ -106,6 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the mesh's storage instead of the one its code chose, e.g. "
         "sqlite:///app.db (default: $EVENTMESH_STORAGE, else the code's choice)",
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N worker processes sharing the mesh's storage (restarted when one dies; "
+        "needs sqlite:// or redis:// storage); default 1, this process",
+    )
     add_bench_arguments(
         commands.add_parser(
             "bench",
@@ -125,6 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             mesh = _load_mesh(arguments.app)
             if arguments.storage is not None:
                 mesh.use_storage(arguments.storage)
+            if arguments.workers != 1:
+                check_workers(arguments.workers, mesh.storage)
+                return asyncio.run(
+                    supervise(
+                        arguments.app, arguments.workers, arguments.storage, arguments.log_level
+                    )
+                )
             return asyncio.run(_run_until_signalled(mesh))
         elif arguments.command == "bench":
             from eventmesh.bench.command import run_command

@@ -1,0 +1,112 @@
+"""``eventmesh run app:mesh --workers N``: real worker processes sharing one storage, a dead
+one restarted, SIGTERM passed to all for a graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+APP = (
+    "from eventmesh import Mesh\n"
+    "mesh = Mesh()\n"
+    "@mesh.function\n"
+    "async def hello(event, context):\n"
+    "    return 'hi'\n"
+    "mesh.queue('orders').subscribe(hello)\n"
+)
+
+
+async def _start(tmp_path: Path, *extra: str) -> asyncio.subprocess.Process:
+    (tmp_path / "app.py").write_text(APP)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eventmesh.cli", "run", "app:mesh", *extra,
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+async def _until(process: asyncio.subprocess.Process, seen: list[str], pattern: str) -> str:
+    """Read lines (bounded in real time: these are OS processes) until one matches."""
+    assert process.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
+        if not line:
+            raise AssertionError(f"ended before {pattern!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if re.search(pattern, line):
+            return line
+
+
+async def test_workers_run_a_dead_one_is_restarted_and_sigterm_drains_all(
+    tmp_path: Path,
+) -> None:
+    supervisor = await _start(tmp_path, "--workers", "2", "--storage", "sqlite:///w.db")
+    seen: list[str] = []
+    try:
+        pids = {}
+        for _ in range(2):
+            line = await _until(supervisor, seen, r"worker (\d) started \(pid (\d+)\)")
+            match = re.search(r"worker (\d) started \(pid (\d+)\)", line)
+            assert match is not None
+            pids[int(match.group(1))] = int(match.group(2))
+        assert sorted(pids) == [1, 2]
+        for _ in range(2):
+            await _until(supervisor, seen, r"running <Mesh storage='sqlite:///w.db'")
+
+        os.kill(pids[1], signal.SIGKILL)
+        await _until(supervisor, seen, r"worker 1 \(pid \d+\) ended with signal 9")
+        line = await _until(supervisor, seen, r"worker 1 started \(pid (\d+)\)")
+        assert f"pid {pids[1]})" not in line  # a new process
+        await _until(supervisor, seen, r"running <Mesh")
+
+        supervisor.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(supervisor.wait(), timeout=30) == 0
+        assert supervisor.stdout is not None
+        seen.append((await supervisor.stdout.read()).decode())
+    finally:
+        if supervisor.returncode is None:
+            supervisor.kill()
+            await supervisor.wait()
+    output = "".join(seen)
+    assert "stopped: every worker drained" in output
+    assert output.count("received SIGTERM: draining") == 2  # each worker drained
+    for pid in pids.values():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"worker pid {pid} still runs")
+
+
+async def test_several_workers_need_storage_they_can_share(tmp_path: Path) -> None:
+    process = await _start(tmp_path, "--workers", "2")
+    assert process.stdout is not None
+    output = (await asyncio.wait_for(process.stdout.read(), timeout=30)).decode()
+    assert await process.wait() == 1
+    assert "--workers 2 needs storage that several processes share" in output
+
+
+async def test_a_worker_that_dies_at_once_is_not_restarted_forever(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(
+        "from eventmesh import Mesh\n"
+        "import os\n"
+        "mesh = Mesh()\n"
+        "if os.environ.get('EVENTMESH_WORKER'):\n"
+        "    raise SystemExit(3)  # every worker fails at import\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eventmesh.cli", "run", "broken:mesh", "--workers", "2",
+        "--storage", "sqlite:///b.db",
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert process.stdout is not None
+    output = (await asyncio.wait_for(process.stdout.read(), timeout=60)).decode()
+    assert await process.wait() == 1
+    assert "5 times in a row" in output and "stopping" in output
