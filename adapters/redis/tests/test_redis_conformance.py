@@ -1,10 +1,12 @@
-"""The shipped conformance kit's backend, queue and sharing suites on Redis, with the
-adapter's capabilities record, in real time on the server's clock.
+"""The shipped conformance kit on Redis, all six suites, with the adapter's one capabilities
+record (``eventmesh_redis.capabilities.REDIS_CAPABILITIES``), in real time on the server's
+clock.
 
-Each test opens the backend under a key prefix of its own, deleted after it. The suite's
-durations are scaled by ``TIME_SCALE`` (a 30-second visibility timeout lasts 0.6 s); the
-queue suite's shortest steps (0.25 s, so 5 ms) stay above a loaded machine's scheduling
-delays at this scale, not at 0.01. (test_conformance runs the log, key-value and blob suites.)
+Each test opens the backend under a key prefix of its own, deleted after it. The suites'
+durations are scaled (``time_scale``): the backend, queue and sharing suites by 0.02 (a
+30-second visibility timeout lasts 0.6 s; their shortest steps, 0.25 s, so 5 ms, stay above a
+loaded machine's scheduling delays at this scale, not at 0.01); the log, key-value and blob
+suites by 0.1 (their long polls end on Redis's 0.1 s tick).
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from eventmesh.backends import Backend
 from eventmesh.testing.conformance import BackendUnderTest
 from eventmesh.testing.conformance.suites import (
     BackendSuite,
+    BlobStoreSuite,
+    KeyValueStoreSuite,
+    LogStoreSuite,
     MultiProcessSuite,
     QueueStoreSuite,
 )
 from eventmesh_redis import redis_backend_from_url
 from eventmesh_redis.capabilities import REDIS_CAPABILITIES
 
-TIME_SCALE = 0.02
+QUEUE_TIME_SCALE = 0.02
+STORE_TIME_SCALE = 0.1
 
 
-@pytest_asyncio.fixture
-async def conformance_backend() -> AsyncIterator[BackendUnderTest]:
+async def _redis(time_scale: float) -> AsyncIterator[BackendUnderTest]:
     server = await require_redis()
     prefix = f"conformance-{uuid.uuid4().hex[:12]}"
     url = f"{server}?prefix={prefix}"
@@ -40,13 +45,15 @@ async def conformance_backend() -> AsyncIterator[BackendUnderTest]:
         return redis_backend_from_url(url, clock)
 
     yield BackendUnderTest(
-        "redis",
-        open_redis,
-        REDIS_CAPABILITIES,
-        url=lambda directory: url,
-        time_scale=TIME_SCALE,
+        "redis", open_redis, REDIS_CAPABILITIES, url=lambda directory: url, time_scale=time_scale
     )
     await delete_prefix(server, prefix)
+
+
+@pytest_asyncio.fixture
+async def conformance_backend() -> AsyncIterator[BackendUnderTest]:
+    async for backend in _redis(QUEUE_TIME_SCALE):
+        yield backend
 
 
 class TestBackend(BackendSuite):
@@ -58,4 +65,25 @@ class TestQueueStore(QueueStoreSuite):
 
 
 class TestMultiProcess(MultiProcessSuite):
+    pass
+
+
+class _StoreScale:
+    """The log, key-value and blob suites at their own time scale."""
+
+    @pytest_asyncio.fixture
+    async def conformance_backend(self) -> AsyncIterator[BackendUnderTest]:
+        async for backend in _redis(STORE_TIME_SCALE):
+            yield backend
+
+
+class TestLogStore(_StoreScale, LogStoreSuite):
+    pass
+
+
+class TestKeyValueStore(_StoreScale, KeyValueStoreSuite):
+    pass
+
+
+class TestBlobStore(_StoreScale, BlobStoreSuite):
     pass
