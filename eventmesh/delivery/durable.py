@@ -201,6 +201,32 @@ class DeliveryQueue:
         stats = await self._store.stats(self.name)
         return stats.visible + self._busy
 
+    async def report_at_stop(self, owner: str, durable: bool, log: logging.Logger) -> int:
+        """Once stopped, say what is still stored: kept for the next start on durable
+        storage, lost with the process on memory storage. Returns how many were lost."""
+        try:
+            stats = await self.stats()
+        except Exception:
+            return 0  # a failing store: nothing more to learn from it
+        if not stats.total:
+            return 0
+        if durable:
+            log.info(
+                "%s: %d deliveries stay in the store for the next start (%d waiting to retry)",
+                owner,
+                stats.total,
+                stats.delayed,
+            )
+            return 0
+        log.warning(
+            "abandoned: %s %d deliveries unfinished (%d waiting to retry); memory storage "
+            "keeps nothing after the process ends",
+            owner,
+            stats.total,
+            stats.delayed,
+        )
+        return stats.total
+
     async def stats(self) -> QueueStats:
         """The store's counts: due (visible), being attempted (in flight), waiting (delayed)."""
         return await self._store.stats(self.name)

@@ -1574,36 +1574,12 @@ class Bus(Resource):
             self._deliveries, 0, f"bus {self.name}", logger, *self._replay_tasks
         )
         await self._retries.stop()
-        await self._report_stored()
+        self.dropped += await self._retries.report_at_stop(
+            f"bus {self.name}", self._durable, logger
+        )
         for rule in self.rules.values():
             for target in rule.targets:
                 await target.close()
-
-    async def _report_stored(self) -> None:
-        """Deliveries still stored once stopped: lost with the process on memory storage
-        (counted as dropped), kept for the next start on durable storage."""
-        try:
-            stats = await self._retries.stats()
-        except Exception:
-            return  # a failing store: nothing more to learn from it
-        if not stats.total:
-            return
-        if self._durable:
-            logger.info(
-                "bus %s: %d deliveries stay in the store for the next start (%d waiting to retry)",
-                self.name,
-                stats.total,
-                stats.delayed,
-            )
-            return
-        self.dropped += stats.total
-        logger.warning(
-            "abandoned: bus %s %d deliveries unfinished (%d waiting to retry); memory "
-            "storage keeps nothing after the process ends",
-            self.name,
-            stats.total,
-            stats.delayed,
-        )
 
     async def pending(self) -> int:
         """Deliveries under way and replays running; retries waiting are not waited for."""

@@ -886,36 +886,11 @@ class Topic(Resource):
             self._deliveries, 0, f"topic {self.name}", logger
         )
         await self._retries.stop()
-        await self._report_stored()
+        self.delivery_failures += await self._retries.report_at_stop(
+            f"topic {self.name}", self._durable, logger
+        )
         for subscription in self.subscriptions:
             await subscription.close()
-
-    async def _report_stored(self) -> None:
-        """Deliveries still stored once stopped: lost with the process on memory storage
-        (counted as failures), kept for the next start on durable storage."""
-        try:
-            stats = await self._retries.stats()
-        except Exception:
-            return  # a failing store: nothing more to learn from it
-        if not stats.total:
-            return
-        if self._durable:
-            logger.info(
-                "topic %s: %d deliveries stay in the store for the next start (%d waiting to "
-                "retry)",
-                self.name,
-                stats.total,
-                stats.delayed,
-            )
-            return
-        self.delivery_failures += stats.total
-        logger.warning(
-            "abandoned: topic %s %d deliveries unfinished (%d waiting to retry); memory "
-            "storage keeps nothing after the process ends",
-            self.name,
-            stats.total,
-            stats.delayed,
-        )
 
     async def pending(self) -> int:
         """Deliveries under way; those waiting to retry are not waited for by a drain."""
