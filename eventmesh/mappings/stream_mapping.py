@@ -54,6 +54,7 @@ from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequest
 from eventmesh._failure_log import log_function_error
 from eventmesh._tasks import stop_tasks
 from eventmesh.mappings.queue_mapping import THROTTLE_BACKOFF, compile_filters, failed_item_ids
+from eventmesh.mappings.shard_leases import DEFAULT_LEASE_DURATION, Lease, ShardLeases
 from eventmesh.patterns import Pattern, matches_any
 
 if TYPE_CHECKING:
@@ -118,18 +119,33 @@ class _Lane:
 
 
 class _ShardState:
-    """One shard of a running mapping: the reader's position and the lanes."""
+    """One shard this process holds the lease of: the reader's position and the lanes."""
 
-    __slots__ = ("key", "lanes", "lock", "read_position", "room", "saved", "shard_id")
+    __slots__ = (
+        "closing",
+        "lane_tasks",
+        "lanes",
+        "lease",
+        "lock",
+        "read_position",
+        "reader",
+        "room",
+        "saved",
+        "shard_id",
+    )
 
-    def __init__(self, shard_id: str, key: str, floors: list[int]) -> None:
+    def __init__(self, shard_id: str, lease: Lease, floors: list[int]) -> None:
         self.shard_id = shard_id
-        self.key = key
+        self.lease = lease
         self.lanes = [_Lane(floor) for floor in floors]
         self.read_position = min(floors)
         self.room = asyncio.Event()
         self.lock = asyncio.Lock()
         self.saved: list[int] | None = None
+        self.closing = False
+        """Set when the shard stops here (lease lost or handed over): no batch starts."""
+        self.reader: asyncio.Task[None] | None = None
+        self.lane_tasks: list[asyncio.Task[None]] = []
 
     def buffered(self) -> int:
         return sum(len(lane.records) for lane in self.lanes)
@@ -178,6 +194,7 @@ class StreamMapping:
         on_failure: DestinationSpec | None,
         filters: Sequence[Mapping[str, Any] | str] | None,
         enabled: bool,
+        lease_duration: float | None = None,
     ) -> None:
         self.stream = stream
         self.function = function
@@ -204,6 +221,15 @@ class StreamMapping:
         self.filters = compile_filters(filters)
         _check_data_patterns(self.filters)
         self.enabled = enabled
+        if lease_duration is None:
+            lease_duration = DEFAULT_LEASE_DURATION
+        if (
+            isinstance(lease_duration, bool)
+            or not isinstance(lease_duration, int | float)
+            or not 1 <= lease_duration <= 3600
+        ):
+            raise ConfigurationError("lease_duration must be a number from 1 to 3600 seconds")
+        self.lease_duration = float(lease_duration)
         self.uuid = self._identity()
         self.iterator_age_ms: dict[str, float] = {}
         self.invocations = 0
@@ -214,6 +240,9 @@ class StreamMapping:
         self._identity_arn = ""
         self._shards: dict[str, _ShardState] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._leases: ShardLeases | None = None
+        self._handing_over: set[_ShardState] = set()
+        self._lease_failures = 0
         self._stopping = False
         self._capacity = max(2 * self.batch_size, 100) * self.parallelization_factor
 
@@ -260,9 +289,10 @@ class StreamMapping:
         """The sequence number of the shard's last record known done (every record up to it
         is), or None when none is."""
         stored = await self.stream.context.backend.values.get(self.checkpoint_key(shard_id))
-        if stored is None:
+        lanes = None if stored is None else orjson.loads(stored.value).get("lanes")
+        if not lanes:
             return None
-        position = min(orjson.loads(stored.value)["lanes"])
+        position = min(lanes)
         return self.stream.sequence_number_at(shard_id, position) if position > 0 else None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -279,22 +309,121 @@ class StreamMapping:
         if not self.enabled:
             return
         self._stopping = False
-        for shard in self.stream.shards:
-            state = await self._open(shard.shard_id)
-            self._shards[shard.shard_id] = state
-            self.stream.note_read(shard.shard_id)
-            self._spawn(self._read(state), f"kinesis-reader.{shard.shard_id}")
-            for lane in state.lanes:
-                self._spawn(self._run_lane(state, lane), f"kinesis-lane.{shard.shard_id}")
+        self._leases = ShardLeases(
+            mesh.backend.values, mesh.clock, self.checkpoint_key, duration=self.lease_duration
+        )
+        await self._lease_round()
+        self._spawn(self._keep_leases(), "kinesis-leases")
 
     async def stop(self) -> None:
         self._stopping = True
         await stop_tasks(self._tasks)
-        for state in self._shards.values():
-            await self._save(state)
+        for state in [*self._shards.values(), *self._handing_over]:
+            await self._release(state)  # a lease already released or lost is left alone
         self._shards.clear()
+        self._handing_over.clear()
         for shard_id in self.stream.shard_ids:
             self.stream.note_read(shard_id)  # the slowest reader may have been this one
+
+    # -- leases ------------------------------------------------------------------------------
+    @property
+    def owner(self) -> str | None:
+        """This process's name in the shard leases, while the mapping runs."""
+        return None if self._leases is None else self._leases.owner
+
+    def held_shards(self) -> list[str]:
+        """The shards this process reads now (with one process: all of them)."""
+        return sorted(self._shards)
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases held, hand over the ones asked for, take a fair share; once a
+        third of the lease duration. A failing store is logged once until it recovers: the
+        shards then stop starting batches when their leases run out."""
+        assert self._leases is not None
+        clock = self.stream.context.clock
+        while not self._stopping:
+            await clock.sleep(self._leases.renew_interval)
+            try:
+                await self._lease_round()
+            except Exception as exc:
+                if not self._lease_failures:
+                    logger.warning(
+                        "stream %s: the shard leases could not be renewed (%s); retrying",
+                        self.stream.name,
+                        exc,
+                    )
+                self._lease_failures += 1
+                continue
+            if self._lease_failures:
+                logger.warning("stream %s: the shard leases are renewed again", self.stream.name)
+                self._lease_failures = 0
+
+    async def _lease_round(self) -> None:
+        assert self._leases is not None
+        result = await self._leases.round(self.stream.shard_ids)
+        for lease in result.lost:
+            state = self._shards.get(lease.shard_id)
+            if state is not None:
+                logger.warning(
+                    "stream %s: the lease of %s was taken over; stopped reading it",
+                    self.stream.name,
+                    lease.shard_id,
+                )
+                self._close(state)
+        for lease in result.to_release:
+            state = self._shards.get(lease.shard_id)
+            if state is not None and not state.closing:
+                self._spawn(self._hand_over(state), f"kinesis-handover.{lease.shard_id}")
+        for lease in result.taken:
+            if self._stopping:
+                await self._leases.release(lease)
+                continue
+            await self._begin(lease)
+
+    async def _begin(self, lease: Lease) -> None:
+        """Start reading a shard whose lease was just taken, after its checkpoint."""
+        state = await self._open(lease)
+        self._shards[lease.shard_id] = state
+        self.stream.note_read(lease.shard_id)
+        name = lease.shard_id
+        state.reader = self._spawn(self._read(state), f"kinesis-reader.{name}")
+        state.lane_tasks = [
+            self._spawn(self._run_lane(state, lane), f"kinesis-lane.{name}") for lane in state.lanes
+        ]
+
+    def _close(self, state: _ShardState) -> None:
+        """Stop the shard here: no batch starts; the one running ends on its own."""
+        state.closing = True
+        if state.reader is not None:
+            state.reader.cancel()
+        for lane in state.lanes:
+            lane.wake.set()
+        if self._shards.get(state.shard_id) is state:
+            del self._shards[state.shard_id]
+        self.stream.note_read(state.shard_id)
+
+    async def _hand_over(self, state: _ShardState) -> None:
+        """Another process asked for the shard: finish the running batch, write the
+        checkpoint, and release the lease to it, so the shard keeps its order."""
+        self._close(state)
+        self._handing_over.add(state)
+        if state.lane_tasks:
+            await asyncio.wait(state.lane_tasks)
+        await self._release(state)
+        self._handing_over.discard(state)
+
+    async def _release(self, state: _ShardState) -> None:
+        if self._leases is None:
+            return
+        async with state.lock:
+            try:
+                await self._leases.release(state.lease, state.checkpoint())
+            except Exception:
+                logger.exception(
+                    "stream %s: the lease of %s could not be released; it will expire",
+                    self.stream.name,
+                    state.shard_id,
+                )
 
     def read_position(self, shard_id: str) -> int | None:
         """How far this mapping has read the shard (None when it is not reading it)."""
@@ -312,21 +441,21 @@ class StreamMapping:
                 total += max(0, newest - state.read_position)
         return total
 
-    def _spawn(self, coroutine: Any, name: str) -> None:
+    def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine, name=f"{name}.{self.stream.name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _open(self, shard_id: str) -> _ShardState:
-        """The shard's state from its checkpoint, or from the starting position."""
+    async def _open(self, lease: Lease) -> _ShardState:
+        """The shard's state from the checkpoint in its lease, or from the starting position."""
         factor = self.parallelization_factor
-        stored = await self.stream.context.backend.values.get(self.checkpoint_key(shard_id))
-        if stored is not None:
-            lanes: list[int] = orjson.loads(stored.value)["lanes"]
+        lanes = lease.lanes
+        if lanes:
             floors = lanes if len(lanes) == factor else [min(lanes)] * factor
         else:
-            floors = [await self._starting_position(shard_id)] * factor
-        state = _ShardState(shard_id, self.checkpoint_key(shard_id), floors)
+            floors = [await self._starting_position(lease.shard_id)] * factor
+        state = _ShardState(lease.shard_id, lease, floors)
         await self._save(state)
         return state
 
@@ -341,14 +470,22 @@ class StreamMapping:
         return await stream.position_at(shard_id, self.starting_position_timestamp)
 
     async def _save(self, state: _ShardState) -> None:
-        """Write the shard's checkpoint if it moved; one write at a time per shard, so the
-        newest positions are always the last written."""
+        """Write the shard's checkpoint if it moved, through its lease (so only the owner
+        moves it); one write at a time per shard, so the newest positions are always the
+        last written. A lost lease stops the shard here."""
         async with state.lock:
             positions = state.checkpoint()
-            if positions == state.saved:
+            if positions == state.saved or state.lease.lost:
                 return
-            values = self.stream.context.backend.values
-            await values.put(state.key, orjson.dumps({"lanes": positions}))
+            assert self._leases is not None
+            if not await self._leases.write(state.lease, positions):
+                logger.warning(
+                    "stream %s: the lease of %s was taken over; stopped reading it",
+                    self.stream.name,
+                    state.shard_id,
+                )
+                self._close(state)
+                return
             state.saved = positions
 
     # -- reading -----------------------------------------------------------------------------
@@ -356,7 +493,7 @@ class StreamMapping:
         """The shard's reader: long-polls the log and hands records to the lanes, reading
         ahead at most ``_capacity`` records."""
         stream = self.stream
-        while not self._stopping:
+        while not self._stopping and not state.closing:
             room = self._capacity - state.buffered()
             if room <= 0:
                 state.room.clear()
@@ -370,7 +507,7 @@ class StreamMapping:
                 logger.exception("reading stream %s failed; retrying in 1 s", stream.name)
                 await stream.context.clock.sleep(1.0)
                 continue
-            if records and not self._stopping:
+            if records and not self._stopping and not state.closing:
                 self._dispatch(state, records)
 
     def _dispatch(self, state: _ShardState, records: list[StreamRecord]) -> None:
@@ -419,7 +556,7 @@ class StreamMapping:
 
     # -- delivering --------------------------------------------------------------------------
     async def _run_lane(self, state: _ShardState, lane: _Lane) -> None:
-        while not self._stopping:
+        while not self._stopping and not state.closing:
             if not lane.records:
                 lane.wake.clear()
                 await lane.wake.wait()
@@ -461,7 +598,13 @@ class StreamMapping:
     async def _deliver(self, state: _ShardState, lane: _Lane, batch: list[StreamRecord]) -> None:
         """Deliver a batch until each of its records is done: succeeded or discarded."""
         parts = deque([_Work(batch)])
-        while parts and not self._stopping:  # when stopping, what is left is not done
+        clock = self.stream.context.clock
+        while parts and not self._stopping and not state.closing:  # what is left is not done
+            if clock.now() > state.lease.valid_until:
+                # Not renewed for a lease duration (a store outage, a paused process):
+                # another process may own the shard by now, so wait for the next renewal.
+                await self._back_off(lane, min(1.0, self.lease_duration / 3))
+                continue
             work = parts[0]
             if not await self._drop_expired(state, lane, work):
                 parts.popleft()

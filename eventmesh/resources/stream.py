@@ -637,9 +637,15 @@ class Stream(Resource):
         on_failure: DestinationSpec | None = None,
         filters: Sequence[Mapping[str, Any] | str] | None = None,
         enabled: bool = True,
+        lease_duration: float | None = None,
     ) -> StreamMapping:
         """An event source mapping: read each shard in order and invoke ``function`` with
-        batches (see :mod:`eventmesh.mappings.stream_mapping`)."""
+        batches (see :mod:`eventmesh.mappings.stream_mapping`).
+
+        When several processes share the mesh's storage, they split the shards with leases
+        (:mod:`eventmesh.mappings.shard_leases`); ``lease_duration`` is how long a silent
+        owner keeps its shards before another process takes them over (default 10 s, the
+        Kinesis Client Library's failover time)."""
         check_new_mapping(self.mappings, function, f"stream {self.name!r}", self.arn)
         mapping: StreamMapping = self.context.event_source_mapping(
             "stream",
@@ -658,6 +664,7 @@ class Stream(Resource):
                 "on_failure": on_failure,
                 "filters": filters,
                 "enabled": enabled,
+                "lease_duration": lease_duration,
             },
         )
         self.mappings.append(mapping)
