@@ -284,3 +284,18 @@ async def test_the_lease_duration_is_checked(
     stream = create_stream(mesh.context, "s")
     with pytest.raises(ConfigurationError, match="lease_duration must be a number from 1 to 3600"):
         stream.subscribe(function, lease_duration=duration)
+
+
+async def test_three_processes_on_four_shards_end_two_one_one(
+    backend: Backend, clock: VirtualClock
+) -> None:
+    """A process that lacks two leases asks even an owner at its share (ceil(4/3) = 2) for
+    one, so nobody is left idle: 2/2/0 becomes 2/1/1, as the KCL balances."""
+    processes = [Process(backend, clock, name, shards=4) for name in "abc"]
+    async with processes[0].mesh, processes[1].mesh:
+        await settle()
+        await rounds(clock, 6)
+        assert sorted(len(p.mapping.held_shards()) for p in processes[:2]) == [2, 2]
+        async with processes[2].mesh:
+            await rounds(clock, 9)
+            assert sorted(len(p.mapping.held_shards()) for p in processes) == [1, 1, 2]

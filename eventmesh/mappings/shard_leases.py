@@ -18,7 +18,8 @@ shard's checkpoint always had, holds::
   on after another process has taken over.
 * **Balance.** Each round a process counts the owners it sees (itself included), aims at
   ``ceil(shards / owners)`` leases, takes free or expired leases first, and else asks the
-  busiest owner for one lease (``wanted_by``). The owner finishes the batch it is
+  busiest owner for one lease (``wanted_by``) if that owner holds more than its share, or
+  exactly its share while this process lacks more than one. The owner finishes the batch it is
   delivering, writes its checkpoint and releases the lease, so a shard changes hands between
   two batches and keeps its order. A lease whose owner died is taken after it expires and
   resumes after its last checkpoint: the batch that was running is delivered again (at least
@@ -225,8 +226,13 @@ class ShardLeases:
                 return  # the owner has not answered yet: one request at a time
             self._wanting = None
         shards = max(owners.values(), key=len)
-        if len(shards) <= target or len(shards) - 1 < len(self.held) + 1:
+        needed = target - len(self.held)
+        # As the KCL does: take from an owner above its share, or from one at its share when
+        # more than one is missing here (4 shards, 3 processes: 2/2/0 becomes 2/1/1).
+        if not (len(shards) > target or (len(shards) == target and needed > 1)):
             return
+        if len(shards) - 1 < len(self.held) + 1:
+            return  # no better balanced after the move
         for shard_id in sorted(shards):
             stored, record = records[shard_id]
             if stored is None or record.get("wanted_by"):
