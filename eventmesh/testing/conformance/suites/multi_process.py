@@ -13,10 +13,11 @@ from pathlib import Path
 from eventmesh.backends.protocols import Backend, OutgoingMessage
 from eventmesh.testing.conformance import BackendUnderTest
 from eventmesh.testing.conformance.capabilities import Capabilities, CrashRedelivery
+from eventmesh.testing.conformance.suites.shard_lease_processes import ShardLeaseProcesses
 from eventmesh.testing.conformance.timing import TimeDriver
 
 
-class MultiProcessSuite:
+class MultiProcessSuite(ShardLeaseProcesses):
     """Stores shared as declared; subclass as ``class TestSharing(MultiProcessSuite)``."""
 
     async def test_a_second_open_shares_the_store_only_if_declared(
