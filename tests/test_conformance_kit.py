@@ -132,7 +132,8 @@ def test_a_package_outside_eventmesh_runs_the_whole_suite_with_its_own_record(
 ) -> None:
     """``eventmesh_toy`` is installed on the path (an entry point for ``toy://``) and its
     project's tests declare a record unlike memory's (no trim, delays up to 900 s): the same
-    suite passes there, every test collected, the differences asserted from the record."""
+    suite passes there, every test collected, the differences asserted from the record (the
+    shard-lease process test is skipped: the toy store is not shared by processes)."""
     site = tmp_path / "site"
     write_distribution(
         site,
@@ -158,7 +159,9 @@ def test_a_package_outside_eventmesh_runs_the_whole_suite_with_its_own_record(
     )
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert re.fullmatch(rf"{suite_size()} passed in [0-9.]+s", summary), summary
+    # One test needs a store that processes share, which the toy's record does not declare:
+    # it is skipped, saying so.
+    assert re.fullmatch(rf"{suite_size() - 1} passed, 1 skipped in [0-9.]+s", summary), summary
 
 
 # -- the capabilities record ---------------------------------------------------------------------
