@@ -82,7 +82,11 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "mappings": (
         ["eventmesh/mappings/*.py"],
-        ["tests/test_queue_mapping.py", "tests/test_stream_mapping.py"],
+        [
+            "tests/test_queue_mapping.py",
+            "tests/test_stream_mapping.py",
+            "tests/test_shard_leases.py",
+        ],
     ),
     "topic": (
         ["eventmesh/resources/topic.py"],
