@@ -45,6 +45,7 @@ from eventmesh._destinations import (
 from eventmesh._errors import ResourceNotFoundError
 from eventmesh._failure_log import log_function_error
 from eventmesh._invoker import Invoker, extend_chain, invocation_chain
+from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
@@ -102,6 +103,11 @@ class AsyncInvocationQueue:
         """The mesh's queue store, bound on first use (storage is bound when the mesh
         starts, so a command line can choose it)."""
         return self._store_of()
+
+    @cached_property
+    def _outage(self) -> Outage:
+        """The workers' failed polls: one backoff and one log line per outage for all."""
+        return Outage(f"polling {self.name}", logger, self._invoker.clock)
 
     # -- producing ---------------------------------------------------------------------------
     async def put(
@@ -167,12 +173,12 @@ class AsyncInvocationQueue:
             try:
                 wait = POLL_WAIT if len(self._workers) > 1 else IDLE_POLL_WAIT
                 deliveries = await store.receive(name, 1, visibility, wait=wait)
-            except Exception:
-                logger.exception("polling %s failed; retrying in 1 s", name)
-                await self._invoker.clock.sleep(1.0)
-                continue
-            finally:
+            except Exception as exc:
                 self._idle -= 1
+                await self._outage.failed(exc)
+                continue
+            self._idle -= 1
+            self._outage.recovered()
             if self._stopping:
                 return  # what was just taken comes back after its visibility timeout
             if not deliveries:

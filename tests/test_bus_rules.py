@@ -1570,8 +1570,10 @@ async def test_a_store_that_fails_fails_the_entry_and_the_replay(
     clock: VirtualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """PutEvents answers InternalFailure, with the store's message, for an entry the bus
-    could not archive (its store failed), and takes the other entries; a replay whose store
-    fails ends FAILED with the error, logged."""
+    could not archive (its store failed), takes the entries before it, and fails those after
+    it with the same error without trying them (a store that is down makes one call wait for
+    its bounded retry once, not once per entry); a replay whose store fails ends FAILED with
+    the error, logged."""
     mesh = Mesh(
         clock=clock,
         storage=f"sqlite:///{tmp_path / 'mesh.db'}",
@@ -1584,12 +1586,15 @@ async def test_a_store_that_fails_fails_the_entry_and_the_replay(
         await bus.put_events([entry(DetailType="kept")])
         assert bus.events_put == 1
         await mesh.backend.close()
-        answer = await bus.put_events([entry(DetailType="kept"), entry(DetailType="other")])
-        assert codes(answer) == ["InternalFailure", None]
-        message = messages(answer)[0]
+        answer = await bus.put_events(
+            [entry(DetailType="other"), entry(DetailType="kept"), entry(DetailType="other")]
+        )
+        assert codes(answer) == [None, "InternalFailure", "InternalFailure"]
+        message = messages(answer)[1]
         assert message is not None and message.endswith("is closed")
-        assert set(answer["Entries"][0]) == {"ErrorCode", "ErrorMessage"}
-        assert (bus.events_put, bus.failed_entries) == (2, 1)
+        assert messages(answer)[2] == message
+        assert set(answer["Entries"][1]) == {"ErrorCode", "ErrorMessage"}
+        assert (bus.events_put, bus.failed_entries) == (2, 2)
         replay = await bus.replay(archive, EPOCH, EPOCH + 1, name="broken").wait()
         assert replay.state == "FAILED"
         assert replay.error is not None and replay.error.startswith("BackendError: ")

@@ -38,6 +38,7 @@ from opentelemetry import propagate
 
 from eventmesh._clock import Clock
 from eventmesh._errors import ConfigurationError
+from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
@@ -60,7 +61,6 @@ POLL_WAIT = 20.0
 IDLE_POLL_WAIT = 3600.0
 """The last worker never retires, so it need not wake to decide: sends wake it. Waking more
 often would make an idle queue cost real time on a virtual clock advanced by days."""
-POLL_ERROR_PAUSE = 1.0
 YIELD_EVERY = 16
 """A worker yields to the loop after this many deliveries: a store that has messages ready
 answers without waiting, and attempts that never wait must not starve the loop."""
@@ -133,6 +133,11 @@ class DeliveryQueue:
     def _store(self) -> QueueStore:
         """The mesh's queue store, bound on first use."""
         return self._store_of()
+
+    @cached_property
+    def _outage(self) -> Outage:
+        """The workers' failed polls: one backoff and one log line per outage for all."""
+        return Outage(f"polling {self.name}", logger, self.clock)
 
     # -- producing ---------------------------------------------------------------------------
     async def put(
@@ -246,12 +251,12 @@ class DeliveryQueue:
             try:
                 wait = POLL_WAIT if len(self._workers) > 1 else IDLE_POLL_WAIT
                 deliveries = await store.receive(name, 1, self.visibility, wait=wait)
-            except Exception:
-                logger.exception("polling %s failed; retrying in %g s", name, POLL_ERROR_PAUSE)
-                await self.clock.sleep(POLL_ERROR_PAUSE)
-                continue
-            finally:
+            except Exception as exc:
                 self._idle -= 1
+                await self._outage.failed(exc)
+                continue
+            self._idle -= 1
+            self._outage.recovered()
             if self._stopping:
                 return  # what was just taken comes back after its visibility timeout
             if not deliveries:

@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,6 +28,7 @@ from opentelemetry import propagate
 from eventmesh._backpressure import consuming
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
 from eventmesh._failure_log import log_function_error
+from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
 from eventmesh._validation import check_number
 from eventmesh.patterns import Pattern, matches_any
@@ -197,6 +199,11 @@ class QueueMapping:
         self._stopping = True
         await stop_tasks(self._pollers)
 
+    @cached_property
+    def _outage(self) -> Outage:
+        """The pollers' failed polls: one backoff and one log line per outage for all."""
+        return Outage(f"polling queue {self.queue.name}", logger, self.queue.context.clock)
+
     async def pending(self) -> int:
         if not self.enabled or not self._pollers:
             return self._busy + len(self._carried)
@@ -215,12 +222,12 @@ class QueueMapping:
             try:
                 base = len(self._pollers) <= min(INITIAL_POLLERS, self._capacity())
                 messages = await self._collect(IDLE_POLL_WAIT if base else POLL_WAIT)
-            except Exception:
-                logger.exception("polling queue %s failed; retrying in 1 s", self.queue.name)
-                await self.queue.context.clock.sleep(1.0)
-                continue
-            finally:
+            except Exception as exc:
                 self._idle -= 1
+                await self._outage.failed(exc)
+                continue
+            self._idle -= 1
+            self._outage.recovered()
             if self._stopping:
                 return  # what was just taken comes back after its visibility timeout
             if not messages:

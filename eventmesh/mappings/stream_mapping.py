@@ -43,6 +43,7 @@ import zlib
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,6 +53,7 @@ from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
 from eventmesh._failure_log import log_function_error
+from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
 from eventmesh.mappings.queue_mapping import THROTTLE_BACKOFF, compile_filters, failed_item_ids
 from eventmesh.mappings.shard_leases import DEFAULT_LEASE_DURATION, Lease, ShardLeases
@@ -425,6 +427,11 @@ class StreamMapping:
                     state.shard_id,
                 )
 
+    @cached_property
+    def _outage(self) -> Outage:
+        """The shard readers' failed reads: one backoff and one log line per outage for all."""
+        return Outage(f"reading stream {self.stream.name}", logger, self.stream.context.clock)
+
     def read_position(self, shard_id: str) -> int | None:
         """How far this mapping has read the shard (None when it is not reading it)."""
         state = self._shards.get(shard_id)
@@ -503,10 +510,10 @@ class StreamMapping:
                 records = await stream.read_after(
                     state.shard_id, state.read_position, min(room, READ_LIMIT), POLL_WAIT
                 )
-            except Exception:
-                logger.exception("reading stream %s failed; retrying in 1 s", stream.name)
-                await stream.context.clock.sleep(1.0)
+            except Exception as exc:
+                await self._outage.failed(exc)
                 continue
+            self._outage.recovered()
             if records and not self._stopping and not state.closing:
                 self._dispatch(state, records)
 

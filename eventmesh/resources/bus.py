@@ -1222,7 +1222,13 @@ class Bus(Resource):
         if self.context.telemetry.tracing:
             propagate.inject(trace)
         results: list[dict[str, str]] = []
+        down: BackendError | None = None
         for entry in entries:
+            if down is not None:
+                # The store failed for an earlier entry (after its own bounded retry): the
+                # rest fail with it at once, so one call waits for one timeout, not one each.
+                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(down)})
+                continue
             try:
                 try:
                     event = self._entry_event(entry, trace)
@@ -1234,6 +1240,7 @@ class Bus(Resource):
             except _EntryError as exc:
                 results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
             except BackendError as exc:
+                down = exc
                 results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(exc)})
             else:
                 results.append({"EventId": event.id})

@@ -49,12 +49,13 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import orjson
 
-from eventmesh._errors import ConfigurationError
+from eventmesh._errors import BackendError, ConfigurationError
 from eventmesh._function import Function
+from eventmesh._outage import Outage
 from eventmesh._redact import RedactingFilter
 from eventmesh._validation import json_bytes, text_bytes
 from eventmesh.delivery.target import Outgoing, UnresolvedTarget, resolve_target
@@ -78,6 +79,7 @@ ScheduleTarget: TypeAlias = Any
 callable taking the payload."""
 
 _Sender: TypeAlias = Callable[[Any], Awaitable[object]]
+_T = TypeVar("_T")
 _SCHEDULE_KINDS = (FUNCTION, DESTINATION, CALLABLE)
 """A function by object or name, then anything with ``send`` (queues, topics, buses as
 destinations take the payload as it is), then any callable (sync or async)."""
@@ -258,6 +260,7 @@ class Schedule(Resource):
         self._loop: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
         self._busy = 0
+        self._outage: Outage | None = None
 
     @property
     def arn(self) -> str:
@@ -343,6 +346,21 @@ class Schedule(Resource):
         stored = await self._store().get(self._key("last"))
         return None if stored is None else datetime.fromisoformat(stored.value.decode())
 
+    async def _stored(self, step: Callable[[], Awaitable[_T]]) -> _T:
+        """``step()``, tried again while the store fails (a :class:`~eventmesh.BackendError`),
+        paced and logged once per outage by :class:`~eventmesh._outage.Outage`: a tick whose
+        claim or record could not be written is not dropped, it waits for the store."""
+        if self._outage is None:
+            self._outage = Outage(f"schedule {self.name}: the store", logger, self.context.clock)
+        while True:
+            try:
+                result = await step()
+            except BackendError as exc:
+                await self._outage.failed(exc)
+                continue
+            self._outage.recovered()
+            return result
+
     def _anchored(self, created: datetime) -> ScheduleExpression:
         """``rate()`` counts periods from ``start`` if given, else from ``created``."""
         expression = self.expression
@@ -370,6 +388,11 @@ class Schedule(Resource):
                     renewed = await self._store().put(
                         self._key(iso_z(tick)), claim, ttl=CLAIM_LEASE, only_if_version=lease[0]
                     )
+                except BackendError as exc:
+                    # The store is down: try again at the next renewal; the lease is lost
+                    # only if the store stays down past it (the renewal then finds so).
+                    logger.warning("schedule %s: renewing tick %s failed: %s", self.name, tick, exc)
+                    continue
                 except Exception:
                     logger.exception("schedule %s: renewing tick %s failed", self.name, tick)
                     return
@@ -459,7 +482,7 @@ class Schedule(Resource):
     async def _deliver(self, tick: datetime, delay: float) -> None:
         if delay:
             await self._sleep_until(tick + timedelta(seconds=delay))
-        version = await self._wait_for_claim(tick)
+        version = await self._stored(lambda: self._wait_for_claim(tick))
         if version is None:
             logger.debug("schedule %s: tick %s fired elsewhere", self.name, iso_z(tick))
             return
@@ -483,8 +506,8 @@ class Schedule(Resource):
         version = lease[0]
         # Only now is the tick done: a process that dies before this line leaves a lease that
         # runs out, and a restart (or another process) fires the tick again: at least once.
-        await self._mark_done(tick, version)
-        await self._record_last(tick)
+        await self._stored(lambda: self._mark_done(tick, version))
+        await self._stored(lambda: self._record_last(tick))
 
     def _payload(self, tick: datetime) -> Any:
         """The configured input (a fresh copy), or the Scheduled Event (reference §4.6)."""
