@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from outage_tools import PrivateServer, start_private_server
 from redis_test_server import SERVER, delete_prefix, require_redis
 
 # The conformance kit's fixtures (eventmesh.testing.conformance), for test_redis_conformance.
@@ -25,3 +26,14 @@ async def redis_url(redis_server: str) -> AsyncIterator[str]:
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield f"{redis_server}?prefix={prefix}"
     await delete_prefix(redis_server, prefix)
+
+
+@pytest.fixture
+async def private_server() -> AsyncIterator[PrivateServer]:
+    """A redis-server of this test's own (see outage_tools), stopped after it: for outages
+    that must not reach the shared server other tests use."""
+    server = await start_private_server()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,8 @@ options are eventmesh's own, checked when the mesh is built (a typo fails there)
                 keep apart by prefix, processes sharing a mesh use the same one;
 ``pool_size``   the most connections this process opens (default 50); a command waits up to
                 ``timeout`` for a free one;
-``timeout``     seconds to connect, to wait for a pooled connection and for a reply (default 5);
+``timeout``     seconds to connect, to wait for a pooled connection and for a reply (default 5),
+                and the longest a command is retried while the server cannot be reached;
 ``poll_interval`` seconds a long poll waits at most between checks when no notification comes
                 (default 1): notifications travel by pub/sub, which may drop one on a reconnect.
 
@@ -17,18 +18,36 @@ server's version is read (``INFO server``) and a server older than :data:`MIN_SE
 is refused, naming the version needed; the scripts are loaded then (``SCRIPT LOAD``) and run by
 their SHA1 (``EVALSHA``), reloaded when the server answers ``NOSCRIPT`` (after a restart or a
 ``SCRIPT FLUSH``).
+
+A command that finds the server unreachable (connection refused, reset or killed, no reply) is
+tried again after 0.05 s, 0.1 s, 0.2 s ... (at most 0.5 s apart) on a fresh connection, until
+``timeout`` seconds have passed since it was first sent; then it raises
+:class:`~eventmesh.BackendError` naming the URL with its password masked. So a connection the
+server dropped (``CLIENT KILL``, an idle timeout, a restart) costs a reconnect, not an error,
+and a producer facing a server that is down gets its error within ``timeout`` seconds. A
+write whose reply was lost may have been done: tried again, it may be done twice (at least
+once, as with the producers of SQS and Kinesis). An error the server answers (a script error,
+a refused command) is raised at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    NoScriptError,
+    RedisError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventmesh import BackendError, ConfigurationError
 from eventmesh.backends import url_options
@@ -36,12 +55,37 @@ from eventmesh.backends.urls import shown_url
 
 __all__ = [
     "MIN_SERVER_VERSION",
+    "RETRY_FIRST_PAUSE",
+    "RETRY_MAX_PAUSE",
     "RedisConnection",
     "RedisOptions",
     "Script",
     "check_server_version",
     "parse_redis_url",
 ]
+
+_T = TypeVar("_T")
+
+RETRY_FIRST_PAUSE = 0.05
+"""Seconds before a command that found the server unreachable is tried again (doubling)."""
+RETRY_MAX_PAUSE = 0.5
+"""The longest pause between two tries of one command."""
+
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    TimeoutError,
+    OSError,
+)
+"""What a server that cannot be reached raises (redis-py's connection and timeout errors,
+a socket's own): tried again within ``timeout``. Any other error is the server's answer."""
+
+REFUSED: tuple[type[BaseException], ...] = (AuthenticationError, AuthorizationError)
+"""Connection errors that trying again cannot mend (wrong password, no permission)."""
+
+_MASK = "***"
+_LAST_TRY = 0.01
+"""Seconds before the deadline at which the last try starts (it needs a moment to connect)."""
 
 MIN_SERVER_VERSION = (6, 2, 0)
 """The oldest Redis accepted: exclusive stream ranges (``XRANGE (id``) and ``XAUTOCLAIM``
@@ -139,8 +183,9 @@ class Script:
 class RedisConnection:
     """The client of one storage URL, shared by the stores of one backend.
 
-    Commands go through :meth:`run` and :meth:`call`, which turn a lost or refused server into
-    a :class:`~eventmesh.BackendError` naming the URL (its password masked).
+    Commands go through :meth:`run` and :meth:`call`, which try again while the server cannot
+    be reached (up to ``timeout`` seconds, see the module text) and turn a lost or refused
+    server into a :class:`~eventmesh.BackendError` naming the URL (its password masked).
     """
 
     def __init__(self, url: str, options: RedisOptions, scripts: Sequence[Script] = ()) -> None:
@@ -152,6 +197,7 @@ class RedisConnection:
         self._client: aioredis.Redis | None = None
         self._ready: asyncio.Lock | None = None
         self._closed = False
+        self._secrets = _secrets(url)
 
     @property
     def closed(self) -> bool:
@@ -170,8 +216,24 @@ class RedisConnection:
         """Scripts loaded with the others at connect (a store registers its own)."""
         self._scripts.extend(scripts)
 
+    def error(self, doing: str, exc: BaseException, *, after: str = "") -> BackendError:
+        """A :class:`~eventmesh.BackendError` for ``exc`` met while ``doing``: the URL shown
+        with its password masked, and the password kept out of the server's or client's own
+        words too."""
+        text = f"{type(exc).__name__}: {str(exc) or 'no answer'}"
+        for secret in self._secrets:
+            text = text.replace(secret, _MASK)
+        return BackendError(f"storage {self.shown!r}: {doing}{after}: {text}")
+
     async def client(self) -> aioredis.Redis:
-        """The connected client: the first call connects, checks the server, loads scripts."""
+        """The connected client: the first call connects, checks the server, loads scripts
+        (one try: a server that cannot be reached is a :class:`~eventmesh.BackendError`)."""
+        try:
+            return await self._connected()
+        except RedisError as exc:
+            raise self.error("connecting", exc) from exc
+
+    async def _connected(self) -> aioredis.Redis:
         if self._client is not None:
             return self._client
         if self._closed:
@@ -198,28 +260,61 @@ class RedisConnection:
             version = check_server_version(str(info.get("redis_version", "0")), self.shown)
             for script in self._scripts:
                 await client.script_load(script.source)
-        except RedisError as exc:
-            await client.aclose()
-            raise BackendError(f"storage {self.shown!r}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             await client.aclose()
             raise
         self.server_version = version
         return client
 
+    async def run(self, doing: str, command: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
+        """``command(client)``, tried again on a fresh connection while the server cannot be
+        reached, for at most ``timeout`` seconds in all (each try bounded by what is left).
+
+        Raises :class:`~eventmesh.BackendError` saying what was being done (``doing``), for
+        how long and how many times it was tried, and the last error.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.options.timeout
+        pause = RETRY_FIRST_PAUSE
+        tries = 0
+        last: BaseException | None = None
+        while True:
+            tries += 1
+            try:
+                async with asyncio.timeout_at(deadline):
+                    client = await self._connected()
+                    return await command(client)
+            except REFUSED as exc:
+                raise self.error(doing, exc) from exc
+            except UNREACHABLE as exc:
+                if self._closed:
+                    raise BackendError(f"storage {self.shown!r} is closed") from exc
+                if last is None or type(exc) is not TimeoutError:
+                    last = exc  # not the deadline's own timeout, when there is a better one
+                left = deadline - loop.time()
+                if left <= _LAST_TRY:
+                    waited = loop.time() - started
+                    raise self.error(
+                        doing, last, after=f" (unreachable: {_tries(tries)} in {waited:.1f} s)"
+                    ) from last
+            except RedisError as exc:
+                raise self.error(doing, exc) from exc
+            await asyncio.sleep(min(pause, left - _LAST_TRY))
+            pause = min(pause * 2, RETRY_MAX_PAUSE)
+
     async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run ``script`` by SHA1, loading it again if the server answers NOSCRIPT."""
-        client = await self.client()
-        try:
+        """Run ``script`` by SHA1, loading it again if the server answers NOSCRIPT; tried again
+        while the server cannot be reached, as :meth:`run` says."""
+
+        async def evaluate(client: aioredis.Redis) -> Any:
             try:
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
                 await client.script_load(script.source)
                 return await client.evalsha(script.sha, len(keys), *keys, *args)
-        except RedisError as exc:
-            raise BackendError(
-                f"storage {self.shown!r}: script {script.name}: {type(exc).__name__}: {exc}"
-            ) from exc
+
+        return await self.run(f"script {script.name}", evaluate)
 
     async def close(self) -> None:
         """Close the pool; later commands raise :class:`~eventmesh.BackendError`."""
@@ -227,3 +322,19 @@ class RedisConnection:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
+
+
+def _secrets(url: str) -> list[str]:
+    """The user info of ``url`` that must not appear in an error (password, and both spelled
+    as written and decoded)."""
+    authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
+    if "@" not in authority:
+        return []
+    userinfo = authority.rsplit("@", 1)[0]
+    password = userinfo.partition(":")[2]
+    found = {password, unquote(password)} - {""}
+    return sorted(found, key=len, reverse=True)

@@ -6,18 +6,31 @@ subscribed connection and wakes its receivers waiting on that name. A notificati
 (pub/sub delivers at most once, and nothing while reconnecting), so a waiting receiver also
 checks again every ``poll_interval`` seconds: a lost notification costs latency, never a
 message.
+
+A lost subscription is made again after 0.05 s, then after pauses doubling up to 2 s, for as
+long as the server cannot be reached; one warning says it was lost, one line says when it is
+back (not one line per try).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from redis.exceptions import RedisError
 
+from eventmesh import BackendError
 from eventmesh_redis.connection import RedisConnection
 
 __all__ = ["Doorbell"]
+
+logger = logging.getLogger("eventmesh_redis")
+
+FIRST_PAUSE = 0.05
+"""Seconds before a lost subscription is made again (doubling each try)."""
+MAX_PAUSE = 2.0
+"""The longest pause between two tries to subscribe again."""
 
 
 class Doorbell:
@@ -62,7 +75,9 @@ class Doorbell:
                     future.set_result(None)
 
     async def _listen(self) -> None:
-        backoff = 0.05
+        backoff = FIRST_PAUSE
+        lost_at: float | None = None  # when the subscription was lost, while it is
+        loop = asyncio.get_running_loop()
         while not self._stopped:
             try:
                 client = await self._connection.client()
@@ -75,7 +90,15 @@ class Doorbell:
                             continue
                         if message["type"] == "subscribe":
                             self._subscribed.set()
-                            backoff = 0.05
+                            backoff = FIRST_PAUSE
+                            if lost_at is not None:
+                                logger.warning(
+                                    "%s: subscribed to %s again after %.1f s",
+                                    self._connection.shown,
+                                    self._channel,
+                                    loop.time() - lost_at,
+                                )
+                                lost_at = None
                         elif message["type"] == "message":
                             data = message["data"]
                             self.ring(data.decode() if isinstance(data, bytes) else str(data))
@@ -85,14 +108,26 @@ class Doorbell:
                         await pubsub.aclose()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # Lost connection or a closed store: the receivers' fallback polls carry on.
                 # (A cancellation may reach here as a connection error raised by the client.)
                 if self._stopped or self._connection.closed:
                     return
+                if lost_at is None:
+                    lost_at = loop.time()
+                    if not isinstance(exc, BackendError):
+                        exc = self._connection.error("subscribing", exc)
+                    logger.warning(
+                        "the subscription to %s is lost (%s); subscribing again with backoff "
+                        "(up to %g s), waiting receives check every %g s meanwhile",
+                        self._channel,
+                        exc.message,
+                        MAX_PAUSE,
+                        self._connection.options.poll_interval,
+                    )
                 self.ring()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, MAX_PAUSE)
 
     async def close(self) -> None:
         """Stop listening and wake every waiting receiver."""

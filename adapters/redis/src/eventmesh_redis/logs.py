@@ -42,11 +42,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from eventmesh import BackendError
 from eventmesh.backends.protocols import LogRecord
-from eventmesh_redis.connection import RedisConnection, Script
+from eventmesh_redis.connection import REFUSED, UNREACHABLE, RedisConnection, Script
 
 __all__ = ["APPEND", "BOUNDS", "SEQUENCE_AT", "TRIM", "RedisLogStore", "log_key"]
 
@@ -224,11 +224,6 @@ class RedisLogStore:
         self._closed = asyncio.Event()
         connection.add_scripts([APPEND, BOUNDS, SEQUENCE_AT, TRIM])
 
-    def _error(self, doing: str, exc: RedisError) -> BackendError:
-        return BackendError(
-            f"storage {self._connection.shown!r}: {doing}: {type(exc).__name__}: {exc}"
-        )
-
     async def append(
         self,
         stream: str,
@@ -257,16 +252,24 @@ class RedisLogStore:
         if limit <= 0:
             return []
         key = log_key(self._connection, stream, shard)
-        start = f"({max(after, 0)}-0"
-        client = await self._connection.client()
-        try:
-            found: Any = await client.xrange(key, start, "+", count=limit)
-        except RedisError as exc:
-            raise self._error("reading a log", exc) from exc
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = found or []
+        entries = await self._range(key, max(after, 0), limit)
         if entries or wait <= 0 or self._closed.is_set():
             return [_record(entry_id, fields) for entry_id, fields in entries]
         return await self._poll(key, max(after, 0), limit, wait)
+
+    async def _range(
+        self, key: str, after: int, limit: int
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """The entries after ``after`` (``XRANGE (after-0 +``), tried again as any command is
+        while the server cannot be reached."""
+
+        async def entries(client: aioredis.Redis) -> Any:
+            return await client.xrange(key, f"({after}-0", "+", count=limit)
+
+        found: list[tuple[bytes, dict[bytes, bytes]]] | None = await self._connection.run(
+            "reading a log", entries
+        )
+        return found or []
 
     async def _poll(self, key: str, after: int, limit: int, wait: float) -> list[LogRecord]:
         """Block until a record after ``after`` is appended, ``wait`` passes, or ``close``."""
@@ -289,8 +292,16 @@ class RedisLogStore:
                     break  # closed
                 try:
                     answer: list[Any] | None = reading.result()
+                except REFUSED as exc:
+                    raise self._connection.error("reading a log", exc) from exc
+                except UNREACHABLE:
+                    # The connection was dropped (CLIENT KILL, a restart, a network cut):
+                    # look once more the way every command does, trying again while the
+                    # server cannot be reached; the caller's next read blocks again.
+                    found = await self._range(key, after, limit)
+                    return [_record(entry_id, fields) for entry_id, fields in found]
                 except RedisError as exc:
-                    raise self._error("reading a log", exc) from exc
+                    raise self._connection.error("reading a log", exc) from exc
                 if answer:
                     entries: list[tuple[bytes, dict[bytes, bytes]]] = answer[0][1]
                     return [_record(entry_id, fields) for entry_id, fields in entries]
