@@ -93,6 +93,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_topic.py", "tests/test_topic_rules.py", "tests/test_egress.py"],
     ),
     "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py", "tests/test_bus_rules.py"]),
+    "pattern_index": (["eventmesh/_pattern_index.py"], ["tests/test_pattern_index.py"]),
 }
 
 COPIED = ("eventmesh", "tests", "pyproject.toml", "uv.lock")

@@ -82,7 +82,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -107,6 +107,7 @@ from eventmesh._errors import (
 )
 from eventmesh._function import Function, is_async_callable
 from eventmesh._jsonpath import JsonPath, json_path
+from eventmesh._pattern_index import PatternIndex
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import json_bytes, text_bytes
@@ -797,7 +798,7 @@ class Rule:
     ) -> None:
         self.bus = bus
         self.name = name
-        self.pattern = pattern
+        self._pattern = pattern
         self.enabled = bool(enabled)
         self.schedule: Schedule | None = None
         self.targets = [RuleTarget(self, Target.of(spec)) for spec in targets]
@@ -808,6 +809,15 @@ class Rule:
         bus = self.bus
         path = self.name if bus.name == "default" else f"{bus.name}/{self.name}"
         return f"arn:aws:events:{bus.context.region}:{bus.context.account_id}:rule/{path}"
+
+    @property
+    def pattern(self) -> Pattern | None:
+        return self._pattern
+
+    @pattern.setter
+    def pattern(self, pattern: Pattern | None) -> None:
+        self._pattern = pattern
+        self.bus._rules_changed()
 
     def matches(self, event: _Event) -> bool:
         """Whether an event put on the bus goes to this rule (a schedule-only rule: never)."""
@@ -832,6 +842,46 @@ class Rule:
 
     def __repr__(self) -> str:
         return f"<Rule {self.name} of {self.bus.name} ({len(self.targets)} targets)>"
+
+
+class _RuleTable(dict[str, "Rule"]):
+    """A bus's rules by name: a dict that tells the bus when it changes, so the bus's index
+    of rules by pattern (built on the next event) never misses a rule added or removed."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def __setitem__(self, key: str, value: Rule) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        result = super().pop(*args)
+        self._changed()
+        return result
+
+    def popitem(self) -> tuple[str, Rule]:
+        result = super().popitem()
+        self._changed()
+        return result
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        result = super().setdefault(key, default)
+        self._changed()
+        return result
 
 
 def _schedule_name(rule_name: str) -> str:
@@ -977,7 +1027,8 @@ class Bus(Resource):
         if unknown:
             raise ConfigurationError(f"unknown bus settings: {', '.join(sorted(unknown))}")
         self.limit = context.pending_limit("bus", name, settings.get("max_pending"), stored=False)
-        self.rules: dict[str, Rule] = {}
+        self.rules: dict[str, Rule] = _RuleTable(self._rules_changed)
+        self._index: PatternIndex[Rule] | None = None
         self.archives: dict[str, Archive] = {}
         self.replays: dict[str, Replay] = {}
         self._deliveries: set[asyncio.Task[None]] = set()  # first attempts in memory
@@ -1336,7 +1387,18 @@ class Bus(Resource):
             for archive in list(self.archives.values()):
                 if archive.accepts(event):
                     await archive._append(event)
-        await self._dispatch(event, [rule for rule in self.rules.values() if rule.matches(event)])
+        await self._dispatch(event, self._matching(event))
+
+    def _rules_changed(self) -> None:
+        self._index = None
+
+    def _matching(self, event: _Event) -> list[Rule]:
+        """The enabled rules whose pattern matches, in the order they were added; only the
+        rules the index says could match are tried."""
+        index = self._index
+        if index is None:
+            index = self._index = PatternIndex((rule, rule.pattern) for rule in self.rules.values())
+        return [rule for rule in index.candidates(event.envelope) if rule.matches(event)]
 
     async def forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
         """Take an event from another bus's rule (the event itself, same id)."""
