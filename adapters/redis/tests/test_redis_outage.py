@@ -198,6 +198,10 @@ async def test_every_producer_gets_a_backend_error_within_the_timeout_and_no_sec
 
 
 # -- consumers -------------------------------------------------------------------------------
+def doorbell(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "eventmesh_redis"]
+
+
 def _decode(record: dict[str, Any]) -> str:
     return base64.b64decode(record["kinesis"]["data"]).decode().strip('"')
 
@@ -257,6 +261,8 @@ async def test_consumers_resume_by_themselves_after_an_outage_and_lose_nothing(
             private_server.resume()
             await produce("b")
             await eventually(lambda: all(len(set(got)) == 20 for got in seen.values()))
+            if outage == "cut":  # (a paused server keeps the subscription's connection open)
+                await eventually(lambda: len(doorbell(caplog)) == 2)
 
     expected = {f"{tag}{n}" for tag in "ab" for n in range(10)}
     for kind, got in seen.items():
@@ -273,6 +279,10 @@ async def test_consumers_resume_by_themselves_after_an_outage_and_lose_nothing(
         failed = [line for line in lines if line.startswith(f"{consumer} failed; retrying")]
         assert len(failed) <= 1, failed  # once per outage, not per try
     assert any(" failed; retrying in 1 s: storage 'redis://***@" in line for line in lines)
+    if outage == "cut":  # the long polls' wake-ups: lost once, back once, whatever the tries
+        lost, back = doorbell(caplog)
+        assert lost.startswith("the subscription to eventmesh:queue:changed is lost (storage")
+        assert "subscribed to eventmesh:queue:changed again after" in back
     assert PASSWORD not in every_line(caplog)
 
 

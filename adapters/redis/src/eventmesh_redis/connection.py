@@ -268,7 +268,8 @@ class RedisConnection:
 
     async def run(self, doing: str, command: Callable[[aioredis.Redis], Awaitable[_T]]) -> _T:
         """``command(client)``, tried again on a fresh connection while the server cannot be
-        reached, for at most ``timeout`` seconds in all (each try bounded by what is left).
+        reached, for about ``timeout`` seconds in all: the first try is bounded by the
+        socket's timeouts (``timeout`` each), each later one by what is left.
 
         Raises :class:`~eventmesh.BackendError` saying what was being done (``doing``), for
         how long and how many times it was tried, and the last error.
@@ -282,9 +283,10 @@ class RedisConnection:
         while True:
             tries += 1
             try:
+                if tries == 1:  # bounded by the socket's timeouts: no timer on the hot path
+                    return await command(await self._connected())
                 async with asyncio.timeout_at(deadline):
-                    client = await self._connected()
-                    return await command(client)
+                    return await command(await self._connected())
             except REFUSED as exc:
                 raise self.error(doing, exc) from exc
             except UNREACHABLE as exc:
