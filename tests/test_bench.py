@@ -251,3 +251,74 @@ def test_markdown_table_has_one_row_per_result(tmp_path: Path) -> None:
     table = markdown_table([result, result])
     lines = table.splitlines()
     assert len(lines) == 4 and lines[2].startswith("| invoke | closed loop, concurrency 1 |")
+
+
+@pytest.mark.parametrize(("scenario", "extra"), [("queue", []), ("stream", ["--shards", "2"])])
+def test_a_backlog_is_filled_before_the_consumers_start_then_drained(
+    tmp_path: Path, scenario: str, extra: list[str]
+) -> None:
+    result = bench(tmp_path, "--scenario", scenario, "--backlog", "400", *extra)
+    check_schema(result, sent=400)
+    assert result["parameters"]["mode"] == "backlog" and result["parameters"]["backlog"] == 400
+    assert result["events"]["handled"] == result["baseline_events"]["handled"] == 400
+
+
+def test_a_backlog_is_refused_where_no_consumer_can_wait(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "--scenario", "invoke", "--backlog", "10", *QUICK]) == 2
+    assert "cannot pre-fill a backlog" in capsys.readouterr().err
+    assert main(["bench", "--scenario", "queue", "--backlog", "10", "--rate", "5", *QUICK]) == 2
+    assert "drop --rate" in capsys.readouterr().err
+
+
+def test_storages_are_compared_in_one_table_and_one_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "b.db"
+    plot = tmp_path / "compare.svg"
+    output = tmp_path / "compare.json"
+    storages = f"memory,sqlite:///{database}"
+    arguments = ["--scenario", "queue", "--events", "200", "--storage", storages]
+    assert main(["bench", *arguments, *QUICK, "--json", str(output), "--plot", str(plot)]) == 0
+    document = json.loads(output.read_text())
+    assert [row["storage"] for row in document["comparison"]] == storages.split(",")
+    for row, result in zip(document["comparison"], document["results"], strict=True):
+        check_schema(result, sent=200)
+        assert row["throughput"] == result["throughput"] and row["ratio"] == result["ratio"]
+    assert "queue by storage" in capsys.readouterr().out
+    lines = ElementTree.parse(plot).getroot().findall(".//{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 2 * 2  # latency and throughput, one line per storage
+    from eventmesh.bench.report import comparison_markdown
+
+    table = comparison_markdown(document)
+    assert table.count("\n") == 3 and "sqlite:///" in table
+
+
+def test_an_empty_storage_in_a_list_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--scenario", "queue", "--storage", "memory,", *QUICK]) == 2
+    assert "empty entry" in capsys.readouterr().err
+
+
+async def test_fill_backlog_stores_everything_before_the_consumers_start() -> None:
+    from eventmesh.bench.runner import Side, fill_backlog
+    from eventmesh.bench.workload import event_factory
+
+    recorder = Recorder()
+    stored: list[dict[str, Any]] = []
+    started_with: list[int] = []
+
+    async def fill(events: list[dict[str, Any]]) -> None:
+        assert not started_with, "filled after the consumers started"
+        stored.extend(events)
+
+    async def start() -> None:
+        started_with.append(len(stored))
+
+    async def call(event: dict[str, Any]) -> None:
+        raise AssertionError("a backlog is filled through fill, not call")
+
+    side = Side("test", call, blocking=False, fill=fill, start=start)
+    production = await fill_backlog(side, 1234, event_factory(0), recorder)
+    assert started_with == [1234] and recorder.sent == 1234 and production.sent == 1234
+    assert all(event["t"] <= production.started for event in stored)

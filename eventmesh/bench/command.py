@@ -68,13 +68,37 @@ async def benchmark(
 
     The baseline is sent as many events as eventmesh's side was (a closed loop by duration
     would otherwise make the much faster baseline record millions of samples for nothing).
+    On Redis both sides run under a key prefix of this run's own, deleted afterwards.
     """
+    from eventmesh.backends.urls import shown_url
+    from eventmesh.bench.scenarios.storage import is_redis
+
+    given = options.storage
+    if is_redis(given):
+        from eventmesh.bench.redis_raw import delete_prefix, run_prefix
+
+        url, prefix = run_prefix(given)
+        try:
+            result = await _both_sides(scenario, options.replace(storage=url), progress)
+        finally:
+            await delete_prefix(url, prefix)
+    else:
+        result = await _both_sides(scenario, options, progress)
+    result["parameters"]["storage"] = shown_url(given)
+    return result
+
+
+async def _both_sides(
+    scenario: Scenario, options: BenchOptions, progress: ProgressHook
+) -> dict[str, Any]:
     from eventmesh.bench.recorder import Recorder
     from eventmesh.bench.report import build_result, peak_rss_mb
 
     ours = await scenario.run(options, "ours", Recorder(), progress)
     rss = peak_rss_mb()
-    same_amount = options.replace(events=max(ours.sent, 1), duration=None)
+    same_amount = options
+    if options.backlog is None:
+        same_amount = options.replace(events=max(ours.sent, 1), duration=None)
     baseline = await scenario.run(same_amount, "baseline", Recorder(), progress)
     settings = scenario.describe(options)
     parameters = {**options.parameters(), **settings}
@@ -86,35 +110,47 @@ def run_command(arguments: argparse.Namespace) -> int:
     missing = missing_dependencies()
     if missing:
         return _fail(INSTALL_HINT.format(missing=" and ".join(missing)))
-    from eventmesh.bench.plot import PlotError, write_plot
+    from eventmesh.bench.plot import PlotError, write_comparison_plot, write_plot
     from eventmesh.bench.progress import NullProgress, RichProgress
-    from eventmesh.bench.report import print_summary
+    from eventmesh.bench.report import comparison_result, print_comparison, print_summary
     from eventmesh.bench.scenarios import ScenarioUnavailable, get_scenario
 
     progress: ProgressHook = NullProgress()
+    results: list[dict[str, Any]] = []
     try:
         options = from_namespace(arguments)
         scenario = get_scenario(options.scenario)
         scenario.check(options)
         if options.rate is not None and not scenario.supports_open_loop:
             raise OptionsError(f"{scenario.name} has no open-loop mode: drop --rate")
+        if options.backlog is not None and not scenario.supports_backlog:
+            raise OptionsError(f"{scenario.name} cannot pre-fill a backlog: drop --backlog")
         factory = _loop_factory(options.loop)
         if options.progress:
             progress = RichProgress()
         try:
             with asyncio.Runner(loop_factory=factory) as runner:
-                result = runner.run(benchmark(scenario, options, progress))
+                for storage in options.storages:
+                    each = options.replace(storage=storage)
+                    results.append(runner.run(benchmark(scenario, each, progress)))
         finally:
             progress.end()
     except (OptionsError, ScenarioUnavailable) as exc:
         return _fail(str(exc))
-    result["parameters"]["loop"] = options.loop
-    print_summary(result)
+    for result in results:
+        result["parameters"]["loop"] = options.loop
+        print_summary(result)
+    document = results[0] if len(results) == 1 else comparison_result(results)
+    if len(results) > 1:
+        print_comparison(document)
     if options.json is not None:
-        options.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        options.json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     if options.plot is not None:
         try:
-            write_plot(result, options.plot)
+            if len(results) == 1:
+                write_plot(document, options.plot)
+            else:
+                write_comparison_plot(document, options.plot)
         except PlotError as exc:
             return _fail(str(exc))
     return 0

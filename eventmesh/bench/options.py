@@ -83,6 +83,7 @@ class BenchOptions:
     payload: Path | None = None
     duration: float | None = None
     events: int | None = None
+    backlog: int | None = None
     rate: float | None = None
     concurrency: int | None = None
     payload_size: int = 0
@@ -104,14 +105,22 @@ class BenchOptions:
     def open_loop(self) -> bool:
         return self.rate is not None
 
+    @property
+    def storages(self) -> list[str]:
+        """``--storage`` as a list: several, comma-separated, are compared in one table."""
+        return [part.strip() for part in self.storage.split(",")]
+
     def planned_duration(self) -> float | None:
         """Seconds to run for, when the run is bounded by time rather than by a count."""
-        if self.events is not None:
+        if self.events is not None or self.backlog is not None:
             return None
         return DEFAULT_DURATION if self.duration is None else self.duration
 
     def planned_events(self) -> int | None:
-        """Events to send, when known up front: ``--events``, or rate x duration."""
+        """Events to send, when known up front: ``--backlog``, ``--events``, or rate x
+        duration."""
+        if self.backlog is not None:
+            return self.backlog
         if self.events is not None:
             return self.events
         if self.rate is not None:
@@ -125,7 +134,9 @@ class BenchOptions:
         values["handler"] = None if self.handler is None else str(self.handler)
         for key in ("payload", "json", "plot"):
             values[key] = None if values[key] is None else str(values[key])
-        values["mode"] = "open" if self.open_loop else "closed"
+        values["mode"] = (
+            "open" if self.open_loop else "backlog" if self.backlog is not None else "closed"
+        )
         del values["progress"]
         return values
 
@@ -155,6 +166,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, help=f"seconds to run each side (default {DEFAULT_DURATION:g})"
     )
     amount.add_argument("--events", type=int, help="events to send instead of a duration")
+    amount.add_argument(
+        "--backlog",
+        type=int,
+        help="pre-fill N events while the consumers wait, then measure how fast they drain "
+        "them (queue, stream)",
+    )
     parser.add_argument(
         "--rate",
         type=float,
@@ -174,7 +191,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what the handler does: noop, sleep:MS or cpu:US (default noop; for "
         "schedule-jitter, the load's work, default cpu:200)",
     )
-    parser.add_argument("--storage", default="memory", help="the mesh's storage (default memory)")
+    parser.add_argument(
+        "--storage",
+        default="memory",
+        help="the mesh's storage (default memory); several, comma-separated, are compared in "
+        "one table and one plot; with redis://... the baseline is a raw redis-py loop on the "
+        "same server",
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument(
         "--warmup",
@@ -225,6 +248,7 @@ def from_namespace(arguments: argparse.Namespace) -> BenchOptions:
     _positive("--warmup", arguments.warmup, zero=True)
     for name in (
         "events",
+        "backlog",
         "concurrency",
         "batch_size",
         "shards",
@@ -235,6 +259,13 @@ def from_namespace(arguments: argparse.Namespace) -> BenchOptions:
         value = getattr(arguments, name)
         if value is not None and value < 1:
             raise OptionsError(f"--{name.replace('_', '-')} must be at least 1")
+    if arguments.backlog is not None and arguments.rate is not None:
+        raise OptionsError("--backlog measures draining a backlog: drop --rate")
+    storages = [part.strip() for part in arguments.storage.split(",")]
+    if not all(storages):
+        raise OptionsError(f"--storage has an empty entry: {arguments.storage!r}")
+    if len(storages) > 1 and arguments.app is not None:
+        raise OptionsError("compare storages with --scenario, not APP:MESH")
     if arguments.payload_size < 0:
         raise OptionsError("--payload-size must be at least 0")
     if arguments.parallelization > 10:
@@ -250,6 +281,7 @@ def from_namespace(arguments: argparse.Namespace) -> BenchOptions:
         payload=arguments.payload,
         duration=arguments.duration,
         events=arguments.events,
+        backlog=arguments.backlog,
         rate=arguments.rate,
         concurrency=arguments.concurrency,
         payload_size=arguments.payload_size,

@@ -14,11 +14,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PlotError", "write_plot"]
+__all__ = ["PlotError", "comparison_svg", "svg", "write_comparison_plot", "write_plot"]
 
 Series = Sequence[Sequence[float]]
 
 COLOURS = {"ours": "#1f77b4", "baseline": "#ff7f0e"}
+PALETTE = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+"""One colour per storage in a comparison plot."""
 WIDTH, HEIGHT = 960, 400
 PANEL_W, PANEL_H = 380, 280
 MARGIN_LEFT, MARGIN_TOP = 70, 60
@@ -33,6 +35,19 @@ def _tail_x(percentile: float) -> float:
     """Percentile to the log-scaled x of the tail axis: log10(1 / (1 - p))."""
     remaining = max(1.0 - percentile / 100.0, 1e-6)
     return math.log10(1.0 / remaining)
+
+
+def write_comparison_plot(document: dict[str, Any], path: Path) -> None:
+    """Write the plot of one scenario on several storages (:func:`~eventmesh.bench.report.
+    comparison_result`'s document): eventmesh's latency and throughput on each."""
+    suffix = path.suffix.lower()
+    title = f"eventmesh bench: {document['scenario']} by storage"
+    if suffix == ".svg":
+        path.write_text(comparison_svg(document), encoding="utf-8")
+    elif suffix == ".png":
+        _png_series(title, document.get("unit", "events/s"), _comparison_series(document), path)
+    else:
+        raise PlotError(f"a plot is a .svg or a .png file, not {path.name!r}")
 
 
 def write_plot(result: dict[str, Any], path: Path) -> None:
@@ -113,41 +128,73 @@ class _Panel:
         return f'<polyline points="{coordinates}" fill="none" stroke="{colour}" stroke-width="2"/>'
 
 
-def svg(result: dict[str, Any]) -> str:
-    """The two-panel plot as an SVG document."""
-    percentiles = result["percentiles"]
-    timeline = result["timeline"]
+def _series(result: dict[str, Any]) -> list[tuple[str, str, Series, Series]]:
+    """(label, colour, percentiles, timeline) of both sides of one result."""
     names = {"ours": f"eventmesh: {result['name']}", "baseline": result["baseline"]["name"]}
+    return [
+        (names[side], colour, result["percentiles"].get(side, []),
+         result["timeline"].get(side, []))
+        for side, colour in COLOURS.items()
+    ]  # fmt: skip
+
+
+def _comparison_series(document: dict[str, Any]) -> list[tuple[str, str, Series, Series]]:
+    """eventmesh's side on each storage, one colour each."""
+    series = []
+    for index, result in enumerate(document["results"]):
+        colour = PALETTE[index % len(PALETTE)]
+        storage = result["parameters"]["storage"]
+        series.append(
+            (f"eventmesh on {storage}", colour, result["percentiles"]["ours"],
+             result["timeline"]["ours"])
+        )  # fmt: skip
+    return series
+
+
+def svg(result: dict[str, Any]) -> str:
+    """The two-panel plot of one result as an SVG document."""
+    title = f"eventmesh bench: {result['scenario']} (ratio {result['ratio']:.3f})"
+    return _svg(title, result.get("unit", "events/s"), _series(result))
+
+
+def comparison_svg(document: dict[str, Any]) -> str:
+    """The two-panel plot of one scenario on several storages."""
+    title = f"eventmesh bench: {document['scenario']} by storage"
+    return _svg(title, document.get("unit", "events/s"), _comparison_series(document))
+
+
+def _svg(title: str, unit: str, series: list[tuple[str, str, Series, Series]]) -> str:
+    height = HEIGHT + 20 + 18 * len(series)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT + 60}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT + 60}" font-family="sans-serif" font-size="12">',
-        f'<rect width="{WIDTH}" height="{HEIGHT + 60}" fill="white"/>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
-        f"eventmesh bench: {escape(result['scenario'])} (ratio {result['ratio']:.3f})</text>",
+        f"{escape(title)}</text>",
     ]
     tail_max = max(_tail_x(p) for p in PERCENTILE_TICKS)
-    latency_max = max((ms for side in percentiles.values() for _, ms in side), default=1.0)
+    latency_max = max((ms for _, _, curve, _ in series for _, ms in curve), default=1.0)
     left = _Panel(MARGIN_LEFT, MARGIN_TOP, tail_max, latency_max)
     parts += left.frame("Latency by percentile", "percentile", "latency (ms)")
     parts += [left.x_tick(_tail_x(p), f"{p:g}") for p in PERCENTILE_TICKS]
-    time_max = max((t for side in timeline.values() for t, _ in side), default=1.0)
-    rate_max = max((r for side in timeline.values() for _, r in side), default=1.0)
+    time_max = max((t for _, _, _, rates in series for t, _ in rates), default=1.0)
+    rate_max = max((r for _, _, _, rates in series for _, r in rates), default=1.0)
     right = _Panel(MARGIN_LEFT + PANEL_W + 120, MARGIN_TOP, time_max, rate_max)
-    parts += right.frame("Throughput over time", "seconds", result.get("unit", "events/s"))
+    parts += right.frame("Throughput over time", "seconds", unit)
     for index in range(5):
         parts.append(right.x_tick(time_max * index / 4, f"{time_max * index / 4:.2g}"))
-    for side, colour in COLOURS.items():
-        curve = [(_tail_x(p), ms) for p, ms in percentiles.get(side, [])]
+    for _, colour, percentiles, timeline in series:
+        curve = [(_tail_x(p), ms) for p, ms in percentiles]
         if curve:
             parts.append(left.line(curve, colour))
-        rates = [(t, rate) for t, rate in timeline.get(side, [])]
+        rates = [(t, rate) for t, rate in timeline]
         if rates:
             parts.append(right.line(rates, colour))
-    for index, (side, colour) in enumerate(COLOURS.items()):
+    for index, (label, colour, _, _) in enumerate(series):
         y = HEIGHT + 20 + index * 18
         parts.append(
             f'<rect x="{MARGIN_LEFT}" y="{y - 10}" width="14" height="4" fill="{colour}"/>'
-            f'<text x="{MARGIN_LEFT + 20}" y="{y - 4}">{escape(names[side])}</text>'
+            f'<text x="{MARGIN_LEFT + 20}" y="{y - 4}">{escape(label)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
@@ -155,6 +202,13 @@ def svg(result: dict[str, Any]) -> str:
 
 # -- PNG -------------------------------------------------------------------------------------
 def _png(result: dict[str, Any], path: Path) -> None:
+    title = f"eventmesh bench: {result['scenario']} (ratio {result['ratio']:.3f})"
+    _png_series(title, result.get("unit", "events/s"), _series(result), path)
+
+
+def _png_series(
+    title: str, unit: str, series: list[tuple[str, str, Series, Series]], path: Path
+) -> None:
     try:
         matplotlib: Any = importlib.import_module("matplotlib")
     except ImportError:
@@ -165,26 +219,23 @@ def _png(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     pyplot: Any = importlib.import_module("matplotlib.pyplot")
     figure, (latency_axes, rate_axes) = pyplot.subplots(1, 2, figsize=(12, 4.5))
-    names = {"ours": f"eventmesh: {result['name']}", "baseline": result["baseline"]["name"]}
-    for side, colour in COLOURS.items():
-        points = result["percentiles"].get(side, [])
+    for label, colour, percentiles, timeline in series:
         latency_axes.plot(
-            [_tail_x(p) for p, _ in points], [ms for _, ms in points], color=colour,
-            label=names[side],
+            [_tail_x(p) for p, _ in percentiles], [ms for _, ms in percentiles], color=colour,
+            label=label,
         )  # fmt: skip
-        timeline = result["timeline"].get(side, [])
         rate_axes.plot([t for t, _ in timeline], [r for _, r in timeline], color=colour,
-                       label=names[side])  # fmt: skip
+                       label=label)  # fmt: skip
     latency_axes.set_xticks([_tail_x(p) for p in PERCENTILE_TICKS])
     latency_axes.set_xticklabels([f"{p:g}" for p in PERCENTILE_TICKS])
     latency_axes.set_xlabel("percentile")
     latency_axes.set_ylabel("latency (ms)")
     latency_axes.set_title("Latency by percentile")
     rate_axes.set_xlabel("seconds")
-    rate_axes.set_ylabel(result.get("unit", "events/s"))
+    rate_axes.set_ylabel(unit)
     rate_axes.set_title("Throughput over time")
     rate_axes.legend(loc="lower right", fontsize="small")
-    figure.suptitle(f"eventmesh bench: {result['scenario']} (ratio {result['ratio']:.3f})")
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)
     pyplot.close(figure)

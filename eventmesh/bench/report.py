@@ -23,13 +23,19 @@ from typing import Any
 
 from eventmesh.bench.recorder import SideResult
 
+MEMORY_KEY = "redis_memory_per_pending_bytes"
+"""A side's extra figure: Redis ``used_memory`` grown per pending event while filling."""
+
 __all__ = [
     "SCHEMA_VERSION",
     "build_result",
+    "comparison_markdown",
+    "comparison_result",
     "machine",
     "machine_line",
     "markdown_table",
     "peak_rss_mb",
+    "print_comparison",
     "print_summary",
 ]
 
@@ -109,6 +115,13 @@ def build_result(
             "baseline": [[round(t, 4), round(rate, 1)] for t, rate in baseline.timeline],
         },
     }
+    memory = {
+        key: side.extra[MEMORY_KEY]
+        for key, side in (("ours", ours), ("baseline", baseline))
+        if MEMORY_KEY in side.extra
+    }
+    if memory:
+        result["redis_memory_per_pending_bytes"] = memory
     if scenario == "cold-start":
         cold = float(ours.extra.get("cold_p50_ms", 0.0))  # type: ignore[arg-type]
         warm = float(ours.extra.get("warm_p50_ms", 0.0))  # type: ignore[arg-type]
@@ -172,6 +185,12 @@ def print_summary(result: dict[str, Any], *, file: Any = None) -> None:
         console.print(
             f"cold start overhead (cold - warm - user init, medians): {cold['overhead_ms']:.3f} ms"
         )
+    memory = result.get("redis_memory_per_pending_bytes")
+    if memory:
+        console.print(
+            "Redis memory per pending event (INFO used_memory, before and after the fill): "
+            + ", ".join(f"{side} {value:,.0f} B" for side, value in memory.items())
+        )
     console.print(
         f"peak RSS {result['peak_rss_mb']:.1f} MiB; {machine_line(result['machine'])}; "
         f"loop {result['parameters']['loop']}"
@@ -215,5 +234,72 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
             f"| {result['ratio']:.3f} | {latency['p50']:.3f} | {latency['p99']:.3f} "
             f"| {latency['p999']:.3f} | {latency['max']:.3f} "
             f"| {result['baseline_latency_ms']['p99']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def comparison_result(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One document for one scenario run on several storages: a row per storage (its
+    throughput, latency, baseline and ratio) and each storage's whole result."""
+    rows = []
+    for result in results:
+        memory = result.get("redis_memory_per_pending_bytes", {})
+        rows.append(
+            {
+                "storage": result["parameters"]["storage"],
+                "throughput": result["throughput"],
+                "latency_ms": result["latency_ms"],
+                "baseline": result["baseline"],
+                "ratio": result["ratio"],
+                "errors": result["errors"],
+                "memory_per_pending_bytes": memory.get("ours"),
+            }
+        )
+    first = results[0]
+    return {
+        "schema": SCHEMA_VERSION,
+        "scenario": first["scenario"],
+        "unit": first["unit"],
+        "machine": first["machine"],
+        "comparison": rows,
+        "results": list(results),
+    }
+
+
+def print_comparison(document: dict[str, Any], *, file: Any = None) -> None:
+    """The storages side by side, on stdout unless ``file`` is given."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout)
+    table = Table(title=f"eventmesh bench: {document['scenario']} by storage", title_justify="left")
+    for header in ("storage", f"throughput ({document['unit']})", "p50 ms", "p99 ms"):
+        table.add_column(header, justify="left" if header == "storage" else "right")
+    table.add_column("baseline")
+    table.add_column("ratio", justify="right")
+    for row in document["comparison"]:
+        table.add_row(
+            row["storage"],
+            _rate(row["throughput"]),
+            _ms(row["latency_ms"]["p50"]),
+            _ms(row["latency_ms"]["p99"]),
+            f"{row['baseline']['name']}: {_rate(row['baseline']['throughput'])}",
+            f"{row['ratio']:.3f}",
+        )
+    console.print(table)
+
+
+def comparison_markdown(document: dict[str, Any]) -> str:
+    """The storages side by side as a markdown table."""
+    lines = [
+        f"| storage | {document['unit']} | p50 ms | p99 ms | baseline | ratio |",
+        "| --- | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for row in document["comparison"]:
+        baseline = row["baseline"]
+        lines.append(
+            f"| {row['storage']} | {_rate(row['throughput'])} | {row['latency_ms']['p50']:.3f} "
+            f"| {row['latency_ms']['p99']:.3f} | {baseline['name']}: "
+            f"{_rate(baseline['throughput'])} | {row['ratio']:.3f} |"
         )
     return "\n".join(lines)

@@ -19,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
 from eventmesh.bench.recorder import Recorder
 from eventmesh.bench.workload import EventFactory
 
-__all__ = ["Plan", "Production", "Side", "complete", "produce"]
+__all__ = ["FILL_CHUNK", "Plan", "Production", "Side", "complete", "fill_backlog", "produce"]
 
 SPIN_BELOW = 0.002
 """Closer than this to the next intended send, the open-loop producer yields, not sleeps."""
+FILL_CHUNK = 500
+"""Events handed to a side's ``fill`` at a time when a backlog is pre-filled."""
+FILL_CALLS = 8
+"""``fill`` calls in flight at once while a backlog is pre-filled."""
 YIELD_EVERY = 16
 """A producer with work to do still yields this often, as a real one would between sends."""
 IDLE_SPINS = 64
@@ -52,6 +56,12 @@ class Side:
     deliveries: int = 1
     settle: Callable[[], Awaitable[Any]] | None = None
     stats: Callable[[], tuple[int, int]] | None = None
+    fill: Callable[[list[dict[str, Any]]], Awaitable[Any]] | None = None
+    """Backlog mode: store events (in bulk) while the consumers are not running yet."""
+    start: Callable[[], Awaitable[Any]] | None = None
+    """Backlog mode: start the consumers (they were not running while the backlog filled)."""
+    extra: dict[str, object] = field(default_factory=dict)
+    """Figures the side measured beside the samples (say, Redis memory per pending event)."""
 
 
 @dataclass(frozen=True)
@@ -214,3 +224,32 @@ async def complete(side: Side, recorder: Recorder, expected: int, timeout: float
     missing = expected - recorder.count
     if missing > 0:
         recorder.errors += missing
+
+
+async def fill_backlog(
+    side: Side, count: int, make: EventFactory, recorder: Recorder
+) -> Production:
+    """Pre-fill ``count`` events while the side's consumers wait, then start them.
+
+    Filling is not measured: the window opens when the consumers start, as a consumer
+    draining a backlog is measured. Each event's time is when it was made, so latencies say
+    how long events waited in the backlog, nothing more.
+    """
+    assert side.fill is not None and side.start is not None
+    fill = side.fill
+    clock = perf_counter
+    chunks = [
+        [make(clock()) for _ in range(min(FILL_CHUNK, count - first))]
+        for first in range(0, count, FILL_CHUNK)
+    ]
+    gate = asyncio.Semaphore(FILL_CALLS)
+
+    async def one(chunk: list[dict[str, Any]]) -> None:
+        async with gate:
+            await fill(chunk)
+
+    await asyncio.gather(*(one(chunk) for chunk in chunks))
+    recorder.sent += count
+    started = clock()
+    await side.start()
+    return Production(started, started, count)

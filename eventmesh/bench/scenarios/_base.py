@@ -10,10 +10,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Literal
 
 from eventmesh import Mesh, Telemetry
-from eventmesh.bench.options import DEFAULT_DURATION, BenchOptions, Work
+from eventmesh.bench.options import DEFAULT_DURATION, BenchOptions, OptionsError, Work
 from eventmesh.bench.progress import ProgressHook, ticking
 from eventmesh.bench.recorder import Recorder, SideResult, summarise
-from eventmesh.bench.runner import Plan, Side, complete, produce
+from eventmesh.bench.runner import Plan, Side, complete, fill_backlog, produce
 from eventmesh.bench.workload import event_factory
 
 __all__ = [
@@ -24,7 +24,18 @@ __all__ = [
     "Which",
     "bench_mesh",
     "mesh_stats",
+    "send_all",
 ]
+
+SEND_AT_ONCE = 25
+"""Sends in flight at once per ``send_all`` call (a backlog's fill)."""
+
+
+async def send_all(send: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> None:
+    """``send`` each item, ``SEND_AT_ONCE`` at a time (filling a backlog over a network)."""
+    for first in range(0, len(items), SEND_AT_ONCE):
+        await asyncio.gather(*(send(item) for item in items[first : first + SEND_AT_ONCE]))
+
 
 Which = Literal["ours", "baseline"]
 
@@ -67,11 +78,20 @@ class QueueWorkers:
         *,
         workers: int,
         batch: int = 1,
+        start: bool = True,
     ) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self._deliver = deliver
         self._batch = batch
-        self._tasks = [asyncio.create_task(self._work()) for _ in range(workers)]
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the workers (once; a pool made with ``start=False`` fills first)."""
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
 
     async def _work(self) -> None:
         queue, deliver, batch = self.queue, self._deliver, self._batch
@@ -112,6 +132,7 @@ class Scenario:
     default_concurrency: ClassVar[int] = 1000
     default_work: ClassVar[Work] = Work()
     supports_open_loop: ClassVar[bool] = True
+    supports_backlog: ClassVar[bool] = False
 
     def check(self, options: BenchOptions) -> None:
         """Raise ScenarioUnavailable, or OptionsError for options the scenario cannot take."""
@@ -142,6 +163,8 @@ class Scenario:
     ) -> SideResult:
         """Warm up, reset, produce as planned, wait for every sample, summarise."""
         gc.collect()
+        if options.backlog is not None:
+            return await self._run_backlog(options, which, recorder, progress)
         async with self.open_side(options, recorder, which) as side:
             make = event_factory(options.payload_size)
             concurrency = self.concurrency(options)
@@ -179,3 +202,28 @@ class Scenario:
             expected=expected,
             produced_until=production.window_end,
         )
+
+    async def _run_backlog(
+        self, options: BenchOptions, which: Which, recorder: Recorder, progress: ProgressHook
+    ) -> SideResult:
+        """Pre-fill ``--backlog`` events, start the consumers, time the drain (no warm-up:
+        the consumers must not run before the backlog is in)."""
+        assert options.backlog is not None
+        async with self.open_side(options, recorder, which) as side:
+            if side.fill is None or side.start is None:
+                raise OptionsError(f"{self.name} cannot pre-fill a backlog: drop --backlog")
+            make = event_factory(options.payload_size)
+            expected = options.backlog * side.deliveries
+            before = side.stats() if side.stats else (0, 0)
+            async with ticking(
+                progress, f"{which}: {side.name}"[:34], recorder, events=expected, seconds=None
+            ):
+                production = await fill_backlog(side, options.backlog, make, recorder)
+                await complete(side, recorder, expected, 600.0)
+            after = side.stats() if side.stats else (0, 0)
+            recorder.errors += after[0] - before[0]
+            recorder.cold_starts += after[1] - before[1]
+            extra = dict(side.extra)
+        result = summarise(side.name, recorder, production.started, expected=expected)
+        result.extra.update(extra)
+        return result

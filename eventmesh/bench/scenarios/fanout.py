@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -21,9 +21,13 @@ from eventmesh.bench.scenarios._base import (
     mesh_stats,
 )
 from eventmesh.bench.scenarios.invoke import BASELINE_WORKERS
+from eventmesh.bench.scenarios.storage import concurrent_calls, is_redis, raw_fanout_side
 from eventmesh.bench.workload import make_handler, sns_envelope_times, sns_times
 
-__all__ = ["Fanout"]
+__all__ = ["RAW_CONSUMERS", "Fanout"]
+
+RAW_CONSUMERS = 16
+"""Consumers per subscriber queue of the raw Redis fan-out."""
 
 
 class Fanout(Scenario):
@@ -49,6 +53,27 @@ class Fanout(Scenario):
         times = sns_times if functions else sns_envelope_times
         count = options.subscribers
         handlers = [make_handler(recorder, self.work(options), times) for _ in range(count)]
+        redis = is_redis(options.storage)
+        if which == "baseline" and redis:
+            loads = orjson.loads
+
+            def raw_deliver(handler: Any) -> Callable[[list[bytes]], Awaitable[None]]:
+                async def deliver(bodies: list[bytes]) -> None:
+                    for body in bodies:
+                        text = body.decode()
+                        loads(text)  # a subscriber's event is parsed, as the mesh's is
+                        if functions:
+                            await handler({"Records": [{"Sns": {"Message": text}}]}, None)
+                        else:
+                            await handler({"Message": text})
+
+                return deliver
+
+            delivers = [raw_deliver(handler) for handler in handlers]
+            async with raw_fanout_side(options, delivers, RAW_CONSUMERS) as side:
+                side.call, side.settle = concurrent_calls(side.call, recorder)
+                yield side
+            return
         if which == "baseline":
             dumps = orjson.dumps
 
@@ -88,7 +113,7 @@ class Fanout(Scenario):
             else:
                 topic.subscribe(handler)
         async with mesh:
-            yield Side(
+            side = Side(
                 f"topic -> {count} {options.subscriber}s",
                 topic.publish,
                 blocking=False,
@@ -96,3 +121,12 @@ class Fanout(Scenario):
                 settle=mesh.drain,
                 stats=mesh_stats(mesh),
             )
+            if redis:
+                side.call, sent = concurrent_calls(side.call, recorder)
+
+                async def settle() -> None:
+                    await sent()
+                    await mesh.drain()
+
+                side.settle = settle
+            yield side

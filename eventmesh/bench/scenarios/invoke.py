@@ -20,6 +20,7 @@ from eventmesh.bench.scenarios._base import (
     closing_workers,
     mesh_stats,
 )
+from eventmesh.bench.scenarios.storage import concurrent_calls, is_redis, raw_queue_side
 from eventmesh.bench.workload import make_handler
 
 __all__ = ["BASELINE_WORKERS", "Invoke", "InvokeEvent"]
@@ -66,13 +67,21 @@ class InvokeEvent(Scenario):
         self, options: BenchOptions, recorder: Recorder, which: Which
     ) -> AsyncIterator[Side]:
         handler = make_handler(recorder, self.work(options))
+        redis = is_redis(options.storage)
+        loads, dumps = orjson.loads, orjson.dumps
+
+        async def deliver(items: list[Any]) -> None:
+            for body in items:
+                await handler(loads(body), None)
+
+        if which == "baseline" and redis:
+            # Lambda's event queue takes and deletes events one by one: so does the raw loop.
+            async with raw_queue_side(options, deliver, 1, BASELINE_WORKERS) as side:
+                side.call, side.settle = concurrent_calls(side.call, recorder)
+                side.name = f"raw redis-py: ZSET + hash + Lua, {BASELINE_WORKERS} consumers, 1 by 1"
+                yield side
+            return
         if which == "baseline":
-            loads, dumps = orjson.loads, orjson.dumps
-
-            async def deliver(items: list[Any]) -> None:
-                for body in items:
-                    await handler(loads(body), None)
-
             pool = QueueWorkers(deliver, workers=BASELINE_WORKERS)
             put = pool.queue.put_nowait
 
@@ -86,10 +95,19 @@ class InvokeEvent(Scenario):
         mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(handler)
         async with mesh:
             invoke = mesh.invoke
-            yield Side(
+            side = Side(
                 self.ours_name,
                 lambda event: invoke("bench", event, "Event"),
                 blocking=False,
                 settle=mesh.drain,
                 stats=mesh_stats(mesh),
             )
+            if redis:
+                side.call, sent = concurrent_calls(side.call, recorder)
+
+                async def settle() -> None:
+                    await sent()
+                    await mesh.drain()
+
+                side.settle = settle
+            yield side

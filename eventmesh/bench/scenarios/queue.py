@@ -19,7 +19,9 @@ from eventmesh.bench.scenarios._base import (
     bench_mesh,
     closing_workers,
     mesh_stats,
+    send_all,
 )
+from eventmesh.bench.scenarios.storage import is_redis, raw_queue_side, storage_memory
 from eventmesh.bench.workload import make_handler, sqs_times
 
 __all__ = ["DEFAULT_BATCH", "POLLERS", "QueueScenario"]
@@ -30,6 +32,7 @@ POLLERS = 5
 
 
 class QueueScenario(Scenario):
+    supports_backlog = True
     name = "queue"
     summary = "queue.send -> queue mapping (batches) -> function"
     ours_name = "queue -> mapping -> function"
@@ -47,30 +50,60 @@ class QueueScenario(Scenario):
     ) -> AsyncIterator[Side]:
         handler = make_handler(recorder, self.work(options), sqs_times)
         batch = self.batch_size(options)
+        backlog = options.backlog is not None
+        dumps = orjson.dumps
+
+        async def deliver(bodies: list[bytes]) -> None:
+            await handler({"Records": [{"body": body.decode()} for body in bodies]}, None)
+
+        if which == "baseline" and is_redis(options.storage):
+            async with raw_queue_side(options, deliver, batch, POLLERS) as side:
+                yield side
+            return
         if which == "baseline":
-            dumps = orjson.dumps
-
-            async def deliver(bodies: list[bytes]) -> None:
-                await handler({"Records": [{"body": body.decode()} for body in bodies]}, None)
-
-            pool = QueueWorkers(deliver, workers=POLLERS, batch=batch)
+            pool = QueueWorkers(deliver, workers=POLLERS, batch=batch, start=not backlog)
             put = pool.queue.put_nowait
 
             async def send(event: dict[str, Any]) -> None:
                 put(dumps(event))
 
+            async def fill(events: list[dict[str, Any]]) -> None:
+                for event in events:
+                    put(dumps(event))
+
+            async def start() -> None:
+                pool.start()
+
             async with closing_workers([pool]):
-                yield Side(self.baseline_name, send, blocking=False)
+                yield Side(self.baseline_name, send, blocking=False, fill=fill, start=start)
             return
         mesh = bench_mesh(options)
         mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(handler)
         queue = mesh.queue("bench", visibility_timeout=900)
-        queue.subscribe("bench", batch_size=batch)
+        mapping = queue.subscribe("bench", batch_size=batch, enabled=not backlog)
         async with mesh:
-            yield Side(
-                self.ours_name,
-                queue.send,
-                blocking=False,
-                settle=mesh.drain,
-                stats=mesh_stats(mesh),
-            )
+            await queue.stats()  # connected, scripts loaded: memory counts messages only
+            async with storage_memory(options) as memory:
+                filled = 0
+
+                async def fill_mesh(events: list[dict[str, Any]]) -> None:
+                    nonlocal filled
+                    await send_all(queue.send, events)
+                    filled += len(events)
+
+                side = Side(
+                    self.ours_name,
+                    queue.send,
+                    blocking=False,
+                    settle=mesh.drain,
+                    stats=mesh_stats(mesh),
+                    fill=fill_mesh,
+                )
+
+                async def start_mesh() -> None:
+                    await memory.per_pending(side.extra, filled)
+                    mapping.enabled = True
+                    await mapping.start()
+
+                side.start = start_mesh
+                yield side

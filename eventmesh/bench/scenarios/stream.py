@@ -23,6 +23,7 @@ from eventmesh.bench.scenarios._base import (
     closing_workers,
     mesh_stats,
 )
+from eventmesh.bench.scenarios.storage import is_redis, raw_stream_side, storage_memory
 from eventmesh.bench.workload import kinesis_times, make_handler
 
 __all__ = ["DEFAULT_BATCH", "PARTITION_KEYS", "StreamScenario"]
@@ -32,6 +33,7 @@ PARTITION_KEYS = 256
 
 
 class StreamScenario(Scenario):
+    supports_backlog = True
     name = "stream"
     summary = "stream.put_record -> stream mapping (per shard, in order) -> function"
     ours_name = "stream -> mapping -> function"
@@ -55,6 +57,11 @@ class StreamScenario(Scenario):
         handler = make_handler(recorder, self.work(options), kinesis_times)
         batch = self.batch_size(options)
         keys = [f"key-{index}" for index in range(PARTITION_KEYS)]
+        backlog = options.backlog is not None
+        if which == "baseline" and is_redis(options.storage):
+            async with raw_stream_side(options, handler, batch, keys) as side:
+                yield side
+            return
         if which == "baseline":
             dumps, b64encode = orjson.dumps, base64.b64encode
 
@@ -68,7 +75,7 @@ class StreamScenario(Scenario):
             # One lane (a queue and its one worker) per shard and parallelization slot; a
             # key always goes to the same lane, so each key's records stay in order.
             lanes = [
-                QueueWorkers(deliver, workers=1, batch=batch)
+                QueueWorkers(deliver, workers=1, batch=batch, start=not backlog)
                 for _ in range(options.shards * options.parallelization)
             ]
             routes = itertools.cycle(
@@ -82,25 +89,52 @@ class StreamScenario(Scenario):
                 key, put = next(routes)
                 put((dumps(event), key))
 
+            async def fill(events: list[dict[str, Any]]) -> None:
+                for event in events:
+                    await send(event)
+
+            async def start() -> None:
+                for lane in lanes:
+                    lane.start()
+
             async with closing_workers(lanes):
-                yield Side(self.baseline_name, send, blocking=False)
+                yield Side(self.baseline_name, send, blocking=False, fill=fill, start=start)
             return
         mesh = bench_mesh(options)
         mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(handler)
         stream = mesh.stream("bench", shards=options.shards)
-        stream.subscribe(
+        mapping = stream.subscribe(
             "bench",
             batch_size=batch,
             parallelization_factor=options.parallelization,
             starting_position="TRIM_HORIZON",
+            enabled=not backlog,
         )
         cycle = itertools.cycle(keys)
-        put_record = stream.put_record
-        async with mesh:
-            yield Side(
+        put_record, put_records = stream.put_record, stream.put_records
+        async with mesh, storage_memory(options) as memory:
+            filled = 0
+
+            async def fill(events: list[dict[str, Any]]) -> None:
+                nonlocal filled
+                await put_records(
+                    [{"data": event, "partition_key": next(cycle)} for event in events]
+                )
+                filled += len(events)
+
+            side = Side(
                 self.ours_name,
                 lambda event: put_record(event, next(cycle)),
                 blocking=False,
                 settle=mesh.drain,
                 stats=mesh_stats(mesh),
+                fill=fill,
             )
+
+            async def start() -> None:
+                await memory.per_pending(side.extra, filled)
+                mapping.enabled = True
+                await mapping.start()
+
+            side.start = start
+            yield side
