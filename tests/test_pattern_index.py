@@ -163,3 +163,17 @@ async def test_rules_added_removed_or_repatterned_after_events_are_seen(
         bus.rules.pop("first")
         await put(bus, clock, "c")
         assert got == ["a", "b", "c"]
+
+
+async def test_rules_merged_in_with_the_or_operator_are_seen(
+    mesh: Mesh, clock: VirtualClock, bus: Bus
+) -> None:
+    got: list[str] = []
+    bus.rule("first", pattern={"source": ["a"]}, targets=targets(got))
+    async with mesh:
+        await put(bus, clock, "a")
+        other = mesh.resource(Bus, "other")
+        other.rule("second", pattern={"source": ["b"]}, targets=targets(got))
+        bus.rules |= {"second": other.rules["second"]}
+        await put(bus, clock, "b")
+    assert got == ["a", "b"]

@@ -22,7 +22,7 @@ from eventmesh import ConfigurationError, Context, Mesh, Telemetry
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.memory import memory_backend
 from eventmesh.backends.protocols import Backend, KeyValueStore, StoredValue
-from eventmesh.mappings.shard_leases import ShardLeases
+from eventmesh.mappings.shard_leases import Lease, ShardLeases
 from eventmesh.mappings.stream_mapping import StreamMapping
 from eventmesh.resources.stream import Stream, create_stream
 from eventmesh.testing import VirtualClock, settle
@@ -117,7 +117,7 @@ async def test_a_second_process_takes_a_fair_share_and_each_shard_keeps_its_orde
         async with second.mesh:
             await settle()
             assert second.mapping.held_shards() == []  # none free: it asks instead
-            await rounds(clock, 6)
+            await rounds(clock, 9)
             assert len(first.mapping.held_shards()) == 2
             assert len(second.mapping.held_shards()) == 2
             assert set(first.mapping.held_shards()) | set(second.mapping.held_shards()) == set(
@@ -218,11 +218,13 @@ async def test_a_renewing_owner_keeps_its_lease(clock: VirtualClock) -> None:
 
 
 class FailingValues:
-    """A key-value store whose writes can be made to fail (a store outage)."""
+    """A key-value store whose calls can be made to fail: all of them (an outage), or the
+    next write of one key (a blip)."""
 
     def __init__(self, inner: KeyValueStore) -> None:
         self.inner = inner
         self.down = False
+        self.fail_next_put_of: str | None = None
 
     async def get(self, key: str) -> StoredValue | None:
         if self.down:
@@ -232,6 +234,9 @@ class FailingValues:
     async def put(self, key: str, value: bytes, **conditions: Any) -> int | None:
         if self.down:
             raise ConnectionError("store unreachable")
+        if key == self.fail_next_put_of:
+            self.fail_next_put_of = None
+            raise ConnectionError("store unreachable for a moment")
         return await self.inner.put(key, value, **conditions)
 
     async def delete(self, key: str, *, only_if_version: int | None = None) -> bool:
@@ -299,3 +304,165 @@ async def test_three_processes_on_four_shards_end_two_one_one(
         async with processes[2].mesh:
             await rounds(clock, 9)
             assert sorted(len(p.mapping.held_shards()) for p in processes) == [1, 1, 2]
+
+
+def failing_backend(clock: VirtualClock) -> tuple[Backend, FailingValues]:
+    inner = memory_backend(clock)
+    values = FailingValues(inner.values)
+    backend = Backend(inner.queues, inner.logs, values, inner.blobs, in_memory=True)  # type: ignore[arg-type]
+    return backend, values
+
+
+async def test_a_store_error_in_a_round_strands_no_shard(clock: VirtualClock) -> None:
+    """A round cut short by the store (here: the second take of a round fails) keeps what it
+    did: the shard taken before the error is read, the other one is taken next round, and a
+    stop releases everything held."""
+    backend, values = failing_backend(clock)
+    first = Process(backend, clock, "a", shards=2)
+    second = Process(backend, clock, "b", shards=2)
+    await first.mesh.start()
+    await settle()
+    await second.mesh.start()
+    await settle()
+    await first.mesh.stop()  # releases both, free for the second
+    values.fail_next_put_of = second.mapping.checkpoint_key(SHARDS[1])
+    await rounds(clock, 1)
+    assert second.mapping.held_shards() == SHARDS[:1]
+    await put(second.stream, 0, "x")
+    await rounds(clock, 1)
+    assert second.mapping.held_shards() == SHARDS[:2]
+    assert second.seen == [(SHARDS[0], "x")]
+    await second.mesh.stop()
+    for shard in SHARDS[:2]:
+        assert (await record(backend.values, second.mapping, shard))["owner"] is None
+
+
+async def test_a_handover_does_not_wait_for_a_batching_window(
+    backend: Backend, clock: VirtualClock
+) -> None:
+    """A lane gathering a batch (a 300 s window) stops gathering when its shard is handed
+    over: the asker gets the shard within a few rounds, and each record is delivered once."""
+    first = Process(backend, clock, "a", shards=2)
+    first.mapping.batching_window = 300.0
+    second = Process(backend, clock, "b", shards=2)
+    second.mapping.batching_window = 300.0
+    await first.mesh.start()
+    await settle()
+    for index in range(2):
+        await put(first.stream, index, f"{index}-x")
+    await settle()
+    await second.mesh.start()
+    await rounds(clock, 6)  # 12 s, far less than the window
+    assert len(second.mapping.held_shards()) == 1
+    (moved,) = second.mapping.held_shards()
+    assert (await record(backend.values, second.mapping, moved))["counter"] == 2
+    await clock.advance(300)
+    await settle()
+    await second.mesh.stop()
+    await first.mesh.stop()
+    assert sorted(first.seen + second.seen) == [(SHARDS[0], "0-x"), (SHARDS[1], "1-x")]
+
+
+@pytest.mark.parametrize(("processes", "shards"), [(5, 7), (3, 4), (5, 6)])
+async def test_the_split_settles_without_churn(
+    backend: Backend, clock: VirtualClock, processes: int, shards: int
+) -> None:
+    """Processes joining one after another end with shares differing by at most one, and
+    then no shard changes hands: a released lease is reserved for whoever asked for it."""
+    group = [Process(backend, clock, f"p{n}", shards=shards) for n in range(processes)]
+    for process in group:
+        await process.mesh.start()
+        await clock.advance(0.4)
+        await settle()
+    history = []
+    for _ in range(120):  # 120 s, 20 lease durations
+        await clock.advance(1.0)
+        await settle()
+        history.append([tuple(process.mapping.held_shards()) for process in group])
+    for process in group:
+        await process.mesh.stop()
+    final = history[-1]
+    assert sorted(shard for held in final for shard in held) == SHARDS_OF(shards)
+    sizes = sorted(len(held) for held in final)
+    assert sizes[-1] - sizes[0] <= 1, sizes
+    assert all(step == final for step in history[-60:])  # nothing moved in the last minute
+
+
+def SHARDS_OF(count: int) -> list[str]:
+    return [f"shardId-{index:012d}" for index in range(count)]
+
+
+async def test_a_lease_released_for_an_asker_is_reserved_for_it(clock: VirtualClock) -> None:
+    values = memory_backend(clock).values
+    owner = ShardLeases(values, clock, str, owner="owner", duration=LEASE)
+    asker = ShardLeases(values, clock, str, owner="asker", duration=LEASE)
+    third = ShardLeases(values, clock, str, owner="third", duration=LEASE)
+    await owner.round(["s0", "s1"])
+    await clock.advance(LEASE / 3)
+    await asker.round(["s0", "s1"])  # asks the owner, which holds two more than it
+    granted = await owner.round(["s0", "s1"])
+    (lease,) = granted.to_release
+    assert lease.wanted_by == "asker"
+    assert await owner.release(lease)
+    assert (await third.round(["s0", "s1"])).taken == []  # not for it
+    assert (await owner.round(["s0", "s1"])).taken == []  # nor for the one that gave it
+    (taken,) = (await asker.round(["s0", "s1"])).taken
+    assert taken.shard_id == lease.shard_id and taken.counter == 2
+
+
+async def test_an_unanswered_reservation_is_free_after_a_lease_duration(
+    clock: VirtualClock,
+) -> None:
+    values = memory_backend(clock).values
+    third = ShardLeases(values, clock, str, owner="third", duration=LEASE)
+    await values.put("s0", orjson.dumps({"lanes": [4], "owner": None, "counter": 3,
+                                         "wanted_by": "gone"}))  # fmt: skip
+    assert (await third.round(["s0"])).taken == []
+    await clock.advance(LEASE)
+    (taken,) = (await third.round(["s0"])).taken
+    assert (taken.lanes, taken.counter) == ([4], 4)
+
+
+async def test_an_owner_at_its_share_refuses_a_request_that_would_not_balance(
+    clock: VirtualClock,
+) -> None:
+    """Two shards, two owners with one each: a request for the other's shard is refused
+    (it would only swap the imbalance), and the refusal clears it from the record."""
+    values = memory_backend(clock).values
+    one = ShardLeases(values, clock, str, owner="one", duration=LEASE)
+    two = ShardLeases(values, clock, str, owner="two", duration=LEASE)
+    await values.put("s0", orjson.dumps({"lanes": None, "owner": None, "counter": 0,
+                                         "wanted_by": None}))  # fmt: skip
+    (mine,) = (await one.round(["s0"])).taken
+    await values.put("s1", b'{"lanes": null, "owner": "two", "counter": 1, "wanted_by": "one"}')
+    (theirs,) = (await two.round(["s1"])).taken  # adopts its record
+    refused = await two.round(["s0", "s1"])
+    assert refused.to_release == []
+    stored = await values.get("s1")
+    assert stored is not None and orjson.loads(stored.value)["wanted_by"] is None
+    assert mine.shard_id == "s0" and theirs.shard_id == "s1"
+
+
+class SteppingClock:
+    """A clock whose monotonic and wall readings are set by hand."""
+
+    def __init__(self) -> None:
+        self.monotonic = 100.0
+        self.wall = 1_000.0
+
+    def now(self) -> float:
+        return self.monotonic
+
+    def time(self) -> float:
+        return self.wall
+
+
+def test_a_lease_is_not_current_after_a_suspend_the_monotonic_clock_did_not_see() -> None:
+    clock = SteppingClock()
+    lease = Lease("s0", "k", 1, 1, None, valid_until=110.0, valid_until_wall=1_010.0)
+    assert lease.current(clock)  # type: ignore[arg-type]
+    clock.wall += 60  # the machine slept a minute: wall time moved, monotonic did not
+    assert not lease.current(clock)  # type: ignore[arg-type]
+    clock.wall -= 60
+    clock.monotonic += 11
+    assert not lease.current(clock)  # type: ignore[arg-type]

@@ -9,33 +9,43 @@ shard's checkpoint always had, holds::
 
 * **Owner and fencing.** Every write is a compare-and-set on the record's version, so only
   the current owner moves the checkpoint: an owner whose write fails has lost the lease and
-  stops the shard without writing again. ``counter`` grows at each change of owner.
+  stops the shard without writing again. ``counter`` grows at each change of owner. A
+  process's own writes to one lease go one at a time, so they never race each other.
 * **Expiry without shared clocks.** An owner rewrites its records every third of the lease
   duration. Another process sees a record as expired when its version has not changed for a
   whole lease duration *by its own clock* (as the KCL does), so clocks of different machines
-  never need to agree. An owner stops starting batches on a shard once a lease duration has
-  passed since its last successful write, so a paused owner that wakes up late does not go
-  on after another process has taken over.
-* **Balance.** Each round a process counts the owners it sees (itself included), aims at
-  ``ceil(shards / owners)`` leases, takes free or expired leases first, and else asks the
-  busiest owner for one lease (``wanted_by``) if that owner holds more than its share, or
-  exactly its share while this process lacks more than one. The owner finishes the batch it is
-  delivering, writes its checkpoint and releases the lease, so a shard changes hands between
-  two batches and keeps its order. A lease whose owner died is taken after it expires and
-  resumes after its last checkpoint: the batch that was running is delivered again (at least
-  once, as Kinesis consumers do).
-* A process that stops releases its leases with its last checkpoint, so others (or its own
+  never need to agree. An owner starts no batch on a shard once a lease duration has passed
+  since it sent its last successful write, by its monotonic clock or by the wall clock (which,
+  unlike the monotonic one, also moves while a machine is suspended).
+* **Balance.** Each round a process counts the live processes it can see (owners of live
+  leases and processes asking for one, itself included) and aims at ``ceil(shards /
+  processes)`` leases. It takes a lease released for it first, then free or expired ones up
+  to that share, and otherwise asks the busiest owner for one (``wanted_by``), only if the
+  move leaves the two better balanced (the owner holds at least two more) and only an owner
+  seen renewing lately (asking changes the record, which would delay a dead owner's expiry).
+  The owner grants a request only under the same condition, else clears it; it finishes the
+  batch it is delivering, writes its checkpoint and releases the lease *reserved* for the
+  asker, which takes it at its next round (anyone may take it if the asker does not within a
+  lease duration). A shard thus changes hands between two batches and keeps its order, and a
+  release cannot be snatched back, so the split settles instead of churning.
+* A lease whose owner died is taken after it expires and resumes after its last checkpoint:
+  the batch that was running is delivered again (at least once, as Kinesis consumers do). A
+  batch still running in an owner cut off from the store (or paused) when its lease expires
+  may overlap the new owner's first batch: leases bound when a batch may *start*, not how
+  long it runs.
+* A process that stops releases its leases with their last checkpoints, so others (or its own
   restart) take them at once instead of waiting for them to expire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import socket
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -48,6 +58,8 @@ __all__ = ["DEFAULT_LEASE_DURATION", "Lease", "LeaseRound", "ShardLeases", "new_
 
 DEFAULT_LEASE_DURATION = 10.0
 """Seconds without a renewal before a lease counts as abandoned (the KCL's failover time)."""
+_WRITE_TRIES = 10
+"""Compare-and-set tries of one write when other processes keep asking for the lease."""
 
 
 def new_owner_id() -> str:
@@ -64,19 +76,34 @@ class Lease:
     version: int
     counter: int
     lanes: list[int] | None
-    valid_until: float
-    """Local clock time after which the holder must not start another batch."""
+    valid_until: float = 0.0
+    """Monotonic clock time after which the holder must not start another batch."""
+    valid_until_wall: float = 0.0
+    """The same on the wall clock (which moves while a machine is suspended)."""
     wanted_by: str | None = None
+    """Who asked for it: granted, it is released reserved for them."""
+    releasing: bool = False
+    """Granted to ``wanted_by``: the holder finishes its batch, then releases it."""
     lost: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def current(self, clock: Clock) -> bool:
+        """Whether a batch may start now."""
+        return (
+            not self.lost
+            and clock.now() <= self.valid_until
+            and clock.time() <= self.valid_until_wall
+        )
 
 
 @dataclass(slots=True)
 class LeaseRound:
-    """What one round of the lease table gave: shards newly taken, shards to hand over."""
+    """What one round of the lease table gave; ``error`` is what stopped it early."""
 
-    taken: list[Lease]
-    to_release: list[Lease]
-    lost: list[Lease]
+    taken: list[Lease] = field(default_factory=list)
+    lost: list[Lease] = field(default_factory=list)
+    to_release: list[Lease] = field(default_factory=list)
+    error: Exception | None = None
 
 
 @dataclass(slots=True)
@@ -85,16 +112,34 @@ class _Seen:
     since: float
 
 
-def _decode(stored: StoredValue) -> dict[str, Any]:
-    try:
-        record = orjson.loads(stored.value)
-    except orjson.JSONDecodeError:
-        record = None
-    return record if isinstance(record, dict) else {}
+@dataclass(slots=True)
+class _Record:
+    stored: StoredValue | None
+    fields: dict[str, Any]
+
+    @property
+    def owner(self) -> str | None:
+        owner = self.fields.get("owner")
+        return str(owner) if owner else None
+
+    @property
+    def asker(self) -> str | None:
+        asker = self.fields.get("wanted_by")
+        return str(asker) if asker else None
 
 
-def _lanes(record: dict[str, Any]) -> list[int] | None:
-    lanes = record.get("lanes")
+def _decode(stored: StoredValue | None) -> _Record:
+    fields: Any = None
+    if stored is not None:
+        try:
+            fields = orjson.loads(stored.value)
+        except orjson.JSONDecodeError:
+            fields = None
+    return _Record(stored, fields if isinstance(fields, dict) else {})
+
+
+def _lanes(fields: dict[str, Any]) -> list[int] | None:
+    lanes = fields.get("lanes")
     if isinstance(lanes, list) and lanes and all(isinstance(lane, int) for lane in lanes):
         return lanes
     return None
@@ -125,57 +170,96 @@ class ShardLeases:
     def renew_interval(self) -> float:
         return self.duration / 3
 
-    def _record(self, lease: Lease, *, owner: str | None) -> bytes:
-        return orjson.dumps(
-            {
-                "lanes": lease.lanes,
-                "owner": owner,
-                "counter": lease.counter,
-                "wanted_by": None if owner is None else lease.wanted_by,
-            }
-        )
-
     # -- one round ---------------------------------------------------------------------------
     async def round(self, shard_ids: Iterable[str]) -> LeaseRound:
-        """Renew what is held, notice what was lost or is wanted, and take a fair share."""
-        shards = list(shard_ids)
-        result = LeaseRound([], [], [])
+        """Renew what is held, answer requests, and take or ask for a fair share. A store
+        error ends the round early; what it did until then is in the result all the same."""
+        result = LeaseRound()
+        try:
+            await self._round(list(shard_ids), result)
+        except Exception as exc:
+            result.error = exc
+        return result
+
+    async def _round(self, shards: list[str], result: LeaseRound) -> None:
         now = self._clock.now()
-        records: dict[str, tuple[StoredValue | None, dict[str, Any]]] = {}
-        for shard_id in shards:
-            stored = await self._values.get(self._key_of(shard_id))
-            records[shard_id] = (stored, _decode(stored) if stored is not None else {})
-        for shard_id, lease in list(self.held.items()):
-            stored, record = records.get(shard_id, (None, {}))
-            if not await self._renew_from(lease, stored, record):
-                result.lost.append(self.held.pop(shard_id))
-            elif lease.wanted_by is not None:
-                result.to_release.append(lease)
-        owners: dict[str, list[str]] = {}
-        available: list[tuple[str, StoredValue | None, dict[str, Any]]] = []
-        for shard_id in shards:
-            if shard_id in self.held:
+        records = {shard: _decode(await self._values.get(self._key_of(shard))) for shard in shards}
+        for shard in set(self._seen) - set(shards):
+            del self._seen[shard]
+        for shard, lease in list(self.held.items()):
+            record = records.get(shard)
+            if record is None or not self._still_mine(lease, record):
+                self._lose(lease, result)
+        for shard, record in records.items():  # a take that was written but not answered
+            if record.owner == self.owner and shard not in self.held and record.stored:
+                lease = Lease(
+                    shard, self._key_of(shard), record.stored.version,
+                    int(record.fields.get("counter") or 0), _lanes(record.fields),
+                )  # fmt: skip
+                self.held[shard] = lease
+                result.taken.append(lease)
+
+        live = {self.owner}
+        counts: dict[str, int] = {}
+        alive: set[str] = set()  # shards whose record changed lately: their owner is renewing
+        for shard, record in records.items():
+            if shard in self.held:
+                if record.asker:
+                    live.add(record.asker)
                 continue
-            stored, record = records[shard_id]
-            owner = record.get("owner")
-            if stored is None or not owner or self._expired(shard_id, stored, now):
-                available.append((shard_id, stored, record))
+            if record.stored is None:
+                continue
+            expired = self._expired(shard, record.stored, now)
+            seen = self._seen[shard]
+            if now - seen.since < 2 * self.renew_interval:
+                alive.add(shard)
+            if expired:
+                continue
+            if record.owner:
+                counts[record.owner] = counts.get(record.owner, 0) + 1
+                live.add(record.owner)
+            if record.asker:
+                live.add(record.asker)
+        target = math.ceil(len(shards) / len(live)) if shards else 0
+
+        mine = sum(1 for lease in self.held.values() if not lease.releasing)
+        for shard, lease in sorted(self.held.items()):
+            if lease.releasing:
+                continue  # granted at an earlier round: its holder is finishing a batch
+            asker = records[shard].asker
+            if asker and asker != self.owner and counts.get(asker, 0) + 1 <= mine - 1:
+                lease.wanted_by = asker
+                lease.releasing = True
+                result.to_release.append(lease)
+                counts[asker] = counts.get(asker, 0) + 1
+                mine -= 1
             else:
-                owners.setdefault(str(owner), []).append(shard_id)
-        for seen in set(self._seen) - set(shards):
-            del self._seen[seen]
-        target = math.ceil(len(shards) / (len(owners.keys() - {self.owner}) + 1)) if shards else 0
-        mine = len(self.held) - len(result.to_release)
-        for shard_id, stored, record in available:
-            if mine >= target:
-                break
-            taken = await self._take(shard_id, stored, record)
+                lease.wanted_by = None  # not granted: the renewal clears the request
+        for lease in list(self.held.values()):
+            if not await self.write(lease):
+                self._lose(lease, result)
+
+        taken_any = False
+        for shard, record in sorted(records.items(), key=lambda item: item[1].asker != self.owner):
+            if shard in self.held:
+                continue
+            reserved_for_me = record.owner is None and record.asker == self.owner
+            if not reserved_for_me and (mine >= target or not self._available(shard, record, now)):
+                continue
+            taken = await self._take(shard, record)
             if taken is not None:
                 result.taken.append(taken)
                 mine += 1
-        if mine < target and owners and not result.taken:
-            await self._ask_busiest(owners, records, target)
-        return result
+                taken_any = True
+        if mine < target and not taken_any:
+            await self._ask_busiest(records, counts, alive, mine)
+
+    def _lose(self, lease: Lease, result: LeaseRound) -> None:
+        lease.lost = True
+        if self.held.get(lease.shard_id) is lease:
+            del self.held[lease.shard_id]
+        if lease not in result.lost:
+            result.lost.append(lease)
 
     def _expired(self, shard_id: str, stored: StoredValue, now: float) -> bool:
         """Whether the record's version has stood still for a whole lease duration."""
@@ -185,28 +269,35 @@ class ShardLeases:
             return False
         return now - seen.since >= self.duration
 
-    async def _take(
-        self, shard_id: str, stored: StoredValue | None, record: dict[str, Any]
-    ) -> Lease | None:
-        counter = record.get("counter")
+    def _available(self, shard_id: str, record: _Record, now: float) -> bool:
+        """Free to take: never written, released (and not reserved for someone else who is
+        still coming for it), or expired."""
+        if record.stored is None:
+            return True
+        expired = self._expired(shard_id, record.stored, now)
+        if record.owner is None:
+            return record.asker in (None, self.owner) or expired
+        return expired
+
+    async def _take(self, shard_id: str, record: _Record) -> Lease | None:
+        counter = record.fields.get("counter")
         lease = Lease(
             shard_id,
             self._key_of(shard_id),
             0,
             (counter if isinstance(counter, int) else 0) + 1,
-            _lanes(record),
-            0.0,
+            _lanes(record.fields),
         )
+        started, started_wall = self._clock.now(), self._clock.time()
         version = await self._values.put(
             lease.key,
-            self._record(lease, owner=self.owner),
-            only_if_absent=stored is None,
-            only_if_version=None if stored is None else stored.version,
+            self._encode(lease, owner=self.owner),
+            only_if_absent=record.stored is None,
+            only_if_version=None if record.stored is None else record.stored.version,
         )
         if version is None:
             return None  # another process was quicker
-        lease.version = version
-        lease.valid_until = self._clock.now() + self.duration
+        self._renewed(lease, version, started, started_wall)
         self.held[shard_id] = lease
         self._seen.pop(shard_id, None)
         if self._wanting == shard_id:
@@ -214,106 +305,96 @@ class ShardLeases:
         return lease
 
     async def _ask_busiest(
-        self,
-        owners: dict[str, list[str]],
-        records: dict[str, tuple[StoredValue | None, dict[str, Any]]],
-        target: int,
+        self, records: dict[str, _Record], counts: dict[str, int], alive: set[str], mine: int
     ) -> None:
-        """Ask the owner with the most leases (if it has more than its share) for one."""
+        """Ask the owner with the most leases for one, if it holds at least two more than
+        this process; one request at a time."""
         if self._wanting is not None:
-            stored, record = records.get(self._wanting, (None, {}))
-            if stored is not None and record.get("wanted_by") == self.owner:
-                return  # the owner has not answered yet: one request at a time
+            record = records.get(self._wanting)
+            if record is not None and record.asker == self.owner and record.owner is not None:
+                return  # the owner has not answered yet
             self._wanting = None
-        shards = max(owners.values(), key=len)
-        needed = target - len(self.held)
-        # As the KCL does: take from an owner above its share, or from one at its share when
-        # more than one is missing here (4 shards, 3 processes: 2/2/0 becomes 2/1/1).
-        if not (len(shards) > target or (len(shards) == target and needed > 1)):
+        if not counts:
             return
-        if len(shards) - 1 < len(self.held) + 1:
-            return  # no better balanced after the move
-        for shard_id in sorted(shards):
-            stored, record = records[shard_id]
-            if stored is None or record.get("wanted_by"):
+        busiest = max(counts, key=lambda owner: (counts[owner], owner))
+        if counts[busiest] < mine + 2:
+            return
+        for shard in sorted(records):
+            record = records[shard]
+            if record.owner != busiest or record.asker or shard not in alive:
                 continue
-            asked = orjson.dumps({**record, "wanted_by": self.owner})
+            assert record.stored is not None
+            asked = orjson.dumps({**record.fields, "wanted_by": self.owner})
             version = await self._values.put(
-                self._key_of(shard_id), asked, only_if_version=stored.version
+                self._key_of(shard), asked, only_if_version=record.stored.version
             )
             if version is not None:
-                self._wanting = shard_id
-                self._seen[shard_id] = _Seen(version, self._clock.now())
+                self._wanting = shard
+                self._seen[shard] = _Seen(version, self._clock.now())
             return
 
     # -- the holder's writes -----------------------------------------------------------------
-    async def _renew_from(
-        self, lease: Lease, stored: StoredValue | None, record: dict[str, Any]
-    ) -> bool:
-        """Bring the lease up to date with the record just read, and renew it."""
-        if not self._still_mine(lease, stored, record):
-            lease.lost = True
-            return False
-        assert stored is not None
-        lease.version = stored.version
-        wanted = record.get("wanted_by")
-        lease.wanted_by = str(wanted) if wanted else None
-        return await self.write(lease)
-
-    def _still_mine(self, lease: Lease, stored: StoredValue | None, record: dict[str, Any]) -> bool:
-        return (
-            stored is not None
-            and record.get("owner") == self.owner
-            and record.get("counter") == lease.counter
+    def _encode(self, lease: Lease, *, owner: str | None) -> bytes:
+        return orjson.dumps(
+            {
+                "lanes": lease.lanes,
+                "owner": owner,
+                "counter": lease.counter,
+                "wanted_by": lease.wanted_by,
+            }
         )
+
+    def _still_mine(self, lease: Lease, record: _Record) -> bool:
+        return (
+            record.stored is not None
+            and record.owner == self.owner
+            and record.fields.get("counter") == lease.counter
+        )
+
+    def _renewed(self, lease: Lease, version: int, started: float, started_wall: float) -> None:
+        lease.version = version
+        lease.valid_until = started + self.duration
+        lease.valid_until_wall = started_wall + self.duration
 
     async def write(self, lease: Lease, lanes: list[int] | None = None) -> bool:
         """Renew the lease, with a new checkpoint when given; False when it was lost (then the
         holder must stop the shard and write nothing more)."""
-        if lease.lost:
-            return False
-        if lanes is not None:
-            lease.lanes = lanes
-        for _ in range(3):
-            version = await self._values.put(
-                lease.key, self._record(lease, owner=self.owner), only_if_version=lease.version
-            )
-            if version is not None:
-                lease.version = version
-                lease.valid_until = self._clock.now() + self.duration
-                return True
-            # Changed under us: another process asked for it, or took it.
-            stored = await self._values.get(lease.key)
-            record = _decode(stored) if stored is not None else {}
-            if not self._still_mine(lease, stored, record):
-                break
-            assert stored is not None
-            lease.version = stored.version
-            wanted = record.get("wanted_by")
-            lease.wanted_by = str(wanted) if wanted else None
-        lease.lost = True
-        self.held.pop(lease.shard_id, None)
-        return False
+        return await self._write(lease, lanes, owner=self.owner)
 
     async def release(self, lease: Lease, lanes: list[int] | None = None) -> bool:
-        """Give the lease up with its last checkpoint, for anyone to take at once."""
-        self.held.pop(lease.shard_id, None)
-        if lease.lost:
+        """Give the lease up with its last checkpoint: reserved for the process that asked
+        for it, if one did, else for anyone to take at once."""
+        released = await self._write(lease, lanes, owner=None)
+        lease.lost = True  # no longer ours to write, either way
+        if self.held.get(lease.shard_id) is lease:
+            del self.held[lease.shard_id]
+        return released
+
+    async def _write(self, lease: Lease, lanes: list[int] | None, *, owner: str | None) -> bool:
+        async with lease.lock:
+            if lease.lost:
+                return False
+            if lanes is not None:
+                lease.lanes = lanes
+            for _ in range(_WRITE_TRIES):
+                started, started_wall = self._clock.now(), self._clock.time()
+                version = await self._values.put(
+                    lease.key, self._encode(lease, owner=owner), only_if_version=lease.version
+                )
+                if version is not None:
+                    self._renewed(lease, version, started, started_wall)
+                    return True
+                # Changed under us: another process asked for it, or took it.
+                record = _decode(await self._values.get(lease.key))
+                if not self._still_mine(lease, record):
+                    break
+                assert record.stored is not None
+                lease.version = record.stored.version
+                if owner is not None:
+                    # A request made since the last round stays in the record, for the next
+                    # round to grant or refuse.
+                    lease.wanted_by = record.asker
+            lease.lost = True
+            if self.held.get(lease.shard_id) is lease:
+                del self.held[lease.shard_id]
             return False
-        if lanes is not None:
-            lease.lanes = lanes
-        for _ in range(3):
-            version = await self._values.put(
-                lease.key, self._record(lease, owner=None), only_if_version=lease.version
-            )
-            if version is not None:
-                lease.lost = True  # no longer ours to write
-                return True
-            stored = await self._values.get(lease.key)
-            record = _decode(stored) if stored is not None else {}
-            if not self._still_mine(lease, stored, record):
-                break
-            assert stored is not None
-            lease.version = stored.version
-        lease.lost = True
-        return False

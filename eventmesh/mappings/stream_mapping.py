@@ -314,7 +314,7 @@ class StreamMapping:
         self._leases = ShardLeases(
             mesh.backend.values, mesh.clock, self.checkpoint_key, duration=self.lease_duration
         )
-        await self._lease_round()
+        await self._lease_round_logged()
         self._spawn(self._keep_leases(), "kinesis-leases")
 
     async def stop(self) -> None:
@@ -322,6 +322,9 @@ class StreamMapping:
         await stop_tasks(self._tasks)
         for state in [*self._shards.values(), *self._handing_over]:
             await self._release(state)  # a lease already released or lost is left alone
+        if self._leases is not None:
+            for lease in list(self._leases.held.values()):  # taken, but not read yet
+                await self._release_lease(lease, lease.lanes)
         self._shards.clear()
         self._handing_over.clear()
         for shard_id in self.stream.shard_ids:
@@ -339,52 +342,75 @@ class StreamMapping:
 
     async def _keep_leases(self) -> None:
         """Renew the leases held, hand over the ones asked for, take a fair share; once a
-        third of the lease duration. A failing store is logged once until it recovers: the
-        shards then stop starting batches when their leases run out."""
+        third of the lease duration."""
         assert self._leases is not None
         clock = self.stream.context.clock
         while not self._stopping:
             await clock.sleep(self._leases.renew_interval)
-            try:
-                await self._lease_round()
-            except Exception as exc:
-                if not self._lease_failures:
-                    logger.warning(
-                        "stream %s: the shard leases could not be renewed (%s); retrying",
-                        self.stream.name,
-                        exc,
-                    )
-                self._lease_failures += 1
-                continue
-            if self._lease_failures:
-                logger.warning("stream %s: the shard leases are renewed again", self.stream.name)
-                self._lease_failures = 0
+            await self._lease_round_logged()
+
+    async def _lease_round_logged(self) -> None:
+        """A lease round; a failing store is logged once until it recovers (the shards then
+        start no batch once their leases run out, and the next round tries again)."""
+        try:
+            await self._lease_round()
+        except Exception as exc:
+            if not self._lease_failures:
+                logger.warning(
+                    "stream %s: the shard leases could not be renewed (%s); retrying",
+                    self.stream.name,
+                    exc,
+                )
+            self._lease_failures += 1
+            return
+        if self._lease_failures:
+            logger.warning("stream %s: the shard leases are renewed again", self.stream.name)
+            self._lease_failures = 0
 
     async def _lease_round(self) -> None:
-        assert self._leases is not None
-        result = await self._leases.round(self.stream.shard_ids)
+        """One round of the lease table, then make the shards read here follow the leases
+        held, whatever part of the round a store error cut short."""
+        leases = self._leases
+        assert leases is not None
+        result = await leases.round(self.stream.shard_ids)
         for lease in result.lost:
             state = self._shards.get(lease.shard_id)
-            if state is not None:
+            if state is not None and state.lease is lease:
                 logger.warning(
                     "stream %s: the lease of %s was taken over; stopped reading it",
                     self.stream.name,
                     lease.shard_id,
                 )
+        for shard_id, state in list(self._shards.items()):
+            if state.lease.lost or leases.held.get(shard_id) is not state.lease:
                 self._close(state)
-        for lease in result.to_release:
+        handing_over = {state.shard_id for state in self._handing_over}
+        for lease in list(leases.held.values()):
             state = self._shards.get(lease.shard_id)
-            if state is not None and not state.closing:
-                self._spawn(self._hand_over(state), f"kinesis-handover.{lease.shard_id}")
-        for lease in result.taken:
-            if self._stopping:
-                await self._leases.release(lease)
-                continue
-            await self._begin(lease)
+            if lease.releasing:
+                if state is not None and not state.closing:
+                    self._handing_over.add(state)
+                    self._spawn(self._hand_over(state), f"kinesis-handover.{lease.shard_id}")
+                elif state is None and lease.shard_id not in handing_over:
+                    await self._release_lease(lease, lease.lanes)  # nothing read here yet
+            elif state is None and not self._stopping:
+                try:
+                    await self._begin(lease)
+                except Exception as exc:  # the lease stays held: the next round tries again
+                    logger.warning(
+                        "stream %s: could not start reading %s (%s); trying again",
+                        self.stream.name,
+                        lease.shard_id,
+                        exc,
+                    )
+        if result.error is not None:
+            raise result.error
 
     async def _begin(self, lease: Lease) -> None:
         """Start reading a shard whose lease was just taken, after its checkpoint."""
         state = await self._open(lease)
+        if state.closing or lease.lost:
+            return  # lost while its checkpoint was being written
         self._shards[lease.shard_id] = state
         self.stream.note_read(lease.shard_id)
         name = lease.shard_id
@@ -407,25 +433,31 @@ class StreamMapping:
     async def _hand_over(self, state: _ShardState) -> None:
         """Another process asked for the shard: finish the running batch, write the
         checkpoint, and release the lease to it, so the shard keeps its order."""
-        self._close(state)
         self._handing_over.add(state)
+        self._close(state)
         if state.lane_tasks:
             await asyncio.wait(state.lane_tasks)
         await self._release(state)
         self._handing_over.discard(state)
 
     async def _release(self, state: _ShardState) -> None:
+        async with state.lock:
+            await self._release_lease(state.lease, state.checkpoint())
+
+    async def _release_lease(self, lease: Lease, lanes: list[int] | None) -> None:
         if self._leases is None:
             return
-        async with state.lock:
-            try:
-                await self._leases.release(state.lease, state.checkpoint())
-            except Exception:
-                logger.exception(
-                    "stream %s: the lease of %s could not be released; it will expire",
-                    self.stream.name,
-                    state.shard_id,
-                )
+        try:
+            await self._leases.release(lease, lanes)
+        except Exception as exc:
+            lease.lost = True
+            self._leases.held.pop(lease.shard_id, None)
+            logger.warning(
+                "stream %s: the lease of %s could not be released (%s); it will expire",
+                self.stream.name,
+                lease.shard_id,
+                exc,
+            )
 
     @cached_property
     def _outage(self) -> Outage:
@@ -569,19 +601,21 @@ class StreamMapping:
                 await lane.wake.wait()
                 continue
             try:
-                await self._fill(lane)
+                await self._fill(state, lane)
                 await self._deliver(state, lane, self._take(lane))
             except Exception:
                 logger.exception("a batch of stream %s failed in the mapping", self.stream.name)
                 await self._back_off(lane, 1.0)
 
-    async def _fill(self, lane: _Lane) -> None:
+    async def _fill(self, state: _ShardState, lane: _Lane) -> None:
         """The batching window: wait for a full batch, 6 MB of records, or the window's end."""
         if not self.batching_window:
             return
         clock = self.stream.context.clock
         deadline = clock.now() + self.batching_window
         while len(lane.records) < self.batch_size and clock.now() < deadline:
+            if state.closing or self._stopping:
+                return  # the shard stops here: no batch to gather
             if sum(_estimated_size(record) for record in lane.records) >= MAX_BATCH_BYTES:
                 return
             lane.wake.clear()
@@ -607,7 +641,7 @@ class StreamMapping:
         parts = deque([_Work(batch)])
         clock = self.stream.context.clock
         while parts and not self._stopping and not state.closing:  # what is left is not done
-            if clock.now() > state.lease.valid_until:
+            if not state.lease.current(clock):
                 # Not renewed for a lease duration (a store outage, a paused process):
                 # another process may own the shard by now, so wait for the next renewal.
                 await self._back_off(lane, min(1.0, self.lease_duration / 3))

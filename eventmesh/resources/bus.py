@@ -883,6 +883,11 @@ class _RuleTable(dict[str, "Rule"]):
         self._changed()
         return result
 
+    def __ior__(self, other: Any) -> Any:  # type: ignore[misc]
+        result = super().__ior__(other)
+        self._changed()
+        return result
+
 
 def _schedule_name(rule_name: str) -> str:
     """The name of a scheduled rule's Schedule: stable, at most 64 characters."""
