@@ -94,6 +94,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py", "tests/test_bus_rules.py"]),
     "pattern_index": (["eventmesh/_pattern_index.py"], ["tests/test_pattern_index.py"]),
+    "shard_leases": (["eventmesh/mappings/shard_leases.py"], ["tests/test_shard_leases.py"]),
 }
 
 COPIED = ("eventmesh", "tests", "pyproject.toml", "uv.lock")
