@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-__all__ = ["flag", "key", "record", "wait_flag"]
+__all__ = ["flag", "flag_value", "key", "record", "wait_flag"]
 
 _clients: dict[str, aioredis.Redis] = {}
 
@@ -41,8 +41,14 @@ async def record(*entries: dict[str, Any]) -> None:
     await _client().rpush(key(), *[orjson.dumps({**entry, **stamp}) for entry in entries])
 
 
-async def flag(name: str) -> None:
-    await _client().set(key(name), b"1")
+async def flag(name: str, value: str = "1") -> None:
+    await _client().set(key(name), value.encode())
+
+
+async def flag_value(name: str) -> str | None:
+    """The value the flag ``name`` was set to, or None when it is not set."""
+    found = await _client().get(key(name))
+    return None if found is None else found.decode()
 
 
 async def wait_flag(name: str, within: float) -> bool:
