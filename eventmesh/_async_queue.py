@@ -42,7 +42,7 @@ from eventmesh._destinations import (
     dead_letter_attributes,
     invocation_record,
 )
-from eventmesh._errors import ResourceNotFoundError
+from eventmesh._errors import BackendError, ResourceNotFoundError
 from eventmesh._failure_log import log_function_error
 from eventmesh._invoker import Invoker, extend_chain, invocation_chain
 from eventmesh._outage import Outage
@@ -193,6 +193,9 @@ class AsyncInvocationQueue:
             self.busy += 1
             try:
                 await self._process(deliveries[0])
+            except BackendError as exc:
+                # The event stays in the store and comes back after its visibility timeout.
+                self._outage.note(exc, f"finishing an event of {name}")
             except Exception:
                 # The event stays in the store and comes back after its visibility timeout.
                 logger.exception("processing an event of %s failed", name)

@@ -62,6 +62,19 @@ class Outage:
             return FIRST_PAUSE
         return min(MAX_PAUSE, max(FIRST_PAUSE, self._clock.now() - self._since))
 
+    def note(self, error: BackendError, doing: str) -> None:
+        """A store failure met while ``doing`` something beside the paced call (finishing a
+        batch, say): counted in the outage, logged only if it starts one (then as ``doing``
+        failed, without a traceback); the caller decides what to do next."""
+        if self._since is None:
+            self._since = self._clock.now()
+            self._retried_at = self._since
+            self._failures = 0
+            self._logger.warning("%s failed: %s", doing, error)
+        else:
+            self._logger.debug("%s failed: %s", doing, error)
+        self._failures += 1
+
     async def failed(self, error: BaseException) -> None:
         """Note a failed call, log it if it starts an outage, and wait :meth:`pause`."""
         first = self._since is None

@@ -145,6 +145,28 @@ async def test_an_error_that_is_not_the_store_s_is_logged_with_its_traceback(
     assert record.exc_info is not None and isinstance(record.exc_info[1], KeyError)
 
 
+async def test_a_failure_beside_the_paced_call_is_counted_and_logged_once(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch that could not be finished (its delete failed) is part of the outage: a
+    warning if it starts one, a DEBUG line if one is under way; never a traceback."""
+    caplog.set_level(logging.DEBUG, logger="eventmesh.test")
+    outage = Outage("polling queue q", logging.getLogger("eventmesh.test"), clock)
+    outage.note(BackendError(DOWN), "finishing a batch of queue q")
+    outage.note(BackendError(DOWN), "finishing a batch of queue q")
+    failing = asyncio.ensure_future(outage.failed(BackendError(DOWN)))
+    await clock.advance(1)
+    await failing
+    outage.recovered()
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"finishing a batch of queue q failed: {DOWN}"),
+        (logging.DEBUG, f"finishing a batch of queue q failed: {DOWN}"),
+        (logging.DEBUG, f"polling queue q failed again (3 tries); retrying in 1 s: {DOWN}"),
+        (logging.WARNING, "polling queue q works again after 1.0 s (3 failed tries)"),
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+
+
 async def test_the_async_invocation_workers_wait_out_an_outage_and_run_the_event(
     clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:

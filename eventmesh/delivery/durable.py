@@ -37,7 +37,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from eventmesh._clock import Clock
-from eventmesh._errors import ConfigurationError
+from eventmesh._errors import BackendError, ConfigurationError
 from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
@@ -271,6 +271,9 @@ class DeliveryQueue:
             self._busy += 1
             try:
                 await self._process(deliveries[0])
+            except BackendError as exc:
+                # The delivery comes back after visibility; the next poll paces the workers.
+                self._outage.note(exc, f"finishing a delivery of {name}")
             except Exception:
                 # A store failure while finishing: the delivery comes back after visibility.
                 logger.exception("finishing a delivery of %s failed", name)

@@ -26,7 +26,12 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import consuming
-from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh._errors import (
+    BackendError,
+    ConfigurationError,
+    EventMeshError,
+    TooManyRequestsError,
+)
 from eventmesh._failure_log import log_function_error
 from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
@@ -241,6 +246,9 @@ class QueueMapping:
             self._busy += 1
             try:
                 await self._handle(messages)
+            except BackendError as exc:
+                # Its messages come back after their visibility timeout; the next poll paces.
+                self._outage.note(exc, f"finishing a batch of queue {self.queue.name}")
             except Exception:
                 logger.exception("a batch of queue %s failed in the mapping", self.queue.name)
             finally:

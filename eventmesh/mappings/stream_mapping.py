@@ -51,7 +51,12 @@ from opentelemetry import propagate
 
 from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
-from eventmesh._errors import ConfigurationError, EventMeshError, TooManyRequestsError
+from eventmesh._errors import (
+    BackendError,
+    ConfigurationError,
+    EventMeshError,
+    TooManyRequestsError,
+)
 from eventmesh._failure_log import log_function_error
 from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
@@ -603,6 +608,9 @@ class StreamMapping:
             try:
                 await self._fill(state, lane)
                 await self._deliver(state, lane, self._take(lane))
+            except BackendError as exc:
+                self._outage.note(exc, f"a batch of stream {self.stream.name}")
+                await self._back_off(lane, self._outage.pause())
             except Exception:
                 logger.exception("a batch of stream %s failed in the mapping", self.stream.name)
                 await self._back_off(lane, 1.0)
