@@ -34,7 +34,7 @@ MAX_RECEIVES = 2
 STALE_DONE_WAIT = 2.3
 """How long a later receive of a ``pause`` message waits for the stale calls (its function
 times out after VISIBILITY seconds)."""
-WORK_TIME = 0.005
+WORK_TIME = 0.01
 """Seconds of work per record, so that a batch takes a while and the workers share the bulk."""
 
 mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
