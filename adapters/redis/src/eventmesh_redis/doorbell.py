@@ -7,6 +7,12 @@ subscribed connection and wakes its receivers waiting on that name. A notificati
 checks again every ``poll_interval`` seconds: a lost notification costs latency, never a
 message.
 
+Receivers of a queue compete for its messages, so a notification wakes one of them (the one
+waiting longest), not all: waking every poller of a process for each message sent made all
+but one of them run a receive that found nothing. A receiver that fills its batch passes the
+wake on (:meth:`Doorbell.ring` again), since more may be waiting. A connection lost or a store
+closing wakes everyone.
+
 A lost subscription is made again after 0.05 s, then after pauses doubling up to 2 s, for as
 long as the server cannot be reached; one warning says it was lost, one line says when it is
 back (not one line per try).
@@ -39,7 +45,8 @@ class Doorbell:
     def __init__(self, connection: RedisConnection, channel: str) -> None:
         self._connection = connection
         self._channel = channel
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, dict[asyncio.Future[None], None]] = {}
+        """Per name, the waiting receivers' futures in the order they registered."""
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._stopped = False
@@ -56,21 +63,26 @@ class Doorbell:
     def register(self, name: str) -> asyncio.Future[None]:
         """A future done at the next notification for ``name`` (register before checking)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(name, set()).add(future)
+        self._waiters.setdefault(name, {})[future] = None
         return future
 
     def unregister(self, name: str, future: asyncio.Future[None]) -> None:
         waiting = self._waiters.get(name)
         if waiting is not None:
-            waiting.discard(future)
+            waiting.pop(future, None)
             if not waiting:
                 del self._waiters[name]
 
     def ring(self, name: str | None = None) -> None:
-        """Wake the receivers waiting on ``name`` (all of them when None)."""
-        names = list(self._waiters) if name is None else [name]
-        for each in names:
-            for future in self._waiters.get(each, ()):
+        """Wake the receiver waiting longest on ``name`` (every receiver when None)."""
+        if name is not None:
+            for future in self._waiters.get(name, ()):
+                if not future.done():
+                    future.set_result(None)
+                    return
+            return
+        for waiting in list(self._waiters.values()):
+            for future in waiting:
                 if not future.done():
                     future.set_result(None)
 

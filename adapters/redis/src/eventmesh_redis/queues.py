@@ -367,12 +367,18 @@ class RedisQueueStore:
                 deliveries, due = await self._receive_once(queue, max_messages, visibility_timeout)
                 remaining = deadline - loop.time()
                 if deliveries or remaining <= 0:
-                    return deliveries
+                    break
                 pause = min(remaining, poll, math.inf if due is None else due + 0.001)
                 await asyncio.wait([rung], timeout=pause)
             finally:
                 self._doorbell.unregister(queue, rung)
-        return []
+        else:
+            return []
+        if len(deliveries) >= max_messages or rung.done():
+            # A full batch may leave more behind, and a wake this receiver did not use (it
+            # came while it was receiving) may be another message's: pass it on.
+            self._doorbell.ring(queue)
+        return deliveries
 
     async def delete(self, queue: str, receipts: Sequence[str]) -> int:
         args: list[Any] = []
