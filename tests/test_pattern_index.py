@@ -177,3 +177,25 @@ async def test_rules_merged_in_with_the_or_operator_are_seen(
         bus.rules |= {"second": other.rules["second"]}
         await put(bus, clock, "b")
     assert got == ["a", "b"]
+
+
+def test_candidates_from_several_groups_come_in_the_order_the_items_were_given() -> None:
+    """The merge orders by position, not by the items themselves (rules do not compare)."""
+    index = PatternIndex(
+        [
+            ("zulu", Pattern({"source": ["a"]})),
+            ("yankee", Pattern({"detail": {"x": [1]}})),
+            ("xray", Pattern({"detail-type": ["t"]})),
+            ("whiskey", Pattern({"source": ["a"], "detail-type": ["t"]})),
+        ]
+    )
+    event = {"source": "a", "detail-type": "t"}
+    assert list(index.candidates(event)) == ["zulu", "yankee", "xray", "whiskey"]
+
+
+def test_exactly_64_value_pairs_are_still_filed_by_pair() -> None:
+    sources = [f"s{n}" for n in range(8)]
+    types = [f"t{n}" for n in range(8)]  # 64 pairs: the limit, still indexed by pair
+    index = PatternIndex([("square", Pattern({"source": sources, "detail-type": types}))])
+    assert list(index.candidates({"source": "s3", "detail-type": "t7"})) == ["square"]
+    assert list(index.candidates({"source": "s3", "detail-type": "nope"})) == []
