@@ -20,7 +20,10 @@ from eventmesh.backends.protocols import (
     OutgoingMessage,
     QueueStats,
     QueueStore,
+    Redrive,
+    RedrivingQueueStore,
     StoredValue,
+    redrives_in_receive,
 )
 from eventmesh.backends.registry import (
     ADAPTER_DISTRIBUTIONS,
@@ -47,12 +50,15 @@ __all__ = [
     "OutgoingMessage",
     "QueueStats",
     "QueueStore",
+    "Redrive",
+    "RedrivingQueueStore",
     "Storage",
     "StorageSpec",
     "StoredValue",
     "installed_schemes",
     "open_backend",
     "open_storage",
+    "redrives_in_receive",
     "url_options",
     "url_scheme",
 ]

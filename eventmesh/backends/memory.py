@@ -24,6 +24,7 @@ from eventmesh.backends.protocols import (
     LogRecord,
     OutgoingMessage,
     QueueStats,
+    Redrive,
     StoredValue,
 )
 from eventmesh.backends.registry import CheckedFactory
@@ -103,7 +104,10 @@ def _own(data: bytes | bytearray | memoryview) -> bytes:
 
 
 class MemoryQueueStore:
-    """:class:`~eventmesh.backends.protocols.QueueStore` in memory."""
+    """:class:`~eventmesh.backends.protocols.QueueStore` in memory; a receive given a
+    :class:`Redrive` moves what it redrives within the same synchronous section."""
+
+    redrives_in_receive = True
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -177,10 +181,15 @@ class MemoryQueueStore:
                 del state.groups_in_flight[group]
 
     async def receive(
-        self, queue: str, max_messages: int, visibility_timeout: float, wait: float = 0.0
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        wait: float = 0.0,
+        redrive: Redrive | None = None,
     ) -> list[Delivery]:
         state = self._queue(queue)
-        deliveries = self._take(state, max_messages, visibility_timeout)
+        deliveries = self._take(state, max_messages, visibility_timeout, redrive)
         if deliveries or wait <= 0:
             return deliveries
         deadline = self._clock.now() + wait
@@ -189,7 +198,7 @@ class MemoryQueueStore:
             if now >= deadline:
                 break
             await self._wait(state, min(deadline, state.hidden[0][0] if state.hidden else deadline))
-            deliveries = self._take(state, max_messages, visibility_timeout)
+            deliveries = self._take(state, max_messages, visibility_timeout, redrive)
         return deliveries
 
     async def _wait(self, state: _Queue, until: float) -> None:
@@ -208,7 +217,9 @@ class MemoryQueueStore:
         if not future.done():
             future.set_result(None)
 
-    def _take(self, state: _Queue, max_messages: int, visibility: float) -> list[Delivery]:
+    def _take(
+        self, state: _Queue, max_messages: int, visibility: float, redrive: Redrive | None
+    ) -> list[Delivery]:
         now = self._clock.now()
         if state.hidden:
             self._surface(state, now)
@@ -220,16 +231,21 @@ class MemoryQueueStore:
         blocked: list[tuple[int, _Message]] = []
         taken_groups: set[str] = set()
         groups_in_flight = state.groups_in_flight
+        moved = 0
         while ready and len(deliveries) < max_messages:
             entry = heapq.heappop(ready)
             message = entry[1]
             if message.deleted:
                 continue
             group = message.group_id
+            if group is not None and group in groups_in_flight and group not in taken_groups:
+                blocked.append(entry)  # an earlier receive of this group is in flight
+                continue
+            if redrive is not None and message.receive_count >= redrive.max_receive_count:
+                deliveries.append(self._dead_letter(message, redrive.dead_letter))
+                moved += 1
+                continue
             if group is not None:
-                if group in groups_in_flight and group not in taken_groups:
-                    blocked.append(entry)  # an earlier receive of this group is in flight
-                    continue
                 taken_groups.add(group)
                 groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
             message.receive_count += 1
@@ -254,7 +270,31 @@ class MemoryQueueStore:
             )
         for entry in blocked:
             heapq.heappush(ready, entry)
+        if moved and redrive is not None and (target := self._queue(redrive.dead_letter)).waiters:
+            self._wake(target, moved)
         return deliveries
+
+    def _dead_letter(self, message: _Message, dead_letter: str) -> Delivery:
+        """Move a ready message to the end of ``dead_letter``, as sent then with no delay
+        but keeping its id and sent time; the delivery says what moved."""
+        outgoing = OutgoingMessage(message.body, message.attributes, 0.0, message.group_id)
+        sequence = next(self._sequence)
+        moved = _Message(message.message_id, sequence, outgoing, message.sent_at)
+        heapq.heappush(self._queue(dead_letter).ready, (sequence, moved))
+        message.deleted = True  # entries of it left in ``hidden`` are already counted stale
+        message.body = b""
+        message.attributes = {}
+        return Delivery(
+            message.message_id,
+            "",
+            moved.body,
+            moved.attributes,
+            message.receive_count + 1,
+            message.sent_at,
+            message.first_received_at,
+            message.group_id,
+            dead_lettered=True,
+        )
 
     async def delete(self, queue: str, receipts: Sequence[str]) -> int:
         state = self._queue(queue)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 __all__ = [
     "Backend",
@@ -25,7 +25,10 @@ __all__ = [
     "OutgoingMessage",
     "QueueStats",
     "QueueStore",
+    "Redrive",
+    "RedrivingQueueStore",
     "StoredValue",
+    "redrives_in_receive",
 ]
 
 
@@ -45,6 +48,10 @@ class Delivery:
 
     ``receipt`` identifies this receive (a later receive of the same message gets another);
     ``receive_count`` counts receives including this one; times are wall-clock epoch seconds.
+
+    ``dead_lettered``: this receive moved the message to the dead-letter queue of its
+    :class:`Redrive` instead of delivering it; it has no receipt (``""``), and its
+    ``receive_count`` is the count that exceeded the maximum.
     """
 
     message_id: str
@@ -55,6 +62,21 @@ class Delivery:
     sent_at: float
     first_received_at: float
     group_id: str | None = None
+    dead_lettered: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Redrive:
+    """A queue's redrive policy, for a store that applies it within the receive.
+
+    A message whose receive count would exceed ``max_receive_count`` is moved to the queue
+    ``dead_letter`` (of the same store) by the receive itself, in the same atomic step: it
+    keeps its message id, body, attributes, group and sent time, and starts there with no
+    receives, visible, after the dead-letter queue's other messages.
+    """
+
+    dead_letter: str
+    max_receive_count: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -102,6 +124,38 @@ class QueueStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class RedrivingQueueStore(QueueStore, Protocol):
+    """A QueueStore that redrives inside ``receive``, declared by ``redrives_in_receive``.
+
+    Given a :class:`Redrive`, a receive moves each message it takes whose receive count
+    would exceed the maximum to the dead-letter queue in the same atomic step (one script,
+    one transaction), and returns it flagged ``dead_lettered`` (it counts towards
+    ``max_messages``); a FIFO group it belonged to is left free, as by a delete. A process
+    that dies at any moment leaves the message in exactly one of the two queues.
+
+    A store without the attribute (or with it False) is redriven by the queue resource in
+    two steps, a send to the dead-letter queue then a delete, which a crash between them
+    turns into a duplicate in the dead-letter queue.
+    """
+
+    redrives_in_receive: bool
+
+    async def receive(
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        wait: float = 0.0,
+        redrive: Redrive | None = None,
+    ) -> list[Delivery]: ...
+
+
+def redrives_in_receive(store: QueueStore) -> TypeGuard[RedrivingQueueStore]:
+    """Whether ``store`` declares that its ``receive`` applies a :class:`Redrive`."""
+    return getattr(store, "redrives_in_receive", False) is True
 
 
 @dataclass(slots=True)  # not frozen: made per record, and frozen costs ~1 µs

@@ -79,6 +79,7 @@ from eventmesh.backends.protocols import (
     LogRecord,
     OutgoingMessage,
     QueueStats,
+    Redrive,
     StoredValue,
 )
 from eventmesh.backends.registry import CheckedFactory
@@ -609,33 +610,53 @@ def _choose(conn: sqlite3.Connection, queue: str, max_messages: int) -> list[tup
 
 
 def _take(
-    conn: sqlite3.Connection, queue: str, max_messages: int, visibility: float, wall: float
+    conn: sqlite3.Connection,
+    queue: str,
+    max_messages: int,
+    visibility: float,
+    wall: float,
+    redrive: Redrive | None = None,
 ) -> tuple[list[Delivery], float | None]:
-    """Claim up to ``max_messages``; with none, also when the next hidden one shows."""
+    """Claim up to ``max_messages``; with none, also when the next hidden one shows.
+
+    With a redrive policy, a message past its maximum receive count moves to the end of the
+    dead-letter queue in this transaction instead (a new row, so a new place in send order).
+    """
     conn.execute(_SURFACE, (queue, wall + _TOLERANCE))
     chosen = _choose(conn, queue, max_messages) if max_messages > 0 else []
     visible_at = wall + visibility
     deliveries: list[Delivery] = []
     claims: list[tuple[float, int, float, int]] = []
+    dead_letter = None if redrive is None else redrive.dead_letter
+    most = 0 if redrive is None else redrive.max_receive_count
     for seq, message_id, body, attributes, count, sent_at, first, group in chosen:
         count += 1
-        if count == 1:
-            first = wall
-        claims.append((visible_at, count, first, seq))
+        moved = False
+        if dead_letter is not None and count > most:
+            moved = True
+            conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+            row = (dead_letter, message_id, 0, wall, sent_at, group, attributes, body)
+            _insert_messages(conn, [row])
+        else:
+            if count == 1:
+                first = wall
+            claims.append((visible_at, count, first, seq))
         deliveries.append(
             Delivery(
                 message_id,
-                _receipt(seq, count, message_id),
+                "" if moved else _receipt(seq, count, message_id),
                 body,
                 _decode_map(attributes),
                 count,
                 sent_at,
                 first,
                 group,
+                moved,
             )
         )
     if claims:
         conn.executemany(_CLAIM, claims)
+    if deliveries:
         return deliveries, None
     row = conn.execute(
         "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND hidden = 1", (queue,)
@@ -700,7 +721,8 @@ def _stats(conn: sqlite3.Connection, queue: str, wall: float) -> QueueStats:
 
 
 class SQLiteQueueStore:
-    """:class:`~eventmesh.backends.protocols.QueueStore` in SQLite.
+    """:class:`~eventmesh.backends.protocols.QueueStore` in SQLite; a receive given a
+    :class:`Redrive` moves what it redrives in its own transaction.
 
     A message is *ready* or *hidden* (delayed, or in flight until ``visible_at``), as in
     memory; a receive first surfaces the hidden messages whose time has come, then claims
@@ -711,6 +733,8 @@ class SQLiteQueueStore:
     its operation runs may claim messages that then come back after their visibility
     timeout (at least once, as with SQS).
     """
+
+    redrives_in_receive = True
 
     def __init__(self, database: _Database, clock: Clock, poll_interval: float = 1.0) -> None:
         self._db = database
@@ -746,10 +770,15 @@ class SQLiteQueueStore:
         return ids
 
     async def receive(
-        self, queue: str, max_messages: int, visibility_timeout: float, wait: float = 0.0
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        wait: float = 0.0,
+        redrive: Redrive | None = None,
     ) -> list[Delivery]:
         deadline = self._clock.now() + wait
-        deliveries, next_at = await self._take(queue, max_messages, visibility_timeout)
+        deliveries, next_at = await self._take(queue, max_messages, visibility_timeout, redrive)
         while not deliveries and wait > 0 and not self._db.closed:
             now = self._clock.now()
             if now >= deadline:
@@ -760,14 +789,19 @@ class SQLiteQueueStore:
             await _wait(self._clock, lambda future: self._enlist(queue, future), until)
             if self._db.closed:
                 break
-            deliveries, next_at = await self._take(queue, max_messages, visibility_timeout)
+            deliveries, next_at = await self._take(queue, max_messages, visibility_timeout, redrive)
         return deliveries
 
     async def _take(
-        self, queue: str, max_messages: int, visibility: float
+        self, queue: str, max_messages: int, visibility: float, redrive: Redrive | None
     ) -> tuple[list[Delivery], float | None]:
         wall = self._clock.time()
-        return await self._db.write(lambda conn: _take(conn, queue, max_messages, visibility, wall))
+        taken = await self._db.write(
+            lambda conn: _take(conn, queue, max_messages, visibility, wall, redrive)
+        )
+        if redrive is not None and (moved := sum(d.dead_lettered for d in taken[0])):
+            self._wake(redrive.dead_letter, moved)
+        return taken
 
     def _enlist(self, queue: str, future: asyncio.Future[None]) -> Callable[[], None]:
         waiters = self._waiters.setdefault(queue, [])

@@ -7,8 +7,11 @@ FIFO queues (names ending in ``.fifo``) keep order per message group, let one ba
 group be in flight at a time, and drop a message whose deduplication id was seen in the
 last five minutes.
 
-The store knows none of this: receive counts and group order are its job, redrive,
-retention, deduplication and the SQS wire shapes are this module's.
+The store knows none of this: receive counts and group order are its job, retention,
+deduplication and the SQS wire shapes are this module's. Redrive is the store's when it
+declares ``redrives_in_receive`` (the policy goes with each receive, and the move is one
+atomic step with it); otherwise this module sends the message to the dead-letter queue, then
+deletes it (a crash between the two leaves it in both).
 
 Backpressure: a queue's pending messages are those stored and not deleted (visible, in flight
 or delayed). At ``max_pending`` (on the memory backend) ``send`` waits for a delete, a
@@ -51,6 +54,8 @@ from eventmesh.backends.protocols import (
     OutgoingMessage,
     QueueStats,
     QueueStore,
+    Redrive,
+    redrives_in_receive,
 )
 from eventmesh.resources._base import Resource
 
@@ -604,19 +609,41 @@ class Queue(Resource):
 
     async def take(self, max_messages: int, wait: float, visibility: float) -> list[Message]:
         """Receive without the API's limits (mappings take larger batches); applies redrive
-        and retention before anything is delivered."""
+        and retention before anything is delivered.
+
+        A store that redrives in its receive is given the policy and moves a message to the
+        dead-letter queue in the same atomic step; another one's deliveries past the count
+        are moved here, in two steps (see :class:`~eventmesh.backends.RedrivingQueueStore`).
+        """
         clock = self.context.clock
         deadline = clock.now() + wait
+        store = self._store
+        redrive = self._redrive_policy()
         while True:
-            deliveries = await self._store.receive(
-                self.name, max_messages, visibility, wait=max(0.0, deadline - clock.now())
-            )
+            remaining = max(0.0, deadline - clock.now())
+            if redrive is not None and redrives_in_receive(store):
+                deliveries = await store.receive(
+                    self.name, max_messages, visibility, wait=remaining, redrive=redrive
+                )
+            else:
+                deliveries = await store.receive(
+                    self.name, max_messages, visibility, wait=remaining
+                )
             messages = [m for d in deliveries if (m := await self._admit(d)) is not None]
             if messages or not deliveries or clock.now() >= deadline:
                 return messages
 
+    def _redrive_policy(self) -> Redrive | None:
+        if self.max_receive_count is None:
+            return None
+        return Redrive(self._dead_letter_queue().name, self.max_receive_count)
+
     async def _admit(self, delivery: Delivery) -> Message | None:
         """A delivery as a message, or None when it expired or moved to the dead letters."""
+        if delivery.dead_lettered:  # moved by the store: the count moves with it
+            self._dead_letter_queue().limit.add()  # over its limit if need be, as below
+            self.limit.release()
+            return None
         now = self.context.clock.time()
         first_sent = delivery.attributes.get(_FIRST_SENT)
         sent_at = delivery.sent_at if first_sent is None else float(first_sent)

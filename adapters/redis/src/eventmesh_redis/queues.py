@@ -18,7 +18,10 @@ A receipt is ``<id>:<receive count>``, kept in ``rh`` while that delivery is in 
 receipt from an earlier delivery matches nothing, so it deletes and extends nothing.
 
 A delay is a visible-at time in ``hidden``, never "received and held", so it may be of any
-length. Redrive to a dead-letter queue is the queue resource's (it reads the receive count).
+length. A receive given a redrive policy moves a message past the maximum receive count to
+the dead-letter queue in the same script (its hash renamed under the dead-letter queue's tag,
+the ids moved between the sorted sets), so a crash never leaves it in both queues or in
+neither. On Redis Cluster a queue and its dead-letter queue must then share a slot.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from eventmesh.backends import Delivery, OutgoingMessage, QueueStats
+from eventmesh.backends import Delivery, OutgoingMessage, QueueStats, Redrive
 from eventmesh_redis.connection import RedisConnection, Script
 from eventmesh_redis.doorbell import Doorbell
 
@@ -100,19 +103,25 @@ return n
 """
 )
 
-# KEYS: ready hidden meta groups; ARGV: base max visibility_us.
-# Returns {µs until the next hidden message is due (-1: none), then 8 fields per delivery}.
+# KEYS: ready hidden meta groups sent, then with a redrive policy the dead-letter queue's
+# ready sent meta; ARGV: base max visibility_us, then with a redrive policy the dead-letter
+# queue's base, the maximum receive count, the channel and the dead-letter queue's name.
+# Returns {µs until the next hidden message is due (-1: none), then 8 fields per delivery};
+# a message moved to the dead-letter queue comes with an empty receipt.
 _RECEIVE = (
     _COMMON
     + """
 local base = ARGV[1]
 local max = tonumber(ARGV[2])
 local visibility = tonumber(ARGV[3])
+local dead = ARGV[4]
+local most = tonumber(ARGV[5] or '0')
 local now = clock()
 surface(base, KEYS[1], KEYS[2], KEYS[3], KEYS[4], now)
 local out = {-1}
 local taken = {}
 local count = 0
+local dead_count = 0
 local start = 0
 local first = num(now)
 local hidden_until = num(now + visibility)
@@ -132,17 +141,29 @@ while count < max do
     elseif g ~= '' and not taken[g] and redis.call('HEXISTS', KEYS[4], g) == 1 then
       free = false -- an earlier receive of this group is in flight
     end
-    if free then
+    local rc = tonumber(f[2] or '0') + 1
+    local receipt = ''
+    local fr = f[3]
+    if free and dead and rc > most then
+      -- Redrive: to the end of the dead-letter queue, as sent then, keeping id and sent time.
+      local seq = redis.call('HINCRBY', KEYS[8], 'seq', 1)
+      redis.call('RENAME', m, dead .. ':m:' .. id)
+      redis.call('HSET', dead .. ':m:' .. id, 'q', seq, 'rc', 0, 'fr', 0, 'rh', '')
+      redis.call('ZADD', KEYS[6], seq, id)
+      redis.call('ZADD', KEYS[7], f[6], id)
+      redis.call('ZREM', KEYS[5], id)
+      dead_count = dead_count + 1
+    elseif free then
       if g ~= '' then
         taken[g] = true
         redis.call('HINCRBY', KEYS[4], g, 1)
       end
-      local rc = tonumber(f[2]) + 1
-      local fr = f[3]
       if rc == 1 then fr = first end
-      local receipt = id .. ':' .. rc
+      receipt = id .. ':' .. rc
       redis.call('HSET', m, 'rc', rc, 'fr', fr, 'rh', receipt)
       redis.call('ZADD', KEYS[2], hidden_until, id)
+    end
+    if free then
       moved[#moved + 1] = id
       count = count + 1
       local k = #out
@@ -159,6 +180,7 @@ while count < max do
   if #moved > 0 then redis.call('ZREM', KEYS[1], unpack(moved)) end
   start = start + #ids - #moved
 end
+if dead_count > 0 then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
 if count == 0 then
   local next = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if #next > 0 then out[1] = math.max(0, tonumber(next[2]) - now) end
@@ -288,6 +310,8 @@ def _group(stored: bytes) -> str | None:
 class RedisQueueStore:
     """:class:`~eventmesh.backends.QueueStore` on Redis (see the module docstring)."""
 
+    redrives_in_receive = True
+
     def __init__(self, connection: RedisConnection) -> None:
         self._connection = connection
         connection.add_scripts(QUEUE_SCRIPTS)
@@ -320,15 +344,17 @@ class RedisQueueStore:
         return ids
 
     async def _receive_once(
-        self, queue: str, max_messages: int, visibility_timeout: float
+        self, queue: str, max_messages: int, visibility_timeout: float, redrive: Redrive | None
     ) -> tuple[list[Delivery], float | None]:
         """The deliveries, and when none: seconds until a hidden message is due (or None)."""
-        base, ready, hidden, _, meta, groups = self._keys(queue)
-        reply = await self._connection.call(
-            _RECEIVE_SCRIPT,
-            [ready, hidden, meta, groups],
-            [base, max_messages, _micros(visibility_timeout)],
-        )
+        base, ready, hidden, sent, meta, groups = self._keys(queue)
+        keys = [ready, hidden, meta, groups, sent]
+        args: list[Any] = [base, max_messages, _micros(visibility_timeout)]
+        if redrive is not None:
+            dead, dead_ready, _, dead_sent, dead_meta, _ = self._keys(redrive.dead_letter)
+            keys += [dead_ready, dead_sent, dead_meta]
+            args += [dead, redrive.max_receive_count, self._channel, redrive.dead_letter]
+        reply = await self._connection.call(_RECEIVE_SCRIPT, keys, args)
         deliveries = []
         for at in range(1, len(reply), 8):
             message_id, receipt, body, attributes, count, sent, first, group = reply[at : at + 8]
@@ -342,18 +368,26 @@ class RedisQueueStore:
                     int(sent) / 1_000_000,
                     int(first) / 1_000_000,
                     _group(group),
+                    not receipt,
                 )
             )
         due = int(reply[0])
         return deliveries, (None if due < 0 else due / 1_000_000)
 
     async def receive(
-        self, queue: str, max_messages: int, visibility_timeout: float, wait: float = 0.0
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        wait: float = 0.0,
+        redrive: Redrive | None = None,
     ) -> list[Delivery]:
         if max_messages < 1 or self._closed:
             return []
         if wait <= 0:
-            deliveries, _ = await self._receive_once(queue, max_messages, visibility_timeout)
+            deliveries, _ = await self._receive_once(
+                queue, max_messages, visibility_timeout, redrive
+            )
             return deliveries
         poll = self._connection.options.poll_interval
         # The first long poll of this process subscribes (a connection and a round trip): the
@@ -364,7 +398,9 @@ class RedisQueueStore:
         while not self._closed:
             rung = self._doorbell.register(queue)
             try:
-                deliveries, due = await self._receive_once(queue, max_messages, visibility_timeout)
+                deliveries, due = await self._receive_once(
+                    queue, max_messages, visibility_timeout, redrive
+                )
                 remaining = deadline - loop.time()
                 if deliveries or remaining <= 0:
                     break
