@@ -73,6 +73,9 @@ from eventmesh.backends.memory import (
 
 
 class ToyQueues(MemoryQueueStore):
+    redrives_in_receive = False  # the queue resource redrives in two steps, as for any store
+                                 # that does not declare it (the record's default)
+
     async def send(self, queue, messages):
         for message in messages:
             if message.delay > 900:

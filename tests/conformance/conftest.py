@@ -28,11 +28,11 @@ def _sqlite(clock: Clock, directory: Path) -> Backend:
     return sqlite_backend(directory / "conformance.db", clock, synchronous="NORMAL")
 
 
-MEMORY = BackendUnderTest("memory", _memory, Capabilities())
+MEMORY = BackendUnderTest("memory", _memory, Capabilities(redrive_in_receive=True))
 SQLITE = BackendUnderTest(
     "sqlite",
     _sqlite,
-    Capabilities(multi_process=True),
+    Capabilities(multi_process=True, redrive_in_receive=True),
     url=lambda directory: f"sqlite:///{directory / 'conformance.db'}",
 )
 

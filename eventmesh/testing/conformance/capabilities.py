@@ -92,7 +92,8 @@ class Capabilities:
     """What one backend can do; the conformance suite asserts exactly this.
 
     The defaults describe the in-memory backend: every protocol, the mesh's clock, exact FIFO,
-    exact trims, per-key expiry to the microsecond, one process.
+    exact trims, per-key expiry to the microsecond, one process; all but
+    ``redrive_in_receive``, False so that a record written before it existed stays true.
     """
 
     time_source: TimeSource = TimeSource.MESH_CLOCK
@@ -129,6 +130,10 @@ class Capabilities:
     exact_stats: bool = True
     """``QueueStore.stats`` counts exactly; False where the engine only approximates (SQS).
     Read by the stats tests under concurrency (T9), which come with the first such engine."""
+    redrive_in_receive: bool = False
+    """The queue store declares ``redrives_in_receive`` and moves a message past its
+    :class:`~eventmesh.backends.Redrive` maximum to the dead-letter queue within the receive
+    (memory, SQLite, Redis). False: the queue resource redrives in two steps."""
     protocols: frozenset[Store] = field(default_factory=lambda: frozenset(Store))
     """The protocols offered; the others are refused when the backend is opened."""
 

@@ -30,6 +30,7 @@ REDIS_CAPABILITIES = Capabilities(
     stale_receipts_rejected=True,
     receipts_cross_processes=True,
     exact_stats=True,
+    redrive_in_receive=True,  # the receive script moves it
     trim=Trim.EXACT,  # XTRIM MINID, exact
     ttl=Ttl.PER_KEY,
     ttl_resolution=0.0,  # a read compares the stored expiry with TIME to the microsecond

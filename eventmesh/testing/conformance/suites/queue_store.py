@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from eventmesh._errors import ConfigurationError
-from eventmesh.backends.protocols import OutgoingMessage, QueueStore
+from eventmesh.backends.protocols import (
+    OutgoingMessage,
+    QueueStore,
+    Redrive,
+    RedrivingQueueStore,
+    redrives_in_receive,
+)
 from eventmesh.testing.conformance.capabilities import Capabilities, Fifo
 from eventmesh.testing.conformance.timing import TimeDriver
 
@@ -455,3 +461,132 @@ class QueueStoreSuite:
                 await queue_store.send("q", messages("too-long", delay=longest + 1))
             assert (await queue_store.stats("q")).total == 1
         assert await queue_store.receive("q", 10, timing.seconds(30)) == []
+
+    # -- redrive within the receive (stores that declare it) ----------------------------------
+    async def test_the_store_declares_redrive_in_receive_as_its_record_says(
+        self, queue_store: QueueStore, capabilities: Capabilities
+    ) -> None:
+        assert redrives_in_receive(queue_store) is capabilities.redrive_in_receive
+
+    async def test_a_receive_past_the_maximum_moves_the_message_to_the_dead_letter_queue(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        """Moved once, by the receive that exceeds the count: the original is gone, the
+        dead-letter copy keeps id, body, attributes and sent time and starts unreceived."""
+        store = _redriving(queue_store, capabilities)
+        if store is None:
+            return
+        policy = Redrive("dlq", 2)
+        (sent,) = await store.send("q", messages("m", attributes={"k": "v"}))
+        await store.send("dlq", messages("already there"))
+        await timing.advance(5)
+        for count in (1, 2):
+            (delivery,) = await store.receive("q", 10, timing.seconds(10), redrive=policy)
+            assert (delivery.receive_count, delivery.dead_lettered) == (count, False)
+            await timing.advance_past(10)
+        (moved,) = await store.receive("q", 10, timing.seconds(10), redrive=policy)
+        assert (moved.message_id, moved.receipt, moved.dead_lettered) == (sent, "", True)
+        assert (moved.body, moved.attributes, moved.receive_count) == (b"m", {"k": "v"}, 3)
+        assert (await store.stats("q")).total == 0
+        assert await store.receive("q", 10, timing.seconds(10), redrive=policy) == []
+        assert await store.delete("q", [delivery.receipt]) == 0, "the last receipt is stale"
+        dead = await store.receive("dlq", 10, timing.seconds(10))
+        assert [d.body for d in dead] == [b"already there", b"m"], "at the end of the queue"
+        assert dead[1].message_id == sent
+        assert dead[1].attributes == {"k": "v"}
+        assert dead[1].receive_count == 1
+        assert dead[1].sent_at == timing.at(0), "the time it was first sent"
+        assert dead[1].first_received_at == timing.at(25)
+        assert await store.delete("dlq", [dead[1].receipt]) == 1
+
+    async def test_a_message_at_the_maximum_is_delivered_and_one_never_received_is_not_moved(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        store = _redriving(queue_store, capabilities)
+        if store is None:
+            return
+        await store.send("q", messages("m"))
+        (first,) = await store.receive("q", 1, timing.seconds(10), redrive=Redrive("dlq", 1))
+        assert not first.dead_lettered
+        assert await store.receive("q", 1, timing.seconds(10), redrive=Redrive("dlq", 1)) == []
+        await timing.advance_past(10)
+        (again,) = await store.receive("q", 1, timing.seconds(10), redrive=Redrive("dlq", 2))
+        assert (again.receive_count, again.dead_lettered) == (2, False)
+        assert (await store.stats("dlq")).total == 0
+
+    async def test_concurrent_receivers_move_each_message_exactly_once(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        store = _redriving(queue_store, capabilities)
+        if store is None:
+            return
+        policy = Redrive("dlq", 1)
+        ids = await store.send("q", messages(*(str(i) for i in range(40))))
+        assert len(await store.receive("q", 40, timing.seconds(10), redrive=policy)) == 40
+        await timing.advance_past(10)
+
+        async def receiver() -> list[str]:
+            moved: list[str] = []
+            while batch := await store.receive("q", 3, timing.seconds(10), redrive=policy):
+                assert all(d.dead_lettered for d in batch)
+                moved.extend(d.message_id for d in batch)
+                await asyncio.sleep(0)
+            return moved
+
+        results = await asyncio.gather(*(receiver() for _ in range(6)))
+        assert sorted(i for result in results for i in result) == sorted(ids)
+        stats = await store.stats("dlq")
+        assert (stats.visible, stats.total) == (40, 40)
+        dead = await store.receive("dlq", 40, timing.seconds(10))
+        assert [d.message_id for d in dead] == ids, "in the order they were sent"
+
+    async def test_moving_a_groups_head_frees_the_group(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        """The group's next message is not held back by the one that moved, which keeps
+        its group in the dead-letter queue."""
+        store = _redriving(queue_store, capabilities)
+        if store is None or capabilities.fifo is not Fifo.EXACT:
+            return
+        policy = Redrive("dlq", 1)
+        await store.send("q", messages("a", "b", group_id="g"))
+        (head,) = await store.receive("q", 1, timing.seconds(10), redrive=policy)
+        assert head.body == b"a"
+        assert await store.receive("q", 10, timing.seconds(10), redrive=policy) == []
+        await timing.advance_past(10)
+        (moved,) = await store.receive("q", 1, timing.seconds(10), redrive=policy)
+        assert (moved.body, moved.dead_lettered, moved.group_id) == (b"a", True, "g")
+        (following,) = await store.receive("q", 10, timing.seconds(10), redrive=policy)
+        assert (following.body, following.dead_lettered) == (b"b", False)
+        (dead,) = await store.receive("dlq", 10, timing.seconds(10))
+        assert (dead.body, dead.group_id) == (b"a", "g")
+        await store.send("dlq", messages("c", group_id="g"))
+        assert await store.receive("dlq", 10, timing.seconds(10)) == [], "its group in flight"
+        assert await store.delete("dlq", [dead.receipt]) == 1
+        assert [d.body for d in await store.receive("dlq", 10, timing.seconds(10))] == [b"c"]
+
+    async def test_a_move_wakes_a_receiver_waiting_on_the_dead_letter_queue(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        store = _redriving(queue_store, capabilities)
+        if store is None:
+            return
+        await store.send("q", messages("m"))
+        await store.receive("q", 1, timing.seconds(10))
+        await timing.advance_past(10)
+        waiting = asyncio.create_task(
+            store.receive("dlq", 10, timing.seconds(30), wait=timing.seconds(20))
+        )
+        await timing.advance(1)
+        assert not waiting.done()
+        await store.receive("q", 1, timing.seconds(10), redrive=Redrive("dlq", 1))
+        await timing.advance_past(0)
+        assert [d.body for d in await waiting] == [b"m"]
+
+
+def _redriving(store: QueueStore, capabilities: Capabilities) -> RedrivingQueueStore | None:
+    """The store, if its record says it redrives in the receive (and it declares so)."""
+    if not capabilities.redrive_in_receive:
+        return None
+    assert redrives_in_receive(store)
+    return store
