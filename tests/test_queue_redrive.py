@@ -149,3 +149,25 @@ async def test_a_redrive_moves_one_unit_of_pending_work_between_the_queues(
         for message in await dlq.receive(10):
             await dlq.delete(message.receipt_handle)
         assert dlq.limit.pending == 0
+
+
+@pytest.mark.parametrize("store", [RecordingQueues, TwoStepQueues], ids=["atomic", "two-step"])
+async def test_a_fifo_redrive_keeps_the_group_and_frees_it_in_the_source(
+    clock: VirtualClock, store: type[MemoryQueueStore]
+) -> None:
+    """The dead letter keeps its MessageGroupId, MessageDeduplicationId and SequenceNumber;
+    the group's next message is received as soon as its head has moved."""
+    mesh = _mesh(clock, store(clock))
+    queue = mesh.queue("src.fifo", visibility_timeout=10, max_receive_count=1, dead_letter="d.fifo")
+    dlq = mesh.queue("d.fifo")
+    async with mesh:
+        await queue.send("poison", group_id="g7", deduplication_id="dd7")
+        await queue.send("next", group_id="g7", deduplication_id="dd8")
+        (first,) = await queue.receive()
+        await clock.advance(10)
+        assert [m.body for m in await queue.receive(10)] == ["next"]
+        (dead,) = await dlq.receive()
+    assert dead.body == "poison"
+    assert dead.attributes["MessageGroupId"] == "g7"
+    assert dead.attributes["MessageDeduplicationId"] == "dd7"
+    assert dead.attributes["SequenceNumber"] == first.attributes["SequenceNumber"]

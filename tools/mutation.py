@@ -50,7 +50,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "queue": (
         ["eventmesh/resources/queue.py"],
-        ["tests/test_queue.py", "tests/test_input_validation.py"],
+        ["tests/test_queue.py", "tests/test_queue_redrive.py", "tests/test_input_validation.py"],
     ),
     "memory": (
         ["eventmesh/backends/memory.py"],
