@@ -3,6 +3,7 @@ then the delete in one that does not, with the same messages and pending counts 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -171,3 +172,20 @@ async def test_a_fifo_redrive_keeps_the_group_and_frees_it_in_the_source(
     assert dead.attributes["MessageGroupId"] == "g7"
     assert dead.attributes["MessageDeduplicationId"] == "dd7"
     assert dead.attributes["SequenceNumber"] == first.attributes["SequenceNumber"]
+
+
+@pytest.mark.parametrize("store", [RecordingQueues, TwoStepQueues], ids=["atomic", "two-step"])
+async def test_a_long_poll_of_a_queue_with_a_dead_letter_queue_waits_for_a_message(
+    clock: VirtualClock, store: type[MemoryQueueStore]
+) -> None:
+    mesh = _mesh(clock, store(clock))
+    queue = mesh.queue("src", max_receive_count=3, dead_letter="dlq")
+    mesh.queue("dlq")
+    async with mesh:
+        polling = asyncio.create_task(queue.receive(wait=20))
+        await clock.advance(5)
+        assert not polling.done()
+        await queue.send("late")
+        await clock.advance(0)
+        assert [m.body for m in await polling] == ["late"]
+        assert clock.now() == 5
