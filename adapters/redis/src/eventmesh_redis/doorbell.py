@@ -7,11 +7,13 @@ subscribed connection and wakes its receivers waiting on that name. A notificati
 checks again every ``poll_interval`` seconds: a lost notification costs latency, never a
 message.
 
-Receivers of a queue compete for its messages, so a notification wakes one of them (the one
-waiting longest), not all: waking every poller of a process for each message sent made all
-but one of them run a receive that found nothing. A receiver that fills its batch passes the
-wake on (:meth:`Doorbell.ring` again), since more may be waiting. A connection lost or a store
-closing wakes everyone.
+Receivers of a queue compete for its messages, so a send's notification (``<count>:<name>``,
+the messages it made visible) wakes that many of them, the longest waiting first, not all:
+waking every poller of a process for each message sent made all but one of them run a
+receive that found nothing. A receiver that fills a batch of several passes a wake on
+(:meth:`Doorbell.ring` again), since more may be waiting. Any other notification (a bare
+name: a FIFO group freed, a visibility set to 0, a purge), a connection lost or a store
+closing wakes every receiver concerned.
 
 A lost subscription is made again after 0.05 s, then after pauses doubling up to 2 s, for as
 long as the server cannot be reached; one warning says it was lost, one line says when it is
@@ -73,18 +75,32 @@ class Doorbell:
             if not waiting:
                 del self._waiters[name]
 
-    def ring(self, name: str | None = None) -> None:
-        """Wake the receiver waiting longest on ``name`` (every receiver when None)."""
-        if name is not None:
-            for future in self._waiters.get(name, ()):
-                if not future.done():
-                    future.set_result(None)
-                    return
+    def ring(self, name: str | None = None, count: int | None = None) -> None:
+        """Wake ``count`` receivers waiting on ``name``, the longest waiting first (all of them
+        when ``count`` is None; every receiver of every name when ``name`` is None)."""
+        if name is None:
+            for waiting in list(self._waiters.values()):
+                for future in waiting:
+                    if not future.done():
+                        future.set_result(None)
             return
-        for waiting in list(self._waiters.values()):
-            for future in waiting:
-                if not future.done():
-                    future.set_result(None)
+        left = count
+        for future in self._waiters.get(name, ()):
+            if left is not None and left <= 0:
+                return
+            if not future.done():
+                future.set_result(None)
+                if left is not None:
+                    left -= 1
+
+    def notified(self, data: str) -> None:
+        """A notification's text: ``<count>:<name>`` wakes ``count`` receivers of ``name``,
+        a bare name all of them."""
+        count, colon, name = data.partition(":")
+        if colon and count.isdigit():
+            self.ring(name, int(count))
+        else:
+            self.ring(data)
 
     async def _listen(self) -> None:
         backoff = FIRST_PAUSE
@@ -113,7 +129,7 @@ class Doorbell:
                                 lost_at = None
                         elif message["type"] == "message":
                             data = message["data"]
-                            self.ring(data.decode() if isinstance(data, bytes) else str(data))
+                            self.notified(data.decode() if isinstance(data, bytes) else str(data))
                 finally:
                     self._subscribed.clear()
                     with contextlib.suppress(RedisError, OSError):
