@@ -277,7 +277,7 @@ class MemoryQueueStore:
     def _dead_letter(self, message: _Message, dead_letter: str) -> Delivery:
         """Move a ready message to the end of ``dead_letter``, as sent then with no delay
         but keeping its id and sent time; the delivery says what moved."""
-        outgoing = OutgoingMessage(message.body, message.attributes, 0.0, message.group_id)
+        outgoing = OutgoingMessage(message.body, message.attributes, group_id=message.group_id)
         sequence = next(self._sequence)
         moved = _Message(message.message_id, sequence, outgoing, message.sent_at)
         heapq.heappush(self._queue(dead_letter).ready, (sequence, moved))

@@ -487,6 +487,7 @@ class QueueStoreSuite:
         (moved,) = await store.receive("q", 10, timing.seconds(10), redrive=policy)
         assert (moved.message_id, moved.receipt, moved.dead_lettered) == (sent, "", True)
         assert (moved.body, moved.attributes, moved.receive_count) == (b"m", {"k": "v"}, 3)
+        assert (moved.sent_at, moved.first_received_at) == (timing.at(0), timing.at(5))
         assert (await store.stats("q")).total == 0
         assert await store.receive("q", 10, timing.seconds(10), redrive=policy) == []
         assert await store.delete("q", [delivery.receipt]) == 0, "the last receipt is stale"
@@ -513,6 +514,45 @@ class QueueStoreSuite:
         (again,) = await store.receive("q", 1, timing.seconds(10), redrive=Redrive("dlq", 2))
         assert (again.receive_count, again.dead_lettered) == (2, False)
         assert (await store.stats("dlq")).total == 0
+
+    async def test_one_receive_moves_every_message_past_the_maximum_and_delivers_the_rest(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        store = _redriving(queue_store, capabilities)
+        if store is None:
+            return
+        policy = Redrive("dlq", 1)
+        await store.send("q", messages("x", "y"))
+        assert len(await store.receive("q", 10, timing.seconds(10), redrive=policy)) == 2
+        await store.send("q", messages("z"))
+        await timing.advance_past(10)
+        got = await store.receive("q", 10, timing.seconds(10), redrive=policy)
+        assert [(d.body, d.dead_lettered) for d in got] == [
+            (b"x", True),
+            (b"y", True),
+            (b"z", False),
+        ]
+        assert [d.body for d in await store.receive("dlq", 10, timing.seconds(10))] == [
+            b"x",
+            b"y",
+        ]
+
+    async def test_a_long_poll_moves_a_message_that_comes_back_during_its_wait(
+        self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
+    ) -> None:
+        store = _redriving(queue_store, capabilities)
+        if store is None:
+            return
+        policy = Redrive("dlq", 1)
+        await store.send("q", messages("m"))
+        await store.receive("q", 1, timing.seconds(10), redrive=policy)
+        polling = asyncio.create_task(
+            store.receive("q", 1, timing.seconds(10), wait=timing.seconds(20), redrive=policy)
+        )
+        await timing.advance_past(10)
+        (moved,) = await polling
+        assert (moved.body, moved.dead_lettered) == (b"m", True)
+        assert (await store.stats("dlq")).visible == 1
 
     async def test_concurrent_receivers_move_each_message_exactly_once(
         self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
@@ -565,23 +605,29 @@ class QueueStoreSuite:
         assert await store.delete("dlq", [dead.receipt]) == 1
         assert [d.body for d in await store.receive("dlq", 10, timing.seconds(10))] == [b"c"]
 
-    async def test_a_move_wakes_a_receiver_waiting_on_the_dead_letter_queue(
+    async def test_moves_wake_as_many_receivers_waiting_on_the_dead_letter_queue(
         self, queue_store: QueueStore, timing: TimeDriver, capabilities: Capabilities
     ) -> None:
         store = _redriving(queue_store, capabilities)
         if store is None:
             return
-        await store.send("q", messages("m"))
-        await store.receive("q", 1, timing.seconds(10))
+        await store.send("q", messages("m", "n"))
+        await store.receive("q", 2, timing.seconds(10))
         await timing.advance_past(10)
-        waiting = asyncio.create_task(
-            store.receive("dlq", 10, timing.seconds(30), wait=timing.seconds(20))
-        )
+        waiting = [
+            asyncio.create_task(
+                store.receive("dlq", 1, timing.seconds(30), wait=timing.seconds(20))
+            )
+            for _ in range(2)
+        ]
         await timing.advance(1)
-        assert not waiting.done()
-        await store.receive("q", 1, timing.seconds(10), redrive=Redrive("dlq", 1))
+        assert not any(task.done() for task in waiting)
+        await store.receive("q", 2, timing.seconds(10), redrive=Redrive("dlq", 1))
         await timing.advance_past(0)
-        assert [d.body for d in await waiting] == [b"m"]
+        done, _ = await asyncio.wait(waiting, timeout=timing.seconds(5))
+        assert len(done) == 2, "each moved message wakes a waiting receiver"
+        got = sorted(d.body for task in waiting for d in task.result())
+        assert got == [b"m", b"n"]
 
 
 def _redriving(store: QueueStore, capabilities: Capabilities) -> RedrivingQueueStore | None:
