@@ -180,7 +180,7 @@ while count < max do
   if #moved > 0 then redis.call('ZREM', KEYS[1], unpack(moved)) end
   start = start + #ids - #moved
 end
-if dead_count > 0 then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
+if dead_count > 0 then redis.call('PUBLISH', ARGV[6], dead_count .. ':' .. ARGV[7]) end
 if count == 0 then
   local next = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if #next > 0 then out[1] = math.max(0, tonumber(next[2]) - now) end
