@@ -167,6 +167,10 @@ class Proxy:
         except OSError:
             writer.transport.abort()
             return
+        if self._cut:  # cut while this connection was being made upstream
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         pair = (writer, up_writer)
         self._open.update(pair)
         try:
@@ -176,10 +180,9 @@ class Proxy:
                 self._open.discard(each)
                 each.transport.abort()
 
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await source.read(65536):
+            while (data := await source.read(65536)) and not self._cut:
                 sink.write(data)
                 await sink.drain()
         sink.transport.abort()
