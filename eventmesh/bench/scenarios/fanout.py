@@ -21,7 +21,12 @@ from eventmesh.bench.scenarios._base import (
     mesh_stats,
 )
 from eventmesh.bench.scenarios.invoke import BASELINE_WORKERS
-from eventmesh.bench.scenarios.storage import concurrent_calls, is_redis, raw_fanout_side
+from eventmesh.bench.scenarios.storage import (
+    concurrent_calls,
+    is_redis,
+    raw_fanout_side,
+    send_concurrently,
+)
 from eventmesh.bench.workload import make_handler, sns_envelope_times, sns_times
 
 __all__ = ["RAW_CONSUMERS", "Fanout"]
@@ -122,11 +127,5 @@ class Fanout(Scenario):
                 stats=mesh_stats(mesh),
             )
             if redis:
-                side.call, sent = concurrent_calls(side.call, recorder)
-
-                async def settle() -> None:
-                    await sent()
-                    await mesh.drain()
-
-                side.settle = settle
+                send_concurrently(side, recorder, mesh.drain)
             yield side

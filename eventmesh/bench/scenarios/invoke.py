@@ -20,7 +20,12 @@ from eventmesh.bench.scenarios._base import (
     closing_workers,
     mesh_stats,
 )
-from eventmesh.bench.scenarios.storage import concurrent_calls, is_redis, raw_queue_side
+from eventmesh.bench.scenarios.storage import (
+    concurrent_calls,
+    is_redis,
+    raw_queue_side,
+    send_concurrently,
+)
 from eventmesh.bench.workload import make_handler
 
 __all__ = ["BASELINE_WORKERS", "Invoke", "InvokeEvent"]
@@ -103,11 +108,5 @@ class InvokeEvent(Scenario):
                 stats=mesh_stats(mesh),
             )
             if redis:
-                side.call, sent = concurrent_calls(side.call, recorder)
-
-                async def settle() -> None:
-                    await sent()
-                    await mesh.drain()
-
-                side.settle = settle
+                send_concurrently(side, recorder, mesh.drain)
             yield side

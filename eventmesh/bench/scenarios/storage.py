@@ -24,6 +24,7 @@ __all__ = [
     "MEMORY_KEY",
     "StorageMemory",
     "concurrent_calls",
+    "send_concurrently",
     "is_redis",
     "raw_fanout_side",
     "raw_queue_side",
@@ -95,6 +96,18 @@ def concurrent_calls(
     return start, settle
 
 
+def send_concurrently(side: Side, recorder: Recorder, drain: Callable[[], Awaitable[Any]]) -> None:
+    """Make the mesh side of a Redis run send with :func:`concurrent_calls`; it settles once
+    every send returned and the mesh drained."""
+    side.call, sent = concurrent_calls(side.call, recorder)
+
+    async def settle() -> None:
+        await sent()
+        await drain()
+
+    side.settle = settle
+
+
 @contextlib.asynccontextmanager
 async def storage_memory(options: BenchOptions) -> AsyncIterator[StorageMemory]:
     """A :class:`StorageMemory` of the options' storage, begun now."""
@@ -109,6 +122,45 @@ async def storage_memory(options: BenchOptions) -> AsyncIterator[StorageMemory]:
         await memory.begin()
         yield memory
     finally:
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _raw_side(
+    client: Any,
+    name: str,
+    send: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
+    store: Callable[[list[dict[str, Any]]], Awaitable[None]],
+    workers: tuple[Callable[[], None], Callable[[], Awaitable[None]]],
+    options: BenchOptions,
+) -> AsyncIterator[Side]:
+    """A raw loop's side: its workers (``workers``: start, stop) start at once, or at
+    ``start`` with ``--backlog`` (after ``store`` filled the backlog, whose Redis memory per
+    event is then measured); at the end the workers stop, then the client closes."""
+    start_workers, stop_workers = workers
+    memory = StorageMemory(client)
+    filled = 0
+
+    async def fill(events: list[dict[str, Any]]) -> None:
+        nonlocal filled
+        await store(events)
+        filled += len(events)
+
+    side = Side(name, send, blocking=False, fill=fill)
+
+    async def start() -> None:
+        await memory.per_pending(side.extra, filled)
+        start_workers()
+
+    side.start = start
+    try:
+        await client.ping()
+        await memory.begin()
+        if options.backlog is None:
+            start_workers()
+        yield side
+    finally:
+        await stop_workers()
         await client.aclose()
 
 
@@ -131,8 +183,6 @@ async def raw_queue_side(
     dumps = orjson.dumps
     tasks: list[asyncio.Task[None]] = []
     running = Running()
-    memory = StorageMemory(client)
-    filled = 0
 
     def start_consumers() -> None:
         tasks.extend(
@@ -143,32 +193,13 @@ async def raw_queue_side(
     async def send(event: dict[str, Any]) -> None:
         await queue.send([dumps(event)])
 
-    async def fill(events: list[dict[str, Any]]) -> None:
-        nonlocal filled
+    async def store(events: list[dict[str, Any]]) -> None:
         await queue.send([dumps(event) for event in events])
-        filled += len(events)
 
-    side = Side(
-        f"raw redis-py: ZSET + hash + Lua, {consumers} consumers, batch {batch}",
-        send,
-        blocking=False,
-        fill=fill,
-    )
-
-    async def start() -> None:
-        await memory.per_pending(side.extra, filled)
-        start_consumers()
-
-    side.start = start
-    try:
-        await client.ping()
-        await memory.begin()
-        if options.backlog is None:
-            start_consumers()
+    name = f"raw redis-py: ZSET + hash + Lua, {consumers} consumers, batch {batch}"
+    workers = (start_consumers, lambda: stop(running, tasks))
+    async with _raw_side(client, name, send, store, workers, options) as side:
         yield side
-    finally:
-        await stop(running, tasks)
-        await client.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -193,8 +224,6 @@ async def raw_stream_side(
     routes = itertools.cycle([(key, zlib.crc32(key.encode()) % options.shards) for key in keys])
     tasks: list[asyncio.Task[None]] = []
     running = Running()
-    memory = StorageMemory(client)
-    filled = 0
 
     async def deliver(entries: list[tuple[bytes, bytes, bytes]]) -> None:
         records = [
@@ -219,37 +248,18 @@ async def raw_stream_side(
         key, shard = next(routes)
         await stream.append(shard, [(dumps(event), key)])
 
-    async def fill(events: list[dict[str, Any]]) -> None:
-        nonlocal filled
+    async def store(events: list[dict[str, Any]]) -> None:
         by_shard: dict[int, list[tuple[bytes, str]]] = {}
         for event in events:
             key, shard = next(routes)
             by_shard.setdefault(shard, []).append((dumps(event), key))
         for shard, items in by_shard.items():
             await stream.append(shard, items)
-        filled += len(events)
 
-    side = Side(
-        f"raw redis-py: XADD, XREAD per shard + checkpoint, batch {batch}",
-        send,
-        blocking=False,
-        fill=fill,
-    )
-
-    async def start() -> None:
-        await memory.per_pending(side.extra, filled)
-        start_readers()
-
-    side.start = start
-    try:
-        await client.ping()
-        await memory.begin()
-        if options.backlog is None:
-            start_readers()
+    name = f"raw redis-py: XADD, XREAD per shard + checkpoint, batch {batch}"
+    workers = (start_readers, lambda: stop(running, tasks))
+    async with _raw_side(client, name, send, store, workers, options) as side:
         yield side
-    finally:
-        await stop(running, tasks)
-        await client.aclose()
 
 
 @contextlib.asynccontextmanager
