@@ -151,10 +151,67 @@ def test_the_plot_is_written_as_svg(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_a_png_plot_without_matplotlib_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Refused before the run: nothing is measured, so nothing printed but the reason."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     plot = tmp_path / "plot.png"
-    assert main(["bench", "--events", "50", *QUICK, "--plot", str(plot)]) == 2
-    assert "needs matplotlib" in capsys.readouterr().err
+    output = tmp_path / "result.json"
+    arguments = ["--events", "50", *QUICK, "--plot", str(plot), "--json", str(output)]
+    assert main(["bench", *arguments]) == 2
+    captured = capsys.readouterr()
+    assert "needs matplotlib" in captured.err
+    assert captured.out == "" and not output.exists()
+
+
+def failing_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    (tmp_path / "bench_failing_app.py").write_text(
+        "from eventmesh import Mesh, Telemetry\n"
+        "mesh = Mesh(telemetry=Telemetry(enabled=False))\n"
+        "calls = []\n"
+        "@mesh.function\n"
+        "async def work(event, context):\n"
+        f"    {body}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bench_failing_app", raising=False)
+
+
+def test_a_run_where_every_call_failed_prints_the_errors_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No throughput for a side that handled nothing: the errors instead, exit status 1. The
+    mesh's side returns function errors (counted by the mesh), the bare handler raises."""
+    failing_app(tmp_path, monkeypatch, "raise RuntimeError('the provider refused')")
+    output = tmp_path / "result.json"
+    arguments = ["bench_failing_app:mesh", "--target", "work", "--events", "20", *QUICK]
+    assert main(["bench", *arguments, "--json", str(output)]) == 1
+    captured = capsys.readouterr()
+    assert "ratio" not in captured.out and not output.exists()
+    assert captured.err.splitlines() == [
+        "eventmesh bench: every call of mesh.invoke(target, payload) (app on memory) failed: "
+        "20 errors, 20 handled",
+        "  (the errors were counted by the mesh: function errors or lost events)",
+        "eventmesh bench: every call of await handler(payload, context) (app on memory) "
+        "failed: 20 errors, 0 handled",
+        "  RuntimeError: the provider refused",
+    ]
+
+
+def test_calls_that_raise_are_counted_once_and_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half the calls raise: the run still reports, each raised call is one error (not a
+    second time as a missing sample), and the samples expected are the other half."""
+    failing_app(
+        tmp_path,
+        monkeypatch,
+        "calls.append(1)\n    if len(calls) % 2 == 0:\n        raise RuntimeError('every other')",
+    )
+    result = bench(tmp_path, "bench_failing_app:mesh", "--target", "work", "--events", "20")
+    assert result["baseline_errors"] == result["baseline_raised"] == 10
+    assert result["baseline_events"] == {"sent": 20, "handled": 10, "expected": 10}
+    assert result["baseline_failures"] == ["RuntimeError: every other"]
+    assert result["errors"] == 10 and result["raised"] == 0  # function errors, not raised
 
 
 @pytest.mark.parametrize("module", ["hdrh", "rich"])

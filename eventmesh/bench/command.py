@@ -1,7 +1,9 @@
 """``eventmesh bench``: check the dependencies and options, run both sides, report.
 
-Exit status: 0 done; 2 for what the user must change first (a missing dependency, an
-invalid option, a scenario this version cannot run, a PNG plot without matplotlib). Errors
+Exit status: 0 done; 1 when every call of a side failed (the errors are printed, not a
+throughput); 2 for what the user must change first (a missing dependency, an invalid
+option, a scenario this version cannot run, a PNG plot without matplotlib, checked before the
+run). Errors
 from eventmesh itself (say an unknown ``--storage``) reach the ``eventmesh`` command, which
 prints them and exits 1.
 """
@@ -43,6 +45,36 @@ def missing_dependencies() -> list[str]:
         except ImportError:
             missing.append(package)
     return missing
+
+
+def _all_failed(result: dict[str, Any]) -> list[str]:
+    """What to say about each side of ``result`` whose every call failed (no throughput to
+    report then): how many errors, and the first ones. Every call failed when none was
+    handled, or when each one handled was an error the side itself counted (a function error
+    of an invocation, which returns rather than raises)."""
+    lines: list[str] = []
+    sides = (
+        ("", result["name"], result["events"], result["errors"]),
+        (
+            "baseline_",
+            result["baseline"]["name"],
+            result["baseline_events"],
+            result["baseline_errors"],
+        ),
+    )
+    storage = result["parameters"].get("storage", "memory")
+    for prefix, name, events, errors in sides:
+        failures: list[str] = result.get(f"{prefix}failures", [])
+        reported = errors - result.get(f"{prefix}raised", 0)
+        if errors and (not events["handled"] or reported >= events["handled"]):
+            lines.append(
+                f"eventmesh bench: every call of {name} ({result['scenario']} on {storage}) "
+                f"failed: {errors} errors, {events['handled']} handled"
+            )
+            lines += [f"  {failure}" for failure in failures] or [
+                "  (the errors were counted by the mesh: function errors or lost events)"
+            ]
+    return lines
 
 
 def _fail(message: str) -> int:
@@ -110,7 +142,12 @@ def run_command(arguments: argparse.Namespace) -> int:
     missing = missing_dependencies()
     if missing:
         return _fail(INSTALL_HINT.format(missing=" and ".join(missing)))
-    from eventmesh.bench.plot import PlotError, write_comparison_plot, write_plot
+    from eventmesh.bench.plot import (
+        PlotError,
+        check_plot_path,
+        write_comparison_plot,
+        write_plot,
+    )
     from eventmesh.bench.progress import NullProgress, RichProgress
     from eventmesh.bench.report import comparison_result, print_comparison, print_summary
     from eventmesh.bench.scenarios import ScenarioUnavailable, get_scenario
@@ -125,6 +162,8 @@ def run_command(arguments: argparse.Namespace) -> int:
             raise OptionsError(f"{scenario.name} has no open-loop mode: drop --rate")
         if options.backlog is not None and not scenario.supports_backlog:
             raise OptionsError(f"{scenario.name} cannot pre-fill a backlog: drop --backlog")
+        if options.plot is not None:
+            check_plot_path(options.plot)
         factory = _loop_factory(options.loop)
         if options.progress:
             progress = RichProgress()
@@ -135,8 +174,12 @@ def run_command(arguments: argparse.Namespace) -> int:
                     results.append(runner.run(benchmark(scenario, each, progress)))
         finally:
             progress.end()
-    except (OptionsError, ScenarioUnavailable) as exc:
+    except (OptionsError, ScenarioUnavailable, PlotError) as exc:
         return _fail(str(exc))
+    failed = [message for result in results for message in _all_failed(result)]
+    if failed:
+        print("\n".join(failed), file=sys.stderr)
+        return 1
     for result in results:
         result["parameters"]["loop"] = options.loop
         print_summary(result)

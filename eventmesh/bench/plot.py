@@ -37,6 +37,22 @@ def _tail_x(percentile: float) -> float:
     return math.log10(1.0 / remaining)
 
 
+_PNG_NEEDS = (
+    "a PNG plot needs matplotlib: pip install matplotlib (or write an .svg plot, which needs "
+    "nothing)"
+)
+
+
+def check_plot_path(path: Path) -> None:
+    """Refuse, before a run, a plot that could not be written after it (a PNG without
+    matplotlib), so a long run is not wasted."""
+    if path.suffix.lower() == ".png":
+        try:
+            importlib.import_module("matplotlib")
+        except ImportError:
+            raise PlotError(_PNG_NEEDS) from None
+
+
 def write_comparison_plot(document: dict[str, Any], path: Path) -> None:
     """Write the plot of one scenario on several storages (:func:`~eventmesh.bench.report.
     comparison_result`'s document): eventmesh's latency and throughput on each."""
@@ -212,10 +228,7 @@ def _png_series(
     try:
         matplotlib: Any = importlib.import_module("matplotlib")
     except ImportError:
-        raise PlotError(
-            "a PNG plot needs matplotlib: pip install matplotlib (or write an .svg plot, "
-            "which needs nothing)"
-        ) from None
+        raise PlotError(_PNG_NEEDS) from None
     matplotlib.use("Agg")
     pyplot: Any = importlib.import_module("matplotlib.pyplot")
     figure, (latency_axes, rate_axes) = pyplot.subplots(1, 2, figsize=(12, 4.5))

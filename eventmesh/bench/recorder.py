@@ -45,10 +45,14 @@ PLOT_PERCENTILES = (
 TIMELINE_BINS = 40
 
 
+MAX_FAILURES_KEPT = 5
+"""Distinct error messages a side keeps for the report."""
+
+
 class Recorder:
     """Raw samples of one side: latencies and finish times (seconds, perf_counter)."""
 
-    __slots__ = ("cold_starts", "errors", "finishes", "latencies", "sent")
+    __slots__ = ("cold_starts", "errors", "failures", "finishes", "latencies", "raised", "sent")
 
     def __init__(self) -> None:
         self.latencies: array[float] = array("d")
@@ -56,6 +60,20 @@ class Recorder:
         self.sent = 0
         self.errors = 0
         self.cold_starts = 0
+        self.raised = 0
+        """Calls that raised (part of ``errors``, which also counts failures a side reports
+        through its stats, and samples that never came)."""
+        self.failures: list[str] = []
+        """The first few distinct errors a call raised, for the report."""
+
+    def failed(self, error: BaseException) -> None:
+        """A call raised: count it, and keep its message if it is one of the first few."""
+        self.errors += 1
+        self.raised += 1
+        if len(self.failures) < MAX_FAILURES_KEPT:
+            text = f"{type(error).__name__}: {error}"
+            if text not in self.failures:
+                self.failures.append(text)
 
     @property
     def count(self) -> int:
@@ -73,6 +91,8 @@ class Recorder:
         self.sent = 0
         self.errors = 0
         self.cold_starts = 0
+        self.raised = 0
+        self.failures.clear()
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,8 @@ class SideResult:
     backlog_max: int = 0
     backlog_trend: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    raised: int = 0
 
 
 def _histogram(latencies: array[float]) -> LatencyHistogram:
@@ -202,4 +224,6 @@ def summarise(
         timeline=timeline,
         backlog_max=max(backlog, default=0),
         backlog_trend=_slope(trend_points),
+        failures=list(recorder.failures),
+        raised=recorder.raised,
     )

@@ -107,10 +107,9 @@ async def _closed_callers(side: Side, plan: Plan, recorder: Recorder) -> Product
     started = clock()
     deadline = started + plan.duration if plan.duration is not None else math.inf
     sent = 0
-    errors = 0
 
     async def caller() -> None:
-        nonlocal sent, errors
+        nonlocal sent
         while sent < limit:
             t = clock()
             if t >= deadline:
@@ -118,12 +117,11 @@ async def _closed_callers(side: Side, plan: Plan, recorder: Recorder) -> Product
             sent += 1
             try:
                 await call(make(t))
-            except Exception:
-                errors += 1
+            except Exception as exc:
+                recorder.failed(exc)
 
     await asyncio.gather(*(caller() for _ in range(plan.concurrency)))
     recorder.sent += sent
-    recorder.errors += errors
     return Production(started, clock(), sent)
 
 
@@ -155,8 +153,8 @@ async def _closed_window(side: Side, plan: Plan, recorder: Recorder) -> Producti
         sent += 1
         try:
             await call(make(t))
-        except Exception:
-            recorder.errors += 1
+        except Exception as exc:
+            recorder.failed(exc)
         if not sent % YIELD_EVERY:
             await asyncio.sleep(0)
     recorder.sent += sent
@@ -176,8 +174,8 @@ async def _open_loop(side: Side, plan: Plan, recorder: Recorder) -> Production:
 
     def finished(task: asyncio.Task[Any]) -> None:
         tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            recorder.errors += 1
+        if not task.cancelled() and (error := task.exception()) is not None:
+            recorder.failed(error)
 
     started = clock()
     sent = 0
@@ -200,8 +198,8 @@ async def _open_loop(side: Side, plan: Plan, recorder: Recorder) -> Production:
         else:
             try:
                 await call(event)
-            except Exception:
-                recorder.errors += 1
+            except Exception as exc:
+                recorder.failed(exc)
     ended = clock()
     if tasks:
         await asyncio.wait(tasks)

@@ -174,7 +174,8 @@ class Scenario:
                     progress, f"{which}: warming up", recorder, events=None, seconds=warm.duration
                 ):
                     production = await produce(side, warm, recorder)
-                    await complete(side, recorder, production.sent * side.deliveries, 60.0)
+                    expected_warm = (production.sent - recorder.errors) * side.deliveries
+                    await complete(side, recorder, expected_warm, 60.0)
             recorder.reset()
             before = side.stats() if side.stats else (0, 0)
             duration = options.planned_duration()
@@ -190,7 +191,9 @@ class Scenario:
             ):
                 production = await produce(side, plan, recorder)
                 timeout = max(30.0, 10.0 * (production.ended - production.started))
-                expected = production.sent * side.deliveries
+                # A call that raised delivers nothing: waiting for its samples would only
+                # count it a second time, as missing, after the timeout.
+                expected = (production.sent - recorder.errors) * side.deliveries
                 await complete(side, recorder, expected, timeout)
             after = side.stats() if side.stats else (0, 0)
             recorder.errors += after[0] - before[0]

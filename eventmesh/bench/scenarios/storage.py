@@ -81,8 +81,8 @@ def concurrent_calls(
 
     def finished(task: asyncio.Task[Any]) -> None:
         tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            recorder.errors += 1
+        if not task.cancelled() and (error := task.exception()) is not None:
+            recorder.failed(error)
 
     async def start(event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(call(event))
