@@ -437,8 +437,8 @@ class StreamMapping:
 
     async def _hand_over(self, state: _ShardState) -> None:
         """Another process asked for the shard: finish the running batch, write the
-        checkpoint, and release the lease to it, so the shard keeps its order."""
-        self._handing_over.add(state)
+        checkpoint, and release the lease to it, so the shard keeps its order. (The round
+        that spawned it put ``state`` in ``_handing_over`` already.)"""
         self._close(state)
         if state.lane_tasks:
             await asyncio.wait(state.lane_tasks)

@@ -618,11 +618,12 @@ class Queue(Resource):
         clock = self.context.clock
         deadline = clock.now() + wait
         store = self._store
-        redrive = self._redrive_policy()
+        redriving = store if redrives_in_receive(store) else None
+        redrive = self._redrive_policy() if redriving is not None else None
         while True:
             remaining = max(0.0, deadline - clock.now())
-            if redrive is not None and redrives_in_receive(store):
-                deliveries = await store.receive(
+            if redriving is not None and redrive is not None:
+                deliveries = await redriving.receive(
                     self.name, max_messages, visibility, wait=remaining, redrive=redrive
                 )
             else:
