@@ -280,11 +280,75 @@ async def test_two_processes_share_one_database(path: Path) -> None:
 async def test_concurrent_writes_share_commits(path: Path, opened: Open) -> None:
     backend = opened(path, VirtualClock())
     commits, operations = backend.commits, backend.operations
-    ids = await asyncio.gather(*(backend.queues.send("q", messages(str(i))) for i in range(1000)))
-    assert len({i for (i,) in ids}) == 1000
+    # (Puts: sends of one event-loop turn are merged before they reach the thread, below.)
+    puts = [backend.values.put(f"k{i}", str(i).encode()) for i in range(1000)]
+    assert all(await asyncio.gather(*puts))
     assert backend.operations - operations == 1000
-    assert backend.commits - commits <= 50  # ~1-5 here: every send queued while one commits
-    assert (await backend.queues.stats("q")).visible == 1000
+    assert backend.commits - commits <= 50  # ~1-5 here: every put queued while one commits
+    for i in (0, 499, 999):
+        stored = await backend.values.get(f"k{i}")
+        assert stored is not None and stored.value == str(i).encode()
+
+
+def _rows(path: Path) -> list[tuple[str, bytes]]:
+    """(queue, body) of every stored message, as another process sees the file."""
+    with sqlite3.connect(path) as other:
+        return other.execute("SELECT queue, body FROM messages ORDER BY seq").fetchall()
+
+
+async def test_concurrent_sends_are_one_insert_in_one_commit_answered_after_it(
+    path: Path, opened: Open
+) -> None:
+    backend = opened(path, RealClock())
+    await backend.queues.send("warm", messages("w"))
+    commits, operations = backend.commits, backend.operations
+    sends = [backend.queues.send("q", messages(f"m{i}", f"n{i}")) for i in range(500)]
+    ids = await asyncio.gather(*sends)
+    assert backend.operations - operations == 1 and backend.commits - commits == 1
+    assert len({i for pair in ids for i in pair}) == 1000
+    # Answered after the commit: another connection sees all of them, in send order.
+    bodies = [body.decode() for queue, body in _rows(path) if queue == "q"]
+    assert bodies == [body for i in range(500) for body in (f"m{i}", f"n{i}")]
+    received = await backend.queues.receive("q", 10, 30)
+    assert [d.message_id for d in received] == [i for pair in ids[:5] for i in pair]
+
+
+async def test_coalesced_sends_to_several_queues_land_each_in_its_own_and_wake_its_polls(
+    path: Path, opened: Open
+) -> None:
+    backend = opened(path, RealClock(), poll_interval=30.0)
+    polls = [asyncio.create_task(backend.queues.receive(q, 10, 30, wait=20)) for q in "ab"]
+    await asyncio.sleep(0.05)
+    await asyncio.gather(
+        backend.queues.send("a", messages("a1")),
+        backend.queues.send("b", messages("b1", "b2")),
+        backend.queues.send("a", messages("a2")),
+    )
+    got = await asyncio.wait_for(asyncio.gather(*polls), 5)  # woken, not after poll_interval
+    assert [[d.body for d in batch] for batch in got] == [[b"a1", b"a2"], [b"b1", b"b2"]]
+
+
+async def test_a_send_cancelled_before_its_flush_is_not_stored_and_spares_the_others(
+    path: Path, opened: Open
+) -> None:
+    backend = opened(path, RealClock())
+    kept = asyncio.ensure_future(backend.queues.send("q", messages("kept")))
+    dropped = asyncio.ensure_future(backend.queues.send("q", messages("dropped")))
+    await asyncio.sleep(0)  # both have queued their rows; the flush comes at the end of a turn
+    dropped.cancel()
+    assert len(await kept) == 1
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    assert [body for _, body in _rows(path)] == [b"kept"]
+
+
+async def test_a_send_waiting_for_its_flush_is_committed_by_close(path: Path, opened: Open) -> None:
+    backend = opened(path, RealClock())
+    pending = asyncio.ensure_future(backend.queues.send("q", messages("last")))
+    await asyncio.sleep(0)  # the send holds its rows for the end-of-turn flush
+    await backend.close()  # closing runs the flush before it stops the thread
+    assert len(await asyncio.wait_for(pending, 5)) == 1
+    assert [body for _, body in _rows(path)] == [b"last"]
 
 
 async def test_the_event_loop_runs_while_sqlite_waits(path: Path, opened: Open) -> None:

@@ -94,6 +94,8 @@ __all__ = [
     "SQLiteLogStore",
     "SQLiteQueueStore",
     "Synchronous",
+    "apply_pragmas",
+    "parse_sqlite_url",
     "sqlite_backend",
     "sqlite_backend_from_url",
     "sqlite_factory",
@@ -177,16 +179,23 @@ def _connect(path: str, synchronous: Synchronous, busy_timeout: float) -> sqlite
         raise BackendError(f"cannot open the SQLite database {path!r}: {exc}") from exc
     try:
         _refuse_foreign(conn, path)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise BackendError(f"{path!r}: SQLite could not use WAL mode (journal_mode={mode})")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("PRAGMA journal_size_limit = 67108864")  # truncate the WAL to 64 MB
+        apply_pragmas(conn, path, synchronous)
         _prepare_schema(conn, path)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def apply_pragmas(conn: sqlite3.Connection, path: str, synchronous: Synchronous) -> None:
+    """Put ``conn`` in the journal mode and durability level an eventmesh store runs with:
+    WAL, ``synchronous``, the WAL truncated to 64 MB after a checkpoint. Public so that a
+    benchmark's raw ``sqlite3`` loop runs with exactly the store's settings."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise BackendError(f"{path!r}: SQLite could not use WAL mode (journal_mode={mode})")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA journal_size_limit = 67108864")
 
 
 def _refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
@@ -331,6 +340,7 @@ class _Database:
         self._ops: _queue.SimpleQueue[_Operation | None] = _queue.SimpleQueue()
         self._lock = threading.Lock()
         self._on_close: list[Callable[[], None]] = []
+        self._before_close: list[Callable[[], None]] = []
         self._track: Callable[[asyncio.Future[Any]], None] | None = getattr(clock, "track", None)
         self._stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
         ready: concurrent.futures.Future[sqlite3.Connection] = concurrent.futures.Future()
@@ -349,6 +359,10 @@ class _Database:
 
     def on_close(self, callback: Callable[[], None]) -> None:
         self._on_close.append(callback)
+
+    def before_close(self, flush: Callable[[], None]) -> None:
+        """Call ``flush`` when closing starts, so that work it queues is still run."""
+        self._before_close.append(flush)
 
     def submit(self, run: Callable[[sqlite3.Connection], T], *, write: bool) -> asyncio.Future[T]:
         """Queue ``run(connection)``; the future resolves after the commit that includes it."""
@@ -370,6 +384,9 @@ class _Database:
 
     async def close(self) -> None:
         """Run what is queued, stop the thread, close the connection; end every long poll."""
+        if not self.closed:
+            for flush in self._before_close:
+                flush()  # work held on the loop (sends of this turn) is queued first
         with self._lock:
             first = not self.closed
             self.closed = True
@@ -529,6 +546,26 @@ def _encode_map(mapping: Mapping[str, str] | None) -> bytes | None:
 
 def _decode_map(data: bytes | None) -> dict[str, str]:
     return {} if data is None else cast(dict[str, str], orjson.loads(data))
+
+
+def _fan_out(
+    futures: list[asyncio.Future[None]],
+    done: asyncio.Future[Any] | None,
+    error: BaseException | None,
+) -> None:
+    """Answer the callers of a coalesced operation with its outcome (``done``) or ``error``."""
+    if done is not None:
+        if done.cancelled():
+            error = BackendError("the SQLite operation was cancelled")
+        else:
+            error = done.exception()
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -742,6 +779,8 @@ class SQLiteQueueStore:
         self._poll_interval = poll_interval
         self._ids = RequestIds()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._inserts: list[tuple[list[tuple[Any, ...]], asyncio.Future[None]]] = []
+        database.before_close(self._flush_inserts)
         database.on_close(self._end_polls)
 
     async def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[str]:
@@ -765,9 +804,41 @@ class SQLiteQueueStore:
                 )
             )
         if rows:
-            await self._db.write(lambda conn: _insert_messages(conn, rows))
+            await self._insert(rows)
             self._wake(queue, len(rows))
         return ids
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> asyncio.Future[None]:
+        """Store ``rows`` with every other send of this turn of the event loop.
+
+        Sends made in one turn (producers sending concurrently, a topic's fan-out) become
+        one operation of the writer thread, flushed at the end of the turn: one
+        ``executemany``, one outcome, one wake-up of the loop, instead of one of each per
+        send. Group commit then merges that operation with the other work queued since the
+        last commit. Each send still resolves only after the commit that includes its rows;
+        a send cancelled before the flush is left out; those flushed together succeed or
+        fail together (they are one ``INSERT``). Closing the backend flushes first, so a send
+        begun before ``close`` is committed, as any operation queued before it is.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if not self._inserts:
+            loop.call_soon(self._flush_inserts)
+        self._inserts.append((rows, future))
+        return future
+
+    def _flush_inserts(self) -> None:
+        entries, self._inserts = self._inserts, []
+        waiting = [future for _, future in entries if not future.done()]
+        rows = [row for batch, future in entries if not future.done() for row in batch]
+        if not rows:
+            return
+        try:
+            done = self._db.submit(lambda conn: _insert_messages(conn, rows), write=True)
+        except BackendError as exc:  # closed meanwhile
+            _fan_out(waiting, None, exc)
+            return
+        done.add_done_callback(lambda done: _fan_out(waiting, done, None))
 
     async def receive(
         self,

@@ -100,10 +100,11 @@ async def benchmark(
 
     The baseline is sent as many events as eventmesh's side was (a closed loop by duration
     would otherwise make the much faster baseline record millions of samples for nothing).
-    On Redis both sides run under a key prefix of this run's own, deleted afterwards.
+    On Redis both sides run under a key prefix of this run's own, deleted afterwards; on
+    SQLite on databases of the run's own, deleted afterwards (a named path must not exist).
     """
     from eventmesh.backends.urls import shown_url
-    from eventmesh.bench.scenarios.storage import is_redis
+    from eventmesh.bench.scenarios.storage import is_redis, is_sqlite
 
     given = options.storage
     if is_redis(given):
@@ -114,6 +115,15 @@ async def benchmark(
             result = await _both_sides(scenario, options.replace(storage=url), progress)
         finally:
             await delete_prefix(url, prefix)
+    elif is_sqlite(given):
+        from eventmesh.bench.sqlite_raw import bench_database
+
+        with bench_database(given) as url:
+            result = await _both_sides(scenario, options.replace(storage=url), progress)
+        baseline = result["baseline"]
+        if not baseline["name"].startswith("raw "):
+            # No raw sqlite3 loop for this scenario: say the ratio includes SQLite's cost.
+            baseline["name"] += " (in memory, no SQLite)"
     else:
         result = await _both_sides(scenario, options, progress)
     result["parameters"]["storage"] = shown_url(given)

@@ -21,7 +21,15 @@ from eventmesh.bench.scenarios._base import (
     mesh_stats,
     send_all,
 )
-from eventmesh.bench.scenarios.storage import is_redis, raw_queue_side, storage_memory
+from eventmesh.bench.scenarios.storage import (
+    concurrent_calls,
+    is_redis,
+    is_sqlite,
+    raw_queue_side,
+    raw_sqlite_queue_side,
+    send_concurrently,
+    storage_memory,
+)
 from eventmesh.bench.workload import make_handler, sqs_times
 
 __all__ = ["DEFAULT_BATCH", "POLLERS", "QueueScenario"]
@@ -58,6 +66,12 @@ class QueueScenario(Scenario):
 
         if which == "baseline" and is_redis(options.storage):
             async with raw_queue_side(options, deliver, batch, POLLERS) as side:
+                yield side
+            return
+        sqlite = is_sqlite(options.storage)
+        if which == "baseline" and sqlite:
+            async with raw_sqlite_queue_side(options, deliver, batch, POLLERS) as side:
+                side.call, side.settle = concurrent_calls(side.call, recorder)
                 yield side
             return
         if which == "baseline":
@@ -106,4 +120,9 @@ class QueueScenario(Scenario):
                     await mapping.start()
 
                 side.start = start_mesh
+                if sqlite:
+                    # A durable send returns after its commit: awaited one by one, every
+                    # message would be a transaction of its own (an fsync with FULL).
+                    # Concurrent sends are what group commit is for; the raw loop's too.
+                    send_concurrently(side, recorder, mesh.drain)
                 yield side

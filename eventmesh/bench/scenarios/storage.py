@@ -1,8 +1,10 @@
-"""What a scenario needs from its storage: the raw Redis baselines and Redis memory figures.
+"""What a scenario needs from its storage: the raw baselines and Redis memory figures.
 
 With ``--storage redis://...`` the baseline is no ``asyncio.Queue`` loop but a raw redis-py
 loop doing the same work on the same server (:mod:`eventmesh.bench.redis_raw`), so the ratio
-says what eventmesh costs over the client itself.
+says what eventmesh costs over the client itself. With ``--storage sqlite://...`` the queue
+scenario's baseline is a raw ``sqlite3`` loop doing the same durable work with the store's
+settings (:mod:`eventmesh.bench.sqlite_raw`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from eventmesh.bench.options import BenchOptions
 from eventmesh.bench.recorder import Recorder
 from eventmesh.bench.report import MEMORY_KEY
 from eventmesh.bench.runner import Side
+from eventmesh.bench.sqlite_raw import RAW_SUFFIX, is_sqlite
 
 __all__ = [
     "MEMORY_KEY",
@@ -26,6 +29,8 @@ __all__ = [
     "concurrent_calls",
     "send_concurrently",
     "is_redis",
+    "is_sqlite",
+    "raw_sqlite_queue_side",
     "raw_fanout_side",
     "raw_queue_side",
     "raw_stream_side",
@@ -301,3 +306,45 @@ async def raw_fanout_side(
     finally:
         await stop(running, tasks)
         await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def raw_sqlite_queue_side(
+    options: BenchOptions,
+    deliver: Callable[[list[bytes]], Awaitable[None]],
+    batch: int,
+    consumers: int,
+) -> AsyncIterator[Side]:
+    """The raw ``sqlite3`` queue loop (:class:`~eventmesh.bench.sqlite_raw.RawSQLiteLoop`)
+    on its own database beside the mesh's, with the storage URL's ``synchronous``: each
+    send answered once committed, ``consumers`` consumers claiming, delivering and deleting
+    up to ``batch`` messages, a transaction per batch for each step. Consumers start at once,
+    or at ``start`` with ``--backlog``. The database's files are the run's to delete
+    (:func:`~eventmesh.bench.sqlite_raw.bench_database`)."""
+    from eventmesh.bench.sqlite_raw import RawSQLiteLoop, RawSQLiteQueue, sqlite_settings
+
+    path, synchronous = sqlite_settings(options.storage)
+    queue = RawSQLiteQueue(path + RAW_SUFFIX, synchronous)
+    raw = RawSQLiteLoop(queue, deliver, batch, consumers)
+    dumps = orjson.dumps
+
+    async def send(event: dict[str, Any]) -> None:
+        await raw.send(dumps(event))
+
+    async def fill(events: list[dict[str, Any]]) -> None:
+        raw.store([dumps(event) for event in events])
+
+    async def start() -> None:
+        raw.start()
+
+    name = (
+        f"raw sqlite3: WAL, synchronous={synchronous}, a transaction per batch of {batch}"
+        f" (insert, claim, delete), {consumers} consumers"
+    )
+    try:
+        if options.backlog is None:
+            raw.start()
+        yield Side(name, send, blocking=False, fill=fill, start=start)
+    finally:
+        await raw.stop()
+        queue.close()
