@@ -441,3 +441,41 @@ async def test_storage_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for bad in (*bad_urls, "sqlite:///x.db?busy_timeout=soon", "postgres://x"):
         with pytest.raises(ConfigurationError):
             sqlite_backend_from_url(bad, RealClock())
+
+
+async def test_a_large_send_keeps_its_order_across_the_multi_row_inserts(
+    path: Path, opened: Open
+) -> None:
+    backend = opened(path, VirtualClock())
+    bodies = [f"m{i:03d}" for i in range(103)]  # 64 + 32 + 4 + 2 + 1 rows per statement
+    ids = await backend.queues.send("q", messages(*bodies, attributes={"k": "v"}))
+    received = []
+    while batch := await backend.queues.receive("q", 10, 30):
+        received += batch
+    assert [d.body.decode() for d in received] == bodies
+    assert [d.message_id for d in received] == ids
+    assert all(d.attributes == {"k": "v"} and d.receive_count == 1 for d in received)
+
+
+async def test_one_delete_call_counts_current_receipts_only(path: Path, opened: Open) -> None:
+    clock = VirtualClock()
+    backend = opened(path, clock)
+    await backend.queues.send("q", messages(*"abcde"))
+    first = await backend.queues.receive("q", 5, visibility_timeout=10)
+    await clock.advance(11)  # a, b, c, d, e come back: the first receipts are stale
+    second = await backend.queues.receive("q", 3, visibility_timeout=10)
+    assert [d.receive_count for d in second] == [2, 2, 2]
+    assert all(d.first_received_at == first[0].first_received_at for d in second)
+    receipts = [
+        second[0].receipt,
+        second[0].receipt,  # the same receipt twice deletes once
+        second[1].receipt,
+        first[2].receipt,  # stale: c was received again
+        first[3].receipt,  # stale: d surfaced again and is visible
+        "not-a-receipt",
+        second[2].receipt.replace(":2:", ":1:"),  # the right message, an old receive
+    ]
+    assert await backend.queues.delete("q", receipts) == 2
+    assert await backend.queues.delete("other", [second[2].receipt]) == 0  # another queue's
+    stats = await backend.queues.stats("q")
+    assert (stats.visible, stats.in_flight) == (2, 1)  # d, e visible; c in flight
