@@ -15,6 +15,20 @@ runs it and applies Lambda's rules:
 The event's state (attempts, throttles, when it was first queued, the last error) travels
 in the stored message's attributes, so a durable store keeps retries across restarts: a
 retry is a delayed re-send, and the original is deleted only once its successor is stored.
+Workers take events from the store with the loop every stored consumer shares
+(:class:`~eventmesh._store_workers.StoreWorkers`).
+
+On the mesh's own memory store (a ``MemoryQueueStore`` itself, not a subclass that may add
+failures or persistence) nothing is gained by storing an event that workers take back at
+once, so a new event is handed to the workers directly (:class:`~eventmesh._hand_off.HandOff`)
+as a small object: no attributes to format and parse, no chain to encode, no receipt to
+delete. Only what must wait goes to the store: a retry or a throttled event is stored with
+its state in attributes, exactly as on durable storage, and one store worker hands it back
+when it is due. Both paths apply the same rules to the same :class:`_Event`, so they cannot
+disagree; ``AsyncInvocationQueue.hand_off = False`` turns the hand-off off (tests run the
+rules both ways). Events handed over and not finished count as the store's would: in
+``pending()``, in ``stats()`` (queued: visible; running: in flight), and at a stop, where an
+event whose run the stop interrupted is put back in line, as a stored one would come back.
 
 Pending work (the function's ``max_pending``) is every Event invocation queued, running or
 waiting to retry: ``put`` counts one (waiting for room at the limit), and the final delete
@@ -26,10 +40,12 @@ already done, and refusing them would lose it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from opentelemetry import propagate
@@ -42,17 +58,18 @@ from eventmesh._destinations import (
     dead_letter_attributes,
     invocation_record,
 )
-from eventmesh._errors import BackendError, ResourceNotFoundError
+from eventmesh._errors import ResourceNotFoundError
 from eventmesh._failure_log import log_function_error
+from eventmesh._hand_off import HandOff
 from eventmesh._invoker import Invoker, extend_chain, invocation_chain
-from eventmesh._outage import Outage
-from eventmesh._tasks import stop_tasks
+from eventmesh._store_workers import IDLE_POLL_WAIT, POLL_WAIT, YIELD_EVERY, StoreWorkers
+from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
 if TYPE_CHECKING:
     from eventmesh._function import Function, FunctionVersion
 
-__all__ = ["AsyncInvocationQueue"]
+__all__ = ["IDLE_POLL_WAIT", "POLL_WAIT", "YIELD_EVERY", "AsyncInvocationQueue"]
 
 logger = logging.getLogger("eventmesh.async")
 
@@ -60,11 +77,6 @@ FUNCTION_ERROR_DELAYS = (60.0, 120.0)
 """Seconds before the second and the third attempt after a function error."""
 THROTTLE_BASE_DELAY = 1.0
 THROTTLE_MAX_DELAY = 300.0
-POLL_WAIT = 20.0
-IDLE_POLL_WAIT = 3600.0
-"""The last worker never retires, so it need not wake to decide: sends wake it. Waking every
-20 s would make an idle mesh cost real time on a virtual clock advanced by days."""
-YIELD_EVERY = 16
 VISIBILITY_MARGIN = 170.0
 """Beyond the function's timeout, how long a taken event stays hidden from other pollers:
 room for a provisioned environment's init (up to 130 s) and the destinations."""
@@ -73,9 +85,116 @@ Resolver = Callable[[str], tuple["FunctionVersion", str, str]]
 """A stored qualifier to (version to run, ARN as invoked, qualified ARN for records)."""
 DestinationResolver = Callable[[DestinationSpec], Destination]
 
+_NO_CHAIN: Mapping[str, int] = MappingProxyType({})
+_REQUIRED = ("request_id", "qualifier", "enqueued_at")
+
+
+class _Event:
+    """One Event invocation as the rules see it, whichever way it came: handed over (no
+    ``delivery``) or taken from the store (its ``delivery``, whose attributes it was read
+    from and whose receipt finishes it)."""
+
+    __slots__ = (
+        "attempts",
+        "body",
+        "chain",
+        "delivery",
+        "done",
+        "enqueued_at",
+        "interrupted",
+        "last",
+        "qualifier",
+        "request_id",
+        "taken",
+        "throttles",
+        "trace",
+        "trigger",
+    )
+
+    def __init__(
+        self,
+        body: bytes,
+        request_id: str,
+        qualifier: str,
+        enqueued_at: float,
+        chain: Mapping[str, int],
+        trigger: str,
+        trace: Mapping[str, str] | None,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self.body = body
+        self.request_id = request_id
+        self.qualifier = qualifier
+        self.enqueued_at = enqueued_at
+        self.chain = chain
+        self.trigger = trigger
+        self.trace = trace
+        """The W3C trace context captured at put (None: tracing was off)."""
+        self.delivery = delivery
+        self.attempts = 0
+        self.throttles = 0
+        self.last: str | None = None
+        """The last attempt's outcome, as stored (JSON: status, version, error, payload)."""
+        self.taken: asyncio.Future[None] | None = None
+        """Set when a store worker handed it over: resolved once a worker takes it."""
+        self.done = False
+        """Finished, or stored again: nothing left to do with it here."""
+        self.interrupted = False
+        """Taken, then put back in line by a stop (counted as taken, as a stored one is)."""
+
+    @classmethod
+    def stored(cls, delivery: Delivery) -> _Event:
+        """The event a stored message holds; KeyError or ValueError if it holds none."""
+        attributes = delivery.attributes
+        chain = orjson.loads(attributes["chain"]) if "chain" in attributes else _NO_CHAIN
+        for required in _REQUIRED:
+            attributes[required]
+        event = cls(
+            delivery.body,
+            attributes["request_id"],
+            attributes["qualifier"],
+            float(attributes["enqueued_at"]),
+            chain,
+            attributes.get("trigger", "other"),
+            attributes,
+            delivery,
+        )
+        event.attempts = int(attributes.get("attempts", "0"))
+        event.throttles = int(attributes.get("throttles", "0"))
+        event.last = attributes.get("last")
+        return event
+
+    def attributes(self) -> dict[str, str]:
+        """The stored message's attributes for this event in its present state."""
+        if self.delivery is not None:
+            attributes = dict(self.delivery.attributes)
+        else:
+            attributes = {
+                "request_id": self.request_id,
+                "qualifier": self.qualifier,
+                "enqueued_at": repr(self.enqueued_at),
+            }
+            if self.chain:
+                attributes["chain"] = orjson.dumps(self.chain).decode()
+            if self.trigger != "other":
+                attributes["trigger"] = self.trigger
+            if self.trace:
+                attributes.update(self.trace)
+        if self.attempts:
+            attributes["attempts"] = str(self.attempts)
+        if self.throttles:
+            attributes["throttles"] = str(self.throttles)
+        if self.last is not None:
+            attributes["last"] = self.last
+        return attributes
+
 
 class AsyncInvocationQueue:
     """One function's queue of Event invocations, and the workers that run them."""
+
+    hand_off: ClassVar[bool] = True
+    """Hand new events to the workers directly on the mesh's own memory store (see the
+    module docstring); False stores every event, as durable storage does."""
 
     def __init__(
         self,
@@ -93,21 +212,21 @@ class AsyncInvocationQueue:
         self._invoker = invoker
         self._resolve = resolve
         self._destination = destination
-        self._workers: set[asyncio.Task[None]] = set()
-        self._idle = 0  # workers waiting in a long poll
-        self.busy = 0  # events taken and not finished
-        self._stopping = False
+        self._handed: HandOff[_Event] | None = None
+        """The hand-off, once the store is known to be the mesh's memory (at start)."""
+        self._workers: StoreWorkers | None = None
+        self.busy = 0
+        """Events taken and not finished (either way)."""
+        self._busy_handed = 0  # of those, events handed over (the store does not count them)
+        self._stored_waiting = 0  # stored events handed to the workers and not yet taken
+        self._interrupted = 0  # events handed over whose run a stop interrupted
+        self._context = contextvars.Context()
 
     @cached_property
     def _store(self) -> QueueStore:
         """The mesh's queue store, bound on first use (storage is bound when the mesh
         starts, so a command line can choose it)."""
         return self._store_of()
-
-    @cached_property
-    def _outage(self) -> Outage:
-        """The workers' failed polls: one backoff and one log line per outage for all."""
-        return Outage(f"polling {self.name}", logger, self._invoker.clock)
 
     # -- producing ---------------------------------------------------------------------------
     async def put(
@@ -121,6 +240,15 @@ class AsyncInvocationQueue:
             invoker.check_recursion(self.function, chain)
         await self.limit.acquire(timeout)
         request_id = invoker.request_ids.next()
+        handed = self._handed
+        if handed is not None:
+            trace: dict[str, str] | None = None
+            if invoker.telemetry.tracing:
+                trace = {}
+                propagate.inject(trace)
+            now = invoker.clock.time()
+            handed.put(_Event(body, request_id, qualifier, now, chain or _NO_CHAIN, trigger, trace))
+            return request_id
         attributes = {
             "request_id": request_id,
             "qualifier": qualifier,
@@ -139,11 +267,32 @@ class AsyncInvocationQueue:
             raise
         return request_id
 
-    # -- polling -----------------------------------------------------------------------------
+    # -- workers -----------------------------------------------------------------------------
     def start(self) -> None:
-        self._stopping = False  # a mesh can be started again after a stop
-        if not self._workers:
-            self._spawn_worker()
+        if self._workers is None:
+            self._context = contextvars.copy_context()
+            memory = self.hand_off and type(self._store) is MemoryQueueStore
+            if memory:
+                # The store holds only what waits (retries, throttles): one worker hands
+                # each back when due; the hand-off's workers run everything.
+                self._handed = HandOff(
+                    self.name, self._take_handed, capacity=self._capacity,
+                    clock=self._invoker.clock, logger=logger, context=self._context,
+                )  # fmt: skip
+            self._workers = StoreWorkers(
+                self.name,
+                self._store_of,
+                self._invoker.clock,
+                self._hand_back if memory else self._take_stored,
+                capacity=_one if memory else self._capacity,
+                visibility=self._visibility,
+                logger=logger,
+                noun="an event",
+                task_name=f"{self.name}.due" if memory else None,
+            )
+        if self._handed is not None:
+            self._handed.start()
+        self._workers.start()
 
     def _capacity(self) -> int:
         reserved = self.function.latest.config.reserved_concurrency
@@ -151,149 +300,157 @@ class AsyncInvocationQueue:
             return max(reserved, 1)  # with 0, one worker still takes events to discard them
         return max(self._invoker.unreserved_capacity, 1)
 
-    def _spawn_worker(self) -> None:
-        task = asyncio.create_task(self._work(), name=f"{self.name}.worker")
-        self._workers.add(task)
-        task.add_done_callback(self._workers.discard)
-
-    async def _work(self) -> None:
-        """One poller-worker: take an event, run it, repeat.
-
-        Workers poll the store themselves, so an event reaches a handler without a hand-off
-        between tasks. A worker that takes an event while no other worker is waiting starts
-        another (up to the function's concurrency), and a worker whose long poll comes back
-        empty retires, unless it is the last.
-        """
-        store = self._store
-        name = self.name
-        taken = 0
-        while not self._stopping:
-            visibility = self.function.latest.config.timeout + VISIBILITY_MARGIN
-            self._idle += 1
-            try:
-                wait = POLL_WAIT if len(self._workers) > 1 else IDLE_POLL_WAIT
-                deliveries = await store.receive(name, 1, visibility, wait=wait)
-            except Exception as exc:
-                self._idle -= 1
-                await self._outage.failed(exc)
-                continue
-            self._idle -= 1
-            self._outage.recovered()
-            if self._stopping:
-                return  # what was just taken comes back after its visibility timeout
-            if not deliveries:
-                if len(self._workers) > 1:
-                    # Leave the set now, not in a done-callback a loop turn later: workers
-                    # whose polls end together would all see the old count and all retire.
-                    self._workers.discard(asyncio.current_task())
-                    return
-                continue
-            if self._idle == 0 and len(self._workers) < self._capacity():
-                self._spawn_worker()
-            self.busy += 1
-            try:
-                await self._process(deliveries[0])
-            except BackendError as exc:
-                # The event stays in the store and comes back after its visibility timeout.
-                self._outage.note(exc, f"finishing an event of {name}")
-            except Exception:
-                # The event stays in the store and comes back after its visibility timeout.
-                logger.exception("processing an event of %s failed", name)
-            finally:
-                self.busy -= 1
-            taken += 1
-            if taken % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # a backlog of handlers that never wait must not starve
+    def _visibility(self) -> float:
+        return self.function.latest.config.timeout + VISIBILITY_MARGIN
 
     async def pending(self) -> int:
-        """Events visible in the store now, plus those being processed."""
+        """Events visible in the store now, plus those handed over or being processed."""
         stats = await self._store.stats(self.name)
-        return stats.visible + self.busy
+        handed = self._handed
+        return stats.visible + self.busy + (0 if handed is None else len(handed.ready))
 
     async def stats(self) -> QueueStats:
-        """The store's counts of this function's Event invocations (for stop's report)."""
-        return await self._store.stats(self.name)
+        """The counts of this function's Event invocations (for stop's report): the store's,
+        plus the events handed over (waiting: visible; running: in flight)."""
+        stats = await self._store.stats(self.name)
+        handed = self._handed
+        if handed is None:
+            return stats
+        waiting = len(handed.ready) - self._stored_waiting - self._interrupted
+        taken = self._busy_handed + self._interrupted
+        return QueueStats(stats.visible + waiting, stats.in_flight + taken, stats.delayed)
 
     async def stop(self) -> None:
-        """Stop the workers; one whose handler swallows the cancellation is not waited for."""
-        self._stopping = True
-        await stop_tasks(self._workers)
+        """Stop the workers; one whose handler swallows the cancellation is not waited for.
+        Events handed over and not finished stay in line for a restart (or are counted lost
+        with the memory store's); stored ones come back after their visibility timeout."""
+        if self._workers is not None:
+            await self._workers.stop()
+        handed = self._handed
+        if handed is not None:
+            await handed.stop()
+            if self._stored_waiting:  # the store has them (in flight): they come back
+                kept = [event for event in handed.ready if event.delivery is None]
+                handed.ready.clear()
+                handed.ready.extend(kept)
+                self._stored_waiting = 0
 
-    # -- one event ---------------------------------------------------------------------------
-    async def _process(self, delivery: Delivery) -> None:
-        attributes = delivery.attributes
+    # -- taking an event ---------------------------------------------------------------------
+    async def _take_stored(self, delivery: Delivery) -> None:
+        """A store worker took ``delivery``: run it here."""
         try:
-            chain: Mapping[str, int] = (
-                orjson.loads(attributes["chain"]) if "chain" in attributes else {}
-            )
-            for required in ("request_id", "qualifier", "enqueued_at"):
-                attributes[required]
-            float(attributes["enqueued_at"])
-            event = orjson.loads(delivery.body)
+            event = _Event.stored(delivery)
         except (KeyError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
             await self._reject(delivery, f"malformed stored event: {exc!r}")
             return
+        await self._process(event)
+
+    async def _hand_back(self, delivery: Delivery) -> None:
+        """The memory store's worker took a stored event now due: hand it to the hand-off's
+        workers ahead of new ones, and take no other until one of them has it."""
+        try:
+            event = _Event.stored(delivery)
+        except (KeyError, ValueError) as exc:
+            await self._reject(delivery, f"malformed stored event: {exc!r}")
+            return
+        handed = self._handed
+        assert handed is not None
+        taken = event.taken = asyncio.get_running_loop().create_future()
+        self._stored_waiting += 1
+        handed.put_front(event)
+        await taken
+
+    async def _take_handed(self, event: _Event) -> None:
+        """A hand-off worker took ``event``."""
+        if event.taken is not None:
+            self._stored_waiting -= 1
+            if not event.taken.done():
+                event.taken.set_result(None)
+            await self._process(event)
+            return
+        if event.interrupted:
+            event.interrupted = False
+            self._interrupted -= 1
+        self._busy_handed += 1
+        try:
+            await self._process(event)
+        except asyncio.CancelledError:
+            if not event.done and self._handed is not None:
+                # Counted as taken, as the store counts a message in flight, and run again
+                # if the mesh starts again.
+                event.interrupted = True
+                self._interrupted += 1
+                self._handed.requeue(event)
+            raise
+        finally:
+            self._busy_handed -= 1
+
+    async def _process(self, event: _Event) -> None:
+        self.busy += 1
+        chain = event.chain
         token = invocation_chain.set(extend_chain(chain, self.function.name))
         held = consuming.set(self.limit)  # an Event invocation of itself does not wait for it
         try:
-            await self._run(delivery, attributes, event)
+            await self._run(event)
         finally:
             consuming.reset(held)
             invocation_chain.reset(token)
+            self.busy -= 1
 
-    async def _run(self, delivery: Delivery, attributes: Mapping[str, str], event: Any) -> None:
+    # -- one event ---------------------------------------------------------------------------
+    async def _run(self, event: _Event) -> None:
         invoker = self._invoker
         clock = invoker.clock
         function = self.function
         try:
-            version, invoked_arn, arn = self._resolve(attributes["qualifier"])
+            version, invoked_arn, arn = self._resolve(event.qualifier)
         except ResourceNotFoundError as exc:
-            logger.error("dropping event %s: %s", attributes["request_id"], exc)
-            await self._finish(delivery)
+            logger.error("dropping event %s: %s", event.request_id, exc)
+            await self._finish(event)
             invoker.telemetry.count("async_dropped", function.name)
             return
         config = version.config
-        age = clock.time() - float(attributes["enqueued_at"])
+        age = clock.time() - event.enqueued_at
         invoker.telemetry.record_event_age(function.name, age * 1000.0)
         if age >= config.max_event_age:
-            await self._discard(delivery, version, arn, "EventAgeExceeded")
+            await self._discard(event, version, arn, "EventAgeExceeded")
             return
         if function.latest.config.reserved_concurrency == 0:
-            await self._discard(delivery, version, arn, "ZeroReservedConcurrency")
+            await self._discard(event, version, arn, "ZeroReservedConcurrency")
             return
         acquired, lease = invoker.try_acquire(function)
         if not acquired:
             invoker.throttle_error(function, lease)  # counts the throttle
-            throttles = int(attributes.get("throttles", "0")) + 1
-            delay = min(THROTTLE_BASE_DELAY * 2 ** (throttles - 1), THROTTLE_MAX_DELAY)
-            changes = {"throttles": str(throttles)}
-            if "last" not in attributes:  # a function error seen before says more
-                changes["last"] = _throttle_summary(version.version)
-            await self._retry_later(delivery, changes, delay, config.max_event_age, age)
+            event.throttles += 1
+            delay = min(THROTTLE_BASE_DELAY * 2 ** (event.throttles - 1), THROTTLE_MAX_DELAY)
+            if event.last is None:  # a function error seen before says more
+                event.last = _throttle_summary(version.version)
+            await self._retry_later(event, delay, config.max_event_age, age)
             return
-        parent = propagate.extract(attributes) if invoker.telemetry.tracing else None
+        parent = propagate.extract(event.trace or {}) if invoker.telemetry.tracing else None
         outcome = await invoker.run(
             version,
-            event,
+            orjson.loads(event.body),
             invoked_arn,
             "Event",
-            request_id=attributes["request_id"],
-            trigger=attributes.get("trigger", "other"),
+            request_id=event.request_id,
+            trigger=event.trigger,
             parent_context=parent,
             lease=lease,
         )
-        attempts = int(attributes.get("attempts", "0")) + 1
+        event.attempts += 1
+        attempts = event.attempts
         if outcome.function_error is None:
             if config.on_success is not None:
                 record = self._record(
-                    delivery, attributes, arn, "Success", attempts, 200,
-                    outcome.executed_version, None, outcome.payload,
+                    event, arn, "Success", attempts, 200, outcome.executed_version, None,
+                    outcome.payload,
                 )  # fmt: skip
                 await self._send(config.on_success, record, None, "destination_failures")
-            await self._finish(delivery)
+            await self._finish(event)
             return
         log_function_error(function.name, outcome.request_id, attempts, outcome.payload, "Event")
-        last = orjson.dumps(
+        event.last = orjson.dumps(
             {
                 "status": 200,
                 "version": outcome.executed_version,
@@ -302,61 +459,44 @@ class AsyncInvocationQueue:
             }
         ).decode()
         if attempts > config.retries:
-            changes = {"attempts": str(attempts), "last": last}
-            await self._discard(delivery, version, arn, "RetriesExhausted", changes)
+            await self._discard(event, version, arn, "RetriesExhausted")
             return
         delay = FUNCTION_ERROR_DELAYS[min(attempts, len(FUNCTION_ERROR_DELAYS)) - 1]
-        age = clock.time() - float(attributes["enqueued_at"])
-        changes = {"attempts": str(attempts), "last": last}
-        await self._retry_later(delivery, changes, delay, config.max_event_age, age)
+        age = clock.time() - event.enqueued_at
+        await self._retry_later(event, delay, config.max_event_age, age)
 
-    async def _finish(self, delivery: Delivery) -> None:
+    async def _finish(self, event: _Event) -> None:
         """The event is done with (whatever the outcome): delete it and free its room."""
-        self.limit.release(await self._store.delete(self.name, [delivery.receipt]))
+        event.done = True
+        if event.delivery is None:
+            self.limit.release()
+        else:
+            self.limit.release(await self._store.delete(self.name, [event.delivery.receipt]))
 
     async def _retry_later(
-        self,
-        delivery: Delivery,
-        changes: Mapping[str, str],
-        delay: float,
-        max_event_age: float,
-        age: float,
+        self, event: _Event, delay: float, max_event_age: float, age: float
     ) -> None:
         """Store the event again, ``delay`` s from now, but no later than its expiry."""
         delay = max(0.0, min(delay, max_event_age - age))
-        attributes = {**delivery.attributes, **changes}
-        await self._store.send(self.name, [OutgoingMessage(delivery.body, attributes, delay)])
-        await self._store.delete(self.name, [delivery.receipt])
+        message = OutgoingMessage(event.body, event.attributes(), delay)
+        await self._store.send(self.name, [message])
+        event.done = True  # the store has it now (and counts it in max_pending as before)
+        if event.delivery is not None:
+            await self._store.delete(self.name, [event.delivery.receipt])
 
     async def _discard(
-        self,
-        delivery: Delivery,
-        version: FunctionVersion,
-        arn: str,
-        condition: str,
-        changes: Mapping[str, str] | None = None,
+        self, event: _Event, version: FunctionVersion, arn: str, condition: str
     ) -> None:
         """The event's processing is over without success: tell on_failure and dead_letter."""
-        attributes = {**delivery.attributes, **(changes or {})}
-        last = orjson.loads(attributes["last"]) if "last" in attributes else None
-        attempts = int(attributes.get("attempts", "0"))
+        last = orjson.loads(event.last) if event.last is not None else None
         config = version.config
         if last is None:
-            record = self._record(
-                delivery, attributes, arn, condition, attempts, None, None, None, None
-            )
+            record = self._record(event, arn, condition, event.attempts, None, None, None, None)
         else:
             record = self._record(
-                delivery,
-                attributes,
-                arn,
-                condition,
-                attempts,
-                last["status"],
-                last["version"],
-                last["error"],
-                last["payload"],
-            )
+                event, arn, condition, event.attempts, last["status"], last["version"],
+                last["error"], last["payload"],
+            )  # fmt: skip
         if config.on_failure is not None:
             await self._send(config.on_failure, record, None, "destination_failures")
         if config.dead_letter is not None:
@@ -364,13 +504,13 @@ class AsyncInvocationQueue:
             # was held back by concurrency, as a throttle is.
             error_code = last["status"] if last else 429
             message = _error_message(last, condition)
-            dead = dead_letter_attributes(attributes["request_id"], error_code, message)
+            dead = dead_letter_attributes(event.request_id, error_code, message)
             await self._send(
-                config.dead_letter, orjson.loads(delivery.body), dead, "dead_letter_errors"
+                config.dead_letter, orjson.loads(event.body), dead, "dead_letter_errors"
             )
         self._invoker.telemetry.count("async_dropped", self.function.name)
         self.function.stats.dropped_events += 1
-        await self._finish(delivery)
+        await self._finish(event)
 
     async def _reject(self, delivery: Delivery, reason: str) -> None:
         """An event that cannot even be read (a damaged store): to the dead letters with its
@@ -387,12 +527,11 @@ class AsyncInvocationQueue:
             await self._send(config.dead_letter, message, attributes, "dead_letter_errors")
         self._invoker.telemetry.count("async_dropped", self.function.name)
         self.function.stats.dropped_events += 1
-        await self._finish(delivery)
+        self.limit.release(await self._store.delete(self.name, [delivery.receipt]))
 
     def _record(
         self,
-        delivery: Delivery,
-        attributes: Mapping[str, str],
+        event: _Event,
         arn: str,
         condition: str,
         attempts: int,
@@ -403,11 +542,11 @@ class AsyncInvocationQueue:
     ) -> dict[str, Any]:
         return invocation_record(
             timestamp=self._invoker.clock.time(),
-            request_id=attributes["request_id"],
+            request_id=event.request_id,
             function_arn=arn,
             condition=condition,
             invoke_count=attempts,
-            request_payload=orjson.loads(delivery.body),
+            request_payload=orjson.loads(event.body),
             status_code=status,
             executed_version=version,
             function_error=error,
@@ -432,6 +571,10 @@ class AsyncInvocationQueue:
                 self.function.stats.dead_letter_errors += 1
             else:
                 self.function.stats.destination_failures += 1
+
+
+def _one() -> int:
+    return 1
 
 
 def _throttle_summary(version: str) -> str:

@@ -30,3 +30,13 @@ async def running(mesh: Mesh) -> AsyncIterator[Mesh]:
     """Unused by default; tests that register first and then start use `async with mesh`."""
     async with mesh:
         yield mesh
+
+
+@pytest.fixture(params=["hand-off", "store"])
+def event_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test both ways an Event invocation can travel on memory storage: handed to the
+    workers directly (the default) and through the store (as on durable storage)."""
+    from eventmesh._async_queue import AsyncInvocationQueue
+
+    monkeypatch.setattr(AsyncInvocationQueue, "hand_off", request.param == "hand-off")
+    return str(request.param)

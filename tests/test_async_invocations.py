@@ -31,6 +31,13 @@ from eventmesh import (
 from eventmesh._destinations import MessageAttributes
 from eventmesh.testing import RecordingDestination, VirtualClock
 
+
+@pytest.fixture(autouse=True)
+def both_paths(event_path: str) -> str:
+    """Every test here runs with Event invocations handed over and through the store."""
+    return event_path
+
+
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 """The ARN prefix of a function in a default mesh (region us-east-1, account 123456789012)."""
 

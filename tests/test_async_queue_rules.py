@@ -28,6 +28,13 @@ from eventmesh.backends.memory import (
 from eventmesh.backends.protocols import Backend, Delivery, OutgoingMessage
 from eventmesh.testing import RecordingDestination, VirtualClock
 
+
+@pytest.fixture(autouse=True)
+def both_paths(event_path: str) -> str:
+    """Every test here runs with Event invocations handed over and through the store."""
+    return event_path
+
+
 START = 1767225600.0
 """The VirtualClock's start, 2026-01-01T00:00:00Z, as epoch seconds."""
 
@@ -636,11 +643,13 @@ async def test_an_idle_function_wakes_its_last_worker_once_an_hour_not_every_20_
         assert clock.next_timer() == 7200.0
 
 
+@pytest.mark.parametrize("event_path", ["store"], indirect=True)
 async def test_an_idle_worker_takes_the_next_event_without_a_new_worker_starting(
     mesh: Mesh, clock: VirtualClock
 ) -> None:
     """A worker is started only when an event is taken while no other worker waits (§1.3:
-    pollers scale with the work, bounded by concurrency): idle workers are counted right."""
+    pollers scale with the work, bounded by concurrency): idle workers are counted right.
+    (Store workers keep one spare long poll; handed-over events need none: see below.)"""
     release = asyncio.Event()
 
     @mesh.function(name="quad", reserved_concurrency=4, timeout=60)
@@ -660,6 +669,43 @@ async def test_an_idle_worker_takes_the_next_event_without_a_new_worker_starting
         await clock.advance(1)
         assert workers("quad") == 3
         assert quad.stats.invocations == 3
+
+
+@pytest.mark.parametrize("event_path", ["hand-off"], indirect=True)
+async def test_handed_over_events_start_a_worker_only_when_every_worker_is_busy(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Events handed over (memory storage) start a worker only when none can take them: every
+    worker is inside a handler that waits. An idle worker takes the next event; no spare one
+    waits beside it, since a put reaches the workers without a poll."""
+    release = asyncio.Event()
+
+    @mesh.function(name="quad", reserved_concurrency=4, timeout=60)
+    async def quad(event: Any, context: Context) -> None:
+        if event != "quick":
+            await release.wait()
+
+    async with mesh:
+        await mesh.invoke("quad", 1, invocation_type="Event")
+        await mesh.invoke("quad", 2, invocation_type="Event")
+        await clock.advance(0)
+        assert workers("quad") == 2  # both busy
+        release.set()
+        await clock.advance(1)
+        assert workers("quad") == 2  # both waiting
+        await mesh.invoke("quad", "quick", invocation_type="Event")
+        await clock.advance(1)
+        assert workers("quad") == 2
+        assert quad.stats.invocations == 3
+        for n in range(6):
+            await mesh.invoke("quad", n, invocation_type="Event")
+        release.clear()
+        await clock.advance(0)
+        assert workers("quad") == 4  # never beyond the reserved concurrency
+        assert quad.stats.throttles == 0
+        release.set()
+        await clock.advance(1)
+        assert quad.stats.invocations == 9
 
 
 async def test_drain_waits_for_an_event_queued_after_concurrent_ones_finished(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from eventmesh import Context, Mesh, Telemetry, _async_queue
+from eventmesh import Context, Mesh, Telemetry, _store_workers
 from eventmesh.testing import VirtualClock, settle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ async def test_a_stop_cancelled_while_workers_stop_is_finished_by_the_next_stop(
     # cancellation holds one for a few seconds): `eventmesh run` cancels that stop and calls
     # stop(drain=False), which must finish the shut-down, not return at once as if done.
     waiting = asyncio.Event()
-    stop_tasks = _async_queue.stop_tasks
+    stop_tasks = _store_workers.stop_tasks  # the function's store workers stop with it
     calls = []
 
     async def held_the_first_time(tasks: Any, grace: float = 5.0) -> None:
@@ -82,7 +82,7 @@ async def test_a_stop_cancelled_while_workers_stop_is_finished_by_the_next_stop(
             await asyncio.Event().wait()  # until cancelled
         await stop_tasks(tasks, grace)
 
-    monkeypatch.setattr(_async_queue, "stop_tasks", held_the_first_time)
+    monkeypatch.setattr(_store_workers, "stop_tasks", held_the_first_time)
 
     charge = await two_events_waiting_to_retry(mesh, clock)
     stopping = asyncio.create_task(mesh.stop())

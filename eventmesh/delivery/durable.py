@@ -25,7 +25,6 @@ The owner's body is stored as given; the queue never reads it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -37,9 +36,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from eventmesh._clock import Clock
-from eventmesh._errors import BackendError, ConfigurationError
-from eventmesh._outage import Outage
-from eventmesh._tasks import stop_tasks
+from eventmesh._errors import ConfigurationError
+from eventmesh._store_workers import StoreWorkers
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
 __all__ = ["Attempt", "DeliveryQueue", "StoredDelivery"]
@@ -56,14 +54,6 @@ DEFAULT_WORKERS = 8
 DEFAULT_VISIBILITY = 120.0
 """Seconds a taken delivery stays hidden: beyond an HTTP attempt's timeout (SNS waits 15 s,
 EventBridge 5 s) and an asynchronous invocation's put, with room to spare."""
-POLL_WAIT = 20.0
-"""A long poll of a worker that is not the last: an empty one retires the worker."""
-IDLE_POLL_WAIT = 3600.0
-"""The last worker never retires, so it need not wake to decide: sends wake it. Waking more
-often would make an idle queue cost real time on a virtual clock advanced by days."""
-YIELD_EVERY = 16
-"""A worker yields to the loop after this many deliveries: a store that has messages ready
-answers without waiting, and attempts that never wait must not starve the loop."""
 
 _NO_TRACE: Mapping[str, str] = MappingProxyType({})
 
@@ -124,20 +114,21 @@ class DeliveryQueue:
         self.visibility = visibility
         self._store_of = store
         self._attempt = attempt
-        self._workers: set[asyncio.Task[None]] = set()
-        self._idle = 0  # workers waiting in a long poll
-        self._busy = 0  # deliveries taken and not finished
-        self._stopping = False
+        self._workers = StoreWorkers(
+            name,
+            store,
+            clock,
+            self._process,
+            capacity=lambda: self.workers,
+            visibility=lambda: self.visibility,
+            logger=logger,
+            noun="a delivery",
+        )
 
     @cached_property
     def _store(self) -> QueueStore:
         """The mesh's queue store, bound on first use."""
         return self._store_of()
-
-    @cached_property
-    def _outage(self) -> Outage:
-        """The workers' failed polls: one backoff and one log line per outage for all."""
-        return Outage(f"polling {self.name}", logger, self.clock)
 
     # -- producing ---------------------------------------------------------------------------
     async def put(
@@ -190,21 +181,18 @@ class DeliveryQueue:
     # -- workers -----------------------------------------------------------------------------
     def start(self) -> None:
         """Start attempting what the store holds, including what an earlier process left."""
-        self._stopping = False
-        if not self._workers:
-            self._spawn_worker()
+        self._workers.start()
 
     async def stop(self) -> None:
         """Stop the workers. Deliveries stay in the store: those being attempted come back
         after ``visibility`` (an attempt that swallows its cancellation is not waited for
         long); on memory storage they are lost with the process (``stats`` says how many)."""
-        self._stopping = True
-        await stop_tasks(self._workers)
+        await self._workers.stop()
 
     async def pending(self) -> int:
         """Deliveries due now or being attempted; those waiting to retry are not counted."""
         stats = await self._store.stats(self.name)
-        return stats.visible + self._busy
+        return stats.visible + self._workers.busy
 
     async def report_at_stop(self, owner: str, durable: bool, log: logging.Logger) -> int:
         """Once stopped, say what is still stored: kept for the next start on durable
@@ -235,53 +223,6 @@ class DeliveryQueue:
     async def stats(self) -> QueueStats:
         """The store's counts: due (visible), being attempted (in flight), waiting (delayed)."""
         return await self._store.stats(self.name)
-
-    def _spawn_worker(self) -> None:
-        task = asyncio.create_task(self._work(), name=f"{self.name}.worker")
-        self._workers.add(task)
-        task.add_done_callback(self._workers.discard)
-
-    async def _work(self) -> None:
-        """Take a delivery, attempt it, repeat; start another worker when none is waiting."""
-        store = self._store
-        name = self.name
-        taken = 0
-        while not self._stopping:
-            self._idle += 1
-            try:
-                wait = POLL_WAIT if len(self._workers) > 1 else IDLE_POLL_WAIT
-                deliveries = await store.receive(name, 1, self.visibility, wait=wait)
-            except Exception as exc:
-                self._idle -= 1
-                await self._outage.failed(exc)
-                continue
-            self._idle -= 1
-            self._outage.recovered()
-            if self._stopping:
-                return  # what was just taken comes back after its visibility timeout
-            if not deliveries:
-                if len(self._workers) > 1:
-                    # Leave the set now, not in a done-callback a loop turn later: workers
-                    # whose polls end together would all see the old count and all retire.
-                    self._workers.discard(asyncio.current_task())
-                    return
-                continue
-            if self._idle == 0 and len(self._workers) < self.workers:
-                self._spawn_worker()
-            self._busy += 1
-            try:
-                await self._process(deliveries[0])
-            except BackendError as exc:
-                # The delivery comes back after visibility; the next poll paces the workers.
-                self._outage.note(exc, f"finishing a delivery of {name}")
-            except Exception:
-                # A store failure while finishing: the delivery comes back after visibility.
-                logger.exception("finishing a delivery of %s failed", name)
-            finally:
-                self._busy -= 1
-            taken += 1
-            if taken % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
 
     async def _process(self, message: Delivery) -> None:
         store = self._store
@@ -321,7 +262,7 @@ class DeliveryQueue:
         await store.delete(self.name, [message.receipt])
 
     def __repr__(self) -> str:
-        return f"<DeliveryQueue {self.name} ({len(self._workers)} workers)>"
+        return f"<DeliveryQueue {self.name} ({len(self._workers.tasks)} workers)>"
 
 
 def _decode(message: Delivery) -> StoredDelivery:
