@@ -221,6 +221,10 @@ class AsyncInvocationQueue:
         self._stored_waiting = 0  # stored events handed to the workers and not yet taken
         self._interrupted = 0  # events handed over whose run a stop interrupted
         self._context = contextvars.Context()
+        self._own_chain: Mapping[str, int] = MappingProxyType({function.name: 1})
+        """The chain of an event no invocation led to (most of them), made once."""
+        self._unqualified: tuple[str, str] | None = None
+        """The ARNs of an unqualified event (as invoked, as recorded), resolved once."""
 
     @cached_property
     def _store(self) -> QueueStore:
@@ -270,7 +274,10 @@ class AsyncInvocationQueue:
     # -- workers -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._workers is None:
+            # The workers' context: the mesh's at start (never a producer's), in which an
+            # Event invocation of the function itself does not wait for room in its queue.
             self._context = contextvars.copy_context()
+            self._context.run(consuming.set, self.limit)
             memory = self.hand_off and type(self._store) is MemoryQueueStore
             if memory:
                 # The store holds only what waits (retries, throttles): one worker hands
@@ -289,6 +296,7 @@ class AsyncInvocationQueue:
                 logger=logger,
                 noun="an event",
                 task_name=f"{self.name}.due" if memory else None,
+                context=self._context,
             )
         if self._handed is not None:
             self._handed.start()
@@ -361,8 +369,8 @@ class AsyncInvocationQueue:
         await taken
 
     async def _take_handed(self, event: _Event) -> None:
-        """A hand-off worker took ``event``."""
-        if event.taken is not None:
+        """A hand-off worker took ``event`` (the hot path: :meth:`_process` inlined)."""
+        if event.taken is not None:  # a stored one, handed back when due
             self._stored_waiting -= 1
             if not event.taken.done():
                 event.taken.set_result(None)
@@ -371,9 +379,14 @@ class AsyncInvocationQueue:
         if event.interrupted:
             event.interrupted = False
             self._interrupted -= 1
+        self.busy += 1
         self._busy_handed += 1
+        chain = event.chain
+        token = invocation_chain.set(
+            extend_chain(chain, self.function.name) if chain else self._own_chain
+        )
         try:
-            await self._process(event)
+            await self._run(event)
         except asyncio.CancelledError:
             if not event.done and self._handed is not None:
                 # Counted as taken, as the store counts a message in flight, and run again
@@ -383,17 +396,17 @@ class AsyncInvocationQueue:
                 self._handed.requeue(event)
             raise
         finally:
+            invocation_chain.reset(token)
+            self.busy -= 1
             self._busy_handed -= 1
 
     async def _process(self, event: _Event) -> None:
+        """Run a stored event (in a worker, whose context says it is a consumer)."""
         self.busy += 1
-        chain = event.chain
-        token = invocation_chain.set(extend_chain(chain, self.function.name))
-        held = consuming.set(self.limit)  # an Event invocation of itself does not wait for it
+        token = invocation_chain.set(extend_chain(event.chain, self.function.name))
         try:
             await self._run(event)
         finally:
-            consuming.reset(held)
             invocation_chain.reset(token)
             self.busy -= 1
 
@@ -403,7 +416,13 @@ class AsyncInvocationQueue:
         clock = invoker.clock
         function = self.function
         try:
-            version, invoked_arn, arn = self._resolve(event.qualifier)
+            if event.qualifier or self._unqualified is None:
+                version, invoked_arn, arn = self._resolve(event.qualifier)
+                if not event.qualifier:
+                    self._unqualified = (invoked_arn, arn)
+            else:  # functions are never removed: only $LATEST may change
+                version = function.latest
+                invoked_arn, arn = self._unqualified
         except ResourceNotFoundError as exc:
             logger.error("dropping event %s: %s", event.request_id, exc)
             await self._finish(event)

@@ -23,6 +23,7 @@ What a message means, and how it is finished (deleted, re-sent with a delay), is
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from functools import cached_property
@@ -51,7 +52,8 @@ class StoreWorkers:
     ``store`` is read on first use (a mesh binds its storage when it starts); ``capacity``
     and ``visibility`` are read on every poll, so a change of configuration applies at once.
     ``noun`` names one message in the log ("an event", "a delivery"); the tasks are named
-    ``task_name`` (``<name>.worker`` by default).
+    ``task_name`` (``<name>.worker`` by default); each starts in a copy of ``context`` (by
+    default, of the context it is started from).
     """
 
     def __init__(
@@ -66,8 +68,10 @@ class StoreWorkers:
         logger: logging.Logger,
         noun: str,
         task_name: str | None = None,
+        context: contextvars.Context | None = None,
     ) -> None:
         self.name = name
+        self._context = context
         self._task_name = f"{name}.worker" if task_name is None else task_name
         self.clock = clock
         self._store_of = store
@@ -107,7 +111,8 @@ class StoreWorkers:
         await stop_tasks(self.tasks)
 
     def _spawn(self) -> None:
-        task = asyncio.create_task(self._work(), name=self._task_name)
+        context = None if self._context is None else self._context.copy()
+        task = asyncio.create_task(self._work(), name=self._task_name, context=context)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

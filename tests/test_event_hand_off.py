@@ -1,0 +1,370 @@
+"""Event invocations on memory storage: handed to the workers directly, or through the store.
+
+On the mesh's own memory store a new Event invocation skips the store (eventmesh._async_queue's
+docstring); a retry or a throttle goes through it. Each scenario here runs both ways in one
+test, and both runs must give the same observations, each equal to the values written by hand
+from Lambda's rules (reference §1.3-1.5): retry delays of 1 then 2 minutes, throttle back-off
+from 1 s doubling, the maximum event age, reserved concurrency 0, trace context, a stop with
+events pending, and the counts a drain and a stop report. The virtual clock drives time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from eventmesh import Context, Mesh, Telemetry
+from eventmesh._async_queue import AsyncInvocationQueue
+from eventmesh.backends.memory import MemoryQueueStore
+from eventmesh.backends.protocols import OutgoingMessage
+from eventmesh.testing import RecordingDestination, VirtualClock
+
+Scenario = Callable[[Mesh, VirtualClock], Awaitable[Any]]
+
+
+async def both_ways(
+    monkeypatch: pytest.MonkeyPatch, scenario: Scenario, **settings: Any
+) -> tuple[Any, Any]:
+    """The scenario's observations with the hand-off on, then off, each on a fresh mesh."""
+    seen = []
+    for hand_off in (True, False):
+        monkeypatch.setattr(AsyncInvocationQueue, "hand_off", hand_off)
+        clock = VirtualClock()
+        settings.setdefault("telemetry", Telemetry(enabled=False))
+        mesh = Mesh(clock=clock, drain_timeout=2.0, **settings)
+        seen.append(await scenario(mesh, clock))
+    return seen[0], seen[1]
+
+
+async def test_only_what_must_wait_goes_through_the_memory_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Handed over, a new event never reaches the store; its retry does (delayed 60 s)."""
+    sent: list[tuple[str, float]] = []
+    send = MemoryQueueStore.send
+
+    async def counted(
+        self: MemoryQueueStore, queue: str, messages: list[OutgoingMessage]
+    ) -> list[str]:
+        sent.extend(
+            (message.attributes.get("attempts", "0"), message.delay) for message in messages
+        )
+        return await send(self, queue, messages)
+
+    monkeypatch.setattr(MemoryQueueStore, "send", counted)
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        sent.clear()
+
+        failed: list[str] = []
+
+        @mesh.function(name="once", retries=1)
+        async def once(event: str, context: Context) -> None:
+            if event == "fails" and not failed:
+                failed.append(event)
+                raise RuntimeError("first time")
+
+        async with mesh:
+            await mesh.invoke("once", "fine", "Event")
+            await clock.advance(1)
+            before = list(sent)
+            await mesh.invoke("once", "fails", "Event")
+            await clock.advance(61)
+        return before, list(sent), once.stats.invocations
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == ([], [("1", 60.0)], 3)
+    assert stored == ([("0", 0.0)], [("0", 0.0), ("0", 0.0), ("1", 60.0)], 3)
+
+
+def context_of(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The fields of an invocation record that the rules decide."""
+    context = record["requestContext"]
+    return (context["condition"], context["approximateInvokeCount"], record["requestPayload"])
+
+
+async def test_a_function_error_is_retried_one_then_two_minutes_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[tuple[float, str]] = []
+        successes = RecordingDestination()
+
+        @mesh.function(name="flaky", on_success=successes)
+        async def flaky(event: Any, context: Context) -> str:
+            runs.append((clock.now(), context.aws_request_id))
+            if len(runs) < 3:
+                raise RuntimeError("not yet")
+            return "done"
+
+        async with mesh:
+            result = await mesh.invoke("flaky", {"n": 1}, "Event")
+            await clock.advance(59.9)
+            early = [t for t, _ in runs]
+            await clock.advance(200)
+        assert {request for _, request in runs} == {result.request_id}
+        return early, [t for t, _ in runs], [context_of(r) for r in successes.messages]
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([0.0], [0.0, 60.0, 180.0], [("Success", 3, {"n": 1})])
+
+
+async def test_a_throttled_event_waits_1_then_2_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        gate = asyncio.Event()
+        runs: list[tuple[float, Any]] = []
+
+        @mesh.function(name="single", reserved_concurrency=1, timeout=60)
+        async def single(event: Any, context: Context) -> None:
+            runs.append((clock.now(), event))
+            if event == "hold":
+                await gate.wait()
+
+        async with mesh:
+            holder = asyncio.create_task(mesh.invoke("single", "hold"))
+            await clock.advance(0)
+            await mesh.invoke("single", "later", "Event")  # throttled at 0, 1, then runs at 3
+            await clock.advance(2.5)
+            gate.set()
+            await holder
+            await clock.advance(10)
+        return runs, single.stats.throttles
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([(0.0, "hold"), (3.0, "later")], 2)
+
+
+async def test_an_event_past_its_maximum_age_is_discarded_with_its_last_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        failures = RecordingDestination()
+        letters = RecordingDestination()
+        runs: list[float] = []
+
+        @mesh.function(
+            name="old", max_event_age=60, on_failure=failures, dead_letter=letters, retries=2
+        )
+        async def old(event: Any, context: Context) -> None:
+            runs.append(clock.now())
+            raise ValueError("broken")
+
+        async with mesh:
+            await mesh.invoke("old", {"id": 7}, "Event")
+            await clock.advance(300)
+        record = failures.messages[0]
+        error = record["responsePayload"]["errorMessage"]
+        code = letters.attributes[0]["ErrorCode"]["StringValue"]  # type: ignore[index]
+        return runs, [context_of(r) for r in failures.messages], error, letters.messages, code
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    # The retry due at 60 s is brought forward to the expiry, where the age is 60 s: discarded.
+    assert (
+        handed
+        == stored
+        == (
+            [0.0],
+            [("EventAgeExceeded", 1, {"id": 7})],
+            "broken",
+            [{"id": 7}],
+            "200",
+        )
+    )
+
+
+async def test_reserved_concurrency_zero_discards_at_once_without_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        failures = RecordingDestination()
+
+        @mesh.function(name="off", reserved_concurrency=0, on_failure=failures)
+        async def off(event: Any, context: Context) -> None:
+            raise AssertionError("never runs")
+
+        async with mesh:
+            await mesh.invoke("off", [1, 2], "Event")
+            await clock.advance(0)
+            drained = await mesh.drain(0)
+        stats = off.stats
+        return [context_of(r) for r in failures.messages], stats.dropped_events, drained
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([("ZeroReservedConcurrency", 0, [1, 2])], 1, True)
+
+
+@pytest.mark.parametrize("retried", [False, True])
+async def test_the_trace_context_of_the_caller_is_the_invocations_parent(
+    monkeypatch: pytest.MonkeyPatch, retried: bool
+) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        spans.clear()
+        attempts: list[float] = []
+
+        @mesh.function(name="traced", retries=1)
+        async def traced(event: Any, context: Context) -> None:
+            attempts.append(clock.now())
+            if retried and len(attempts) == 1:
+                raise RuntimeError("once")
+
+        async with mesh:
+            with provider.get_tracer("app").start_as_current_span("request") as request:
+                await mesh.invoke("traced", {}, "Event")
+            await clock.advance(61)
+        caller = request.get_span_context()
+        runs = [s for s in spans.get_finished_spans() if s.name == "traced"]
+        return attempts, [
+            (s.parent is not None and s.parent.span_id == caller.span_id)
+            and s.context is not None
+            and s.context.trace_id == caller.trace_id
+            for s in runs
+        ]
+
+    handed, stored = await both_ways(monkeypatch, scenario, telemetry=Telemetry(provider))
+    expected = ([0.0, 60.0], [True, True]) if retried else ([0.0], [True])
+    assert handed == stored == expected
+
+
+async def test_an_invocation_chain_is_stopped_at_16_runs_of_one_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[int] = []
+
+        @mesh.function(name="loop")
+        async def loop(event: int, context: Context) -> None:
+            runs.append(event)
+            await mesh.invoke("loop", event + 1, "Event")
+
+        async with mesh:
+            await mesh.invoke("loop", 1, "Event")
+            await clock.advance(1)
+        return runs, loop.stats.errors
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    # The 16th run's own Event invocation is refused: a function error (retried a minute
+    # later, beyond this test), so the chain ends there.
+    assert handed == stored == (list(range(1, 17)), 1)
+
+
+def stop_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    caplog.clear()
+    return [line for line in lines if "function held" in line]
+
+
+async def test_counts_while_running_and_at_a_stop_with_events_pending(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One event runs (held), two wait behind it, one waits to retry: the drain's report, a
+    drain's answer and the stop's count of abandoned events are the same either way."""
+    caplog.set_level(logging.INFO, logger="eventmesh")
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        gate = asyncio.Event()
+
+        @mesh.function(name="held", reserved_concurrency=1, timeout=60)
+        async def held(event: str, context: Context) -> None:
+            if event == "fails":
+                raise RuntimeError("again in a minute")
+            await gate.wait()
+
+        caplog.clear()
+        async with mesh:
+            await mesh.invoke("held", "fails", "Event")
+            await clock.advance(1)  # failed once: waits to retry (60 s)
+            for name in ("first", "second", "third"):
+                await mesh.invoke("held", name, "Event")
+            await clock.advance(1)
+            drained = await mesh.drain(0)
+            stopped = await mesh.stop(drain=False)
+        return drained, stopped, stop_lines(caplog), held.stats.abandoned_events
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert (
+        handed
+        == stored
+        == (
+            False,
+            False,
+            [
+                "draining (up to 0 s): function held 1 running, 2 queued, 1 waiting to retry",
+                "abandoned: function held 1 running, 2 queued, 1 waiting to retry (stopped without "
+                "draining)",
+                "abandoned: function held 4 Event invocations not run (2 queued, 1 waiting to "
+                "retry, 1 taken); memory storage keeps nothing after the process ends",
+            ],
+            4,
+        )
+    )
+
+
+async def test_events_interrupted_by_a_stop_run_at_the_next_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory storage keeps its contents for a restart of the same mesh: the events pending at
+    a stop run after the next start (a taken one once its visibility timeout has passed, as
+    the store hides it; a handed-over one at once, since no other process can hold it)."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        gate = asyncio.Event()
+        done: list[str] = []
+
+        @mesh.function(name="held", reserved_concurrency=1, timeout=10)
+        async def held(event: str, context: Context) -> None:
+            if not done and event == "first" and not gate.is_set():
+                await gate.wait()
+            done.append(event)
+
+        async with mesh:
+            for name in ("first", "second"):
+                await mesh.invoke("held", name, "Event")
+            await clock.advance(1)
+            await mesh.stop(drain=False)
+        gate.set()
+        async with mesh:
+            await clock.advance(181)  # past the store's visibility timeout (10 s + 170 s)
+        return sorted(done), held.stats.invocations
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == (["first", "second"], 2)
+
+
+async def test_a_full_queue_makes_the_producer_wait_until_an_event_finishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``max_pending`` counts events queued, running and waiting to retry, either way."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        gate = asyncio.Event()
+
+        @mesh.function(name="small", reserved_concurrency=1, max_pending=2, timeout=60)
+        async def small(event: int, context: Context) -> None:
+            await gate.wait()
+
+        refused = []
+        async with mesh:
+            for n in range(3):
+                try:
+                    await mesh.invoke("small", n, "Event", timeout=0)
+                except Exception as exc:
+                    refused.append((n, type(exc).__name__))
+            gate.set()
+            await clock.advance(1)
+            await mesh.invoke("small", 3, "Event", timeout=0)
+            await clock.advance(1)
+        return refused, small.stats.invocations
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([(2, "BackpressureError")], 3)
