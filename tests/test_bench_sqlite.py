@@ -84,7 +84,7 @@ def test_queue_on_sqlite_runs_beside_the_raw_loop_and_leaves_no_file(tmp_path: P
     assert main(["bench", *arguments, *QUICK, "--json", str(output)]) == 0
     result = json.loads(output.read_text())
     assert result["events"]["handled"] == result["baseline_events"]["handled"] == 300
-    assert result["baseline"]["name"].startswith("raw sqlite3: WAL, synchronous=NORMAL")
+    assert result["baseline"]["name"].startswith("raw sqlite3, WAL NORMAL")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
 
 

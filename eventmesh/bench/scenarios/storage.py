@@ -337,10 +337,7 @@ async def raw_sqlite_queue_side(
     async def start() -> None:
         raw.start()
 
-    name = (
-        f"raw sqlite3: WAL, synchronous={synchronous}, a transaction per batch of {batch}"
-        f" (insert, claim, delete), {consumers} consumers"
-    )
+    name = f"raw sqlite3, WAL {synchronous}: insert, claim, delete, a commit each per {batch}"
     try:
         if options.backlog is None:
             raw.start()
