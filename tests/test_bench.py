@@ -86,6 +86,22 @@ def test_each_scenario_reports_a_consistent_result(
         assert result["cold_start"]["cold_p50_ms"] >= result["cold_start"]["warm_p50_ms"]
 
 
+def test_invoke_also_reports_its_ratio_to_a_bare_await_loop_that_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = bench(tmp_path, "--scenario", "invoke", "--events", "300")
+    unrecorded = result["unrecorded"]
+    assert unrecorded["name"] == "bare await loop, nothing recorded"
+    assert unrecorded["ratio"] == pytest.approx(
+        result["throughput"] / unrecorded["throughput"], rel=1e-4
+    )
+    # Recording each sample costs the recorded baseline: the floor without it is faster.
+    assert unrecorded["throughput"] > result["baseline"]["throughput"]
+    assert "ratio eventmesh / bare await loop, nothing recorded" in capsys.readouterr().out
+    other = bench(tmp_path, "--scenario", "invoke", "--events", "30", "--handler", "sleep:0")
+    assert "unrecorded" not in other  # a handler with work of its own: no such floor
+
+
 def test_a_closed_loop_by_duration_gives_the_baseline_as_many_events(tmp_path: Path) -> None:
     result = bench(tmp_path, "--scenario", "queue", "--duration", "0.2")
     sent = result["events"]["sent"]

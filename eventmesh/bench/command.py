@@ -142,9 +142,12 @@ async def _both_sides(
     if options.backlog is None:
         same_amount = options.replace(events=max(ours.sent, 1), duration=None)
     baseline = await scenario.run(same_amount, "baseline", Recorder(), progress)
+    references = await scenario.references(same_amount, max(ours.sent, 1))
     settings = scenario.describe(options)
     parameters = {**options.parameters(), **settings}
-    return build_result(scenario.name, parameters, settings, scenario.unit, ours, baseline, rss)
+    return build_result(
+        scenario.name, parameters, settings, scenario.unit, ours, baseline, rss, references
+    )
 
 
 def run_command(arguments: argparse.Namespace) -> int:

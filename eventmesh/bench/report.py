@@ -10,6 +10,9 @@ Schema (``schema: 1``), stable; anything else is extra and lives under other key
     ratio           throughput / baseline.throughput
     peak_rss_mb     float, the process's peak resident set when eventmesh's side ended
     machine         {cpu_count, python, platform}
+
+A scenario may measure further baselines in the same run (``invoke``: ``unrecorded``, a
+bare-await loop that records nothing); each is an extra key ``{name, throughput, ratio}``.
 """
 
 from __future__ import annotations
@@ -76,8 +79,9 @@ def build_result(
     ours: SideResult,
     baseline: SideResult,
     rss_mb: float,
+    references: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of one run."""
+    """The JSON document of one run; ``references``: the scenario's further baselines."""
     throughput = round(ours.throughput, 1)
     base = round(baseline.throughput, 1)
     result: dict[str, Any] = {
@@ -119,6 +123,15 @@ def build_result(
             "baseline": [[round(t, 4), round(rate, 1)] for t, rate in baseline.timeline],
         },
     }
+    for key, reference in (references or {}).items():
+        other = round(float(reference["throughput"]), 1)
+        result[key] = {
+            "name": reference["name"],
+            "throughput": other,
+            "ratio": round(throughput / other, 6) if other else 0.0,
+        }
+    if references:
+        result["references"] = sorted(references)
     memory = {
         key: side.extra[MEMORY_KEY]
         for key, side in (("ours", ours), ("baseline", baseline))
@@ -184,6 +197,12 @@ def print_summary(result: dict[str, Any], *, file: Any = None) -> None:
     )
     console.print(table)
     console.print(f"[bold]ratio eventmesh / baseline: {result['ratio']:.3f}[/bold]")
+    for key in result.get("references", []):
+        reference = result[key]
+        console.print(
+            f"[bold]ratio eventmesh / {reference['name']} "
+            f"({_rate(reference['throughput'])} {unit}): {reference['ratio']:.3f}[/bold]"
+        )
     if "cold_start" in result:
         cold = result["cold_start"]
         console.print(

@@ -148,6 +148,12 @@ class Scenario:
         """Scenario settings as they were used (for the JSON's parameters)."""
         return {"concurrency": self.concurrency(options), "handler": str(self.work(options))}
 
+    async def references(self, options: BenchOptions, events: int) -> dict[str, dict[str, Any]]:
+        """Further baselines measured in the same run, after both sides, on ``events`` events:
+        ``{key: {"name": ..., "throughput": ...}}`` (none by default). The result gives each
+        under its key, with eventmesh's ratio to it."""
+        return {}
+
     def open_side(
         self, options: BenchOptions, recorder: Recorder, which: Which
     ) -> AbstractAsyncContextManager[Side]:
