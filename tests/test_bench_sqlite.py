@@ -88,12 +88,28 @@ def test_queue_on_sqlite_runs_beside_the_raw_loop_and_leaves_no_file(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
 
 
-def test_a_scenario_without_a_raw_loop_says_its_baseline_is_in_memory(tmp_path: Path) -> None:
+def test_invoke_event_on_sqlite_runs_beside_the_raw_loop_one_event_at_a_time(
+    tmp_path: Path,
+) -> None:
     output = tmp_path / "result.json"
     storage = f"sqlite:///{tmp_path / 'b.db'}"
-    arguments = ["--scenario", "invoke-event", "--events", "50", "--storage", storage]
+    arguments = ["--scenario", "invoke-event", "--events", "120", "--storage", storage]
     assert main(["bench", *arguments, *QUICK, "--json", str(output)]) == 0
-    assert json.loads(output.read_text())["baseline"]["name"].endswith("(in memory, no SQLite)")
+    result = json.loads(output.read_text())
+    assert result["events"]["handled"] == result["baseline_events"]["handled"] == 120
+    assert result["baseline"]["name"].startswith("raw sqlite3, WAL FULL")
+    assert result["baseline"]["name"].endswith("per 1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+def test_a_scenario_without_a_raw_loop_says_its_baseline_is_in_memory(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    storage = f"sqlite:///{tmp_path / 'b.db'}?synchronous=NORMAL"
+    arguments = ["--scenario", "fanout", "--subscribers", "3", "--events", "40"]
+    assert main(["bench", *arguments, "--storage", storage, *QUICK, "--json", str(output)]) == 0
+    result = json.loads(output.read_text())
+    assert result["events"]["handled"] == 120
+    assert result["baseline"]["name"].endswith("(in memory, no SQLite)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
 
 

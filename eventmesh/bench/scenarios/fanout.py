@@ -24,6 +24,7 @@ from eventmesh.bench.scenarios.invoke import BASELINE_WORKERS
 from eventmesh.bench.scenarios.storage import (
     concurrent_calls,
     is_redis,
+    is_sqlite,
     raw_fanout_side,
     send_concurrently,
 )
@@ -126,6 +127,6 @@ class Fanout(Scenario):
                 settle=mesh.drain,
                 stats=mesh_stats(mesh),
             )
-            if redis:
+            if redis or is_sqlite(options.storage):  # a durable publish is a round trip
                 send_concurrently(side, recorder, mesh.drain)
             yield side

@@ -25,7 +25,9 @@ from eventmesh.bench.scenarios._base import (
 from eventmesh.bench.scenarios.storage import (
     concurrent_calls,
     is_redis,
+    is_sqlite,
     raw_queue_side,
+    raw_sqlite_queue_side,
     send_concurrently,
 )
 from eventmesh.bench.workload import event_factory, make_handler
@@ -116,6 +118,12 @@ class InvokeEvent(Scenario):
                 side.name = f"raw redis-py: ZSET + hash + Lua, {BASELINE_WORKERS} consumers, 1 by 1"
                 yield side
             return
+        sqlite = is_sqlite(options.storage)
+        if which == "baseline" and sqlite:
+            async with raw_sqlite_queue_side(options, deliver, 1, BASELINE_WORKERS) as side:
+                side.call, side.settle = concurrent_calls(side.call, recorder)
+                yield side
+            return
         if which == "baseline":
             pool = QueueWorkers(deliver, workers=BASELINE_WORKERS)
             put = pool.queue.put_nowait
@@ -137,6 +145,6 @@ class InvokeEvent(Scenario):
                 settle=mesh.drain,
                 stats=mesh_stats(mesh),
             )
-            if redis:
+            if redis or sqlite:  # a durable send is a round trip (a commit on SQLite)
                 send_concurrently(side, recorder, mesh.drain)
             yield side
