@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from eventmesh._environment import Environment
     from eventmesh._function import Function, FunctionVersion
 
-__all__ = ["InvocationResult", "Invoker", "encode_payload", "function_error"]
+__all__ = ["EncodedEvent", "InvocationResult", "Invoker", "encode_payload", "function_error"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _RUNTIME_FILES = frozenset(
@@ -120,9 +120,19 @@ def _timeout_error(request_id: str, timeout: float) -> dict[str, Any]:
     }
 
 
+class EncodedEvent(bytes):
+    """An event eventmesh encoded as JSON itself (orjson's output, or pieces of it joined,
+    as a topic's Lambda event is): :func:`encode_payload` takes it as it is and checks only
+    its size, where bytes from a caller are parsed first to prove they are JSON."""
+
+    __slots__ = ()
+
+
 def encode_payload(payload: Any, limit: int, function_name: str) -> bytes:
     """The payload as JSON bytes, checked against ``limit``; raises PayloadError or 413."""
-    if isinstance(payload, _RAW_JSON):
+    if type(payload) is EncodedEvent:
+        body = bytes(payload)
+    elif isinstance(payload, _RAW_JSON):
         body = bytes(payload)
         try:
             _loads(body)
