@@ -55,7 +55,10 @@ class Outgoing:
 
     Functions, callables and destinations get :meth:`value`; text targets (queues, topics,
     streams, HTTP) get :attr:`text`, the value as JSON, or the text itself for a str (each
-    made only when a target asks). ``attributes`` go with a queue message or a topic
+    made only when a target asks). A source that already holds the JSON, encoded by
+    eventmesh itself (a bus event, a topic's Lambda event), gives it as ``data``: a function
+    target then hands those bytes on as they are (:attr:`encoded`), with no parse and no
+    second encoding. ``attributes`` go with a queue message or a topic
     publication, ``subject`` with a publication, ``partition_key`` with a stream record,
     ``headers`` with an HTTP POST; ``trigger`` names the source of a function's asynchronous
     invocation; ``event`` and ``origin``, when set, are a bus event forwarded to another bus
@@ -66,6 +69,7 @@ class Outgoing:
         "_text",
         "_value",
         "attributes",
+        "encoded",
         "event",
         "headers",
         "is_json",
@@ -80,6 +84,7 @@ class Outgoing:
         value: Any = None,
         *,
         text: str | None = None,
+        data: bytes | None = None,
         is_json: bool | None = None,
         attributes: MessageAttributes | None = None,
         subject: str | None = None,
@@ -89,9 +94,16 @@ class Outgoing:
         event: Any = None,
         origin: Any = None,
     ) -> None:
-        """``value`` (a str is sent as that text, anything else as JSON), or ``text`` with
-        ``is_json`` saying whether it is JSON (then functions get it parsed)."""
-        if text is None:
+        """``value`` (a str is sent as that text, anything else as JSON); or ``text`` with
+        ``is_json`` saying whether it is JSON (then functions get it parsed); or ``data``,
+        JSON that eventmesh encoded (valid, no NaN: trusted as it is)."""
+        self.encoded: bytes | None = data
+        """JSON encoded by eventmesh, when the source gave it (a function target passes it
+        on as it is)."""
+        if data is not None:
+            self._value, self._text = _UNPARSED, None
+            self.is_json = True
+        elif text is None:
             self._value, self._text = value, value if isinstance(value, str) else None
             self.is_json = not isinstance(value, str)
         else:
@@ -109,14 +121,21 @@ class Outgoing:
     def text(self) -> str:
         text = self._text
         if text is None:
-            text = self._text = orjson.dumps(self._value).decode()
+            data = self.encoded
+            text = data.decode() if data is not None else orjson.dumps(self._value).decode()
+            self._text = text
         return text
 
     def value(self) -> Any:
         value = self._value
         if value is _UNPARSED:
-            text = self.text
-            value = self._value = orjson.loads(text) if self.is_json else text
+            data = self.encoded
+            if data is not None:
+                value = orjson.loads(data)
+            else:
+                text = self.text
+                value = orjson.loads(text) if self.is_json else text
+            self._value = value
         return value
 
 

@@ -18,9 +18,13 @@ event with EventBridge's envelope (reference §4.5) and answers as PutEvents doe
 A call with no entry or more than 10 fails as a whole (:class:`PayloadError`).
 
 Every enabled rule whose pattern (:class:`~eventmesh.patterns.Pattern`) matches the event
-gets it: that is the fan-out. A rule has up to five targets; each delivery runs on its own, in
-the background, in a copy of the publisher's context (asyncio tasks copy it), so the W3C
-trace context and Lambda's recursion detection follow the event. What a target receives is
+gets it: that is the fan-out. A rule has up to five targets; a delivery never holds up the
+others nor the caller. A function, queue, topic, stream or bus takes its delivery at once (an
+``Event`` invocation is queued, a message stored): ``put_events`` makes that first attempt
+itself, with no task per delivery, and only a target at its limit is waited for in the
+background. A delivery to an HTTP endpoint or a callable runs on its own, in the background,
+in a copy of the publisher's context (asyncio tasks copy it). Either way the W3C trace context
+and Lambda's recursion detection follow the event. What a target receives is
 the event, or what the target's ``input``, ``input_path`` or ``input_transformer`` makes of
 it (:class:`Target`); how it receives it:
 
@@ -84,7 +88,7 @@ import re
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import orjson
@@ -98,14 +102,15 @@ from eventmesh._backpressure import (
     delivery_mode,
     task_context,
 )
-from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackendError,
+    BackpressureError,
     ConfigurationError,
     EventMeshError,
     PayloadError,
 )
 from eventmesh._function import Function, is_async_callable
+from eventmesh._ids import IsoTimes, RequestIds
 from eventmesh._jsonpath import JsonPath, json_path
 from eventmesh._pattern_index import PatternIndex
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
@@ -122,7 +127,7 @@ from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue
-from eventmesh.resources.schedule import Schedule, create_schedule, iso_z
+from eventmesh.resources.schedule import Schedule, create_schedule
 from eventmesh.resources.stream import Stream
 from eventmesh.resources.topic import Topic
 
@@ -178,6 +183,8 @@ _ENTRY_KEYS = frozenset(
     {"Source", "DetailType", "Detail", "Resources", "Time", "TraceHeader", "EventBusName"}
 )
 _ARCHIVE_SHARD = "archive"
+_LOCAL_HAND_OFF = frozenset(("lambda", "sqs", "sns", "kinesis", "events"))
+"""Targets that take a delivery at once unless full: a first attempt is made inline."""
 _MISSING: Any = object()
 
 TargetKind: TypeAlias = Literal["lambda", "sqs", "sns", "kinesis", "events", "http", "callable"]
@@ -193,20 +200,31 @@ Moment: TypeAlias = "datetime | float"
 # -- payloads --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Payload:
-    """What a target receives: ``text`` for text targets (queues, topics, streams, HTTP);
-    ``value()`` parses it again for functions and callables when it is JSON."""
+    """What a target receives, as UTF-8 ``data``: JSON eventmesh encoded when ``is_json``
+    (the event's own bytes, or a transformed input), else plain text. Functions get the
+    JSON as it is, callables ``value()`` (parsed again: a fresh copy), text targets
+    (queues, topics, streams, HTTP) ``text``."""
 
-    text: str
+    data: bytes
     is_json: bool
 
     @classmethod
     def of(cls, value: Any) -> _Payload:
         if isinstance(value, str):
-            return cls(value, False)
-        return cls(orjson.dumps(value).decode(), True)
+            return cls(value.encode(), False)
+        return cls(orjson.dumps(value), True)
+
+    @property
+    def text(self) -> str:
+        return self.data.decode()
 
     def value(self) -> Any:
-        return orjson.loads(self.text) if self.is_json else self.text
+        return orjson.loads(self.data) if self.is_json else self.text
+
+    def outgoing(self) -> Outgoing:
+        if self.is_json:
+            return Outgoing(data=self.data, trigger="pubsub")
+        return Outgoing(text=self.text, is_json=False, trigger="pubsub")
 
 
 def _json_text(value: Any, what: str) -> str:
@@ -344,14 +362,14 @@ class InputTransformer:
             else:
                 value = predefined.get(segment.name, _MISSING)
             parts.append(self._insert(value, segment.quoted))
-        text = "".join(parts)
+        data = "".join(parts).encode()
         if self._json_mode:
             try:
-                orjson.loads(text)
+                orjson.loads(data)
             except orjson.JSONDecodeError:
-                return _Payload(text, False)
-            return _Payload(text, True)
-        return _Payload(text, False)
+                return _Payload(data, False)
+            return _Payload(data, True)
+        return _Payload(data, False)
 
     def _insert(self, value: Any, quoted: bool) -> str:
         if not self._json_mode:
@@ -510,7 +528,7 @@ class Target:
             return _Payload.of(self.input_path.get(event.envelope))
         if self.input_transformer is not None:
             return self.input_transformer.render(event.envelope, rule.variables(event))
-        return _Payload(event.data.decode(), True)
+        return _Payload(event.data, True)
 
     def __repr__(self) -> str:
         target = self.target
@@ -611,16 +629,16 @@ class RuleTarget:
         return str(getattr(target, "__qualname__", None) or type(target).__qualname__)
 
     # -- one attempt -------------------------------------------------------------------------
-    async def attempt(self, event: _Event, payload: _Payload) -> None:
+    async def attempt(self, event: _Event, timeout: float = INTERNAL_WAIT) -> None:
         """Deliver once; raises on failure. A target at its limit is waited for up to
-        ``INTERNAL_WAIT``, then the attempt counts as throttled and is retried."""
+        ``timeout`` (then the attempt counts as throttled and is retried)."""
         target = self._target
         assert target is not None, "resolve() runs before any delivery"
-        await target.deliver(self._outgoing(event, payload), INTERNAL_WAIT)
+        await target.deliver(self._outgoing(event, self.spec._payload(event, self.rule)), timeout)
 
     def _outgoing(self, event: _Event, payload: _Payload) -> Outgoing:
         kind = self.kind
-        outgoing = Outgoing(text=payload.text, is_json=payload.is_json, trigger="pubsub")
+        outgoing = payload.outgoing()
         if kind == "kinesis":
             outgoing.partition_key = self._partition_key(event)
         elif kind == "events":
@@ -830,7 +848,7 @@ class Rule:
             "aws.events.rule-arn": self.arn,
             "aws.events.event": event.envelope,
             "aws.events.event.json": event.data.decode(),
-            "aws.events.event.ingestion-time": iso_timestamp(event.ingestion_time),
+            "aws.events.event.ingestion-time": self.bus._times.millis(event.ingestion_time),
         }
 
     async def _on_schedule(self, payload: Any) -> None:
@@ -1044,6 +1062,8 @@ class Bus(Resource):
             self._attempt_stored,
         )
         self._owner = uuid.uuid4().hex  # marks the deliveries this process counts as pending
+        self._event_ids = RequestIds()
+        self._times = IsoTimes()
         self._durable = False  # decided at start: first attempts go through the store too
         self._replay_tasks: set[asyncio.Task[None]] = set()
         self._live = False
@@ -1357,11 +1377,11 @@ class Bus(Resource):
         moment = mesh.clock.time() if when is None else when
         return {
             "version": "0",
-            "id": str(uuid.uuid4()),
+            "id": self._event_ids.next(),
             "detail-type": detail_type,
             "source": source,
             "account": mesh.account_id,
-            "time": iso_z(datetime.fromtimestamp(moment, UTC)),
+            "time": self._times.seconds(moment),
             "region": mesh.region,
             "resources": resources,
             "detail": detail,
@@ -1462,14 +1482,32 @@ class Bus(Resource):
     # -- delivering --------------------------------------------------------------------------
     async def _dispatch(self, event: _Event, rules: Iterable[Rule]) -> None:
         stored: list[tuple[str, bytes]] = []
+        body: bytes | None = None
+        limit = self.limit
         for rule in rules:
             rule.matched += 1
             for target in rule.targets:
-                self.limit.add()
+                limit.add()
                 if self._durable:
                     # On durable storage every delivery is stored first: a crash loses none.
-                    stored.append((target.route, self._body(event)))
+                    body = body or self._body(event)
+                    stored.append((target.route, body))
                     continue
+                if target.kind in _LOCAL_HAND_OFF:
+                    # A function's async queue or a resource of the mesh takes the event at
+                    # once: a first attempt inline (no task per delivery); only a target at
+                    # its limit is waited for, in the background, not by the caller.
+                    try:
+                        handed_off = await self._attempt(target, event, 0, inline=True)
+                    except BackpressureError:
+                        pass  # full: its unit goes with the delivery to the background
+                    except BaseException:
+                        limit.release()  # the caller is cancelled: the delivery goes with it
+                        raise
+                    else:
+                        if handed_off is None:
+                            limit.release()
+                        continue
                 # create_task copies the current context: the delivery keeps the caller's trace.
                 task = asyncio.create_task(
                     self._deliver(target, event),
@@ -1485,61 +1523,70 @@ class Bus(Resource):
                 await self._retries.put_many(stored, trace=event.trace)
             except BaseException:
                 for _ in stored:  # nothing was stored: give the places back
-                    self.limit.release()
+                    limit.release()
                 raise
 
     async def _deliver(self, target: RuleTarget, event: _Event) -> None:
-        """A first attempt in memory; a retry waits in the store (see _attempt_stored)."""
+        """A first attempt in the background; a retry waits in the store (see
+        _attempt_stored). The delivery's unit of pending work is counted by the caller."""
         handed_off = False
         try:
-            payload = target.spec._payload(event, target.rule)
-            handed_off = await self._attempt(target, event, payload, 0) is not None
-            if handed_off:
-                return
+            handed_off = await self._attempt(target, event, 0) is not None
         finally:
             if not handed_off:
                 self.limit.release()
 
     async def _attempt(
-        self, target: RuleTarget, event: _Event, payload: _Payload, retries: int
+        self, target: RuleTarget, event: _Event, retries: int, *, inline: bool = False
     ) -> float | None:
         """One attempt: None when the delivery is finished (delivered, dead-lettered or
         dropped), else the delay before the next retry. A first attempt made in memory stores
-        its retry itself."""
+        its retry itself. ``inline``: the caller's own first attempt, which does not wait for
+        room: a target at its limit raises :class:`BackpressureError` instead."""
         try:
-            await target.attempt(event, payload)
+            await target.attempt(event, 0.0 if inline else INTERNAL_WAIT)
         except Exception as exc:
-            target.attempts += 1
-            code, retryable = classify(exc, callable_target=target.kind == "callable")
-            condition = None
-            if retryable:
-                age = self.context.clock.time() - event.ingestion_time
-                policy = BackoffPolicy(target.spec.max_retries, target.spec.max_event_age)
-                decision = policy.next_retry(retries, age, self.context.random)
-                if not isinstance(decision, GiveUp):
-                    logger.debug(
-                        "bus %s: delivery to %s failed (%s); retrying in %g s",
-                        self.name,
-                        target.arn,
-                        exc,
-                        decision,
-                    )
-                    if retries == 0 and not self._durable:
-                        await self._retries.put(
-                            target.route,
-                            self._body(event),
-                            delay=decision,
-                            trace=event.trace,
-                            retries=1,
-                            first_attempt_at=event.ingestion_time,
-                        )
-                    return decision
-                condition = decision.condition
-            await self._give_up(target, event, exc, code, condition, retries)
-            return None
+            if inline and isinstance(exc, BackpressureError):
+                raise
+            return await self._failed(target, event, exc, retries)
         target.attempts += 1
         target.delivered += 1
         self.delivered += 1
+        return None
+
+    async def _failed(
+        self, target: RuleTarget, event: _Event, exc: Exception, retries: int
+    ) -> float | None:
+        """After a failed attempt: the delay before the next retry (a first attempt made in
+        memory stores it), or None once the event went to the dead-letter queue or was
+        dropped."""
+        target.attempts += 1
+        code, retryable = classify(exc, callable_target=target.kind == "callable")
+        condition = None
+        if retryable:
+            age = self.context.clock.time() - event.ingestion_time
+            policy = BackoffPolicy(target.spec.max_retries, target.spec.max_event_age)
+            decision = policy.next_retry(retries, age, self.context.random)
+            if not isinstance(decision, GiveUp):
+                logger.debug(
+                    "bus %s: delivery to %s failed (%s); retrying in %g s",
+                    self.name,
+                    target.arn,
+                    exc,
+                    decision,
+                )
+                if retries == 0 and not self._durable:
+                    await self._retries.put(
+                        target.route,
+                        self._body(event),
+                        delay=decision,
+                        trace=event.trace,
+                        retries=1,
+                        first_attempt_at=event.ingestion_time,
+                    )
+                return decision
+            condition = decision.condition
+        await self._give_up(target, event, exc, code, condition, retries)
         return None
 
     async def _attempt_stored(self, stored: StoredDelivery) -> float | None:
@@ -1564,8 +1611,7 @@ class Bus(Resource):
             )
             decision = None
         else:
-            payload = target.spec._payload(event, target.rule)
-            decision = await self._attempt(target, event, payload, stored.retries)
+            decision = await self._attempt(target, event, stored.retries)
         if decision is None and counted:
             self.limit.release()
         return decision

@@ -1,9 +1,13 @@
 """Topic: SNS's fan-out over the mesh's functions, queues, HTTP endpoints and callables.
 
 ``publish`` stamps a message (id, timestamp, attributes) and hands a copy to every subscription
-whose filter policy accepts it; each delivery then runs on its own, in the background, so a
-slow or failing subscriber never holds up the others nor the publisher. What each kind of
-subscriber receives:
+whose filter policy accepts it; a slow or failing subscriber never holds up the others nor the
+publisher. A function or a queue takes its copy at once (an ``Event`` invocation queued, a
+message stored), so ``publish`` makes that first attempt itself; a retry, a subscriber at its
+limit, an HTTP endpoint or a callable runs in the background. The JSON every subscriber shares
+is encoded once per publication and each subscription joins its own fields to it (its
+subscription ARN, its unsubscribe URL): a function is invoked with those bytes as they are.
+What each kind of subscriber receives:
 
 * a function: SNS's Lambda event (``{"Records": [{"EventSource": "aws:sns", "Sns": {...}}]}``),
   as an ``Event`` invocation, so Lambda's asynchronous retries and destinations apply;
@@ -51,14 +55,12 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import INTERNAL_WAIT, check_timeout, task_context
-from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     BackpressureError,
     ConfigurationError,
@@ -66,6 +68,7 @@ from eventmesh._errors import (
     PayloadError,
 )
 from eventmesh._function import Function, is_async_callable
+from eventmesh._ids import IsoTimes, RequestIds
 from eventmesh._invoker import invocation_chain
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
@@ -194,22 +197,63 @@ def _check_subject(subject: str | None) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class Notification:
-    """A published message as every subscription of the topic gets it."""
+    """A published message as every subscription of the topic gets it.
 
-    message_id: str
-    topic_arn: str
-    message: str
-    subject: str | None
-    timestamp: str
-    attributes: Mapping[str, Mapping[str, str]]
-    """In SQS's shape: ``{name: {"DataType", "StringValue" | "BinaryValue"}}``."""
-    signature: str
-    signing_cert_url: str
+    What every subscriber's copy shares is built once per publication, when the first
+    subscriber needs it (:meth:`lambda_parts`, :meth:`envelope_fields`,
+    :meth:`envelope_parts`): a subscription adds only its own fields.
+    """
+
+    __slots__ = (
+        "_envelope_fields",
+        "_envelope_parts",
+        "_lambda_parts",
+        "_signature",
+        "attributes",
+        "message",
+        "message_id",
+        "signing_cert_url",
+        "subject",
+        "timestamp",
+        "topic_arn",
+    )
+
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        topic_arn: str,
+        message: str,
+        subject: str | None,
+        timestamp: str,
+        attributes: Mapping[str, Mapping[str, str]],
+        signing_cert_url: str,
+    ) -> None:
+        self.message_id = message_id
+        self.topic_arn = topic_arn
+        self.message = message
+        self.subject = subject
+        self.timestamp = timestamp
+        self.attributes = attributes
+        """In SQS's shape: ``{name: {"DataType", "StringValue" | "BinaryValue"}}``."""
+        self.signing_cert_url = signing_cert_url
+        self._signature: str | None = None
+        self._lambda_parts: tuple[bytes, bytes] | None = None
+        self._envelope_fields: dict[str, str] | None = None
+        self._envelope_parts: tuple[bytes, bytes] | None = None
+
+    @property
+    def signature(self) -> str:
+        signature = self._signature
+        if signature is None:
+            signature = self._signature = _signature(
+                self.message_id, self.message, self.subject, self.timestamp, self.topic_arn
+            )
+        return signature
 
     def sns_attributes(self) -> dict[str, dict[str, str]]:
-        """The attributes as SNS shows them: ``{name: {"Type", "Value"}}``."""
+        """The attributes as SNS shows them: ``{name: {"Type", "Value"}}`` (a new copy)."""
         return {
             name: {
                 "Type": value["DataType"],
@@ -217,6 +261,65 @@ class Notification:
             }
             for name, value in self.attributes.items()
         }
+
+    def lambda_parts(self) -> tuple[bytes, bytes]:
+        """The JSON members of a Lambda event's ``Sns`` object that every subscriber
+        shares: ``MessageId`` to ``SigningCertUrl``, then ``MessageAttributes``."""
+        parts = self._lambda_parts
+        if parts is None:
+            shared = {
+                "MessageId": self.message_id,
+                "TopicArn": self.topic_arn,
+                "Subject": self.subject,
+                "Message": self.message,
+                "Timestamp": self.timestamp,
+                "SignatureVersion": "1",
+                "Signature": self.signature,
+                "SigningCertUrl": self.signing_cert_url,
+            }
+            attributes = {"MessageAttributes": self.sns_attributes()}
+            parts = self._lambda_parts = (_members(shared), _members(attributes))
+        return parts
+
+    def envelope_fields(self) -> dict[str, str]:
+        """The JSON notification's fields that every subscriber shares, in SNS's order:
+        ``Type`` to ``SigningCertURL`` (``Subject`` only when given). Not to be changed."""
+        fields = self._envelope_fields
+        if fields is None:
+            fields = {
+                "Type": "Notification",
+                "MessageId": self.message_id,
+                "TopicArn": self.topic_arn,
+            }
+            if self.subject is not None:
+                fields["Subject"] = self.subject
+            fields |= {
+                "Message": self.message,
+                "Timestamp": self.timestamp,
+                "SignatureVersion": "1",
+                "Signature": self.signature,
+                "SigningCertURL": self.signing_cert_url,
+            }
+            self._envelope_fields = fields
+        return fields
+
+    def envelope_parts(self) -> tuple[bytes, bytes]:
+        """The JSON notification's text around a subscriber's ``UnsubscribeURL``: the
+        shared fields (the object left open), and what closes it (``MessageAttributes``
+        when any)."""
+        parts = self._envelope_parts
+        if parts is None:
+            head = orjson.dumps(self.envelope_fields())[:-1]
+            tail = b"}"
+            if self.attributes:
+                tail = b"," + _members({"MessageAttributes": self.sns_attributes()}) + tail
+            parts = self._envelope_parts = (head, tail)
+        return parts
+
+
+def _members(fields: Mapping[str, Any]) -> bytes:
+    """The members of a JSON object, without its braces (pieces that join into one)."""
+    return orjson.dumps(fields)[1:-1]
 
 
 def _signature(
@@ -256,6 +359,21 @@ class Subscription:
         """Where the topic's stored deliveries say they go: the same in every process that
         subscribes the same endpoint, so a delivery stored before a crash finds it again."""
         self.arn = f"{topic.arn}:{uuid.UUID(self.route)}"
+        region = topic.context.region
+        self.unsubscribe_url = (
+            f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
+        )
+        # This subscription's own pieces of what it sends, joined to a publication's shared
+        # ones (see Notification): its ARN and unsubscribe URL.
+        self._lambda_open = b"".join(
+            (
+                b'{"Records":[{"EventVersion":"1.0","EventSubscriptionArn":',
+                orjson.dumps(self.arn),
+                b',"EventSource":"aws:sns","Sns":{"Type":"Notification",',
+            )
+        )
+        self._lambda_unsubscribe = b',"UnsubscribeUrl":' + orjson.dumps(self.unsubscribe_url) + b","
+        self._envelope_unsubscribe = b',"UnsubscribeURL":' + orjson.dumps(self.unsubscribe_url)
         self.filter_policy = filter_policy
         self.raw_message_delivery = bool(raw_message_delivery)
         self._target: Target | None = None
@@ -380,25 +498,18 @@ class Subscription:
 
     # -- what subscribers get ----------------------------------------------------------------
     def envelope(self, notification: Notification) -> dict[str, Any]:
-        """The JSON notification that queues, HTTP endpoints and callables receive."""
-        body: dict[str, Any] = {
-            "Type": "Notification",
-            "MessageId": notification.message_id,
-            "TopicArn": notification.topic_arn,
-        }
-        if notification.subject is not None:
-            body["Subject"] = notification.subject
-        body |= {
-            "Message": notification.message,
-            "Timestamp": notification.timestamp,
-            "SignatureVersion": "1",
-            "Signature": notification.signature,
-            "SigningCertURL": notification.signing_cert_url,
-            "UnsubscribeURL": self._unsubscribe_url(),
-        }
+        """The JSON notification that queues, HTTP endpoints and callables receive (a new
+        dict each time: a callable may change its own)."""
+        body: dict[str, Any] = dict(notification.envelope_fields())
+        body["UnsubscribeURL"] = self.unsubscribe_url
         if notification.attributes:
             body["MessageAttributes"] = notification.sns_attributes()
         return body
+
+    def envelope_data(self, notification: Notification) -> bytes:
+        """:meth:`envelope` as JSON, joined from the publication's shared text."""
+        head, tail = notification.envelope_parts()
+        return b"".join((head, self._envelope_unsubscribe, tail))
 
     def lambda_event(self, notification: Notification) -> dict[str, Any]:
         """The event a function receives (§4.2), one record per notification."""
@@ -412,7 +523,7 @@ class Subscription:
             "SignatureVersion": "1",
             "Signature": notification.signature,
             "SigningCertUrl": notification.signing_cert_url,
-            "UnsubscribeUrl": self._unsubscribe_url(),
+            "UnsubscribeUrl": self.unsubscribe_url,
             "MessageAttributes": notification.sns_attributes(),
         }
         record = {
@@ -423,9 +534,11 @@ class Subscription:
         }
         return {"Records": [record]}
 
-    def _unsubscribe_url(self) -> str:
-        region = self.topic.context.region
-        return f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
+    def lambda_event_data(self, notification: Notification) -> bytes:
+        """:meth:`lambda_event` as JSON, joined from the publication's shared text: what a
+        function subscriber is invoked with."""
+        shared, attributes = notification.lambda_parts()
+        return b"".join((self._lambda_open, shared, self._lambda_unsubscribe, attributes, b"}}]}"))
 
     # -- one attempt -------------------------------------------------------------------------
     async def attempt(self, notification: Notification, timeout: float = INTERNAL_WAIT) -> None:
@@ -439,13 +552,13 @@ class Subscription:
     def _outgoing(self, notification: Notification) -> Outgoing:
         protocol = self.protocol
         if protocol == "lambda":
-            return Outgoing(self.lambda_event(notification), trigger="pubsub")
+            return Outgoing(data=self.lambda_event_data(notification), trigger="pubsub")
         if protocol == "callable":
             return Outgoing(self.envelope(notification))
         if self.raw_message_delivery:
             text, attributes = notification.message, notification.attributes
         else:
-            text, attributes = orjson.dumps(self.envelope(notification)).decode(), None
+            text, attributes = self.envelope_data(notification).decode(), None
         if protocol == "sqs":
             return Outgoing(text=text, is_json=not self.raw_message_delivery, attributes=attributes)
         headers = {
@@ -507,6 +620,8 @@ class Topic(Resource):
             self._attempt_stored,
         )
         self._owner = uuid.uuid4().hex  # marks the deliveries this process counts as pending
+        self._message_ids = RequestIds()
+        self._times = IsoTimes()
         self._durable = False  # decided at start: first attempts go through the store too
         self._live = False
         self.published = 0
@@ -646,16 +761,14 @@ class Topic(Resource):
     async def _fan_out(
         self, text: str, subject: str | None, encoded: Mapping[str, Mapping[str, str]]
     ) -> str:
-        message_id = str(uuid.uuid4())
-        timestamp = iso_timestamp(self.context.clock.time())
+        message_id = self._message_ids.next()
         notification = Notification(
             message_id=message_id,
             topic_arn=self.arn,
             message=text,
             subject=subject,
-            timestamp=timestamp,
+            timestamp=self._times.millis(self.context.clock.time()),
             attributes=encoded,
-            signature=_signature(message_id, text, subject, timestamp, self.arn),
             signing_cert_url=self.signing_cert_url,
         )
         self.published += 1
@@ -850,16 +963,13 @@ class Topic(Resource):
         return orjson.dumps(data)
 
     def _notification(self, data: Mapping[str, Any]) -> Notification:
-        message_id, text, subject = data["id"], data["message"], data["subject"]
-        timestamp = data["timestamp"]
         return Notification(
-            message_id=message_id,
+            message_id=data["id"],
             topic_arn=self.arn,
-            message=text,
-            subject=subject,
-            timestamp=timestamp,
+            message=data["message"],
+            subject=data["subject"],
+            timestamp=data["timestamp"],
             attributes=data["attributes"],
-            signature=_signature(message_id, text, subject, timestamp, self.arn),
             signing_cert_url=self.signing_cert_url,
         )
 

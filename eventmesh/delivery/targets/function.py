@@ -1,12 +1,13 @@
 """A function as a target: an asynchronous (``Event``) invocation with the value as its event,
 so Lambda's retries and destinations apply; a full function queue is waited for up to the
-delivery's timeout."""
+delivery's timeout. JSON the source already encoded goes to the invocation as it is."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from eventmesh._function import Function, FunctionTarget
+from eventmesh._invoker import EncodedEvent
 from eventmesh.delivery.target import DeliveryContext, Outgoing
 
 __all__ = ["FUNCTION", "FunctionDelivery"]
@@ -24,8 +25,10 @@ class FunctionDelivery:
         return self.function.arn
 
     async def deliver(self, outgoing: Outgoing, timeout: float | None = None) -> Any:
+        data = outgoing.encoded
+        event = outgoing.value() if data is None else EncodedEvent(data)
         return await self._context.invoke_async(
-            self.function, outgoing.value(), trigger=outgoing.trigger, timeout=timeout
+            self.function, event, trigger=outgoing.trigger, timeout=timeout
         )
 
 
