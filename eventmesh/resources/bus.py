@@ -730,8 +730,8 @@ def _entry_time(value: Any) -> tuple[float | None, int]:
     return moment.timestamp(), TIME_BYTES
 
 
-def _entry_detail(value: Any) -> tuple[dict[str, Any], int]:
-    """``Detail`` as an object (a fresh copy) and its size in bytes."""
+def _entry_detail(value: Any) -> tuple[dict[str, Any], bytes, int]:
+    """``Detail`` as an object (a fresh copy), as compact JSON, and its size in bytes."""
     if isinstance(value, str):
         try:
             detail = orjson.loads(value)
@@ -739,13 +739,13 @@ def _entry_detail(value: Any) -> tuple[dict[str, Any], int]:
             detail = None
         if not isinstance(detail, dict):
             raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
-        return detail, len(value.encode())
+        return detail, orjson.dumps(detail), len(value.encode())
     if isinstance(value, Mapping):
         try:
-            text = json_bytes(dict(value), "Detail")
+            data = json_bytes(dict(value), "Detail")
         except PayloadError as exc:
             raise _EntryError("MalformedDetail", f"Detail is malformed: {exc}") from None
-        return orjson.loads(text), len(text)
+        return orjson.loads(data), data, len(data)
     raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
 
 
@@ -1328,8 +1328,8 @@ class Bus(Resource):
     def _entry_event(self, entry: Any, trace: Mapping[str, str]) -> _Event:
         if not isinstance(entry, Mapping):
             raise _EntryError("InvalidArgument", "An entry is a mapping of PutEvents fields.")
-        unknown = set(entry) - _ENTRY_KEYS
-        if unknown:
+        if not _ENTRY_KEYS.issuperset(entry):
+            unknown = set(entry) - _ENTRY_KEYS
             raise _EntryError(
                 "InvalidArgument", f"Unknown entry fields: {', '.join(sorted(map(str, unknown)))}."
             )
@@ -1344,7 +1344,7 @@ class Bus(Resource):
             )
         if source.startswith("aws."):
             raise _EntryError("NotAuthorizedForSourceException", "Not authorized for the source.")
-        detail, detail_bytes = _entry_detail(entry["Detail"])
+        detail, detail_data, detail_bytes = _entry_detail(entry["Detail"])
         resources = _entry_resources(entry.get("Resources"))
         when, time_bytes = _entry_time(entry.get("Time"))
         trace_header = entry.get("TraceHeader")
@@ -1361,21 +1361,33 @@ class Bus(Resource):
             raise _EntryError(
                 "InvalidArgument", f"Event of {size} bytes is over the {MAX_EVENT_BYTES} B limit."
             )
-        envelope = self._envelope(source, detail_type, detail, resources, when)
-        return self._event(envelope, trace=dict(trace), trace_header=trace_header)
+        return self._new_event(
+            source,
+            detail_type,
+            (detail, detail_data),
+            resources,
+            when,
+            trace=dict(trace),
+            trace_header=trace_header,
+        )
 
-    def _envelope(
+    def _new_event(
         self,
         source: str,
         detail_type: str,
-        detail: Any,
+        detail: tuple[dict[str, Any], bytes],
         resources: list[str],
         when: float | None,
-    ) -> dict[str, Any]:
-        """EventBridge's envelope (§4.5), in its field order."""
+        *,
+        trace: dict[str, str],
+        trace_header: str | None = None,
+    ) -> _Event:
+        """An event put on this bus: EventBridge's envelope (§4.5) in its field order, and
+        its JSON, joined from the ``detail`` already encoded (the last field): ``detail`` is
+        the object and its compact JSON."""
         mesh = self.context
         moment = mesh.clock.time() if when is None else when
-        return {
+        envelope: dict[str, Any] = {
             "version": "0",
             "id": self._event_ids.next(),
             "detail-type": detail_type,
@@ -1384,21 +1396,26 @@ class Bus(Resource):
             "time": self._times.seconds(moment),
             "region": mesh.region,
             "resources": resources,
-            "detail": detail,
         }
+        value, data = detail
+        joined = b"".join((orjson.dumps(envelope)[:-1], b',"detail":', data, b"}"))
+        envelope["detail"] = value
+        return self._event(envelope, data=joined, trace=trace, trace_header=trace_header)
 
     def _event(
         self,
         envelope: dict[str, Any],
         *,
+        data: bytes | None = None,
         trace: dict[str, str] | None = None,
         trace_header: str | None = None,
         hops: tuple[str, ...] = (),
     ) -> _Event:
+        """An event carrying ``envelope``; ``data`` is its JSON when the caller has it."""
         clock = self.context.clock
         return _Event(
             envelope=envelope,
-            data=orjson.dumps(envelope),
+            data=orjson.dumps(envelope) if data is None else data,
             ingested_at=clock.now(),
             ingestion_time=clock.time(),
             trace=trace or {},
@@ -1436,7 +1453,11 @@ class Bus(Resource):
             )
         self._ensure_live()
         forwarded = self._event(
-            event.envelope, trace=event.trace, trace_header=event.trace_header, hops=hops
+            event.envelope,
+            data=event.data,
+            trace=event.trace,
+            trace_header=event.trace_header,
+            hops=hops,
         )
         await self.limit.acquire(timeout)
         try:
@@ -1462,14 +1483,14 @@ class Bus(Resource):
             source, detail_type, resources = "eventmesh", "Message", []
             detail = message if isinstance(message, Mapping) else {"message": message}
         try:
-            detail = orjson.loads(orjson.dumps(detail))
+            data = orjson.dumps(detail)
         except TypeError as exc:
             raise PayloadError(f"message is not JSON-serialisable: {exc}") from None
         trace: dict[str, str] = {}
         if self.context.telemetry.tracing:
             propagate.inject(trace)
-        event = self._event(
-            self._envelope(source, detail_type, detail, resources, None), trace=trace
+        event = self._new_event(
+            source, detail_type, (orjson.loads(data), data), resources, None, trace=trace
         )
         await self.limit.acquire()  # as a destination (OVERFLOW), in over the limit
         try:

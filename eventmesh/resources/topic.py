@@ -48,7 +48,7 @@ full resources cannot deadlock.
 from __future__ import annotations
 
 import asyncio
-import base64
+import binascii
 import hashlib
 import itertools
 import logging
@@ -325,13 +325,15 @@ def _members(fields: Mapping[str, Any]) -> bytes:
 def _signature(
     message_id: str, message: str, subject: str | None, timestamp: str, topic_arn: str
 ) -> str:
-    """A digest of SNS's string to sign, standing in for the signature."""
-    fields = [("Message", message), ("MessageId", message_id)]
-    if subject is not None:
-        fields.append(("Subject", subject))
-    fields += [("Timestamp", timestamp), ("TopicArn", topic_arn), ("Type", "Notification")]
-    text = "".join(f"{key}\n{value}\n" for key, value in fields)
-    return base64.b64encode(hashlib.sha1(text.encode(), usedforsecurity=False).digest()).decode()
+    """A digest of SNS's string to sign (its fields in order, each name and value on a
+    line; ``Subject`` only when given), standing in for the signature."""
+    subject_lines = "" if subject is None else f"Subject\n{subject}\n"
+    text = (
+        f"Message\n{message}\nMessageId\n{message_id}\n{subject_lines}"
+        f"Timestamp\n{timestamp}\nTopicArn\n{topic_arn}\nType\nNotification\n"
+    )
+    digest = hashlib.sha1(text.encode(), usedforsecurity=False).digest()
+    return binascii.b2a_base64(digest, newline=False).decode()
 
 
 # -- subscriptions ---------------------------------------------------------------------------
@@ -377,7 +379,6 @@ class Subscription:
         self.filter_policy = filter_policy
         self.raw_message_delivery = bool(raw_message_delivery)
         self._target: Target | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.protocol: SubscriptionProtocol = self._protocol(target)
         self._given_policy = delivery_policy
         self._check_settings()
@@ -612,7 +613,8 @@ class Topic(Resource):
         self.limit = context.pending_limit("topic", name, settings.get("max_pending"), stored=False)
         self.subscriptions: list[Subscription] = []
         self._routes: dict[str, Subscription] = {}
-        self._deliveries: set[asyncio.Task[None]] = set()  # first attempts in memory
+        # First attempts under way in the background, with their subscription.
+        self._deliveries: dict[asyncio.Task[None], Subscription] = {}
         self._retries = DeliveryQueue(
             f"eventmesh.topic.{name}",
             lambda: context.backend.queues,
@@ -709,7 +711,7 @@ class Topic(Resource):
             return
         self.subscriptions.remove(subscription)
         self._routes.pop(subscription.route, None)
-        tasks = list(subscription._tasks)
+        tasks = [task for task, owner in self._deliveries.items() if owner is subscription]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -807,11 +809,9 @@ class Topic(Resource):
                 name=f"sns.{self.name}.{message_id}",
                 context=task_context(),
             )
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            self._deliveries[task] = subscription
+            task.add_done_callback(self._deliveries.pop)
             self.limit.add()
-            subscription._tasks.add(task)
-            task.add_done_callback(subscription._tasks.discard)
         if stored:
             for _ in stored:
                 self.limit.add()
@@ -993,7 +993,7 @@ class Topic(Resource):
     async def stop(self) -> None:
         self._live = False
         self.delivery_failures += await abandon_deliveries(
-            self._deliveries, 0, f"topic {self.name}", logger
+            set(self._deliveries), 0, f"topic {self.name}", logger
         )
         await self._retries.stop()
         self.delivery_failures += await self._retries.report_at_stop(
