@@ -53,7 +53,10 @@ class IsoTimes:
         return f"{self._date_time(second)}.{micros // 1000:03d}Z"
 
     def seconds(self, epoch: float) -> str:
-        return f"{self._date_time(_split(epoch)[0])}Z"
+        second = int(epoch)
+        if not 0.0 <= epoch - second < _SURE_FRACTION:
+            second = _split(epoch)[0]  # it may round up to the next second, or is before 1970
+        return f"{self._date_time(second)}Z"
 
     def _date_time(self, second: int) -> str:
         if second != self._second:
@@ -61,6 +64,10 @@ class IsoTimes:
             self._prefix = moment.strftime("%Y-%m-%dT%H:%M:%S")
             self._second = second
         return self._prefix
+
+
+_SURE_FRACTION = 0.999999
+"""Below this fraction of a second, rounding to the microsecond stays in the same second."""
 
 
 def _split(epoch: float) -> tuple[int, int]:

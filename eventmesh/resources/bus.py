@@ -86,7 +86,15 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
@@ -198,15 +206,17 @@ Moment: TypeAlias = "datetime | float"
 
 
 # -- payloads --------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
 class _Payload:
     """What a target receives, as UTF-8 ``data``: JSON eventmesh encoded when ``is_json``
     (the event's own bytes, or a transformed input), else plain text. Functions get the
     JSON as it is, callables ``value()`` (parsed again: a fresh copy), text targets
     (queues, topics, streams, HTTP) ``text``."""
 
-    data: bytes
-    is_json: bool
+    __slots__ = ("data", "is_json")
+
+    def __init__(self, data: bytes, is_json: bool) -> None:
+        self.data = data
+        self.is_json = is_json
 
     @classmethod
     def of(cls, value: Any) -> _Payload:
@@ -629,12 +639,12 @@ class RuleTarget:
         return str(getattr(target, "__qualname__", None) or type(target).__qualname__)
 
     # -- one attempt -------------------------------------------------------------------------
-    async def attempt(self, event: _Event, timeout: float = INTERNAL_WAIT) -> None:
-        """Deliver once; raises on failure. A target at its limit is waited for up to
-        ``timeout`` (then the attempt counts as throttled and is retried)."""
+    def attempt(self, event: _Event, timeout: float = INTERNAL_WAIT) -> Awaitable[Any]:
+        """Deliver once (awaited by the caller); raises on failure. A target at its limit is
+        waited for up to ``timeout`` (then the attempt counts as throttled and is retried)."""
         target = self._target
         assert target is not None, "resolve() runs before any delivery"
-        await target.deliver(self._outgoing(event, self.spec._payload(event, self.rule)), timeout)
+        return target.deliver(self._outgoing(event, self.spec._payload(event, self.rule)), timeout)
 
     def _outgoing(self, event: _Event, payload: _Payload) -> Outgoing:
         kind = self.kind
@@ -740,28 +750,29 @@ def _entry_detail(value: Any) -> tuple[dict[str, Any], bytes, int]:
         if not isinstance(detail, dict):
             raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
         return detail, orjson.dumps(detail), len(value.encode())
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         try:
-            data = json_bytes(dict(value), "Detail")
+            data = json_bytes(value if type(value) is dict else dict(value), "Detail")
         except PayloadError as exc:
             raise _EntryError("MalformedDetail", f"Detail is malformed: {exc}") from None
         return orjson.loads(data), data, len(data)
     raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
 
 
-def _entry_text(entry: Mapping[str, Any], key: str) -> str:
+def _entry_text(entry: Mapping[str, Any], key: str) -> tuple[str, int]:
+    """A required text field of an entry, and its size in bytes."""
     value = entry.get(key)
     if value is None or value == "":
         raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: it is required.")
     if not isinstance(value, str):
         raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: not a string.")
-    _check_text(value, key)
-    return value
+    return value, _check_text(value, key)
 
 
-def _check_text(value: str, field: str) -> None:
+def _check_text(value: str, field: str) -> int:
+    """The size in bytes of a text field (a lone surrogate is InvalidArgument)."""
     try:
-        text_bytes(value, field)
+        return len(text_bytes(value, field))
     except PayloadError as exc:
         raise _EntryError("InvalidArgument", f"Parameter {exc}") from None
 
@@ -1278,7 +1289,9 @@ class Bus(Resource):
         self._ensure_live()
         if timeout is not None:
             timeout = check_timeout(timeout)
-        if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence):
+        if type(entries) is not list and (
+            isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence)
+        ):
             raise PayloadError(
                 f"entries: put_events takes a list of entries, not {type(entries).__name__}"
             )
@@ -1298,12 +1311,14 @@ class Bus(Resource):
         if self.context.telemetry.tracing:
             propagate.inject(trace)
         results: list[dict[str, str]] = []
+        failed = 0
         down: BackendError | None = None
         for entry in entries:
             if down is not None:
                 # The store failed for an earlier entry (after its own bounded retry): the
                 # rest fail with it at once, so one call waits for one timeout, not one each.
                 results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(down)})
+                failed += 1
                 continue
             try:
                 try:
@@ -1315,26 +1330,27 @@ class Bus(Resource):
                 await self._ingest(event)
             except _EntryError as exc:
                 results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
+                failed += 1
             except BackendError as exc:
                 down = exc
                 results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(exc)})
+                failed += 1
             else:
                 results.append({"EventId": event.id})
-        failed = sum(1 for result in results if "ErrorCode" in result)
         self.events_put += len(results) - failed
         self.failed_entries += failed
         return {"FailedEntryCount": failed, "Entries": results}
 
     def _entry_event(self, entry: Any, trace: Mapping[str, str]) -> _Event:
-        if not isinstance(entry, Mapping):
+        if type(entry) is not dict and not isinstance(entry, Mapping):
             raise _EntryError("InvalidArgument", "An entry is a mapping of PutEvents fields.")
         if not _ENTRY_KEYS.issuperset(entry):
             unknown = set(entry) - _ENTRY_KEYS
             raise _EntryError(
                 "InvalidArgument", f"Unknown entry fields: {', '.join(sorted(map(str, unknown)))}."
             )
-        source = _entry_text(entry, "Source")
-        detail_type = _entry_text(entry, "DetailType")
+        source, source_bytes = _entry_text(entry, "Source")
+        detail_type, detail_type_bytes = _entry_text(entry, "DetailType")
         if "Detail" not in entry or entry["Detail"] is None:
             raise _EntryError("InvalidArgument", "Parameter Detail is not valid: it is required.")
         bus_name = entry.get("EventBusName")
@@ -1350,13 +1366,9 @@ class Bus(Resource):
         trace_header = entry.get("TraceHeader")
         if trace_header is not None and not isinstance(trace_header, str):
             raise _EntryError("InvalidArgument", "TraceHeader must be a string.")
-        size = (
-            time_bytes
-            + len(source.encode())
-            + len(detail_type.encode())
-            + detail_bytes
-            + sum(len(resource.encode()) for resource in resources)
-        )
+        size = time_bytes + source_bytes + detail_type_bytes + detail_bytes
+        if resources:
+            size += sum(len(resource.encode()) for resource in resources)
         if size > MAX_EVENT_BYTES:
             raise _EntryError(
                 "InvalidArgument", f"Event of {size} bytes is over the {MAX_EVENT_BYTES} B limit."
@@ -1425,7 +1437,7 @@ class Bus(Resource):
 
     async def _ingest(self, event: _Event) -> None:
         """Archive (unless replayed), then send to every matching rule."""
-        if event.replay_name is None:
+        if self.archives and event.replay_name is None:
             for archive in list(self.archives.values()):
                 if archive.accepts(event):
                     await archive._append(event)

@@ -542,13 +542,14 @@ class Subscription:
         return b"".join((self._lambda_open, shared, self._lambda_unsubscribe, attributes, b"}}]}"))
 
     # -- one attempt -------------------------------------------------------------------------
-    async def attempt(self, notification: Notification, timeout: float = INTERNAL_WAIT) -> None:
-        """Deliver once; raises on failure (:meth:`retryable` says whether to retry).
+    def attempt(self, notification: Notification, timeout: float = INTERNAL_WAIT) -> Awaitable[Any]:
+        """Deliver once (awaited by the caller); raises on failure (:meth:`retryable` says
+        whether to retry).
 
         ``timeout``: how long a function or queue at its limit may be waited for."""
         target = self._target
         assert target is not None, "resolve() runs before any delivery"
-        await target.deliver(self._outgoing(notification), timeout)
+        return target.deliver(self._outgoing(notification), timeout)
 
     def _outgoing(self, notification: Notification) -> Outgoing:
         protocol = self.protocol
