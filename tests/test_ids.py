@@ -1,0 +1,71 @@
+"""The mesh's cheap ids and timestamps: uuid-shaped, unique ids, and ISO 8601 times equal to
+what ``datetime`` formats, rounding to the microsecond included.
+
+Expected strings are written by hand; the property test compares with ``datetime`` itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventmesh._ids import IsoTimes, RequestIds
+
+EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def test_request_ids_are_unique_version_4_uuids() -> None:
+    ids = RequestIds()
+    made = [ids.next() for _ in range(1000)]
+    assert len(set(made)) == 1000
+    for text in made[:3] + made[-3:]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+def test_two_generators_do_not_make_the_same_ids() -> None:
+    """Each generator (a process, a resource) has a random prefix of its own."""
+    first, second = RequestIds(), RequestIds()
+    assert first.next() != second.next()
+
+
+def test_times_are_formatted_as_aws_writes_them() -> None:
+    times = IsoTimes()
+    assert times.millis(EPOCH + 1.5) == "2026-01-01T00:00:01.500Z"
+    assert times.seconds(EPOCH + 1.5) == "2026-01-01T00:00:01Z"
+    assert times.millis(EPOCH + 61.0429) == "2026-01-01T00:01:01.042Z"
+    assert times.seconds(EPOCH + 3599.999) == "2026-01-01T00:59:59Z"
+
+
+def test_a_time_just_before_a_second_rounds_as_datetime_does() -> None:
+    """``datetime`` rounds to the microsecond (half to even): 0.4 µs before a whole second
+    is that second, 0.6 µs before is not."""
+    times = IsoTimes()
+    assert times.millis(EPOCH + 1.9999996) == "2026-01-01T00:00:02.000Z"
+    assert times.seconds(EPOCH + 1.9999996) == "2026-01-01T00:00:02Z"
+    assert times.millis(EPOCH + 1.999999) == "2026-01-01T00:00:01.999Z"
+    assert times.seconds(EPOCH + 1.999999) == "2026-01-01T00:00:01Z"
+
+
+def test_times_before_1970_and_going_backwards() -> None:
+    """The cached date and time of day follow the epoch wherever it goes (a virtual clock
+    may be set back)."""
+    times = IsoTimes()
+    assert times.millis(EPOCH + 10.25) == "2026-01-01T00:00:10.250Z"
+    assert times.millis(EPOCH + 5.75) == "2026-01-01T00:00:05.750Z"
+    assert times.seconds(-0.5) == "1969-12-31T23:59:59Z"
+    assert times.millis(-0.5) == "1969-12-31T23:59:59.500Z"
+    assert times.millis(EPOCH + 10.25) == "2026-01-01T00:00:10.250Z"
+
+
+@given(st.floats(min_value=-2_000_000_000.0, max_value=253_402_300_799.0))
+def test_times_equal_datetimes_formatting(epoch: float) -> None:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    times = IsoTimes()
+    expected_millis = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    assert times.millis(epoch) == expected_millis
+    assert times.seconds(epoch) == f"{moment:%Y-%m-%dT%H:%M:%S}Z"
