@@ -95,7 +95,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
@@ -681,20 +681,32 @@ class RuleTarget:
 
 
 # -- events ----------------------------------------------------------------------------------
-@dataclass(slots=True)
 class _Event:
-    """An event as the bus carries it: the envelope, its JSON, and what travels beside it."""
+    """An event as the bus carries it: the envelope, its JSON, and what travels beside it.
 
-    envelope: dict[str, Any]
-    data: bytes
-    ingested_at: float
-    """The mesh clock's monotonic time when the bus took the event in (for max_event_age)."""
-    ingestion_time: float
-    """Wall time of the same moment (``<aws.events.event.ingestion-time>``)."""
-    trace: dict[str, str] = field(default_factory=dict)
-    trace_header: str | None = None
-    hops: tuple[str, ...] = ()
-    """Buses the event went through before this one (a bus never takes it twice)."""
+    ``ingestion_time``: the mesh clock's wall time when the bus took the event in (for
+    ``max_event_age`` and ``<aws.events.event.ingestion-time>``); ``hops``: the buses the
+    event went through before this one (a bus never takes it twice).
+    """
+
+    __slots__ = ("data", "envelope", "hops", "ingestion_time", "trace", "trace_header")
+
+    def __init__(
+        self,
+        *,
+        envelope: dict[str, Any],
+        data: bytes,
+        ingestion_time: float,
+        trace: dict[str, str],
+        trace_header: str | None = None,
+        hops: tuple[str, ...] = (),
+    ) -> None:
+        self.envelope = envelope
+        self.data = data
+        self.ingestion_time = ingestion_time
+        self.trace = trace
+        self.trace_header = trace_header
+        self.hops = hops
 
     @property
     def id(self) -> str:
@@ -766,7 +778,10 @@ def _entry_text(entry: Mapping[str, Any], key: str) -> tuple[str, int]:
         raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: it is required.")
     if not isinstance(value, str):
         raise _EntryError("InvalidArgument", f"Parameter {key} is not valid: not a string.")
-    return value, _check_text(value, key)
+    try:
+        return value, len(value.encode())
+    except UnicodeEncodeError:
+        return value, _check_text(value, key)  # raises, naming the lone surrogate
 
 
 def _check_text(value: str, field: str) -> int:
@@ -1428,7 +1443,6 @@ class Bus(Resource):
         return _Event(
             envelope=envelope,
             data=orjson.dumps(envelope) if data is None else data,
-            ingested_at=clock.now(),
             ingestion_time=clock.time(),
             trace=trace or {},
             trace_header=trace_header,
@@ -1520,7 +1534,7 @@ class Bus(Resource):
         for rule in rules:
             rule.matched += 1
             for target in rule.targets:
-                limit.add()
+                limit.add()  # the delivery's place, until it ends (a retry keeps it)
                 if self._durable:
                     # On durable storage every delivery is stored first: a crash loses none.
                     body = body or self._body(event)
@@ -1531,14 +1545,14 @@ class Bus(Resource):
                     # once: a first attempt inline (no task per delivery); only a target at
                     # its limit is waited for, in the background, not by the caller.
                     try:
-                        handed_off = await self._attempt(target, event, 0, inline=True)
+                        retry = await self._attempt(target, event, 0, inline=True)
                     except BackpressureError:
-                        pass  # full: its unit goes with the delivery to the background
+                        pass  # full: the delivery (and its place) goes to the background
                     except BaseException:
-                        limit.release()  # the caller is cancelled: the delivery goes with it
+                        limit.release()  # the caller is cancelled: the delivery with it
                         raise
                     else:
-                        if handed_off is None:
+                        if retry is None:
                             limit.release()
                         continue
                 # create_task copies the current context: the delivery keeps the caller's trace.
@@ -1629,7 +1643,6 @@ class Bus(Resource):
         event = _Event(
             envelope=data["envelope"],
             data=orjson.dumps(data["envelope"]),
-            ingested_at=self.context.clock.now(),
             ingestion_time=float(data["ingestion_time"]),
             trace=dict(stored.trace),
             trace_header=data.get("trace_header"),
