@@ -26,8 +26,10 @@ new readers: the limit bounds what consumers owe, retention what the log keeps.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._backpressure import PendingLimit, check_timeout
+from eventmesh._backpressure import YIELD_EVERY, PendingLimit, check_timeout
 from eventmesh._errors import (
     BackpressureError,
     ConfigurationError,
@@ -106,6 +108,10 @@ _SEQUENCE_BASE = 49 * 10**54
 _SHARD_STRIDE = 10**40
 
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_b64encode = base64.b64encode
+ROUTES_KEPT = 16_384
+"""Partition keys whose shard a stream remembers (then it forgets them all and starts over):
+a producer's keys usually repeat, and an MD5 of each costs more than the rest of a put."""
 
 
 def sequence_number(shard_index: int, position: int) -> str:
@@ -143,6 +149,13 @@ def _data_bytes(data: Any, field: str) -> bytes:
     if data is None:
         raise PayloadError(f"{field}: a record needs data (Kinesis's Data is required)")
     return json_bytes(data, field)
+
+
+def _check_size(data: bytes, partition_key: str) -> None:
+    if len(data) + len(partition_key.encode()) > MAX_RECORD_BYTES:
+        raise PayloadError(
+            f"a record of {len(data)} bytes is over Kinesis's 1 MiB limit (data and partition key)"
+        )
 
 
 def _check_partition_key(partition_key: Any, field: str) -> str:
@@ -229,22 +242,85 @@ class StreamRecord:
 
     def to_record(self, stream_arn: str, region: str, invoke_identity_arn: str) -> dict[str, Any]:
         """The record as one record of the event Lambda receives from Kinesis (§4.4)."""
-        return {
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": self.partition_key,
-                "sequenceNumber": self.sequence_number,
-                "data": base64.b64encode(self.data).decode(),
-                "approximateArrivalTimestamp": round(self.approximate_arrival_timestamp, 3),
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{self.shard_id}:{self.sequence_number}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": invoke_identity_arn,
-            "awsRegion": region,
-            "eventSourceARN": stream_arn,
-        }
+        shape = KinesisRecords(
+            stream_arn,
+            region,
+            invoke_identity_arn,
+            self.shard_id,
+            int(self.sequence_number) - self.position,
+        )
+        stored = LogRecord(
+            self.position, self.data, self.partition_key, self.approximate_arrival_timestamp
+        )
+        return shape.record(stored)
+
+
+class KinesisRecords:
+    """Lambda's Kinesis event records (§4.4) of one shard, as one mapping invokes with them,
+    built straight from the stored records.
+
+    What every record of the shard shares (the ARNs, the region, the ``eventID`` prefix and
+    the sequence numbers' base) is bound once, so a record costs only its own fields: its
+    sequence number formatted, its data in base64, its arrival rounded to the millisecond.
+    Each call makes new dicts: a handler may change its event, and neither a retry nor
+    another mapping may see that.
+    """
+
+    __slots__ = ("_base", "_event_id", "_identity", "_region", "_stream_arn", "shard_id")
+
+    def __init__(
+        self,
+        stream_arn: str,
+        region: str,
+        invoke_identity_arn: str,
+        shard_id: str,
+        sequence_base: int,
+    ) -> None:
+        self.shard_id = shard_id
+        self._stream_arn = stream_arn
+        self._region = region
+        self._identity = invoke_identity_arn
+        self._event_id = f"{shard_id}:"
+        self._base = sequence_base
+
+    def sequence_number(self, position: int) -> str:
+        """The Kinesis sequence number of the store's ``position`` in this shard."""
+        return str(self._base + position)
+
+    def records(self, stored: Sequence[LogRecord]) -> list[dict[str, Any]]:
+        """The event records of ``stored``, in order."""
+        base, event_id = self._base, self._event_id
+        identity, region, stream_arn = self._identity, self._region, self._stream_arn
+        arrival, rounded = math.nan, 0.0  # the records of one append share their arrival
+        built = []
+        for record in stored:
+            number = str(base + record.sequence)
+            if record.arrival != arrival:
+                arrival = record.arrival
+                rounded = round(arrival, 3)
+            built.append(
+                {
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": record.partition_key,
+                        "sequenceNumber": number,
+                        "data": _b64encode(record.data).decode(),
+                        "approximateArrivalTimestamp": rounded,
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": event_id + number,
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": identity,
+                    "awsRegion": region,
+                    "eventSourceARN": stream_arn,
+                }
+            )
+        return built
+
+    def record(self, stored: LogRecord) -> dict[str, Any]:
+        """The event record of one stored record."""
+        return self.records((stored,))[0]
 
 
 @dataclass(slots=True, frozen=True)
@@ -270,6 +346,35 @@ class GetRecordsResult:
     millis_behind_latest: int
 
 
+class _ShardLog:
+    """What this process knows of one shard's log: its pending limit, its bounds once
+    known, the slowest running mapping's read position, when retention next trims, and the
+    base of its sequence numbers."""
+
+    __slots__ = ("floor", "index", "limit", "newest", "next_trim", "oldest", "base", "shard_id")
+
+    def __init__(self, shard_id: str, index: int, limit: PendingLimit) -> None:
+        self.shard_id = shard_id
+        self.index = index
+        self.limit = limit
+        self.base = _SEQUENCE_BASE + index * _SHARD_STRIDE
+        self.next_trim = -math.inf
+        self.newest: int | None = None
+        """The newest sequence, once this process appended to the shard (memory backend)."""
+        self.oldest = 0
+        """The sequence before the oldest kept record, once ``newest`` is known."""
+        self.floor: int | None = None
+        """The slowest running mapping's read position (None: no mapping reads the shard)."""
+
+    def lag(self) -> int:
+        newest = self.newest
+        if newest is None:
+            return 0
+        oldest = self.oldest
+        floor = self.floor
+        return newest - (oldest if floor is None or floor < oldest else floor)
+
+
 class Stream(Resource):
     """A Kinesis-style data stream; see the module docstring for its rules."""
 
@@ -287,15 +392,19 @@ class Stream(Resource):
         )
         self.shards: tuple[Shard, ...] = _split_hash_range(shards)
         self._index = {shard.shard_id: index for index, shard in enumerate(self.shards)}
-        self._next_trim = {shard.shard_id: float("-inf") for shard in self.shards}
         self.mappings: list[StreamMapping] = []
         max_pending = settings.get("max_pending")
-        self._limits = {
-            shard.shard_id: context.pending_limit("stream", name, max_pending, stored=True)
-            for shard in self.shards
-        }
-        self._newest: dict[str, int] = {}  # newest sequence of each shard, once known
-        self._oldest: dict[str, int] = {}  # the sequence before its oldest kept record
+        self._logs_of = tuple(
+            _ShardLog(
+                shard.shard_id,
+                index,
+                context.pending_limit("stream", name, max_pending, stored=True),
+            )
+            for index, shard in enumerate(self.shards)
+        )
+        self._span = HASH_KEY_SPACE // len(self.shards)
+        self._routes: dict[str, int] = {}  # partition key -> shard index, see ROUTES_KEPT
+        self._calls = 0
 
     @cached_property
     def _logs(self) -> LogStore:
@@ -313,17 +422,32 @@ class Stream(Resource):
     def shard_for(self, partition_key: str, explicit_hash_key: int | str | None = None) -> str:
         """The shard that takes records of ``partition_key`` (or of the explicit hash key)."""
         key = _check_partition_key(partition_key, "partition_key")
+        if explicit_hash_key is None:
+            return self.shards[self._route(key)].shard_id
         hash_key = _hash_key(key, explicit_hash_key, "explicit_hash_key")
         return self.shards[self._shard_index(hash_key)].shard_id
 
     def _shard_index(self, hash_key: int) -> int:
-        return min(hash_key // (HASH_KEY_SPACE // len(self.shards)), len(self.shards) - 1)
+        return min(hash_key // self._span, len(self.shards) - 1)
+
+    def _route(self, partition_key: str) -> int:
+        """The shard index of a valid partition key (remembered: see ROUTES_KEPT)."""
+        index = self._routes.get(partition_key)
+        if index is None:
+            index = self._shard_index(_hash_key(partition_key, None, ""))
+            if len(self._routes) >= ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[partition_key] = index
+        return index
 
     def _shard(self, shard_id: str) -> int:
         try:
             return self._index[shard_id]
         except KeyError:
             raise ResourceNotFoundError(f"stream {self.name!r} has no shard {shard_id!r}") from None
+
+    def _log(self, shard_id: str) -> _ShardLog:
+        return self._logs_of[self._shard(shard_id)]
 
     # -- producing ---------------------------------------------------------------------------
     async def put_record(
@@ -334,16 +458,47 @@ class Stream(Resource):
         explicit_hash_key: int | str | None = None,
         timeout: float | None = None,
     ) -> PutRecordResult:
-        """PutRecord: append one record to the shard its partition key hashes to."""
-        entry = {
-            "data": data,
-            "partition_key": partition_key,
-            "explicit_hash_key": explicit_hash_key,
-        }
+        """PutRecord: append one record to the shard its partition key hashes to.
+
+        The common call (a partition key seen before, no explicit hash key, room in the
+        shard, nothing to trim) goes straight to the store; any other takes the general path
+        of ``put_records``, with the same checks in the same order.
+        """
         if timeout is not None:
             timeout = check_timeout(timeout)
-        (result,) = await self._append([self._prepare(entry, "")], timeout)
-        return result
+        index = None
+        if explicit_hash_key is None and type(partition_key) is str:
+            index = self._routes.get(partition_key)  # known: checked when first routed
+        if index is None:
+            entry = {
+                "data": data,
+                "partition_key": partition_key,
+                "explicit_hash_key": explicit_hash_key,
+            }
+            (result,) = await self._append([self._prepare(entry, "")], timeout)
+            return result
+        body = _data_bytes(data, "data")
+        if len(body) + MAX_PARTITION_KEY * 4 > MAX_RECORD_BYTES:  # a key is <= 1 KiB of UTF-8
+            _check_size(body, partition_key)
+        log = self._logs_of[index]
+        limit = log.limit
+        self._calls += 1
+        if not self._calls % YIELD_EVERY:
+            await asyncio.sleep(0)  # let consumers run while a producer loops
+        expired = self.context.clock.time() > log.next_trim
+        if limit.limit is not None and (
+            expired or log.newest is None or limit.pending >= limit.limit or limit.waiting
+        ):
+            (result,) = await self._append([(index, body, partition_key)], timeout)
+            return result
+        if expired:
+            await self._trim(log)  # not limited (a durable log): trims here
+        trace: dict[str, str] = {}
+        if self.context.telemetry.tracing:
+            propagate.inject(trace)
+        stored = await self._logs.append(self.name, log.shard_id, ((body, partition_key, trace),))
+        self._note_append(log, stored)
+        return PutRecordResult(log.shard_id, str(log.base + stored[0].sequence))
 
     async def put_records(
         self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
@@ -375,21 +530,21 @@ class Stream(Resource):
         for position, (index, _, _) in enumerate(prepared):
             by_shard.setdefault(index, []).append(position)
         results: list[PutRecordResult | None] = [None] * len(prepared)
-        admitted = await self._admit([self.shards[index].shard_id for index in by_shard], timeout)
+        admitted = await self._admit([self._logs_of[index] for index in by_shard], timeout)
         try:
             for index, positions in by_shard.items():
-                shard_id = self.shards[index].shard_id
-                await self._trim(shard_id)
+                log = self._logs_of[index]
+                await self._trim(log)
                 stored = await self._logs.append(
                     self.name,
-                    shard_id,
+                    log.shard_id,
                     [(prepared[p][1], prepared[p][2], trace) for p in positions],
                 )
-                admitted.pop(shard_id).release()
-                self._note_append(shard_id, stored)
+                admitted.pop(index).release()
+                self._note_append(log, stored)
                 for position, record in zip(positions, stored, strict=True):
                     results[position] = PutRecordResult(
-                        shard_id, sequence_number(index, record.sequence)
+                        log.shard_id, str(log.base + record.sequence)
                     )
         finally:
             for limit in admitted.values():  # shards not reached when an append failed
@@ -405,14 +560,11 @@ class Stream(Resource):
             )
         partition_key = _check_partition_key(entry.get("partition_key"), f"{prefix}partition_key")
         data = _data_bytes(entry.get("data"), f"{prefix}data")
-        if len(data) + len(partition_key.encode()) > MAX_RECORD_BYTES:
-            raise PayloadError(
-                f"a record of {len(data)} bytes is over Kinesis's 1 MiB limit "
-                "(data and partition key)"
-            )
-        hash_key = _hash_key(
-            partition_key, entry.get("explicit_hash_key"), f"{prefix}explicit_hash_key"
-        )
+        _check_size(data, partition_key)
+        explicit_hash_key = entry.get("explicit_hash_key")
+        if explicit_hash_key is None:
+            return self._route(partition_key), data, partition_key
+        hash_key = _hash_key(partition_key, explicit_hash_key, f"{prefix}explicit_hash_key")
         return self._shard_index(hash_key), data, partition_key
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> Any:
@@ -422,40 +574,38 @@ class Stream(Resource):
 
     # -- backpressure ------------------------------------------------------------------------
     async def _admit(
-        self, shard_ids: Sequence[str], timeout: float | None
-    ) -> dict[str, PendingLimit]:
+        self, logs: Sequence[_ShardLog], timeout: float | None
+    ) -> dict[int, PendingLimit]:
         """Room in each shard (all, or none and BackpressureError)."""
         clock = self.context.clock
         deadline = None if timeout is None else clock.now() + timeout
-        admitted: dict[str, PendingLimit] = {}
+        admitted: dict[int, PendingLimit] = {}
         try:
-            for shard_id in shard_ids:
-                await self._room(shard_id, deadline)
-                admitted[shard_id] = self._limits[shard_id]
+            for log in logs:
+                await self._room(log, deadline)
+                admitted[log.index] = log.limit
         except BaseException:
             for limit in admitted.values():
                 limit.release()
             raise
         return admitted
 
-    async def _room(self, shard_id: str, deadline: float | None) -> None:
+    async def _room(self, log: _ShardLog, deadline: float | None) -> None:
         """Count one call in the shard's pending work, once it has room. Room comes when the
         slowest mapping reads on, or, with no mapping, when retention trims the oldest
         records: a waiter wakes then (at most once per trim) to look again."""
         clock = self.context.clock
-        limit = self._limits[shard_id]
+        limit = log.limit
         if limit.limit is None:
             await limit.acquire()  # not limited (durable log): only yields now and then
             return
-        if shard_id not in self._newest:
-            self._oldest[shard_id], self._newest[shard_id] = await self._logs.bounds(
-                self.name, shard_id
-            )
+        if log.newest is None:
+            log.oldest, log.newest = await self._logs.bounds(self.name, log.shard_id)
         while True:
-            await self._trim(shard_id)
-            limit.set(self.lag(shard_id))
+            await self._trim(log)
+            limit.set(log.lag())
             remaining = None if deadline is None else max(0.0, deadline - clock.now())
-            until_trim = max(1e-3, self._next_trim[shard_id] - clock.time())
+            until_trim = max(1e-3, log.next_trim - clock.time())
             if remaining is not None and remaining <= until_trim:
                 await limit.acquire(remaining)
                 return
@@ -470,70 +620,84 @@ class Stream(Resource):
     def lag(self, shard_id: str) -> int:
         """The shard's records not yet read by every running mapping (all kept records when
         none runs): its pending work. Known once this process appended to the shard."""
-        newest = self._newest.get(shard_id)
-        if newest is None:
-            return 0
-        oldest = self._oldest.get(shard_id, 0)
+        return self._log(shard_id).lag()
+
+    def note_read(self, shard_id: str) -> None:
+        """A mapping read on (or started, or stopped): the slowest read position may have
+        moved, and producers waiting may now have room."""
+        log = self._log(shard_id)
         floor: int | None = None
         for mapping in self.mappings:
             position = mapping.read_position(shard_id)
             if position is not None and (floor is None or position < floor):
                 floor = position
-        return newest - max(oldest, floor if floor is not None else oldest)
-
-    def note_read(self, shard_id: str) -> None:
-        """A mapping read on (or started, or stopped): producers waiting may now have room."""
-        limit = self._limits[shard_id]
-        if limit.waiting:
-            limit.set(self.lag(shard_id))
+        log.floor = floor
+        if log.newest is not None:
+            log.limit.set(log.lag())
 
     # -- retention ---------------------------------------------------------------------------
-    def _note_append(self, shard_id: str, stored: Sequence[LogRecord]) -> None:
+    def _note_append(self, log: _ShardLog, stored: Sequence[LogRecord]) -> None:
+        """Records were appended: when the first of them expires, and (memory backend) the
+        shard's newest sequence and pending work."""
         if stored:
             expiry = stored[0].arrival + self.retention
-            self._next_trim[shard_id] = min(self._next_trim[shard_id], expiry)
-            if shard_id in self._newest:
-                self._newest[shard_id] = stored[-1].sequence
-                self._limits[shard_id].set(self.lag(shard_id))
+            if expiry < log.next_trim:
+                log.next_trim = expiry
+            if log.newest is not None:
+                log.newest = stored[-1].sequence
+                log.limit.set(log.lag())
 
-    async def _trim(self, shard_id: str) -> None:
+    async def _trim(self, log: _ShardLog) -> None:
         """Remove the records older than the retention, when the oldest one has become so.
 
         The oldest record's expiry is remembered, so most calls only compare two numbers.
         """
         now = self.context.clock.time()
-        if now <= self._next_trim[shard_id]:
+        if now <= log.next_trim:
             return
-        await self._logs.trim(self.name, shard_id, now - self.retention)
-        oldest = await self._logs.read(self.name, shard_id, 0, 1)
-        self._next_trim[shard_id] = (
-            oldest[0].arrival + self.retention if oldest else now + TRIM_RECHECK
-        )
-        if shard_id in self._newest:
-            self._oldest[shard_id] = oldest[0].sequence - 1 if oldest else self._newest[shard_id]
-            self.note_read(shard_id)
+        await self._logs.trim(self.name, log.shard_id, now - self.retention)
+        oldest = await self._logs.read(self.name, log.shard_id, 0, 1)
+        log.next_trim = oldest[0].arrival + self.retention if oldest else now + TRIM_RECHECK
+        if log.newest is not None:
+            log.oldest = oldest[0].sequence - 1 if oldest else log.newest
+            log.limit.set(log.lag())
 
     # -- reading -----------------------------------------------------------------------------
     # The positions API below is what an event source mapping reads a shard through.
     async def positions(self, shard_id: str) -> tuple[int, int]:
         """(position before the oldest kept record, newest position) after trimming."""
-        await self._trim(shard_id)
+        await self._trim(self._log(shard_id))
         return await self._logs.bounds(self.name, shard_id)
+
+    async def read_log(
+        self, shard_id: str, after: int, limit: int, wait: float = 0.0
+    ) -> list[LogRecord]:
+        """Up to ``limit`` records after ``after`` as the store keeps them, waiting up to
+        ``wait`` s for one: what a mapping reads (see :meth:`kinesis_records`)."""
+        log = self._logs_of[self._index[shard_id]]
+        if self.context.clock.time() > log.next_trim:
+            await self._trim(log)
+        return await self._logs.read(self.name, shard_id, after, limit, wait)
 
     async def read_after(
         self, shard_id: str, after: int, limit: int, wait: float = 0.0
     ) -> list[StreamRecord]:
         """Up to ``limit`` records after ``after``, waiting up to ``wait`` s for one."""
-        await self._trim(shard_id)
-        index = self._index[shard_id]
-        stored = await self._logs.read(self.name, shard_id, after, limit, wait)
-        return [self._record(shard_id, index, record) for record in stored]
+        base = self._log(shard_id).base
+        stored = await self.read_log(shard_id, after, limit, wait)
+        return [self._record(shard_id, base, record) for record in stored]
+
+    def kinesis_records(self, shard_id: str, invoke_identity_arn: str) -> KinesisRecords:
+        """The builder of the shard's event records for a mapping invoking as that role."""
+        return KinesisRecords(
+            self.arn, self.context.region, invoke_identity_arn, shard_id, self._log(shard_id).base
+        )
 
     @staticmethod
-    def _record(shard_id: str, index: int, record: LogRecord) -> StreamRecord:
+    def _record(shard_id: str, base: int, record: LogRecord) -> StreamRecord:
         return StreamRecord(
             shard_id,
-            sequence_number(index, record.sequence),
+            str(base + record.sequence),
             record.partition_key,
             record.data,
             record.arrival,
