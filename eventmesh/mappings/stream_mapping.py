@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     from eventmesh._destinations import Destination, DestinationSpec
     from eventmesh._function import Function, FunctionTarget
     from eventmesh._invoker import InvocationResult
-    from eventmesh.resources.stream import Stream, StreamRecord
+    from eventmesh.backends.protocols import LogRecord
+    from eventmesh.resources.stream import KinesisRecords, Stream
 
 __all__ = ["StreamMapping"]
 
@@ -107,22 +108,54 @@ def _check_data_patterns(patterns: Sequence[Pattern]) -> None:
             )
 
 
-def _estimated_size(record: StreamRecord) -> int:
+def _estimated_size(record: LogRecord) -> int:
     return (len(record.data) + 2) // 3 * 4 + len(record.partition_key) + RECORD_OVERHEAD
 
 
-class _Lane:
-    """A queue of one shard's records for one concurrent batch at a time, in order."""
+_KEY_MOST = 256  # characters of a partition key
 
-    __slots__ = ("backing_off", "floor", "records", "throttles", "wake")
+
+class _Lane:
+    """A queue of one shard's records for one concurrent batch at a time, in order.
+
+    The records wait in a list from ``head`` on: a batch is a slice of it, and the records
+    done are dropped by moving ``head`` (the list is emptied when all are done), so no record
+    is moved one at a time.
+    """
+
+    __slots__ = ("backing_off", "floor", "head", "records", "throttles", "wake")
 
     def __init__(self, floor: int) -> None:
-        self.records: deque[StreamRecord] = deque()
+        self.records: list[LogRecord] = []
+        self.head = 0
         self.floor = floor
         """Every record of this lane up to here was done before this run started."""
         self.backing_off = False
         self.throttles = 0
         self.wake = asyncio.Event()
+
+    def waiting(self) -> int:
+        """Records waiting in the lane, the batch being delivered included."""
+        return len(self.records) - self.head
+
+    def push(self, records: list[LogRecord]) -> None:
+        self.records += records
+        self.wake.set()
+
+    def take(self, count: int) -> list[LogRecord]:
+        """The lane's oldest ``count`` records (fewer when fewer wait)."""
+        head = self.head
+        return self.records[head : head + count]
+
+    def drop(self, count: int) -> None:
+        """The oldest ``count`` records are done."""
+        self.head += count
+        if self.head >= len(self.records):
+            self.records.clear()
+            self.head = 0
+        elif self.head > 4096 and self.head * 2 > len(self.records):
+            del self.records[: self.head]  # now and then, so the list does not keep growing
+            self.head = 0
 
 
 class _ShardState:
@@ -138,12 +171,16 @@ class _ShardState:
         "reader",
         "room",
         "saved",
+        "shape",
         "shard_id",
     )
 
-    def __init__(self, shard_id: str, lease: Lease, floors: list[int]) -> None:
+    def __init__(
+        self, shard_id: str, lease: Lease, floors: list[int], shape: KinesisRecords
+    ) -> None:
         self.shard_id = shard_id
         self.lease = lease
+        self.shape = shape
         self.lanes = [_Lane(floor) for floor in floors]
         self.read_position = min(floors)
         self.room = asyncio.Event()
@@ -155,12 +192,14 @@ class _ShardState:
         self.lane_tasks: list[asyncio.Task[None]] = []
 
     def buffered(self) -> int:
-        return sum(len(lane.records) for lane in self.lanes)
+        return sum(lane.waiting() for lane in self.lanes)
 
     def checkpoint(self) -> list[int]:
         """Each lane's position: before its oldest record not done, else as far as read."""
         return [
-            lane.records[0].position - 1 if lane.records else max(lane.floor, self.read_position)
+            lane.records[lane.head].sequence - 1
+            if lane.records
+            else max(lane.floor, self.read_position)
             for lane in self.lanes
         ]
 
@@ -170,7 +209,7 @@ class _Work:
 
     __slots__ = ("invocations", "last", "records", "retries")
 
-    def __init__(self, records: list[StreamRecord], retries: int = 0) -> None:
+    def __init__(self, records: list[LogRecord], retries: int = 0) -> None:
         self.records = records
         self.retries = retries
         self.invocations = 0
@@ -479,7 +518,7 @@ class StreamMapping:
         those not read yet while the reader has room for them."""
         total = 0
         for state in self._shards.values():
-            total += sum(len(lane.records) for lane in state.lanes if not lane.backing_off)
+            total += sum(lane.waiting() for lane in state.lanes if not lane.backing_off)
             if state.buffered() < self._capacity:
                 newest = await self.stream.newest_position(state.shard_id)
                 total += max(0, newest - state.read_position)
@@ -499,7 +538,8 @@ class StreamMapping:
             floors = lanes if len(lanes) == factor else [min(lanes)] * factor
         else:
             floors = [await self._starting_position(lease.shard_id)] * factor
-        state = _ShardState(lease.shard_id, lease, floors)
+        shape = self.stream.kinesis_records(lease.shard_id, self._identity_arn)
+        state = _ShardState(lease.shard_id, lease, floors, shape)
         await self._save(state)
         return state
 
@@ -544,7 +584,7 @@ class StreamMapping:
                 await state.room.wait()
                 continue
             try:
-                records = await stream.read_after(
+                records = await stream.read_log(
                     state.shard_id, state.read_position, min(room, READ_LIMIT), POLL_WAIT
                 )
             except Exception as exc:
@@ -554,49 +594,56 @@ class StreamMapping:
             if records and not self._stopping and not state.closing:
                 self._dispatch(state, records)
 
-    def _dispatch(self, state: _ShardState, records: list[StreamRecord]) -> None:
+    def _dispatch(self, state: _ShardState, records: list[LogRecord]) -> None:
+        """Hand the records read to their lanes: all to the one lane (no copy), or each by
+        its partition key's hash; none a lane did before this run, none filtered out."""
+        read = records[-1].sequence
+        if self.filters:
+            kept = [record for record in records if self._passes(state, record)]
+            self.filtered_out += len(records) - len(kept)
+            records = kept
         lanes = state.lanes
-        count = len(lanes)
-        for record in records:
-            if self.filters and not self._passes(record):
-                self.filtered_out += 1
-                continue
-            if count == 1:
-                lane = lanes[0]
-            else:
-                lane = lanes[zlib.crc32(record.partition_key.encode()) % count]
-            if record.position <= lane.floor:
-                continue  # done before this run, by this lane
-            lane.records.append(record)
-            lane.wake.set()
-        state.read_position = records[-1].position
+        if len(lanes) == 1:
+            lane = lanes[0]
+            if records and records[0].sequence <= lane.floor:
+                records = [record for record in records if record.sequence > lane.floor]
+            if records:
+                lane.push(records)
+        elif records:
+            count = len(lanes)
+            shares: list[list[LogRecord]] = [[] for _ in lanes]
+            for record in records:
+                index = zlib.crc32(record.partition_key.encode()) % count
+                if record.sequence > lanes[index].floor:
+                    shares[index].append(record)
+            for lane, share in zip(lanes, shares, strict=True):
+                if share:
+                    lane.push(share)
+        state.read_position = read
         self.stream.note_read(state.shard_id)
 
-    def _passes(self, record: StreamRecord) -> bool:
+    def _passes(self, state: _ShardState, record: LogRecord) -> bool:
         """Whether a filter matches; a record that cannot even be filtered (data nested too
         deep, say) counts as filtered out, and is logged: it must not stop the shard."""
         try:
-            return matches_any(self.filters, self._filter_view(record))
+            return matches_any(self.filters, self._filter_view(state, record))
         except Exception:
             logger.exception(
                 "stream %s: record %s could not be filtered; skipped",
                 self.stream.name,
-                record.sequence_number,
+                state.shape.sequence_number(record.sequence),
             )
             return False
 
-    def _filter_view(self, record: StreamRecord) -> dict[str, Any]:
+    @staticmethod
+    def _filter_view(state: _ShardState, record: LogRecord) -> dict[str, Any]:
         """The record as filters see it: the ``kinesis`` fields beside the others, ``data``
         decoded when it is JSON."""
-        event = self._event_record(record)
+        event = state.shape.record(record)
         kinesis = event.pop("kinesis")
         with contextlib.suppress(orjson.JSONDecodeError):
             kinesis["data"] = orjson.loads(record.data)
         return {**event, **kinesis}
-
-    def _event_record(self, record: StreamRecord) -> dict[str, Any]:
-        mesh = self.stream.context
-        return record.to_record(self.stream.arn, mesh.region, self._identity_arn)
 
     # -- delivering --------------------------------------------------------------------------
     async def _run_lane(self, state: _ShardState, lane: _Lane) -> None:
@@ -621,10 +668,11 @@ class StreamMapping:
             return
         clock = self.stream.context.clock
         deadline = clock.now() + self.batching_window
-        while len(lane.records) < self.batch_size and clock.now() < deadline:
+        while lane.waiting() < self.batch_size and clock.now() < deadline:
             if state.closing or self._stopping:
                 return  # the shard stops here: no batch to gather
-            if sum(_estimated_size(record) for record in lane.records) >= MAX_BATCH_BYTES:
+            waiting = lane.records[lane.head :]
+            if sum(_estimated_size(record) for record in waiting) >= MAX_BATCH_BYTES:
                 return
             lane.wake.clear()
             timer = clock.call_at(deadline, lane.wake.set)
@@ -633,18 +681,22 @@ class StreamMapping:
             finally:
                 timer.cancel()
 
-    def _take(self, lane: _Lane) -> list[StreamRecord]:
+    def _take(self, lane: _Lane) -> list[LogRecord]:
         """The next batch: the lane's oldest records, up to ``batch_size`` and 6 MB."""
-        batch: list[StreamRecord] = []
+        batch = lane.take(self.batch_size)
+        count = len(batch)
+        data = sum([len(record.data) for record in batch])
+        most = (data + 2 * count) // 3 * 4 + 4 + count * (RECORD_OVERHEAD + _KEY_MOST)
+        if most <= MAX_BATCH_BYTES:
+            return batch  # within 6 MB even if every key were as long as can be
         size = 0
-        for record in lane.records:
+        for count, record in enumerate(batch):
             size += _estimated_size(record)
-            if len(batch) == self.batch_size or (batch and size > MAX_BATCH_BYTES):
-                break
-            batch.append(record)
+            if count and size > MAX_BATCH_BYTES:
+                return batch[:count]
         return batch
 
-    async def _deliver(self, state: _ShardState, lane: _Lane, batch: list[StreamRecord]) -> None:
+    async def _deliver(self, state: _ShardState, lane: _Lane, batch: list[LogRecord]) -> None:
         """Deliver a batch until each of its records is done: succeeded or discarded."""
         parts = deque([_Work(batch)])
         clock = self.stream.context.clock
@@ -655,13 +707,13 @@ class StreamMapping:
                 await self._back_off(lane, min(1.0, self.lease_duration / 3))
                 continue
             work = parts[0]
-            if not await self._drop_expired(state, lane, work):
+            if self._expired(work) and not await self._drop_expired(state, lane, work):
                 parts.popleft()
                 continue
-            result = await self._invoke(lane, work)
+            result = await self._invoke(state, lane, work)
             if result is None:
                 continue  # throttled: back off and try again, not a retry
-            retry_from, whole = self._failure(work, result)
+            retry_from, whole = self._failure(state, work, result)
             if retry_from is None:
                 await self._complete(state, lane, work.records)
                 parts.popleft()
@@ -682,7 +734,9 @@ class StreamMapping:
                 continue
             await self._back_off(lane, RETRY_BACKOFF[min(work.retries, len(RETRY_BACKOFF)) - 1])
 
-    def _failure(self, work: _Work, result: InvocationResult) -> tuple[int | None, bool]:
+    def _failure(
+        self, state: _ShardState, work: _Work, result: InvocationResult
+    ) -> tuple[int | None, bool]:
         """Where the retry starts (None: all done), and whether the whole batch failed."""
         if result.function_error is not None:
             assert self._target is not None
@@ -693,7 +747,8 @@ class StreamMapping:
             return 0, True
         if not self.report_batch_item_failures:
             return None, False
-        numbers = [record.sequence_number for record in work.records]
+        shape = state.shape
+        numbers = [shape.sequence_number(record.sequence) for record in work.records]
         failed = failed_item_ids(result.payload, numbers)
         if failed is None:
             assert self._target is not None
@@ -706,15 +761,17 @@ class StreamMapping:
             return None, False
         return min(index for index, number in enumerate(numbers) if number in failed), False
 
-    async def _invoke(self, lane: _Lane, work: _Work) -> InvocationResult | None:
+    async def _invoke(
+        self, state: _ShardState, lane: _Lane, work: _Work
+    ) -> InvocationResult | None:
         """One invocation with the work's records; None when it could not start."""
         mesh = self.stream.context
         assert self._target is not None
         parent = None
-        trace = work.records[0].trace_context
-        if mesh.telemetry.tracing and trace:
+        trace = work.records[0].attributes
+        if trace and mesh.telemetry.tracing:
             parent = propagate.extract(trace)
-        event = {"Records": [self._event_record(record) for record in work.records]}
+        event = {"Records": state.shape.records(work.records)}
         try:
             result = await mesh.invoke_sync(
                 self._target, event, trigger="pubsub", parent_context=parent
@@ -742,16 +799,26 @@ class StreamMapping:
         finally:
             lane.backing_off = False
 
-    async def _drop_expired(self, state: _ShardState, lane: _Lane, work: _Work) -> bool:
-        """Discard the work's records older than the maximum record age (or the stream's
-        retention); False when none is left."""
+    def _age_limit(self) -> float:
+        """Seconds a record may wait: the maximum record age, or the stream's retention."""
         limit = self.stream.retention
         if self.max_record_age != -1:
             limit = min(limit, float(self.max_record_age))
+        return limit
+
+    def _expired(self, work: _Work) -> bool:
+        """Whether the work's oldest record is older than its records may be."""
+        now = self.stream.context.clock.time()
+        return now - work.records[0].arrival > self._age_limit()
+
+    async def _drop_expired(self, state: _ShardState, lane: _Lane, work: _Work) -> bool:
+        """Discard the work's records older than the maximum record age (or the stream's
+        retention); False when none is left."""
+        limit = self._age_limit()
         now = self.stream.context.clock.time()
         count = 0
         for record in work.records:  # arrival order: the expired ones come first
-            if now - record.approximate_arrival_timestamp <= limit:
+            if now - record.arrival <= limit:
                 break
             count += 1
         if count:
@@ -764,7 +831,7 @@ class StreamMapping:
         state: _ShardState,
         lane: _Lane,
         work: _Work,
-        records: list[StreamRecord],
+        records: list[LogRecord],
         condition: str,
     ) -> None:
         """Send the on-failure record for ``records`` (if there is a destination) and move on."""
@@ -780,7 +847,7 @@ class StreamMapping:
                 function_name,
             )
         else:
-            message = self._failure_record(state.shard_id, records, condition, work)
+            message = self._failure_record(state, records, condition, work)
             try:
                 await contained(self._destination.send(message))
             except Exception:
@@ -789,7 +856,7 @@ class StreamMapping:
         await self._complete(state, lane, records)
 
     def _failure_record(
-        self, shard_id: str, records: list[StreamRecord], condition: str, work: _Work
+        self, state: _ShardState, records: list[LogRecord], condition: str, work: _Work
     ) -> dict[str, Any]:
         """Lambda's on-failure record for a stream batch: metadata only (§3.3)."""
         assert self._target is not None
@@ -812,33 +879,26 @@ class StreamMapping:
             message["responseContext"] = response
         message["version"] = "1.0"
         message["timestamp"] = iso_timestamp(self.stream.context.clock.time())
+        shape = state.shape
         message["KinesisBatchInfo"] = {
-            "shardId": shard_id,
-            "startSequenceNumber": records[0].sequence_number,
-            "endSequenceNumber": records[-1].sequence_number,
-            "approximateArrivalOfFirstRecord": iso_timestamp(
-                records[0].approximate_arrival_timestamp
-            ),
-            "approximateArrivalOfLastRecord": iso_timestamp(
-                records[-1].approximate_arrival_timestamp
-            ),
+            "shardId": state.shard_id,
+            "startSequenceNumber": shape.sequence_number(records[0].sequence),
+            "endSequenceNumber": shape.sequence_number(records[-1].sequence),
+            "approximateArrivalOfFirstRecord": iso_timestamp(records[0].arrival),
+            "approximateArrivalOfLastRecord": iso_timestamp(records[-1].arrival),
             "batchSize": len(records),
             "streamArn": self.stream.arn,
         }
         return message
 
-    async def _complete(self, state: _ShardState, lane: _Lane, records: list[StreamRecord]) -> None:
+    async def _complete(self, state: _ShardState, lane: _Lane, records: list[LogRecord]) -> None:
         """Records at the head of the lane are done: drop them, report the iterator age, and
         move the checkpoint."""
         if not records:
             return
-        for _ in records:
-            lane.records.popleft()
+        lane.drop(len(records))
         state.room.set()
-        age_ms = max(
-            0.0,
-            (self.stream.context.clock.time() - records[-1].approximate_arrival_timestamp) * 1000.0,
-        )
+        age_ms = max(0.0, (self.stream.context.clock.time() - records[-1].arrival) * 1000.0)
         self._report_age(state.shard_id, age_ms)
         await self._save(state)
 

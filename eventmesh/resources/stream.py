@@ -351,7 +351,17 @@ class _ShardLog:
     known, the slowest running mapping's read position, when retention next trims, and the
     base of its sequence numbers."""
 
-    __slots__ = ("floor", "index", "limit", "newest", "next_trim", "oldest", "base", "shard_id")
+    __slots__ = (
+        "base",
+        "calls",
+        "floor",
+        "index",
+        "limit",
+        "newest",
+        "next_trim",
+        "oldest",
+        "shard_id",
+    )
 
     def __init__(self, shard_id: str, index: int, limit: PendingLimit) -> None:
         self.shard_id = shard_id
@@ -365,6 +375,8 @@ class _ShardLog:
         """The sequence before the oldest kept record, once ``newest`` is known."""
         self.floor: int | None = None
         """The slowest running mapping's read position (None: no mapping reads the shard)."""
+        self.calls = 0
+        """Puts that took the direct path, which yields now and then as ``acquire`` does."""
 
     def lag(self) -> int:
         newest = self.newest
@@ -404,7 +416,6 @@ class Stream(Resource):
         )
         self._span = HASH_KEY_SPACE // len(self.shards)
         self._routes: dict[str, int] = {}  # partition key -> shard index, see ROUTES_KEPT
-        self._calls = 0
 
     @cached_property
     def _logs(self) -> LogStore:
@@ -482,8 +493,8 @@ class Stream(Resource):
             _check_size(body, partition_key)
         log = self._logs_of[index]
         limit = log.limit
-        self._calls += 1
-        if not self._calls % YIELD_EVERY:
+        log.calls += 1
+        if not log.calls % YIELD_EVERY:
             await asyncio.sleep(0)  # let consumers run while a producer loops
         expired = self.context.clock.time() > log.next_trim
         if limit.limit is not None and (
