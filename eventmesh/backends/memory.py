@@ -11,8 +11,10 @@ import bisect
 import hashlib
 import heapq
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
+from types import MappingProxyType
 
 from eventmesh._clock import Clock, TimerHandle
 from eventmesh._errors import ConfigurationError
@@ -385,6 +387,7 @@ class MemoryQueueStore:
 
 
 _arrival = attrgetter("arrival")
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -405,7 +408,7 @@ class _Shard:
         self.records: list[LogRecord] = []
         self.first = 1  # sequence of records[0]; the next sequence to assign when empty
         self.last_arrival = float("-inf")
-        self.waiters: set[asyncio.Future[None]] = set()
+        self.waiters: dict[asyncio.Future[None], float] = {}  # -> deadline (clock.now())
 
     @property
     def last(self) -> int:
@@ -429,12 +432,23 @@ class MemoryLogStore:
     ``arrival`` is the clock's wall time at append, held non-decreasing within a shard (a
     wall clock stepped back repeats the previous arrival), so that ``trim`` and
     ``sequence_at`` can bisect on it and a trim only ever removes a prefix.
+
+    Reads that wait share one timer, set for the earliest deadline among them (readers of a
+    stream mapping wait an hour, and an append wakes them long before): a wait costs a
+    future, not a timer of the event loop's made and cancelled. When the last reader stops
+    waiting, the timer is cancelled at the end of the loop's turn, unless a reader waits
+    again by then (as a mapping's reader does once it has read what woke it).
     """
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._shards: dict[tuple[str, str], _Shard] = {}
         self._closed = False
+        self._timer: TimerHandle | None = None
+        self._timer_at = math.inf
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._waiting = 0
+        self._idle_check = False
 
     def _shard(self, stream: str, shard: str) -> _Shard:
         key = (stream, shard)
@@ -449,23 +463,30 @@ class MemoryLogStore:
         shard: str,
         records: Sequence[tuple[bytes, str, Mapping[str, str]]],
     ) -> list[LogRecord]:
-        state = self._shard(stream, shard)
-        arrival = max(self._clock.time(), state.last_arrival)
+        state = self._shards.get((stream, shard)) or self._shard(stream, shard)
+        arrival = self._clock.time()
+        if arrival < state.last_arrival:
+            arrival = state.last_arrival
         state.last_arrival = arrival
-        sequence = state.last
+        sequence = state.first + len(state.records)
+        given: Mapping[str, str] | None = None
+        kept = _NO_ATTRIBUTES  # one copy per distinct attributes object of the call
         stored = []
         for data, partition_key, attributes in records:
+            if attributes is not given:
+                given = attributes
+                kept = dict(attributes) if attributes else _NO_ATTRIBUTES
+            stored.append(LogRecord(sequence, _own(data), partition_key, arrival, kept))
             sequence += 1
-            stored.append(LogRecord(sequence, _own(data), partition_key, arrival, dict(attributes)))
-        state.records.extend(stored)
-        if stored and state.waiters:
+        state.records += stored
+        if state.waiters and stored:
             state.wake_all()
         return stored
 
     async def read(
         self, stream: str, shard: str, after: int, limit: int, wait: float = 0.0
     ) -> list[LogRecord]:
-        state = self._shard(stream, shard)
+        state = self._shards.get((stream, shard)) or self._shard(stream, shard)
         records = state.after(after, limit)
         if records or wait <= 0 or limit <= 0:
             return records
@@ -477,14 +498,50 @@ class MemoryLogStore:
 
     async def _wait(self, state: _Shard, deadline: float) -> None:
         """Wait for an append to the shard, the deadline, or ``close``."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state.waiters.add(future)
-        timer = self._clock.call_at(deadline, lambda: _resolve(future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        state.waiters[future] = deadline
+        self._waiting += 1
+        if deadline < self._timer_at or loop is not self._timer_loop:
+            self._arm(deadline, loop)  # (a store kept for a mesh restarted on another loop)
         try:
             await future
         finally:
-            timer.cancel()
-            state.waiters.discard(future)
+            state.waiters.pop(future, None)
+            self._waiting -= 1
+            if not self._waiting and self._timer is not None and not self._idle_check:
+                self._idle_check = True
+                loop.call_soon(self._disarm_if_idle)
+
+    def _disarm_if_idle(self) -> None:
+        self._idle_check = False
+        if not self._waiting:
+            self._disarm()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, math.inf
+
+    def _arm(self, when: float, loop: asyncio.AbstractEventLoop) -> None:
+        self._disarm()
+        self._timer_at, self._timer_loop = when, loop
+        self._timer = self._clock.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """The shared timer: wake the readers whose deadline came, and wait for the next."""
+        self._timer, self._timer_at = None, math.inf
+        now = self._clock.now()
+        earliest = math.inf
+        for state in self._shards.values():
+            for future, deadline in list(state.waiters.items()):
+                if deadline <= now:
+                    del state.waiters[future]
+                    _resolve(future)
+                elif deadline < earliest:
+                    earliest = deadline
+        if earliest < math.inf:
+            self._arm(earliest, asyncio.get_running_loop())
 
     async def bounds(self, stream: str, shard: str) -> tuple[int, int]:
         state = self._shard(stream, shard)
@@ -505,6 +562,7 @@ class MemoryLogStore:
 
     async def close(self) -> None:
         self._closed = True
+        self._disarm()
         for state in self._shards.values():
             state.wake_all()
 
