@@ -44,6 +44,7 @@ import math
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,14 @@ if TYPE_CHECKING:
     from eventmesh._clock import Clock
     from eventmesh.backends.protocols import KeyValueStore, StoredValue
 
-__all__ = ["DEFAULT_LEASE_DURATION", "Lease", "LeaseRound", "ShardLeases", "new_owner_id"]
+__all__ = [
+    "DEFAULT_LEASE_DURATION",
+    "Lease",
+    "LeaseRound",
+    "ShardLeases",
+    "WriteTurn",
+    "new_owner_id",
+]
 
 DEFAULT_LEASE_DURATION = 10.0
 """Seconds without a renewal before a lease counts as abandoned (the KCL's failover time)."""
@@ -65,6 +73,55 @@ _WRITE_TRIES = 10
 def new_owner_id() -> str:
     """A process's name in lease records: host and pid for people, a nonce for uniqueness."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class WriteTurn:
+    """The writes of one lease take turns, in the order they come (a later checkpoint is
+    never overwritten by an earlier one). Unlike :class:`asyncio.Lock`, a free turn is taken
+    without a coroutine: on an in-memory store every write finds its turn free, once per
+    batch delivered."""
+
+    __slots__ = ("_held", "_waiters")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def take_free(self) -> bool:
+        """Take the turn if it is free (True), without waiting."""
+        if self._held:
+            return False
+        self._held = True
+        return True
+
+    async def take(self) -> None:
+        """Wait for the turn (at once when it is free); :meth:`give` it back after."""
+        if not self._held:
+            self._held = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.give()  # handed the turn as it was cancelled: pass it on
+            else:
+                self._waiters.remove(future)
+            raise
+
+    def give(self) -> None:
+        """End a turn: hand it to the oldest waiter, or leave it free."""
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)  # the turn passes to it, still held
+                return
+        self._held = False
 
 
 @dataclass(slots=True)
@@ -85,7 +142,8 @@ class Lease:
     releasing: bool = False
     """Granted to ``wanted_by``: the holder finishes its batch, then releases it."""
     lost: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    turn: WriteTurn = field(default_factory=WriteTurn, repr=False)
+    """The holder's writes to this lease, one at a time."""
 
     def current(self, clock: Clock) -> bool:
         """Whether a batch may start now."""
@@ -371,7 +429,10 @@ class ShardLeases:
         return released
 
     async def _write(self, lease: Lease, lanes: list[int] | None, *, owner: str | None) -> bool:
-        async with lease.lock:
+        turn = lease.turn
+        if not turn.take_free():
+            await turn.take()
+        try:
             if lease.lost:
                 return False
             if lanes is not None:
@@ -398,3 +459,5 @@ class ShardLeases:
             if self.held.get(lease.shard_id) is lease:
                 del self.held[lease.shard_id]
             return False
+        finally:
+            turn.give()

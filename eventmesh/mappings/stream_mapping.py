@@ -166,7 +166,6 @@ class _ShardState:
         "lane_tasks",
         "lanes",
         "lease",
-        "lock",
         "read_position",
         "reader",
         "room",
@@ -184,7 +183,6 @@ class _ShardState:
         self.lanes = [_Lane(floor) for floor in floors]
         self.read_position = min(floors)
         self.room = asyncio.Event()
-        self.lock = asyncio.Lock()
         self.saved: list[int] | None = None
         self.closing = False
         """Set when the shard stops here (lease lost or handed over): no batch starts."""
@@ -485,8 +483,7 @@ class StreamMapping:
         self._handing_over.discard(state)
 
     async def _release(self, state: _ShardState) -> None:
-        async with state.lock:
-            await self._release_lease(state.lease, state.checkpoint())
+        await self._release_lease(state.lease, state.checkpoint())
 
     async def _release_lease(self, lease: Lease, lanes: list[int] | None) -> None:
         if self._leases is None:
@@ -555,22 +552,23 @@ class StreamMapping:
 
     async def _save(self, state: _ShardState) -> None:
         """Write the shard's checkpoint if it moved, through its lease (so only the owner
-        moves it); one write at a time per shard, so the newest positions are always the
-        last written. A lost lease stops the shard here."""
-        async with state.lock:
-            positions = state.checkpoint()
-            if positions == state.saved or state.lease.lost:
-                return
-            assert self._leases is not None
-            if not await self._leases.write(state.lease, positions):
-                logger.warning(
-                    "stream %s: the lease of %s was taken over; stopped reading it",
-                    self.stream.name,
-                    state.shard_id,
-                )
-                self._close(state)
-                return
+        moves it). The lease's writes take turns in the order asked, and the positions are
+        read just before asking, so the newest positions are always the last written. A lost
+        lease stops the shard here."""
+        positions = state.checkpoint()
+        if positions == state.saved or state.lease.lost:
+            return
+        assert self._leases is not None
+        if await self._leases.write(state.lease, positions):
             state.saved = positions
+            return
+        if not state.closing:  # (writes queued behind the one that failed fail too)
+            logger.warning(
+                "stream %s: the lease of %s was taken over; stopped reading it",
+                self.stream.name,
+                state.shard_id,
+            )
+            self._close(state)
 
     # -- reading -----------------------------------------------------------------------------
     async def _read(self, state: _ShardState) -> None:
