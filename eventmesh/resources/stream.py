@@ -105,7 +105,8 @@ may have appended; this one learns of its own appends at once)."""
 # sequence. Always 56 digits, so string order is numeric order; a number names its shard.
 SEQUENCE_DIGITS = 56
 _SEQUENCE_BASE = 49 * 10**54
-_SHARD_STRIDE = 10**40
+_POSITION_DIGITS = 40
+_SHARD_STRIDE: int = 10**_POSITION_DIGITS
 
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _b64encode = base64.b64encode
@@ -120,6 +121,12 @@ def sequence_number(shard_index: int, position: int) -> str:
     ``sequence_number(0, 1) == "49" + "0" * 53 + "1"``.
     """
     return str(_SEQUENCE_BASE + shard_index * _SHARD_STRIDE + position)
+
+
+def _sequence_prefix(shard_index: int) -> str:
+    """The digits a shard's sequence numbers start with; the position's 40 digits follow
+    (joining text is several times cheaper than printing a 56-digit integer)."""
+    return sequence_number(shard_index, 0)[:-_POSITION_DIGITS]
 
 
 def _position(shard_index: int, shard_id: str, text: str) -> int:
@@ -247,7 +254,7 @@ class StreamRecord:
             region,
             invoke_identity_arn,
             self.shard_id,
-            int(self.sequence_number) - self.position,
+            self.sequence_number[:-_POSITION_DIGITS],
         )
         stored = LogRecord(
             self.position, self.data, self.partition_key, self.approximate_arrival_timestamp
@@ -260,13 +267,13 @@ class KinesisRecords:
     built straight from the stored records.
 
     What every record of the shard shares (the ARNs, the region, the ``eventID`` prefix and
-    the sequence numbers' base) is bound once, so a record costs only its own fields: its
-    sequence number formatted, its data in base64, its arrival rounded to the millisecond.
+    the sequence numbers' first digits) is bound once, so a record costs only its own fields:
+    its position's digits, its data in base64, its arrival rounded to the millisecond.
     Each call makes new dicts: a handler may change its event, and neither a retry nor
     another mapping may see that.
     """
 
-    __slots__ = ("_base", "_event_id", "_identity", "_region", "_stream_arn", "shard_id")
+    __slots__ = ("_event_id", "_identity", "_prefix", "_region", "_stream_arn", "shard_id")
 
     def __init__(
         self,
@@ -274,27 +281,27 @@ class KinesisRecords:
         region: str,
         invoke_identity_arn: str,
         shard_id: str,
-        sequence_base: int,
+        sequence_prefix: str,
     ) -> None:
         self.shard_id = shard_id
         self._stream_arn = stream_arn
         self._region = region
         self._identity = invoke_identity_arn
         self._event_id = f"{shard_id}:"
-        self._base = sequence_base
+        self._prefix = sequence_prefix
 
     def sequence_number(self, position: int) -> str:
         """The Kinesis sequence number of the store's ``position`` in this shard."""
-        return str(self._base + position)
+        return self._prefix + str(position).zfill(_POSITION_DIGITS)
 
     def records(self, stored: Sequence[LogRecord]) -> list[dict[str, Any]]:
         """The event records of ``stored``, in order."""
-        base, event_id = self._base, self._event_id
+        prefix, event_id = self._prefix, self._event_id
         identity, region, stream_arn = self._identity, self._region, self._stream_arn
         arrival, rounded = math.nan, 0.0  # the records of one append share their arrival
         built = []
         for record in stored:
-            number = str(base + record.sequence)
+            number = prefix + str(record.sequence).zfill(_POSITION_DIGITS)
             if record.arrival != arrival:
                 arrival = record.arrival
                 rounded = round(arrival, 3)
@@ -349,10 +356,9 @@ class GetRecordsResult:
 class _ShardLog:
     """What this process knows of one shard's log: its pending limit, its bounds once
     known, the slowest running mapping's read position, when retention next trims, and the
-    base of its sequence numbers."""
+    digits its sequence numbers start with."""
 
     __slots__ = (
-        "base",
         "calls",
         "floor",
         "index",
@@ -360,6 +366,7 @@ class _ShardLog:
         "newest",
         "next_trim",
         "oldest",
+        "prefix",
         "shard_id",
     )
 
@@ -367,7 +374,7 @@ class _ShardLog:
         self.shard_id = shard_id
         self.index = index
         self.limit = limit
-        self.base = _SEQUENCE_BASE + index * _SHARD_STRIDE
+        self.prefix = _sequence_prefix(index)
         self.next_trim = -math.inf
         self.newest: int | None = None
         """The newest sequence, once this process appended to the shard (memory backend)."""
@@ -509,7 +516,8 @@ class Stream(Resource):
             propagate.inject(trace)
         stored = await self._logs.append(self.name, log.shard_id, ((body, partition_key, trace),))
         self._note_append(log, stored)
-        return PutRecordResult(log.shard_id, str(log.base + stored[0].sequence))
+        number = log.prefix + str(stored[0].sequence).zfill(_POSITION_DIGITS)
+        return PutRecordResult(log.shard_id, number)
 
     async def put_records(
         self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
@@ -554,9 +562,8 @@ class Stream(Resource):
                 admitted.pop(index).release()
                 self._note_append(log, stored)
                 for position, record in zip(positions, stored, strict=True):
-                    results[position] = PutRecordResult(
-                        log.shard_id, str(log.base + record.sequence)
-                    )
+                    number = log.prefix + str(record.sequence).zfill(_POSITION_DIGITS)
+                    results[position] = PutRecordResult(log.shard_id, number)
         finally:
             for limit in admitted.values():  # shards not reached when an append failed
                 limit.release()
@@ -694,21 +701,21 @@ class Stream(Resource):
         self, shard_id: str, after: int, limit: int, wait: float = 0.0
     ) -> list[StreamRecord]:
         """Up to ``limit`` records after ``after``, waiting up to ``wait`` s for one."""
-        base = self._log(shard_id).base
+        prefix = self._log(shard_id).prefix
         stored = await self.read_log(shard_id, after, limit, wait)
-        return [self._record(shard_id, base, record) for record in stored]
+        return [self._record(shard_id, prefix, record) for record in stored]
 
     def kinesis_records(self, shard_id: str, invoke_identity_arn: str) -> KinesisRecords:
         """The builder of the shard's event records for a mapping invoking as that role."""
         return KinesisRecords(
-            self.arn, self.context.region, invoke_identity_arn, shard_id, self._log(shard_id).base
+            self.arn, self.context.region, invoke_identity_arn, shard_id, self._log(shard_id).prefix
         )
 
     @staticmethod
-    def _record(shard_id: str, base: int, record: LogRecord) -> StreamRecord:
+    def _record(shard_id: str, prefix: str, record: LogRecord) -> StreamRecord:
         return StreamRecord(
             shard_id,
-            str(base + record.sequence),
+            prefix + str(record.sequence).zfill(_POSITION_DIGITS),
             record.partition_key,
             record.data,
             record.arrival,
