@@ -123,7 +123,7 @@ class _Lane:
     is moved one at a time.
     """
 
-    __slots__ = ("backing_off", "floor", "head", "records", "throttles", "wake")
+    __slots__ = ("backing_off", "floor", "head", "records", "sleeper", "throttles")
 
     def __init__(self, floor: int) -> None:
         self.records: list[LogRecord] = []
@@ -132,7 +132,7 @@ class _Lane:
         """Every record of this lane up to here was done before this run started."""
         self.backing_off = False
         self.throttles = 0
-        self.wake = asyncio.Event()
+        self.sleeper: asyncio.Future[None] | None = None
 
     def waiting(self) -> int:
         """Records waiting in the lane, the batch being delivered included."""
@@ -140,7 +140,22 @@ class _Lane:
 
     def push(self, records: list[LogRecord]) -> None:
         self.records += records
-        self.wake.set()
+        self.wake()
+
+    async def sleep(self) -> None:
+        """Wait for :meth:`wake` (records pushed, a timer, the shard closing). The lane's
+        task looks at what it waits for just before, with nothing in between that could
+        wake it, so a bare future does (no :class:`asyncio.Event` to clear and set)."""
+        self.sleeper = asyncio.get_running_loop().create_future()
+        try:
+            await self.sleeper
+        finally:
+            self.sleeper = None
+
+    def wake(self) -> None:
+        sleeper = self.sleeper
+        if sleeper is not None and not sleeper.done():
+            sleeper.set_result(None)
 
     def take(self, count: int) -> list[LogRecord]:
         """The lane's oldest ``count`` records (fewer when fewer wait)."""
@@ -467,7 +482,7 @@ class StreamMapping:
         if state.reader is not None:
             state.reader.cancel()
         for lane in state.lanes:
-            lane.wake.set()
+            lane.wake()
         if self._shards.get(state.shard_id) is state:
             del self._shards[state.shard_id]
         self.stream.note_read(state.shard_id)
@@ -647,8 +662,7 @@ class StreamMapping:
     async def _run_lane(self, state: _ShardState, lane: _Lane) -> None:
         while not self._stopping and not state.closing:
             if not lane.records:
-                lane.wake.clear()
-                await lane.wake.wait()
+                await lane.sleep()
                 continue
             try:
                 await self._fill(state, lane)
@@ -672,10 +686,9 @@ class StreamMapping:
             waiting = lane.records[lane.head :]
             if sum(_estimated_size(record) for record in waiting) >= MAX_BATCH_BYTES:
                 return
-            lane.wake.clear()
-            timer = clock.call_at(deadline, lane.wake.set)
+            timer = clock.call_at(deadline, lane.wake)
             try:
-                await lane.wake.wait()
+                await lane.sleep()
             finally:
                 timer.cancel()
 
