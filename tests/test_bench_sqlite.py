@@ -85,6 +85,7 @@ def test_queue_on_sqlite_runs_beside_the_raw_loop_and_leaves_no_file(tmp_path: P
     result = json.loads(output.read_text())
     assert result["events"]["handled"] == result["baseline_events"]["handled"] == 300
     assert result["baseline"]["name"].startswith("raw sqlite3, WAL NORMAL")
+    assert result["parameters"]["storage"] == storage  # no secret to mask: levels stay apart
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
 
 

@@ -126,7 +126,9 @@ async def benchmark(
             baseline["name"] += " (in memory, no SQLite)"
     else:
         result = await _both_sides(scenario, options, progress)
-    result["parameters"]["storage"] = shown_url(given)
+    # An SQLite URL carries a path and settings, no secret: shown whole, so that runs at
+    # two synchronous levels stay apart in a comparison table.
+    result["parameters"]["storage"] = given if is_sqlite(given) else shown_url(given)
     return result
 
 

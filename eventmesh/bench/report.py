@@ -296,8 +296,9 @@ def print_comparison(document: dict[str, Any], *, file: Any = None) -> None:
 
     console = Console(file=file or sys.stdout)
     table = Table(title=f"eventmesh bench: {document['scenario']} by storage", title_justify="left")
-    for header in ("storage", f"throughput ({document['unit']})", "p50 ms", "p99 ms"):
-        table.add_column(header, justify="left" if header == "storage" else "right")
+    table.add_column("storage", overflow="fold")  # whole: sqlite://...?synchronous=... differ
+    for header in (f"throughput ({document['unit']})", "p50 ms", "p99 ms"):
+        table.add_column(header, justify="right")
     table.add_column("baseline")
     table.add_column("ratio", justify="right")
     for row in document["comparison"]:
