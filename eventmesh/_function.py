@@ -235,6 +235,10 @@ class FunctionVersion:
         self.init_hook = init_hook
         self.init_is_async = init_hook is not None and is_async_callable(init_hook)
         self.config = config
+        # What every invocation reads, taken from the (frozen) configuration once.
+        self.timeout = config.timeout
+        self.memory = config.memory
+        self.variables = config.environment
         self.pool: EnvironmentPool | None = None  # attached by the mesh
 
     @property
@@ -267,6 +271,9 @@ class Function:
         self.chain: CallHandler | None = None
         """The composed chain, or None: no middleware, the invoker's direct path."""
         self.latest = FunctionVersion(self, LATEST, handler, None, config)
+        self.reserved = config.reserved_concurrency
+        """``$LATEST``'s reserved concurrency (it applies to every version), read on every
+        invocation: kept here as ``$LATEST`` changes."""
         self.versions: dict[str, FunctionVersion] = {}
         self.aliases: dict[str, Alias] = {}
         self._last_published: tuple[Handler, InitHook | None, FunctionConfig] | None = None
@@ -322,6 +329,7 @@ class Function:
         for validate in self._validators:
             validate(new)
         self.latest = new
+        self.reserved = new.config.reserved_concurrency
         for listener in self._on_change:
             listener(new)
 

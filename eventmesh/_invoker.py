@@ -46,7 +46,7 @@ from eventmesh._errors import (
 from eventmesh._ids import RequestIds
 from eventmesh._invocation import CallHandler, Invocation, InvocationResult, Middleware
 from eventmesh._marshal import MARSHAL_OPTIONS, MarshalError, lambda_marshal, lambda_size
-from eventmesh._trampoline import AbandonedWork, Overran, drive
+from eventmesh._trampoline import AbandonedWork, Overran, drive, drive_on
 from eventmesh._validation import check_finite, has_non_finite, json_error
 from eventmesh.middleware.stack import MiddlewareStack
 from eventmesh.telemetry import Telemetry, invocation_logger
@@ -66,10 +66,9 @@ _MIDDLEWARE_DIR = os.path.join(_PACKAGE_DIR, "middleware")
 try:  # Python 3.11's asyncio.current_task is pure Python; its table is one dict lookup away
     from asyncio.tasks import _current_tasks as _tasks  # type: ignore[attr-defined]
 
-    _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = _tasks
-
-    def _current_task(loop: asyncio.AbstractEventLoop | None) -> asyncio.Task[Any] | None:
-        return _current_tasks.get(loop)  # type: ignore[arg-type]
+    _current_tasks: dict[asyncio.AbstractEventLoop | None, asyncio.Task[Any]] = _tasks
+    _current_task: Callable[[asyncio.AbstractEventLoop | None], asyncio.Task[Any] | None]
+    _current_task = _current_tasks.get  # the dict's own get: no Python frame per call
 
 except ImportError:  # pragma: no cover - other Pythons
     _current_task = asyncio.current_task
@@ -172,6 +171,7 @@ class Invoker:
         middleware: Iterable[Middleware] | None = None,
     ) -> None:
         self.clock = clock
+        self._now = clock.now
         self.telemetry = telemetry
         self.middleware = MiddlewareStack(middleware, telemetry)
         self.watcher = DeadlineWatcher(clock)
@@ -203,7 +203,7 @@ class Invoker:
         The pool (``SHARED`` or ``RESERVED``) goes back to :meth:`release`, so a change of
         reserved concurrency while an invocation runs cannot unbalance the accounts.
         """
-        reserved = function.latest.config.reserved_concurrency
+        reserved = function.reserved
         if reserved is not None:
             if function.in_flight >= reserved:
                 return False, "ReservedFunctionConcurrentInvocationLimitExceeded"
@@ -262,9 +262,20 @@ class Invoker:
             chain = invocation_chain.get()
             if chain is not None:
                 self.check_recursion(function, chain)
-            acquired, lease = self.try_acquire(function)
-            if not acquired:
-                raise self.throttle_error(function, lease)
+            # try_acquire, inlined: the concurrency accounting of every synchronous call.
+            reserved = function.reserved
+            if reserved is not None:
+                if function.in_flight >= reserved:
+                    reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
+                    raise self.throttle_error(function, reason)
+                lease = RESERVED
+            elif self.unreserved_in_flight >= self.unreserved_capacity:
+                raise self.throttle_error(function, "ConcurrentInvocationLimitExceeded")
+            else:
+                self.unreserved_in_flight += 1
+                lease = SHARED
+            function.in_flight += 1
+            self.in_flight += 1
         if request_id is None:
             request_id = self.request_ids.next()
         token = None if chain is None else invocation_chain.set(extend_chain(chain, function.name))
@@ -278,19 +289,22 @@ class Invoker:
             assert pool is not None, "the mesh attaches a pool to every version"
             environment = pool.take()
             if environment.initialised and version.handler_is_async:
-                # The hot path, with _guarded inlined to save a coroutine per invocation.
+                # The hot path: a warm environment, an async def handler, no middleware.
+                # What _guarded, drive, _finished and _complete do, for the common case, in
+                # this frame: the handler's first step is taken here (one that finishes
+                # without waiting needs no generator to drive it), and a success with
+                # nothing to marshal returns at once. Anything else goes the general way.
                 log = invocation_logger.isEnabledFor(logging.INFO)
                 if log:
                     _log_start(request_id, version)
-                config = version.config
-                timeout = config.timeout
-                now = self.clock.now
+                timeout = version.timeout
+                now = self._now
                 started = now()
                 deadline = started + timeout
                 context = Context(
-                    request_id, function.name, version.version, invoked_arn, config.memory,
+                    request_id, function.name, version.version, invoked_arn, version.memory,
                     environment.log_stream_name, deadline, now, False, environment.state,
-                    config.environment, invocation_type, client_context,
+                    version.variables, invocation_type, client_context,
                 )  # fmt: skip
                 task = _current_task(self._loop)
                 assert task is not None
@@ -298,17 +312,34 @@ class Invoker:
                 environment.timed_out = False
                 environment.timeout = timeout
                 environment.deadline = deadline
-                self.watcher.watch(environment, timeout, deadline)
+                watcher = self.watcher
+                watcher.watch(environment, timeout, deadline)
                 ended = None
                 try:
-                    payload = await drive(version.handler(event, context), environment, now)
+                    coroutine = version.handler(event, context)
+                    try:
+                        pending = coroutine.send(None)
+                    except StopIteration as stop:
+                        payload = stop.value
+                    else:
+                        payload = await drive_on(coroutine, environment, now, pending)
                 except BaseException as exc:
                     payload, error, reusable = self._failed(
                         environment, task, exc, request_id, True
                     )
                 else:
-                    self.watcher.unwatch(environment, timeout)
+                    watcher.unwatch(environment, timeout)
                     ended = now()
+                    if payload is None and ended <= deadline and not environment.timed_out:
+                        # Done in time with nothing to marshal: give the environment back, count.
+                        pool.give_back(environment, ended)
+                        function.stats.invocations += 1
+                        duration = (ended - started) * 1000.0
+                        if log:
+                            _log_end(request_id, version, duration, None, False, False)
+                        return InvocationResult(
+                            200, None, None, version.version, request_id, False, duration
+                        )
                     payload, error, reusable = self._finished(
                         environment, task, payload, request_id, ended
                     )
@@ -316,15 +347,17 @@ class Invoker:
                     environment, version, request_id, payload, error, reusable, started,
                     False, None, log, ended,
                 )  # fmt: skip
-            config = version.config
             context = Context(
-                request_id, function.name, version.version, invoked_arn, config.memory,
-                "", 0.0, self.clock.now, False, None, config.environment, invocation_type,
+                request_id, function.name, version.version, invoked_arn, version.memory,
+                "", 0.0, self.clock.now, False, None, version.variables, invocation_type,
                 client_context,
             )  # fmt: skip
             return await self._run_general(environment, version, event, context)
         finally:
-            self.release(function, lease)
+            function.in_flight -= 1
+            self.in_flight -= 1
+            if lease == SHARED:
+                self.unreserved_in_flight -= 1
             if token is not None:
                 invocation_chain.reset(token)
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from eventmesh._environment import Environment
 
-__all__ = ["AbandonedWork", "Overran", "drive"]
+__all__ = ["AbandonedWork", "Overran", "drive", "drive_on"]
 
 logger = logging.getLogger("eventmesh.invocations")
 
@@ -75,6 +75,19 @@ def drive(
         pending = coroutine.send(None)
     except StopIteration as stop:
         return stop.value
+    return (yield from _drive_on(coroutine, environment, now, pending))
+
+
+@types.coroutine
+def drive_on(
+    coroutine: Coroutine[Any, Any, Any],
+    environment: Environment,
+    now: Callable[[], float],
+    pending: Any,
+) -> Generator[Any, Any, Any]:
+    """:func:`drive` from the second step, for a caller that made the first step itself
+    (``coroutine.send(None)`` returned ``pending``): the warm path of the invoker, which
+    then needs no generator at all for a handler that finishes without waiting."""
     return (yield from _drive_on(coroutine, environment, now, pending))
 
 

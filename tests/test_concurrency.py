@@ -124,3 +124,32 @@ async def test_concurrency_comes_back_after_errors_and_timeouts(
         await task
         assert (await mesh.invoke("flaky", "fine")).function_error is None
     assert flaky.in_flight == 0
+
+
+async def test_a_new_reserved_concurrency_applies_to_the_next_invocation(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Reserved concurrency is $LATEST's setting for every version (§2.2), read at each
+    invocation: a change made while one runs applies to the next, never to the running one."""
+    gate = asyncio.Event()
+
+    @mesh.function(name="held", reserved_concurrency=1, timeout=60)
+    async def held(event: Any, context: Context) -> str:
+        if event == "wait":
+            await gate.wait()
+        return "ok"
+
+    async with mesh:
+        version = held.publish_version()
+        running = asyncio.create_task(mesh.invoke("held", "wait"))
+        await clock.advance(0)
+        with pytest.raises(TooManyRequestsError):
+            await mesh.invoke(f"held:{version.version}", "now")
+        held.update_configuration(reserved_concurrency=2)
+        assert (await mesh.invoke(f"held:{version.version}", "now")).payload == "ok"
+        held.update_configuration(reserved_concurrency=0)
+        with pytest.raises(TooManyRequestsError):
+            await mesh.invoke("held", "now")
+        gate.set()
+        assert (await running).payload == "ok"
+        assert held.stats.throttles == 2
