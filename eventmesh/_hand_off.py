@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 
 from eventmesh._clock import Clock, TimerHandle
 from eventmesh._store_workers import POLL_WAIT, YIELD_EVERY
-from eventmesh._tasks import stop_tasks
+from eventmesh._tasks import start_task, stop_tasks
 
 __all__ = ["HandOff"]
 
@@ -119,11 +119,7 @@ class HandOff(Generic[T]):
         self._coming = 0
 
     def _spawn(self) -> None:
-        task = asyncio.create_task(
-            self._work(), name=f"{self.name}.worker", context=self._context.copy()
-        )
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        start_task(self.tasks, self._work(), f"{self.name}.worker", self._context)
 
     async def _work(self) -> None:
         ready = self.ready

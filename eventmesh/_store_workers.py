@@ -31,7 +31,7 @@ from functools import cached_property
 from eventmesh._clock import Clock
 from eventmesh._errors import BackendError
 from eventmesh._outage import Outage
-from eventmesh._tasks import stop_tasks
+from eventmesh._tasks import start_task, stop_tasks
 from eventmesh.backends.protocols import Delivery, QueueStore
 
 __all__ = ["IDLE_POLL_WAIT", "POLL_WAIT", "YIELD_EVERY", "StoreWorkers"]
@@ -111,10 +111,7 @@ class StoreWorkers:
         await stop_tasks(self.tasks)
 
     def _spawn(self) -> None:
-        context = None if self._context is None else self._context.copy()
-        task = asyncio.create_task(self._work(), name=self._task_name, context=context)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        start_task(self.tasks, self._work(), self._task_name, self._context)
 
     async def _work(self) -> None:
         """One worker: take a message, process it, repeat (see the module docstring)."""

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
-__all__ = ["abandon_deliveries", "stop_tasks"]
+__all__ = ["abandon_deliveries", "start_task", "stop_tasks"]
+
+
+def start_task(
+    tasks: set[asyncio.Task[None]],
+    coroutine: Coroutine[Any, Any, None],
+    name: str,
+    context: contextvars.Context | None = None,
+) -> asyncio.Task[None]:
+    """Start a background task, kept in ``tasks`` while it runs (for :func:`stop_tasks`); in
+    a copy of ``context`` when given, else of the current one."""
+    task = asyncio.create_task(
+        coroutine, name=name, context=None if context is None else context.copy()
+    )
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
 
 
 async def stop_tasks(tasks: set[asyncio.Task[None]], grace: float = 5.0) -> None:
