@@ -250,6 +250,10 @@ class AsyncInvocationQueue:
             if invoker.telemetry.tracing:
                 trace = {}
                 propagate.inject(trace)
+            if handed.ready:
+                # It waits behind others: keep a right-sized copy (orjson's output holds a
+                # 4 KB allocation whatever its length), as the memory store does.
+                body = bytes(memoryview(body))
             now = invoker.clock.time()
             handed.put(_Event(body, request_id, qualifier, now, chain or _NO_CHAIN, trigger, trace))
             return request_id
