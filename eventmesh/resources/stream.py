@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GetRecordsResult",
     "IteratorType",
+    "KinesisRecords",
     "PutRecordResult",
     "Shard",
     "ShardIterator",
