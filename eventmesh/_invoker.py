@@ -119,18 +119,22 @@ def _timeout_error(request_id: str, timeout: float) -> dict[str, Any]:
     }
 
 
-class EncodedEvent(bytes):
+class EncodedEvent:
     """An event eventmesh encoded as JSON itself (orjson's output, or pieces of it joined,
-    as a topic's Lambda event is): :func:`encode_payload` takes it as it is and checks only
-    its size, where bytes from a caller are parsed first to prove they are JSON."""
+    as a topic's Lambda event is), in ``data``: :func:`encode_payload` takes it as it is
+    and checks only its size, where bytes from a caller are parsed first to prove they are
+    JSON. (A wrapper, not a bytes subclass: orjson parses only bytes itself.)"""
 
-    __slots__ = ()
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 def encode_payload(payload: Any, limit: int, function_name: str) -> bytes:
     """The payload as JSON bytes, checked against ``limit``; raises PayloadError or 413."""
     if type(payload) is EncodedEvent:
-        body = bytes(payload)
+        body = payload.data
     elif isinstance(payload, _RAW_JSON):
         body = bytes(payload)
         try:

@@ -14,12 +14,15 @@ from eventmesh import (
     BackendError,
     BackpressureError,
     ConfigurationError,
+    Context,
     Mesh,
     PayloadError,
     RecursiveInvocationError,
+    RequestTooLargeError,
     ResourceNotFoundError,
     TooManyRequestsError,
 )
+from eventmesh._invoker import EncodedEvent, encode_payload
 from eventmesh.delivery.errors import DeliveryError, classify
 from eventmesh.delivery.retry import (
     AWS_MANAGED_POLICY,
@@ -193,6 +196,39 @@ def test_outgoing_makes_text_or_value_only_when_a_target_asks() -> None:
     parsed = Outgoing(text='{"b":true}', is_json=True)
     assert parsed.value() == {"b": True}
     assert Outgoing(text="{not json", is_json=False).value() == "{not json"
+
+
+def test_outgoing_json_a_source_encoded_is_passed_on_as_it_is() -> None:
+    """JSON a source already holds (a bus event, a topic's Lambda event) is ``encoded``:
+    text and value are made from it on demand, each value a fresh parse."""
+    data = b'{"b":[1,"\\u00e9"]}'
+    outgoing = Outgoing(data=data, trigger="pubsub")
+    assert outgoing.encoded is data and outgoing.is_json
+    assert outgoing.text == '{"b":[1,"\\u00e9"]}'  # the text as encoded
+    assert outgoing.value() == {"b": [1, "é"]}
+    assert Outgoing({"a": 1}).encoded is None
+
+
+async def test_a_function_target_invokes_with_the_encoded_bytes_as_they_are(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """The function gets the event the bytes hold; the bytes are taken as they are (the
+    invocation's size limit still applies to them)."""
+    got: list[Any] = []
+
+    @mesh.function(name="fn")
+    async def fn(event: Any, context: Context) -> None:
+        got.append(event)
+
+    data = b'{"k":"v","n":[1,2]}'
+    assert encode_payload(EncodedEvent(data), 100, "fn") is data
+    with pytest.raises(RequestTooLargeError):
+        encode_payload(EncodedEvent(data), len(data) - 1, "fn")
+    async with mesh:
+        target = resolve_target("fn", mesh.context, KINDS, allowed={"lambda"})
+        await target.deliver(Outgoing(data=data, trigger="pubsub"))
+        await clock.advance(0)
+    assert got == [{"k": "v", "n": [1, 2]}]
 
 
 async def test_a_bucket_refuses_a_missing_target_naming_itself(

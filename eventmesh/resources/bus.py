@@ -865,7 +865,8 @@ class Rule:
 
     def matches(self, event: _Event) -> bool:
         """Whether an event put on the bus goes to this rule (a schedule-only rule: never)."""
-        return self.enabled and self.pattern is not None and self.pattern.matches(event.envelope)
+        pattern = self._pattern
+        return self.enabled and pattern is not None and pattern.matches(event.envelope)
 
     def variables(self, event: _Event) -> dict[str, Any]:
         """EventBridge's predefined input transformer variables for ``event``."""
