@@ -90,9 +90,17 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "topic": (
         ["eventmesh/resources/topic.py"],
-        ["tests/test_topic.py", "tests/test_topic_rules.py", "tests/test_egress.py"],
+        [
+            "tests/test_topic.py",
+            "tests/test_topic_rules.py",
+            "tests/test_topic_encoding.py",
+            "tests/test_egress.py",
+        ],
     ),
-    "bus": (["eventmesh/resources/bus.py"], ["tests/test_bus.py", "tests/test_bus_rules.py"]),
+    "bus": (
+        ["eventmesh/resources/bus.py"],
+        ["tests/test_bus.py", "tests/test_bus_rules.py", "tests/test_bus_inline.py"],
+    ),
     "pattern_index": (["eventmesh/_pattern_index.py"], ["tests/test_pattern_index.py"]),
     "shard_leases": (["eventmesh/mappings/shard_leases.py"], ["tests/test_shard_leases.py"]),
 }
