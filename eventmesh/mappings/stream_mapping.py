@@ -205,7 +205,10 @@ class _ShardState:
         self.lane_tasks: list[asyncio.Task[None]] = []
 
     def buffered(self) -> int:
-        return sum(lane.waiting() for lane in self.lanes)
+        lanes = self.lanes
+        if len(lanes) == 1:
+            return lanes[0].waiting()
+        return sum([lane.waiting() for lane in lanes])
 
     def checkpoint(self) -> list[int]:
         """Each lane's position: before its oldest record not done, else as far as read."""
@@ -665,7 +668,8 @@ class StreamMapping:
                 await lane.sleep()
                 continue
             try:
-                await self._fill(state, lane)
+                if self.batching_window:
+                    await self._fill(state, lane)
                 await self._deliver(state, lane, self._take(lane))
             except BackendError as exc:
                 self._outage.note(exc, f"a batch of stream {self.stream.name}")
@@ -676,8 +680,6 @@ class StreamMapping:
 
     async def _fill(self, state: _ShardState, lane: _Lane) -> None:
         """The batching window: wait for a full batch, 6 MB of records, or the window's end."""
-        if not self.batching_window:
-            return
         clock = self.stream.context.clock
         deadline = clock.now() + self.batching_window
         while lane.waiting() < self.batch_size and clock.now() < deadline:
