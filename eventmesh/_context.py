@@ -53,7 +53,6 @@ class Context:
         "identity",
         "invocation_type",
         "invoked_function_arn",
-        "log_group_name",
         "log_stream_name",
         "memory_limit_in_mb",
         "state",
@@ -80,7 +79,6 @@ class Context:
         self.function_version = function_version
         self.invoked_function_arn = invoked_function_arn
         self.memory_limit_in_mb = memory_limit_in_mb
-        self.log_group_name = "/aws/lambda/" + function_name
         self.log_stream_name = log_stream_name
         self.identity = _NO_IDENTITY
         self.client_context = client_context
@@ -90,6 +88,11 @@ class Context:
         self.invocation_type = invocation_type
         self._deadline = deadline
         self._now = now
+
+    @property
+    def log_group_name(self) -> str:
+        """``/aws/lambda/<function name>``, made when read (few handlers do)."""
+        return "/aws/lambda/" + self.function_name
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the invocation times out (never negative)."""

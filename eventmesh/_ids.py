@@ -10,26 +10,38 @@ from datetime import UTC, datetime
 __all__ = ["IsoTimes", "RequestIds"]
 
 
+_LOW_DIGITS = tuple(f"{low:03x}" for low in range(4096))
+"""The last three hex digits of a counter, made once: an id is two strings joined."""
+
+
 class RequestIds:
     """Unique request ids in UUID form, cheaply: a random per-process prefix and a counter.
 
     ``uuid.uuid4()`` costs about a microsecond (an ``os.urandom`` call and object creation)
-    on every invocation; a formatted counter costs a fifth of that and is just as unique
-    within one process, and the random prefix keeps ids apart across processes. Topics and
-    buses use it for their message and event ids too (UUIDs in AWS's shapes).
+    on every invocation; a counter is just as unique within one process, and the random
+    prefix keeps ids apart across processes. Topics and buses use it for their message and
+    event ids too (UUIDs in AWS's shapes). The counter's 12 hex digits are not formatted per
+    id: the first nine change every 4,096 ids and are kept formatted with the prefix, the
+    last three come from a table, so an id is one concatenation (a third of the cost of
+    formatting it).
     """
 
-    __slots__ = ("_counter", "_format")
+    __slots__ = ("_counter", "_head", "_prefix")
 
     def __init__(self) -> None:
         raw = os.urandom(10).hex()
         variant = "89ab"[int(raw[16], 16) % 4]  # RFC 4122's variant, so ids parse as v4
-        self._format = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{variant}{raw[17:20]}-%012x"
+        self._prefix = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{variant}{raw[17:20]}-"
+        self._head = self._prefix + "000000000"
         self._counter = 0
 
     def next(self) -> str:
-        self._counter += 1
-        return self._format % self._counter
+        counter = self._counter + 1
+        self._counter = counter
+        low = counter & 0xFFF
+        if not low:
+            self._head = f"{self._prefix}{counter >> 12:09x}"
+        return self._head + _LOW_DIGITS[low]
 
 
 class IsoTimes:

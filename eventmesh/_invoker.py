@@ -73,6 +73,8 @@ try:  # Python 3.11's asyncio.current_task is pure Python; its table is one dict
 except ImportError:  # pragma: no cover - other Pythons
     _current_task = asyncio.current_task
 _dumps = orjson.dumps
+_INFO = logging.INFO
+_logs_info = invocation_logger.isEnabledFor  # bound once: the logger is the module's for good
 _RAW_JSON = (bytes, bytearray, memoryview)
 _loads = orjson.loads
 
@@ -298,7 +300,7 @@ class Invoker:
                 # this frame: the handler's first step is taken here (one that finishes
                 # without waiting needs no generator to drive it), and a success with
                 # nothing to marshal returns at once. Anything else goes the general way.
-                log = invocation_logger.isEnabledFor(logging.INFO)
+                log = _logs_info(_INFO)
                 if log:
                     _log_start(request_id, version)
                 timeout = version.timeout

@@ -27,6 +27,15 @@ def test_request_ids_are_unique_version_4_uuids() -> None:
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
+def test_request_ids_count_in_their_last_12_hex_digits_across_each_4096() -> None:
+    ids = RequestIds()
+    made = [ids.next() for _ in range(3 * 4096 + 2)]
+    prefix = made[0][:-12]
+    assert all(text[:-12] == prefix for text in made)
+    assert [int(text[-12:], 16) for text in made] == list(range(1, 3 * 4096 + 3))
+    assert made[4095][-12:] == "000000001000" and made[4094][-12:] == "000000000fff"
+
+
 def test_two_generators_do_not_make_the_same_ids() -> None:
     """Each generator (a process, a resource) has a random prefix of its own."""
     first, second = RequestIds(), RequestIds()
