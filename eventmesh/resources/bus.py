@@ -693,7 +693,6 @@ class _Event:
 
     def __init__(
         self,
-        *,
         envelope: dict[str, Any],
         data: bytes,
         ingestion_time: float,
@@ -1395,7 +1394,7 @@ class Bus(Resource):
             (detail, detail_data),
             resources,
             when,
-            trace=dict(trace),
+            trace=dict(trace) if trace else {},
             trace_header=trace_header,
         )
 
@@ -1414,7 +1413,8 @@ class Bus(Resource):
         its JSON, joined from the ``detail`` already encoded (the last field): ``detail`` is
         the object and its compact JSON."""
         mesh = self.context
-        moment = mesh.clock.time() if when is None else when
+        now = mesh.clock.time()
+        moment = now if when is None else when
         envelope: dict[str, Any] = {
             "version": "0",
             "id": self._event_ids.next(),
@@ -1428,7 +1428,7 @@ class Bus(Resource):
         value, data = detail
         joined = b"".join((orjson.dumps(envelope)[:-1], b',"detail":', data, b"}"))
         envelope["detail"] = value
-        return self._event(envelope, data=joined, trace=trace, trace_header=trace_header)
+        return _Event(envelope, joined, now, trace, trace_header)
 
     def _event(
         self,
