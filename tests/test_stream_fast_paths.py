@@ -404,3 +404,52 @@ async def test_a_stream_mappings_checkpoint_moves_once_per_batch_done(mesh: Mesh
         stored = await mesh.backend.values.get(mapping.checkpoint_key(shard))
         assert stored is not None and b'"lanes":[5]' in stored.value
     assert mapping.invocations == 3
+
+
+# -- a burst of puts, one batch ---------------------------------------------------------------
+async def test_records_put_across_a_yield_of_the_producer_go_in_one_batch(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """On an in-memory log the reader woken by an append lets the loop's turn finish before
+    it hands the records over: a producer that yields once between two puts still makes one
+    batch, and no virtual time passes for it."""
+    batches: list[list[str]] = []
+
+    async def handler(event: dict[str, Any], context: Context) -> None:
+        batches.append([base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]])
+
+    function = mesh.function(name="consume")(handler)
+    stream = create_stream(mesh.context, "s")
+    stream.subscribe(function, starting_position="LATEST")
+    async with mesh:
+        await settle()
+        started = clock.now()
+        await stream.put_record("a", "k")
+        await asyncio.sleep(0)
+        await stream.put_record("b", "k")
+        await settle()
+        await stream.put_record("c", "k")  # alone: a batch of its own
+        await settle()
+        assert clock.now() == started
+    assert batches == [["a", "b"], ["c"]]
+
+
+async def test_a_shared_memory_store_reads_each_wake_up_as_it_comes(clock: VirtualClock) -> None:
+    """A memory backend handed to the mesh may be another mesh's too: its reader does not
+    linger (and the records still arrive in order, each once)."""
+    mesh = Mesh(storage=memory_backend(clock), clock=clock, drain_timeout=2.0)
+    batches: list[list[str]] = []
+
+    async def handler(event: dict[str, Any], context: Context) -> None:
+        batches.append([base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]])
+
+    function = mesh.function(name="consume")(handler)
+    stream = create_stream(mesh.context, "s")
+    stream.subscribe(function, starting_position="LATEST")
+    async with mesh:
+        await settle()
+        await stream.put_record("a", "k")
+        await asyncio.sleep(0)
+        await stream.put_record("b", "k")
+        await settle()
+    assert batches == [["a"], ["b"]]

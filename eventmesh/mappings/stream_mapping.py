@@ -29,7 +29,10 @@ Choices where AWS says nothing precise: a failed batch is retried after 1, 2, 4,
 every 30 seconds; records discarded for their age are reported with the condition
 ``RecordAgeExceeded`` (named after ``MaximumRecordAgeInSeconds``, as the async queue's
 ``EventAgeExceeded`` is after ``MaximumEventAgeInSeconds``); a shard is read by one long-poll
-reader rather than once a second.
+reader rather than once a second. On a log kept in this process's memory, a reader woken by
+an append lets the event loop's turn finish and reads again before handing the records over,
+so records put in one burst (a producer between two yields) go in one batch rather than in
+one batch per wake-up: the first record waits one turn of the loop, not a batching window.
 """
 
 from __future__ import annotations
@@ -307,6 +310,7 @@ class StreamMapping:
         self._lease_failures = 0
         self._stopping = False
         self._capacity = max(2 * self.batch_size, 100) * self.parallelization_factor
+        self._linger = False  # see the module docstring: set at start, for an in-memory log
 
     @staticmethod
     def _check_start(position: str, timestamp: float | datetime | None) -> float | None:
@@ -371,6 +375,7 @@ class StreamMapping:
         if not self.enabled:
             return
         self._stopping = False
+        self._linger = mesh.backend.in_memory
         self._leases = ShardLeases(
             mesh.backend.values, mesh.clock, self.checkpoint_key, duration=self.lease_duration
         )
@@ -599,16 +604,29 @@ class StreamMapping:
                 state.room.clear()
                 await state.room.wait()
                 continue
+            limit = min(room, READ_LIMIT)
             try:
                 records = await stream.read_log(
-                    state.shard_id, state.read_position, min(room, READ_LIMIT), POLL_WAIT
+                    state.shard_id, state.read_position, limit, POLL_WAIT
                 )
             except Exception as exc:
                 await self._outage.failed(exc)
                 continue
             self._outage.recovered()
+            if self._linger and 0 < len(records) < limit:
+                more = await self._rest_of_burst(state, records[-1].sequence, limit - len(records))
+                records = records + more if more else records
             if records and not self._stopping and not state.closing:
                 self._dispatch(state, records)
+
+    async def _rest_of_burst(self, state: _ShardState, after: int, limit: int) -> list[LogRecord]:
+        """What else the producers append before the loop's turn ends (in-memory logs only:
+        a read there costs nothing, where a durable store's own latency gathers a burst)."""
+        await asyncio.sleep(0)
+        try:
+            return await self.stream.read_log(state.shard_id, after, limit)
+        except Exception:
+            return []  # read at the next round, as any record not read yet
 
     def _dispatch(self, state: _ShardState, records: list[LogRecord]) -> None:
         """Hand the records read to their lanes: all to the one lane (no copy), or each by
