@@ -376,9 +376,18 @@ class AsyncInvocationQueue:
         """A hand-off worker took ``event`` (the hot path: :meth:`_process` inlined)."""
         if event.taken is not None:  # a stored one, handed back when due
             self._stored_waiting -= 1
+            delivery = event.delivery
+            assert delivery is not None
+            # It may have waited here for a worker as long as a handler's timeout: its
+            # visibility counts from now, as if a store worker had just taken it, or the
+            # store would hand it back again while it runs.
+            renewed = await self._store.change_visibility(
+                self.name, delivery.receipt, self._visibility()
+            )
             if not event.taken.done():
                 event.taken.set_result(None)
-            await self._process(event)
+            if renewed:  # else it is back in the store, which hands it over again
+                await self._process(event)
             return
         if event.interrupted:
             event.interrupted = False

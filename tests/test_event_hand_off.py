@@ -368,3 +368,40 @@ async def test_a_full_queue_makes_the_producer_wait_until_an_event_finishes(
 
     handed, stored = await both_ways(monkeypatch, scenario)
     assert handed == stored == ([(2, "BackpressureError")], 3)
+
+
+async def test_a_due_retry_waiting_for_a_busy_worker_runs_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A retry that comes due while the only worker is busy waits for it; that wait must not
+    eat its visibility timeout (300 s + 170 s), or the store hands it back a second time while
+    it runs. "a" fails at 0 (due again at 60); "b" holds the one worker from 50 to 340; "a"
+    runs at 340 to its timeout at 640, again at 760 (to 1060), and is discarded."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[tuple[float, str]] = []
+        failures = RecordingDestination()
+        gate = asyncio.Event()
+
+        @mesh.function(name="slow", reserved_concurrency=1, timeout=300, on_failure=failures)
+        async def slow(event: str, context: Context) -> None:
+            runs.append((clock.now(), event))
+            if len(runs) == 1:
+                raise RuntimeError("again in a minute")
+            if event == "b":
+                await gate.wait()
+            else:
+                await asyncio.Event().wait()  # to its timeout
+
+        async with mesh:
+            await mesh.invoke("slow", "a", "Event")
+            await clock.advance(50)
+            await mesh.invoke("slow", "b", "Event")
+            await clock.advance(290)
+            gate.set()
+            await clock.advance(1000)
+        return runs, [context_of(record) for record in failures.messages]
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    expected_runs = [(0.0, "a"), (50.0, "b"), (340.0, "a"), (760.0, "a")]
+    assert handed == stored == (expected_runs, [("RetriesExhausted", 3, "a")])
