@@ -313,7 +313,13 @@ class AsyncInvocationQueue:
         return max(self._invoker.unreserved_capacity, 1)
 
     def _visibility(self) -> float:
-        return self.function.latest.config.timeout + VISIBILITY_MARGIN
+        """Long enough for the version the event runs: a published one keeps its own
+        timeout, which may be longer than ``$LATEST``'s."""
+        function = self.function
+        timeout = function.latest.config.timeout
+        for version in function.versions.values():
+            timeout = max(timeout, version.config.timeout)
+        return timeout + VISIBILITY_MARGIN
 
     async def pending(self) -> int:
         """Events visible in the store now, plus those handed over or being processed."""

@@ -405,3 +405,33 @@ async def test_a_due_retry_waiting_for_a_busy_worker_runs_once(
     handed, stored = await both_ways(monkeypatch, scenario)
     expected_runs = [(0.0, "a"), (50.0, "b"), (340.0, "a"), (760.0, "a")]
     assert handed == stored == (expected_runs, [("RetriesExhausted", 3, "a")])
+
+
+async def test_a_retry_of_a_version_with_a_longer_timeout_than_latest_runs_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A taken event stays hidden long enough for the version it runs, not $LATEST's: version
+    1 has a timeout of 300 s, $LATEST 3 s. Its event fails at 0, runs again at 60 until its
+    timeout at 360, a last time at 480 (to 780), and is discarded: three runs, not more."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[tuple[float, str]] = []
+        failures = RecordingDestination()
+
+        @mesh.function(name="long", timeout=300, on_failure=failures)
+        async def long(event: str, context: Context) -> None:
+            runs.append((clock.now(), context.function_version))
+            if len(runs) == 1:
+                raise RuntimeError("again in a minute")
+            await asyncio.Event().wait()  # to its timeout
+
+        long.publish_version()
+        long.update_configuration(timeout=3)
+        async with mesh:
+            await mesh.invoke("long:1", "a", "Event")
+            await clock.advance(1000)
+        return runs, [context_of(record) for record in failures.messages]
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    expected_runs = [(0.0, "1"), (60.0, "1"), (480.0, "1")]
+    assert handed == stored == (expected_runs, [("RetriesExhausted", 3, "a")])
