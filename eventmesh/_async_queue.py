@@ -334,21 +334,28 @@ class AsyncInvocationQueue:
         handed = self._handed
         if handed is None:
             return stats
-        waiting = len(handed.ready) - self._stored_waiting - self._interrupted
-        taken = self._busy_handed + self._interrupted
+        # A stored event handed back waits for a worker as a visible one would: queued.
+        waiting = len(handed.ready) - self._interrupted
+        taken = self._busy_handed + self._interrupted - self._stored_waiting
         return QueueStats(stats.visible + waiting, stats.in_flight + taken, stats.delayed)
 
     async def stop(self) -> None:
         """Stop the workers; one whose handler swallows the cancellation is not waited for.
         Events handed over and not finished stay in line for a restart (or are counted lost
-        with the memory store's); stored ones come back after their visibility timeout."""
+        with the memory store's); stored ones come back after their visibility timeout, or at
+        once if they were only waiting for a worker."""
         if self._workers is not None:
             await self._workers.stop()
         handed = self._handed
         if handed is not None:
             await handed.stop()
-            if self._stored_waiting:  # the store has them (in flight): they come back
-                kept = [event for event in handed.ready if event.delivery is None]
+            if self._stored_waiting:  # the store has them (in flight): put back in line
+                kept: list[_Event] = []
+                for event in list(handed.ready):
+                    if event.delivery is None:
+                        kept.append(event)
+                    else:  # due and not taken: visible again at once, as if never received
+                        await self._store.change_visibility(self.name, event.delivery.receipt, 0)
                 handed.ready.clear()
                 handed.ready.extend(kept)
                 self._stored_waiting = 0

@@ -435,3 +435,53 @@ async def test_a_retry_of_a_version_with_a_longer_timeout_than_latest_runs_once(
     handed, stored = await both_ways(monkeypatch, scenario)
     expected_runs = [(0.0, "1"), (60.0, "1"), (480.0, "1")]
     assert handed == stored == (expected_runs, [("RetriesExhausted", 3, "a")])
+
+
+async def test_a_due_retry_waiting_for_the_worker_counts_as_queued_and_runs_at_restart(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retry that came due (at 60) while the only worker was busy (with "b", from 50) is
+    queued, not taken: the drain and the stop at 70 say so, and after a restart it runs at
+    once, as an event still in the store does (not a visibility timeout of 270 s later)."""
+    caplog.set_level(logging.INFO, logger="eventmesh")
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        gate = asyncio.Event()
+        runs: list[tuple[float, str]] = []
+
+        @mesh.function(name="held", reserved_concurrency=1, timeout=100)
+        async def held(event: str, context: Context) -> None:
+            runs.append((clock.now(), event))
+            if len(runs) == 1:
+                raise RuntimeError("again in a minute")
+            if event == "b" and not gate.is_set():
+                await gate.wait()
+
+        caplog.clear()
+        async with mesh:
+            await mesh.invoke("held", "a", "Event")
+            await clock.advance(50)
+            await mesh.invoke("held", "b", "Event")
+            await clock.advance(20)
+            await mesh.drain(0)
+            await mesh.stop(drain=False)
+        lines = stop_lines(caplog)
+        gate.set()
+        async with mesh:
+            await clock.advance(1)
+        return lines, [run for run in runs if run[1] == "a"]
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert (
+        handed
+        == stored
+        == (
+            [
+                "draining (up to 0 s): function held 1 running, 1 queued",
+                "abandoned: function held 1 running, 1 queued (stopped without draining)",
+                "abandoned: function held 2 Event invocations not run (1 queued, 0 waiting to "
+                "retry, 1 taken); memory storage keeps nothing after the process ends",
+            ],
+            [(0.0, "a"), (70.0, "a")],
+        )
+    )
