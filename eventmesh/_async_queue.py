@@ -221,8 +221,10 @@ class AsyncInvocationQueue:
         self._stored_waiting = 0  # stored events handed to the workers and not yet taken
         self._interrupted = 0  # events handed over whose run a stop interrupted
         self._context = contextvars.Context()
-        self._own_chain: Mapping[str, int] = MappingProxyType({function.name: 1})
-        """The chain of an event no invocation led to (most of them), made once."""
+        self._own_chain: Mapping[str, int] = {function.name: 1}
+        """The chain of an event no invocation led to (most of them), made once. A plain
+        dict, never changed (a chain is extended by copy): what the handler invokes or
+        publishes stores it as JSON, which a read-only mapping proxy cannot be encoded to."""
         self._unqualified: tuple[str, str] | None = None
         """The ARNs of an unqualified event (as invoked, as recorded), resolved once."""
 

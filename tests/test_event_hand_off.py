@@ -485,3 +485,63 @@ async def test_a_due_retry_waiting_for_the_worker_counts_as_queued_and_runs_at_r
             [(0.0, "a"), (70.0, "a")],
         )
     )
+
+
+async def test_an_event_invoked_from_an_event_handler_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An Event handler's own invocation chain travels with what it invokes: stored with a
+    retry of "callee" (one minute after it fails at 0), which then succeeds at 60."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[float] = []
+        successes = RecordingDestination()
+
+        @mesh.function(name="caller")
+        async def caller(event: Any, context: Context) -> None:
+            await mesh.invoke("callee", {"from": "caller"}, "Event")
+
+        @mesh.function(name="callee", on_success=successes)
+        async def callee(event: Any, context: Context) -> None:
+            runs.append(clock.now())
+            if len(runs) == 1:
+                raise RuntimeError("again in a minute")
+
+        async with mesh:
+            await mesh.invoke("caller", {}, "Event")
+            await clock.advance(100)
+            pending = await mesh.drain(0)
+        return runs, [context_of(record) for record in successes.messages], pending
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([0.0, 60.0], [("Success", 2, {"from": "caller"})], True)
+
+
+async def test_a_topic_delivery_published_from_an_event_handler_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A publication from an Event handler keeps the handler's chain with a delivery stored
+    to be retried: the callable subscriber fails at 0 and gets it again 20 s later."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        calls: list[float] = []
+        topic = mesh.topic("news")
+
+        async def subscriber(envelope: dict[str, Any]) -> None:
+            calls.append(clock.now())
+            if len(calls) == 1:
+                raise RuntimeError("subscriber down")
+
+        topic.subscribe(subscriber)
+
+        @mesh.function(name="publisher")
+        async def publisher(event: Any, context: Context) -> None:
+            await topic.publish("hello")
+
+        async with mesh:
+            await mesh.invoke("publisher", {}, "Event")
+            await clock.advance(30)
+        return calls, topic.delivered
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([0.0, 20.0], 1)
