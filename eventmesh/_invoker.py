@@ -38,6 +38,7 @@ from eventmesh._clock import Clock
 from eventmesh._context import ClientContext, Context, enter_environment
 from eventmesh._deadlines import DeadlineWatcher
 from eventmesh._errors import (
+    EventMeshError,
     PayloadError,
     RecursiveInvocationError,
     RequestTooLargeError,
@@ -194,6 +195,9 @@ class Invoker:
         cancelled): while all ``max_threads`` are held, such handlers wait for one."""
         self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.running = False
+        """From the mesh's start to the beginning of its shutdown: ``mesh.invoke``'s calls
+        run only then."""
         self.arn_prefix = f"arn:aws:lambda:{region}:{account_id}:function:"
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -201,6 +205,7 @@ class Invoker:
         call), and each function's middleware chain, composed now and fixed until stop."""
         self._loop = loop
         self.middleware.start(self.execute)
+        self.running = True
 
     # -- concurrency -----------------------------------------------------------------------
     def try_acquire(self, function: Function) -> tuple[bool, str]:
@@ -253,6 +258,7 @@ class Invoker:
         trigger: str = "other",
         parent_context: Any = None,
         lease: str | None = None,
+        payload_limit: int | None = None,
     ) -> InvocationResult:
         """Run one invocation in an environment of ``version`` and return its result.
 
@@ -261,8 +267,25 @@ class Invoker:
         holds a ``lease`` (the pool :meth:`try_acquire` charged) and keeps the chain itself, as
         the async queue does. Either way, releases the concurrency at the end. Everything
         happens in the caller's task: this is the hot path.
+
+        With ``payload_limit`` (``mesh.invoke``'s call), ``event`` is the caller's payload:
+        encoded as Lambda does (refused when it is not JSON or over the limit) and decoded
+        into the handler's own copy, once the mesh is known to be running.
         """
         function = version.function
+        if payload_limit is not None:
+            if not self.running:
+                raise EventMeshError("the mesh is not running: use `async with mesh:` first")
+            if type(event) is dict:  # encode_payload's common case, inline
+                try:
+                    body = _dumps(event)
+                except TypeError:
+                    body = b""
+                if not body or body.find(b"null") >= 0 or len(body) > payload_limit:
+                    body = encode_payload(event, payload_limit, function.name)
+            else:
+                body = encode_payload(event, payload_limit, function.name)
+            event = _loads(body)
         chain = None
         if lease is None:
             chain = invocation_chain.get()
@@ -297,9 +320,12 @@ class Invoker:
             if environment.initialised and version.handler_is_async:
                 # The hot path: a warm environment, an async def handler, no middleware.
                 # What _guarded, drive, _finished and _complete do, for the common case, in
-                # this frame: the handler's first step is taken here (one that finishes
-                # without waiting needs no generator to drive it), and a success with
-                # nothing to marshal returns at once. Anything else goes the general way.
+                # this frame: the handler's first step is taken here, and a handler that
+                # finishes without waiting needs no deadline watch at all (no other code can
+                # run on the loop meanwhile: whether that step ran past the deadline is one
+                # comparison with the clock reading taken at the end anyway). Only a handler
+                # that waits is watched, from its first wait; anything else goes the general
+                # way.
                 log = _logs_info(_INFO)
                 if log:
                     _log_start(request_id, version)
@@ -312,32 +338,32 @@ class Invoker:
                     environment.log_stream_name, deadline, now, False, environment.state,
                     version.variables, invocation_type, client_context,
                 )  # fmt: skip
-                task = _current_task(self._loop)
-                assert task is not None
-                environment.task = task
-                environment.timed_out = False
-                environment.timeout = timeout
-                environment.deadline = deadline
-                watcher = self.watcher
-                watcher.watch(environment, timeout, deadline)
-                ended = None
+                waited = False
                 try:
                     coroutine = version.handler(event, context)
                     try:
-                        pending = coroutine.send(None)
+                        payload = coroutine.send(None)
                     except StopIteration as stop:
                         payload = stop.value
                     else:
-                        payload = await drive_on(coroutine, environment, now, pending)
+                        waited = True
+                        task = self._watch(environment, timeout, deadline)
+                        payload = await drive_on(coroutine, environment, now, payload)
                 except BaseException as exc:
+                    task = self._watched(environment, timeout, deadline, waited)
                     payload, error, reusable = self._failed(
                         environment, task, exc, request_id, True
                     )
-                else:
-                    watcher.unwatch(environment, timeout)
-                    ended = now()
-                    if payload is None and ended <= deadline and not environment.timed_out:
-                        # Done in time with nothing to marshal: give the environment back, count.
+                    return self._complete(
+                        environment, version, request_id, payload, error, reusable, started,
+                        False, None, log,
+                    )  # fmt: skip
+                if waited:
+                    self.watcher.unwatch(environment, timeout)
+                ended = now()
+                if ended <= deadline and not (waited and environment.timed_out):
+                    if payload is None:
+                        # Done in time with nothing to marshal: give the environment back.
                         pool.give_back(environment, ended)
                         function.stats.invocations += 1
                         duration = (ended - started) * 1000.0
@@ -346,6 +372,9 @@ class Invoker:
                         return InvocationResult(
                             200, None, None, version.version, request_id, False, duration
                         )
+                    error, reusable = False, True
+                else:
+                    task = self._watched(environment, timeout, deadline, waited)
                     payload, error, reusable = self._finished(
                         environment, task, payload, request_id, ended
                     )
@@ -601,6 +630,21 @@ class Invoker:
         environment.timeout = timeout
         environment.deadline = deadline
         self.watcher.watch(environment, timeout, deadline)
+        return task
+
+    def _watched(
+        self, environment: Environment, timeout: float, deadline: float, waited: bool
+    ) -> asyncio.Task[Any]:
+        """The hot path's environment, as :meth:`_watch` would have left it, for the rare
+        outcomes (an error, a step past the deadline) after a first step that may not have
+        waited: the general checks read the environment's deadline and whether it timed
+        out. Returns the current task."""
+        task = _current_task(self._loop)
+        assert task is not None
+        if not waited:  # never watched: the first step ended the handler
+            environment.timed_out = False
+            environment.timeout = timeout
+            environment.deadline = deadline
         return task
 
     def _finished(

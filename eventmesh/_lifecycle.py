@@ -299,6 +299,7 @@ class Lifecycle:
         next ``stop()`` from that step, so the services after it still stop and the Event
         invocations lost are still counted and logged."""
         self.running = False
+        self._invoker.running = False
         if self._to_stop is None:
             self._to_stop = [
                 *(service.stop for service in reversed(self.services)),

@@ -174,6 +174,7 @@ class Mesh:
             middleware=middleware,
         )
         self._registry = Registry(self._invoker.arn_prefix)
+        self._resolved = self._registry.resolved
         self._async_queues: dict[str, AsyncInvocationQueue] = {}
         self._lifecycle = Lifecycle(
             clock=self.clock,
@@ -604,7 +605,7 @@ class Mesh:
         return resolve
 
     # -- invoking ----------------------------------------------------------------------------
-    async def invoke(
+    def invoke(
         self,
         name: str,
         payload: Any = None,
@@ -612,15 +613,48 @@ class Mesh:
         *,
         client_context: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> InvocationResult:
-        """Invoke a function by name (``fn``, ``fn:3``, ``fn:live`` or an ARN).
+    ) -> Coroutine[Any, Any, InvocationResult]:
+        """Invoke a function by name (``fn``, ``fn:3``, ``fn:live`` or an ARN): await it.
 
         ``RequestResponse`` runs it and returns its result (200); ``Event`` queues it and
         returns 202 at once; ``DryRun`` only validates the name and payload (204).
         An ``Event`` invocation of a function whose queue is at its ``max_pending`` waits
         for room up to ``timeout`` seconds (None: as long as needed; 0: not at all), then
         raises :class:`~eventmesh.BackpressureError`.
+
+        A coroutine, as from an ``async def``: nothing is checked or run until it is
+        awaited. The common call, RequestResponse of a name invoked before (its resolution
+        cached until a version, an alias or a configuration changes), is the invoker's
+        coroutine itself (which encodes the payload and checks that the mesh runs when
+        awaited); every other call takes the general one.
         """
+        if (
+            type(name) is str
+            and invocation_type == "RequestResponse"
+            and client_context is None
+            and timeout is None
+        ):
+            target = self._resolved(name)
+            if target is not None:
+                alias = target.alias
+                if alias is None:
+                    version = target.version or target.function.latest
+                else:
+                    version = alias.pick()  # weighted routing: chosen per call
+                return self._invoker.run(
+                    version, payload, target.arn, payload_limit=self.max_sync_payload
+                )
+        return self._invoke(name, payload, invocation_type, client_context, timeout)
+
+    async def _invoke(
+        self,
+        name: str,
+        payload: Any,
+        invocation_type: InvocationType,
+        client_context: Mapping[str, Any] | None,
+        timeout: float | None,
+    ) -> InvocationResult:
+        """:meth:`invoke`'s general way, for every call its hot path does not take."""
         if timeout is not None:
             timeout = check_timeout(timeout)
         if not self._lifecycle.running:

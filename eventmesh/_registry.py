@@ -65,6 +65,10 @@ class Registry:
         self.functions: dict[str, Function] = {}
         self.resources: dict[str, object] = {}
         self._targets: dict[str, FunctionTarget] = {}
+        self.resolved: Callable[[str], FunctionTarget | None] = self._targets.get
+        """The target a name resolved to, while no version or alias has changed since; None
+        if it has not been resolved (see :meth:`target`). The cache dict's own ``get``: one
+        lookup, no Python frame, for ``mesh.invoke``'s hot path."""
 
     # -- functions ---------------------------------------------------------------------------
     def add_function(self, function: Function) -> None:
