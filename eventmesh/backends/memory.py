@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import heapq
 import itertools
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from types import MappingProxyType
@@ -33,6 +35,9 @@ from eventmesh.backends.registry import CheckedFactory
 from eventmesh.backends.urls import shown_url, url_options, url_scheme
 
 _COMPACT_AFTER = 1024
+_SUFFIXED = 16
+_RECEIPT_SUFFIXES = tuple(f":{count}" for count in range(_SUFFIXED))
+"""A receipt is the message id and the receive count: ``id:count``."""
 
 __all__ = [
     "MemoryBlobStore",
@@ -61,13 +66,19 @@ class _Message:
     )
 
     def __init__(
-        self, message_id: str, sequence: int, outgoing: OutgoingMessage, sent_at: float
+        self,
+        message_id: str,
+        sequence: int,
+        body: bytes,
+        attributes: Mapping[str, str],
+        group_id: str | None,
+        sent_at: float,
     ) -> None:
         self.message_id = message_id
         self.sequence = sequence
-        self.body = _own(outgoing.body)
-        self.attributes = outgoing.attributes
-        self.group_id = outgoing.group_id
+        self.body = body
+        self.attributes = attributes
+        self.group_id = group_id
         self.sent_at = sent_at
         self.receive_count = 0
         self.first_received_at = 0.0
@@ -76,38 +87,97 @@ class _Message:
         self.deleted = False
 
 
+class _Waiter:
+    """A receiver in a long poll: woken by a send, a message coming back, or its deadline.
+
+    ``wants``: the most messages it takes when it wakes (its receive's ``max_messages``).
+    """
+
+    __slots__ = ("deadline", "future", "wants")
+
+    def __init__(self, future: asyncio.Future[None], deadline: float, wants: int) -> None:
+        self.future = future
+        self.deadline = deadline
+        self.wants = wants
+
+
 class _Queue:
+    """One queue's messages.
+
+    Visible messages are taken oldest sequence first, from two places merged by sequence:
+    ``fresh``, those never hidden since they were sent (a deque: sends append in sequence
+    order), and ``returned``, a heap of those that came back (an expired visibility, the end
+    of a delay, a FIFO group that was busy). Hidden messages wait in ``timeline`` when their
+    times arrive in order (receives with one visibility timeout, the common case: a deque,
+    no heap) and in the heap ``hidden`` otherwise (delays, a shorter timeout than the last,
+    ``change_visibility``). An entry of either is stale once its message was deleted,
+    re-hidden or came back; stale entries are dropped as they are met, or all at once by a
+    compaction when they outnumber the live ones.
+    """
+
     __slots__ = (
         "delayed",
+        "fresh",
         "groups_in_flight",
         "hidden",
         "in_flight",
-        "ready",
+        "promised",
+        "returned",
         "stale",
+        "timeline",
         "waiters",
     )
 
     def __init__(self) -> None:
-        self.stale = 0  # entries of ``hidden`` that no longer stand for a hidden message
+        self.stale = 0  # entries of ``timeline`` and ``hidden`` that no longer stand for one
         self.delayed = 0  # messages in ``hidden`` that were sent with a delay
-        # Visible messages, oldest sequence first (a message that comes back keeps its place).
-        self.ready: list[tuple[int, _Message]] = []
-        # Delayed and in-flight messages by the time they become visible.
+        self.fresh: deque[_Message] = deque()
+        self.returned: list[tuple[int, _Message]] = []
+        self.timeline: deque[tuple[float, _Message]] = deque()
         self.hidden: list[tuple[float, int, _Message]] = []
         self.in_flight: dict[str, _Message] = {}
         self.groups_in_flight: dict[str, int] = {}
-        self.waiters: list[asyncio.Future[None]] = []
+        self.waiters: deque[_Waiter] = deque()
+        # Messages that receivers woken but not yet run will take (their ``wants``): a send
+        # wakes another receiver only for messages beyond these.
+        self.promised = 0
+
+    @property
+    def visible(self) -> int:
+        return len(self.fresh) + len(self.returned)
+
+    def next_due(self) -> float:
+        """When the next hidden message may become visible (a stale entry's time at worst)."""
+        due = math.inf
+        if self.timeline:
+            due = self.timeline[0][0]
+        if self.hidden and self.hidden[0][0] < due:
+            due = self.hidden[0][0]
+        return due
 
 
-def _own(data: bytes | bytearray | memoryview) -> bytes:
+def _own(data: bytes) -> bytes:
     """A right-sized copy. ``bytes(b)`` returns ``b`` itself, and orjson's output keeps a
-    4 KB allocation whatever its length: a queue of small messages would hold 4 KB each."""
-    return bytes(memoryview(data))
+    4 KB allocation whatever its length: a queue of small messages would hold 4 KB each.
+    ``b"%b" %`` copies any buffer (bytearray, memoryview too) in a quarter of the time
+    ``bytes(memoryview(b))`` takes."""
+    return b"%b" % data
+
+
+def _stale(deadline: float, message: _Message) -> bool:
+    """Whether a hidden entry of an in-flight message no longer stands for it: the message
+    was deleted or came back (no receipt), or was hidden again since (another time)."""
+    return not message.receipt or message.visible_at != deadline
 
 
 class MemoryQueueStore:
     """:class:`~eventmesh.backends.protocols.QueueStore` in memory; a receive given a
-    :class:`Redrive` moves what it redrives within the same synchronous section."""
+    :class:`Redrive` moves what it redrives within the same synchronous section.
+
+    Long polls share one timer per store, armed for the earliest moment a waiting receiver
+    must wake (its deadline, or a hidden message becoming visible): a receive that finds the
+    queue empty costs a future, not a timer of its own.
+    """
 
     redrives_in_receive = True
 
@@ -117,6 +187,8 @@ class MemoryQueueStore:
         self._closed = False
         self._ids = RequestIds()
         self._sequence = itertools.count(1)
+        self._timer: TimerHandle | None = None
+        self._timer_at = math.inf
 
     def _queue(self, name: str) -> _Queue:
         queue = self._queues.get(name)
@@ -126,35 +198,96 @@ class MemoryQueueStore:
 
     async def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[str]:
         state = self._queue(queue)
-        now = self._clock.now()
         wall = self._clock.time()
         ids = []
+        delayed = 0
+        next_id = self._ids.next
+        sequences = self._sequence
         for outgoing in messages:
-            sequence = next(self._sequence)
-            message = _Message(self._ids.next(), sequence, outgoing, wall)
+            sequence = next(sequences)
+            message = _Message(
+                next_id(),
+                sequence,
+                _own(outgoing.body),
+                outgoing.attributes,
+                outgoing.group_id,
+                wall,
+            )
             if outgoing.delay > 0:
-                message.visible_at = now + outgoing.delay
+                message.visible_at = self._clock.now() + outgoing.delay
                 heapq.heappush(state.hidden, (message.visible_at, sequence, message))
                 state.delayed += 1
+                delayed += 1
             else:
-                heapq.heappush(state.ready, (sequence, message))
+                state.fresh.append(message)
             ids.append(message.message_id)
-        if state.waiters:
-            self._wake(state, len(ids))
+        if state.waiters and len(state.fresh) + len(state.returned) > state.promised:
+            self._wake(state)
+        if delayed and state.waiters:
+            self._arm(state.next_due())  # the delayed ones wake receivers when due
         return ids
 
-    def _wake(self, state: _Queue, count: int | None = None) -> None:
-        """Wake ``count`` waiting receivers (all when None): one per new message is enough."""
+    def _wake(self, state: _Queue) -> None:
+        """Wake waiting receivers, oldest first, until those woken can take every visible
+        message: a receiver woken for one message takes those sent before it runs too."""
         waiters = state.waiters
-        while waiters and (count is None or count > 0):
-            waiter = waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(None)
-                if count is not None:
-                    count -= 1
+        while waiters and state.visible > state.promised:
+            self._resolve(state, waiters.popleft())
+
+    @staticmethod
+    def _resolve(state: _Queue, waiter: _Waiter) -> None:
+        if not waiter.future.done():
+            waiter.future.set_result(None)
+            state.promised += waiter.wants
+
+    def _arm(self, when: float) -> None:
+        """Have the store's timer fire by ``when``."""
+        if when < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = when
+            self._timer = self._clock.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Wake the receivers whose long poll ended, and one per message that became
+        visible; then arm the timer for the next such moment."""
+        self._timer = None
+        self._timer_at = math.inf
+        now = self._clock.now()
+        due = math.inf
+        for state in self._queues.values():
+            if not state.waiters:
+                continue
+            self._surface(state, now)
+            waiting: deque[_Waiter] = deque()
+            for waiter in state.waiters:
+                if waiter.future.done():
+                    continue
+                if waiter.deadline <= now or state.visible > state.promised:
+                    self._resolve(state, waiter)
+                else:
+                    waiting.append(waiter)
+                    due = min(due, waiter.deadline)
+            state.waiters = waiting
+            if waiting:
+                due = min(due, state.next_due())
+        if due < math.inf and not self._closed:
+            self._arm(due)
 
     def _surface(self, state: _Queue, now: float) -> None:
-        """Move delayed and in-flight messages whose time has come back to ``ready``."""
+        """Move delayed and in-flight messages whose time has come back to ``returned``."""
+        timeline = state.timeline
+        while timeline:
+            deadline, message = timeline[0]
+            if _stale(deadline, message):
+                timeline.popleft()
+                if state.stale:
+                    state.stale -= 1
+                continue
+            if deadline > now:
+                break
+            timeline.popleft()
+            self._come_back(state, message)
         hidden = state.hidden
         while hidden and hidden[0][0] <= now:
             visible_at, _, message = heapq.heappop(hidden)
@@ -163,15 +296,21 @@ class MemoryQueueStore:
                 or message.visible_at != visible_at
                 or (not message.receipt and message.receive_count > 0)  # already back
             ):
-                state.stale = max(0, state.stale - 1)
+                if state.stale:
+                    state.stale -= 1
                 continue  # deleted, re-hidden since, or surfaced by an earlier entry
             if message.receipt:
-                del state.in_flight[message.receipt]
-                message.receipt = ""
-                self._group_done(state, message)
+                self._come_back(state, message)
             else:
                 state.delayed -= 1
-            heapq.heappush(state.ready, (message.sequence, message))
+                heapq.heappush(state.returned, (message.sequence, message))
+
+    def _come_back(self, state: _Queue, message: _Message) -> None:
+        """An in-flight message whose visibility ended: visible again, in its old place."""
+        del state.in_flight[message.receipt]
+        message.receipt = ""
+        self._group_done(state, message)
+        heapq.heappush(state.returned, (message.sequence, message))
 
     def _group_done(self, state: _Queue, message: _Message) -> None:
         group = message.group_id
@@ -196,52 +335,63 @@ class MemoryQueueStore:
             return deliveries
         deadline = self._clock.now() + wait
         while not deliveries and not self._closed:
-            now = self._clock.now()
-            if now >= deadline:
+            if self._clock.now() >= deadline:
                 break
-            await self._wait(state, min(deadline, state.hidden[0][0] if state.hidden else deadline))
+            await self._wait(state, deadline, max_messages)
             deliveries = self._take(state, max_messages, visibility_timeout, redrive)
         return deliveries
 
-    async def _wait(self, state: _Queue, until: float) -> None:
+    async def _wait(self, state: _Queue, deadline: float, wants: int) -> None:
+        """Wait to be woken (see :meth:`_wake`), then take back the promise made for it."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state.waiters.append(future)
-        timer: TimerHandle = self._clock.call_at(until, lambda: self._wake_one(future))
+        waiter = _Waiter(future, deadline, wants)
+        state.waiters.append(waiter)
+        due = state.next_due()
+        self._arm(deadline if deadline < due else due)
         try:
             await future
-        finally:
-            timer.cancel()
-            if future in state.waiters:
-                state.waiters.remove(future)
-
-    @staticmethod
-    def _wake_one(future: asyncio.Future[None]) -> None:
-        if not future.done():
-            future.set_result(None)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                with contextlib.suppress(ValueError):
+                    state.waiters.remove(waiter)
+            else:  # woken for messages it will not take: let another receiver take them
+                state.promised -= wants
+                self._wake(state)
+            raise
+        state.promised -= wants
 
     def _take(
         self, state: _Queue, max_messages: int, visibility: float, redrive: Redrive | None
     ) -> list[Delivery]:
         now = self._clock.now()
-        if state.hidden:
+        if state.timeline or state.hidden:
             self._surface(state, now)
-        ready = state.ready
-        if not ready:
+        fresh = state.fresh
+        returned = state.returned
+        if not fresh and not returned:
             return []
         wall = self._clock.time()
         deliveries: list[Delivery] = []
         blocked: list[tuple[int, _Message]] = []
         taken_groups: set[str] = set()
         groups_in_flight = state.groups_in_flight
+        in_flight = state.in_flight
+        deadline = now + visibility
+        timeline = state.timeline
+        in_order = not timeline or timeline[-1][0] <= deadline
         moved = 0
-        while ready and len(deliveries) < max_messages:
-            entry = heapq.heappop(ready)
-            message = entry[1]
+        while len(deliveries) < max_messages:
+            if returned and (not fresh or returned[0][0] < fresh[0].sequence):
+                message = heapq.heappop(returned)[1]
+            elif fresh:
+                message = fresh.popleft()
+            else:
+                break
             if message.deleted:
                 continue
             group = message.group_id
             if group is not None and group in groups_in_flight and group not in taken_groups:
-                blocked.append(entry)  # an earlier receive of this group is in flight
+                blocked.append((message.sequence, message))  # an earlier receive is in flight
                 continue
             if redrive is not None and message.receive_count >= redrive.max_receive_count:
                 deliveries.append(self._dead_letter(message, redrive.dead_letter))
@@ -250,39 +400,51 @@ class MemoryQueueStore:
             if group is not None:
                 taken_groups.add(group)
                 groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
-            message.receive_count += 1
-            if message.receive_count == 1:
+            count = message.receive_count = message.receive_count + 1
+            if count == 1:
                 message.first_received_at = wall
-            receipt = f"{message.message_id}:{message.receive_count}"
+            receipt = message.message_id + (
+                _RECEIPT_SUFFIXES[count] if count < _SUFFIXED else f":{count}"
+            )
             message.receipt = receipt
-            message.visible_at = now + visibility
-            state.in_flight[receipt] = message
-            heapq.heappush(state.hidden, (message.visible_at, message.sequence, message))
+            message.visible_at = deadline
+            in_flight[receipt] = message
+            if in_order:
+                timeline.append((deadline, message))
+            else:
+                heapq.heappush(state.hidden, (deadline, message.sequence, message))
             deliveries.append(
                 Delivery(
                     message.message_id,
                     receipt,
                     message.body,
                     message.attributes,
-                    message.receive_count,
+                    count,
                     message.sent_at,
                     message.first_received_at,
                     group,
                 )
             )
         for entry in blocked:
-            heapq.heappush(ready, entry)
+            heapq.heappush(returned, entry)
+        if state.waiters and deadline < self._timer_at and deliveries:
+            self._arm(deadline)  # long polls wake when these come back
         if moved and redrive is not None and (target := self._queue(redrive.dead_letter)).waiters:
-            self._wake(target, moved)
+            self._wake(target)
         return deliveries
 
     def _dead_letter(self, message: _Message, dead_letter: str) -> Delivery:
-        """Move a ready message to the end of ``dead_letter``, as sent then with no delay
+        """Move a visible message to the end of ``dead_letter``, as sent then with no delay
         but keeping its id and sent time; the delivery says what moved."""
-        outgoing = OutgoingMessage(message.body, message.attributes, group_id=message.group_id)
-        sequence = next(self._sequence)
-        moved = _Message(message.message_id, sequence, outgoing, message.sent_at)
-        heapq.heappush(self._queue(dead_letter).ready, (sequence, moved))
+        moved = _Message(
+            message.message_id,
+            next(self._sequence),
+            message.body,
+            message.attributes,
+            message.group_id,
+            message.sent_at,
+        )
+        self._queue(dead_letter).fresh.append(moved)  # the newest sequence: fresh's end
         message.deleted = True  # entries of it left in ``hidden`` are already counted stale
         message.body = b""
         message.attributes = {}
@@ -300,21 +462,27 @@ class MemoryQueueStore:
 
     async def delete(self, queue: str, receipts: Sequence[str]) -> int:
         state = self._queue(queue)
+        in_flight = state.in_flight
         deleted = 0
         for receipt in receipts:
-            message = state.in_flight.pop(receipt, None)
+            message = in_flight.pop(receipt, None)
             if message is None:
                 continue
             message.deleted = True
             message.receipt = ""
-            message.body = b""  # its entry in ``hidden`` lives on until its time comes
+            message.body = b""  # its hidden entry lives on until met or compacted
             message.attributes = {}
-            self._group_done(state, message)
+            if message.group_id is not None:
+                self._group_done(state, message)
             deleted += 1
+        if not deleted:
+            return 0
         state.stale += deleted
-        if state.stale > _COMPACT_AFTER and state.stale * 2 > len(state.hidden):
+        if state.stale > _COMPACT_AFTER and state.stale * 2 > len(state.hidden) + len(
+            state.timeline
+        ):
             self._compact(state)
-        if deleted and state.waiters and state.ready:
+        if state.waiters and state.visible:
             self._wake(state)  # a FIFO group may have been unblocked
         return deleted
 
@@ -323,33 +491,38 @@ class MemoryQueueStore:
         message = state.in_flight.get(receipt)
         if message is None:
             return False
-        message.visible_at = self._clock.now() + timeout
+        now = self._clock.now()
+        message.visible_at = now + timeout
         heapq.heappush(state.hidden, (message.visible_at, message.sequence, message))
         state.stale += 1  # the entry of its previous visibility
         if timeout <= 0:
-            self._surface(state, self._clock.now())
-            self._wake(state)
+            self._surface(state, now)
+            if state.waiters:
+                self._wake(state)
+        elif state.waiters:
+            self._arm(message.visible_at)
         return True
 
     async def stats(self, queue: str) -> QueueStats:
         state = self._queue(queue)
         self._surface(state, self._clock.now())
-        # A message in ``ready`` is never deleted: deleting takes a receipt, which only an
+        # A visible message is never deleted: deleting takes a receipt, which only an
         # in-flight message has.
         return QueueStats(
-            visible=len(state.ready), in_flight=len(state.in_flight), delayed=state.delayed
+            visible=state.visible, in_flight=len(state.in_flight), delayed=state.delayed
         )
 
     async def purge(self, queue: str, sent_before: float) -> int:
         state = self._queue(queue)
         removed = 0
-        for _, message in state.ready:
+        for message in itertools.chain(state.fresh, (entry[1] for entry in state.returned)):
             if message.sent_at < sent_before:
                 message.deleted = True
                 removed += 1
         if removed:
-            state.ready = [entry for entry in state.ready if not entry[1].deleted]
-            heapq.heapify(state.ready)
+            state.fresh = deque(message for message in state.fresh if not message.deleted)
+            state.returned = [entry for entry in state.returned if not entry[1].deleted]
+            heapq.heapify(state.returned)
         for receipt, message in list(state.in_flight.items()):
             if message.sent_at < sent_before:
                 del state.in_flight[receipt]
@@ -365,13 +538,14 @@ class MemoryQueueStore:
                 removed += 1
         if removed:
             self._compact(state)
-            if state.waiters and state.ready:
+            if state.waiters and state.visible:
                 self._wake(state)  # a FIFO group whose in-flight messages expired is free
         return removed
 
     @staticmethod
     def _compact(state: _Queue) -> None:
-        """Drop the entries of deleted or re-hidden messages from ``hidden`` in one pass."""
+        """Drop the entries of deleted or re-hidden messages in one pass."""
+        state.timeline = deque(entry for entry in state.timeline if not _stale(*entry))
         state.hidden = [
             entry
             for entry in state.hidden
@@ -382,8 +556,14 @@ class MemoryQueueStore:
 
     async def close(self) -> None:
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf
         for state in self._queues.values():
-            self._wake(state)
+            waiters, state.waiters = state.waiters, deque()
+            for waiter in waiters:
+                self._resolve(state, waiter)
 
 
 _arrival = attrgetter("arrival")

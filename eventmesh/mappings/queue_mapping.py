@@ -37,10 +37,11 @@ from eventmesh._outage import Outage
 from eventmesh._tasks import stop_tasks
 from eventmesh._validation import check_number
 from eventmesh.patterns import Pattern, matches_any
+from eventmesh.resources.queue import ReceivedRecords
 
 if TYPE_CHECKING:
     from eventmesh._function import Function, FunctionTarget
-    from eventmesh.resources.queue import Message, Queue
+    from eventmesh.resources.queue import Queue
 
 __all__ = ["QueueMapping", "failed_item_ids"]
 
@@ -103,6 +104,15 @@ def compile_filters(filters: Sequence[Mapping[str, Any] | str] | None) -> list[P
     return patterns
 
 
+def _body_bytes(records: Sequence[Mapping[str, Any]]) -> int:
+    """The bodies' UTF-8 size (a body in ASCII, the common case, is its length)."""
+    size = 0
+    for record in records:
+        body: str = record["body"]
+        size += len(body) if body.isascii() else len(body.encode())
+    return size
+
+
 def _filter_view(record: Mapping[str, Any]) -> Mapping[str, Any]:
     """The record as filters see it: a JSON object or array body is matched as JSON."""
     body = record["body"]
@@ -144,7 +154,7 @@ class QueueMapping:
         self._busy = 0
         self._throttles = 0
         self._stopping = False
-        self._carried: list[Message] = []
+        self._carried = ReceivedRecords()
         self.batches = 0
         self.filtered_out = 0
 
@@ -257,61 +267,71 @@ class QueueMapping:
             if batches % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
 
-    async def _collect(self, wait: float) -> list[Message]:
+    async def _collect(self, wait: float) -> ReceivedRecords:
         """One batch: up to ``batch_size`` messages, waiting ``batching_window`` to fill it."""
         queue = self.queue
         clock = queue.context.clock
         visibility = self._visibility()
         if self._carried:  # cut from an earlier batch: still in flight, received once
-            messages = self._carried[: self.batch_size]
-            del self._carried[: len(messages)]
-            return await self._within_payload_limit(messages)
-        messages = await queue.take(min(10, self.batch_size), wait, visibility)
-        if not messages or not self.batching_window:
-            return await self._within_payload_limit(messages)
-        size = sum(len(m.body) for m in messages)
+            batch, self._carried = self._carried, ReceivedRecords()
+            if len(batch) > self.batch_size:
+                self._carried = batch.split(self.batch_size)
+            return self._within_payload_limit(batch)
+        batch = await queue.take_records(min(10, self.batch_size), wait, visibility)
+        if not batch or not self.batching_window:
+            return self._within_payload_limit(batch)
+        size = _body_bytes(batch.records)
         window_ends = clock.now() + self.batching_window
-        while len(messages) < self.batch_size and size < MAX_BATCH_BYTES:
+        while len(batch) < self.batch_size and size < MAX_BATCH_BYTES:
             remaining = window_ends - clock.now()
             if remaining <= 0:
                 break
-            wanted = min(10, self.batch_size - len(messages))
-            more = await queue.take(wanted, remaining, visibility)
-            messages.extend(more)
-            size += sum(len(m.body) for m in more)
-        return await self._within_payload_limit(messages)
+            wanted = min(10, self.batch_size - len(batch))
+            more = await queue.take_records(wanted, remaining, visibility)
+            batch.extend(more)
+            size += _body_bytes(more.records)
+        return self._within_payload_limit(batch)
 
-    async def _within_payload_limit(self, messages: list[Message]) -> list[Message]:
+    def _within_payload_limit(self, batch: ReceivedRecords) -> ReceivedRecords:
         """Lambda's 6 MB invocation payload: the batch stops before the record that would
         cross it (at least one record goes); the rest, still in flight, opens the next batch
         (returning it to the queue would count a receive it never had)."""
         size = 0
-        for count, message in enumerate(messages):
-            size += len(message.body.encode()) + RECORD_OVERHEAD
+        for count, record in enumerate(batch.records):
+            body: str = record["body"]
+            size += (len(body) if body.isascii() else len(body.encode())) + RECORD_OVERHEAD
             if size > MAX_BATCH_BYTES and count > 0:
-                self._carried[:0] = messages[count:]
-                return messages[:count]
-        return messages
+                rest = batch.split(count)
+                rest.extend(self._carried)
+                self._carried = rest
+                return batch
+        return batch
 
-    async def _handle(self, messages: list[Message]) -> None:
+    async def _handle(self, batch: ReceivedRecords) -> None:
         queue = self.queue
         mesh = queue.context
         assert self._target is not None
-        arn, region = queue.arn, mesh.region  # once per batch, not per record
-        records = [m.to_record(arn, region) for m in messages]
         if self.filters:
+            records = batch.records
             kept = [i for i, r in enumerate(records) if matches_any(self.filters, _filter_view(r))]
             if len(kept) < len(records):
-                dropped = [m.receipt_handle for i, m in enumerate(messages) if i not in kept]
+                dropped = batch.keep(kept)
                 self.filtered_out += len(dropped)
-                await queue.delete_batch(dropped)
-                messages = [messages[i] for i in kept]
-                records = [records[i] for i in kept]
-            if not records:
+                await queue.delete_batch(dropped.receipts)
+            if not batch:
                 return
+        records = batch.records
+        receipts = batch.receipts
+        # Read before the handler runs: it may change the records it is given.
+        ids = [r["messageId"] for r in records] if self.report_batch_item_failures else []
+        groups = (
+            [r["attributes"]["MessageGroupId"] for r in records]
+            if self.report_batch_item_failures and self.queue.fifo
+            else []
+        )
         parent = None
-        if mesh.telemetry.tracing and messages[0].trace_context:
-            parent = propagate.extract(messages[0].trace_context)
+        if mesh.telemetry.tracing and batch.traces[0]:
+            parent = propagate.extract(batch.traces[0])
         token = consuming.set(queue.limit)  # its sends to this queue do not wait for itself
         try:
             result = await mesh.invoke_sync(
@@ -328,38 +348,38 @@ class QueueMapping:
         self._throttles = 0
         self.batches += 1
         if result.function_error is not None:
-            attempt = max(int(m.attributes.get("ApproximateReceiveCount", "1")) for m in messages)
             log_function_error(
-                self._target.function.name, result.request_id, attempt, result.payload,
-                f"queue {queue.name}",
+                self._target.function.name, result.request_id, batch.most_receives,
+                result.payload, f"queue {queue.name}",
             )  # fmt: skip
             return  # the whole batch comes back after its visibility timeout
-        done = messages
+        done = receipts
         if self.report_batch_item_failures:
-            failed = failed_item_ids(result.payload, [m.message_id for m in messages])
+            failed = failed_item_ids(result.payload, ids)
             if failed is None:
                 logger.warning(
                     "invalid partial batch response from %s: the whole batch failed",
                     self._target.function.name,
                 )
                 return
-            done = self._succeeded(messages, failed)
+            done = self._succeeded(receipts, ids, groups, failed)
         if done:
-            await queue.delete_batch([m.receipt_handle for m in done])
+            await queue.delete_batch(done)
 
-    def _succeeded(self, messages: list[Message], failed: set[str]) -> list[Message]:
-        """Messages to delete. In a FIFO queue, a group's messages after a failed one stay
-        too, so the group's order survives the retry."""
+    def _succeeded(
+        self, receipts: list[str], ids: list[str], groups: list[str], failed: set[str]
+    ) -> list[str]:
+        """Receipts of the messages to delete. In a FIFO queue, a group's messages after a
+        failed one stay too, so the group's order survives the retry."""
         if not self.queue.fifo:
-            return [m for m in messages if m.message_id not in failed]
+            return [r for r, i in zip(receipts, ids, strict=True) if i not in failed]
         blocked: set[str] = set()
         done = []
-        for message in messages:
-            group = message.attributes.get("MessageGroupId", "")
-            if message.message_id in failed or group in blocked:
+        for receipt, message_id, group in zip(receipts, ids, groups, strict=True):
+            if message_id in failed or group in blocked:
                 blocked.add(group)
                 continue
-            done.append(message)
+            done.append(receipt)
         return done
 
     def __repr__(self) -> str:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import importlib
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
     from eventmesh.mappings.queue_mapping import QueueMapping
     from eventmesh.resources.context import ResourceContext
 
-__all__ = ["Message", "Queue", "encode_message_attributes"]
+__all__ = ["Message", "Queue", "ReceivedRecords", "encode_message_attributes"]
 
 logger = logging.getLogger("eventmesh.queues")
 _dumps = orjson.dumps
@@ -81,6 +83,10 @@ _SEQUENCE = "seq"
 _DEDUPLICATION = "dd"
 _TRACE_KEYS = ("traceparent", "tracestate")
 _FIRST_SENT = "sent"  # on a redriven message: when it was first sent
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+"""The stored attributes of a message that has none: one shared, immutable map."""
+_NO_TRACE: Mapping[str, str] = _NO_ATTRIBUTES
+_COUNTS = tuple(str(count) for count in range(16))
 _BATCH_FIELDS = frozenset(("id", "body", "attributes", "delay", "group_id", "deduplication_id"))
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_ID = re.compile(r"[!-~]{1,128}")
@@ -304,6 +310,55 @@ class Message:
         if self.message_attributes:
             record["md5OfMessageAttributes"] = _md5_of_attributes(self.message_attributes)
         return record
+
+
+class ReceivedRecords:
+    """Received messages as the records of Lambda's SQS event, with what a consumer keeps
+    apart from them (a handler may change the event it is given): each one's receipt
+    handle and producer's trace context, and the highest receive count among them."""
+
+    __slots__ = ("most_receives", "receipts", "records", "traces")
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.receipts: list[str] = []
+        self.traces: list[Mapping[str, str]] = []
+        self.most_receives = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def extend(self, other: ReceivedRecords) -> None:
+        self.records += other.records
+        self.receipts += other.receipts
+        self.traces += other.traces
+        self.most_receives = max(self.most_receives, other.most_receives)
+
+    def split(self, count: int) -> ReceivedRecords:
+        """Keep the first ``count`` records; return the others."""
+        rest = ReceivedRecords()
+        rest.records, self.records = self.records[count:], self.records[:count]
+        rest.receipts, self.receipts = self.receipts[count:], self.receipts[:count]
+        rest.traces, self.traces = self.traces[count:], self.traces[:count]
+        self.most_receives = _most_receives(self.records)
+        rest.most_receives = _most_receives(rest.records)
+        return rest
+
+    def keep(self, indexes: Sequence[int]) -> ReceivedRecords:
+        """Keep the records at ``indexes`` (in order); return the others."""
+        kept = set(indexes)
+        rest = ReceivedRecords()
+        for name in ("records", "receipts", "traces"):
+            items: list[Any] = getattr(self, name)
+            setattr(rest, name, [item for i, item in enumerate(items) if i not in kept])
+            setattr(self, name, [items[i] for i in indexes])
+        self.most_receives = _most_receives(self.records)
+        rest.most_receives = _most_receives(rest.records)
+        return rest
+
+
+def _most_receives(records: Sequence[Mapping[str, Any]]) -> int:
+    return max((int(r["attributes"]["ApproximateReceiveCount"]) for r in records), default=0)
 
 
 class Queue(Resource):
@@ -533,7 +588,7 @@ class Queue(Resource):
                     else:
                         successful.append(
                             {"Id": entry_id, "MessageId": message_id,
-                             "MD5OfMessageBody": _md5(data.decode())}
+                             "MD5OfMessageBody": _md5(data)}
                         )  # fmt: skip
         finally:
             limit.release()
@@ -547,6 +602,15 @@ class Queue(Resource):
         group_id: str | None,
         deduplication_id: str | None,
     ) -> tuple[OutgoingMessage, str | None]:
+        if (
+            type(body) is dict
+            and attributes is None
+            and delay is None
+            and group_id is None
+            and deduplication_id is None
+            and not self.fifo
+        ):
+            return self._prepare_plain(body), None
         data = _body_bytes(body)
         # Skip the character scan where it cannot find anything: orjson's ASCII output has
         # every control character escaped, and printable text has no control character nor
@@ -591,7 +655,26 @@ class Queue(Resource):
         if delay is not None:
             _check("delay", delay, 0, 900)
             wait = delay
-        return OutgoingMessage(data, stored, wait, group_id), dedup_key
+        return OutgoingMessage(data, stored or _NO_ATTRIBUTES, wait, group_id), dedup_key
+
+    def _prepare_plain(self, body: dict[Any, Any]) -> OutgoingMessage:
+        """:meth:`_prepare` for the common send: a JSON object, to a standard queue, with
+        no attributes, delay, group or deduplication id; same checks, fewer steps."""
+        try:
+            data = _dumps(body)
+        except TypeError:
+            raise json_error(body, "body") from None
+        if data.find(b"null") >= 0:
+            check_finite(body, data, "body")
+        if not data.isascii():
+            _check_body(data)
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise PayloadError(f"message of {len(data)} bytes is over SQS's 1 MiB limit")
+        stored = _NO_ATTRIBUTES
+        if self.context.telemetry.tracing:
+            stored = {}
+            propagate.inject(stored)
+        return OutgoingMessage(data, stored, self.delay)
 
     # -- consuming ---------------------------------------------------------------------------
     async def receive(
@@ -609,7 +692,23 @@ class Queue(Resource):
 
     async def take(self, max_messages: int, wait: float, visibility: float) -> list[Message]:
         """Receive without the API's limits (mappings take larger batches); applies redrive
-        and retention before anything is delivered.
+        and retention before anything is delivered (see :meth:`_receive`)."""
+        return [self._message(d) for d in await self._receive(max_messages, wait, visibility)]
+
+    async def take_records(
+        self, max_messages: int, wait: float, visibility: float
+    ) -> ReceivedRecords:
+        """:meth:`take`, as the records of the event Lambda receives from SQS (what
+        :meth:`Message.to_record` gives), built straight from the store's deliveries."""
+        received = ReceivedRecords()
+        deliveries = await self._receive(max_messages, wait, visibility)
+        if deliveries:
+            self._records(deliveries, received)
+        return received
+
+    async def _receive(self, max_messages: int, wait: float, visibility: float) -> list[Delivery]:
+        """Deliveries to hand out: expired ones are dropped and those past the maximum
+        receive count moved to the dead-letter queue first.
 
         A store that redrives in its receive is given the policy and moves a message to the
         dead-letter queue in the same atomic step; another one's deliveries past the count
@@ -630,31 +729,50 @@ class Queue(Resource):
                 deliveries = await store.receive(
                     self.name, max_messages, visibility, wait=remaining
                 )
-            messages = [m for d in deliveries if (m := await self._admit(d)) is not None]
-            if messages or not deliveries or clock.now() >= deadline:
-                return messages
+            if self._all_admitted(deliveries):
+                return deliveries
+            admitted = [d for d in deliveries if await self._admit(d)]
+            if admitted or clock.now() >= deadline:
+                return admitted
+
+    def _all_admitted(self, deliveries: list[Delivery]) -> bool:
+        """Whether every delivery goes out as it is (the common case, checked without a
+        coroutine per delivery): none moved, expired, past the receive count, or redriven
+        before (whose retention counts from its first send)."""
+        now = self.context.clock.time()
+        retention = self.retention
+        most = self.max_receive_count
+        for delivery in deliveries:
+            if (
+                delivery.dead_lettered
+                or now - delivery.sent_at > retention
+                or (most is not None and delivery.receive_count > most)
+                or _FIRST_SENT in delivery.attributes
+            ):
+                return False
+        return True
 
     def _redrive_policy(self) -> Redrive | None:
         if self.max_receive_count is None:
             return None
         return Redrive(self._dead_letter_queue().name, self.max_receive_count)
 
-    async def _admit(self, delivery: Delivery) -> Message | None:
-        """A delivery as a message, or None when it expired or moved to the dead letters."""
+    async def _admit(self, delivery: Delivery) -> bool:
+        """Whether a delivery goes out: not when it expired or moved to the dead letters."""
         if delivery.dead_lettered:  # moved by the store: the count moves with it
             self._dead_letter_queue().limit.add()  # over its limit if need be, as below
             self.limit.release()
-            return None
+            return False
         now = self.context.clock.time()
         first_sent = delivery.attributes.get(_FIRST_SENT)
         sent_at = delivery.sent_at if first_sent is None else float(first_sent)
         if now - sent_at > self.retention:
             self.limit.release(await self._store.delete(self.name, [delivery.receipt]))
-            return None
+            return False
         if self.max_receive_count is not None and delivery.receive_count > self.max_receive_count:
             await self._redrive(delivery)
-            return None
-        return self._message(delivery)
+            return False
+        return True
 
     async def _redrive(self, delivery: Delivery) -> None:
         dead_letter = self._dead_letter_queue()
@@ -678,11 +796,72 @@ class Queue(Resource):
             system["MessageGroupId"] = delivery.group_id or ""
             system["MessageDeduplicationId"] = stored.get(_DEDUPLICATION, "")
         encoded = orjson.loads(stored[_ATTRIBUTES]) if _ATTRIBUTES in stored else {}
-        body = delivery.body.decode()
         trace = {key: stored[key] for key in _TRACE_KEYS if key in stored}
         return Message(
-            delivery.message_id, delivery.receipt, body, system, encoded, _md5(body), trace
+            delivery.message_id,
+            delivery.receipt,
+            delivery.body.decode(),
+            system,
+            encoded,
+            _md5(delivery.body),
+            trace,
         )
+
+    def _records(self, deliveries: list[Delivery], into: ReceivedRecords) -> None:
+        """Deliveries as records, appended to ``into``.
+
+        A message stored without attributes (no message attributes, trace context, FIFO
+        fields or first-sent time: the common case) has its record built here in one step,
+        its first-receive time formatted once for all those a receive took at once; any
+        other goes through :meth:`_message` and :meth:`Message.to_record`. Both give the
+        same record, as a test checks.
+        """
+        arn, region = self.arn, self.context.region
+        records, receipts, traces = into.records, into.receipts, into.traces
+        most = into.most_receives
+        first_at = -1.0
+        first_text = ""
+        sent_ms = -1
+        sent_text = ""
+        for delivery in deliveries:
+            count = delivery.receive_count
+            if count > most:
+                most = count
+            receipts.append(delivery.receipt)
+            if delivery.attributes or self.fifo:
+                message = self._message(delivery)
+                records.append(message.to_record(arn, region))
+                traces.append(message.trace_context or _NO_TRACE)
+                continue
+            body = delivery.body
+            # Messages received at once share their first-receive time, and many were sent
+            # in the same millisecond: each text is made once for a run of equal values.
+            if delivery.first_received_at != first_at:
+                first_at = delivery.first_received_at
+                first_text = str(int(first_at * 1000))
+            if (ms := int(delivery.sent_at * 1000)) != sent_ms:
+                sent_ms = ms
+                sent_text = str(ms)
+            records.append(
+                {
+                    "messageId": delivery.message_id,
+                    "receiptHandle": delivery.receipt,
+                    "body": body.decode(),
+                    "attributes": {
+                        "ApproximateReceiveCount": _COUNTS[count] if count < 16 else str(count),
+                        "SentTimestamp": sent_text,
+                        "SenderId": _SENDER_ID,
+                        "ApproximateFirstReceiveTimestamp": first_text,
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": _md5(body),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": region,
+                }
+            )
+            traces.append(_NO_TRACE)
+        into.most_receives = most
 
     async def delete(self, receipt_handle: str) -> bool:
         """DeleteMessage; False for a receipt that is no longer current."""
@@ -738,5 +917,18 @@ class Queue(Resource):
         return mapping
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+def _openssl_md5(data: bytes) -> Any:
+    return hashlib.md5(data, usedforsecurity=False)
+
+
+_md5_new: Callable[[bytes], Any]
+try:  # CPython's own MD5 (HACL*): twice as fast as OpenSSL's on short bodies (no EVP setup)
+    _md5_new = importlib.import_module("_md5").md5
+except ImportError:  # pragma: no cover - a build without it
+    _md5_new = _openssl_md5
+
+
+def _md5(data: bytes) -> str:
+    """The hex MD5 of a body's UTF-8 bytes (SQS's MD5OfMessageBody and ``md5OfBody``)."""
+    digest: str = _md5_new(data).hexdigest()
+    return digest

@@ -1,0 +1,253 @@
+"""The memory queue store's own structures: visible messages in two places merged by
+sequence, hidden ones on an in-order timeline or a heap, and long polls sharing one timer.
+
+Each test pins a case where the fast structure and the general one meet (a message coming
+back among fresh ones, a deadline out of order, a change of visibility, a wake-up that is not
+used), on the virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from eventmesh.backends.memory import MemoryQueueStore
+from eventmesh.backends.protocols import Delivery, OutgoingMessage
+from eventmesh.testing import VirtualClock
+
+
+async def send(store: MemoryQueueStore, *bodies: bytes, delay: float = 0.0) -> list[str]:
+    return await store.send("q", [OutgoingMessage(body, delay=delay) for body in bodies])
+
+
+def bodies(deliveries: list[Delivery]) -> list[bytes]:
+    return [delivery.body for delivery in deliveries]
+
+
+async def test_a_message_that_comes_back_is_taken_before_those_sent_after_it(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    await send(store, b"1", b"2")
+    (first,) = await store.receive("q", 1, 5)
+    await send(store, b"3")
+    await clock.advance(5)
+    again = await store.receive("q", 10, 5)
+    assert bodies(again) == [b"1", b"2", b"3"]
+    assert [d.receive_count for d in again] == [2, 1, 1]
+    assert again[0].message_id == first.message_id
+    assert again[0].first_received_at == first.first_received_at
+
+
+async def test_a_delayed_message_takes_its_place_by_send_order_when_its_delay_ends(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    await send(store, b"late", delay=10)
+    await send(store, b"on time")
+    assert bodies(await store.receive("q", 10, 30)) == [b"on time"]
+    await send(store, b"after")
+    await clock.advance(10)
+    await store.change_visibility("q", "nothing", 0)  # a stale receipt changes nothing
+    assert bodies(await store.receive("q", 10, 30)) == [b"late", b"after"]
+
+
+async def test_deadlines_out_of_order_come_back_each_at_its_time(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    await send(store, b"long", b"short", b"middle")
+    await store.receive("q", 1, 30)  # on the timeline
+    await store.receive("q", 1, 10)  # earlier than the timeline's last: the heap
+    await store.receive("q", 1, 20)
+    seen = []
+    for _ in range(3):
+        await clock.advance(10)
+        seen.append(bodies(await store.receive("q", 10, 100)))
+    assert seen == [[b"short"], [b"middle"], [b"long"]]
+
+
+async def test_a_changed_visibility_moves_a_message_off_the_timeline(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    await send(store, b"a", b"b")
+    a, b = await store.receive("q", 2, 30)
+    assert await store.change_visibility("q", a.receipt, 5)
+    assert await store.change_visibility("q", b.receipt, 60)
+    await clock.advance(5)
+    (a_again,) = await store.receive("q", 10, 30)
+    assert (a_again.body, a_again.receive_count) == (b"a", 2)
+    assert await store.delete("q", [a_again.receipt]) == 1
+    await clock.advance(30)  # b's first deadline passed: it stays hidden until 60
+    assert await store.receive("q", 10, 30) == []
+    assert (await store.stats("q")).in_flight == 1
+    await clock.advance(25)
+    (again,) = await store.receive("q", 10, 30)
+    assert (again.body, again.receive_count) == (b"b", 2)
+    assert await store.delete("q", [b.receipt]) == 0  # its old receipt is stale
+
+
+async def test_deleted_messages_leave_no_entries_behind(clock: VirtualClock) -> None:
+    """Deleting what was received (the common case) leaves the timeline's entries stale; the
+    next receive drops them, so the store holds nothing once everything is deleted."""
+    store = MemoryQueueStore(clock)
+    for _ in range(3000):
+        await send(store, b"m")
+        (delivery,) = await store.receive("q", 1, 30)
+        assert await store.delete("q", [delivery.receipt]) == 1
+    await send(store, b"last")
+    await store.receive("q", 1, 30)
+    assert (await store.stats("q")).in_flight == 1
+    await clock.advance(30)
+    (back,) = await store.receive("q", 1, 30)
+    assert (back.body, back.receive_count) == (b"last", 2)
+
+
+async def test_a_long_poll_returns_at_once_when_a_message_is_sent(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    poll = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    await clock.advance(3)
+    assert not poll.done()
+    await send(store, b"now")
+    await clock.advance(0)
+    assert bodies(poll.result()) == [b"now"]
+    assert clock.now() == 3
+
+
+async def test_a_long_poll_ends_empty_after_its_wait(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    poll = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    await clock.advance(19.5)
+    assert not poll.done()
+    await clock.advance(0.5)
+    assert poll.result() == []
+
+
+async def test_long_polls_share_one_timer(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    polls = [asyncio.create_task(store.receive("q", 10, 30, wait=20)) for _ in range(50)]
+    await clock.advance(0)
+    assert clock.pending_timers == 1
+    await clock.advance(20)
+    assert [p.result() for p in polls] == [[]] * 50
+    assert clock.pending_timers == 0
+
+
+async def test_a_long_poll_gets_a_message_whose_visibility_ends_while_it_waits(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    polls = [asyncio.create_task(store.receive("q", 10, 30, wait=20)) for _ in range(2)]
+    await clock.advance(0)
+    await send(store, b"m")  # wakes one poll, but another receiver takes it first
+    (taken,) = await store.receive("q", 1, 5)
+    await clock.advance(4.5)
+    assert not any(p.done() for p in polls)
+    await clock.advance(0.5)
+    (again,) = [d for p in polls if p.done() for d in p.result()]
+    assert (again.message_id, again.receive_count) == (taken.message_id, 2)
+
+
+async def test_a_long_poll_gets_a_delayed_message_when_its_delay_ends(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    poll = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    await send(store, b"later", delay=4)
+    await clock.advance(3.5)
+    assert not poll.done()
+    await clock.advance(0.5)
+    assert bodies(poll.result()) == [b"later"]
+
+
+async def test_one_receiver_wakes_for_a_message_it_can_take_with_others(
+    clock: VirtualClock,
+) -> None:
+    """A send wakes one waiting receiver per ``max_messages`` visible messages: the others
+    go on waiting instead of waking to find nothing."""
+    store = MemoryQueueStore(clock)
+    polls = [asyncio.create_task(store.receive("q", 2, 30, wait=20)) for _ in range(3)]
+    await clock.advance(0)
+    await send(store, b"1")
+    await send(store, b"2")
+    await clock.advance(0)
+    assert [p.done() for p in polls] == [True, False, False]
+    assert bodies(polls[0].result()) == [b"1", b"2"]
+    await send(store, b"3", b"4", b"5")
+    await clock.advance(0)
+    assert [p.done() for p in polls] == [True, True, True]
+    assert sorted(bodies(polls[1].result() + polls[2].result())) == [b"3", b"4", b"5"]
+
+
+async def test_a_receiver_cancelled_after_its_wake_up_passes_it_on(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    first = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    second = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    await clock.advance(0)
+    await send(store, b"m")  # wakes the first: it is cancelled before it runs
+    first.cancel()
+    await clock.advance(0)
+    assert first.cancelled()
+    assert bodies(second.result()) == [b"m"]
+    assert clock.now() == 0
+
+
+async def test_a_cancelled_long_poll_leaves_no_waiter(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    poll = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    poll.cancel()
+    await clock.advance(0)
+    later = asyncio.create_task(store.receive("q", 1, 30, wait=20))
+    await clock.advance(0)
+    await send(store, b"m")
+    await clock.advance(0)
+    assert bodies(later.result()) == [b"m"]
+
+
+async def test_close_ends_every_long_poll(clock: VirtualClock) -> None:
+    store = MemoryQueueStore(clock)
+    polls = [asyncio.create_task(store.receive(name, 10, 30, wait=20)) for name in "abc"]
+    await clock.advance(1)
+    await store.close()
+    await clock.advance(0)
+    assert [p.result() for p in polls] == [[], [], []]
+    assert clock.pending_timers == 0
+
+
+async def test_a_fifo_group_blocked_in_flight_wakes_a_receiver_when_it_is_deleted(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    await store.send(
+        "q", [OutgoingMessage(b"1", group_id="g"), OutgoingMessage(b"2", group_id="g")]
+    )
+    (first, second) = await store.receive("q", 10, 30)
+    await store.send("q", [OutgoingMessage(b"3", group_id="g")])
+    poll = asyncio.create_task(store.receive("q", 10, 30, wait=20))
+    await clock.advance(1)
+    assert not poll.done()  # 3 waits for its group's batch in flight
+    await store.delete("q", [first.receipt, second.receipt])
+    await clock.advance(0)
+    assert bodies(poll.result()) == [b"3"]
+
+
+async def test_purge_drops_fresh_returned_delayed_and_in_flight_messages(
+    clock: VirtualClock,
+) -> None:
+    store = MemoryQueueStore(clock)
+    await send(store, b"in flight", b"returned")
+    await store.receive("q", 2, 5)
+    await send(store, b"delayed", delay=100)
+    await clock.advance(5)
+    await store.receive("q", 1, 30)  # "in flight" is in flight, "returned" came back
+    await send(store, b"fresh")
+    cut = clock.time() + 1
+    await clock.advance(2)
+    await send(store, b"kept")
+    assert await store.purge("q", cut) == 4
+    (kept,) = await store.receive("q", 10, 30)
+    assert kept.body == b"kept"
+    await store.delete("q", [kept.receipt])
+    await clock.advance(200)
+    assert await store.receive("q", 10, 30) == []
+    assert (await store.stats("q")).total == 0
