@@ -14,6 +14,7 @@ from eventmesh.backends.protocols import (
     BlobInfo,
     BlobStore,
     Delivery,
+    ImmediateQueueStore,
     KeyValueStore,
     LogRecord,
     LogStore,
@@ -24,6 +25,7 @@ from eventmesh.backends.protocols import (
     RedrivingQueueStore,
     StoredValue,
     redrives_in_receive,
+    sends_now,
 )
 from eventmesh.backends.registry import (
     ADAPTER_DISTRIBUTIONS,
@@ -44,6 +46,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "Delivery",
+    "ImmediateQueueStore",
     "KeyValueStore",
     "LogRecord",
     "LogStore",
@@ -59,6 +62,7 @@ __all__ = [
     "open_backend",
     "open_storage",
     "redrives_in_receive",
+    "sends_now",
     "url_options",
     "url_scheme",
 ]

@@ -126,6 +126,7 @@ class _Queue:
         "stale",
         "timeline",
         "waiters",
+        "wake_due",
     )
 
     def __init__(self) -> None:
@@ -141,6 +142,7 @@ class _Queue:
         # Messages that receivers woken but not yet run will take (their ``wants``): a send
         # wakes another receiver only for messages beyond these.
         self.promised = 0
+        self.wake_due = False  # a call to wake receivers is scheduled on the loop
 
     @property
     def visible(self) -> int:
@@ -182,6 +184,9 @@ class MemoryQueueStore:
     redrives_in_receive = True
 
     def __init__(self, clock: Clock) -> None:
+        # ``send_now`` only where it is ``send``: a subclass overriding ``send`` (to record
+        # or fail calls) sees every send.
+        self.sends_now = type(self).send is MemoryQueueStore.send
         self._clock = clock
         self._queues: dict[str, _Queue] = {}
         self._closed = False
@@ -198,38 +203,67 @@ class MemoryQueueStore:
 
     async def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[str]:
         state = self._queue(queue)
-        wall = self._clock.time()
-        ids = []
-        delayed = 0
-        next_id = self._ids.next
-        sequences = self._sequence
-        for outgoing in messages:
-            sequence = next(sequences)
-            message = _Message(
-                next_id(),
-                sequence,
-                _own(outgoing.body),
-                outgoing.attributes,
-                outgoing.group_id,
-                wall,
-            )
-            if outgoing.delay > 0:
-                message.visible_at = self._clock.now() + outgoing.delay
-                heapq.heappush(state.hidden, (message.visible_at, sequence, message))
-                state.delayed += 1
-                delayed += 1
-            else:
-                state.fresh.append(message)
-            ids.append(message.message_id)
-        if state.waiters and len(state.fresh) + len(state.returned) > state.promised:
-            self._wake(state)
-        if delayed and state.waiters:
-            self._arm(state.next_due())  # the delayed ones wake receivers when due
+        wall = self._clock.time()  # one sent time for the messages sent together
+        ids = [self._store(state, message, wall) for message in messages]
+        if state.waiters:
+            self._wake_soon(state)
+            if any(message.delay > 0 for message in messages):
+                self._arm(state.next_due())  # delayed messages wake receivers when due
         return ids
+
+    def send_now(self, queue: str, message: OutgoingMessage) -> str:
+        """``send`` of one message, done when it returns (see ImmediateQueueStore)."""
+        state = self._queue(queue)
+        message_id = self._store(state, message, self._clock.time())
+        if state.waiters:
+            if message.delay > 0:
+                self._arm(state.next_due())  # it wakes receivers when due
+            elif not state.wake_due and len(state.fresh) + len(state.returned) > state.promised:
+                self._wake_soon(state)
+        return message_id
+
+    def _store(self, state: _Queue, outgoing: OutgoingMessage, wall: float) -> str:
+        message = _Message(
+            self._ids.next(),
+            next(self._sequence),
+            _own(outgoing.body),
+            outgoing.attributes,
+            outgoing.group_id,
+            wall,
+        )
+        if outgoing.delay > 0:
+            message.visible_at = self._clock.now() + outgoing.delay
+            heapq.heappush(state.hidden, (message.visible_at, message.sequence, message))
+            state.delayed += 1
+        else:
+            state.fresh.append(message)
+        return message.message_id
+
+    def _wake_soon(self, state: _Queue) -> None:
+        """Wake a waiting receiver for the visible messages once the running task yields.
+
+        Not at once: the task that sends may go on sending (one receiver then takes them
+        all), and a receiver taking now may come back for more before a receiver woken for
+        them runs (it would wake to nothing, and wait again: the dearest thing a long poll
+        does). A receiver that leaves messages visible calls this again, so a burst wakes
+        one receiver after another, each when the last one has taken its batch and yielded.
+        """
+        if not state.wake_due:
+            state.wake_due = True
+            asyncio.get_running_loop().call_soon(self._wake_one, state)
+
+    def _wake_one(self, state: _Queue) -> None:
+        state.wake_due = False
+        waiters = state.waiters
+        while waiters and state.visible > state.promised:
+            waiter = waiters.popleft()
+            if not waiter.future.done():
+                self._resolve(state, waiter)
+                return
 
     def _wake(self, state: _Queue) -> None:
         """Wake waiting receivers, oldest first, until those woken can take every visible
-        message: a receiver woken for one message takes those sent before it runs too."""
+        message (a FIFO group unblocked, a message made visible by hand)."""
         waiters = state.waiters
         while waiters and state.visible > state.promised:
             self._resolve(state, waiters.popleft())
@@ -279,7 +313,7 @@ class MemoryQueueStore:
         timeline = state.timeline
         while timeline:
             deadline, message = timeline[0]
-            if _stale(deadline, message):
+            if not message.receipt or message.visible_at != deadline:  # stale: see _stale
                 timeline.popleft()
                 if state.stale:
                     state.stale -= 1
@@ -427,6 +461,8 @@ class MemoryQueueStore:
             )
         for entry in blocked:
             heapq.heappush(returned, entry)
+        if state.waiters and not state.wake_due and deliveries and (fresh or returned):
+            self._wake_soon(state)  # more than this receiver took: another may take them
         if state.waiters and deadline < self._timer_at and deliveries:
             self._arm(deadline)  # long polls wake when these come back
         if moved and redrive is not None and (target := self._queue(redrive.dead_letter)).waiters:
@@ -464,6 +500,7 @@ class MemoryQueueStore:
         state = self._queue(queue)
         in_flight = state.in_flight
         deleted = 0
+        grouped = False
         for receipt in receipts:
             message = in_flight.pop(receipt, None)
             if message is None:
@@ -474,6 +511,7 @@ class MemoryQueueStore:
             message.attributes = {}
             if message.group_id is not None:
                 self._group_done(state, message)
+                grouped = True
             deleted += 1
         if not deleted:
             return 0
@@ -482,7 +520,7 @@ class MemoryQueueStore:
             state.timeline
         ):
             self._compact(state)
-        if state.waiters and state.visible:
+        if grouped and state.waiters and state.visible:
             self._wake(state)  # a FIFO group may have been unblocked
         return deleted
 

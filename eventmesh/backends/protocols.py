@@ -19,6 +19,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "Delivery",
+    "ImmediateQueueStore",
     "KeyValueStore",
     "LogRecord",
     "LogStore",
@@ -29,6 +30,7 @@ __all__ = [
     "RedrivingQueueStore",
     "StoredValue",
     "redrives_in_receive",
+    "sends_now",
 ]
 
 
@@ -156,6 +158,27 @@ class RedrivingQueueStore(QueueStore, Protocol):
 def redrives_in_receive(store: QueueStore) -> TypeGuard[RedrivingQueueStore]:
     """Whether ``store`` declares that its ``receive`` applies a :class:`Redrive`."""
     return getattr(store, "redrives_in_receive", False) is True
+
+
+@runtime_checkable
+class ImmediateQueueStore(QueueStore, Protocol):
+    """A QueueStore that keeps its messages in this process, and so can store one at once:
+    ``send_now(queue, message)`` is ``send(queue, [message])`` done before it returns,
+    without a coroutine, and returns the message's id. Declared by ``sends_now`` being True.
+
+    A producer on the hot path calls it instead of ``send``; a store that cannot (one that
+    does I/O) leaves ``sends_now`` out. A store whose ``send`` is overridden (a subclass that
+    records or fails calls) should not declare it, so that every send goes through ``send``.
+    """
+
+    sends_now: bool
+
+    def send_now(self, queue: str, message: OutgoingMessage) -> str: ...
+
+
+def sends_now(store: QueueStore) -> TypeGuard[ImmediateQueueStore]:
+    """Whether ``store`` declares that ``send_now`` stores a message at once."""
+    return getattr(store, "sends_now", False) is True
 
 
 @dataclass(slots=True)  # not frozen: made per record, and frozen costs ~1 µs

@@ -104,15 +104,6 @@ def compile_filters(filters: Sequence[Mapping[str, Any] | str] | None) -> list[P
     return patterns
 
 
-def _body_bytes(records: Sequence[Mapping[str, Any]]) -> int:
-    """The bodies' UTF-8 size (a body in ASCII, the common case, is its length)."""
-    size = 0
-    for record in records:
-        body: str = record["body"]
-        size += len(body) if body.isascii() else len(body.encode())
-    return size
-
-
 def _filter_view(record: Mapping[str, Any]) -> Mapping[str, Any]:
     """The record as filters see it: a JSON object or array body is matched as JSON."""
     body = record["body"]
@@ -280,22 +271,22 @@ class QueueMapping:
         batch = await queue.take_records(min(10, self.batch_size), wait, visibility)
         if not batch or not self.batching_window:
             return self._within_payload_limit(batch)
-        size = _body_bytes(batch.records)
         window_ends = clock.now() + self.batching_window
-        while len(batch) < self.batch_size and size < MAX_BATCH_BYTES:
+        while len(batch) < self.batch_size and batch.body_bytes < MAX_BATCH_BYTES:
             remaining = window_ends - clock.now()
             if remaining <= 0:
                 break
             wanted = min(10, self.batch_size - len(batch))
             more = await queue.take_records(wanted, remaining, visibility)
             batch.extend(more)
-            size += _body_bytes(more.records)
         return self._within_payload_limit(batch)
 
     def _within_payload_limit(self, batch: ReceivedRecords) -> ReceivedRecords:
         """Lambda's 6 MB invocation payload: the batch stops before the record that would
         cross it (at least one record goes); the rest, still in flight, opens the next batch
         (returning it to the queue would count a receive it never had)."""
+        if batch.body_bytes + len(batch) * RECORD_OVERHEAD <= MAX_BATCH_BYTES:
+            return batch  # the common case: the whole batch fits
         size = 0
         for count, record in enumerate(batch.records):
             body: str = record["body"]

@@ -58,6 +58,7 @@ from eventmesh.backends.protocols import (
     QueueStore,
     Redrive,
     redrives_in_receive,
+    sends_now,
 )
 from eventmesh.resources._base import Resource
 
@@ -315,15 +316,17 @@ class Message:
 class ReceivedRecords:
     """Received messages as the records of Lambda's SQS event, with what a consumer keeps
     apart from them (a handler may change the event it is given): each one's receipt
-    handle and producer's trace context, and the highest receive count among them."""
+    handle and producer's trace context, the highest receive count among them, and the
+    size of their bodies in UTF-8."""
 
-    __slots__ = ("most_receives", "receipts", "records", "traces")
+    __slots__ = ("body_bytes", "most_receives", "receipts", "records", "traces")
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
         self.receipts: list[str] = []
         self.traces: list[Mapping[str, str]] = []
         self.most_receives = 0
+        self.body_bytes = 0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -333,6 +336,7 @@ class ReceivedRecords:
         self.receipts += other.receipts
         self.traces += other.traces
         self.most_receives = max(self.most_receives, other.most_receives)
+        self.body_bytes += other.body_bytes
 
     def split(self, count: int) -> ReceivedRecords:
         """Keep the first ``count`` records; return the others."""
@@ -340,8 +344,8 @@ class ReceivedRecords:
         rest.records, self.records = self.records[count:], self.records[:count]
         rest.receipts, self.receipts = self.receipts[count:], self.receipts[:count]
         rest.traces, self.traces = self.traces[count:], self.traces[:count]
-        self.most_receives = _most_receives(self.records)
-        rest.most_receives = _most_receives(rest.records)
+        self._recount()
+        rest._recount()
         return rest
 
     def keep(self, indexes: Sequence[int]) -> ReceivedRecords:
@@ -352,13 +356,17 @@ class ReceivedRecords:
             items: list[Any] = getattr(self, name)
             setattr(rest, name, [item for i, item in enumerate(items) if i not in kept])
             setattr(self, name, [items[i] for i in indexes])
-        self.most_receives = _most_receives(self.records)
-        rest.most_receives = _most_receives(rest.records)
+        self._recount()
+        rest._recount()
         return rest
 
-
-def _most_receives(records: Sequence[Mapping[str, Any]]) -> int:
-    return max((int(r["attributes"]["ApproximateReceiveCount"]) for r in records), default=0)
+    def _recount(self) -> None:
+        """The totals again, from the records (still as received: a consumer cuts a batch
+        before it invokes)."""
+        records = self.records
+        counts = (int(r["attributes"]["ApproximateReceiveCount"]) for r in records)
+        self.most_receives = max(counts, default=0)
+        self.body_bytes = sum(len(r["body"].encode()) for r in records)
 
 
 class Queue(Resource):
@@ -387,6 +395,12 @@ class Queue(Resource):
     @cached_property
     def _store(self) -> QueueStore:
         return self.context.backend.queues  # bound on first use: see Resource
+
+    @cached_property
+    def _send_now(self) -> Callable[[str, OutgoingMessage], str] | None:
+        """The store's ``send_now`` if it takes a message at once (read once)."""
+        store = self._store
+        return store.send_now if sends_now(store) else None
 
     @cached_property
     def _values(self) -> KeyValueStore:
@@ -482,14 +496,26 @@ class Queue(Resource):
         """
         if timeout is not None:
             timeout = check_timeout(timeout)
-        outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
+        if (
+            type(body) is dict
+            and attributes is None
+            and delay is None
+            and group_id is None
+            and deduplication_id is None
+            and not self.fifo
+        ):
+            outgoing, dedup_key = self._prepare_plain(body), None
+        else:
+            outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
         limit = self.limit
         await limit.acquire(timeout)
         try:
-            if dedup_key is None:
-                (message_id,) = await self._store.send(self.name, [outgoing])
-                return message_id
-            return await self._send_once(outgoing, dedup_key)
+            if dedup_key is not None:
+                return await self._send_once(outgoing, dedup_key)
+            if (send_now := self._send_now) is not None:
+                return send_now(self.name, outgoing)
+            (message_id,) = await self._store.send(self.name, [outgoing])
+            return message_id
         except BaseException:
             limit.release()
             raise
@@ -602,15 +628,6 @@ class Queue(Resource):
         group_id: str | None,
         deduplication_id: str | None,
     ) -> tuple[OutgoingMessage, str | None]:
-        if (
-            type(body) is dict
-            and attributes is None
-            and delay is None
-            and group_id is None
-            and deduplication_id is None
-            and not self.fifo
-        ):
-            return self._prepare_plain(body), None
         data = _body_bytes(body)
         # Skip the character scan where it cannot find anything: orjson's ASCII output has
         # every control character escaped, and printable text has no control character nor
@@ -819,6 +836,7 @@ class Queue(Resource):
         arn, region = self.arn, self.context.region
         records, receipts, traces = into.records, into.receipts, into.traces
         most = into.most_receives
+        size = 0
         first_at = -1.0
         first_text = ""
         sent_ms = -1
@@ -828,6 +846,7 @@ class Queue(Resource):
             if count > most:
                 most = count
             receipts.append(delivery.receipt)
+            size += len(delivery.body)
             if delivery.attributes or self.fifo:
                 message = self._message(delivery)
                 records.append(message.to_record(arn, region))
@@ -862,6 +881,7 @@ class Queue(Resource):
             )
             traces.append(_NO_TRACE)
         into.most_receives = most
+        into.body_bytes += size
 
     async def delete(self, receipt_handle: str) -> bool:
         """DeleteMessage; False for a receipt that is no longer current."""
