@@ -251,3 +251,23 @@ async def test_purge_drops_fresh_returned_delayed_and_in_flight_messages(
     await clock.advance(200)
     assert await store.receive("q", 10, 30) == []
     assert (await store.stats("q")).total == 0
+
+
+async def test_a_delivery_stays_as_it_was_handed_out(clock: VirtualClock) -> None:
+    """The first receive hands out the stored message itself; whatever happens to the
+    message after (it comes back and is received again, deleted, moved), the delivery keeps
+    its receipt, receive count and body."""
+    store = MemoryQueueStore(clock)
+    await send(store, b"m")
+    (first,) = await store.receive("q", 1, 5)
+    await clock.advance(5)
+    (second,) = await store.receive("q", 1, 5)
+    assert (first.receipt, first.receive_count) != (second.receipt, second.receive_count)
+    assert (first.receive_count, second.receive_count) == (1, 2)
+    assert first.receipt.endswith(":1") and second.receipt.endswith(":2")
+    assert second.first_received_at == first.first_received_at
+    assert await store.delete("q", [first.receipt]) == 0  # a stale receipt
+    assert await store.delete("q", [second.receipt]) == 1
+    assert (first.body, second.body) == (b"m", b"m")
+    assert not first.dead_lettered and not second.dead_lettered
+    assert (await store.stats("q")).total == 0

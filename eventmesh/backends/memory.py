@@ -50,20 +50,17 @@ __all__ = [
 ]
 
 
-class _Message:
-    __slots__ = (
-        "attributes",
-        "body",
-        "deleted",
-        "first_received_at",
-        "group_id",
-        "message_id",
-        "receipt",
-        "receive_count",
-        "sent_at",
-        "sequence",
-        "visible_at",
-    )
+class _Message(Delivery):
+    """A stored message, which is also the delivery its first receive hands out.
+
+    Until a receive hands it out, the store fills in its delivery fields (receipt, receive
+    count, first-receive time); from then on they stay as handed out, whatever happens to
+    the message, and a later receive hands out a copy. Only the store's own fields change
+    after: ``sequence`` (its place among visible messages), ``visible_at``, ``in_flight``
+    (hidden by a receive whose receipt is current) and ``deleted``.
+    """
+
+    __slots__ = ("deleted", "in_flight", "sequence", "visible_at")
 
     def __init__(
         self,
@@ -75,15 +72,17 @@ class _Message:
         sent_at: float,
     ) -> None:
         self.message_id = message_id
-        self.sequence = sequence
+        self.receipt = ""
         self.body = body
         self.attributes = attributes
-        self.group_id = group_id
-        self.sent_at = sent_at
         self.receive_count = 0
+        self.sent_at = sent_at
         self.first_received_at = 0.0
-        self.receipt = ""
+        self.group_id = group_id
+        self.dead_lettered = False
+        self.sequence = sequence
         self.visible_at = 0.0
+        self.in_flight = False
         self.deleted = False
 
 
@@ -167,9 +166,9 @@ def _own(data: bytes) -> bytes:
 
 
 def _stale(deadline: float, message: _Message) -> bool:
-    """Whether a hidden entry of an in-flight message no longer stands for it: the message
-    was deleted or came back (no receipt), or was hidden again since (another time)."""
-    return not message.receipt or message.visible_at != deadline
+    """Whether a timeline entry no longer stands for its message: the message was deleted or
+    came back (not in flight), or was hidden again since (another time)."""
+    return not message.in_flight or message.visible_at != deadline
 
 
 class MemoryQueueStore:
@@ -313,7 +312,7 @@ class MemoryQueueStore:
         timeline = state.timeline
         while timeline:
             deadline, message = timeline[0]
-            if not message.receipt or message.visible_at != deadline:  # stale: see _stale
+            if not message.in_flight or message.visible_at != deadline:  # stale: see _stale
                 timeline.popleft()
                 if state.stale:
                     state.stale -= 1
@@ -328,12 +327,12 @@ class MemoryQueueStore:
             if (
                 message.deleted
                 or message.visible_at != visible_at
-                or (not message.receipt and message.receive_count > 0)  # already back
+                or (not message.in_flight and message.receive_count > 0)  # already back
             ):
                 if state.stale:
                     state.stale -= 1
                 continue  # deleted, re-hidden since, or surfaced by an earlier entry
-            if message.receipt:
+            if message.in_flight:
                 self._come_back(state, message)
             else:
                 state.delayed -= 1
@@ -342,7 +341,7 @@ class MemoryQueueStore:
     def _come_back(self, state: _Queue, message: _Message) -> None:
         """An in-flight message whose visibility ended: visible again, in its old place."""
         del state.in_flight[message.receipt]
-        message.receipt = ""
+        message.in_flight = False
         self._group_done(state, message)
         heapq.heappush(state.returned, (message.sequence, message))
 
@@ -434,31 +433,33 @@ class MemoryQueueStore:
             if group is not None:
                 taken_groups.add(group)
                 groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
-            count = message.receive_count = message.receive_count + 1
-            if count == 1:
+            count = message.receive_count + 1
+            if count == 1:  # never handed out: it is its own delivery
                 message.first_received_at = wall
+            else:  # the one handed out before stays as it was
+                first_received_at = message.first_received_at
+                message = _Message(
+                    message.message_id,
+                    message.sequence,
+                    message.body,
+                    message.attributes,
+                    group,
+                    message.sent_at,
+                )
+                message.first_received_at = first_received_at
+            message.receive_count = count
             receipt = message.message_id + (
                 _RECEIPT_SUFFIXES[count] if count < _SUFFIXED else f":{count}"
             )
             message.receipt = receipt
             message.visible_at = deadline
+            message.in_flight = True
             in_flight[receipt] = message
             if in_order:
                 timeline.append((deadline, message))
             else:
                 heapq.heappush(state.hidden, (deadline, message.sequence, message))
-            deliveries.append(
-                Delivery(
-                    message.message_id,
-                    receipt,
-                    message.body,
-                    message.attributes,
-                    count,
-                    message.sent_at,
-                    message.first_received_at,
-                    group,
-                )
-            )
+            deliveries.append(message)
         for entry in blocked:
             heapq.heappush(returned, entry)
         if state.waiters and not state.wake_due and deliveries and (fresh or returned):
@@ -482,8 +483,6 @@ class MemoryQueueStore:
         )
         self._queue(dead_letter).fresh.append(moved)  # the newest sequence: fresh's end
         message.deleted = True  # entries of it left in ``hidden`` are already counted stale
-        message.body = b""
-        message.attributes = {}
         return Delivery(
             message.message_id,
             "",
@@ -505,10 +504,8 @@ class MemoryQueueStore:
             message = in_flight.pop(receipt, None)
             if message is None:
                 continue
-            message.deleted = True
-            message.receipt = ""
-            message.body = b""  # its hidden entry lives on until met or compacted
-            message.attributes = {}
+            message.deleted = True  # its hidden entry lives on until met or compacted
+            message.in_flight = False
             if message.group_id is not None:
                 self._group_done(state, message)
                 grouped = True
@@ -565,11 +562,11 @@ class MemoryQueueStore:
             if message.sent_at < sent_before:
                 del state.in_flight[receipt]
                 message.deleted = True
-                message.receipt = ""
+                message.in_flight = False
                 self._group_done(state, message)
                 removed += 1
         for visible_at, _, message in state.hidden:
-            delayed = not message.receipt and message.visible_at == visible_at
+            delayed = message.receive_count == 0 and message.visible_at == visible_at
             if delayed and not message.deleted and message.sent_at < sent_before:
                 message.deleted = True
                 state.delayed -= 1
@@ -587,7 +584,9 @@ class MemoryQueueStore:
         state.hidden = [
             entry
             for entry in state.hidden
-            if not entry[2].deleted and entry[2].visible_at == entry[0]
+            if not entry[2].deleted
+            and entry[2].visible_at == entry[0]
+            and (entry[2].in_flight or entry[2].receive_count == 0)  # hidden, or delayed
         ]
         heapq.heapify(state.hidden)
         state.stale = 0
