@@ -203,40 +203,51 @@ class MemoryQueueStore:
     async def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[str]:
         state = self._queue(queue)
         wall = self._clock.time()  # one sent time for the messages sent together
-        ids = [self._store(state, message, wall) for message in messages]
+        ids = [
+            self._store(state, m.body, m.attributes, m.delay, m.group_id, wall) for m in messages
+        ]
         if state.waiters:
             self._wake_soon(state)
             if any(message.delay > 0 for message in messages):
                 self._arm(state.next_due())  # delayed messages wake receivers when due
         return ids
 
-    def send_now(self, queue: str, message: OutgoingMessage) -> str:
+    def send_now(
+        self,
+        queue: str,
+        body: bytes,
+        attributes: Mapping[str, str],
+        delay: float = 0.0,
+        group_id: str | None = None,
+    ) -> str:
         """``send`` of one message, done when it returns (see ImmediateQueueStore)."""
-        state = self._queue(queue)
-        message_id = self._store(state, message, self._clock.time())
+        state = self._queues.get(queue) or self._queue(queue)
+        message_id = self._store(state, body, attributes, delay, group_id, self._clock.time())
         if state.waiters:
-            if message.delay > 0:
+            if delay > 0:
                 self._arm(state.next_due())  # it wakes receivers when due
             elif not state.wake_due and len(state.fresh) + len(state.returned) > state.promised:
                 self._wake_soon(state)
         return message_id
 
-    def _store(self, state: _Queue, outgoing: OutgoingMessage, wall: float) -> str:
-        message = _Message(
-            self._ids.next(),
-            next(self._sequence),
-            _own(outgoing.body),
-            outgoing.attributes,
-            outgoing.group_id,
-            wall,
-        )
-        if outgoing.delay > 0:
-            message.visible_at = self._clock.now() + outgoing.delay
+    def _store(
+        self,
+        state: _Queue,
+        body: bytes,
+        attributes: Mapping[str, str],
+        delay: float,
+        group_id: str | None,
+        wall: float,
+    ) -> str:
+        message_id = self._ids.next()
+        message = _Message(message_id, next(self._sequence), _own(body), attributes, group_id, wall)
+        if delay > 0:
+            message.visible_at = self._clock.now() + delay
             heapq.heappush(state.hidden, (message.visible_at, message.sequence, message))
             state.delayed += 1
         else:
             state.fresh.append(message)
-        return message.message_id
+        return message_id
 
     def _wake_soon(self, state: _Queue) -> None:
         """Wake a waiting receiver for the visible messages once the running task yields.

@@ -163,8 +163,9 @@ def redrives_in_receive(store: QueueStore) -> TypeGuard[RedrivingQueueStore]:
 @runtime_checkable
 class ImmediateQueueStore(QueueStore, Protocol):
     """A QueueStore that keeps its messages in this process, and so can store one at once:
-    ``send_now(queue, message)`` is ``send(queue, [message])`` done before it returns,
-    without a coroutine, and returns the message's id. Declared by ``sends_now`` being True.
+    ``send_now(queue, body, attributes, delay, group_id)`` is ``send`` of that one message
+    done before it returns, without a coroutine (nor an OutgoingMessage), and returns the
+    message's id. Declared by ``sends_now`` being True.
 
     A producer on the hot path calls it instead of ``send``; a store that cannot (one that
     does I/O) leaves ``sends_now`` out. A store whose ``send`` is overridden (a subclass that
@@ -173,7 +174,14 @@ class ImmediateQueueStore(QueueStore, Protocol):
 
     sends_now: bool
 
-    def send_now(self, queue: str, message: OutgoingMessage) -> str: ...
+    def send_now(
+        self,
+        queue: str,
+        body: bytes,
+        attributes: Mapping[str, str],
+        delay: float = 0.0,
+        group_id: str | None = None,
+    ) -> str: ...
 
 
 def sends_now(store: QueueStore) -> TypeGuard[ImmediateQueueStore]:

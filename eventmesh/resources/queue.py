@@ -397,7 +397,9 @@ class Queue(Resource):
         return self.context.backend.queues  # bound on first use: see Resource
 
     @cached_property
-    def _send_now(self) -> Callable[[str, OutgoingMessage], str] | None:
+    def _send_now(
+        self,
+    ) -> Callable[[str, bytes, Mapping[str, str], float, str | None], str] | None:
         """The store's ``send_now`` if it takes a message at once (read once)."""
         store = self._store
         return store.send_now if sends_now(store) else None
@@ -504,17 +506,26 @@ class Queue(Resource):
             and deduplication_id is None
             and not self.fifo
         ):
-            outgoing, dedup_key = self._prepare_plain(body), None
+            data, stored = self._plain(body)
+            wait, group, dedup_key = self.delay, None, None
         else:
             outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
+            data, stored, wait, group = (
+                outgoing.body,
+                outgoing.attributes,
+                outgoing.delay,
+                outgoing.group_id,
+            )
         limit = self.limit
         await limit.acquire(timeout)
         try:
             if dedup_key is not None:
-                return await self._send_once(outgoing, dedup_key)
+                return await self._send_once(OutgoingMessage(data, stored, wait, group), dedup_key)
             if (send_now := self._send_now) is not None:
-                return send_now(self.name, outgoing)
-            (message_id,) = await self._store.send(self.name, [outgoing])
+                return send_now(self.name, data, stored, wait, group)
+            (message_id,) = await self._store.send(
+                self.name, [OutgoingMessage(data, stored, wait, group)]
+            )
             return message_id
         except BaseException:
             limit.release()
@@ -674,9 +685,10 @@ class Queue(Resource):
             wait = delay
         return OutgoingMessage(data, stored or _NO_ATTRIBUTES, wait, group_id), dedup_key
 
-    def _prepare_plain(self, body: dict[Any, Any]) -> OutgoingMessage:
+    def _plain(self, body: dict[Any, Any]) -> tuple[bytes, Mapping[str, str]]:
         """:meth:`_prepare` for the common send: a JSON object, to a standard queue, with
-        no attributes, delay, group or deduplication id; same checks, fewer steps."""
+        no attributes, delay, group or deduplication id; same checks, fewer steps. Returns
+        the body and the attributes to store."""
         try:
             data = _dumps(body)
         except TypeError:
@@ -687,11 +699,11 @@ class Queue(Resource):
             _check_body(data)
         if len(data) > MAX_MESSAGE_BYTES:
             raise PayloadError(f"message of {len(data)} bytes is over SQS's 1 MiB limit")
-        stored = _NO_ATTRIBUTES
-        if self.context.telemetry.tracing:
-            stored = {}
-            propagate.inject(stored)
-        return OutgoingMessage(data, stored, self.delay)
+        if not self.context.telemetry.tracing:
+            return data, _NO_ATTRIBUTES
+        stored: dict[str, str] = {}
+        propagate.inject(stored)
+        return data, stored
 
     # -- consuming ---------------------------------------------------------------------------
     async def receive(
