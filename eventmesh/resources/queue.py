@@ -846,6 +846,7 @@ class Queue(Resource):
         same record, as a test checks.
         """
         arn, region = self.arn, self.context.region
+        fifo = self.fifo
         records, receipts, traces = into.records, into.receipts, into.traces
         most = into.most_receives
         size = 0
@@ -859,7 +860,7 @@ class Queue(Resource):
                 most = count
             receipts.append(delivery.receipt)
             size += len(delivery.body)
-            if delivery.attributes or self.fifo:
+            if delivery.attributes or fifo:
                 message = self._message(delivery)
                 records.append(message.to_record(arn, region))
                 traces.append(message.trace_context or _NO_TRACE)
@@ -885,7 +886,7 @@ class Queue(Resource):
                         "ApproximateFirstReceiveTimestamp": first_text,
                     },
                     "messageAttributes": {},
-                    "md5OfBody": _md5(body),
+                    "md5OfBody": _md5_new(body).hexdigest(),  # _md5 inlined
                     "eventSource": "aws:sqs",
                     "eventSourceARN": arn,
                     "awsRegion": region,
