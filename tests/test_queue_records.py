@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from eventmesh import Context, Mesh, PayloadError, Telemetry
+from eventmesh.backends import OutgoingMessage, sends_now
+from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.resources.queue import Queue
 from eventmesh.testing import VirtualClock
 
@@ -211,3 +214,25 @@ async def test_a_non_ascii_batch_is_cut_at_six_megabytes_of_utf8(
         await mapping.start()
         await clock.advance(1)
     assert sizes == [6, 1]
+
+
+async def test_a_store_whose_send_is_overridden_is_sent_to_through_it(clock: VirtualClock) -> None:
+    """The memory store's ``send_now`` shortcut is declared only where it is ``send``: a
+    subclass that overrides ``send`` (to record or fail calls) sees every send."""
+    sent: list[int] = []
+
+    class Counting(MemoryQueueStore):
+        async def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+            sent.append(len(messages))
+            return await super().send(queue, messages)
+
+    assert sends_now(MemoryQueueStore(clock))
+    assert not sends_now(Counting(clock))
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
+    mesh.backend.queues = Counting(clock)
+    queue = mesh.queue("counted")
+    async with mesh:
+        await queue.send({"plain": True})
+        await queue.send("text", {"kind": "general"})
+        assert sent == [1, 1]
+        assert len(await queue.take_records(10, 0, 30)) == 2
