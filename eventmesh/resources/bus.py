@@ -1532,6 +1532,7 @@ class Bus(Resource):
         stored: list[tuple[str, bytes]] = []
         body: bytes | None = None
         limit = self.limit
+        cancelled: asyncio.CancelledError | None = None
         for rule in rules:
             rule.matched += 1
             for target in rule.targets:
@@ -1541,7 +1542,7 @@ class Bus(Resource):
                     body = body or self._body(event)
                     stored.append((target.route, body))
                     continue
-                if target.kind in _LOCAL_HAND_OFF:
+                if target.kind in _LOCAL_HAND_OFF and cancelled is None:
                     # A function's async queue or a resource of the mesh takes the event at
                     # once: a first attempt inline (no task per delivery); only a target at
                     # its limit is waited for, in the background, not by the caller.
@@ -1549,8 +1550,12 @@ class Bus(Resource):
                         retry = await self._attempt(target, event, 0, inline=True)
                     except BackpressureError:
                         pass  # full: the delivery (and its place) goes to the background
+                    except asyncio.CancelledError as exc:
+                        # The caller is cancelled while the event is handed out: this
+                        # delivery and those after it go on in the background, as any.
+                        cancelled = exc
                     except BaseException:
-                        limit.release()  # the caller is cancelled: the delivery with it
+                        limit.release()  # its retry could not be stored: the caller hears
                         raise
                     else:
                         if retry is None:
@@ -1573,6 +1578,8 @@ class Bus(Resource):
                 for _ in stored:  # nothing was stored: give the places back
                     limit.release()
                 raise
+        if cancelled is not None:
+            raise cancelled
 
     async def _deliver(self, target: RuleTarget, event: _Event) -> None:
         """A first attempt in the background; a retry waits in the store (see

@@ -777,6 +777,7 @@ class Topic(Resource):
         self.published += 1
         stored: list[tuple[str, bytes]] = []
         body: bytes | None = None
+        cancelled: asyncio.CancelledError | None = None
         for subscription in list(self.subscriptions):
             if not subscription.accepts(notification):
                 subscription.filtered_out += 1
@@ -787,7 +788,7 @@ class Topic(Resource):
                 body = body or self._body(notification)
                 stored.append((subscription.route, body))
                 continue
-            if subscription.protocol in _LOCAL_HAND_OFF:
+            if subscription.protocol in _LOCAL_HAND_OFF and cancelled is None:
                 # A function's async queue or a queue's store takes it at once: try inline
                 # (no task per delivery), and retry in the background only if that failed;
                 # a full one is waited for in the background, not by the publisher.
@@ -795,6 +796,10 @@ class Topic(Resource):
                     await subscription.attempt(notification, timeout=0.0)
                 except BackpressureError:
                     pass
+                except asyncio.CancelledError as exc:
+                    # The publisher is cancelled while its deliveries are handed out: this
+                    # one and those after it go on in the background, as any delivery.
+                    cancelled = exc
                 except Exception as exc:
                     subscription.attempts += 1
                     if not subscription.retryable(exc):  # a client error: no retry helps
@@ -822,6 +827,8 @@ class Topic(Resource):
                 for _ in stored:  # nothing was stored: give the places back
                     self.limit.release()
                 raise
+        if cancelled is not None:
+            raise cancelled
         return message_id
 
     async def send(self, message: Any, attributes: MessageAttributes | None = None) -> str:
