@@ -68,6 +68,8 @@ T = TypeVar("T")
 _MB = 1024 * 1024
 MAX_CLIENT_CONTEXT = 3583
 _loads = orjson.loads
+_SYNC = "RequestResponse"
+_OTHER = "other"  # the trigger of a direct invocation, as telemetry names it
 
 
 def _given(**settings: Any) -> dict[str, Any]:
@@ -175,6 +177,7 @@ class Mesh:
         )
         self._registry = Registry(self._invoker.arn_prefix)
         self._resolved = self._registry.resolved
+        self._run = self._invoker.run
         self._async_queues: dict[str, AsyncInvocationQueue] = {}
         self._lifecycle = Lifecycle(
             clock=self.clock,
@@ -641,9 +644,10 @@ class Mesh:
                     version = target.version or target.function.latest
                 else:
                     version = alias.pick()  # weighted routing: chosen per call
-                return self._invoker.run(
-                    version, payload, target.arn, payload_limit=self.max_sync_payload
-                )
+                return self._run(
+                    version, payload, target.arn, _SYNC, None, None, _OTHER, None, None,
+                    self.max_sync_payload,
+                )  # fmt: skip
         return self._invoke(name, payload, invocation_type, client_context, timeout)
 
     async def _invoke(
