@@ -5,8 +5,8 @@ A publication, once its deliveries are being handed out, reaches every subscribe
 the middle (a timeout around ``publish``, a cancelled request) must not leave the later ones
 without it. The cancellation lands at a point where an inline delivery yields: a pending
 limit yields to the loop on every ``YIELD_EVERY``-th call (``eventmesh._backpressure``), so
-the first subscriber's function is given one Event invocation fewer first, and the publisher
-is cancelled while its delivery to that function yields.
+the first subscriber's function is first given ``YIELD_EVERY - 1`` Event invocations, and
+the publisher is cancelled while its delivery to that function yields.
 """
 
 from __future__ import annotations
