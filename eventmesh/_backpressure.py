@@ -2,8 +2,9 @@
 
 Every in-memory buffer of the mesh (a queue's messages, a function's Event invocations, a
 topic's or a bus's deliveries, a stream's unread records) has a :class:`PendingLimit`. A
-producer calls :meth:`PendingLimit.acquire` before it stores anything: under the limit it
-goes on at once; at the limit it waits, on the mesh's clock, until a consumer frees room
+producer calls :meth:`PendingLimit.acquire` (or first :meth:`PendingLimit.try_acquire`, which
+takes room without a coroutine when there is some) before it stores anything: under the limit
+it goes on at once; at the limit it waits, on the mesh's clock, until a consumer frees room
 (:meth:`PendingLimit.release` wakes the oldest waiter: no polling, no timer per waiter beyond
 its own timeout), or raises :class:`~eventmesh.BackpressureError` when its ``timeout`` runs
 out (``0``: do not wait at all).
@@ -148,6 +149,23 @@ class PendingLimit:
     def waiting(self) -> int:
         """Producers waiting for room now."""
         return len(self._waiters)
+
+    def try_acquire(self) -> bool:
+        """Count one unit of pending work at once if :meth:`acquire` would neither yield
+        nor wait: True when counted; False (counting nothing, this call included) means
+        "await :meth:`acquire`", which then counts the call towards the yield rule itself.
+
+        The common send, under the limit and between two yields, then costs no coroutine.
+        """
+        calls = self._calls + 1
+        if calls % YIELD_EVERY == 0:
+            return False
+        limit = self.limit
+        if limit is None or (self.pending < limit and not self._waiters):
+            self._calls = calls
+            self.pending += 1
+            return True
+        return False
 
     async def acquire(self, timeout: float | None = None) -> None:
         """Count one unit of pending work, waiting for room if the limit is reached."""

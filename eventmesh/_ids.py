@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from itertools import chain, count
 
 __all__ = ["IsoTimes", "RequestIds"]
 
 
 _LOW_DIGITS = tuple(f"{low:03x}" for low in range(4096))
 """The last three hex digits of a counter, made once: an id is two strings joined."""
+
+ID_BLOCK = 512
+"""Ids a generator formats at once (a divisor of 4,096): about 45 KB held per generator."""
 
 
 class RequestIds:
@@ -21,27 +26,30 @@ class RequestIds:
     on every invocation; a counter is just as unique within one process, and the random
     prefix keeps ids apart across processes. Topics and buses use it for their message and
     event ids too (UUIDs in AWS's shapes). The counter's 12 hex digits are not formatted per
-    id: the first nine change every 4,096 ids and are kept formatted with the prefix, the
-    last three come from a table, so an id is one concatenation (a third of the cost of
-    formatting it).
+    id: the first nine change every 4,096 ids and are formatted once with the prefix, the
+    last three come from a table; and ids are joined :data:`ID_BLOCK` at a time, in a list
+    comprehension, so that :attr:`next` is a C iterator's ``__next__``: no Python frame per
+    id (half the cost of a method joining one id per call).
     """
 
-    __slots__ = ("_counter", "_head", "_prefix")
+    __slots__ = ("_prefix", "next")
 
     def __init__(self) -> None:
         raw = os.urandom(10).hex()
         variant = "89ab"[int(raw[16], 16) % 4]  # RFC 4122's variant, so ids parse as v4
         self._prefix = f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-{variant}{raw[17:20]}-"
-        self._head = self._prefix + "000000000"
-        self._counter = 0
+        self.next: Callable[[], str] = chain.from_iterable(_blocks(self._prefix)).__next__
+        """The next id: the counter's 1, 2, 3... after the prefix (never ends)."""
 
-    def next(self) -> str:
-        counter = self._counter + 1
-        self._counter = counter
-        low = counter & 0xFFF
-        if not low:
-            self._head = f"{self._prefix}{counter >> 12:09x}"
-        return self._head + _LOW_DIGITS[low]
+
+def _blocks(prefix: str) -> Iterator[list[str]]:
+    """The ids after ``prefix`` in blocks of :data:`ID_BLOCK`, made as they are reached (the
+    first block when the first id is asked for)."""
+    for high in count():
+        head = f"{prefix}{high:09x}"
+        for start in range(0, 4096, ID_BLOCK):
+            first = 1 if high == 0 and start == 0 else start  # the counter starts at 1
+            yield [head + low for low in _LOW_DIGITS[first : start + ID_BLOCK]]
 
 
 class IsoTimes:

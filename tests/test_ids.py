@@ -78,3 +78,43 @@ def test_times_equal_datetimes_formatting(epoch: float) -> None:
     expected_millis = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
     assert times.millis(epoch) == expected_millis
     assert times.seconds(epoch) == f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def test_ids_made_in_blocks_count_on_across_each_block_boundary() -> None:
+    """Ids are formatted 512 at a time: the 511th, 512th and 513th ids (counters 0x1ff,
+    0x200, 0x201) and those around the 4,096th are the ones a single counter would give."""
+    ids = RequestIds()
+    made = [ids.next() for _ in range(4097)]
+    prefix = made[0][:-12]
+    assert [text[-12:] for text in made[509:513]] == [
+        "0000000001fe",
+        "0000000001ff",
+        "000000000200",
+        "000000000201",
+    ]
+    assert [text[-12:] for text in made[1022:1025]] == [
+        "0000000003ff",
+        "000000000400",
+        "000000000401",
+    ]
+    assert made[4094] == prefix + "000000000fff"
+    assert made[4095] == prefix + "000000001000"
+    assert made[4096] == prefix + "000000001001"
+    for text in made[510:513] + made[4094:4097]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+def test_interleaved_generators_keep_their_own_prefix_and_count() -> None:
+    """Two generators used in turn, past a block boundary: each counts 1, 2, 3... under its
+    own random prefix, and no id is made twice."""
+    first, second = RequestIds(), RequestIds()
+    pairs = [(first.next(), second.next()) for _ in range(1030)]
+    firsts = [a for a, _ in pairs]
+    seconds = [b for _, b in pairs]
+    assert firsts[0][:-12] != seconds[0][:-12]
+    for made in (firsts, seconds):
+        assert {text[:-12] for text in made} == {made[0][:-12]}
+        assert [int(text[-12:], 16) for text in made] == list(range(1, 1031))
+    assert len(set(firsts) | set(seconds)) == 2060

@@ -517,7 +517,8 @@ class Queue(Resource):
                 outgoing.group_id,
             )
         limit = self.limit
-        await limit.acquire(timeout)
+        if not limit.try_acquire():
+            await limit.acquire(timeout)
         try:
             if dedup_key is not None:
                 return await self._send_once(OutgoingMessage(data, stored, wait, group), dedup_key)
@@ -605,7 +606,8 @@ class Queue(Resource):
         successful: list[dict[str, str]] = []
         failed: list[dict[str, Any]] = []
         limit = self.limit
-        await limit.acquire(timeout)  # held for the batch: its entries then never wait
+        if not limit.try_acquire():
+            await limit.acquire(timeout)  # held for the batch: its entries then never wait
         try:
             with delivery_mode(OVERFLOW):
                 for entry_id, entry, data in zip(ids, entries, bodies, strict=True):
