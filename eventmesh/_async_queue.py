@@ -29,6 +29,10 @@ disagree; ``AsyncInvocationQueue.hand_off = False`` turns the hand-off off (test
 rules both ways). Events handed over and not finished count as the store's would: in
 ``pending()``, in ``stats()`` (queued: visible; running: in flight), and at a stop, where an
 event whose run the stop interrupted is put back in line, as a stored one would come back.
+An unexpected failure outside the handler (a bug, the store failing while it stores a retry)
+loses nothing either way: a stored event stays in the store and comes back after its
+visibility timeout; a handed-over one is stored to come back as late, or, if even that fails,
+goes back in line after the store outage's pause (:meth:`AsyncInvocationQueue._keep`).
 
 Pending work (the function's ``max_pending``) is every Event invocation queued, running or
 waiting to retry: ``put`` counts one (waiting for room at the limit), and the final delete
@@ -62,6 +66,7 @@ from eventmesh._errors import ResourceNotFoundError
 from eventmesh._failure_log import log_function_error
 from eventmesh._hand_off import HandOff
 from eventmesh._invoker import Invoker, extend_chain, invocation_chain
+from eventmesh._outage import Outage
 from eventmesh._store_workers import IDLE_POLL_WAIT, POLL_WAIT, YIELD_EVERY, StoreWorkers
 from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
@@ -245,32 +250,33 @@ class AsyncInvocationQueue:
         if chain is not None:
             invoker.check_recursion(self.function, chain)
         await self.limit.acquire(timeout)
-        request_id = invoker.request_ids.next()
-        handed = self._handed
-        if handed is not None:
-            trace: dict[str, str] | None = None
+        try:  # whatever fails from here, the caller is told and the place is given back
+            request_id = invoker.request_ids.next()
+            handed = self._handed
+            if handed is not None:
+                trace: dict[str, str] | None = None
+                if invoker.telemetry.tracing:
+                    trace = {}
+                    propagate.inject(trace)
+                if handed.ready:
+                    # It waits behind others: keep a right-sized copy (orjson's output holds
+                    # a 4 KB allocation whatever its length), as the memory store does.
+                    body = bytes(memoryview(body))
+                now = invoker.clock.time()
+                chain = chain or _NO_CHAIN
+                handed.put(_Event(body, request_id, qualifier, now, chain, trigger, trace))
+                return request_id
+            attributes = {
+                "request_id": request_id,
+                "qualifier": qualifier,
+                "enqueued_at": repr(invoker.clock.time()),
+            }
+            if chain:
+                attributes["chain"] = orjson.dumps(chain).decode()
+            if trigger != "other":
+                attributes["trigger"] = trigger
             if invoker.telemetry.tracing:
-                trace = {}
-                propagate.inject(trace)
-            if handed.ready:
-                # It waits behind others: keep a right-sized copy (orjson's output holds a
-                # 4 KB allocation whatever its length), as the memory store does.
-                body = bytes(memoryview(body))
-            now = invoker.clock.time()
-            handed.put(_Event(body, request_id, qualifier, now, chain or _NO_CHAIN, trigger, trace))
-            return request_id
-        attributes = {
-            "request_id": request_id,
-            "qualifier": qualifier,
-            "enqueued_at": repr(invoker.clock.time()),
-        }
-        if chain:
-            attributes["chain"] = orjson.dumps(chain).decode()
-        if trigger != "other":
-            attributes["trigger"] = trigger
-        if invoker.telemetry.tracing:
-            propagate.inject(attributes)
-        try:
+                propagate.inject(attributes)
             await self._store.send(self.name, [OutgoingMessage(body, attributes)])
         except BaseException:
             self.limit.release()
@@ -396,13 +402,21 @@ class AsyncInvocationQueue:
             # It may have waited here for a worker as long as a handler's timeout: its
             # visibility counts from now, as if a store worker had just taken it, or the
             # store would hand it back again while it runs.
-            renewed = await self._store.change_visibility(
-                self.name, delivery.receipt, self._visibility()
-            )
-            if not event.taken.done():
-                event.taken.set_result(None)
+            try:
+                renewed = await self._store.change_visibility(
+                    self.name, delivery.receipt, self._visibility()
+                )
+            except Exception:
+                renewed = False  # still hidden for the visibility it was taken with
+                self._log_kept(event, "when the visibility it was taken with ends")
+            finally:  # the store worker waiting for this hand-over takes the next one
+                if not event.taken.done():
+                    event.taken.set_result(None)
             if renewed:  # else it is back in the store, which hands it over again
-                await self._process(event)
+                try:
+                    await self._process(event)
+                except Exception:  # the store keeps it, as a store worker's would be kept
+                    self._log_kept(event, f"in {self._visibility():g} s (its visibility)")
             return
         if event.interrupted:
             event.interrupted = False
@@ -414,7 +428,16 @@ class AsyncInvocationQueue:
             extend_chain(chain, self.function.name) if chain else self._own_chain
         )
         try:
-            await self._run(event)
+            try:
+                await self._run(event)
+            except Exception:
+                if event.done:  # finished or stored: nothing to keep
+                    logger.exception(
+                        "event %s of %s failed after it was finished", event.request_id,
+                        self.function.name,
+                    )  # fmt: skip
+                else:
+                    await self._keep(event)
         except asyncio.CancelledError:
             if not event.done and self._handed is not None:
                 # Counted as taken, as the store counts a message in flight, and run again
@@ -427,6 +450,40 @@ class AsyncInvocationQueue:
             invocation_chain.reset(token)
             self.busy -= 1
             self._busy_handed -= 1
+
+    async def _keep(self, event: _Event) -> None:
+        """Something beside the handler failed while the handed-over ``event`` was processed
+        (a bug, or the store failing while it stored a retry): keep it, as a store keeps a
+        message whose processing raised. It is stored to come back after the visibility
+        timeout, as it would on the store path, its ``max_pending`` place going with it; if
+        even that fails, this worker waits for the store outage's pause and puts it back in
+        line (a stop during the pause puts it back in line too). The place is released once,
+        whenever the event finally finishes."""
+        visibility = self._visibility()
+        self._log_kept(event, f"in {visibility:g} s (its visibility)")
+        message = OutgoingMessage(event.body, event.attributes(), visibility)
+        try:
+            await self._store.send(self.name, [message])
+        except Exception as exc:
+            await self._keeping.failed(exc)
+            handed = self._handed
+            assert handed is not None
+            handed.put(event)
+            return
+        self._keeping.recovered()
+        event.done = True  # the store has it now, and counts it in max_pending
+
+    def _log_kept(self, event: _Event, when: str) -> None:
+        """The one line, with the traceback being handled, for an event kept after a failure."""
+        logger.exception(
+            "processing event %s of %s failed outside its handler; it runs again %s",
+            event.request_id, self.function.name, when,
+        )  # fmt: skip
+
+    @cached_property
+    def _keeping(self) -> Outage:
+        """Failures to store an event kept after a failure: pauses and log lines per outage."""
+        return Outage(f"storing a kept event of {self.name}", logger, self._invoker.clock)
 
     async def _process(self, event: _Event) -> None:
         """Run a stored event (in a worker, whose context says it is a consumer)."""
