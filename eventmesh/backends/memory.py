@@ -701,12 +701,15 @@ class MemoryLogStore:
         state.last_arrival = arrival
         sequence = state.first + len(state.records)
         given: Mapping[str, str] | None = None
-        kept = _NO_ATTRIBUTES  # one copy per distinct attributes object of the call
+        # One read-only copy per distinct attributes object of the call: records of one
+        # append may share it, since it reaches user code (a stream record's trace context)
+        # where a change to one record's must not show in another's.
+        kept = _NO_ATTRIBUTES
         stored = []
         for data, partition_key, attributes in records:
             if attributes is not given:
                 given = attributes
-                kept = dict(attributes) if attributes else _NO_ATTRIBUTES
+                kept = MappingProxyType(dict(attributes)) if attributes else _NO_ATTRIBUTES
             stored.append(LogRecord(sequence, _own(data), partition_key, arrival, kept))
             sequence += 1
         state.records += stored

@@ -4,6 +4,16 @@ A resource (queue, stream, bucket, the async invocation queue, ...) keeps and mo
 only through these. They know nothing of Lambda: no retries, no batching, no destinations.
 Bodies are bytes; attributes are opaque string maps the resource owns.
 
+Attributes are typed ``Mapping[str, str]`` and are exactly that: any mapping, not necessarily
+a dict. A resource often gives a read-only one (a ``MappingProxyType``; one empty map shared by
+every message without attributes), which a JSON encoder may refuse: a store that encodes or
+copies them converts first (``dict(attributes)``). A store never mutates the attributes it is
+given; the resource does not change them after the call either, so a store in this process may
+keep them as given. Attributes a store hands back (``Delivery.attributes``,
+``LogRecord.attributes``) are read by the resource and may reach user code: they must be
+read-only or each record's own, never one mutable map shared by several. The conformance kit
+sends attributes of a class that has nothing beyond ``Mapping`` and checks both.
+
 Time: the memory and SQLite backends read the mesh's clock, so a virtual clock drives their
 delays and visibility timeouts; a broker enforces time with its own clock.
 """
@@ -36,7 +46,10 @@ __all__ = [
 
 @dataclass(slots=True)
 class OutgoingMessage:
-    """A message to send: its body, the resource's attributes, a delay, a FIFO group."""
+    """A message to send: its body, the resource's attributes, a delay, a FIFO group.
+
+    ``attributes`` may be any mapping, read-only and shared by several messages (see the
+    module's docstring): a store converts it (``dict(attributes)``) before encoding it."""
 
     body: bytes
     attributes: Mapping[str, str] = field(default_factory=dict)

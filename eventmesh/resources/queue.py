@@ -85,7 +85,8 @@ _DEDUPLICATION = "dd"
 _TRACE_KEYS = ("traceparent", "tracestate")
 _FIRST_SENT = "sent"  # on a redriven message: when it was first sent
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
-"""The stored attributes of a message that has none: one shared, immutable map."""
+"""The stored attributes of a message that has none: one shared, immutable map (stores accept
+any ``Mapping``, never mutate it, and the conformance kit checks they do not assume a dict)."""
 _NO_TRACE: Mapping[str, str] = _NO_ATTRIBUTES
 _COUNTS = tuple(str(count) for count in range(16))
 _BATCH_FIELDS = frozenset(("id", "body", "attributes", "delay", "group_id", "deduplication_id"))

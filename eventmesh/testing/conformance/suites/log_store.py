@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from eventmesh._errors import ConfigurationError
 from eventmesh.backends.protocols import LogRecord, LogStore
 from eventmesh.testing.conformance.capabilities import Capabilities, Trim
+from eventmesh.testing.conformance.suites.attributes import ReadOnlyAttributes
 from eventmesh.testing.conformance.timing import TimeDriver
 
 
@@ -58,6 +60,27 @@ class LogStoreSuite:
 
     async def test_is_a_log_store(self, log_store: LogStore) -> None:
         assert isinstance(log_store, LogStore)
+
+    async def test_attributes_may_be_any_read_only_mapping_and_records_share_none(
+        self, log_store: LogStore
+    ) -> None:
+        """Attributes are a ``Mapping[str, str]``, not necessarily a dict (a resource may
+        give one read-only map to many records). The records handed back reach user code
+        (a stream's records): each one's attributes are read-only or its own, so changing
+        one record's changes no other record's, nor what a later read returns."""
+        some = ReadOnlyAttributes({"traceparent": "00-1-2-01"})
+        given = [(b"a", "pk", some), (b"b", "pk", some), (b"c", "pk", ReadOnlyAttributes())]
+        appended = await log_store.append("s", "0", given)
+        read = await log_store.read("s", "0", 0, 10)
+        expected = [{"traceparent": "00-1-2-01"}, {"traceparent": "00-1-2-01"}, {}]
+        assert [dict(record.attributes) for record in appended] == expected
+        assert [dict(record.attributes) for record in read] == expected
+        for record in (appended[0], read[0]):
+            with contextlib.suppress(TypeError):  # read-only
+                record.attributes["traceparent"] = "changed"  # type: ignore[index]
+        assert dict(appended[1].attributes) == dict(read[1].attributes) == expected[1]
+        again = await log_store.read("s", "0", 0, 10)
+        assert [dict(record.attributes) for record in again] == expected
 
     async def test_append_returns_the_records_as_stored(
         self, timing: TimeDriver, log_store: LogStore

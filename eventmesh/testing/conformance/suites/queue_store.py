@@ -13,8 +13,10 @@ from eventmesh.backends.protocols import (
     Redrive,
     RedrivingQueueStore,
     redrives_in_receive,
+    sends_now,
 )
 from eventmesh.testing.conformance.capabilities import Capabilities, Fifo
+from eventmesh.testing.conformance.suites.attributes import ReadOnlyAttributes
 from eventmesh.testing.conformance.timing import TimeDriver
 
 
@@ -60,6 +62,28 @@ class QueueStoreSuite:
         assert second[0].receipt != first[0].receipt
         assert second[0].attributes == {"k": "v"}
         assert second[0].first_received_at == first[0].first_received_at
+
+    async def test_attributes_may_be_any_read_only_mapping(
+        self, queue_store: QueueStore, timing: TimeDriver
+    ) -> None:
+        """Attributes are a ``Mapping[str, str]``, not necessarily a dict: a resource hands
+        a read-only one (often one empty map shared by many messages). They come back equal,
+        whether given to ``send`` or to ``send_now``, and a receiver's own copy is a dict."""
+        some, none = ReadOnlyAttributes({"k": "v", "n": "1"}), ReadOnlyAttributes()
+        sent = [OutgoingMessage(b"a", some), OutgoingMessage(b"b", none)]
+        sent.append(OutgoingMessage(b"c", some))
+        await queue_store.send("q", sent)
+        if sends_now(queue_store):
+            queue_store.send_now("q", b"d", some)
+            queue_store.send_now("q", b"e", none)
+        got = await queue_store.receive("q", 10, timing.seconds(30))
+        expected = [(b"a", {"k": "v", "n": "1"}), (b"b", {}), (b"c", {"k": "v", "n": "1"})]
+        if sends_now(queue_store):
+            expected += [(b"d", {"k": "v", "n": "1"}), (b"e", {})]
+        assert [(d.body, dict(d.attributes)) for d in got] == expected
+        await queue_store.change_visibility("q", got[0].receipt, 0)
+        (again,) = await queue_store.receive("q", 1, timing.seconds(30))
+        assert (again.body, dict(again.attributes)) == (b"a", {"k": "v", "n": "1"})
 
     async def test_a_deleted_message_never_comes_back(
         self, queue_store: QueueStore, timing: TimeDriver
