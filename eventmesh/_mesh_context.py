@@ -36,6 +36,9 @@ R = TypeVar("R")
 class MeshContext:
     """What a resource of this mesh is given; see the module docstring."""
 
+    accepts_encoded_events = True
+    """``invoke_async`` takes an EncodedEvent (JSON bytes eventmesh encoded) as it is."""
+
     def __init__(
         self,
         *,

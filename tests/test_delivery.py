@@ -231,6 +231,69 @@ async def test_a_function_target_invokes_with_the_encoded_bytes_as_they_are(
     assert got == [{"k": "v", "n": [1, 2]}]
 
 
+class ThirdPartyContext:
+    """A DeliveryContext written outside eventmesh: it records the events it is asked to
+    invoke with, and delegates the rest to the mesh's."""
+
+    def __init__(self, mesh_context: DeliveryContext) -> None:
+        self._mesh_context = mesh_context
+        self.events: list[Any] = []
+
+    @property
+    def egress(self) -> Any:
+        return self._mesh_context.egress
+
+    @property
+    def http(self) -> Any:
+        return self._mesh_context.http
+
+    def find_resource(self, name_or_arn: str) -> object | None:
+        return self._mesh_context.find_resource(name_or_arn)
+
+    def resolve_function(self, target: Any) -> Any:
+        return self._mesh_context.resolve_function(target)
+
+    async def invoke_async(
+        self, target: Any, event: Any, *, trigger: str, timeout: float | None = None
+    ) -> str:
+        self.events.append(event)
+        return "request-id"
+
+
+class EncodedAwareContext(ThirdPartyContext):
+    """One that declares it takes an :class:`EncodedEvent` (the mesh's own context does)."""
+
+    accepts_encoded_events = True
+
+
+async def test_a_context_that_does_not_declare_encoded_events_gets_the_decoded_event(
+    mesh: Mesh,
+) -> None:
+    """The contract of ``DeliveryContext.invoke_async``: its event is a JSON value, unless the
+    context declares ``accepts_encoded_events``; then JSON eventmesh encoded itself comes as
+    an :class:`EncodedEvent` holding the very bytes (importable from the public module)."""
+    from eventmesh.delivery.target import EncodedEvent as PublicEncodedEvent
+    from eventmesh.delivery.target import accepts_encoded_events
+
+    @mesh.function(name="fn")
+    async def fn(event: Any, context: Context) -> None:
+        pass
+
+    data = b'{"k":"v","n":[1,2]}'
+    plain, aware = ThirdPartyContext(mesh.context), EncodedAwareContext(mesh.context)
+    for context in (plain, aware):
+        target = resolve_target("fn", context, KINDS, allowed={"lambda"})
+        await target.deliver(Outgoing(data=data, trigger="pubsub"))
+        await target.deliver(Outgoing({"a": 1}))
+    assert plain.events == [{"k": "v", "n": [1, 2]}, {"a": 1}]
+    encoded, value = aware.events
+    assert type(encoded) is PublicEncodedEvent and encoded.data is data
+    assert value == {"a": 1}
+    assert PublicEncodedEvent is EncodedEvent
+    assert (accepts_encoded_events(plain), accepts_encoded_events(aware)) == (False, True)
+    assert accepts_encoded_events(mesh.context)
+
+
 async def test_a_bucket_refuses_a_missing_target_naming_itself(
     mesh: Mesh, clock: VirtualClock
 ) -> None:

@@ -19,21 +19,32 @@ from eventmesh._destinations import MessageAttributes
 from eventmesh._egress import EgressPolicy
 from eventmesh._errors import ConfigurationError, EventMeshError
 from eventmesh._function import Function, FunctionTarget
+from eventmesh._invoker import EncodedEvent
 from eventmesh._redact import redact_text
 from eventmesh.delivery.http import HttpSender
 
 __all__ = [
     "DeliveryContext",
+    "EncodedEvent",
     "Outgoing",
     "Target",
     "TargetKind",
     "UnresolvedTarget",
+    "accepts_encoded_events",
     "resolve_target",
 ]
 
 
 class DeliveryContext(Protocol):
-    """What a target needs from the mesh (a subset of what a resource is given)."""
+    """What a target needs from the mesh (a subset of what a resource is given).
+
+    ``invoke_async``'s ``event`` is a JSON value (what the function's handler receives), or,
+    only for a context that declares ``accepts_encoded_events = True`` (the mesh's own
+    does), an :class:`EncodedEvent`: JSON that eventmesh encoded itself (valid, without NaN),
+    as bytes in its ``data``, to be used as the invocation's payload as it is, with no parse
+    and no second encoding. A context that does not declare it never gets one (see
+    :func:`accepts_encoded_events`).
+    """
 
     @property
     def egress(self) -> EgressPolicy: ...
@@ -46,8 +57,20 @@ class DeliveryContext(Protocol):
     def resolve_function(self, target: Function | str) -> FunctionTarget: ...
 
     async def invoke_async(
-        self, target: FunctionTarget, event: Any, *, trigger: str, timeout: float | None = None
+        self,
+        target: FunctionTarget,
+        event: Any | EncodedEvent,
+        *,
+        trigger: str,
+        timeout: float | None = None,
     ) -> str: ...
+
+
+def accepts_encoded_events(context: DeliveryContext) -> bool:
+    """Whether ``context`` declares that its ``invoke_async`` takes an :class:`EncodedEvent`
+    (an attribute ``accepts_encoded_events`` that is True), so a target may hand it JSON
+    bytes eventmesh encoded instead of the decoded value."""
+    return getattr(context, "accepts_encoded_events", False) is True
 
 
 class Outgoing:

@@ -19,7 +19,7 @@ from eventmesh._clock import Clock
 from eventmesh._destinations import Destination, DestinationSpec
 from eventmesh._egress import EgressPolicy
 from eventmesh._function import Function, FunctionTarget
-from eventmesh._invoker import InvocationResult
+from eventmesh._invoker import EncodedEvent, InvocationResult
 from eventmesh.backends.protocols import Backend
 from eventmesh.delivery.http import HttpSender
 from eventmesh.delivery.target import DeliveryContext
@@ -107,10 +107,18 @@ class ResourceContext(DeliveryContext, Protocol):
         ...
 
     async def invoke_async(
-        self, target: FunctionTarget, event: Any, *, trigger: str, timeout: float | None = None
+        self,
+        target: FunctionTarget,
+        event: Any | EncodedEvent,
+        *,
+        trigger: str,
+        timeout: float | None = None,
     ) -> str:
         """An asynchronous invocation by a service; returns the request id. Waits up to
-        ``timeout`` for room when the function's queue is at its limit."""
+        ``timeout`` for room when the function's queue is at its limit. ``event`` is a JSON
+        value, or an :class:`~eventmesh.delivery.target.EncodedEvent` (JSON bytes eventmesh
+        encoded itself) only if the context declares ``accepts_encoded_events = True``
+        (:class:`~eventmesh.delivery.target.DeliveryContext`)."""
         ...
 
     def destination(self, spec: DestinationSpec) -> Destination:

@@ -1,14 +1,19 @@
 """A function as a target: an asynchronous (``Event``) invocation with the value as its event,
 so Lambda's retries and destinations apply; a full function queue is waited for up to the
-delivery's timeout. JSON the source already encoded goes to the invocation as it is."""
+delivery's timeout. JSON the source already encoded goes to the invocation as it is, when the
+context declares it takes it (an :class:`EncodedEvent`); any other context gets the value."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from eventmesh._function import Function, FunctionTarget
-from eventmesh._invoker import EncodedEvent
-from eventmesh.delivery.target import DeliveryContext, Outgoing
+from eventmesh.delivery.target import (
+    DeliveryContext,
+    EncodedEvent,
+    Outgoing,
+    accepts_encoded_events,
+)
 
 __all__ = ["FUNCTION", "FunctionDelivery"]
 
@@ -19,6 +24,7 @@ class FunctionDelivery:
     def __init__(self, function: FunctionTarget, context: DeliveryContext) -> None:
         self.function = function
         self._context = context
+        self._encoded = accepts_encoded_events(context)
 
     @property
     def arn(self) -> str:
@@ -26,7 +32,7 @@ class FunctionDelivery:
 
     async def deliver(self, outgoing: Outgoing, timeout: float | None = None) -> Any:
         data = outgoing.encoded
-        event = outgoing.value() if data is None else EncodedEvent(data)
+        event = EncodedEvent(data) if data is not None and self._encoded else outgoing.value()
         return await self._context.invoke_async(
             self.function, event, trigger=outgoing.trigger, timeout=timeout
         )
