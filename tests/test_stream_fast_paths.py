@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
-from eventmesh import BackpressureError, Context, Mesh, PayloadError, RealClock
+from eventmesh import BackpressureError, Context, Mesh, PayloadError, RealClock, Telemetry
 from eventmesh.backends.memory import MemoryLogStore, memory_backend
 from eventmesh.backends.protocols import LogRecord, StoredValue
 from eventmesh.mappings.shard_leases import ShardLeases, WriteTurn
@@ -453,3 +454,118 @@ async def test_a_shared_memory_store_reads_each_wake_up_as_it_comes(clock: Virtu
         await stream.put_record("b", "k")
         await settle()
     assert batches == [["a"], ["b"]]
+
+
+# -- append_now: the memory log's append of one record, at once -------------------------------
+class SteppedClock(VirtualClock):
+    """A virtual clock whose wall time the test sets, back as well as forward."""
+
+    def __init__(self) -> None:
+        super().__init__(start=T0)
+        self.wall = T0
+
+    def time(self) -> float:
+        return self.wall
+
+
+async def test_append_now_stores_what_append_stores() -> None:
+    """Sequences follow on, data is copied right-sized, attributes are copied (or shared
+    empty), a wall clock stepped back repeats the previous arrival: as ``append`` does."""
+    clock = SteppedClock()
+    logs = MemoryLogStore(clock)
+    assert logs.appends_now is True
+    (first,) = await logs.append("s", "0", [(b"a", "k1", {})])
+    attributes = {"traceparent": "00-1-2-01"}
+    clock.wall = T0 + 5
+    second = logs.append_now("s", "0", bytearray(b"b"), "k2", attributes)
+    attributes["traceparent"] = "changed"
+    clock.wall = T0 + 1  # stepped back
+    third = logs.append_now("s", "0", b"c", "k3", {})
+    (fourth,) = await logs.append("s", "0", [(b"d", "k4", {})])
+    assert [(r.sequence, r.data, r.partition_key, r.arrival) for r in (first, second, third)] == [
+        (1, b"a", "k1", T0),
+        (2, b"b", "k2", T0 + 5),
+        (3, b"c", "k3", T0 + 5),
+    ]
+    assert type(second.data) is bytes
+    assert second.attributes == {"traceparent": "00-1-2-01"}
+    assert third.attributes == {}
+    assert (fourth.sequence, fourth.arrival) == (4, T0 + 5)
+    stored = await logs.read("s", "0", 0, 10)
+    assert [r.data for r in stored] == [b"a", b"b", b"c", b"d"]
+    assert await logs.bounds("s", "0") == (0, 4)
+
+
+async def test_append_now_wakes_a_waiting_reader(clock: VirtualClock) -> None:
+    logs = MemoryLogStore(clock)
+    reader = asyncio.create_task(logs.read("s", "0", 0, 10, wait=60))
+    await settle()
+    assert not reader.done()
+    logs.append_now("s", "0", b"x", "k", {})
+    records = await asyncio.wait_for(reader, 1)
+    assert [r.data for r in records] == [b"x"]
+
+
+class RecordingLogs(MemoryLogStore):
+    """A store that sees its appends: it must not be bypassed by ``append_now``."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.appended: list[bytes] = []
+
+    async def append(self, stream, shard, records):  # type: ignore[no-untyped-def]
+        self.appended.extend(data for data, _, _ in records)
+        return await super().append(stream, shard, records)
+
+
+async def test_a_store_that_overrides_append_sees_every_put(clock: VirtualClock) -> None:
+    logs = RecordingLogs(clock)
+    assert logs.appends_now is False
+    backend = memory_backend(clock)
+    backend.logs = logs
+    mesh = Mesh(storage=backend, clock=clock, telemetry=Telemetry(enabled=False))
+    stream = create_stream(mesh.context, "s")
+    async with mesh:
+        results = [await stream.put_record(str(i), "k") for i in range(4)]  # then known: direct
+    assert logs.appended == [b"0", b"1", b"2", b"3"]
+    assert [r.sequence_number for r in results] == [number(0, i) for i in range(1, 5)]
+
+
+async def test_a_known_keys_record_carries_the_producers_trace(clock: VirtualClock) -> None:
+    """Tracing on, a known key (the direct path, appended at once): the record keeps the
+    producer's trace context as the general path's record does."""
+    provider = TracerProvider()
+    mesh = Mesh(clock=clock, telemetry=Telemetry(provider))
+    stream = create_stream(mesh.context, "s")
+    tracer = provider.get_tracer("test")
+    async with mesh:
+        ids = []
+        for name in ("general", "direct"):
+            with tracer.start_as_current_span(name) as span:
+                await stream.put_record(name, "k")
+            ids.append(f"{span.get_span_context().trace_id:032x}")
+        untraced = await stream.put_record("outside", "k")
+    iterator = await stream.get_shard_iterator("shardId-000000000000", "TRIM_HORIZON")
+    records = (await stream.get_records(iterator)).records
+    assert [r.data for r in records] == [b"general", b"direct", b"outside"]
+    for record, trace_id in zip(records, ids, strict=False):
+        assert trace_id in record.trace_context["traceparent"]
+    assert records[2].trace_context == {}
+    assert untraced.sequence_number == number(0, 3)
+
+
+def test_kinesis_records_keep_lambdas_key_order_and_share_no_dict() -> None:
+    shape = KinesisRecords(ARN, "us-east-1", ROLE, "shardId-000000000000", "49" + "0" * 14)
+    stored = [LogRecord(1, b"x", "k", T0), LogRecord(2, b"y", "k", T0)]
+    first, second = shape.records(stored)
+    assert list(first) == [
+        "kinesis", "eventSource", "eventVersion", "eventID", "eventName",
+        "invokeIdentityArn", "awsRegion", "eventSourceARN",
+    ]  # fmt: skip
+    assert first["eventID"] == f"shardId-000000000000:{number(0, 1)}"
+    assert second["eventID"] == f"shardId-000000000000:{number(0, 2)}"
+    first["eventSource"] = "changed by a handler"
+    first["awsRegion"] = "changed too"
+    again = shape.records(stored)[0]
+    assert (again["eventSource"], again["awsRegion"]) == ("aws:kinesis", "us-east-1")
+    assert second["eventSource"] == "aws:kinesis"

@@ -672,6 +672,9 @@ class MemoryLogStore:
     """
 
     def __init__(self, clock: Clock) -> None:
+        # ``append_now`` only where it is ``append``: a subclass overriding ``append`` (to
+        # record or fail calls) sees every append.
+        self.appends_now = type(self).append is MemoryLogStore.append
         self._clock = clock
         self._shards: dict[tuple[str, str], _Shard] = {}
         self._closed = False
@@ -716,6 +719,28 @@ class MemoryLogStore:
         if state.waiters and stored:
             state.wake_all()
         return stored
+
+    def append_now(
+        self,
+        stream: str,
+        shard: str,
+        data: bytes,
+        partition_key: str,
+        attributes: Mapping[str, str],
+    ) -> LogRecord:
+        """``append`` of one record, done when it returns (see ImmediateLogStore)."""
+        state = self._shards.get((stream, shard)) or self._shard(stream, shard)
+        arrival = self._clock.time()
+        if arrival < state.last_arrival:
+            arrival = state.last_arrival
+        state.last_arrival = arrival
+        records = state.records
+        kept = dict(attributes) if attributes else _NO_ATTRIBUTES
+        record = LogRecord(state.first + len(records), _own(data), partition_key, arrival, kept)
+        records.append(record)
+        if state.waiters:
+            state.wake_all()
+        return record
 
     async def read(
         self, stream: str, shard: str, after: int, limit: int, wait: float = 0.0

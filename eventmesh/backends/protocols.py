@@ -29,6 +29,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "Delivery",
+    "ImmediateLogStore",
     "ImmediateQueueStore",
     "KeyValueStore",
     "LogRecord",
@@ -39,6 +40,7 @@ __all__ = [
     "Redrive",
     "RedrivingQueueStore",
     "StoredValue",
+    "appends_now",
     "redrives_in_receive",
     "sends_now",
 ]
@@ -249,6 +251,36 @@ class LogStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ImmediateLogStore(LogStore, Protocol):
+    """A LogStore that keeps its logs in this process, and so can append one record at once:
+    ``append_now(stream, shard, data, partition_key, attributes)`` is ``append`` of that one
+    record done before it returns, without a coroutine (nor a tuple or a list), and returns
+    the record as stored. Declared by ``appends_now`` being True.
+
+    A producer on the hot path calls it instead of ``append``; a store that cannot (one that
+    does I/O) leaves ``appends_now`` out. A store whose ``append`` is overridden (a subclass
+    that records or fails calls) should not declare it, so that every append goes through
+    ``append``.
+    """
+
+    appends_now: bool
+
+    def append_now(
+        self,
+        stream: str,
+        shard: str,
+        data: bytes,
+        partition_key: str,
+        attributes: Mapping[str, str],
+    ) -> LogRecord: ...
+
+
+def appends_now(store: LogStore) -> TypeGuard[ImmediateLogStore]:
+    """Whether ``store`` declares that ``append_now`` appends a record at once."""
+    return getattr(store, "appends_now", False) is True
 
 
 @dataclass(slots=True, frozen=True)

@@ -32,7 +32,7 @@ import hashlib
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -55,7 +55,7 @@ from eventmesh._validation import (
     json_bytes,
     text_bytes,
 )
-from eventmesh.backends.protocols import LogRecord, LogStore
+from eventmesh.backends.protocols import LogRecord, LogStore, appends_now
 from eventmesh.resources._base import Resource
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ SEQUENCE_DIGITS = 56
 _SEQUENCE_BASE = 49 * 10**54
 _POSITION_DIGITS = 40
 _SHARD_STRIDE: int = 10**_POSITION_DIGITS
+
+AppendNow = Callable[[str, str, bytes, str, Mapping[str, str]], LogRecord]
 
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _b64encode = binascii.b2a_base64
@@ -287,7 +289,7 @@ class KinesisRecords:
     another mapping may see that.
     """
 
-    __slots__ = ("_event_id", "_identity", "_prefix", "_region", "_stream_arn", "shard_id")
+    __slots__ = ("_event_id", "_prefix", "_shared", "shard_id")
 
     def __init__(
         self,
@@ -298,11 +300,19 @@ class KinesisRecords:
         sequence_prefix: str,
     ) -> None:
         self.shard_id = shard_id
-        self._stream_arn = stream_arn
-        self._region = region
-        self._identity = invoke_identity_arn
         self._event_id = f"{shard_id}:"
         self._prefix = sequence_prefix
+        # A record's fields in their order; "kinesis" and "eventID" are each record's own.
+        self._shared: dict[str, Any] = {
+            "kinesis": None,
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": "",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": invoke_identity_arn,
+            "awsRegion": region,
+            "eventSourceARN": stream_arn,
+        }
 
     def sequence_number(self, position: int) -> str:
         """The Kinesis sequence number of the store's ``position`` in this shard."""
@@ -310,8 +320,7 @@ class KinesisRecords:
 
     def records(self, stored: Sequence[LogRecord]) -> list[dict[str, Any]]:
         """The event records of ``stored``, in order."""
-        prefix, event_id = self._prefix, self._event_id
-        identity, region, stream_arn = self._identity, self._region, self._stream_arn
+        prefix, event_id, shared = self._prefix, self._event_id, self._shared
         arrival, rounded = math.nan, 0.0  # the records of one append share their arrival
         built = []
         for record in stored:
@@ -319,24 +328,16 @@ class KinesisRecords:
             if record.arrival != arrival:
                 arrival = record.arrival
                 rounded = _millisecond(arrival)
-            built.append(
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": record.partition_key,
-                        "sequenceNumber": number,
-                        "data": _b64encode(record.data, newline=False).decode(),
-                        "approximateArrivalTimestamp": rounded,
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": event_id + number,
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": identity,
-                    "awsRegion": region,
-                    "eventSourceARN": stream_arn,
-                }
-            )
+            event = shared.copy()  # (a quarter cheaper than a dict display of all its keys)
+            event["kinesis"] = {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": record.partition_key,
+                "sequenceNumber": number,
+                "data": _b64encode(record.data, newline=False).decode(),
+                "approximateArrivalTimestamp": rounded,
+            }
+            event["eventID"] = event_id + number
+            built.append(event)
         return built
 
     def record(self, stored: LogRecord) -> dict[str, Any]:
@@ -442,6 +443,12 @@ class Stream(Resource):
     def _logs(self) -> LogStore:
         return self.context.backend.logs  # bound on first use: see Resource
 
+    @cached_property
+    def _append_now(self) -> AppendNow | None:
+        """The store's ``append_now`` when it appends at once (see ImmediateLogStore)."""
+        logs = self._logs
+        return logs.append_now if appends_now(logs) else None
+
     @property
     def arn(self) -> str:
         mesh = self.context
@@ -528,9 +535,23 @@ class Stream(Resource):
         trace: dict[str, str] = {}
         if self.context.telemetry.tracing:
             propagate.inject(trace)
-        stored = await self._logs.append(self.name, log.shard_id, ((body, partition_key, trace),))
-        self._note_append(log, stored)
-        number = log.prefix + str(stored[0].sequence).zfill(_POSITION_DIGITS)
+        append_now = self._append_now
+        if append_now is None:
+            stored = await self._logs.append(
+                self.name, log.shard_id, ((body, partition_key, trace),)
+            )
+            self._note_append(log, stored)
+            sequence = stored[0].sequence
+        else:  # a log in this process's memory: appended at once, no coroutine
+            record = append_now(self.name, log.shard_id, body, partition_key, trace)
+            sequence = record.sequence
+            expiry = record.arrival + self.retention  # _note_append's work, for one record
+            if expiry < log.next_trim:
+                log.next_trim = expiry
+            if log.newest is not None:
+                log.newest = sequence
+                limit.set(log.lag())
+        number = log.prefix + str(sequence).zfill(_POSITION_DIGITS)
         return PutRecordResult(log.shard_id, number)
 
     async def put_records(
