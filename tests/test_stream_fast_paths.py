@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -569,3 +570,86 @@ def test_kinesis_records_keep_lambdas_key_order_and_share_no_dict() -> None:
     again = shape.records(stored)[0]
     assert (again["eventSource"], again["awsRegion"]) == ("aws:kinesis", "us-east-1")
     assert second["eventSource"] == "aws:kinesis"
+
+
+# -- a shard's two tasks on an in-memory log: each reads or delivers --------------------------
+@pytest.fixture(params=[True, False], ids=["paired", "reader-and-lane"])
+def listening(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run a test with the paired tasks (a log that resolves a future at an append) and
+    with the general reader and lane tasks: both must give the same batches."""
+    value: bool = request.param
+    if not value:
+        monkeypatch.setattr(Stream, "can_listen", property(lambda self: False))
+    return value
+
+
+async def test_records_put_during_a_retry_backoff_are_read_ahead_and_follow_in_order(
+    mesh: Mesh, clock: VirtualClock, listening: bool
+) -> None:
+    batches: list[list[str]] = []
+
+    async def handler(event: dict[str, Any], context: Context) -> None:
+        batches.append([base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]])
+        if len(batches) == 1:
+            raise RuntimeError("the first try fails")
+
+    function = mesh.function(name="consume")(handler)
+    stream = create_stream(mesh.context, "s")
+    shard = stream.shard_ids[0]
+    mapping = stream.subscribe(function, starting_position="LATEST")
+    async with mesh:
+        await settle()
+        await stream.put_records([{"data": x, "partition_key": "k"} for x in "ab"])
+        await settle()
+        assert batches == [["a", "b"]]  # failed: backing off for a second
+        await stream.put_records([{"data": x, "partition_key": "k"} for x in "cd"])
+        await settle()
+        assert mapping.read_position(shard) == 4  # read ahead while the batch waits
+        assert batches == [["a", "b"]]
+        await clock.advance(1)
+        await settle()
+        assert batches == [["a", "b"], ["a", "b"], ["c", "d"]]
+        await stream.put_record("e", "k")
+        await settle()
+        assert await mapping.checkpoint(shard) == number(0, 5)
+    assert batches[-1] == ["e"]
+    assert mapping.invocations == 4
+
+
+async def test_a_shard_taken_over_while_a_batch_runs_stops_here_after_it(
+    mesh: Mesh, clock: VirtualClock, listening: bool
+) -> None:
+    """Another process takes the lease while one task delivers and the other reads or
+    stands by: the batch finishes, no other starts here, and the records left are not given
+    to this function again."""
+    release = asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def handler(event: dict[str, Any], context: Context) -> None:
+        batches.append([base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]])
+        await release.wait()
+
+    function = mesh.function(name="consume", timeout=900)(handler)
+    stream = create_stream(mesh.context, "s")
+    shard = stream.shard_ids[0]
+    mapping = stream.subscribe(function, starting_position="LATEST")
+    values = mesh.backend.values
+    async with mesh:
+        await settle()
+        await stream.put_record("a", "k")
+        await settle()
+        await stream.put_record("b", "k")  # read ahead, not delivered
+        await settle()
+        key = mapping.checkpoint_key(shard)
+        stored = await values.get(key)
+        assert stored is not None
+        lease = orjson.loads(stored.value)
+        await values.put(key, orjson.dumps({**lease, "owner": "another-process"}))
+        await clock.advance(10 / 3)  # the next lease round finds the lease taken
+        await settle()
+        assert mapping.held_shards() == []
+        release.set()
+        await settle()
+        await stream.put_record("c", "k")
+        await settle()
+        assert batches == [["a"]]

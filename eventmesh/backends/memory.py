@@ -675,6 +675,7 @@ class MemoryLogStore:
         # ``append_now`` only where it is ``append``: a subclass overriding ``append`` (to
         # record or fail calls) sees every append.
         self.appends_now = type(self).append is MemoryLogStore.append
+        self.listens = True
         self._clock = clock
         self._shards: dict[tuple[str, str], _Shard] = {}
         self._closed = False
@@ -741,6 +742,20 @@ class MemoryLogStore:
         if state.waiters:
             state.wake_all()
         return record
+
+    def listen(self, stream: str, shard: str, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` at the next append to the shard, or at ``close`` (no deadline,
+        so no timer; see ListeningLogStore)."""
+        if self._closed:
+            _resolve(future)
+            return
+        state = self._shards.get((stream, shard)) or self._shard(stream, shard)
+        state.waiters[future] = math.inf
+
+    def unlisten(self, stream: str, shard: str, future: asyncio.Future[None]) -> None:
+        state = self._shards.get((stream, shard))
+        if state is not None:
+            state.waiters.pop(future, None)
 
     async def read(
         self, stream: str, shard: str, after: int, limit: int, wait: float = 0.0

@@ -20,6 +20,7 @@ delays and visibility timeouts; a broker enforces time with its own clock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeGuard, runtime_checkable
@@ -32,6 +33,7 @@ __all__ = [
     "ImmediateLogStore",
     "ImmediateQueueStore",
     "KeyValueStore",
+    "ListeningLogStore",
     "LogRecord",
     "LogStore",
     "OutgoingMessage",
@@ -41,6 +43,7 @@ __all__ = [
     "RedrivingQueueStore",
     "StoredValue",
     "appends_now",
+    "listens",
     "redrives_in_receive",
     "sends_now",
 ]
@@ -281,6 +284,25 @@ class ImmediateLogStore(LogStore, Protocol):
 def appends_now(store: LogStore) -> TypeGuard[ImmediateLogStore]:
     """Whether ``store`` declares that ``append_now`` appends a record at once."""
     return getattr(store, "appends_now", False) is True
+
+
+@runtime_checkable
+class ListeningLogStore(LogStore, Protocol):
+    """A LogStore in this process that can resolve a future at the next append to a shard
+    (or at ``close``), with no timer: ``listen(stream, shard, future)``, undone by
+    ``unlisten``. A consumer busy with something else is told that records came without a
+    task of its own waiting in ``read``. Declared by ``listens`` being True."""
+
+    listens: bool
+
+    def listen(self, stream: str, shard: str, future: asyncio.Future[None]) -> None: ...
+
+    def unlisten(self, stream: str, shard: str, future: asyncio.Future[None]) -> None: ...
+
+
+def listens(store: LogStore) -> TypeGuard[ListeningLogStore]:
+    """Whether ``store`` declares ``listen`` (see ListeningLogStore)."""
+    return getattr(store, "listens", False) is True
 
 
 @dataclass(slots=True, frozen=True)

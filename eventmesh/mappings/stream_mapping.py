@@ -180,12 +180,15 @@ class _ShardState:
     """One shard this process holds the lease of: the reader's position and the lanes."""
 
     __slots__ = (
+        "candidate",
         "closing",
+        "delivering",
         "lane_tasks",
         "lanes",
         "lease",
         "read_position",
         "reader",
+        "reading",
         "room",
         "saved",
         "shape",
@@ -205,7 +208,13 @@ class _ShardState:
         self.closing = False
         """Set when the shard stops here (lease lost or handed over): no batch starts."""
         self.reader: asyncio.Task[None] | None = None
+        """The reader's task; with paired tasks, the one in the reading role now."""
         self.lane_tasks: list[asyncio.Task[None]] = []
+        self.reading = False  # paired tasks (see StreamMapping._run_paired): the roles taken
+        self.delivering = False
+        self.candidate: asyncio.Future[None] | None = None
+        """Paired tasks: what the task standing by waits on (an append resolves it while
+        the other delivers)."""
 
     def buffered(self) -> int:
         lanes = self.lanes
@@ -311,6 +320,7 @@ class StreamMapping:
         self._stopping = False
         self._capacity = max(2 * self.batch_size, 100) * self.parallelization_factor
         self._linger = False  # see the module docstring: set at start, for an in-memory log
+        self._paired = False  # see _run_paired: set at start
 
     @staticmethod
     def _check_start(position: str, timestamp: float | datetime | None) -> float | None:
@@ -376,6 +386,12 @@ class StreamMapping:
             return
         self._stopping = False
         self._linger = mesh.backend.in_memory
+        self._paired = (
+            self._linger
+            and self.stream.can_listen
+            and self.parallelization_factor == 1
+            and not self.batching_window
+        )
         self._leases = ShardLeases(
             mesh.backend.values, mesh.clock, self.checkpoint_key, duration=self.lease_duration
         )
@@ -479,6 +495,11 @@ class StreamMapping:
         self._shards[lease.shard_id] = state
         self.stream.note_read(lease.shard_id)
         name = lease.shard_id
+        if self._paired:
+            state.lane_tasks = [
+                self._spawn(self._run_paired(state), f"kinesis-shard.{name}") for _ in range(2)
+            ]
+            return
         state.reader = self._spawn(self._read(state), f"kinesis-reader.{name}")
         state.lane_tasks = [
             self._spawn(self._run_lane(state, lane), f"kinesis-lane.{name}") for lane in state.lanes
@@ -488,7 +509,10 @@ class StreamMapping:
         """Stop the shard here: no batch starts; the one running ends on its own."""
         state.closing = True
         if state.reader is not None:
-            state.reader.cancel()
+            state.reader.cancel()  # (paired tasks: the one reading, which delivers nothing)
+        candidate = state.candidate
+        if candidate is not None and not candidate.done():
+            candidate.set_result(None)
         for lane in state.lanes:
             lane.wake()
         if self._shards.get(state.shard_id) is state:
@@ -597,27 +621,78 @@ class StreamMapping:
     async def _read(self, state: _ShardState) -> None:
         """The shard's reader: long-polls the log and hands records to the lanes, reading
         ahead at most ``_capacity`` records."""
-        stream = self.stream
         while not self._stopping and not state.closing:
-            room = self._capacity - state.buffered()
-            if room <= 0:
-                state.room.clear()
-                await state.room.wait()
+            await self._read_once(state)
+
+    async def _read_once(self, state: _ShardState) -> None:
+        """Wait for room, or long-poll the log once and hand what it gives to the lanes."""
+        room = self._capacity - state.buffered()
+        if room <= 0:
+            state.room.clear()
+            await state.room.wait()
+            return
+        limit = min(room, READ_LIMIT)
+        try:
+            records = await self.stream.read_log(
+                state.shard_id, state.read_position, limit, POLL_WAIT
+            )
+        except Exception as exc:
+            await self._outage.failed(exc)
+            return
+        self._outage.recovered()
+        if self._linger and 0 < len(records) < limit:
+            more = await self._rest_of_burst(state, records[-1].sequence, limit - len(records))
+            records = records + more if more else records
+        if records and not self._stopping and not state.closing:
+            self._dispatch(state, records)
+
+    async def _run_paired(self, state: _ShardState) -> None:
+        """One of a shard's two tasks when a log in this process's memory is read with one
+        lane and no batching window: each takes whichever role is free, delivering first.
+
+        The task that read a burst delivers it itself (no hand-over to another task), and
+        the other stands by: the log resolves its future at the next append while the
+        batch is delivered, so it reads ahead (up to the reader's limit) only when records
+        come meanwhile. A delivery that ends before any does costs no task switch: the
+        deliverer takes the reading role back, and the one standing by never woke.
+        """
+        lane = state.lanes[0]
+        stream, shard_id = self.stream, state.shard_id
+        me = asyncio.current_task()
+        while not self._stopping and not state.closing:
+            if lane.records and not state.delivering:
+                state.delivering = True
+                candidate = state.candidate
+                if not state.reading and candidate is not None:
+                    stream.listen(shard_id, candidate)  # hand the reading role over
+                try:
+                    await self._deliver_next(state, lane)
+                finally:
+                    state.delivering = False
                 continue
-            limit = min(room, READ_LIMIT)
+            if state.reading:
+                await self._stand_by(state)
+                continue
+            candidate = state.candidate
+            if candidate is not None:
+                stream.unlisten(shard_id, candidate)  # take the reading role back
+            state.reading, state.reader = True, me
             try:
-                records = await stream.read_log(
-                    state.shard_id, state.read_position, limit, POLL_WAIT
-                )
-            except Exception as exc:
-                await self._outage.failed(exc)
-                continue
-            self._outage.recovered()
-            if self._linger and 0 < len(records) < limit:
-                more = await self._rest_of_burst(state, records[-1].sequence, limit - len(records))
-                records = records + more if more else records
-            if records and not self._stopping and not state.closing:
-                self._dispatch(state, records)
+                await self._read_once(state)
+            finally:
+                state.reading, state.reader = False, None
+
+    async def _stand_by(self, state: _ShardState) -> None:
+        """Wait while the other task reads: until it hands the reading role over and an
+        append comes, or the shard closes."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        state.candidate = future
+        try:
+            await future
+        finally:
+            if state.candidate is future:
+                state.candidate = None
+            self.stream.unlisten(state.shard_id, future)
 
     async def _rest_of_burst(self, state: _ShardState, after: int, limit: int) -> list[LogRecord]:
         """What else the producers append before the loop's turn ends (in-memory logs only:
@@ -685,16 +760,20 @@ class StreamMapping:
             if not lane.records:
                 await lane.sleep()
                 continue
-            try:
-                if self.batching_window:
-                    await self._fill(state, lane)
-                await self._deliver(state, lane, self._take(lane))
-            except BackendError as exc:
-                self._outage.note(exc, f"a batch of stream {self.stream.name}")
-                await self._back_off(lane, self._outage.pause())
-            except Exception:
-                logger.exception("a batch of stream %s failed in the mapping", self.stream.name)
-                await self._back_off(lane, 1.0)
+            await self._deliver_next(state, lane)
+
+    async def _deliver_next(self, state: _ShardState, lane: _Lane) -> None:
+        """Deliver the lane's next batch (after the batching window)."""
+        try:
+            if self.batching_window:
+                await self._fill(state, lane)
+            await self._deliver(state, lane, self._take(lane))
+        except BackendError as exc:
+            self._outage.note(exc, f"a batch of stream {self.stream.name}")
+            await self._back_off(lane, self._outage.pause())
+        except Exception:
+            logger.exception("a batch of stream %s failed in the mapping", self.stream.name)
+            await self._back_off(lane, 1.0)
 
     async def _fill(self, state: _ShardState, lane: _Lane) -> None:
         """The batching window: wait for a full batch, 6 MB of records, or the window's end."""

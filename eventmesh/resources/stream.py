@@ -55,7 +55,13 @@ from eventmesh._validation import (
     json_bytes,
     text_bytes,
 )
-from eventmesh.backends.protocols import LogRecord, LogStore, appends_now
+from eventmesh.backends.protocols import (
+    ListeningLogStore,
+    LogRecord,
+    LogStore,
+    appends_now,
+    listens,
+)
 from eventmesh.resources._base import Resource
 
 if TYPE_CHECKING:
@@ -739,6 +745,28 @@ class Stream(Resource):
         prefix = self._log(shard_id).prefix
         stored = await self.read_log(shard_id, after, limit, wait)
         return [self._record(shard_id, prefix, record) for record in stored]
+
+    @cached_property
+    def _listening(self) -> ListeningLogStore | None:
+        logs = self._logs
+        return logs if listens(logs) else None
+
+    @property
+    def can_listen(self) -> bool:
+        """Whether :meth:`listen` works: the store resolves a future at an append."""
+        return self._listening is not None
+
+    def listen(self, shard_id: str, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` at the next append to the shard (or when the store closes),
+        with no task waiting in a read (see ``can_listen``); :meth:`unlisten` undoes it."""
+        logs = self._listening
+        assert logs is not None, "listen needs a store that can (see can_listen)"
+        logs.listen(self.name, shard_id, future)
+
+    def unlisten(self, shard_id: str, future: asyncio.Future[None]) -> None:
+        logs = self._listening
+        if logs is not None:
+            logs.unlisten(self.name, shard_id, future)
 
     def kinesis_records(self, shard_id: str, invoke_identity_arn: str) -> KinesisRecords:
         """The builder of the shard's event records for a mapping invoking as that role."""
