@@ -653,3 +653,56 @@ async def test_a_shard_taken_over_while_a_batch_runs_stops_here_after_it(
         await stream.put_record("c", "k")
         await settle()
         assert batches == [["a"]]
+
+
+async def test_a_listener_is_told_of_the_next_append_once(clock: VirtualClock) -> None:
+    logs = MemoryLogStore(clock)
+    assert logs.listens is True
+    loop = asyncio.get_running_loop()
+    told, forgotten = loop.create_future(), loop.create_future()
+    logs.listen("s", "0", told)
+    logs.listen("s", "0", forgotten)
+    logs.unlisten("s", "0", forgotten)
+    await clock.advance(7200)  # no deadline: still listening after any time
+    assert not told.done()
+    logs.append_now("s", "0", b"x", "k", {})
+    assert told.done() and not forgotten.done()
+    again = loop.create_future()
+    logs.listen("s", "0", again)
+    await logs.close()
+    assert again.done()  # the log closed: nothing more to wait for
+    late = loop.create_future()
+    logs.listen("s", "0", late)
+    assert late.done()
+
+
+class ReadRecordingLogs(MemoryLogStore):
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock)
+        self.waits: list[float] = []
+
+    async def read(self, stream, shard, after, limit, wait=0.0):  # type: ignore[no-untyped-def]
+        self.waits.append(wait)
+        return await super().read(stream, shard, after, limit, wait)
+
+
+async def test_a_store_that_overrides_read_is_read_through_it(clock: VirtualClock) -> None:
+    """No listening where ``read`` is overridden: the mapping's long polls go through it."""
+    logs = ReadRecordingLogs(clock)
+    assert logs.listens is False
+    backend = memory_backend(clock)
+    backend.logs = logs
+    mesh = Mesh(storage=backend, clock=clock, telemetry=Telemetry(enabled=False))
+    seen: list[str] = []
+
+    async def handler(event: dict[str, Any], context: Context) -> None:
+        seen.extend(base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"])
+
+    function = mesh.function(name="consume")(handler)
+    stream = create_stream(mesh.context, "s")
+    stream.subscribe(function, starting_position="TRIM_HORIZON")
+    async with mesh:
+        await stream.put_record("a", "k")
+        await settle()
+    assert seen == ["a"]
+    assert any(wait > 0 for wait in logs.waits)

@@ -675,7 +675,7 @@ class MemoryLogStore:
         # ``append_now`` only where it is ``append``: a subclass overriding ``append`` (to
         # record or fail calls) sees every append.
         self.appends_now = type(self).append is MemoryLogStore.append
-        self.listens = True
+        self.listens = type(self).read is MemoryLogStore.read  # (likewise for ``read``)
         self._clock = clock
         self._shards: dict[tuple[str, str], _Shard] = {}
         self._closed = False

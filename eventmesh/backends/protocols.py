@@ -291,7 +291,9 @@ class ListeningLogStore(LogStore, Protocol):
     """A LogStore in this process that can resolve a future at the next append to a shard
     (or at ``close``), with no timer: ``listen(stream, shard, future)``, undone by
     ``unlisten``. A consumer busy with something else is told that records came without a
-    task of its own waiting in ``read``. Declared by ``listens`` being True."""
+    task of its own waiting in ``read``. Declared by ``listens`` being True; a store whose
+    ``read`` is overridden (a subclass that records or fails reads) should not declare it,
+    as a consumer that listens reads without waiting."""
 
     listens: bool
 

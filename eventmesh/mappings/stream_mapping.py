@@ -625,17 +625,26 @@ class StreamMapping:
             await self._read_once(state)
 
     async def _read_once(self, state: _ShardState) -> None:
-        """Wait for room, or long-poll the log once and hand what it gives to the lanes."""
+        """Wait for room, or long-poll the log once and hand what it gives to the lanes.
+
+        Paired tasks read without waiting, then listen for the next append (a future the
+        log resolves, with no deadline, so no timer) rather than wait inside the log's
+        read: the wake-up resumes two coroutines, not four."""
         room = self._capacity - state.buffered()
         if room <= 0:
             state.room.clear()
             await state.room.wait()
             return
         limit = min(room, READ_LIMIT)
+        stream, shard_id = self.stream, state.shard_id
         try:
-            records = await self.stream.read_log(
-                state.shard_id, state.read_position, limit, POLL_WAIT
-            )
+            if self._paired:
+                records = await stream.read_log(shard_id, state.read_position, limit)
+                if not records:
+                    await self._listen(state)
+                    records = await stream.read_log(shard_id, state.read_position, limit)
+            else:
+                records = await stream.read_log(shard_id, state.read_position, limit, POLL_WAIT)
         except Exception as exc:
             await self._outage.failed(exc)
             return
@@ -681,6 +690,15 @@ class StreamMapping:
                 await self._read_once(state)
             finally:
                 state.reading, state.reader = False, None
+
+    async def _listen(self, state: _ShardState) -> None:
+        """Wait for the next append to the shard (or the log's closing)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.stream.listen(state.shard_id, future)
+        try:
+            await future
+        finally:
+            self.stream.unlisten(state.shard_id, future)
 
     async def _stand_by(self, state: _ShardState) -> None:
         """Wait while the other task reads: until it hands the reading role over and an
