@@ -50,18 +50,24 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "queue": (
         ["eventmesh/resources/queue.py"],
-        ["tests/test_queue.py", "tests/test_queue_redrive.py", "tests/test_input_validation.py"],
+        [
+            "tests/test_queue.py",
+            "tests/test_queue_redrive.py",
+            "tests/test_input_validation.py",
+            "tests/test_queue_records.py",
+        ],
     ),
     "memory": (
         ["eventmesh/backends/memory.py"],
         # The suites live in the shipped kit (eventmesh/testing/conformance/suites) and run
         # through tests/conformance, which declares memory and SQLite with their records.
-        ["tests/conformance", "tests/test_idempotency.py"],
+        ["tests/conformance", "tests/test_idempotency.py", "tests/test_memory_queue_store.py"],
     ),
     "async_queue": (
-        ["eventmesh/_async_queue.py"],
+        ["eventmesh/_async_queue.py", "eventmesh/_hand_off.py"],
         [
             "tests/test_async_invocations.py",
+            "tests/test_event_hand_off.py",
             "tests/test_robustness.py",
             "tests/test_shutdown_report.py",
             "tests/test_backpressure.py",
