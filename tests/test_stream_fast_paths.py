@@ -490,6 +490,8 @@ async def test_append_now_stores_what_append_stores() -> None:
     ]
     assert type(second.data) is bytes
     assert second.attributes == {"traceparent": "00-1-2-01"}
+    with pytest.raises(TypeError):  # read-only, as append's records' attributes
+        second.attributes["traceparent"] = "x"  # type: ignore[index]
     assert third.attributes == {}
     assert (fourth.sequence, fourth.arrival) == (4, T0 + 5)
     stored = await logs.read("s", "0", 0, 10)

@@ -736,7 +736,7 @@ class MemoryLogStore:
             arrival = state.last_arrival
         state.last_arrival = arrival
         records = state.records
-        kept = dict(attributes) if attributes else _NO_ATTRIBUTES
+        kept = MappingProxyType(dict(attributes)) if attributes else _NO_ATTRIBUTES  # as append
         record = LogRecord(state.first + len(records), _own(data), partition_key, arrival, kept)
         records.append(record)
         if state.waiters:
