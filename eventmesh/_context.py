@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ClientContext", "CognitoIdentity", "Context", "enter_environment"]
+__all__ = ["ClientContext", "CognitoIdentity", "Context", "context_template", "enter_environment"]
 
 
 class CognitoIdentity:
@@ -104,6 +104,37 @@ class Context:
             f"function_version={self.function_version!r}, "
             f"aws_request_id={self.aws_request_id!r})"
         )
+
+
+def context_template(
+    function_name: str,
+    function_version: str,
+    memory_limit_in_mb: int,
+    environment: Mapping[str, str],
+) -> type[Context]:
+    """A subclass of :class:`Context` for one function version, for the warm hot path.
+
+    A context is made per invocation, and most of its fields are the version's own: here
+    they are class attributes, so an invocation sets only what changes per call (request
+    id, ARN invoked, invocation type, deadline, clock, the environment's log stream and
+    state) on an object made without ``__init__``. Those fields stay writable, as
+    :class:`Context`'s are: a write goes to the instance's own ``__dict__`` (made only if
+    a handler writes one), which shadows the class attribute. The class is named
+    ``Context`` too, and ``isinstance(context, Context)`` holds.
+    """
+    fields: dict[str, Any] = {
+        "__slots__": ("__dict__",),
+        "__module__": Context.__module__,
+        "__qualname__": Context.__qualname__,
+        "function_name": function_name,
+        "function_version": function_version,
+        "memory_limit_in_mb": memory_limit_in_mb,
+        "environment": environment,
+        "identity": _NO_IDENTITY,
+        "client_context": None,
+        "cold_start": False,
+    }
+    return type("Context", (Context,), fields)
 
 
 def enter_environment(

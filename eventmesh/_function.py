@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from eventmesh._context import context_template
 from eventmesh._errors import ConfigurationError, ResourceNotFoundError
 from eventmesh._validation import text_bytes
 
@@ -239,6 +240,8 @@ class FunctionVersion:
         self.timeout = config.timeout
         self.memory = config.memory
         self.variables = config.environment
+        self.contexts = context_template(function.name, version, config.memory, config.environment)
+        """The class of this version's warm contexts (its constant fields preset)."""
         self.pool: EnvironmentPool | None = None  # attached by the mesh
 
     @property

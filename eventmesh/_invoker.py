@@ -334,11 +334,19 @@ class Invoker:
                 now = self._now
                 started = now()
                 deadline = started + timeout
-                context = Context(
-                    request_id, function.name, version.version, invoked_arn, version.memory,
-                    environment.log_stream_name, deadline, now, False, environment.state,
-                    version.variables, invocation_type, client_context,
-                )  # fmt: skip
+                # The version's context class holds its constant fields: only what changes
+                # per call is set here (see context_template).
+                contexts = version.contexts
+                context = contexts.__new__(contexts)
+                context.aws_request_id = request_id
+                context.invoked_function_arn = invoked_arn
+                context.invocation_type = invocation_type
+                context.log_stream_name = environment.log_stream_name
+                context.state = environment.state
+                context._deadline = deadline
+                context._now = now
+                if client_context is not None:
+                    context.client_context = client_context
                 waited = False
                 try:
                     coroutine = version.handler(event, context)

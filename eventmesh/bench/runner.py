@@ -17,8 +17,9 @@ RequestResponse invocation does) gets ``concurrency`` callers in a loop; a *queu
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -101,26 +102,36 @@ async def produce(side: Side, plan: Plan, recorder: Recorder) -> Production:
 
 
 async def _closed_callers(side: Side, plan: Plan, recorder: Recorder) -> Production:
+    """``concurrency`` callers, each awaiting one call after another.
+
+    The callers share one iterator of tickets (``range(events)``, or endless for a
+    duration): taking the next one is the loop's own step, with no shared counter to read
+    and write per call. Per call, a caller reads the clock (the event's intended send time,
+    which the handler's latency sample counts from), compares it with the deadline and
+    makes the event: that is all the harness adds to what it measures, on either side.
+    """
     call, make = side.call, plan.make_event
     clock = perf_counter
-    limit = plan.events if plan.events is not None else math.inf
+    tickets: Iterator[object] = (
+        iter(range(plan.events)) if plan.events is not None else itertools.repeat(None)
+    )
     started = clock()
     deadline = started + plan.duration if plan.duration is not None else math.inf
-    sent = 0
 
-    async def caller() -> None:
-        nonlocal sent
-        while sent < limit:
+    async def caller() -> int:
+        sent = 0
+        for _ in tickets:
             t = clock()
             if t >= deadline:
-                return
+                break
             sent += 1
             try:
                 await call(make(t))
             except Exception as exc:
                 recorder.failed(exc)
+        return sent
 
-    await asyncio.gather(*(caller() for _ in range(plan.concurrency)))
+    sent = sum(await asyncio.gather(*(caller() for _ in range(plan.concurrency))))
     recorder.sent += sent
     return Production(started, clock(), sent)
 
