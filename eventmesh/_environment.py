@@ -80,10 +80,10 @@ class EnvironmentPool:
     """The environments of one function version: idle ones first, newest-used on top."""
 
     __slots__ = (
-        "_idle",
         "idle_timeout",
         "on_new_environment",
         "provisioned",
+        "ready",
         "size",
         "version",
     )
@@ -91,15 +91,18 @@ class EnvironmentPool:
     def __init__(self, version: FunctionVersion, idle_timeout: float) -> None:
         self.version = version
         self.idle_timeout = idle_timeout
-        self._idle: list[Environment] = []
+        self.ready: list[Environment] = []
+        """The idle environments, newest-used last. The invoker's hot path pops one and
+        appends it back itself, as :meth:`take` and :meth:`give_back` would (for a warm
+        environment that was never watched: its ``task`` is None already)."""
         self.size = 0
         self.provisioned = 0
         self.on_new_environment: Callable[[], None] | None = None
 
     def take(self) -> Environment:
         """An idle environment (warm if it has been initialised) or a new one."""
-        if self._idle:
-            return self._idle.pop()
+        if self.ready:
+            return self.ready.pop()
         self.size += 1
         if self.on_new_environment is not None:
             self.on_new_environment()
@@ -108,7 +111,7 @@ class EnvironmentPool:
     def give_back(self, environment: Environment, now: float) -> None:
         environment.last_used = now
         environment.task = None
-        self._idle.append(environment)
+        self.ready.append(environment)
 
     def discard(self, environment: Environment) -> None:
         """Forget an environment that cannot be reused (its thread still runs, say)."""
@@ -129,18 +132,18 @@ class EnvironmentPool:
     def reap(self, now: float) -> int:
         """Reclaim on-demand environments idle for longer than the idle timeout."""
         # The same sum as in oldest_idle()'s callers, so "due" and "reclaimed" always agree.
-        keep = [e for e in self._idle if e.provisioned or e.last_used + self.idle_timeout > now]
-        reclaimed = len(self._idle) - len(keep)
+        keep = [e for e in self.ready if e.provisioned or e.last_used + self.idle_timeout > now]
+        reclaimed = len(self.ready) - len(keep)
         if reclaimed:
-            self._idle[:] = keep
+            self.ready[:] = keep
             self.size -= reclaimed
         return reclaimed
 
     def oldest_idle(self) -> float | None:
         """When the least recently used idle on-demand environment was last used."""
-        times = [e.last_used for e in self._idle if not e.provisioned]
+        times = [e.last_used for e in self.ready if not e.provisioned]
         return min(times) if times else None
 
     @property
     def idle(self) -> int:
-        return len(self._idle)
+        return len(self.ready)

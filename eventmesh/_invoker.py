@@ -78,6 +78,7 @@ _INFO = logging.INFO
 _logs_info = invocation_logger.isEnabledFor  # bound once: the logger is the module's for good
 _RAW_JSON = (bytes, bytearray, memoryview)
 _loads = orjson.loads
+_new_result = InvocationResult.__new__
 
 SHARED = "shared"
 RESERVED = "reserved"
@@ -187,7 +188,9 @@ class Invoker:
         self.concurrency_limit = concurrency_limit
         self.unreserved_capacity = concurrency_limit
         self.unreserved_in_flight = 0
-        self.in_flight = 0
+        """Units of concurrency taken from the mesh's unreserved pool."""
+        self.reserved_in_flight = 0
+        """Units taken by functions with reserved concurrency (from their own pools)."""
         self.max_response_bytes = max_response_bytes
         self._max_threads = max_threads
         self.threads_held = 0
@@ -208,6 +211,12 @@ class Invoker:
         self.running = True
 
     # -- concurrency -----------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        """Invocations running now, in either pool (a sum read at shutdown, so that an
+        invocation updates one pool's count, not a total as well)."""
+        return self.unreserved_in_flight + self.reserved_in_flight
+
     def try_acquire(self, function: Function) -> tuple[bool, str]:
         """Take one unit of concurrency: ``(True, pool)``, or ``(False, throttle reason)``.
 
@@ -218,6 +227,7 @@ class Invoker:
         if reserved is not None:
             if function.in_flight >= reserved:
                 return False, "ReservedFunctionConcurrentInvocationLimitExceeded"
+            self.reserved_in_flight += 1
             pool = RESERVED
         elif self.unreserved_in_flight >= self.unreserved_capacity:
             return False, "ConcurrentInvocationLimitExceeded"
@@ -225,14 +235,14 @@ class Invoker:
             self.unreserved_in_flight += 1
             pool = SHARED
         function.in_flight += 1
-        self.in_flight += 1
         return True, pool
 
     def release(self, function: Function, pool: str) -> None:
         function.in_flight -= 1
-        self.in_flight -= 1
         if pool == SHARED:
             self.unreserved_in_flight -= 1
+        else:
+            self.reserved_in_flight -= 1
 
     def throttle_error(self, function: Function, reason: str) -> TooManyRequestsError:
         function.stats.throttles += 1
@@ -298,6 +308,7 @@ class Invoker:
                 if function.in_flight >= reserved:
                     reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
                     raise self.throttle_error(function, reason)
+                self.reserved_in_flight += 1
                 lease = RESERVED
             elif self.unreserved_in_flight >= self.unreserved_capacity:
                 raise self.throttle_error(function, "ConcurrentInvocationLimitExceeded")
@@ -305,7 +316,6 @@ class Invoker:
                 self.unreserved_in_flight += 1
                 lease = SHARED
             function.in_flight += 1
-            self.in_flight += 1
         if request_id is None:
             request_id = self.request_ids.next()
         token = None if chain is None else invocation_chain.set(extend_chain(chain, function.name))
@@ -317,7 +327,8 @@ class Invoker:
                 )  # fmt: skip
             pool = version.pool
             assert pool is not None, "the mesh attaches a pool to every version"
-            environment = pool.take()
+            ready = pool.ready  # take(), inline when an environment is idle
+            environment = ready.pop() if ready else pool.take()
             if environment.initialised and version.handler_is_async:
                 # The hot path: a warm environment, an async def handler, no middleware.
                 # What _guarded, drive, _finished and _complete do, for the common case, in
@@ -372,15 +383,28 @@ class Invoker:
                 ended = now()
                 if ended <= deadline and not (waited and environment.timed_out):
                     if payload is None:
-                        # Done in time with nothing to marshal: give the environment back.
-                        pool.give_back(environment, ended)
+                        # Done in time with nothing to marshal: give the environment back
+                        # (give_back, inline) and count it.
+                        if waited:
+                            environment.task = None
+                        environment.last_used = ended
+                        ready.append(environment)
                         function.stats.invocations += 1
                         duration = (ended - started) * 1000.0
                         if log:
                             _log_end(request_id, version, duration, None, False, False)
-                        return InvocationResult(
-                            200, None, None, version.version, request_id, False, duration
-                        )
+                        # InvocationResult(200, None, None, version, request id, False,
+                        # duration), its fields set without the dataclass's __init__ call.
+                        result = _new_result(InvocationResult)
+                        result.status_code = 200
+                        result.payload = None
+                        result.function_error = None
+                        result.executed_version = version.version
+                        result.request_id = request_id
+                        result.cold_start = False
+                        result.duration_ms = duration
+                        result.init_duration_ms = None
+                        return result
                     error, reusable = False, True
                 else:
                     task = self._watched(environment, timeout, deadline, waited)
@@ -399,9 +423,10 @@ class Invoker:
             return await self._run_general(environment, version, event, context)
         finally:
             function.in_flight -= 1
-            self.in_flight -= 1
             if lease == SHARED:
                 self.unreserved_in_flight -= 1
+            else:
+                self.reserved_in_flight -= 1
             if token is not None:
                 invocation_chain.reset(token)
 
