@@ -3,6 +3,8 @@ waiting first, and every receiver for any other notification."""
 
 from __future__ import annotations
 
+import asyncio
+
 from eventmesh_redis.connection import RedisConnection, parse_redis_url
 from eventmesh_redis.doorbell import Doorbell
 
@@ -40,3 +42,23 @@ async def test_a_receiver_that_stopped_waiting_is_not_woken_in_anothers_place() 
     bell.unregister("q", first)
     bell.notified("1:q")
     assert second.done() and not first.done()
+
+
+async def test_closing_ends_a_wait_for_the_subscription() -> None:
+    """A long poll's first step waits for the subscription; a store closed meanwhile ends it
+    then, not when the wait's ``within`` runs out (the server here never answers)."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client goes away, answering nothing
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+        bell = Doorbell(RedisConnection(url, parse_redis_url(url)), "test:queue:changed")
+        waiting = asyncio.create_task(bell.listening(within=600))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the listener starts; the subscription cannot complete
+        assert not waiting.done()
+        await bell.close()
+        await asyncio.wait_for(waiting, 10)  # a bound to fail on, far below the 600 s

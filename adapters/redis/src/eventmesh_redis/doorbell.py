@@ -50,7 +50,9 @@ class Doorbell:
         self._waiters: dict[str, dict[asyncio.Future[None], None]] = {}
         """Per name, the waiting receivers' futures in the order they registered."""
         self._listener: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._ready = asyncio.Event()
+        """Set while a receiver need not wait to start checking: subscribed, or closed (no
+        notification will come, and a receive ends at once on a closed store)."""
         self._stopped = False
 
     async def listening(self, within: float) -> None:
@@ -58,9 +60,9 @@ class Doorbell:
         receiver that checks before it would miss a notification sent meanwhile)."""
         if self._listener is None and not self._stopped:
             self._listener = asyncio.create_task(self._listen(), name=f"doorbell {self._channel}")
-        if not self._subscribed.is_set():
+        if not self._ready.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), within)
+                await asyncio.wait_for(self._ready.wait(), within)
 
     def register(self, name: str) -> asyncio.Future[None]:
         """A future done at the next notification for ``name`` (register before checking)."""
@@ -117,7 +119,7 @@ class Doorbell:
                         if message is None:
                             continue
                         if message["type"] == "subscribe":
-                            self._subscribed.set()
+                            self._ready.set()
                             backoff = FIRST_PAUSE
                             if lost_at is not None:
                                 logger.warning(
@@ -131,7 +133,8 @@ class Doorbell:
                             data = message["data"]
                             self.notified(data.decode() if isinstance(data, bytes) else str(data))
                 finally:
-                    self._subscribed.clear()
+                    if not self._stopped:
+                        self._ready.clear()
                     with contextlib.suppress(RedisError, OSError):
                         await pubsub.aclose()
             except asyncio.CancelledError:
@@ -158,8 +161,10 @@ class Doorbell:
                 backoff = min(backoff * 2, MAX_PAUSE)
 
     async def close(self) -> None:
-        """Stop listening and wake every waiting receiver."""
+        """Stop listening and wake every waiting receiver, also one still waiting for the
+        subscription (it would otherwise go on for up to ``within`` after the store closed)."""
         self._stopped = True
+        self._ready.set()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.cancel()

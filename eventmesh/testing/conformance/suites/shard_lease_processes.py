@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pytest
 
+from eventmesh.backends.protocols import KeyValueStore
 from eventmesh.testing.conformance import BackendUnderTest
 from eventmesh.testing.conformance.capabilities import Capabilities
 from eventmesh.testing.conformance.multiprocess import Workers
@@ -42,6 +43,35 @@ async def _until(check: Callable[[], Awaitable[Any]], timeout: float, what: str)
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
     return result
+
+
+PROBE_KEY = "conformance:pause-probe"
+PROBE_WAIT = 1.0  # seconds: far above a write's time, far below the lease
+
+
+async def _pause_holding_no_lock(
+    process: asyncio.subprocess.Process, values: KeyValueStore
+) -> float:
+    """SIGSTOP ``process`` at a moment it holds none of the store's locks; the time it stopped.
+
+    A process stopped inside a write transaction of a store with one write lock for all
+    (SQLite's file lock) stops every process's writes until it runs again: no lease can move,
+    and writers fail once their busy timeout passes. That is what such a store is, not a fault
+    of the leases, and not the pause this test means: a worker that stops working and renewing
+    its leases while the store goes on. So the test writes once itself after the stop; when
+    that write does not go through within ``PROBE_WAIT`` the process is woken, the write ends,
+    and the process is stopped again.
+    """
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        probe = asyncio.create_task(values.put(PROBE_KEY, b"%f" % stopped_at))
+        done, _ = await asyncio.wait([probe], timeout=PROBE_WAIT)
+        if done:
+            await probe
+            return stopped_at
+        process.send_signal(signal.SIGCONT)
+        await probe
 
 
 def _ledger(path: Path) -> list[list[Any]]:
@@ -101,8 +131,7 @@ class ShardLeaseProcesses:
                         counts[pid] = counts.get(pid, 0) + 1
                     killed, paused = sorted(counts, key=lambda pid: (-counts[pid], pid))[:2]
                     by_pid[killed].send_signal(signal.SIGKILL)
-                    by_pid[paused].send_signal(signal.SIGSTOP)
-                    stopped_at = time.monotonic()
+                    stopped_at = await _pause_holding_no_lock(by_pid[paused], values)
                 await asyncio.sleep(0.1)
 
             async def taken_over() -> bool:
