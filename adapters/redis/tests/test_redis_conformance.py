@@ -6,7 +6,7 @@ Each test opens the backend under a key prefix of its own, deleted after it. The
 durations are scaled (``time_scale``): the backend, queue and sharing suites by 0.02 (a
 30-second visibility timeout lasts 0.6 s); the log, key-value and blob suites by 0.1 (their
 long polls end on Redis's 0.1 s tick). A test that must act before a short wait or delay
-ends lengthens it to cover the 0.25 s clock tolerance (``timing.sub_second``): 5 ms of
+ends lengthens it to cover the 0.25 s clock tolerance (``suites.durations.sub_second``): 5 ms of
 scaled time do not cover a loaded machine's scheduling.
 """
 

@@ -15,7 +15,8 @@ suites pass each duration they give a store through :meth:`TimeDriver.seconds` a
 they give the driver is scaled by the driver, so a test keeps its shape at a tenth of its
 length. On the virtual clock the scale is 1 and nothing changes. A scale must leave the
 shortest scaled steps well above the tolerance; a test whose margin is a wait or a delay of
-under a second takes it from :func:`sub_second`, which lengthens it where the scale does not.
+under a second takes it from :func:`~eventmesh.testing.conformance.suites.durations.sub_second`,
+which lengthens it where the scale does not.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ import time as _time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from eventmesh._clock import Clock, RealClock, VirtualClock
 
-__all__ = ["ServerTime", "TimeDriver", "VirtualTime", "sub_second"]
+__all__ = ["ServerTime", "TimeDriver", "VirtualTime"]
 
 
 class Near:
@@ -173,21 +172,3 @@ class ServerTime(TimeDriver):
 
     def leaves_no_timers(self) -> bool:
         return True
-
-
-def sub_second(timing: TimeDriver) -> float:
-    """A duration, in the suite's time, for a test that a store keeps a wait or a delay of
-    under a second: half a second, or longer where the scale makes that too short on a
-    server's clock.
-
-    Such a test acts while the duration runs (half-way through a long poll it sends what the
-    poll must return; right after a delayed send it checks the message is still hidden) and
-    expects the store not to have ended it yet. On a server's clock the half must cover the
-    backend's tolerance (a round trip and a loaded machine's scheduling), or the store may
-    end it first: the half is at least the tolerance in real seconds. Skips when that makes
-    the duration a second.
-    """
-    duration = max(0.5, 2 * timing.tolerance / timing.scale)
-    if timing.seconds(duration) >= 1.0:
-        pytest.skip("the backend's clock tolerance leaves no sub-second duration to test")
-    return duration

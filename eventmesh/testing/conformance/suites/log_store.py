@@ -12,7 +12,8 @@ from eventmesh._errors import ConfigurationError
 from eventmesh.backends.protocols import LogRecord, LogStore
 from eventmesh.testing.conformance.capabilities import Capabilities, Trim
 from eventmesh.testing.conformance.suites.attributes import ReadOnlyAttributes
-from eventmesh.testing.conformance.timing import TimeDriver, sub_second
+from eventmesh.testing.conformance.suites.durations import sub_second
+from eventmesh.testing.conformance.timing import TimeDriver
 
 
 def records(*datas: str, key: str = "pk") -> list[tuple[bytes, str, Mapping[str, str]]]:
@@ -350,7 +351,7 @@ class LogStoreSuite:
         """A wait under a second is kept, not rounded to none. The record comes half-way:
         that half must cover the backend's clock tolerance, or on a loaded machine the read
         could end before the append reaches it (see
-        :func:`~eventmesh.testing.conformance.timing.sub_second`)."""
+        :func:`~eventmesh.testing.conformance.suites.durations.sub_second`)."""
         wait = sub_second(timing)
         waiting = asyncio.create_task(
             log_store.read("s", "0", after=0, limit=10, wait=timing.seconds(wait))

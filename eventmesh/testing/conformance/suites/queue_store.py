@@ -17,7 +17,8 @@ from eventmesh.backends.protocols import (
 )
 from eventmesh.testing.conformance.capabilities import Capabilities, Fifo
 from eventmesh.testing.conformance.suites.attributes import ReadOnlyAttributes
-from eventmesh.testing.conformance.timing import TimeDriver, sub_second
+from eventmesh.testing.conformance.suites.durations import sub_second
+from eventmesh.testing.conformance.timing import TimeDriver
 
 
 def messages(*bodies: str, **options: object) -> list[OutgoingMessage]:
@@ -338,7 +339,7 @@ class QueueStoreSuite:
     ) -> None:
         """A delay under a second is kept, not rounded to none. The checks right after the
         send must come before it ends, by the backend's clock tolerance on a loaded machine
-        (see :func:`~eventmesh.testing.conformance.timing.sub_second`)."""
+        (see :func:`~eventmesh.testing.conformance.suites.durations.sub_second`)."""
         delay = sub_second(timing)
         await queue_store.send("q", messages("soon", delay=timing.seconds(delay)))
         assert await queue_store.receive("q", 10, timing.seconds(30)) == []
@@ -426,7 +427,7 @@ class QueueStoreSuite:
         """A wait under a second is kept, not rounded to none. The message comes half-way:
         that half must cover the backend's clock tolerance, or on a loaded machine the poll
         could end before the send reaches it (see
-        :func:`~eventmesh.testing.conformance.timing.sub_second`)."""
+        :func:`~eventmesh.testing.conformance.suites.durations.sub_second`)."""
         wait = sub_second(timing)
         waiting = asyncio.create_task(
             queue_store.receive("q", 10, timing.seconds(30), wait=timing.seconds(wait))
