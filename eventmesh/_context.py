@@ -133,8 +133,29 @@ def context_template(
         "identity": _NO_IDENTITY,
         "client_context": None,
         "cold_start": False,
+        "__reduce__": _as_plain_context,
     }
     return type("Context", (Context,), fields)
+
+
+def _as_plain_context(context: Context) -> tuple[type[Context], tuple[Any, ...]]:
+    """How a warm context pickles (and copies): as the plain :class:`Context` it reads as,
+    fields written by a handler included (its class is made per version, not importable)."""
+    return Context, (
+        context.aws_request_id,
+        context.function_name,
+        context.function_version,
+        context.invoked_function_arn,
+        context.memory_limit_in_mb,
+        context.log_stream_name,
+        context._deadline,
+        context._now,
+        context.cold_start,
+        context.state,
+        context.environment,
+        context.invocation_type,
+        context.client_context,
+    )
 
 
 def enter_environment(

@@ -5,9 +5,11 @@ version, alias and invocation type carry the same fields, and a handler may stil
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
-from eventmesh import Context, Mesh
+from eventmesh import Context, Mesh, Telemetry
 from eventmesh.testing import VirtualClock
 
 FIELDS = (
@@ -150,3 +152,27 @@ async def test_event_invocations_get_warm_contexts_of_their_type(
     assert [context.invocation_type for context in contexts] == ["Event"] * 3
     assert [context.cold_start for context in contexts] == [True, False, False]
     assert {context.function_name for context in contexts} == {"queued"}
+
+
+async def test_a_warm_context_pickles_and_copies_as_a_plain_context() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))  # the real clock: its reading pickles
+    contexts: list[Context] = []
+
+    @mesh.function(memory=256, environment={"STAGE": "x"})
+    async def keeps(event: Any, context: Context) -> None:
+        context.state = {"n": 1}
+        contexts.append(context)
+
+    async with mesh:
+        await mesh.invoke("keeps")
+        await mesh.invoke("keeps")
+    warm = contexts[1]
+    for clone in (pickle.loads(pickle.dumps(warm)), copy.copy(warm)):
+        assert type(clone) is Context
+        assert seen(clone) == seen(warm)
+        assert (clone.aws_request_id, clone.log_stream_name, clone.state, clone.cold_start) == (
+            warm.aws_request_id,
+            warm.log_stream_name,
+            {"n": 1},
+            False,
+        )
