@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from eventmesh import Context, Mesh, Telemetry
+from eventmesh import CallHandler, Context, Invocation, InvocationResult, Mesh, Telemetry
 from eventmesh._async_queue import AsyncInvocationQueue
 from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.backends.protocols import OutgoingMessage
@@ -545,3 +545,262 @@ async def test_a_topic_delivery_published_from_an_event_handler_is_retried(
 
     handed, stored = await both_ways(monkeypatch, scenario)
     assert handed == stored == ([0.0, 20.0], 1)
+
+
+async def test_a_retried_event_keeps_its_invocation_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chain travels with a retry through the store: each event of a self-invoking loop
+    fails once (retried 60 s later) before it invokes the next, and the loop still ends at
+    the 16th event, whose own invocation is refused (a function error, and with one retry
+    allowed, its second refusal discards it)."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[tuple[float, int]] = []
+
+        @mesh.function(name="loop", retries=1)
+        async def loop(event: int, context: Context) -> None:
+            runs.append((clock.now(), event))
+            if [n for _, n in runs].count(event) == 1 and event < 16:
+                raise RuntimeError("again in a minute")
+            await mesh.invoke("loop", event + 1, "Event")
+
+        async with mesh:
+            await mesh.invoke("loop", 1, "Event")
+            await clock.advance(3000)
+        return runs, loop.stats.dropped_events
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    expected = [(60.0 * (n - 1) + again, n) for n in range(1, 16) for again in (0, 60)]
+    expected += [(900.0, 16), (960.0, 16)]  # refused twice, then discarded
+    assert handed == stored == (expected, 1)
+
+
+async def test_a_retried_event_keeps_its_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A topic's delivery to a function is a "pubsub" invocation; its retry (60 s after it
+    fails) is one too, as the middleware and the invocation record see it."""
+    seen: list[str] = []
+
+    def recorder(call_handler: CallHandler) -> CallHandler:
+        async def record(invocation: Invocation) -> InvocationResult:
+            seen.append(invocation.trigger)
+            return await call_handler(invocation)
+
+        return record
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        seen.clear()
+        runs: list[float] = []
+        topic = mesh.topic("news")
+
+        @mesh.function(name="reader")
+        async def reader(event: Any, context: Context) -> None:
+            runs.append(clock.now())
+            if len(runs) == 1:
+                raise RuntimeError("again in a minute")
+
+        topic.subscribe(reader)
+        async with mesh:
+            await topic.publish("hello")
+            await clock.advance(100)
+        return runs, list(seen)
+
+    handed, stored = await both_ways(monkeypatch, scenario, middleware=[recorder])
+    assert handed == stored == ([0.0, 60.0], ["pubsub", "pubsub"])
+
+
+async def test_an_event_interrupted_by_a_stop_is_no_longer_counted_once_it_ran_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "first" is interrupted by a stop at 1; after the restart it runs again (at once handed
+    over; at 180 stored, after its visibility of 10 s + 170 s) and finishes. Then "second"
+    holds the worker and "third" waits behind it: one running and one queued, no more."""
+    caplog.set_level(logging.INFO, logger="eventmesh")
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[str] = []
+        restarted = False
+
+        @mesh.function(name="held", reserved_concurrency=1, timeout=10)
+        async def held(event: str, context: Context) -> None:
+            runs.append(event)
+            if event == "second" or not restarted:
+                await asyncio.Event().wait()
+
+        async with mesh:
+            await mesh.invoke("held", "first", "Event")
+            await clock.advance(1)
+            await mesh.stop(drain=False)
+        restarted = True
+        caplog.clear()
+        async with mesh:
+            await clock.advance(181)
+            await mesh.invoke("held", "second", "Event")
+            await mesh.invoke("held", "third", "Event")
+            await clock.advance(1)
+            await mesh.drain(0)
+            await mesh.stop(drain=False)
+        return runs, stop_lines(caplog)
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert (
+        handed
+        == stored
+        == (
+            ["first", "first", "second"],
+            [
+                "draining (up to 0 s): function held 1 running, 1 queued",
+                "abandoned: function held 1 running, 1 queued (stopped without draining)",
+                "abandoned: function held 2 Event invocations not run (1 queued, 0 waiting to "
+                "retry, 1 taken); memory storage keeps nothing after the process ends",
+            ],
+        )
+    )
+
+
+async def test_two_events_interrupted_by_a_stop_are_both_counted_taken(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two events run side by side when a stop interrupts them: both are counted taken."""
+    caplog.set_level(logging.INFO, logger="eventmesh")
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        @mesh.function(name="held", reserved_concurrency=2, timeout=10)
+        async def held(event: str, context: Context) -> None:
+            await asyncio.Event().wait()
+
+        async with mesh:
+            await mesh.invoke("held", "one", "Event")
+            await mesh.invoke("held", "two", "Event")
+            await clock.advance(1)
+            caplog.clear()
+            await mesh.stop(drain=False)
+        return stop_lines(caplog)
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert (
+        handed
+        == stored
+        == [
+            "abandoned: function held 2 running (stopped without draining)",
+            "abandoned: function held 2 Event invocations not run (0 queued, 0 waiting to "
+            "retry, 2 taken); memory storage keeps nothing after the process ends",
+        ]
+    )
+
+
+async def test_an_event_interrupted_beside_a_due_retry_runs_after_the_restart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "a" fails at 0 and is due again at 60, while "b" holds the only worker (from 50):
+    a stop at 70 interrupts "b" with "a" waiting for the worker. After a restart both run
+    again ("b" at once handed over, at 320 stored: taken at 50, hidden 100 s + 170 s)."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[str] = []
+        restarted = False
+
+        @mesh.function(name="held", reserved_concurrency=1, timeout=100)
+        async def held(event: str, context: Context) -> None:
+            runs.append(event)
+            if len(runs) == 1:
+                raise RuntimeError("again in a minute")
+            if event == "b" and not restarted:
+                await asyncio.Event().wait()
+
+        async with mesh:
+            await mesh.invoke("held", "a", "Event")
+            await clock.advance(50)
+            await mesh.invoke("held", "b", "Event")
+            await clock.advance(20)
+            await mesh.stop(drain=False)
+        before = list(runs)
+        restarted = True
+        async with mesh:
+            await clock.advance(300)
+        return before, sorted(runs[len(before) :])
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == (["a", "b"], ["a", "b"])
+
+
+async def test_an_unqualified_event_is_recorded_as_latest_after_a_qualified_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        successes = RecordingDestination()
+
+        @mesh.function(name="fn", on_success=successes)
+        async def fn(event: Any, context: Context) -> str:
+            return context.function_version
+
+        fn.publish_version()
+        async with mesh:
+            await mesh.invoke("fn:1", "one", "Event")
+            await clock.advance(1)
+            await mesh.invoke("fn", "latest", "Event")
+            await clock.advance(1)
+        return [
+            (r["requestContext"]["functionArn"], r["responsePayload"]) for r in successes.messages
+        ]
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:fn"
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == [(f"{arn}:1", "1"), (f"{arn}:$LATEST", "$LATEST")]
+
+
+async def test_retries_due_while_the_workers_are_busy_run_in_the_order_they_came_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "a" and "b" fail at 0 and 1 (due at 60 and 61) while "c" and "d" hold both workers
+    from 50 to 100: then "a" runs before "b", as the store hands them back one at a time."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[tuple[float, str]] = []
+        gate = asyncio.Event()
+
+        @mesh.function(name="busy", reserved_concurrency=2, timeout=200)
+        async def busy(event: str, context: Context) -> None:
+            runs.append((clock.now(), event))
+            if [e for _, e in runs].count(event) == 1 and event in "ab":
+                raise RuntimeError("again in a minute")
+            if event in "cd":
+                await gate.wait()
+
+        async with mesh:
+            await mesh.invoke("busy", "a", "Event")
+            await clock.advance(1)
+            await mesh.invoke("busy", "b", "Event")
+            await clock.advance(49)
+            await mesh.invoke("busy", "c", "Event")
+            await mesh.invoke("busy", "d", "Event")
+            await clock.advance(50)
+            gate.set()
+            await clock.advance(1)
+        return runs
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    expected = [(0.0, "a"), (1.0, "b"), (50.0, "c"), (50.0, "d"), (100.0, "a"), (100.0, "b")]
+    assert handed == stored == expected
+
+
+async def test_an_event_handler_invoking_its_own_function_needs_no_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``max_pending=1`` the running event holds the only place; its handler's Event
+    invocation of the same function is queued anyway (the workers are consumers), either way."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock) -> Any:
+        runs: list[int] = []
+
+        @mesh.function(name="again", max_pending=1)
+        async def again(event: int, context: Context) -> None:
+            runs.append(event)
+            if event == 1:
+                await mesh.invoke("again", 2, "Event", timeout=0)
+
+        async with mesh:
+            await mesh.invoke("again", 1, "Event")
+            await clock.advance(1)
+        return runs, again.stats.errors
+
+    handed, stored = await both_ways(monkeypatch, scenario)
+    assert handed == stored == ([1, 2], 0)
