@@ -68,6 +68,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         [
             "tests/test_async_invocations.py",
             "tests/test_event_hand_off.py",
+            "tests/test_hand_off_workers.py",
             "tests/test_robustness.py",
             "tests/test_shutdown_report.py",
             "tests/test_backpressure.py",
