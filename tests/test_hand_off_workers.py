@@ -149,3 +149,24 @@ async def test_workers_run_in_the_context_the_hand_off_was_made_in() -> None:
     gate.set()
     await workers.stop()
     assert seen == ["owner", "owner"]
+
+
+async def test_a_worker_idle_alone_is_retired_20_s_after_a_second_one_goes_idle() -> None:
+    """The sweep is armed only while several workers are idle: one idle since 0 outlasts
+    POLL_WAIT alone, and is retired 20 s after a second one goes idle (at 100), not before."""
+    clock, gates = VirtualClock(), Gates()
+    workers = hand_off(gates, clock, 2)
+    workers.start()
+    for item in "ab":
+        workers.put(item)
+    await settle()
+    gates.open("a")
+    await clock.advance(100)
+    gates.open("b")
+    counts = []
+    for wait in (0, 19.9, 0.1):
+        await clock.advance(wait)
+        counts.append(len(workers.tasks))  # at 100, 119.9 and 120 s
+    assert counts == [2, 2, 1]
+    assert workers.tasks == {gates.workers["b"]}
+    await workers.stop()
