@@ -67,14 +67,14 @@ from eventmesh._failure_log import log_function_error
 from eventmesh._hand_off import HandOff
 from eventmesh._invoker import Invoker, extend_chain, invocation_chain
 from eventmesh._outage import Outage
-from eventmesh._store_workers import IDLE_POLL_WAIT, POLL_WAIT, YIELD_EVERY, StoreWorkers
+from eventmesh._store_workers import POLL_WAIT, StoreWorkers
 from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
 if TYPE_CHECKING:
     from eventmesh._function import Function, FunctionVersion
 
-__all__ = ["IDLE_POLL_WAIT", "POLL_WAIT", "YIELD_EVERY", "AsyncInvocationQueue"]
+__all__ = ["POLL_WAIT", "AsyncInvocationQueue"]
 
 logger = logging.getLogger("eventmesh.async")
 
@@ -91,7 +91,6 @@ Resolver = Callable[[str], tuple["FunctionVersion", str, str]]
 DestinationResolver = Callable[[DestinationSpec], Destination]
 
 _NO_CHAIN: Mapping[str, int] = MappingProxyType({})
-_REQUIRED = ("request_id", "qualifier", "enqueued_at")
 
 
 class _Event:
@@ -152,8 +151,6 @@ class _Event:
         """The event a stored message holds; KeyError or ValueError if it holds none."""
         attributes = delivery.attributes
         chain = orjson.loads(attributes["chain"]) if "chain" in attributes else _NO_CHAIN
-        for required in _REQUIRED:
-            attributes[required]
         event = cls(
             delivery.body,
             attributes["request_id"],
@@ -315,7 +312,7 @@ class AsyncInvocationQueue:
         self._workers.start()
 
     def _capacity(self) -> int:
-        reserved = self.function.latest.config.reserved_concurrency
+        reserved = self.function.reserved
         if reserved is not None:
             return max(reserved, 1)  # with 0, one worker still takes events to discard them
         return max(self._invoker.unreserved_capacity, 1)
@@ -519,7 +516,7 @@ class AsyncInvocationQueue:
         if age >= config.max_event_age:
             await self._discard(event, version, arn, "EventAgeExceeded")
             return
-        if function.latest.config.reserved_concurrency == 0:
+        if function.reserved == 0:
             await self._discard(event, version, arn, "ZeroReservedConcurrency")
             return
         acquired, lease = invoker.try_acquire(function)

@@ -220,8 +220,9 @@ class Invoker:
     def try_acquire(self, function: Function) -> tuple[bool, str]:
         """Take one unit of concurrency: ``(True, pool)``, or ``(False, throttle reason)``.
 
-        The pool (``SHARED`` or ``RESERVED``) goes back to :meth:`release`, so a change of
-        reserved concurrency while an invocation runs cannot unbalance the accounts.
+        The pool (``SHARED`` or ``RESERVED``) goes to :meth:`run` as its ``lease``, released
+        from that pool at the end, so a change of reserved concurrency while an invocation
+        runs cannot unbalance the accounts.
         """
         reserved = function.reserved
         if reserved is not None:
@@ -236,13 +237,6 @@ class Invoker:
             pool = SHARED
         function.in_flight += 1
         return True, pool
-
-    def release(self, function: Function, pool: str) -> None:
-        function.in_flight -= 1
-        if pool == SHARED:
-            self.unreserved_in_flight -= 1
-        else:
-            self.reserved_in_flight -= 1
 
     def throttle_error(self, function: Function, reason: str) -> TooManyRequestsError:
         function.stats.throttles += 1
