@@ -3,6 +3,7 @@
 Everything public is importable from here; the modules behind it are private.
 """
 
+from eventmesh._aws_credentials import AwsCredentials
 from eventmesh._clock import Clock, RealClock
 from eventmesh._context import Context
 from eventmesh._destinations import Destination
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alias",
+    "AwsCredentials",
     "BackendError",
     "BackpressureError",
     "Bucket",

@@ -82,6 +82,7 @@ class EnvironmentPool:
     __slots__ = (
         "idle_timeout",
         "on_new_environment",
+        "on_reclaim",
         "provisioned",
         "ready",
         "size",
@@ -98,6 +99,9 @@ class EnvironmentPool:
         self.size = 0
         self.provisioned = 0
         self.on_new_environment: Callable[[], None] | None = None
+        self.on_reclaim: Callable[[Environment], None] | None = None
+        """Told of every environment the pool lets go (reclaimed when idle, or discarded),
+        when an environment holds something to release (a process, say)."""
 
     def take(self) -> Environment:
         """An idle environment (warm if it has been initialised) or a new one."""
@@ -118,6 +122,8 @@ class EnvironmentPool:
         self.size -= 1
         if environment.provisioned:
             self.provisioned -= 1
+        if self.on_reclaim is not None:
+            self.on_reclaim(environment)
 
     def provision(self, count: int) -> list[Environment]:
         """New environments to initialise now and keep, up to ``count`` provisioned ones."""
@@ -135,6 +141,10 @@ class EnvironmentPool:
         keep = [e for e in self.ready if e.provisioned or e.last_used + self.idle_timeout > now]
         reclaimed = len(self.ready) - len(keep)
         if reclaimed:
+            if self.on_reclaim is not None:
+                for environment in self.ready:
+                    if not (environment.provisioned or environment in keep):
+                        self.on_reclaim(environment)
             self.ready[:] = keep
             self.size -= reclaimed
         return reclaimed

@@ -38,6 +38,7 @@ __all__ = [
     "PatternError",
     "PayloadError",
     "RecursiveInvocationError",
+    "ReportedFunctionError",
     "RequestTooLargeError",
     "ResourceNotFoundError",
     "TooManyRequestsError",
@@ -159,3 +160,19 @@ class IdempotencyPayloadMismatchError(IdempotencyError):
 
 class IdempotencyKeyError(IdempotencyError, PayloadError):
     """The event has no idempotency key at the configured path, or it is not JSON."""
+
+
+class ReportedFunctionError(Exception):
+    """A function error whose Lambda error object is already made, to be returned verbatim.
+
+    An execution environment that runs its handler out of the mesh's reach (another process,
+    say) learns of the error as an object, not as an exception with a traceback: the invoker
+    returns ``error`` as the invocation's function error, unchanged. ``reset`` says the
+    environment cannot go on as it is (its runtime exited): it is initialised again before
+    its next invocation, as Lambda resets an environment after a crash.
+    """
+
+    def __init__(self, error: dict[str, object], *, reset: bool = False) -> None:
+        super().__init__(str(error.get("errorMessage", "")))
+        self.error = error
+        self.reset = reset

@@ -41,6 +41,7 @@ from eventmesh._errors import (
     EventMeshError,
     PayloadError,
     RecursiveInvocationError,
+    ReportedFunctionError,
     RequestTooLargeError,
     TooManyRequestsError,
 )
@@ -87,6 +88,11 @@ RESERVED = "reserved"
 STALL_REPORT_SECONDS = 0.1
 """A step that blocked the loop this long and ran past the deadline is logged as a stall
 (asyncio's own threshold for a slow callback); a shorter one is a plain timeout."""
+
+ON_DEMAND_INIT = "Init"
+PROVISIONED_INIT = "ProvisionedInit"
+"""The ``invocation_type`` of an init hook's context: an on-demand environment's cold start, or
+a provisioned environment initialised ahead of any invocation."""
 
 RECURSION_LIMIT = 16
 """How many times one chain of invocations may run the same function (Lambda's loop limit)."""
@@ -609,7 +615,7 @@ class Invoker:
             True,
             None,
             version.config.environment,
-            "Init",
+            PROVISIONED_INIT if environment.provisioned else ON_DEMAND_INIT,
         )
         state, error, reusable = await self._guarded(
             environment, hook, version.init_is_async, (init_context,), limit, deadline, "init"
@@ -742,6 +748,11 @@ class Invoker:
                 environment.pool.discard(environment)
                 raise asyncio.CancelledError
             return _timeout_error(request_id, environment.timeout), True, True
+        if type(exc) is ReportedFunctionError:
+            # The environment made the error object itself (its runtime posted it, or exited).
+            if exc.reset:
+                environment.reset()
+            return exc.error, True, True
         if not isinstance(exc, Exception):
             # SystemExit, KeyboardInterrupt, GeneratorExit, a bare BaseException: the
             # runtime exited. A crash: the environment is reset, the error follows the rules.

@@ -7,6 +7,7 @@ the context resources are given (:mod:`eventmesh._mesh_context`), the storage bi
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 import orjson
 
 from eventmesh._async_queue import AsyncInvocationQueue
+from eventmesh._aws_credentials import TEST_CREDENTIALS, AwsCredentials
 from eventmesh._backpressure import check_max_pending, check_timeout
 from eventmesh._clock import Clock, RealClock
 from eventmesh._context import ClientContext
@@ -49,6 +51,8 @@ from eventmesh.idempotency import Idempotency, IdempotencyLayer, KeySpec, idempo
 from eventmesh.mappings.queue_mapping import QueueMapping
 from eventmesh.mappings.stream_mapping import StreamMapping
 from eventmesh.middleware.idempotency import IdempotencyMiddleware
+from eventmesh.process._adapter import ProcessSettings
+from eventmesh.process._function import ProcessFunction, check_isolation, handler_of
 from eventmesh.resources.bucket import Bucket
 from eventmesh.resources.bus import Bus
 from eventmesh.resources.context import ResourceContext, Service
@@ -75,6 +79,11 @@ _OTHER = "other"  # the trigger of a direct invocation, as telemetry names it
 def _given(**settings: Any) -> dict[str, Any]:
     """The settings a caller gave (None means "the default")."""
     return {key: value for key, value in settings.items() if value is not None}
+
+
+def _unused_handler(event: Any, context: Any) -> None:
+    """What a function declared by its handler string registers as its Python handler: none
+    (its handler runs in its processes; the function is built by ProcessFunction)."""
 
 
 def _client_context(value: Any) -> ClientContext:
@@ -114,7 +123,9 @@ class Mesh:
     for topics and buses); producers wait for room at the limit, or raise
     :class:`~eventmesh.BackpressureError` when their ``timeout`` ends. ``middleware``:
     functions from "call the handler" to "call the handler" around every function's
-    invocations, the first outermost (see :mod:`eventmesh.middleware`).
+    invocations, the first outermost (see :mod:`eventmesh.middleware`). ``aws_credentials``:
+    the :class:`~eventmesh.AwsCredentials` that handlers running in processes find, with
+    ``region`` (default: dummy test credentials, so an AWS SDK finds some).
     """
 
     def __init__(
@@ -135,6 +146,7 @@ class Mesh:
         allow_http_hosts: Iterable[str] = (),
         max_pending: int | None = None,
         middleware: Iterable[Middleware] | None = None,
+        aws_credentials: AwsCredentials | None = None,
     ) -> None:
         self.max_pending = check_max_pending(max_pending)
         if not isinstance(concurrency_limit, int) or concurrency_limit < 1:
@@ -162,6 +174,12 @@ class Mesh:
         self.environment_idle_timeout = environment_idle_timeout
         self.region = region
         self.account_id = account_id
+        if aws_credentials is not None and not isinstance(aws_credentials, AwsCredentials):
+            raise ConfigurationError(
+                f"aws_credentials must be an AwsCredentials, got {type(aws_credentials).__name__}"
+            )
+        self.aws_credentials = aws_credentials or TEST_CREDENTIALS
+        """What handlers in process environments find as their AWS credentials."""
         self.telemetry = telemetry or Telemetry()
         self.egress = EgressPolicy(allow_http_hosts)
         self._random = random.Random(seed)
@@ -233,14 +251,40 @@ class Mesh:
 
     # -- registration ------------------------------------------------------------------------
     @overload
-    def function(self, handler: Handler, /) -> Function: ...
+    def function(self, func: Handler, /) -> Function: ...
 
     @overload
     def function(
         self,
-        handler: None = None,
+        func: None = None,
         /,
         *,
+        name: str,
+        handler: str,
+        code: str | os.PathLike[str],
+        isolation: Literal["process"] | None = None,
+        timeout: float = 3,
+        memory: int = 128,
+        reserved_concurrency: int | None = None,
+        provisioned_concurrency: int = 0,
+        retries: int = 2,
+        max_event_age: int = 21600,
+        on_success: DestinationSpec | None = None,
+        on_failure: DestinationSpec | None = None,
+        dead_letter: DestinationSpec | None = None,
+        environment: Mapping[str, str] | None = None,
+        idempotency: Idempotency | None = None,
+        max_pending: int | None = None,
+        middleware: Iterable[Middleware] | None = None,
+    ) -> Function: ...
+
+    @overload
+    def function(
+        self,
+        func: None = None,
+        /,
+        *,
+        isolation: Literal["in_process", "process"] | None = None,
         name: str | None = None,
         timeout: float = 3,
         memory: int = 128,
@@ -259,9 +303,12 @@ class Mesh:
 
     def function(
         self,
-        handler: Handler | None = None,
+        func: Handler | None = None,
         /,
         *,
+        handler: str | None = None,
+        code: str | os.PathLike[str] | None = None,
+        isolation: Literal["in_process", "process"] | None = None,
         name: str | None = None,
         timeout: float = 3,
         memory: int = 128,
@@ -284,7 +331,14 @@ class Mesh:
         limits its Event invocations queued or waiting to retry (default: the mesh's).
         ``middleware`` goes around this function's invocations, inside the mesh's and
         outside its idempotency, the first outermost (see :mod:`eventmesh.middleware`).
+
+        ``handler="app.lambda_handler", code="src/"`` (with ``name``) registers a handler
+        written for Lambda, unchanged, and returns the function: each execution environment is
+        an OS process speaking Lambda's Runtime API (a code directory with an executable
+        ``bootstrap`` is a custom runtime, in any language). A decorated plain ``def`` runs in
+        the mesh's process unless ``isolation="process"`` (see :mod:`eventmesh.process`).
         """
+        check_isolation(isolation)
         check_max_pending(max_pending)
         layers = check_middleware(middleware, "function")
         if idempotency is not None and not isinstance(idempotency, Idempotency):
@@ -302,10 +356,66 @@ class Mesh:
             environment=environment or {},
         )
 
-        def register(handler: Handler) -> Function:
-            return self._register(handler, name, config, idempotency, max_pending, layers)
+        if handler is not None or code is not None:
+            if func is not None:
+                raise ConfigurationError(
+                    "give either a handler function or handler= and code=, not both"
+                )
+            if handler is None or code is None or name is None:
+                raise ConfigurationError(
+                    "a function declared by its handler string needs name=, handler= "
+                    "('module.function') and code= (the code directory)"
+                )
+            if isolation == "in_process":
+                raise ConfigurationError(
+                    "a handler string runs with isolation='process' (its own processes); for "
+                    "isolation='in_process', import the handler and decorate it"
+                )
+            return self._register_process(
+                name, handler, code, config, idempotency, max_pending, layers, None
+            )
 
-        return register(handler) if handler is not None else register
+        def register(target: Handler) -> Function:
+            if isolation == "process":
+                handler_string, root = handler_of(
+                    target, str(name or getattr(target, "__name__", ""))
+                )
+                return self._register_process(
+                    name or target.__name__, handler_string, root, config, idempotency,
+                    max_pending, layers, target,
+                )  # fmt: skip
+            return self._register(target, name, config, idempotency, max_pending, layers)
+
+        return register(func) if func is not None else register
+
+    def _register_process(
+        self,
+        name: str,
+        handler: str,
+        code: str | os.PathLike[str],
+        config: FunctionConfig,
+        idempotency: Idempotency | None,
+        max_pending: int | None,
+        middleware: tuple[Middleware, ...],
+        original: Handler | None,
+    ) -> Function:
+        settings = ProcessSettings(
+            region=self.region,
+            credentials=self.aws_credentials,
+            max_response_bytes=self.max_sync_payload,
+        )
+
+        def build(
+            name: str, _: Handler, config: FunctionConfig, layers: tuple[Middleware, ...]
+        ) -> Function:
+            return ProcessFunction(name, handler, code, config, settings, layers, original)
+
+        function = self._register(
+            original or _unused_handler, name, config, idempotency, max_pending, middleware, build
+        )
+        assert isinstance(function, ProcessFunction)
+        self._lifecycle.closers.append(function.runtime.close)
+        return function
 
     def _register(
         self,
@@ -315,6 +425,9 @@ class Mesh:
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
         middleware: tuple[Middleware, ...] = (),
+        build: Callable[
+            [str, Handler, FunctionConfig, tuple[Middleware, ...]], Function
+        ] = Function,
     ) -> Function:
         if not callable(handler):
             raise ConfigurationError("a handler must be callable as handler(event, context)")
@@ -324,7 +437,7 @@ class Mesh:
         self._check_dead_letter(config)
         if idempotency is not None:
             middleware = (*middleware, self._idempotency(idempotency, name, config.timeout))
-        function = Function(name, handler, config, middleware)
+        function = build(name, handler, config, middleware)
         self._check_capacity(function, config)
         function._validators.append(lambda version: self._check_version(function, version))
         function._on_change.append(self._attach)
@@ -426,6 +539,8 @@ class Mesh:
         """Give a new version its environment pool (and provision it if running)."""
         pool = EnvironmentPool(version, self.environment_idle_timeout)
         pool.on_new_environment = self._lifecycle.arm_reaper
+        if isinstance(version.function, ProcessFunction):
+            pool.on_reclaim = version.function.on_reclaim
         version.pool = pool
         self._registry.versions_changed()
         self._recompute_capacity()

@@ -6,6 +6,7 @@ import eventmesh
 
 EXPECTED = {
     "Alias",
+    "AwsCredentials",
     "BackendError",
     "BackpressureError",
     "Bucket",

@@ -1,0 +1,1 @@
+"""Execution environments as OS processes speaking Lambda's Runtime API."""

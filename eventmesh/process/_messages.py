@@ -1,0 +1,59 @@
+"""What passes between an environment and its Runtime API: an invocation, and how a phase ended.
+
+(No HTTP here: the server, :mod:`eventmesh.process._runtime_api`, needs the optional h11.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["JSON_HEADER", "Invocation", "Outcome"]
+
+JSON_HEADER = (b"content-type", b"application/json")
+"""On every Runtime API response: AWS's runtime client crashes on one without it."""
+
+
+@dataclass(slots=True)
+class Invocation:
+    """What ``/next`` hands the runtime: the event's JSON and Lambda's headers."""
+
+    request_id: str
+    body: bytes
+    deadline_ms: int
+    invoked_function_arn: str
+    trace_id: str | None = None
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers = [
+            JSON_HEADER,
+            (b"lambda-runtime-aws-request-id", self.request_id.encode()),
+            (b"lambda-runtime-deadline-ms", str(self.deadline_ms).encode()),
+            (b"lambda-runtime-invoked-function-arn", self.invoked_function_arn.encode()),
+        ]
+        for name, value in (
+            (b"lambda-runtime-trace-id", self.trace_id),
+            (b"lambda-runtime-client-context", self.client_context),
+            (b"lambda-runtime-cognito-identity", self.cognito_identity),
+        ):
+            if value is not None:
+                headers.append((name, value.encode()))
+        return headers
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a phase ended.
+
+    ``kind``: ``"ready"`` (the runtime asked for its first invocation: init is done),
+    ``"init_error"`` (``error``: the body posted), ``"response"`` (``body``), ``"error"``
+    (``error``; ``error_type``: the header), ``"too_large"`` (``size`` of the response
+    refused), ``"exited"`` (the runtime's process ended; the environment reads how).
+    """
+
+    kind: str
+    body: bytes = b""
+    error: bytes = b""
+    error_type: str | None = None
+    size: int = 0

@@ -1,0 +1,39 @@
+"""Fixtures for process environments: code directories written into tmp_path, a mesh on the
+real clock (a process's time is real), and a check that no process outlives its mesh."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from process_helpers import CodeDir
+
+from eventmesh import Mesh, Telemetry
+
+
+@pytest.fixture
+def code_dir(tmp_path: Path) -> CodeDir:
+    """``code_dir(app="...python...", bootstrap="...")``: a code directory with those files
+    (dedented); ``bootstrap`` is made executable."""
+    count = 0
+
+    def make(**files: str) -> Path:
+        nonlocal count
+        count += 1
+        directory = tmp_path / f"code{count}"
+        directory.mkdir()
+        for name, text in files.items():
+            path = directory / (name if name == "bootstrap" or "." in name else f"{name}.py")
+            path.write_text(textwrap.dedent(text).lstrip())
+            if name == "bootstrap":
+                path.chmod(0o755)
+        return directory
+
+    return make
+
+
+@pytest.fixture
+def mesh() -> Mesh:
+    """A mesh on the real clock (overrides the virtual one of tests/conftest.py)."""
+    return Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
