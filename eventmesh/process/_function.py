@@ -87,9 +87,16 @@ class ProcessFunction(Function):
         )
 
     def update_configuration(self, **changes: Any) -> None:
+        """Change ``$LATEST``'s settings: its idle environments' processes end now (new ones
+        start with the new settings); busy ones end when the mesh stops."""
         if "environment" in changes:
             check_reserved(changes["environment"] or {})
+        old = self.latest
         super().update_configuration(**changes)
+        pool = old.pool
+        if pool is not None and old is not self.latest:
+            while pool.ready:
+                pool.discard(pool.ready.pop())
 
     def on_reclaim(self, environment: Environment) -> None:
         self.runtime.reclaim(environment.log_stream_name)

@@ -1,0 +1,169 @@
+"""The Runtime API server on its own, spoken to over HTTP as a runtime would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from eventmesh.process._messages import Invocation
+from eventmesh.process._runtime_api import RuntimeApi
+
+BASE = "/2018-06-01/runtime"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[RuntimeApi]:
+    server = RuntimeApi(max_response_bytes=100)
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def client(api: RuntimeApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://{api.address}", timeout=10) as http:
+        yield http
+
+
+def invocation(request_id: str = "req-1", **headers: str | None) -> Invocation:
+    return Invocation(
+        request_id,
+        b'{"order": 1}',
+        1_900_000_000_000,
+        "arn:aws:lambda:us-east-1:123456789012:function:f:live",
+        **headers,
+    )
+
+
+async def test_it_listens_on_loopback_only(api: RuntimeApi) -> None:
+    host, port = api.address.split(":")
+    assert host == "127.0.0.1" and int(port) > 0
+
+
+async def test_next_waits_for_an_invocation_then_gives_the_event_and_lambdas_headers(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    ready = api.begin_init()
+    next_call = asyncio.create_task(client.get(f"{BASE}/invocation/next"))
+    assert (await asyncio.wait_for(ready, 10)).kind == "ready"  # init ends at the first /next
+    assert not next_call.done()
+    api.invoke(invocation(client_context='{"custom": {"a": 1}}'))
+    response = await asyncio.wait_for(next_call, 10)
+    assert response.status_code == 200
+    assert response.content == b'{"order": 1}'
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["lambda-runtime-aws-request-id"] == "req-1"
+    assert response.headers["lambda-runtime-deadline-ms"] == "1900000000000"
+    assert (
+        response.headers["lambda-runtime-invoked-function-arn"]
+        == "arn:aws:lambda:us-east-1:123456789012:function:f:live"
+    )
+    assert response.headers["lambda-runtime-client-context"] == '{"custom": {"a": 1}}'
+    assert "lambda-runtime-cognito-identity" not in response.headers
+    assert "lambda-runtime-trace-id" not in response.headers
+
+
+async def test_an_invocation_ready_before_next_is_given_at_once(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    response = await client.get(f"{BASE}/invocation/next")
+    assert response.headers["lambda-runtime-aws-request-id"] == "req-1"
+    posted = await client.post(f"{BASE}/invocation/req-1/response", content=b'"done"')
+    assert posted.status_code == 202
+    assert posted.headers["content-type"] == "application/json"
+    result = await asyncio.wait_for(outcome, 10)
+    assert (result.kind, result.body) == ("response", b'"done"')
+
+
+async def test_an_error_post_carries_the_error_object_and_its_type(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    await client.get(f"{BASE}/invocation/next")
+    posted = await client.post(
+        f"{BASE}/invocation/req-1/error",
+        content=b'{"errorMessage": "no", "errorType": "E"}',
+        headers={"Lambda-Runtime-Function-Error-Type": "Unhandled"},
+    )
+    assert posted.status_code == 202
+    result = await asyncio.wait_for(outcome, 10)
+    assert result.kind == "error"
+    assert result.error == b'{"errorMessage": "no", "errorType": "E"}'
+    assert result.error_type == "Unhandled"
+
+
+async def test_a_response_over_the_limit_gets_413_and_fails_the_invocation(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    await client.get(f"{BASE}/invocation/next")
+    posted = await client.post(f"{BASE}/invocation/req-1/response", content=b"x" * 150)
+    assert posted.status_code == 413
+    assert posted.headers["content-type"] == "application/json"
+    assert posted.json()["errorType"] == "RequestEntityTooLarge"
+    result = await asyncio.wait_for(outcome, 10)
+    assert (result.kind, result.size) == ("too_large", 150)
+
+
+async def test_an_init_error_ends_the_init_phase_with_the_body(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    ready = api.begin_init()
+    posted = await client.post(
+        f"{BASE}/init/error",
+        content=b'{"errorMessage": "x", "errorType": "Runtime.ImportModuleError"}',
+        headers={"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"},
+    )
+    assert posted.status_code == 202
+    result = await asyncio.wait_for(ready, 10)
+    assert result.kind == "init_error"
+    assert result.error_type == "Runtime.ImportModuleError"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error_type"),
+    [
+        ("GET", "/2018-06-01/runtime/unknown", 404, "InvalidRequest"),
+        ("GET", "/", 404, "InvalidRequest"),
+        ("POST", f"{BASE}/invocation/next", 405, "MethodNotAllowed"),
+        ("POST", f"{BASE}/invocation/nobody/response", 400, "InvalidRequestID"),
+        ("POST", f"{BASE}/invocation/nobody/error", 400, "InvalidRequestID"),
+        ("POST", f"{BASE}/invocation/req-1/other", 404, "InvalidRequest"),
+        ("GET", f"{BASE}/init/error", 405, "MethodNotAllowed"),
+    ],
+)
+async def test_unknown_paths_and_request_ids_get_json_errors(
+    client: httpx.AsyncClient, method: str, path: str, status: int, error_type: str
+) -> None:
+    response = await client.request(method, path, content=b"{}")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["errorType"] == error_type
+    assert response.json()["errorMessage"]
+
+
+async def test_a_result_for_an_invocation_already_answered_is_refused(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    await client.get(f"{BASE}/invocation/next")
+    await client.post(f"{BASE}/invocation/req-1/response", content=b"1")
+    await asyncio.wait_for(outcome, 10)
+    again = await client.post(f"{BASE}/invocation/req-1/response", content=b"2")
+    assert again.status_code == 400
+    assert again.json()["errorType"] == "InvalidRequestID"
+
+
+async def test_the_runtimes_exit_ends_what_waits_on_it(api: RuntimeApi) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    api.runtime_exited()
+    assert (await asyncio.wait_for(outcome, 10)).kind == "exited"
