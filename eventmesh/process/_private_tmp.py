@@ -38,7 +38,8 @@ _MNT_DETACH = 2
 # included: detach those copies first (while their paths still resolve), or this process could
 # reach another environment's files by path and would keep a reclaimed environment's memory
 # alive until it exits. Then bind its own tmpfs onto /tmp (exit 125 rather than run without)
-# and detach the copy at its host path, which /tmp now shows.
+# and detach the copy at its host path, which /tmp now shows (under the host's /tmp that path
+# is hidden already: one exec saved).
 BIND_STEP = (
     "set -f; others=; "
     'while read -r _ _ _ _ m r; do case "$r" in '
@@ -46,7 +47,7 @@ BIND_STEP = (
     "done < /proc/self/mountinfo; "
     '[ -z "$others" ] || "$2" -l $others 2>/dev/null; set +f; '
     '"$1" --bind "$3" /tmp || { echo "eventmesh sandbox: cannot mount the private /tmp" >&2;'
-    ' exit 125; }; "$2" -l "$3" 2>/dev/null; shift 4; '
+    ' exit 125; }; case "$3" in /tmp/*) ;; *) "$2" -l "$3" 2>/dev/null;; esac; shift 4; '
 )
 
 

@@ -46,6 +46,7 @@ from typing import Protocol
 
 from .._errors import ConfigurationError
 from . import _cgroup_memory, _private_tmp
+from ._sandbox_seam import ProcessOutcome, SandboxFactory
 from ._watchdog import ReportOnly, RssWatchdog
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "SandboxMechanisms",
     "detect_capabilities",
     "detect_mechanisms",
+    "open_sandbox",
     "sweep_stale",
 ]
 
@@ -180,19 +182,6 @@ def detect_mechanisms(capabilities: Capabilities | None = None) -> SandboxMechan
     else:
         memory = "watchdog" if caps.proc else "none"
     return SandboxMechanisms(memory, "tmpfs-namespace" if caps.namespace_programs else "tmpdir")
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessOutcome:
-    """How a process of the environment ended, as far as memory goes.
-
-    ``memory_killed``: it was killed for passing the memory limit (Lambda reports that as
-    ``Runtime.ExitError``, "Runtime exited with error: signal: killed"). ``max_memory_used_mb``:
-    its peak, at the limit when it was killed for memory, as Lambda reports it.
-    """
-
-    memory_killed: bool
-    max_memory_used_mb: int
 
 
 def _check_size(name: str, value: object, low: int, high: int) -> int:
@@ -320,6 +309,14 @@ class Sandbox:
             wrapped = [unshare, "--mount", "--propagation", "private", "--", *wrapped]
         return [*wrapped, *arguments, *argv]
 
+    def hides(self, path: Path | str) -> bool:
+        """Whether a process of this sandbox cannot reach ``path`` (anything under the host's
+        /tmp, with the private /tmp in force): a code directory there would be invisible."""
+        if not self._tmp.needs_namespace:
+            return False
+        resolved = Path(path).resolve()
+        return resolved == Path("/tmp") or Path("/tmp") in resolved.parents
+
     def environment(self) -> dict[str, str]:
         """Variables to add to the child's environment (``TMPDIR`` in the fallback)."""
         return self._tmp.environment()
@@ -406,3 +403,13 @@ class NullSandbox(Sandbox):
 
     def _choose_tmp(self) -> _TmpArea:
         return _private_tmp.SharedTmp()
+
+
+def open_sandbox(
+    environment_id: str, memory_mb: int, ephemeral_storage_mb: int, root: Path
+) -> Sandbox:
+    """The strongest sandbox this machine allows (a :data:`SandboxFactory`)."""
+    return Sandbox(environment_id, memory_mb, ephemeral_storage_mb, root)
+
+
+_FACTORY: SandboxFactory = open_sandbox  # mypy holds the sandbox to the environment's seam

@@ -21,6 +21,7 @@ from eventmesh.process.sandbox import (
     Sandbox,
     detect_capabilities,
     detect_mechanisms,
+    open_sandbox,
 )
 
 # Nothing available: the portable fallbacks only (TMPDIR, no memory limit).
@@ -149,3 +150,20 @@ def test_detected_mechanisms_follow_the_capabilities() -> None:
     assert detect_mechanisms(Capabilities(cgroup_v2=Path("/v2"))).memory == "cgroup-v2"
     namespace = Capabilities(namespace_programs=("unshare", "mount", "umount"), shell="sh")
     assert detect_mechanisms(namespace).tmp == "tmpfs-namespace"
+
+
+def test_open_sandbox_checks_the_sizes_and_uses_the_detected_mechanisms(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="got 100"):
+        open_sandbox("env", 100, 512, tmp_path / "env")
+    with open_sandbox("env", 128, 512, tmp_path / "env") as sandbox:
+        detected = detect_mechanisms()
+        assert (sandbox.mechanisms.memory, sandbox.mechanisms.tmp) == (
+            detected.memory,
+            detected.tmp,
+        )
+
+
+def test_nothing_is_hidden_from_a_process_without_a_private_tmp(tmp_path: Path) -> None:
+    caps = replace(detect_capabilities(), namespace_programs=None)
+    with Sandbox("env", 128, 512, tmp_path / "env", capabilities=caps) as sandbox:
+        assert sandbox.hides("/tmp/code") is False

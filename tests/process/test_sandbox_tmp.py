@@ -197,3 +197,14 @@ def test_a_stale_mount_at_the_environments_own_path_is_replaced(tmp_path: Path) 
     with Sandbox("a", 128, 512, tmp_path / "a") as sandbox:
         assert run(sandbox, "import os; print(os.listdir('/tmp'))").stdout == "[]\n"
     assert str(area) not in mount_points()
+
+
+def test_what_lives_under_the_hosts_tmp_is_said_to_be_hidden(tmp_path: Path) -> None:
+    require_namespace()
+    with Sandbox("a", 128, 512, tmp_path / "a") as sandbox:
+        assert sandbox.hides("/tmp") is True
+        assert sandbox.hides(tmp_path / "code") is True  # pytest's tmp_path is under /tmp
+        assert sandbox.hides("/var/task") is False
+        assert sandbox.hides("/tmpfoo") is False
+        done = run(sandbox, f"import os; print(os.path.exists({str(tmp_path)!r}))")
+        assert done.stdout == "False\n"
