@@ -33,6 +33,7 @@ class Environment:
         "initialised",
         "last_used",
         "log_stream_name",
+        "memory_probe",
         "pool",
         "provisioned",
         "state",
@@ -56,6 +57,10 @@ class Environment:
         self.timeout = 0.0
         self.timed_out = False
         self.step_began = 0.0
+        self.memory_probe: Callable[[], int | None] | None = None
+        """Max Memory Used in MB, for the REPORT line, when the environment's state can
+        measure it (an environment that is a process); kept across a reset, so the REPORT
+        of the invocation that crashed it still has the figure."""
         """When the handler's latest step began, if it has waited at least once (see
         eventmesh._trampoline); earlier than the invocation's start otherwise."""
 

@@ -392,7 +392,10 @@ class Invoker:
                         function.stats.invocations += 1
                         duration = (ended - started) * 1000.0
                         if log:
-                            _log_end(request_id, version, duration, None, False, False)
+                            _log_end(
+                                request_id, version, duration, None, False, False,
+                                environment.memory_probe,
+                            )  # fmt: skip
                         # InvocationResult(200, None, None, version, request id, False,
                         # duration), its fields set without the dataclass's __init__ call.
                         result = _new_result(InvocationResult)
@@ -571,7 +574,10 @@ class Invoker:
             stats.cold_starts += 1
         duration = (ended - started) * 1000.0
         if log:
-            _log_end(request_id, version, duration, init_duration, cold_start, error)
+            _log_end(
+                request_id, version, duration, init_duration, cold_start, error,
+                environment.memory_probe,
+            )  # fmt: skip
         return InvocationResult(
             200,
             payload,
@@ -624,6 +630,7 @@ class Invoker:
             return state, reusable
         environment.state = state
         environment.initialised = True
+        environment.memory_probe = getattr(state, "max_memory_used_mb", None)
         return None, True
 
     async def _guarded(
@@ -947,7 +954,9 @@ def _log_end(
     init_duration: float | None,
     cold_start: bool,
     error: bool,
+    memory_probe: Callable[[], int | None] | None = None,
 ) -> None:
+    memory = None if memory_probe is None else memory_probe()
     fields = {
         "request_id": request_id,
         "function_name": version.function.name,
@@ -956,14 +965,17 @@ def _log_end(
         "init_duration_ms": None if init_duration is None else round(init_duration, 3),
         "cold_start": cold_start,
         "error": error,
+        "max_memory_used_mb": memory,
     }
     invocation_logger.info("END RequestId: %s", request_id, extra={**fields, "phase": "END"})
     init = f" Init Duration: {init_duration:.2f} ms" if init_duration is not None else ""
+    used = f" Max Memory Used: {memory} MB" if memory is not None else ""
     invocation_logger.info(
-        "REPORT RequestId: %s Duration: %.2f ms Memory Size: %d MB%s",
+        "REPORT RequestId: %s Duration: %.2f ms Memory Size: %d MB%s%s",
         request_id,
         duration,
         version.config.memory,
+        used,
         init,
         extra={**fields, "phase": "REPORT"},
     )

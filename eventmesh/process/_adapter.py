@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,23 +35,28 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from eventmesh._aws_credentials import AwsCredentials
-from eventmesh._errors import ReportedFunctionError
+from eventmesh._errors import ConfigurationError, ReportedFunctionError
 from eventmesh._invoker import PROVISIONED_INIT
 from eventmesh.process._environment import ProcessEnvironment, exit_description
 from eventmesh.process._launch import Launch
 from eventmesh.process._messages import Invocation, Outcome
-from eventmesh.process._sandbox_seam import NoSandbox, Sandbox, SandboxFactory
 from eventmesh.process._variables import process_variables
+from eventmesh.process.sandbox import Sandbox, detect_mechanisms
 
 if TYPE_CHECKING:
     from eventmesh._context import Context
 
-__all__ = ["ProcessRuntime", "ProcessSettings"]
+__all__ = ["ProcessRuntime", "ProcessSettings", "SandboxFactory"]
 
 logger = logging.getLogger("eventmesh")
 
 EPHEMERAL_STORAGE_MB = 512
 """Lambda's default ``/tmp`` size (no setting for it yet)."""
+
+SandboxFactory = Callable[[str, int, int, Path], Sandbox]
+"""``(environment id, memory MB, ephemeral storage MB, root directory) -> Sandbox``: the
+memory limit and private ``/tmp`` of one execution environment (see
+:mod:`eventmesh.process.sandbox`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,19 @@ class ProcessSettings:
     credentials: AwsCredentials
     max_response_bytes: int
     endpoint_url: str | None = None
-    sandbox: SandboxFactory = NoSandbox
+    sandbox: SandboxFactory = Sandbox
+
+    def check_visible(self, launch: Launch) -> None:
+        """Refuse code the environment's process could not see: its private ``/tmp`` hides
+        the host's, so a code directory (or an interpreter) under ``/tmp`` is out of reach."""
+        if self.sandbox is not Sandbox or detect_mechanisms().tmp != "tmpfs-namespace":
+            return
+        for what, path in (("code directory", launch.code), ("runtime", Path(launch.argv[0]))):
+            if _under_tmp(path):
+                raise ConfigurationError(
+                    f"the {what} {path} is under /tmp, which each execution environment "
+                    "replaces with its own private /tmp (as Lambda does): move it elsewhere"
+                )
 
 
 class ProcessRuntime:
@@ -208,6 +227,11 @@ class ProcessRuntime:
             *self._closing,
             return_exceptions=True,
         )
+
+
+def _under_tmp(path: Path) -> bool:
+    resolved = os.path.realpath(path)
+    return resolved == "/tmp" or resolved.startswith("/tmp/")
 
 
 def _decode(body: bytes) -> Any:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from eventmesh.process._launch import Launch
 from eventmesh.process._messages import Invocation, Outcome
 from eventmesh.process._output import MAX_LINE, relay_output
-from eventmesh.process._sandbox_seam import ProcessOutcome, Sandbox
+from eventmesh.process.sandbox import ProcessOutcome, Sandbox
 
 if TYPE_CHECKING:
     from eventmesh.process._runtime_api import RuntimeApi
@@ -102,6 +102,12 @@ class ProcessEnvironment:
     def alive(self) -> bool:
         """A process runs (it may be dying: its exit not yet seen)."""
         return self.process is not None and self.returncode is None
+
+    def max_memory_used_mb(self) -> int | None:
+        """The most memory the environment's current (or last) process used, in MB."""
+        if self.last_exit is not None:
+            return self.last_exit.max_memory_used_mb
+        return None if self.sandbox is None else self.sandbox.max_memory_used_mb()
 
     @property
     def pid(self) -> int | None:

@@ -54,6 +54,7 @@ class ProcessFunction(Function):
     ) -> None:
         check_reserved(config.environment)
         launch = plan_launch(handler, code)
+        settings.check_visible(launch)
         self.runtime = ProcessRuntime(name, launch, settings)
         self.original = original
         super().__init__(name, self.runtime.handle, config, middleware)

@@ -3,7 +3,10 @@ real clock (a process's time is real), and a check that no process outlives its 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,20 @@ from process_helpers import CodeDir
 
 from eventmesh import Mesh, Telemetry
 
+CODE_PARENT = "/var/tmp"
+
 
 @pytest.fixture
-def code_dir(tmp_path: Path) -> CodeDir:
+def code_root() -> Iterator[Path]:
+    """A directory outside /tmp (each environment's private /tmp hides the host's, and
+    pytest's tmp_path lives there), removed after the test."""
+    root = Path(tempfile.mkdtemp(prefix="eventmesh-code-", dir=CODE_PARENT))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def code_dir(code_root: Path) -> CodeDir:
     """``code_dir(app="...python...", bootstrap="...")``: a code directory with those files
     (dedented); ``bootstrap`` is made executable."""
     count = 0
@@ -21,7 +35,7 @@ def code_dir(tmp_path: Path) -> CodeDir:
     def make(**files: str) -> Path:
         nonlocal count
         count += 1
-        directory = tmp_path / f"code{count}"
+        directory = code_root / f"code{count}"
         directory.mkdir()
         for name, text in files.items():
             path = directory / (name if name == "bootstrap" or "." in name else f"{name}.py")

@@ -8,7 +8,6 @@ import asyncio
 import logging
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from process_helpers import CodeDir, alive, eventually
@@ -221,11 +220,11 @@ KILLED_APP = """
 
 
 async def test_an_environment_killed_mid_invocation_is_a_crash(
-    mesh: Mesh, code_dir: CodeDir, tmp_path: Path
+    mesh: Mesh, code_dir: CodeDir
 ) -> None:
     code = code_dir(app=KILLED_APP)
     mesh.function(name="victim", handler="app.lambda_handler", code=code, timeout=60)
-    pid_file = tmp_path / "pid"
+    pid_file = code / "pid"  # not under /tmp: the process has a private one
     async with mesh:
         call = asyncio.create_task(mesh.invoke("victim", {"pid_file": str(pid_file)}))
         await eventually(lambda: pid_file.exists() and pid_file.read_text() != "")

@@ -178,10 +178,10 @@ async def test_concurrent_invocations_run_in_as_many_processes_one_at_a_time(
 
 
 def register_shop_handler(
-    mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mesh: Mesh, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> ProcessFunction:
     """A package ``shop`` with ``handlers.describe``, imported, then decorated."""
-    package = tmp_path / "shop"
+    package = root / "shop"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "handlers.py").write_text(
@@ -195,21 +195,21 @@ def register_shop_handler(
             """
         )
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(root))
     handlers = importlib.import_module("shop.handlers")
     function = mesh.function(isolation="process", environment={"COLOUR": "green"})(
         handlers.describe
     )
     assert isinstance(function, ProcessFunction)
     assert function.handler_string == "shop.handlers.describe"
-    assert str(function.code) == os.path.realpath(tmp_path)
+    assert str(function.code) == os.path.realpath(root)
     return function
 
 
 async def test_a_decorated_plain_def_may_run_in_a_process(
-    mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mesh: Mesh, code_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    register_shop_handler(mesh, tmp_path, monkeypatch)
+    register_shop_handler(mesh, code_root, monkeypatch)
     async with mesh:
         result = await mesh.invoke("describe", {"n": 1})
     assert result.function_error is None, result.payload
@@ -238,10 +238,10 @@ def test_a_malformed_handler_string_is_refused(mesh: Mesh, code_dir: CodeDir, ha
         mesh.function(name="f", handler=handler, code=code_dir(app=PID_APP))
 
 
-def test_a_bootstrap_that_is_not_executable_is_refused(mesh: Mesh, tmp_path: Path) -> None:
-    (tmp_path / "bootstrap").write_text("#!/bin/sh\n")
+def test_a_bootstrap_that_is_not_executable_is_refused(mesh: Mesh, code_root: Path) -> None:
+    (code_root / "bootstrap").write_text("#!/bin/sh\n")
     with pytest.raises(ConfigurationError, match="not executable"):
-        mesh.function(name="f", handler="x.y", code=tmp_path)
+        mesh.function(name="f", handler="x.y", code=code_root)
 
 
 def test_a_reserved_variable_is_refused_as_lambda_refuses_it(mesh: Mesh, code_dir: CodeDir) -> None:
