@@ -27,7 +27,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,23 +39,19 @@ from eventmesh._invoker import PROVISIONED_INIT
 from eventmesh.process._environment import ProcessEnvironment, exit_description
 from eventmesh.process._launch import Launch
 from eventmesh.process._messages import Invocation, Outcome
+from eventmesh.process._sandbox_seam import Sandbox, SandboxFactory
 from eventmesh.process._variables import process_variables
-from eventmesh.process.sandbox import Sandbox, detect_mechanisms
+from eventmesh.process.sandbox import detect_mechanisms, open_sandbox
 
 if TYPE_CHECKING:
     from eventmesh._context import Context
 
-__all__ = ["ProcessRuntime", "ProcessSettings", "SandboxFactory"]
+__all__ = ["ProcessRuntime", "ProcessSettings"]
 
 logger = logging.getLogger("eventmesh")
 
 EPHEMERAL_STORAGE_MB = 512
 """Lambda's default ``/tmp`` size (no setting for it yet)."""
-
-SandboxFactory = Callable[[str, int, int, Path], Sandbox]
-"""``(environment id, memory MB, ephemeral storage MB, root directory) -> Sandbox``: the
-memory limit and private ``/tmp`` of one execution environment (see
-:mod:`eventmesh.process.sandbox`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +63,12 @@ class ProcessSettings:
     credentials: AwsCredentials
     max_response_bytes: int
     endpoint_url: str | None = None
-    sandbox: SandboxFactory = Sandbox
+    sandbox: SandboxFactory = open_sandbox
 
     def check_visible(self, launch: Launch) -> None:
         """Refuse code the environment's process could not see: its private ``/tmp`` hides
         the host's, so a code directory (or an interpreter) under ``/tmp`` is out of reach."""
-        if self.sandbox is not Sandbox or detect_mechanisms().tmp != "tmpfs-namespace":
+        if self.sandbox is not open_sandbox or detect_mechanisms().tmp != "tmpfs-namespace":
             return
         for what, path in (("code directory", launch.code), ("runtime", Path(launch.argv[0]))):
             if _under_tmp(path):

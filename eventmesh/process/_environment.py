@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from eventmesh.process._launch import Launch
 from eventmesh.process._messages import Invocation, Outcome
 from eventmesh.process._output import MAX_LINE, relay_output
-from eventmesh.process.sandbox import ProcessOutcome, Sandbox
+from eventmesh.process._sandbox_seam import ProcessOutcome, Sandbox
 
 if TYPE_CHECKING:
     from eventmesh.process._runtime_api import RuntimeApi
