@@ -77,6 +77,10 @@ except ImportError:  # pragma: no cover - other Pythons
 _dumps = orjson.dumps
 _INFO = logging.INFO
 _logs_info = invocation_logger.isEnabledFor  # bound once: the logger is the module's for good
+_known_level: Callable[[int], bool | None] = getattr(invocation_logger, "_cache", {}).get
+"""What ``isEnabledFor`` last answered for a level (logging's own cache, cleared in place
+whenever a level changes), or None: a False there is final (a logger disabled since answers
+False too), so the hot path asks ``isEnabledFor`` (a Python call) only otherwise."""
 _RAW_JSON = (bytes, bytearray, memoryview)
 _loads = orjson.loads
 _new_result = InvocationResult.__new__
@@ -338,7 +342,7 @@ class Invoker:
                 # comparison with the clock reading taken at the end anyway). Only a handler
                 # that waits is watched, from its first wait; anything else goes the general
                 # way.
-                log = _logs_info(_INFO)
+                log = _known_level(_INFO) is not False and _logs_info(_INFO)
                 if log:
                     _log_start(request_id, version)
                 timeout = version.timeout

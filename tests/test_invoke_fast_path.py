@@ -7,6 +7,7 @@ first (general) one does."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -190,3 +191,38 @@ async def test_middleware_added_between_runs_sees_the_hot_path_calls(clock: Virt
         second = await mesh.invoke("wrapped")
     assert seen == [first.request_id, second.request_id]
     assert (first.payload, second.payload) == ("ran", "ran")
+
+
+async def test_logging_turned_on_or_off_between_warm_calls_applies_at_the_next_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hot path trusts logging's own per-level cache only when it says "off": turning
+    the level on, or disabling the logger, applies from the very next warm call."""
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    logger = logging.getLogger("eventmesh.invocations")
+
+    @mesh.function
+    async def chatty(event: Any, context: Context) -> None:
+        return None
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "eventmesh.invocations"]
+
+    async with mesh:
+        with caplog.at_level(logging.WARNING, logger="eventmesh.invocations"):
+            await mesh.invoke("chatty")
+            await mesh.invoke("chatty")  # warm, with INFO cached as off
+            assert lines() == []
+        with caplog.at_level(logging.INFO, logger="eventmesh.invocations"):
+            heard = await mesh.invoke("chatty")
+            assert lines()[0] == f"START RequestId: {heard.request_id} Version: $LATEST"
+            assert lines()[1] == f"END RequestId: {heard.request_id}"
+            caplog.clear()
+            logger.disabled = True  # as logging.config does to existing loggers
+            try:
+                await mesh.invoke("chatty")
+            finally:
+                logger.disabled = False
+            assert lines() == []
+            again = await mesh.invoke("chatty")
+            assert lines()[0] == f"START RequestId: {again.request_id} Version: $LATEST"
