@@ -8,7 +8,7 @@ Mesh or its private members.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from eventmesh._async_queue import AsyncInvocationQueue
@@ -133,12 +133,17 @@ class MeshContext:
         name = target.name if isinstance(target, Function) else target
         return self._registry.target(name)
 
-    async def invoke_sync(
+    def invoke_sync(
         self, target: FunctionTarget, event: Any, *, trigger: str, parent_context: Any = None
-    ) -> InvocationResult:
-        return await self._invoker.run(
-            target.pick(), event, target.arn, trigger=trigger, parent_context=parent_context
-        )
+    ) -> Coroutine[Any, Any, InvocationResult]:
+        """The invoker's own coroutine (no frame of its own around it, once per batch); the
+        version is picked at the call, as the mappings await it at once."""
+        # By position (a third cheaper than keywords): version, event, ARN, invocation type,
+        # request id, client context, trigger, parent context.
+        return self._invoker.run(
+            target.pick(), event, target.arn, "RequestResponse", None, None, trigger,
+            parent_context,
+        )  # fmt: skip
 
     async def invoke_async(
         self, target: FunctionTarget, event: Any, *, trigger: str, timeout: float | None = None

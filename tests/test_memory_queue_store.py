@@ -271,3 +271,31 @@ async def test_a_delivery_stays_as_it_was_handed_out(clock: VirtualClock) -> Non
     assert (first.body, second.body) == (b"m", b"m")
     assert not first.dead_lettered and not second.dead_lettered
     assert (await store.stats("q")).total == 0
+
+
+def _slots(message: object) -> dict[str, object]:
+    names = [
+        name
+        for cls in type(message).__mro__
+        for name in getattr(cls, "__slots__", ())
+        if name not in ("message_id", "sequence")  # each message's own
+    ]
+    return {name: getattr(message, name) for name in names}
+
+
+async def test_send_now_stores_the_message_send_would_field_for_field(clock: VirtualClock) -> None:
+    """send_now builds a message visible at once inline (its own copy of the constructor's
+    work): every slot equals the one the general send stores, in a FIFO group too."""
+    store = MemoryQueueStore(clock)
+    attributes = {"a": "1"}
+    (general,) = await store.send("q", [OutgoingMessage(b'{"x":1}', attributes, 0.0, "g")])
+    store.send_now("q", b'{"x":1}', attributes, 0.0, "g")
+    first, second = store._queue("q").fresh
+    assert first.message_id == general
+    assert second.sequence == first.sequence + 1
+    assert _slots(second) == _slots(first)
+    assert _slots(first)["receive_count"] == 0 and _slots(first)["receipt"] == ""
+    (general,) = await store.send("q", [OutgoingMessage(b"plain")])
+    store.send_now("q", b"plain", {})
+    third, fourth = list(store._queue("q").fresh)[2:]
+    assert _slots(fourth) == {**_slots(third), "attributes": {}}

@@ -507,7 +507,19 @@ class Queue(Resource):
             and deduplication_id is None
             and not self.fifo
         ):
-            data, stored = self._plain(body)
+            # The common send: a JSON object, to a standard queue, with no attributes,
+            # delay, group or deduplication id. _prepare's checks, inline, in fewer steps.
+            try:
+                data = _dumps(body)
+            except TypeError:
+                raise json_error(body, "body") from None
+            if data.find(b"null") >= 0:
+                check_finite(body, data, "body")
+            if not data.isascii():
+                _check_body(data)
+            if len(data) > MAX_MESSAGE_BYTES:
+                raise PayloadError(f"message of {len(data)} bytes is over SQS's 1 MiB limit")
+            stored = self._trace_context() if self.context.telemetry.tracing else _NO_ATTRIBUTES
             wait, group, dedup_key = self.delay, None, None
         else:
             outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
@@ -688,25 +700,12 @@ class Queue(Resource):
             wait = delay
         return OutgoingMessage(data, stored or _NO_ATTRIBUTES, wait, group_id), dedup_key
 
-    def _plain(self, body: dict[Any, Any]) -> tuple[bytes, Mapping[str, str]]:
-        """:meth:`_prepare` for the common send: a JSON object, to a standard queue, with
-        no attributes, delay, group or deduplication id; same checks, fewer steps. Returns
-        the body and the attributes to store."""
-        try:
-            data = _dumps(body)
-        except TypeError:
-            raise json_error(body, "body") from None
-        if data.find(b"null") >= 0:
-            check_finite(body, data, "body")
-        if not data.isascii():
-            _check_body(data)
-        if len(data) > MAX_MESSAGE_BYTES:
-            raise PayloadError(f"message of {len(data)} bytes is over SQS's 1 MiB limit")
-        if not self.context.telemetry.tracing:
-            return data, _NO_ATTRIBUTES
+    @staticmethod
+    def _trace_context() -> Mapping[str, str]:
+        """The attributes a traced send stores: the producer's trace context."""
         stored: dict[str, str] = {}
         propagate.inject(stored)
-        return data, stored
+        return stored
 
     # -- consuming ---------------------------------------------------------------------------
     async def receive(
