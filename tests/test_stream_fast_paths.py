@@ -708,3 +708,17 @@ async def test_a_store_that_overrides_read_is_read_through_it(clock: VirtualCloc
         await settle()
     assert seen == ["a"]
     assert any(wait > 0 for wait in logs.waits)
+
+
+@pytest.mark.parametrize("position", [0, 1, 9, 10, 99, 12_345, 10**20, 10**39, 10**40 - 1])
+def test_sequence_numbers_pad_every_length_of_position_to_forty_digits(position: int) -> None:
+    """Sequence numbers are joined from a head per length of the position's digits: each
+    length gives "49", the shard's 14 digits and the position's 40, zero-padded."""
+    records = KinesisRecords(ARN, "us-east-1", ROLE, "shardId-000000000003", "49" + "0" * 13 + "3")
+    expected = "49" + "0" * 13 + "3" + str(position).rjust(40, "0")
+    assert records.sequence_number(position) == expected
+    assert len(expected) == 56
+    stored = LogRecord(position, b"x", "k", T0, {})
+    (record,) = records.records([stored])
+    assert record["kinesis"]["sequenceNumber"] == expected
+    assert record["eventID"] == "shardId-000000000003:" + expected

@@ -138,6 +138,13 @@ def _sequence_prefix(shard_index: int) -> str:
     return sequence_number(shard_index, 0)[:-_POSITION_DIGITS]
 
 
+def padded_heads(prefix: str) -> tuple[str, ...]:
+    """What goes before a position of each length in a sequence number of the shard whose
+    numbers start with ``prefix``: ``heads[len(digits)] + digits`` is the number, the
+    position's digits zero-padded to 40 (half the cost of ``str.zfill`` and a join)."""
+    return tuple(prefix + "0" * (_POSITION_DIGITS - length) for length in range(41))
+
+
 def _position(shard_index: int, shard_id: str, text: str) -> int:
     """The store's position behind a sequence number of this shard (ConfigurationError if
     it is not one)."""
@@ -246,6 +253,9 @@ class PutRecordResult:
     sequence_number: str
 
 
+_new_put_result = PutRecordResult.__new__
+
+
 @dataclass(slots=True)  # not frozen: made per record, and frozen costs ~1 µs
 class StreamRecord:
     """A record read from a shard, with Kinesis's fields."""
@@ -295,7 +305,7 @@ class KinesisRecords:
     another mapping may see that.
     """
 
-    __slots__ = ("_event_id", "_prefix", "_shared", "shard_id")
+    __slots__ = ("_event_id", "_heads", "_shared", "shard_id")
 
     def __init__(
         self,
@@ -307,7 +317,7 @@ class KinesisRecords:
     ) -> None:
         self.shard_id = shard_id
         self._event_id = f"{shard_id}:"
-        self._prefix = sequence_prefix
+        self._heads = padded_heads(sequence_prefix)
         # A record's fields in their order; "kinesis" and "eventID" are each record's own.
         self._shared: dict[str, Any] = {
             "kinesis": None,
@@ -322,15 +332,17 @@ class KinesisRecords:
 
     def sequence_number(self, position: int) -> str:
         """The Kinesis sequence number of the store's ``position`` in this shard."""
-        return self._prefix + str(position).zfill(_POSITION_DIGITS)
+        digits = str(position)
+        return self._heads[len(digits)] + digits
 
     def records(self, stored: Sequence[LogRecord]) -> list[dict[str, Any]]:
         """The event records of ``stored``, in order."""
-        prefix, event_id, shared = self._prefix, self._event_id, self._shared
+        heads, event_id, shared = self._heads, self._event_id, self._shared
         arrival, rounded = math.nan, 0.0  # the records of one append share their arrival
         built = []
         for record in stored:
-            number = prefix + str(record.sequence).zfill(_POSITION_DIGITS)
+            digits = str(record.sequence)
+            number = heads[len(digits)] + digits
             if record.arrival != arrival:
                 arrival = record.arrival
                 rounded = _millisecond(arrival)
@@ -382,6 +394,7 @@ class _ShardLog:
     __slots__ = (
         "calls",
         "floor",
+        "heads",
         "index",
         "limit",
         "newest",
@@ -396,6 +409,8 @@ class _ShardLog:
         self.index = index
         self.limit = limit
         self.prefix = _sequence_prefix(index)
+        self.heads = padded_heads(self.prefix)
+        """See :func:`padded_heads`."""
         self.next_trim = -math.inf
         self.newest: int | None = None
         """The newest sequence, once this process appended to the shard (memory backend)."""
@@ -555,10 +570,18 @@ class Stream(Resource):
             if expiry < log.next_trim:
                 log.next_trim = expiry
             if log.newest is not None:
+                # limit.set(log.lag()), inline. No producer waits for room that a put could
+                # grant: an unlimited shard never waits, and a limited one took this path
+                # only when none was waiting, with no await since.
                 log.newest = sequence
-                limit.set(log.lag())
-        number = log.prefix + str(sequence).zfill(_POSITION_DIGITS)
-        return PutRecordResult(log.shard_id, number)
+                oldest, floor = log.oldest, log.floor
+                lag = sequence - (oldest if floor is None or floor < oldest else floor)
+                limit.pending = lag if lag > 0 else 0
+        digits = str(sequence)
+        result = _new_put_result(PutRecordResult)  # its two fields set without __init__
+        result.shard_id = log.shard_id
+        result.sequence_number = log.heads[len(digits)] + digits
+        return result
 
     async def put_records(
         self, entries: Sequence[Mapping[str, Any]], *, timeout: float | None = None
@@ -603,7 +626,8 @@ class Stream(Resource):
                 admitted.pop(index).release()
                 self._note_append(log, stored)
                 for position, record in zip(positions, stored, strict=True):
-                    number = log.prefix + str(record.sequence).zfill(_POSITION_DIGITS)
+                    digits = str(record.sequence)
+                    number = log.heads[len(digits)] + digits
                     results[position] = PutRecordResult(log.shard_id, number)
         finally:
             for limit in admitted.values():  # shards not reached when an append failed
@@ -742,9 +766,9 @@ class Stream(Resource):
         self, shard_id: str, after: int, limit: int, wait: float = 0.0
     ) -> list[StreamRecord]:
         """Up to ``limit`` records after ``after``, waiting up to ``wait`` s for one."""
-        prefix = self._log(shard_id).prefix
+        heads = self._log(shard_id).heads
         stored = await self.read_log(shard_id, after, limit, wait)
-        return [self._record(shard_id, prefix, record) for record in stored]
+        return [self._record(shard_id, heads, record) for record in stored]
 
     @cached_property
     def _listening(self) -> ListeningLogStore | None:
@@ -775,10 +799,11 @@ class Stream(Resource):
         )
 
     @staticmethod
-    def _record(shard_id: str, prefix: str, record: LogRecord) -> StreamRecord:
+    def _record(shard_id: str, heads: tuple[str, ...], record: LogRecord) -> StreamRecord:
+        digits = str(record.sequence)
         return StreamRecord(
             shard_id,
-            prefix + str(record.sequence).zfill(_POSITION_DIGITS),
+            heads[len(digits)] + digits,
             record.partition_key,
             record.data,
             record.arrival,
