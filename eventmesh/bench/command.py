@@ -147,9 +147,11 @@ async def _both_sides(
     references = await scenario.references(same_amount, max(ours.sent, 1))
     settings = scenario.describe(options)
     parameters = {**options.parameters(), **settings}
-    return build_result(
+    result = build_result(
         scenario.name, parameters, settings, scenario.unit, ours, baseline, rss, references
     )
+    scenario.conclude(result, ours, baseline)
+    return result
 
 
 def run_command(arguments: argparse.Namespace) -> int:
@@ -171,7 +173,7 @@ def run_command(arguments: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     try:
         options = from_namespace(arguments)
-        scenario = get_scenario(options.scenario)
+        scenario = get_scenario(options.scenario, options.isolation)
         scenario.check(options)
         if options.rate is not None and not scenario.supports_open_loop:
             raise OptionsError(f"{scenario.name} has no open-loop mode: drop --rate")

@@ -16,6 +16,7 @@ __all__ = [
     "SCENARIO_NAMES",
     "BenchOptions",
     "OptionsError",
+    "ISOLATIONS",
     "Work",
     "add_arguments",
     "from_namespace",
@@ -31,7 +32,9 @@ SCENARIO_NAMES = (
     "bus",
     "schedule-jitter",
     "cold-start",
+    "cpu-scaling",
 )
+ISOLATIONS = ("in_process", "process")
 DEFAULT_DURATION = 3.0
 DEFAULT_WARMUP = 0.5
 
@@ -97,6 +100,8 @@ class BenchOptions:
     subscribers: int = 10
     subscriber: str = "function"
     rules: int = 10
+    isolation: str | None = None
+    """``--isolation``: where the function's handler runs (None: the scenario's default)."""
     json: Path | None = None
     plot: Path | None = None
     progress: bool = True
@@ -220,6 +225,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fanout: subscribe functions (Event invocations) or async callables",
     )
     parser.add_argument("--rules", type=int, default=10, help="bus: rules, one matching")
+    parser.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        help="where the handler runs: in the mesh's process (the default) or in process "
+        "execution environments speaking Lambda's Runtime API (invoke, cold-start, "
+        "cpu-scaling), measured against the in-process path in the same run",
+    )
     parser.add_argument("--json", type=Path, help="write the result as JSON to this file")
     parser.add_argument("--plot", type=Path, help="write a plot (.svg, or .png with matplotlib)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -243,6 +255,10 @@ def from_namespace(arguments: argparse.Namespace) -> BenchOptions:
             raise OptionsError("APP:MESH needs --target NAME, the function to invoke")
     elif arguments.target is not None or arguments.payload is not None:
         raise OptionsError("--target and --payload go with APP:MESH")
+    if arguments.app is not None and arguments.isolation is not None:
+        raise OptionsError(
+            "APP:MESH runs your function as it is declared (its own isolation): drop --isolation"
+        )
     for name in ("duration", "rate"):
         _positive(f"--{name}", getattr(arguments, name))
     _positive("--warmup", arguments.warmup, zero=True)
@@ -295,6 +311,7 @@ def from_namespace(arguments: argparse.Namespace) -> BenchOptions:
         subscribers=arguments.subscribers,
         subscriber=arguments.subscriber,
         rules=arguments.rules,
+        isolation=arguments.isolation,
         json=arguments.json,
         plot=arguments.plot,
         progress=not arguments.no_progress,

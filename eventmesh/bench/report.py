@@ -139,7 +139,7 @@ def build_result(
     }
     if memory:
         result["redis_memory_per_pending_bytes"] = memory
-    if scenario == "cold-start":
+    if scenario == "cold-start" and "cold_p50_ms" in ours.extra:
         cold = float(ours.extra.get("cold_p50_ms", 0.0))  # type: ignore[arg-type]
         warm = float(ours.extra.get("warm_p50_ms", 0.0))  # type: ignore[arg-type]
         init = float(baseline.extra.get("init_p50_ms", 0.0))  # type: ignore[arg-type]
@@ -208,6 +208,8 @@ def print_summary(result: dict[str, Any], *, file: Any = None) -> None:
         console.print(
             f"cold start overhead (cold - warm - user init, medians): {cold['overhead_ms']:.3f} ms"
         )
+    for line in result.get("summary_lines", []):
+        console.print(line)
     memory = result.get("redis_memory_per_pending_bytes")
     if memory:
         console.print(

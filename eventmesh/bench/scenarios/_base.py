@@ -133,6 +133,8 @@ class Scenario:
     default_work: ClassVar[Work] = Work()
     supports_open_loop: ClassVar[bool] = True
     supports_backlog: ClassVar[bool] = False
+    isolation: ClassVar[str] = "in_process"
+    """Where eventmesh's side runs the handler (``--isolation``)."""
 
     def check(self, options: BenchOptions) -> None:
         """Raise ScenarioUnavailable, or OptionsError for options the scenario cannot take."""
@@ -153,6 +155,10 @@ class Scenario:
         ``{key: {"name": ..., "throughput": ...}}`` (none by default). The result gives each
         under its key, with eventmesh's ratio to it."""
         return {}
+
+    def conclude(self, result: dict[str, Any], ours: SideResult, baseline: SideResult) -> None:
+        """Add the scenario's own figures to the result, once both sides ran: extra keys,
+        and ``summary_lines``, printed under the table (nothing by default)."""
 
     def open_side(
         self, options: BenchOptions, recorder: Recorder, which: Which
