@@ -9,13 +9,16 @@ speed: which side is faster, and by how much, is for the benchmarks.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from eventmesh.bench.cpu_meter import CpuMeter, child_cpu_seconds
 from eventmesh.bench.scenarios import PROCESS_SCENARIOS, SCENARIOS, get_scenario
 from eventmesh.bench.scenarios._process import BENCH_MODULE, code_directory
 from eventmesh.cli import main
@@ -55,7 +58,12 @@ def test_invoke_in_a_process_environment_against_in_process_in_one_run(
         result["latency_ms"]["p50"] - result["baseline_latency_ms"]["p50"], abs=2e-4
     )
     assert result["process"]["target_p50_ms"] == 0.5
-    assert "process isolation's overhead per warm invocation" in capsys.readouterr().out
+    cpu = result["process"]["cpu_per_call_us"]
+    assert set(cpu) == {"mesh_us", "environment_us", "in_process_us"}
+    assert cpu["environment_us"] >= 0 and cpu["mesh_us"] > 0 and cpu["in_process_us"] > 0
+    out = capsys.readouterr().out
+    assert "process isolation's overhead per warm invocation" in out
+    assert "CPU per warm call" in out
 
 
 def test_cold_start_of_a_python_environment_reports_init_duration_and_its_stages(
@@ -104,6 +112,29 @@ def test_the_code_directory_is_visible_to_a_sandboxed_process_and_removed_after(
         ):
             assert not sandbox.hides(code)
     assert not code.exists()
+
+
+def test_the_cpu_meter_reads_a_child_s_cpu_time_and_divides_by_the_calls() -> None:
+    spin = "import time\nuntil = time.process_time() + 0.3\nwhile time.process_time() < until: pass"
+    child = subprocess.Popen([sys.executable, "-c", spin + "\nimport sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        meter = CpuMeter()
+        meter.start()
+        assert child.pid in child_cpu_seconds()
+        deadline = time.monotonic() + 60.0
+        while child_cpu_seconds().get(child.pid, 0.0) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the child has burnt its 0.3 s of CPU
+        meter.calls = 2
+        meter.stop()
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(60)
+    # Per call: what the child burnt while the meter ran (most of its 0.3 s, plus its start
+    # at most) halved, so under the 0.3 s a meter that did not divide would report.
+    assert 0 < meter.children_us < 0.25e6
+    assert child.pid not in child_cpu_seconds()  # a child that ended is not read
 
 
 def test_the_isolation_picks_the_scenario() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from eventmesh.bench.cpu_meter import CpuMeter
 from eventmesh.bench.recorder import Recorder
 from eventmesh.bench.scenarios._base import ScenarioUnavailable
 
@@ -117,9 +118,17 @@ def code_directory() -> Iterator[Path]:
 Call = Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]
 
 
-def timed_call(call: Call, recorder: Recorder) -> Call:
+def timed_call(call: Call, recorder: Recorder, meter: CpuMeter | None = None) -> Call:
     """``call``, recording one sample when it returns: from the event's intended send time to
-    the return (the handler's own finish is in another process)."""
+    the return (the handler's own finish is in another process); counted in ``meter``."""
+    if meter is not None:
+        counted = call
+
+        async def counting(event: dict[str, Any]) -> Any:
+            meter.calls += 1
+            return await counted(event)
+
+        call = counting
     latency = recorder.latencies.append
     finished = recorder.finishes.append
     clock = perf_counter

@@ -8,6 +8,10 @@ baseline is the same call on a function in the mesh's process (an ``async def`` 
 None): what process isolation costs per warm invocation is the difference of the medians,
 reported as ``process.overhead_p50_ms``. Both sides take a sample when ``mesh.invoke``
 returns (the process's handler cannot record in the bench's process).
+
+Each side also reports the CPU time a call costs (warm-up and measured calls), in the bench's
+process and in the environment's: on a shared machine the latency grows with others' load,
+the CPU per call much less (:mod:`eventmesh.bench.cpu_meter`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
+from eventmesh.bench.cpu_meter import CpuMeter
 from eventmesh.bench.options import BenchOptions, OptionsError
 from eventmesh.bench.recorder import Recorder, SideResult
 from eventmesh.bench.runner import Side
@@ -53,6 +58,9 @@ class ProcessInvoke(Scenario):
     baseline_name = "mesh.invoke, in-process (warm)"
     default_concurrency = 1
 
+    def __init__(self) -> None:
+        self.meters: dict[Which, CpuMeter] = {}
+
     def check(self, options: BenchOptions) -> None:
         check_process_extra()
         if options.handler is not None and options.handler.kind != "noop":
@@ -69,17 +77,20 @@ class ProcessInvoke(Scenario):
         self, options: BenchOptions, recorder: Recorder, which: Which
     ) -> AsyncIterator[Side]:
         mesh = bench_mesh(options)
+        meter = self.meters[which] = CpuMeter()
         if which == "baseline":
             mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(_trivial)
             async with mesh:
                 call = functools.partial(mesh.invoke, "bench")
                 await start_environments(call, self.concurrency(options))
+                meter.start()
                 yield Side(
                     self.baseline_name,
-                    timed_call(call, recorder),
+                    timed_call(call, recorder, meter),
                     blocking=True,
                     stats=mesh_stats(mesh),
                 )
+                meter.stop()
             return
         with code_directory() as code:
             mesh.function(
@@ -91,20 +102,29 @@ class ProcessInvoke(Scenario):
             async with mesh:
                 call = functools.partial(mesh.invoke, "bench")
                 await start_environments(call, self.concurrency(options))
+                meter.start()
                 yield Side(
                     self.ours_name,
-                    timed_call(call, recorder),
+                    timed_call(call, recorder, meter),
                     blocking=True,
                     stats=mesh_stats(mesh),
                 )
+                meter.stop()
 
     def conclude(self, result: dict[str, Any], ours: SideResult, baseline: SideResult) -> None:
         overhead = {
             key: round(getattr(ours.latency, key) - getattr(baseline.latency, key), 4)
             for key in ("p50", "p90", "p99")
         }
+        ours_cpu, base_cpu = self.meters["ours"], self.meters["baseline"]
+        cpu = {
+            "mesh_us": ours_cpu.own_us,
+            "environment_us": ours_cpu.children_us,
+            "in_process_us": base_cpu.own_us,
+        }
         result["process"] = {
             "overhead_ms": overhead,
+            "cpu_per_call_us": cpu,
             "overhead_p50_ms": overhead["p50"],
             "target_p50_ms": OVERHEAD_TARGET_MS,
             "within_target": overhead["p50"] < OVERHEAD_TARGET_MS,
@@ -112,5 +132,8 @@ class ProcessInvoke(Scenario):
         result["summary_lines"] = [
             "process isolation's overhead per warm invocation (process - in-process): "
             + ", ".join(f"{key} {value:.3f} ms" for key, value in overhead.items())
-            + f" (target: p50 under {OVERHEAD_TARGET_MS} ms)"
+            + f" (target: p50 under {OVERHEAD_TARGET_MS} ms)",
+            f"CPU per warm call: process environment {cpu['mesh_us']:.0f} us in the mesh's "
+            f"process + {cpu['environment_us']:.0f} us in the environment's; in-process "
+            f"{cpu['in_process_us']:.1f} us",
         ]
