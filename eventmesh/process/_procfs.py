@@ -130,6 +130,19 @@ def mounts() -> list[Mount]:
     return found
 
 
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (``ext4``, ``tmpfs``...): that of the
+    mount with the longest mount point above it."""
+    resolved = str(path.resolve())
+    best: Mount | None = None
+    for mount in mounts():
+        point = mount.mount_point
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best.mount_point)):
+            best = mount
+    return None if best is None else best.fstype
+
+
 def own_cgroups() -> dict[str, str]:
     """This process's cgroup per v1 controller (``"memory"``) and ``""`` for the unified
     (v2) hierarchy, from /proc/self/cgroup."""

@@ -15,11 +15,14 @@ One :class:`Sandbox` per execution environment, for its whole life::
 
 Each mechanism is detected at run time and the strongest available is used, falling back
 cleanly (a warning in the log, never an exception): the memory limit by a memory cgroup (v1,
-then v2) and otherwise a watchdog on the process's RSS; the private /tmp by a tmpfs of the
-ephemeral-storage size bound onto /tmp in a private mount namespace (root and ``unshare``)
-and otherwise ``TMPDIR``. :attr:`Sandbox.mechanisms` says which are in force. Only the
-standard library is used: the cgroup and /proc files are read and written directly (a few
-lines each, see ``_procfs``), so the core takes no compiled dependency such as psutil.
+then v2) and otherwise a watchdog on the process's RSS; the private /tmp by an ext4 file system
+of the ephemeral-storage size in a sparse image on a loop device (root, loop devices,
+``mkfs.ext4``: disk-backed, so its page cache is reclaimable rather than charged to the memory
+limit for good), then a tmpfs of that size, either bound onto /tmp in a private mount
+namespace (root and ``unshare``), and otherwise ``TMPDIR``. :attr:`Sandbox.mechanisms` says
+which are in force. Only the standard library is used: the cgroup and /proc files are read
+and written directly (a few lines each, see ``_procfs``), the loop device and mounts set up
+by system calls, so the core takes no compiled dependency such as psutil.
 
 A process of the sandbox is started through :meth:`Sandbox.wrap`'s argv: ``unshare`` (for the
 mount namespace) then ``sh -c`` joins the cgroup, mounts /tmp and ``exec``s the command, so
@@ -45,7 +48,7 @@ from types import TracebackType
 from typing import Protocol
 
 from .._errors import ConfigurationError
-from . import _cgroup_memory, _private_tmp
+from . import _cgroup_memory, _loop_tmp, _private_tmp
 from ._sandbox_seam import ProcessOutcome, SandboxFactory
 from ._watchdog import ReportOnly, RssWatchdog
 
@@ -109,6 +112,9 @@ class Capabilities:
     namespace_programs: tuple[str, str, str] | None = None
     #: A POSIX shell for the wrapper.
     shell: str | None = None
+    #: ``mkfs.ext4`` when loop devices can hold the environments' /tmp (root, /dev/loop-control,
+    #: ext4); with ``namespace_programs``, /tmp is then on disk rather than in memory.
+    loop_mkfs: str | None = None
 
 
 def _namespace_programs(shell: str | None) -> tuple[str, str, str] | None:
@@ -142,6 +148,7 @@ def detect_capabilities() -> Capabilities:
         proc=os.path.exists(f"/proc/{os.getpid()}/status"),
         namespace_programs=_namespace_programs(shell),
         shell=shell,
+        loop_mkfs=_loop_tmp.find_mkfs(),
     )
 
 
@@ -151,8 +158,10 @@ _DESCRIPTIONS = {
     "watchdog": "memory limit enforced by a watchdog polling RSS (SIGKILL past it; may "
     "overshoot between polls)",
     "none": "memory limit not enforced",
+    "ext4-loop": "/tmp is an ext4 image of the ephemeral-storage size on a loop device in a "
+    "private mount namespace (size enforced; on disk, not counted as memory)",
     "tmpfs-namespace": "/tmp is a tmpfs of the ephemeral-storage size in a private mount "
-    "namespace (size enforced)",
+    "namespace (size enforced; its pages count toward the memory size)",
     "tmpdir": "/tmp is TMPDIR pointing at a per-environment directory (size not enforced; a "
     "literal /tmp path reaches the host's /tmp)",
 }
@@ -181,7 +190,11 @@ def detect_mechanisms(capabilities: Capabilities | None = None) -> SandboxMechan
         memory = "cgroup-v2"
     else:
         memory = "watchdog" if caps.proc else "none"
-    return SandboxMechanisms(memory, "tmpfs-namespace" if caps.namespace_programs else "tmpdir")
+    if caps.namespace_programs is None:
+        tmp = "tmpdir"
+    else:
+        tmp = _loop_tmp.KIND if caps.loop_mkfs is not None else "tmpfs-namespace"
+    return SandboxMechanisms(memory, tmp)
 
 
 def _check_size(name: str, value: object, low: int, high: int) -> int:
@@ -196,8 +209,9 @@ _swept: set[Capabilities] = set()  # sweep once per process (and per capabilitie
 
 
 def sweep_stale(capabilities: Capabilities | None = None) -> int:
-    """Remove what meshes that crashed left behind: their empty environment cgroups and
-    their tmpfs mounts (never a group that still holds a process, never a live mesh's).
+    """Remove what meshes that crashed left behind: their empty environment cgroups, their
+    /tmp mounts and their loop devices (never a group that still holds a process, never a
+    live mesh's; the images have no name and go with their devices).
     Run once by the first sandbox of a process; returns how many were removed."""
     caps = capabilities or detect_capabilities()
     removed = 0
@@ -206,6 +220,8 @@ def sweep_stale(capabilities: Capabilities | None = None) -> int:
             removed += _cgroup_memory.sweep_stale_groups(base)
     if caps.namespace_programs is not None:
         removed += _private_tmp.sweep_stale_mounts()
+    if caps.loop_mkfs is not None:
+        removed += _loop_tmp.sweep_stale_devices()
     return removed
 
 
@@ -275,6 +291,17 @@ class Sandbox:
         path = self.root / "tmp"
         programs = self._caps.namespace_programs
         if programs is not None and self._caps.shell is not None:
+            if self._caps.loop_mkfs is not None:
+                try:
+                    return _loop_tmp.LoopTmp(
+                        path,
+                        self.ephemeral_storage_mb,
+                        self._caps.loop_mkfs,
+                        programs[1],
+                        programs[2],
+                    )
+                except OSError as error:
+                    self._fallback("ext4 /tmp on a loop device", error)
             try:
                 return _private_tmp.TmpfsInNamespace(
                     path, self.ephemeral_storage_mb, programs[1], programs[2]

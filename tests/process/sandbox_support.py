@@ -1,7 +1,8 @@
 """Helpers for the sandbox tests: children that allocate or touch /tmp, and the CI rule.
 
 A mechanism the machine lacks skips its tests, saying which; under CI=true they fail instead,
-as the CI machine (root, cgroup v1 memory controller, ``unshare``) must run every one of them.
+as the CI machine (root, cgroup v1 memory controller, ``unshare``, loop devices and
+``mkfs.ext4``) must run every one of them.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def require(available: bool, what: str) -> None:
         return
     reason = f"this machine lacks {what}"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason}; CI (root, cgroup v1, unshare) must run the sandbox tests")
+        pytest.fail(f"{reason}; CI (root, cgroup v1, unshare, loop) must run the sandbox tests")
     pytest.skip(reason)
 
 
@@ -58,6 +59,23 @@ def require_namespace() -> Capabilities:
     caps = detect_capabilities()
     require(caps.namespace_programs is not None, "private mount namespaces (root and unshare)")
     return caps
+
+
+def require_loop() -> Capabilities:
+    """This machine's capabilities, which must offer the disk-backed /tmp (ext4 on a loop
+    device in a private mount namespace)."""
+    caps = require_namespace()
+    require(caps.loop_mkfs is not None, "loop devices, ext4 and mkfs.ext4 (needs root)")
+    return caps
+
+
+def tmpfs_only() -> Capabilities:
+    """This machine's capabilities with the loop devices hidden: /tmp is a tmpfs."""
+    return replace(require_namespace(), loop_mkfs=None)
+
+
+#: The private /tmp mechanisms a test runs under, and the capabilities forcing each.
+PRIVATE_TMP = {"ext4-loop": require_loop, "tmpfs-namespace": tmpfs_only}
 
 
 def watchdog_only() -> Capabilities:
