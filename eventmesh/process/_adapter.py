@@ -68,7 +68,7 @@ class ProcessSettings:
     def check_visible(self, launch: Launch) -> None:
         """Refuse code the environment's process could not see: its private ``/tmp`` hides
         the host's, so a code directory (or an interpreter) under ``/tmp`` is out of reach."""
-        if self.sandbox is not open_sandbox or detect_mechanisms().tmp != "tmpfs-namespace":
+        if self.sandbox is not open_sandbox or not detect_mechanisms().private_tmp:
             return
         for what, path in (("code directory", launch.code), ("runtime", Path(launch.argv[0]))):
             if _under_tmp(path):

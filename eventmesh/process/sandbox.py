@@ -175,6 +175,12 @@ class SandboxMechanisms:
     tmp: str
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def private_tmp(self) -> bool:
+        """Whether each environment's /tmp replaces the host's (a private mount namespace):
+        then nothing under the host's /tmp is visible inside."""
+        return self.tmp in (_loop_tmp.KIND, "tmpfs-namespace")
+
     def __str__(self) -> str:
         tmp = _DESCRIPTIONS.get(self.tmp, "/tmp is the host's (not private)")
         text = f"{_DESCRIPTIONS[self.memory]}; {tmp}"

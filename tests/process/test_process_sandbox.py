@@ -14,7 +14,7 @@ from process_helpers import CodeDir
 from sandbox_support import require
 
 from eventmesh import ConfigurationError, Mesh, Telemetry
-from eventmesh.process.sandbox import detect_capabilities, detect_mechanisms
+from eventmesh.process.sandbox import SandboxMechanisms, detect_capabilities, detect_mechanisms
 from eventmesh.testing import VirtualClock
 
 MEMORY_APP = """
@@ -89,7 +89,7 @@ async def test_a_process_over_its_memory_size_is_killed_as_lambda_reports_it(
 async def test_tmp_is_private_kept_across_warm_calls_and_a_reset_and_not_shared(
     mesh: Mesh, code_dir: CodeDir
 ) -> None:
-    require(detect_mechanisms().tmp == "tmpfs-namespace", "private mount namespaces")
+    require(detect_mechanisms().private_tmp, "private mount namespaces")
     mesh.function(name="t", handler="app.lambda_handler", code=code_dir(app=TMP_APP), timeout=30)
     async with mesh:
         first = await mesh.invoke("t", {"write": "kept"})
@@ -110,7 +110,7 @@ async def test_tmp_is_private_kept_across_warm_calls_and_a_reset_and_not_shared(
 
 
 async def test_a_reclaimed_environments_tmp_is_gone(code_dir: CodeDir) -> None:
-    require(detect_mechanisms().tmp == "tmpfs-namespace", "private mount namespaces")
+    require(detect_mechanisms().private_tmp, "private mount namespaces")
     clock = VirtualClock()
     mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), environment_idle_timeout=60)
     mesh.function(name="t", handler="app.lambda_handler", code=code_dir(app=TMP_APP))
@@ -126,6 +126,14 @@ async def test_a_reclaimed_environments_tmp_is_gone(code_dir: CodeDir) -> None:
 def test_code_under_the_hosts_tmp_is_refused_when_tmp_is_private(
     mesh: Mesh, tmp_path: Path
 ) -> None:
-    require(detect_mechanisms().tmp == "tmpfs-namespace", "private mount namespaces")
+    require(detect_mechanisms().private_tmp, "private mount namespaces")
     with pytest.raises(ConfigurationError, match="under /tmp, which each execution environment"):
         mesh.function(name="f", handler="app.lambda_handler", code=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("tmp", "private"),
+    [("ext4-loop", True), ("tmpfs-namespace", True), ("tmpdir", False), ("none", False)],
+)
+def test_which_tmp_mechanisms_hide_the_hosts_tmp(tmp: str, private: bool) -> None:
+    assert SandboxMechanisms("cgroup-v1", tmp).private_tmp is private
