@@ -5,7 +5,7 @@ Runs the three ``--isolation process`` scenarios of ``eventmesh bench`` (``invok
 round (so a noisy minute touches one run of each rather than every run of one), and prints
 each figure's min / median / max over the runs, where a cold start's time goes, and issue
 15's targets judged on the medians. Kept apart from ``run_all.py``: its three rounds of every
-scenario would take about a minute and a half longer, and these figures are not ratios.
+scenario would take about two and a half minutes longer, and these figures are not ratios.
 
 Run: ``uv run python benchmarks/process_environments.py [--runs N] [--duration S]
 [--cold-starts N] [--output FILE]`` (needs the bench and process extras).
