@@ -163,17 +163,20 @@ class RuntimeApi:
                     body += event.data
             elif isinstance(event, h11.EndOfMessage) and request is not None:
                 status, payload, headers = await self._route(request, bytes(body), oversize)
+                head = h11.Response(
+                    status_code=status,
+                    headers=[*headers, (b"content-length", b"%d" % len(payload))],
+                )
+                # One write, so one send(2): the runtime waits for the whole response.
                 writer.write(
-                    connection.send(
-                        h11.Response(
-                            status_code=status,
-                            headers=[*headers, (b"content-length", b"%d" % len(payload))],
+                    b"".join(
+                        (
+                            connection.send(head) or b"",
+                            connection.send(h11.Data(data=payload)) or b"",
+                            connection.send(h11.EndOfMessage()) or b"",
                         )
                     )
-                    or b""
                 )
-                writer.write(connection.send(h11.Data(data=payload)) or b"")
-                writer.write(connection.send(h11.EndOfMessage()) or b"")
                 await writer.drain()
                 if connection.our_state is h11.MUST_CLOSE:
                     return
