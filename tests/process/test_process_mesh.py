@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 from process_helpers import CodeDir, alive, children, eventually
 
-from eventmesh import ConfigurationError, Context, Mesh, RequestTooLargeError, Telemetry
+from eventmesh import (
+    CallHandler,
+    ConfigurationError,
+    Context,
+    Idempotency,
+    Invocation,
+    InvocationResult,
+    Mesh,
+    RequestTooLargeError,
+    Telemetry,
+)
 from eventmesh.process._function import ProcessFunction
 from eventmesh.testing import RecordingDestination, VirtualClock
 
@@ -333,3 +343,81 @@ async def test_new_settings_start_new_processes_and_end_the_idle_old_ones(
     assert before.payload["colour"] == "red"
     assert after.payload["colour"] == "blue"
     assert after.cold_start
+
+
+async def test_a_published_version_runs_in_processes_of_its_own_with_its_number(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    code = code_dir(
+        app="""
+        import os
+
+        def lambda_handler(event, context):
+            return {
+                "pid": os.getpid(),
+                "variable": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
+                "version": context.function_version,
+                "arn": context.invoked_function_arn,
+            }
+        """
+    )
+    function = mesh.function(name="f", handler="app.lambda_handler", code=code)
+    function.publish_version()
+    mesh.alias("f", "live", version="1")
+    async with mesh:
+        latest = await mesh.invoke("f", {})
+        live = await mesh.invoke("f:live", {})
+    assert latest.payload["variable"] == latest.payload["version"] == "$LATEST"
+    assert live.payload["variable"] == live.payload["version"] == "1"
+    assert live.payload["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:f:live"
+    assert live.executed_version == "1"
+    assert live.payload["pid"] != latest.payload["pid"]  # environments never cross versions
+
+
+async def test_idempotency_and_middleware_wrap_a_process_function_as_any_other(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    code = code_dir(
+        app="""
+        RUNS = 0
+
+        def lambda_handler(event, context):
+            global RUNS
+            RUNS += 1
+            return RUNS
+        """
+    )
+    seen: list[str] = []
+
+    def middleware(call_next: CallHandler) -> CallHandler:
+        async def call(invocation: Invocation) -> InvocationResult:
+            seen.append(invocation.context.function_name)
+            return await call_next(invocation)
+
+        return call
+
+    mesh.function(
+        name="charge",
+        handler="app.lambda_handler",
+        code=code,
+        idempotency=Idempotency("order_id"),
+        middleware=[middleware],
+    )
+    async with mesh:
+        first = await mesh.invoke("charge", {"order_id": 1})
+        duplicate = await mesh.invoke("charge", {"order_id": 1})
+        other = await mesh.invoke("charge", {"order_id": 2})
+    assert (first.payload, duplicate.payload, other.payload) == (1, 1, 2)
+    assert seen == ["charge", "charge", "charge"]
+
+
+async def test_a_mesh_started_again_starts_new_processes(mesh: Mesh, code_dir: CodeDir) -> None:
+    mesh.function(name="f", handler="app.lambda_handler", code=code_dir(app=PID_APP))
+    async with mesh:
+        before = await mesh.invoke("f", {})
+    assert not alive(before.payload["pid"])
+    async with mesh:
+        after = await mesh.invoke("f", {})
+    assert after.function_error is None, after.payload
+    assert after.payload["pid"] != before.payload["pid"]
+    assert not alive(after.payload["pid"])
