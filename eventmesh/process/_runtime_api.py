@@ -12,9 +12,10 @@ runtime in ``AWS_LAMBDA_RUNTIME_API``. The runtime pulls invocations from it:
 - ``POST /2018-06-01/runtime/init/error`` (202; initialisation failed).
 
 Every response carries ``Content-Type: application/json``, errors included: AWS's own runtime
-client crashes on a response without one. HTTP/1.1 with keep-alive, parsed by h11 over
-asyncio streams. The server knows nothing of processes: the environment tells it when its
-runtime exited (:meth:`RuntimeApi.runtime_exited`).
+client crashes on a response without one. HTTP/1.1 with keep-alive over asyncio
+streams: the simple requests runtimes send are parsed directly, anything else by h11. The
+server knows nothing of processes: the environment tells it when its runtime exited
+(:meth:`RuntimeApi.runtime_exited`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import h11
 import orjson
 
 from eventmesh.process._messages import JSON_HEADER, Invocation, Outcome
+from eventmesh.process._simple_http import UNUSUAL, format_response, parse_request
 
 __all__ = ["RuntimeApi"]
 
@@ -142,7 +144,34 @@ class RuntimeApi:
             writer.close()
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve the connection's requests: the simple ones parsed here, the first unusual one
+        and everything after it by h11 (see :mod:`eventmesh.process._simple_http`)."""
+        buffer = bytearray()
+        while True:
+            parsed = parse_request(buffer, self.max_response_bytes)
+            if parsed is None:
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    return
+                buffer += data
+                continue
+            if parsed is UNUSUAL:
+                await self._converse_h11(reader, writer, bytes(buffer))
+                return
+            assert isinstance(parsed, tuple)
+            request, used = parsed
+            del buffer[:used]
+            status, payload, headers = await self._route(
+                request.method, request.target, request.error_type, request.body, 0
+            )
+            writer.write(format_response(status, headers, payload))  # one send(2)
+            await writer.drain()
+
+    async def _converse_h11(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, initial: bytes
+    ) -> None:
         connection = h11.Connection(h11.SERVER)
+        connection.receive_data(initial)
         request: h11.Request | None = None
         body = bytearray()
         oversize = 0
@@ -162,7 +191,9 @@ class RuntimeApi:
                 else:
                     body += event.data
             elif isinstance(event, h11.EndOfMessage) and request is not None:
-                status, payload, headers = await self._route(request, bytes(body), oversize)
+                status, payload, headers = await self._route(
+                    request.method, request.target, _header(request), bytes(body), oversize
+                )
                 head = h11.Response(
                     status_code=status,
                     headers=[*headers, (b"content-length", b"%d" % len(payload))],
@@ -186,10 +217,9 @@ class RuntimeApi:
                 return
 
     async def _route(
-        self, request: h11.Request, body: bytes, oversize: int
+        self, method: bytes, target: bytes, error_type: str | None, body: bytes, oversize: int
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        path = request.target.decode("latin-1").split("?", 1)[0]
-        method = request.method
+        path = target.decode("latin-1").split("?", 1)[0]
         if path == _NEXT:
             if method != b"GET":
                 return _error(405, "MethodNotAllowed", f"{method.decode()} {path}")
@@ -197,7 +227,7 @@ class RuntimeApi:
         if path == _INIT_ERROR:
             if method != b"POST":
                 return _error(405, "MethodNotAllowed", f"{method.decode()} {path}")
-            self._resolve(Outcome("init_error", error=body, error_type=_header(request)))
+            self._resolve(Outcome("init_error", error=body, error_type=error_type))
             return _accepted()
         if path.startswith(_INVOCATION):
             request_id, _, action = path[len(_INVOCATION) :].partition("/")
@@ -212,7 +242,7 @@ class RuntimeApi:
                 )
             self._current = None
             if action == "error":
-                self._resolve(Outcome("error", error=body, error_type=_header(request)))
+                self._resolve(Outcome("error", error=body, error_type=error_type))
                 return _accepted()
             if oversize:
                 size = len(body) + oversize

@@ -167,3 +167,63 @@ async def test_the_runtimes_exit_ends_what_waits_on_it(api: RuntimeApi) -> None:
     outcome = api.invoke(invocation())
     api.runtime_exited()
     assert (await asyncio.wait_for(outcome, 10)).kind == "exited"
+
+
+async def raw_exchange(api: RuntimeApi, pieces: list[bytes], responses: int = 1) -> bytes:
+    """Send ``pieces`` (with a pause between them) on one connection; read until ``responses``
+    complete responses (or the server closes)."""
+    host, port = api.address.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    for piece in pieces:
+        writer.write(piece)
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    received = b""
+    while received.count(b"HTTP/1.1 ") < responses or not received.endswith(b"}"):
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        if not data:
+            break
+        received += data
+    writer.close()
+    return received
+
+
+async def test_a_chunked_response_is_read_too(api: RuntimeApi) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    await raw_exchange(api, [f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode()])
+    chunked = (
+        f"POST {BASE}/invocation/req-1/response HTTP/1.1\r\nHost: x\r\n"
+        'Transfer-Encoding: chunked\r\n\r\n4\r\n"ok"\r\n0\r\n\r\n'
+    ).encode()
+    received = await raw_exchange(api, [chunked])
+    assert received.startswith(b"HTTP/1.1 202 ")
+    assert b"content-type: application/json" in received.lower()
+    result = await asyncio.wait_for(outcome, 10)
+    assert (result.kind, result.body) == ("response", b'"ok"')
+
+
+async def test_requests_in_pieces_and_several_on_one_connection(api: RuntimeApi) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    head = f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    post = (
+        f"POST {BASE}/invocation/req-1/error HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        "Lambda-Runtime-Function-Error-Type: Unhandled\r\n\r\n{}"
+    ).encode()
+    unknown = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+    stream = head + post + unknown
+    received = await raw_exchange(api, [stream[:10], stream[10:70], stream[70:]], responses=3)
+    assert received.count(b"HTTP/1.1 200 OK") == 1
+    assert received.count(b"HTTP/1.1 202 Accepted") == 1
+    assert received.count(b"HTTP/1.1 404 Not Found") == 1
+    result = await asyncio.wait_for(outcome, 10)
+    assert (result.kind, result.error, result.error_type) == ("error", b"{}", "Unhandled")
+
+
+async def test_connection_close_is_honoured(api: RuntimeApi) -> None:
+    received = await raw_exchange(
+        api, [b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]
+    )
+    assert received.startswith(b"HTTP/1.1 404 ")
+    assert b"connection: close" in received.lower()
