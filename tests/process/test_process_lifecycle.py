@@ -342,3 +342,29 @@ async def test_the_process_output_goes_to_the_log_with_the_request_id(
         for r in caplog.records
         if getattr(r, "phase", None) == "OUTPUT"
     )
+
+
+async def test_an_init_past_ten_seconds_is_stopped_and_its_process_killed(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    code = code_dir(
+        app="""
+        import os, time
+
+        with open(os.path.join(os.path.dirname(__file__), "pid"), "w") as out:
+            out.write(str(os.getpid()))
+        time.sleep(300)  # an import that never ends
+
+        def lambda_handler(event, context):
+            return 1
+        """
+    )
+    mesh.function(name="stuck", handler="app.lambda_handler", code=code, timeout=60)
+    async with mesh:
+        result = await mesh.invoke("stuck", {})
+        pid = int((code / "pid").read_text())
+        await eventually(lambda: not alive(pid))
+    assert result.function_error == "Unhandled"
+    assert result.payload["errorType"] == "Sandbox.Timedout"
+    assert result.payload["errorMessage"].endswith("Task timed out after 10.00 seconds")
+    assert result.init_duration_ms is not None and result.init_duration_ms >= 10_000
