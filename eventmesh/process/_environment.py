@@ -202,14 +202,20 @@ class ProcessEnvironment:
             raise
 
     def kill(self) -> None:
-        """SIGKILL the process and everything in its session (not waited for here)."""
+        """SIGKILL the process and everything in its session (not waited for here).
+
+        Signalled by pid, never through ``process.kill()``: asyncio's kill goes through
+        ``Popen.send_signal``, which polls first (``waitpid(pid, WNOHANG)``); a process that
+        has just exited is reaped by that poll, and asyncio's child watcher, its ``waitpid``
+        failing, reports exit status 255 in place of the real one. Only the watcher reaps.
+        """
         process = self.process
         if process is None or self.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # it leads its group (its own session)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(process.pid, signal.SIGKILL)
 
     async def wait_exit(self) -> None:
         """Until the process's exit has been seen (the watcher ran)."""
