@@ -54,6 +54,7 @@ class RuntimeApi:
         self._next_waiter: asyncio.Future[Invocation] | None = None  # a parked /next
         self._phase: asyncio.Future[Outcome] | None = None
         self._exited = False
+        self._initialising = False  # between begin_init and the first /next (or invoke)
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -78,6 +79,7 @@ class RuntimeApi:
         """A new runtime starts: the future resolves when it first asks for an invocation,
         reports an init error, or exits."""
         self._exited = False
+        self._initialising = True
         self._pending = self._current = None
         self._phase = asyncio.get_running_loop().create_future()
         if self._next_waiter is not None:  # (a /next left from a killed runtime: gone)
@@ -88,6 +90,7 @@ class RuntimeApi:
     def invoke(self, invocation: Invocation) -> asyncio.Future[Outcome]:
         """Hand ``invocation`` to the runtime (at once if it waits in ``/next``); the future
         resolves with its response, its error, or the runtime's exit."""
+        self._initialising = False
         self._phase = asyncio.get_running_loop().create_future()
         if self._exited:
             self._phase.set_result(Outcome("exited"))
@@ -227,6 +230,13 @@ class RuntimeApi:
         if path == _INIT_ERROR:
             if method != b"POST":
                 return _error(405, "MethodNotAllowed", f"{method.decode()} {path}")
+            if not self._initialising:  # Lambda refuses it once init is over
+                return _error(
+                    403,
+                    "InvalidStateTransition",
+                    "State transition from Ready to InitError failed for runtime",
+                )
+            self._initialising = False
             self._resolve(Outcome("init_error", error=body, error_type=error_type))
             return _accepted()
         if path.startswith(_INVOCATION):
@@ -268,6 +278,7 @@ class RuntimeApi:
         self._next_waiter = waiter
         phase = self._phase
         if phase is not None and not phase.done() and self._current is None:
+            self._initialising = False
             phase.set_result(Outcome("ready"))  # init done (or the runtime is back in /next)
         invocation = await waiter  # cancelled when the runtime is stopped
         return 200, invocation.body, invocation.headers()

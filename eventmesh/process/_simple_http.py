@@ -22,6 +22,7 @@ _REASONS: Final = {
     200: b"OK",
     202: b"Accepted",
     400: b"Bad Request",
+    403: b"Forbidden",
     404: b"Not Found",
     405: b"Method Not Allowed",
     413: b"Payload Too Large",

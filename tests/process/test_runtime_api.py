@@ -227,3 +227,28 @@ async def test_connection_close_is_honoured(api: RuntimeApi) -> None:
     )
     assert received.startswith(b"HTTP/1.1 404 ")
     assert b"connection: close" in received.lower()
+
+
+async def test_an_init_error_once_init_is_over_is_refused_and_the_invocation_goes_on(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    # Lambda's Runtime API refuses /init/error outside the init phase (403, an invalid state
+    # transition): it must not end the invocation under way as if init had failed.
+    ready = api.begin_init()
+    next_call = asyncio.create_task(client.get(f"{BASE}/invocation/next"))
+    assert (await asyncio.wait_for(ready, 10)).kind == "ready"
+    outcome = api.invoke(invocation())
+    assert (await asyncio.wait_for(next_call, 10)).status_code == 200
+    refused = await client.post(
+        f"{BASE}/init/error",
+        headers={"Lambda-Runtime-Function-Error-Type": "Runtime.Late"},
+        content=b'{"errorMessage": "late", "errorType": "Runtime.Late"}',
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["errorType"] == "InvalidStateTransition"
+    assert not outcome.done()
+    posted = await client.post(f"{BASE}/invocation/req-1/response", content=b'"done"')
+    assert posted.status_code == 202
+    result = await asyncio.wait_for(outcome, 10)
+    assert (result.kind, result.body) == ("response", b'"done"')
