@@ -273,7 +273,10 @@ class RuntimeApi:
             self._current = pending
             return 200, pending.body, pending.headers()
         if self._next_waiter is not None and not self._next_waiter.done():
-            return _error(400, "InvalidStateTransition", "a /next request is already waiting")
+            # A runtime asks again when its HTTP client gave up on the first /next (Node's
+            # fetch does after 300 s without headers), on a new connection: the newer request
+            # takes the place of the older, whose connection is then closed.
+            self._next_waiter.cancel()
         waiter: asyncio.Future[Invocation] = asyncio.get_running_loop().create_future()
         self._next_waiter = waiter
         phase = self._phase

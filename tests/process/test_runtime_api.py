@@ -252,3 +252,31 @@ async def test_an_init_error_once_init_is_over_is_refused_and_the_invocation_goe
     assert posted.status_code == 202
     result = await asyncio.wait_for(outcome, 10)
     assert (result.kind, result.body) == ("response", b'"done"')
+
+
+async def test_a_next_asked_again_on_a_new_connection_takes_the_place_of_a_dropped_one(
+    api: RuntimeApi,
+) -> None:
+    # A runtime whose HTTP client gave up on a long /next (Node's fetch does after 300 s
+    # without headers) asks again on a new connection: that one gets the next invocation,
+    # not an error while the invocation goes to the dropped connection.
+    ready = api.begin_init()
+    host, port = api.address.split(":")
+    next_request = f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    _, dropped = await asyncio.open_connection(host, int(port))
+    dropped.write(next_request)
+    await dropped.drain()
+    assert (await asyncio.wait_for(ready, 10)).kind == "ready"
+    first = api._next_waiter
+    dropped.close()
+    await dropped.wait_closed()
+    retry = asyncio.create_task(raw_exchange(api, [next_request]))
+    for _ in range(1000):  # until the new /next is parked (or refused, before the fix)
+        if retry.done() or api._next_waiter is not first:
+            break
+        await asyncio.sleep(0.01)
+    outcome = api.invoke(invocation())
+    received = await asyncio.wait_for(retry, 10)
+    assert received.startswith(b"HTTP/1.1 200 OK"), received
+    assert b"lambda-runtime-aws-request-id: req-1" in received.lower()
+    assert not outcome.done()
