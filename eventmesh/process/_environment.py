@@ -97,6 +97,7 @@ class ProcessEnvironment:
         self.returncode: int | None = None
         self.init_failure: Outcome | None = None
         """How the latest init failed, for the invocation that waited for it."""
+        self._closes = 0  # how many times close() ran: a start it overtook gives up
 
     @property
     def alive(self) -> bool:
@@ -119,8 +120,9 @@ class ProcessEnvironment:
             # mesh imports this package whether or not a process function is declared.
             from eventmesh.process._runtime_api import RuntimeApi
 
-            self.api = RuntimeApi(self._max_response_bytes)
-            await self.api.start()
+            api = RuntimeApi(self._max_response_bytes)
+            await api.start()
+            self.api = api
         if self.sandbox is None:
             self._root = Path(tempfile.mkdtemp(prefix="eventmesh-env-"))
             self.sandbox = self._make_sandbox(self._root)
@@ -128,12 +130,19 @@ class ProcessEnvironment:
 
     async def start(self) -> Outcome:
         """Spawn the runtime and wait until it asks for its first invocation (``ready``),
-        reports an init error (the process is then ended) or exits."""
+        reports an init error (the process is then ended) or exits. Closed meanwhile (the
+        mesh stops during a cold start): what it started is ended, and it returns "exited"."""
+        closes = self._closes
         api = await self._open()
-        assert self.sandbox is not None
-        if self.process is not None:  # a previous process of this environment
+        previous = self.process is not None
+        if previous:  # a previous process of this environment
             self.kill()
             await self._reap()
+        if closes != self._closes:
+            await self.close()
+            return Outcome("exited")
+        assert self.sandbox is not None
+        if previous:
             self.sandbox.reset()
         phase = api.begin_init()
         self.last_request_id = None
@@ -155,8 +164,11 @@ class ProcessEnvironment:
             self.process = None
             reason = f"fork/exec {exc.filename or self.launch.argv[0]}: {exc.strerror}"
             return Outcome("spawn_error", error=reason.encode())
-        self.sandbox.attach(self.process.pid)
         self._watch(self.process)
+        if closes != self._closes:
+            await self.close()
+            return Outcome("exited")
+        self.sandbox.attach(self.process.pid)
         try:
             outcome = await phase
         except BaseException:
@@ -232,6 +244,7 @@ class ProcessEnvironment:
 
     async def close(self) -> None:
         """The environment is reclaimed: end its process, its endpoint, its sandbox."""
+        self._closes += 1
         self.kill()
         if self.process is not None:
             await self._reap()

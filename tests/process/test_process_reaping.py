@@ -98,3 +98,53 @@ async def test_killing_a_process_that_just_exited_leaves_its_exit_status_to_the_
         await environment.close()
     assert "Unknown child process" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "asyncio"]
+
+
+WAIT_FOR_EVENTS = """\
+#!/bin/sh
+while true; do
+  curl -sS -o /dev/null "http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next"
+  sleep 0.1
+done
+"""
+
+
+async def test_an_environment_closed_while_its_process_spawns_leaves_no_process(
+    code_dir: CodeDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mesh stops (closing every environment) while a cold start is in the middle of
+    # spawning: the process that comes out of the spawn is killed and reaped, and the cold
+    # start ends as a runtime exit rather than an AttributeError on the closed sandbox.
+    from eventmesh.process import _environment
+
+    spawning = asyncio.Event()
+    proceed = asyncio.Event()
+    spawned: list[asyncio.subprocess.Process] = []
+    real_spawn = asyncio.create_subprocess_exec
+
+    async def slow_spawn(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        spawning.set()
+        await proceed.wait()
+        process = await real_spawn(*args, **kwargs)
+        spawned.append(process)
+        return process
+
+    monkeypatch.setattr(_environment.asyncio, "create_subprocess_exec", slow_spawn)
+    code = code_dir(bootstrap=WAIT_FOR_EVENTS)
+    environment = ProcessEnvironment(
+        plan_launch("function.handler", code),
+        "env-closed-at-spawn",
+        "closed",
+        lambda root: NoSandbox("env-closed-at-spawn", 128, 512, Path(root)),
+        lambda api: {"AWS_LAMBDA_RUNTIME_API": api, "PATH": "/usr/bin:/bin"},
+        6 * 1024 * 1024,
+    )
+    start = asyncio.ensure_future(environment.start())
+    await asyncio.wait_for(spawning.wait(), 60)
+    await environment.close()
+    proceed.set()
+    outcome = await asyncio.wait_for(start, 60)
+    assert outcome.kind == "exited"
+    assert len(spawned) == 1
+    await asyncio.wait_for(spawned[0].wait(), 60)  # killed, and reaped by its watcher
+    await environment.close()
