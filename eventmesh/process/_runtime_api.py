@@ -28,7 +28,7 @@ import orjson
 from eventmesh.process._messages import JSON_HEADER, Invocation, Outcome
 from eventmesh.process._simple_http import UNUSUAL, format_response, parse_request
 
-__all__ = ["RuntimeApi"]
+__all__ = ["MAX_CONNECTIONS", "RuntimeApi"]
 
 _PREFIX = "/2018-06-01/runtime/"
 _NEXT = _PREFIX + "invocation/next"
@@ -37,6 +37,10 @@ _INVOCATION = _PREFIX + "invocation/"
 _ERROR_TYPE = b"lambda-runtime-function-error-type"
 _JSON = JSON_HEADER
 _READ_SIZE = 256 * 1024
+MAX_CONNECTIONS = 32
+"""Open connections per environment; more are closed at once. A runtime needs one or two
+(AWS's client keeps one); each is a file descriptor of the mesh's own process, so a handler
+opening thousands would otherwise leave the whole mesh unable to open a socket or a file."""
 
 
 class RuntimeApi:
@@ -133,6 +137,9 @@ class RuntimeApi:
 
     # -- HTTP ----------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= MAX_CONNECTIONS:
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from eventmesh.process._messages import Invocation
-from eventmesh.process._runtime_api import RuntimeApi
+from eventmesh.process._runtime_api import MAX_CONNECTIONS, RuntimeApi
 
 BASE = "/2018-06-01/runtime"
 
@@ -279,4 +279,34 @@ async def test_a_next_asked_again_on_a_new_connection_takes_the_place_of_a_dropp
     received = await asyncio.wait_for(retry, 10)
     assert received.startswith(b"HTTP/1.1 200 OK"), received
     assert b"lambda-runtime-aws-request-id: req-1" in received.lower()
+    assert not outcome.done()
+
+
+async def test_connections_past_the_limit_are_closed_so_a_runtime_cannot_exhaust_the_meshs_fds(
+    api: RuntimeApi,
+) -> None:
+    # Each connection is a file descriptor of the mesh's own process: a handler opening
+    # thousands would leave the whole mesh unable to open a socket or a file.
+    host, port = api.address.split(":")
+    opened = [await asyncio.open_connection(host, int(port)) for _ in range(MAX_CONNECTIONS + 40)]
+    try:
+        refused = 0
+        for reader, _ in opened[MAX_CONNECTIONS:]:
+            if await asyncio.wait_for(reader.read(1), 10) == b"":
+                refused += 1
+        assert refused == 40
+        assert len(api._connections) == MAX_CONNECTIONS
+    finally:
+        for _, writer in opened:
+            writer.close()
+    for _ in range(500):  # the server sees the clients go
+        if not api._connections:
+            break
+        await asyncio.sleep(0.01)
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    received = await raw_exchange(
+        api, [f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode()]
+    )
+    assert received.startswith(b"HTTP/1.1 200 OK")
     assert not outcome.done()
