@@ -421,3 +421,23 @@ async def test_a_mesh_started_again_starts_new_processes(mesh: Mesh, code_dir: C
     assert after.function_error is None, after.payload
     assert after.payload["pid"] != before.payload["pid"]
     assert not alive(after.payload["pid"])
+
+
+async def test_a_caller_cancelled_mid_invocation_ends_the_process_and_the_next_call_is_cold(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    before = children()
+    mesh.function(name="py", handler="app.lambda_handler", code=code_dir(app=PID_APP), timeout=60)
+    async with mesh:
+        first = await mesh.invoke("py", {})
+        pid = first.payload["pid"]
+        call = asyncio.ensure_future(mesh.invoke("py", {"sleep": 60}))
+        await asyncio.sleep(0.5)  # the event is in the process, which sleeps in the handler
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await eventually(lambda: not alive(pid))
+        after = await mesh.invoke("py", {})
+        assert after.function_error is None, after.payload
+        assert after.cold_start and after.payload["pid"] != pid
+    assert children() - before == set()
