@@ -21,7 +21,7 @@ from eventmesh._errors import ConfigurationError
 from eventmesh._function import LATEST, Function, FunctionConfig, FunctionVersion, is_async_callable
 from eventmesh.process._adapter import ProcessRuntime, ProcessSettings
 from eventmesh.process._launch import plan_launch
-from eventmesh.process._variables import check_reserved
+from eventmesh.process._variables import check_environment
 
 if TYPE_CHECKING:
     from eventmesh._context import Context
@@ -52,7 +52,7 @@ class ProcessFunction(Function):
         middleware: Sequence[Middleware] = (),
         original: Callable[[Any, Context], Any] | None = None,
     ) -> None:
-        check_reserved(config.environment)
+        check_environment(config.environment)
         launch = plan_launch(handler, code)
         settings.check_visible(launch)
         self.runtime = ProcessRuntime(name, launch, settings)
@@ -91,7 +91,7 @@ class ProcessFunction(Function):
         """Change ``$LATEST``'s settings: its idle environments' processes end now (new ones
         start with the new settings); busy ones end when the mesh stops."""
         if "environment" in changes:
-            check_reserved(changes["environment"] or {})
+            check_environment(changes["environment"] or {})
         old = self.latest
         super().update_configuration(**changes)
         pool = old.pool

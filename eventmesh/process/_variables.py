@@ -24,6 +24,7 @@ stays out, as a Lambda function sees only what Lambda sets.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -31,7 +32,7 @@ from eventmesh._aws_credentials import AwsCredentials
 from eventmesh._errors import ConfigurationError
 from eventmesh.process._launch import Launch
 
-__all__ = ["RESERVED", "check_reserved", "process_variables"]
+__all__ = ["RESERVED", "check_environment", "check_reserved", "process_variables"]
 
 RESERVED = frozenset(
     {
@@ -58,6 +59,26 @@ RESERVED = frozenset(
 """Lambda's reserved environment variable names: a function cannot set them."""
 
 _PASSED_THROUGH = ("LD_LIBRARY_PATH", "VIRTUAL_ENV")
+_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")  # Lambda's key pattern (API_Environment)
+
+
+def check_environment(environment: Mapping[str, str]) -> None:
+    """Refuse, at declaration, a function environment Lambda would refuse (a reserved name,
+    a name outside Lambda's key pattern) or a process could not be given (a NUL character):
+    otherwise the spawn fails at the cold start, as a function error with the mesh's trace."""
+    check_reserved(environment)
+    bad = sorted(key for key in environment if isinstance(key, str) and not _KEY.fullmatch(key))
+    if bad:
+        raise ConfigurationError(
+            "1 validation error detected: Value at 'environment.variables' failed to satisfy "
+            "constraint: Map keys must satisfy constraint: [Member must satisfy regular "
+            f"expression pattern: [a-zA-Z]([a-zA-Z0-9_])+] (got {', '.join(map(repr, bad))})"
+        )
+    for key, value in environment.items():
+        if isinstance(value, str) and "\x00" in value:  # (types: checked by the config)
+            raise ConfigurationError(
+                f"environment variable {key!r}: a value cannot hold a NUL character"
+            )
 
 
 def check_reserved(environment: Mapping[str, str]) -> None:

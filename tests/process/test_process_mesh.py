@@ -441,3 +441,27 @@ async def test_a_caller_cancelled_mid_invocation_ends_the_process_and_the_next_c
         assert after.function_error is None, after.payload
         assert after.cold_start and after.payload["pid"] != pid
     assert children() - before == set()
+
+
+@pytest.mark.parametrize("key", ["A=B", "1ST", "MY-VAR", "X", "_PRIVATE", "NAME WITH SPACE"])
+def test_a_variable_name_lambda_would_refuse_is_refused_at_declaration(
+    mesh: Mesh, code_dir: CodeDir, key: str
+) -> None:
+    # Lambda's key pattern is [a-zA-Z]([a-zA-Z0-9_])+; such a name failed only at the cold
+    # start, as a function error carrying the mesh's own stack trace.
+    code = code_dir(app=PID_APP)
+    with pytest.raises(ConfigurationError, match=r"\[a-zA-Z\]\(\[a-zA-Z0-9_\]\)\+"):
+        mesh.function(name="f", handler="app.lambda_handler", code=code, environment={key: "1"})
+
+
+def test_a_variable_value_with_a_nul_character_is_refused_at_declaration(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    code = code_dir(app=PID_APP)
+    with pytest.raises(ConfigurationError, match="NUL"):
+        mesh.function(
+            name="f", handler="app.lambda_handler", code=code, environment={"COLOUR": "a\x00b"}
+        )
+    function = mesh.function(name="g", handler="app.lambda_handler", code=code)
+    with pytest.raises(ConfigurationError, match="NUL"):
+        function.update_configuration(environment={"COLOUR": "a\x00b"})
