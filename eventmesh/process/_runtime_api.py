@@ -195,6 +195,10 @@ class RuntimeApi:
                 continue
             if isinstance(event, h11.Request):
                 request, body, oversize = event, bytearray(), 0
+                if connection.they_are_waiting_for_100_continue:
+                    # curl asks before a body over 1 MB, then waits a second for the answer.
+                    interim = h11.InformationalResponse(status_code=100, headers=[])
+                    writer.write(connection.send(interim) or b"")
             elif isinstance(event, h11.Data):
                 if len(body) + len(event.data) > self.max_response_bytes:
                     oversize += len(event.data)  # counted, not kept

@@ -310,3 +310,30 @@ async def test_connections_past_the_limit_are_closed_so_a_runtime_cannot_exhaust
     )
     assert received.startswith(b"HTTP/1.1 200 OK")
     assert not outcome.done()
+
+
+async def test_a_client_expecting_100_continue_is_told_to_send_its_body(api: RuntimeApi) -> None:
+    # curl sends "Expect: 100-continue" before a body over 1 MB and waits a second for the
+    # go-ahead: a shell runtime's large response was a second late without it.
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    await raw_exchange(api, [f"GET {BASE}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode()])
+    host, port = api.address.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {BASE}/invocation/req-1/response HTTP/1.1\r\nHost: x\r\n"
+            "Content-Length: 4\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        assert not outcome.done()
+        writer.write(b'"ok"')
+        await writer.drain()
+        final = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert final.startswith(b"HTTP/1.1 202 ")
+    finally:
+        writer.close()
+    result = await asyncio.wait_for(outcome, 10)
+    assert (result.kind, result.body) == ("response", b'"ok"')
