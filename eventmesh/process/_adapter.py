@@ -167,6 +167,16 @@ class ProcessRuntime:
             client_context=None if client_context is None else _client_context(client_context),
         )
         outcome = await environment.invoke(invocation)
+        if outcome.kind == "not_taken":
+            # Its runtime exited without asking for it (it answered the last one and ended):
+            # Lambda gives an invocation only to a runtime waiting in /next, so a new runtime
+            # process of the environment takes it.
+            started = await environment.start()
+            if started.kind != "ready":
+                raise ReportedFunctionError(
+                    self._init_error(started, environment, request_id), reset=True
+                )
+            outcome = await environment.invoke(invocation)
         kind = outcome.kind
         if kind == "response":
             return _decode(outcome.body)

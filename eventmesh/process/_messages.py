@@ -49,7 +49,8 @@ class Outcome:
     ``kind``: ``"ready"`` (the runtime asked for its first invocation: init is done),
     ``"init_error"`` (``error``: the body posted), ``"response"`` (``body``), ``"error"``
     (``error``; ``error_type``: the header), ``"too_large"`` (``size`` of the response
-    refused), ``"exited"`` (the runtime's process ended; the environment reads how).
+    refused), ``"exited"`` (the runtime's process ended; the environment reads how),
+    ``"not_taken"`` (it ended before asking for the invocation handed to it).
     """
 
     kind: str

@@ -97,7 +97,7 @@ class RuntimeApi:
         self._initialising = False
         self._phase = asyncio.get_running_loop().create_future()
         if self._exited:
-            self._phase.set_result(Outcome("exited"))
+            self._phase.set_result(Outcome("not_taken"))
             return self._phase
         waiter = self._next_waiter
         if waiter is not None and not waiter.done():
@@ -111,8 +111,9 @@ class RuntimeApi:
     def runtime_exited(self) -> None:
         """The runtime's process ended: what waits on it learns so."""
         self._exited = True
+        taken = self._pending is None  # an invocation given to it, or none waiting
         self._pending = self._current = None
-        self._fail_phase(Outcome("exited"))
+        self._fail_phase(Outcome("exited" if taken else "not_taken"))
 
     def abandon(self) -> None:
         """The invocation under way is over for the mesh (timed out, cancelled)."""

@@ -104,3 +104,29 @@ async def test_a_bootstrap_written_as_a_shell_script_with_curl(
     assert second.payload["pid"] == first.payload["pid"]
     assert failed.function_error == "Unhandled"
     assert failed.payload == {"errorMessage": "shell says no", "errorType": "ShellError"}
+
+
+ONE_EVENT_BOOTSTRAP = """\
+#!/bin/sh
+# Answers one event, then exits (a little later) instead of asking for the next one.
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+HEADERS="$(mktemp)"
+curl -sS -D "$HEADERS" -o /dev/null "$API/invocation/next"
+ID=$(grep -i '^lambda-runtime-aws-request-id:' "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+curl -sS -o /dev/null -X POST -d "$$" "$API/invocation/$ID/response"
+sleep 1
+exit 0
+"""
+
+
+async def test_a_runtime_that_exits_after_its_response_does_not_fail_the_next_invocation(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    # The invocation after it reached an environment whose runtime had not asked for it and
+    # then exited: Lambda hands an invocation only to a runtime waiting in /next, so it runs
+    # in a new runtime process; here it failed as "Runtime exited without providing a reason".
+    mesh.function(name="once", handler="x.y", code=code_dir(bootstrap=ONE_EVENT_BOOTSTRAP))
+    async with mesh:
+        results = [await mesh.invoke("once", {}) for _ in range(3)]
+    assert [result.function_error for result in results] == [None, None, None], results
+    assert len({result.payload for result in results}) == 3  # each in a process of its own

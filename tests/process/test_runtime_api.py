@@ -162,11 +162,24 @@ async def test_a_result_for_an_invocation_already_answered_is_refused(
     assert again.json()["errorType"] == "InvalidRequestID"
 
 
-async def test_the_runtimes_exit_ends_what_waits_on_it(api: RuntimeApi) -> None:
+async def test_the_runtimes_exit_ends_what_waits_on_it(
+    api: RuntimeApi, client: httpx.AsyncClient
+) -> None:
+    api.begin_init()
+    outcome = api.invoke(invocation())
+    assert (await client.get(f"{BASE}/invocation/next")).status_code == 200
+    api.runtime_exited()
+    assert (await asyncio.wait_for(outcome, 10)).kind == "exited"
+
+
+async def test_an_exit_before_the_runtime_took_the_invocation_says_so(api: RuntimeApi) -> None:
+    # (the environment then hands it to a new runtime process: Lambda gives an invocation
+    # only to a runtime that asked for it)
     api.begin_init()
     outcome = api.invoke(invocation())
     api.runtime_exited()
-    assert (await asyncio.wait_for(outcome, 10)).kind == "exited"
+    assert (await asyncio.wait_for(outcome, 10)).kind == "not_taken"
+    assert api.invoke(invocation("req-2")).result().kind == "not_taken"
 
 
 async def raw_exchange(api: RuntimeApi, pieces: list[bytes], responses: int = 1) -> bytes:
