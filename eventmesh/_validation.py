@@ -187,7 +187,7 @@ def json_bytes(value: Any, field: str, error: type[EventMeshError] = PayloadErro
         body = _dumps(value)
     except TypeError:
         raise json_error(value, field, error) from None
-    if body.find(_NULL) >= 0 and _non_finite(value):
+    if body.partition(_NULL)[1] and _non_finite(value):  # find(_NULL) >= 0, cheaper
         raise json_error(value, field, error)
     return body
 
