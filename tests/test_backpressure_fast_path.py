@@ -11,9 +11,9 @@ import asyncio
 
 import pytest
 
-from eventmesh import BackpressureError
+from eventmesh import BackpressureError, Mesh, Telemetry
 from eventmesh._backpressure import YIELD_EVERY, PendingLimit
-from eventmesh.testing import VirtualClock
+from eventmesh.testing import VirtualClock, settle
 
 
 async def _acquire_yielded(limit: PendingLimit) -> bool:
@@ -111,3 +111,38 @@ async def test_a_stopped_limit_refuses_only_when_full(clock: VirtualClock) -> No
     with pytest.raises(BackpressureError, match="the mesh stopped"):
         await limit.acquire()
     assert limit.pending == 1
+
+
+async def test_queue_send_counts_inline_as_try_acquire_does(clock: VirtualClock) -> None:
+    """``Queue.send`` takes try_acquire's path inline: each send under the limit is counted
+    at once, the 32nd call goes to acquire and yields, and a send at the limit neither passes
+    a producer waiting for room nor stores anything."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=0.5)
+    queue = mesh.queue("jobs", max_pending=40)
+    async with mesh:
+        seen: list[int] = []
+
+        async def look() -> None:
+            seen.append(queue.limit.pending)
+
+        marker = asyncio.create_task(look())
+        for n in range(31):
+            await queue.send({"n": n})
+        assert seen == []  # 31 sends, none yielded
+        assert queue.limit.pending == 31
+        await queue.send({"n": 31})  # call 32 yields before it counts
+        assert seen == [31]
+        await marker
+        for n in range(32, 40):
+            await queue.send({"n": n})
+        assert queue.limit.pending == 40
+        waiting = asyncio.create_task(queue.send({"n": "waits"}))
+        await settle()
+        assert not waiting.done() and queue.limit.waiting == 1
+        (message,) = await queue.receive()
+        assert await queue.delete(message.receipt_handle)  # the room goes to the waiter
+        with pytest.raises(BackpressureError):
+            await queue.send({"n": "late"}, timeout=0)
+        await waiting
+        assert queue.limit.pending == 40
+        assert (await queue.stats()).total == 40
