@@ -78,33 +78,24 @@ class ProcessInvoke(Scenario):
     ) -> AsyncIterator[Side]:
         mesh = bench_mesh(options)
         meter = self.meters[which] = CpuMeter()
-        if which == "baseline":
-            mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(_trivial)
-            async with mesh:
-                call = functools.partial(mesh.invoke, "bench")
-                await start_environments(call, self.concurrency(options))
-                meter.start()
-                yield Side(
-                    self.baseline_name,
-                    timed_call(call, recorder, meter),
-                    blocking=True,
-                    stats=mesh_stats(mesh),
+        with contextlib.ExitStack() as stack:
+            if which == "baseline":
+                mesh.function(name="bench", timeout=FUNCTION_TIMEOUT)(_trivial)
+                name = self.baseline_name
+            else:
+                mesh.function(
+                    name="bench",
+                    handler=f"{BENCH_MODULE}.lambda_handler",
+                    code=stack.enter_context(code_directory()),
+                    timeout=FUNCTION_TIMEOUT,
                 )
-                meter.stop()
-            return
-        with code_directory() as code:
-            mesh.function(
-                name="bench",
-                handler=f"{BENCH_MODULE}.lambda_handler",
-                code=code,
-                timeout=FUNCTION_TIMEOUT,
-            )
+                name = self.ours_name
             async with mesh:
                 call = functools.partial(mesh.invoke, "bench")
                 await start_environments(call, self.concurrency(options))
                 meter.start()
                 yield Side(
-                    self.ours_name,
+                    name,
                     timed_call(call, recorder, meter),
                     blocking=True,
                     stats=mesh_stats(mesh),
