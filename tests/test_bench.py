@@ -13,21 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_helpers import QUICK, bench
 
 from eventmesh.bench.options import OptionsError, Work, parse_work
 from eventmesh.bench.recorder import Recorder, summarise
 from eventmesh.bench.report import markdown_table
 from eventmesh.bench.scenarios import bus_available
 from eventmesh.cli import main
-
-QUICK = ["--warmup", "0", "--no-progress"]
-
-
-def bench(tmp_path: Path, *arguments: str) -> dict[str, Any]:
-    output = tmp_path / "result.json"
-    assert main(["bench", *arguments, *QUICK, "--json", str(output)]) == 0
-    result: dict[str, Any] = json.loads(output.read_text())
-    return result
 
 
 def check_schema(result: dict[str, Any], *, sent: int, deliveries: int = 1) -> None:

@@ -8,7 +8,6 @@ speed: which side is faster, and by how much, is for the benchmarks.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -17,21 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_helpers import QUICK, bench
 
 from eventmesh.bench.cpu_meter import CpuMeter, child_cpu_seconds
 from eventmesh.bench.scenarios import PROCESS_SCENARIOS, SCENARIOS, get_scenario
 from eventmesh.bench.scenarios._process import BENCH_MODULE, code_directory
 from eventmesh.cli import main
 from eventmesh.process.sandbox import open_sandbox
-
-QUICK = ["--warmup", "0", "--no-progress"]
-
-
-def bench(tmp_path: Path, *arguments: str) -> dict[str, Any]:
-    output = tmp_path / "result.json"
-    assert main(["bench", *arguments, *QUICK, "--json", str(output)]) == 0
-    result: dict[str, Any] = json.loads(output.read_text())
-    return result
 
 
 def check_counts(result: dict[str, Any], sent: int) -> None:
