@@ -42,6 +42,18 @@ def _zombie(pid: int) -> bool:
         return False
 
 
+def _bare_environment(code: Path, environment_id: str, name: str) -> ProcessEnvironment:
+    """An environment for ``code``'s bootstrap with no sandbox and a bare PATH."""
+    return ProcessEnvironment(
+        plan_launch("function.handler", code),
+        environment_id,
+        name,
+        lambda root: NoSandbox(environment_id, 128, 512, Path(root)),
+        lambda api: {"AWS_LAMBDA_RUNTIME_API": api, "PATH": "/usr/bin:/bin"},
+        6 * 1024 * 1024,
+    )
+
+
 @pytest.fixture
 def held_watcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """asyncio's threaded child watcher waits for this event before its ``waitpid``: a
@@ -69,14 +81,7 @@ async def test_killing_a_process_that_just_exited_leaves_its_exit_status_to_the_
     code_dir: CodeDir, held_watcher: threading.Event, caplog: pytest.LogCaptureFixture
 ) -> None:
     code = code_dir(bootstrap=EXIT_AFTER_ONE_EVENT)
-    environment = ProcessEnvironment(
-        plan_launch("function.handler", code),
-        "env-reaping",
-        "reaping",
-        lambda root: NoSandbox("env-reaping", 128, 512, Path(root)),
-        lambda api: {"AWS_LAMBDA_RUNTIME_API": api, "PATH": "/usr/bin:/bin"},
-        6 * 1024 * 1024,
-    )
+    environment = _bare_environment(code, "env-reaping", "reaping")
     try:
         assert (await asyncio.wait_for(environment.start(), 60)).kind == "ready"
         pid = environment.pid
@@ -131,14 +136,7 @@ async def test_an_environment_closed_while_its_process_spawns_leaves_no_process(
 
     monkeypatch.setattr(_environment.asyncio, "create_subprocess_exec", slow_spawn)
     code = code_dir(bootstrap=WAIT_FOR_EVENTS)
-    environment = ProcessEnvironment(
-        plan_launch("function.handler", code),
-        "env-closed-at-spawn",
-        "closed",
-        lambda root: NoSandbox("env-closed-at-spawn", 128, 512, Path(root)),
-        lambda api: {"AWS_LAMBDA_RUNTIME_API": api, "PATH": "/usr/bin:/bin"},
-        6 * 1024 * 1024,
-    )
+    environment = _bare_environment(code, "env-closed-at-spawn", "closed")
     start = asyncio.ensure_future(environment.start())
     await asyncio.wait_for(spawning.wait(), 60)
     await environment.close()

@@ -67,21 +67,27 @@ async def test_cgroup_a_child_past_the_limit_is_killed_and_reported_at_the_limit
         assert sandbox.outcome(process.returncode) == ProcessOutcome(True, 128)
 
 
+def _holds_40_mb_under_the_limit(sandbox: Sandbox) -> None:
+    """A child holding 40 MB under a 128 MB limit is not killed; the peak read while it runs
+    (what a REPORT line reads mid-life) is at most the peak its outcome reports."""
+    process = spawn(sandbox, [PYTHON, "-c", HOLD, "40"])
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    running = sandbox.max_memory_used_mb()
+    assert 40 <= running < 128
+    process.communicate(timeout=60)
+    assert process.returncode == 0
+    outcome = sandbox.outcome(process.returncode)
+    assert outcome.memory_killed is False
+    assert running <= outcome.max_memory_used_mb < 128
+
+
 def test_cgroup_a_child_under_the_limit_is_not_killed_and_reports_its_peak(
     tmp_path: Path,
 ) -> None:
     require_cgroup_v1()
     with Sandbox("charge", 128, 512, tmp_path / "env") as sandbox:
-        process = spawn(sandbox, [PYTHON, "-c", HOLD, "40"])
-        assert process.stdout is not None
-        assert process.stdout.readline() == "ready\n"
-        running = sandbox.max_memory_used_mb()  # what a REPORT line reads mid-life
-        assert 40 <= running < 128
-        process.communicate(timeout=60)
-        assert process.returncode == 0
-        outcome = sandbox.outcome(process.returncode)
-        assert outcome.memory_killed is False
-        assert running <= outcome.max_memory_used_mb < 128
+        _holds_40_mb_under_the_limit(sandbox)
 
 
 def test_cgroup_each_process_runs_in_a_fresh_group_with_the_limit(tmp_path: Path) -> None:
@@ -228,16 +234,7 @@ def test_watchdog_a_child_under_the_limit_is_not_killed_and_reports_its_peak(
     tmp_path: Path,
 ) -> None:
     with Sandbox("charge", 128, 512, tmp_path / "env", capabilities=watchdog_only()) as sandbox:
-        process = spawn(sandbox, [PYTHON, "-c", HOLD, "40"])
-        assert process.stdout is not None
-        assert process.stdout.readline() == "ready\n"
-        running = sandbox.max_memory_used_mb()
-        assert 40 <= running < 128
-        process.communicate(timeout=60)
-        assert process.returncode == 0
-        outcome = sandbox.outcome(process.returncode)
-        assert outcome.memory_killed is False
-        assert running <= outcome.max_memory_used_mb < 128
+        _holds_40_mb_under_the_limit(sandbox)
         sandbox.reset()
         assert sandbox.max_memory_used_mb() == 0  # counters start fresh for the next process
 
