@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import tempfile
 from pathlib import Path
 
 import pytest
+from bench_helpers import QUICK, bench
 
 from eventmesh.bench.options import OptionsError
 from eventmesh.bench.sqlite_raw import (
@@ -18,8 +18,6 @@ from eventmesh.bench.sqlite_raw import (
     sqlite_settings,
 )
 from eventmesh.cli import main
-
-QUICK = ["--warmup", "0", "--no-progress"]
 
 
 # -- the raw loop ------------------------------------------------------------------------------
@@ -78,11 +76,9 @@ def test_the_raw_loop_uses_the_store_settings(tmp_path: Path, level: str, value:
 
 # -- the run's database files ------------------------------------------------------------------
 def test_queue_on_sqlite_runs_beside_the_raw_loop_and_leaves_no_file(tmp_path: Path) -> None:
-    output = tmp_path / "result.json"
     storage = f"sqlite:///{tmp_path / 'b.db'}?synchronous=NORMAL"
     arguments = ["--scenario", "queue", "--events", "300", "--storage", storage]
-    assert main(["bench", *arguments, *QUICK, "--json", str(output)]) == 0
-    result = json.loads(output.read_text())
+    result = bench(tmp_path, *arguments)
     assert result["events"]["handled"] == result["baseline_events"]["handled"] == 300
     assert result["baseline"]["name"].startswith("raw sqlite3, WAL NORMAL")
     assert result["parameters"]["storage"] == storage  # no secret to mask: levels stay apart
@@ -92,11 +88,9 @@ def test_queue_on_sqlite_runs_beside_the_raw_loop_and_leaves_no_file(tmp_path: P
 def test_invoke_event_on_sqlite_runs_beside_the_raw_loop_one_event_at_a_time(
     tmp_path: Path,
 ) -> None:
-    output = tmp_path / "result.json"
     storage = f"sqlite:///{tmp_path / 'b.db'}"
     arguments = ["--scenario", "invoke-event", "--events", "120", "--storage", storage]
-    assert main(["bench", *arguments, *QUICK, "--json", str(output)]) == 0
-    result = json.loads(output.read_text())
+    result = bench(tmp_path, *arguments)
     assert result["events"]["handled"] == result["baseline_events"]["handled"] == 120
     assert result["baseline"]["name"].startswith("raw sqlite3, WAL FULL")
     assert result["baseline"]["name"].endswith("per 1")
@@ -104,11 +98,9 @@ def test_invoke_event_on_sqlite_runs_beside_the_raw_loop_one_event_at_a_time(
 
 
 def test_a_scenario_without_a_raw_loop_says_its_baseline_is_in_memory(tmp_path: Path) -> None:
-    output = tmp_path / "result.json"
     storage = f"sqlite:///{tmp_path / 'b.db'}?synchronous=NORMAL"
     arguments = ["--scenario", "fanout", "--subscribers", "3", "--events", "40"]
-    assert main(["bench", *arguments, "--storage", storage, *QUICK, "--json", str(output)]) == 0
-    result = json.loads(output.read_text())
+    result = bench(tmp_path, *arguments, "--storage", storage)
     assert result["events"]["handled"] == 120
     assert result["baseline"]["name"].endswith("(in memory, no SQLite)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
