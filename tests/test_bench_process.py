@@ -17,12 +17,15 @@ from typing import Any
 
 import pytest
 from bench_helpers import QUICK, bench
+from process_prefix import skip_if_hidden
 
 from eventmesh.bench.cpu_meter import CpuMeter, child_cpu_seconds
 from eventmesh.bench.scenarios import PROCESS_SCENARIOS, SCENARIOS, get_scenario
 from eventmesh.bench.scenarios._process import BENCH_MODULE, code_directory
 from eventmesh.cli import main
 from eventmesh.process.sandbox import open_sandbox
+
+pytestmark = skip_if_hidden
 
 
 def check_counts(result: dict[str, Any], sent: int) -> None:

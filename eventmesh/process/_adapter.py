@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,10 @@ class ProcessSettings:
         the host's, so a code directory (or an interpreter) under ``/tmp`` is out of reach."""
         if self.sandbox is not open_sandbox or not detect_mechanisms().private_tmp:
             return
-        for what, path in (("code directory", launch.code), ("runtime", Path(launch.argv[0]))):
+        needs = [("code directory", launch.code), ("runtime", Path(launch.argv[0]))]
+        if launch.argv[0] == sys.executable:  # its packages (awslambdaric) come from sys.prefix
+            needs.append(("Python environment", Path(sys.prefix)))
+        for what, path in needs:
             if _under_tmp(path):
                 raise ConfigurationError(
                     f"the {what} {path} is under /tmp, which each execution environment "

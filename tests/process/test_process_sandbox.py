@@ -137,3 +137,13 @@ def test_code_under_the_hosts_tmp_is_refused_when_tmp_is_private(
 )
 def test_which_tmp_mechanisms_hide_the_hosts_tmp(tmp: str, private: bool) -> None:
     assert SandboxMechanisms("cgroup-v1", tmp).private_tmp is private
+
+
+def test_a_python_environment_under_the_hosts_tmp_is_refused_when_tmp_is_private(
+    mesh: Mesh, code_dir: CodeDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require(detect_mechanisms().private_tmp, "private mount namespaces")
+    code = code_dir(app="def lambda_handler(event, context):\n    return 1\n")
+    monkeypatch.setattr("sys.prefix", "/tmp/somewhere/.venv")  # where awslambdaric would be
+    with pytest.raises(ConfigurationError, match=r"Python environment /tmp/somewhere/\.venv"):
+        mesh.function(name="f", handler="app.lambda_handler", code=code)
