@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from eventmesh.process._launch import Launch
 from eventmesh.process._messages import Invocation, Outcome
 from eventmesh.process._output import MAX_LINE, relay_output
+from eventmesh.process._parent_death import ended_with_parent
 from eventmesh.process._sandbox_seam import ProcessOutcome, Sandbox
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class ProcessEnvironment:
         env = {**self._variables(api.address), **self.sandbox.environment()}
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *self.sandbox.wrap(list(self.launch.argv)),
+                *ended_with_parent(self.sandbox.wrap(list(self.launch.argv))),
                 cwd=self.launch.code,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
