@@ -5,18 +5,16 @@ refused at declaration. Their tests skip saying so (`.ci/run` keeps its environm
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
 
-from eventmesh.process.sandbox import detect_mechanisms
+from eventmesh.process.sandbox import detect_mechanisms, under_host_tmp
 
 
 def hidden_python_environment() -> str | None:
     """Why process environments cannot run this interpreter here, or None."""
-    prefix = os.path.realpath(sys.prefix)
-    if detect_mechanisms().private_tmp and (prefix == "/tmp" or prefix.startswith("/tmp/")):
+    if detect_mechanisms().private_tmp and under_host_tmp(sys.prefix):
         return (
             f"this Python environment ({sys.prefix}) is under /tmp, which a process "
             "environment's private /tmp hides: put it elsewhere (UV_PROJECT_ENVIRONMENT)"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from eventmesh.process._launch import Launch
 from eventmesh.process._messages import Invocation, Outcome
 from eventmesh.process._sandbox_seam import Sandbox, SandboxFactory
 from eventmesh.process._variables import process_variables
-from eventmesh.process.sandbox import detect_mechanisms, open_sandbox
+from eventmesh.process.sandbox import detect_mechanisms, open_sandbox, under_host_tmp
 
 if TYPE_CHECKING:
     from eventmesh._context import Context
@@ -75,7 +74,7 @@ class ProcessSettings:
         if launch.argv[0] == sys.executable:  # its packages (awslambdaric) come from sys.prefix
             needs.append(("Python environment", Path(sys.prefix)))
         for what, path in needs:
-            if _under_tmp(path):
+            if under_host_tmp(path):
                 raise ConfigurationError(
                     f"the {what} {path} is under /tmp, which each execution environment "
                     "replaces with its own private /tmp (as Lambda does): move it elsewhere"
@@ -236,11 +235,6 @@ class ProcessRuntime:
             *self._closing,
             return_exceptions=True,
         )
-
-
-def _under_tmp(path: Path) -> bool:
-    resolved = os.path.realpath(path)
-    return resolved == "/tmp" or resolved.startswith("/tmp/")
 
 
 def _decode(body: bytes) -> Any:

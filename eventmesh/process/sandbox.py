@@ -59,6 +59,7 @@ __all__ = [
     "Sandbox",
     "SandboxMechanisms",
     "detect_capabilities",
+    "under_host_tmp",
     "detect_mechanisms",
     "open_sandbox",
     "sweep_stale",
@@ -185,6 +186,13 @@ class SandboxMechanisms:
         tmp = _DESCRIPTIONS.get(self.tmp, "/tmp is the host's (not private)")
         text = f"{_DESCRIPTIONS[self.memory]}; {tmp}"
         return text + "".join(f"; {note}" for note in self.notes)
+
+
+def under_host_tmp(path: Path | str) -> bool:
+    """Whether ``path`` (symbolic links resolved) lies under the host's /tmp, which a private
+    /tmp hides from an environment's process."""
+    resolved = Path(path).resolve()
+    return resolved == Path("/tmp") or Path("/tmp") in resolved.parents
 
 
 def detect_mechanisms(capabilities: Capabilities | None = None) -> SandboxMechanisms:
@@ -345,10 +353,7 @@ class Sandbox:
     def hides(self, path: Path | str) -> bool:
         """Whether a process of this sandbox cannot reach ``path`` (anything under the host's
         /tmp, with the private /tmp in force): a code directory there would be invisible."""
-        if not self._tmp.needs_namespace:
-            return False
-        resolved = Path(path).resolve()
-        return resolved == Path("/tmp") or Path("/tmp") in resolved.parents
+        return self._tmp.needs_namespace and under_host_tmp(path)
 
     def environment(self) -> dict[str, str]:
         """Variables to add to the child's environment (``TMPDIR`` in the fallback)."""
