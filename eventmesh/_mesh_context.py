@@ -16,6 +16,7 @@ from eventmesh._backpressure import DEFAULT_MAX_PENDING, PendingLimit, check_max
 from eventmesh._clock import Clock
 from eventmesh._destinations import Destination, DestinationSpec
 from eventmesh._egress import EgressPolicy
+from eventmesh._endpoints import MeshEndpoints
 from eventmesh._errors import ConfigurationError
 from eventmesh._function import Function, FunctionTarget
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
@@ -74,6 +75,7 @@ class MeshContext:
         self.mapping_kinds: dict[str, Callable[..., Service]] = {}
         """Event source mapping factories by the kind of resource they read (see Mesh)."""
         self.http = HttpSender(egress)
+        self.endpoints = MeshEndpoints()
 
     # -- what a resource reads ---------------------------------------------------------------
     @property
@@ -97,6 +99,9 @@ class MeshContext:
 
     def find_resource(self, name_or_arn: str) -> object | None:
         return self._registry.find(name_or_arn)
+
+    def resources_of(self, kind: type[R]) -> list[R]:
+        return [r for r in self._registry.resources.values() if isinstance(r, kind)]
 
     def resource(self, kind: type[R], name: str, settings: Mapping[str, Any]) -> R:
         def create() -> R:

@@ -18,6 +18,7 @@ from eventmesh._backpressure import PendingLimit
 from eventmesh._clock import Clock
 from eventmesh._destinations import Destination, DestinationSpec
 from eventmesh._egress import EgressPolicy
+from eventmesh._endpoints import MeshEndpoints
 from eventmesh._function import Function, FunctionTarget
 from eventmesh._invoker import EncodedEvent, InvocationResult
 from eventmesh.backends.protocols import Backend
@@ -88,6 +89,15 @@ class ResourceContext(DeliveryContext, Protocol):
 
     def find_resource(self, name_or_arn: str) -> object | None:
         """The resource registered under that name, or named by that ARN; None if none."""
+        ...
+
+    def resources_of(self, kind: type[R]) -> list[R]:
+        """Every resource of ``kind`` (or a subclass) registered so far, in order."""
+        ...
+
+    @property
+    def endpoints(self) -> MeshEndpoints:
+        """The paths the mesh serves itself on its HTTP front (:mod:`eventmesh._endpoints`)."""
         ...
 
     def resource(self, kind: type[R], name: str, settings: Mapping[str, Any]) -> R:

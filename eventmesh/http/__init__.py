@@ -1,0 +1,1 @@
+"""The HTTP front (the face): serves the gateway (:mod:`eventmesh.gateway`) over ASGI."""
