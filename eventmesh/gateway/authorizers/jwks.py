@@ -1,0 +1,170 @@
+"""Where a JWT authorizer finds its public keys: a JWKS URL, a JWKS file, or a JWKS given as
+a mapping.
+
+A URL is fetched with httpx when a key is first needed, kept for two hours (as API Gateway
+keeps an issuer's keys), and fetched again at once when a token names a key (``kid``) the
+set does not hold, so a key rotation needs no restart; refetches for unknown keys are spaced
+by :data:`REFETCH_INTERVAL` so a flood of made-up ``kid``\\s cannot turn into a flood of
+requests to the issuer. Ages are read on the mesh's clock. The URL passes the mesh's host
+policy (:mod:`eventmesh._egress`) like every outbound request. A file is read when it is
+declared (a missing or malformed file is an error at the call) and read again when a token
+names an unknown key and the file changed since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from jwt import PyJWK, PyJWKSet
+from jwt.exceptions import PyJWKSetError
+
+from eventmesh._clock import Clock
+from eventmesh._egress import EgressPolicy
+from eventmesh._errors import ConfigurationError
+from eventmesh._redact import redact_text, redact_url
+
+__all__ = [
+    "JWKS_MAX_AGE",
+    "REFETCH_INTERVAL",
+    "JwksDocument",
+    "JwksFile",
+    "JwksUnavailable",
+    "JwksUrl",
+    "KeySource",
+]
+
+JWKS_MAX_AGE = 7200.0
+"""Seconds a fetched key set is used before it is fetched again (API Gateway: two hours)."""
+
+REFETCH_INTERVAL = 10.0
+"""Seconds at least between two fetches made because a token named an unknown key."""
+
+FETCH_TIMEOUT = 10.0
+"""Seconds (real time) a JWKS fetch may take."""
+
+MAX_JWKS_BYTES = 1 << 20
+
+
+class JwksUnavailable(Exception):
+    """The key set could not be had (unreachable, not JSON, no usable key)."""
+
+
+class KeySource(Protocol):
+    """Gives the public key a token names."""
+
+    async def key(self, kid: str) -> PyJWK | None:
+        """The key with that ``kid``, or None when the set holds none; raises
+        :class:`JwksUnavailable` when the set cannot be had."""
+        ...
+
+
+def _key_set(data: Any, origin: str) -> dict[str, PyJWK]:
+    if not isinstance(data, Mapping) or not isinstance(data.get("keys"), list):
+        raise JwksUnavailable(f"{origin}: not a JWKS (an object with a 'keys' list)")
+    try:
+        keys = PyJWKSet.from_dict(dict(data)).keys
+    except PyJWKSetError as exc:
+        raise JwksUnavailable(f"{origin}: {exc}") from None
+    return {key.key_id: key for key in keys if key.key_id is not None}
+
+
+class JwksDocument:
+    """A key set given in code (``{"keys": [...]}``)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        try:
+            self._keys = _key_set(document, "jwks")
+        except JwksUnavailable as exc:
+            raise ConfigurationError(str(exc)) from None
+
+    async def key(self, kid: str) -> PyJWK | None:
+        return self._keys.get(kid)
+
+
+class JwksFile:
+    """A key set in a JSON file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self._keys, self._stamp = self._read()
+        except (OSError, JwksUnavailable) as exc:
+            raise ConfigurationError(f"jwks_file {str(self.path)!r}: {exc}") from None
+
+    def _read(self) -> tuple[dict[str, PyJWK], float]:
+        stamp = self.path.stat().st_mtime
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise JwksUnavailable(f"not JSON: {exc}") from None
+        return _key_set(data, str(self.path)), stamp
+
+    async def key(self, kid: str) -> PyJWK | None:
+        found = self._keys.get(kid)
+        if found is None:
+            try:
+                if self.path.stat().st_mtime != self._stamp:
+                    self._keys, self._stamp = self._read()
+            except OSError as exc:
+                raise JwksUnavailable(f"jwks_file {str(self.path)!r}: {exc}") from None
+            found = self._keys.get(kid)
+        return found
+
+
+class JwksUrl:
+    """A key set served at an ``http(s)://`` URL (an issuer's ``jwks_uri``)."""
+
+    def __init__(self, url: str, clock: Clock, egress: EgressPolicy) -> None:
+        if not url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"jwks_url {redact_url(url)!r}: expected an http(s) URL")
+        egress.check_literal(url)
+        self.url = url
+        self._clock = clock
+        self._egress = egress
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+        """How many times the set was fetched (for tests and diagnostics)."""
+
+    async def _fetch(self) -> None:
+        import httpx
+
+        shown = redact_url(self.url)
+        refusal = await self._egress.refusal(self.url)
+        if refusal is not None:
+            raise JwksUnavailable(refusal)
+        self.fetches += 1
+        try:
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False) as client:
+                response = await client.get(self.url, headers={"accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise JwksUnavailable(f"GET {shown} failed: {redact_text(repr(exc))}") from None
+        if response.status_code != 200:
+            raise JwksUnavailable(f"GET {shown} answered {response.status_code}")
+        if len(response.content) > MAX_JWKS_BYTES:
+            raise JwksUnavailable(f"GET {shown}: the key set is over {MAX_JWKS_BYTES} bytes")
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise JwksUnavailable(f"GET {shown}: the answer is not JSON") from None
+        self._keys = _key_set(data, shown)
+        self._fetched_at = self._clock.now()
+
+    async def key(self, kid: str) -> PyJWK | None:
+        now = self._clock.now()
+        fetched = self._fetched_at
+        if fetched is not None and now - fetched < JWKS_MAX_AGE and kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            fetched = self._fetched_at  # another request may have fetched while we waited
+            now = self._clock.now()
+            stale = fetched is None or now - fetched >= JWKS_MAX_AGE
+            if stale or (kid not in self._keys and now - fetched >= REFETCH_INTERVAL):  # type: ignore[operator]
+                await self._fetch()
+            return self._keys.get(kid)

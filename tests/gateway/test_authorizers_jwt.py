@@ -1,0 +1,528 @@
+"""JWT authorizers: API Gateway's validation of a bearer token, on the mesh's virtual clock.
+
+Tokens are signed with real keys (RSA 2048, EC P-256) by PyJWT. The refusals' statuses,
+bodies and the ``www-authenticate`` header of a bad audience are AWS's literals (API
+Gateway's "Troubleshooting issues with HTTP API JWT authorizers"); the claims' string forms
+are those captured from real HTTP APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from authorizer_support import SigningKey, body, header, http_request, jwks, rest_request
+
+from eventmesh import ConfigurationError, Mesh
+from eventmesh.gateway.authorizers import JwtAuthorizer
+from eventmesh.gateway.authorizers.jwks import JWKS_MAX_AGE, REFETCH_INTERVAL, JwksUrl
+from eventmesh.testing import VirtualClock
+
+EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z, where the VirtualClock starts
+ISSUER = "https://issuer.example.com/pool"
+AUDIENCE = "client-app"
+
+RSA = SigningKey("rsa-1")
+RSA_ROTATED = SigningKey("rsa-2")
+EC = SigningKey("ec-1", kind="EC")
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "user-1",
+        "iat": EPOCH,
+        "exp": EPOCH + 3600,
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not ...}
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {token}")]
+
+
+def authorizer(mesh: Mesh, **settings: Any) -> JwtAuthorizer:
+    settings.setdefault("jwks", jwks(RSA, EC))
+    return JwtAuthorizer(mesh.context, issuer=ISSUER, audiences=[AUDIENCE], **settings)
+
+
+# -- allowed ---------------------------------------------------------------------------------
+
+
+async def test_a_valid_token_is_allowed_and_its_claims_reach_the_function_as_strings(
+    mesh: Mesh,
+) -> None:
+    token = RSA.sign(
+        claims(
+            email_verified=True,
+            **{"cognito:groups": ["admin", "poweruser"]},
+            address={"country": "FR"},
+            middle_name=None,
+            auth_time=EPOCH - 5,
+        )
+    )
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert answer.allowed
+    assert answer.context == {
+        "jwt": {
+            "claims": {
+                "iss": ISSUER,
+                "aud": AUDIENCE,
+                "sub": "user-1",
+                "iat": "1767225600",
+                "exp": "1767229200",
+                "email_verified": "true",
+                "cognito:groups": "[admin poweruser]",
+                "address": '{"country":"FR"}',
+                "auth_time": "1767225595",
+            },
+            "scopes": None,
+        }
+    }
+
+
+async def test_the_token_may_come_without_the_bearer_prefix(mesh: Mesh) -> None:
+    token = RSA.sign(claims())
+    answer = await authorizer(mesh).authorize(http_request(headers=[("Authorization", token)]))
+    assert answer.allowed
+
+
+async def test_payload_1_0_gets_claims_and_scopes_directly_under_authorizer(mesh: Mesh) -> None:
+    token = RSA.sign(claims())
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token), version="1.0"))
+    assert answer.context is not None
+    assert set(answer.context) == {"claims", "scopes"}
+    assert answer.context["claims"]["sub"] == "user-1"
+    assert answer.context["scopes"] is None
+
+
+async def test_the_identity_source_can_be_a_query_parameter(mesh: Mesh) -> None:
+    auth = authorizer(mesh, identity_source="$request.querystring.access_token")
+    token = RSA.sign(claims())
+    assert (await auth.authorize(http_request(query=f"access_token={token}"))).allowed
+    refused = await auth.authorize(http_request(headers=bearer(token)))
+    assert refused.refusal is not None and refused.refusal.status == 401
+
+
+# -- refused: 401 ----------------------------------------------------------------------------
+
+
+async def test_a_missing_token_is_401_unauthorized(mesh: Mesh) -> None:
+    answer = await authorizer(mesh).authorize(http_request())
+    assert answer.refusal is not None
+    assert answer.refusal.status == 401
+    assert body(answer.refusal) == {"message": "Unauthorized"}
+    assert answer.context is None
+
+
+async def test_an_empty_bearer_is_401(mesh: Mesh) -> None:
+    answer = await authorizer(mesh).authorize(http_request(headers=[("Authorization", "Bearer ")]))
+    assert answer.refusal is not None and answer.refusal.status == 401
+
+
+async def test_a_wrong_audience_is_401_with_aws_www_authenticate_header(mesh: Mesh) -> None:
+    token = RSA.sign(claims(aud="someone-else"))
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert answer.refusal is not None
+    assert answer.refusal.status == 401
+    assert body(answer.refusal) == {"message": "Unauthorized"}
+    assert header(answer.refusal, "www-authenticate") == (
+        'Bearer scope="" error="invalid_token" '
+        'error_description="the token does not have a valid audience"'
+    )
+
+
+async def test_client_id_counts_only_when_the_token_has_no_aud(mesh: Mesh) -> None:
+    auth = authorizer(mesh)
+    with_client_id = RSA.sign(claims(aud=..., client_id=AUDIENCE))
+    assert (await auth.authorize(http_request(headers=bearer(with_client_id)))).allowed
+    aud_wins = RSA.sign(claims(aud="other", client_id=AUDIENCE))
+    refused = await auth.authorize(http_request(headers=bearer(aud_wins)))
+    assert refused.refusal is not None and refused.refusal.status == 401
+    neither = RSA.sign(claims(aud=...))
+    refused = await auth.authorize(http_request(headers=bearer(neither)))
+    assert refused.refusal is not None and refused.refusal.status == 401
+
+
+async def test_aud_may_be_a_list_holding_one_of_the_audiences(mesh: Mesh) -> None:
+    token = RSA.sign(claims(aud=["other", AUDIENCE]))
+    assert (await authorizer(mesh).authorize(http_request(headers=bearer(token)))).allowed
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"iss": "https://evil.example.com"}, "the token does not have a valid issuer"),
+        ({"iss": ...}, "the token does not have a valid issuer"),
+        ({"exp": ...}, "the token has no expiration"),
+        ({"exp": "tomorrow"}, "the token's exp is not a number"),
+    ],
+)
+async def test_bad_claims_are_401(mesh: Mesh, overrides: dict[str, Any], reason: str) -> None:
+    token = RSA.sign(claims(**overrides))
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert f'error_description="{reason}"' in (header(answer.refusal, "www-authenticate") or "")
+
+
+async def test_a_token_expires_on_the_mesh_clock(mesh: Mesh, clock: VirtualClock) -> None:
+    auth = authorizer(mesh)
+    request = http_request(headers=bearer(RSA.sign(claims(exp=EPOCH + 60))))
+    assert (await auth.authorize(request)).allowed
+    await clock.advance(59)
+    assert (await auth.authorize(request)).allowed
+    await clock.advance(1)
+    answer = await auth.authorize(request)
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert 'error_description="the token has expired"' in str(
+        header(answer.refusal, "www-authenticate")
+    )
+
+
+async def test_leeway_tolerates_a_little_clock_skew(mesh: Mesh, clock: VirtualClock) -> None:
+    auth = authorizer(mesh, leeway=30)
+    request = http_request(headers=bearer(RSA.sign(claims(exp=EPOCH + 60))))
+    await clock.advance(89)
+    assert (await auth.authorize(request)).allowed
+    await clock.advance(1)
+    assert not (await auth.authorize(request)).allowed
+
+
+async def test_nbf_and_iat_in_the_future_are_refused_until_their_time(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    auth = authorizer(mesh)
+    not_yet = http_request(headers=bearer(RSA.sign(claims(nbf=EPOCH + 30))))
+    issued_later = http_request(headers=bearer(RSA.sign(claims(iat=EPOCH + 30))))
+    assert not (await auth.authorize(not_yet)).allowed
+    assert not (await auth.authorize(issued_later)).allowed
+    await clock.advance(30)
+    assert (await auth.authorize(not_yet)).allowed
+    assert (await auth.authorize(issued_later)).allowed
+
+
+async def test_a_signature_by_another_key_is_401(mesh: Mesh) -> None:
+    forged = SigningKey("rsa-1")  # same kid, different key
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(forged.sign(claims()))))
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert "signature is invalid" in str(header(answer.refusal, "www-authenticate"))
+
+
+async def test_a_tampered_payload_is_401(mesh: Mesh) -> None:
+    head, _, signature = RSA.sign(claims()).split(".")
+    other = RSA.sign(claims(sub="admin")).split(".")[1]
+    answer = await authorizer(mesh).authorize(
+        http_request(headers=bearer(f"{head}.{other}.x{signature}"))
+    )
+    assert answer.refusal is not None and answer.refusal.status == 401
+
+
+@pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", ""])
+async def test_garbage_is_401(mesh: Mesh, token: str) -> None:
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token) if token else []))
+    assert answer.refusal is not None and answer.refusal.status == 401
+
+
+async def test_a_token_without_kid_or_with_an_unknown_kid_is_401(mesh: Mesh) -> None:
+    import jwt
+
+    auth = authorizer(mesh)
+    no_kid = jwt.encode(claims(), RSA.private, algorithm="RS256")
+    unknown = RSA.sign(claims(), kid="nobody")
+    for token in (no_kid, unknown):
+        answer = await auth.authorize(http_request(headers=bearer(token)))
+        assert answer.refusal is not None and answer.refusal.status == 401
+
+
+async def test_only_rsa_algorithms_by_default_as_api_gateway(mesh: Mesh) -> None:
+    token = EC.sign(claims())
+    refused = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert refused.refusal is not None and refused.refusal.status == 401
+    widened = authorizer(mesh, algorithms=["RS256", "ES256"])
+    assert (await widened.authorize(http_request(headers=bearer(token)))).allowed
+
+
+async def test_a_symmetric_or_unsigned_token_is_refused(mesh: Mesh) -> None:
+    import jwt
+
+    auth = authorizer(mesh)
+    for token in (
+        jwt.encode(
+            claims(),
+            "shared-secret-of-at-least-32-bytes!!",
+            algorithm="HS256",
+            headers={"kid": "rsa-1"},
+        ),
+        jwt.encode(claims(), None, algorithm="none", headers={"kid": "rsa-1"}),
+    ):
+        answer = await auth.authorize(http_request(headers=bearer(token)))
+        assert answer.refusal is not None and answer.refusal.status == 401
+
+
+async def test_the_refusal_on_a_rest_api_names_its_error_type(mesh: Mesh) -> None:
+    answer = await authorizer(mesh).authorize(rest_request())
+    assert answer.refusal is not None
+    assert answer.refusal.status == 401
+    assert body(answer.refusal) == {"message": "Unauthorized"}
+    assert header(answer.refusal, "x-amzn-ErrorType") == "UnauthorizedException"
+
+
+# -- scopes ----------------------------------------------------------------------------------
+
+
+async def test_a_route_requiring_scopes_needs_one_of_them(mesh: Mesh) -> None:
+    auth = authorizer(mesh).requiring("orders:read", "orders:admin")
+    token = RSA.sign(claims(scope="profile orders:read"))
+    answer = await auth.authorize(http_request(headers=bearer(token)))
+    assert answer.allowed
+    assert answer.context is not None
+    assert answer.context["jwt"]["scopes"] == ["profile", "orders:read"]
+
+
+async def test_insufficient_scopes_are_403_forbidden(mesh: Mesh) -> None:
+    auth = authorizer(mesh).requiring("orders:write")
+    for token_claims in (claims(scope="orders:read"), claims()):
+        answer = await auth.authorize(http_request(headers=bearer(RSA.sign(token_claims))))
+        assert answer.refusal is not None
+        assert answer.refusal.status == 403
+        assert body(answer.refusal) == {"message": "Forbidden"}
+        assert 'error="insufficient_scope"' in str(header(answer.refusal, "www-authenticate"))
+
+
+async def test_an_invalid_token_on_a_scoped_route_is_still_401(mesh: Mesh) -> None:
+    auth = authorizer(mesh).requiring("orders:read")
+    token = RSA.sign(claims(scope="orders:read", exp=EPOCH - 1))
+    answer = await auth.authorize(http_request(headers=bearer(token)))
+    assert answer.refusal is not None and answer.refusal.status == 401
+
+
+async def test_scp_as_a_list_or_a_string_counts_as_scopes(mesh: Mesh) -> None:
+    auth = authorizer(mesh).requiring("orders:read")
+    for scp in (["orders:read", "x"], "orders:read x"):
+        answer = await auth.authorize(http_request(headers=bearer(RSA.sign(claims(scp=scp)))))
+        assert answer.allowed
+        assert answer.context is not None
+        assert answer.context["jwt"]["scopes"] == ["orders:read", "x"]
+
+
+async def test_requiring_leaves_the_original_authorizer_unscoped(mesh: Mesh) -> None:
+    auth = authorizer(mesh)
+    scoped = auth.requiring("orders:read")
+    assert scoped.keys is auth.keys
+    token = RSA.sign(claims())
+    assert (await auth.authorize(http_request(headers=bearer(token)))).allowed
+    assert not (await scoped.authorize(http_request(headers=bearer(token)))).allowed
+
+
+# -- declaration errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"audiences": []},
+        {"audiences": [""]},
+        {"issuer": ""},
+        {"jwks": None},
+        {"jwks_url": "https://issuer.example.com/jwks.json"},
+        {"algorithms": ["HS256"]},
+        {"algorithms": []},
+        {"identity_source": "Authorization"},
+        {"identity_source": "$request.header.A,$request.header.B"},
+        {"leeway": -1},
+        {"jwks": {"keys": "none"}},
+    ],
+)
+def test_bad_declarations_fail_at_the_call(mesh: Mesh, settings: dict[str, Any]) -> None:
+    base: dict[str, Any] = {"issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(RSA)}
+    base.update(settings)
+    if base["jwks"] is None:
+        del base["jwks"]
+    with pytest.raises(ConfigurationError):
+        JwtAuthorizer(mesh.context, **base)
+    with pytest.raises(ConfigurationError):
+        JwtAuthorizer(mesh.context, issuer=ISSUER, audiences=AUDIENCE, jwks=jwks(RSA)).requiring()
+
+
+def test_a_metadata_address_is_refused_as_jwks_url(mesh: Mesh) -> None:
+    with pytest.raises(ConfigurationError):
+        authorizer(mesh, jwks=None, jwks_url="http://169.254.169.254/jwks.json")
+
+
+# -- JWKS file -------------------------------------------------------------------------------
+
+
+async def test_keys_from_a_jwks_file_reread_when_a_new_kid_appears(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_bytes(orjson.dumps(jwks(RSA)))
+    auth = authorizer(mesh, jwks=None, jwks_file=path)
+    assert (await auth.authorize(http_request(headers=bearer(RSA.sign(claims()))))).allowed
+    rotated = http_request(headers=bearer(RSA_ROTATED.sign(claims())))
+    assert not (await auth.authorize(rotated)).allowed
+    path.write_bytes(orjson.dumps(jwks(RSA, RSA_ROTATED)))
+    stat = path.stat()
+    os.utime(path, (stat.st_atime, stat.st_mtime + 5))
+    assert (await auth.authorize(rotated)).allowed
+
+
+@pytest.mark.parametrize("content", [None, b"{not json", b'{"keys": []}', b"[]"])
+def test_a_missing_or_malformed_jwks_file_fails_at_the_call(
+    mesh: Mesh, tmp_path: Path, content: bytes | None
+) -> None:
+    path = tmp_path / "jwks.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigurationError, match="jwks_file"):
+        authorizer(mesh, jwks=None, jwks_file=path)
+
+
+# -- JWKS URL, served over real HTTP ---------------------------------------------------------
+
+
+class JwksServer:
+    """A tiny HTTP/1.1 server on a free loopback port serving one JWKS document."""
+
+    def __init__(self) -> None:
+        self.document: Any = jwks(RSA)
+        self.status = 200
+        self.hits = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/.well-known/jwks.json"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.hits += 1
+        payload = self.document if isinstance(self.document, bytes) else orjson.dumps(self.document)
+        writer.write(
+            f"HTTP/1.1 {self.status} X\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> JwksServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[JwksServer]:
+    async with JwksServer() as running:
+        yield running
+
+
+async def test_keys_are_fetched_once_from_the_jwks_url_and_cached(
+    mesh: Mesh, server: JwksServer
+) -> None:
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    scoped = auth.requiring("orders:read")
+    for _ in range(3):
+        assert (await auth.authorize(http_request(headers=bearer(RSA.sign(claims()))))).allowed
+    token = RSA.sign(claims(scope="orders:read"))
+    assert (await scoped.authorize(http_request(headers=bearer(token)))).allowed
+    assert server.hits == 1
+
+
+async def test_concurrent_first_requests_fetch_the_keys_once(
+    mesh: Mesh, server: JwksServer
+) -> None:
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    request = http_request(headers=bearer(RSA.sign(claims())))
+    answers = await asyncio.gather(*(auth.authorize(request) for _ in range(5)))
+    assert all(answer.allowed for answer in answers)
+    assert server.hits == 1
+
+
+async def test_an_unknown_kid_refetches_the_keys_so_rotation_needs_no_restart(
+    mesh: Mesh, clock: VirtualClock, server: JwksServer
+) -> None:
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    assert (await auth.authorize(http_request(headers=bearer(RSA.sign(claims()))))).allowed
+    await clock.advance(REFETCH_INTERVAL)
+    server.document = jwks(RSA, RSA_ROTATED)
+    rotated = http_request(headers=bearer(RSA_ROTATED.sign(claims())))
+    assert (await auth.authorize(rotated)).allowed
+    assert server.hits == 2
+
+
+async def test_unknown_kids_do_not_refetch_more_often_than_the_interval(
+    mesh: Mesh, clock: VirtualClock, server: JwksServer
+) -> None:
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    made_up = [http_request(headers=bearer(RSA.sign(claims(), kid=f"k{n}"))) for n in range(5)]
+    for request in made_up:
+        assert not (await auth.authorize(request)).allowed
+    assert server.hits == 1
+    await clock.advance(REFETCH_INTERVAL)
+    assert not (await auth.authorize(made_up[0])).allowed
+    assert server.hits == 2
+
+
+async def test_keys_are_fetched_again_after_two_hours(
+    mesh: Mesh, clock: VirtualClock, server: JwksServer
+) -> None:
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    token = RSA.sign(claims(exp=EPOCH + 3 * 3600))
+    assert (await auth.authorize(http_request(headers=bearer(token)))).allowed
+    await clock.advance(JWKS_MAX_AGE - 1)
+    assert (await auth.authorize(http_request(headers=bearer(token)))).allowed
+    assert server.hits == 1
+    server.document = jwks(RSA_ROTATED)  # the old key was withdrawn
+    await clock.advance(1)
+    assert not (await auth.authorize(http_request(headers=bearer(token)))).allowed
+    assert server.hits == 2
+
+
+@pytest.mark.parametrize("problem", ["status", "not json", "no keys"])
+async def test_a_broken_jwks_url_refuses_with_401_and_logs_why(
+    mesh: Mesh, server: JwksServer, caplog: pytest.LogCaptureFixture, problem: str
+) -> None:
+    if problem == "status":
+        server.status = 503
+    elif problem == "not json":
+        server.document = b"<html>"
+    else:
+        server.document = {"keys": []}
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    token = RSA.sign(claims())
+    with caplog.at_level(logging.WARNING, logger="eventmesh.gateway.authorizers"):
+        answer = await auth.authorize(http_request(headers=bearer(token)))
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert "signing keys could not be retrieved" in str(header(answer.refusal, "www-authenticate"))
+    assert "signing keys are unavailable" in caplog.text
+    assert token not in caplog.text
+
+
+async def test_an_unreachable_jwks_url_refuses_with_401_and_logs_the_url(
+    mesh: Mesh, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with JwksServer() as gone:
+        url = gone.url
+    auth = authorizer(mesh, jwks=None, jwks_url=url)
+    with caplog.at_level(logging.WARNING, logger="eventmesh.gateway.authorizers"):
+        answer = await auth.authorize(http_request(headers=bearer(RSA.sign(claims()))))
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert url in caplog.text
+    assert isinstance(auth.keys, JwksUrl)
+    assert auth.keys.fetches == 1
