@@ -47,6 +47,8 @@ from eventmesh._storage import BoundValues, StorageBinding, StorageSpec
 from eventmesh._validation import check_mapping, check_number, check_text, json_bytes
 from eventmesh.backends.protocols import Backend
 from eventmesh.delivery.destinations import FunctionDestination
+from eventmesh.gateway.apis import HttpApi, RestApi
+from eventmesh.gateway.function_url import FunctionUrl, url_settings
 from eventmesh.idempotency import Idempotency, IdempotencyLayer, KeySpec, idempotent
 from eventmesh.mappings.queue_mapping import QueueMapping
 from eventmesh.mappings.stream_mapping import StreamMapping
@@ -276,6 +278,7 @@ class Mesh:
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
         middleware: Iterable[Middleware] | None = None,
+        url: Any = None,
     ) -> Function: ...
 
     @overload
@@ -299,6 +302,7 @@ class Mesh:
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
         middleware: Iterable[Middleware] | None = None,
+        url: Any = None,
     ) -> Callable[[Handler], Function]: ...
 
     def function(
@@ -323,6 +327,7 @@ class Mesh:
         idempotency: Idempotency | None = None,
         max_pending: int | None = None,
         middleware: Iterable[Middleware] | None = None,
+        url: Any = None,
     ) -> Function | Callable[[Handler], Function]:
         """Register a handler as a function; use as ``@mesh.function`` or with settings.
 
@@ -337,8 +342,12 @@ class Mesh:
         an OS process speaking Lambda's Runtime API (a code directory with an executable
         ``bootstrap`` is a custom runtime, in any language). A decorated plain ``def`` runs in
         the mesh's process unless ``isolation="process"`` (see :mod:`eventmesh.process`).
+
+        ``url=True`` (or a :class:`~eventmesh.gateway.function_url.FunctionUrlConfig`, or a
+        mapping with ``auth_type`` and ``cors``) gives the function a function URL.
         """
         check_isolation(isolation)
+        url_config = url_settings(url)
         check_max_pending(max_pending)
         layers = check_middleware(middleware, "function")
         if idempotency is not None and not isinstance(idempotency, Idempotency):
@@ -371,8 +380,11 @@ class Mesh:
                     "a handler string runs with isolation='process' (its own processes); for "
                     "isolation='in_process', import the handler and decorate it"
                 )
-            return self._register_process(
-                name, handler, code, config, idempotency, max_pending, layers, None
+            return self._with_url(
+                self._register_process(
+                    name, handler, code, config, idempotency, max_pending, layers, None
+                ),
+                url_config,
             )
 
         def register(target: Handler) -> Function:
@@ -380,13 +392,21 @@ class Mesh:
                 handler_string, root = handler_of(
                     target, str(name or getattr(target, "__name__", ""))
                 )
-                return self._register_process(
+                return self._with_url(self._register_process(
                     name or target.__name__, handler_string, root, config, idempotency,
                     max_pending, layers, target,
-                )  # fmt: skip
-            return self._register(target, name, config, idempotency, max_pending, layers)
+                ), url_config)  # fmt: skip
+            function = self._register(target, name, config, idempotency, max_pending, layers)
+            return self._with_url(function, url_config)
 
         return register(func) if func is not None else register
+
+    def _with_url(self, function: Function, url: Mapping[str, Any] | None) -> Function:
+        """Give ``function`` its function URL when ``url=`` asked for one."""
+        if url is not None:
+            name = FunctionUrl.resource_name(function.name)
+            self.resource(FunctionUrl, name, function=function.name, **url)
+        return function
 
     def _register_process(
         self,
@@ -704,6 +724,21 @@ class Mesh:
             name=name,
             start=start,
         )
+
+    def http_api(self, name: str, /, **settings: Any) -> HttpApi:
+        """An API Gateway HTTP API (created on first use; later calls return the same one):
+        ``.route("GET /orders/{id}", fn)``. Settings: ``stage`` (``$default``),
+        ``stage_variables``, ``base_path`` (the root; None: only by its execute-api host),
+        ``payload_format_version`` (``"2.0"``), ``timeout`` (30 s), ``cors``. See
+        :mod:`eventmesh.gateway`."""
+        return self._context.resource(HttpApi, check_resource_name(name, "API", 128), settings)
+
+    def rest_api(self, name: str, /, **settings: Any) -> RestApi:
+        """An API Gateway REST API (created on first use; later calls return the same one):
+        ``.route("GET /orders/{id}", fn, api_key_required=True)``, ``.api_key()``. Settings:
+        ``stage`` (``Prod``), ``stage_variables``, ``base_path``, ``binary_media_types``,
+        ``timeout`` (29 s), ``cors``. See :mod:`eventmesh.gateway`."""
+        return self._context.resource(RestApi, check_resource_name(name, "API", 128), settings)
 
     # -- resolution --------------------------------------------------------------------------
     def resolve_function(self, target: Function | str) -> FunctionTarget:

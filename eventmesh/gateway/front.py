@@ -2,16 +2,46 @@
 
 The face calls :meth:`Gateway.handle` for every request that is not one of the mesh's own
 paths; the answer carries what API Gateway's access logs record besides the response.
+
+Which API a request is for, in this order:
+
+1. the Host ``{api-id}.execute-api.<anything>``: that API. A REST API's path starts with its
+   stage (``/prod/orders/1``), as on AWS's execute-api URLs; so does an HTTP API's unless its
+   stage is ``$default``;
+2. the Host ``{url-id}.lambda-url.<anything>``: that function URL;
+3. a path ``/_lambda-url/{function-name}/...``: that function's URL (for clients without
+   wildcard DNS); the rest of the path is the event's ``rawPath``;
+4. otherwise the API whose base path (``base_path=``, default the root) is the longest prefix
+   of the path, as a custom domain's API mappings: the base path is stripped before routing,
+   so payload 2.0's ``rawPath`` leaves it out while payload 1.0's ``path`` keeps it, as AWS.
+
+A request no API claims gets 403 ``{"message":"Forbidden"}`` (a custom domain's answer for a
+path no mapping covers).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from eventmesh._http_messages import HttpRequest, HttpResponse
+from eventmesh.gateway.apis import Api, HttpApi, RestApi
+from eventmesh.gateway.errors import gateway_response
+from eventmesh.gateway.events import Origin
+from eventmesh.gateway.function_url import URL_PATH_PREFIX, FunctionUrl
+from eventmesh.gateway.handling import Outcome, answer_api, answer_url, too_large
+from eventmesh.gateway.ids import short_request_id, uuid_request_id
+from eventmesh.gateway.integration import MAX_REQUEST_BODY, Integration
 from eventmesh.resources.context import ResourceContext
 
 __all__ = ["Gateway", "GatewayAnswer"]
+
+logger = logging.getLogger("eventmesh.gateway")
+
+_EXECUTE_API = re.compile(r"^([a-z0-9]{10})\.execute-api\.")
+_LAMBDA_URL = re.compile(r"^([a-z0-9]{32})\.lambda-url\.")
 
 
 @dataclass(slots=True)
@@ -30,11 +60,135 @@ class GatewayAnswer:
     error: str | None = None
 
 
+def _first_segment(raw_path: str) -> tuple[str, str]:
+    """``/prod/orders/1`` -> (``prod``, ``/orders/1``)."""
+    head, _, rest = raw_path.lstrip("/").partition("/")
+    return unquote(head), "/" + rest
+
+
 class Gateway:
     """Routes requests to the mesh's REST APIs, HTTP APIs and function URLs."""
 
     def __init__(self, context: ResourceContext) -> None:
         self._context = context
+        self._integration = Integration(context)
 
     async def handle(self, request: HttpRequest) -> GatewayAnswer:
-        raise NotImplementedError("the gateway's routing is being built")
+        """Answer one request; never raises (an unexpected failure is API Gateway's 500)."""
+        try:
+            return await self._handle(request)
+        except Exception as exc:  # a bug must not become a traceback to the client
+            logger.exception("the gateway failed on %s %s", request.method, request.path)
+            return GatewayAnswer(
+                gateway_response("http", "internal"), uuid_request_id(), error=repr(exc)
+            )
+
+    async def _handle(self, request: HttpRequest) -> GatewayAnswer:
+        raw_path = request.raw_path or request.path or "/"
+        host = request.host.split(":", 1)[0].lower()
+        apis = self._context.resources_of(Api)
+        if found := _EXECUTE_API.match(host):
+            api = next((a for a in apis if a.id == found.group(1)), None)
+            if api is None:
+                return self._unclaimed()
+            return await self._api(api, request, raw_path, by_host=True)
+        if found := _LAMBDA_URL.match(host):
+            urls = self._context.resources_of(FunctionUrl)
+            url = next((u for u in urls if u.id == found.group(1)), None)
+            if url is None:
+                return GatewayAnswer(gateway_response("url", "forbidden"), uuid_request_id())
+            return await self._url(url, request, "", raw_path)
+        if raw_path.startswith(URL_PATH_PREFIX):
+            name, rest = _first_segment(raw_path[len(URL_PATH_PREFIX) - 1 :])
+            url = self._context.find_resource(FunctionUrl.resource_name(name))  # type: ignore[assignment]
+            if isinstance(url, FunctionUrl):
+                return await self._url(url, request, URL_PATH_PREFIX + name, rest)
+        mapped = [a for a in apis if a.base_path is not None]
+        for api in sorted(mapped, key=lambda a: -len(a.base_path or "")):
+            base = f"/{api.base_path}" if api.base_path else ""
+            if not base or raw_path == base or raw_path.startswith(base + "/"):
+                return await self._api(api, request, raw_path, by_host=False, base=base)
+        return self._unclaimed()
+
+    def _unclaimed(self) -> GatewayAnswer:
+        response = HttpResponse(
+            403, [("content-type", "application/json")], b'{"message":"Forbidden"}'
+        )
+        return GatewayAnswer(response, uuid_request_id(), error="no API for this host or path")
+
+    def _origin(self, api_id: str, stage: str, domain: str, request_id: str,
+                extended: str, request: HttpRequest) -> Origin:  # fmt: skip
+        context = self._context
+        return Origin(
+            account_id=context.account_id,
+            region=context.region,
+            api_id=api_id,
+            stage=stage,
+            domain_name=domain,
+            domain_prefix=domain.split(".", 1)[0],
+            request_id=request_id,
+            extended_request_id=extended,
+            epoch=request.received_at or context.clock.time(),
+        )
+
+    async def _api(
+        self, api: Api, request: HttpRequest, raw_path: str, *, by_host: bool, base: str = ""
+    ) -> GatewayAnswer:
+        rest = isinstance(api, RestApi)
+        extended = short_request_id()
+        request_id = uuid_request_id() if rest else extended
+        host = request.host.split(":", 1)[0]
+        domain = host if by_host else api.domain_name
+        origin = self._origin(api.id, api.stage, domain, request_id, extended, request)
+        origin.stage_variables = api.stage_variables
+        answer = GatewayAnswer(HttpResponse(200), request_id, api.id, api.stage)
+        if by_host and (rest or (isinstance(api, HttpApi) and api.stage != "$default")):
+            stage, route = _first_segment(raw_path)
+            if stage != api.stage:
+                kind = "rest" if rest else "http"
+                answer.response = gateway_response(kind, "forbidden" if rest else "not_found")
+                answer.error = f"no stage {stage!r}"
+                return self._stamp(answer, rest)
+            origin.prefix, origin.route = f"/{stage}", route
+        elif base:
+            origin.prefix, origin.route, origin.mapped = base, raw_path[len(base) :] or "/", True
+        else:
+            origin.route = raw_path
+        if len(request.body) > MAX_REQUEST_BODY:
+            outcome = too_large(api.api_kind)
+        else:
+            outcome = await answer_api(api, request, origin, self._integration)
+        return self._stamp(self._fill(answer, outcome), rest)
+
+    async def _url(
+        self, url: FunctionUrl, request: HttpRequest, prefix: str, route: str
+    ) -> GatewayAnswer:
+        request_id = uuid_request_id()
+        host = request.host.split(":", 1)[0]
+        domain = host if not prefix and host else url.domain_name
+        origin = self._origin(url.id, "$default", domain, request_id, request_id, request)
+        origin.prefix, origin.route, origin.mapped = prefix, route, True
+        answer = GatewayAnswer(HttpResponse(200), request_id, url.id, "$default")
+        if len(request.body) > MAX_REQUEST_BODY:
+            outcome = too_large("url")
+        else:
+            outcome = await answer_url(url, request, origin, self._integration)
+        answer = self._fill(answer, outcome)
+        answer.response.headers.append(("x-amzn-requestid", request_id))
+        return answer
+
+    @staticmethod
+    def _fill(answer: GatewayAnswer, outcome: Outcome) -> GatewayAnswer:
+        answer.response = outcome.response
+        answer.route_key = outcome.route_key
+        answer.integration_latency_ms = outcome.latency_ms
+        answer.error = outcome.error
+        return answer
+
+    @staticmethod
+    def _stamp(answer: GatewayAnswer, rest: bool) -> GatewayAnswer:
+        """API Gateway's request id headers: ``x-amzn-requestid`` (REST), ``apigw-requestid``
+        (HTTP APIs)."""
+        name = "x-amzn-requestid" if rest else "apigw-requestid"
+        answer.response.headers.append((name, answer.request_id))
+        return answer

@@ -1,0 +1,280 @@
+"""REST APIs and HTTP APIs as resources of a mesh: their settings, stages and routes.
+
+Built through ``context.resource(Kind, name, settings)`` (``mesh.http_api("shop")``,
+``mesh.rest_api("admin", stage="prod")``), so they live in the mesh's registry and the
+gateway finds them with ``context.resources_of(Api)``. Each has an id of 10 lowercase
+letters and digits derived from its name: its host is ``{id}.execute-api.{region}.amazonaws.com``
+and its ARNs ``arn:aws:execute-api:{region}:{account}:{id}/...``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from eventmesh._errors import ConfigurationError, EventMeshError
+from eventmesh._function import Function
+from eventmesh.gateway.authorization import Authorizer
+from eventmesh.gateway.cors import Cors, cors_of
+from eventmesh.gateway.ids import api_id
+from eventmesh.gateway.routes import RouteKey, RouteTable, parse_route_key
+from eventmesh.resources._base import Resource
+from eventmesh.resources.context import ResourceContext
+
+__all__ = ["Api", "ApiKey", "HttpApi", "RestApi", "Route"]
+
+_STAGE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_BASE_PATH = re.compile(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]{0,512}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route: its key, the function it invokes (a Function, a name or ``name:alias``),
+    its authorizer, whether it needs an API key (REST), its payload version and timeout."""
+
+    key: RouteKey
+    function: Function | str
+    authorizer: Authorizer | None
+    api_key_required: bool
+    payload_format_version: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A REST API key: sent as the ``x-api-key`` header."""
+
+    id: str
+    name: str
+    value: str = ""
+
+    def __repr__(self) -> str:  # the value is a secret: never in logs
+        return f"ApiKey(id={self.id!r}, name={self.name!r})"
+
+
+def _timeout(value: Any, maximum: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigurationError(f"timeout: seconds, got {value!r}")
+    if value < 0.05 or (maximum is not None and value > maximum):
+        upper = f"{maximum:g}" if maximum is not None else "any"
+        raise ConfigurationError(f"timeout must be from 0.05 to {upper} seconds, got {value!r}")
+    return float(value)
+
+
+def _function_spec(fn: Any) -> Function | str:
+    if isinstance(fn, Function):
+        return fn
+    if isinstance(fn, str) and fn and fn.count(":") <= 1 and all(fn.split(":")):
+        return fn
+    if isinstance(fn, str) and fn.startswith("arn:aws:lambda:"):
+        return fn
+    raise ConfigurationError(
+        f"a route's function is a Function, a name or 'name:alias', got {fn!r}"
+    )
+
+
+class Api(Resource):
+    """What REST and HTTP APIs share (see the module docstring)."""
+
+    service: ClassVar[str] = "execute-api"
+    api_kind: ClassVar[str] = ""
+    default_stage: ClassVar[str] = ""
+    default_timeout: ClassVar[float] = 29.0
+    _settings: ClassVar[frozenset[str]] = frozenset(
+        {"stage", "stage_variables", "base_path", "timeout", "cors"}
+    )
+
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
+        unknown = set(settings) - self._settings
+        if unknown:
+            raise ConfigurationError(
+                f"{self.kind} {name!r}: unknown settings {sorted(unknown)}; "
+                f"known: {sorted(self._settings)}"
+            )
+        self.id = api_id(self.api_kind, name)
+        stage = settings.get("stage", self.default_stage)
+        if not isinstance(stage, str) or not (_STAGE.match(stage) or stage == "$default"):
+            raise ConfigurationError(
+                f"{self.kind} {name!r}: stage {stage!r}: 1-128 letters, digits, '-' or '_'"
+            )
+        self.stage: str = stage
+        self.stage_variables = self._stage_variables(settings.get("stage_variables"))
+        self.timeout = _timeout(settings.get("timeout", self.default_timeout), None)
+        self.cors: Cors | None = cors_of(settings.get("cors"))
+        self.base_path = self._base_path(settings.get("base_path", ""), context)
+        self.routes: RouteTable[Route] = RouteTable(rest=self.api_kind == "rest")
+
+    def _stage_variables(self, value: Any) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{self.kind} {self.name!r}: stage_variables: a mapping")
+        for key, text in value.items():
+            if not isinstance(key, str) or not _VARIABLE_NAME.match(key):
+                raise ConfigurationError(
+                    f"stage variable name {key!r}: 1-64 letters, digits or '_'"
+                )
+            if not isinstance(text, str) or not _VARIABLE_VALUE.match(text):
+                raise ConfigurationError(
+                    f"stage variable {key!r}: up to 512 of letters, digits and -._~:/?#&=,"
+                )
+        return dict(value) or None
+
+    def _base_path(self, value: Any, context: ResourceContext) -> str | None:
+        """``""`` (the root), a path such as ``"v1"`` or ``"shop/v2"``, or None (no base path
+        mapping: reached only through its execute-api host)."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigurationError(f"base_path: a string, got {value!r}")
+        path = value.strip("/")
+        if path and not _BASE_PATH.match(path):
+            raise ConfigurationError(
+                f"base_path {path!r}: segments of letters, digits and -._~ separated by '/'"
+            )
+        for other in context.resources_of(Api):
+            if other is not self and other.base_path == path:
+                where = f"/{path}" if path else "the root path"
+                raise ConfigurationError(
+                    f"{self.kind} {self.name!r} and {other.kind} {other.name!r} both claim "
+                    f"{where} as base path: give one another base_path= (or base_path=None "
+                    "to reach it only by its execute-api host)"
+                )
+        return path
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:execute-api:{self.context.region}:{self.context.account_id}:{self.id}"
+
+    @property
+    def domain_name(self) -> str:
+        return f"{self.id}.execute-api.{self.context.region}.amazonaws.com"
+
+    def route_arn(self, method: str, path: str) -> str:
+        """``arn:aws:execute-api:{region}:{account}:{id}/{stage}/{METHOD}/{path}``."""
+        return f"{self.arn}/{self.stage}/{method}/{path.lstrip('/')}"
+
+    # -- routes ------------------------------------------------------------------------------
+    def route(
+        self,
+        key: str,
+        fn: Function | str,
+        *,
+        authorizer: Authorizer | None = None,
+        api_key_required: bool = False,
+        payload_format_version: str | None = None,
+        timeout: float | None = None,
+    ) -> Route:
+        """Send requests matching ``key`` (``"GET /orders/{id}"``, ``"ANY /{proxy+}"``,
+        ``"$default"`` on HTTP APIs) to ``fn``."""
+        parsed = parse_route_key(key, allow_default=self.api_kind == "http")
+        if authorizer is not None and not callable(getattr(authorizer, "authorize", None)):
+            raise ConfigurationError(f"route {key!r}: an authorizer has an async authorize()")
+        if not isinstance(api_key_required, bool):
+            raise ConfigurationError(f"route {key!r}: api_key_required is a boolean")
+        route = Route(
+            key=parsed,
+            function=_function_spec(fn),
+            authorizer=authorizer,
+            api_key_required=api_key_required,
+            payload_format_version=self._payload_version(payload_format_version),
+            timeout=self.timeout if timeout is None else _timeout(timeout, None),
+        )
+        self.routes.add(parsed, route)
+        return route
+
+    def _payload_version(self, value: str | None) -> str:
+        return "1.0"
+
+    async def start(self) -> None:
+        """Check that every route's function exists (a clear error at start, not a 500)."""
+        for route in self.routes.values():
+            try:
+                self.context.resolve_function(route.function)
+            except EventMeshError as exc:
+                raise ConfigurationError(
+                    f"{self.kind} {self.name!r} route {route.key.text!r}: {exc}"
+                ) from None
+
+
+class HttpApi(Api):
+    """An API Gateway HTTP API: payload 2.0 by default (``payload_format_version="1.0"``
+    for the API or a route), stage ``$default``, integration timeout 30 s (up to 30),
+    CORS answered by the gateway."""
+
+    kind: ClassVar[str] = "http_api"
+    api_kind: ClassVar[str] = "http"
+    default_stage: ClassVar[str] = "$default"
+    default_timeout: ClassVar[float] = 30.0
+    _settings = Api._settings | {"payload_format_version"}
+
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        self.payload_format_version = "2.0"
+        super().__init__(context, name, settings)
+        self.timeout = _timeout(self.timeout, 30.0)
+        self.payload_format_version = self._payload_version(settings.get("payload_format_version"))
+
+    def _payload_version(self, value: str | None) -> str:
+        if value is None:
+            return self.payload_format_version
+        if value not in ("1.0", "2.0"):
+            raise ConfigurationError(f"payload_format_version: '1.0' or '2.0', got {value!r}")
+        return value
+
+    @property
+    def stage_prefix(self) -> str:
+        return "" if self.stage == "$default" else f"/{self.stage}"
+
+
+class RestApi(Api):
+    """An API Gateway REST API: payload 1.0, a stage (``Prod`` as SAM's implicit API),
+    integration timeout 29 s, ``binary_media_types``, API keys, SAM-style CORS."""
+
+    kind: ClassVar[str] = "rest_api"
+    api_kind: ClassVar[str] = "rest"
+    default_stage: ClassVar[str] = "Prod"
+    default_timeout: ClassVar[float] = 29.0
+    _settings = Api._settings | {"binary_media_types"}
+
+    def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(context, name, settings)
+        if self.stage == "$default":
+            raise ConfigurationError("a REST API's stage is a name, not $default")
+        types = settings.get("binary_media_types") or ()
+        if isinstance(types, str) or not all(isinstance(t, str) and "/" in t for t in types):
+            raise ConfigurationError(
+                f"binary_media_types: a list of media types such as 'image/png', 'image/*' "
+                f"or '*/*', got {types!r}"
+            )
+        self.binary_media_types: tuple[str, ...] = tuple(types)
+        self.api_keys: list[ApiKey] = []
+
+    def api_key(self, value: str | None = None, *, name: str | None = None) -> ApiKey:
+        """A key for routes with ``api_key_required=True`` (sent as ``x-api-key``); without
+        ``value`` one is generated (40 characters)."""
+        if value is None:
+            value = secrets.token_urlsafe(30)
+        if not isinstance(value, str) or not 20 <= len(value) <= 128:
+            raise ConfigurationError("an API key's value is 20 to 128 characters (as AWS)")
+        if any(key.value == value for key in self.api_keys):
+            raise ConfigurationError("this API already has that key")
+        key_id = api_id("key", f"{self.id}:{len(self.api_keys)}")
+        key = ApiKey(key_id, name or key_id, value)
+        self.api_keys.append(key)
+        return key
+
+    def key_for(self, value: str | None) -> ApiKey | None:
+        if not value:
+            return None
+        for key in self.api_keys:
+            if secrets.compare_digest(key.value, value):
+                return key
+        return None
