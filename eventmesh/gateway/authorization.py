@@ -37,10 +37,13 @@ class AuthorizationRequest:
 class Authorization:
     """An authorizer's answer. ``refusal`` is the response API Gateway sends instead of calling
     the function (401, 403, 500 with API Gateway's bodies), None when allowed; ``context`` is
-    what goes into ``requestContext.authorizer`` when allowed."""
+    what goes into ``requestContext.authorizer`` when allowed; ``usage_identifier_key`` the
+    API key a Lambda authorizer returned (``usageIdentifierKey``), for a REST API whose API
+    key source is the authorizer, else None."""
 
     refusal: HttpResponse | None = None
     context: Mapping[str, Any] | None = None
+    usage_identifier_key: str | None = None
 
     @property
     def allowed(self) -> bool:

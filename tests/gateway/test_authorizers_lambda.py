@@ -291,6 +291,20 @@ async def test_a_throttled_or_unknown_authorizer_function_is_500(mesh: Mesh) -> 
             assert answer.refusal is not None and answer.refusal.status == 500
 
 
+async def test_the_usage_identifier_key_is_handed_to_the_gateway(mesh: Mesh) -> None:
+    fn = Authz(
+        mesh,
+        lambda event: {**allow_all(event), "usageIdentifierKey": "key-of-a-usage-plan"},
+    )
+    auth = LambdaAuthorizer(mesh.context, fn.function, type="TOKEN")
+    async with mesh:
+        answer = await auth.authorize(rest_request(headers=token("t")))
+        cached = await auth.authorize(rest_request(headers=token("t")))
+    assert answer.usage_identifier_key == "key-of-a-usage-plan"
+    assert cached.usage_identifier_key == "key-of-a-usage-plan"
+    assert answer.context is not None and "usageIdentifierKey" not in answer.context
+
+
 # -- caching ---------------------------------------------------------------------------------
 
 

@@ -163,8 +163,7 @@ class JwksUrl:
             return self._keys[kid]
         async with self._lock:
             fetched = self._fetched_at  # another request may have fetched while we waited
-            now = self._clock.now()
-            stale = fetched is None or now - fetched >= JWKS_MAX_AGE
-            if stale or (kid not in self._keys and now - fetched >= REFETCH_INTERVAL):  # type: ignore[operator]
+            age = float("inf") if fetched is None else self._clock.now() - fetched
+            if age >= JWKS_MAX_AGE or (kid not in self._keys and age >= REFETCH_INTERVAL):
                 await self._fetch()
             return self._keys.get(kid)

@@ -85,6 +85,10 @@ class _Malformed(Exception):
     """The function's answer is not one API Gateway can use."""
 
 
+class _Unauthorized(Exception):
+    """A REST authorizer failed with the message ``Unauthorized``: 401."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     """A function's answer, parsed: a policy, or a simple decision."""
@@ -291,11 +295,7 @@ class LambdaAuthorizer:
         if outcome.principal_id is not None:
             found["principalId"] = str(outcome.principal_id)
         found["integrationLatency"] = 0 if cached else outcome.latency_ms
-        return Authorization(context=found)
-
-
-class _Unauthorized(Exception):
-    """A REST authorizer failed with the message ``Unauthorized``: 401."""
+        return Authorization(context=found, usage_identifier_key=outcome.usage_identifier_key)
 
 
 def _identity_sources(value: str | Iterable[str] | None) -> tuple[IdentitySource, ...]:
