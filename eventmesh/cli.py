@@ -10,12 +10,16 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from eventmesh import __version__
 from eventmesh._errors import EventMeshError
 from eventmesh._mesh import Mesh
 from eventmesh._workers import check_workers, supervise
 from eventmesh.bench.options import add_arguments as add_bench_arguments
+
+if TYPE_CHECKING:
+    from eventmesh.http import HttpServer
 
 __all__ = ["main"]
 
@@ -33,8 +37,23 @@ def _load_mesh(spec: str) -> Mesh:
     return mesh
 
 
-async def _run_until_signalled(mesh: Mesh) -> int:
+def _http_server(mesh: Mesh, address: str) -> HttpServer:
+    """The server for ``--http [HOST:]PORT`` (the http extra imported only when asked for)."""
+    try:
+        from eventmesh.http import HttpServer, parse_address
+    except ImportError as exc:
+        raise SystemExit(
+            f"eventmesh run: --http needs the http extra ({exc}): pip install 'eventmesh[http]'"
+        ) from None
+    host, port = parse_address(address)
+    return HttpServer(mesh, host, port)
+
+
+async def _run_until_signalled(mesh: Mesh, http: HttpServer | None = None) -> int:
     """Run the mesh until SIGINT or SIGTERM, then drain and stop; returns the exit status.
+
+    With ``http``, the mesh is served over HTTP once it runs; the first signal stops the
+    server first (no new connection, the requests in hand finish), then drains the mesh.
 
     The first signal drains (up to the mesh's ``drain_timeout``): exit status 0 when all the
     work finished, 1 when the deadline passed with work left or Event invocations were lost.
@@ -70,13 +89,23 @@ async def _run_until_signalled(mesh: Mesh) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         await mesh.start()
+        if http is not None:
+            try:
+                await http.start()
+            except BaseException:
+                await mesh.stop(drain=False)  # the port is taken, say: do not run half
+                raise
         log.info("running %r; Ctrl-C to stop", mesh)
         await stop.wait()
+        if http is not None:
+            await http.stop()
         clean = await mesh.stop()
     except asyncio.CancelledError:
         if len(received) < 2:
             raise  # not ours: someone else cancelled the run
         main.uncancel()
+        if http is not None:
+            await http.stop(graceful=False)
         await mesh.stop(drain=False)  # if the signals came before the drain began
         log.warning("stopped at once; work in hand was abandoned")
         return 128 + received[1]
@@ -115,6 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run N worker processes sharing the mesh's storage (restarted when one dies; "
         "needs sqlite:// or redis:// storage); default 1, this process",
     )
+    run.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve the mesh's APIs, function URLs and health checks over HTTP, e.g. "
+        "127.0.0.1:8000 (the host defaults to 127.0.0.1; port 0 picks a free port; another "
+        "address than loopback is served with a warning); needs eventmesh[http]",
+    )
     add_bench_arguments(
         commands.add_parser(
             "bench",
@@ -134,6 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             mesh = _load_mesh(arguments.app)
             if arguments.storage is not None:
                 mesh.use_storage(arguments.storage)
+            http = None
+            if arguments.http is not None:
+                if arguments.workers != 1:
+                    print(
+                        "eventmesh run: --http with --workers is not supported yet: run one "
+                        "worker with --http (more workers can share its storage without it)",
+                        file=sys.stderr,
+                    )
+                    return 2
+                http = _http_server(mesh, arguments.http)
             if arguments.workers != 1:
                 check_workers(arguments.workers, mesh.storage)
                 return asyncio.run(
@@ -141,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         arguments.app, arguments.workers, arguments.storage, arguments.log_level
                     )
                 )
-            return asyncio.run(_run_until_signalled(mesh))
+            return asyncio.run(_run_until_signalled(mesh, http))
         elif arguments.command == "bench":
             from eventmesh.bench.command import run_command
 

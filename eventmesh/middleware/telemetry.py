@@ -35,7 +35,7 @@ from eventmesh._invocation import CallHandler, Invocation, InvocationResult
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import Span, TracerProvider
+    from opentelemetry.trace import Span, Tracer, TracerProvider
 
 __all__ = ["Telemetry", "TelemetryMiddleware", "invocation_logger"]
 
@@ -87,6 +87,12 @@ class Telemetry:
             self._tracer = tracer_provider.get_tracer(_INSTRUMENTATION)
         if self.metering:
             self._create_instruments(meter_provider.get_meter(_INSTRUMENTATION))
+
+    @property
+    def tracer(self) -> Tracer | None:
+        """The mesh's tracer while it traces (for the spans of its fronts, such as the HTTP
+        front's server spans), else None."""
+        return self._tracer if self.tracing else None
 
     def _create_instruments(self, meter: Any) -> None:
         counter = meter.create_counter

@@ -1,0 +1,51 @@
+"""Liveness and readiness.
+
+Liveness (``GET /health``) answers 200 whenever the process serves HTTP at all. Readiness
+(``GET /health/ready``) answers 200 only when the mesh runs and its backend answers a read
+within :data:`PROBE_TIMEOUT`; otherwise 503 with a JSON body naming what is down, so a load
+balancer or an orchestrator sends traffic only to a worker that can serve it.
+
+The backend is probed by reading a key nobody writes from its key-value store: one round trip
+to the storage every backend has (memory, SQLite, Redis), changing nothing. What the store
+said when it failed is shown with any URL's credentials masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from eventmesh._http_messages import HttpResponse
+from eventmesh._redact import redact_text
+from eventmesh.resources.context import ResourceContext
+
+__all__ = ["PROBE_KEY", "PROBE_TIMEOUT", "liveness", "readiness"]
+
+PROBE_KEY = "eventmesh:http:readiness-probe"
+PROBE_TIMEOUT = 2.0
+"""Seconds the backend has to answer the probe."""
+
+
+def liveness() -> HttpResponse:
+    return HttpResponse.json(200, {"status": "ok"})
+
+
+async def readiness(context: ResourceContext, timeout: float = PROBE_TIMEOUT) -> HttpResponse:
+    down: dict[str, str] = {}
+    if not context.running:
+        down["mesh"] = "not running"
+    else:
+        try:
+            await asyncio.wait_for(context.backend.values.get(PROBE_KEY), timeout)
+        except TimeoutError:
+            down["backend"] = f"no answer within {timeout:g} s"
+        except Exception as exc:  # any failure of the store is "down", with what it said
+            down["backend"] = redact_text(f"{type(exc).__name__}: {exc}")
+    if down:
+        body: dict[str, Any] = {"status": "unavailable", "down": down}
+        return HttpResponse.json(503, body, [("cache-control", "no-store")])
+    return HttpResponse.json(
+        200,
+        {"status": "ready", "mesh": "running", "backend": "ok"},
+        [("cache-control", "no-store")],
+    )

@@ -1,0 +1,177 @@
+"""An ASGI HTTP request to an :class:`~eventmesh._http_messages.HttpRequest`, the body read
+whole up to a cap, and an :class:`~eventmesh._http_messages.HttpResponse` back to ASGI.
+
+The body is read before anything sees the request (API Gateway buffers it too, and the
+function's event carries all of it), but never beyond ``max_body``: a declared
+``content-length`` over the cap is refused before a byte of the body is read, and a chunked
+body is read only until it passes the cap, so a huge upload cannot exhaust memory.
+
+Before the 413 goes out, what the client still sends is read and thrown away for a moment
+(:func:`linger`, as nginx's lingering close does): a client that writes its whole body before
+reading (httpx, requests) would otherwise have the connection reset under it and never see
+the 413. The linger is bounded in time and bytes, so a client declaring a gigabyte gets its
+413 after :data:`LINGER_SECONDS` at most, without the gigabyte being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from eventmesh._http_messages import HttpRequest, HttpResponse
+from eventmesh.http._asgi_types import Receive, Scope, Send
+
+__all__ = [
+    "MAX_BODY",
+    "BodyTooLarge",
+    "ClientGone",
+    "LINGER_BYTES",
+    "LINGER_SECONDS",
+    "declared_length",
+    "linger",
+    "read_body",
+    "route_path",
+    "send_response",
+    "to_request",
+]
+
+MAX_BODY = 10 * 1024 * 1024
+"""API Gateway's payload quota: 10 MB for REST and HTTP APIs."""
+
+LINGER_SECONDS = 1.0
+"""At most this long is spent throwing away the rest of a body over the cap."""
+LINGER_BYTES = 64 * 1024 * 1024
+"""At most this much of it is read (and thrown away)."""
+
+_SKIPPED_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding"})
+"""Set by the front for the body it sends, whatever the function's answer said."""
+
+
+class BodyTooLarge(Exception):
+    """The request's body is over the cap (declared or read so far)."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request's body arrived in full."""
+
+
+def route_path(scope: Scope) -> tuple[str, str]:
+    """The request's path and raw path below the app's mount point (``root_path``).
+
+    ASGI servers and routers (uvicorn's ``--root-path``, Starlette's ``Mount``) give the full
+    path in ``path`` and the mount point in ``root_path``; the gateway routes on what lies
+    below it, as API Gateway routes on the path below the stage."""
+    path: str = scope["path"]
+    raw: bytes | None = scope.get("raw_path")
+    raw_path = raw.decode("latin-1").partition("?")[0] if raw else path
+    root: str = scope.get("root_path", "") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+        if raw_path.startswith(root):
+            raw_path = raw_path[len(root) :] or "/"
+    return path, raw_path
+
+
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The ``content-length`` header's value, None when absent or not a number (the server
+    has refused a malformed one already)."""
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def read_body(receive: Receive, declared: int | None, max_body: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it is known to pass ``max_body``, or
+    ClientGone when the client left first."""
+    if declared is not None and declared > max_body:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > max_body:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def linger(
+    receive: Receive, seconds: float = LINGER_SECONDS, most: int = LINGER_BYTES
+) -> None:
+    """Read and drop the rest of a refused body, for at most ``seconds`` and ``most`` bytes
+    (see the module docstring)."""
+    dropped = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while dropped <= most:
+                message = await receive()
+                if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                    return
+                dropped += len(message.get("body", b""))
+
+
+def to_request(scope: Scope, body: bytes, received_at: float) -> HttpRequest:
+    """The request as the gateway sees it (see :class:`HttpRequest` for each field)."""
+    path, raw_path = route_path(scope)
+    client = scope.get("client")
+    return HttpRequest(
+        method=scope["method"],
+        path=path,
+        body=body,
+        headers=tuple(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in scope["headers"]
+        ),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        raw_path=raw_path,
+        source_ip=client[0] if client else "",
+        protocol="HTTP/" + scope.get("http_version", "1.1"),
+        scheme=scope.get("scheme", "http"),
+        received_at=received_at,
+    )
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+@dataclass(slots=True)
+class Sent:
+    """What went to the client: the status and the body's length (for the access log)."""
+
+    status: int
+    length: int
+    delivered: bool
+    """False when the client had gone before the answer was written."""
+
+
+async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> Sent:
+    """Write ``response`` (its ``content-length`` set by the front; no body for HEAD)."""
+    body = response.body
+    headers = [
+        (_encode(name.lower()), _encode(value))
+        for name, value in response.headers
+        if name.lower() not in _SKIPPED_RESPONSE_HEADERS
+    ]
+    headers.append((b"content-length", str(len(body)).encode()))
+    try:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+    except OSError:  # the client went away (uvicorn raises ClientDisconnected, an OSError)
+        return Sent(response.status, len(body), delivered=False)
+    return Sent(response.status, len(body), delivered=True)

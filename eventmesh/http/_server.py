@@ -1,0 +1,275 @@
+"""Serving a mesh over HTTP from its own event loop: uvicorn beside the mesh, no thread.
+
+:class:`HttpServer` binds the socket itself (so port 0 picks a free port, known before the
+first request) and runs a ``uvicorn.Server`` as a task of the running loop, with uvicorn's
+own signal handling left out: whoever runs the loop (``eventmesh run``, your program) decides
+when to stop. Stopping closes the listening socket, lets the requests in hand finish (up to
+``shutdown_timeout``, by default the mesh's ``drain_timeout``), and only then is the mesh
+drained, so no request comes in while the mesh drains.
+
+It binds to 127.0.0.1 unless told otherwise; any other address is logged with a warning, as
+the mesh's functions then answer whoever reaches the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from eventmesh._errors import ConfigurationError, EventMeshError
+from eventmesh._mesh import Mesh
+from eventmesh.http._app import MeshApp, asgi_app
+from eventmesh.http._asgi_types import ASGIApp
+from eventmesh.http._requests import MAX_BODY
+
+__all__ = ["DEFAULT_HOST", "HttpServer", "parse_address", "serve"]
+
+logger = logging.getLogger("eventmesh.http")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` (``8000``, ``127.0.0.1:8000``, ``[::1]:8000``, ``:0``) to host and
+    port; the host defaults to 127.0.0.1."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    host = host.strip("[]") or DEFAULT_HOST
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigurationError(
+            f"expected [HOST:]PORT, e.g. 127.0.0.1:8000, got {text!r}"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"a port is 0 to 65535, got {port}")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise EventMeshError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise EventMeshError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn's server without its signal handlers: the loop's owner stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpServer:
+    """Serves ``mesh`` (its :func:`~eventmesh.http.asgi_app`, or ``app``) on ``host:port``.
+
+    ``async with HttpServer(mesh, port=0) as server:`` starts the mesh if it is not running
+    (and stops it on the way out), then serves; :attr:`base_url` says where. Or call
+    :meth:`start` and :meth:`stop` around a mesh you run yourself. ``public_url``: the URL
+    clients reach the server at, when not ``base_url`` (behind a proxy, say); the mesh
+    writes it into what it sends (an SNS signing certificate's URL).
+    """
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        app: ASGIApp | None = None,
+        max_body: int = MAX_BODY,
+        shutdown_timeout: float | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ConfigurationError(f"port must be 0 to 65535, got {port!r}")
+        if not isinstance(host, str) or not host:
+            raise ConfigurationError(f"host must be an address or a name, got {host!r}")
+        self.mesh = mesh
+        self.host = host
+        self.port = port
+        self.app: ASGIApp = app if app is not None else asgi_app(mesh, max_body=max_body)
+        self.shutdown_timeout = shutdown_timeout
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self._server: _EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._bound: tuple[str, int] | None = None
+        self._base_url: str | None = None
+        self._started_mesh = False
+
+    # -- where -----------------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        """The host and port served (the port chosen, for port 0); before start, as asked."""
+        return self._bound or (self.host, self.port)
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running server (a wildcard host as loopback)."""
+        if self._base_url is None:
+            raise EventMeshError("the HTTP server is not serving")
+        return self._base_url
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None and self._server.started and not self._server.should_exit
+
+    # -- start and stop --------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind and serve; returns once the server accepts connections."""
+        if self._server is not None:
+            raise EventMeshError("the HTTP server is already serving")
+        sock = _bind(self.host, self.port)
+        bound = sock.getsockname()
+        self._bound = (bound[0], bound[1])
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            ws="none",
+            server_header=False,
+            timeout_graceful_shutdown=max(
+                1,
+                round(
+                    self.shutdown_timeout
+                    if self.shutdown_timeout is not None
+                    else self.mesh.drain_timeout
+                ),
+            ),
+        )
+        server = _EmbeddedServer(config)
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="eventmesh-http")
+        while not server.started:
+            if self._task.done():
+                self._server, task, self._task = None, self._task, None
+                sock.close()
+                error = task.exception() if not task.cancelled() else None
+                raise EventMeshError(f"the HTTP server did not start: {error!r}")
+            await asyncio.sleep(0.005)
+        self._base_url = self._url()
+        endpoints = self.mesh.context.endpoints
+        if not (isinstance(self.app, MeshApp) and self.app.base_url is not None):
+            endpoints.base_url = self._base_url  # an app told its URL keeps it
+        where = f"http://{_url_host(self._bound[0])}:{self._bound[1]}"
+        if is_loopback(self._bound[0]):
+            logger.info("serving HTTP on %s", where)
+        else:
+            logger.warning(
+                "serving HTTP on %s: not a loopback address, so anyone who reaches this "
+                "machine can call the mesh's APIs",
+                where,
+            )
+
+    def _url(self) -> str:
+        if self.public_url is not None:
+            return self.public_url
+        assert self._bound is not None
+        host = self._bound[0]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+        return f"http://{_url_host(host)}:{self._bound[1]}"
+
+    async def stop(self, *, graceful: bool = True) -> None:
+        """Stop accepting, let the requests in hand finish (``graceful``), stop serving.
+
+        Not graceful: the connections are closed at once and the requests in hand cancelled.
+        A stop of a server that does not serve does nothing."""
+        server, task = self._server, self._task
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        if not graceful:
+            server.force_exit = True
+        try:
+            if graceful:
+                await asyncio.shield(task)
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        except asyncio.CancelledError:
+            server.force_exit = True
+            task.cancel()
+            raise
+        except Exception:
+            logger.exception("the HTTP server failed while stopping")
+        finally:
+            if task.done():
+                self._server = self._task = None
+                endpoints = self.mesh.context.endpoints
+                if endpoints.base_url == self._base_url:
+                    endpoints.base_url = None
+                self._base_url = None
+                logger.info("stopped serving HTTP")
+
+    async def __aenter__(self) -> HttpServer:
+        if not self.mesh.running:
+            await self.mesh.start()
+            self._started_mesh = True
+        try:
+            await self.start()
+        except BaseException:
+            if self._started_mesh:
+                self._started_mesh = False
+                await self.mesh.stop(drain=False)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self.stop()
+        finally:
+            if self._started_mesh:
+                self._started_mesh = False
+                await self.mesh.stop()
+
+    def __repr__(self) -> str:
+        host, port = self.address
+        return f"<HttpServer {_url_host(host)}:{port}{' serving' if self.serving else ''}>"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(
+    mesh: Mesh, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options: Any
+) -> None:
+    """Serve ``mesh`` until cancelled (starting and stopping the mesh if it is not running):
+    ``await eventmesh.http.serve(mesh, port=8000)``; ``options`` as for :class:`HttpServer`."""
+    async with HttpServer(mesh, host, port, **options):
+        await asyncio.Event().wait()
