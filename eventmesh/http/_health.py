@@ -30,7 +30,10 @@ def liveness() -> HttpResponse:
     return HttpResponse.json(200, {"status": "ok"})
 
 
-async def readiness(context: ResourceContext, timeout: float = PROBE_TIMEOUT) -> HttpResponse:
+async def readiness(context: ResourceContext, timeout: float | None = None) -> HttpResponse:
+    """200 when the mesh runs and its backend answers within ``timeout`` (default
+    :data:`PROBE_TIMEOUT`), else 503 naming what is down."""
+    timeout = PROBE_TIMEOUT if timeout is None else timeout
     down: dict[str, str] = {}
     if not context.running:
         down["mesh"] = "not running"
