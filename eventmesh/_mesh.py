@@ -678,15 +678,22 @@ class Mesh:
         """
         return self.resource(Bus, check_resource_name(name, "bus", 256), max_pending=max_pending)
 
-    def topic(self, name: str, *, max_pending: int | None = None) -> Topic:
+    def topic(
+        self, name: str, *, max_pending: int | None = None, signature_version: str | int = "1"
+    ) -> Topic:
         """An SNS-style standard topic (created on first use; later calls return the same one).
 
         ``subscribe`` a function, a queue, an http(s):// URL or an async callable; ``publish``
         fans a message out to every subscription whose filter policy accepts it.
         ``max_pending`` limits its deliveries not yet completed (default: the mesh's).
+        ``signature_version`` is SNS's topic attribute: HTTP(S) deliveries are signed with
+        SHA1withRSA (``"1"``, SNS's default) or SHA256withRSA (``"2"``).
         """
         return self.resource(
-            Topic, check_resource_name(name, "topic", 256), max_pending=max_pending
+            Topic,
+            check_resource_name(name, "topic", 256),
+            max_pending=max_pending,
+            signature_version=str(signature_version),
         )
 
     def bucket(self, name: str) -> Bucket:

@@ -14,7 +14,10 @@ What each kind of subscriber receives:
 * a queue: the JSON notification envelope as the SQS body, or with ``raw_message_delivery``
   the message itself with the message attributes as SQS message attributes;
 * an ``http://`` or ``https://`` URL: a POST of the envelope (or the raw message) with SNS's
-  ``x-amz-sns-*`` headers, through httpx (the ``eventmesh[http]`` extra);
+  ``x-amz-sns-*`` headers, through httpx (the ``eventmesh[http]`` extra); the envelope is
+  signed as SNS signs it, with the mesh's key (:mod:`eventmesh.resources.sns_signing`), its
+  ``SigningCertURL`` and ``UnsubscribeURL`` on the mesh's HTTP front; with ``confirm=True``
+  the subscription waits for confirmation first (:mod:`eventmesh.resources.sns_confirmation`);
 * an async callable: awaited with the envelope as a dict (``Type``, ``MessageId``,
   ``TopicArn``, ``Subject`` when given, ``Message``, ``Timestamp``, ``SignatureVersion``,
   ``Signature``, ``SigningCertURL``, ``UnsubscribeURL``, ``MessageAttributes`` when any).
@@ -33,8 +36,9 @@ publisher's trace context reaches the subscriber (a callable runs in it; when th
 the W3C ``traceparent`` goes in HTTP headers, queue messages and async invocations) and
 recursion detection follows the chain of invocations.
 
-The signature is a digest of SNS's string to sign, not a verifiable signature: no certificate
-exists at ``SigningCertURL``.
+Only HTTP(S) deliveries carry a verifiable signature (an RSA signature costs about a
+millisecond): the copies a function, a queue or a callable gets, which never leave the
+process, carry a digest of SNS's string to sign in its place, and SNS's URLs.
 
 Backpressure: a topic's pending work is its deliveries not yet completed, those waiting to
 retry included (``max_pending``, on every backend: they live in memory). ``publish`` waits for
@@ -83,6 +87,14 @@ from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue, encode_message_attributes
+from eventmesh.resources.sns_confirmation import Confirmation, sns_endpoints
+from eventmesh.resources.sns_signing import (
+    SignatureVersion,
+    SigningKey,
+    check_signature_version,
+    mesh_signer,
+    require_cryptography,
+)
 
 if TYPE_CHECKING:
     from eventmesh._destinations import MessageAttributes
@@ -210,6 +222,7 @@ class Notification:
         "_envelope_parts",
         "_lambda_parts",
         "_signature",
+        "_signed",
         "attributes",
         "message",
         "message_id",
@@ -239,6 +252,7 @@ class Notification:
         """In SQS's shape: ``{name: {"DataType", "StringValue" | "BinaryValue"}}``."""
         self.signing_cert_url = signing_cert_url
         self._signature: str | None = None
+        self._signed: tuple[SigningKey, SignatureVersion, str] | None = None
         self._lambda_parts: tuple[bytes, bytes] | None = None
         self._envelope_fields: dict[str, str] | None = None
         self._envelope_parts: tuple[bytes, bytes] | None = None
@@ -251,6 +265,23 @@ class Notification:
                 self.message_id, self.message, self.subject, self.timestamp, self.topic_arn
             )
         return signature
+
+    def signed(self, key: SigningKey, version: SignatureVersion) -> str:
+        """The RSA ``Signature`` (made once per key and version: every HTTP subscriber and
+        retry shares it, as SNS signs a message once)."""
+        signed = self._signed
+        if signed is None or signed[0] is not key or signed[1] != version:
+            fields = {
+                "Type": "Notification",
+                "MessageId": self.message_id,
+                "TopicArn": self.topic_arn,
+                "Message": self.message,
+                "Timestamp": self.timestamp,
+            }
+            if self.subject is not None:
+                fields["Subject"] = self.subject
+            signed = self._signed = (key, version, key.sign(fields, version))
+        return signed[2]
 
     def sns_attributes(self) -> dict[str, dict[str, str]]:
         """The attributes as SNS shows them: ``{name: {"Type", "Value"}}`` (a new copy)."""
@@ -354,6 +385,7 @@ class Subscription:
         filter_policy: FilterPolicy | None,
         raw_message_delivery: bool,
         delivery_policy: DeliveryPolicy | None,
+        confirm: bool = False,
     ) -> None:
         self.topic = topic
         self.target = target
@@ -382,8 +414,10 @@ class Subscription:
         self.protocol: SubscriptionProtocol = self._protocol(target)
         self._given_policy = delivery_policy
         self._check_settings()
+        self.confirmation: Confirmation | None = None
         if self.protocol in ("http", "https"):
             require_httpx()
+            require_cryptography()
             topic.context.egress.check_literal(str(target))
             policy = delivery_policy or HTTP_DEFAULT_POLICY
             if policy.total_delay() > MAX_HTTP_RETRY_TIME:
@@ -396,10 +430,49 @@ class Subscription:
         else:
             policy = AWS_MANAGED_POLICY
         self.delivery_policy = policy
+        if confirm and self.protocol in ("http", "https"):
+            # SNS confirms an HTTP(S) endpoint; the mesh's own functions and queues are the
+            # subscriber's account's, which SNS confirms at once.
+            self.confirmation = Confirmation(
+                topic.context,
+                topic_arn=topic.arn,
+                subscription_arn=self.arn,
+                url=str(target),
+                policy=policy,
+                signature_version=lambda: topic.signature_version,
+            )
         self.delivered = 0
         self.failed = 0
         self.attempts = 0
         self.filtered_out = 0
+
+    @property
+    def pending_confirmation(self) -> bool:
+        """True until a subscription made with ``confirm=True`` is confirmed."""
+        confirmation = self.confirmation
+        return confirmation is not None and confirmation.pending
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """Some of SNS's ``GetSubscriptionAttributes`` (strings, as SNS gives them)."""
+        confirmation = self.confirmation
+        return {
+            "SubscriptionArn": self.arn,
+            "TopicArn": self.topic.arn,
+            "Protocol": self.protocol,
+            "Endpoint": self.endpoint,
+            "RawMessageDelivery": "true" if self.raw_message_delivery else "false",
+            "PendingConfirmation": "true" if self.pending_confirmation else "false",
+            # Confirmed by the subscription's owner (at once), not by a visit of the URL.
+            "ConfirmationWasAuthenticated": "true" if confirmation is None else "false",
+        }
+
+    async def request_confirmation(self) -> None:
+        """Send a new ``SubscriptionConfirmation`` (a pending subscription whose message was
+        lost, or whose token expired); nothing when it is not pending."""
+        if self.pending_confirmation:
+            assert self.confirmation is not None
+            await self.confirmation.request()
 
     def _protocol(self, target: Subscriber) -> SubscriptionProtocol:
         if isinstance(target, Function):
@@ -549,7 +622,36 @@ class Subscription:
         ``timeout``: how long a function or queue at its limit may be waited for."""
         target = self._target
         assert target is not None, "resolve() runs before any delivery"
+        if target.kind == "http" and not self.raw_message_delivery:
+            return self._deliver_signed(target, notification)
         return target.deliver(self._outgoing(notification), timeout)
+
+    async def _deliver_signed(self, target: Target, notification: Notification) -> Any:
+        """An HTTP(S) delivery of the envelope, signed (the key is loaded on first use)."""
+        signer = self.topic._signer
+        key = signer.loaded or await signer.key()
+        version = self.topic.signature_version
+        fields: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": notification.message_id,
+            "TopicArn": notification.topic_arn,
+        }
+        if notification.subject is not None:
+            fields["Subject"] = notification.subject
+        fields |= {
+            "Message": notification.message,
+            "Timestamp": notification.timestamp,
+            "SignatureVersion": version,
+            "Signature": notification.signed(key, version),
+            "SigningCertURL": signer.certificate_url(key),
+            "UnsubscribeURL": self.topic._sns_endpoints.unsubscribe_url(self.arn),
+        }
+        if notification.attributes:
+            fields["MessageAttributes"] = notification.sns_attributes()
+        text = orjson.dumps(fields).decode()
+        return await target.deliver(
+            Outgoing(text=text, is_json=False, headers=self._headers(notification))
+        )
 
     def _outgoing(self, notification: Notification) -> Outgoing:
         protocol = self.protocol
@@ -563,6 +665,10 @@ class Subscription:
             text, attributes = self.envelope_data(notification).decode(), None
         if protocol == "sqs":
             return Outgoing(text=text, is_json=not self.raw_message_delivery, attributes=attributes)
+        return Outgoing(text=text, is_json=False, headers=self._headers(notification))
+
+    def _headers(self, notification: Notification) -> dict[str, str]:
+        """The headers of an HTTP(S) delivery (SNS's, and the trace context when traced)."""
         headers = {
             "x-amz-sns-message-type": "Notification",
             "x-amz-sns-message-id": notification.message_id,
@@ -575,7 +681,7 @@ class Subscription:
             headers["x-amz-sns-rawdelivery"] = "true"
         if self.topic.context.telemetry.tracing:
             propagate.inject(headers)
-        return Outgoing(text=text, is_json=False, headers=headers)
+        return headers
 
     def retryable(self, exc: Exception) -> bool:
         """SNS retries server-side errors (a backend, the network, a 5xx or 429) and, for a
@@ -608,9 +714,10 @@ class Topic(Resource):
             raise ConfigurationError(
                 f"topic name {name!r} must be 1-256 letters, digits, '-' or '_'"
             )
-        unknown = set(settings) - {"max_pending"}
+        unknown = set(settings) - {"max_pending", "signature_version"}
         if unknown:
             raise ConfigurationError(f"unknown topic settings: {', '.join(sorted(unknown))}")
+        self.signature_version = settings.get("signature_version", "1")
         self.limit = context.pending_limit("topic", name, settings.get("max_pending"), stored=False)
         self.subscriptions: list[Subscription] = []
         self._routes: dict[str, Subscription] = {}
@@ -627,10 +734,24 @@ class Topic(Resource):
         self._times = IsoTimes()
         self._durable = False  # decided at start: first attempts go through the store too
         self._live = False
+        self._signer = mesh_signer(context)
+        self._sns_endpoints = sns_endpoints(context)
+        # Confirmation messages under way, with their subscription.
+        self._confirmations: dict[asyncio.Task[None], Subscription] = {}
         self.published = 0
         self.delivered = 0
         self.delivery_failures = 0
         self.filtered_out = 0
+
+    @property
+    def signature_version(self) -> SignatureVersion:
+        """SNS's ``SignatureVersion`` topic attribute: how HTTP(S) deliveries are signed,
+        ``"1"`` (SHA1withRSA, SNS's default) or ``"2"`` (SHA256withRSA); may be changed."""
+        return self._signature_version
+
+    @signature_version.setter
+    def signature_version(self, value: str | int) -> None:
+        self._signature_version = check_signature_version(value)
 
     @property
     def signing_cert_url(self) -> str:
@@ -645,12 +766,19 @@ class Topic(Resource):
         filter_policy_scope: Literal["MessageAttributes", "MessageBody"] = "MessageAttributes",
         raw_message_delivery: bool = False,
         delivery_policy: DeliveryPolicy | Mapping[str, Any] | None = None,
+        confirm: bool = False,
     ) -> Subscription:
         """Subscribe a function, a queue, an http(s):// URL or an async callable.
 
         ``filter_policy`` is an SNS filter policy on the message attributes, or on the JSON
         body with ``filter_policy_scope="MessageBody"``. Subscribing the same endpoint again
         with the same settings returns the existing subscription, as SNS does.
+
+        ``confirm=True`` subscribes an HTTP(S) endpoint as SNS's ``Subscribe`` does: pending
+        confirmation, sent a ``SubscriptionConfirmation`` and delivered nothing until its
+        ``SubscribeURL`` is visited (see :mod:`eventmesh.resources.sns_confirmation`). A
+        subscription made in code is otherwise confirmed at once, as are functions, queues
+        and callables (the topic's own account's, which SNS confirms at once).
         """
         policy: FilterPolicy | None
         if filter_policy is None:
@@ -670,6 +798,7 @@ class Topic(Resource):
             filter_policy=policy,
             raw_message_delivery=raw_message_delivery,
             delivery_policy=delivery,
+            confirm=confirm,
         )
         for existing in self.subscriptions:
             if existing._same_endpoint(target):
@@ -687,7 +816,39 @@ class Topic(Resource):
             subscription.resolve()
         self.subscriptions.append(subscription)
         self._routes[subscription.route] = subscription
+        if self._live and subscription.confirmation is not None:
+            self._confirm(subscription)
         return subscription
+
+    def _confirm(self, subscription: Subscription) -> None:
+        """Ask for confirmation in the background (the message may be retried)."""
+        assert subscription.confirmation is not None
+        task = asyncio.create_task(
+            subscription.confirmation.start(), name=f"sns.{self.name}.confirmation"
+        )
+        self._confirmations[task] = subscription
+        task.add_done_callback(self._confirmation_done)
+
+    def _confirmation_done(self, task: asyncio.Task[None]) -> None:
+        self._confirmations.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "topic %s: subscription confirmation failed", self.name, exc_info=task.exception()
+            )
+
+    def subscription_confirmed(self, subscription_arn: str) -> None:
+        """A visit of a ``SubscribeURL`` confirmed the subscription (called by the path)."""
+        for subscription in self.subscriptions:
+            if subscription.arn == subscription_arn and subscription.confirmation is not None:
+                subscription.confirmation.pending = False
+
+    async def unsubscribe_arn(self, subscription_arn: str) -> bool:
+        """A visit of an ``UnsubscribeURL``: False when no subscription has that ARN."""
+        for subscription in self.subscriptions:
+            if subscription.arn == subscription_arn:
+                await self.unsubscribe(subscription)
+                return True
+        return False
 
     def _route_for(self, target: Subscriber) -> str:
         """A stable id of an endpoint of this topic (a hash: a URL's credentials stay out of
@@ -713,6 +874,7 @@ class Topic(Resource):
         self.subscriptions.remove(subscription)
         self._routes.pop(subscription.route, None)
         tasks = [task for task, owner in self._deliveries.items() if owner is subscription]
+        tasks += [task for task, owner in self._confirmations.items() if owner is subscription]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -779,6 +941,13 @@ class Topic(Resource):
         body: bytes | None = None
         cancelled: asyncio.CancelledError | None = None
         for subscription in list(self.subscriptions):
+            confirmation = subscription.confirmation
+            if (
+                confirmation is not None
+                and confirmation.pending
+                and not await confirmation.arrived()
+            ):
+                continue  # SNS delivers nothing to a subscription pending confirmation
             if not subscription.accepts(notification):
                 subscription.filtered_out += 1
                 self.filtered_out += 1
@@ -996,10 +1165,24 @@ class Topic(Resource):
     async def start(self) -> None:
         self._activate()
         self._durable = not self.context.backend.in_memory
+        self._sns_endpoints.topics[self.arn] = self
+        if any(s.protocol in ("http", "https") for s in self.subscriptions):
+            # Load (or make) the signing key now: the front serves its certificate from
+            # the start, whichever worker signed the message a receiver verifies.
+            await self._signer.key()
         self._retries.start()
+        for subscription in self.subscriptions:
+            if subscription.confirmation is not None and subscription.confirmation.pending:
+                self._confirm(subscription)
 
     async def stop(self) -> None:
         self._live = False
+        if self._sns_endpoints.topics.get(self.arn) is self:
+            del self._sns_endpoints.topics[self.arn]
+        confirmations = list(self._confirmations)
+        for task in confirmations:
+            task.cancel()
+        await asyncio.gather(*confirmations, return_exceptions=True)
         self.delivery_failures += await abandon_deliveries(
             set(self._deliveries), 0, f"topic {self.name}", logger
         )

@@ -1,0 +1,286 @@
+"""SNS's subscription confirmation for HTTP(S) subscribers, end to end over real HTTP.
+
+A receiver on 127.0.0.1 gets what the topic POSTs; the test plays the receiver's owner,
+visiting ``SubscribeURL`` and ``UnsubscribeURL`` over real HTTP on a front (127.0.0.1)
+serving the mesh's endpoints. Expected values are SNS's documented ones: the confirmation
+message's fields and their order and its ``Message`` text (SNS's "HTTP/HTTPS subscription
+confirmation JSON format"), the XML answers (``ConfirmSubscriptionResponse``,
+``UnsubscribeResponse``, and the ``ErrorResponse`` SNS gives a wrong token:
+``InvalidParameter`` / ``Invalid parameter: Token``, HTTP 400). Time is a VirtualClock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import httpx
+import orjson
+from http_endpoint import Endpoint, eventually
+from mesh_front import MeshFront
+from test_sns_signing import fetch_certificate, verifies
+
+from eventmesh import Mesh, Telemetry
+from eventmesh.resources.sns_confirmation import TOKEN_LIFETIME
+from eventmesh.testing import VirtualClock
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
+NS = {"sns": "http://sns.amazonaws.com/doc/2010-03-31/"}
+CONFIRMATION_KEYS = [
+    "Type",
+    "MessageId",
+    "Token",
+    "TopicArn",
+    "Message",
+    "SubscribeURL",
+    "Timestamp",
+    "SignatureVersion",
+    "Signature",
+    "SigningCertURL",
+]
+
+
+async def visit(url: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(url)
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str, str]:
+    root = ET.fromstring(response.text)
+    assert root.tag == "{http://sns.amazonaws.com/doc/2010-03-31/}ErrorResponse"
+    return (
+        response.status_code,
+        root.findtext("sns:Error/sns:Type", namespaces=NS) or "",
+        root.findtext("sns:Error/sns:Code", namespaces=NS) or "",
+        root.findtext("sns:Error/sns:Message", namespaces=NS) or "",
+    )
+
+
+async def settle_http() -> None:
+    """Room for a delivery that should not happen to arrive (real sockets, real time)."""
+    await asyncio.sleep(0.2)
+
+
+async def test_confirmation_end_to_end(mesh: Mesh, clock: VirtualClock) -> None:
+    topic = mesh.topic("alerts")
+    async with MeshFront(mesh.context.endpoints) as front, Endpoint(clock) as receiver, mesh:
+        subscription = topic.subscribe(receiver.url, confirm=True)
+        assert subscription.pending_confirmation
+        assert subscription.attributes["PendingConfirmation"] == "true"
+        await eventually(lambda: len(receiver.requests) == 1)
+
+        request = receiver.requests[0]
+        assert request.headers["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+        assert request.headers["x-amz-sns-topic-arn"] == TOPIC_ARN
+        assert request.headers["user-agent"] == "Amazon Simple Notification Service Agent"
+        assert request.headers["content-type"] == "text/plain; charset=UTF-8"
+        message = orjson.loads(request.body)
+        assert list(message) == CONFIRMATION_KEYS
+        assert request.headers["x-amz-sns-message-id"] == message["MessageId"]
+        assert message["Type"] == "SubscriptionConfirmation"
+        assert message["TopicArn"] == TOPIC_ARN
+        assert message["Message"] == (
+            "You have chosen to subscribe to the topic "
+            "arn:aws:sns:us-east-1:123456789012:alerts.\n"
+            "To confirm the subscription, visit the SubscribeURL included in this message."
+        )
+        assert message["Timestamp"] == "2026-01-01T00:00:00.000Z"
+        assert len(message["Token"]) >= 64
+        assert message["SubscribeURL"] == (
+            f"{front.base_url}/_eventmesh/sns/confirm?Action=ConfirmSubscription"
+            f"&TopicArn={TOPIC_ARN}&Token={message['Token']}"
+        )
+        assert message["SignatureVersion"] == "1"
+        certificate = await fetch_certificate(message["SigningCertURL"])
+        assert verifies(message, certificate)
+        assert not verifies({**message, "Token": "0" * 128}, certificate)
+        assert not verifies({**message, "SubscribeURL": message["SubscribeURL"] + "x"}, certificate)
+
+        # Nothing reaches a subscription pending confirmation, nor is kept for later.
+        await topic.publish("before")
+        await settle_http()
+        assert len(receiver.requests) == 1
+        assert subscription.delivered == 0
+
+        # A wrong token: SNS's error, and the subscription stays pending.
+        wrong = message["SubscribeURL"].replace(message["Token"], "ab" * 64)
+        assert error_of(await visit(wrong)) == (
+            400,
+            "Sender",
+            "InvalidParameter",
+            "Invalid parameter: Token",
+        )
+        other_topic = message["SubscribeURL"].replace(TOPIC_ARN, TOPIC_ARN + "2")
+        assert error_of(await visit(other_topic))[2:] == (
+            "InvalidParameter",
+            "Invalid parameter: Token",
+        )
+        assert subscription.pending_confirmation
+
+        response = await visit(message["SubscribeURL"])
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/xml"
+        root = ET.fromstring(response.text)
+        assert root.tag == "{http://sns.amazonaws.com/doc/2010-03-31/}ConfirmSubscriptionResponse"
+        arn = root.findtext("sns:ConfirmSubscriptionResult/sns:SubscriptionArn", namespaces=NS)
+        assert arn == subscription.arn
+        assert root.findtext("sns:ResponseMetadata/sns:RequestId", namespaces=NS)
+        assert not subscription.pending_confirmation
+        assert subscription.attributes["PendingConfirmation"] == "false"
+        assert subscription.attributes["ConfirmationWasAuthenticated"] == "false"
+        again = await visit(message["SubscribeURL"])  # a second visit answers the same
+        assert again.status_code == 200 and subscription.arn in again.text
+
+        await topic.publish("after")
+        await eventually(lambda: subscription.delivered == 1)
+        notification = orjson.loads(receiver.requests[1].body)
+        assert notification["Message"] == "after"
+        assert verifies(notification, certificate)
+
+        # The UnsubscribeURL ends the subscription, with SNS's answer.
+        response = await visit(notification["UnsubscribeURL"])
+        assert response.status_code == 200
+        root = ET.fromstring(response.text)
+        assert root.tag == "{http://sns.amazonaws.com/doc/2010-03-31/}UnsubscribeResponse"
+        assert root.findtext("sns:ResponseMetadata/sns:RequestId", namespaces=NS)
+        assert subscription not in topic.subscriptions
+        await topic.publish("gone")
+        await settle_http()
+        assert len(receiver.requests) == 2
+        assert error_of(await visit(notification["UnsubscribeURL"]))[0::2] == (404, "NotFound")
+
+
+async def test_a_token_expires_after_two_days_on_the_mesh_clock(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """SNS: "Confirmation tokens are valid for two days"; a new confirmation brings a new one."""
+    assert TOKEN_LIFETIME == 2 * 86400
+    topic = mesh.topic("alerts")
+    async with MeshFront(mesh.context.endpoints), Endpoint(clock) as receiver, mesh:
+        subscription = topic.subscribe(receiver.url, confirm=True)
+        await eventually(lambda: len(receiver.requests) == 1)
+        first = orjson.loads(receiver.requests[0].body)
+        await clock.advance(TOKEN_LIFETIME)
+        assert error_of(await visit(first["SubscribeURL"]))[2:] == (
+            "InvalidParameter",
+            "Invalid parameter: Token",
+        )
+        assert subscription.pending_confirmation
+
+        await subscription.request_confirmation()
+        second = orjson.loads(receiver.requests[1].body)
+        assert second["Token"] != first["Token"]
+        await clock.advance(TOKEN_LIFETIME - 1)
+        assert (await visit(second["SubscribeURL"])).status_code == 200
+        assert not subscription.pending_confirmation
+
+
+async def test_a_confirmation_message_is_retried_under_the_http_policy(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Retried as any HTTP/S delivery, and signed with the topic's SignatureVersion."""
+    topic = mesh.topic("alerts", signature_version=2)
+    async with MeshFront(mesh.context.endpoints), Endpoint(clock, [500, 503]) as receiver, mesh:
+        subscription = topic.subscribe(receiver.url, confirm=True)
+        await eventually(lambda: len(receiver.requests) == 1)
+        await clock.advance(19.9)
+        await settle_http()
+        assert len(receiver.requests) == 1  # SNS's HTTP/S default: 20 s apart
+        await clock.advance(0.1)
+        await eventually(lambda: len(receiver.requests) == 2)
+        await clock.advance(20)
+        await eventually(lambda: len(receiver.requests) == 3)
+        message = orjson.loads(receiver.requests[2].body)
+        certificate = await fetch_certificate(message["SigningCertURL"])
+    assert message["SignatureVersion"] == "2"
+    assert verifies(message, certificate)
+    assert [r.at for r in receiver.requests] == [0, 20, 40]
+    bodies = {r.body for r in receiver.requests}
+    assert len(bodies) == 1  # the same message (MessageId, Token) each time
+    assert subscription.pending_confirmation
+
+
+async def test_subscriptions_in_code_are_confirmed_at_once(mesh: Mesh, clock: VirtualClock) -> None:
+    """Without ``confirm``, an HTTP subscription made in code is confirmed at once (as
+    before); with it, a function or callable is too (the topic owner's own, which SNS
+    confirms at once)."""
+    got: list[dict[str, Any]] = []
+
+    async def subscriber(envelope: dict[str, Any]) -> None:
+        got.append(envelope)
+
+    topic = mesh.topic("alerts")
+    async with Endpoint(clock) as receiver, mesh:
+        direct = topic.subscribe(receiver.url)
+        own = topic.subscribe(subscriber, confirm=True)
+        assert not direct.pending_confirmation and not own.pending_confirmation
+        assert direct.attributes["PendingConfirmation"] == "false"
+        assert direct.attributes["ConfirmationWasAuthenticated"] == "true"
+        await topic.publish("m")
+        await eventually(lambda: direct.delivered == 1 and own.delivered == 1)
+    assert orjson.loads(receiver.requests[0].body)["Type"] == "Notification"
+
+
+async def test_bad_requests_to_the_paths_get_snss_errors(mesh: Mesh) -> None:
+    mesh.topic("alerts")
+    async with MeshFront(mesh.context.endpoints) as front, mesh:
+        base = f"{front.base_url}/_eventmesh/sns"
+        no_token = await visit(f"{base}/confirm?Action=ConfirmSubscription&TopicArn={TOPIC_ARN}")
+        assert error_of(no_token)[2:] == ("InvalidParameter", "Invalid parameter: Token")
+        no_topic = await visit(f"{base}/confirm?Action=ConfirmSubscription&Token=ab")
+        assert error_of(no_topic)[2:] == ("InvalidParameter", "Invalid parameter: TopicArn")
+        action = await visit(f"{base}/confirm?Action=Publish&TopicArn={TOPIC_ARN}&Token=ab")
+        assert error_of(action)[0::2] == (400, "InvalidAction")
+        unknown = await visit(f"{base}/unsubscribe?SubscriptionArn={TOPIC_ARN}:nope")
+        assert error_of(unknown)[0::2] == (404, "NotFound")
+
+
+async def test_a_confirmation_through_another_worker_counts_everywhere(tmp_path: Any) -> None:
+    """On one SQLite file, the worker that answers the visit need not be the one that sent
+    the message: the other finds its subscription confirmed when it next publishes, and a
+    restarted worker does not ask again."""
+    url = f"sqlite:///{tmp_path / 'mesh.db'}"
+    meshes = [Mesh(storage=url, telemetry=Telemetry(enabled=False)) for _ in range(2)]
+    topics = [mesh.topic("alerts") for mesh in meshes]
+    async with (
+        Endpoint() as receiver,
+        MeshFront(meshes[0].context.endpoints) as front_a,
+        MeshFront(meshes[1].context.endpoints) as front_b,
+    ):
+        subscriptions = [topic.subscribe(receiver.url, confirm=True) for topic in topics]
+        async with meshes[0]:
+            await eventually(lambda: len(receiver.requests) == 1)
+            async with meshes[1]:
+                await settle_http()
+                assert len(receiver.requests) == 1  # one confirmation message, not two
+                message = orjson.loads(receiver.requests[0].body)
+                # Worker A sent it; the visit reaches worker B's front.
+                subscribe_url = message["SubscribeURL"].replace(front_a.base_url, front_b.base_url)
+                assert (await visit(subscribe_url)).status_code == 200
+                assert not subscriptions[1].pending_confirmation
+                assert subscriptions[0].pending_confirmation  # A has not looked yet
+                await topics[0].publish("via a")
+                await eventually(lambda: subscriptions[0].delivered == 1)
+                assert not subscriptions[0].pending_confirmation
+
+        restarted = Mesh(storage=url, telemetry=Telemetry(enabled=False))
+        subscription = restarted.topic("alerts").subscribe(receiver.url, confirm=True)
+        async with restarted:
+            await eventually(lambda: not subscription.pending_confirmation)
+        assert [orjson.loads(r.body)["Type"] for r in receiver.requests] == [
+            "SubscriptionConfirmation",
+            "Notification",
+        ]
+
+
+async def test_subscribing_while_running_sends_the_confirmation(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    topic = mesh.topic("alerts")
+    async with MeshFront(mesh.context.endpoints), Endpoint(clock) as receiver, mesh:
+        await topic.publish("nobody yet")
+        subscription = topic.subscribe(receiver.url, confirm=True)
+        await eventually(lambda: len(receiver.requests) == 1)
+        assert orjson.loads(receiver.requests[0].body)["Type"] == "SubscriptionConfirmation"
+        assert subscription.pending_confirmation
