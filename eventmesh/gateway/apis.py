@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from eventmesh._errors import ConfigurationError, EventMeshError
 from eventmesh._function import Function
 from eventmesh.gateway.authorization import Authorizer
+from eventmesh.gateway.authorizers import JwtAuthorizer, LambdaAuthorizer
 from eventmesh.gateway.cors import Cors, cors_of
 from eventmesh.gateway.ids import api_id
 from eventmesh.gateway.routes import RouteKey, RouteTable, parse_route_key
@@ -191,6 +192,13 @@ class Api(Resource):
         self.routes.add(parsed, route)
         return route
 
+    def lambda_authorizer(self, function: Function | str, /, **settings: Any) -> LambdaAuthorizer:
+        """A Lambda authorizer to give routes (``authorizer=``). Settings: ``type``
+        (``"REQUEST"``, or ``"TOKEN"`` on REST APIs), ``identity_sources`` (the
+        ``Authorization`` header), ``ttl`` (300 s), ``simple_responses`` (HTTP APIs, payload
+        2.0), ``token_validation`` (TOKEN). See :mod:`eventmesh.gateway.authorizers`."""
+        return LambdaAuthorizer(self.context, function, **settings)
+
     def _payload_version(self, value: str | None) -> str:
         return "1.0"
 
@@ -228,6 +236,13 @@ class HttpApi(Api):
         if value not in ("1.0", "2.0"):
             raise ConfigurationError(f"payload_format_version: '1.0' or '2.0', got {value!r}")
         return value
+
+    def jwt_authorizer(self, **settings: Any) -> JwtAuthorizer:
+        """A JWT authorizer to give routes (``authorizer=``, or ``authorizer=jwt.requiring(
+        "orders:read")`` for a route's scopes). Settings: ``issuer``, ``audiences``, one of
+        ``jwks_url``, ``jwks_file`` or ``jwks``, ``identity_source`` (the ``Authorization``
+        header), ``algorithms`` (RSA). See :mod:`eventmesh.gateway.authorizers`."""
+        return JwtAuthorizer(self.context, **settings)
 
     @property
     def stage_prefix(self) -> str:
