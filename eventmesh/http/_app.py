@@ -8,7 +8,7 @@ endpoints (paths under ``/_eventmesh/``), the health checks (``GET /health`` and
 log line and, while the mesh traces, a server span that is the parent of the invocation's.
 
 Whatever happens below, the client gets an HTTP answer and the server lives on: an exception
-becomes API Gateway's 500 ``{"message": "Internal Server Error"}`` (logged with its traceback
+becomes an HTTP API's 500 ``{"message":"Internal Server Error"}`` (logged with its traceback
 on ``eventmesh.http``, never sent), and a client that leaves early is dropped quietly.
 
 The ASGI lifespan starts the mesh (when it is not running yet) and stops it again, so the app
@@ -27,6 +27,7 @@ from eventmesh._errors import ConfigurationError
 from eventmesh._http_messages import HttpRequest, HttpResponse
 from eventmesh._ids import RequestIds
 from eventmesh._mesh import Mesh
+from eventmesh.gateway.errors import gateway_response
 from eventmesh.gateway.front import Gateway, GatewayAnswer
 from eventmesh.http._access_log import AccessRecord, log_access
 from eventmesh.http._asgi_types import Receive, Scope, Send
@@ -43,14 +44,10 @@ from eventmesh.http._requests import (
 )
 from eventmesh.http._spans import RequestSpan, route_of
 
-__all__ = ["INTERNAL_ERROR", "MeshApp", "TOO_LARGE", "UNAVAILABLE", "asgi_app"]
+__all__ = ["MeshApp", "UNAVAILABLE", "asgi_app"]
 
 logger = logging.getLogger("eventmesh.http")
 
-INTERNAL_ERROR = {"message": "Internal Server Error"}
-"""API Gateway's body for a failure of its own (an HTTP API's 500)."""
-TOO_LARGE = {"message": "Request Too Long"}
-"""The body of the 413 answer to a request over the payload quota."""
 UNAVAILABLE = {"message": "Service Unavailable"}
 """The body of the 503 answer while the mesh is not running."""
 NOT_FOUND = {"message": "Not Found"}
@@ -213,10 +210,9 @@ class MeshApp:
     async def _answer(self, request: HttpRequest, too_large: bool) -> GatewayAnswer:
         """The answer to ``request``; never raises (a failure is API Gateway's 500)."""
         if too_large:
-            return self._own(
-                HttpResponse.json(413, TOO_LARGE, [("connection", "close")]),
-                f"request body over {self.max_body} bytes",
-            )
+            response = gateway_response("http", "too_large")  # API Gateway's literal 413
+            response.headers.append(("connection", "close"))
+            return self._own(response, f"request body over {self.max_body} bytes")
         path = request.path
         try:
             if path.startswith(ENDPOINT_PREFIX):
@@ -229,7 +225,7 @@ class MeshApp:
             return await self._gateway.handle(request)
         except Exception as exc:
             logger.exception("answering %s %s failed", request.method, path)
-            return self._own(HttpResponse.json(500, INTERNAL_ERROR), f"{type(exc).__name__}")
+            return self._own(gateway_response("http", "internal"), type(exc).__name__)
 
     def _own(self, response: HttpResponse, error: str | None = None) -> GatewayAnswer:
         """An answer the front gives itself, under a request id of its own."""

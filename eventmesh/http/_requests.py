@@ -20,6 +20,7 @@ import contextlib
 from dataclasses import dataclass
 
 from eventmesh._http_messages import HttpRequest, HttpResponse
+from eventmesh.gateway.integration import MAX_REQUEST_BODY
 from eventmesh.http._asgi_types import Receive, Scope, Send
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "to_request",
 ]
 
-MAX_BODY = 10 * 1024 * 1024
+MAX_BODY = MAX_REQUEST_BODY
 """API Gateway's payload quota: 10 MB for REST and HTTP APIs."""
 
 LINGER_SECONDS = 1.0

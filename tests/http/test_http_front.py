@@ -136,7 +136,7 @@ async def test_a_body_over_10_mb_is_413_and_never_reaches_a_handler(served: Serv
     assert at_limit.status_code == 200 and len(at_limit.content) == MAX_BODY
     over = await served.client.post("/_eventmesh/echo", content=b"x" * (MAX_BODY + 1))
     assert over.status_code == 413
-    assert over.json() == {"message": "Request Too Long"}
+    assert over.content == b"HTTP content length exceeded 10485760 bytes."  # AWS's literal
     assert len(seen) == 1
 
     async def chunked() -> object:
@@ -174,7 +174,7 @@ async def test_a_failing_handler_is_a_500_without_its_traceback(
     with caplog.at_level(logging.ERROR, "eventmesh.http"):
         response = await served.client.get("/_eventmesh/broken")
     assert response.status_code == 500
-    assert response.json() == {"message": "Internal Server Error"}
+    assert response.content == b'{"message":"Internal Server Error"}'
     assert "secret internals" not in response.text
     assert any("secret internals" in r.exc_text for r in caplog.records if r.exc_text)
     assert (await served.client.get("/health")).status_code == 200  # still serving
