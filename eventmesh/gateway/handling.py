@@ -66,7 +66,7 @@ async def _authorize(
         return None
     ask = AuthorizationRequest(
         request=request,
-        event=event,
+        event={**event, "requestContext": dict(event["requestContext"])},  # its own view
         route_arn=api.route_arn(request.method, path),
         api_kind=api.api_kind,
     )
