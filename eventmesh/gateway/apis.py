@@ -197,7 +197,7 @@ class Api(Resource):
         (``"REQUEST"``, or ``"TOKEN"`` on REST APIs), ``identity_sources`` (the
         ``Authorization`` header), ``ttl`` (300 s), ``simple_responses`` (HTTP APIs, payload
         2.0), ``token_validation`` (TOKEN). See :mod:`eventmesh.gateway.authorizers`."""
-        return LambdaAuthorizer(self.context, function, **settings)
+        return LambdaAuthorizer(self.context, function, api_kind=self.api_kind, **settings)
 
     def _payload_version(self, value: str | None) -> str:
         return "1.0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from authorizer_support import SigningKey, jwks
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventModel,
@@ -14,7 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from gateway_helpers import EPOCH, call, request
 
-from eventmesh import Context, Mesh
+from eventmesh import ConfigurationError, Context, Mesh
 
 ISSUER = "https://issuer.example.com/pool"
 KEY = SigningKey("gw-1")
@@ -154,3 +155,12 @@ async def test_a_simple_lambda_authorizer_guards_an_http_api_route(mesh: Mesh) -
     parsed = APIGatewayProxyEventV2Model.model_validate(event)
     assert parsed.requestContext.authorizer is not None
     assert parsed.requestContext.authorizer.lambda_value == {"user": "u-9", "roles": ["a", "b"]}
+
+
+def test_the_apis_refuse_authorizer_settings_their_kind_cannot_use(mesh: Mesh) -> None:
+    with pytest.raises(ConfigurationError, match="REST APIs"):
+        mesh.http_api("shop").lambda_authorizer("gatekeeper", type="TOKEN")
+    with pytest.raises(ConfigurationError, match="HTTP APIs"):
+        mesh.rest_api("admin", base_path=None).lambda_authorizer(
+            "gatekeeper", simple_responses=True
+        )

@@ -227,7 +227,9 @@ async def test_the_token_header_can_be_named(mesh: Mesh) -> None:
     assert fn.events[0]["authorizationToken"] == "abc"
 
 
-async def test_failing_with_unauthorized_is_401_other_failures_are_500(mesh: Mesh) -> None:
+async def test_failing_with_unauthorized_is_401_other_failures_are_500(
+    mesh: Mesh, caplog: pytest.LogCaptureFixture
+) -> None:
     def fail(event: dict[str, Any]) -> Any:
         raise Exception(event["authorizationToken"])
 
@@ -235,7 +237,10 @@ async def test_failing_with_unauthorized_is_401_other_failures_are_500(mesh: Mes
     auth = LambdaAuthorizer(mesh.context, fn.function, type="TOKEN")
     async with mesh:
         refused = await auth.authorize(rest_request(headers=token("Unauthorized")))
-        failed = await auth.authorize(rest_request(headers=token("database down")))
+        with caplog.at_level(logging.ERROR, logger="eventmesh.gateway.authorizers"):
+            failed = await auth.authorize(rest_request(headers=token("secret-token-9")))
+    assert "the function failed (Exception)" in caplog.text
+    assert "secret-token-9" not in caplog.text
     assert refused.refusal is not None
     assert (refused.refusal.status, body(refused.refusal)) == (401, {"message": "Unauthorized"})
     assert failed.refusal is not None

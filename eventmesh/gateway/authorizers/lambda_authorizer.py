@@ -123,7 +123,8 @@ class LambdaAuthorizer:
     header; ``TOKEN`` takes exactly one header). ``ttl``: result cache seconds (0 to 3600;
     caching needs at least one identity source). ``simple_responses``: HTTP API payload 2.0
     answers ``{"isAuthorized": ...}`` instead of a policy. ``token_validation``: ``TOKEN``
-    only, a regular expression the token must match entirely.
+    only, a regular expression the token must match entirely. ``api_kind`` (``"rest"`` or
+    ``"http"``), when known, refuses settings that kind of API cannot use at the call.
 
     For HTTP APIs the authorizer's payload version is the route's (1.0 or 2.0).
     """
@@ -139,6 +140,7 @@ class LambdaAuthorizer:
         simple_responses: bool = False,
         token_validation: str | None = None,
         name: str | None = None,
+        api_kind: str | None = None,
     ) -> None:
         if type not in ("TOKEN", "REQUEST"):
             raise ConfigurationError(
@@ -155,8 +157,10 @@ class LambdaAuthorizer:
             raise ConfigurationError(
                 "Lambda authorizer: caching (ttl > 0) needs at least one identity source"
             )
-        if simple_responses and type == "TOKEN":
+        if simple_responses and (type == "TOKEN" or api_kind == "rest"):
             raise ConfigurationError("simple responses are for HTTP APIs' REQUEST authorizers")
+        if type == "TOKEN" and api_kind == "http":
+            raise ConfigurationError("TOKEN authorizers are for REST APIs; use REQUEST")
         pattern = None
         if token_validation is not None:
             if type != "TOKEN":
@@ -238,10 +242,11 @@ class LambdaAuthorizer:
         latency_ms = round((time.perf_counter() - started) * 1000)
         payload = result.payload
         if result.function_error is not None:
-            message = payload.get("errorMessage") if isinstance(payload, Mapping) else None
-            if rest and message == "Unauthorized":
+            error = payload if isinstance(payload, Mapping) else {}
+            if rest and error.get("errorMessage") == "Unauthorized":
                 raise _Unauthorized
-            raise _Malformed(f"the function failed: {message!r}")
+            # The type only: an authorizer's error message may quote the caller's token.
+            raise _Malformed(f"the function failed ({error.get('errorType', 'Unhandled')})")
         return self._parse(payload, rest, latency_ms)
 
     def _parse(self, payload: Any, rest: bool, latency_ms: int) -> _Outcome:
