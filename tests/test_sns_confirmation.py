@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import orjson
 from http_endpoint import Endpoint, eventually
-from mesh_front import MeshFront
 from test_sns_signing import fetch_certificate, verifies
 
 from eventmesh import Mesh, Telemetry
+from eventmesh.http import HttpServer
 from eventmesh.resources.sns_confirmation import TOKEN_LIFETIME
 from eventmesh.testing import VirtualClock
 
@@ -64,7 +64,7 @@ async def settle_http() -> None:
 
 async def test_confirmation_end_to_end(mesh: Mesh, clock: VirtualClock) -> None:
     topic = mesh.topic("alerts")
-    async with MeshFront(mesh.context.endpoints) as front, Endpoint(clock) as receiver, mesh:
+    async with Endpoint(clock) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0) as front:
         subscription = topic.subscribe(receiver.url, confirm=True)
         assert subscription.pending_confirmation
         assert subscription.attributes["PendingConfirmation"] == "true"
@@ -157,7 +157,7 @@ async def test_a_token_expires_after_two_days_on_the_mesh_clock(
     """SNS: "Confirmation tokens are valid for two days"; a new confirmation brings a new one."""
     assert TOKEN_LIFETIME == 2 * 86400
     topic = mesh.topic("alerts")
-    async with MeshFront(mesh.context.endpoints), Endpoint(clock) as receiver, mesh:
+    async with Endpoint(clock) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
         subscription = topic.subscribe(receiver.url, confirm=True)
         await eventually(lambda: len(receiver.requests) == 1)
         first = orjson.loads(receiver.requests[0].body)
@@ -181,7 +181,7 @@ async def test_a_confirmation_message_is_retried_under_the_http_policy(
 ) -> None:
     """Retried as any HTTP/S delivery, and signed with the topic's SignatureVersion."""
     topic = mesh.topic("alerts", signature_version=2)
-    async with MeshFront(mesh.context.endpoints), Endpoint(clock, [500, 503]) as receiver, mesh:
+    async with Endpoint(clock, [500, 503]) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
         subscription = topic.subscribe(receiver.url, confirm=True)
         await eventually(lambda: len(receiver.requests) == 1)
         await clock.advance(19.9)
@@ -224,7 +224,7 @@ async def test_subscriptions_in_code_are_confirmed_at_once(mesh: Mesh, clock: Vi
 
 async def test_bad_requests_to_the_paths_get_snss_errors(mesh: Mesh) -> None:
     mesh.topic("alerts")
-    async with MeshFront(mesh.context.endpoints) as front, mesh:
+    async with mesh, HttpServer(mesh, "127.0.0.1", 0) as front:
         base = f"{front.base_url}/_eventmesh/sns"
         no_token = await visit(f"{base}/confirm?Action=ConfirmSubscription&TopicArn={TOPIC_ARN}")
         assert error_of(no_token)[2:] == ("InvalidParameter", "Invalid parameter: Token")
@@ -243,18 +243,16 @@ async def test_a_confirmation_through_another_worker_counts_everywhere(tmp_path:
     url = f"sqlite:///{tmp_path / 'mesh.db'}"
     meshes = [Mesh(storage=url, telemetry=Telemetry(enabled=False)) for _ in range(2)]
     topics = [mesh.topic("alerts") for mesh in meshes]
-    async with (
-        Endpoint() as receiver,
-        MeshFront(meshes[0].context.endpoints) as front_a,
-        MeshFront(meshes[1].context.endpoints) as front_b,
-    ):
+    async with Endpoint() as receiver:
         subscriptions = [topic.subscribe(receiver.url, confirm=True) for topic in topics]
-        async with meshes[0]:
+        async with HttpServer(meshes[0], "127.0.0.1", 0) as front_a:
             await eventually(lambda: len(receiver.requests) == 1)
-            async with meshes[1]:
+            async with HttpServer(meshes[1], "127.0.0.1", 0) as front_b:
                 await settle_http()
                 assert len(receiver.requests) == 1  # one confirmation message, not two
                 message = orjson.loads(receiver.requests[0].body)
+                # Sent as worker A started, it waited for A's front to serve.
+                assert message["SubscribeURL"].startswith(front_a.base_url + "/_eventmesh/")
                 # Worker A sent it; the visit reaches worker B's front.
                 subscribe_url = message["SubscribeURL"].replace(front_a.base_url, front_b.base_url)
                 assert (await visit(subscribe_url)).status_code == 200
@@ -278,9 +276,22 @@ async def test_subscribing_while_running_sends_the_confirmation(
     mesh: Mesh, clock: VirtualClock
 ) -> None:
     topic = mesh.topic("alerts")
-    async with MeshFront(mesh.context.endpoints), Endpoint(clock) as receiver, mesh:
+    async with Endpoint(clock) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
         await topic.publish("nobody yet")
         subscription = topic.subscribe(receiver.url, confirm=True)
         await eventually(lambda: len(receiver.requests) == 1)
         assert orjson.loads(receiver.requests[0].body)["Type"] == "SubscriptionConfirmation"
         assert subscription.pending_confirmation
+
+
+async def test_the_endpoints_say_when_a_front_serves() -> None:
+    """What a confirmation sent as the mesh starts waits on: the front setting its URL."""
+    from eventmesh._endpoints import MeshEndpoints
+
+    endpoints = MeshEndpoints()
+    assert not await endpoints.serving(0.01)
+    waiting = asyncio.ensure_future(endpoints.serving(5))
+    await asyncio.sleep(0)
+    endpoints.base_url = "http://127.0.0.1:8000"
+    assert await waiting
+    assert await endpoints.serving(0)

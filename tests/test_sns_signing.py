@@ -26,9 +26,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from http_endpoint import Endpoint, eventually
-from mesh_front import MeshFront
 
 from eventmesh import ConfigurationError, Mesh, Telemetry
+from eventmesh.http import HttpServer
 from eventmesh.testing import VirtualClock
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
@@ -77,13 +77,14 @@ async def test_a_receiver_verifying_as_aws_documents_accepts_ours_and_rejects_ta
     mesh: Mesh, clock: VirtualClock, version: str
 ) -> None:
     topic = mesh.topic("alerts", signature_version=version)
-    async with MeshFront(mesh.context.endpoints) as front, Endpoint(clock) as receiver, mesh:
+    async with Endpoint(clock) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0) as front:
         subscription = topic.subscribe(receiver.url)
         await topic.publish("hello\nworld", subject="Greeting", attributes={"a": "b"})
         await topic.publish({"no": "subject"})
         await eventually(lambda: subscription.delivered == 2)
         messages = [orjson.loads(request.body) for request in receiver.requests]
         certificate = await fetch_certificate(messages[0]["SigningCertURL"])
+        base_url = front.base_url
 
     with_subject, without_subject = sorted(messages, key=lambda m: "Subject" not in m)
     assert with_subject["Subject"] == "Greeting"
@@ -91,11 +92,11 @@ async def test_a_receiver_verifying_as_aws_documents_accepts_ours_and_rejects_ta
     for message in messages:
         assert message["SignatureVersion"] == version
         assert message["SigningCertURL"].startswith(
-            f"{front.base_url}/_eventmesh/sns/SimpleNotificationService-"
+            f"{base_url}/_eventmesh/sns/SimpleNotificationService-"
         )
         assert message["SigningCertURL"].endswith(".pem")
         assert message["UnsubscribeURL"] == (
-            f"{front.base_url}/_eventmesh/sns/unsubscribe?Action=Unsubscribe"
+            f"{base_url}/_eventmesh/sns/unsubscribe?Action=Unsubscribe"
             f"&SubscriptionArn={subscription.arn}"
         )
         assert verifies(message, certificate)
@@ -116,7 +117,7 @@ async def test_the_string_to_sign_is_snss_as_written_by_hand(
     their own, a trailing newline), checked against text written out here."""
     topic = mesh.topic("alerts")
     await clock.advance(1.5)
-    async with MeshFront(mesh.context.endpoints), Endpoint(clock) as receiver, mesh:
+    async with Endpoint(clock) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
         subscription = topic.subscribe(receiver.url)
         message_id = await topic.publish("hi", subject="S")
         await eventually(lambda: subscription.delivered == 1)
@@ -139,7 +140,7 @@ async def test_the_string_to_sign_is_snss_as_written_by_hand(
 
 async def test_a_retry_carries_the_same_signed_message(mesh: Mesh, clock: VirtualClock) -> None:
     topic = mesh.topic("alerts", signature_version=2)
-    async with MeshFront(mesh.context.endpoints), Endpoint(clock, [500]) as receiver, mesh:
+    async with Endpoint(clock, [500]) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
         subscription = topic.subscribe(receiver.url)
         await topic.publish("m")
         await eventually(lambda: subscription.attempts == 1)
@@ -197,7 +198,7 @@ async def test_the_key_never_reaches_the_logs(
 
     topic = mesh.topic("alerts")
     with caplog.at_level(logging.DEBUG):
-        async with MeshFront(mesh.context.endpoints), Endpoint(clock, [500]) as receiver, mesh:
+        async with Endpoint(clock, [500]) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
             subscription = topic.subscribe(receiver.url)
             await topic.publish("m")
             await eventually(lambda: subscription.attempts == 1)
@@ -213,23 +214,23 @@ async def test_two_meshes_on_one_sqlite_file_sign_with_the_same_key(tmp_path: An
     url = f"sqlite:///{tmp_path / 'mesh.db'}"
     meshes = [Mesh(storage=url, telemetry=Telemetry(enabled=False)) for _ in range(2)]
     topics = [mesh.topic("alerts") for mesh in meshes]
-    async with (
-        Endpoint() as receiver,
-        MeshFront(meshes[0].context.endpoints) as front_a,
-        MeshFront(meshes[1].context.endpoints) as front_b,
-    ):
+    async with Endpoint() as receiver:
         subscriptions = [topic.subscribe(receiver.url) for topic in topics]
         # Both start at once: each finds no key, makes one, and only one is kept.
-        await asyncio.gather(*(mesh.__aenter__() for mesh in meshes))
+        await asyncio.gather(*(mesh.start() for mesh in meshes))
         try:
-            await topics[1].publish("from b")
-            await eventually(lambda: subscriptions[1].delivered == 1)
-            message = orjson.loads(receiver.requests[0].body)
-            path = message["SigningCertURL"].removeprefix(front_b.base_url)
-            from_a = await fetch_certificate(front_a.base_url + path)
-            from_b = await fetch_certificate(message["SigningCertURL"])
+            async with (
+                HttpServer(meshes[0], "127.0.0.1", 0) as front_a,
+                HttpServer(meshes[1], "127.0.0.1", 0) as front_b,
+            ):
+                await topics[1].publish("from b")
+                await eventually(lambda: subscriptions[1].delivered == 1)
+                message = orjson.loads(receiver.requests[0].body)
+                path = message["SigningCertURL"].removeprefix(front_b.base_url)
+                from_a = await fetch_certificate(front_a.base_url + path)
+                from_b = await fetch_certificate(message["SigningCertURL"])
         finally:
             for mesh in meshes:
-                await mesh.__aexit__(None, None, None)
+                await mesh.stop()
     assert from_a == from_b
     assert verifies(message, from_a)

@@ -65,6 +65,10 @@ TOKEN_LIFETIME = 2 * 86400.0
 tokens are valid for two days", and SNS deletes subscriptions left pending for 48 hours
 (since May 2023; three days before)."""
 
+FRONT_WAIT = 10.0
+"""Seconds (real time) a confirmation message waits for the mesh's HTTP front to serve: its
+``SubscribeURL`` must point at the front, which starts just after the mesh."""
+
 CONFIRM_PATH = "/_eventmesh/sns/confirm"
 UNSUBSCRIBE_PATH = "/_eventmesh/sns/unsubscribe"
 _XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
@@ -151,6 +155,9 @@ class Confirmation:
         state = await values.get(self._state_key)
         if state is None or orjson.loads(state.value).get("state") != "confirmed":
             await values.put(self._state_key, _PENDING, ttl=TOKEN_LIFETIME)
+        # The front starts just after the mesh: wait for it (an embedding app told its URL
+        # has set it already); without one, the message says http://127.0.0.1.
+        await self._context.endpoints.serving(FRONT_WAIT)
         endpoints = sns_endpoints(self._context)
         fields = {
             "Type": "SubscriptionConfirmation",
