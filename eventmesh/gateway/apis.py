@@ -200,6 +200,8 @@ class Api(Resource):
         return LambdaAuthorizer(self.context, function, api_kind=self.api_kind, **settings)
 
     def _payload_version(self, value: str | None) -> str:
+        if value not in (None, "1.0"):
+            raise ConfigurationError(f"a REST API sends payload 1.0 only, got {value!r}")
         return "1.0"
 
     async def start(self) -> None:
