@@ -381,7 +381,7 @@ def test_rest_settings_are_checked(mesh: Mesh) -> None:
         mesh.rest_api("b", stage="bad stage", base_path="b")
     with pytest.raises(ConfigurationError, match="unknown settings"):
         mesh.rest_api("c", payload_format_version="2.0", base_path="c")
-    with pytest.raises(ConfigurationError, match="payload 1.0 only"):
+    with pytest.raises(ConfigurationError, match=r"payload 1\.0 only"):
         mesh.rest_api("e", base_path="e").route("GET /x", "fn", payload_format_version="2.0")
     with pytest.raises(ConfigurationError, match="stage variable"):
         mesh.rest_api("d", stage_variables={"bad name": "x"}, base_path="d")
