@@ -14,6 +14,7 @@ Run: ``uv run python benchmarks/run_all.py [--runs N] [--duration SECONDS] [--ou
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ STANDARD: list[tuple[str, list[str]]] = [
     ("bus-1000", ["--scenario", "bus", "--rules", "1000"]),
     ("schedule-jitter", ["--scenario", "schedule-jitter"]),
     ("cold-start", ["--scenario", "cold-start"]),
+    ("http", ["--scenario", "http"]),
 ]
 
 Result = dict[str, Any]
@@ -250,6 +252,9 @@ def main() -> None:
     if not bus_available():
         print("bus scenarios skipped: this eventmesh has no mesh.bus yet", flush=True)
         chosen = [(label, scenario) for label, scenario in chosen if not label.startswith("bus")]
+    if importlib.util.find_spec("uvicorn") is None:
+        print("http scenario skipped: it needs the http extra (uv sync --extra http)", flush=True)
+        chosen = [(label, scenario) for label, scenario in chosen if label != "http"]
     results: Results = {}
     with tempfile.TemporaryDirectory() as directory:
         for round_number in range(1, arguments.runs + 1):

@@ -33,6 +33,7 @@ SCENARIO_NAMES = (
     "schedule-jitter",
     "cold-start",
     "cpu-scaling",
+    "http",
 )
 ISOLATIONS = ("in_process", "process")
 DEFAULT_DURATION = 3.0

@@ -10,6 +10,7 @@ from eventmesh.bench.scenarios.bus import Bus, bus_available
 from eventmesh.bench.scenarios.cold_start import ColdStart
 from eventmesh.bench.scenarios.cpu_scaling import CpuScaling
 from eventmesh.bench.scenarios.fanout import Fanout
+from eventmesh.bench.scenarios.http_front import HttpFront
 from eventmesh.bench.scenarios.invoke import Invoke, InvokeEvent
 from eventmesh.bench.scenarios.process_cold_start import ProcessColdStart
 from eventmesh.bench.scenarios.process_invoke import ProcessInvoke
@@ -38,6 +39,7 @@ SCENARIOS: dict[str, Scenario] = {
         ScheduleJitter(),
         ColdStart(),
         AppScenario(),
+        HttpFront(),
     )
 }
 
