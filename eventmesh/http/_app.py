@@ -36,6 +36,7 @@ from eventmesh.http._requests import (
     MAX_BODY,
     BodyTooLarge,
     ClientGone,
+    check_response,
     declared_length,
     linger,
     read_body,
@@ -172,6 +173,13 @@ class MeshApp:
         if span is not None:
             request = dataclasses.replace(request, trace_context=span.context)
         answer = await self._answer(request, too_large)
+        problem = check_response(answer.response)
+        if problem is not None:
+            logger.error(
+                "the answer to %s %s cannot be sent: %s", request.method, request.path, problem
+            )
+            answer.response = gateway_response("http", "internal")
+            answer.error = problem
         sent = await send_response(send, answer.response, head=request.method == "HEAD")
         route = answer.route_key if answer.api_id is not None else None
         if span is not None:

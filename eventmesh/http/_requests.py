@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
 
 from eventmesh._http_messages import HttpRequest, HttpResponse
@@ -29,6 +30,7 @@ __all__ = [
     "ClientGone",
     "LINGER_BYTES",
     "LINGER_SECONDS",
+    "check_response",
     "declared_length",
     "linger",
     "read_body",
@@ -47,6 +49,10 @@ LINGER_BYTES = 64 * 1024 * 1024
 
 _SKIPPED_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding"})
 """Set by the front for the body it sends, whatever the function's answer said."""
+_NO_BODY = frozenset({204, 304})
+"""Statuses sent without a body or a ``content-length`` (RFC 9110)."""
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class BodyTooLarge(Exception):
@@ -144,6 +150,24 @@ def to_request(scope: Scope, body: bytes, received_at: float) -> HttpRequest:
     )
 
 
+def check_response(response: HttpResponse) -> str | None:
+    """Why ``response`` cannot go on the wire as it is (None when it can): a status outside
+    200-599, a header name that is not an HTTP token, a value with a control character (a
+    line break would split the header), a body that is not bytes. Header values are not
+    quoted in the reason (they may be secrets)."""
+    status = response.status
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+        return f"status {status!r} is not one a server answers with"
+    for name, value in response.headers:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            return f"header name {name!r} is not an HTTP token"
+        if not isinstance(value, str) or _CONTROL.search(value):
+            return f"the value of header {name!r} is not a string without control characters"
+    if not isinstance(response.body, bytes):
+        return f"the body is {type(response.body).__name__}, not bytes"
+    return None
+
+
 def _encode(text: str) -> bytes:
     try:
         return text.encode("latin-1")
@@ -162,14 +186,18 @@ class Sent:
 
 
 async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> Sent:
-    """Write ``response`` (its ``content-length`` set by the front; no body for HEAD)."""
+    """Write ``response``, checked by :func:`check_response` (its ``content-length`` set by
+    the front; no body for HEAD, nor for 204 and 304)."""
     body = response.body
     headers = [
-        (_encode(name.lower()), _encode(value))
+        (_encode(name.lower()), _encode(value.strip(" \t")))
         for name, value in response.headers
         if name.lower() not in _SKIPPED_RESPONSE_HEADERS
     ]
-    headers.append((b"content-length", str(len(body)).encode()))
+    if response.status in _NO_BODY:
+        body = b""
+    else:
+        headers.append((b"content-length", str(len(body)).encode()))
     try:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else body})

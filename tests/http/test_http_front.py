@@ -342,3 +342,58 @@ async def test_health_can_be_moved_or_switched_off(http_mesh: Mesh) -> None:
         assert (await client.get("/_health/ready")).status_code == 200
         assert (await client.get("/health")).status_code != 200  # the gateway's now
     assert not seen
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_a_204_or_304_goes_out_without_a_body(served: Served, status: int) -> None:
+    async def answer(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(status, [("x-kept", "yes")], b"dropped")
+
+    served.mesh.context.endpoints.add("/_eventmesh/empty", answer)
+    response = await served.client.get("/_eventmesh/empty")
+    assert (response.status_code, response.content) == (status, b"")
+    assert "content-length" not in response.headers
+    assert response.headers["x-kept"] == "yes"
+    assert (await served.client.get("/health")).status_code == 200  # the connection is sound
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        HttpResponse(101),
+        HttpResponse(199),
+        HttpResponse(600),
+        HttpResponse(200, [("x-split", "a\r\nset-cookie: injected=1")]),
+        HttpResponse(200, [("bad name", "v")]),
+        HttpResponse(200, [("x-nul", "a\x00b")]),
+        HttpResponse(200, [], "text, not bytes"),  # type: ignore[arg-type]
+    ],
+    ids=["101", "199", "600", "crlf", "name", "nul", "str-body"],
+)
+async def test_an_answer_that_cannot_go_on_the_wire_is_a_clean_500(
+    served: Served, bad: HttpResponse, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def answer(request: HttpRequest) -> HttpResponse:
+        return bad
+
+    served.mesh.context.endpoints.add("/_eventmesh/bad", answer)
+    with caplog.at_level(logging.ERROR, "eventmesh.http"):
+        response = await served.client.get("/_eventmesh/bad")
+    assert response.status_code == 500
+    assert response.content == b'{"message":"Internal Server Error"}'
+    assert "injected" not in response.headers.get("set-cookie", "")
+    assert any("cannot be sent" in r.getMessage() for r in caplog.records)
+    assert not any("a\r\nset-cookie" in r.getMessage() for r in caplog.records)
+    assert (await served.client.get("/health")).status_code == 200
+
+
+async def test_header_values_are_sent_trimmed_latin1_else_utf8(served: Served) -> None:
+    async def answer(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, [("x-padded", "  v  "), ("x-latin", "café"), ("x-cup", "☕")])
+
+    served.mesh.context.endpoints.add("/_eventmesh/h", answer)
+    response = await served.client.get("/_eventmesh/h")
+    raw = dict(response.headers.raw)
+    assert raw[b"x-padded"] == b"v"
+    assert raw[b"x-latin"] == b"caf\xe9"
+    assert raw[b"x-cup"] == "☕".encode()
