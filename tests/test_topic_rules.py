@@ -873,7 +873,7 @@ async def test_publish_waits_for_room_at_the_topics_limit(clock: VirtualClock) -
 
 def test_topic_names_and_settings() -> None:
     """A standard topic's name is 1-256 letters, digits, '-' or '_'; FIFO topics (``.fifo``)
-    are not supported; a topic's only setting is ``max_pending``."""
+    are not supported; a topic's settings are ``max_pending`` and ``signature_version``."""
     mesh = Mesh()
     assert mesh.topic("t" * 256).name == "t" * 256
     assert mesh.topic("a-b_C9").arn == "arn:aws:sns:us-east-1:123456789012:a-b_C9"
