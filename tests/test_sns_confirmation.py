@@ -145,10 +145,35 @@ async def test_confirmation_end_to_end(mesh: Mesh, clock: VirtualClock) -> None:
         assert root.tag == "{http://sns.amazonaws.com/doc/2010-03-31/}UnsubscribeResponse"
         assert root.findtext("sns:ResponseMetadata/sns:RequestId", namespaces=NS)
         assert subscription not in topic.subscriptions
+        assert error_of(await visit(notification["UnsubscribeURL"]))[0::2] == (404, "NotFound")
+
+        # SNS then sends an UnsubscribeConfirmation, signed, whose SubscribeURL restores it.
+        await eventually(lambda: len(receiver.requests) == 3)
+        request = receiver.requests[2]
+        assert request.headers["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
+        goodbye = orjson.loads(request.body)
+        assert list(goodbye) == CONFIRMATION_KEYS
+        assert goodbye["Type"] == "UnsubscribeConfirmation"
+        assert goodbye["Message"] == (
+            f"You have chosen to deactivate subscription {subscription.arn}.\n"
+            "To cancel this operation and restore the subscription, visit the SubscribeURL "
+            "included in this message."
+        )
+        assert verifies(goodbye, certificate)
+        assert not verifies({**goodbye, "Token": message["Token"]}, certificate)
         await topic.publish("gone")
         await settle_http()
-        assert len(receiver.requests) == 2
-        assert error_of(await visit(notification["UnsubscribeURL"]))[0::2] == (404, "NotFound")
+        assert len(receiver.requests) == 3
+
+        response = await visit(goodbye["SubscribeURL"])
+        assert response.status_code == 200
+        root = ET.fromstring(response.text)
+        arn = root.findtext("sns:ConfirmSubscriptionResult/sns:SubscriptionArn", namespaces=NS)
+        assert arn == subscription.arn
+        assert subscription in topic.subscriptions
+        await topic.publish("back")
+        await eventually(lambda: len(receiver.requests) == 4)
+        assert orjson.loads(receiver.requests[3].body)["Message"] == "back"
 
 
 async def test_a_token_expires_after_two_days_on_the_mesh_clock(

@@ -19,7 +19,9 @@ The mesh's HTTP front serves, under ``/_eventmesh/sns/``: ``confirm``
 (``?Action=ConfirmSubscription&TopicArn=...&Token=...``, answering SNS's
 ``ConfirmSubscriptionResponse`` XML) and ``unsubscribe``
 (``?Action=Unsubscribe&SubscriptionArn=...``, SNS's ``UnsubscribeURL``, answering its
-``UnsubscribeResponse``); a subscription's unsubscribe ends it in the process that answers.
+``UnsubscribeResponse``); a subscription's unsubscribe ends it in the process that answers,
+which then sends the endpoint SNS's ``UnsubscribeConfirmation``, whose ``SubscribeURL``
+puts the subscription back (while its token is valid), as SNS's does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import logging
 import secrets
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
@@ -96,10 +98,17 @@ class ConfirmableTopic(Protocol):
         """End the subscription; False when this process has none of that ARN."""
         ...
 
+    def restore_subscription(self, subscription_arn: str) -> bool:
+        """Put back a subscription ended by :meth:`unsubscribe_arn`; False when this
+        process has none to put back."""
+        ...
+
 
 class Confirmation:
-    """One subscription's confirmation: :attr:`pending` until confirmed (see the module
-    docstring). ``url`` is the endpoint; ``signature_version`` reads the topic's setting."""
+    """An HTTP(S) subscription's confirmation messages: :attr:`pending` until confirmed
+    when it was asked for (see the module docstring), and the ``UnsubscribeConfirmation``
+    sent once it is unsubscribed. ``url`` is the endpoint; ``signature_version`` reads the
+    topic's setting."""
 
     def __init__(
         self,
@@ -110,6 +119,7 @@ class Confirmation:
         url: str,
         policy: RetryPolicy,
         signature_version: Callable[[], SignatureVersion],
+        pending: bool,
     ) -> None:
         self._context = context
         self.topic_arn = topic_arn
@@ -118,7 +128,7 @@ class Confirmation:
         self._policy = policy
         self._signature_version = signature_version
         self._state_key = _STATE + subscription_arn
-        self.pending = True
+        self.pending = pending
         self.sent = 0
         """Confirmation messages this process sent (each counted once, retries aside)."""
 
@@ -149,26 +159,53 @@ class Confirmation:
         until they expire), retried under the delivery policy; returns when it is
         delivered or given up on."""
         values = self._context.backend.values
-        token = secrets.token_hex(64)
-        record = orjson.dumps({"topic": self.topic_arn, "subscription": self.subscription_arn})
-        await values.put(_token_key(token), record, ttl=TOKEN_LIFETIME)
+        token = await self._token(restore=False)
         state = await values.get(self._state_key)
         if state is None or orjson.loads(state.value).get("state") != "confirmed":
             await values.put(self._state_key, _PENDING, ttl=TOKEN_LIFETIME)
+        self.sent += 1
+        await self._send(
+            "SubscriptionConfirmation",
+            token,
+            f"You have chosen to subscribe to the topic {self.topic_arn}.\n"
+            "To confirm the subscription, visit the SubscribeURL included in this message.",
+        )
+
+    async def unsubscribed(self) -> None:
+        """Send the ``UnsubscribeConfirmation`` SNS sends an endpoint once it is
+        unsubscribed; its ``SubscribeURL`` restores the subscription (until the token
+        expires)."""
+        token = await self._token(restore=True)
+        await self._send(
+            "UnsubscribeConfirmation",
+            token,
+            f"You have chosen to deactivate subscription {self.subscription_arn}.\n"
+            "To cancel this operation and restore the subscription, visit the SubscribeURL "
+            "included in this message.",
+        )
+
+    async def _token(self, *, restore: bool) -> str:
+        """A new token, stored (by its hash) with what a visit does."""
+        token = secrets.token_hex(64)
+        record: dict[str, Any] = {"topic": self.topic_arn, "subscription": self.subscription_arn}
+        if restore:
+            record["restore"] = True
+        values = self._context.backend.values
+        await values.put(_token_key(token), orjson.dumps(record), ttl=TOKEN_LIFETIME)
+        return token
+
+    async def _send(self, kind: str, token: str, message: str) -> None:
+        """Sign and POST a confirmation message of ``kind`` (SNS's fields, in its order)."""
         # The front starts just after the mesh: wait for it (an embedding app told its URL
         # has set it already); without one, the message says http://127.0.0.1.
         await self._context.endpoints.serving(FRONT_WAIT)
-        endpoints = sns_endpoints(self._context)
         fields = {
-            "Type": "SubscriptionConfirmation",
+            "Type": kind,
             "MessageId": str(uuid.uuid4()),
             "Token": token,
             "TopicArn": self.topic_arn,
-            "Message": (
-                f"You have chosen to subscribe to the topic {self.topic_arn}.\n"
-                "To confirm the subscription, visit the SubscribeURL included in this message."
-            ),
-            "SubscribeURL": endpoints.subscribe_url(self.topic_arn, token),
+            "Message": message,
+            "SubscribeURL": sns_endpoints(self._context).subscribe_url(self.topic_arn, token),
             "Timestamp": IsoTimes().millis(self._context.clock.time()),
         }
         signer = mesh_signer(self._context)
@@ -178,14 +215,13 @@ class Confirmation:
         fields["Signature"] = key.sign(fields, version)
         fields["SigningCertURL"] = signer.certificate_url(key)
         headers = {
-            "x-amz-sns-message-type": "SubscriptionConfirmation",
+            "x-amz-sns-message-type": kind,
             "x-amz-sns-message-id": fields["MessageId"],
             "x-amz-sns-topic-arn": self.topic_arn,
             "x-amz-sns-subscription-arn": self.subscription_arn,
             "Content-Type": "text/plain; charset=UTF-8",
             "User-Agent": "Amazon Simple Notification Service Agent",
         }
-        self.sent += 1
         await self._post(orjson.dumps(fields), headers)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> None:
@@ -278,8 +314,12 @@ class SnsEndpoints:
         if record is None or record["topic"] != topic_arn:
             return _error(400, "InvalidParameter", "Invalid parameter: Token")
         subscription_arn: str = record["subscription"]
-        await values.put(_STATE + subscription_arn, _CONFIRMED)
         topic = self.topics.get(topic_arn)
+        # An UnsubscribeConfirmation's token puts the subscription back.
+        restored = topic is not None and topic.restore_subscription(subscription_arn)
+        if record.get("restore") and not restored:
+            return _error(404, "NotFound", "Subscription does not exist")
+        await values.put(_STATE + subscription_arn, _CONFIRMED)
         if topic is not None:
             topic.subscription_confirmed(subscription_arn)
         return _xml(

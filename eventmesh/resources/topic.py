@@ -430,9 +430,10 @@ class Subscription:
         else:
             policy = AWS_MANAGED_POLICY
         self.delivery_policy = policy
-        if confirm and self.protocol in ("http", "https"):
-            # SNS confirms an HTTP(S) endpoint; the mesh's own functions and queues are the
-            # subscriber's account's, which SNS confirms at once.
+        # SNS confirms an HTTP(S) endpoint when asked; the mesh's own functions and queues
+        # are the topic owner's, which SNS confirms at once.
+        self._confirmed_at_once = not (confirm and self.protocol in ("http", "https"))
+        if self.protocol in ("http", "https"):
             self.confirmation = Confirmation(
                 topic.context,
                 topic_arn=topic.arn,
@@ -440,6 +441,7 @@ class Subscription:
                 url=str(target),
                 policy=policy,
                 signature_version=lambda: topic.signature_version,
+                pending=not self._confirmed_at_once,
             )
         self.delivered = 0
         self.failed = 0
@@ -455,7 +457,6 @@ class Subscription:
     @property
     def attributes(self) -> dict[str, str]:
         """Some of SNS's ``GetSubscriptionAttributes`` (strings, as SNS gives them)."""
-        confirmation = self.confirmation
         return {
             "SubscriptionArn": self.arn,
             "TopicArn": self.topic.arn,
@@ -464,7 +465,7 @@ class Subscription:
             "RawMessageDelivery": "true" if self.raw_message_delivery else "false",
             "PendingConfirmation": "true" if self.pending_confirmation else "false",
             # Confirmed by the subscription's owner (at once), not by a visit of the URL.
-            "ConfirmationWasAuthenticated": "true" if confirmation is None else "false",
+            "ConfirmationWasAuthenticated": "true" if self._confirmed_at_once else "false",
         }
 
     async def request_confirmation(self) -> None:
@@ -738,6 +739,9 @@ class Topic(Resource):
         self._sns_endpoints = sns_endpoints(context)
         # Confirmation messages under way, with their subscription.
         self._confirmations: dict[asyncio.Task[None], Subscription] = {}
+        # Subscriptions ended through their UnsubscribeURL, which a visit of the
+        # UnsubscribeConfirmation's SubscribeURL puts back.
+        self._unsubscribed: dict[str, Subscription] = {}
         self.published = 0
         self.delivered = 0
         self.delivery_failures = 0
@@ -816,16 +820,17 @@ class Topic(Resource):
             subscription.resolve()
         self.subscriptions.append(subscription)
         self._routes[subscription.route] = subscription
-        if self._live and subscription.confirmation is not None:
+        if self._live and subscription.pending_confirmation:
             self._confirm(subscription)
         return subscription
 
-    def _confirm(self, subscription: Subscription) -> None:
-        """Ask for confirmation in the background (the message may be retried)."""
-        assert subscription.confirmation is not None
-        task = asyncio.create_task(
-            subscription.confirmation.start(), name=f"sns.{self.name}.confirmation"
-        )
+    def _confirm(self, subscription: Subscription, *, unsubscribed: bool = False) -> None:
+        """Send a confirmation message in the background (it may be retried): a
+        ``SubscriptionConfirmation``, or with ``unsubscribed`` an ``UnsubscribeConfirmation``."""
+        confirmation = subscription.confirmation
+        assert confirmation is not None
+        work = confirmation.unsubscribed() if unsubscribed else confirmation.start()
+        task = asyncio.create_task(work, name=f"sns.{self.name}.confirmation")
         self._confirmations[task] = subscription
         task.add_done_callback(self._confirmation_done)
 
@@ -847,8 +852,22 @@ class Topic(Resource):
         for subscription in self.subscriptions:
             if subscription.arn == subscription_arn:
                 await self.unsubscribe(subscription)
+                if subscription.confirmation is not None:  # HTTP(S): SNS confirms it
+                    self._unsubscribed[subscription_arn] = subscription
+                    self._confirm(subscription, unsubscribed=True)
                 return True
         return False
+
+    def restore_subscription(self, subscription_arn: str) -> bool:
+        """A visit of an ``UnsubscribeConfirmation``'s ``SubscribeURL``: the subscription
+        ended through its ``UnsubscribeURL`` comes back (False when there is none)."""
+        subscription = self._unsubscribed.pop(subscription_arn, None)
+        if subscription is None:  # none ended here, or already back
+            return any(s.arn == subscription_arn for s in self.subscriptions)
+        if not any(s._same_endpoint(subscription.target) for s in self.subscriptions):
+            self.subscriptions.append(subscription)
+            self._routes[subscription.route] = subscription
+        return True
 
     def _route_for(self, target: Subscriber) -> str:
         """A stable id of an endpoint of this topic (a hash: a URL's credentials stay out of
@@ -1172,7 +1191,7 @@ class Topic(Resource):
             await self._signer.key()
         self._retries.start()
         for subscription in self.subscriptions:
-            if subscription.confirmation is not None and subscription.confirmation.pending:
+            if subscription.pending_confirmation:
                 self._confirm(subscription)
 
     async def stop(self) -> None:
