@@ -320,3 +320,55 @@ async def test_the_endpoints_say_when_a_front_serves() -> None:
     endpoints.base_url = "http://127.0.0.1:8000"
     assert await waiting
     assert await endpoints.serving(0)
+
+
+async def test_an_unsubscribe_through_one_worker_stops_every_worker(tmp_path: Any) -> None:
+    """On one SQLite file, an UnsubscribeURL visited on worker A stops worker B's deliveries
+    too; the UnsubscribeConfirmation's SubscribeURL brings them back everywhere; a worker
+    starting again subscribes anew."""
+    url = f"sqlite:///{tmp_path / 'mesh.db'}"
+    meshes = [Mesh(storage=url, telemetry=Telemetry(enabled=False)) for _ in range(2)]
+    topics = [mesh.topic("alerts") for mesh in meshes]
+
+    def types() -> list[str]:
+        return [orjson.loads(r.body)["Type"] for r in receiver.requests]
+
+    async with Endpoint() as receiver:
+        subscriptions = [topic.subscribe(receiver.url) for topic in topics]
+        async with (
+            HttpServer(meshes[0], "127.0.0.1", 0) as front_a,
+            HttpServer(meshes[1], "127.0.0.1", 0) as front_b,
+        ):
+            await topics[1].publish("one")
+            await eventually(lambda: len(receiver.requests) == 1)
+            unsubscribe_url = orjson.loads(receiver.requests[0].body)["UnsubscribeURL"]
+            assert unsubscribe_url.startswith(front_b.base_url)
+            on_a = unsubscribe_url.replace(front_b.base_url, front_a.base_url)
+            assert (await visit(on_a)).status_code == 200
+            await eventually(lambda: len(receiver.requests) == 2)
+            assert types() == ["Notification", "UnsubscribeConfirmation"]
+
+            await topics[1].publish("not for it")  # B still has it, and skips it
+            await settle_http()
+            assert len(receiver.requests) == 2
+            assert subscriptions[1] in topics[1].subscriptions
+
+            goodbye = orjson.loads(receiver.requests[1].body)
+            assert (await visit(goodbye["SubscribeURL"])).status_code == 200
+            await topics[1].publish("back via b")
+            await topics[0].publish("back via a")
+            await eventually(lambda: len(receiver.requests) == 4)
+
+            # Unsubscribed again, then a worker starts: its subscribe renews it.
+            assert (await visit(on_a)).status_code == 200
+            await eventually(lambda: len(receiver.requests) == 5)
+            restarted = Mesh(storage=url, telemetry=Telemetry(enabled=False))
+            restarted.topic("alerts").subscribe(receiver.url)
+            async with restarted:
+                pass  # its start renewed the subscription in the store
+            await topics[1].publish("renewed")
+            await eventually(lambda: len(receiver.requests) == 6)
+    messages = [orjson.loads(r.body)["Message"] for r in receiver.requests]
+    assert sorted(messages[2:4]) == ["back via a", "back via b"]
+    assert messages[5] == "renewed"
+    assert types()[4] == "UnsubscribeConfirmation"

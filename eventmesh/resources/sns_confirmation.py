@@ -19,9 +19,10 @@ The mesh's HTTP front serves, under ``/_eventmesh/sns/``: ``confirm``
 (``?Action=ConfirmSubscription&TopicArn=...&Token=...``, answering SNS's
 ``ConfirmSubscriptionResponse`` XML) and ``unsubscribe``
 (``?Action=Unsubscribe&SubscriptionArn=...``, SNS's ``UnsubscribeURL``, answering its
-``UnsubscribeResponse``); a subscription's unsubscribe ends it in the process that answers,
-which then sends the endpoint SNS's ``UnsubscribeConfirmation``, whose ``SubscribeURL``
-puts the subscription back (while its token is valid), as SNS's does.
+``UnsubscribeResponse``): every process sharing the store stops delivering to it, and the
+one that answers sends the endpoint SNS's ``UnsubscribeConfirmation``, whose
+``SubscribeURL`` puts the subscription back (while its token is valid). A process that
+starts again subscribes anew (its ``subscribe`` is a new ``Subscribe``), which renews it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ _STATE = "eventmesh.sns.subscription:"
 _TOKEN = "eventmesh.sns.token:"
 _PENDING = orjson.dumps({"state": "pending"})
 _CONFIRMED = orjson.dumps({"state": "confirmed"})
+_UNSUBSCRIBED = orjson.dumps({"state": "unsubscribed"})
 
 
 def _token_key(token: str) -> str:
@@ -132,20 +134,28 @@ class Confirmation:
         self.sent = 0
         """Confirmation messages this process sent (each counted once, retries aside)."""
 
-    async def arrived(self) -> bool:
-        """Whether it has been confirmed, here or by another process sharing the store."""
-        if not self.pending:
-            return True
+    async def deliverable(self) -> bool:
+        """Whether a publication goes to it now: not while it is pending confirmation, nor
+        once unsubscribed through its URL, by this process or another sharing the store."""
         stored = await self._context.backend.values.get(self._state_key)
-        if stored is not None and orjson.loads(stored.value).get("state") == "confirmed":
+        state = None if stored is None else orjson.loads(stored.value).get("state")
+        if state == "confirmed":
             self.pending = False
-        return not self.pending
+            return True
+        return state != "unsubscribed" and not self.pending
 
     async def start(self) -> None:
-        """Ask for confirmation unless it is confirmed already or a token sent earlier (by
-        this mesh's storage, in any process) is still valid."""
+        """As the subscription starts (a ``Subscribe``): renew it if it was unsubscribed
+        through its URL; if it is to be confirmed, ask for confirmation unless it is
+        confirmed already or a token sent earlier (by any process on this mesh's storage)
+        is still valid."""
         values = self._context.backend.values
         stored = await values.get(self._state_key)
+        if stored is not None and orjson.loads(stored.value).get("state") == "unsubscribed":
+            await values.delete(self._state_key, only_if_version=stored.version)
+            stored = None
+        if not self.pending:
+            return
         if stored is None:
             if await values.put(self._state_key, _PENDING, ttl=TOKEN_LIFETIME, only_if_absent=True):
                 await self.request()
@@ -342,7 +352,8 @@ class SnsEndpoints:
         topic = self.topics.get(subscription_arn.rpartition(":")[0])
         if topic is None or not await topic.unsubscribe_arn(subscription_arn):
             return _error(404, "NotFound", "Subscription does not exist")
-        await self._context.backend.values.delete(_STATE + subscription_arn)
+        # Every process sharing the store stops delivering to it (see deliverable()).
+        await self._context.backend.values.put(_STATE + subscription_arn, _UNSUBSCRIBED)
         return _xml(
             200, f'<UnsubscribeResponse xmlns="{_XMLNS}">\n{_metadata()}</UnsubscribeResponse>\n'
         )

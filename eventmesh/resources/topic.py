@@ -820,13 +820,14 @@ class Topic(Resource):
             subscription.resolve()
         self.subscriptions.append(subscription)
         self._routes[subscription.route] = subscription
-        if self._live and subscription.pending_confirmation:
+        if self._live and subscription.confirmation is not None:
             self._confirm(subscription)
         return subscription
 
     def _confirm(self, subscription: Subscription, *, unsubscribed: bool = False) -> None:
-        """Send a confirmation message in the background (it may be retried): a
-        ``SubscriptionConfirmation``, or with ``unsubscribed`` an ``UnsubscribeConfirmation``."""
+        """In the background: start the subscription's confirmation (renew it, ask for
+        confirmation when asked to; the message may be retried), or with ``unsubscribed``
+        send the ``UnsubscribeConfirmation``."""
         confirmation = subscription.confirmation
         assert confirmation is not None
         work = confirmation.unsubscribed() if unsubscribed else confirmation.start()
@@ -961,12 +962,8 @@ class Topic(Resource):
         cancelled: asyncio.CancelledError | None = None
         for subscription in list(self.subscriptions):
             confirmation = subscription.confirmation
-            if (
-                confirmation is not None
-                and confirmation.pending
-                and not await confirmation.arrived()
-            ):
-                continue  # SNS delivers nothing to a subscription pending confirmation
+            if confirmation is not None and not await confirmation.deliverable():
+                continue  # pending confirmation, or unsubscribed through its URL
             if not subscription.accepts(notification):
                 subscription.filtered_out += 1
                 self.filtered_out += 1
@@ -1192,7 +1189,9 @@ class Topic(Resource):
         self._retries.start()
         for subscription in self.subscriptions:
             if subscription.pending_confirmation:
-                self._confirm(subscription)
+                self._confirm(subscription)  # the message is sent in the background
+            elif subscription.confirmation is not None:
+                await subscription.confirmation.start()  # renews one unsubscribed by URL
 
     async def stop(self) -> None:
         self._live = False
