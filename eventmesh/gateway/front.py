@@ -10,7 +10,8 @@ Which API a request is for, in this order:
    stage is ``$default``;
 2. the Host ``{url-id}.lambda-url.<anything>``: that function URL;
 3. a path ``/_lambda-url/{function-name}/...``: that function's URL (for clients without
-   wildcard DNS); the rest of the path is the event's ``rawPath``;
+   wildcard DNS); the rest of the path is the event's ``rawPath``. The prefix is reserved:
+   a function without a URL there is 403, never an API's route;
 4. otherwise the API whose base path (``base_path=``, default the root) is the longest prefix
    of the path, as a custom domain's API mappings: the base path is stripped before routing,
    so payload 2.0's ``rawPath`` leaves it out while payload 1.0's ``path`` keeps it, as AWS.
@@ -100,9 +101,11 @@ class Gateway:
             return await self._url(url, request, "", raw_path)
         if raw_path.startswith(URL_PATH_PREFIX):
             name, rest = _first_segment(raw_path[len(URL_PATH_PREFIX) - 1 :])
-            url = self._context.find_resource(FunctionUrl.resource_name(name))  # type: ignore[assignment]
-            if isinstance(url, FunctionUrl):
-                return await self._url(url, request, URL_PATH_PREFIX + name, rest)
+            named = self._context.find_resource(FunctionUrl.resource_name(name))
+            if isinstance(named, FunctionUrl):
+                return await self._url(named, request, URL_PATH_PREFIX + name, rest)
+            # the prefix is the function URLs' own: never an API's path
+            return GatewayAnswer(gateway_response("url", "forbidden"), uuid_request_id())
         mapped = [a for a in apis if a.base_path is not None]
         for api in sorted(mapped, key=lambda a: -len(a.base_path or "")):
             base = f"/{api.base_path}" if api.base_path else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,7 +145,7 @@ async def _answer_http(
     return Outcome(response, key, latency)
 
 
-def _rest_decode(api: RestApi, request: HttpRequest):  # type: ignore[no-untyped-def]
+def _rest_decode(api: RestApi, request: HttpRequest) -> Callable[[list[tuple[str, str]]], bool]:
     """Whether a base64 response body goes out as bytes: the client's first Accept type,
     or the response's Content-Type, is one of the API's binary media types."""
     accept = media_type((request.header("accept") or "").split(",", 1)[0])

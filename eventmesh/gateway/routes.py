@@ -226,10 +226,8 @@ class RouteTable(Generic[T]):
         return None
 
     def has_resource(self, raw_path: str) -> str | None:
-        """REST: the template path of the resource a path matches (any method), or None."""
-        match = self.find("ANY", raw_path) if not self.rest else None
-        if match is not None:
-            return match.key.path
+        """The template path of the most specific resource a path matches (any method), or
+        None: REST's resource for an OPTIONS preflight."""
         parts = split_path(raw_path)
         best: tuple[tuple[int, ...], str] | None = None
         for key, _ in self._routes.values():

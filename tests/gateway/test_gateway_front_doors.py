@@ -142,6 +142,8 @@ async def test_a_function_url_event_as_lambda_sends_it(mesh: Mesh) -> None:
 async def test_the_function_url_path_for_clients_without_wildcard_dns(mesh: Mesh) -> None:
     seen: list[dict[str, Any]] = []
     _capturing(mesh, "hook", seen, url=True)
+    _capturing(mesh, "root", [])
+    mesh.http_api("shop").route("$default", "root")  # the prefix is never an API's
     async with mesh:
         answer = await call(mesh, request("GET", "/_lambda-url/hook/a/b?x=1"))
         root = await call(mesh, request("GET", "/_lambda-url/hook"))
@@ -153,6 +155,7 @@ async def test_the_function_url_path_for_clients_without_wildcard_dns(mesh: Mesh
     assert isinstance(url, FunctionUrl)
     assert seen[0]["requestContext"]["domainName"] == url.domain_name
     assert missing.response.status == 403
+    assert missing.response.body == b'{"Message":"Forbidden"}'
     assert re.fullmatch(UUID, header(answer.response, "x-amzn-requestid")[0])
 
 
