@@ -126,3 +126,22 @@ async def test_mounted_in_starlette_under_a_prefix() -> None:
         assert (await client.get("/health")).status_code == 404  # the host's, not ours
         assert mesh.context.endpoints.url("/_eventmesh/x") == "http://testserver/api/_eventmesh/x"
     assert not mesh.running
+
+
+async def test_a_mesh_that_cannot_start_fails_the_lifespan_startup() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    mesh.function(name="f", on_failure="no-such-queue")(lambda event, context: None)
+    app = asgi_app(mesh)
+    messages = iter([{"type": "lifespan.startup"}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    assert "no-such-queue" in sent[0]["message"]
+    assert not mesh.running

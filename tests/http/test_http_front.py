@@ -397,3 +397,14 @@ async def test_header_values_are_sent_trimmed_latin1_else_utf8(served: Served) -
     assert raw[b"x-padded"] == b"v"
     assert raw[b"x-latin"] == b"caf\xe9"
     assert raw[b"x-cup"] == "☕".encode()
+
+
+async def test_a_smaller_body_cap_is_honoured(http_mesh: Mesh) -> None:
+    seen = record_requests(http_mesh)
+    async with (
+        HttpServer(http_mesh, port=0, max_body=10) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        assert (await client.post("/_eventmesh/echo", content=b"x" * 10)).status_code == 200
+        assert (await client.post("/_eventmesh/echo", content=b"x" * 11)).status_code == 413
+    assert len(seen) == 1
