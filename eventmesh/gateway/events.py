@@ -3,7 +3,10 @@
 Three shapes (reference §1): REST APIs' proxy payload 1.0 (no ``version`` key), HTTP APIs'
 payload 2.0 (or 1.0 with ``"version": "1.0"`` when a route asks), and function URLs' payload
 2.0 (``routeKey`` and ``stage`` ``$default``). Header names arrive lower-cased (the front
-gives them so), which payload 2.0 requires and payload 1.0 tolerates.
+gives them so, as ASGI does), which payload 2.0 wants. Payload 1.0 carries names as the client
+sent them; that case is lost, so 1.0 events spell them in canonical HTTP case
+(``Content-Type``, ``X-Api-Key``): handlers written for REST APIs read
+``event["headers"]["Content-Type"]``, which clients nearly always send so.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -20,6 +24,7 @@ from eventmesh.gateway.media import is_textual, matches_media_types
 
 __all__ = [
     "Origin",
+    "canonical_header_name",
     "clf_time",
     "function_url_event",
     "http_v1_event",
@@ -108,6 +113,13 @@ def rest_binary(request: HttpRequest, binary_media_types: tuple[str, ...]) -> bo
     return matches_media_types(request.header("content-type"), binary_media_types)
 
 
+@lru_cache(maxsize=1024)
+def canonical_header_name(name: str) -> str:
+    """``x-api-key`` -> ``X-Api-Key``: each hyphen-separated word capitalised, the rest
+    lower-case (Go's ``CanonicalMIMEHeaderKey``), the case most clients send."""
+    return "-".join(word[:1].upper() + word[1:].lower() for word in name.split("-"))
+
+
 def _multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
@@ -126,7 +138,9 @@ def _v1(
     *,
     resource_id: str,
 ) -> dict[str, Any]:
-    headers, multi_headers = _multi(list(request.headers))
+    headers, multi_headers = _multi(
+        [(canonical_header_name(name), value) for name, value in request.headers]
+    )
     query, multi_query = _multi(_query_pairs(request.query_string))
     identity: dict[str, Any] = {
         "accessKey": None,

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import context as otel_context
+
 from eventmesh._http_messages import HttpRequest, HttpResponse
 from eventmesh.gateway.apis import Api, HttpApi, RestApi, Route
 from eventmesh.gateway.authorization import AuthorizationRequest
@@ -71,7 +73,14 @@ async def _authorize(
         route_arn=api.route_arn(request.method, path),
         api_kind=api.api_kind,
     )
-    answer = await route.authorizer.authorize(ask)
+    # The authorizer's invocation is a child of the request's span, as the function's is:
+    # its span starts from the current OpenTelemetry context, which the request's becomes.
+    token = None if request.trace_context is None else otel_context.attach(request.trace_context)
+    try:
+        answer = await route.authorizer.authorize(ask)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
     if answer.refusal is not None:
         return answer.refusal
     if answer.context is not None:

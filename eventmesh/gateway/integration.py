@@ -3,18 +3,20 @@ integration timeout, and turn Lambda's refusals into the gateway's errors.
 
 On a timeout the gateway answers at once and the invocation runs on (as on AWS, where the
 function is not stopped when API Gateway gives up); its end is observed so that nothing is
-left unretrieved. Time is the mesh's clock, so tests move it with a VirtualClock.
+left unretrieved. Time is the mesh's clock, so tests move it with a VirtualClock; deadlines
+go through one :class:`~eventmesh._deadlines.DeadlineWatcher`, not a timer per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
 
+from eventmesh._deadlines import DeadlineWatcher
 from eventmesh._errors import EventMeshError, TooManyRequestsError
 from eventmesh._function import Function
 from eventmesh._invocation import InvocationResult
@@ -39,11 +41,30 @@ def _observe(task: asyncio.Task[Any]) -> None:
         logger.warning("an invocation the gateway gave up on failed: %r", task.exception())
 
 
+class _Waiter:
+    """One request waiting for its invocation: settled by the invocation's end or by the
+    deadline, whichever comes first."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+    def on_deadline(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def finished(self, _: object) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
 class Integration:
     """Invokes functions for the gateway of one mesh."""
 
     def __init__(self, context: ResourceContext) -> None:
         self.context = context
+        self._watcher = DeadlineWatcher(context.clock)
 
     async def invoke(
         self,
@@ -73,27 +94,29 @@ class Integration:
             if timeout is None:
                 result = await call
             else:
-                result = await self._within(call, timeout)
+                result = await self._within(call, timeout, started + timeout)
         except TooManyRequestsError as exc:
             raise GatewayError("throttled", f"throttled: {exc.reason}") from None
         except EventMeshError as exc:
             raise GatewayError("internal", f"invocation failed: {exc.message}") from None
         return result, (clock.now() - started) * 1000.0
 
-    async def _within(self, call: Awaitable[InvocationResult], timeout: float) -> InvocationResult:
-        clock = self.context.clock
-        task = asyncio.ensure_future(call)
-        expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def expire() -> None:
-            if not expired.done():
-                expired.set_result(None)
-
-        timer = clock.call_at(clock.now() + timeout, expire)
+    async def _within(
+        self, call: Coroutine[Any, Any, InvocationResult], timeout: float, deadline: float
+    ) -> InvocationResult:
+        """The invocation runs in a task of its own, so that it can run on past the timeout;
+        the request waits on one future that either the task's end or the deadline settles.
+        No timer per request: one :class:`DeadlineWatcher` per gateway (as the invoker's)."""
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(call)
+        waiter = _Waiter(loop.create_future())
+        task.add_done_callback(waiter.finished)
+        watcher = self._watcher
+        watcher.watch(waiter, timeout, deadline)
         try:
-            await asyncio.wait((task, expired), return_when=asyncio.FIRST_COMPLETED)
+            await waiter.future
         finally:
-            timer.cancel()
+            watcher.unwatch(waiter, timeout)
             if not task.done():  # timed out, or the request was cancelled: it runs on
                 _running.add(task)
                 task.add_done_callback(_observe)

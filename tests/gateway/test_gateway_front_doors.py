@@ -3,6 +3,7 @@ events and answers, HTTP API CORS, and authorizers called before the function.""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -14,8 +15,12 @@ from aws_lambda_powertools.utilities.parser.models import (
     LambdaFunctionUrlModel,
 )
 from gateway_helpers import call, header, json_of, request
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from eventmesh import ConfigurationError, Context, Mesh
+from eventmesh import ConfigurationError, Context, Mesh, Telemetry
 from eventmesh._http_messages import HttpResponse
 from eventmesh.gateway.authorization import Authorization, AuthorizationRequest
 from eventmesh.gateway.function_url import FunctionUrl, FunctionUrlConfig
@@ -330,3 +335,33 @@ async def test_an_unexpected_failure_is_a_500_without_a_traceback(
     assert answer.response.status == 500
     assert answer.response.body == b'{"message":"Internal Server Error"}'
     assert "internal detail" in caplog.text  # logged, never sent
+
+
+async def test_the_authorizers_invocation_is_a_child_of_the_requests_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    mesh = Mesh(telemetry=Telemetry(provider, enabled=True))
+
+    @mesh.function(name="gatekeeper")
+    def gatekeeper(event: dict[str, Any], context: Context) -> dict[str, Any]:
+        return {"isAuthorized": True, "context": {}}
+
+    _capturing(mesh, "orders", [])
+    api = mesh.http_api("shop")
+    api.route("GET /o", "orders", authorizer=api.lambda_authorizer("gatekeeper", ttl=0,
+              simple_responses=True))  # fmt: skip
+    request_span = provider.get_tracer("test").start_span("GET /o")
+    req = dataclasses.replace(
+        request("GET", "/o", headers=[("authorization", "t")]),
+        trace_context=trace.set_span_in_context(request_span),
+    )
+    async with mesh:
+        answer = await call(mesh, req)
+    request_span.end()
+    assert answer.response.status == 200
+    by_name = {span.name: span for span in exporter.get_finished_spans()}
+    for name in ("gatekeeper", "orders"):
+        parent = by_name[name].parent
+        assert parent is not None and parent.span_id == request_span.get_span_context().span_id
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored

@@ -149,11 +149,27 @@ async def test_payload_1_0_on_an_http_api_has_version_1_0(mesh: Mesh) -> None:
     assert event["pathParameters"] == {"id": "7"}
     assert event["queryStringParameters"] == {"a": "2"}
     assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"]}
-    assert event["multiValueHeaders"]["x-h"] == ["1", "2"]
-    assert event["headers"]["x-h"] == "2"
+    assert event["multiValueHeaders"]["X-H"] == ["1", "2"]
+    assert event["headers"]["X-H"] == "2"
     assert event["requestContext"]["stage"] == "$default"
     assert event["requestContext"]["requestTimeEpoch"] == 1767225600125
     APIGatewayProxyEventModel.model_validate(event)
+
+
+async def test_payload_2_0_header_names_stay_lower_case_as_aws(mesh: Mesh) -> None:
+    req = request("GET", "/h", headers=[("Content-Type", "text/plain"), ("X-Api-Key", "k")])
+    event = await _event(mesh, req, "GET /h")
+    assert event["headers"]["content-type"] == "text/plain"
+    assert event["headers"]["x-api-key"] == "k"
+    assert all(name.islower() for name in event["headers"])
+
+
+async def test_payload_1_0_on_an_http_api_has_canonical_header_names(mesh: Mesh) -> None:
+    req = request("GET", "/h", headers=[("content-type", "text/plain"), ("cookie", "a=1")])
+    event = await _event(mesh, req, "GET /h", payload_format_version="1.0")
+    assert event["headers"]["Content-Type"] == "text/plain"
+    assert event["headers"]["Cookie"] == "a=1"
+    assert event["multiValueHeaders"]["Content-Type"] == ["text/plain"]
 
 
 async def test_payload_format_version_is_checked(mesh: Mesh) -> None:
@@ -265,19 +281,25 @@ async def test_a_throttled_function_is_429(mesh: Mesh) -> None:
 
 
 async def test_past_the_integration_timeout_is_503(mesh: Mesh, clock: VirtualClock) -> None:
+    finished: list[float] = []
+
     @mesh.function(name="slow", timeout=60)
     async def slow(event: dict[str, Any], context: Context) -> str:
         await clock.sleep(45)
+        finished.append(clock.now())
         return "late"
 
     mesh.http_api("shop").route("GET /slow", slow)
     async with mesh:
+        started = clock.now()
         pending = asyncio.ensure_future(call(mesh, request("GET", "/slow")))
         await clock.advance(29.9)
         assert not pending.done()
         await clock.advance(0.1)
+        assert pending.done()
         answer = await pending
-        await clock.advance(20)  # the invocation ends on its own
+        await clock.advance(20)
+        assert finished == [started + 45]  # the invocation ran on to its end
     assert answer.response.status == 503
     assert answer.response.body == b'{"message":"Service Unavailable"}'
 

@@ -49,8 +49,8 @@ async def test_a_rest_event_has_awss_fields_and_no_version(mesh: Mesh) -> None:
     assert event["resource"] == "/pets/{id}"
     assert event["path"] == "/pets/dog 1"
     assert event["httpMethod"] == "GET"
-    assert event["headers"]["x-m"] == "2"
-    assert event["multiValueHeaders"]["x-m"] == ["1", "2"]
+    assert event["headers"]["X-M"] == "2"
+    assert event["multiValueHeaders"]["X-M"] == ["1", "2"]
     assert event["queryStringParameters"] == {"a": "2", "b": "x"}
     assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": ["x"]}
     assert event["pathParameters"] == {"id": "dog 1"}
@@ -254,20 +254,28 @@ async def test_a_function_error_is_502(mesh: Mesh) -> None:
 async def test_past_29_seconds_is_504_endpoint_request_timed_out(
     mesh: Mesh, clock: VirtualClock
 ) -> None:
+    finished: list[float] = []
+
     @mesh.function(name="slow", timeout=60)
     async def slow(event: dict[str, Any], context: Context) -> dict[str, Any]:
         await clock.sleep(40)
+        finished.append(clock.now())
         return {"statusCode": 200}
 
     mesh.rest_api("admin").route("GET /slow", slow)
     async with mesh:
+        started = clock.now()
         pending = asyncio.ensure_future(call(mesh, request("GET", "/slow")))
         await clock.advance(28.9)
         assert not pending.done()
         await clock.advance(0.1)
+        assert pending.done()  # at 29 s, not when the function ends
         answer = await pending
+        assert finished == []
         await clock.advance(20)
+        assert finished == [started + 40]  # the function was not stopped (as on AWS)
     assert answer.response.status == 504
+    assert answer.integration_latency_ms is None
     assert answer.response.body == b'{"message": "Endpoint request timed out"}'
 
 
@@ -391,3 +399,43 @@ async def test_json_body_passes_as_text(mesh: Mesh) -> None:
     req = request("POST", "/j", body='{"a": 1}', headers=[("content-type", "application/json")])
     event, _, _ = await _capture(mesh, req, "POST /j")
     assert event["body"] == '{"a": 1}' and event["isBase64Encoded"] is False
+
+
+async def test_payload_1_0_header_names_are_in_canonical_http_case(mesh: Mesh) -> None:
+    """ASGI lower-cases names; 1.0 handlers read ``headers["Content-Type"]``, so the names
+    come back in the case clients send (the client's own case is lost)."""
+    req = request(
+        "POST",
+        "/x",
+        body="{}",
+        headers=[
+            ("content-type", "application/json"),
+            ("x-api-key", "k"),
+            ("user-agent", "agent"),
+            ("x-amz-date", "1"),
+            ("x-amz-date", "2"),
+        ],
+    )
+    event, _, _ = await _capture(mesh, req, "POST /x")
+    assert event["headers"]["Content-Type"] == "application/json"
+    assert event["headers"]["X-Api-Key"] == "k"
+    assert event["headers"]["User-Agent"] == "agent"
+    assert event["headers"]["Host"] == "127.0.0.1:8000"
+    assert event["multiValueHeaders"]["X-Amz-Date"] == ["1", "2"]
+    assert not [name for name in event["headers"] if name.islower()]
+    assert not [name for name in event["multiValueHeaders"] if name.islower()]
+    assert event["requestContext"]["identity"]["userAgent"] == "agent"
+    assert APIGatewayProxyEvent(event).headers.get("content-type") == "application/json"
+
+
+async def test_the_api_key_header_is_found_whatever_its_case(mesh: Mesh) -> None:
+    @mesh.function(name="ok")
+    def ok(event: dict[str, Any], context: Context) -> dict[str, Any]:
+        return {"statusCode": 200, "body": event["requestContext"]["identity"]["apiKeyId"]}
+
+    api = mesh.rest_api("admin")
+    key = api.api_key("k" * 24)
+    api.route("GET /k", "ok", api_key_required=True)
+    async with mesh:
+        answer = await call(mesh, request("GET", "/k", headers=[("X-API-KEY", "k" * 24)]))
+    assert (answer.response.status, answer.response.body) == (200, key.id.encode())
