@@ -9,6 +9,7 @@ with AWS Lambda authorizers for HTTP APIs"; the refusals' bodies are API Gateway
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -150,6 +151,45 @@ async def test_a_policy_allowing_another_method_is_an_implicit_deny(mesh: Mesh) 
             False,
         ),
         ([("Allow", "arn:aws:execute-api:us-east-1:123456789012:otherapi01/*")], "GET", False),
+        # ? is exactly one character: not none, not two
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/prod/GET/orders/??")],
+            "GET",
+            False,
+        ),
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/prod/GET/orders/1?")],
+            "GET",
+            False,
+        ),
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/prod/GET/order?/1")],
+            "GET",
+            True,
+        ),
+        # everything but * and ? is literal (a regular expression's . or + would match here)
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/prod/GET/orders.1")],
+            "GET",
+            False,
+        ),
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/prod/GET/orders/1+")],
+            "GET",
+            False,
+        ),
+        # resources are case-sensitive, unlike actions
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/prod/get/orders/1")],
+            "GET",
+            False,
+        ),
+        # * spans slashes and may be empty
+        (
+            [("Allow", "arn:aws:execute-api:us-east-1:123456789012:restapi001/*orders/1*")],
+            "GET",
+            True,
+        ),
         ([("Allow", "*"), ("Deny", "arn:aws:execute-api:*:*:*/*/GET/orders/*")], "GET", False),
         ([("Allow", "*"), ("Deny", "arn:aws:execute-api:*:*:*/*/GET/orders/*")], "PUT", True),
     ],
@@ -168,6 +208,33 @@ async def test_policy_resources_match_the_method_arn_with_wildcards(
     auth = LambdaAuthorizer(mesh.context, fn.function, type="TOKEN")
     answer = await authorize(mesh, auth, rest_request(method, headers=token("t")))
     assert answer.allowed is allowed
+
+
+async def test_a_long_path_cannot_make_policy_matching_crawl(mesh: Mesh) -> None:
+    """The ARN carries the caller's path: matching it against a policy with several wildcards
+    must stay quick whatever the path (a backtracking regular expression took 15 s here for a
+    4,000-character path, blocking every other request on the loop)."""
+    document = {
+        "Statement": [
+            {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}
+            for resource in (
+                "arn:aws:execute-api:*:*:*/*/*/admin/*/x",
+                "*/*/*/*/*/*/DELETE",
+                "arn:aws:execute-api:*:*:*/*/*/orders/*/*/*/end",
+            )
+        ]
+    }
+    fn = Authz(mesh, lambda event: {"principalId": "u", "policyDocument": document})
+    auth = LambdaAuthorizer(mesh.context, fn.function, type="TOKEN")
+    path = "/orders/" + "a/" * 4000 + "b"
+    async with mesh:
+        started = time.perf_counter()
+        answer = await auth.authorize(rest_request(path=path, headers=token("t")))
+        elapsed = time.perf_counter() - started
+        assert answer.refusal is not None and answer.refusal.status == 403
+        allowed = await auth.authorize(rest_request(path=path + "/end", headers=token("t")))
+        assert allowed.allowed
+    assert elapsed < 1.0
 
 
 @pytest.mark.parametrize(

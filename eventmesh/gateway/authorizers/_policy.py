@@ -8,10 +8,8 @@ wins over any Allow, and no matching Allow is an implicit deny.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 __all__ = ["ALLOW", "EXPLICIT_DENY", "IMPLICIT_DENY", "Policy", "PolicyError"]
@@ -26,12 +24,29 @@ class PolicyError(ValueError):
     """The policy document is not one API Gateway can evaluate."""
 
 
-@lru_cache(maxsize=1024)
-def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(
-        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in text
-    )
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def _matches(pattern: str, text: str) -> bool:
+    """IAM's wildcard match of the whole ``text``: ``*`` any run of characters (``/``
+    included), ``?`` exactly one, everything else literally.
+
+    A greedy scan that backtracks only to the last ``*`` (O(len(pattern) * len(text)) at
+    worst): the ARN carries the request's path, so a regular expression with several ``.*``
+    could be made to backtrack for minutes by a long path and block the event loop."""
+    p = t = 0
+    star = -1  # the pattern's index just after the last * seen
+    resume = 0  # where in text that * 's run currently ends
+    while t < len(text):
+        if p < len(pattern) and pattern[p] == "*":
+            star, resume = p + 1, t
+            p += 1
+        elif p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
+            p += 1
+            t += 1
+        elif star >= 0:
+            resume += 1
+            p, t = star, resume
+        else:
+            return False
+    return all(char == "*" for char in pattern[p:])
 
 
 def _strings(statement: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -50,8 +65,9 @@ class _Statement:
     resources: tuple[str, ...]
 
     def applies(self, arn: str) -> bool:
-        return any(_pattern(a, True).fullmatch(_ACTION) for a in self.actions) and any(
-            _pattern(r, False).fullmatch(arn) for r in self.resources
+        action = _ACTION.lower()
+        return any(_matches(a.lower(), action) for a in self.actions) and any(
+            _matches(r, arn) for r in self.resources
         )
 
 
