@@ -526,3 +526,103 @@ async def test_an_unreachable_jwks_url_refuses_with_401_and_logs_the_url(
     assert url in caplog.text
     assert isinstance(auth.keys, JwksUrl)
     assert auth.keys.fetches == 1
+
+
+class EndlessServer:
+    """An HTTP server on a free loopback port whose answer never ends: ``drip`` sends one byte
+    at a time, slowly; otherwise it pours 64 KiB chunks until the client goes away."""
+
+    def __init__(self, *, drip: bool) -> None:
+        self.drip = drip
+        self.sent = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/.well-known/jwks.json"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+        )
+        writer.write(b'{"keys": [')
+        chunk = b" " * (1 if self.drip else 65536)
+        try:
+            while True:
+                writer.write(chunk)
+                await writer.drain()
+                self.sent += len(chunk)
+                await asyncio.sleep(0.05 if self.drip else 0)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> EndlessServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+async def test_a_jwks_answer_over_the_size_limit_is_not_read_to_its_end(
+    mesh: Mesh, caplog: pytest.LogCaptureFixture
+) -> None:
+    from eventmesh.gateway.authorizers.jwks import MAX_JWKS_BYTES
+
+    async with EndlessServer(drip=False) as endless:
+        auth = authorizer(mesh, jwks=None, jwks_url=endless.url)
+        with caplog.at_level(logging.WARNING, logger="eventmesh.gateway.authorizers"):
+            answer = await asyncio.wait_for(
+                auth.authorize(http_request(headers=bearer(RSA.sign(claims())))), 20
+            )
+        assert answer.refusal is not None and answer.refusal.status == 401
+        assert f"over {MAX_JWKS_BYTES} bytes" in caplog.text
+        assert endless.sent < 8 * MAX_JWKS_BYTES
+
+
+async def test_a_jwks_fetch_has_a_deadline_however_slowly_bytes_arrive(
+    mesh: Mesh, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventmesh.gateway.authorizers import jwks as jwks_module
+
+    monkeypatch.setattr(jwks_module, "FETCH_TIMEOUT", 1.0)  # each byte comes well within it
+    async with EndlessServer(drip=True) as slow:
+        auth = authorizer(mesh, jwks=None, jwks_url=slow.url)
+        with caplog.at_level(logging.WARNING, logger="eventmesh.gateway.authorizers"):
+            answer = await asyncio.wait_for(
+                auth.authorize(http_request(headers=bearer(RSA.sign(claims())))), 10
+            )
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert "within 1 s" in caplog.text
+
+
+async def test_a_failed_jwks_fetch_is_not_retried_before_the_interval(
+    mesh: Mesh, clock: VirtualClock, server: JwksServer
+) -> None:
+    """While the issuer is down, a flood of tokens must not become a flood of fetches (nor a
+    queue of requests each waiting for its own fetch)."""
+    server.status = 503
+    auth = authorizer(mesh, jwks=None, jwks_url=server.url)
+    request = http_request(headers=bearer(RSA.sign(claims())))
+    for _ in range(3):
+        assert not (await auth.authorize(request)).allowed
+    answers = await asyncio.gather(*(auth.authorize(request) for _ in range(5)))
+    assert not any(answer.allowed for answer in answers)
+    assert server.hits == 1
+    server.status = 200
+    await clock.advance(REFETCH_INTERVAL - 1)
+    assert not (await auth.authorize(request)).allowed
+    assert server.hits == 1
+    await clock.advance(1)
+    assert (await auth.authorize(request)).allowed
+    assert server.hits == 2

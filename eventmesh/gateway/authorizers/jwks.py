@@ -5,8 +5,11 @@ A URL is fetched with httpx when a key is first needed, kept for two hours (as A
 keeps an issuer's keys), and fetched again at once when a token names a key (``kid``) the
 set does not hold, so a key rotation needs no restart; refetches for unknown keys are spaced
 by :data:`REFETCH_INTERVAL` so a flood of made-up ``kid``\\s cannot turn into a flood of
-requests to the issuer. Ages are read on the mesh's clock. The URL passes the mesh's host
-policy (:mod:`eventmesh._egress`) like every outbound request. A file is read when it is
+requests to the issuer, and so are attempts after a failed fetch (meanwhile tokens are refused
+as the failed attempt was). A fetch is bounded: :data:`FETCH_TIMEOUT` seconds in all, however
+slowly the bytes come, and :data:`MAX_JWKS_BYTES`, abandoned as soon as the body passes it.
+Ages are read on the mesh's clock. The URL passes the mesh's host policy
+(:mod:`eventmesh._egress`) like every outbound request. A file is read when it is
 declared (a missing or malformed file is an error at the call) and read again when a token
 names an unknown key and the file changed since.
 """
@@ -45,9 +48,10 @@ REFETCH_INTERVAL = 10.0
 """Seconds at least between two fetches made because a token named an unknown key."""
 
 FETCH_TIMEOUT = 10.0
-"""Seconds (real time) a JWKS fetch may take."""
+"""Seconds (real time) a JWKS fetch may take, from connecting to the body's last byte."""
 
 MAX_JWKS_BYTES = 1 << 20
+"""The largest key set read; a longer answer is abandoned as it arrives."""
 
 
 class JwksUnavailable(Exception):
@@ -128,33 +132,59 @@ class JwksUrl:
         self._egress = egress
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
+        """When the last fetch failed (None after a success): no other is tried for
+        :data:`REFETCH_INTERVAL`, so an unreachable issuer is not asked again per request."""
+        self._failure = ""
         self._lock = asyncio.Lock()
         self.fetches = 0
         """How many times the set was fetched (for tests and diagnostics)."""
 
     async def _fetch(self) -> None:
-        import httpx
-
         shown = redact_url(self.url)
-        refusal = await self._egress.refusal(self.url)
-        if refusal is not None:
-            raise JwksUnavailable(refusal)
-        self.fetches += 1
         try:
-            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False) as client:
-                response = await client.get(self.url, headers={"accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise JwksUnavailable(f"GET {shown} failed: {redact_text(repr(exc))}") from None
-        if response.status_code != 200:
-            raise JwksUnavailable(f"GET {shown} answered {response.status_code}")
-        if len(response.content) > MAX_JWKS_BYTES:
-            raise JwksUnavailable(f"GET {shown}: the key set is over {MAX_JWKS_BYTES} bytes")
+            async with asyncio.timeout(FETCH_TIMEOUT):
+                content = await self._get(shown)
+        except TimeoutError:
+            raise JwksUnavailable(
+                f"GET {shown}: no complete answer within {FETCH_TIMEOUT:g} s"
+            ) from None
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise JwksUnavailable(f"GET {shown}: the answer is not JSON") from None
         self._keys = _key_set(data, shown)
         self._fetched_at = self._clock.now()
+
+    async def _get(self, shown: str) -> bytes:
+        """The answer's body, read as it comes and abandoned past :data:`MAX_JWKS_BYTES` (a
+        server that sends without end must not fill the worker's memory)."""
+        import httpx
+
+        refusal = await self._egress.refusal(self.url)
+        if refusal is not None:
+            raise JwksUnavailable(refusal)
+        self.fetches += 1
+        too_big = JwksUnavailable(f"GET {shown}: the key set is over {MAX_JWKS_BYTES} bytes")
+        headers = {"accept": "application/json", "accept-encoding": "identity"}
+        try:
+            async with (
+                httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False) as client,
+                client.stream("GET", self.url, headers=headers) as response,
+            ):
+                if response.status_code != 200:
+                    raise JwksUnavailable(f"GET {shown} answered {response.status_code}")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+                    raise too_big
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise too_big
+        except httpx.HTTPError as exc:
+            raise JwksUnavailable(f"GET {shown} failed: {redact_text(repr(exc))}") from None
+        return bytes(body)
 
     async def key(self, kid: str) -> PyJWK | None:
         now = self._clock.now()
@@ -162,8 +192,20 @@ class JwksUrl:
         if fetched is not None and now - fetched < JWKS_MAX_AGE and kid in self._keys:
             return self._keys[kid]
         async with self._lock:
+            now = self._clock.now()
             fetched = self._fetched_at  # another request may have fetched while we waited
-            age = float("inf") if fetched is None else self._clock.now() - fetched
+            age = float("inf") if fetched is None else now - fetched
             if age >= JWKS_MAX_AGE or (kid not in self._keys and age >= REFETCH_INTERVAL):
-                await self._fetch()
+                failed = self._failed_at
+                if failed is not None and now - failed < REFETCH_INTERVAL:
+                    # The last attempt failed a moment ago: answer as it did, fetch no more.
+                    if age >= JWKS_MAX_AGE:
+                        raise JwksUnavailable(self._failure)
+                    return self._keys.get(kid)
+                try:
+                    await self._fetch()
+                except JwksUnavailable as exc:
+                    self._failed_at, self._failure = self._clock.now(), str(exc)
+                    raise
+                self._failed_at = None
             return self._keys.get(kid)
