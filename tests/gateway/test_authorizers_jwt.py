@@ -267,6 +267,72 @@ async def test_a_symmetric_or_unsigned_token_is_refused(mesh: Mesh) -> None:
         assert answer.refusal is not None and answer.refusal.status == 401
 
 
+def _hand_signed(header: dict[str, Any], payload: dict[str, Any], secret: bytes) -> str:
+    """A token signed with HMAC-SHA256 by hand (PyJWT refuses to use a public key as a secret,
+    which is the point of the attack)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{part(orjson.dumps(header))}.{part(orjson.dumps(payload))}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{part(mac)}"
+
+
+async def test_hs256_signed_with_the_rsa_public_key_is_refused_for_its_algorithm(
+    mesh: Mesh,
+) -> None:
+    """The classic confusion: the issuer's public key (public to anyone) used as an HMAC
+    secret. The algorithm is refused before any key is used."""
+    from cryptography.hazmat.primitives import serialization
+
+    public = RSA.private.public_key()
+    secrets = [
+        public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1),
+        orjson.dumps(RSA.jwk),
+        RSA.jwk["n"].encode(),
+    ]
+    auth = authorizer(mesh)
+    for secret in secrets:
+        token = _hand_signed({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}, claims(), secret)
+        answer = await auth.authorize(http_request(headers=bearer(token)))
+        assert answer.refusal is not None and answer.refusal.status == 401
+        assert header(answer.refusal, "www-authenticate") == (
+            'Bearer scope="" error="invalid_token" '
+            'error_description="the token\'s algorithm HS256 is not supported"'
+        )
+
+
+async def test_a_token_naming_another_kind_of_key_is_refused(mesh: Mesh) -> None:
+    auth = authorizer(mesh, algorithms=["RS256", "ES256"])
+    for token in (RSA.sign(claims(), kid="ec-1"), EC.sign(claims(), kid="rsa-1")):
+        answer = await auth.authorize(http_request(headers=bearer(token)))
+        assert answer.refusal is not None and answer.refusal.status == 401
+
+
+@pytest.mark.parametrize(
+    "alg", ['RS256" error="x', "RS256\r\nset-cookie: session=stolen", "x" * 5000, ["RS256"]]
+)
+async def test_the_tokens_own_header_is_not_echoed_into_www_authenticate(
+    mesh: Mesh, alg: Any
+) -> None:
+    """A made-up ``alg`` must not break out of the quoted description, inject a header line,
+    or swell the answer: the challenge stays a well-formed 401."""
+    token = _hand_signed({"alg": alg, "kid": "rsa-1"}, claims(), b"k" * 32)
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert header(answer.refusal, "www-authenticate") == (
+        'Bearer scope="" error="invalid_token" '
+        'error_description="the token\'s algorithm is not supported"'
+    )
+
+
 async def test_the_refusal_on_a_rest_api_names_its_error_type(mesh: Mesh) -> None:
     answer = await authorizer(mesh).authorize(rest_request())
     assert answer.refusal is not None

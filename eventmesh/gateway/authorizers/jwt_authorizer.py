@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -62,6 +63,13 @@ _ASYMMETRIC = frozenset(
         "EdDSA",
     }
 )
+
+
+_NAME = re.compile(r"[A-Za-z0-9]{1,16}")
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 class _Invalid(Exception):
@@ -184,7 +192,10 @@ class JwtAuthorizer:
             raise _Invalid("the token is not a valid JWT") from None
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
-            raise _Invalid(f"the token's algorithm {algorithm} is not supported")
+            # Named only when it is a plain algorithm name: the header is the caller's, and
+            # its text goes into a response header.
+            named = f" {algorithm}" if _is_name(algorithm) else ""
+            raise _Invalid(f"the token's algorithm{named} is not supported")
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise _Invalid("the token has no kid")
