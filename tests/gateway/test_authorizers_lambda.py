@@ -748,3 +748,53 @@ def test_bad_declarations_fail_at_the_call(mesh: Mesh, settings: dict[str, Any])
     fn = Authz(mesh, allow_all)
     with pytest.raises(ConfigurationError):
         LambdaAuthorizer(mesh.context, fn.function, **settings)
+
+
+# -- the result cache under a flood ------------------------------------------------------------
+
+
+def test_the_result_cache_keeps_at_most_its_bound_dropping_the_oldest(clock: VirtualClock) -> None:
+    from eventmesh.gateway.authorizers._cache import MAX_ENTRIES, ResultCache
+
+    assert MAX_ENTRIES == 10_000
+    cache: ResultCache[int] = ResultCache(clock, 300, max_entries=3)
+    for n in range(5):
+        cache.put(f"token-{n}", n)
+    assert len(cache) == 3
+    assert [cache.get(f"token-{n}") for n in range(5)] == [None, None, 2, 3, 4]
+    cache.put("token-2", 20)  # put again: the newest now
+    cache.put("token-5", 5)
+    assert [cache.get(f"token-{n}") for n in (2, 3, 4, 5)] == [20, None, 4, 5]
+    default: ResultCache[int] = ResultCache(clock, 300)
+    for n in range(MAX_ENTRIES + 50):
+        default.put(n, n)
+    assert len(default) == MAX_ENTRIES
+    assert default.get(49) is None and default.get(50) == 50
+
+
+async def test_cached_results_do_not_keep_the_callers_tokens(mesh: Mesh) -> None:
+    """Each cached result costs a bounded few hundred bytes whatever the token's size (10,000
+    results of 16 KB tokens would otherwise hold 160 MB), and no token stays in memory."""
+    import gc
+    import tracemalloc
+
+    async def allow(event: dict[str, Any], context: Context) -> Any:
+        return {"principalId": "u", "policyDocument": policy("Allow", "*")}
+
+    function = mesh.function(allow)
+    auth = LambdaAuthorizer(mesh.context, function, type="TOKEN")
+    async with mesh:
+        await auth.authorize(rest_request(headers=token("warm-up")))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(200):
+                big = f"{n:04d}" + "x" * 16_000
+                assert (await auth.authorize(rest_request(headers=token(big)))).allowed
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert len(auth.cache) == 201
+    assert grown < 200 * 16_000 / 4, grown

@@ -22,14 +22,15 @@ list there is a malformed answer, as on API Gateway), plus ``principalId`` and
 ``requestContext.authorizer.lambda`` = the context as returned.
 
 Results are cached for ``ttl`` seconds (300 by default, 0 for none) on the mesh's clock,
-keyed by the identity sources' values and the API and stage: a second request with the same
-identity within the TTL does not call the function, and a cached policy is evaluated again
-against each request's ARN (as API Gateway does, so a policy for one method refuses
-another). Failures are not cached.
+keyed by a digest of the identity sources' values and the API and stage (at most 10,000
+results, the oldest dropped first): a second request with the same identity within the TTL
+does not call the function, and a cached policy is evaluated again against each request's ARN
+(as API Gateway does, so a policy for one method refuses another). Failures are not cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -202,7 +203,7 @@ class LambdaAuthorizer:
             return Authorization(refusal=unauthorized(kind))
         request_context = request.event.get("requestContext")
         api = request_context if isinstance(request_context, Mapping) else {}
-        key = (api.get("apiId"), api.get("stage"), *values)
+        key = _cache_key(api.get("apiId"), api.get("stage"), values)
         outcome = self.cache.get(key)
         cached = outcome is not None
         if outcome is None:
@@ -301,6 +302,13 @@ class LambdaAuthorizer:
             found["principalId"] = str(outcome.principal_id)
         found["integrationLatency"] = 0 if cached else outcome.latency_ms
         return Authorization(context=found, usage_identifier_key=outcome.usage_identifier_key)
+
+
+def _cache_key(api_id: Any, stage: Any, identity: list[str]) -> bytes:
+    """The cache's key for these identity values on this API and stage: a digest, so an entry
+    costs the same whatever the token's size and the cache holds no caller's token."""
+    text = repr((api_id, stage, *identity)).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(text).digest()
 
 
 def _identity_sources(value: str | Iterable[str] | None) -> tuple[IdentitySource, ...]:
