@@ -95,6 +95,13 @@ class Lifecycle:
         if self.running:
             self.spawn(service.start())
 
+    async def remove_service(self, service: Service) -> None:
+        """Stop running ``service`` (stopped now if the mesh runs); nothing if it is not one."""
+        if service in self.services:
+            self.services.remove(service)
+            if self.running:
+                await service.stop()
+
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coroutine)
         self._background.add(task)

@@ -616,6 +616,12 @@ class Mesh:
         """
         return self._context.resource(kind, name, _given(**settings))
 
+    async def remove_resource(self, name: str) -> bool:
+        """Stop and forget the resource named ``name`` (what SQS's ``DeleteQueue`` and SNS's
+        ``DeleteTopic`` do to the resource; its stored messages are the caller's to purge).
+        The name is free again; False when no resource has it."""
+        return await self._context.remove_resource(name)
+
     def queue(
         self,
         name: str,

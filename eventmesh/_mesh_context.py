@@ -117,6 +117,15 @@ class MeshContext:
             self._lifecycle.add_service(resource)  # type: ignore[arg-type]
         return resource
 
+    async def remove_resource(self, name: str) -> bool:
+        """Stop and forget the resource named ``name``; False when there is none."""
+        resource = self._registry.remove_resource(name)
+        if resource is None:
+            return False
+        if isinstance(resource, Service):
+            await self._lifecycle.remove_service(resource)
+        return True
+
     def event_source_mapping(
         self, kind: str, source: object, function: Function | str, settings: Mapping[str, Any]
     ) -> Any:

@@ -126,6 +126,10 @@ class Registry:
             raise ConfigurationError(f"a resource named {name!r} is already registered")
         self.resources[name] = resource
 
+    def remove_resource(self, name: str) -> object | None:
+        """Forget the resource named ``name``; returns it (None if there was none)."""
+        return self.resources.pop(name, None)
+
     def find(self, name_or_arn: str) -> object | None:
         return self.resources.get(resource_name_of(name_or_arn))
 
