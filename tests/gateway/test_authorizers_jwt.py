@@ -89,6 +89,18 @@ async def test_a_valid_token_is_allowed_and_its_claims_reach_the_function_as_str
     }
 
 
+async def test_claims_beyond_64_bit_integers_are_rendered_not_a_crash(mesh: Mesh) -> None:
+    """JSON allows any integer; an issuer's token holding one past 64 bits (a big account
+    number) is still a token: its claims reach the function as text, not a 500 traceback."""
+    token = RSA.sign(claims(account=2**70, nested={"id": -(2**64)}, ids=[2**65, "a"]))
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert answer.allowed and answer.context is not None
+    rendered = answer.context["jwt"]["claims"]
+    assert rendered["account"] == "1180591620717411303424"
+    assert rendered["nested"] == '{"id":-18446744073709551616}'
+    assert rendered["ids"] == "[36893488147419103232 a]"
+
+
 async def test_the_token_may_come_without_the_bearer_prefix(mesh: Mesh) -> None:
     token = RSA.sign(claims())
     answer = await authorizer(mesh).authorize(http_request(headers=[("Authorization", token)]))

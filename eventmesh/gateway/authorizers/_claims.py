@@ -9,6 +9,7 @@ real HTTP APIs (the sample events of AWS's payload documentation show only strin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,10 @@ def _text(value: Any) -> str:
         return value
     if isinstance(value, list):
         return "[" + " ".join(_text(item) for item in value if item is not None) + "]"
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # an integer past 64 bits: JSON allows it, orjson does not
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def render_claims(claims: Mapping[str, Any]) -> dict[str, str]:
