@@ -185,6 +185,38 @@ async def test_bad_claims_are_401(mesh: Mesh, overrides: dict[str, Any], reason:
     assert f'error_description="{reason}"' in (header(answer.refusal, "www-authenticate") or "")
 
 
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"iss": ISSUER + "/"}, "issuer"),
+        ({"iss": ISSUER.upper()}, "issuer"),
+        ({"iss": ISSUER[:-1]}, "issuer"),
+        ({"iss": [ISSUER]}, "issuer"),
+        ({"aud": AUDIENCE + "-evil"}, "audience"),
+        ({"aud": AUDIENCE[:-1]}, "audience"),
+        ({"aud": AUDIENCE.upper()}, "audience"),
+        ({"aud": [[AUDIENCE]]}, "audience"),
+        ({"aud": {"name": AUDIENCE}}, "audience"),
+        ({"aud": [], "client_id": AUDIENCE}, "audience"),  # aud is present: client_id is not read
+        ({"exp": True}, "exp"),
+        ({"nbf": "0"}, "nbf"),
+        ({"iat": [EPOCH]}, "iat"),
+    ],
+)
+async def test_issuer_and_audience_match_exactly_and_times_are_numbers(
+    mesh: Mesh, overrides: dict[str, Any], reason: str
+) -> None:
+    import jwt
+
+    # Signed over the raw JSON: PyJWT itself refuses to encode some of these claims.
+    token = jwt.api_jws.encode(
+        orjson.dumps(claims(**overrides)), RSA.private, algorithm="RS256", headers={"kid": RSA.kid}
+    )
+    answer = await authorizer(mesh).authorize(http_request(headers=bearer(token)))
+    assert answer.refusal is not None and answer.refusal.status == 401
+    assert reason in str(header(answer.refusal, "www-authenticate"))
+
+
 async def test_a_token_expires_on_the_mesh_clock(mesh: Mesh, clock: VirtualClock) -> None:
     auth = authorizer(mesh)
     request = http_request(headers=bearer(RSA.sign(claims(exp=EPOCH + 60))))
@@ -367,7 +399,13 @@ async def test_a_route_requiring_scopes_needs_one_of_them(mesh: Mesh) -> None:
 
 async def test_insufficient_scopes_are_403_forbidden(mesh: Mesh) -> None:
     auth = authorizer(mesh).requiring("orders:write")
-    for token_claims in (claims(scope="orders:read"), claims()):
+    for token_claims in (
+        claims(scope="orders:read"),
+        claims(),
+        claims(scope="orders:write-all orders:writ"),  # a scope matches whole, not a prefix
+        claims(scope="ORDERS:WRITE"),
+        claims(scp=[["orders:write"]]),
+    ):
         answer = await auth.authorize(http_request(headers=bearer(RSA.sign(token_claims))))
         assert answer.refusal is not None
         assert answer.refusal.status == 403
