@@ -798,3 +798,33 @@ async def test_cached_results_do_not_keep_the_callers_tokens(mesh: Mesh) -> None
             tracemalloc.stop()
     assert len(auth.cache) == 201
     assert grown < 200 * 16_000 / 4, grown
+
+
+async def test_http_api_context_variables_are_identity_sources_on_payload_2_0(mesh: Mesh) -> None:
+    """``$context.identity.sourceIp``, ``$context.httpMethod``, ``$context.path``,
+    ``$context.protocol`` and ``$context.identity.userAgent`` are HTTP API context variables
+    whatever the payload version; in a 2.0 event their values sit under
+    ``requestContext.http``, and they must not count as missing (a 401 for everyone)."""
+    fn = Authz(mesh, lambda event: {"isAuthorized": True})
+    auth = LambdaAuthorizer(
+        mesh.context,
+        fn.function,
+        simple_responses=True,
+        identity_sources=[
+            "$context.identity.sourceIp",
+            "$context.httpMethod",
+            "$context.path",
+            "$context.protocol",
+            "$context.identity.userAgent",
+            "$context.routeKey",
+        ],
+    )
+    assert (await authorize(mesh, auth, http_request())).allowed
+    assert fn.events[0]["identitySource"] == [
+        "127.0.0.1",
+        "GET",
+        "/orders/1",
+        "HTTP/1.1",
+        "test",
+        "GET /orders/{id}",
+    ]

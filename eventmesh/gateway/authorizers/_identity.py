@@ -72,13 +72,32 @@ class IdentitySource:
             variables = request.event.get("stageVariables")
             found = variables.get(self.name) if isinstance(variables, Mapping) else None
         else:
-            found = request.event.get("requestContext")
-            for part in self.name.split("."):
-                found = found.get(part) if isinstance(found, Mapping) else None
+            found = _context_value(request.event, self.name)
         if found is None or isinstance(found, (Mapping, list)):
             return None
         text = found if isinstance(found, str) else str(found)
         return text or None
+
+
+_V2_CONTEXT = {
+    "identity.sourceIp": "http.sourceIp",
+    "identity.userAgent": "http.userAgent",
+    "httpMethod": "http.method",
+    "path": "http.path",
+    "protocol": "http.protocol",
+}
+"""HTTP API context variables whose values a payload 2.0 event keeps under
+``requestContext.http`` (payload 1.0 and REST events keep them where the variable says)."""
+
+
+def _context_value(event: Mapping[str, Any], name: str) -> Any:
+    path = name
+    if event.get("version") == "2.0":
+        path = _V2_CONTEXT.get(name, name)
+    found: Any = event.get("requestContext")
+    for part in path.split("."):
+        found = found.get(part) if isinstance(found, Mapping) else None
+    return found
 
 
 def identity_sources(value: str | Iterable[str] | None) -> tuple[IdentitySource, ...]:
