@@ -27,6 +27,7 @@ starts again subscribes anew (its ``subscribe`` is a new ``Subscribe``), which r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -56,6 +57,7 @@ __all__ = [
     "TOKEN_LIFETIME",
     "UNSUBSCRIBE_PATH",
     "Confirmation",
+    "ConfirmationMessages",
     "SnsEndpoints",
     "sns_endpoints",
 ]
@@ -260,6 +262,40 @@ class Confirmation:
                     return
             await clock.sleep(decision)
             retries += 1
+
+
+class ConfirmationMessages:
+    """The confirmation work a topic has under way in the background (a message may be
+    retried for a minute or more): :meth:`send` starts it, :meth:`stop` ends it all."""
+
+    def __init__(self, topic_name: str) -> None:
+        self._name = topic_name
+        self._tasks: dict[asyncio.Task[None], Confirmation] = {}
+
+    def send(self, confirmation: Confirmation, *, unsubscribed: bool = False) -> None:
+        """:meth:`Confirmation.start` (renew, ask for confirmation when asked to), or with
+        ``unsubscribed`` :meth:`Confirmation.unsubscribed`."""
+        work = confirmation.unsubscribed() if unsubscribed else confirmation.start()
+        task = asyncio.create_task(work, name=f"sns.{self._name}.confirmation")
+        self._tasks[task] = confirmation
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "topic %s: subscription confirmation failed", self._name, exc_info=task.exception()
+            )
+
+    def of(self, confirmation: Confirmation) -> list[asyncio.Task[None]]:
+        """The work under way for one subscription (to cancel when it ends)."""
+        return [task for task, owner in self._tasks.items() if owner is confirmation]
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _params(request: HttpRequest) -> dict[str, str]:

@@ -87,7 +87,11 @@ from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
 from eventmesh.resources.queue import Queue, encode_message_attributes
-from eventmesh.resources.sns_confirmation import Confirmation, sns_endpoints
+from eventmesh.resources.sns_confirmation import (
+    Confirmation,
+    ConfirmationMessages,
+    sns_endpoints,
+)
 from eventmesh.resources.sns_signing import (
     SignatureVersion,
     SigningKey,
@@ -737,8 +741,7 @@ class Topic(Resource):
         self._live = False
         self._signer = mesh_signer(context)
         self._sns_endpoints = sns_endpoints(context)
-        # Confirmation messages under way, with their subscription.
-        self._confirmations: dict[asyncio.Task[None], Subscription] = {}
+        self._confirmations = ConfirmationMessages(name)
         # Subscriptions ended through their UnsubscribeURL, which a visit of the
         # UnsubscribeConfirmation's SubscribeURL puts back.
         self._unsubscribed: dict[str, Subscription] = {}
@@ -821,26 +824,8 @@ class Topic(Resource):
         self.subscriptions.append(subscription)
         self._routes[subscription.route] = subscription
         if self._live and subscription.confirmation is not None:
-            self._confirm(subscription)
+            self._confirmations.send(subscription.confirmation)
         return subscription
-
-    def _confirm(self, subscription: Subscription, *, unsubscribed: bool = False) -> None:
-        """In the background: start the subscription's confirmation (renew it, ask for
-        confirmation when asked to; the message may be retried), or with ``unsubscribed``
-        send the ``UnsubscribeConfirmation``."""
-        confirmation = subscription.confirmation
-        assert confirmation is not None
-        work = confirmation.unsubscribed() if unsubscribed else confirmation.start()
-        task = asyncio.create_task(work, name=f"sns.{self.name}.confirmation")
-        self._confirmations[task] = subscription
-        task.add_done_callback(self._confirmation_done)
-
-    def _confirmation_done(self, task: asyncio.Task[None]) -> None:
-        self._confirmations.pop(task, None)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "topic %s: subscription confirmation failed", self.name, exc_info=task.exception()
-            )
 
     def subscription_confirmed(self, subscription_arn: str) -> None:
         """A visit of a ``SubscribeURL`` confirmed the subscription (called by the path)."""
@@ -855,7 +840,7 @@ class Topic(Resource):
                 await self.unsubscribe(subscription)
                 if subscription.confirmation is not None:  # HTTP(S): SNS confirms it
                     self._unsubscribed[subscription_arn] = subscription
-                    self._confirm(subscription, unsubscribed=True)
+                    self._confirmations.send(subscription.confirmation, unsubscribed=True)
                 return True
         return False
 
@@ -894,7 +879,8 @@ class Topic(Resource):
         self.subscriptions.remove(subscription)
         self._routes.pop(subscription.route, None)
         tasks = [task for task, owner in self._deliveries.items() if owner is subscription]
-        tasks += [task for task, owner in self._confirmations.items() if owner is subscription]
+        if subscription.confirmation is not None:
+            tasks += self._confirmations.of(subscription.confirmation)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -1189,7 +1175,8 @@ class Topic(Resource):
         self._retries.start()
         for subscription in self.subscriptions:
             if subscription.pending_confirmation:
-                self._confirm(subscription)  # the message is sent in the background
+                assert subscription.confirmation is not None
+                self._confirmations.send(subscription.confirmation)  # the message may wait
             elif subscription.confirmation is not None:
                 await subscription.confirmation.start()  # renews one unsubscribed by URL
 
@@ -1197,10 +1184,7 @@ class Topic(Resource):
         self._live = False
         if self._sns_endpoints.topics.get(self.arn) is self:
             del self._sns_endpoints.topics[self.arn]
-        confirmations = list(self._confirmations)
-        for task in confirmations:
-            task.cancel()
-        await asyncio.gather(*confirmations, return_exceptions=True)
+        await self._confirmations.stop()
         self.delivery_failures += await abandon_deliveries(
             set(self._deliveries), 0, f"topic {self.name}", logger
         )
