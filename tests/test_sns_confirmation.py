@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from http_endpoint import Endpoint, eventually
 from test_sns_signing import fetch_certificate, verifies
 
@@ -372,3 +373,31 @@ async def test_an_unsubscribe_through_one_worker_stops_every_worker(tmp_path: An
     assert sorted(messages[2:4]) == ["back via a", "back via b"]
     assert messages[5] == "renewed"
     assert types()[4] == "UnsubscribeConfirmation"
+
+
+async def test_confirm_and_unsubscribe_are_callable_as_snss_api_actions(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """What the paths do, for an SNS API front to call: ConfirmSubscription with the token
+    gives the ARN, a wrong one SNS's error; Unsubscribe ends the subscription."""
+    from eventmesh.resources.sns_confirmation import SnsApiError, sns_endpoints
+
+    topic = mesh.topic("alerts")
+    actions = sns_endpoints(mesh.context)
+    async with Endpoint(clock) as receiver, mesh, HttpServer(mesh, "127.0.0.1", 0):
+        subscription = topic.subscribe(receiver.url, confirm=True)
+        await eventually(lambda: len(receiver.requests) == 1)
+        token = orjson.loads(receiver.requests[0].body)["Token"]
+        with pytest.raises(SnsApiError) as error:
+            await actions.confirm_subscription(TOPIC_ARN, token[::-1])
+        assert (error.value.status, error.value.code, error.value.message) == (
+            400,
+            "InvalidParameter",
+            "Invalid parameter: Token",
+        )
+        assert await actions.confirm_subscription(TOPIC_ARN, token) == subscription.arn
+        assert not subscription.pending_confirmation
+        await actions.unsubscribe_subscription(subscription.arn)
+        assert subscription not in topic.subscriptions
+        with pytest.raises(SnsApiError, match="NotFound: Subscription does not exist"):
+            await actions.unsubscribe_subscription(subscription.arn)

@@ -58,6 +58,7 @@ __all__ = [
     "UNSUBSCRIBE_PATH",
     "Confirmation",
     "ConfirmationMessages",
+    "SnsApiError",
     "SnsEndpoints",
     "sns_endpoints",
 ]
@@ -86,6 +87,16 @@ _UNSUBSCRIBED = orjson.dumps({"state": "unsubscribed"})
 
 def _token_key(token: str) -> str:
     return _TOKEN + hashlib.sha256(token.encode()).hexdigest()
+
+
+class SnsApiError(Exception):
+    """An SNS API error: its HTTP status, code (``InvalidParameter``...) and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 class ConfirmableTopic(Protocol):
@@ -344,52 +355,69 @@ class SnsEndpoints:
         url = self._context.endpoints.url(UNSUBSCRIBE_PATH)
         return f"{url}?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
 
-    async def confirm(self, request: HttpRequest) -> HttpResponse:
-        """``ConfirmSubscription`` (what a visit of a ``SubscribeURL`` does)."""
-        if request.method not in ("GET", "POST"):
-            return HttpResponse(405, [("allow", "GET, POST")])
-        params = _params(request)
-        if params.get("Action", "ConfirmSubscription") != "ConfirmSubscription":
-            return _error(400, "InvalidAction", f"Could not find operation {params['Action']}")
-        token, topic_arn = params.get("Token", ""), params.get("TopicArn", "")
+    async def confirm_subscription(self, topic_arn: str, token: str) -> str:
+        """SNS's ``ConfirmSubscription``: the subscription's ARN, or :class:`SnsApiError`
+        (for SNS's API as much as for a visit of a ``SubscribeURL``)."""
         if not topic_arn:
-            return _error(400, "InvalidParameter", "Invalid parameter: TopicArn")
+            raise SnsApiError(400, "InvalidParameter", "Invalid parameter: TopicArn")
         values = self._context.backend.values
         stored = await values.get(_token_key(token)) if token else None
         record = orjson.loads(stored.value) if stored is not None else None
         if record is None or record["topic"] != topic_arn:
-            return _error(400, "InvalidParameter", "Invalid parameter: Token")
+            raise SnsApiError(400, "InvalidParameter", "Invalid parameter: Token")
         subscription_arn: str = record["subscription"]
         topic = self.topics.get(topic_arn)
         # An UnsubscribeConfirmation's token puts the subscription back.
         restored = topic is not None and topic.restore_subscription(subscription_arn)
         if record.get("restore") and not restored:
-            return _error(404, "NotFound", "Subscription does not exist")
+            raise SnsApiError(404, "NotFound", "Subscription does not exist")
         await values.put(_STATE + subscription_arn, _CONFIRMED)
         if topic is not None:
             topic.subscription_confirmed(subscription_arn)
+        return subscription_arn
+
+    async def unsubscribe_subscription(self, subscription_arn: str) -> None:
+        """SNS's ``Unsubscribe`` of an HTTP(S) or other subscription of this mesh's topics;
+        :class:`SnsApiError` when there is none of that ARN."""
+        if not subscription_arn:
+            raise SnsApiError(400, "InvalidParameter", "Invalid parameter: SubscriptionArn")
+        topic = self.topics.get(subscription_arn.rpartition(":")[0])
+        if topic is None or not await topic.unsubscribe_arn(subscription_arn):
+            raise SnsApiError(404, "NotFound", "Subscription does not exist")
+        # Every process sharing the store stops delivering to it (see deliverable()).
+        await self._context.backend.values.put(_STATE + subscription_arn, _UNSUBSCRIBED)
+
+    async def confirm(self, request: HttpRequest) -> HttpResponse:
+        """The ``SubscribeURL`` path: :meth:`confirm_subscription`, answered in XML."""
+        if request.method not in ("GET", "POST"):
+            return HttpResponse(405, [("allow", "GET, POST")])
+        params = _params(request)
+        if params.get("Action", "ConfirmSubscription") != "ConfirmSubscription":
+            return _error(400, "InvalidAction", f"Could not find operation {params['Action']}")
+        try:
+            arn = await self.confirm_subscription(
+                params.get("TopicArn", ""), params.get("Token", "")
+            )
+        except SnsApiError as exc:
+            return _error(exc.status, exc.code, exc.message)
         return _xml(
             200,
             f'<ConfirmSubscriptionResponse xmlns="{_XMLNS}">\n  <ConfirmSubscriptionResult>\n'
-            f"    <SubscriptionArn>{escape(subscription_arn)}</SubscriptionArn>\n"
+            f"    <SubscriptionArn>{escape(arn)}</SubscriptionArn>\n"
             f"  </ConfirmSubscriptionResult>\n{_metadata()}</ConfirmSubscriptionResponse>\n",
         )
 
     async def unsubscribe(self, request: HttpRequest) -> HttpResponse:
-        """``Unsubscribe`` (what a visit of an ``UnsubscribeURL`` does)."""
+        """The ``UnsubscribeURL`` path: :meth:`unsubscribe_subscription`, answered in XML."""
         if request.method not in ("GET", "POST"):
             return HttpResponse(405, [("allow", "GET, POST")])
         params = _params(request)
         if params.get("Action", "Unsubscribe") != "Unsubscribe":
             return _error(400, "InvalidAction", f"Could not find operation {params['Action']}")
-        subscription_arn = params.get("SubscriptionArn", "")
-        if not subscription_arn:
-            return _error(400, "InvalidParameter", "Invalid parameter: SubscriptionArn")
-        topic = self.topics.get(subscription_arn.rpartition(":")[0])
-        if topic is None or not await topic.unsubscribe_arn(subscription_arn):
-            return _error(404, "NotFound", "Subscription does not exist")
-        # Every process sharing the store stops delivering to it (see deliverable()).
-        await self._context.backend.values.put(_STATE + subscription_arn, _UNSUBSCRIBED)
+        try:
+            await self.unsubscribe_subscription(params.get("SubscriptionArn", ""))
+        except SnsApiError as exc:
+            return _error(exc.status, exc.code, exc.message)
         return _xml(
             200, f'<UnsubscribeResponse xmlns="{_XMLNS}">\n{_metadata()}</UnsubscribeResponse>\n'
         )
