@@ -273,6 +273,12 @@ class RestApi(Api):
             )
         self.binary_media_types: tuple[str, ...] = tuple(types)
         self.api_keys: list[ApiKey] = []
+        if self.cors is not None and len(self.cors.allow_origins) != 1:
+            raise ConfigurationError(
+                "a REST API's cors has one allow_origins value (SAM's AllowOrigin is one "
+                "string, sent as it is in Access-Control-Allow-Origin), got "
+                f"{list(self.cors.allow_origins)!r}"
+            )
 
     def api_key(self, value: str | None = None, *, name: str | None = None) -> ApiKey:
         """A key for routes with ``api_key_required=True`` (sent as ``x-api-key``); without
@@ -289,9 +295,12 @@ class RestApi(Api):
         return key
 
     def key_for(self, value: str | None) -> ApiKey | None:
+        """The key sent, compared in constant time as bytes (``compare_digest`` refuses
+        non-ASCII ``str``, and a header may carry any character)."""
         if not value:
             return None
+        sent = value.encode("utf-8", "surrogatepass")
         for key in self.api_keys:
-            if secrets.compare_digest(key.value, value):
+            if secrets.compare_digest(key.value.encode("utf-8", "surrogatepass"), sent):
                 return key
         return None

@@ -2,8 +2,11 @@
 
 HTTP APIs and function URLs answer CORS themselves: a preflight (``OPTIONS`` with
 ``Origin`` and ``Access-Control-Request-Method``) gets 204 with the configured headers,
-whatever the routes; other responses to an allowed origin get ``access-control-allow-origin``
-(and the exposed headers, credentials), replacing any CORS headers the function sent.
+when no route takes ``OPTIONS`` for its path (a matching ``ANY`` route or ``$default`` takes it,
+authorizer included, as on AWS); other responses to an allowed origin get
+``access-control-allow-origin`` (and the exposed headers, credentials). CORS headers the
+function sends are dropped whatever the origin ("API Gateway ignores CORS headers returned
+from your backend integration").
 REST APIs with SAM's ``Cors`` get an ``OPTIONS`` method on every resource that has none,
 answering with the configured headers; the function adds its own CORS headers to its
 responses, as on AWS.
@@ -63,10 +66,17 @@ class Cors:
             raise ConfigurationError("cors max_age: seconds from 0 to 86400")
 
     def origin_allowed(self, origin: str) -> str | None:
-        """The ``access-control-allow-origin`` value for ``origin``, or None."""
+        """The ``access-control-allow-origin`` value for ``origin``, or None. Besides exact
+        origins and ``*``, HTTP APIs take ``https://*`` and ``http://*`` (any origin of that
+        scheme), answered with the request's origin."""
         if "*" in self.allow_origins:
             return "*"
-        return origin if origin in self.allow_origins else None
+        if origin in self.allow_origins:
+            return origin
+        scheme, sep, rest = origin.partition("://")
+        if sep and rest and f"{scheme}://*" in self.allow_origins:
+            return origin
+        return None
 
     def is_preflight(self, request: HttpRequest) -> bool:
         return (
@@ -76,8 +86,9 @@ class Cors:
         )
 
     def preflight(self, request: HttpRequest, methods: Iterable[str] = ()) -> HttpResponse:
-        """The answer to a preflight: 204 with the headers, or without them when the
-        origin, method or headers are not allowed."""
+        """The answer to a preflight: 204 with the configured headers, or without them when
+        the origin is not allowed (the browser checks its method and headers against the
+        lists)."""
         origin = self.origin_allowed(request.header("origin") or "")
         headers: list[tuple[str, str]] = []
         if origin is not None:
@@ -96,13 +107,12 @@ class Cors:
     def decorate(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         """An actual response to an allowed origin, with the configured CORS headers in
         place of the function's."""
-        origin_header = request.header("origin")
-        if origin_header is None:
-            return response
-        origin = self.origin_allowed(origin_header)
-        if origin is None:
-            return response
         headers = [(n, v) for n, v in response.headers if n not in _CORS_HEADERS]
+        origin_header = request.header("origin")
+        origin = None if origin_header is None else self.origin_allowed(origin_header)
+        if origin is None:
+            response.headers = headers
+            return response
         headers.append(("access-control-allow-origin", origin))
         if self.allow_credentials:
             headers.append(("access-control-allow-credentials", "true"))

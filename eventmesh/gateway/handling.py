@@ -119,10 +119,12 @@ async def _answer_http(
     api: HttpApi, request: HttpRequest, origin: Origin, integration: Integration
 ) -> Outcome:
     cors = api.cors
-    if cors is not None and cors.is_preflight(request):
-        return Outcome(cors.preflight(request))
     match: Match[Route] | None = api.routes.find(request.method, origin.route)
     if match is None:
+        # API Gateway answers a preflight itself only when no route (an ANY route, $default)
+        # takes the OPTIONS request: a route that does gets it, its authorizer included.
+        if cors is not None and cors.is_preflight(request):
+            return Outcome(cors.preflight(request))
         return Outcome(gateway_response("http", "not_found"), error="No route found")
     route = match.value
     key = match.key.text

@@ -41,7 +41,7 @@ def _text(value: Any, what: str) -> str:
 def _status(value: Any) -> int:
     if isinstance(value, bool):
         raise MalformedResponse("statusCode must be an integer")
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # "200", not "²"
         value = int(value)
     if not isinstance(value, int) or not 100 <= value <= 599:
         raise MalformedResponse(f"statusCode must be an integer from 100 to 599, got {value!r}")

@@ -243,8 +243,45 @@ async def test_http_api_cors_answers_preflight_and_decorates_responses(mesh: Mes
     assert header(preflight.response, "access-control-allow-credentials") == ["true"]
     assert header(actual.response, "access-control-allow-origin") == ["https://a.example"]
     assert header(actual.response, "access-control-expose-headers") == ["x-total"]
-    assert header(other.response, "access-control-allow-origin") == ["https://evil"]
+    # "API Gateway ignores CORS headers returned from your backend integration"
+    assert header(other.response, "access-control-allow-origin") == []
     assert header(url.response, "access-control-allow-origin") == ["https://u.example"]
+
+
+async def test_a_preflight_goes_to_a_route_that_takes_options_authorizer_included(
+    mesh: Mesh,
+) -> None:
+    """AWS answers a preflight itself only when no route takes OPTIONS: an ANY route with an
+    authorizer refuses it (why AWS's docs ask for an OPTIONS route without authorization)."""
+    seen: list[dict[str, Any]] = []
+    _capturing(mesh, "fn", seen)
+    refuse = Recorder(Authorization(refusal=HttpResponse(401, [], b'{"message":"Unauthorized"}')))
+    cors = {"allow_origins": ["https://a.example"], "allow_methods": ["GET"]}
+    api = mesh.http_api("shop", cors=cors)
+    api.route("GET /only-get", "fn")
+    api.route("ANY /guarded/{proxy+}", "fn", authorizer=refuse)
+    api.route("OPTIONS /open/{proxy+}", "fn")
+    preflight = [("origin", "https://a.example"), ("access-control-request-method", "GET")]
+    async with mesh:
+        answered = await call(mesh, request("OPTIONS", "/only-get", headers=preflight))
+        guarded = await call(mesh, request("OPTIONS", "/guarded/x", headers=preflight))
+        opened = await call(mesh, request("OPTIONS", "/open/x", headers=preflight))
+    assert answered.response.status == 204
+    assert header(answered.response, "access-control-allow-methods") == ["GET"]
+    assert guarded.response.status == 401 and len(refuse.asked) == 1
+    assert (opened.response.status, opened.route_key) == (200, "OPTIONS /open/{proxy+}")
+    assert header(opened.response, "access-control-allow-origin") == ["https://a.example"]
+    assert [event["routeKey"] for event in seen] == ["OPTIONS /open/{proxy+}"]
+
+
+async def test_cors_origins_https_star_and_http_star_match_a_scheme(mesh: Mesh) -> None:
+    _capturing(mesh, "fn", [])
+    mesh.http_api("shop", cors={"allow_origins": ["https://*"]}).route("GET /x", "fn")
+    async with mesh:
+        secure = await call(mesh, request("GET", "/x", headers=[("origin", "https://a.test")]))
+        plain = await call(mesh, request("GET", "/x", headers=[("origin", "http://a.test")]))
+    assert header(secure.response, "access-control-allow-origin") == ["https://a.test"]
+    assert header(plain.response, "access-control-allow-origin") == []
 
 
 def test_cors_settings_are_checked(mesh: Mesh) -> None:

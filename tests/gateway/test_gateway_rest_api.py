@@ -141,6 +141,9 @@ async def _respond(mesh: Mesh, result: Any, **req: Any) -> Any:
         None,
         {"statusCode": 200, "headers": {"x": {"nested": 1}}},
         {"statusCode": 200, "multiValueHeaders": {"x": "not a list"}},
+        {"statusCode": "\u00b2"},  # str.isdigit() is true, int() fails: not a traceback
+        {"statusCode": "\u0662\u0660\u0660"},  # Arabic-Indic digits are no status code
+        {"statusCode": "2e2"},
     ],
 )
 async def test_a_malformed_response_is_502(mesh: Mesh, result: Any) -> None:
@@ -341,6 +344,24 @@ async def test_api_keys_are_required_per_route(mesh: Mesh) -> None:
         api.api_key("short")
 
 
+async def test_a_non_ascii_api_key_is_refused_not_a_500(mesh: Mesh) -> None:
+    """secrets.compare_digest raises on non-ASCII str: keys are compared as bytes."""
+
+    @mesh.function(name="fn")
+    def fn(event: dict[str, Any], context: Context) -> dict[str, Any]:
+        return {"statusCode": 200}
+
+    api = mesh.rest_api("admin")
+    api.api_key("k" * 24)
+    accented = api.api_key("\u00e9" * 24)
+    api.route("GET /private", "fn", api_key_required=True)
+    async with mesh:
+        wrong = await call(mesh, request("GET", "/private", headers=[("x-api-key", "é" * 25)]))
+        good = await call(mesh, request("GET", "/private", headers=[("x-api-key", accented.value)]))
+    assert (wrong.response.status, wrong.response.body) == (403, b'{"message":"Forbidden"}')
+    assert good.response.status == 200
+
+
 # -- CORS --------------------------------------------------------------------------------------
 async def test_sam_cors_answers_options_and_leaves_the_functions_headers(mesh: Mesh) -> None:
     @mesh.function(name="fn")
@@ -380,6 +401,12 @@ async def test_a_rest_api_without_routes_for_a_function_fails_at_start(mesh: Mes
     with pytest.raises(ConfigurationError, match="missing"):
         async with mesh:
             pass
+
+
+def test_a_rest_apis_cors_has_one_origin(mesh: Mesh) -> None:
+    """REST sends AllowOrigin as it is: two origins joined would be an invalid header."""
+    with pytest.raises(ConfigurationError, match="one allow_origins"):
+        mesh.rest_api("admin", cors={"allow_origins": ["https://a.test", "https://b.test"]})
 
 
 def test_rest_settings_are_checked(mesh: Mesh) -> None:
