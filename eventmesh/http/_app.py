@@ -34,10 +34,13 @@ from eventmesh.http._asgi_types import Receive, Scope, Send
 from eventmesh.http._health import liveness, readiness
 from eventmesh.http._requests import (
     MAX_BODY,
+    MAX_HEAD,
     BodyTooLarge,
     ClientGone,
     check_response,
     declared_length,
+    expects_continue,
+    head_size,
     linger,
     read_body,
     send_response,
@@ -52,6 +55,7 @@ logger = logging.getLogger("eventmesh.http")
 UNAVAILABLE = {"message": "Service Unavailable"}
 """The body of the 503 answer while the mesh is not running."""
 NOT_FOUND = {"message": "Not Found"}
+HEAD_TOO_LARGE = {"message": "Request Header Fields Too Large"}
 
 
 def asgi_app(
@@ -149,17 +153,21 @@ class MeshApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
         received_at = self._clock.time()
-        too_large = False
+        too_large: str | None = None
         try:
+            if head_size(scope) > MAX_HEAD:
+                too_large = "head"
+                raise BodyTooLarge
             body = await read_body(receive, declared_length(scope["headers"]), self.max_body)
         except ClientGone:
             logger.debug("client left before its request's body arrived")
             return
         except BodyTooLarge:
-            await linger(receive)
-            body, too_large = b"", True
+            if not expects_continue(scope["headers"]):  # else reading would invite the body
+                await linger(receive)
+            body, too_large = b"", too_large or "body"
         request = to_request(scope, body, received_at)
-        health = self._health(request)
+        health = None if too_large else self._health(request)
         if health is not None:  # probes are neither logged nor traced: they would drown both
             try:
                 response = liveness() if health == "live" else await readiness(self._context)
@@ -215,8 +223,11 @@ class MeshApp:
             return "ready"
         return None
 
-    async def _answer(self, request: HttpRequest, too_large: bool) -> GatewayAnswer:
+    async def _answer(self, request: HttpRequest, too_large: str | None) -> GatewayAnswer:
         """The answer to ``request``; never raises (a failure is API Gateway's 500)."""
+        if too_large == "head":
+            response = HttpResponse.json(431, HEAD_TOO_LARGE, [("connection", "close")])
+            return self._own(response, f"request line and headers over {MAX_HEAD} bytes")
         if too_large:
             response = gateway_response("http", "too_large")  # API Gateway's literal 413
             response.headers.append(("connection", "close"))

@@ -5,9 +5,11 @@ Liveness (``GET /health``) answers 200 whenever the process serves HTTP at all. 
 within :data:`PROBE_TIMEOUT`; otherwise 503 with a JSON body naming what is down, so a load
 balancer or an orchestrator sends traffic only to a worker that can serve it.
 
-The backend is probed by reading a key nobody writes from its key-value store: one round trip
-to the storage every backend has (memory, SQLite, Redis), changing nothing. What the store
-said when it failed is shown with any URL's credentials masked.
+The backend is probed by writing a key nobody reads to its key-value store, with a short
+expiry: one round trip to the storage every backend has (memory, SQLite, Redis). A write,
+not a read: a SQLite database another process holds locked still answers reads, but the
+mesh cannot work on it, and readiness must say so. What the store said when it failed is
+shown with any URL's credentials masked.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from eventmesh._http_messages import HttpResponse
 from eventmesh._redact import redact_text
 from eventmesh.resources.context import ResourceContext
 
-__all__ = ["PROBE_KEY", "PROBE_TIMEOUT", "liveness", "readiness"]
+__all__ = ["PROBE_KEY", "PROBE_TIMEOUT", "PROBE_TTL", "liveness", "readiness"]
 
 PROBE_KEY = "eventmesh:http:readiness-probe"
+PROBE_TTL = 60.0
+"""Seconds the probe's key lives (each probe writes it anew)."""
 PROBE_TIMEOUT = 2.0
 """Seconds the backend has to answer the probe."""
 
@@ -39,7 +43,9 @@ async def readiness(context: ResourceContext, timeout: float | None = None) -> H
         down["mesh"] = "not running"
     else:
         try:
-            await asyncio.wait_for(context.backend.values.get(PROBE_KEY), timeout)
+            await asyncio.wait_for(
+                context.backend.values.put(PROBE_KEY, b"1", ttl=PROBE_TTL), timeout
+            )
         except TimeoutError:
             down["backend"] = f"no answer within {timeout:g} s"
         except Exception as exc:  # any failure of the store is "down", with what it said

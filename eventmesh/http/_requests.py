@@ -10,7 +10,13 @@ Before the 413 goes out, what the client still sends is read and thrown away for
 (:func:`linger`, as nginx's lingering close does): a client that writes its whole body before
 reading (httpx, requests) would otherwise have the connection reset under it and never see
 the 413. The linger is bounded in time and bytes, so a client declaring a gigabyte gets its
-413 after :data:`LINGER_SECONDS` at most, without the gigabyte being read.
+413 after :data:`LINGER_SECONDS` at most, without the gigabyte being read. A client that
+sent ``Expect: 100-continue`` is not lingered on: reading would make the server invite the
+body (``100 Continue``) that is being refused; it gets its 413 at once.
+
+The request line and headers are bounded too (:data:`MAX_HEAD`): a header block over it is
+answered 431, whether it came in pieces (h11 refuses it, see :mod:`eventmesh.http._server`)
+or in one read (counted here).
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ __all__ = [
     "ClientGone",
     "LINGER_BYTES",
     "LINGER_SECONDS",
+    "MAX_HEAD",
     "check_response",
     "declared_length",
+    "expects_continue",
+    "head_size",
     "linger",
     "read_body",
     "route_path",
@@ -41,6 +50,10 @@ __all__ = [
 
 MAX_BODY = MAX_REQUEST_BODY
 """API Gateway's payload quota: 10 MB for REST and HTTP APIs."""
+
+MAX_HEAD = 16 * 1024
+"""The largest request line plus headers read, in bytes (h11's default; API Gateway's own
+quota, 10240 bytes of request line and header values, fits in it)."""
 
 LINGER_SECONDS = 1.0
 """At most this long is spent throwing away the rest of a body over the cap."""
@@ -90,6 +103,23 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the client waits for ``100 Continue`` before sending its body."""
+    return any(
+        name == b"expect" and value.strip().lower() == b"100-continue" for name, value in headers
+    )
+
+
+def head_size(scope: Scope) -> int:
+    """The request line's and headers' size, in bytes, about as they came on the wire."""
+    raw: bytes | None = scope.get("raw_path")
+    target = len(raw) if raw else len(scope["path"])
+    size = len(scope["method"]) + target + len(scope.get("query_string", b"")) + 12
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+    return size
 
 
 async def read_body(receive: Receive, declared: int | None, max_body: int) -> bytes:

@@ -9,6 +9,13 @@ drained, so no request comes in while the mesh drains.
 
 It binds to 127.0.0.1 unless told otherwise; any other address is logged with a warning, as
 the mesh's functions then answer whoever reaches the machine.
+
+Hostile or broken clients are bounded: each request (headers and body) must arrive within
+``read_timeout`` (:data:`DEFAULT_READ_TIMEOUT`, see :mod:`eventmesh.http._protocol`), an idle
+kept-alive connection is closed after :data:`KEEP_ALIVE_TIMEOUT`, a header block over
+:data:`~eventmesh.http._requests.MAX_HEAD` is refused, and past ``limit_concurrency``
+(:data:`DEFAULT_LIMIT_CONCURRENCY`) connections or requests in hand a new request is answered
+503 at once rather than the process running out of sockets.
 """
 
 from __future__ import annotations
@@ -28,14 +35,29 @@ from eventmesh._errors import ConfigurationError, EventMeshError
 from eventmesh._mesh import Mesh
 from eventmesh.http._app import MeshApp, asgi_app
 from eventmesh.http._asgi_types import ASGIApp
-from eventmesh.http._requests import MAX_BODY
+from eventmesh.http._protocol import protocol_class
+from eventmesh.http._requests import MAX_BODY, MAX_HEAD
 
-__all__ = ["DEFAULT_HOST", "HttpServer", "parse_address", "serve"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_LIMIT_CONCURRENCY",
+    "DEFAULT_READ_TIMEOUT",
+    "KEEP_ALIVE_TIMEOUT",
+    "HttpServer",
+    "parse_address",
+    "serve",
+]
 
 logger = logging.getLogger("eventmesh.http")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+DEFAULT_READ_TIMEOUT = 60.0
+"""Seconds a client has to send a whole request, headers and body (10 MB at ~1.4 Mbit/s)."""
+DEFAULT_LIMIT_CONCURRENCY = 1000
+"""Connections (and requests in hand) served at once; past it a request is answered 503."""
+KEEP_ALIVE_TIMEOUT = 5
+"""Seconds an idle kept-alive connection stays open (uvicorn's default, set explicitly)."""
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -94,7 +116,8 @@ class HttpServer:
     (and stops it on the way out), then serves; :attr:`base_url` says where. Or call
     :meth:`start` and :meth:`stop` around a mesh you run yourself. ``public_url``: the URL
     clients reach the server at, when not ``base_url`` (behind a proxy, say); the mesh
-    writes it into what it sends (an SNS signing certificate's URL).
+    writes it into what it sends (an SNS signing certificate's URL). ``read_timeout`` and
+    ``limit_concurrency``: see the module docstring (None for no limit).
     """
 
     def __init__(
@@ -107,7 +130,19 @@ class HttpServer:
         max_body: int = MAX_BODY,
         shutdown_timeout: float | None = None,
         public_url: str | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        limit_concurrency: int | None = DEFAULT_LIMIT_CONCURRENCY,
     ) -> None:
+        if not isinstance(read_timeout, int | float) or not read_timeout > 0:
+            raise ConfigurationError(f"read_timeout must be seconds > 0, got {read_timeout!r}")
+        if limit_concurrency is not None and (
+            not isinstance(limit_concurrency, int)
+            or isinstance(limit_concurrency, bool)
+            or limit_concurrency < 1
+        ):
+            raise ConfigurationError(
+                f"limit_concurrency must be a whole number > 0 or None, got {limit_concurrency!r}"
+            )
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be 0 to 65535, got {port!r}")
         if not isinstance(host, str) or not host:
@@ -118,6 +153,8 @@ class HttpServer:
         self.app: ASGIApp = app if app is not None else asgi_app(mesh, max_body=max_body)
         self.shutdown_timeout = shutdown_timeout
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.read_timeout = float(read_timeout)
+        self.limit_concurrency = limit_concurrency
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._bound: tuple[str, int] | None = None
@@ -152,6 +189,10 @@ class HttpServer:
         config = uvicorn.Config(
             self.app,
             lifespan="off",
+            http=protocol_class(self.read_timeout),
+            h11_max_incomplete_event_size=MAX_HEAD,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+            limit_concurrency=self.limit_concurrency,
             log_config=None,
             access_log=False,
             ws="none",

@@ -5,6 +5,11 @@ conventions: named ``{method} {route}`` (``{method}`` alone when no route matche
 ``user_agent.original`` and ``network.protocol.version``; a 5xx answer sets the span's status
 to ERROR and ``error.type`` to the status code, as the conventions ask of a server.
 
+``url.query`` keeps each parameter's name but not its value (``Token=REDACTED``): the
+conventions ask that sensitive query values be scrubbed, with the literal ``REDACTED``, and a
+query is where secrets travel (an SNS confirmation URL's ``Token``, a signed URL's
+``Signature``, an ``api_key``), so no value is kept at all.
+
 The span is the parent of the invocation's span: the front passes its context to the
 gateway in :attr:`HttpRequest.trace_context`. A ``traceparent`` sent by the client (the
 globally configured propagator's format) makes the span a child of the caller's.
@@ -19,7 +24,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from eventmesh._http_messages import HttpRequest
 
-__all__ = ["KNOWN_METHODS", "RequestSpan", "route_of"]
+__all__ = ["KNOWN_METHODS", "REDACTED", "RequestSpan", "redact_query", "route_of"]
+
+REDACTED = "REDACTED"
+"""What a query value becomes in ``url.query`` (the conventions' literal)."""
 
 KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
@@ -63,7 +71,7 @@ class RequestSpan:
         if method == "_OTHER":
             attributes["http.request.method_original"] = request.method
         if request.query_string:
-            attributes["url.query"] = request.query_string
+            attributes["url.query"] = redact_query(request.query_string)
         if address:
             attributes["server.address"] = address
         if port is not None:
@@ -93,6 +101,14 @@ class RequestSpan:
             span.set_attribute("error.type", error or "client disconnected")
             span.set_status(Status(StatusCode.ERROR, error))
         span.end()
+
+
+def redact_query(query: str) -> str:
+    """``query`` with every value replaced by :data:`REDACTED`, names and order kept."""
+    return "&".join(
+        f"{name}={REDACTED}" if sep else name
+        for name, sep, _ in (pair.partition("=") for pair in query.split("&"))
+    )
 
 
 def route_of(route_key: str | None) -> str | None:

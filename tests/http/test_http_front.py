@@ -88,7 +88,7 @@ async def test_readiness_is_503_naming_the_mesh_when_it_is_not_running() -> None
 
 
 class FailingValues:
-    """A key-value store whose reads fail (a backend that is down)."""
+    """A key-value store whose reads and writes fail (a backend that is down)."""
 
     def __init__(self, error: Exception | None = None, hang: bool = False) -> None:
         self.error = error
@@ -98,6 +98,9 @@ class FailingValues:
         if self.hang:
             await asyncio.Event().wait()
         raise self.error or ConnectionError("connection refused")
+
+    async def put(self, key: str, value: bytes, **conditions: object) -> None:
+        await self.get(key)
 
 
 async def test_readiness_is_503_naming_the_backend_when_its_store_fails(

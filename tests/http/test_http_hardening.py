@@ -1,0 +1,214 @@
+"""The HTTP front against hostile or broken clients and backends, over real HTTP: slow
+clients are dropped, connections are bounded, a refused body is not invited, secrets in a
+query never reach a span, and readiness tells the truth about a locked database."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from eventmesh import Mesh, Telemetry
+from eventmesh._http_messages import HttpRequest, HttpResponse
+from eventmesh.http import HttpServer
+from eventmesh.http._health import readiness
+from eventmesh.http._server import DEFAULT_LIMIT_CONCURRENCY, DEFAULT_READ_TIMEOUT
+
+
+def echo(mesh: Mesh) -> list[HttpRequest]:
+    seen: list[HttpRequest] = []
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        seen.append(request)
+        return HttpResponse(200, [], request.body)
+
+    mesh.context.endpoints.add("/_eventmesh/echo", handler)
+    return seen
+
+
+@pytest.fixture
+async def quick() -> AsyncIterator[tuple[Mesh, HttpServer]]:
+    """A server whose clients have 0.5 s to send a request, headers and body."""
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    async with HttpServer(mesh, port=0, read_timeout=0.5) as server:
+        yield mesh, server
+
+
+async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """What the server sent before closing the connection; fails if it is still open."""
+    return await asyncio.wait_for(reader.read(), seconds)
+
+
+# -- slow clients --------------------------------------------------------------------------
+async def test_a_connection_that_sends_nothing_is_closed(
+    quick: tuple[Mesh, HttpServer],
+) -> None:
+    reader, writer = await asyncio.open_connection(*quick[1].address)
+    assert await closed_within(reader, 3) == b""
+    writer.close()
+
+
+async def test_a_client_trickling_its_headers_is_closed(quick: tuple[Mesh, HttpServer]) -> None:
+    reader, writer = await asyncio.open_connection(*quick[1].address)
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+
+    async def trickle() -> None:
+        for byte in request:
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)  # each byte well inside any per-read timeout
+
+    task = asyncio.create_task(trickle())
+    try:
+        assert await closed_within(reader, 3) == b""
+    finally:
+        task.cancel()
+        writer.close()
+
+
+async def test_a_kept_alive_connection_trickling_its_next_request_is_closed(
+    quick: tuple[Mesh, HttpServer],
+) -> None:
+    reader, writer = await asyncio.open_connection(*quick[1].address)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
+
+    async def trickle() -> None:
+        for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(trickle())
+    try:
+        assert await closed_within(reader, 3) == b""
+    finally:
+        task.cancel()
+        writer.close()
+
+
+async def test_a_client_trickling_its_body_is_dropped_before_a_handler_sees_it(
+    quick: tuple[Mesh, HttpServer],
+) -> None:
+    mesh, server = quick
+    seen = echo(mesh)
+    reader, writer = await asyncio.open_connection(*server.address)
+    writer.write(b"POST /_eventmesh/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+
+    async def trickle() -> None:
+        for _ in range(100):
+            writer.write(b"a")
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(trickle())
+    try:
+        await closed_within(reader, 3)
+    finally:
+        task.cancel()
+        writer.close()
+    assert seen == []
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        assert (await client.post("/_eventmesh/echo", content=b"fine")).text == "fine"
+
+
+async def test_a_request_that_arrives_in_time_is_answered(quick: tuple[Mesh, HttpServer]) -> None:
+    mesh, server = quick
+    echo(mesh)
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        for _ in range(3):  # the same kept-alive connection, past the read timeout in all
+            assert (await client.post("/_eventmesh/echo", content=b"x")).status_code == 200
+            await asyncio.sleep(0.3)
+
+
+async def test_the_connections_served_at_once_are_bounded() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    async with HttpServer(mesh, port=0, limit_concurrency=2) as server:
+        _, idle = await asyncio.open_connection(*server.address)
+        await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            assert (await client.get("/health")).status_code == 503
+            idle.close()
+            await asyncio.sleep(0.1)
+            assert (await client.get("/health")).status_code == 200
+
+
+def test_the_defaults_bound_slow_clients_and_connections() -> None:
+    server = HttpServer(Mesh(telemetry=Telemetry(enabled=False)))
+    assert server.read_timeout == DEFAULT_READ_TIMEOUT == 60.0
+    assert server.limit_concurrency == DEFAULT_LIMIT_CONCURRENCY == 1000
+
+
+async def test_a_huge_header_block_is_refused_and_the_server_lives_on(
+    quick: tuple[Mesh, HttpServer],
+) -> None:
+    _, server = quick
+    reader, writer = await asyncio.open_connection(*server.address)
+    headers = b"".join(b"X-H%d: v\r\n" % i for i in range(5000))  # ~50 KB
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    answer = await closed_within(reader, 3)
+    assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431"))
+    writer.close()
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        assert (await client.get("/health")).status_code == 200
+
+
+# -- a refused body is not invited -------------------------------------------------------------
+async def test_a_body_over_the_cap_gets_its_413_without_a_100_continue(
+    quick: tuple[Mesh, HttpServer],
+) -> None:
+    _, server = quick
+    reader, writer = await asyncio.open_connection(*server.address)
+    writer.write(
+        b"POST /_eventmesh/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n"
+        b"Expect: 100-continue\r\n\r\n"
+    )
+    status = await asyncio.wait_for(reader.readline(), 3)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 413")
+
+
+# -- spans ---------------------------------------------------------------------------------
+async def test_query_values_never_reach_a_span() -> None:
+    """The SNS confirmation URL carries its Token in the query: a span must not."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    mesh = Mesh(telemetry=Telemetry(provider, enabled=True), drain_timeout=2.0)
+    echo(mesh)
+    async with (
+        HttpServer(mesh, port=0) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        await client.get("/_eventmesh/echo?Action=Confirm&Token=s3cr3t-token&flag")
+    (span,) = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    attributes: dict[str, Any] = dict(span.attributes or {})
+    assert attributes["url.query"] == "Action=REDACTED&Token=REDACTED&flag"
+    assert not any("s3cr3t" in str(value) for value in attributes.values())
+
+
+# -- readiness -----------------------------------------------------------------------------
+async def test_readiness_is_503_while_another_process_locks_the_sqlite_database(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mesh.db"
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    mesh.use_storage(f"sqlite:///{path}")
+    async with mesh:
+        assert (await readiness(mesh.context, timeout=1.0)).status == 200
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")  # nobody else can write now
+            locked = await readiness(mesh.context, timeout=0.5)
+            assert locked.status == 503
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert (await readiness(mesh.context, timeout=5.0)).status == 200
