@@ -176,7 +176,7 @@ async def restore(mesh: Mesh) -> list[tuple[str, str]]:
         if kind not in _KINDS:
             logger.warning("AWS catalog: no service restores %r resources; skipped", kind)
     for kind in _ordered([k for k in _KINDS if k in records]):
-        for name, settings in records[kind].items():
+        for name, settings in records.get(kind, {}).items():
             try:
                 await _KINDS[kind].restore(mesh, name, settings)
             except Exception as exc:
