@@ -182,6 +182,9 @@ class Mesh:
             )
         self.aws_credentials = aws_credentials or TEST_CREDENTIALS
         """What handlers in process environments find as their AWS credentials."""
+        self.aws_endpoint_url: str | None = None
+        """The AWS-compatible endpoint serving this mesh (set by :mod:`eventmesh.aws` while
+        it serves): process environments find it in ``AWS_ENDPOINT_URL``."""
         self.telemetry = telemetry or Telemetry()
         self.egress = EgressPolicy(allow_http_hosts)
         self._random = random.Random(seed)
@@ -423,6 +426,8 @@ class Mesh:
             region=self.region,
             credentials=self.aws_credentials,
             max_response_bytes=self.max_sync_payload,
+            endpoint_source=lambda: self.aws_endpoint_url,
+            credentials_source=lambda: self.aws_credentials,
         )
 
         def build(

@@ -7,3 +7,23 @@ one serialiser per protocol: json, query, rest-json, rest-xml), so shapes, requi
 and error codes follow AWS's definitions; each operation is a small handler registered in
 :mod:`eventmesh.aws.operations` by its service's module in :mod:`eventmesh.aws.services`.
 """
+
+from eventmesh.aws._app import MAX_BODY, AwsApp, asgi_app
+from eventmesh.aws._credentials import ENVIRONMENT_VARIABLE, parse_credentials
+from eventmesh.aws._server import DEFAULT_PORT, AwsServer, serve
+from eventmesh.aws.operations import AwsCall, AwsError, OperationRegistry, operation
+
+__all__ = [
+    "DEFAULT_PORT",
+    "ENVIRONMENT_VARIABLE",
+    "MAX_BODY",
+    "AwsApp",
+    "AwsCall",
+    "AwsError",
+    "AwsServer",
+    "OperationRegistry",
+    "asgi_app",
+    "operation",
+    "parse_credentials",
+    "serve",
+]

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,23 @@ class ProcessSettings:
     max_response_bytes: int
     endpoint_url: str | None = None
     sandbox: SandboxFactory = open_sandbox
+    endpoint_source: Callable[[], str | None] | None = None
+    """Where the AWS endpoint serving now is asked for when an environment starts (the
+    endpoint starts after the functions are registered); ``endpoint_url`` when None."""
+    credentials_source: Callable[[], AwsCredentials] | None = None
+    """Likewise for the credentials (the endpoint may give the mesh the ones it accepts)."""
+
+    def current_credentials(self) -> AwsCredentials:
+        """The credentials for an environment starting now."""
+        if self.credentials_source is not None:
+            return self.credentials_source()
+        return self.credentials
+
+    def current_endpoint_url(self) -> str | None:
+        """The AWS endpoint's URL for an environment starting now."""
+        if self.endpoint_source is not None:
+            return self.endpoint_source()
+        return self.endpoint_url
 
     def check_visible(self, launch: Launch) -> None:
         """Refuse code the environment's process could not see: its private ``/tmp`` hides
@@ -129,8 +147,8 @@ class ProcessRuntime:
                 log_stream_name=key,
                 runtime_api=runtime_api,
                 region=settings.region,
-                credentials=settings.credentials,
-                endpoint_url=settings.endpoint_url,
+                credentials=settings.current_credentials(),
+                endpoint_url=settings.current_endpoint_url(),
                 function_environment=variables,
             )
 
