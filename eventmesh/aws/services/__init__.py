@@ -9,7 +9,7 @@ import importlib
 
 __all__ = ["SERVICE_MODULES", "load_services"]
 
-SERVICE_MODULES: tuple[str, ...] = ("events", "kinesis", "scheduler")
+SERVICE_MODULES: tuple[str, ...] = ("events", "kinesis", "scheduler", "s3", "lambda_")
 """Modules of this package, by name, that register operations."""
 
 
