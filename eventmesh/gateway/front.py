@@ -16,6 +16,9 @@ Which API a request is for, in this order:
    of the path, as a custom domain's API mappings: the base path is stripped before routing,
    so payload 2.0's ``rawPath`` leaves it out while payload 1.0's ``path`` keeps it, as AWS.
 
+Base paths and the ``/_lambda-url/`` prefix are compared after decoding percent-encoded
+unreserved characters (``/%61dmin`` is ``/admin``), so no spelling of a path slips past them.
+
 A request no API claims gets 403 ``{"message":"Forbidden"}`` (a custom domain's answer for a
 path no mapping covers).
 """
@@ -61,6 +64,27 @@ class GatewayAnswer:
     error: str | None = None
 
 
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _unescape_unreserved(found: re.Match[str]) -> str:
+    char = chr(int(found.group(1), 16))
+    return char if char in _UNRESERVED else found.group(0)
+
+
+def normalized(raw_path: str) -> str:
+    """The raw path with percent-encoded unreserved characters decoded (RFC 3986
+    §6.2.2.2: ``/%61dmin`` is ``/admin``), so that no spelling of a base path or of the
+    function URLs' prefix slips past it; ``%2F`` stays encoded, so segments are the same."""
+    return _ESCAPE.sub(_unescape_unreserved, raw_path) if "%" in raw_path else raw_path
+
+
+def _after_base(raw_path: str, base_segments: int) -> str:
+    """The raw path without its first ``base_segments`` segments: ``/v1/x`` -> ``/x``."""
+    return "/" + "/".join(raw_path.split("/")[1 + base_segments :])
+
+
 def _first_segment(raw_path: str) -> tuple[str, str]:
     """``/prod/orders/1`` -> (``prod``, ``/orders/1``)."""
     head, _, rest = raw_path.lstrip("/").partition("/")
@@ -99,8 +123,10 @@ class Gateway:
             if url is None:
                 return GatewayAnswer(gateway_response("url", "forbidden"), uuid_request_id())
             return await self._url(url, request, "", raw_path)
-        if raw_path.startswith(URL_PATH_PREFIX):
-            name, rest = _first_segment(raw_path[len(URL_PATH_PREFIX) - 1 :])
+        path = normalized(raw_path)  # to choose by; the raw path still goes to the event
+        if path.startswith(URL_PATH_PREFIX):
+            prefix_end = raw_path.find("/", 1)
+            name, rest = _first_segment(raw_path[prefix_end:])
             named = self._context.find_resource(FunctionUrl.resource_name(name))
             if isinstance(named, FunctionUrl):
                 return await self._url(named, request, URL_PATH_PREFIX + name, rest)
@@ -109,7 +135,7 @@ class Gateway:
         mapped = [a for a in apis if a.base_path is not None]
         for api in sorted(mapped, key=lambda a: -len(a.base_path or "")):
             base = f"/{api.base_path}" if api.base_path else ""
-            if not base or raw_path == base or raw_path.startswith(base + "/"):
+            if not base or path == base or path.startswith(base + "/"):
                 return await self._api(api, request, raw_path, by_host=False, base=base)
         return self._unclaimed()
 
@@ -154,7 +180,8 @@ class Gateway:
                 return self._stamp(answer, rest)
             origin.prefix, origin.route = f"/{stage}", route
         elif base:
-            origin.prefix, origin.route, origin.mapped = base, raw_path[len(base) :] or "/", True
+            origin.prefix, origin.mapped = base, True
+            origin.route = _after_base(raw_path, base.count("/"))
         else:
             origin.route = raw_path
         if len(request.body) > MAX_REQUEST_BODY:

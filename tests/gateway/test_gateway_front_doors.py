@@ -56,6 +56,27 @@ async def test_base_paths_choose_the_api_and_are_stripped(mesh: Mesh) -> None:
     assert v1["requestContext"]["path"] == "/admin/v1/orders/2"
 
 
+async def test_a_percent_encoded_base_path_still_chooses_its_api(mesh: Mesh) -> None:
+    """``%61dmin`` is ``admin`` (RFC 3986 §6.2.2.2: encoded unreserved characters are the
+    same characters): it must not slip past the admin mapping to a root API's route that
+    the mapping shadows, nor past the function URLs' reserved prefix."""
+    _capturing(mesh, "root", [])
+    _capturing(mesh, "admin", [], url=True)
+    root = mesh.http_api("root")
+    root.route("GET /admin/secret", "root")
+    root.route("GET /_lambda-url/admin", "root")
+    mesh.http_api("admin", base_path="admin").route("GET /secret", "admin")
+    async with mesh:
+        plain = await call(mesh, request("GET", "/admin/secret"))
+        encoded = await call(mesh, request("GET", "/%61dmin/secret"))
+        upper = await call(mesh, request("GET", "/%61DMIN/secret"))
+        url = await call(mesh, request("GET", "/%5Flambda-url/admin/"))
+    assert plain.response.body == b"admin"
+    assert (encoded.response.body, encoded.route_key) == (b"admin", "GET /secret")
+    assert upper.response.body != b"admin"  # paths are case-sensitive: %61DMIN is aDMIN
+    assert url.response.body == b"admin" and url.api_id != root.id
+
+
 async def test_rawpath_excludes_the_base_path_mapping(mesh: Mesh) -> None:
     seen: list[dict[str, Any]] = []
     _capturing(mesh, "fn", seen)
