@@ -85,6 +85,8 @@ class Lifecycle:
         self._stopping = False  # a stop() is under way
         self._reaper: TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._starting: dict[int, asyncio.Task[Any]] = {}
+        """Start tasks of services added while running, by ``id(service)``, until done."""
         self.closers: list[Callable[[], Awaitable[None]]] = []
         """Run last when the mesh stops (the HTTP sender's client, say)."""
 
@@ -93,20 +95,29 @@ class Lifecycle:
         """Run ``service`` for as long as the mesh runs (started now if it already is)."""
         self.services.append(service)
         if self.running:
-            self.spawn(service.start())
+            key = id(service)
+            task = self.spawn(service.start())
+            self._starting[key] = task
+            task.add_done_callback(lambda _: self._starting.pop(key, None))
 
     async def remove_service(self, service: Service) -> None:
         """Stop running ``service`` (stopped now if the mesh runs); nothing if it is not one."""
         if service in self.services:
             self.services.remove(service)
+            starting = self._starting.get(id(service))
+            if starting is not None:
+                # A service added a moment ago may still be starting: stopping it first would
+                # let the start run on after the stop (a schedule's loop, say).
+                await asyncio.wait([starting])
             if self.running:
                 await service.stop()
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
+        return task
 
     def version_added(self, version: FunctionVersion) -> None:
         """A version with provisioned concurrency added while running is provisioned now."""
@@ -307,6 +318,8 @@ class Lifecycle:
         invocations lost are still counted and logged."""
         self.running = False
         self._invoker.running = False
+        if self._starting:  # a service still starting would run on after its stop
+            await asyncio.wait(list(self._starting.values()), timeout=5.0)
         if self._to_stop is None:
             self._to_stop = [
                 *(service.stop for service in reversed(self.services)),
