@@ -81,15 +81,21 @@ def route_path(scope: Scope) -> tuple[str, str]:
 
     ASGI servers and routers (uvicorn's ``--root-path``, Starlette's ``Mount``) give the full
     path in ``path`` and the mount point in ``root_path``; the gateway routes on what lies
-    below it, as API Gateway routes on the path below the stage."""
+    below it, as API Gateway routes on the path below the stage. The mount point is cut at a
+    segment boundary only (``/apiary`` is not below ``/api``), and from the raw path by its
+    segments, since there it may be percent-encoded (``/my%20api`` for ``/my api``)."""
     path: str = scope["path"]
     raw: bytes | None = scope.get("raw_path")
     raw_path = raw.decode("latin-1").partition("?")[0] if raw else path
-    root: str = scope.get("root_path", "") or ""
-    if root and path.startswith(root):
+    root: str = (scope.get("root_path", "") or "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
         path = path[len(root) :] or "/"
-        if raw_path.startswith(root):
+        if raw_path == root or raw_path.startswith(root + "/"):
             raw_path = raw_path[len(root) :] or "/"
+        else:
+            depth = root.count("/")  # the mount point's segments, cut from the raw path
+            parts = raw_path.split("/", depth + 1)
+            raw_path = "/" + parts[depth + 1] if len(parts) > depth + 1 else "/"
     return path, raw_path
 
 

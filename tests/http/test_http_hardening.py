@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from eventmesh import Mesh, Telemetry
 from eventmesh._http_messages import HttpRequest, HttpResponse
-from eventmesh.http import HttpServer
+from eventmesh.http import HttpServer, asgi_app
 from eventmesh.http._health import readiness
+from eventmesh.http._requests import route_path
 from eventmesh.http._server import DEFAULT_LIMIT_CONCURRENCY, DEFAULT_READ_TIMEOUT
 
 
@@ -212,3 +213,40 @@ async def test_readiness_is_503_while_another_process_locks_the_sqlite_database(
         finally:
             other.close()
         assert (await readiness(mesh.context, timeout=5.0)).status == 200
+
+
+# -- the mount point -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "raw_path", "root", "expected"),
+    [
+        ("/api/orders/1", b"/api/orders/1", "/api", ("/orders/1", "/orders/1")),
+        ("/api", b"/api", "/api", ("/", "/")),
+        # A server that leaves the mount point out of ``path`` (older ASGI servers): a path
+        # that merely starts with the same letters is not below the mount point.
+        ("/apiary/x", b"/apiary/x", "/api", ("/apiary/x", "/apiary/x")),
+        # The mount point in the raw path is percent-encoded: it is cut there too.
+        ("/my api/a%2Fb", b"/my%20api/a%252Fb", "/my api", ("/a%2Fb", "/a%252Fb")),
+    ],
+)
+def test_the_path_below_the_mount_point(
+    path: str, raw_path: bytes, root: str, expected: tuple[str, str]
+) -> None:
+    scope = {"type": "http", "path": path, "raw_path": raw_path, "root_path": root}
+    assert route_path(scope) == expected
+
+
+async def test_mounted_under_an_encoded_prefix_the_raw_path_is_below_it() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    seen = echo(mesh)
+    host = Starlette(routes=[Mount("/my api", app=asgi_app(mesh))])
+    async with (
+        mesh,
+        HttpServer(mesh, port=0, app=host) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        response = await client.post("/my%20api/_eventmesh/echo", content=b"hi")
+    assert response.status_code == 200
+    assert (seen[0].path, seen[0].raw_path) == ("/_eventmesh/echo", "/_eventmesh/echo")
