@@ -244,3 +244,32 @@ async def test_event_source_mapping_on_a_stream_and_errors(mesh: Mesh) -> None:
     assert no_function.code == "ResourceNotFoundException"
     gone = await refused(mesh, "GetEventSourceMapping", UUID="00000000-0000-0000-0000-000000000000")
     assert gone.code == "ResourceNotFoundException"
+
+
+async def test_mappings_come_back_after_a_restart(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+    got: list[Any] = []
+
+    def build() -> Mesh:
+        mesh = Mesh(storage=storage, telemetry=Telemetry(enabled=False))
+
+        @mesh.function
+        async def consume(event: Any, context: Any) -> None:
+            got.extend(record["body"] for record in event["Records"])
+
+        mesh.queue("jobs")
+        return mesh
+
+    async with build() as first:
+        created = await aws(first, "CreateEventSourceMapping", FunctionName="consume",
+                            EventSourceArn=first.queue("jobs").arn, BatchSize=3)  # fmt: skip
+    async with build() as second:
+        assert ("lambda.event_source_mapping", created["UUID"]) in await catalog.restore(second)
+        fetched = await aws(second, "GetEventSourceMapping", UUID=created["UUID"])
+        assert fetched["BatchSize"] == 3 and fetched["State"] == "Enabled"
+        await second.queue("jobs").send("after restart")
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.02)
+        assert got == ["after restart"]

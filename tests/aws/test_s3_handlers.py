@@ -277,3 +277,40 @@ async def test_delete_bucket_refuses_one_with_objects(mesh: Mesh) -> None:
     await s3(mesh, "DeleteBucket", Bucket="docs")
     assert (await refused(mesh, "HeadBucket", Bucket="docs")).code == "NoSuchBucket"
     assert (await s3(mesh, "ListBuckets"))["Buckets"] == []
+
+
+async def test_buckets_and_notifications_come_back_after_a_restart(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+
+    def build() -> Mesh:
+        mesh = Mesh(storage=storage, telemetry=Telemetry(enabled=False))
+        mesh.queue("uploads")
+        return mesh
+
+    config = {"QueueConfigurations": [{
+        "Id": "q", "QueueArn": "arn:aws:sqs:us-east-1:123456789012:uploads",
+        "Events": ["s3:ObjectCreated:*"],
+    }]}  # fmt: skip
+    async with build() as first:
+        await s3(first, "CreateBucket", Bucket="kept")
+        await s3(first, "PutBucketNotificationConfiguration", Bucket="kept",
+                 NotificationConfiguration=config)  # fmt: skip
+        await s3(first, "PutObject", Bucket="kept", Key="k", Body=b"x")
+    async with build() as second:
+        restored = await catalog.restore(second)
+        assert ("s3.bucket", "kept") in restored and ("s3.notification", "kept") in restored
+        got = await s3(second, "GetBucketNotificationConfiguration", Bucket="kept")
+        assert got["QueueConfigurations"][0]["Id"] == "q"
+        assert (await s3(second, "GetObject", Bucket="kept", Key="k"))["Body"] == b"x"
+        listed = await s3(second, "ListBuckets")
+        assert [b["Name"] for b in listed["Buckets"]] == ["kept"]
+
+
+async def test_a_bucket_made_by_another_worker_is_found(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+    one = Mesh(storage=storage, telemetry=Telemetry(enabled=False))
+    two = Mesh(storage=storage, telemetry=Telemetry(enabled=False))
+    async with one, two:
+        await s3(one, "CreateBucket", Bucket="shared")
+        await s3(one, "PutObject", Bucket="shared", Key="k", Body=b"x")
+        assert (await s3(two, "GetObject", Bucket="shared", Key="k"))["Body"] == b"x"
