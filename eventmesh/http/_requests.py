@@ -133,8 +133,9 @@ async def read_body(receive: Receive, declared: int | None, max_body: int) -> by
     ClientGone when the client left first."""
     if declared is not None and declared > max_body:
         raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
+    first = b""  # the body when it comes in one message (no copy)
+    rest: bytearray | None = None  # else one buffer, not a list: a body in a million
+    size = 0  # one-byte messages costs a megabyte, not a million objects
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -144,10 +145,16 @@ async def read_body(receive: Receive, declared: int | None, max_body: int) -> by
             size += len(chunk)
             if size > max_body:
                 raise BodyTooLarge
-            chunks.append(chunk)
+            if rest is not None:
+                rest += chunk
+            elif first:
+                rest = bytearray(first)
+                rest += chunk
+            else:
+                first = chunk
         if not message.get("more_body", False):
             break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return first if rest is None else bytes(rest)
 
 
 async def linger(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from eventmesh import Mesh, Telemetry
 from eventmesh._http_messages import HttpRequest, HttpResponse
 from eventmesh.http import HttpServer, asgi_app
 from eventmesh.http._health import readiness
-from eventmesh.http._requests import route_path
+from eventmesh.http._requests import MAX_BODY, read_body, route_path
 from eventmesh.http._server import DEFAULT_LIMIT_CONCURRENCY, DEFAULT_READ_TIMEOUT
 
 
@@ -250,3 +251,25 @@ async def test_mounted_under_an_encoded_prefix_the_raw_path_is_below_it() -> Non
         response = await client.post("/my%20api/_eventmesh/echo", content=b"hi")
     assert response.status_code == 200
     assert (seen[0].path, seen[0].raw_path) == ("/_eventmesh/echo", "/_eventmesh/echo")
+
+
+# -- a body in tiny pieces -------------------------------------------------------------------
+async def test_a_body_in_tiny_pieces_costs_its_size_not_its_piece_count() -> None:
+    """A client can make every ``http.request`` message one byte (tiny TCP segments): the
+    memory held must follow the body's size, not the number of messages."""
+    pieces = 200_000
+    sent = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        sent += 1
+        return {"type": "http.request", "body": b"x", "more_body": sent < pieces}
+
+    tracemalloc.start()
+    try:
+        body = await read_body(receive, None, MAX_BODY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert body == b"x" * pieces
+    assert peak < 4 * pieces  # a list of 200,000 one-byte objects would hold ~8 MB
