@@ -91,6 +91,11 @@ def _first_segment(raw_path: str) -> tuple[str, str]:
     return unquote(head), "/" + rest
 
 
+def _unexpected(api_kind: str, request: HttpRequest, exc: Exception) -> Outcome:
+    logger.exception("the gateway failed on %s %s", request.method, request.path)
+    return Outcome(gateway_response(api_kind, "internal"), error=repr(exc))
+
+
 class Gateway:
     """Routes requests to the mesh's REST APIs, HTTP APIs and function URLs."""
 
@@ -187,7 +192,10 @@ class Gateway:
         if len(request.body) > MAX_REQUEST_BODY:
             outcome = too_large(api.api_kind)
         else:
-            outcome = await answer_api(api, request, origin, self._integration)
+            try:
+                outcome = await answer_api(api, request, origin, self._integration)
+            except Exception as exc:  # the API's own 500 (REST: 502), not a traceback
+                outcome = _unexpected(api.api_kind, request, exc)
         return self._stamp(self._fill(answer, outcome), rest)
 
     async def _url(
@@ -202,7 +210,10 @@ class Gateway:
         if len(request.body) > MAX_REQUEST_BODY:
             outcome = too_large("url")
         else:
-            outcome = await answer_url(url, request, origin, self._integration)
+            try:
+                outcome = await answer_url(url, request, origin, self._integration)
+            except Exception as exc:
+                outcome = _unexpected("url", request, exc)
         answer = self._fill(answer, outcome)
         answer.response.headers.append(("x-amzn-requestid", request_id))
         return answer

@@ -395,6 +395,34 @@ async def test_an_unexpected_failure_is_a_500_without_a_traceback(
     assert "internal detail" in caplog.text  # logged, never sent
 
 
+@pytest.mark.parametrize(
+    ("door", "status", "body"),
+    [
+        ("rest", 502, b'{"message": "Internal server error"}'),
+        ("url", 502, b'{"Message":"Internal Server Error"}'),
+    ],
+)
+async def test_an_unexpected_failure_is_the_doors_own_500(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch, door: str, status: int, body: bytes
+) -> None:
+    """A REST API's internal failure is its 502, a function URL's Lambda's 502 (the README's
+    error table), not an HTTP API's 500; the request id header is still sent."""
+    import eventmesh.gateway.front as front
+
+    async def broken(*args: Any) -> None:
+        raise KeyError("internal detail")
+
+    monkeypatch.setattr(front, "answer_api" if door == "rest" else "answer_url", broken)
+    _capturing(mesh, "fn", [], url=True)
+    mesh.rest_api("admin").route("GET /x", "fn")
+    async with mesh:
+        path = "/x" if door == "rest" else "/_lambda-url/fn/"
+        answer = await call(mesh, request("GET", path))
+    assert (answer.response.status, answer.response.body) == (status, body)
+    assert re.fullmatch(UUID, header(answer.response, "x-amzn-requestid")[0])
+    assert answer.error is not None and "KeyError" in answer.error
+
+
 async def test_the_authorizers_invocation_is_a_child_of_the_requests_span() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

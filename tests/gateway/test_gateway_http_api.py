@@ -315,7 +315,10 @@ async def test_the_integration_timeout_is_configurable(mesh: Mesh, clock: Virtua
     async with mesh:
         pending = asyncio.ensure_future(call(mesh, request("GET", "/slow")))
         fast = asyncio.ensure_future(call(mesh, request("GET", "/fast")))
-        await clock.advance(5)
+        await clock.advance(4.9)
+        assert not pending.done()  # the API's 5 s, not less
+        await clock.advance(0.1)
+        assert pending.done()  # nor the default 30 s
         assert (await pending).response.status == 503
         await clock.advance(5)
         assert (await fast).response.status == 200
