@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from eventmesh._aws_credentials import TEST_CREDENTIALS, AwsCredentials
 from eventmesh._errors import ConfigurationError
@@ -25,7 +26,9 @@ from eventmesh.aws import _standard_errors as errors
 from eventmesh.aws._chunked import decode_request_body
 from eventmesh.aws._credentials import Credentials, credentials_from
 from eventmesh.aws._detect import detect_service
+from eventmesh.aws._s3_addressing import path_style
 from eventmesh.aws._scope import signed_parts
+from eventmesh.aws._send import send_answer
 from eventmesh.aws._sigv4 import SigningContext, Verifier
 from eventmesh.aws._validate import validate
 from eventmesh.aws.operations import OPERATIONS, AwsCall, AwsError, OperationRegistry
@@ -35,10 +38,10 @@ from eventmesh.http._asgi_types import Receive, Scope, Send
 from eventmesh.http._requests import (
     BodyTooLarge,
     ClientGone,
+    check_response,
     declared_length,
     linger,
     read_body,
-    send_response,
     to_request,
 )
 
@@ -177,7 +180,11 @@ class AwsApp:
             body, too_large = b"", True
         request = to_request(scope, body, self.mesh.clock.time())
         response = await self.answer(request, too_large=too_large)
-        await send_response(send, response, head=request.method == "HEAD")
+        problem = check_response(response)
+        if problem is not None:
+            logger.error("an answer cannot be sent: %s", problem)
+            response = HttpResponse(500, [("content-type", "text/plain")], b"Internal Failure")
+        await send_answer(send, response, head=request.method == "HEAD")
 
     async def answer(self, request: HttpRequest, *, too_large: bool = False) -> HttpResponse:
         """The answer to one request; never raises."""
@@ -202,6 +209,9 @@ class AwsApp:
         if protocol is None:  # pragma: no cover - every served service's protocol is known
             raise AssertionError(f"no protocol for {service}")
         name: str | None = None
+        signed_request = request
+        if service == "s3":
+            request = path_style(request, self._own_host())
         try:
             name = protocol.operation_name(service, request)
             if too_large:
@@ -210,7 +220,7 @@ class AwsApp:
                     f"the request body is over the endpoint's {self.max_body} bytes",
                     413 if service != "s3" else 400,
                 )
-            context = self._verify(request, signed, service)
+            context = self._verify(signed_request, signed, service)
             if service == "s3":
                 request = decode_request_body(request, context)
             return await self._call(protocol, service, name, request, signed, request_id)
@@ -260,6 +270,11 @@ class AwsApp:
         )
         output = await handler(call, arguments)
         return protocol.serialise(service, operation, output or {}, request_id)
+
+    def _own_host(self) -> str | None:
+        if self.base_url is None:
+            return None
+        return urlsplit(self.base_url).hostname
 
     def _endpoint_url(self, request: HttpRequest) -> str:
         if self.base_url is not None:
