@@ -253,13 +253,14 @@ class HttpApi(Api):
 
 class RestApi(Api):
     """An API Gateway REST API: payload 1.0, a stage (``Prod`` as SAM's implicit API),
-    integration timeout 29 s, ``binary_media_types``, API keys, SAM-style CORS."""
+    integration timeout 29 s, ``binary_media_types``, API keys (``api_key_source``
+    ``"HEADER"`` or ``"AUTHORIZER"``), SAM-style CORS."""
 
     kind: ClassVar[str] = "rest_api"
     api_kind: ClassVar[str] = "rest"
     default_stage: ClassVar[str] = "Prod"
     default_timeout: ClassVar[float] = 29.0
-    _settings = Api._settings | {"binary_media_types"}
+    _settings = Api._settings | {"binary_media_types", "api_key_source"}
 
     def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
         super().__init__(context, name, settings)
@@ -273,6 +274,12 @@ class RestApi(Api):
             )
         self.binary_media_types: tuple[str, ...] = tuple(types)
         self.api_keys: list[ApiKey] = []
+        source = settings.get("api_key_source", "HEADER")
+        if source not in ("HEADER", "AUTHORIZER"):
+            raise ConfigurationError(f"api_key_source: 'HEADER' or 'AUTHORIZER', got {source!r}")
+        self.api_key_source: str = source
+        """Where a route's API key comes from: the ``x-api-key`` header, or the
+        ``usageIdentifierKey`` a Lambda authorizer returns (``ApiKeySourceType``)."""
         if self.cors is not None and len(self.cors.allow_origins) != 1:
             raise ConfigurationError(
                 "a REST API's cors has one allow_origins value (SAM's AllowOrigin is one "

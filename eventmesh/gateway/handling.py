@@ -13,7 +13,7 @@ from opentelemetry import context as otel_context
 
 from eventmesh._http_messages import HttpRequest, HttpResponse
 from eventmesh.gateway.apis import Api, HttpApi, RestApi, Route
-from eventmesh.gateway.authorization import AuthorizationRequest
+from eventmesh.gateway.authorization import Authorization, AuthorizationRequest
 from eventmesh.gateway.errors import GatewayError, gateway_response
 from eventmesh.gateway.events import (
     Origin,
@@ -63,8 +63,9 @@ def _error(api_kind: str, error: GatewayError, route_key: str | None = None,
 
 async def _authorize(
     api: Api, route: Route, request: HttpRequest, event: dict[str, Any], path: str
-) -> HttpResponse | None:
-    """Run the route's authorizer: its refusal, or None with its context in the event."""
+) -> Authorization | None:
+    """Run the route's authorizer: its answer (an allowance's context is put in the event),
+    or None when the route has none."""
     if route.authorizer is None:
         return None
     ask = AuthorizationRequest(
@@ -81,11 +82,9 @@ async def _authorize(
     finally:
         if token is not None:
             otel_context.detach(token)
-    if answer.refusal is not None:
-        return answer.refusal
-    if answer.context is not None:
+    if answer.refusal is None and answer.context is not None:
         event["requestContext"]["authorizer"] = dict(answer.context)
-    return None
+    return answer
 
 
 async def _invoke(
@@ -135,9 +134,9 @@ async def _answer_http(
         event = http_v2_event(request, origin, key, match.parameters)
     latency = None
     try:
-        refusal = await _authorize(api, route, request, event, origin.route)
-        if refusal is not None:
-            return Outcome(refusal, key, error="refused by the authorizer")
+        answer = await _authorize(api, route, request, event, origin.route)
+        if answer is not None and answer.refusal is not None:
+            return Outcome(answer.refusal, key, error="refused by the authorizer")
         payload, latency = await _invoke(integration, route, event, request, route.timeout)
         try:
             if route.payload_format_version == "1.0":
@@ -184,7 +183,8 @@ async def _answer_rest(
         )
     route = match.value
     key = match.key.text
-    api_key = api.key_for(request.header("x-api-key"))
+    from_header = api.api_key_source == "HEADER"
+    api_key = api.key_for(request.header("x-api-key")) if from_header else None
     if api_key is not None:
         origin.extra_identity = {"apiKey": api_key.value, "apiKeyId": api_key.id}
     event = rest_event(
@@ -194,9 +194,14 @@ async def _answer_rest(
     )  # fmt: skip
     latency = None
     try:
-        refusal = await _authorize(api, route, request, event, origin.route)
-        if refusal is not None:
-            return Outcome(refusal, key, error="refused by the authorizer")
+        answer = await _authorize(api, route, request, event, origin.route)
+        if answer is not None and answer.refusal is not None:
+            return Outcome(answer.refusal, key, error="refused by the authorizer")
+        if not from_header and answer is not None:  # the key the Lambda authorizer returned
+            api_key = api.key_for(answer.usage_identifier_key)
+            if api_key is not None:
+                identity = event["requestContext"]["identity"]
+                identity.update(apiKey=api_key.value, apiKeyId=api_key.id)
         if route.api_key_required and api_key is None:
             return Outcome(gateway_response("rest", "forbidden"), key, error="Forbidden")
         payload, latency = await _invoke(integration, route, event, request, route.timeout)

@@ -451,3 +451,27 @@ async def test_the_authorizers_invocation_is_a_child_of_the_requests_span() -> N
         parent = by_name[name].parent
         assert parent is not None and parent.span_id == request_span.get_span_context().span_id
     assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored
+
+
+async def test_api_key_source_authorizer_takes_the_key_the_authorizer_returns(mesh: Mesh) -> None:
+    """``ApiKeySourceType: AUTHORIZER``: the key is the authorizer's ``usageIdentifierKey``;
+    an ``x-api-key`` header counts for nothing."""
+    seen: list[dict[str, Any]] = []
+    _capturing(mesh, "fn", seen)
+    api = mesh.rest_api("admin", api_key_source="AUTHORIZER")
+    key = api.api_key("k" * 24)
+    with_key = Recorder(Authorization(context={"principalId": "u"}, usage_identifier_key=key.value))
+    without = Recorder(Authorization(context={"principalId": "u"}))
+    api.route("GET /a", "fn", authorizer=with_key, api_key_required=True)
+    api.route("GET /b", "fn", authorizer=without, api_key_required=True)
+    async with mesh:
+        keyed = await call(mesh, request("GET", "/a"))
+        header_only = await call(mesh, request("GET", "/b", headers=[("x-api-key", key.value)]))
+    assert keyed.response.status == 200
+    assert seen[0]["requestContext"]["identity"]["apiKeyId"] == key.id
+    assert (header_only.response.status, header_only.response.body) == (
+        403,
+        b'{"message":"Forbidden"}',
+    )
+    with pytest.raises(ConfigurationError, match="api_key_source"):
+        mesh.rest_api("other", api_key_source="QUERY", base_path="o")
