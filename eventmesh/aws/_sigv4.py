@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from eventmesh._http_messages import HttpRequest
 from eventmesh.aws import _standard_errors as errors
 from eventmesh.aws._scope import ALGORITHM, Signed
+from eventmesh.aws._sigv2 import verify_presigned_v2
 from eventmesh.aws.operations import AwsError
 
 __all__ = ["SKEW_SECONDS", "SigningContext", "Verifier", "signing_key"]
@@ -121,8 +122,14 @@ class Verifier:
     def __repr__(self) -> str:  # the secrets never show
         return f"<Verifier keys={sorted(self._secrets)}>"
 
-    def verify(self, request: HttpRequest, signed: Signed | None, service: str) -> SigningContext:
-        """The signing context of a request whose signature holds; AwsError otherwise."""
+    def verify(
+        self, request: HttpRequest, signed: Signed | None, service: str
+    ) -> SigningContext | None:
+        """The signing context of a request whose signature holds (None for S3's legacy
+        presigned URLs, which sign no chunks); AwsError otherwise."""
+        if signed is None and service == "s3" and "AWSAccessKeyId=" in request.query_string:
+            verify_presigned_v2(request, self._secrets, self._now())
+            return None
         if signed is None:
             raise AwsError(
                 "MissingAuthenticationToken" if service != "s3" else "AccessDenied",

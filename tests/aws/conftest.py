@@ -31,7 +31,7 @@ import pytest
 from botocore.config import Config
 
 from eventmesh import Mesh, Telemetry
-from eventmesh.aws import AwsServer, OperationRegistry
+from eventmesh.aws import AwsServer, OperationRegistry, parse_credentials
 
 KEY = "AKIDEVENTMESHTEST"
 SECRET = "eventmesh-test-secret"
@@ -115,10 +115,12 @@ class AwsEndpoint:
             mesh, "127.0.0.1", 0, credentials=credentials, registry=registry, now=now
         )
         await self._stack.enter_async_context(server)
-        key, _, secret = (
-            credentials.partition(":") if isinstance(credentials, str) else ("", "", "")
+        key, secret = (
+            next(iter(parse_credentials(credentials).items()))
+            if isinstance(credentials, str)
+            else (KEY, SECRET)
         )
-        return AwsEndpoint(mesh, server, key or KEY, secret or SECRET)
+        return AwsEndpoint(mesh, server, key, secret)
 
 
 @pytest.fixture
