@@ -19,6 +19,7 @@ from eventmesh._workers import check_workers, supervise
 from eventmesh.bench.options import add_arguments as add_bench_arguments
 
 if TYPE_CHECKING:
+    from eventmesh.aws import AwsServer
     from eventmesh.http import HttpServer
 
 __all__ = ["main"]
@@ -49,11 +50,27 @@ def _http_server(mesh: Mesh, address: str) -> HttpServer:
     return HttpServer(mesh, host, port)
 
 
-async def _run_until_signalled(mesh: Mesh, http: HttpServer | None = None) -> int:
+def _aws_server(mesh: Mesh, address: str, credentials: str | None) -> AwsServer:
+    """The endpoint for ``--aws [HOST:]PORT`` (the aws extra imported only when asked for)."""
+    try:
+        from eventmesh.aws import AwsServer
+        from eventmesh.http import parse_address
+    except ImportError as exc:
+        raise SystemExit(
+            f"eventmesh run: --aws needs the aws extra ({exc}): pip install 'eventmesh[aws]'"
+        ) from None
+    host, port = parse_address(address)
+    return AwsServer(mesh, host, port, credentials=credentials)
+
+
+async def _run_until_signalled(
+    mesh: Mesh, http: HttpServer | None = None, aws: AwsServer | None = None
+) -> int:
     """Run the mesh until SIGINT or SIGTERM, then drain and stop; returns the exit status.
 
-    With ``http``, the mesh is served over HTTP once it runs; the first signal stops the
-    server first (no new connection, the requests in hand finish), then drains the mesh.
+    With ``http`` (and ``aws``, the AWS endpoint), the mesh is served once it runs; the
+    first signal stops the servers first (no new connection, the requests in hand finish),
+    then drains the mesh.
 
     The first signal drains (up to the mesh's ``drain_timeout``): exit status 0 when all the
     work finished, 1 when the deadline passed with work left or Event invocations were lost.
@@ -87,25 +104,30 @@ async def _run_until_signalled(mesh: Mesh, http: HttpServer | None = None) -> in
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    servers = [server for server in (http, aws) if server is not None]
     try:
         await mesh.start()
-        if http is not None:
-            try:
-                await http.start()
-            except BaseException:
-                await mesh.stop(drain=False)  # the port is taken, say: do not run half
-                raise
+        started: list[HttpServer | AwsServer] = []
+        try:
+            for server in servers:
+                await server.start()
+                started.append(server)
+        except BaseException:
+            for server in reversed(started):
+                await server.stop(graceful=False)
+            await mesh.stop(drain=False)  # the port is taken, say: do not run half
+            raise
         log.info("running %r; Ctrl-C to stop", mesh)
         await stop.wait()
-        if http is not None:
-            await http.stop()
+        for server in reversed(servers):
+            await server.stop()
         clean = await mesh.stop()
     except asyncio.CancelledError:
         if len(received) < 2:
             raise  # not ours: someone else cancelled the run
         main.uncancel()
-        if http is not None:
-            await http.stop(graceful=False)
+        for server in reversed(servers):
+            await server.stop(graceful=False)
         await mesh.stop(drain=False)  # if the signals came before the drain began
         log.warning("stopped at once; work in hand was abandoned")
         return 128 + received[1]
@@ -151,6 +173,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "127.0.0.1:8000 (the host defaults to 127.0.0.1; port 0 picks a free port; another "
         "address than loopback is served with a warning); needs eventmesh[http]",
     )
+    run.add_argument(
+        "--aws",
+        metavar="[HOST:]PORT",
+        help="serve an AWS-compatible endpoint (SQS, SNS, EventBridge, Kinesis, S3, Lambda, "
+        "Scheduler) for any AWS SDK, e.g. 127.0.0.1:4566; needs eventmesh[aws]",
+    )
+    run.add_argument(
+        "--aws-credentials",
+        metavar="KEY:SECRET[,KEY2:SECRET2]",
+        default=None,
+        help="the access keys the AWS endpoint accepts (default: "
+        "$EVENTMESH_AWS_CREDENTIALS; without either it accepts any request on loopback only)",
+    )
     add_bench_arguments(
         commands.add_parser(
             "bench",
@@ -170,16 +205,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             mesh = _load_mesh(arguments.app)
             if arguments.storage is not None:
                 mesh.use_storage(arguments.storage)
-            http = None
-            if arguments.http is not None:
-                if arguments.workers != 1:
+            http = aws = None
+            for option, given in (("--http", arguments.http), ("--aws", arguments.aws)):
+                if given is not None and arguments.workers != 1:
                     print(
-                        "eventmesh run: --http with --workers is not supported yet: run one "
-                        "worker with --http (more workers can share its storage without it)",
+                        f"eventmesh run: {option} with --workers is not supported yet: run one "
+                        f"worker with {option} (more workers can share its storage without it)",
                         file=sys.stderr,
                     )
                     return 2
+            if arguments.http is not None:
                 http = _http_server(mesh, arguments.http)
+            if arguments.aws is not None:
+                aws = _aws_server(mesh, arguments.aws, arguments.aws_credentials)
             if arguments.workers != 1:
                 check_workers(arguments.workers, mesh.storage)
                 return asyncio.run(
@@ -187,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         arguments.app, arguments.workers, arguments.storage, arguments.log_level
                     )
                 )
-            return asyncio.run(_run_until_signalled(mesh, http))
+            return asyncio.run(_run_until_signalled(mesh, http, aws))
         elif arguments.command == "bench":
             from eventmesh.bench.command import run_command
 

@@ -58,7 +58,7 @@ EPHEMERAL_STORAGE_MB = 512
 @dataclass(frozen=True, slots=True)
 class ProcessSettings:
     """What the mesh gives every process function: the region and credentials handlers see,
-    the AWS-compatible endpoint it serves (None: none yet), the response limit, the sandbox."""
+    the AWS-compatible endpoint it serves (None: none), the response limit, the sandbox."""
 
     region: str
     credentials: AwsCredentials

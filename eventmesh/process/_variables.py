@@ -9,7 +9,7 @@ What the process gets, and nothing else of the mesh's own environment:
   ``AWS_LAMBDA_LOG_GROUP_NAME``, ``AWS_LAMBDA_LOG_STREAM_NAME``, ``AWS_LAMBDA_RUNTIME_API``,
   ``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``, and the credentials (``AWS_ACCESS_KEY_ID``,
   ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``): the mesh's, never logged;
-- ``AWS_ENDPOINT_URL`` when the mesh serves an AWS-compatible endpoint (none yet);
+- ``AWS_ENDPOINT_URL`` when the mesh serves an AWS-compatible endpoint (:mod:`eventmesh.aws`);
 - Lambda's unreserved defaults, which a function may override: ``TZ=:UTC``,
   ``LANG=en_US.UTF-8``, ``PATH`` (this interpreter's directory first, then the mesh's
   ``PATH``: Lambda's is fixed, here the machine's tools such as ``node`` and ``curl`` must be
@@ -142,7 +142,7 @@ def process_variables(
     if launch.execution_env is not None:
         variables["AWS_EXECUTION_ENV"] = launch.execution_env
     if endpoint_url is not None:
-        # The mesh's AWS-compatible endpoint, when it serves one (a later issue): every AWS
+        # The mesh's AWS-compatible endpoint, when it serves one: every AWS
         # SDK sends its requests there instead of to AWS.
         variables["AWS_ENDPOINT_URL"] = endpoint_url
     return variables
