@@ -68,7 +68,13 @@ if TYPE_CHECKING:
     from eventmesh.mappings.queue_mapping import QueueMapping
     from eventmesh.resources.context import ResourceContext
 
-__all__ = ["Message", "Queue", "ReceivedRecords", "encode_message_attributes"]
+__all__ = [
+    "Message",
+    "Queue",
+    "ReceivedRecords",
+    "encode_message_attributes",
+    "md5_of_message_attributes",
+]
 
 logger = logging.getLogger("eventmesh.queues")
 _dumps = orjson.dumps
@@ -235,6 +241,12 @@ def _md5_of_attributes(encoded: Mapping[str, Mapping[str, str]]) -> str:
             raw = value["StringValue"].encode()
             digest.update(b"\x01" + len(raw).to_bytes(4, "big") + raw)
     return digest.hexdigest()
+
+
+def md5_of_message_attributes(encoded: Mapping[str, Mapping[str, str]]) -> str:
+    """SQS's ``MD5OfMessageAttributes`` of attributes shaped as
+    :func:`encode_message_attributes` gives them (binary values in base64)."""
+    return _md5_of_attributes(encoded)
 
 
 def _body_bytes(body: Any, field: str = "body") -> bytes:

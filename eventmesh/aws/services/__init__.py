@@ -9,7 +9,15 @@ import importlib
 
 __all__ = ["SERVICE_MODULES", "load_services"]
 
-SERVICE_MODULES: tuple[str, ...] = ("events", "kinesis", "scheduler", "s3", "lambda_")
+SERVICE_MODULES: tuple[str, ...] = (
+    "events",
+    "kinesis",
+    "scheduler",
+    "s3",
+    "lambda_",
+    "sqs",
+    "sns",
+)
 """Modules of this package, by name, that register operations."""
 
 

@@ -1,0 +1,487 @@
+"""SQS queues as the endpoint sees them: the mesh's :class:`~eventmesh.resources.queue.Queue`
+with SQS's queue attributes, found by URL or name, created and changed from attributes.
+
+The attributes a Queue holds (visibility timeout, delay, retention, redrive policy, FIFO,
+content-based deduplication) are read from and written to the Queue itself; the others
+(``MaximumMessageSize``, ``ReceiveMessageWaitTimeSeconds``, ``Policy``, the KMS settings, ...)
+are kept beside it. A queue created through the endpoint is recorded in the catalog
+(:mod:`eventmesh.aws.catalog`, kind ``sqs.queue``) with the attributes it was given, so other
+workers on the same storage and a restarted mesh have it too; a queue declared in code
+(``mesh.queue("orders")``) is reachable as it is, with SQS's defaults for the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from eventmesh._errors import EventMeshError
+from eventmesh.aws import catalog
+from eventmesh.aws.operations import AwsCall, AwsError
+from eventmesh.resources.queue import Queue
+
+if TYPE_CHECKING:
+    from eventmesh._mesh import Mesh
+
+__all__ = [
+    "KIND",
+    "QUERY_ERROR_CODE",
+    "SqsQueue",
+    "create_queue",
+    "find_queue",
+    "invalid_parameter",
+    "queue_url",
+    "sqs_error",
+    "started",
+]
+
+KIND = "sqs.queue"
+QUERY_ERROR_CODE = "QueryErrorCode"
+"""The :class:`AwsError` field carrying the query-compatible code (``x-amzn-query-error``)."""
+
+RECHECK_SECONDS = 1.0
+"""How long a worker trusts that a queue created through the endpoint still exists before it
+reads the catalog again (a DeleteQueue on another worker is seen within this time)."""
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
+_INTEGER = re.compile(r"[0-9]+")
+
+# name: (low, high) for the integer attributes SQS takes.
+_RANGES = {
+    "VisibilityTimeout": (0, 43200),
+    "DelaySeconds": (0, 900),
+    "MessageRetentionPeriod": (60, 1209600),
+    "MaximumMessageSize": (1024, 1048576),
+    "ReceiveMessageWaitTimeSeconds": (0, 20),
+    "KmsDataKeyReusePeriodSeconds": (60, 86400),
+}
+_DEFAULTS = {
+    "VisibilityTimeout": "30",
+    "DelaySeconds": "0",
+    "MessageRetentionPeriod": "345600",
+    "MaximumMessageSize": "1048576",
+    "ReceiveMessageWaitTimeSeconds": "0",
+    "SqsManagedSseEnabled": "true",
+}
+_FIFO_DEFAULTS = {
+    "FifoQueue": "true",
+    "ContentBasedDeduplication": "false",
+    "DeduplicationScope": "queue",
+    "FifoThroughputLimit": "perQueue",
+}
+_KEPT_BESIDE = (  # attributes the Queue does not hold: kept as given
+    "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds",
+    "Policy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "RedriveAllowPolicy",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+_SETTABLE = frozenset((*_RANGES, *_KEPT_BESIDE, "RedrivePolicy", "ContentBasedDeduplication"))
+_FIFO_ONLY = frozenset(("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"))
+_CHOICES = {
+    "SqsManagedSseEnabled": ("true", "false"),
+    "DeduplicationScope": ("messageGroup", "queue"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
+_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+READABLE = frozenset(
+    (*_SETTABLE, "FifoQueue", *_COUNTS, "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn")
+)
+
+
+async def started() -> None:
+    """Let a resource just created in a running mesh start: the mesh starts it in a task of
+    its own (registering a topic's endpoints, a queue's retention sweeper), which runs at the
+    next switch of the event loop, before the resource is used."""
+    await asyncio.sleep(0)
+
+
+def sqs_error(
+    code: str, message: str, *, query_code: str | None = None, status: int = 400
+) -> AwsError:
+    """An SQS error: ``code`` is the JSON protocol's (the model's shape name), ``query_code``
+    the query-compatible code botocore shows as ``Error.Code`` (the same when None)."""
+    return AwsError(code, message, status, fields={QUERY_ERROR_CODE: query_code or code})
+
+
+def invalid_parameter(message: str) -> AwsError:
+    return sqs_error("InvalidParameterValue", message)
+
+
+def no_such_queue() -> AwsError:
+    return sqs_error(
+        "QueueDoesNotExist",
+        "The specified queue does not exist.",
+        query_code="AWS.SimpleQueueService.NonExistentQueue",
+    )
+
+
+def _invalid_value(name: str) -> AwsError:
+    return sqs_error("InvalidAttributeValue", f"Invalid value for the parameter {name}.")
+
+
+def _unknown_attribute(name: str) -> AwsError:
+    return sqs_error("InvalidAttributeName", f"Unknown Attribute {name}.")
+
+
+def queue_url(call: AwsCall, name: str) -> str:
+    """``{endpoint_url}/{account_id}/{name}``."""
+    return f"{call.endpoint_url.rstrip('/')}/{call.account_id}/{name}"
+
+
+def name_of_url(url: str) -> str:
+    """The queue name a URL names: its last path part (SDKs may rewrite the host)."""
+    return url.split("?", 1)[0].rstrip("/").rpartition("/")[2]
+
+
+@dataclass(slots=True)
+class SqsQueue:
+    """A queue and what SQS says of it beyond what the Queue holds."""
+
+    queue: Queue
+    beside: dict[str, str] = field(default_factory=dict)
+    created: int = 0
+    modified: int = 0
+    recorded: bool = False
+    """Created through the endpoint (in the catalog), rather than declared in code."""
+    checked_at: float = -math.inf
+
+    @property
+    def name(self) -> str:
+        return self.queue.name
+
+    def setting(self, name: str) -> str:
+        return self.beside.get(name, _DEFAULTS.get(name, ""))
+
+    @property
+    def maximum_message_size(self) -> int:
+        return int(self.setting("MaximumMessageSize"))
+
+    @property
+    def receive_wait(self) -> float:
+        return float(self.setting("ReceiveMessageWaitTimeSeconds"))
+
+    def attributes(self) -> dict[str, str]:
+        """Every attribute but the message counts, as SQS answers them (strings)."""
+        queue = self.queue
+        answer = {
+            "QueueArn": queue.arn,
+            "CreatedTimestamp": str(self.created),
+            "LastModifiedTimestamp": str(self.modified),
+            "VisibilityTimeout": _number(queue.visibility_timeout),
+            "DelaySeconds": _number(queue.delay),
+            "MessageRetentionPeriod": _number(queue.retention),
+        }
+        for name in _KEPT_BESIDE:
+            value = self.setting(name)
+            if value and (queue.fifo or name not in _FIFO_ONLY):
+                answer[name] = value
+        if queue.max_receive_count is not None and queue.dead_letter is not None:
+            target = queue.dead_letter
+            dead_letter = (
+                target if isinstance(target, Queue) else queue.context.find_resource(target)
+            )
+            arn = dead_letter.arn if isinstance(dead_letter, Queue) else str(target)
+            answer["RedrivePolicy"] = orjson.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": queue.max_receive_count}
+            ).decode()
+        if queue.fifo:
+            for name, default in _FIFO_DEFAULTS.items():
+                answer[name] = self.beside.get(name, default)
+            answer["ContentBasedDeduplication"] = _flag(queue.content_based_deduplication)
+        return answer
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+_STATES: weakref.WeakKeyDictionary[Queue, SqsQueue] = weakref.WeakKeyDictionary()
+
+
+def _state(queue: Queue) -> SqsQueue:
+    state = _STATES.get(queue)
+    if state is None:
+        now = int(queue.context.clock.time())
+        state = _STATES[queue] = SqsQueue(queue, created=now, modified=now)
+    return state
+
+
+# -- finding ---------------------------------------------------------------------------------
+async def find_queue(mesh: Mesh, name: str) -> SqsQueue | None:
+    """The queue named ``name`` (or by its ARN's last part): this mesh's, or recorded in the
+    catalog by another worker (then made here too); None when there is none, or when it was
+    created through the endpoint and deleted since (on any worker)."""
+    name = name.rpartition(":")[2] if name.startswith("arn:") else name
+    resource = mesh.context.find_resource(name)
+    if isinstance(resource, Queue):
+        state = _state(resource)
+        if state.recorded:
+            now = mesh.clock.now()
+            if now - state.checked_at >= RECHECK_SECONDS:
+                if await catalog.lookup(mesh, KIND, name) is None:
+                    await mesh.remove_resource(name)  # deleted by another worker
+                    return None
+                state.checked_at = now
+        return state
+    if resource is None and await catalog.load(mesh, KIND, name):
+        found = mesh.context.find_resource(name)
+        return _state(found) if isinstance(found, Queue) else None
+    return None
+
+
+async def queue_of(call: AwsCall, url: str) -> SqsQueue:
+    """The queue a ``QueueUrl`` names, or SQS's ``QueueDoesNotExist``."""
+    found = await find_queue(call.mesh, name_of_url(url))
+    if found is None:
+        raise no_such_queue()
+    return found
+
+
+# -- attributes ------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Parsed:
+    """Attributes checked, as Queue settings and the rest."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    beside: dict[str, str] = field(default_factory=dict)
+
+
+def _integer(name: str, value: str) -> int:
+    low, high = _RANGES[name]
+    if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
+        raise _invalid_value(name)
+    return int(value)
+
+
+async def _redrive(mesh: Mesh, value: str, fifo: bool) -> dict[str, Any]:
+    if value == "":
+        return {"dead_letter": None, "max_receive_count": None}
+    try:
+        policy = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise invalid_parameter(
+            f"Value {value} for parameter RedrivePolicy is invalid. Reason: Invalid JSON."
+        ) from None
+    reason = "Redrive policy is not a dictionary."
+    if isinstance(policy, dict):
+        target = policy.get("deadLetterTargetArn")
+        count = policy.get("maxReceiveCount")
+        if isinstance(count, str) and _INTEGER.fullmatch(count):
+            count = int(count)
+        if not isinstance(target, str) or not target:
+            reason = "Dead letter target does not exist."
+        elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+            reason = "Invalid value for maxReceiveCount: must be an integer from 1 to 1000."
+        else:
+            dead_letter = await find_queue(mesh, target)
+            if dead_letter is None:
+                reason = "Dead letter target does not exist."
+            elif dead_letter.queue.fifo != fifo:
+                kind = "FIFO" if fifo else "standard"
+                reason = f"Dead-letter target must be a {kind} queue."
+            else:
+                return {"dead_letter": dead_letter.name, "max_receive_count": count}
+    raise invalid_parameter(
+        f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}"
+    )
+
+
+async def _parse(mesh: Mesh, attributes: Mapping[str, str], fifo: bool) -> _Parsed:
+    parsed = _Parsed()
+    settings = parsed.settings
+    for name, value in attributes.items():
+        if name not in _SETTABLE or (name in _FIFO_ONLY and not fifo):
+            raise _unknown_attribute(name)
+        if name in _RANGES:
+            number = _integer(name, value)
+            if name == "VisibilityTimeout":
+                settings["visibility_timeout"] = number
+            elif name == "DelaySeconds":
+                settings["delay"] = number
+            elif name == "MessageRetentionPeriod":
+                settings["retention"] = number
+            else:
+                parsed.beside[name] = str(number)
+        elif name == "RedrivePolicy":
+            settings.update(await _redrive(mesh, value, fifo))
+        elif name == "ContentBasedDeduplication":
+            if value not in ("true", "false"):
+                raise _invalid_value(name)
+            settings["content_based_deduplication"] = value == "true"
+        elif name in _CHOICES and value not in _CHOICES[name]:
+            raise _invalid_value(name)
+        else:
+            parsed.beside[name] = value
+    return parsed
+
+
+def _check_name(name: str, fifo: bool) -> None:
+    if fifo and not _FIFO_NAME.fullmatch(name):
+        raise invalid_parameter(
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+            "underscores, must end with .fifo suffix and be 1 to 80 in length."
+        )
+    if not fifo and not _NAME.fullmatch(name):
+        raise invalid_parameter(
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+        )
+
+
+def _fifo(attributes: Mapping[str, str]) -> bool:
+    value = attributes.get("FifoQueue", "false")
+    if value not in ("true", "false"):
+        raise _invalid_value("FifoQueue")
+    return value == "true"
+
+
+def _same(name: str, given: str, current: str | None) -> bool:
+    if current is None:
+        return False
+    if name == "RedrivePolicy":
+        try:
+            mine, theirs = orjson.loads(given or "{}"), orjson.loads(current or "{}")
+        except orjson.JSONDecodeError:
+            return False
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            for policy in (mine, theirs):
+                if "maxReceiveCount" in policy:
+                    policy["maxReceiveCount"] = str(policy["maxReceiveCount"])
+        return bool(mine == theirs)
+    return given == current
+
+
+async def create_queue(
+    call: AwsCall, name: str, attributes: Mapping[str, str], *, record: bool = True
+) -> SqsQueue:
+    """CreateQueue: a new queue, or the existing one when every attribute given has the
+    value it has (SQS's ``QueueAlreadyExists`` otherwise)."""
+    mesh = call.mesh
+    fifo = _fifo(attributes)
+    _check_name(name, fifo)
+    existing = await find_queue(mesh, name)
+    if existing is None and mesh.context.find_resource(name) is not None:
+        raise sqs_error(
+            "QueueNameExists",
+            f"A resource named {name} exists already in this mesh and is not a queue",
+            query_code="QueueAlreadyExists",
+        )
+    if existing is not None:
+        current = existing.attributes()
+        for key, value in attributes.items():
+            if not _same(key, value, current.get(key, _DEFAULTS.get(key))):
+                raise sqs_error(
+                    "QueueNameExists",
+                    "A queue already exists with the same name and a different value for "
+                    f"attribute {key}",
+                    query_code="QueueAlreadyExists",
+                )
+        return existing
+    others = {k: v for k, v in attributes.items() if k != "FifoQueue"}
+    parsed = await _parse(mesh, others, fifo)
+    return await _make(mesh, name, parsed, fifo, dict(attributes), record=record)
+
+
+async def _make(
+    mesh: Mesh,
+    name: str,
+    parsed: _Parsed,
+    fifo: bool,
+    given: dict[str, str],
+    *,
+    record: bool,
+    created: int | None = None,
+) -> SqsQueue:
+    settings = {k: v for k, v in parsed.settings.items() if v is not None}
+    try:
+        queue = mesh.queue(name, fifo=fifo, **settings)
+    except EventMeshError as exc:
+        raise invalid_parameter(str(exc)) from None
+    await started()
+    now = int(mesh.clock.time())
+    state = _state(queue)
+    state.beside.update(parsed.beside)
+    state.created = state.modified = now if created is None else created
+    state.recorded = True
+    state.checked_at = mesh.clock.now()
+    if record:
+        await catalog.record(mesh, KIND, name, {"attributes": given, "created": state.created})
+    return state
+
+
+async def set_attributes(call: AwsCall, state: SqsQueue, attributes: Mapping[str, str]) -> None:
+    """SetQueueAttributes: change the queue in place (and its record)."""
+    queue = state.queue
+    if "FifoQueue" in attributes:
+        if attributes["FifoQueue"] != _flag(queue.fifo):
+            raise _invalid_value("FifoQueue")
+        attributes = {k: v for k, v in attributes.items() if k != "FifoQueue"}
+    parsed = await _parse(call.mesh, attributes, queue.fifo)
+    settings = parsed.settings
+    if "visibility_timeout" in settings:
+        queue.visibility_timeout = float(settings["visibility_timeout"])
+    if "delay" in settings:
+        queue.delay = float(settings["delay"])
+    if "retention" in settings:
+        queue.retention = float(settings["retention"])
+    if "max_receive_count" in settings:
+        queue.max_receive_count = settings["max_receive_count"]
+        queue.dead_letter = settings["dead_letter"]
+    if "content_based_deduplication" in settings:
+        queue.content_based_deduplication = settings["content_based_deduplication"]
+    state.beside.update(parsed.beside)
+    state.modified = int(call.mesh.clock.time())
+    if state.recorded:
+        record = await catalog.lookup(call.mesh, KIND, queue.name) or {}
+        given = {**record.get("attributes", {}), **attributes}
+        if given.get("RedrivePolicy") == "":
+            del given["RedrivePolicy"]
+        await catalog.record(
+            call.mesh, KIND, queue.name, {"attributes": given, "created": state.created}
+        )
+
+
+async def delete_queue(call: AwsCall, state: SqsQueue) -> None:
+    """DeleteQueue: the queue, its messages and its record go."""
+    mesh = call.mesh
+    queue = state.queue
+    await catalog.forget(mesh, KIND, queue.name)
+    await mesh.remove_resource(queue.name)
+    purged = await mesh.context.backend.queues.purge(queue.name, mesh.clock.time() + 1.0)
+    queue.limit.release(purged)
+    _STATES.pop(queue, None)
+
+
+async def _restore(mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
+    if isinstance(mesh.context.find_resource(name), Queue):
+        return  # declared in code, or restored already
+    given: dict[str, str] = dict(settings.get("attributes", {}))
+    fifo = given.get("FifoQueue") == "true"
+    parsed = await _parse(mesh, {k: v for k, v in given.items() if k != "FifoQueue"}, fifo)
+    try:
+        await _make(mesh, name, parsed, fifo, given, record=False, created=settings.get("created"))
+    except AwsError as exc:
+        raise EventMeshError(exc.message) from None
+
+
+catalog.register_kind(KIND, _restore)
