@@ -21,7 +21,7 @@ from eventmesh._errors import ConfigurationError
 from eventmesh._http_messages import HttpRequest, HttpResponse
 from eventmesh._ids import RequestIds
 from eventmesh._mesh import Mesh
-from eventmesh.aws import _model
+from eventmesh.aws import _model, catalog
 from eventmesh.aws import _standard_errors as errors
 from eventmesh.aws._chunked import decode_request_body
 from eventmesh.aws._credentials import Credentials, credentials_from
@@ -130,6 +130,12 @@ class AwsApp:
         self._ids = RequestIds()
         self._started_mesh = False
 
+    async def restore(self) -> None:
+        """Re-create what was created through the endpoint and recorded in the mesh's
+        storage (by another worker, or before a restart; :mod:`eventmesh.aws.catalog`).
+        Called once the mesh runs, before the first request is served."""
+        await catalog.restore(self.mesh)
+
     @property
     def authenticated(self) -> bool:
         """Whether signatures are verified (credentials were given)."""
@@ -152,6 +158,7 @@ class AwsApp:
                     if not self.mesh.running:
                         await self.mesh.start()
                         self._started_mesh = True
+                    await self.restore()
                 except Exception as exc:
                     logger.exception("starting the mesh failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

@@ -87,6 +87,7 @@ class AwsServer:
 
     async def start(self) -> None:
         """Bind and serve; returns once the endpoint accepts connections."""
+        await self.app.restore()
         endpoints = self.mesh.context.endpoints
         front_url = endpoints.base_url  # the HTTP front's URL stays the mesh's own
         await self._http.start()

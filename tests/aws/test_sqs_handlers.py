@@ -11,7 +11,7 @@ import pytest
 from aws_handlers import ENDPOINT, Caller
 
 from eventmesh import Mesh
-from eventmesh.aws import catalog
+from eventmesh.aws import _model, catalog
 from eventmesh.aws.operations import AwsError
 from eventmesh.aws.services.sqs_queues import RECHECK_SECONDS
 from eventmesh.telemetry import Telemetry
@@ -22,8 +22,9 @@ NON_EXISTENT = "AWS.SimpleQueueService.NonExistentQueue"
 
 
 def codes(error: AwsError) -> tuple[str, str]:
-    """The JSON protocol's code and the query-compatible one botocore shows."""
-    return error.code, str(error.fields["QueryErrorCode"])
+    """The JSON protocol's code and the query-compatible one the protocol adds (which
+    botocore shows as the error's Code)."""
+    return error.code, _model.query_code("sqs", error.code)
 
 
 async def test_create_get_list_delete(mesh: Mesh) -> None:

@@ -4,7 +4,7 @@ Each handler maps one operation onto the queue's own semantics: visibility timeo
 counts and redrive, FIFO groups and deduplication, long polling, retention. Queue URLs are
 ``{endpoint_url}/{account_id}/{queue_name}``; a URL with another host is taken by its last
 path part (SDKs may rewrite hosts). Errors carry AWS's codes: the JSON protocol's
-(``QueueDoesNotExist``) and, in the ``QueryErrorCode`` field, the query-compatible one
+(``QueueDoesNotExist``), to which the protocol adds the query-compatible one
 (``AWS.SimpleQueueService.NonExistentQueue``) that botocore shows as ``Error.Code``.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from eventmesh._errors import BackpressureError, ConfigurationError, PayloadError
-from eventmesh.aws import catalog
+from eventmesh.aws import _model, catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services.sqs_queues import (
     KIND,
@@ -27,6 +27,7 @@ from eventmesh.aws.services.sqs_queues import (
     delete_queue,
     find_queue,
     invalid_parameter,
+    no_such_queue,
     queue_of,
     queue_url,
     set_attributes,
@@ -83,11 +84,7 @@ async def _create_queue(call: AwsCall, given: dict[str, Any]) -> Mapping[str, An
 async def _get_queue_url(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
     state = await find_queue(call.mesh, given["QueueName"])
     if state is None:
-        raise sqs_error(
-            "QueueDoesNotExist",
-            "The specified queue does not exist.",
-            query_code="AWS.SimpleQueueService.NonExistentQueue",
-        )
+        raise no_such_queue()
     return {"QueueUrl": queue_url(call, state.name)}
 
 
@@ -134,7 +131,6 @@ async def _purge_queue(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any
         raise sqs_error(
             "PurgeQueueInProgress",
             f"Only one PurgeQueue operation on {state.name} is allowed every 60 seconds.",
-            query_code="AWS.SimpleQueueService.PurgeQueueInProgress",
             status=403,
         )
     purged = await mesh.context.backend.queues.purge(state.name, mesh.clock.time() + 1.0)
@@ -288,13 +284,11 @@ def _check_batch(entries: Sequence[Mapping[str, Any]], kind: str) -> None:
         raise sqs_error(
             "EmptyBatchRequest",
             f"There should be at least one {kind}BatchRequestEntry in the request.",
-            query_code="AWS.SimpleQueueService.EmptyBatchRequest",
         )
     if len(entries) > 10:
         raise sqs_error(
             "TooManyEntriesInBatchRequest",
             f"Maximum number of entries per request are 10. You have sent {len(entries)}.",
-            query_code="AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
         )
     seen: set[str] = set()
     for entry in entries:
@@ -304,19 +298,17 @@ def _check_batch(entries: Sequence[Mapping[str, Any]], kind: str) -> None:
                 "InvalidBatchEntryId",
                 "A batch entry id can only contain alphanumeric characters, hyphens and "
                 "underscores. It can be at most 80 letters long.",
-                query_code="AWS.SimpleQueueService.InvalidBatchEntryId",
             )
         if entry_id in seen:
             raise sqs_error(
                 "BatchEntryIdsNotDistinct",
                 f"Id {entry_id} repeated.",
-                query_code="AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
             )
         seen.add(entry_id)
 
 
 def _failure(entry_id: str, error: AwsError) -> dict[str, Any]:
-    code = str(error.fields.get("QueryErrorCode", error.code))
+    code = _model.query_code("sqs", error.code)
     return {
         "Id": entry_id,
         "SenderFault": error.sender_fault,
@@ -352,7 +344,6 @@ async def _send_message_batch(call: AwsCall, given: dict[str, Any]) -> Mapping[s
             "BatchRequestTooLong",
             f"Batch requests cannot be longer than {_MAX_BATCH_BYTES} bytes. You have sent "
             f"{total} bytes.",
-            query_code="AWS.SimpleQueueService.BatchRequestTooLong",
         )
 
     async def send(entry: Mapping[str, Any]) -> dict[str, Any]:

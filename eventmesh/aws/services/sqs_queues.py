@@ -32,19 +32,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND",
-    "QUERY_ERROR_CODE",
     "SqsQueue",
     "create_queue",
     "find_queue",
     "invalid_parameter",
+    "no_such_queue",
     "queue_url",
     "sqs_error",
     "started",
 ]
 
 KIND = "sqs.queue"
-QUERY_ERROR_CODE = "QueryErrorCode"
-"""The :class:`AwsError` field carrying the query-compatible code (``x-amzn-query-error``)."""
 
 RECHECK_SECONDS = 1.0
 """How long a worker trusts that a queue created through the endpoint still exists before it
@@ -112,12 +110,11 @@ async def started() -> None:
     await asyncio.sleep(0)
 
 
-def sqs_error(
-    code: str, message: str, *, query_code: str | None = None, status: int = 400
-) -> AwsError:
-    """An SQS error: ``code`` is the JSON protocol's (the model's shape name), ``query_code``
-    the query-compatible code botocore shows as ``Error.Code`` (the same when None)."""
-    return AwsError(code, message, status, fields={QUERY_ERROR_CODE: query_code or code})
+def sqs_error(code: str, message: str, *, status: int = 400) -> AwsError:
+    """An SQS error by the JSON protocol's code (the model's shape name); the protocol adds
+    the query-compatible code (``QueueDoesNotExist`` answers
+    ``AWS.SimpleQueueService.NonExistentQueue`` in ``x-amzn-query-error``)."""
+    return AwsError(code, message, status)
 
 
 def invalid_parameter(message: str) -> AwsError:
@@ -125,11 +122,7 @@ def invalid_parameter(message: str) -> AwsError:
 
 
 def no_such_queue() -> AwsError:
-    return sqs_error(
-        "QueueDoesNotExist",
-        "The specified queue does not exist.",
-        query_code="AWS.SimpleQueueService.NonExistentQueue",
-    )
+    return sqs_error("QueueDoesNotExist", "The specified queue does not exist.")
 
 
 def _invalid_value(name: str) -> AwsError:
@@ -384,7 +377,6 @@ async def create_queue(
         raise sqs_error(
             "QueueNameExists",
             f"A resource named {name} exists already in this mesh and is not a queue",
-            query_code="QueueAlreadyExists",
         )
     if existing is not None:
         current = existing.attributes()
@@ -394,7 +386,6 @@ async def create_queue(
                     "QueueNameExists",
                     "A queue already exists with the same name and a different value for "
                     f"attribute {key}",
-                    query_code="QueueAlreadyExists",
                 )
         return existing
     others = {k: v for k, v in attributes.items() if k != "FifoQueue"}
