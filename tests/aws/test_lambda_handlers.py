@@ -273,3 +273,24 @@ async def test_mappings_come_back_after_a_restart(tmp_path: Any) -> None:
                 break
             await asyncio.sleep(0.02)
         assert got == ["after restart"]
+
+
+async def test_an_event_invoke_on_a_full_queue_is_429_not_a_wait() -> None:
+    mesh = new_mesh()
+    release = asyncio.Event()
+
+    @mesh.function(max_pending=1, reserved_concurrency=1)
+    async def slow(event: Any, context: Any) -> None:
+        await release.wait()
+
+    async with mesh:
+        errors = []
+        for _ in range(3):
+            try:
+                await asyncio.wait_for(
+                    aws(mesh, "Invoke", FunctionName="slow", InvocationType="Event"), 2
+                )
+            except AwsError as exc:
+                errors.append(exc)
+        release.set()
+    assert errors and (errors[0].code, errors[0].status) == ("TooManyRequestsException", 429)

@@ -545,7 +545,14 @@ async def invoke(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]:
                     await asyncio.sleep(_PROCESS_OUTPUT_GRACE)
                 log = TAIL.take(result.request_id)
         else:
-            result = await mesh.invoke(name, event, invocation_type, client_context=context)
+            result = await mesh.invoke(
+                name,
+                event,
+                invocation_type,
+                client_context=context,
+                # a full queue of Event invocations is a throttle (429), not a wait
+                timeout=0 if invocation_type == "Event" else None,
+            )
     except EventMeshError as exc:
         raise _invoke_error(exc) from None
     answer: dict[str, Any] = {"StatusCode": result.status_code}
