@@ -129,6 +129,21 @@ async def test_queue_and_function_subscribers(
     ]
     assert listed[0]["SubscriptionArn"] == first["SubscriptionArn"]
     assert listed[0]["Owner"] == ACCOUNT
+    assert (await sns.list_subscriptions())["Subscriptions"] == listed
+    big_arn = listed[1]["SubscriptionArn"]
+    attributes = (await sns.get_subscription_attributes(SubscriptionArn=big_arn))["Attributes"]
+    assert attributes["RawMessageDelivery"] == "true"
+    assert attributes["PendingConfirmation"] == "false"
+    assert attributes["Endpoint"] == QUEUE_ARN + "big"
+    assert orjson.loads(attributes["FilterPolicy"]) == {"size": [{"numeric": [">=", 10]}]}
+    assert attributes["FilterPolicyScope"] == "MessageAttributes"
+    topic_attributes = (await sns.get_topic_attributes(TopicArn=topic))["Attributes"]
+    assert topic_attributes["TopicArn"] == topic
+    assert topic_attributes["SubscriptionsConfirmed"] == "3"
+    assert topic_attributes["SubscriptionsPending"] == "0"
+    with pytest.raises(ClientError) as caught:
+        await sns.get_subscription_attributes(SubscriptionArn=topic + ":nope")
+    assert error_of(caught) == ("NotFound", 404)
     await sns.unsubscribe(SubscriptionArn=first["SubscriptionArn"])
     assert len((await sns.list_subscriptions_by_topic(TopicArn=topic))["Subscriptions"]) == 2
     batch = await sns.publish_batch(

@@ -118,6 +118,10 @@ async def test_messages_round_trip(aws_client: Client) -> None:
     with pytest.raises(ClientError) as caught:
         await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=11)
     assert error_of(caught) == ("InvalidParameterValue", 400)
+    with pytest.raises(ClientError) as caught:  # not supported: said so, not a 500
+        await sqs.tag_queue(QueueUrl=url, Tags={"team": "a"})
+    assert error_of(caught)[1] == 400
+    assert "does not implement sqs.TagQueue" in caught.value.response["Error"]["Message"]
 
 
 async def test_batches_and_purge(aws_client: Client) -> None:

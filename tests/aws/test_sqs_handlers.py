@@ -548,3 +548,13 @@ async def test_two_meshes_on_one_file_share_queues_and_keep_them_across_restarts
             for m in (await c.ReceiveMessage(QueueUrl=url, MaxNumberOfMessages=10))["Messages"]
         }
         assert bodies == {"from two", "kept"}
+
+
+async def test_a_record_this_mesh_cannot_rebuild_is_no_queue_and_no_crash(mesh: Mesh) -> None:
+    sqs = Caller(mesh, "sqs")
+    async with mesh:
+        await catalog.record(mesh, "sqs.queue", "broken", {"attributes": {"DelaySeconds": "x"}})
+        with pytest.raises(AwsError) as caught:
+            await sqs.GetQueueUrl(QueueName="broken")
+        assert codes(caught.value) == ("QueueDoesNotExist", NON_EXISTENT)
+        assert await catalog.restore(mesh) == []  # logged and skipped

@@ -349,9 +349,8 @@ async def _unsubscribe(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any
     return {}
 
 
-@operation("sns", "ListSubscriptionsByTopic")
-async def _list_subscriptions(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
-    topic = await _topic(call, given["TopicArn"])
+async def _listing(call: AwsCall, topic: Topic) -> list[dict[str, str]]:
+    """The topic's subscriptions as SNS lists them (pending ones as ``PendingConfirmation``)."""
     await _sync(call.mesh, topic)
     listed: list[dict[str, str]] = []
     for subscription in topic.subscriptions:
@@ -368,6 +367,12 @@ async def _list_subscriptions(call: AwsCall, given: dict[str, Any]) -> Mapping[s
                 "TopicArn": topic.arn,
             }
         )
+    return listed
+
+
+@operation("sns", "ListSubscriptionsByTopic")
+async def _list_subscriptions(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
+    listed = await _listing(call, await _topic(call, given["TopicArn"]))
     start = _page_start(given.get("NextToken"))
     more = start + PAGE < len(listed)
     return _out(
@@ -386,6 +391,69 @@ async def _confirm_subscription(call: AwsCall, given: dict[str, Any]) -> Mapping
     except SnsApiError as exc:
         raise AwsError(exc.code, exc.message, exc.status) from None
     return {"SubscriptionArn": arn}
+
+
+@operation("sns", "ListSubscriptions")
+async def _list_all_subscriptions(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
+    mesh = call.mesh
+    names = {topic.name for topic in mesh.context.resources_of(Topic)}
+    names.update(await catalog.recorded(mesh, TOPIC_KIND))
+    listed: list[dict[str, str]] = []
+    for name in sorted(names):
+        topic = await _find_topic(mesh, name)
+        if topic is not None:
+            listed += await _listing(call, topic)
+    start = _page_start(given.get("NextToken"))
+    more = start + PAGE < len(listed)
+    return _out(
+        Subscriptions=listed[start : start + PAGE],
+        NextToken=_token(start + PAGE) if more else None,
+    )
+
+
+@operation("sns", "GetTopicAttributes")
+async def _get_topic_attributes(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
+    topic = await _topic(call, given["TopicArn"])
+    await _sync(call.mesh, topic)
+    pending = 0
+    for subscription in topic.subscriptions:
+        if subscription.confirmation is not None:
+            await subscription.confirmation.deliverable()
+        pending += subscription.pending_confirmation
+    attributes = {
+        **_GIVEN.get(topic, {}),
+        "TopicArn": topic.arn,
+        "Owner": call.mesh.account_id,
+        "SignatureVersion": topic.signature_version,
+        "SubscriptionsConfirmed": str(len(topic.subscriptions) - pending),
+        "SubscriptionsPending": str(pending),
+        "SubscriptionsDeleted": "0",
+    }
+    attributes.setdefault("DisplayName", "")
+    return {"Attributes": attributes}
+
+
+@operation("sns", "GetSubscriptionAttributes")
+async def _get_subscription_attributes(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
+    arn: str = given["SubscriptionArn"]
+    topic_arn, _, tail = arn.rpartition(":")
+    if not tail:
+        raise _invalid("Invalid parameter: SubscriptionArn")
+    topic = await _find_topic(call.mesh, _name_of_arn(topic_arn, "SubscriptionArn"))
+    if topic is not None:
+        await _sync(call.mesh, topic)
+        for subscription in topic.subscriptions:
+            if subscription.arn == arn:
+                if subscription.confirmation is not None:
+                    await subscription.confirmation.deliverable()
+                attributes = {**subscription.attributes, "Owner": call.mesh.account_id}
+                attributes["Endpoint"] = _ENDPOINTS.get(subscription, attributes["Endpoint"])
+                policy = subscription.filter_policy
+                if policy is not None:
+                    attributes["FilterPolicy"] = orjson.dumps(policy.source).decode()
+                    attributes["FilterPolicyScope"] = policy.scope
+                return {"Attributes": attributes}
+    raise _not_found("Subscription")
 
 
 # -- publishing ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ workers on the same storage and a restarted mesh have it too; a queue declared i
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import weakref
@@ -41,6 +42,8 @@ __all__ = [
     "sqs_error",
     "started",
 ]
+
+logger = logging.getLogger("eventmesh.aws")
 
 KIND = "sqs.queue"
 
@@ -237,8 +240,13 @@ async def find_queue(mesh: Mesh, name: str) -> SqsQueue | None:
                     return None
                 state.checked_at = now
         return state
-    if resource is None and await catalog.load(mesh, KIND, name):
-        found = mesh.context.find_resource(name)
+    if resource is None:
+        try:
+            loaded = await catalog.load(mesh, KIND, name)
+        except EventMeshError as exc:  # a record this mesh cannot rebuild: as if none
+            logger.error("queue %r recorded by another worker cannot be made here: %s", name, exc)
+            return None
+        found = mesh.context.find_resource(name) if loaded else None
         return _state(found) if isinstance(found, Queue) else None
     return None
 
