@@ -204,7 +204,7 @@ class AwsApp:
             service = "s3"
         if service not in _model.SERVICES:
             return PROTOCOLS[_UNSERVED_PROTOCOL].error(
-                "sqs",
+                "events",
                 AwsError(
                     "UnknownOperationException",
                     f"eventmesh does not serve the {service} service",

@@ -57,7 +57,7 @@ def not_implemented(service: str, operation: str, known: bool) -> AwsError:
     message = (
         f"eventmesh does not implement {what} yet"
         if known
-        else f"{what} is not an operation of {service}"
+        else f"{operation} is not an operation of {service}"
         if operation
         else f"eventmesh cannot tell which {service} operation this request is"
     )
