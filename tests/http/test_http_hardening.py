@@ -273,3 +273,31 @@ async def test_a_body_in_tiny_pieces_costs_its_size_not_its_piece_count() -> Non
         tracemalloc.stop()
     assert body == b"x" * pieces
     assert peak < 4 * pieces  # a list of 200,000 one-byte objects would hold ~8 MB
+
+
+# -- HEAD ------------------------------------------------------------------------------------
+async def test_head_declares_the_get_length_and_sends_no_body(
+    quick: tuple[Mesh, HttpServer],
+) -> None:
+    """On one kept-alive connection: a HEAD answer's content-length is the GET's, no body
+    byte follows it (the next answer starts right after its head)."""
+    mesh, server = quick
+
+    async def hello(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, [("content-type", "text/plain")], b"hello world")
+
+    mesh.context.endpoints.add("/_eventmesh/hello", hello)
+    reader, writer = await asyncio.open_connection(*server.address)
+    try:
+        writer.write(
+            b"HEAD /_eventmesh/hello HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /_eventmesh/hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"\r\ncontent-length: 11\r\n" in head
+        following = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert following.startswith(b"HTTP/1.1 200")  # not "hello world" first
+        assert await asyncio.wait_for(reader.readexactly(11), 3) == b"hello world"
+    finally:
+        writer.close()
