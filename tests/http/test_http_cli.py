@@ -99,6 +99,7 @@ from eventmesh._http_messages import HttpResponse
 mesh = Mesh(drain_timeout=10)
 
 async def slow(request):
+    open("in_handler", "w").close()  # the test signals once the request is in hand
     await asyncio.sleep(float(request.body or b"1"))
     return HttpResponse(200, [], b"finished")
 
@@ -123,6 +124,13 @@ def serving_url(process: subprocess.Popen[str]) -> tuple[str, list[str]]:
     return url, seen
 
 
+def wait_in_handler(tmp_path: Path) -> None:
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "in_handler").exists():
+        assert time.monotonic() < deadline, "the request never reached its handler"
+        time.sleep(0.02)
+
+
 def test_sigterm_lets_a_request_in_flight_finish_then_drains(tmp_path: Path) -> None:
     (tmp_path / "slow_app.py").write_text(SLOW_APP)
     process = subprocess.Popen(
@@ -137,7 +145,7 @@ def test_sigterm_lets_a_request_in_flight_finish_then_drains(tmp_path: Path) -> 
         url, _ = serving_url(process)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             call = pool.submit(httpx.post, url + "/_eventmesh/slow", content=b"1.5", timeout=30)
-            time.sleep(0.5)  # the request is in the handler
+            wait_in_handler(tmp_path)
             process.send_signal(signal.SIGTERM)
             response = call.result(timeout=30)
         assert (response.status_code, response.text) == (200, "finished")
@@ -167,7 +175,7 @@ def test_a_second_sigterm_stops_at_once_with_a_request_in_flight(tmp_path: Path)
         url, _ = serving_url(process)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             call = pool.submit(httpx.post, url + "/_eventmesh/slow", content=b"60", timeout=30)
-            time.sleep(0.5)
+            wait_in_handler(tmp_path)
             process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             started = time.monotonic()
