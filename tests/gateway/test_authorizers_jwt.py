@@ -454,6 +454,12 @@ async def test_requiring_leaves_the_original_authorizer_unscoped(mesh: Mesh) -> 
         {"identity_source": "Authorization"},
         {"identity_source": "$request.header.A,$request.header.B"},
         {"leeway": -1},
+        {"leeway": float("nan")},  # would make every comparison false: no token ever expires
+        {"leeway": float("inf")},
+        {"leeway": "30"},
+        {"leeway": True},
+        {"audiences": 5},
+        {"algorithms": None},
         {"jwks": {"keys": "none"}},
     ],
 )

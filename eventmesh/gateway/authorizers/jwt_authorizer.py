@@ -20,6 +20,7 @@ scopes on a route that requires some, and null on one that does not.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -72,6 +73,18 @@ def _is_name(value: Any) -> bool:
     return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
+def _strings(value: Any, setting: str) -> list[Any]:
+    """One string or an iterable of them, as a list (items are checked by the caller)."""
+    if isinstance(value, str):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise ConfigurationError(
+            f"JWT authorizer: {setting} must be a string or a list of strings"
+        ) from None
+
+
 class _Invalid(Exception):
     """The token is not accepted; the message goes to ``www-authenticate``."""
 
@@ -107,7 +120,7 @@ class JwtAuthorizer:
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ConfigurationError("JWT authorizer: issuer must be a non-empty string")
-        audience_list = [audiences] if isinstance(audiences, str) else list(audiences)
+        audience_list = _strings(audiences, "audiences")
         if not audience_list or not all(isinstance(a, str) and a for a in audience_list):
             raise ConfigurationError("JWT authorizer: audiences must name at least one audience")
         given = [source for source in (jwks_url, jwks_file, jwks) if source is not None]
@@ -115,7 +128,7 @@ class JwtAuthorizer:
             raise ConfigurationError(
                 "JWT authorizer: give exactly one of jwks_url, jwks_file or jwks"
             )
-        algorithm_list = [algorithms] if isinstance(algorithms, str) else list(algorithms)
+        algorithm_list = _strings(algorithms, "algorithms")
         unknown = [a for a in algorithm_list if a not in _ASYMMETRIC]
         if not algorithm_list or unknown:
             raise ConfigurationError(
@@ -124,8 +137,12 @@ class JwtAuthorizer:
         sources = identity_sources(identity_source)
         if len(sources) != 1:
             raise ConfigurationError("JWT authorizer: exactly one identity source")
-        if leeway < 0:
-            raise ConfigurationError("JWT authorizer: leeway must be >= 0")
+        if (
+            isinstance(leeway, bool)
+            or not isinstance(leeway, (int, float))
+            or not 0 <= leeway < math.inf
+        ):  # NaN fails every comparison: a NaN leeway would let no token expire
+            raise ConfigurationError("JWT authorizer: leeway must be a finite number >= 0")
         keys: KeySource
         if jwks_url is not None:
             keys = JwksUrl(jwks_url, context.clock, context.egress)
@@ -136,8 +153,8 @@ class JwtAuthorizer:
             keys = JwksDocument(jwks)
         self.name = name
         self.issuer = issuer
-        self.audiences = tuple(audience_list)
-        self.algorithms = tuple(algorithm_list)
+        self.audiences: tuple[str, ...] = tuple(audience_list)
+        self.algorithms: tuple[str, ...] = tuple(algorithm_list)
         self.identity_source: IdentitySource = sources[0]
         self.leeway = float(leeway)
         self.keys = keys
