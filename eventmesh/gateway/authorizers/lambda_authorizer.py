@@ -166,6 +166,8 @@ class LambdaAuthorizer:
         if token_validation is not None:
             if type != "TOKEN":
                 raise ConfigurationError("token_validation applies to TOKEN authorizers only")
+            if not isinstance(token_validation, str):
+                raise ConfigurationError("token_validation: expected a regular expression")
             try:
                 pattern = re.compile(token_validation)
             except re.error as exc:
@@ -313,7 +315,12 @@ def _cache_key(api_id: Any, stage: Any, identity: list[str]) -> bytes:
 
 def _identity_sources(value: str | Iterable[str] | None) -> tuple[IdentitySource, ...]:
     if value is not None and not isinstance(value, str):
-        value = list(value)
+        try:
+            value = list(value)
+        except TypeError:
+            raise ConfigurationError(
+                "Lambda authorizer: identity_sources must be a string or a list of strings"
+            ) from None
         if not value:
             return ()
     return identity_sources(value)
