@@ -832,3 +832,34 @@ async def test_http_api_context_variables_are_identity_sources_on_payload_2_0(me
         "test",
         "GET /orders/{id}",
     ]
+
+
+@pytest.mark.parametrize(
+    ("statements", "allowed"),
+    [
+        ([("Allow", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})], False),
+        ([("Allow", None), ("Deny", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})], False),
+        ([("Allow", None), ("Allow", {"Bool": {"aws:SecureTransport": "true"}})], True),
+    ],
+)
+async def test_statements_with_conditions_fail_closed(
+    mesh: Mesh, statements: list[tuple[str, Any]], allowed: bool
+) -> None:
+    """The mesh does not evaluate IAM conditions: an Allow that holds only under a condition
+    never allows, a Deny under a condition always denies (never more access than the policy
+    could grant)."""
+    document = {
+        "Statement": [
+            {
+                "Action": "execute-api:Invoke",
+                "Effect": effect,
+                "Resource": "*",
+                **({"Condition": condition} if condition is not None else {}),
+            }
+            for effect, condition in statements
+        ]
+    }
+    fn = Authz(mesh, lambda event: {"principalId": "u", "policyDocument": document})
+    auth = LambdaAuthorizer(mesh.context, fn.function, type="TOKEN")
+    answer = await authorize(mesh, auth, rest_request(headers=token("t")))
+    assert answer.allowed is allowed

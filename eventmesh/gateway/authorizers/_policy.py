@@ -4,6 +4,9 @@ A statement applies when one of its actions matches ``execute-api:Invoke`` (IAM'
 actions are case-insensitive) and one of its resources matches the ARN (``*`` any run of
 characters, ``/`` included, ``?`` one character; case-sensitive). As in IAM, a matching Deny
 wins over any Allow, and no matching Allow is an implicit deny.
+
+IAM conditions (``Condition``) are not evaluated, and fail closed: an Allow statement with a
+condition never allows, a Deny statement with one denies as if it had none.
 """
 
 from __future__ import annotations
@@ -63,8 +66,11 @@ class _Statement:
     allow: bool
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    conditional: bool = False
 
     def applies(self, arn: str) -> bool:
+        if self.allow and self.conditional:
+            return False  # conditions are not evaluated: an Allow under one never allows
         action = _ACTION.lower()
         return any(_matches(a.lower(), action) for a in self.actions) and any(
             _matches(r, arn) for r in self.resources
@@ -98,6 +104,7 @@ class Policy:
                     effect == "Allow",
                     _strings(statement, "Action"),
                     _strings(statement, "Resource"),
+                    statement.get("Condition") is not None,
                 )
             )
         return cls(tuple(statements))
