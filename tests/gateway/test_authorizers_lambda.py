@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from authorizer_support import body, header, http_request, rest_request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventmesh import ConfigurationError, Context, Mesh
 from eventmesh.gateway.authorization import AuthorizationRequest
@@ -863,3 +865,22 @@ async def test_statements_with_conditions_fail_closed(
     auth = LambdaAuthorizer(mesh.context, fn.function, type="TOKEN")
     answer = await authorize(mesh, auth, rest_request(headers=token("t")))
     assert answer.allowed is allowed
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab/*?.", min_size=1, max_size=8),
+    arn=st.text(alphabet="ab/.", max_size=10),
+)
+def test_policy_wildcards_agree_with_iam_semantics(pattern: str, arn: str) -> None:
+    """IAM's ``*`` (any run, ``/`` included, possibly empty) and ``?`` (exactly one
+    character), everything else literal, over the whole ARN: checked against a reference
+    built from a regular expression on short strings."""
+    import re
+
+    from eventmesh.gateway.authorizers._policy import ALLOW, Policy
+
+    reference = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    expected = re.fullmatch(reference, arn, re.DOTALL) is not None
+    document = {"Statement": {"Effect": "Allow", "Action": "execute-api:*", "Resource": pattern}}
+    assert (Policy.parse(document).evaluate(arn) == ALLOW) is expected
