@@ -294,3 +294,21 @@ async def test_an_event_invoke_on_a_full_queue_is_429_not_a_wait() -> None:
                 errors.append(exc)
         release.set()
     assert errors and (errors[0].code, errors[0].status) == ("TooManyRequestsException", 429)
+
+
+async def test_a_mapping_another_worker_cannot_make_is_left_out(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+    one = Mesh(storage=storage, telemetry=Telemetry(enabled=False))
+    two = Mesh(storage=storage, telemetry=Telemetry(enabled=False))  # no function, no queue
+
+    @one.function
+    async def consume(event: Any, context: Any) -> None:
+        pass
+
+    one.queue("jobs")
+    async with one, two:
+        created = await aws(one, "CreateEventSourceMapping", FunctionName="consume",
+                            EventSourceArn=one.queue("jobs").arn)  # fmt: skip
+        assert (await aws(two, "ListEventSourceMappings"))["EventSourceMappings"] == []
+        gone = await refused(two, "GetEventSourceMapping", UUID=created["UUID"])
+        assert gone.code == "ResourceNotFoundException"

@@ -314,3 +314,21 @@ async def test_a_bucket_made_by_another_worker_is_found(tmp_path: Any) -> None:
         await s3(one, "CreateBucket", Bucket="shared")
         await s3(one, "PutObject", Bucket="shared", Key="k", Body=b"x")
         assert (await s3(two, "GetObject", Bucket="shared", Key="k"))["Body"] == b"x"
+
+
+async def test_a_bucket_whose_notification_target_is_elsewhere_is_still_served(
+    tmp_path: Any,
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+    one = Mesh(storage=storage, telemetry=Telemetry(enabled=False))
+    two = Mesh(storage=storage, telemetry=Telemetry(enabled=False))  # has no queue "uploads"
+    one.queue("uploads")
+    config = {"QueueConfigurations": [{
+        "QueueArn": "arn:aws:sqs:us-east-1:123456789012:uploads", "Events": ["s3:ObjectCreated:*"],
+    }]}  # fmt: skip
+    async with one, two:
+        await s3(one, "CreateBucket", Bucket="shared")
+        await s3(one, "PutBucketNotificationConfiguration", Bucket="shared",
+                 NotificationConfiguration=config)  # fmt: skip
+        await s3(two, "PutObject", Bucket="shared", Key="k", Body=b"x")
+        assert (await s3(one, "GetObject", Bucket="shared", Key="k"))["Body"] == b"x"

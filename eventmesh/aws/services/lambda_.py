@@ -24,6 +24,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import sys
 import uuid
 import weakref
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALIAS_KIND", "MAPPING_KIND", "describe_version"]
 
+logger = logging.getLogger("eventmesh.aws")
 LAMBDA = "lambda"
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 ALIAS_KIND = "lambda.alias"
@@ -588,7 +590,7 @@ async def _source(mesh: Mesh, arn: str) -> Queue | Stream:
                 if await catalog.load(mesh, kind, name):
                     found = mesh.context.find_resource(arn)
                     break
-            except KeyError:  # recorded by a service this process does not load
+            except (KeyError, AwsError, EventMeshError):  # a record this process cannot make
                 continue
     wanted = Queue if service == "sqs" else Stream
     if not isinstance(found, wanted):
@@ -763,13 +765,23 @@ async def create_event_source_mapping(call: AwsCall, params: dict[str, Any]) -> 
 
 async def _entry(call: AwsCall, mapping_id: str) -> dict[str, Any]:
     entry = _MAPPINGS.get(call.mesh, {}).get(mapping_id)
-    if entry is None and await catalog.load(call.mesh, MAPPING_KIND, mapping_id):
+    if entry is None:
+        await _load_mapping(call.mesh, mapping_id)
         entry = _MAPPINGS.get(call.mesh, {}).get(mapping_id)
     if entry is None:
         raise not_found(
             f"The resource you requested does not exist. (Service: Lambda, UUID: {mapping_id})"
         )
     return dict(entry)
+
+
+async def _load_mapping(mesh: Mesh, mapping_id: str) -> None:
+    """Make here a mapping another worker recorded; one this process cannot make (its
+    function or source is not declared here) is logged and left out."""
+    try:
+        await catalog.load(mesh, MAPPING_KIND, mapping_id)
+    except EventMeshError as exc:
+        logger.error("event source mapping %s cannot be made here: %s", mapping_id, exc)
 
 
 def _state(entry: Mapping[str, Any]) -> str:
@@ -788,10 +800,7 @@ async def get_event_source_mapping(call: AwsCall, params: dict[str, Any]) -> Map
 async def list_event_source_mappings(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]:
     for mapping_id in await catalog.recorded(call.mesh, MAPPING_KIND):
         if mapping_id not in _MAPPINGS.get(call.mesh, {}):
-            try:
-                await catalog.load(call.mesh, MAPPING_KIND, mapping_id)
-            except AwsError:
-                continue
+            await _load_mapping(call.mesh, mapping_id)
     function_arn = None
     if params.get("FunctionName"):
         function_arn = _target(call.mesh, params["FunctionName"]).arn

@@ -15,6 +15,7 @@ resources live as long as the mesh), EventBridge notification configurations.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OWNER", "apply_notifications", "describe_notifications", "find_bucket", "parse_range"]
 
+logger = logging.getLogger("eventmesh.aws")
 S3 = "s3"
 OWNER = {
     "DisplayName": "eventmesh",
@@ -88,7 +90,7 @@ async def find_bucket(call: AwsCall, name: str) -> Bucket:
     re-created here from the catalog), or S3's NoSuchBucket."""
     found = call.mesh.context.find_resource(name)
     if found is None and await catalog.load(call.mesh, BUCKET_KIND, name):
-        await catalog.load(call.mesh, NOTIFICATION_KIND, name)
+        await _load_notifications(call.mesh, name)
         found = call.mesh.context.find_resource(name)
     if not isinstance(found, Bucket) or found.name != name:
         raise no_such_bucket(name)
@@ -191,7 +193,7 @@ async def list_buckets(call: AwsCall, params: dict[str, Any]) -> Mapping[str, An
     for name in recorded:  # made by another worker sharing the storage
         if call.mesh.context.find_resource(name) is None:
             await catalog.load(call.mesh, BUCKET_KIND, name)
-            await catalog.load(call.mesh, NOTIFICATION_KIND, name)
+            await _load_notifications(call.mesh, name)
     buckets = sorted(
         (b for b in call.mesh.context.resources_of(Bucket) if b.name.startswith(prefix)),
         key=lambda b: b.name,
@@ -691,6 +693,15 @@ async def _restore_notifications(mesh: Mesh, name: str, settings: Mapping[str, A
     if not isinstance(found, Bucket):
         found = mesh.bucket(name)
     apply_notifications(found, settings)
+
+
+async def _load_notifications(mesh: Mesh, name: str) -> None:
+    """The notification configuration another worker recorded for a bucket found here; one
+    this process cannot make (a target it does not have) is logged, the bucket still served."""
+    try:
+        await catalog.load(mesh, NOTIFICATION_KIND, name)
+    except (AwsError, EventMeshError) as exc:
+        logger.error("bucket %s: its recorded notifications cannot be restored: %s", name, exc)
 
 
 catalog.register_kind(BUCKET_KIND, _restore_bucket)
