@@ -312,3 +312,15 @@ async def test_a_mapping_another_worker_cannot_make_is_left_out(tmp_path: Any) -
         assert (await aws(two, "ListEventSourceMappings"))["EventSourceMappings"] == []
         gone = await refused(two, "GetEventSourceMapping", UUID=created["UUID"])
         assert gone.code == "ResourceNotFoundException"
+
+
+async def test_a_fractional_timeout_is_described_in_whole_seconds() -> None:
+    mesh = new_mesh()
+
+    @mesh.function(timeout=1.4)
+    async def quick(event: Any, context: Any) -> None:
+        pass
+
+    async with mesh:
+        config = await aws(mesh, "GetFunctionConfiguration", FunctionName="quick")
+    assert config["Timeout"] == 1 and isinstance(config["Timeout"], int)

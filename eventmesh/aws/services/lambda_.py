@@ -195,7 +195,7 @@ def describe_version(call: AwsCall, version: FunctionVersion) -> dict[str, Any]:
         "Handler": handler,
         "CodeSize": 0,
         "Description": facts.description,
-        "Timeout": int(config.timeout) if float(config.timeout).is_integer() else config.timeout,
+        "Timeout": max(1, round(config.timeout)),  # whole seconds, as Lambda's
         "MemorySize": config.memory,
         "LastModified": _lambda_time(facts.last_modified),
         "CodeSha256": base64.b64encode(
@@ -211,8 +211,6 @@ def describe_version(call: AwsCall, version: FunctionVersion) -> dict[str, Any]:
         "EphemeralStorage": {"Size": 512},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function.name}"},
     }
-    if isinstance(answer["Timeout"], float):
-        answer["Timeout"] = max(1, round(answer["Timeout"]))
     if config.environment:
         answer["Environment"] = {"Variables": dict(config.environment)}
     dead_letter = _destination_arn(config.dead_letter)
