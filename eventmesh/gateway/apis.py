@@ -14,17 +14,20 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventmesh._errors import ConfigurationError, EventMeshError
 from eventmesh._function import Function
 from eventmesh.gateway.authorization import Authorizer
-from eventmesh.gateway.authorizers import JwtAuthorizer, LambdaAuthorizer
+from eventmesh.gateway.authorizers import LambdaAuthorizer
 from eventmesh.gateway.cors import Cors, cors_of
 from eventmesh.gateway.ids import api_id
 from eventmesh.gateway.routes import RouteKey, RouteTable, parse_route_key
 from eventmesh.resources._base import Resource
 from eventmesh.resources.context import ResourceContext
+
+if TYPE_CHECKING:
+    from eventmesh.gateway.authorizers.jwt_authorizer import JwtAuthorizer
 
 __all__ = ["Api", "ApiKey", "HttpApi", "RestApi", "Route"]
 
@@ -243,7 +246,17 @@ class HttpApi(Api):
         """A JWT authorizer to give routes (``authorizer=``, or ``authorizer=jwt.requiring(
         "orders:read")`` for a route's scopes). Settings: ``issuer``, ``audiences``, one of
         ``jwks_url``, ``jwks_file`` or ``jwks``, ``identity_source`` (the ``Authorization``
-        header), ``algorithms`` (RSA). See :mod:`eventmesh.gateway.authorizers`."""
+        header), ``algorithms`` (RSA). See :mod:`eventmesh.gateway.authorizers`.
+
+        Needs PyJWT (``pip install "eventmesh[http]"``), imported here rather than with the
+        module so that the core imports without the extra."""
+        try:
+            from eventmesh.gateway.authorizers.jwt_authorizer import JwtAuthorizer
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"JWT authorizers need PyJWT ({exc.name} is not installed): "
+                "pip install 'eventmesh[http]'"
+            ) from None
         return JwtAuthorizer(self.context, **settings)
 
     @property
