@@ -404,6 +404,11 @@ class Backend:
     blobs: BlobStore
     in_memory: bool = False
 
+    async def check(self) -> None:
+        """Raise when the backend cannot serve for a reason a store's answers do not show
+        (the readiness check calls it after a write to the key-value store); by default
+        there is none."""
+
     async def close(self) -> None:
         for store in (self.queues, self.logs, self.values, self.blobs):
             await store.close()

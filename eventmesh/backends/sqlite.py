@@ -196,6 +196,15 @@ def _connect(path: str, synchronous: Synchronous, busy_timeout: float) -> sqlite
     return conn
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """``path``'s device and inode, None when there is no such file."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def apply_pragmas(conn: sqlite3.Connection, path: str, synchronous: Synchronous) -> None:
     """Put ``conn`` in the journal mode and durability level an eventmesh store runs with:
     WAL, ``synchronous``, the WAL truncated to 64 MB after a checkpoint. Public so that a
@@ -346,6 +355,8 @@ class _Database:
         self.commits = 0  # write transactions committed
         self.operations = 0  # operations run
         self.closed = False
+        self.identity: tuple[int, int] | None = None
+        """The file's device and inode when opened (None if SQLite did not make a file)."""
         self._ops: _queue.SimpleQueue[_Operation | None] = _queue.SimpleQueue()
         self._lock = threading.Lock()
         self._on_close: list[Callable[[], None]] = []
@@ -419,6 +430,7 @@ class _Database:
             ready.set_exception(exc)
             self._stopped.set_result(None)
             return
+        self.identity = _file_identity(self.path)
         ready.set_result(conn)
         try:
             self._loop(conn)
@@ -1421,6 +1433,19 @@ class SQLiteBackend(Backend):
             return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
         return await self._database.read(read)
+
+    async def check(self) -> None:
+        """Raise :class:`~eventmesh.BackendError` when the database file on disk is no
+        longer the one open: removed, or replaced by another file. The open file then still
+        answers every read and write, but what is written goes where no process can find
+        it again (a restart, another worker)."""
+        if self._database.identity is None:
+            return
+        now = _file_identity(self.path)
+        if now is None:
+            raise BackendError(f"the SQLite database {self.path!r} was removed while in use")
+        if now != self._database.identity:
+            raise BackendError(f"the SQLite database {self.path!r} was replaced while in use")
 
     async def close(self) -> None:
         await self._database.close()

@@ -57,6 +57,11 @@ class Storage(Backend):
 
     opened: tuple[Backend, ...] = field(default=())
 
+    async def check(self) -> None:
+        """Each backend this storage opened checks itself (see :meth:`Backend.check`)."""
+        for backend in self.opened:
+            await backend.check()
+
     async def close(self) -> None:
         """Close each backend this storage opened, once; a Backend passed in stays open.
 

@@ -30,6 +30,12 @@ PROBE_TIMEOUT = 2.0
 """Seconds the backend has to answer the probe."""
 
 
+async def _probe(context: ResourceContext) -> None:
+    backend = context.backend
+    await backend.values.put(PROBE_KEY, b"1", ttl=PROBE_TTL)
+    await backend.check()  # what a write does not show (a SQLite file removed under it)
+
+
 def liveness() -> HttpResponse:
     return HttpResponse.json(200, {"status": "ok"})
 
@@ -43,9 +49,7 @@ async def readiness(context: ResourceContext, timeout: float | None = None) -> H
         down["mesh"] = "not running"
     else:
         try:
-            await asyncio.wait_for(
-                context.backend.values.put(PROBE_KEY, b"1", ttl=PROBE_TTL), timeout
-            )
+            await asyncio.wait_for(_probe(context), timeout)
         except TimeoutError:
             down["backend"] = f"no answer within {timeout:g} s"
         except Exception as exc:  # any failure of the store is "down", with what it said
