@@ -9,6 +9,9 @@ otherwise the connection is closed (the application, if it was reading the body,
 client leave). A handler's own run time is not counted: the clock stops once the request
 is in.
 
+uvicorn's own access log is never written (it prints query strings, where tokens travel),
+whatever handlers the ``uvicorn.access`` logger is given; the front logs each request itself.
+
 The h11 protocol is always used (never httptools, even when installed): h11 bounds a
 header block that arrives in pieces (``h11_max_incomplete_event_size``).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -30,6 +34,13 @@ class ReadTimedH11Protocol(H11Protocol):
 
     read_timeout: float = 60.0
     _read_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn's access line prints the query string (tokens travel there) and is on
+        # whenever "uvicorn.access" has a handler, which any logging set-up may give it:
+        # the front writes its own access log, without the query.
+        self.access_log = False
 
     def connection_made(  # type: ignore[override]
         self, transport: asyncio.Transport

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -325,3 +326,28 @@ async def test_readiness_is_503_when_the_sqlite_file_is_removed_or_replaced(
         assert down == {
             "backend": f"BackendError: the SQLite database {str(path)!r} was {word} while in use"
         }
+
+
+async def test_uvicorns_access_log_stays_silent_whatever_its_logger_is_given() -> None:
+    """A host's logging set-up often gives ``uvicorn.access`` a handler of its own; its line
+    prints the query string, and a query carries tokens."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    async with HttpServer(mesh, port=0) as server:
+        access = logging.getLogger("uvicorn.access")
+        handler = Keep()
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        try:
+            async with httpx.AsyncClient(base_url=server.base_url) as client:
+                await client.get("/health?token=s3cr3t")
+                await client.get("/anything?token=s3cr3t")
+        finally:
+            access.removeHandler(handler)
+            access.setLevel(logging.NOTSET)
+    assert records == []
