@@ -370,3 +370,23 @@ async def test_topics_and_subscriptions_are_shared_and_restored(
         sns, sqs = Caller(again, "sns"), Caller(again, "sqs")
         await sns.Publish(TopicArn=topic, Message="after restart")
         assert await delivered(sqs, "inbox", clock, 1) == ["after restart"]
+
+
+async def test_a_subscription_record_this_mesh_cannot_rebuild_stops_no_publication(
+    mesh: Mesh,
+) -> None:
+    sns, sqs = Caller(mesh, "sns"), Caller(mesh, "sqs")
+    async with mesh:
+        topic = (await sns.CreateTopic(Name="t"))["TopicArn"]
+        await sqs.CreateQueue(QueueName="q")
+        await sns.Subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=QUEUE_ARN + "q",
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        settings = {"topic": "t", "protocol": "sqs", "endpoint": QUEUE_ARN + "gone",
+                    "attributes": {}}  # fmt: skip
+        await catalog.record(mesh, "sns.subscription", topic + ":broken", settings)
+        await sns.Publish(TopicArn=topic, Message="still delivered")
+        assert [m["Body"] for m in await received(sqs, "q")] == ["still delivered"]

@@ -15,6 +15,7 @@ first, as SNS does; :mod:`eventmesh.resources.sns_confirmation`). Subscription a
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import weakref
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from eventmesh._mesh import Mesh
 
 __all__ = ["SUBSCRIPTION_KIND", "TOPIC_KIND"]
+
+logger = logging.getLogger("eventmesh.aws")
 
 TOPIC_KIND = "sns.topic"
 SUBSCRIPTION_KIND = "sns.subscription"
@@ -326,7 +329,10 @@ async def _sync(mesh: Mesh, topic: Topic) -> None:
     have = {subscription.arn for subscription in topic.subscriptions}
     for arn, settings in records.items():
         if arn not in have:
-            await _restore_subscription(mesh, arn, settings)
+            try:
+                await _restore_subscription(mesh, arn, settings)
+            except EventMeshError as exc:  # the others still deliver
+                logger.error("subscription %s cannot be made here: %s", arn, exc)
 
 
 @operation("sns", "Unsubscribe")

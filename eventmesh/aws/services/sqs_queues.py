@@ -476,8 +476,8 @@ async def _restore(mesh: Mesh, name: str, settings: Mapping[str, Any]) -> None:
         return  # declared in code, or restored already
     given: dict[str, str] = dict(settings.get("attributes", {}))
     fifo = given.get("FifoQueue") == "true"
-    parsed = await _parse(mesh, {k: v for k, v in given.items() if k != "FifoQueue"}, fifo)
     try:
+        parsed = await _parse(mesh, {k: v for k, v in given.items() if k != "FifoQueue"}, fifo)
         await _make(mesh, name, parsed, fifo, given, record=False, created=settings.get("created"))
     except AwsError as exc:
         raise EventMeshError(exc.message) from None
