@@ -24,6 +24,7 @@ from test_sns_signing import fetch_certificate, verifies
 from eventmesh import Mesh, Telemetry
 from eventmesh.http import HttpServer
 from eventmesh.resources.sns_confirmation import TOKEN_LIFETIME
+from eventmesh.resources.sns_signing import mesh_signer
 from eventmesh.testing import VirtualClock
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:alerts"
@@ -258,8 +259,13 @@ async def test_bad_requests_to_the_paths_get_snss_errors(mesh: Mesh) -> None:
         assert error_of(no_topic)[2:] == ("InvalidParameter", "Invalid parameter: TopicArn")
         action = await visit(f"{base}/confirm?Action=Publish&TopicArn={TOPIC_ARN}&Token=ab")
         assert error_of(action)[0::2] == (400, "InvalidAction")
-        unknown = await visit(f"{base}/unsubscribe?SubscriptionArn={TOPIC_ARN}:nope")
-        assert error_of(unknown)[0::2] == (404, "NotFound")
+        no_arn = await visit(f"{base}/unsubscribe?Action=Unsubscribe")
+        assert error_of(no_arn)[0::2] == (400, "InvalidParameter")
+        # Without the ARN's token, the answer says nothing of whether it exists.
+        unknown = f"{base}/unsubscribe?SubscriptionArn={TOPIC_ARN}:nope"
+        assert error_of(await visit(unknown))[0::2] == (403, "AuthorizationError")
+        token = await mesh_signer(mesh.context).unsubscribe_token(f"{TOPIC_ARN}:nope")
+        assert error_of(await visit(f"{unknown}&Token={token}"))[0::2] == (404, "NotFound")
 
 
 async def test_a_confirmation_through_another_worker_counts_everywhere(tmp_path: Any) -> None:
@@ -401,3 +407,104 @@ async def test_confirm_and_unsubscribe_are_callable_as_snss_api_actions(
         assert subscription not in topic.subscriptions
         with pytest.raises(SnsApiError, match="NotFound: Subscription does not exist"):
             await actions.unsubscribe_subscription(subscription.arn)
+
+
+async def test_an_unsubscribe_url_without_its_token_is_refused(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """The mesh's subscription ARNs are derived from the topic and the endpoint, so the
+    URL's Token is what makes it unguessable: without it, with a wrong one, or with another
+    subscription's, a visit gets SNS's AuthorizationError (403) and the subscription keeps
+    receiving; the URL as a notification carries it unsubscribes."""
+    topic = mesh.topic("alerts")
+    async with (
+        Endpoint(clock) as receiver,
+        Endpoint(clock) as other_receiver,
+        mesh,
+        HttpServer(mesh, "127.0.0.1", 0),
+    ):
+        subscription = topic.subscribe(receiver.url)
+        other = topic.subscribe(other_receiver.url)
+        await topic.publish("one")
+        await eventually(lambda: subscription.delivered == 1 and other.delivered == 1)
+        url = orjson.loads(receiver.requests[0].body)["UnsubscribeURL"]
+        other_url = orjson.loads(other_receiver.requests[0].body)["UnsubscribeURL"]
+        base, _, token = url.partition("&Token=")
+        assert base.endswith(f"?Action=Unsubscribe&SubscriptionArn={subscription.arn}")
+        assert len(token) == 64 and int(token, 16) >= 0  # hex SHA-256
+        other_token = other_url.partition("&Token=")[2]
+        assert other_token != token
+
+        refused = [
+            base,
+            f"{base}&Token=",
+            f"{base}&Token={other_token}",  # another subscription's token
+            f"{base}&Token={token[:-1]}",
+            f"{base}&Token={token.upper()}",
+            f"{base}&Token={'0' * 64}",
+            f"{base}&Token=%C3%A9{token[2:]}",  # not ASCII
+        ]
+        for attempt in refused:
+            response = await visit(attempt)
+            assert response.headers["content-type"] == "text/xml"
+            status, kind, code, _ = error_of(response)
+            assert (status, kind, code) == (403, "Sender", "AuthorizationError"), attempt
+        # A form POST is refused alike.
+        async with httpx.AsyncClient() as client:
+            posted = await client.post(
+                base.partition("?")[0],
+                data={"Action": "Unsubscribe", "SubscriptionArn": subscription.arn},
+            )
+        assert error_of(posted)[0::2] == (403, "AuthorizationError")
+
+        assert subscription in topic.subscriptions
+        await topic.publish("two")
+        await eventually(lambda: subscription.delivered == 2)
+        assert orjson.loads(receiver.requests[-1].body)["Type"] == "Notification"
+
+        assert (await visit(url)).status_code == 200
+        assert subscription not in topic.subscriptions
+        assert other in topic.subscriptions  # its token was not the other's to use
+        await eventually(lambda: len(receiver.requests) == 3)  # the UnsubscribeConfirmation
+        await topic.publish("three")
+        await eventually(lambda: other.delivered == 3)
+        await settle_http()
+        assert [orjson.loads(r.body)["Type"] for r in receiver.requests] == [
+            "Notification",
+            "Notification",
+            "UnsubscribeConfirmation",
+        ]
+
+
+async def test_workers_on_one_store_make_the_same_unsubscribe_token(tmp_path: Any) -> None:
+    """Two meshes on one SQLite file share the secret (put-if-absent in the store), so each
+    makes the token the other's notifications carry; a mesh on another store does not."""
+    url = f"sqlite:///{tmp_path / 'mesh.db'}"
+    meshes = [Mesh(storage=url, telemetry=Telemetry(enabled=False)) for _ in range(2)]
+    elsewhere = Mesh(
+        storage=f"sqlite:///{tmp_path / 'other.db'}", telemetry=Telemetry(enabled=False)
+    )
+    topic = meshes[1].topic("alerts")
+    arn = f"{TOPIC_ARN}:5f0c6a5e-0000-4000-8000-000000000000"
+    async with Endpoint() as receiver:
+        subscription = topic.subscribe(receiver.url)
+        async with meshes[0], elsewhere:
+            # Both ask at once, before either has a secret: one is made, both read it back.
+            tokens = await asyncio.gather(
+                *(mesh_signer(mesh.context).unsubscribe_token(arn) for mesh in meshes)
+            )
+            assert tokens[0] == tokens[1]
+            assert len(tokens[0]) == 64
+            assert await mesh_signer(meshes[0].context).unsubscribe_token(arn + "x") != tokens[0]
+            assert await mesh_signer(elsewhere.context).unsubscribe_token(arn) != tokens[0]
+            # The URL a notification from worker B carries is the one worker A makes.
+            async with meshes[1], HttpServer(meshes[1], "127.0.0.1", 0):
+                await topic.publish("one")
+                await eventually(lambda: len(receiver.requests) == 1)
+            body = orjson.loads(receiver.requests[0].body)
+            token = body["UnsubscribeURL"].partition("&Token=")[2]
+            signer_a = mesh_signer(meshes[0].context)
+            assert token == await signer_a.unsubscribe_token(subscription.arn)
+        restarted = Mesh(storage=url, telemetry=Telemetry(enabled=False))
+        async with restarted:
+            assert await mesh_signer(restarted.context).unsubscribe_token(arn) == tokens[0]

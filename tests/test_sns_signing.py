@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import logging
 import sys
 from typing import Any
@@ -86,6 +88,8 @@ async def test_a_receiver_verifying_as_aws_documents_accepts_ours_and_rejects_ta
         messages = [orjson.loads(request.body) for request in receiver.requests]
         certificate = await fetch_certificate(messages[0]["SigningCertURL"])
         base_url = front.base_url
+        secret = await mesh.context.backend.values.get("eventmesh.sns.unsubscribe-secret")
+        assert secret is not None and len(secret.value) == 32
 
     with_subject, without_subject = sorted(messages, key=lambda m: "Subject" not in m)
     assert with_subject["Subject"] == "Greeting"
@@ -96,9 +100,11 @@ async def test_a_receiver_verifying_as_aws_documents_accepts_ours_and_rejects_ta
             f"{base_url}/_eventmesh/sns/SimpleNotificationService-"
         )
         assert message["SigningCertURL"].endswith(".pem")
+        # The token: HMAC-SHA256 of the subscription ARN under the store's secret.
+        token = hmac.new(secret.value, subscription.arn.encode(), hashlib.sha256).hexdigest()
         assert message["UnsubscribeURL"] == (
             f"{base_url}/_eventmesh/sns/unsubscribe?Action=Unsubscribe"
-            f"&SubscriptionArn={subscription.arn}"
+            f"&SubscriptionArn={subscription.arn}&Token={token}"
         )
         SnsNotificationModel.model_validate(message)  # Powertools parses it as SNS's
         assert verifies(message, certificate)

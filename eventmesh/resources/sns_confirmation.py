@@ -18,11 +18,17 @@ finds it confirmed.
 The mesh's HTTP front serves, under ``/_eventmesh/sns/``: ``confirm``
 (``?Action=ConfirmSubscription&TopicArn=...&Token=...``, answering SNS's
 ``ConfirmSubscriptionResponse`` XML) and ``unsubscribe``
-(``?Action=Unsubscribe&SubscriptionArn=...``, SNS's ``UnsubscribeURL``, answering its
-``UnsubscribeResponse``): every process sharing the store stops delivering to it, and the
+(``?Action=Unsubscribe&SubscriptionArn=...&Token=...``, SNS's ``UnsubscribeURL``, answering
+its ``UnsubscribeResponse``): every process sharing the store stops delivering to it, and the
 one that answers sends the endpoint SNS's ``UnsubscribeConfirmation``, whose
 ``SubscribeURL`` puts the subscription back (while its token is valid). A process that
 starts again subscribes anew (its ``subscribe`` is a new ``Subscribe``), which renews it.
+
+Like SNS's, the ``UnsubscribeURL`` needs no credentials: what makes it unguessable is its
+``Token``, an HMAC of the subscription's ARN under a secret of the mesh's store
+(:meth:`MeshSigner.unsubscribe_token`), since the mesh's ARNs are derived from the topic and
+the endpoint. A visit without the subscription's token gets SNS's ``AuthorizationError``
+(403) before anything else is looked at, so it learns nothing of which subscriptions exist.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from eventmesh._ids import IsoTimes
 from eventmesh._redact import RedactingFilter, redact_url
 from eventmesh.delivery.errors import classify
 from eventmesh.delivery.retry import GiveUp, RetryPolicy
-from eventmesh.resources.sns_signing import SignatureVersion, mesh_signer
+from eventmesh.resources.sns_signing import MeshSigner, SignatureVersion, mesh_signer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -344,6 +350,7 @@ class SnsEndpoints:
     def __init__(self, context: ResourceContext) -> None:
         self._context = context
         self.topics: dict[str, ConfirmableTopic] = {}
+        self._signer: MeshSigner = mesh_signer(context)
         context.endpoints.add(CONFIRM_PATH, self.confirm)
         context.endpoints.add(UNSUBSCRIBE_PATH, self.unsubscribe)
 
@@ -351,9 +358,10 @@ class SnsEndpoints:
         url = self._context.endpoints.url(CONFIRM_PATH)
         return f"{url}?Action=ConfirmSubscription&TopicArn={topic_arn}&Token={token}"
 
-    def unsubscribe_url(self, subscription_arn: str) -> str:
+    def unsubscribe_url(self, subscription_arn: str, token: str) -> str:
+        """The ``UnsubscribeURL``; ``token`` is :meth:`MeshSigner.unsubscribe_token`'s."""
         url = self._context.endpoints.url(UNSUBSCRIBE_PATH)
-        return f"{url}?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+        return f"{url}?Action=Unsubscribe&SubscriptionArn={subscription_arn}&Token={token}"
 
     async def confirm_subscription(self, topic_arn: str, token: str) -> str:
         """SNS's ``ConfirmSubscription``: the subscription's ARN, or :class:`SnsApiError`
@@ -414,8 +422,18 @@ class SnsEndpoints:
         params = _params(request)
         if params.get("Action", "Unsubscribe") != "Unsubscribe":
             return _error(400, "InvalidAction", f"Could not find operation {params['Action']}")
+        arn = params.get("SubscriptionArn", "")
         try:
-            await self.unsubscribe_subscription(params.get("SubscriptionArn", ""))
+            if not arn:
+                raise SnsApiError(400, "InvalidParameter", "Invalid parameter: SubscriptionArn")
+            if not await self._signer.unsubscribe_token_matches(arn, params.get("Token", "")):
+                raise SnsApiError(
+                    403,
+                    "AuthorizationError",
+                    "Not authorized to unsubscribe: the UnsubscribeURL's Token is missing or "
+                    "is not this subscription's",
+                )
+            await self.unsubscribe_subscription(arn)
         except SnsApiError as exc:
             return _error(exc.status, exc.code, exc.message)
         return _xml(

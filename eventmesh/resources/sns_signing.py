@@ -19,6 +19,13 @@ The certificate is served by the mesh's HTTP front at
 The private key sits in the store as PEM, unencrypted, like the store's other contents: it
 is never logged nor put in an error message.
 
+Beside it, the same way (put-if-absent, read back), sits the mesh's *unsubscribe secret*:
+32 random bytes. An ``UnsubscribeURL`` carries ``Token``, the HMAC-SHA256 of the
+subscription's ARN under that secret (:meth:`MeshSigner.unsubscribe_token`): SNS's own
+subscription ARNs end in a random UUID, which is what makes its URL unguessable, while the
+mesh derives its ARNs from the topic and the endpoint (so every worker names a subscription
+alike); the token puts the unguessable part back, the same in every worker.
+
 ``cryptography`` comes with the ``eventmesh[http]`` extra; it is imported only when a key
 is needed.
 """
@@ -29,6 +36,8 @@ import asyncio
 import base64
 import datetime
 import hashlib
+import hmac
+import secrets
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -47,6 +56,7 @@ __all__ = [
     "CONFIRMATION_FIELDS",
     "KEY_NAME",
     "NOTIFICATION_FIELDS",
+    "UNSUBSCRIBE_SECRET_NAME",
     "MeshSigner",
     "SignatureVersion",
     "SigningKey",
@@ -73,6 +83,8 @@ CONFIRMATION_FIELDS = (
 
 KEY_NAME = "eventmesh.sns.signing-key"
 """Where the mesh's key and certificate live in its key-value store."""
+UNSUBSCRIBE_SECRET_NAME = "eventmesh.sns.unsubscribe-secret"
+"""Where the mesh's unsubscribe secret lives in its key-value store."""
 CERTIFICATE_PREFIX = "/_eventmesh/sns/SimpleNotificationService-"
 
 
@@ -206,6 +218,7 @@ class MeshSigner:
         self._context = context
         self._key: SigningKey | None = None
         self._loading: asyncio.Task[SigningKey] | None = None
+        self._unsubscribe_secret: bytes | None = None
 
     @property
     def loaded(self) -> SigningKey | None:
@@ -236,9 +249,37 @@ class MeshSigner:
             if stored is None:
                 raise RuntimeError("the mesh's key-value store lost the SNS signing key")
         key = _load(stored.value)
+        if self._unsubscribe_secret is None:  # what an HTTP(S) delivery needs next
+            await self._load_unsubscribe_secret()
         self._context.endpoints.add(key.path, key.serve)
         self._key = key
         return key
+
+    async def unsubscribe_token(self, subscription_arn: str) -> str:
+        """The ``Token`` of a subscription's ``UnsubscribeURL``: the HMAC-SHA256 (hex) of its
+        ARN under the mesh's unsubscribe secret, the same in every process sharing the store."""
+        secret = self._unsubscribe_secret or await self._load_unsubscribe_secret()
+        return hmac.new(secret, subscription_arn.encode(), hashlib.sha256).hexdigest()
+
+    async def unsubscribe_token_matches(self, subscription_arn: str, token: str) -> bool:
+        """Whether ``token`` is the subscription's, compared in constant time."""
+        expected = await self.unsubscribe_token(subscription_arn)
+        return hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace"))
+
+    async def _load_unsubscribe_secret(self) -> bytes:
+        # Two loads at once are harmless: both read back the one the store kept.
+        values = self._context.backend.values
+        stored = await values.get(UNSUBSCRIBE_SECRET_NAME)
+        if stored is None:
+            made = secrets.token_bytes(32)
+            await values.put(UNSUBSCRIBE_SECRET_NAME, made, only_if_absent=True)
+            stored = await values.get(UNSUBSCRIBE_SECRET_NAME)
+            if stored is None:
+                raise RuntimeError("the mesh's key-value store lost the SNS unsubscribe secret")
+        if len(stored.value) < 16:
+            raise RuntimeError("the mesh's SNS unsubscribe secret in its store is too short")
+        secret = self._unsubscribe_secret = bytes(stored.value)
+        return secret
 
     def certificate_url(self, key: SigningKey) -> str:
         """``SigningCertURL``: where the running front serves the certificate."""

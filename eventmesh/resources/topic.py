@@ -16,7 +16,8 @@ What each kind of subscriber receives:
 * an ``http://`` or ``https://`` URL: a POST of the envelope (or the raw message) with SNS's
   ``x-amz-sns-*`` headers, through httpx (the ``eventmesh[http]`` extra); the envelope is
   signed as SNS signs it, with the mesh's key (:mod:`eventmesh.resources.sns_signing`), its
-  ``SigningCertURL`` and ``UnsubscribeURL`` on the mesh's HTTP front; with ``confirm=True``
+  ``SigningCertURL`` and ``UnsubscribeURL`` on the mesh's HTTP front (the latter with a
+  ``Token``, an HMAC of the subscription ARN); with ``confirm=True``
   the subscription waits for confirmation first (:mod:`eventmesh.resources.sns_confirmation`);
 * an async callable: awaited with the envelope as a dict (``Type``, ``MessageId``,
   ``TopicArn``, ``Subject`` when given, ``Message``, ``Timestamp``, ``SignatureVersion``,
@@ -649,7 +650,9 @@ class Subscription:
             "SignatureVersion": version,
             "Signature": notification.signed(key, version),
             "SigningCertURL": signer.certificate_url(key),
-            "UnsubscribeURL": self.topic._sns_endpoints.unsubscribe_url(self.arn),
+            "UnsubscribeURL": self.topic._sns_endpoints.unsubscribe_url(
+                self.arn, await signer.unsubscribe_token(self.arn)
+            ),
         }
         if notification.attributes:
             fields["MessageAttributes"] = notification.sns_attributes()
