@@ -913,7 +913,10 @@ async def test_an_http_notification_has_snss_headers_and_the_json_envelope(
     assert body["Message"] == "hello"
     # An RSA 2048 signature (its verification: tests/test_sns_signing.py).
     assert len(base64.b64decode(body["Signature"], validate=True)) == 256
-    assert body["UnsubscribeURL"].endswith("SubscriptionArn=" + subscription.arn)
+    # With the token that makes it unguessable (tests/test_sns_confirmation.py).
+    head, _, token = body["UnsubscribeURL"].partition("&Token=")
+    assert head.endswith("SubscriptionArn=" + subscription.arn)
+    assert len(token) == 64 and int(token, 16) >= 0
 
 
 async def test_http_raw_delivery_posts_the_message_as_utf8(mesh: Mesh, clock: VirtualClock) -> None:
