@@ -122,13 +122,18 @@ async def test_missing_bucket_and_key_errors_carry_their_names(mesh: Mesh) -> No
         ("bytes=a-b", None),
         ("items=0-1", None),
         ("bytes=0-1,3-4", None),
+        ("bytes=0-" + "9" * 5000, (0, 9)),
+        ("bytes=-" + "9" * 5000, (0, 9)),
+        ("bytes=" + "0" * 5000 + "2-3", (2, 3)),
     ],
 )
 def test_ranges_as_s3_reads_them(header: str, span: tuple[int, int] | None) -> None:
     assert parse_range(header, 10) == span
 
 
-@pytest.mark.parametrize("header", ["bytes=10-", "bytes=10-20", "bytes=-0"])
+@pytest.mark.parametrize(
+    "header", ["bytes=10-", "bytes=10-20", "bytes=-0", "bytes=" + "9" * 5000 + "-"]
+)
 def test_unsatisfiable_ranges_are_416(header: str) -> None:
     with pytest.raises(AwsError) as caught:
         parse_range(header, 10)

@@ -86,6 +86,8 @@ async def test_create_is_idempotent_with_the_same_attributes_only(mesh: Mesh) ->
         ("q", {"MaximumMessageSize": "1023"}, "InvalidAttributeValue"),
         ("q", {"ReceiveMessageWaitTimeSeconds": "21"}, "InvalidAttributeValue"),
         ("q", {"VisibilityTimeout": "ten"}, "InvalidAttributeValue"),
+        ("q", {"VisibilityTimeout": "9" * 5000}, "InvalidAttributeValue"),
+        ("q", {"DelaySeconds": "0" * 5000 + "901"}, "InvalidAttributeValue"),
         ("q", {"Colour": "blue"}, "InvalidAttributeName"),
         ("q", {"ContentBasedDeduplication": "true"}, "InvalidAttributeName"),
         ("q", {"FifoQueue": "true"}, "InvalidParameterValue"),
@@ -93,6 +95,14 @@ async def test_create_is_idempotent_with_the_same_attributes_only(mesh: Mesh) ->
         ("bad name", {}, "InvalidParameterValue"),
         ("x" * 81, {}, "InvalidParameterValue"),
         ("q", {"RedrivePolicy": "{not json"}, "InvalidParameterValue"),
+        (
+            "q",
+            {
+                "RedrivePolicy": '{"deadLetterTargetArn": "x", "maxReceiveCount": "%s"}'
+                % ("9" * 5000)
+            },
+            "InvalidParameterValue",
+        ),
         (
             "q",
             {

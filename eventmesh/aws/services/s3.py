@@ -280,21 +280,27 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first_text, last_text = match.groups()
     if first_text == "":
-        suffix = int(last_text)
+        suffix = _offset(last_text)
         if suffix == 0 or size == 0:
             raise _invalid_range(header, size)
         return max(0, size - suffix), size - 1
-    first = int(first_text)
-    last = size - 1 if last_text == "" else int(last_text)
+    first = _offset(first_text)
+    last = size - 1 if last_text == "" else _offset(last_text)
     if last_text != "" and last < first:
         return None
     if first >= size:
         raise _invalid_range(header, size)
-    if last < first:
-        return None
-    if first >= size:
-        raise _invalid_range(header, size)
     return first, min(last, size - 1)
+
+
+_PAST_ANY_OBJECT = 10**30
+
+
+def _offset(digits: str) -> int:
+    """A byte offset from the header; one too long for ``int()`` (Python refuses over 4300
+    digits) lies past any object, so it stands as a number bigger than every object."""
+    significant = digits.lstrip("0")
+    return _PAST_ANY_OBJECT if len(significant) > 30 else int(significant or "0")
 
 
 def _invalid_range(header: str, size: int) -> AwsError:

@@ -53,7 +53,7 @@ reads the catalog again (a DeleteQueue on another worker is seen within this tim
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
-_INTEGER = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"0*[0-9]{1,18}")  # bounded: int() refuses over 4300 digits
 
 # name: (low, high) for the integer attributes SQS takes.
 _RANGES = {
@@ -270,9 +270,14 @@ class _Parsed:
 
 def _integer(name: str, value: str) -> int:
     low, high = _RANGES[name]
-    if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
+    if not _INTEGER.fullmatch(value) or not low <= _whole(value) <= high:
         raise _invalid_value(name)
-    return int(value)
+    return _whole(value)
+
+
+def _whole(digits: str) -> int:
+    """A matched ``_INTEGER``, its leading zeros (which ``int()`` counts) dropped first."""
+    return int(digits.lstrip("0") or "0")
 
 
 async def _redrive(mesh: Mesh, value: str, fifo: bool) -> dict[str, Any]:
@@ -289,7 +294,7 @@ async def _redrive(mesh: Mesh, value: str, fifo: bool) -> dict[str, Any]:
         target = policy.get("deadLetterTargetArn")
         count = policy.get("maxReceiveCount")
         if isinstance(count, str) and _INTEGER.fullmatch(count):
-            count = int(count)
+            count = _whole(count)
         if not isinstance(target, str) or not target:
             reason = "Dead letter target does not exist."
         elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
