@@ -140,11 +140,20 @@ async def lookup(mesh: Mesh, kind: str, name: str) -> dict[str, Any] | None:
 
 async def load(mesh: Mesh, kind: str, name: str) -> bool:
     """Re-create ``name`` of ``kind`` in this mesh if it is recorded (made by another worker
-    sharing the storage, or before a restart); False when it is not."""
+    sharing the storage, or before a restart); False when it is not, or when this process
+    cannot make it (logged as :func:`restore` does), so the call answers not found, not 500."""
     settings = await lookup(mesh, kind, name)
     if settings is None:
         return False
-    await _KINDS[kind].restore(mesh, name, settings)
+    known = _KINDS.get(kind)
+    if known is None:
+        logger.warning("AWS catalog: no service restores %r resources; skipped", kind)
+        return False
+    try:
+        await known.restore(mesh, name, settings)
+    except Exception as exc:
+        logger.error("AWS catalog: restoring %s %r failed: %s", kind, name, exc)
+        return False
     return True
 
 

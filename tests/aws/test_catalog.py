@@ -105,3 +105,15 @@ async def test_remove_resource_stops_and_frees_the_name() -> None:
         assert await mesh.remove_resource("gone") is False
         assert mesh.context.find_resource("gone") is None
         assert mesh.queue("gone", visibility_timeout=4).visibility_timeout == 4
+
+
+async def test_load_of_a_record_this_process_cannot_make_is_logged_and_not_found(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A call naming it then answers the service's not-found error, not a 500."""
+    async with Mesh(telemetry=Telemetry(enabled=False)) as mesh:
+        await catalog.record(mesh, LATER, "bad", {"fail": True})
+        with caplog.at_level(logging.WARNING, logger="eventmesh.aws"):
+            assert await catalog.load(mesh, LATER, "bad") is False
+        assert "restoring test.after 'bad' failed: refused" in caplog.text
+        assert await catalog.load(mesh, "unknown.kind", "x") is False
