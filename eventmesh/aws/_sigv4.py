@@ -4,10 +4,11 @@ arrived with the secret of its access key, and compared in constant time.
 The canonical request follows AWS's definition (the same as botocore's signer builds):
 method, the URI-encoded path (encoded twice for every service but S3, and normalised),
 the sorted, URI-encoded query (without ``X-Amz-Signature`` for presigned URLs), the signed
-headers with trimmed values, their names, and the payload's hash (``x-amz-content-sha256``
-when sent: S3's ``UNSIGNED-PAYLOAD`` and ``STREAMING-...`` values; else the SHA-256 of the
-body). Requests are accepted within 15 minutes of the endpoint's clock either way, as AWS
-does; a presigned URL until its ``X-Amz-Expires``.
+headers with trimmed values, their names, and the payload's hash (for S3
+``x-amz-content-sha256`` when sent: ``UNSIGNED-PAYLOAD`` and ``STREAMING-...`` values; else,
+and always for other services, the SHA-256 of the body). Requests are accepted within 15
+minutes of the endpoint's clock either way, as AWS does; a presigned URL until its
+``X-Amz-Expires``.
 """
 
 from __future__ import annotations
@@ -169,7 +170,10 @@ class Verifier:
             )
         if "host" not in signed.signed_headers:
             raise errors.bad_signature(service)
-        payload_hash = request.header("x-amz-content-sha256")
+        # Only S3 takes the payload's hash from x-amz-content-sha256 (and checks a hex one
+        # against the body, :mod:`eventmesh.aws._chunked`); elsewhere the header is neither
+        # sent nor signed by SDKs, so trusting it would let a replayer swap the body.
+        payload_hash = request.header("x-amz-content-sha256") if service == "s3" else None
         if payload_hash is None:
             payload_hash = (
                 "UNSIGNED-PAYLOAD"

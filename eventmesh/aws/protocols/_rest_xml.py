@@ -63,6 +63,17 @@ def host_id() -> str:
     return base64.b64encode(os.urandom(48)).decode("ascii")
 
 
+class _DocumentType(Exception):
+    """A document type declaration in a request body."""
+
+
+class _NoDocumentType(ET.TreeBuilder):
+    """A tree builder refusing documents with a document type (and so any entity)."""
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _DocumentType(name)
+
+
 class RestXmlProtocol:
     """See the module docstring."""
 
@@ -102,9 +113,13 @@ class RestXmlProtocol:
     def _document(service: str, body: bytes) -> ET.Element:
         if b"<!DOCTYPE" in body or b"<!ENTITY" in body:  # no entity expansion, ever
             raise malformed(service, "The XML you provided was not well-formed")
+        # ... also not in encodings where those bytes do not show (UTF-16): the parser stops
+        # at a document type's start, before any entity is declared or a DTD fetched
+        parser = ET.XMLParser(target=_NoDocumentType())
         try:
-            return ET.fromstring(body)
-        except ET.ParseError:
+            parser.feed(body)
+            return parser.close()
+        except (ET.ParseError, _DocumentType):
             raise malformed(service, "The XML you provided was not well-formed") from None
 
     def serialise(

@@ -1,0 +1,91 @@
+"""Attacks on the endpoint's signature checks and parsers: a captured signed request replayed
+with another body, XML declaring entities in another encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from eventmesh.aws import AwsCall, OperationRegistry, operation
+from tests.aws.conftest import KEY, SECRET, AwsEndpoint
+
+
+def _registry(seen: list[dict[str, Any]]) -> OperationRegistry:
+    registry = OperationRegistry()
+
+    @operation("kinesis", "ListStreams", registry)
+    async def list_streams(call: AwsCall, params: dict[str, Any]) -> dict[str, Any]:
+        seen.append(params)
+        return {"StreamNames": [], "HasMoreStreams": False}
+
+    return registry
+
+
+def _signed(url: str, body: bytes) -> AWSRequest:
+    request = AWSRequest(
+        "POST",
+        url + "/",
+        data=body,
+        headers={
+            "content-type": "application/x-amz-json-1.1",
+            "x-amz-target": "Kinesis_20131202.ListStreams",
+        },
+    )
+    SigV4Auth(Credentials(KEY, SECRET), "kinesis", "us-east-1").add_auth(request)
+    return request
+
+
+async def test_a_body_swapped_under_an_unsigned_content_hash_header_is_refused(
+    aws_endpoint: AwsEndpoint,
+) -> None:
+    # botocore neither sends nor signs x-amz-content-sha256 for services other than S3: a
+    # replayer adding it with the original body's hash must not get another body through
+    seen: list[dict[str, Any]] = []
+    endpoint = await aws_endpoint.start(registry=_registry(seen), credentials=f"{KEY}:{SECRET}")
+    original = json.dumps({"Limit": 1}).encode()
+    request = _signed(endpoint.url, original)
+    assert "x-amz-content-sha256" not in {name.lower() for name in request.headers}
+    headers = dict(request.headers.items())
+    async with httpx.AsyncClient(timeout=10) as client:
+        genuine = await client.post(endpoint.url + "/", content=original, headers=headers)
+        assert genuine.status_code == 200
+        headers["x-amz-content-sha256"] = hashlib.sha256(original).hexdigest()
+        forged = await client.post(
+            endpoint.url + "/", content=json.dumps({"Limit": 7}).encode(), headers=headers
+        )
+    assert forged.status_code == 403, forged.text
+    assert forged.json()["__type"] == "InvalidSignatureException"
+    assert seen == [{"Limit": 1}]
+
+
+async def test_xml_with_a_document_type_is_refused_in_any_encoding(
+    aws_endpoint: AwsEndpoint,
+) -> None:
+    # entity declarations (billion laughs, external DTDs) never reach expat's expansion, also
+    # when the body is UTF-16 and the bytes "<!DOCTYPE" do not appear as such
+    seen: list[dict[str, Any]] = []
+    registry = OperationRegistry()
+
+    @operation("s3", "PutBucketTagging", registry)
+    async def put_bucket_tagging(call: AwsCall, params: dict[str, Any]) -> dict[str, Any]:
+        seen.append(params)
+        return {}
+
+    endpoint = await aws_endpoint.start(registry=registry, credentials=None)
+    laughs = (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        '<!DOCTYPE Tagging [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        "<Tagging><TagSet><Tag><Key>k</Key><Value>&b;</Value></Tag></TagSet></Tagging>"
+    )
+    async with httpx.AsyncClient(timeout=10) as client:
+        for body in (laughs.encode("utf-16"), laughs.replace("UTF-16", "UTF-8").encode()):
+            answer = await client.put(endpoint.url + "/bucket?tagging", content=body)
+            assert answer.status_code == 400, answer.text
+            assert "<Code>MalformedXML</Code>" in answer.text
+    assert seen == []
