@@ -278,3 +278,17 @@ async def test_streams_are_recorded_and_restored(tmp_path: Path) -> None:
         assert summary["StreamDescriptionSummary"]["OpenShardCount"] == 3
         again = await refused(third, "kinesis", "CreateStream", StreamName="clicks", ShardCount=1)
         assert again.code == "ResourceInUseException"
+
+
+async def test_get_records_limit_out_of_range_says_which_bound(mesh: Mesh) -> None:
+    async with mesh:
+        await aws(mesh, "kinesis", "CreateStream", StreamName="clicks", ShardCount=1)
+        start = await iterator(mesh, "TRIM_HORIZON")
+        low = await refused(mesh, "kinesis", "GetRecords", ShardIterator=start, Limit=0)
+        assert (low.code, low.message) == (
+            "ValidationException",
+            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 1",
+        )
+        high = await refused(mesh, "kinesis", "GetRecords", ShardIterator=start, Limit=10001)
+        assert high.message.endswith("Member must have value less than or equal to 10000")

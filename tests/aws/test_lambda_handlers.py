@@ -324,3 +324,10 @@ async def test_a_fractional_timeout_is_described_in_whole_seconds() -> None:
     async with mesh:
         config = await aws(mesh, "GetFunctionConfiguration", FunctionName="quick")
     assert config["Timeout"] == 1 and isinstance(config["Timeout"], int)
+
+
+@pytest.mark.parametrize("start", ["-1", "x"])
+async def test_a_forged_marker_is_invalid_parameter(mesh: Mesh, start: str) -> None:
+    marker = base64.urlsafe_b64encode(start.encode()).decode()
+    error = await refused(mesh, "ListFunctions", Marker=marker)
+    assert (error.code, error.message) == ("InvalidParameterValueException", "Invalid marker")

@@ -6,6 +6,7 @@ catalog by two meshes on one file."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,18 @@ async def test_a_subscription_record_this_mesh_cannot_rebuild_stops_no_publicati
         await catalog.record(mesh, "sns.subscription", topic + ":broken", settings)
         await sns.Publish(TopicArn=topic, Message="still delivered")
         assert [m["Body"] for m in await received(sqs, "q")] == ["still delivered"]
+
+
+@pytest.mark.parametrize("start", ["-100", "9" * 5000, "x"])
+async def test_a_forged_next_token_is_invalid_parameter(mesh: Mesh, start: str) -> None:
+    sns = Caller(mesh, "sns")
+    token = base64.urlsafe_b64encode(start.encode()).decode()
+    async with mesh:
+        await sns.CreateTopic(Name="alerts")
+        for name in ("ListTopics", "ListSubscriptions"):
+            with pytest.raises(AwsError) as caught:
+                await getattr(sns, name)(NextToken=token)
+            assert (caught.value.code, caught.value.message) == (
+                "InvalidParameter",
+                "Invalid parameter: NextToken",
+            )

@@ -390,10 +390,11 @@ async def get_records(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any
     if limit is None:
         limit = 10_000
     if not 1 <= limit <= 10_000:
+        bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 10000"
         raise AwsError(
             "ValidationException",
             f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
-            "constraint: Member must have value less than or equal to 10000",
+            f"constraint: Member must have value {bound}",
         )
     try:
         result = await stream.get_records(iterator, limit)

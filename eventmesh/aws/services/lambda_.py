@@ -227,7 +227,9 @@ def _page(items: list[Any], params: Mapping[str, Any], key: str) -> dict[str, An
         try:
             start = int(base64.urlsafe_b64decode(marker.encode()).decode())
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise invalid_parameter("Invalid marker") from None
+            start = -1
+        if start < 0:  # a marker we never gave: a negative start would slice from the end
+            raise invalid_parameter("Invalid marker")
     limit = params.get("MaxItems") or 50
     if not 1 <= limit <= 10000:
         raise invalid_parameter("MaxItems must be between 1 and 10000")

@@ -192,9 +192,12 @@ def _page_start(token: str | None) -> int:
     if not token:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode())
+        start = int(base64.urlsafe_b64decode(token.encode()).decode())
     except ValueError:
-        raise _invalid("Invalid parameter: NextToken") from None
+        start = -1
+    if start < 0:  # a token we never gave: a negative start would slice from the end
+        raise _invalid("Invalid parameter: NextToken")
+    return start
 
 
 @operation("sns", "DeleteTopic")
