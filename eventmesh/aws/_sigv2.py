@@ -52,8 +52,14 @@ def verify_presigned_v2(request: HttpRequest, secrets: dict[str, str], now: floa
     for name, value in request.headers:
         if name in _SIGNED_HEADERS or name.startswith("x-amz-"):
             headers[name] = value
-    url = f"http://{request.host}{request.raw_path or '/'}?{request.query_string}"
+    # SigV2 signs the path and query, not the host: a fixed one keeps a malformed Host
+    # header (``[oops``) from failing the URL's parsing
+    url = f"http://localhost{request.raw_path or '/'}?{request.query_string}"
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        raise errors.bad_signature("s3") from None
     signer = _SignerAt(Credentials(key, secret), str(expires))
-    expected = signer.get_signature(request.method, urlsplit(url), headers, expires=str(expires))
+    expected = signer.get_signature(request.method, split, headers, expires=str(expires))
     if not hmac.compare_digest(expected, query.get("Signature", "")):
         raise errors.bad_signature("s3")

@@ -89,3 +89,20 @@ async def test_xml_with_a_document_type_is_refused_in_any_encoding(
             assert answer.status_code == 400, answer.text
             assert "<Code>MalformedXML</Code>" in answer.text
     assert seen == []
+
+
+async def test_a_legacy_presigned_url_with_a_malformed_host_is_refused_not_a_failure(
+    aws_endpoint: AwsEndpoint,
+) -> None:
+    registry = OperationRegistry()
+
+    @operation("s3", "ListBuckets", registry)
+    async def list_buckets(call: AwsCall, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Buckets": []}
+
+    endpoint = await aws_endpoint.start(registry=registry, credentials=f"{KEY}:{SECRET}")
+    url = f"{endpoint.url}/?AWSAccessKeyId={KEY}&Expires=4102444800&Signature=x"
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(url, headers={"host": "[oops"})
+    assert answer.status_code == 403, answer.text
+    assert "<Code>SignatureDoesNotMatch</Code>" in answer.text
