@@ -3,7 +3,8 @@ default, with a checksum in a trailer) decoded to the object's bytes, and checks
 
 The chunked form is ``{hex size}[;chunk-signature={sig}]\\r\\n{bytes}\\r\\n`` repeated, a
 zero-size chunk, then (``...-TRAILER`` payloads) trailer lines ``name:value\\r\\n`` and, when
-signed, ``x-amz-trailer-signature:{sig}\\r\\n``. Signed chunks
+signed, ``x-amz-trailer-signature:{sig}\\r\\n``; only trailers the ``x-amz-trailer`` header names
+are taken (S3's ``MalformedTrailerError`` otherwise). Signed chunks
 (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``) are verified one after another from the request's
 own signature when the endpoint verifies signatures. A checksum (trailer or header
 ``x-amz-checksum-{algorithm}``) that does not match the bytes is S3's ``BadDigest``; a hex
@@ -46,7 +47,7 @@ def _bad_chunk_signature() -> AwsError:
 
 
 def _decode(
-    body: bytes, context: SigningContext | None, signed: bool
+    body: bytes, context: SigningContext | None, signed: bool, declared: frozenset[str]
 ) -> tuple[bytes, list[tuple[str, str]]]:
     chunks: list[bytes] = []
     position = 0
@@ -93,6 +94,13 @@ def _decode(
         name = name.strip().lower()
         if name == "x-amz-trailer-signature":
             trailer_signature = value.strip()
+        elif name not in declared:
+            # an unsigned payload's trailers are not signed: only the names the (signed)
+            # x-amz-trailer header lists become headers
+            raise AwsError(
+                "MalformedTrailerError",
+                f"The request contained a trailer ({name[:40]!r}) not named in x-amz-trailer.",
+            )
         else:
             trailers.append((name, value.strip()))
     if signed and context is not None and trailers:
@@ -128,12 +136,17 @@ def decode_request_body(request: HttpRequest, context: SigningContext | None) ->
     body = request.body
     headers = list(request.headers)
     if chunked:
-        body, trailers = _decode(request.body, context, content_sha in _SIGNED_STREAMS)
-        declared = request.header("x-amz-decoded-content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) != len(body):
+        declared = frozenset(
+            name.strip().lower()
+            for name in (request.header("x-amz-trailer") or "").split(",")
+            if name.strip()
+        )
+        body, trailers = _decode(request.body, context, content_sha in _SIGNED_STREAMS, declared)
+        length = request.header("x-amz-decoded-content-length")
+        if length is not None and length.strip().isdigit() and int(length) != len(body):
             raise _incomplete(
                 f"You did not provide the number of bytes specified by the "
-                f"x-amz-decoded-content-length header ({declared})."
+                f"x-amz-decoded-content-length header ({length})."
             )
         remaining = [coding for coding in codings if coding != "aws-chunked"]
         headers = [

@@ -213,3 +213,25 @@ async def test_a_truncated_chunked_body_is_an_incomplete_body(
         assert answer.status_code == 400
         assert "<Code>IncompleteBody</Code>" in answer.text
     assert stored == {}
+
+
+async def test_a_trailer_not_declared_in_x_amz_trailer_is_refused(
+    endpoint: AwsEndpoint, stored: dict[str, Any]
+) -> None:
+    # the trailers of an unsigned payload are not signed: only those the signed x-amz-trailer
+    # header names are taken, an extra one cannot smuggle a header (metadata) in
+    value = base64.b64encode((0xCBF43926).to_bytes(4, "big")).decode()
+    headers = {
+        "content-encoding": "aws-chunked",
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-decoded-content-length": "9",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+    }
+    body = _trailer_body(CHECK, "x-amz-checksum-crc32", value)
+    answer = await _put(endpoint, "declared", body, headers)
+    assert answer.status_code == 200, answer.text
+    body = body.replace(b"\r\n\r\n", b"\r\nx-amz-meta-smuggled:1\r\n\r\n")
+    answer = await _put(endpoint, "smuggled", body, headers)
+    assert answer.status_code == 400, answer.text
+    assert "<Code>MalformedTrailerError</Code>" in answer.text
+    assert "smuggled" not in stored
