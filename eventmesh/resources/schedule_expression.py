@@ -83,7 +83,7 @@ _RATE_RE = re.compile(r"rate\((?P<body>.*)\)", re.DOTALL)
 _CRON_RE = re.compile(r"cron\((?P<body>.*)\)", re.DOTALL)
 _AT_RE = re.compile(r"at\((?P<body>.*)\)", re.DOTALL)
 _AT_BODY_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})")
-_NUMBER_RE = re.compile(r"[0-9]+")
+_NUMBER_RE = re.compile(r"[0-9]{1,18}")  # bounded: int() refuses over 4300 digits
 _NEAREST_WEEKDAY_RE = re.compile(r"([0-9]+)W")
 
 

@@ -199,6 +199,10 @@ async def test_invalid_patterns_and_schedules(mesh: Mesh) -> None:
             mesh, "events", "PutRule", Name="r", ScheduleExpression="rate(5 parsecs)"
         )
         assert wrong.message == "Parameter ScheduleExpression is not valid."
+        huge = await refused(
+            mesh, "events", "PutRule", Name="r", ScheduleExpression=f"rate({'9' * 5000} minutes)"
+        )
+        assert huge.message == "Parameter ScheduleExpression is not valid."
 
 
 async def test_targets_carry_eventbridge_settings(mesh: Mesh) -> None:

@@ -134,6 +134,8 @@ async def test_validation(mesh: Mesh) -> None:
         mesh.queue("ticks")
         for request in (
             schedule("bad", QUEUE_ARN + "ticks", "rate(0 minutes)"),
+            schedule("bad", QUEUE_ARN + "ticks", "rate(" + "9" * 5000 + " minutes)"),
+            schedule("bad", QUEUE_ARN + "ticks", "cron(" + "9" * 5000 + " * * * ? *)"),
             schedule("bad", QUEUE_ARN + "ticks", ScheduleExpressionTimezone="Mars/Olympus"),
             schedule("bad", f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/c"),
             schedule("bad", FUNCTION_ARN + "job", target={"Input": "not json"}),
