@@ -66,7 +66,10 @@ def parse_timestamp(value: Any, where: str) -> datetime:
             raise TypeProblem(f"{where}: {value!r} is not a timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00, year 9999 at -10:00
+        raise TypeProblem(f"{where}: {value!r} is not a timestamp") from None
 
 
 def format_timestamp(value: Any, kind: str) -> Any:

@@ -106,3 +106,28 @@ async def test_a_legacy_presigned_url_with_a_malformed_host_is_refused_not_a_fai
         answer = await client.get(url, headers={"host": "[oops"})
     assert answer.status_code == 403, answer.text
     assert "<Code>SignatureDoesNotMatch</Code>" in answer.text
+
+
+async def test_a_timestamp_out_of_range_in_utc_is_a_client_error(
+    aws_endpoint: AwsEndpoint,
+) -> None:
+    # year 1 at +14:00 is year 0 in UTC: a refusal of the input, not an internal error
+    registry = OperationRegistry()
+
+    @operation("events", "PutEvents", registry)
+    async def put_events(call: AwsCall, params: dict[str, Any]) -> dict[str, Any]:
+        return {"FailedEntryCount": 0, "Entries": []}
+
+    endpoint = await aws_endpoint.start(registry=registry, credentials=None)
+    body = {"Entries": [{"Time": "0001-01-01T00:00:00+14:00", "Source": "s"}]}
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            endpoint.url + "/",
+            content=json.dumps(body).encode(),
+            headers={
+                "content-type": "application/x-amz-json-1.1",
+                "x-amz-target": "AWSEvents.PutEvents",
+            },
+        )
+    assert answer.status_code == 400, answer.text
+    assert "InternalFailure" not in answer.text
