@@ -373,3 +373,21 @@ async def test_rules_are_recorded_and_restored(tmp_path: Path) -> None:
     async with third:
         described = await aws(third, "events", "DescribeRule", Name="r", EventBusName="orders")
         assert described["EventPattern"] == PATTERN
+
+
+async def test_list_limits_outside_1_to_100_are_refused(mesh: Mesh) -> None:
+    """A Limit of 0 once answered an empty page whose NextToken pointed at itself, so a
+    paginating client never ended."""
+    async with mesh:
+        await aws(mesh, "events", "PutRule", Name="r", EventPattern=PATTERN)
+        for name, extra in (("ListRules", {}), ("ListTargetsByRule", {"Rule": "r"})):
+            for limit, bound in (
+                (0, "greater than or equal to 1"),
+                (101, "less than or equal to 100"),
+            ):
+                error = await refused(mesh, "events", name, Limit=limit, **extra)
+                assert (error.code, error.message) == (
+                    "ValidationException",
+                    f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                    f"constraint: Member must have value {bound}",
+                )

@@ -357,9 +357,7 @@ async def list_rules(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]
         if bus_name == bus.name and name not in bus.rules:
             await _find_rule(call, bus, name)  # made by another worker
     rules = [bus.rules[name] for name in sorted(bus.rules) if name.startswith(prefix)]
-    chunk, token = page(
-        rules, params.get("Limit"), params.get("NextToken"), 100, "ValidationException"
-    )
+    chunk, token = page(rules, _limit(params), params.get("NextToken"), 100, "ValidationException")
     answer: dict[str, Any] = {"Rules": [_describe(call, bus, rule) for rule in chunk]}
     if token is not None:
         answer["NextToken"] = token
@@ -472,13 +470,26 @@ async def remove_targets(call: AwsCall, params: dict[str, Any]) -> Mapping[str, 
     return {"FailedEntryCount": 0, "FailedEntries": []}
 
 
+def _limit(params: Mapping[str, Any]) -> int | None:
+    """A list call's Limit, 1 to 100 as EventBridge takes it (0 would page forever)."""
+    limit: int | None = params.get("Limit")
+    if limit is not None and not 1 <= limit <= 100:
+        bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
+        raise AwsError(
+            "ValidationException",
+            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+            f"constraint: Member must have value {bound}",
+        )
+    return limit
+
+
 @operation("events", "ListTargetsByRule")
 async def list_targets_by_rule(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]:
     bus = await _bus(call, params.get("EventBusName"))
     rule = await _rule(call, bus, params["Rule"])
     targets = list(_record(call, bus, rule).targets.values())
     chunk, token = page(
-        targets, params.get("Limit"), params.get("NextToken"), 100, "ValidationException"
+        targets, _limit(params), params.get("NextToken"), 100, "ValidationException"
     )
     answer: dict[str, Any] = {"Targets": chunk}
     if token is not None:
