@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import hmac
 import re
 
 from eventmesh._http_messages import HttpRequest
 from eventmesh.aws._checksums import checksum
+from eventmesh.aws._scope import same_signature
 from eventmesh.aws._sigv4 import SigningContext
 from eventmesh.aws.operations import AwsError
 
@@ -71,7 +71,7 @@ def _decode(
             if name.strip() != "chunk-signature":
                 raise _bad_chunk_signature()
             expected = context.chunk_signature(previous, data)
-            if not hmac.compare_digest(expected, signature.strip()):
+            if not same_signature(expected, signature.strip()):
                 raise _bad_chunk_signature()
             previous = expected
         if size == 0:
@@ -106,7 +106,7 @@ def _decode(
     if signed and context is not None and trailers:
         canonical = "".join(f"{name}:{value}\n" for name, value in trailers).encode()
         expected = context.trailer_signature(previous, canonical)
-        if trailer_signature is None or not hmac.compare_digest(expected, trailer_signature):
+        if trailer_signature is None or not same_signature(expected, trailer_signature):
             raise _bad_chunk_signature()
     return b"".join(chunks), trailers
 

@@ -4,13 +4,14 @@ or (presigned URLs) its ``X-Amz-Credential`` query parameter:
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from eventmesh._http_messages import HttpRequest
 
-__all__ = ["Signed", "signed_parts"]
+__all__ = ["Signed", "same_signature", "signed_parts"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _FIELD = re.compile(r"(Credential|SignedHeaders|Signature)=([^,\s]*)")
@@ -75,3 +76,9 @@ def signed_parts(request: HttpRequest) -> Signed | None:
             query=query,
         )
     return None
+
+
+def same_signature(expected: str, given: str) -> bool:
+    """Whether ``given`` is ``expected`` (hex), compared in constant time; as bytes, since
+    :func:`hmac.compare_digest` raises on non-ASCII text (a client's to send)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))

@@ -5,7 +5,6 @@ Expires=..``), which boto3's ``generate_presigned_url`` still makes for S3 unles
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import parse_qsl, urlsplit
 
 from botocore.auth import HmacV1Auth
@@ -14,6 +13,7 @@ from botocore.credentials import Credentials
 
 from eventmesh._http_messages import HttpRequest
 from eventmesh.aws import _standard_errors as errors
+from eventmesh.aws._scope import same_signature
 from eventmesh.aws.operations import AwsError
 
 __all__ = ["verify_presigned_v2"]
@@ -61,5 +61,5 @@ def verify_presigned_v2(request: HttpRequest, secrets: dict[str, str], now: floa
         raise errors.bad_signature("s3") from None
     signer = _SignerAt(Credentials(key, secret), str(expires))
     expected = signer.get_signature(request.method, split, headers, expires=str(expires))
-    if not hmac.compare_digest(expected, query.get("Signature", "")):
+    if not same_signature(expected, query.get("Signature", "")):
         raise errors.bad_signature("s3")

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from eventmesh._http_messages import HttpRequest
 from eventmesh.aws import _standard_errors as errors
-from eventmesh.aws._scope import ALGORITHM, Signed
+from eventmesh.aws._scope import ALGORITHM, Signed, same_signature
 from eventmesh.aws._sigv2 import verify_presigned_v2
 from eventmesh.aws.operations import AwsError
 
@@ -196,7 +196,7 @@ class Verifier:
         )
         key = signing_key(secret, signed.date, signed.region, signed.service)
         expected = _hmac_hex(key, string_to_sign)
-        if not hmac.compare_digest(expected, signed.signature):
+        if not same_signature(expected, signed.signature):
             raise errors.bad_signature(service)
         return SigningContext(key, timestamp, scope, signed.signature)
 

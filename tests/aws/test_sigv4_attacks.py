@@ -131,3 +131,40 @@ async def test_a_timestamp_out_of_range_in_utc_is_a_client_error(
         )
     assert answer.status_code == 400, answer.text
     assert "InternalFailure" not in answer.text
+
+
+async def test_a_signature_with_non_ascii_characters_is_a_mismatch(
+    aws_endpoint: AwsEndpoint,
+) -> None:
+    # hmac.compare_digest raises on non-ASCII text: a refusal, not an internal error, for
+    # the request's signature, a chunk's and a legacy presigned URL's
+    seen: list[dict[str, Any]] = []
+    registry = _registry(seen)
+
+    @operation("s3", "ListBuckets", registry)
+    async def list_buckets(call: AwsCall, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Buckets": []}
+
+    endpoint = await aws_endpoint.start(registry=registry, credentials=f"{KEY}:{SECRET}")
+    request = _signed(endpoint.url, b"{}")
+    headers = dict(request.headers.items())
+    authorization = headers.pop("Authorization").rsplit("=", 1)[0] + "=\u00e9"
+    async with httpx.AsyncClient(timeout=10) as client:
+        forged = await client.post(
+            endpoint.url + "/",
+            content=b"{}",
+            headers={**headers, "Authorization": authorization.encode("latin-1")},
+        )
+        assert forged.status_code == 403, forged.text
+        legacy = await client.get(
+            f"{endpoint.url}/?AWSAccessKeyId={KEY}&Expires=4102444800&Signature=%C3%A9"
+        )
+        assert legacy.status_code == 403, legacy.text
+        presigned = await client.get(
+            f"{endpoint.url}/?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            f"&X-Amz-Credential={KEY}%2F20261207%2Fus-east-1%2Fs3%2Faws4_request"
+            "&X-Amz-Date=20261207T000000Z&X-Amz-Expires=604800&X-Amz-SignedHeaders=host"
+            "&X-Amz-Signature=%C3%A9"
+        )
+        assert presigned.status_code in (403, 400), presigned.text
+    assert seen == []
