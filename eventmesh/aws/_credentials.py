@@ -22,15 +22,15 @@ of key ids to secrets, or several of the first two."""
 def parse_credentials(text: str) -> dict[str, str]:
     """``KEY:SECRET[,KEY2:SECRET2]`` to secrets by key id (the secret may contain ``:``)."""
     found: dict[str, str] = {}
-    for pair in text.split(","):
+    for number, pair in enumerate(text.split(","), 1):
         pair = pair.strip()
         if not pair:
             continue
         key, sep, secret = pair.partition(":")
         if not sep or not key or not secret:
+            # named by position only: a pair without its colon may be all secret
             raise ConfigurationError(
-                "AWS credentials are KEY:SECRET pairs separated by commas; one is not "
-                f"(key {key!r})"
+                f"AWS credentials are KEY:SECRET pairs separated by commas; pair {number} is not"
             )
         found[key] = secret
     if not found:

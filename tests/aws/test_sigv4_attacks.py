@@ -8,11 +8,13 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from eventmesh.aws import AwsCall, OperationRegistry, operation
+from eventmesh._errors import ConfigurationError
+from eventmesh.aws import AwsCall, OperationRegistry, operation, parse_credentials
 from tests.aws.conftest import KEY, SECRET, AwsEndpoint
 
 
@@ -168,3 +170,12 @@ async def test_a_signature_with_non_ascii_characters_is_a_mismatch(
         )
         assert presigned.status_code in (403, 400), presigned.text
     assert seen == []
+
+
+def test_a_malformed_credentials_pair_is_not_echoed_in_the_error() -> None:
+    # "KEYSECRET" (colon forgotten) or a pair cut at a comma may be all secret
+    for text in ("AKID:s3cr3t,TOPSECRETTAIL", "TOPSECRETTAIL", "AKID:s3cr3t, :TOPSECRETTAIL"):
+        with pytest.raises(ConfigurationError) as caught:
+            parse_credentials(text)
+        assert "TOPSECRET" not in str(caught.value)
+        assert "s3cr3t" not in str(caught.value)
