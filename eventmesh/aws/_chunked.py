@@ -25,6 +25,9 @@ from eventmesh.aws.operations import AwsError
 
 __all__ = ["decode_request_body"]
 
+_MAX_LENGTH_DIGITS = 19
+"""Digits of the longest ``x-amz-decoded-content-length`` read as a number."""
+
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 _SIGNED_STREAMS = (
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
@@ -143,7 +146,14 @@ def decode_request_body(request: HttpRequest, context: SigningContext | None) ->
         )
         body, trailers = _decode(request.body, context, content_sha in _SIGNED_STREAMS, declared)
         length = request.header("x-amz-decoded-content-length")
-        if length is not None and length.strip().isdigit() and int(length) != len(body):
+        text = (length or "").strip()
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few enough for
+        # int(): a longer number cannot be any body's length.
+        if (
+            text.isascii()
+            and text.isdigit()
+            and (len(text) > _MAX_LENGTH_DIGITS or int(text) != len(body))
+        ):
             raise _incomplete(
                 f"You did not provide the number of bytes specified by the "
                 f"x-amz-decoded-content-length header ({length})."

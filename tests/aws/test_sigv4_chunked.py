@@ -235,3 +235,22 @@ async def test_a_trailer_not_declared_in_x_amz_trailer_is_refused(
     assert answer.status_code == 400, answer.text
     assert "<Code>MalformedTrailerError</Code>" in answer.text
     assert "smuggled" not in stored
+
+
+@pytest.mark.parametrize("declared", ["9" * 5000, "1" + "0" * 19])
+async def test_an_odd_decoded_content_length_is_no_internal_error(
+    endpoint: AwsEndpoint, stored: dict[str, Any], declared: str
+) -> None:
+    headers = {
+        "content-encoding": "aws-chunked",
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-decoded-content-length": declared,
+        "x-amz-trailer": "x-amz-checksum-crc32c",
+    }
+    value = base64.b64encode((0xE3069283).to_bytes(4, "big")).decode()
+    answer = await _put(
+        endpoint, "odd", _trailer_body(CHECK, "x-amz-checksum-crc32c", value), headers
+    )
+    assert answer.status_code == 400, answer.text  # a length no body has, not a 500
+    assert "<Code>IncompleteBody</Code>" in answer.text
+    assert "odd" not in stored
