@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from types import TracebackType
 
 from eventmesh._errors import ConfigurationError
 from eventmesh._mesh import Mesh
@@ -19,6 +18,7 @@ from eventmesh.aws._credentials import Credentials
 from eventmesh.aws.operations import OperationRegistry
 from eventmesh.http import HttpServer
 from eventmesh.http._server import is_loopback
+from eventmesh.http._serving import ServesMesh
 
 __all__ = ["DEFAULT_PORT", "AwsServer", "serve"]
 
@@ -28,7 +28,7 @@ DEFAULT_PORT = 4566
 """The port LocalStack made customary for an AWS-compatible endpoint."""
 
 
-class AwsServer:
+class AwsServer(ServesMesh):
     """Serves ``mesh``'s AWS endpoint on ``host:port`` (port 0: a free one).
 
     Use as ``async with AwsServer(mesh, port=0) as server:`` (starts the mesh when it is not
@@ -111,32 +111,6 @@ class AwsServer:
         front_url = endpoints.base_url
         await self._http.stop(graceful=graceful)
         endpoints.base_url = front_url
-
-    async def __aenter__(self) -> AwsServer:
-        if not self.mesh.running:
-            await self.mesh.start()
-            self._started_mesh = True
-        try:
-            await self.start()
-        except BaseException:
-            if self._started_mesh:
-                self._started_mesh = False
-                await self.mesh.stop(drain=False)
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            await self.stop()
-        finally:
-            if self._started_mesh:
-                self._started_mesh = False
-                await self.mesh.stop()
 
     def __repr__(self) -> str:
         host, port = self.address

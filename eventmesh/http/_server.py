@@ -26,7 +26,6 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 import uvicorn
@@ -37,6 +36,7 @@ from eventmesh.http._app import MeshApp, asgi_app
 from eventmesh.http._asgi_types import ASGIApp
 from eventmesh.http._protocol import protocol_class
 from eventmesh.http._requests import MAX_BODY, MAX_HEAD
+from eventmesh.http._serving import ServesMesh
 
 __all__ = [
     "DEFAULT_HOST",
@@ -109,7 +109,7 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-class HttpServer:
+class HttpServer(ServesMesh):
     """Serves ``mesh`` (its :func:`~eventmesh.http.asgi_app`, or ``app``) on ``host:port``.
 
     ``async with HttpServer(mesh, port=0) as server:`` starts the mesh if it is not running
@@ -271,32 +271,6 @@ class HttpServer:
                     endpoints.base_url = None
                 self._base_url = None
                 logger.info("stopped serving HTTP")
-
-    async def __aenter__(self) -> HttpServer:
-        if not self.mesh.running:
-            await self.mesh.start()
-            self._started_mesh = True
-        try:
-            await self.start()
-        except BaseException:
-            if self._started_mesh:
-                self._started_mesh = False
-                await self.mesh.stop(drain=False)
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            await self.stop()
-        finally:
-            if self._started_mesh:
-                self._started_mesh = False
-                await self.mesh.stop()
 
     def __repr__(self) -> str:
         host, port = self.address
