@@ -1,4 +1,5 @@
-"""The ``eventmesh`` command: ``demo``, ``run`` and ``bench``."""
+"""``eventmesh run``: a mesh as a worker until SIGINT or SIGTERM, optionally served over HTTP and
+as an AWS-compatible endpoint."""
 
 from __future__ import annotations
 
@@ -9,20 +10,17 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from eventmesh import __version__
-from eventmesh._errors import EventMeshError
 from eventmesh._mesh import Mesh
 from eventmesh._workers import check_workers, supervise
-from eventmesh.bench.options import add_arguments as add_bench_arguments
+from eventmesh.cli._command import Command
 
 if TYPE_CHECKING:
     from eventmesh.aws import AwsServer
     from eventmesh.http import HttpServer
 
-__all__ = ["main"]
+__all__ = ["COMMAND"]
 
 
 def _load_mesh(spec: str) -> Mesh:
@@ -141,14 +139,7 @@ async def _run_until_signalled(
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="eventmesh", description="Run event-driven services the way AWS Lambda runs functions."
-    )
-    parser.add_argument("--version", action="version", version=f"eventmesh {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="a tour of the runtime on a virtual clock")
-    run = commands.add_parser("run", help="run a mesh as a worker until SIGINT or SIGTERM")
+def _add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("app", help="MODULE:ATTRIBUTE naming the Mesh, e.g. app:mesh")
     run.add_argument("--log-level", default="INFO")
     run.add_argument(
@@ -186,55 +177,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the access keys the AWS endpoint accepts (default: "
         "$EVENTMESH_AWS_CREDENTIALS; without either it accepts any request on loopback only)",
     )
-    add_bench_arguments(
-        commands.add_parser(
-            "bench",
-            help="throughput and latency of a scenario or of your mesh, beside a baseline",
-            description="Measure a scenario (or a function of APP:MESH) and its baseline in "
-            "one run: throughput, latency percentiles from the intended send time, the ratio.",
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    logging.basicConfig(level=arguments.log_level.upper(), format="%(message)s")
+    mesh = _load_mesh(arguments.app)
+    if arguments.storage is not None:
+        mesh.use_storage(arguments.storage)
+    http = aws = None
+    for option, given in (("--http", arguments.http), ("--aws", arguments.aws)):
+        if given is not None and arguments.workers != 1:
+            print(
+                f"eventmesh run: {option} with --workers is not supported yet: run one "
+                f"worker with {option} (more workers can share its storage without it)",
+                file=sys.stderr,
+            )
+            return 2
+    if arguments.http is not None:
+        http = _http_server(mesh, arguments.http)
+    if arguments.aws is not None:
+        aws = _aws_server(mesh, arguments.aws, arguments.aws_credentials)
+    if arguments.workers != 1:
+        check_workers(arguments.workers, mesh.storage)
+        return asyncio.run(
+            supervise(arguments.app, arguments.workers, arguments.storage, arguments.log_level)
         )
-    )
-    arguments = parser.parse_args(argv)
-    try:
-        if arguments.command == "demo":
-            from eventmesh._demo import run_demo
-
-            asyncio.run(run_demo())
-        elif arguments.command == "run":
-            logging.basicConfig(level=arguments.log_level.upper(), format="%(message)s")
-            mesh = _load_mesh(arguments.app)
-            if arguments.storage is not None:
-                mesh.use_storage(arguments.storage)
-            http = aws = None
-            for option, given in (("--http", arguments.http), ("--aws", arguments.aws)):
-                if given is not None and arguments.workers != 1:
-                    print(
-                        f"eventmesh run: {option} with --workers is not supported yet: run one "
-                        f"worker with {option} (more workers can share its storage without it)",
-                        file=sys.stderr,
-                    )
-                    return 2
-            if arguments.http is not None:
-                http = _http_server(mesh, arguments.http)
-            if arguments.aws is not None:
-                aws = _aws_server(mesh, arguments.aws, arguments.aws_credentials)
-            if arguments.workers != 1:
-                check_workers(arguments.workers, mesh.storage)
-                return asyncio.run(
-                    supervise(
-                        arguments.app, arguments.workers, arguments.storage, arguments.log_level
-                    )
-                )
-            return asyncio.run(_run_until_signalled(mesh, http, aws))
-        elif arguments.command == "bench":
-            from eventmesh.bench.command import run_command
-
-            return run_command(arguments)
-    except EventMeshError as exc:
-        print(f"eventmesh: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return asyncio.run(_run_until_signalled(mesh, http, aws))
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+COMMAND = Command("run", "run a mesh as a worker until SIGINT or SIGTERM", _add_arguments, _run)
