@@ -22,6 +22,16 @@ Choices where S3 leaves room:
   increasing across the bucket (so per key, as S3 promises) and across restarts with the clock.
 * Keys in records are encoded with ``quote_plus`` keeping ``/``: ``red flower.jpg`` becomes
   ``red+flower.jpg``; ``unquote_plus`` gives the key back.
+
+``send_to_eventbridge()`` turns on S3's EventBridge notifications: every object event, whatever
+the configurations, also goes to the mesh's ``default`` bus as S3 sends it to EventBridge
+(``source`` ``aws.s3``, ``detail-type`` ``Object Created`` or ``Object Deleted``, the bucket's
+ARN in ``resources``, and a ``detail`` with the bucket, the object (its key *not* URL-encoded),
+the request id, the requester, the source IP address, the ``reason`` (``PutObject``,
+``CopyObject``, ``DeleteObject``) and, for deletes, the ``deletion-type`` ``Permanently
+Deleted``). Rules on the bus route them; the bus takes the event before the write returns (on
+durable storage its deliveries are stored first) and a busy bus is waited for, never skipped.
+A bucket without versioning sends no ``version-id``.
 """
 
 from __future__ import annotations
@@ -52,6 +62,7 @@ from eventmesh.delivery.target import Outgoing, Target, UnresolvedTarget, resolv
 from eventmesh.delivery.targets import KINDS
 from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.resources._base import Resource
+from eventmesh.resources.bus import Bus
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 
@@ -78,6 +89,15 @@ OWNER_ID = "EVENTMESHOWNER"
 PRINCIPAL_ID = "AWS:AIDAEVENTMESHLOCAL0001"
 SOURCE_IP = "127.0.0.1"
 SNS_SUBJECT = "Amazon S3 Notification"
+EVENTBRIDGE_SOURCE = "aws.s3"
+EVENTBRIDGE_BUS = "default"
+"""S3 sends its EventBridge notifications to the account's default bus."""
+_EVENTBRIDGE_EVENTS: Mapping[str, tuple[str, str]] = {
+    "ObjectCreated:Put": ("Object Created", "PutObject"),
+    "ObjectCreated:Copy": ("Object Created", "CopyObject"),
+    "ObjectRemoved:Delete": ("Object Deleted", "DeleteObject"),
+}
+"""The S3 event names this bucket emits, as EventBridge's detail-type and reason."""
 _NOTIFICATION_KINDS = frozenset({"lambda", "sqs", "sns"})
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -312,6 +332,9 @@ class Bucket(Resource):
         if settings:
             raise ConfigurationError(f"unknown bucket settings: {', '.join(sorted(settings))}")
         self.notifications: list[NotificationConfiguration] = []
+        self._eventbridge = False
+        self._bus: Bus | None = None
+        self.eventbridge_sent = 0
         self._live = False
         self._last_sequencer = 0
         self.notification_failures = 0
@@ -522,6 +545,34 @@ class Bucket(Resource):
         self.notifications.append(configuration)
         return configuration
 
+    @property
+    def eventbridge(self) -> bool:
+        """Whether object events also go to the default bus (:meth:`send_to_eventbridge`)."""
+        return self._eventbridge
+
+    def send_to_eventbridge(self, enabled: bool = True) -> None:
+        """Send every object event to the mesh's ``default`` bus as S3 sends them to
+        EventBridge (S3's ``EventBridgeConfiguration``); ``False`` stops it. The bus is
+        made if the mesh has none when the bucket starts."""
+        if not isinstance(enabled, bool):
+            raise ConfigurationError(f"enabled: True or False, got {enabled!r}")
+        self._eventbridge = enabled
+        self._bus = None
+        if enabled and self._live:
+            self._bus = self._default_bus()
+
+    def _default_bus(self) -> Bus:
+        found = self.context.find_resource(EVENTBRIDGE_BUS)
+        if found is None:
+            # As mesh.bus() makes it: a later mesh.bus("default") is the same bus.
+            return self.context.resource(Bus, EVENTBRIDGE_BUS, {"max_pending": None})
+        if not isinstance(found, Bus):
+            raise ConfigurationError(
+                f"bucket {self.name!r} sends its events to EventBridge's default bus, but "
+                f"{EVENTBRIDGE_BUS!r} is a {type(found).__name__}"
+            )
+        return found
+
     def _next_sequencer(self) -> str:
         floor = int(self.context.clock.time()) << 32
         self._last_sequencer = max(self._last_sequencer + 1, floor)
@@ -536,7 +587,8 @@ class Bucket(Resource):
         event_type = f"s3:{event_name}"
         matching = [c for c in self.notifications if c.wants(event_type, key)]
         sequencer = self._next_sequencer()  # every change while running, notified or not
-        if not matching:
+        bus = self._bus
+        if not matching and bus is None:
             return
         request_id = uuid.uuid4().hex[:16].upper()
         shared = _RequestFacts(
@@ -563,12 +615,53 @@ class Bucket(Resource):
                 )
             else:
                 configuration.sent += 1
+        if bus is not None:
+            await self._send_to_bus(bus, event_name, key, info, sequencer, request_id)
+
+    async def _send_to_bus(
+        self,
+        bus: Bus,
+        event_name: str,
+        key: str,
+        info: BlobInfo | None,
+        sequencer: str,
+        request_id: str,
+    ) -> None:
+        """The EventBridge event of one object event (S3 user guide, "EventBridge event
+        message structure"); a failure is logged and counted like a target's."""
+        detail_type, reason = _EVENTBRIDGE_EVENTS[event_name]
+        obj: dict[str, Any] = {"key": key}
+        if info is not None:
+            obj["size"] = info.size
+            obj["etag"] = info.etag
+        obj["sequencer"] = sequencer
+        detail: dict[str, Any] = {
+            "version": "0",
+            "bucket": {"name": self.name},
+            "object": obj,
+            "request-id": request_id,
+            "requester": self.context.account_id,
+            "source-ip-address": SOURCE_IP,
+            "reason": reason,
+        }
+        if event_name.startswith("ObjectRemoved:"):
+            detail["deletion-type"] = "Permanently Deleted"  # no versioning: no delete markers
+        try:
+            await bus.put_service_event(EVENTBRIDGE_SOURCE, detail_type, detail, [self.arn])
+        except Exception:
+            self.notification_failures += 1
+            logger.exception(
+                "bucket %s: EventBridge notification of %s %s failed", self.name, event_name, key
+            )
+        else:
+            self.eventbridge_sent += 1
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _activate(self) -> None:
         for configuration in self.notifications:
             configuration.resolve()
             configuration._check_target()
+        self._bus = self._default_bus() if self._eventbridge else None
         self._live = True
 
     async def start(self) -> None:

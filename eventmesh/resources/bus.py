@@ -1527,6 +1527,40 @@ class Bus(Resource):
         self.events_put += 1
         return event.id
 
+    async def put_service_event(
+        self,
+        source: str,
+        detail_type: str,
+        detail: Mapping[str, Any],
+        resources: Sequence[str] = (),
+    ) -> str:
+        """An event one of the mesh's AWS services sends to this bus (S3's EventBridge
+        notifications: ``source`` ``aws.s3``, which PutEvents refuses to callers); returns
+        the event id.
+
+        Taken in as PutEvents' entries are (archived, routed, and on durable storage its
+        deliveries stored before this returns); at the bus's ``max_pending`` it waits for
+        room, so a busy bus slows the service down and loses nothing.
+        """
+        self._ensure_live()
+        try:
+            data = orjson.dumps(detail)
+        except TypeError as exc:
+            raise PayloadError(f"detail is not JSON-serialisable: {exc}") from None
+        trace: dict[str, str] = {}
+        if self.context.telemetry.tracing:
+            propagate.inject(trace)
+        event = self._new_event(
+            source, detail_type, (orjson.loads(data), data), list(resources), None, trace=trace
+        )
+        await self.limit.acquire()
+        try:
+            await self._ingest(event)
+        finally:
+            self.limit.release()
+        self.events_put += 1
+        return event.id
+
     # -- delivering --------------------------------------------------------------------------
     async def _dispatch(self, event: _Event, rules: Iterable[Rule]) -> None:
         stored: list[tuple[str, bytes]] = []
