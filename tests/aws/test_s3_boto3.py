@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -328,3 +329,52 @@ async def test_s3_triggered_handler_reads_its_object_with_boto3(
         break
     else:
         pytest.fail("the notified handler never wrote its answer")
+
+
+async def test_eventbridge_configuration_sends_object_events_to_the_default_bus(
+    aws_client: Client, aws_endpoint: AwsEndpoint
+) -> None:
+    """PutBucketNotificationConfiguration's ``EventBridgeConfiguration: {}`` turns S3's
+    EventBridge notifications on; a rule made with boto3 on the default bus gets them."""
+    s3, events, sqs = aws_client("s3"), aws_client("events"), aws_client("sqs")
+    url = (await sqs.create_queue(QueueName="s3-events"))["QueueUrl"]
+    arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))["Attributes"][
+        "QueueArn"
+    ]
+    await s3.create_bucket(Bucket="docs")
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["docs"]}},
+    }
+    await events.put_rule(Name="docs-created", EventPattern=orjson.dumps(pattern).decode())
+    await events.put_targets(Rule="docs-created", Targets=[{"Id": "q", "Arn": arn}])
+    await s3.put_bucket_notification_configuration(
+        Bucket="docs",
+        NotificationConfiguration={
+            "EventBridgeConfiguration": {},
+            "QueueConfigurations": [
+                {"Id": "removed", "QueueArn": arn, "Events": ["s3:ObjectRemoved:*"]}
+            ],
+        },
+    )
+    got = await s3.get_bucket_notification_configuration(Bucket="docs")
+    assert got["EventBridgeConfiguration"] == {}
+    assert [c["Id"] for c in got["QueueConfigurations"]] == ["removed"]
+    await s3.put_object(Bucket="docs", Key="in/red flower.txt", Body=b"hello")
+    answer = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    [message] = answer["Messages"]
+    event = orjson.loads(message["Body"])
+    assert (event["source"], event["detail-type"]) == ("aws.s3", "Object Created")
+    assert event["resources"] == ["arn:aws:s3:::docs"]
+    assert event["detail"]["object"]["key"] == "in/red flower.txt"
+    assert event["detail"]["object"]["etag"] == "5d41402abc4b2a76b9719d911017c592"
+    assert event["detail"]["reason"] == "PutObject"
+
+    # A configuration without it turns it off (the call replaces the whole configuration).
+    await s3.put_bucket_notification_configuration(Bucket="docs", NotificationConfiguration={})
+    got = await s3.get_bucket_notification_configuration(Bucket="docs")
+    assert "EventBridgeConfiguration" not in got
+    await s3.put_object(Bucket="docs", Key="later.txt", Body=b"x")
+    answer = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    assert "Messages" not in answer

@@ -337,3 +337,77 @@ async def test_a_bucket_whose_notification_target_is_elsewhere_is_still_served(
                  NotificationConfiguration=config)  # fmt: skip
         await s3(two, "PutObject", Bucket="shared", Key="k", Body=b"x")
         assert (await s3(one, "GetObject", Bucket="shared", Key="k"))["Body"] == b"x"
+
+
+async def test_notification_errors_are_s3s(mesh: Mesh) -> None:
+    """S3's InvalidArgument messages (and ArgumentName/Value where S3 names the argument);
+    a refused configuration leaves the previous one, EventBridge setting included."""
+    mesh.queue("uploads")
+    await s3(mesh, "CreateBucket", Bucket="docs")
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:uploads"
+    kept = {"EventBridgeConfiguration": {}}
+    await s3(mesh, "PutBucketNotificationConfiguration", Bucket="docs",
+             NotificationConfiguration=kept)  # fmt: skip
+
+    def queue_config(**changes: Any) -> dict[str, Any]:
+        return {"QueueConfigurations": [
+            {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], **changes}
+        ]}  # fmt: skip
+
+    def rules(*pairs: tuple[str, str]) -> dict[str, Any]:
+        return {"Key": {"FilterRules": [{"Name": n, "Value": v} for n, v in pairs]}}
+
+    cases = [
+        (
+            {"QueueConfigurations": [
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]},
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:Put"]},
+            ]},
+            "Configuration is ambiguously defined. Cannot have overlapping suffixes in two "
+            "rules if the prefixes are overlapping for the same event type.",
+            {},
+        ),
+        (
+            queue_config(Events=["s3:ObjectCreated"]),
+            "The event is not supported for notifications",
+            {},
+        ),
+        (
+            queue_config(Filter=rules(("prefix", "a/"), ("Prefix", "b/"))),
+            "Cannot specify more than one prefix rule in a filter.",
+            {"ArgumentName": "FilterRule", "ArgumentValue": "prefix"},
+        ),
+        (
+            queue_config(Filter=rules(("contains", "a"))),
+            "filter rule name must be either prefix or suffix",
+            {"ArgumentName": "FilterRule", "ArgumentValue": "contains"},
+        ),
+    ]  # fmt: skip
+    for configuration, message, fields in cases:
+        error = await refused(mesh, "PutBucketNotificationConfiguration", Bucket="docs",
+                              NotificationConfiguration=configuration)  # fmt: skip
+        assert (error.code, error.message, error.fields) == ("InvalidArgument", message, fields)
+    got = await s3(mesh, "GetBucketNotificationConfiguration", Bucket="docs")
+    assert got == {"EventBridgeConfiguration": {}}
+    assert mesh.bucket("docs").eventbridge
+
+
+async def test_eventbridge_configuration_comes_back_after_a_restart(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'mesh.db'}"
+    async with Mesh(storage=storage, telemetry=Telemetry(enabled=False)) as first:
+        await s3(first, "CreateBucket", Bucket="kept")
+        await s3(first, "PutBucketNotificationConfiguration", Bucket="kept",
+                 NotificationConfiguration={"EventBridgeConfiguration": {}})  # fmt: skip
+    async with Mesh(storage=storage, telemetry=Telemetry(enabled=False)) as second:
+        await catalog.restore(second)
+        got = await s3(second, "GetBucketNotificationConfiguration", Bucket="kept")
+        assert got == {"EventBridgeConfiguration": {}}
+        events: list[Any] = []
+
+        async def keep(event: Any) -> None:
+            events.append(event)
+
+        second.bus().rule("s3", {"source": ["aws.s3"]}, targets=[keep])
+        await s3(second, "PutObject", Bucket="kept", Key="k", Body=b"x")
+        await second.drain()
+        assert [e["detail"]["object"]["key"] for e in events] == ["k"]

@@ -3,14 +3,15 @@
 Buckets created here are the mesh's buckets: a function's ``mesh.bucket("uploads")`` and a
 boto3 ``create_bucket(Bucket="uploads")`` are one bucket, and a notification configuration
 put here is the bucket's ``notify`` (a Lambda function, SQS queue or SNS topic, with event
-types and key prefix/suffix rules). Answers and errors follow S3's documentation: ETags are
-the quoted hex MD5, ``Range`` answers 206 with ``Content-Range`` (416 ``InvalidRange`` when
-unsatisfiable), a missing key is ``NoSuchKey`` with its ``Key``, a missing bucket
-``NoSuchBucket`` with its ``BucketName``.
+types and key prefix/suffix rules) and its ``EventBridgeConfiguration`` the bucket's
+``send_to_eventbridge()`` (S3's events on the default bus). Answers and errors follow S3's
+documentation: ETags are the quoted hex MD5, ``Range`` answers 206 with ``Content-Range``
+(416 ``InvalidRange`` when unsatisfiable), a missing key is ``NoSuchKey`` with its ``Key``,
+a missing bucket ``NoSuchBucket`` with its ``BucketName``.
 
 Not supported: versioning, multipart uploads, ACLs and policies, tagging, copying (the
 bucket's ``copy_object`` is there, not its operation), deleting buckets (a mesh's
-resources live as long as the mesh), EventBridge notification configurations.
+resources live as long as the mesh).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services._s3_listing import decode_token, encode_token, list_keys
 from eventmesh.backends.protocols import BlobInfo
+from eventmesh.declare import bucket_notifications as notifications
 from eventmesh.resources.bucket import Bucket, NotificationConfiguration
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
@@ -549,68 +551,15 @@ def _summary(info: BlobInfo, key: str, owner: bool) -> dict[str, Any]:
 
 
 # -- notifications ---------------------------------------------------------------------------
-def _rules(config: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    prefix = suffix = None
-    rules = ((config.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
-    for rule in rules:
-        name = str(rule.get("Name", "")).lower()
-        value = rule.get("Value", "")
-        if name == "prefix" and prefix is None:
-            prefix = value
-        elif name == "suffix" and suffix is None:
-            suffix = value
-        elif name in ("prefix", "suffix"):
-            raise invalid_argument(
-                f"Cannot specify more than one {name} rule in a filter.", "FilterRule", name
-            )
-        else:
-            raise invalid_argument(
-                "filter rule name must be either prefix or suffix",
-                "FilterRule",
-                str(rule.get("Name")),
-            )
-    return prefix, suffix
-
-
 def apply_notifications(bucket: Bucket, configuration: Mapping[str, Any]) -> None:
     """Replace the bucket's notification configurations by S3's ``NotificationConfiguration``
-    (all or nothing: on an error the bucket keeps its previous ones)."""
-    if configuration.get("EventBridgeConfiguration") is not None:
-        raise AwsError(
-            "NotImplemented",
-            "EventBridgeConfiguration is not supported by eventmesh's S3 endpoint",
-            501,
-        )
-    previous = list(bucket.notifications)
-    bucket.notifications.clear()
+    (all or nothing: on an error the bucket keeps its previous ones); the translation is
+    :mod:`eventmesh.declare.bucket_notifications`, shared with templates."""
     try:
-        for member, arn_member in _CONFIG_KINDS:
-            for config in configuration.get(member) or []:
-                prefix, suffix = _rules(config)
-                events = list(config.get("Events") or [])
-                bucket.notify(
-                    config[arn_member],
-                    events,
-                    prefix=prefix,
-                    suffix=suffix,
-                    id=config.get("Id") or None,
-                )
-    except AwsError:
-        bucket.notifications[:] = previous
-        raise
-    except ConfigurationError as exc:
-        bucket.notifications[:] = previous
-        text = str(exc)
-        if "overlap" in text:
-            message = (
-                "Configuration is ambiguously defined. Cannot have overlapping suffixes in two "
-                "rules if the prefixes are overlapping for the same event type."
-            )
-        elif "unknown S3 event types" in text:
-            message = "The event is not supported for notifications"
-        else:
-            message = f"Unable to validate the following destination configurations: {text}"
-        raise invalid_argument(message) from None
+        notifications.apply_notifications(bucket, notifications.from_api(configuration))
+    except notifications.NotificationError as exc:
+        name, value = exc.argument if exc.argument is not None else (None, None)
+        raise invalid_argument(str(exc), name, value) from None
 
 
 def _target_arn(call: AwsCall, target: Any) -> str:
@@ -629,6 +578,8 @@ def _target_arn(call: AwsCall, target: Any) -> str:
 def describe_notifications(call: AwsCall, bucket: Bucket) -> dict[str, Any]:
     """The bucket's configurations in S3's ``NotificationConfiguration`` shape."""
     answer: dict[str, Any] = {}
+    if bucket.eventbridge:
+        answer["EventBridgeConfiguration"] = {}
     for config in bucket.notifications:
         member, arn_member = _kind_of(call, config)
         entry: dict[str, Any] = {
