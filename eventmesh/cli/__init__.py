@@ -18,7 +18,7 @@ from eventmesh.cli._command import Command
 
 __all__ = ["COMMAND_MODULES", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "run", "bench")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "run", "bench", "generate_event")
 """Modules of this package, by name, each holding a ``COMMAND``, in the order of ``--help``."""
 
 
