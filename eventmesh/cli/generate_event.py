@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import importlib
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMAND", "generate"]
 
 _PROG = "eventmesh generate-event"
+_WIDTH = 88
 
 # Every option: (name, metavar, help). Which sample reads which, and its default, is in
 # SAMPLES (shown in the epilog); an option given to a sample that does not read it is refused.
@@ -66,9 +68,9 @@ _OPTION_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             (
                 "attributes",
                 "JSON",
-                "message attributes, a JSON object: plain values ('{\"origin\": \"web\"}') or "
-                "SQS's and SNS's shapes ('{\"n\": {\"DataType\": \"Number\", \"StringValue\": "
-                "\"1\"}}')",
+                'message attributes, a JSON object: plain values (\'{"origin": "web"}\') or '
+                'SQS\'s and SNS\'s shapes (\'{"n": {"DataType": "Number", "StringValue": '
+                '"1"}}\')',
             ),
         ),
     ),
@@ -111,8 +113,7 @@ _OPTION_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             (
                 "resource",
                 "PATH",
-                "the route's path template, e.g. /orders/{id} ($default: HTTP API's default "
-                "route)",
+                "the route's path template, e.g. /orders/{id} ($default: HTTP API's default route)",
             ),
             ("stage", "STAGE", "the API's stage"),
             ("payload-format-version", "1.0|2.0", "the HTTP API's payload format"),
@@ -128,12 +129,12 @@ def _epilog() -> str:
     """Every sample, its options and their defaults, and the aliases."""
     lines = ["sources and actions (the options each reads; defaults in parentheses):"]
     for sample in SAMPLES:
-        lines.append(f"  {sample.source} {sample.action}: {sample.help}")
+        lines.append(_wrapped(f"{sample.source} {sample.action}: {sample.help}", "  ", "    "))
         options = []
         for name in sample.options:
             default = sample.defaults.get(name)
             options.append(f"--{name}" if default is None else f"--{name} ({default})")
-        lines.append("      " + ", ".join(options))
+        lines.append(_wrapped(", ".join(options), "      ", "      "))
     lines.append("aliases (sam local generate-event's names):")
     for (source, action), (to_source, to_action) in ALIASES.items():
         lines.append(f"  {source} {action}: {to_source} {to_action}")
@@ -141,15 +142,31 @@ def _epilog() -> str:
         "",
         "example:",
         "  eventmesh generate-event sqs receive-message --body '{\"id\": 1}' > event.json",
+        "  eventmesh generate-event apigateway aws-proxy --method GET --path /orders/7 \\",
+        "      --resource '/orders/{id}' --time 2026-01-01T12:00:00Z",
     ]
     return "\n".join(lines)
 
 
+def _wrapped(text: str, indent: str, subsequent: str) -> str:
+    return textwrap.fill(
+        text,
+        _WIDTH,
+        initial_indent=indent,
+        subsequent_indent=subsequent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    if parser.description:
+        parser.description = textwrap.fill(parser.description, _WIDTH)
     parser.epilog = _epilog()
-    parser.add_argument("sample_source", metavar="SOURCE", help="sqs, sns, s3, kinesis, eventbridge, schedule, ...")
-    parser.add_argument("sample_action", metavar="ACTION", help="receive-message, notification, put, ... (below)")
+    sources = ", ".join(dict.fromkeys(sample.source for sample in SAMPLES))
+    parser.add_argument("sample_source", metavar="SOURCE", help=sources)
+    parser.add_argument("sample_action", metavar="ACTION", help="one of the source's (below)")
     for title, options in _OPTION_GROUPS:
         group = parser.add_argument_group(title)
         for name, metavar, text in options:

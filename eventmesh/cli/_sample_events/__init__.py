@@ -112,6 +112,22 @@ SAMPLES: tuple[Sample, ...] = (
         {"source": "com.example.app", "detail-type": "Example Event", "detail": '{"key": "value"}'},
     ),
     Sample(
+        "eventbridge",
+        "s3-object-created",
+        "S3's Object Created event, from a bucket sending its events to EventBridge",
+        "storage:eventbridge_s3_object_created",
+        ("bucket", "key", "body", "size"),
+        {"bucket": "example-bucket", "key": "test/key", "size": "1024"},
+    ),
+    Sample(
+        "eventbridge",
+        "s3-object-deleted",
+        "S3's Object Deleted event, from a bucket sending its events to EventBridge",
+        "storage:eventbridge_s3_object_deleted",
+        ("bucket", "key"),
+        {"bucket": "example-bucket", "key": "test/key"},
+    ),
+    Sample(
         "schedule",
         "scheduled-event",
         "the Scheduled Event of a rule's schedule (SAM's Schedule event), at --time",
@@ -192,6 +208,4 @@ def find(source: str, action: str) -> Sample:
     if source not in sources:
         raise SampleError(f"unknown source {source!r}: one of {', '.join(sources)}")
     actions = [sample.action for sample in SAMPLES if sample.source == source]
-    raise SampleError(
-        f"unknown action {action!r} of {source}: one of {', '.join(actions)}"
-    )
+    raise SampleError(f"unknown action {action!r} of {source}: one of {', '.join(actions)}")

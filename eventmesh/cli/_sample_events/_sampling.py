@@ -116,5 +116,5 @@ class Given:
         """The option decoded as a JSON object (None when absent)."""
         value = self.json(name)
         if value is not None and not isinstance(value, dict):
-            raise SampleError(f"--{name}: a JSON object, e.g. '{{\"name\": \"value\"}}'")
+            raise SampleError(f'--{name}: a JSON object, e.g. \'{{"name": "value"}}\'')
         return value

@@ -56,6 +56,9 @@ def schedule_v2(sampling: Sampling, given: Given) -> Act:
     """A schedule named ``--schedule-name`` with the receiver as target and ``--input`` (JSON)
     as its input."""
     sampling.mesh.schedule(
-        EVERY_MINUTE, sampling.receiver(), input=given.json("input"), name=given.text("schedule-name")
+        EVERY_MINUTE,
+        sampling.receiver(),
+        input=given.json("input"),
+        name=given.text("schedule-name"),
     )
     return _nothing

@@ -6,7 +6,13 @@ from eventmesh.cli._sample_events import SampleError
 from eventmesh.cli._sample_events._sampling import Act, Given, Sampling
 from eventmesh.resources.bucket import Bucket
 
-__all__ = ["s3_copy", "s3_delete", "s3_put"]
+__all__ = [
+    "eventbridge_s3_object_created",
+    "eventbridge_s3_object_deleted",
+    "s3_copy",
+    "s3_delete",
+    "s3_put",
+]
 
 _MAX_SIZE = 64 * 1024 * 1024
 
@@ -57,6 +63,36 @@ def s3_copy(sampling: Sampling, given: Given) -> Act:
 def s3_delete(sampling: Sampling, given: Given) -> Act:
     """The act: PutObject of ``--key`` (not notified), then DeleteObject."""
     bucket = _bucket(sampling, given, "s3:ObjectRemoved:Delete")
+    key = given.text("key")
+
+    async def act() -> None:
+        await bucket.put_object(key, b"")
+        await bucket.delete_object(key)
+
+    return act
+
+
+def _to_eventbridge(sampling: Sampling, given: Given, detail_type: str) -> Bucket:
+    """The bucket, sending its events to the default bus; a rule there sends S3's events of
+    ``detail_type`` to the receiver."""
+    bucket = sampling.mesh.bucket(given.text("bucket"))
+    bucket.send_to_eventbridge()
+    pattern = {"source": ["aws.s3"], "detail-type": [detail_type]}
+    sampling.mesh.bus().rule("s3-events", pattern=pattern, targets=[sampling.receiver()])
+    return bucket
+
+
+def eventbridge_s3_object_created(sampling: Sampling, given: Given) -> Act:
+    """The act: PutObject of ``--key``, which S3 reports as Object Created."""
+    bucket = _to_eventbridge(sampling, given, "Object Created")
+    key, content = given.text("key"), _content(given)
+    return lambda: bucket.put_object(key, content)
+
+
+def eventbridge_s3_object_deleted(sampling: Sampling, given: Given) -> Act:
+    """The act: PutObject of ``--key`` (its Object Created goes to no rule), then
+    DeleteObject."""
+    bucket = _to_eventbridge(sampling, given, "Object Deleted")
     key = given.text("key")
 
     async def act() -> None:
