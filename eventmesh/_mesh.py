@@ -722,15 +722,26 @@ class Mesh:
         flexible_window: int | None = None,
         name: str | None = None,
         start: datetime | None = None,
+        end: datetime | None = None,
+        retries: int = 185,
+        max_event_age: float = 86400,
+        dead_letter: Queue | str | None = None,
+        arn: str | None = None,
     ) -> Schedule:
         """An EventBridge-style schedule firing ``target`` on ``rate()``, ``cron()`` or ``at()``.
 
         ``target``: a function (or ``"name[:qualifier]"``, invoked asynchronously), anything
         with ``async send`` (a queue, a topic, or its name) or a callable taking the payload.
-        It receives ``input`` if given, else the Scheduled Event. ``timezone`` is an IANA
-        name; ``flexible_window`` (1-1440 minutes) fires each tick at a random moment within
-        that many minutes after it; ``start`` (aware) is when the schedule begins. Without
-        ``name`` one is derived from the settings (the same in every process).
+        It receives ``input`` if given (Scheduler's ``<aws.scheduler.*>`` context attributes
+        replaced), else the Scheduled Event. ``timezone`` is an IANA name;
+        ``flexible_window`` (1-1440 minutes) fires each tick at a random moment within that
+        many minutes after it; ``start`` and ``end`` (aware) bound the ticks that fire. A
+        failed attempt is retried with backoff up to ``retries`` times (0-185) within
+        ``max_event_age`` seconds (60-86400), then goes to the ``dead_letter`` queue (a queue,
+        its name or ARN) with Scheduler's attributes, as EventBridge Scheduler's
+        ``RetryPolicy`` and ``DeadLetterConfig`` do. ``arn``: the ARN it goes by (in the
+        Scheduled Event and dead letters). Without ``name`` one is derived from the settings
+        (the same in every process).
         """
         return create_schedule(
             self._context,
@@ -741,6 +752,11 @@ class Mesh:
             flexible_window=flexible_window,
             name=name,
             start=start,
+            end=end,
+            retries=retries,
+            max_event_age=max_event_age,
+            dead_letter=dead_letter,
+            arn=arn,
         )
 
     def http_api(self, name: str, /, **settings: Any) -> HttpApi:

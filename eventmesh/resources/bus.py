@@ -1141,8 +1141,9 @@ class Bus(Resource):
             for target in rule.targets:
                 target.resolve()
         if schedule is not None:
+            # The rule's targets retry on their own: the schedule only hands the tick over.
             rule.schedule = create_schedule(
-                self.context, schedule, rule._on_schedule, name=_schedule_name(name)
+                self.context, schedule, rule._on_schedule, name=_schedule_name(name), retries=0
             )
         self.rules[name] = rule
         return rule

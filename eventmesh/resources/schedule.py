@@ -37,6 +37,31 @@ fires at a uniformly random moment in ``[scheduled, scheduled + n min]`` (drawn 
 mesh's seeded random generator); it is still claimed under its scheduled time, at the moment
 it fires, so another process can fire it if this one stops within the window. A catch-up
 fire is immediate, whatever the window.
+
+Retries and dead letters (EventBridge Scheduler's ``RetryPolicy`` and ``DeadLetterConfig``):
+an attempt that fails with an error another attempt may cure (a throttle, a backend failure,
+any exception of a callable target; :func:`~eventmesh.delivery.errors.classify`) is retried
+with exponential backoff and jitter on the mesh's clock (retry ``n`` waits ``min(600, 2**n)``
+seconds times a factor in ``(0.5, 1]``), up to ``retries`` retries (0-185, default 185) and
+while the next retry comes within ``max_event_age`` seconds (60-86400, default 86400) of the
+first attempt. A failure no retry can cure (a resource that is gone, a payload refused) is
+given up at once. A tick given up goes to the ``dead_letter`` queue, if any, with Scheduler's
+attributes (``ERROR_CODE``, ``ERROR_MESSAGE``, ``TARGET_ARN``, ``SCHEDULE_ARN``, and, when
+retries ran out, ``EXHAUSTED_RETRY_CONDITION`` and ``RETRY_ATTEMPTS``); without one it is
+logged and dropped. The first attempt is made under the tick's claim; a retry waits in the
+mesh's queue store (a :class:`~eventmesh.delivery.durable.DeliveryQueue` named
+``eventmesh.schedule.<name>``) with its count and the time of the first attempt, and only
+once it is stored does the tick count as done. So on durable storage a retry survives the
+process: a restart (or another process running the schedule on the same store) makes it when
+it falls due, with its count and event age carried on. A process that dies during the first
+attempt leaves the claim's lease to run out, and the tick is fired again from its first
+attempt. On memory storage waiting retries end with the process (logged at stop).
+
+``input`` may hold Scheduler's context attributes, replaced at each attempt:
+``<aws.scheduler.schedule-arn>`` (the schedule's ``arn``), ``<aws.scheduler.scheduled-time>``
+(the tick, ``2026-01-01T12:00:00Z``), ``<aws.scheduler.execution-id>`` (a new id for each
+attempt) and ``<aws.scheduler.attempt-number>`` (1 for the first attempt). ``end`` stops the
+schedule: ticks at or after it do not fire (Scheduler's ``EndDate``).
 """
 
 from __future__ import annotations
@@ -53,23 +78,36 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import orjson
 
+from eventmesh._backpressure import OVERFLOW, delivery_mode
 from eventmesh._errors import BackendError, ConfigurationError
 from eventmesh._function import Function
 from eventmesh._outage import Outage
-from eventmesh._redact import RedactingFilter
+from eventmesh._redact import RedactingFilter, redact_text
 from eventmesh._validation import json_bytes, text_bytes
+from eventmesh.delivery.durable import DeliveryQueue, StoredDelivery
+from eventmesh.delivery.errors import classify
+from eventmesh.delivery.retry import BackoffPolicy, GiveUp
 from eventmesh.delivery.target import Outgoing, UnresolvedTarget, resolve_target
+from eventmesh.delivery.target import Target as DeliveryTarget
 from eventmesh.delivery.targets.callable import CALLABLE
 from eventmesh.delivery.targets.destination import DESTINATION
 from eventmesh.delivery.targets.function import FUNCTION
 from eventmesh.resources._base import Resource
+from eventmesh.resources.queue import Queue
 from eventmesh.resources.schedule_expression import ScheduleExpression
 
 if TYPE_CHECKING:
     from eventmesh.backends.protocols import KeyValueStore
     from eventmesh.resources.context import ResourceContext
 
-__all__ = ["Schedule", "create_schedule", "latest_tick"]
+__all__ = [
+    "MAX_EVENT_AGE",
+    "MAX_RETRIES",
+    "MIN_EVENT_AGE",
+    "Schedule",
+    "create_schedule",
+    "latest_tick",
+]
 
 logger = logging.getLogger("eventmesh.schedules")
 logger.addFilter(RedactingFilter())  # a callable target's errors may name a URL
@@ -78,7 +116,6 @@ ScheduleTarget: TypeAlias = Any
 """A :class:`Function`, a function or resource name, an object with ``async send``, or a
 callable taking the payload."""
 
-_Sender: TypeAlias = Callable[[Any], Awaitable[object]]
 _T = TypeVar("_T")
 _SCHEDULE_KINDS = (FUNCTION, DESTINATION, CALLABLE)
 """A function by object or name, then anything with ``send`` (queues, topics, buses as
@@ -86,6 +123,14 @@ destinations take the payload as it is), then any callable (sync or async)."""
 _ALLOWED = frozenset(kind.name for kind in _SCHEDULE_KINDS)
 
 MAX_FLEXIBLE_WINDOW = 1440  # minutes (Scheduler's MaximumWindowInMinutes)
+MAX_RETRIES = 185
+"""Scheduler's ``MaximumRetryAttempts``: 0-185, 185 by default."""
+MIN_EVENT_AGE, MAX_EVENT_AGE = 60, 86_400
+"""Scheduler's ``MaximumEventAgeInSeconds``: 60-86400, 86400 (24 hours) by default."""
+_RETRY_ROUTE = "retry"
+_CONTEXT_ATTRIBUTE = re.compile(
+    r"<aws\.scheduler\.(schedule-arn|scheduled-time|execution-id|attempt-number)>"
+)
 RECHECK_SECONDS = 60.0
 """Longest wait on the monotonic clock before the wall clock is read again."""
 MIN_CLAIM_TTL = 86400.0
@@ -156,9 +201,25 @@ def _derived_name(settings: Mapping[str, Any]) -> str:
         settings.get("flexible_window"),
         None if start is None else start.isoformat(),
     ]
+    extra = {key: _identity(settings[key]) for key in _EXTRA_SETTINGS if key in settings}
+    if extra:  # only when given: names derived before these settings existed stay the same
+        identity.append(extra)
     digest = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
     label = _UNSAFE.sub("-", _target_label(settings["target"])).strip("-.")[:40]
     return f"{label or 'schedule'}-{digest[:12]}"
+
+
+_EXTRA_SETTINGS = ("end", "retries", "max_event_age", "dead_letter", "arn")
+"""Settings added with Scheduler's retry policy: in a derived name only when given."""
+
+
+def _identity(value: Any) -> Any:
+    """A setting as it goes into a derived name (a queue by its name, a time as ISO text)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Queue):
+        return value.name
+    return value
 
 
 def create_schedule(
@@ -171,15 +232,33 @@ def create_schedule(
     flexible_window: int | None = None,
     name: str | None = None,
     start: datetime | None = None,
+    end: datetime | None = None,
+    retries: int = MAX_RETRIES,
+    max_event_age: float = MAX_EVENT_AGE,
+    dead_letter: Queue | str | None = None,
+    arn: str | None = None,
 ) -> Schedule:
     """A schedule of the mesh (what ``Mesh.schedule`` does); the same settings give the same
     schedule object, other settings under the same name are a ConfigurationError."""
     settings: dict[str, Any] = {"expression": expression, "target": target, "timezone": timezone}
-    for key, value in (("input", input), ("flexible_window", flexible_window), ("start", start)):
+    for key, value in (
+        ("input", input),
+        ("flexible_window", flexible_window),
+        ("start", start),
+        ("end", end),
+        ("dead_letter", dead_letter),
+        ("arn", arn),
+    ):
         if value is not None:
             settings[key] = value
-    if start is not None and not isinstance(start, datetime):
-        raise ConfigurationError(f"start must be a timezone-aware datetime, not {start!r}")
+    if retries != MAX_RETRIES or isinstance(retries, bool):
+        settings["retries"] = retries
+    if max_event_age != MAX_EVENT_AGE or isinstance(max_event_age, bool):
+        settings["max_event_age"] = max_event_age
+    for key, moment in (("start", start), ("end", end)):
+        if moment is not None and not isinstance(moment, datetime):
+            raise ConfigurationError(f"{key} must be a timezone-aware datetime, not {moment!r}")
+    _check_retry_settings(settings)
     if input is not None:
         _encode_input(input)  # before it goes into a derived name
     for setting, text in (("expression", expression), ("timezone", timezone), ("target", target)):
@@ -188,6 +267,7 @@ def create_schedule(
     if name is None:
         # What goes into a derived name is checked first (JSON would refuse it raw).
         ScheduleExpression(expression, timezone, start)
+        _check_end(start, end)
         _check_target(target)
         _check_flexible_window(flexible_window)
         name = _derived_name(settings)
@@ -213,6 +293,49 @@ def _check_target(target: ScheduleTarget) -> None:
     )
 
 
+def _number(name: str, value: Any, low: int, high: int, *, integer: bool) -> None:
+    number = isinstance(value, int) or (not integer and isinstance(value, float))
+    if isinstance(value, bool) or not number or not low <= value <= high:
+        what = "an integer" if integer else "a number"
+        raise ConfigurationError(f"{name} must be {what} from {low} to {high}, got {value!r}")
+
+
+def _check_retry_settings(settings: Mapping[str, Any]) -> None:
+    """``retries``, ``max_event_age``, ``dead_letter`` and ``arn`` as Scheduler takes them."""
+    _number("retries", settings.get("retries", MAX_RETRIES), 0, MAX_RETRIES, integer=True)
+    _number(
+        "max_event_age",
+        settings.get("max_event_age", MAX_EVENT_AGE),
+        MIN_EVENT_AGE,
+        MAX_EVENT_AGE,
+        integer=False,
+    )
+    dead_letter = settings.get("dead_letter")
+    if dead_letter is not None and not (
+        isinstance(dead_letter, Queue) or (isinstance(dead_letter, str) and dead_letter)
+    ):
+        raise ConfigurationError(
+            f"a schedule's dead_letter is a standard queue, its name or its ARN, not "
+            f"{dead_letter!r}"
+        )
+    arn = settings.get("arn")
+    if arn is not None and not (isinstance(arn, str) and arn.startswith("arn:")):
+        raise ConfigurationError(f"a schedule's arn is an ARN (arn:...), not {arn!r}")
+
+
+def _check_end(start: datetime | None, end: datetime | None) -> None:
+    if end is None:
+        return
+    if end.tzinfo is None or end.utcoffset() is None:
+        raise ConfigurationError(
+            f"end must be a timezone-aware datetime, got naive {end.isoformat()}"
+        )
+    if start is not None and end <= start:
+        raise ConfigurationError(
+            f"end ({end.isoformat()}) must come after start ({start.isoformat()})"
+        )
+
+
 def _check_flexible_window(window: Any) -> None:
     if window is None:
         return
@@ -230,9 +353,12 @@ def _check_flexible_window(window: Any) -> None:
 class Schedule(Resource):
     """A scheduled rule: fires ``target`` on ``expression``; see the module docstring.
 
-    ``fired`` counts fires (deliveries this mesh made, including those whose target raised),
-    ``failures`` those whose target raised; ``next_fire`` is the next scheduled time while
-    the mesh runs (None before it starts and once the schedule has no more fires).
+    ``fired`` counts fires (ticks this mesh claimed and delivered, whatever came of them),
+    ``failures`` the attempts whose target raised (first attempts and retries), ``retried``
+    the retries made, ``dead_lettered`` the ticks given up into the dead-letter queue and
+    ``dropped`` those given up without one (or whose dead-letter queue refused them);
+    ``next_fire`` is the next scheduled time while the mesh runs (None before it starts and
+    once the schedule has no more fires).
     """
 
     kind = "schedule"
@@ -247,14 +373,35 @@ class Schedule(Resource):
         self.expression = ScheduleExpression(
             settings["expression"], self.timezone, settings.get("start")
         )
+        self.end: datetime | None = settings.get("end")
+        _check_end(settings.get("start"), self.end)
         _check_target(self.target)
         _check_flexible_window(self.flexible_window)
+        _check_retry_settings(settings)
+        self.retries: int = settings.get("retries", MAX_RETRIES)
+        self.max_event_age = float(settings.get("max_event_age", MAX_EVENT_AGE))
+        self.dead_letter: Queue | str | None = settings.get("dead_letter")
+        self._arn: str | None = settings.get("arn")
+        self._policy = BackoffPolicy(self.retries, self.max_event_age)
         self._input = None if self.input is None else _encode_input(self.input)
         self.fired = 0
         self.failures = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.dropped = 0
         self.next_fire: datetime | None = None
         self._owner = uuid.uuid4().hex  # who claimed a tick, for whoever reads the store
-        self._sender: _Sender | None = None
+        self._target: DeliveryTarget | None = None
+        self._dead_letter_queue: Queue | None = None
+        self._waiting_retries: DeliveryQueue | None = None
+        if self.retries:
+            self._waiting_retries = DeliveryQueue(
+                f"eventmesh.schedule.{name}",
+                lambda: context.backend.queues,
+                context.clock,
+                self._attempt_stored,
+                workers=1,
+            )
         self._values: KeyValueStore | None = None
         self._ticks = self.expression  # re-anchored at start for rate()
         self._loop: asyncio.Task[None] | None = None
@@ -264,9 +411,24 @@ class Schedule(Resource):
 
     @property
     def arn(self) -> str:
-        """The rule's ARN (the Scheduled Event names it in ``resources``)."""
+        """The ``arn`` given (the AWS endpoint and templates give Scheduler's
+        ``arn:aws:scheduler:...:schedule/<group>/<name>``), else a rule's ARN of this name.
+        The Scheduled Event names it in ``resources``, a dead letter in ``SCHEDULE_ARN``."""
+        if self._arn is not None:
+            return self._arn
         mesh = self.context
         return f"arn:aws:events:{mesh.region}:{mesh.account_id}:rule/{self.name}"
+
+    @property
+    def target_arn(self) -> str:
+        """What dead letters call the target (``TARGET_ARN``): its ARN, a callable's own
+        ``arn`` attribute, or its name."""
+        own = getattr(self.target, "arn", None)
+        if not isinstance(self.target, str) and isinstance(own, str):
+            return own
+        if self._target is not None:
+            return self._target.arn
+        return _target_label(self.target)
 
     def _key(self, suffix: str) -> str:
         return f"schedule/{self.name}/{suffix}"
@@ -274,13 +436,22 @@ class Schedule(Resource):
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Resolve the target, load the schedule's state, fire a missed tick, start the loop."""
-        self._sender = self._resolve_target()
+        self._target = self._resolve_target()
+        self._dead_letter_queue = self._find_dead_letter()
         self._values = self.context.backend.values
         now = self._wall_now()
         created = await self._created(now)
         self._ticks = self._anchored(created)
         last = await self._last()
         missed = latest_tick(self._ticks, max(created, last or created), now)
+        if missed is not None and not self._before_end(missed):
+            missed = latest_tick(
+                self._ticks,
+                max(created, last or created),
+                self._last_moment_before_end(),
+            )
+        if self._waiting_retries is not None:
+            self._waiting_retries.start()  # with what an earlier process left waiting
         if missed is not None:
             logger.info("schedule %s: catching up on missed tick %s", self.name, iso_z(missed))
             self._dispatch(missed, flexible=False)
@@ -291,7 +462,8 @@ class Schedule(Resource):
         self._loop = asyncio.create_task(self._run(after), name=f"schedule.{self.name}")
 
     async def stop(self) -> None:
-        """Cancel the loop and any delivery waiting in its flexible window."""
+        """Cancel the loop and any delivery waiting in its flexible window; retries waiting
+        stay in the store (kept for the next start on durable storage)."""
         tasks = [task for task in (self._loop, *self._deliveries) if task is not None]
         for task in tasks:
             task.cancel()
@@ -300,16 +472,25 @@ class Schedule(Resource):
                 await task
         self._loop = None
         self.next_fire = None
+        if self._waiting_retries is not None and self._values is not None:
+            await self._waiting_retries.stop()
+            self.dropped += await self._waiting_retries.report_at_stop(
+                f"schedule {self.name}", not self.context.backend.in_memory, logger
+            )
 
     async def pending(self) -> int:
-        """Deliveries being made now (not those waiting in a flexible window)."""
-        return self._busy
+        """Deliveries being made now (not those waiting in a flexible window, nor retries
+        waiting for their time)."""
+        busy = self._busy
+        if self._waiting_retries is not None and self._values is not None:
+            busy += await self._waiting_retries.pending()
+        return busy
 
     # -- target ------------------------------------------------------------------------------
-    def _resolve_target(self) -> _Sender:
+    def _resolve_target(self) -> DeliveryTarget:
         target = self.target
         try:
-            resolved = resolve_target(target, self.context, _SCHEDULE_KINDS, allowed=_ALLOWED)
+            return resolve_target(target, self.context, _SCHEDULE_KINDS, allowed=_ALLOWED)
         except UnresolvedTarget as exc:
             if isinstance(target, Function):
                 raise ConfigurationError(f"schedule {self.name!r}: {exc.cause}") from None
@@ -323,10 +504,17 @@ class Schedule(Resource):
                 f"resource: {exc.cause or exc}"
             ) from None
 
-        async def send(payload: Any) -> object:
-            return await resolved.deliver(Outgoing(payload, trigger="timer"))
-
-        return send
+    def _find_dead_letter(self) -> Queue | None:
+        """The dead-letter queue, if it exists now (looked up again when a tick is given up:
+        a queue made after the schedule still gets its dead letters)."""
+        spec = self.dead_letter
+        if spec is None or isinstance(spec, Queue):
+            return spec
+        found = self.context.find_resource(spec)
+        if not isinstance(found, Queue):
+            logger.warning("schedule %s: no dead-letter queue %s (yet)", self.name, spec)
+            return None
+        return found
 
     # -- state in the key-value store --------------------------------------------------------
     def _store(self) -> KeyValueStore:
@@ -463,13 +651,24 @@ class Schedule(Resource):
     async def _run(self, after: datetime) -> None:
         """Sleep to each tick and fire it; a backlog (the mesh fell behind) fires once."""
         ticks = self._ticks
-        while (tick := ticks.next_after(after)) is not None:
+        while (tick := ticks.next_after(after)) is not None and self._before_end(tick):
             self.next_fire = tick
             await self._sleep_until(tick)
-            due = latest_tick(ticks, after, self._wall_now()) or tick
+            now = self._wall_now()
+            if not self._before_end(now):
+                now = self._last_moment_before_end()
+            due = latest_tick(ticks, after, now) or tick
             self._dispatch(due, flexible=True)
             after = due
         self.next_fire = None
+
+    def _before_end(self, moment: datetime) -> bool:
+        """Whether a tick at ``moment`` may fire: Scheduler invokes only before ``EndDate``."""
+        return self.end is None or moment < self.end
+
+    def _last_moment_before_end(self) -> datetime:
+        assert self.end is not None
+        return self.end - timedelta(microseconds=1)
 
     def _dispatch(self, tick: datetime, *, flexible: bool) -> None:
         delay = 0.0
@@ -486,17 +685,20 @@ class Schedule(Resource):
         if version is None:
             logger.debug("schedule %s: tick %s fired elsewhere", self.name, iso_z(tick))
             return
-        assert self._sender is not None
         self.fired += 1
         self._busy += 1
         lease = [version]
         renewing = asyncio.Lock()
         heartbeat = asyncio.create_task(self._renew(tick, lease, renewing))
+        event = None if self._input is not None else self._scheduled_event(tick)
+        first_attempt_at = self.context.clock.time()
         try:
-            await self._sender(self._payload(tick))
-        except Exception:
-            self.failures += 1
-            logger.exception("schedule %s: delivery of tick %s failed", self.name, iso_z(tick))
+            retry_in = await self._attempt(tick, event, 0, first_attempt_at)
+            if retry_in is not None:
+                # Stored before the tick counts as done: a crash in between fires it again.
+                await self._stored(
+                    lambda: self._store_retry(tick, event, retry_in, first_attempt_at)
+                )
         finally:
             self._busy -= 1
             async with renewing:  # a renewal under way lands first: lease[0] is then current
@@ -509,10 +711,123 @@ class Schedule(Resource):
         await self._stored(lambda: self._mark_done(tick, version))
         await self._stored(lambda: self._record_last(tick))
 
-    def _payload(self, tick: datetime) -> Any:
-        """The configured input (a fresh copy), or the Scheduled Event (reference §4.6)."""
-        if self._input is not None:
+    async def _store_retry(
+        self, tick: datetime, event: Any, delay: float, first_attempt_at: float
+    ) -> None:
+        assert self._waiting_retries is not None  # a retry comes only with retries > 0
+        body = orjson.dumps({"tick": iso_z(tick), "event": event})
+        await self._waiting_retries.put(
+            _RETRY_ROUTE, body, delay=delay, retries=1, first_attempt_at=first_attempt_at
+        )
+
+    async def _attempt_stored(self, stored: StoredDelivery) -> float | None:
+        """A retry from the store: its tick, and the Scheduled Event of the first attempt
+        (None when the schedule has an input)."""
+        data = orjson.loads(stored.body)
+        tick = datetime.strptime(data["tick"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        self._busy += 1
+        try:
+            self.retried += 1
+            return await self._attempt(
+                tick, data.get("event"), stored.retries, stored.first_attempt_at
+            )
+        finally:
+            self._busy -= 1
+
+    async def _attempt(
+        self, tick: datetime, event: Any, retries: int, first_attempt_at: float
+    ) -> float | None:
+        """One attempt (after ``retries`` retries): None when the tick is finished (delivered,
+        dead-lettered or dropped), else the wait before the next retry."""
+        assert self._target is not None, "the schedule has not started"
+        payload = event if event is not None else self._input_payload(tick, retries + 1)
+        try:
+            await self._target.deliver(Outgoing(payload, trigger="timer"))
+        except Exception as exc:
+            self.failures += 1
+            code, retryable = classify(exc, callable_target=self._target.kind == "callable")
+            condition = None
+            if retryable:
+                age = self.context.clock.time() - first_attempt_at
+                decision = self._policy.next_retry(retries, age, self.context.random)
+                if not isinstance(decision, GiveUp):
+                    logger.info(
+                        "schedule %s: attempt %d of tick %s failed (%s [%s]); retrying in %.3g s",
+                        self.name,
+                        retries + 1,
+                        iso_z(tick),
+                        exc,
+                        code,
+                        decision,
+                    )
+                    return decision
+                condition = decision.condition
+            await self._give_up(tick, payload, exc, code, condition, retries)
+        return None
+
+    async def _give_up(
+        self,
+        tick: datetime,
+        payload: Any,
+        exc: Exception,
+        code: str,
+        condition: str | None,
+        retries: int,
+    ) -> None:
+        logger.error(
+            "schedule %s: delivery of tick %s to %s failed after %d attempt(s): %s [%s]",
+            self.name,
+            iso_z(tick),
+            self.target_arn,
+            retries + 1,
+            exc,
+            code,
+            exc_info=exc,
+        )
+        queue = self._dead_letter_queue or self._find_dead_letter()
+        if queue is None:
+            self.dropped += 1
+            return
+        message = redact_text(str(exc)).encode()[:1024].decode(errors="ignore") or code
+        attributes = {
+            "ERROR_CODE": {"DataType": "String", "StringValue": code},
+            "ERROR_MESSAGE": {"DataType": "String", "StringValue": message},
+            "TARGET_ARN": {"DataType": "String", "StringValue": self.target_arn},
+            "SCHEDULE_ARN": {"DataType": "String", "StringValue": self.arn},
+        }
+        if condition is not None:
+            attributes["EXHAUSTED_RETRY_CONDITION"] = {
+                "DataType": "String",
+                "StringValue": condition,
+            }
+            attributes["RETRY_ATTEMPTS"] = {"DataType": "Number", "StringValue": str(retries)}
+        text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        try:
+            with delivery_mode(OVERFLOW):  # refusing a dead letter would lose the tick
+                await queue.send(text, attributes)
+        except Exception:
+            self.dropped += 1
+            logger.exception("schedule %s: dead-letter queue %s failed", self.name, queue.name)
+        else:
+            self.dead_lettered += 1
+
+    def _input_payload(self, tick: datetime, attempt: int) -> Any:
+        """The configured input (a fresh copy), Scheduler's context attributes replaced."""
+        assert self._input is not None
+        text = self._input.decode()
+        if "<aws.scheduler." not in text:
             return orjson.loads(self._input)
+        values = {
+            "schedule-arn": self.arn,
+            "scheduled-time": iso_z(tick),
+            "execution-id": uuid.uuid4().hex[:16],
+            "attempt-number": str(attempt),
+        }
+        # The values hold no quote nor backslash: replacing in the JSON text keeps it JSON.
+        return orjson.loads(_CONTEXT_ATTRIBUTE.sub(lambda found: values[found[1]], text))
+
+    def _scheduled_event(self, tick: datetime) -> dict[str, Any]:
+        """EventBridge's Scheduled Event (reference §4.6), the same for every attempt."""
         mesh = self.context
         return {
             "version": "0",

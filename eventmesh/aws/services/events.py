@@ -29,9 +29,9 @@ from eventmesh._errors import BackendError, BackpressureError, EventMeshError, P
 from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services._shared import PerMesh, page
+from eventmesh.declare import DeclarationError, events
 from eventmesh.patterns import Pattern
 from eventmesh.resources.bus import MAX_TARGETS, Bus, Rule, RuleTarget, Target
-from eventmesh.resources.schedule_expression import ScheduleExpression
 
 if TYPE_CHECKING:
     from eventmesh._mesh import Mesh
@@ -48,17 +48,7 @@ PUT_EVENTS_TIMEOUT = 10.0
 _RULE_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
 _BUS_NAME = re.compile(r"^[/\.\-_A-Za-z0-9]{1,256}$")
 _TARGET_ID = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
-_UNSUPPORTED_TARGET_PARAMETERS = (
-    "RunCommandParameters",
-    "EcsParameters",
-    "BatchParameters",
-    "HttpParameters",
-    "RedshiftDataParameters",
-    "SageMakerPipelineParameters",
-    "AppSyncParameters",
-    "SqsParameters",
-)
-_ENABLED_STATES = ("ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+_ENABLED_STATES = events.ENABLED_STATES
 
 
 @dataclass
@@ -88,12 +78,7 @@ _STATE: PerMesh[_EventsState] = PerMesh(_EventsState)
 
 # -- lookups ---------------------------------------------------------------------------------
 def _bus_name(given: str | None) -> str:
-    if not given:
-        return "default"
-    if given.startswith("arn:"):
-        _, _, resource = given.partition(":event-bus/")
-        return resource or given
-    return given
+    return events.bus_name(given)
 
 
 async def _bus(call: AwsCall, given: str | None) -> Bus:
@@ -220,26 +205,16 @@ def _check_rule_name(name: str) -> None:
 
 def _pattern(text: str) -> Pattern:
     try:
-        return Pattern(text)
-    except EventMeshError as exc:
-        raise AwsError(
-            "InvalidEventPatternException", f"Event pattern is not valid. Reason: {exc}"
-        ) from None
+        return events.pattern(text)
+    except DeclarationError as exc:
+        raise AwsError("InvalidEventPatternException", str(exc)) from None
 
 
 def _check_schedule(bus: Bus, expression: str) -> None:
-    if bus.name != "default":
-        raise AwsError(
-            "ValidationException", "ScheduleExpression is supported only on the default event bus."
-        )
     try:
-        parsed = ScheduleExpression(expression)
-    except EventMeshError:
-        raise AwsError(
-            "ValidationException", "Parameter ScheduleExpression is not valid."
-        ) from None
-    if parsed.kind == "at":
-        raise AwsError("ValidationException", "Parameter ScheduleExpression is not valid.")
+        events.check_schedule(bus, expression)
+    except DeclarationError as exc:
+        raise AwsError("ValidationException", str(exc)) from None
 
 
 @operation("events", "PutRule")
@@ -294,8 +269,8 @@ def _make_rule(
     enabled: bool,
 ) -> Rule:
     try:
-        return bus.rule(name, pattern, schedule=schedule, targets=targets, enabled=enabled)
-    except EventMeshError as exc:
+        return events.make_rule(bus, name, pattern, schedule, targets, enabled)
+    except DeclarationError as exc:
         raise AwsError("ValidationException", str(exc)) from None
 
 
@@ -367,45 +342,10 @@ async def list_rules(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]
 # -- targets ---------------------------------------------------------------------------------
 def _target_spec(target: Mapping[str, Any]) -> Target:
     """The mesh's Target for an EventBridge target (ValidationException if it has none)."""
-    target_id, arn = target["Id"], target["Arn"]
-    for key in _UNSUPPORTED_TARGET_PARAMETERS:
-        if target.get(key) is not None:
-            raise AwsError(
-                "ValidationException",
-                f"Target {target_id}: {key} is not supported by eventmesh's EventBridge.",
-            )
-    settings: dict[str, Any] = {}
-    if target.get("Input") is not None:
-        try:
-            settings["input"] = orjson.loads(target["Input"])
-        except orjson.JSONDecodeError:
-            raise AwsError(
-                "ValidationException",
-                f"Target {target_id}: Input is not valid JSON text.",
-            ) from None
-    if target.get("InputPath") is not None:
-        settings["input_path"] = target["InputPath"]
-    transformer = target.get("InputTransformer")
-    if transformer is not None:
-        settings["input_transformer"] = {
-            "input_paths_map": transformer.get("InputPathsMap") or {},
-            "input_template": transformer["InputTemplate"],
-        }
-    kinesis = target.get("KinesisParameters")
-    if kinesis is not None:
-        settings["partition_key_path"] = kinesis["PartitionKeyPath"]
-    retry = target.get("RetryPolicy") or {}
-    if retry.get("MaximumRetryAttempts") is not None:
-        settings["max_retries"] = retry["MaximumRetryAttempts"]
-    if retry.get("MaximumEventAgeInSeconds") is not None:
-        settings["max_event_age"] = retry["MaximumEventAgeInSeconds"]
-    dead_letter = target.get("DeadLetterConfig") or {}
-    if dead_letter.get("Arn"):
-        settings["dead_letter"] = dead_letter["Arn"]
     try:
-        return Target(arn, **settings)
-    except EventMeshError as exc:
-        raise AwsError("ValidationException", f"Target {target_id}: {exc}") from None
+        return events.target_spec(target)
+    except DeclarationError as exc:
+        raise AwsError("ValidationException", str(exc)) from None
 
 
 def _set_targets(bus: Bus, rule: Rule, record: _RuleRecord) -> None:
