@@ -20,7 +20,7 @@ given, ``LambdaConfigurations[0].Filter.S3Key.Rules[1]``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,9 +227,15 @@ def _prefix_and_suffix(declared: TargetDeclaration) -> tuple[str | None, str | N
     return prefix, suffix
 
 
-def apply_notifications(bucket: Bucket, declaration: NotificationDeclaration) -> None:
+def apply_notifications(
+    bucket: Bucket,
+    declaration: NotificationDeclaration,
+    check_target: Callable[[TargetDeclaration], None] | None = None,
+) -> None:
     """Replace the bucket's notification configurations (and its EventBridge setting) by
     ``declaration``: all or nothing, on an error the bucket keeps what it had.
+    ``check_target`` (a face's own look-up of the target) runs for each configuration once
+    its event types and filter are found valid, and may raise.
 
     Raises :class:`NotificationError` with S3's message: overlapping configurations, an
     event type S3 does not know, a filter with two prefixes (or suffixes) or another rule
@@ -240,7 +246,7 @@ def apply_notifications(bucket: Bucket, declaration: NotificationDeclaration) ->
     bucket.notifications.clear()
     try:
         for declared in declaration.targets:
-            _add(bucket, declared)
+            _add(bucket, declared, check_target)
         try:
             bucket.send_to_eventbridge(declaration.eventbridge)
         except ConfigurationError as exc:
@@ -251,12 +257,18 @@ def apply_notifications(bucket: Bucket, declaration: NotificationDeclaration) ->
         raise
 
 
-def _add(bucket: Bucket, declared: TargetDeclaration) -> NotificationConfiguration:
+def _add(
+    bucket: Bucket,
+    declared: TargetDeclaration,
+    check_target: Callable[[TargetDeclaration], None] | None,
+) -> NotificationConfiguration:
     unknown = [event for event in declared.events if event not in EVENT_TYPES]
     if unknown or not declared.events:
         where = f"{declared.where}.{'Event' if len(declared.events) == 1 else 'Events'}"
         raise NotificationError(UNKNOWN_EVENT, where)
     prefix, suffix = _prefix_and_suffix(declared)
+    if check_target is not None:
+        check_target(declared)
     try:
         return bucket.notify(
             declared.target, declared.events, prefix=prefix, suffix=suffix, id=declared.id
