@@ -597,6 +597,26 @@ class Mesh:
     def get_function(self, name: str) -> Function:
         return self._registry.get_function(name)
 
+    def function_url(
+        self,
+        function: Function | str,
+        /,
+        *,
+        qualifier: str | None = None,
+        auth_type: str = "NONE",
+        cors: Any = None,
+    ) -> FunctionUrl:
+        """Give an existing function its function URL (what ``url=`` on
+        :meth:`function` does), invoking ``qualifier`` (an alias or version) when given:
+        ``auth_type`` ``"NONE"`` or ``"AWS_IAM"``, ``cors`` as ``url={"cors": ...}``. A
+        function has one URL; asking again with the same settings returns it."""
+        target = self.get_function(function) if isinstance(function, str) else function
+        invoked = target.name if qualifier is None else f"{target.name}:{qualifier}"
+        if qualifier is not None:
+            check_function_name(qualifier, "qualifier")
+        name = FunctionUrl.resource_name(target.name)
+        return self.resource(FunctionUrl, name, function=invoked, auth_type=auth_type, cors=cors)
+
     @property
     def functions(self) -> Mapping[str, Function]:
         return dict(self._registry.functions)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventmesh._errors import ConfigurationError, EventMeshError
 from eventmesh._function import Function
+from eventmesh._http_messages import HttpResponse
 from eventmesh.gateway.authorization import Authorizer
 from eventmesh.gateway.authorizers import LambdaAuthorizer
 from eventmesh.gateway.cors import Cors, cors_of
@@ -29,7 +30,7 @@ from eventmesh.resources.context import ResourceContext
 if TYPE_CHECKING:
     from eventmesh.gateway.authorizers.jwt_authorizer import JwtAuthorizer
 
-__all__ = ["Api", "ApiKey", "HttpApi", "RestApi", "Route"]
+__all__ = ["Api", "ApiKey", "FixedResponse", "HttpApi", "RestApi", "Route"]
 
 _STAGE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _BASE_PATH = re.compile(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
@@ -38,9 +39,24 @@ _VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9\-._~:/?#&=,]{0,512}$")
 
 
 @dataclass(frozen=True, slots=True)
+class FixedResponse:
+    """What a route answers without calling a function: a mock integration's response (the
+    ``OPTIONS`` method SAM writes for CORS), or API Gateway's answer for an integration the
+    mesh cannot run. A new :class:`HttpResponse` is made for each request."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    def response(self) -> HttpResponse:
+        return HttpResponse(self.status, list(self.headers), self.body)
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One route: its key, the function it invokes (a Function, a name or ``name:alias``),
-    its authorizer, whether it needs an API key (REST), its payload version and timeout."""
+    its authorizer, whether it needs an API key (REST), its payload version and timeout;
+    ``fixed``: the route answers that instead of invoking (its function is then ``""``)."""
 
     key: RouteKey
     function: Function | str
@@ -48,6 +64,7 @@ class Route:
     api_key_required: bool
     payload_format_version: str
     timeout: float
+    fixed: FixedResponse | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,10 @@ class Api(Resource):
             )
         self.stage: str = stage
         self.stage_variables = self._stage_variables(settings.get("stage_variables"))
+        self.stages: dict[str, dict[str, str] | None] = {stage: self.stage_variables}
+        """Every stage the API is served at, with its stage variables: ``stage`` (the one a
+        base path mapping reaches) and those :meth:`add_stage` added (reached by the
+        execute-api host, ``/{stage}/...``)."""
         self.timeout = _timeout(settings.get("timeout", self.default_timeout), None)
         self.cors: Cors | None = cors_of(settings.get("cors"))
         self.base_path = self._base_path(settings.get("base_path", ""), context)
@@ -153,6 +174,30 @@ class Api(Resource):
                 )
         return path
 
+    def add_stage(self, name: str, variables: Mapping[str, str] | None = None) -> None:
+        """Serve the API at one more stage (a template's ``Stage`` and ``Deployment``
+        resources), reached by its execute-api host as ``/{name}/...``; ``variables`` its
+        stage variables. Adding a stage again replaces its variables."""
+        if not isinstance(name, str) or not (_STAGE.match(name) or name == "$default"):
+            raise ConfigurationError(
+                f"{self.kind} {self.name!r}: stage {name!r}: 1-128 letters, digits, '-' or '_'"
+            )
+        if name == "$default" and self.api_kind == "rest":
+            raise ConfigurationError("a REST API's stage is a name, not $default")
+        self.stages[name] = self._stage_variables(variables)
+
+    def make_primary(self, name: str) -> None:
+        """Make ``name`` (one of :attr:`stages`) the stage a base path mapping reaches."""
+        if name not in self.stages:
+            raise ConfigurationError(f"{self.kind} {self.name!r}: no stage {name!r}")
+        self.stage, self.stage_variables = name, self.stages[name]
+
+    def mount(self, base_path: str | None) -> None:
+        """Reach the API at ``base_path`` (``""``: the root; None: only by its execute-api
+        host), checked as ``base_path=`` is (two APIs cannot claim one path)."""
+        self.base_path = None
+        self.base_path = self._base_path(base_path, self.context)
+
     # -- identity ----------------------------------------------------------------------------
     @property
     def arn(self) -> str:
@@ -162,9 +207,10 @@ class Api(Resource):
     def domain_name(self) -> str:
         return f"{self.id}.execute-api.{self.context.region}.amazonaws.com"
 
-    def route_arn(self, method: str, path: str) -> str:
-        """``arn:aws:execute-api:{region}:{account}:{id}/{stage}/{METHOD}/{path}``."""
-        return f"{self.arn}/{self.stage}/{method}/{path.lstrip('/')}"
+    def route_arn(self, method: str, path: str, stage: str | None = None) -> str:
+        """``arn:aws:execute-api:{region}:{account}:{id}/{stage}/{METHOD}/{path}`` (``stage``:
+        the primary one unless given)."""
+        return f"{self.arn}/{stage or self.stage}/{method}/{path.lstrip('/')}"
 
     # -- routes ------------------------------------------------------------------------------
     def route(
@@ -195,6 +241,31 @@ class Api(Resource):
         self.routes.add(parsed, route)
         return route
 
+    def fixed_route(
+        self,
+        key: str,
+        answer: FixedResponse,
+        *,
+        authorizer: Authorizer | None = None,
+        api_key_required: bool = False,
+    ) -> Route:
+        """A route that answers ``answer`` without calling a function (after its authorizer
+        and API key, as a mock integration on AWS)."""
+        parsed = parse_route_key(key, allow_default=self.api_kind == "http")
+        if not isinstance(answer, FixedResponse):
+            raise ConfigurationError(f"route {key!r}: a fixed route answers a FixedResponse")
+        route = Route(
+            key=parsed,
+            function="",
+            authorizer=authorizer,
+            api_key_required=api_key_required,
+            payload_format_version=self._payload_version(None),
+            timeout=self.timeout,
+            fixed=answer,
+        )
+        self.routes.add(parsed, route)
+        return route
+
     def lambda_authorizer(self, function: Function | str, /, **settings: Any) -> LambdaAuthorizer:
         """A Lambda authorizer to give routes (``authorizer=``). Settings: ``type``
         (``"REQUEST"``, or ``"TOKEN"`` on REST APIs), ``identity_sources`` (the
@@ -210,6 +281,8 @@ class Api(Resource):
     async def start(self) -> None:
         """Check that every route's function exists (a clear error at start, not a 500)."""
         for route in self.routes.values():
+            if route.fixed is not None:
+                continue
             try:
                 self.context.resolve_function(route.function)
             except EventMeshError as exc:
@@ -300,16 +373,19 @@ class RestApi(Api):
                 f"{list(self.cors.allow_origins)!r}"
             )
 
-    def api_key(self, value: str | None = None, *, name: str | None = None) -> ApiKey:
+    def api_key(
+        self, value: str | None = None, *, name: str | None = None, key_id: str | None = None
+    ) -> ApiKey:
         """A key for routes with ``api_key_required=True`` (sent as ``x-api-key``); without
-        ``value`` one is generated (40 characters)."""
+        ``value`` one is generated (40 characters). ``key_id``: its id (``apiKeyId`` in
+        events; one is derived from the API's id otherwise)."""
         if value is None:
             value = secrets.token_urlsafe(30)
         if not isinstance(value, str) or not 20 <= len(value) <= 128:
             raise ConfigurationError("an API key's value is 20 to 128 characters (as AWS)")
         if any(key.value == value for key in self.api_keys):
             raise ConfigurationError("this API already has that key")
-        key_id = api_id("key", f"{self.id}:{len(self.api_keys)}")
+        key_id = key_id or api_id("key", f"{self.id}:{len(self.api_keys)}")
         key = ApiKey(key_id, name or key_id, value)
         self.api_keys.append(key)
         return key

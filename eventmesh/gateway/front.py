@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from eventmesh._http_messages import HttpRequest, HttpResponse
-from eventmesh.gateway.apis import Api, HttpApi, RestApi
+from eventmesh.gateway.apis import Api, RestApi
 from eventmesh.gateway.errors import gateway_response
 from eventmesh.gateway.events import Origin
 from eventmesh.gateway.function_url import URL_PATH_PREFIX, FunctionUrl
@@ -173,15 +173,20 @@ class Gateway:
         request_id = uuid_request_id() if rest else extended
         host = request.host.split(":", 1)[0]
         domain = host if by_host else api.domain_name
-        origin = self._origin(api.id, api.stage, domain, request_id, extended, request)
-        origin.stage_variables = api.stage_variables
-        answer = GatewayAnswer(HttpResponse(200), request_id, api.id, api.stage)
-        if by_host and (rest or (isinstance(api, HttpApi) and api.stage != "$default")):
-            stage, route = _first_segment(raw_path)
-            if stage != api.stage:
+        stage = api.stage
+        named, route = _first_segment(raw_path)
+        if by_host and named in api.stages and named != "$default":
+            stage = named
+        elif by_host and "$default" in api.stages:
+            stage = "$default"
+        origin = self._origin(api.id, stage, domain, request_id, extended, request)
+        origin.stage_variables = api.stages.get(stage, api.stage_variables)
+        answer = GatewayAnswer(HttpResponse(200), request_id, api.id, stage)
+        if by_host and stage != "$default":
+            if named != stage:
                 kind = "rest" if rest else "http"
                 answer.response = gateway_response(kind, "forbidden" if rest else "not_found")
-                answer.error = f"no stage {stage!r}"
+                answer.error = f"no stage {named!r}"
                 return self._stamp(answer, rest)
             origin.prefix, origin.route = f"/{stage}", route
         elif base:

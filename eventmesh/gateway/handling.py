@@ -71,7 +71,7 @@ async def _authorize(
     ask = AuthorizationRequest(
         request=request,
         event={**event, "requestContext": dict(event["requestContext"])},  # its own view
-        route_arn=api.route_arn(request.method, path),
+        route_arn=api.route_arn(request.method, path, event["requestContext"].get("stage")),
         api_kind=api.api_kind,
     )
     # The authorizer's invocation is a child of the request's span, as the function's is:
@@ -137,6 +137,9 @@ async def _answer_http(
         answer = await _authorize(api, route, request, event, origin.route)
         if answer is not None and answer.refusal is not None:
             return Outcome(answer.refusal, key, error="refused by the authorizer")
+        if route.fixed is not None:
+            response = route.fixed.response()
+            return Outcome(cors.decorate(request, response) if cors else response, key)
         payload, latency = await _invoke(integration, route, event, request, route.timeout)
         try:
             if route.payload_format_version == "1.0":
@@ -204,6 +207,8 @@ async def _answer_rest(
                 identity.update(apiKey=api_key.value, apiKeyId=api_key.id)
         if route.api_key_required and api_key is None:
             return Outcome(gateway_response("rest", "forbidden"), key, error="Forbidden")
+        if route.fixed is not None:
+            return Outcome(route.fixed.response(), key)
         payload, latency = await _invoke(integration, route, event, request, route.timeout)
         try:
             response = v1_response(

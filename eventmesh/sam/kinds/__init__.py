@@ -17,7 +17,13 @@ from eventmesh.sam._model import Kind
 
 __all__ = ["IGNORED_TYPES", "KIND_MODULES", "kind_for", "load_kinds", "register"]
 
-KIND_MODULES: tuple[str, ...] = ("s3_bucket",)
+KIND_MODULES: tuple[str, ...] = (
+    "s3_bucket",
+    "rest_api",
+    "api_keys",
+    "http_api",
+    "function_url",
+)
 """Modules of this package, by name, that register kinds."""
 
 IGNORED_TYPES: frozenset[str] = frozenset(

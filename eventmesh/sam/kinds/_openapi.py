@@ -1,0 +1,267 @@
+"""An API's OpenAPI (swagger 2.0 or OpenAPI 3) ``Body`` turned into routes, as API Gateway
+imports it: each operation's ``x-amazon-apigateway-integration`` (``aws_proxy`` to a Lambda
+function; ``mock``; anything else warned and answered as an integration API Gateway cannot
+call), its ``security`` (authorizers, REST API keys), ``x-amazon-apigateway-any-method`` as
+``ANY``, and ``$default`` (HTTP APIs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from eventmesh._errors import ConfigurationError
+from eventmesh.gateway.apis import Api, FixedResponse, HttpApi, RestApi
+from eventmesh.gateway.authorization import Authorizer
+from eventmesh.gateway.authorizers.fixed import RefusingAuthorizer, SigV4Authorizer
+from eventmesh.sam._errors import TemplateError
+from eventmesh.sam._model import BuildContext, CfnResource
+from eventmesh.sam.kinds._apis import (
+    check_function,
+    function_of_uri,
+    mock_answer,
+    unintegrated,
+)
+
+__all__ = ["API_KEY", "build_authorizer", "routes_from_body", "security_schemes"]
+
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
+_ANY = "x-amazon-apigateway-any-method"
+API_KEY = "api_key"
+"""What a security scheme of REST's ``x-api-key`` header stands for (not an authorizer)."""
+
+
+def security_schemes(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """swagger 2.0's ``securityDefinitions`` or OpenAPI 3's ``components.securitySchemes``."""
+    schemes = body.get("securityDefinitions")
+    if not isinstance(schemes, Mapping):
+        components = body.get("components")
+        schemes = components.get("securitySchemes") if isinstance(components, Mapping) else None
+    return schemes if isinstance(schemes, Mapping) else {}
+
+
+def _ttl(value: Any, where: str, resource: CfnResource) -> float:
+    if value is None:
+        return 300.0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise resource.error(f"seconds from 0 to 3600, got {value!r}", where)
+    try:
+        return float(value)
+    except ValueError:
+        raise resource.error(f"seconds from 0 to 3600, got {value!r}", where) from None
+
+
+def _sources(value: Any) -> list[str]:
+    """Identity sources: REST's comma-separated string, or HTTP APIs' list."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def build_authorizer(
+    api: Api,
+    settings: Mapping[str, Any],
+    resource: CfnResource,
+    where: str,
+    context: BuildContext,
+) -> Authorizer:
+    """The mesh's authorizer for one API Gateway authorizer, given in OpenAPI's spelling
+    (``x-amazon-apigateway-authorizer``: ``type`` token/request/jwt/cognito_user_pools,
+    ``authorizerUri``, ``identitySource``, ``authorizerResultTtlInSeconds``,
+    ``identityValidationExpression``, ``jwtConfiguration``, ``enableSimpleResponses``,
+    ``authorizerPayloadFormatVersion``)."""
+    kind = str(settings.get("type", "")).lower()
+    try:
+        if kind in ("token", "request"):
+            target = function_of_uri(
+                settings.get("authorizerUri"), resource, f"{where}.authorizerUri", context
+            )
+            context.after_build(
+                lambda: check_function(target, resource, f"{where}.authorizerUri", context)
+            )
+            options: dict[str, Any] = {
+                "type": kind.upper(),
+                "identity_sources": _sources(settings.get("identitySource")),
+                "ttl": _ttl(
+                    settings.get("authorizerResultTtlInSeconds"),
+                    f"{where}.authorizerResultTtlInSeconds",
+                    resource,
+                ),
+            }
+            if settings.get("identityValidationExpression"):
+                options["token_validation"] = str(settings["identityValidationExpression"])
+            if isinstance(api, HttpApi):
+                options["simple_responses"] = bool(settings.get("enableSimpleResponses", False))
+                if (
+                    not options["identity_sources"]
+                    and "authorizerResultTtlInSeconds" not in settings
+                ):
+                    options["ttl"] = 0.0
+            return api.lambda_authorizer(target, **options)
+        if kind == "jwt" and isinstance(api, HttpApi):
+            jwt = settings.get("jwtConfiguration") or {}
+            issuer = jwt.get("issuer") if isinstance(jwt, Mapping) else None
+            audiences = jwt.get("audience") if isinstance(jwt, Mapping) else None
+            if not isinstance(issuer, str) or not issuer:
+                raise resource.error(
+                    "a JWT authorizer needs an issuer", f"{where}.jwtConfiguration"
+                )
+            sources = _sources(settings.get("identitySource")) or ["$request.header.Authorization"]
+            return api.jwt_authorizer(
+                issuer=issuer,
+                audiences=audiences or [],
+                jwks_url=issuer.rstrip("/") + "/.well-known/jwks.json",
+                identity_source=sources[0],
+            )
+        if kind == "cognito_user_pools":
+            context.warn(
+                resource,
+                f"{where}: a Cognito user pool authorizer cannot check tokens locally (the "
+                'mesh has no user pool): its routes answer 401 {"message":"Unauthorized"}',
+            )
+            return RefusingAuthorizer("Cognito user pool authorizer")
+    except TemplateError:
+        raise
+    except ConfigurationError as exc:
+        raise resource.error(str(exc), where) from None
+    raise resource.error(f"authorizer type {settings.get('type')!r} is not supported", where)
+
+
+class _Schemes:
+    """The API's security schemes, each built once (a Lambda authorizer's cache is shared by
+    the routes using it, as on AWS)."""
+
+    def __init__(
+        self, api: Api, body: Mapping[str, Any], resource: CfnResource, context: BuildContext
+    ) -> None:
+        self.api = api
+        self.schemes = security_schemes(body)
+        self.resource = resource
+        self.context = context
+        self.built: dict[str, Authorizer | str] = {}
+        self.default = body.get("security")
+
+    def get(self, name: str, where: str) -> Authorizer | str:
+        if name in self.built:
+            return self.built[name]
+        scheme = self.schemes.get(name)
+        if not isinstance(scheme, Mapping):
+            raise self.resource.error(f"no security scheme {name!r}", where)
+        place = f"Body.securityDefinitions.{name}"
+        authorizer = scheme.get("x-amazon-apigateway-authorizer")
+        auth_type = str(scheme.get("x-amazon-apigateway-authtype", "")).lower()
+        found: Authorizer | str
+        if isinstance(authorizer, Mapping):
+            settings = dict(authorizer)
+            header = scheme.get("name")
+            if str(settings.get("type")).lower() == "token" and "identitySource" not in settings:
+                # a TOKEN authorizer's token is the header the scheme names
+                settings["identitySource"] = f"method.request.header.{header or 'Authorization'}"
+            found = build_authorizer(self.api, settings, self.resource, place, self.context)
+        elif auth_type == "awssigv4":
+            found = SigV4Authorizer()
+        elif scheme.get("type") == "apiKey" and str(scheme.get("name", "")).lower() == "x-api-key":
+            found = API_KEY
+        else:
+            raise self.resource.error(
+                f"security scheme {name!r}: neither an API Gateway authorizer, AWS_IAM nor an "
+                "x-api-key API key",
+                place,
+            )
+        self.built[name] = found
+        return found
+
+    def of(self, operation: Mapping[str, Any], where: str) -> tuple[Authorizer | None, bool]:
+        """The operation's authorizer (with its scopes) and whether it needs an API key."""
+        security = operation.get("security", self.default)
+        authorizer: Authorizer | None = None
+        api_key = False
+        for requirement in security or ():
+            if not isinstance(requirement, Mapping):
+                continue
+            for name, scopes in requirement.items():
+                found = self.get(str(name), f"{where}.security")
+                if found == API_KEY:
+                    if isinstance(self.api, HttpApi):
+                        raise self.resource.error("HTTP APIs have no API keys", f"{where}.security")
+                    api_key = True
+                    continue
+                assert not isinstance(found, str)
+                if authorizer is not None and authorizer is not found:
+                    raise self.resource.error("one authorizer per operation", f"{where}.security")
+                authorizer = found
+                requiring = getattr(found, "requiring", None)
+                if scopes and requiring is not None:
+                    authorizer = requiring(*scopes)
+        return authorizer, api_key
+
+
+def routes_from_body(
+    api: Api, body: Mapping[str, Any], resource: CfnResource, context: BuildContext
+) -> Callable[[], None]:
+    """A step adding the routes of ``body`` to ``api``, to run once every resource is built
+    (the functions the integrations name exist then)."""
+    if not isinstance(body.get("paths"), Mapping):
+        raise resource.error("the API definition has no paths", "Body.paths")
+    schemes = _Schemes(api, body, resource, context)
+    rest = isinstance(api, RestApi)
+
+    def add_routes() -> None:
+        for path, item in body["paths"].items():
+            if not isinstance(item, Mapping):
+                continue
+            for method, operation in item.items():
+                lowered = str(method).lower()
+                if lowered not in _METHODS and method != _ANY:
+                    continue  # parameters, summary, other extensions
+                verb = "ANY" if method == _ANY else lowered.upper()
+                key = "$default" if path == "$default" else f"{verb} {path}"
+                where = f"Body.paths.{path}.{method}"
+                _add(api, key, operation, where, resource, context, schemes, rest)
+
+    return add_routes
+
+
+def _add(
+    api: Api, key: str, operation: Any, where: str, resource: CfnResource,
+    context: BuildContext, schemes: _Schemes, rest: bool,
+) -> None:  # fmt: skip
+    if not isinstance(operation, Mapping):
+        raise resource.error("an operation is a mapping", where)
+    authorizer, api_key = schemes.of(operation, where)
+    integration = operation.get("x-amazon-apigateway-integration")
+    place = f"{where}.x-amazon-apigateway-integration"
+    kind = str(integration.get("type", "")).lower() if isinstance(integration, Mapping) else ""
+    try:
+        if isinstance(integration, Mapping) and kind == "aws_proxy":
+            uri = integration.get("uri", integration.get("integrationUri"))
+            target = function_of_uri(uri, resource, f"{place}.uri", context)
+            check_function(target, resource, f"{place}.uri", context)
+            options: dict[str, Any] = {"authorizer": authorizer}
+            if rest:
+                options["api_key_required"] = api_key
+            else:
+                options["payload_format_version"] = str(
+                    integration.get("payloadFormatVersion", "1.0")
+                )
+            if integration.get("timeoutInMillis") is not None:
+                options["timeout"] = float(integration["timeoutInMillis"]) / 1000
+            api.route(key, target, **options)
+            return
+        answer: FixedResponse
+        if isinstance(integration, Mapping) and kind == "mock":
+            answer = mock_answer(integration)
+        else:
+            shown = kind or "none"
+            context.warn(
+                resource,
+                f"{place}: integration type {shown!r} is not run locally (only aws_proxy to a "
+                "Lambda function and mock): the route answers 500 as API Gateway does for an "
+                "integration it cannot call",
+            )
+            answer = unintegrated(api.api_kind)
+        api.fixed_route(key, answer, authorizer=authorizer, api_key_required=api_key)
+    except TemplateError:
+        raise
+    except ConfigurationError as exc:
+        raise resource.error(str(exc), where) from None

@@ -1,0 +1,88 @@
+"""``AWS::Lambda::Url`` (what SAM's ``FunctionUrlConfig`` becomes): the function's URL on
+the mesh's HTTP front (``/_lambda-url/{function}/...``, or its ``lambda-url`` host).
+
+``TargetFunctionArn`` (a function's name or ARN, or an alias ARN: the URL then invokes the
+alias), ``Qualifier`` (an alias), ``AuthType`` (``NONE``, ``AWS_IAM``: a SigV4
+``Authorization`` header is required, not verified), ``Cors`` (``AllowOrigins``,
+``AllowMethods``, ``AllowHeaders``, ``ExposeHeaders``, ``MaxAge``, ``AllowCredentials``),
+``InvokeMode`` ``BUFFERED`` (``RESPONSE_STREAM`` is warned and buffered). ``GetAtt
+FunctionUrl``: ``https://{url-id}.lambda-url.{region}.on.aws/``, AWS's form, which the mesh
+serves by that host; ``FunctionArn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from eventmesh._errors import ConfigurationError
+from eventmesh.sam._errors import TemplateError
+from eventmesh.sam._model import BuildContext, Built, CfnResource
+from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._apis import check_function, function_of_arn
+
+__all__ = ["FunctionUrlKind"]
+
+_CORS = {
+    "AllowOrigins": "allow_origins",
+    "AllowMethods": "allow_methods",
+    "AllowHeaders": "allow_headers",
+    "ExposeHeaders": "expose_headers",
+    "MaxAge": "max_age",
+    "AllowCredentials": "allow_credentials",
+}
+
+
+def _cors(value: Any, resource: CfnResource) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise resource.error("a mapping of AllowOrigins, AllowMethods, ...", "Cors")
+    settings: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in _CORS:
+            raise resource.error(f"unknown setting {key!r}; known: {sorted(_CORS)}", "Cors")
+        settings[_CORS[key]] = int(item) if key == "MaxAge" else item
+    return settings
+
+
+class FunctionUrlKind:
+    types: ClassVar[tuple[str, ...]] = ("AWS::Lambda::Url",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        props = resource.properties
+        target = function_of_arn(props.get("TargetFunctionArn"), context)
+        if target is None:
+            raise resource.error("a function's name or ARN", "TargetFunctionArn")
+        check_function(target, resource, "TargetFunctionArn", context)
+        name, _, qualifier = target.partition(":")
+        if props.get("Qualifier") is not None:
+            if qualifier and qualifier != props["Qualifier"]:
+                raise resource.error("differs from the alias in TargetFunctionArn", "Qualifier")
+            qualifier = str(props["Qualifier"])
+        mode = props.get("InvokeMode", "BUFFERED")
+        if mode == "RESPONSE_STREAM":
+            context.warn(
+                resource,
+                "InvokeMode RESPONSE_STREAM: the response is buffered and sent whole locally",
+            )
+        elif mode != "BUFFERED":
+            raise resource.error("BUFFERED or RESPONSE_STREAM", "InvokeMode")
+        try:
+            url = context.mesh.function_url(
+                name,
+                qualifier=qualifier or None,
+                auth_type=str(props.get("AuthType", "NONE")),
+                cors=_cors(props.get("Cors"), resource),
+            )
+        except TemplateError:
+            raise
+        except ConfigurationError as exc:
+            raise resource.error(str(exc)) from None
+        function_arn = (
+            f"arn:aws:lambda:{context.region}:{context.account_id}:function:{url.function}"
+        )
+        return Built(url, function_arn, {"FunctionUrl": url.url, "FunctionArn": function_arn})
+
+
+register(FunctionUrlKind())

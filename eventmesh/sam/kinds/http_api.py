@@ -1,0 +1,298 @@
+"""API Gateway HTTP APIs (``AWS::ApiGatewayV2::*``): what SAM's ``HttpApi`` events and
+``AWS::Serverless::HttpApi`` become, and the explicit form, as the mesh's HTTP APIs.
+
+* ``Api`` with ``ProtocolType: HTTP``: a ``Body`` (OpenAPI 3, see :mod:`._openapi`) with
+  ``x-amazon-apigateway-cors``; or quick create (``Target``, a function ARN, and
+  ``RouteKey``, ``$default`` unless given; a ``$default`` stage); ``CorsConfiguration``.
+  ``ProtocolType: WEBSOCKET`` is left out (warned). ``Ref``: the API's id; ``ApiEndpoint``:
+  ``https://{id}.execute-api.{region}.amazonaws.com``, AWS's URL, which the mesh serves by
+  that host (the local address is known only when the HTTP front starts).
+* ``Integration`` (``AWS_PROXY``, ``IntegrationUri``, ``PayloadFormatVersion``,
+  ``TimeoutInMillis``), ``Route`` (``RouteKey``, ``Target: integrations/{id}``,
+  ``AuthorizationType`` NONE/JWT/CUSTOM/AWS_IAM, ``AuthorizerId``, ``AuthorizationScopes``),
+  ``Authorizer`` (``JWT``, ``REQUEST``), ``Stage`` (``StageName``, ``StageVariables``);
+  ``Deployment`` means nothing locally (every stage serves the routes at once, as
+  ``AutoDeploy``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from eventmesh._errors import ConfigurationError
+from eventmesh.gateway.apis import HttpApi
+from eventmesh.gateway.authorization import Authorizer
+from eventmesh.gateway.authorizers.fixed import SigV4Authorizer
+from eventmesh.gateway.ids import api_id
+from eventmesh.sam._errors import TemplateError
+from eventmesh.sam._model import BuildContext, Built, CfnResource
+from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._apis import (
+    ApiState,
+    check_function,
+    function_of_uri,
+    template_apis,
+    unintegrated,
+)
+from eventmesh.sam.kinds._openapi import build_authorizer, routes_from_body
+
+__all__ = [
+    "HttpApiAuthorizerKind",
+    "HttpApiIntegrationKind",
+    "HttpApiKind",
+    "HttpApiRouteKind",
+    "HttpApiStageKind",
+]
+
+_CORS = {
+    "allowOrigins": "allow_origins",
+    "allowMethods": "allow_methods",
+    "allowHeaders": "allow_headers",
+    "exposeHeaders": "expose_headers",
+    "maxAge": "max_age",
+    "allowCredentials": "allow_credentials",
+}
+
+
+def _cors(value: Any, resource: CfnResource, where: str) -> dict[str, Any] | None:
+    """``x-amazon-apigateway-cors`` or ``CorsConfiguration`` (either case) as ``cors=``."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise resource.error("a mapping of allowOrigins, allowMethods, ...", where)
+    settings: dict[str, Any] = {}
+    for key, item in value.items():
+        setting = _CORS.get(key[:1].lower() + key[1:])
+        if setting is None:
+            raise resource.error(f"unknown CORS setting {key!r}", where)
+        settings[setting] = item
+    if "max_age" in settings:
+        settings["max_age"] = int(settings["max_age"])
+    return settings
+
+
+def _endpoint(api: HttpApi) -> str:
+    return f"https://{api.domain_name}"
+
+
+class HttpApiKind:
+    types: ClassVar[tuple[str, ...]] = ("AWS::ApiGatewayV2::Api",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        props = resource.properties
+        protocol = str(props.get("ProtocolType", "HTTP" if "Body" in props else "")).upper()
+        if protocol != "HTTP":
+            context.warn(resource, f"{protocol or 'a'} API is not supported locally: left out")
+            return Built(None, resource.logical_id, {"ApiId": resource.logical_id})
+        if "BodyS3Location" in props:
+            raise resource.error(
+                "an API definition in S3 cannot be read locally: give it as Body",
+                "BodyS3Location",
+            )
+        body = props.get("Body") or {}
+        if not isinstance(body, Mapping):
+            raise resource.error("the API definition is a mapping (OpenAPI 3)", "Body")
+        cors = _cors(props.get("CorsConfiguration"), resource, "CorsConfiguration")
+        if cors is None:
+            cors = _cors(
+                body.get("x-amazon-apigateway-cors"), resource, "Body.x-amazon-apigateway-cors"
+            )
+        for warned in ("DisableExecuteApiEndpoint", "CredentialsArn"):
+            if props.get(warned):
+                context.warn(resource, f"{warned} is not honoured locally")
+        name = props.get("Name")
+        settings: dict[str, Any] = {"base_path": None}
+        if cors is not None:
+            settings["cors"] = cors
+        try:
+            api = context.mesh.http_api(
+                name if isinstance(name, str) and name else resource.logical_id, **settings
+            )
+        except TemplateError:
+            raise
+        except ConfigurationError as exc:
+            raise resource.error(str(exc), "CorsConfiguration" if cors else None) from None
+        state = template_apis(context).add(resource.logical_id, api)
+        if body:
+            context.after_build(routes_from_body(api, body, resource, context))
+        if props.get("Target") is not None:
+            self._quick_create(api, state, resource, context)
+        attributes = {"ApiEndpoint": _endpoint(api), "ApiId": api.id}
+        return Built(api, api.id, attributes)
+
+    @staticmethod
+    def _quick_create(
+        api: HttpApi, state: ApiState, resource: CfnResource, context: BuildContext
+    ) -> None:
+        """``Target``: a route (``RouteKey``, ``$default`` unless given) to the function, with
+        payload 2.0, on a ``$default`` stage."""
+        props = resource.properties
+        target = function_of_uri(props["Target"], resource, "Target", context)
+        key = str(props.get("RouteKey", "$default"))
+
+        def add() -> None:
+            check_function(target, resource, "Target", context)
+            try:
+                api.route(key, target, payload_format_version="2.0")
+            except TemplateError:
+                raise
+            except ConfigurationError as exc:
+                raise resource.error(str(exc), "RouteKey") from None
+
+        context.after_build(add)
+        state.stages.append(("$default", True))
+
+
+class HttpApiIntegrationKind:
+    """``AWS::ApiGatewayV2::Integration``: what a ``Route``'s ``integrations/{id}`` runs."""
+
+    types: ClassVar[tuple[str, ...]] = ("AWS::ApiGatewayV2::Integration",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        props = resource.properties
+        state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
+        api = state.api
+        assert isinstance(api, HttpApi)
+        kind = str(props.get("IntegrationType", "")).upper()
+        integration_id = api_id("integration", f"{api.id}:{resource.logical_id}")[:7]
+        if kind == "AWS_PROXY":
+            target = function_of_uri(
+                props.get("IntegrationUri"), resource, "IntegrationUri", context
+            )
+            version = str(props.get("PayloadFormatVersion", "1.0"))
+            timeout = props.get("TimeoutInMillis")
+
+            def route(key: str, authorizer: Authorizer | None, where: CfnResource) -> None:
+                check_function(target, resource, "IntegrationUri", context)
+                try:
+                    api.route(
+                        key, target, authorizer=authorizer, payload_format_version=version,
+                        timeout=None if timeout is None else float(timeout) / 1000,
+                    )  # fmt: skip
+                except TemplateError:
+                    raise
+                except ConfigurationError as exc:
+                    raise where.error(str(exc), "RouteKey") from None
+        else:
+            context.warn(
+                resource,
+                f"IntegrationType {kind or 'none'!r} is not run locally (only AWS_PROXY to a "
+                "Lambda function): its routes answer 500 as API Gateway does for an "
+                "integration it cannot call",
+            )
+
+            def route(key: str, authorizer: Authorizer | None, where: CfnResource) -> None:
+                try:
+                    api.fixed_route(key, unintegrated("http"), authorizer=authorizer)
+                except TemplateError:
+                    raise
+                except ConfigurationError as exc:
+                    raise where.error(str(exc), "RouteKey") from None
+
+        state.routes_by_integration[integration_id] = route
+        return Built(None, integration_id, {"IntegrationId": integration_id})
+
+
+class HttpApiAuthorizerKind:
+    """``AWS::ApiGatewayV2::Authorizer``: ``JWT`` (``JwtConfiguration``: ``Issuer``,
+    ``Audience``; keys from ``{Issuer}/.well-known/jwks.json``) and ``REQUEST`` Lambda
+    authorizers."""
+
+    types: ClassVar[tuple[str, ...]] = ("AWS::ApiGatewayV2::Authorizer",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        props = resource.properties
+        state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
+        jwt = props.get("JwtConfiguration") or {}
+        settings: dict[str, Any] = {
+            "type": props.get("AuthorizerType"),
+            "authorizerUri": props.get("AuthorizerUri"),
+            "identitySource": props.get("IdentitySource"),
+            "authorizerResultTtlInSeconds": props.get("AuthorizerResultTtlInSeconds"),
+            "enableSimpleResponses": props.get("EnableSimpleResponses"),
+            "authorizerPayloadFormatVersion": props.get("AuthorizerPayloadFormatVersion"),
+        }
+        if isinstance(jwt, Mapping):
+            settings["jwtConfiguration"] = {
+                "issuer": jwt.get("Issuer"),
+                "audience": jwt.get("Audience"),
+            }
+        settings = {key: value for key, value in settings.items() if value is not None}
+        authorizer = build_authorizer(state.api, settings, resource, "AuthorizerType", context)
+        authorizer_id = api_id("authorizer", f"{state.api.id}:{resource.logical_id}")[:6]
+        state.authorizers[authorizer_id] = authorizer
+        return Built(authorizer, authorizer_id, {"AuthorizerId": authorizer_id})
+
+
+class HttpApiRouteKind:
+    """``AWS::ApiGatewayV2::Route``."""
+
+    types: ClassVar[tuple[str, ...]] = ("AWS::ApiGatewayV2::Route",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        props = resource.properties
+        state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
+        key = props.get("RouteKey")
+        if not isinstance(key, str):
+            raise resource.error("a route key such as 'GET /orders/{id}' or '$default'", "RouteKey")
+        target = props.get("Target")
+        integration = target.removeprefix("integrations/") if isinstance(target, str) else None
+        route = state.routes_by_integration.get(integration or "")
+        if route is None:
+            raise resource.error("integrations/{id} of an Integration of this API", "Target")
+        authorizer = self._authorizer(props, state, resource)
+        context.after_build(lambda: route(key, authorizer, resource))
+        route_id = api_id("route", f"{state.api.id}:{resource.logical_id}")[:7]
+        return Built(None, route_id, {"RouteId": route_id})
+
+    @staticmethod
+    def _authorizer(
+        props: Mapping[str, Any], state: ApiState, resource: CfnResource
+    ) -> Authorizer | None:
+        kind = str(props.get("AuthorizationType", "NONE")).upper()
+        if kind == "NONE":
+            return None
+        if kind == "AWS_IAM":
+            return SigV4Authorizer()
+        if kind not in ("JWT", "CUSTOM"):
+            raise resource.error(f"{kind!r}: NONE, JWT, CUSTOM or AWS_IAM", "AuthorizationType")
+        found = state.authorizers.get(props.get("AuthorizerId"))  # type: ignore[arg-type]
+        if found is None:
+            raise resource.error("not an authorizer of this API", "AuthorizerId")
+        scopes = props.get("AuthorizationScopes") or []
+        requiring = getattr(found, "requiring", None)
+        if scopes and requiring is not None:
+            found = requiring(*scopes)
+        return found
+
+
+class HttpApiStageKind:
+    """``Stage`` (``StageName``, ``StageVariables``); ``Deployment`` means nothing locally."""
+
+    types: ClassVar[tuple[str, ...]] = ("AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::Deployment")
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        props = resource.properties
+        state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
+        if resource.type == "AWS::ApiGatewayV2::Deployment":
+            return Built(None, api_id("deployment", f"{state.api.id}:{resource.logical_id}"))
+        stage = props.get("StageName")
+        if not isinstance(stage, str):
+            raise resource.error("a stage needs a name", "StageName")
+        variables = props.get("StageVariables")
+        try:
+            state.api.add_stage(stage, variables)
+        except TemplateError:
+            raise
+        except ConfigurationError as exc:
+            raise resource.error(str(exc), "StageVariables" if variables else "StageName") from None
+        state.stages.append((stage, True))
+        return Built(None, stage)
+
+
+register(HttpApiKind())
+register(HttpApiIntegrationKind())
+register(HttpApiAuthorizerKind())
+register(HttpApiRouteKind())
+register(HttpApiStageKind())
