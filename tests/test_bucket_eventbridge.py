@@ -202,23 +202,22 @@ async def test_eventbridge_and_configurations_share_the_request(
 
 async def test_the_default_bus_is_made_when_the_mesh_has_none(mesh: Mesh) -> None:
     bucket = mesh.bucket("uploads")
-    bucket.send_to_eventbridge()
     assert mesh.context.find_resource("default") is None
+    bucket.send_to_eventbridge()
+    bus = mesh.context.find_resource("default")
+    assert isinstance(bus, Bus)
+    assert mesh.bus() is bus  # the bus mesh.bus() gives, started with the mesh
     async with mesh:
-        bus = mesh.context.find_resource("default")
-        assert isinstance(bus, Bus)
-        assert mesh.bus() is bus  # the same bus mesh.bus() gives
         await bucket.put_object("k", b"")
         assert bus.events_put == 1
 
 
-async def test_a_default_that_is_not_a_bus_fails_at_start(clock: VirtualClock) -> None:
-    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
+def test_a_default_that_is_not_a_bus_is_refused(mesh: Mesh) -> None:
     mesh.queue("default")
-    mesh.bucket("uploads").send_to_eventbridge()
+    bucket = mesh.bucket("uploads")
     with pytest.raises(ConfigurationError, match="default bus"):
-        await mesh.start()
-    await mesh.stop()
+        bucket.send_to_eventbridge()
+    assert not bucket.eventbridge
 
 
 async def test_a_busy_bus_is_waited_for_and_loses_nothing(mesh: Mesh) -> None:

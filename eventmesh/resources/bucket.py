@@ -552,14 +552,16 @@ class Bucket(Resource):
 
     def send_to_eventbridge(self, enabled: bool = True) -> None:
         """Send every object event to the mesh's ``default`` bus as S3 sends them to
-        EventBridge (S3's ``EventBridgeConfiguration``); ``False`` stops it. The bus is
-        made if the mesh has none when the bucket starts."""
+        EventBridge (S3's ``EventBridgeConfiguration``); ``False`` stops it.
+
+        The bus is ``mesh.bus("default")``, made now if the mesh has none (so it starts with
+        the mesh and, on durable storage, stores its first deliveries as any other): give it
+        settings of your own (``max_pending``) by declaring it first."""
         if not isinstance(enabled, bool):
             raise ConfigurationError(f"enabled: True or False, got {enabled!r}")
+        bus = self._default_bus() if enabled else None
         self._eventbridge = enabled
-        self._bus = None
-        if enabled and self._live:
-            self._bus = self._default_bus()
+        self._bus = bus
 
     def _default_bus(self) -> Bus:
         found = self.context.find_resource(EVENTBRIDGE_BUS)
@@ -661,7 +663,8 @@ class Bucket(Resource):
         for configuration in self.notifications:
             configuration.resolve()
             configuration._check_target()
-        self._bus = self._default_bus() if self._eventbridge else None
+        if self._eventbridge:
+            self._bus = self._default_bus()  # the same bus, unless it was removed since
         self._live = True
 
     async def start(self) -> None:
