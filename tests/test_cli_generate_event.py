@@ -117,7 +117,17 @@ def test_sqs_receive_message_carries_the_options(capsys: pytest.CaptureFixture[s
 
 def test_sqs_fifo_queue_gives_the_group(capsys: pytest.CaptureFixture[str]) -> None:
     event = generate(
-        capsys, "sqs", "receive-message", "--queue-name", "orders.fifo", "--group-id", "cart-9"
+        capsys,
+        "sqs",
+        "receive-message",
+        "--queue-name",
+        "orders.fifo",
+        "--group-id",
+        "cart-9",
+        "--time",
+        "1772366400.5",  # epoch seconds
+        "--region",
+        "us-gov-west-1",
     )
     SqsModel.model_validate(event)
     attributes = event["Records"][0]["attributes"]
@@ -127,6 +137,11 @@ def test_sqs_fifo_queue_gives_the_group(capsys: pytest.CaptureFixture[str]) -> N
         "232c6a1c6c288a09818c289aaf42aa5957ffc384537f152b9883422d2f0353c3"
     )
     assert "SequenceNumber" in attributes
+    assert attributes["SentTimestamp"] == "1772366400500"
+    assert (
+        event["Records"][0]["eventSourceARN"]
+        == "arn:aws:sqs:us-gov-west-1:123456789012:orders.fifo"
+    )
 
 
 def test_a_group_for_a_standard_queue_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -563,7 +578,11 @@ def test_unknown_source_action_or_option_is_one_line(capsys: pytest.CaptureFixtu
     assert "unknown action 'upload' of s3: one of put, copy, delete" in line
     line = refused(capsys, "sqs", "receive-message", "--key", "k", "--stream", "s")
     assert "--key, --stream: not an option of sqs receive-message" in line
-    assert "--time" in refused(capsys, "sqs", "receive-message", "--time", "yesterday")
+    assert "--region" in refused(capsys, "sqs", "receive-message", "--region", "")
+    assert "--region" in refused(capsys, "sqs", "receive-message", "--region", "mars/1")
+    assert "--account-id" in refused(capsys, "sqs", "receive-message", "--account-id", "12")
+    for bad in ("yesterday", "nan", "inf", "-1", "1e300", "0001-01-01T00:00:00+00:00"):
+        assert "--time" in refused(capsys, "sqs", "receive-message", "--time", bad)
 
 
 def test_help_lists_every_sample_and_option(capsys: pytest.CaptureFixture[str]) -> None:

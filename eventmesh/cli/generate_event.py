@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import re
 import sys
 import textwrap
 import time
@@ -40,6 +41,9 @@ __all__ = ["COMMAND", "generate"]
 
 _PROG = "eventmesh generate-event"
 _WIDTH = 88
+_LAST_EPOCH = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 # Every option: (name, metavar, help). Which sample reads which, and its default, is in
 # SAMPLES (shown in the epilog); an option given to a sample that does not read it is refused.
@@ -190,22 +194,24 @@ def _given(arguments: argparse.Namespace) -> dict[str, Any]:
 
 
 def _epoch(text: str | None) -> float:
-    """``--time`` as epoch seconds (now without it)."""
+    """``--time`` as epoch seconds (now without it), from 1970 to the end of 9999."""
     if text is None:
         return time.time()
     try:
-        return float(text)
+        epoch = float(text)
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SampleError(
-            f"--time: ISO 8601 (2026-01-01T12:00:00Z) or epoch seconds, got {text!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise SampleError(
+                f"--time: ISO 8601 (2026-01-01T12:00:00Z) or epoch seconds, got {text!r}"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        epoch = moment.timestamp()
+    if not 0 <= epoch <= _LAST_EPOCH:  # NaN too
+        raise SampleError(f"--time: from 1970-01-01 to 9999-12-31, got {text!r}")
+    return epoch
 
 
 def generate(sample: Sample, given: dict[str, Any]) -> Any:
@@ -217,9 +223,15 @@ def generate(sample: Sample, given: dict[str, Any]) -> Any:
     if unread:
         flags = ", ".join(f"--{name}" for name in unread)
         raise SampleError(f"{flags}: not an option of {sample.source} {sample.action}")
+    region = given.get("region", "us-east-1")
+    if not _REGION.match(region):
+        raise SampleError(f"--region: a region such as us-east-1 or eu-west-3, got {region!r}")
+    account_id = given.get("account-id", "123456789012")
+    if not _ACCOUNT_ID.match(account_id):
+        raise SampleError(f"--account-id: 12 digits, got {account_id!r}")
     sampling = Sampling(
-        region=given.get("region", "us-east-1"),
-        account_id=given.get("account-id", "123456789012"),
+        region=region,
+        account_id=account_id,
         start=_epoch(given.get("time")) - sample.lead,
     )
     module_name, _, function_name = sample.builder.partition(":")
