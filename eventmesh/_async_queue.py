@@ -72,7 +72,7 @@ from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.backends.protocols import Delivery, OutgoingMessage, QueueStats, QueueStore
 
 if TYPE_CHECKING:
-    from eventmesh._function import Function, FunctionVersion
+    from eventmesh._function import Function, FunctionConfig, FunctionVersion
 
 __all__ = ["POLL_WAIT", "AsyncInvocationQueue"]
 
@@ -510,14 +510,14 @@ class AsyncInvocationQueue:
             await self._finish(event)
             invoker.telemetry.count("async_dropped", function.name)
             return
-        config = version.config
+        config = function.event_config(event.qualifier, version)
         age = clock.time() - event.enqueued_at
         invoker.telemetry.record_event_age(function.name, age * 1000.0)
         if age >= config.max_event_age:
-            await self._discard(event, version, arn, "EventAgeExceeded")
+            await self._discard(event, config, arn, "EventAgeExceeded")
             return
         if function.reserved == 0:
-            await self._discard(event, version, arn, "ZeroReservedConcurrency")
+            await self._discard(event, config, arn, "ZeroReservedConcurrency")
             return
         acquired, lease = invoker.try_acquire(function)
         if not acquired:
@@ -560,7 +560,7 @@ class AsyncInvocationQueue:
             }
         ).decode()
         if attempts > config.retries:
-            await self._discard(event, version, arn, "RetriesExhausted")
+            await self._discard(event, config, arn, "RetriesExhausted")
             return
         delay = FUNCTION_ERROR_DELAYS[min(attempts, len(FUNCTION_ERROR_DELAYS)) - 1]
         age = clock.time() - event.enqueued_at
@@ -586,11 +586,10 @@ class AsyncInvocationQueue:
             await self._store.delete(self.name, [event.delivery.receipt])
 
     async def _discard(
-        self, event: _Event, version: FunctionVersion, arn: str, condition: str
+        self, event: _Event, config: FunctionConfig, arn: str, condition: str
     ) -> None:
         """The event's processing is over without success: tell on_failure and dead_letter."""
         last = orjson.loads(event.last) if event.last is not None else None
-        config = version.config
         if last is None:
             record = self._record(event, arn, condition, event.attempts, None, None, None, None)
         else:

@@ -45,6 +45,9 @@ InitHook: TypeAlias = Callable[["Context"], Any]
 
 LATEST = "$LATEST"
 _MAX_ENVIRONMENT_BYTES = 4096
+EVENT_INVOKE_SETTINGS = ("retries", "max_event_age", "on_success", "on_failure")
+"""The settings of an asynchronous invocation that Lambda's event invoke configuration sets
+per qualifier (``PutFunctionEventInvokeConfig``)."""
 
 
 def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool) -> None:
@@ -68,7 +71,8 @@ class FunctionConfig:
     ``provisioned_concurrency`` environments initialised at start; ``retries`` 0-2 and
     ``max_event_age`` (s) 60-21600 for asynchronous invocations; destinations for their
     outcome; ``dead_letter`` for events that failed all attempts; ``environment`` variables,
-    4 KB in all.
+    4 KB in all; ``ephemeral_storage`` (MB) 512-10240, the size of a process environment's
+    ``/tmp`` (Lambda's ``EphemeralStorage``; nothing in process).
     """
 
     timeout: float = 3
@@ -81,10 +85,12 @@ class FunctionConfig:
     on_failure: DestinationSpec | None = None
     dead_letter: DestinationSpec | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    ephemeral_storage: int = 512
 
     def __post_init__(self) -> None:
         _check_range("timeout", self.timeout, 1, 900, integer=False)
         _check_range("memory", self.memory, 128, 10240, integer=True)
+        _check_range("ephemeral_storage", self.ephemeral_storage, 512, 10240, integer=True)
         if self.reserved_concurrency is not None:
             _check_range("reserved_concurrency", self.reserved_concurrency, 0, 1e9, integer=True)
         _check_range("provisioned_concurrency", self.provisioned_concurrency, 0, 1e9, integer=True)
@@ -279,6 +285,10 @@ class Function:
         invocation: kept here as ``$LATEST`` changes."""
         self.versions: dict[str, FunctionVersion] = {}
         self.aliases: dict[str, Alias] = {}
+        self.event_invoke: dict[str, dict[str, Any]] = {}
+        """Event invoke settings of published versions and aliases, by qualifier (``$LATEST``'s
+        are its configuration's): see :meth:`configure_event_invoke`."""
+        self._event_configs: dict[tuple[str, FunctionVersion], FunctionConfig] = {}
         self._last_published: tuple[Handler, InitHook | None, FunctionConfig] | None = None
         # The mesh's hooks: validators may refuse a new $LATEST; listeners see every version.
         self._validators: list[Callable[[FunctionVersion], None]] = []
@@ -335,6 +345,76 @@ class Function:
         self.reserved = new.config.reserved_concurrency
         for listener in self._on_change:
             listener(new)
+
+    # -- event invoke configuration ------------------------------------------------------
+    def configure_event_invoke(self, qualifier: str = LATEST, **settings: Any) -> None:
+        """Lambda's ``PutFunctionEventInvokeConfig``: ``retries``, ``max_event_age``,
+        ``on_success`` and ``on_failure`` for the Event invocations made through
+        ``qualifier``: ``$LATEST`` (the unqualified name; its configuration changes, as
+        :meth:`update_configuration` changes it), a published version or an alias. A version's
+        or an alias's settings apply to invocations naming it (``fn:3``, ``fn:live``), over
+        the configuration of the version that runs; unset ones keep that version's (Lambda's
+        own defaults there: 2 retries, 6 hours, no destinations)."""
+        unknown = set(settings) - set(EVENT_INVOKE_SETTINGS)
+        if unknown:
+            raise ConfigurationError(
+                f"not event invoke settings: {', '.join(sorted(unknown))} (they are "
+                f"{', '.join(EVENT_INVOKE_SETTINGS)})"
+            )
+        if qualifier == LATEST:
+            self.update_configuration(**settings)
+            return
+        if qualifier not in self.versions and qualifier not in self.aliases:
+            raise ResourceNotFoundError(
+                f"function {self.name!r} has no version or alias {qualifier!r}",
+                function_name=self.name,
+            )
+        FunctionConfig().replace(**settings)  # the ranges, checked now
+        self.event_invoke[qualifier] = dict(settings)
+        self._event_configs.clear()
+
+    def event_config(self, qualifier: str, version: FunctionVersion) -> FunctionConfig:
+        """The configuration an Event invocation through ``qualifier`` runs ``version`` with:
+        the version's, with the qualifier's event invoke settings over it."""
+        settings = self.event_invoke.get(qualifier) if qualifier else None
+        if not settings:
+            return version.config
+        key = (qualifier, version)
+        config = self._event_configs.get(key)
+        if config is None:
+            config = self._event_configs[key] = version.config.replace(**settings)
+        return config
+
+    # -- provisioned concurrency ---------------------------------------------------------
+    def provision(self, qualifier: str, count: int) -> None:
+        """Lambda's ``PutProvisionedConcurrencyConfig``: ``count`` environments of a published
+        version, or of an alias's version (an alias with weighted routing shares them by its
+        weights), initialised when the mesh starts (``$LATEST``'s is its configuration's
+        ``provisioned_concurrency``: Lambda refuses provisioned concurrency on it)."""
+        _check_range("provisioned concurrency", count, 0, 1e9, integer=True)
+        if qualifier == LATEST:
+            raise ConfigurationError(
+                "provisioned concurrency is for a published version or an alias, not $LATEST"
+            )
+        alias = self.aliases.get(qualifier)
+        shares: dict[str, int]
+        if alias is None:
+            self.version(qualifier)  # ResourceNotFoundError for a version not published
+            shares = {qualifier: count}
+        elif alias.version == LATEST:
+            raise ConfigurationError(
+                f"alias {qualifier!r} points to $LATEST: provisioned concurrency needs a "
+                "published version"
+            )
+        else:
+            extra = {version: round(count * weight) for version, weight in alias.routing.items()}
+            shares = {alias.version: count - sum(extra.values()), **extra}
+        for number, share in shares.items():
+            version = self.versions[number]
+            config = version.config.replace(provisioned_concurrency=share)
+            for validate in self._validators:
+                validate(FunctionVersion(self, number, version.handler, version.init_hook, config))
+            version.config = config
 
     # -- versions ----------------------------------------------------------------------
     def publish_version(self) -> FunctionVersion:

@@ -55,6 +55,7 @@ from eventmesh.mappings.stream_mapping import StreamMapping
 from eventmesh.middleware.idempotency import IdempotencyMiddleware
 from eventmesh.process._adapter import ProcessSettings
 from eventmesh.process._function import ProcessFunction, check_isolation, handler_of
+from eventmesh.process._launch import LaunchOptions
 from eventmesh.resources.bucket import Bucket
 from eventmesh.resources.bus import Bus
 from eventmesh.resources.context import ResourceContext, Service
@@ -268,8 +269,11 @@ class Mesh:
         handler: str,
         code: str | os.PathLike[str],
         isolation: Literal["process"] | None = None,
+        runtime: str | None = None,
+        layers: Iterable[str | os.PathLike[str]] = (),
         timeout: float = 3,
         memory: int = 128,
+        ephemeral_storage: int = 512,
         reserved_concurrency: int | None = None,
         provisioned_concurrency: int = 0,
         retries: int = 2,
@@ -294,6 +298,7 @@ class Mesh:
         name: str | None = None,
         timeout: float = 3,
         memory: int = 128,
+        ephemeral_storage: int = 512,
         reserved_concurrency: int | None = None,
         provisioned_concurrency: int = 0,
         retries: int = 2,
@@ -316,9 +321,12 @@ class Mesh:
         handler: str | None = None,
         code: str | os.PathLike[str] | None = None,
         isolation: Literal["in_process", "process"] | None = None,
+        runtime: str | None = None,
+        layers: Iterable[str | os.PathLike[str]] = (),
         name: str | None = None,
         timeout: float = 3,
         memory: int = 128,
+        ephemeral_storage: int = 512,
         reserved_concurrency: int | None = None,
         provisioned_concurrency: int = 0,
         retries: int = 2,
@@ -346,13 +354,23 @@ class Mesh:
         ``bootstrap`` is a custom runtime, in any language). A decorated plain ``def`` runs in
         the mesh's process unless ``isolation="process"`` (see :mod:`eventmesh.process`).
 
+        ``runtime`` names Lambda's runtime for a handler string: ``python3.x`` (AWS's Python
+        runtime client on this interpreter, even when the code directory holds a
+        ``bootstrap``) or ``provided``, ``provided.al2``, ``provided.al2023`` (the executable
+        ``bootstrap`` of the code directory, else of the last layer holding one); ``None``
+        decides by the code directory. ``layers`` are layer directories, as Lambda extracts
+        them into ``/opt`` (later ones win): each one's ``python`` and
+        ``python/lib/python3.x/site-packages`` go on a Python handler's import path after the
+        code directory, its ``bin`` on ``PATH`` and its ``lib`` on ``LD_LIBRARY_PATH``.
+        ``ephemeral_storage`` (MB, 512-10240) is the size of a process environment's ``/tmp``.
+
         ``url=True`` (or a :class:`~eventmesh.gateway.function_url.FunctionUrlConfig`, or a
         mapping with ``auth_type`` and ``cors``) gives the function a function URL.
         """
         check_isolation(isolation)
         url_config = url_settings(url)
         check_max_pending(max_pending)
-        layers = check_middleware(middleware, "function")
+        wrappers = check_middleware(middleware, "function")
         if idempotency is not None and not isinstance(idempotency, Idempotency):
             raise ConfigurationError(f"idempotency must be an Idempotency, got {idempotency!r}")
         config = FunctionConfig(
@@ -366,7 +384,11 @@ class Mesh:
             on_failure=on_failure,
             dead_letter=dead_letter,
             environment=environment or {},
+            ephemeral_storage=ephemeral_storage,
         )
+        if isinstance(layers, str | os.PathLike):
+            raise ConfigurationError(f"layers must be a list of directories, got {layers!r}")
+        launch_options = LaunchOptions(runtime, tuple(layers))
 
         if handler is not None or code is not None:
             if func is not None:
@@ -385,9 +407,15 @@ class Mesh:
                 )
             return self._with_url(
                 self._register_process(
-                    name, handler, code, config, idempotency, max_pending, layers, None
+                    name, handler, code, config, idempotency, max_pending, wrappers, None,
+                    launch_options,
                 ),
                 url_config,
+            )  # fmt: skip
+        if launch_options != LaunchOptions():
+            raise ConfigurationError(
+                "runtime= and layers= are settings of a function declared by its handler "
+                "string (handler= and code=)"
             )
 
         def register(target: Handler) -> Function:
@@ -397,9 +425,9 @@ class Mesh:
                 )
                 return self._with_url(self._register_process(
                     name or target.__name__, handler_string, root, config, idempotency,
-                    max_pending, layers, target,
+                    max_pending, wrappers, target,
                 ), url_config)  # fmt: skip
-            function = self._register(target, name, config, idempotency, max_pending, layers)
+            function = self._register(target, name, config, idempotency, max_pending, wrappers)
             return self._with_url(function, url_config)
 
         return register(func) if func is not None else register
@@ -421,6 +449,7 @@ class Mesh:
         max_pending: int | None,
         middleware: tuple[Middleware, ...],
         original: Handler | None,
+        options: LaunchOptions | None = None,
     ) -> Function:
         settings = ProcessSettings(
             region=self.region,
@@ -433,7 +462,7 @@ class Mesh:
         def build(
             name: str, _: Handler, config: FunctionConfig, layers: tuple[Middleware, ...]
         ) -> Function:
-            return ProcessFunction(name, handler, code, config, settings, layers, original)
+            return ProcessFunction(name, handler, code, config, settings, layers, original, options)
 
         function = self._register(
             original or _unused_handler, name, config, idempotency, max_pending, middleware, build
@@ -925,6 +954,15 @@ class Mesh:
                             f"{function.name}:{version.version} dead_letter: {spec!r} is a "
                             "function; a dead-letter target is a queue or a topic"
                         )
+            for qualifier, settings in function.event_invoke.items():
+                for setting in ("on_success", "on_failure"):
+                    spec = settings.get(setting)
+                    if spec is None:
+                        continue
+                    try:
+                        self._context.destination(spec)
+                    except EventMeshError as exc:
+                        problems.append(f"{function.name}:{qualifier} {setting}: {exc}")
         if problems:
             raise ConfigurationError("invalid destinations: " + "; ".join(problems))
 

@@ -52,7 +52,7 @@ __all__ = ["ProcessRuntime", "ProcessSettings"]
 logger = logging.getLogger("eventmesh")
 
 EPHEMERAL_STORAGE_MB = 512
-"""Lambda's default ``/tmp`` size (no setting for it yet)."""
+"""Lambda's default ``/tmp`` size (a function's ``ephemeral_storage`` sets its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class ProcessSettings:
         if self.sandbox is not open_sandbox or not detect_mechanisms().private_tmp:
             return
         needs = [("code directory", launch.code), ("runtime", Path(launch.argv[0]))]
+        needs += [("layer directory", layer) for layer in launch.layers]
         if launch.argv[0] == sys.executable:  # its packages (awslambdaric) come from sys.prefix
             needs.append(("Python environment", Path(sys.prefix)))
         for what, path in needs:
@@ -102,10 +103,18 @@ class ProcessSettings:
 class ProcessRuntime:
     """The init hook and handler of one process function (all its versions)."""
 
-    def __init__(self, name: str, launch: Launch, settings: ProcessSettings) -> None:
+    def __init__(
+        self,
+        name: str,
+        launch: Launch,
+        settings: ProcessSettings,
+        storage_of: Callable[[str], int] | None = None,
+    ) -> None:
         self.name = name
         self.launch = launch
         self.settings = settings
+        self._storage_of = storage_of
+        """A version's ephemeral storage (MB); None: Lambda's default."""
         self.environments: dict[str, ProcessEnvironment] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -136,6 +145,7 @@ class ProcessRuntime:
         variables = dict(context.environment)
         version = context.function_version
         memory = context.memory_limit_in_mb
+        storage = EPHEMERAL_STORAGE_MB if self._storage_of is None else self._storage_of(version)
 
         def make_variables(runtime_api: str) -> dict[str, str]:
             return process_variables(
@@ -153,7 +163,7 @@ class ProcessRuntime:
             )
 
         def make_sandbox(root: Path) -> Sandbox:
-            return settings.sandbox(key, memory, EPHEMERAL_STORAGE_MB, root)
+            return settings.sandbox(key, memory, storage, root)
 
         return ProcessEnvironment(
             self.launch, key, self.name, make_sandbox, make_variables, settings.max_response_bytes

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from eventmesh._errors import ConfigurationError
 from eventmesh._function import LATEST, Function, FunctionConfig, FunctionVersion, is_async_callable
 from eventmesh.process._adapter import ProcessRuntime, ProcessSettings
-from eventmesh.process._launch import plan_launch
+from eventmesh.process._launch import LaunchOptions, plan_launch
 from eventmesh.process._variables import check_environment
 
 if TYPE_CHECKING:
@@ -51,11 +51,12 @@ class ProcessFunction(Function):
         settings: ProcessSettings,
         middleware: Sequence[Middleware] = (),
         original: Callable[[Any, Context], Any] | None = None,
+        options: LaunchOptions | None = None,
     ) -> None:
         check_environment(config.environment)
-        launch = plan_launch(handler, code)
+        launch = plan_launch(handler, code, options)
         settings.check_visible(launch)
-        self.runtime = ProcessRuntime(name, launch, settings)
+        self.runtime = ProcessRuntime(name, launch, settings, self._storage_of)
         self.original = original
         super().__init__(name, self.runtime.handle, config, middleware)
         self.latest = FunctionVersion(
@@ -69,6 +70,19 @@ class ProcessFunction(Function):
     @property
     def code(self) -> Path:
         return self.runtime.launch.code
+
+    @property
+    def runtime_name(self) -> str:
+        """Lambda's name of the runtime that runs it (``python3.12``, ``provided.al2023``)."""
+        return self.runtime.launch.runtime
+
+    @property
+    def layers(self) -> tuple[Path, ...]:
+        return self.runtime.launch.layers
+
+    def _storage_of(self, version: str) -> int:
+        """The ``/tmp`` size (MB) of an environment of ``version``."""
+        return self.version(version).config.ephemeral_storage
 
     def __call__(self, event: Any, context: Context) -> Any:
         if self.original is None:

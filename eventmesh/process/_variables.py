@@ -14,6 +14,9 @@ What the process gets, and nothing else of the mesh's own environment:
   ``LANG=en_US.UTF-8``, ``PATH`` (this interpreter's directory first, then the mesh's
   ``PATH``: Lambda's is fixed, here the machine's tools such as ``node`` and ``curl`` must be
   found) and, passed through when the mesh has them, ``LD_LIBRARY_PATH`` and ``VIRTUAL_ENV``;
+- the layers' folders (:mod:`eventmesh.process._launch`): ``bin`` at the end of ``PATH``,
+  ``lib`` at the end of ``LD_LIBRARY_PATH``, and for Python ``PYTHONPATH`` (after the
+  function's own, if it sets one);
 - the function's own ``environment``, which may not set a reserved name (Lambda refuses
   those at configuration).
 
@@ -118,7 +121,14 @@ def process_variables(
     for name in _PASSED_THROUGH:
         if name in parent:
             variables[name] = parent[name]
+    for name, paths in launch.layer_variables().items():
+        if paths and name != "PYTHONPATH":
+            variables[name] = os.pathsep.join(p for p in (variables.get(name), *paths) if p)
     variables.update(function_environment)
+    layer_imports = launch.layer_variables()["PYTHONPATH"]
+    if layer_imports:  # after the function's own PYTHONPATH, as Lambda's /opt/python is
+        own = function_environment.get("PYTHONPATH")
+        variables["PYTHONPATH"] = os.pathsep.join(p for p in (own, *layer_imports) if p)
     variables.update(
         {
             "_HANDLER": launch.handler,

@@ -120,7 +120,6 @@ def translate(
     try:
         from samtranslator.model.exceptions import InvalidDocumentException
         from samtranslator.translator.arn_generator import ArnGenerator
-        from samtranslator.translator.transform import transform
     except ImportError as exc:
         raise TemplateError(
             f"a SAM template needs the sam extra ({exc}): pip install 'eventmesh[sam]'"
@@ -130,7 +129,7 @@ def translate(
     previous = ArnGenerator.BOTO_SESSION_REGION_NAME
     ArnGenerator.BOTO_SESSION_REGION_NAME = region
     try:
-        translated = transform(document, dict(parameters), _NoManagedPolicies())
+        translated = _transform(document, dict(parameters), region)
     except InvalidDocumentException as exc:
         causes = "; ".join(cause.message for cause in exc.causes) or exc.message
         raise TemplateError(f"the SAM template is not valid: {causes}") from None
@@ -139,14 +138,37 @@ def translate(
     return Translated(translated, code_paths)
 
 
+def _transform(document: dict[str, Any], parameters: dict[str, Any], region: str) -> Any:
+    """``samtranslator.translator.transform.transform``, but with a boto3 session that has
+    the region: without one the translator asks boto3 for the environment's region
+    (``NoRegionFound`` where ``AWS_REGION`` is unset) to fill ``AWS::Region``."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import (
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
+
+    to_py27_compatible_template(document, parameters)
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    policies = _NoManagedPolicies()
+    translated = translator.translate(
+        document, parameter_values=parameters, get_managed_policy_map=policies.load
+    )
+    return undo_mark_unicode_str_in_template(translated)
+
+
 def _plain_code_paths(template: Mapping[str, Any], base: Path) -> dict[str, Path]:
-    """A plain CloudFormation template may give a function's ``Code`` as a local folder
-    (``Code: ./src``, as ``aws cloudformation package`` reads it): kept by logical id."""
+    """A plain CloudFormation template may give a function's ``Code`` or a layer's
+    ``Content`` as a local folder (``Code: ./src``, as ``aws cloudformation package`` reads
+    it): kept by logical id."""
+    members = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}
     paths: dict[str, Path] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
-        if not isinstance(resource, dict):
+        if not isinstance(resource, dict) or resource.get("Type") not in members:
             continue
-        code = (resource.get("Properties") or {}).get("Code")
-        if resource.get("Type") == "AWS::Lambda::Function" and _is_local(code):
+        code = (resource.get("Properties") or {}).get(members[resource["Type"]])
+        if _is_local(code):
             paths[logical_id] = (base / str(code)).resolve()
     return paths

@@ -49,6 +49,8 @@ from eventmesh._function import LATEST, Alias, Function, FunctionTarget, Functio
 from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services._log_tail import TAIL
+from eventmesh.declare import DeclarationError
+from eventmesh.declare.lambda_alias import alias_routing
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.stream import Stream
 
@@ -159,6 +161,9 @@ def _runtime_and_handler(function: Function) -> tuple[str, str]:
     python = f"python{sys.version_info.major}.{sys.version_info.minor}"
     handler_string = getattr(function, "handler_string", None)
     if isinstance(handler_string, str):
+        runtime = getattr(function, "runtime_name", None)
+        if isinstance(runtime, str) and runtime:
+            return runtime, handler_string
         code = getattr(function, "code", None)
         if isinstance(code, Path) and (code / "bootstrap").is_file():
             return "provided.al2023", handler_string
@@ -208,7 +213,7 @@ def describe_version(call: AwsCall, version: FunctionVersion) -> dict[str, Any]:
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "Architectures": ["x86_64"],
-        "EphemeralStorage": {"Size": 512},
+        "EphemeralStorage": {"Size": config.ephemeral_storage},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function.name}"},
     }
     if config.environment:
@@ -347,10 +352,10 @@ def _function_named(call: AwsCall, name: str) -> Function:
 
 
 def _routing(params: Mapping[str, Any]) -> dict[str, float] | None:
-    config = params.get("RoutingConfig")
-    if config is None:
-        return None
-    return {str(k): float(v) for k, v in (config.get("AdditionalVersionWeights") or {}).items()}
+    try:
+        return alias_routing(params.get("RoutingConfig"))
+    except DeclarationError as exc:
+        raise invalid_parameter(f"{exc.member}: {exc}") from None
 
 
 def _point(

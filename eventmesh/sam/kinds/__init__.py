@@ -23,6 +23,10 @@ KIND_MODULES: tuple[str, ...] = (
     "api_keys",
     "http_api",
     "function_url",
+    "lambda_function",
+    "lambda_layer",
+    "lambda_versions",
+    "lambda_invoke_config",
 )
 """Modules of this package, by name, that register kinds."""
 

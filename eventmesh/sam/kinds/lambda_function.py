@@ -1,0 +1,302 @@
+"""``AWS::Lambda::Function`` (what SAM's ``AWS::Serverless::Function`` becomes): a process
+function of the mesh.
+
+- ``Runtime``: ``python3.x`` runs ``Handler`` with AWS's Python runtime client on the mesh's
+  interpreter; ``provided``, ``provided.al2``, ``provided.al2023`` run the code folder's (or a
+  layer's) executable ``bootstrap``. Any other runtime (Node.js, Java, .NET, Ruby) cannot run
+  here: the function is left out with a warning and a stand-in takes its name, so what the
+  template wires to it (mappings, rules, destinations, routes) still builds; each invocation
+  of the stand-in fails (error type ``RuntimeUnavailable``), saying so. A container image
+  (``PackageType: Image``, ``Code.ImageUri``) is refused: nothing of it runs without its image.
+- ``Code``: the local folder the template names (``CodeUri``, or a plain template's ``Code:
+  ./src``); ``ZipFile`` inline code is Lambda's ``index.py``, written (when changed) into
+  ``.eventmesh/inline/<function>/`` beside the template, or under the user's cache folder when
+  the template's folder is under ``/tmp`` or not writable; code in S3 is refused.
+- ``FunctionName`` (else the logical id), ``Environment.Variables`` (numbers and booleans
+  become strings, as CloudFormation passes them), ``Timeout`` (3), ``MemorySize`` (128),
+  ``EphemeralStorage.Size`` (512), ``ReservedConcurrentExecutions``,
+  ``DeadLetterConfig.TargetArn`` (a queue or topic of the mesh), ``Layers`` (local layer
+  versions; others are warned about).
+- Metadata, ignored: ``Architectures``, ``TracingConfig``, ``LoggingConfig``, ``Tags``,
+  ``Role``, ``VpcConfig``, ``KmsKeyArn``, ``Description``, ``RuntimeManagementConfig``,
+  ``SnapStart``, ``CodeSigningConfigArn``; ``RecursiveLoop: Allow`` is warned about (the mesh
+  always stops a loop, as ``Terminate``); ``FileSystemConfigs`` and ``ImageConfig`` are
+  warned about.
+
+``Ref`` gives the function's name, ``Fn::GetAtt ... Arn`` its ARN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from eventmesh._errors import ConfigurationError
+from eventmesh._function import Function
+from eventmesh.process._launch import CUSTOM_RUNTIMES, runtime_kind
+from eventmesh.process.sandbox import under_host_tmp
+from eventmesh.resources.queue import Queue
+from eventmesh.resources.topic import Topic
+from eventmesh.sam._model import BuildContext, Built, CfnResource
+from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._lambda import integer, local_layers
+
+__all__ = ["INLINE_FOLDER", "LambdaFunction", "RuntimeUnavailable", "inline_code_folder"]
+
+INLINE_FOLDER = Path(".eventmesh") / "inline"
+"""Where inline code is written, under the template's folder."""
+
+_WARNED = {
+    "FileSystemConfigs": "file systems (EFS) are not mounted locally",
+    "ImageConfig": "container image settings mean nothing for a Zip function",
+}
+_PROPERTY_OF = (
+    ("environment", "Environment.Variables"),
+    ("reserv", "ReservedConcurrentExecutions"),
+    ("layer", "Layers"),
+    ("bootstrap", "Runtime"),
+    ("runtime", "Runtime"),
+    ("handler", "Handler"),
+    ("code", "Code"),
+    ("dead", "DeadLetterConfig.TargetArn"),
+)
+
+
+class RuntimeUnavailable(Exception):
+    """The function's runtime does not run locally (the stand-in's error)."""
+
+
+def _environment(resource: CfnResource) -> dict[str, str]:
+    environment = resource.properties.get("Environment") or {}
+    if not isinstance(environment, Mapping):
+        raise resource.error("must be an object with Variables", "Environment")
+    variables = environment.get("Variables") or {}
+    if not isinstance(variables, Mapping):
+        raise resource.error("must be an object of names to values", "Environment.Variables")
+    converted = {}
+    for key, value in variables.items():
+        if isinstance(value, bool):
+            converted[str(key)] = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            converted[str(key)] = str(value)
+        else:  # the type only: values may be secrets
+            raise resource.error(
+                f"{key}: a value must be a string, number or boolean, got a {type(value).__name__}",
+                "Environment.Variables",
+            )
+    return converted
+
+
+def inline_code_folder(template_dir: Path, name: str, source: str) -> Path:
+    """The folder holding ``index.py`` with ``source``: ``.eventmesh/inline/<name>`` under
+    the template's folder, or the user's cache when that folder is under ``/tmp`` (hidden
+    from process environments) or cannot be written. The file is written only when its text
+    changed, so a watcher of the template's folder sees no change on a rebuild."""
+    candidates = []
+    base = template_dir.resolve()
+    if not under_host_tmp(base):
+        candidates.append(base / INLINE_FOLDER / name)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(str(base).encode()).hexdigest()[:16]
+    candidates.append(cache / "eventmesh" / "inline" / digest / name)
+    failure: OSError | None = None
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            index = folder / "index.py"
+            if not index.is_file() or index.read_text() != source:
+                index.write_text(source)
+            return folder
+        except OSError as exc:
+            failure = exc
+    raise OSError(f"cannot write inline code for {name}: {failure}")
+
+
+class LambdaFunction:
+    types: ClassVar[tuple[str, ...]] = ("AWS::Lambda::Function",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        properties = resource.properties
+        name = properties.get("FunctionName") or resource.logical_id
+        if not isinstance(name, str):
+            raise resource.error(f"must be a string, got {name!r}", "FunctionName")
+        code = properties.get("Code")
+        if properties.get("PackageType") == "Image" or (
+            isinstance(code, Mapping) and code.get("ImageUri") is not None
+        ):
+            raise resource.error(
+                "a container image function does not run locally (it needs its image): "
+                "give the function a Runtime, a Handler and a local CodeUri",
+                "PackageType" if properties.get("PackageType") == "Image" else "Code.ImageUri",
+            )
+        runtime = properties.get("Runtime")
+        if not isinstance(runtime, str):
+            raise resource.error("a Zip function needs a Runtime", "Runtime")
+        handler = properties.get("Handler")
+        if not isinstance(handler, str):
+            raise resource.error("a Zip function needs a Handler", "Handler")
+        settings = self._settings(resource, context)
+        for member, why in _WARNED.items():
+            if properties.get(member):
+                context.warn(resource, f"{member}: ignored locally ({why})")
+        if properties.get("RecursiveLoop") == "Allow":
+            context.warn(
+                resource,
+                "RecursiveLoop: Allow is not honoured locally: a loop of more than 16 "
+                "invocations is stopped, as with Terminate",
+            )
+        if runtime_kind(runtime) is None:
+            function = self._stand_in(resource, context, name, runtime, settings)
+        else:
+            folder = self._code(resource, context, name, runtime, code)
+            layers = self._layers(resource, context)
+            try:
+                function = context.mesh.function(
+                    name=name,
+                    handler=handler,
+                    code=folder,
+                    runtime=runtime,
+                    layers=layers,
+                    **settings,
+                )
+            except ConfigurationError as exc:
+                raise self._error(resource, exc) from None
+        arn = context.mesh.resolve_function(function).arn
+        return Built(function, name, {"Arn": arn})
+
+    def _settings(self, resource: CfnResource, context: BuildContext) -> dict[str, Any]:
+        properties = resource.properties
+        settings: dict[str, Any] = {
+            "timeout": integer(resource, "Timeout", properties.get("Timeout", 3), 1, 900),
+            "memory": integer(
+                resource, "MemorySize", properties.get("MemorySize", 128), 128, 10240
+            ),
+            "environment": _environment(resource),
+        }
+        storage = properties.get("EphemeralStorage")
+        if storage is not None:
+            size = storage.get("Size") if isinstance(storage, Mapping) else storage
+            settings["ephemeral_storage"] = integer(
+                resource, "EphemeralStorage.Size", size, 512, 10240
+            )
+        reserved = properties.get("ReservedConcurrentExecutions")
+        if reserved is not None:
+            settings["reserved_concurrency"] = integer(
+                resource, "ReservedConcurrentExecutions", reserved, 0, 10**9
+            )
+        dead_letter = properties.get("DeadLetterConfig")
+        if isinstance(dead_letter, Mapping) and dead_letter.get("TargetArn"):
+            settings["dead_letter"] = self._dead_letter(resource, context, dead_letter["TargetArn"])
+        return settings
+
+    def _dead_letter(self, resource: CfnResource, context: BuildContext, arn: Any) -> Any:
+        path = "DeadLetterConfig.TargetArn"
+        if not isinstance(arn, str):
+            raise resource.error(f"must be a queue's or a topic's ARN, got {arn!r}", path)
+        found = context.find(arn)
+        if found is None:
+            raise resource.error(
+                f"{arn} is not a queue or topic of the template or the mesh: the function's "
+                "failed events would have nowhere to go",
+                path,
+            )
+        if not isinstance(found, Queue | Topic):
+            raise resource.error(f"{arn}: a dead-letter target is an SQS queue or SNS topic", path)
+        return found
+
+    def _code(
+        self,
+        resource: CfnResource,
+        context: BuildContext,
+        name: str,
+        runtime: str,
+        code: Any,
+    ) -> Path:
+        if isinstance(code, Mapping) and code.get("ZipFile") is not None:
+            source = code["ZipFile"]
+            if not isinstance(source, str):
+                raise resource.error("must be the function's source text", "Code.ZipFile")
+            if runtime_kind(runtime) != "python":
+                raise resource.error(
+                    f"inline code is for Python (and Node.js) functions, not {runtime}",
+                    "Code.ZipFile",
+                )
+            try:
+                return inline_code_folder(context.template_dir, name, source)
+            except OSError as exc:
+                raise resource.error(str(exc), "Code.ZipFile") from None
+        folder = context.code_path(resource)
+        if folder is None:
+            raise resource.error(
+                "the code is not a local folder (an S3 location?): give the function a local "
+                "CodeUri (SAM) or Code (CloudFormation) folder",
+                "Code",
+            )
+        return folder
+
+    def _layers(self, resource: CfnResource, context: BuildContext) -> list[Path]:
+        arns = resource.properties.get("Layers") or []
+        if not isinstance(arns, list):
+            raise resource.error("must be a list of layer version ARNs", "Layers")
+        known = local_layers(context.mesh)
+        folders = []
+        for index, arn in enumerate(arns):
+            if not isinstance(arn, str):
+                raise resource.error(
+                    f"must be a layer version ARN, got {arn!r}", f"Layers[{index}]"
+                )
+            if arn in known:
+                folders.append(known[arn])
+            else:
+                context.warn(
+                    resource,
+                    f"Layers[{index}]: {arn} is not a layer of the template, not available "
+                    "locally: what it provides must be installed beside eventmesh (Python "
+                    "packages in its interpreter)",
+                )
+        return folders
+
+    def _stand_in(
+        self,
+        resource: CfnResource,
+        context: BuildContext,
+        name: str,
+        runtime: str,
+        settings: dict[str, Any],
+    ) -> Function:
+        runs = "python3.x, " + ", ".join(CUSTOM_RUNTIMES)
+        message = (
+            f"function {name}: runtime {runtime} does not run locally (only {runs} do); "
+            "this stand-in fails every invocation"
+        )
+        context.warn(
+            resource,
+            f"Runtime: {runtime} does not run locally (only {runs} do): the function is left "
+            "out, a stand-in that fails every invocation takes its name",
+        )
+
+        async def unavailable(event: Any, _context: Any) -> Any:
+            raise RuntimeUnavailable(message)
+
+        unavailable.__name__ = name
+        unavailable.__qualname__ = name
+        try:
+            register_function = context.mesh.function(name=name, **settings)
+            stand_in: Function = register_function(unavailable)
+        except ConfigurationError as exc:
+            raise self._error(resource, exc) from None
+        return stand_in
+
+    def _error(self, resource: CfnResource, exc: ConfigurationError) -> Exception:
+        text = str(exc)
+        lowered = text.lower()
+        for word, path in _PROPERTY_OF:
+            if word in lowered:
+                return resource.error(text, path)
+        return resource.error(text)
+
+
+register(LambdaFunction())
