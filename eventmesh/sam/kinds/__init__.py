@@ -27,6 +27,8 @@ KIND_MODULES: tuple[str, ...] = (
     "lambda_layer",
     "lambda_versions",
     "lambda_invoke_config",
+    "events",
+    "scheduler",
 )
 """Modules of this package, by name, that register kinds."""
 

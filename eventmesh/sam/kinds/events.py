@@ -1,0 +1,140 @@
+"""``AWS::Events::EventBus`` and ``AWS::Events::Rule``: the mesh's buses and rules.
+
+SAM's ``EventBridgeRule``, ``CloudWatchEvent`` and ``Schedule`` events become rules (a
+``Schedule`` is a rule with a ``ScheduleExpression`` on the default bus: its targets get the
+Scheduled Event, or their ``Input``). Targets are translated by
+:mod:`eventmesh.declare.events`, as the AWS endpoint's ``PutTargets`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from eventmesh.declare import DeclarationError, events
+from eventmesh.resources.bus import Bus, Target
+from eventmesh.sam._model import BuildContext, Built, CfnResource
+from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._targets import has_target
+
+__all__ = ["EventBusKind", "RuleKind"]
+
+_QUIET = ("Description", "RoleArn")
+"""Properties that mean nothing locally (a role: IAM is not enforced)."""
+_METADATA = ("Tags", "KmsKeyIdentifier", "Policy")
+
+
+class EventBusKind:
+    """``AWS::Events::EventBus``: ``mesh.bus(Name)``; ``Ref`` is its name, ``Fn::GetAtt``
+    ``Arn`` and ``Name``."""
+
+    types: ClassVar[tuple[str, ...]] = ("AWS::Events::EventBus",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        properties = resource.properties
+        name = properties.get("Name")
+        if not isinstance(name, str) or not name:
+            raise resource.error("Name is required", "Name")
+        if name == "default":
+            raise resource.error("the default bus always exists: name another bus", "Name")
+        if properties.get("EventSourceName") is not None:
+            raise resource.error("partner event buses are not supported locally", "EventSourceName")
+        if properties.get("DeadLetterConfig") is not None:
+            raise resource.error(
+                "a bus's own dead-letter queue is not supported locally (give each rule "
+                "target a DeadLetterConfig)",
+                "DeadLetterConfig",
+            )
+        for key in _METADATA:
+            if properties.get(key) is not None:
+                context.warn(resource, f"{key} is ignored locally")
+        try:
+            bus = context.mesh.bus(name)
+        except Exception as exc:
+            raise resource.error(str(exc), "Name") from None
+        return Built(bus, name, {"Arn": bus.arn, "Name": name})
+
+
+class RuleKind:
+    """``AWS::Events::Rule``: ``bus.rule(...)`` on ``EventBusName`` (a name or an ARN; the
+    default bus when absent). ``Ref`` is the rule's name, ``Fn::GetAtt Arn`` its ARN."""
+
+    types: ClassVar[tuple[str, ...]] = ("AWS::Events::Rule",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        properties = resource.properties
+        name = properties.get("Name") or resource.logical_id
+        bus = self._bus(resource, context)
+        source = properties.get("EventPattern")
+        schedule = properties.get("ScheduleExpression")
+        if source is None and schedule is None:
+            raise resource.error("EventPattern or ScheduleExpression is required")
+        state = properties.get("State", "ENABLED")
+        if state not in events.STATES:
+            raise resource.error(
+                f"State must be one of {', '.join(events.STATES)}, got {state!r}", "State"
+            )
+        try:
+            pattern = None if source is None else events.pattern(source)
+            if schedule is not None:
+                events.check_schedule(bus, schedule)
+        except DeclarationError as exc:
+            raise resource.error(str(exc), exc.member) from None
+        targets = self._targets(resource, context)
+        try:
+            rule = events.make_rule(
+                bus, name, pattern, schedule, targets, state in events.ENABLED_STATES
+            )
+        except DeclarationError as exc:
+            raise resource.error(str(exc), "Name" if "name" in str(exc) else None) from None
+        return Built(rule, name, {"Arn": rule.arn})
+
+    @staticmethod
+    def _bus(resource: CfnResource, context: BuildContext) -> Bus:
+        given = resource.properties.get("EventBusName")
+        if given is not None and not isinstance(given, str):
+            raise resource.error("EventBusName is a bus's name or ARN", "EventBusName")
+        name = events.bus_name(given)
+        if name == "default":
+            return context.mesh.bus("default")
+        found = context.find(name)
+        if not isinstance(found, Bus):
+            raise resource.error(
+                f"no event bus {name!r} in the template or the mesh", "EventBusName"
+            )
+        return found
+
+    @staticmethod
+    def _targets(resource: CfnResource, context: BuildContext) -> list[Target]:
+        given = resource.properties.get("Targets") or []
+        if not isinstance(given, list):
+            raise resource.error("Targets is a list of targets", "Targets")
+        targets: list[Target] = []
+        for index, target in enumerate(given):
+            where = f"Targets[{index}]"
+            if not isinstance(target, Mapping):
+                raise resource.error("a target is a mapping with Id and Arn", where)
+            if not target.get("Id"):
+                raise resource.error("Id is required", f"{where}.Id")
+            try:
+                spec = events.target_spec(target)
+            except DeclarationError as exc:
+                member = f"{where}.{exc.member}" if exc.member else where
+                raise resource.error(str(exc), member) from None
+            arn: Any = target["Arn"]
+            if not has_target(context, arn):
+                raise resource.error(
+                    f"nothing in the template or the mesh has the ARN {arn}", f"{where}.Arn"
+                )
+            dead_letter = spec.dead_letter
+            if isinstance(dead_letter, str) and context.find(dead_letter) is None:
+                raise resource.error(
+                    f"no queue {dead_letter} in the template or the mesh",
+                    f"{where}.DeadLetterConfig.Arn",
+                )
+            targets.append(spec)
+        return targets
+
+
+register(EventBusKind())
+register(RuleKind())

@@ -1,0 +1,74 @@
+"""``AWS::Scheduler::Schedule``: a schedule of the mesh with EventBridge Scheduler's target,
+retry policy and dead-letter queue (SAM's ``ScheduleV2`` events become these).
+
+The declaration is the same as ``CreateSchedule``'s and goes through
+:mod:`eventmesh.declare.scheduler`, as the AWS endpoint's does. The schedule's name in the
+mesh is ``scheduler.<group>.<name>`` (stable across restarts: it keys the schedule's ticks in
+the store); ``Ref`` is the schedule's name, ``Fn::GetAtt Arn`` Scheduler's ARN
+``arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>``. A ``DISABLED`` schedule is
+declared and does not fire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar
+
+from eventmesh.declare import DeclarationError, scheduler
+from eventmesh.sam._model import BuildContext, Built, CfnResource
+from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._targets import has_target
+
+__all__ = ["ScheduleKind"]
+
+_METADATA = ("KmsKeyArn",)
+
+
+def mesh_name(group: str, name: str) -> str:
+    """``scheduler.<group>.<name>``, or a digest of them when that passes 64 characters."""
+    plain = f"scheduler.{group}.{name}"
+    if len(plain) <= 64:
+        return plain
+    return f"scheduler.{hashlib.sha256(f'{group}/{name}'.encode()).hexdigest()[:24]}"
+
+
+class ScheduleKind:
+    types: ClassVar[tuple[str, ...]] = ("AWS::Scheduler::Schedule",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        properties = resource.properties
+        name = properties.get("Name") or resource.logical_id
+        group = properties.get("GroupName") or "default"
+        if not isinstance(name, str) or not isinstance(group, str):
+            raise resource.error("Name and GroupName are text", "Name")
+        try:
+            scheduler.check_schedule(properties)
+        except DeclarationError as exc:
+            raise resource.error(str(exc), exc.member) from None
+        target = properties["Target"]
+        if not has_target(context, target["Arn"]):
+            raise resource.error(
+                f"nothing in the template or the mesh has the ARN {target['Arn']}", "Target.Arn"
+            )
+        dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
+        if dead_letter is not None and context.find(dead_letter) is None:
+            raise resource.error(
+                f"no queue {dead_letter} in the template or the mesh",
+                "Target.DeadLetterConfig.Arn",
+            )
+        for key in _METADATA:
+            if properties.get(key) is not None:
+                context.warn(resource, f"{key} is ignored locally")
+        arn = scheduler.schedule_arn(context.mesh, group, name)
+        schedule = None
+        if properties.get("State", "ENABLED") == "ENABLED":
+            try:
+                schedule = scheduler.make_schedule(
+                    context.mesh, properties, name=mesh_name(group, name), arn=arn
+                )
+            except DeclarationError as exc:
+                raise resource.error(str(exc), exc.member) from None
+        return Built(schedule, name, {"Arn": arn})
+
+
+register(ScheduleKind())
