@@ -97,7 +97,8 @@ async def test_a_provided_runtime_runs_a_layers_bootstrap_when_the_code_has_none
         'H="$(mktemp)"\n'
         "while true; do\n"
         '  curl -sS -D "$H" -o /dev/null "$API/invocation/next"\n'
-        "  ID=$(grep -i '^lambda-runtime-aws-request-id:' \"$H\" | tr -d '[:space:]' | cut -d: -f2)\n"
+        "  ID=$(grep -i '^lambda-runtime-aws-request-id:' \"$H\""
+        " | tr -d '[:space:]' | cut -d: -f2)\n"
         '  curl -sS -o /dev/null -X POST -d \'"from the layer"\' "$API/invocation/$ID/response"\n'
         "done\n"
     )
@@ -112,7 +113,7 @@ async def test_a_provided_runtime_runs_a_layers_bootstrap_when_the_code_has_none
 
 
 def test_a_provided_runtime_without_a_bootstrap_is_refused(mesh: Mesh, code_dir: CodeDir) -> None:
-    with pytest.raises(ConfigurationError, match="provided.al2023 runs an executable bootstrap"):
+    with pytest.raises(ConfigurationError, match=r"provided\.al2023 runs an executable bootstrap"):
         mesh.function(
             name="f", handler="app.h", code=code_dir(app="x = 1\n"), runtime="provided.al2023"
         )
@@ -142,7 +143,7 @@ def test_a_layer_under_tmp_is_refused_where_tmp_is_private(
 ) -> None:
     if not detect_mechanisms().private_tmp:
         pytest.skip("no private /tmp here")
-    with pytest.raises(ConfigurationError, match="layer directory .* is under /tmp"):
+    with pytest.raises(ConfigurationError, match=r"layer directory .* is under /tmp"):
         mesh.function(name="f", handler="app.h", code=code_dir(app="x = 1\n"), layers=[tmp_path])
 
 
