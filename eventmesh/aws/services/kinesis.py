@@ -24,7 +24,8 @@ from eventmesh._errors import BackendError, BackpressureError, EventMeshError, P
 from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services._shared import PerMesh, decode_token, encode_token, page
-from eventmesh.resources.stream import MAX_SHARDS, ShardIterator, Stream
+from eventmesh.declare.kinesis import KinesisDeclarationError, stream_settings
+from eventmesh.resources.stream import ShardIterator, Stream
 
 if TYPE_CHECKING:
     from eventmesh._mesh import Mesh
@@ -36,7 +37,6 @@ KIND = "kinesis.stream"
 
 ITERATOR_LIFETIME = 300.0
 """Seconds a shard iterator is valid (Kinesis: 5 minutes)."""
-ON_DEMAND_SHARDS = 4
 PUT_TIMEOUT = 5.0
 """Seconds a put waits for room in a shard at its limit before
 ProvisionedThroughputExceededException."""
@@ -105,20 +105,11 @@ def _invalid(exc: Exception) -> AwsError:
 @operation("kinesis", "CreateStream")
 async def create_stream(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]:
     name: str = params["StreamName"]
-    mode = (params.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
-    count = params.get("ShardCount")
-    if mode == "ON_DEMAND":
-        if count is not None:
-            raise AwsError(
-                "ValidationException", "ShardCount is not allowed for ON_DEMAND streams."
-            )
-        count = ON_DEMAND_SHARDS
-    elif count is None:
-        raise AwsError("ValidationException", "ShardCount is required for PROVISIONED streams.")
-    if not 1 <= count <= MAX_SHARDS:
-        raise AwsError(
-            "InvalidArgumentException", f"ShardCount must be from 1 to {MAX_SHARDS}, got {count}."
-        )
+    try:
+        declared = stream_settings(params.get("StreamModeDetails"), params.get("ShardCount"))
+    except KinesisDeclarationError as exc:
+        raise AwsError(exc.code, str(exc)) from None
+    mode, count = declared.mode, declared.shards
     exists = call.mesh.context.find_resource(name) is not None
     if exists or await catalog.lookup(call.mesh, KIND, name) is not None:
         raise AwsError(

@@ -50,6 +50,11 @@ from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services._log_tail import TAIL
 from eventmesh.declare import DeclarationError
+from eventmesh.declare.event_source_mapping import (
+    function_reference,
+    mapping_settings,
+    source_service,
+)
 from eventmesh.declare.lambda_alias import alias_routing
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.stream import Stream
@@ -66,19 +71,6 @@ ALIAS_KIND = "lambda.alias"
 MAPPING_KIND = "lambda.event_source_mapping"
 _QUEUE_KINDS = ("sqs.queue",)
 _STREAM_KINDS = ("kinesis.stream",)
-_UNSUPPORTED_MAPPING = (
-    "TumblingWindowInSeconds",
-    "Topics",
-    "Queues",
-    "SourceAccessConfigurations",
-    "SelfManagedEventSource",
-    "AmazonManagedKafkaEventSourceConfig",
-    "SelfManagedKafkaEventSourceConfig",
-    "DocumentDBEventSourceConfig",
-    "KMSKeyArn",
-    "MetricsConfig",
-    "ProvisionedPollerConfig",
-)
 _PROCESS_OUTPUT_GRACE = 0.05
 """How long a Tail invocation of a process function waits for its last output lines, which
 travel through a pipe and may arrive just after the answer."""
@@ -581,12 +573,11 @@ _MAPPINGS: weakref.WeakKeyDictionary[Mesh, dict[str, Any]] = weakref.WeakKeyDict
 
 
 async def _source(mesh: Mesh, arn: str) -> Queue | Stream:
+    try:
+        service = source_service(arn)
+    except DeclarationError as exc:
+        raise invalid_parameter(str(exc)) from None
     parts = arn.split(":", 5)
-    service = parts[2] if len(parts) == 6 and parts[0] == "arn" else ""
-    if service not in ("sqs", "kinesis"):
-        raise invalid_parameter(
-            f"Unrecognized event source, must be an SQS queue or a Kinesis stream: {arn}"
-        )
     found = mesh.context.find_resource(arn)
     if found is None:
         for kind in _QUEUE_KINDS if service == "sqs" else _STREAM_KINDS:
@@ -610,60 +601,11 @@ async def _source(mesh: Mesh, arn: str) -> Queue | Stream:
 
 
 def _settings(source: Queue | Stream, params: Mapping[str, Any]) -> dict[str, Any]:
-    """``subscribe``'s settings from Lambda's parameters."""
-    for member in _UNSUPPORTED_MAPPING:
-        if params.get(member) is not None:
-            raise invalid_parameter(f"{member} is not supported by eventmesh's Lambda endpoint")
-    response_types = list(params.get("FunctionResponseTypes") or [])
-    if any(kind != "ReportBatchItemFailures" for kind in response_types):
-        raise invalid_parameter("FunctionResponseTypes takes only ReportBatchItemFailures")
-    filters = [f["Pattern"] for f in (params.get("FilterCriteria") or {}).get("Filters") or []]
-    common: dict[str, Any] = {
-        "batching_window": params.get("MaximumBatchingWindowInSeconds") or 0,
-        "report_batch_item_failures": bool(response_types),
-        "filters": filters or None,
-        "enabled": params.get("Enabled", True) is not False,
-    }
-    if isinstance(source, Queue):
-        for member in (
-            "StartingPosition",
-            "StartingPositionTimestamp",
-            "ParallelizationFactor",
-            "BisectBatchOnFunctionError",
-            "MaximumRetryAttempts",
-            "MaximumRecordAgeInSeconds",
-            "DestinationConfig",
-        ):
-            if params.get(member) is not None:
-                raise invalid_parameter(f"Unsupported {member} for an SQS event source")
-        scaling = params.get("ScalingConfig") or {}
-        return {
-            **common,
-            "batch_size": params.get("BatchSize") or 10,
-            "max_concurrency": scaling.get("MaximumConcurrency"),
-        }
-    if params.get("ScalingConfig") is not None:
-        raise invalid_parameter("ScalingConfig is for SQS event sources")
-    position = params.get("StartingPosition")
-    if position is None:
-        raise invalid_parameter("StartingPosition is required for a Kinesis event source")
-    timestamp = params.get("StartingPositionTimestamp")
-    if isinstance(timestamp, int | float):
-        timestamp = datetime.fromtimestamp(timestamp, tz=UTC)
-    destination = ((params.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
-        "Destination"
-    )
-    return {
-        **common,
-        "batch_size": params.get("BatchSize") or 100,
-        "starting_position": position,
-        "starting_position_timestamp": timestamp,
-        "parallelization_factor": params.get("ParallelizationFactor") or 1,
-        "bisect_on_error": bool(params.get("BisectBatchOnFunctionError")),
-        "max_retries": params.get("MaximumRetryAttempts", -1),
-        "max_record_age": params.get("MaximumRecordAgeInSeconds", -1),
-        "on_failure": destination,
-    }
+    """``subscribe``'s settings from Lambda's parameters (:mod:`eventmesh.declare`)."""
+    try:
+        return mapping_settings("queue" if isinstance(source, Queue) else "stream", params)
+    except DeclarationError as exc:
+        raise invalid_parameter(str(exc)) from None
 
 
 def _describe_mapping(
@@ -727,11 +669,7 @@ async def _create_mapping(
                 f' arn (" {source.arn} ") and function (" {target.function.name} ") already '
                 "exists. Please update or delete the existing mapping."
             )
-    function = (
-        target.function.name
-        if target.qualifier is None
-        else (f"{target.function.name}:{target.qualifier}")
-    )
+    function = function_reference(target)
     try:
         mapping = source.subscribe(function, **settings)
     except (ConfigurationError, PayloadError) as exc:

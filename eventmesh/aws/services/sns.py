@@ -23,12 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from eventmesh._errors import BackpressureError, EventMeshError, PatternError, PayloadError
+from eventmesh._errors import BackpressureError, EventMeshError, PayloadError
 from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services.sqs_queues import KIND as QUEUE_KIND
 from eventmesh.aws.services.sqs_queues import find_queue, started
-from eventmesh.patterns import FilterPolicy
+from eventmesh.declare import DeclarationError
+from eventmesh.declare.sns import (
+    check_endpoint,
+    check_protocol,
+    fifo_topic_name,
+    subscription_settings,
+    topic_attributes,
+    topic_attributes_given,
+)
 from eventmesh.resources.sns_confirmation import SnsApiError, sns_endpoints
 from eventmesh.resources.topic import Subscription, Topic
 
@@ -46,24 +54,6 @@ PAGE = 100
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-_TOPIC_ATTRIBUTES = frozenset(
-    (
-        "DisplayName",
-        "Policy",
-        "DeliveryPolicy",
-        "SignatureVersion",
-        "TracingConfig",
-        "KmsMasterKeyId",
-        "FifoTopic",
-        "ContentBasedDeduplication",
-        "ArchivePolicy",
-        "FifoThroughputScope",
-    )
-)
-_SUBSCRIPTION_ATTRIBUTES = frozenset(
-    ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "DeliveryPolicy", "RedrivePolicy")
-)
-_PROTOCOLS = ("sqs", "lambda", "http", "https")
 _MAX_BATCH_BYTES = 256 * 1024
 
 
@@ -91,8 +81,6 @@ def _name_of_arn(arn: str, what: str = "TopicArn") -> str:
 
 
 # -- topics ----------------------------------------------------------------------------------
-_GIVEN: weakref.WeakKeyDictionary[Topic, dict[str, str]] = weakref.WeakKeyDictionary()
-"""The attributes each topic was created with through the endpoint."""
 _RECORDED: weakref.WeakKeyDictionary[Topic, bool] = weakref.WeakKeyDictionary()
 
 
@@ -114,16 +102,10 @@ async def _topic(call: AwsCall, arn: str) -> Topic:
 
 
 def _check_topic_attributes(attributes: Mapping[str, str]) -> None:
-    for name, value in attributes.items():
-        if name not in _TOPIC_ATTRIBUTES:
-            raise _invalid(f"Invalid parameter: Attributes Reason: Unknown attribute {name}")
-        if name == "FifoTopic" and value == "true":
-            raise _invalid(
-                "Invalid parameter: Attributes Reason: FIFO topics are not supported by this "
-                "endpoint (eventmesh topics are standard topics)"
-            )
-        if name == "SignatureVersion" and value not in ("1", "2"):
-            raise _invalid("Invalid parameter: Attributes Reason: SignatureVersion")
+    try:
+        topic_attributes(attributes)
+    except DeclarationError as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _make_topic(mesh: Mesh, name: str, attributes: Mapping[str, str]) -> Topic:
@@ -133,7 +115,9 @@ def _make_topic(mesh: Mesh, name: str, attributes: Mapping[str, str]) -> Topic:
         raise _invalid(f"Invalid parameter: Topic Name ({exc})") from None
     if "SignatureVersion" in attributes:
         topic.signature_version = attributes["SignatureVersion"]
-    _GIVEN[topic] = dict(attributes)
+    given = topic_attributes_given(topic)
+    given.clear()
+    given.update(attributes)
     _RECORDED[topic] = True
     return topic
 
@@ -144,16 +128,13 @@ async def _create_topic(call: AwsCall, given: dict[str, Any]) -> Mapping[str, An
     attributes: dict[str, str] = given.get("Attributes") or {}
     if not _TOPIC_NAME.fullmatch(name):
         if name.endswith(".fifo"):
-            raise _invalid(
-                "Invalid parameter: Topic Name Reason: FIFO topics are not supported by this "
-                "endpoint (eventmesh topics are standard topics)"
-            )
+            raise _invalid(str(fifo_topic_name()))
         raise _invalid("Invalid parameter: Topic Name")
     _check_topic_attributes(attributes)
     mesh = call.mesh
     existing = await _find_topic(mesh, name)
     if existing is not None:
-        current = _GIVEN.get(existing, {})
+        current = topic_attributes_given(existing)
         for key, value in attributes.items():
             if current.get(key, "1" if key == "SignatureVersion" else None) != value:
                 raise _invalid(
@@ -216,64 +197,32 @@ async def _delete_topic(call: AwsCall, given: dict[str, Any]) -> Mapping[str, An
 
 # -- subscriptions ---------------------------------------------------------------------------
 def _subscription_settings(attributes: Mapping[str, str], protocol: str) -> dict[str, Any]:
-    """Subscription attributes as ``Topic.subscribe`` keywords."""
-    settings: dict[str, Any] = {}
-    for name, value in attributes.items():
-        if name not in _SUBSCRIPTION_ATTRIBUTES:
-            raise _invalid(f"Invalid parameter: Attributes Reason: Unknown attribute {name}")
-        if name == "RawMessageDelivery":
-            if value.lower() not in ("true", "false"):
-                raise _invalid("Invalid parameter: Attributes Reason: RawMessageDelivery")
-            settings["raw_message_delivery"] = value.lower() == "true"
-        elif name == "FilterPolicyScope":
-            if value not in ("MessageAttributes", "MessageBody"):
-                raise _invalid("Invalid parameter: Attributes Reason: FilterPolicyScope")
-            settings["filter_policy_scope"] = value
-        elif name == "FilterPolicy":
-            settings["filter_policy"] = value or None
-        elif name == "DeliveryPolicy":
-            if protocol not in ("http", "https"):
-                raise _invalid(
-                    "Invalid parameter: Attributes Reason: DeliveryPolicy: only HTTP(S) "
-                    "subscriptions take one"
-                )
-            try:
-                policy = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                raise _invalid("Invalid parameter: Attributes Reason: DeliveryPolicy") from None
-            healthy = policy.get("healthyRetryPolicy") if isinstance(policy, dict) else None
-            settings["delivery_policy"] = healthy
-    if "filter_policy" in settings and settings["filter_policy"] is not None:
-        try:
-            FilterPolicy(
-                settings["filter_policy"], settings.get("filter_policy_scope", "MessageAttributes")
-            )
-        except PatternError as exc:
-            raise _invalid(f"Invalid parameter: FilterPolicy: {exc}") from None
-    return settings
+    """Subscription attributes as ``Topic.subscribe`` keywords (``RedrivePolicy`` is taken
+    and ignored: the mesh's subscriptions have no dead-letter queue)."""
+    try:
+        return subscription_settings(attributes, protocol)
+    except DeclarationError as exc:
+        raise _invalid(str(exc)) from None
 
 
 async def _target(mesh: Mesh, protocol: str, endpoint: str) -> Any:
     """What ``Topic.subscribe`` is given for an endpoint."""
+    try:
+        check_endpoint(protocol, endpoint)
+    except DeclarationError as exc:
+        raise _invalid(str(exc)) from None
     if protocol == "sqs":
-        if not endpoint.startswith("arn:aws:sqs:") or len(endpoint.split(":")) != 6:
-            raise _invalid("Invalid parameter: SQS endpoint ARN")
         state = await find_queue(mesh, endpoint)
         if state is None:
             raise _invalid(f"Invalid parameter: Endpoint Reason: no queue {endpoint} in this mesh")
         return state.queue
     if protocol == "lambda":
-        if not endpoint.startswith("arn:aws:lambda:"):
-            raise _invalid("Invalid parameter: Lambda endpoint ARN")
         try:
             mesh.context.resolve_function(endpoint)
         except EventMeshError:
             raise _invalid(
                 f"Invalid parameter: Endpoint Reason: no function {endpoint} in this mesh"
             ) from None
-        return endpoint
-    if not endpoint.startswith(f"{protocol}://"):
-        raise _invalid("Invalid parameter: Endpoint must match the specified protocol")
     return endpoint
 
 
@@ -291,12 +240,10 @@ async def _subscribe(
 @operation("sns", "Subscribe")
 async def _subscribe_operation(call: AwsCall, given: dict[str, Any]) -> Mapping[str, Any]:
     topic = await _topic(call, given["TopicArn"])
-    protocol = given["Protocol"].lower()
-    if protocol not in _PROTOCOLS:
-        raise _invalid(
-            f"Invalid parameter: Amazon SNS does not support this protocol string: {protocol} "
-            f"(this endpoint takes {', '.join(_PROTOCOLS)})"
-        )
+    try:
+        protocol = check_protocol(given["Protocol"])
+    except DeclarationError as exc:
+        raise _invalid(str(exc)) from None
     endpoint = given.get("Endpoint")
     if not endpoint:
         raise _invalid("Invalid parameter: Endpoint")
@@ -430,7 +377,7 @@ async def _get_topic_attributes(call: AwsCall, given: dict[str, Any]) -> Mapping
             await subscription.confirmation.deliverable()
         pending += subscription.pending_confirmation
     attributes = {
-        **_GIVEN.get(topic, {}),
+        **topic_attributes_given(topic),
         "TopicArn": topic.arn,
         "Owner": call.mesh.account_id,
         "SignatureVersion": topic.signature_version,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,19 @@ import orjson
 from eventmesh._errors import EventMeshError
 from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError
+from eventmesh.declare.sqs import (
+    DEFAULTS,
+    FIFO_DEFAULTS,
+    FIFO_ONLY,
+    KEPT_BESIDE,
+    SETTABLE,
+    SqsDeclarationError,
+    attributes_beside,
+    check_queue_name,
+    is_fifo,
+    queue_attributes,
+    redrive_settings,
+)
 from eventmesh.resources.queue import Queue
 
 if TYPE_CHECKING:
@@ -51,58 +63,13 @@ RECHECK_SECONDS = 1.0
 """How long a worker trusts that a queue created through the endpoint still exists before it
 reads the catalog again (a DeleteQueue on another worker is seen within this time)."""
 
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
-_FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
-_INTEGER = re.compile(r"0*[0-9]{1,18}")  # bounded: int() refuses over 4300 digits
-
-# name: (low, high) for the integer attributes SQS takes.
-_RANGES = {
-    "VisibilityTimeout": (0, 43200),
-    "DelaySeconds": (0, 900),
-    "MessageRetentionPeriod": (60, 1209600),
-    "MaximumMessageSize": (1024, 1048576),
-    "ReceiveMessageWaitTimeSeconds": (0, 20),
-    "KmsDataKeyReusePeriodSeconds": (60, 86400),
-}
-_DEFAULTS = {
-    "VisibilityTimeout": "30",
-    "DelaySeconds": "0",
-    "MessageRetentionPeriod": "345600",
-    "MaximumMessageSize": "1048576",
-    "ReceiveMessageWaitTimeSeconds": "0",
-    "SqsManagedSseEnabled": "true",
-}
-_FIFO_DEFAULTS = {
-    "FifoQueue": "true",
-    "ContentBasedDeduplication": "false",
-    "DeduplicationScope": "queue",
-    "FifoThroughputLimit": "perQueue",
-}
-_KEPT_BESIDE = (  # attributes the Queue does not hold: kept as given
-    "MaximumMessageSize",
-    "ReceiveMessageWaitTimeSeconds",
-    "Policy",
-    "KmsMasterKeyId",
-    "KmsDataKeyReusePeriodSeconds",
-    "SqsManagedSseEnabled",
-    "RedriveAllowPolicy",
-    "DeduplicationScope",
-    "FifoThroughputLimit",
-)
-_SETTABLE = frozenset((*_RANGES, *_KEPT_BESIDE, "RedrivePolicy", "ContentBasedDeduplication"))
-_FIFO_ONLY = frozenset(("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"))
-_CHOICES = {
-    "SqsManagedSseEnabled": ("true", "false"),
-    "DeduplicationScope": ("messageGroup", "queue"),
-    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
-}
 _COUNTS = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 )
 READABLE = frozenset(
-    (*_SETTABLE, "FifoQueue", *_COUNTS, "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn")
+    (*SETTABLE, "FifoQueue", *_COUNTS, "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn")
 )
 
 
@@ -128,12 +95,8 @@ def no_such_queue() -> AwsError:
     return sqs_error("QueueDoesNotExist", "The specified queue does not exist.")
 
 
-def _invalid_value(name: str) -> AwsError:
-    return sqs_error("InvalidAttributeValue", f"Invalid value for the parameter {name}.")
-
-
-def _unknown_attribute(name: str) -> AwsError:
-    return sqs_error("InvalidAttributeName", f"Unknown Attribute {name}.")
+def _declaration_error(exc: SqsDeclarationError) -> AwsError:
+    return sqs_error(exc.code, str(exc))
 
 
 def queue_url(call: AwsCall, name: str) -> str:
@@ -163,7 +126,7 @@ class SqsQueue:
         return self.queue.name
 
     def setting(self, name: str) -> str:
-        return self.beside.get(name, _DEFAULTS.get(name, ""))
+        return self.beside.get(name, DEFAULTS.get(name, ""))
 
     @property
     def maximum_message_size(self) -> int:
@@ -184,9 +147,9 @@ class SqsQueue:
             "DelaySeconds": _number(queue.delay),
             "MessageRetentionPeriod": _number(queue.retention),
         }
-        for name in _KEPT_BESIDE:
+        for name in KEPT_BESIDE:
             value = self.setting(name)
-            if value and (queue.fifo or name not in _FIFO_ONLY):
+            if value and (queue.fifo or name not in FIFO_ONLY):
                 answer[name] = value
         if queue.max_receive_count is not None and queue.dead_letter is not None:
             target = queue.dead_letter
@@ -198,7 +161,7 @@ class SqsQueue:
                 {"deadLetterTargetArn": arn, "maxReceiveCount": queue.max_receive_count}
             ).decode()
         if queue.fifo:
-            for name, default in _FIFO_DEFAULTS.items():
+            for name, default in FIFO_DEFAULTS.items():
                 answer[name] = self.beside.get(name, default)
             answer["ContentBasedDeduplication"] = _flag(queue.content_based_deduplication)
         return answer
@@ -219,7 +182,9 @@ def _state(queue: Queue) -> SqsQueue:
     state = _STATES.get(queue)
     if state is None:
         now = int(queue.context.clock.time())
-        state = _STATES[queue] = SqsQueue(queue, created=now, modified=now)
+        state = _STATES[queue] = SqsQueue(
+            queue, beside=attributes_beside(queue), created=now, modified=now
+        )
     return state
 
 
@@ -268,97 +233,35 @@ class _Parsed:
     beside: dict[str, str] = field(default_factory=dict)
 
 
-def _integer(name: str, value: str) -> int:
-    low, high = _RANGES[name]
-    if not _INTEGER.fullmatch(value) or not low <= _whole(value) <= high:
-        raise _invalid_value(name)
-    return _whole(value)
-
-
-def _whole(digits: str) -> int:
-    """A matched ``_INTEGER``, its leading zeros (which ``int()`` counts) dropped first."""
-    return int(digits.lstrip("0") or "0")
-
-
-async def _redrive(mesh: Mesh, value: str, fifo: bool) -> dict[str, Any]:
-    if value == "":
-        return {"dead_letter": None, "max_receive_count": None}
-    try:
-        policy = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        raise invalid_parameter(
-            f"Value {value} for parameter RedrivePolicy is invalid. Reason: Invalid JSON."
-        ) from None
-    reason = "Redrive policy is not a dictionary."
-    if isinstance(policy, dict):
-        target = policy.get("deadLetterTargetArn")
-        count = policy.get("maxReceiveCount")
-        if isinstance(count, str) and _INTEGER.fullmatch(count):
-            count = _whole(count)
-        if not isinstance(target, str) or not target:
-            reason = "Dead letter target does not exist."
-        elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
-            reason = "Invalid value for maxReceiveCount: must be an integer from 1 to 1000."
-        else:
-            dead_letter = await find_queue(mesh, target)
-            if dead_letter is None:
-                reason = "Dead letter target does not exist."
-            elif dead_letter.queue.fifo != fifo:
-                kind = "FIFO" if fifo else "standard"
-                reason = f"Dead-letter target must be a {kind} queue."
-            else:
-                return {"dead_letter": dead_letter.name, "max_receive_count": count}
-    raise invalid_parameter(
-        f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}"
-    )
-
-
 async def _parse(mesh: Mesh, attributes: Mapping[str, str], fifo: bool) -> _Parsed:
-    parsed = _Parsed()
-    settings = parsed.settings
-    for name, value in attributes.items():
-        if name not in _SETTABLE or (name in _FIFO_ONLY and not fifo):
-            raise _unknown_attribute(name)
-        if name in _RANGES:
-            number = _integer(name, value)
-            if name == "VisibilityTimeout":
-                settings["visibility_timeout"] = number
-            elif name == "DelaySeconds":
-                settings["delay"] = number
-            elif name == "MessageRetentionPeriod":
-                settings["retention"] = number
-            else:
-                parsed.beside[name] = str(number)
-        elif name == "RedrivePolicy":
-            settings.update(await _redrive(mesh, value, fifo))
-        elif name == "ContentBasedDeduplication":
-            if value not in ("true", "false"):
-                raise _invalid_value(name)
-            settings["content_based_deduplication"] = value == "true"
-        elif name in _CHOICES and value not in _CHOICES[name]:
-            raise _invalid_value(name)
-        else:
-            parsed.beside[name] = value
+    """The attributes checked (:mod:`eventmesh.declare.sqs`), the dead-letter queue of a
+    redrive policy found here or in the catalog."""
+    try:
+        declared = queue_attributes(attributes, fifo)
+        parsed = _Parsed(declared.settings, declared.beside)
+        if declared.redrive is not None:
+            target = declared.redrive.target
+            dead_letter = await find_queue(mesh, target) if target is not None else None
+            parsed.settings.update(
+                redrive_settings(declared.redrive, dead_letter.queue if dead_letter else None, fifo)
+            )
+    except SqsDeclarationError as exc:
+        raise _declaration_error(exc) from None
     return parsed
 
 
 def _check_name(name: str, fifo: bool) -> None:
-    if fifo and not _FIFO_NAME.fullmatch(name):
-        raise invalid_parameter(
-            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
-            "underscores, must end with .fifo suffix and be 1 to 80 in length."
-        )
-    if not fifo and not _NAME.fullmatch(name):
-        raise invalid_parameter(
-            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
-        )
+    try:
+        check_queue_name(name, fifo)
+    except SqsDeclarationError as exc:
+        raise _declaration_error(exc) from None
 
 
 def _fifo(attributes: Mapping[str, str]) -> bool:
-    value = attributes.get("FifoQueue", "false")
-    if value not in ("true", "false"):
-        raise _invalid_value("FifoQueue")
-    return value == "true"
+    try:
+        return is_fifo(attributes.get("FifoQueue"))
+    except SqsDeclarationError as exc:
+        raise _declaration_error(exc) from None
 
 
 def _same(name: str, given: str, current: str | None) -> bool:
@@ -394,7 +297,7 @@ async def create_queue(
     if existing is not None:
         current = existing.attributes()
         for key, value in attributes.items():
-            if not _same(key, value, current.get(key, _DEFAULTS.get(key))):
+            if not _same(key, value, current.get(key, DEFAULTS.get(key))):
                 raise sqs_error(
                     "QueueNameExists",
                     "A queue already exists with the same name and a different value for "
@@ -438,7 +341,7 @@ async def set_attributes(call: AwsCall, state: SqsQueue, attributes: Mapping[str
     queue = state.queue
     if "FifoQueue" in attributes:
         if attributes["FifoQueue"] != _flag(queue.fifo):
-            raise _invalid_value("FifoQueue")
+            raise sqs_error("InvalidAttributeValue", "Invalid value for the parameter FifoQueue.")
         attributes = {k: v for k, v in attributes.items() if k != "FifoQueue"}
     parsed = await _parse(call.mesh, attributes, queue.fifo)
     settings = parsed.settings

@@ -29,6 +29,11 @@ KIND_MODULES: tuple[str, ...] = (
     "lambda_invoke_config",
     "events",
     "scheduler",
+    "sqs_queue",
+    "sns_topic",
+    "sns_subscription",
+    "kinesis_stream",
+    "event_source_mapping",
 )
 """Modules of this package, by name, that register kinds."""
 

@@ -1,0 +1,118 @@
+"""``AWS::Lambda::EventSourceMapping``: an SQS queue or a Kinesis stream of the mesh mapped
+onto a function (``queue.subscribe`` / ``stream.subscribe``), its properties read as Lambda
+reads ``CreateEventSourceMapping``'s (:mod:`eventmesh.declare.event_source_mapping`).
+
+``FunctionName`` is a name, an ARN, or an ARN with a version or alias (SAM's
+``AutoPublishAlias`` gives the alias's). A source the mesh does not emulate (a DynamoDB
+stream, Kafka, Amazon MQ, DocumentDB, or a resource of the template that is left out) is
+warned about and the mapping left out (``--strict`` refuses the template).
+``TumblingWindowInSeconds`` is refused: the mesh's stream mappings keep no window state.
+``KmsKeyArn``, ``MetricsConfig``, ``ProvisionedPollerConfig`` and ``Tags`` are ignored.
+``Ref`` gives the mapping's UUID, derived from the stack name and the logical id (the same
+at every start).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from eventmesh._errors import ConfigurationError, EventMeshError, PayloadError
+from eventmesh.declare import DeclarationError
+from eventmesh.declare.event_source_mapping import (
+    METADATA,
+    UNEMULATED_SOURCES,
+    function_reference,
+    mapping_settings,
+    source_service,
+)
+from eventmesh.resources.queue import Queue
+from eventmesh.resources.stream import Stream
+from eventmesh.sam._errors import TemplateError
+from eventmesh.sam._model import BuildContext, Built, CfnResource
+from eventmesh.sam.kinds import register
+
+__all__ = ["EventSourceMappingKind"]
+
+_MAPPING_UUIDS = uuid.UUID("6f0e3a52-4d1b-5c57-9a44-2c8f0b7e51d3")
+"""Namespace of the mappings' UUIDs (uuid5 of stack name and logical id)."""
+
+
+class EventSourceMappingKind:
+    types: ClassVar[tuple[str, ...]] = ("AWS::Lambda::EventSourceMapping",)
+
+    def build(self, resource: CfnResource, context: BuildContext) -> Built:
+        properties = resource.properties
+        mapping_id = str(uuid.uuid5(_MAPPING_UUIDS, f"{context.stack_name}/{resource.logical_id}"))
+        region, account = context.region, context.account_id
+        arn = f"arn:aws:lambda:{region}:{account}:event-source-mapping:{mapping_id}"
+        left_out = Built(None, mapping_id, {"EventSourceMappingArn": arn, "Id": mapping_id})
+        source_arn = properties.get("EventSourceArn")
+        unemulated = self._unemulated(source_arn, properties, context)
+        if unemulated is not None:
+            context.warn(resource, f"not emulated, left out: its event source is {unemulated}")
+            return left_out
+        try:
+            service = source_service(source_arn)
+        except DeclarationError as exc:
+            raise resource.error(str(exc), exc.member) from None
+        source = context.find(str(source_arn))
+        wanted = Queue if service == "sqs" else Stream
+        if not isinstance(source, wanted):
+            what = "queue" if service == "sqs" else "stream"
+            raise resource.error(f"no {what} {source_arn} in this mesh", "EventSourceArn")
+        for member in METADATA:
+            if member in properties:
+                context.warn(resource, f"{member}: means nothing locally, ignored")
+        try:
+            settings = mapping_settings(
+                "queue" if service == "sqs" else "stream", properties, metadata_ok=True
+            )
+        except DeclarationError as exc:
+            if exc.member == "TumblingWindowInSeconds":
+                raise resource.error(
+                    "tumbling windows are not emulated: the mesh's stream mappings keep no "
+                    "window state (the handler's returned 'state' would be dropped and no "
+                    "'isFinalInvokeForWindow' sent); remove it to map without windows",
+                    exc.member,
+                ) from None
+            raise resource.error(str(exc), exc.member) from None
+        function = self._function(resource, context)
+        try:
+            source.subscribe(function, **settings)
+        except (ConfigurationError, PayloadError) as exc:
+            raise resource.error(str(exc)) from None
+        return Built(source, mapping_id, {"EventSourceMappingArn": arn, "Id": mapping_id})
+
+    @staticmethod
+    def _unemulated(source_arn: Any, properties: Any, context: BuildContext) -> str | None:
+        """What the source is, when the mesh does not emulate it; None when it may."""
+        if source_arn is None and properties.get("SelfManagedEventSource") is not None:
+            return "a self-managed Kafka cluster"
+        if not isinstance(source_arn, str):
+            return None
+        if not source_arn.startswith("arn:"):  # a left-out resource's attribute
+            try:
+                built = context.built(source_arn)
+            except TemplateError:
+                return None
+            return f"{source_arn}, a resource left out" if built.value is None else None
+        parts = source_arn.split(":", 5)
+        service = parts[2] if len(parts) == 6 else ""
+        if service in UNEMULATED_SOURCES:
+            return f"{UNEMULATED_SOURCES[service]} ({source_arn})"
+        return None
+
+    @staticmethod
+    def _function(resource: CfnResource, context: BuildContext) -> str:
+        name = resource.properties.get("FunctionName")
+        if not isinstance(name, str) or not name:
+            raise resource.error("required: a function's name or ARN", "FunctionName")
+        try:
+            target = context.mesh.resolve_function(name)
+        except EventMeshError:
+            raise resource.error(f"no function {name} in this mesh", "FunctionName") from None
+        return function_reference(target)
+
+
+register(EventSourceMappingKind())
