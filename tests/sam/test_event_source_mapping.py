@@ -1,0 +1,300 @@
+"""AWS::Lambda::EventSourceMapping in a template: SQS and Kinesis sources mapped onto
+functions declared in code (by name, ARN or alias ARN), Lambda's settings, the sources the
+mesh does not emulate, and SAM's SNS-to-SQS subscription chain."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from eventmesh import Context, Mesh
+from eventmesh.mappings.queue_mapping import QueueMapping
+from eventmesh.mappings.stream_mapping import StreamMapping
+from eventmesh.resources.queue import Queue
+from eventmesh.resources.stream import Stream
+from eventmesh.resources.topic import Topic
+from eventmesh.sam import TemplateError, build_application
+from eventmesh.testing import VirtualClock
+
+ACCOUNT = "123456789012"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:worker"
+QUEUE_ARN = {"Fn::GetAtt": ["Orders", "Arn"]}
+STREAM_ARN = {"Fn::GetAtt": ["Clicks", "Arn"]}
+
+
+def recorder(mesh: Mesh, name: str = "worker") -> list[dict[str, Any]]:
+    """A function declared in code that keeps every event; a record whose body or data is
+    "fail" is reported as a batch item failure."""
+    events: list[dict[str, Any]] = []
+
+    @mesh.function(name=name, timeout=3)
+    async def handler(event: dict[str, Any], context: Context) -> Any:
+        events.append(event)
+        failures = [
+            {"itemIdentifier": record.get("messageId")
+             or record.get("kinesis", {}).get("sequenceNumber")}
+            for record in event["Records"]
+            if record.get("body") == "fail"
+            or base64.b64decode(record.get("kinesis", {}).get("data", "")) == b'"fail"'
+        ]  # fmt: skip
+        return {"batchItemFailures": failures}
+
+    return events
+
+
+def build(
+    mesh: Mesh, mapping: dict[str, Any], *, strict: bool = False, **extra: Any
+) -> tuple[Any, Any]:
+    resources = {
+        "Orders": {"Type": "AWS::SQS::Queue"},
+        "Clicks": {"Type": "AWS::Kinesis::Stream", "Properties": {"ShardCount": 1}},
+        "Mapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": mapping},
+        **extra,
+    }
+    app = build_application(
+        {"Resources": resources, "Outputs": {"Id": {"Value": {"Ref": "Mapping"}}}},
+        mesh=mesh,
+        strict=strict,
+    )
+    return app, app.outputs.get("Id")
+
+
+def queue_mapping(mesh: Mesh) -> QueueMapping:
+    queue = mesh.context.find_resource("Orders")
+    assert isinstance(queue, Queue)
+    (mapping,) = queue.mappings
+    return mapping
+
+
+def stream_mapping(mesh: Mesh) -> StreamMapping:
+    stream = mesh.context.find_resource("Clicks")
+    assert isinstance(stream, Stream)
+    (mapping,) = stream.mappings
+    return mapping
+
+
+async def test_an_sqs_mapping_delivers_batches_and_keeps_reported_failures(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    events = recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker", "BatchSize": "5",
+         "MaximumBatchingWindowInSeconds": 0,
+         "FunctionResponseTypes": ["ReportBatchItemFailures"],
+         "ScalingConfig": {"MaximumConcurrency": 2}},
+    )  # fmt: skip
+    mapping = queue_mapping(mesh)
+    assert (mapping.batch_size, mapping.max_concurrency) == (5, 2)
+    assert mapping.report_batch_item_failures is True
+    orders = mesh.context.find_resource("Orders")
+    assert isinstance(orders, Queue)
+    async with mesh:
+        await orders.send("ok")
+        await orders.send("fail")
+        await clock.advance(0)
+        first = [record["body"] for event in events for record in event["Records"]]
+        await clock.advance(30)  # the failed one comes back after the visibility timeout
+    assert sorted(first) == ["fail", "ok"]
+    again = [record["body"] for event in events[1:] for record in event["Records"]]
+    assert "fail" in again and "ok" not in again
+
+
+async def test_a_kinesis_mapping_delivers_records(mesh: Mesh, clock: VirtualClock) -> None:
+    events = recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": STREAM_ARN, "FunctionName": FUNCTION_ARN,
+         "StartingPosition": "TRIM_HORIZON", "BatchSize": 10, "ParallelizationFactor": 2,
+         "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": 3,
+         "MaximumRecordAgeInSeconds": 3600,
+         "DestinationConfig": {"OnFailure": {"Destination": QUEUE_ARN}}},
+    )  # fmt: skip
+    mapping = stream_mapping(mesh)
+    assert (mapping.batch_size, mapping.parallelization_factor) == (10, 2)
+    assert (mapping.bisect_on_error, mapping.max_retries, mapping.max_record_age) == (
+        True, 3, 3600,
+    )  # fmt: skip
+    assert mapping.on_failure == f"arn:aws:sqs:us-east-1:{ACCOUNT}:Orders"
+    clicks = mesh.context.find_resource("Clicks")
+    assert isinstance(clicks, Stream)
+    async with mesh:
+        await clicks.put_record({"page": "/"}, "user-1")
+        for _ in range(5):
+            await clock.advance(1)
+    (record,) = events[0]["Records"]
+    assert json.loads(base64.b64decode(record["kinesis"]["data"])) == {"page": "/"}
+    assert record["eventSourceARN"] == f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/Clicks"
+
+
+def test_an_alias_arn_maps_the_alias(mesh: Mesh) -> None:
+    recorder(mesh)
+    worker = mesh.get_function("worker")
+    worker.publish_version()
+    mesh.alias(worker, "live", version="1")
+    build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": f"{FUNCTION_ARN}:live"})
+    assert queue_mapping(mesh).function == "worker:live"
+
+
+def test_disabled_mappings_and_filters(mesh: Mesh) -> None:
+    recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker", "Enabled": False,
+         "FilterCriteria": {"Filters": [{"Pattern": '{"body": {"kind": ["order"]}}'}]}},
+    )  # fmt: skip
+    mapping = queue_mapping(mesh)
+    assert mapping.enabled is False
+    assert len(mapping.filters) == 1
+
+
+def test_ref_is_a_uuid_that_stays_the_same_for_the_logical_id(mesh: Mesh) -> None:
+    recorder(mesh)
+    _, first = build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker"})
+    other = Mesh()
+    recorder(other)
+    _, second = build(other, {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker"})
+    assert first == second
+    assert len(first) == 36 and first.count("-") == 4
+
+
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ({"EventSourceArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t/stream/2024-01-01"},
+         f"a DynamoDB stream (arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t/stream/2024-01-01)"),
+        ({"EventSourceArn": f"arn:aws:kafka:us-east-1:{ACCOUNT}:cluster/c/1", "Topics": ["t"]},
+         f"an Amazon MSK cluster (arn:aws:kafka:us-east-1:{ACCOUNT}:cluster/c/1)"),
+        ({"EventSourceArn": f"arn:aws:mq:us-east-1:{ACCOUNT}:broker:b:1", "Queues": ["q"]},
+         f"an Amazon MQ broker (arn:aws:mq:us-east-1:{ACCOUNT}:broker:b:1)"),
+        ({"SelfManagedEventSource": {"Endpoints": {"KafkaBootstrapServers": ["k:9092"]}},
+          "Topics": ["t"]}, "a self-managed Kafka cluster"),
+        ({"EventSourceArn": {"Fn::GetAtt": ["Table", "StreamArn"]}}, "Table, a resource left out"),
+    ],
+    ids=["dynamodb", "msk", "mq", "kafka", "left-out-resource"],
+)  # fmt: skip
+def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
+    mesh: Mesh, source: dict[str, Any], what: str
+) -> None:
+    recorder(mesh)
+    table = {"Table": {"Type": "AWS::DynamoDB::Table"}}
+    mapping = {**source, "FunctionName": "worker", "StartingPosition": "LATEST"}
+    app, mapping_id = build(mesh, mapping, **table)
+    assert (
+        f"Resources.Mapping (AWS::Lambda::EventSourceMapping): not emulated, left out: its "
+        f"event source is {what}"
+    ) in app.warnings
+    assert len(mapping_id) == 36
+    with pytest.raises(TemplateError, match="--strict"):
+        other = Mesh()
+        recorder(other)
+        build(other, mapping, strict=True, **table)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "member", "message"),
+    [
+        ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
+          "TumblingWindowInSeconds": 60}, "TumblingWindowInSeconds",
+         "tumbling windows are not emulated: the mesh's stream mappings keep no window state "
+         "(the handler's returned 'state' would be dropped and no 'isFinalInvokeForWindow' "
+         "sent); remove it to map without windows"),
+        ({"EventSourceArn": QUEUE_ARN, "StartingPosition": "LATEST"}, "StartingPosition",
+         "Unsupported StartingPosition for an SQS event source"),
+        ({"EventSourceArn": STREAM_ARN}, "StartingPosition",
+         "StartingPosition is required for a Kinesis event source"),
+        ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
+          "ScalingConfig": {"MaximumConcurrency": 2}}, "ScalingConfig",
+         "ScalingConfig is for SQS event sources"),
+        ({"EventSourceArn": QUEUE_ARN, "FunctionResponseTypes": ["Everything"]},
+         "FunctionResponseTypes", "FunctionResponseTypes takes only ReportBatchItemFailures"),
+        ({"EventSourceArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"}, "EventSourceArn",
+         f"no queue arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere in this mesh"),
+        ({"EventSourceArn": "arn:aws:s3:::bucket"}, "EventSourceArn",
+         "Unrecognized event source, must be an SQS queue or a Kinesis stream: "
+         "arn:aws:s3:::bucket"),
+    ],
+    ids=["tumbling", "sqs-position", "no-position", "kinesis-scaling", "response-types",
+         "no-queue", "s3"],
+)  # fmt: skip
+def test_what_the_mesh_cannot_map_is_refused_naming_the_property(
+    mesh: Mesh, mapping: dict[str, Any], member: str, message: str
+) -> None:
+    recorder(mesh)
+    with pytest.raises(TemplateError) as caught:
+        build(mesh, {**mapping, "FunctionName": "worker"})
+    assert str(caught.value) == (
+        f"Resources.Mapping.Properties.{member} (AWS::Lambda::EventSourceMapping): {message}"
+    )
+
+
+def test_a_function_not_in_the_mesh_is_refused(mesh: Mesh) -> None:
+    with pytest.raises(TemplateError) as caught:
+        build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "nobody"})
+    assert str(caught.value) == (
+        "Resources.Mapping.Properties.FunctionName (AWS::Lambda::EventSourceMapping): no "
+        "function nobody in this mesh"
+    )
+
+
+def test_a_batch_over_ten_needs_a_batching_window(mesh: Mesh) -> None:
+    recorder(mesh)
+    with pytest.raises(TemplateError, match="a batch_size over 10 needs a batching_window"):
+        build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker", "BatchSize": 100})
+
+
+def test_metadata_members_are_warned_about(mesh: Mesh) -> None:
+    recorder(mesh)
+    app, _ = build(
+        mesh,
+        {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker",
+         "KmsKeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k",
+         "MetricsConfig": {"Metrics": ["EventCount"]}},
+    )  # fmt: skip
+    assert app.warnings == [
+        "Resources.Mapping (AWS::Lambda::EventSourceMapping): KmsKeyArn: means nothing "
+        "locally, ignored",
+        "Resources.Mapping (AWS::Lambda::EventSourceMapping): MetricsConfig: means nothing "
+        "locally, ignored",
+    ]
+    assert queue_mapping(mesh).function == "worker"
+
+
+async def test_sams_sns_event_with_an_sqs_subscription_delivers_through_the_queue(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """What SAM's translator makes of ``Events: {N: {Type: SNS, Properties: {Topic: !Ref
+    Topic, SqsSubscription: true}}}``: a queue, its policy, a subscription and a mapping."""
+    events = recorder(mesh)
+    queue_arn = {"Fn::GetAtt": ["WorkerNQueue", "Arn"]}
+    resources = {
+        "Topic": {"Type": "AWS::SNS::Topic"},
+        "WorkerNQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "WorkerNQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "sqs:SendMessage", "Effect": "Allow", "Principal": "*",
+                 "Resource": queue_arn,
+                 "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "Topic"}}}}]},
+            "Queues": [{"Ref": "WorkerNQueue"}]}},
+        "WorkerN": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "Endpoint": queue_arn, "Protocol": "sqs", "TopicArn": {"Ref": "Topic"},
+            "FilterPolicy": {"store": ["example_corp"]}}},
+        "WorkerNEventSourceMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+            "BatchSize": 10, "Enabled": True, "EventSourceArn": queue_arn,
+            "FunctionName": "worker"}},
+    }  # fmt: skip
+    app = build_application({"Resources": resources}, mesh=mesh, strict=True)
+    assert app.warnings == []
+    topic = mesh.context.find_resource("Topic")
+    assert isinstance(topic, Topic)
+    async with mesh:
+        await topic.publish("skipped", attributes={"store": "other"})
+        message_id = await topic.publish("order 1", attributes={"store": "example_corp"})
+        await clock.advance(0)
+    ((record,),) = [event["Records"] for event in events]
+    envelope = json.loads(record["body"])
+    assert (envelope["Message"], envelope["MessageId"]) == ("order 1", message_id)
+    assert record["eventSourceARN"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:WorkerNQueue"

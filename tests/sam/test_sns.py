@@ -1,0 +1,286 @@
+"""AWS::SNS::Topic and AWS::SNS::Subscription in a template: names, Ref and Fn::GetAtt,
+inline and separate subscriptions of queues, functions and URLs with their attributes, what
+the mesh refuses (FIFO topics, other protocols) and what it warns about (a subscription's
+dead-letter queue)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from eventmesh import Context, Mesh
+from eventmesh.declare.sns import topic_attributes_given
+from eventmesh.resources.queue import Queue
+from eventmesh.resources.topic import Topic
+from eventmesh.sam import TemplateError, build_application
+from eventmesh.testing import VirtualClock
+
+ACCOUNT = "123456789012"
+
+
+def template(resources: dict[str, Any], outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"Resources": resources, "Outputs": outputs or {}}
+
+
+def resource_of(mesh: Mesh, name: str, kind: type[Any]) -> Any:
+    found = mesh.context.find_resource(name)
+    assert isinstance(found, kind)
+    return found
+
+
+def subscription(**properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SNS::Subscription",
+        "Properties": {"TopicArn": {"Ref": "Alerts"}, **properties},
+    }
+
+
+ALERTS = {"Type": "AWS::SNS::Topic"}
+AUDIT = {"Type": "AWS::SQS::Queue"}
+AUDIT_ARN = {"Fn::GetAtt": ["Audit", "Arn"]}
+
+
+def test_ref_is_the_topic_arn_and_getatt_gives_arn_and_name(mesh: Mesh) -> None:
+    app = build_application(
+        template(
+            {
+                "Alerts": ALERTS,
+                "Named": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "ops",
+                                                                    "DisplayName": "Ops"}},
+            },
+            {
+                "Ref": {"Value": {"Ref": "Alerts"}},
+                "Arn": {"Value": {"Fn::GetAtt": ["Named", "TopicArn"]}},
+                "Name": {"Value": {"Fn::GetAtt": ["Named", "TopicName"]}},
+            },
+        ),
+        mesh=mesh,
+    )  # fmt: skip
+    assert app.outputs == {
+        "Ref": f"arn:aws:sns:us-east-1:{ACCOUNT}:Alerts",
+        "Arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:ops",
+        "Name": "ops",
+    }
+    assert topic_attributes_given(resource_of(mesh, "ops", Topic)) == {"DisplayName": "Ops"}
+
+
+@pytest.mark.parametrize(
+    ("properties", "member"),
+    [({"FifoTopic": True, "ContentBasedDeduplication": True}, "FifoTopic"),
+     ({"TopicName": "alerts.fifo"}, "TopicName")],
+)  # fmt: skip
+def test_fifo_topics_are_refused(mesh: Mesh, properties: dict[str, Any], member: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        build_application(
+            template({"Alerts": {"Type": "AWS::SNS::Topic", "Properties": properties}}), mesh=mesh
+        )
+    assert str(caught.value).startswith(
+        f"Resources.Alerts.Properties.{member} (AWS::SNS::Topic): Invalid parameter: "
+    )
+    assert str(caught.value).endswith(
+        "FIFO topics are not supported by this endpoint (eventmesh topics are standard topics)"
+    )
+
+
+def test_tags_and_kms_are_ignored_quietly(mesh: Mesh) -> None:
+    app = build_application(
+        template(
+            {"Alerts": {"Type": "AWS::SNS::Topic", "Properties": {
+                "Tags": [{"Key": "team", "Value": "ops"}], "KmsMasterKeyId": "alias/aws/sns"}}}
+        ),
+        mesh=mesh,
+        strict=True,
+    )  # fmt: skip
+    assert app.warnings == []
+
+
+async def test_an_inline_subscription_delivers_to_a_queue(mesh: Mesh, clock: VirtualClock) -> None:
+    build_application(
+        template(
+            {
+                "Audit": AUDIT,
+                "Alerts": {"Type": "AWS::SNS::Topic", "Properties": {
+                    "Subscription": [{"Protocol": "sqs", "Endpoint": AUDIT_ARN}]}},
+            }
+        ),
+        mesh=mesh,
+    )  # fmt: skip
+    topic, audit = resource_of(mesh, "Alerts", Topic), resource_of(mesh, "Audit", Queue)
+    async with mesh:
+        message_id = await topic.publish("disk full", "ops")
+        (message,) = await audit.receive()
+    envelope = json.loads(message.body)
+    assert envelope["Type"] == "Notification"
+    assert envelope["MessageId"] == message_id
+    assert envelope["Message"] == "disk full"
+    assert envelope["TopicArn"] == f"arn:aws:sns:us-east-1:{ACCOUNT}:Alerts"
+
+
+@pytest.mark.parametrize(
+    "policy", [{"severity": ["critical"]}, '{"severity": ["critical"]}'], ids=["mapping", "text"]
+)
+async def test_a_filter_policy_on_attributes_and_raw_delivery(
+    mesh: Mesh, clock: VirtualClock, policy: Any
+) -> None:
+    build_application(
+        template(
+            {
+                "Audit": AUDIT,
+                "Alerts": ALERTS,
+                "Sub": subscription(Protocol="sqs", Endpoint=AUDIT_ARN, FilterPolicy=policy,
+                                    RawMessageDelivery=True),
+            }
+        ),
+        mesh=mesh,
+    )  # fmt: skip
+    topic, audit = resource_of(mesh, "Alerts", Topic), resource_of(mesh, "Audit", Queue)
+    async with mesh:
+        await topic.publish("minor", attributes={"severity": "low"})
+        await topic.publish("major", attributes={"severity": "critical"})
+        (message,) = await audit.receive(max_messages=10)
+    assert message.body == "major"  # raw: the message itself, not the envelope
+
+
+async def test_a_filter_policy_on_the_body(mesh: Mesh, clock: VirtualClock) -> None:
+    build_application(
+        template(
+            {
+                "Audit": AUDIT,
+                "Alerts": ALERTS,
+                "Sub": subscription(Protocol="sqs", Endpoint=AUDIT_ARN,
+                                    FilterPolicyScope="MessageBody",
+                                    FilterPolicy={"total": [{"numeric": [">", 99]}]},
+                                    RawMessageDelivery="true"),
+            }
+        ),
+        mesh=mesh,
+    )  # fmt: skip
+    topic, audit = resource_of(mesh, "Alerts", Topic), resource_of(mesh, "Audit", Queue)
+    async with mesh:
+        await topic.publish(json.dumps({"total": 5}))
+        await topic.publish(json.dumps({"total": 150}))
+        (message,) = await audit.receive(max_messages=10)
+    assert json.loads(message.body) == {"total": 150}
+
+
+async def test_a_lambda_subscription_invokes_the_function(mesh: Mesh, clock: VirtualClock) -> None:
+    seen: list[Any] = []
+
+    @mesh.function(name="notify")
+    async def notify(event: dict[str, Any], context: Context) -> None:
+        seen.append(event["Records"][0]["Sns"]["Message"])
+
+    app = build_application(
+        template(
+            {
+                "Alerts": ALERTS,
+                "Sub": subscription(
+                    Protocol="lambda",
+                    Endpoint=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:notify",
+                ),
+            },
+            {"Sub": {"Value": {"Ref": "Sub"}}},
+        ),
+        mesh=mesh,
+    )
+    assert app.outputs["Sub"].startswith(f"arn:aws:sns:us-east-1:{ACCOUNT}:Alerts:")
+    async with mesh:
+        await resource_of(mesh, "Alerts", Topic).publish("hello")
+        await clock.advance(0)
+    assert seen == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("properties", "member", "message"),
+    [
+        ({"Protocol": "email", "Endpoint": "ops@example.com"}, "Protocol",
+         "Invalid parameter: Amazon SNS does not support this protocol string: email "
+         "(this endpoint takes sqs, lambda, http, https)"),
+        ({"Protocol": "sqs", "Endpoint": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"}, "Endpoint",
+         f"no queue arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere in this mesh"),
+        ({"Protocol": "sqs", "Endpoint": "https://example.com/"}, "Endpoint",
+         "Invalid parameter: SQS endpoint ARN"),
+        ({"Protocol": "lambda", "Endpoint": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:none"},
+         "Endpoint", f"no function arn:aws:lambda:us-east-1:{ACCOUNT}:function:none in this mesh"),
+        ({"Protocol": "https", "Endpoint": "http://example.com/"}, "Endpoint",
+         "Invalid parameter: Endpoint must match the specified protocol"),
+        ({"Protocol": "sqs", "Endpoint": AUDIT_ARN, "FilterPolicyScope": "Body"},
+         "FilterPolicyScope", "Invalid parameter: Attributes Reason: FilterPolicyScope"),
+        ({"Protocol": "sqs", "Endpoint": AUDIT_ARN, "RawMessageDelivery": "maybe"},
+         "RawMessageDelivery", "Invalid parameter: Attributes Reason: RawMessageDelivery"),
+    ],
+)  # fmt: skip
+def test_a_subscription_sns_refuses_is_refused_naming_the_property(
+    mesh: Mesh, properties: dict[str, Any], member: str, message: str
+) -> None:
+    with pytest.raises(TemplateError) as caught:
+        build_application(
+            template({"Audit": AUDIT, "Alerts": ALERTS, "Sub": subscription(**properties)}),
+            mesh=mesh,
+        )
+    assert str(caught.value) == (
+        f"Resources.Sub.Properties.{member} (AWS::SNS::Subscription): {message}"
+    )
+
+
+def test_an_inline_subscription_is_named_by_its_index(mesh: Mesh) -> None:
+    with pytest.raises(TemplateError) as caught:
+        build_application(
+            template({"Alerts": {"Type": "AWS::SNS::Topic", "Properties": {"Subscription": [
+                {"Protocol": "sms", "Endpoint": "+15555550100"}]}}}),
+            mesh=mesh,
+        )  # fmt: skip
+    assert str(caught.value).startswith(
+        "Resources.Alerts.Properties.Subscription[0].Protocol (AWS::SNS::Topic): Invalid "
+        "parameter: Amazon SNS does not support this protocol string: sms"
+    )
+
+
+def test_a_subscription_of_a_topic_not_in_the_mesh_is_refused(mesh: Mesh) -> None:
+    with pytest.raises(TemplateError) as caught:
+        build_application(
+            template({"Audit": AUDIT, "Sub": {"Type": "AWS::SNS::Subscription", "Properties": {
+                "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:gone", "Protocol": "sqs",
+                "Endpoint": AUDIT_ARN}}}),
+            mesh=mesh,
+        )  # fmt: skip
+    assert str(caught.value) == (
+        "Resources.Sub.Properties.TopicArn (AWS::SNS::Subscription): no topic "
+        f"arn:aws:sns:us-east-1:{ACCOUNT}:gone in this mesh"
+    )
+
+
+def test_a_subscription_dead_letter_queue_is_warned_about(mesh: Mesh) -> None:
+    app = build_application(
+        template(
+            {
+                "Audit": AUDIT,
+                "Dlq": {"Type": "AWS::SQS::Queue"},
+                "Alerts": ALERTS,
+                "Sub": subscription(Protocol="sqs", Endpoint=AUDIT_ARN, RedrivePolicy={
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}}),
+            }
+        ),
+        mesh=mesh,
+    )  # fmt: skip
+    assert app.warnings == [
+        "Resources.Sub (AWS::SNS::Subscription): RedrivePolicy: the mesh's SNS subscriptions "
+        "have no dead-letter queue: a message the subscriber never takes (an HTTP(S) endpoint "
+        "failing past SNS's retries) is logged and dropped, not sent to "
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:Dlq"
+    ]
+    assert len(resource_of(mesh, "Alerts", Topic).subscriptions) == 1
+
+
+def test_an_https_subscription_waits_for_its_confirmation(mesh: Mesh) -> None:
+    build_application(
+        template({"Alerts": ALERTS,
+                  "Hook": subscription(Protocol="https", Endpoint="https://hooks.example.com/a",
+                                       DeliveryPolicy={"healthyRetryPolicy": {"numRetries": 1}})}),
+        mesh=mesh,
+    )  # fmt: skip
+    (hook,) = resource_of(mesh, "Alerts", Topic).subscriptions
+    assert hook.pending_confirmation
+    assert hook.endpoint == "https://hooks.example.com/a"
