@@ -7,7 +7,18 @@ import subprocess
 import sys
 import textwrap
 
-OPTIONAL = ("jwt", "cryptography", "httpx", "uvicorn", "botocore", "h11", "awslambdaric")
+OPTIONAL = (
+    "jwt",
+    "cryptography",
+    "httpx",
+    "uvicorn",
+    "botocore",
+    "h11",
+    "awslambdaric",
+    "yaml",
+    "samtranslator",
+    "watchfiles",
+)
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from eventmesh._mesh import Mesh
 from eventmesh.sam._build import Application, build_application
 from eventmesh.sam._errors import TemplateError
-from eventmesh.sam._parameters import pseudo_parameters
+from eventmesh.sam._parameters import parse_overrides, pseudo_parameters, resolve_parameters
 from eventmesh.sam._translate import translate
 from eventmesh.sam._yaml import load_document, parse_document
 
@@ -25,6 +25,7 @@ __all__ = [
     "build_application",
     "load_template",
     "parse_document",
+    "parse_overrides",
 ]
 
 
@@ -38,21 +39,35 @@ def load_template(
 ) -> Application:
     """The application of the template at ``path``, built into ``mesh`` (a new in-memory
     mesh if not given; its region and account are the template's ``AWS::Region`` and
-    ``AWS::AccountId``). ``parameters`` override the template's parameter defaults;
-    ``strict`` refuses a template holding what the mesh cannot emulate."""
+    ``AWS::AccountId``). ``parameters`` override the template's parameter defaults (text, as
+    :func:`parse_overrides` reads ``--parameter-overrides``); ``strict`` refuses a template
+    holding what the mesh cannot emulate.
+
+    Every problem is one :class:`TemplateError` naming its place in the template
+    (``Resources.Orders.Properties.VisibilityTimeout: ...``). What the mesh ignores or cannot
+    emulate is not an error but :attr:`Application.warnings`: nothing is logged here, so the
+    caller (``eventmesh run``) logs them once at start with
+    :meth:`Application.log_warnings`.
+    """
     path = Path(path)
     document = load_document(path)
     mesh = mesh if mesh is not None else Mesh()
     overrides = dict(parameters or {})
-    translated = translate(
-        document,
-        path.parent,
-        region=mesh.region,
-        parameters={
-            **overrides,
-            **pseudo_parameters(mesh.region, mesh.account_id, stack_name),
-        },
-    )
+    values = resolve_parameters(document, overrides)
+    try:
+        translated = translate(
+            document,
+            path.parent,
+            region=mesh.region,
+            parameters={
+                **values.values,
+                **pseudo_parameters(mesh.region, mesh.account_id, stack_name),
+            },
+        )
+    except TemplateError as exc:
+        if not values.secrets:
+            raise
+        raise TemplateError(values.redact(str(exc))) from None
     return build_application(
         translated.template,
         mesh=mesh,

@@ -1,10 +1,18 @@
 """A CloudFormation template built into a mesh, resource by resource, in dependency order.
 
-Each resource is built after everything it names (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``,
-``DependsOn``); a cycle is an error naming it. A resource whose ``Condition`` is false is left
-out. Types registered in :mod:`eventmesh.sam.kinds` are built; types that mean nothing locally
+Parameters are checked and conditions evaluated first (each once; a condition may name others;
+a cycle or an unknown name is an error). Each resource is then built after everything it
+names (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, inside any function, and ``DependsOn``); a cycle
+is an error naming it. A resource whose ``Condition`` is false is left out: a ``Ref`` or
+``Fn::GetAtt`` to it is an error, unless it sits in the branch of an ``Fn::If`` not taken.
+Types registered in :mod:`eventmesh.sam.kinds` are built; types that mean nothing locally
 (IAM, permissions, log groups) are skipped quietly; the rest are listed in one warning (or
-refused up front with ``strict``).
+refused up front with ``strict``, as is any property a kind warns it ignores). ``Outputs``
+are resolved last; one that cannot be is left out with a warning.
+
+Nothing is logged here: the warnings are on the :class:`Application`, for whoever runs it to
+log once at start (:meth:`Application.log_warnings`). A ``NoEcho`` parameter's value is
+replaced by ``****`` in every error and warning.
 """
 
 from __future__ import annotations
@@ -15,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventmesh._errors import ConfigurationError
 from eventmesh._mesh import Mesh
 from eventmesh.sam._errors import TemplateError
-from eventmesh.sam._intrinsics import NO_VALUE, references, resolve
+from eventmesh.sam._intrinsics import NO_VALUE, condition_value, references, resolve
 from eventmesh.sam._model import Built, CfnResource
-from eventmesh.sam._parameters import parameter_values, pseudo_parameters
+from eventmesh.sam._parameters import ParameterValues, pseudo_parameters, resolve_parameters
 from eventmesh.sam._translate import LOCAL_CODE_BUCKET
 from eventmesh.sam.kinds import IGNORED_TYPES, kind_for, load_kinds
 
@@ -34,13 +43,31 @@ class Application:
 
     mesh: Mesh
     resources: dict[str, Built]
-    """Every resource built (or skipped) by logical id."""
+    """Every resource built (or skipped) by logical id; not those left out by a false
+    ``Condition``."""
     outputs: dict[str, Any]
     """The template's ``Outputs``, resolved (an output that cannot be is left out, warned)."""
     warnings: list[str] = field(default_factory=list)
     """What the template holds that the mesh ignores or cannot emulate, one line each."""
     unsupported: dict[str, str] = field(default_factory=dict)
     """Resources the mesh cannot emulate, logical id to type."""
+    left_out: list[str] = field(default_factory=list)
+    """Resources whose ``Condition`` is false, in template order."""
+
+    def log_warnings(self, log: logging.Logger | None = None) -> None:
+        """Log each warning once (``WARNING``, on ``log``, else the ``eventmesh.sam``
+        logger): what runs the application calls this once at start."""
+        for warning in self.warnings:
+            (log or logger).warning("%s", warning)
+
+
+def _mapping_section(template: Mapping[str, Any], name: str) -> dict[str, Any]:
+    section = template.get(name)
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise TemplateError(f"{name}: must be a mapping")
+    return section
 
 
 class _Builder:
@@ -53,7 +80,7 @@ class _Builder:
         mesh: Mesh,
         template_dir: Path,
         code_paths: Mapping[str, Path],
-        parameters: Mapping[str, str],
+        parameters: ParameterValues,
         stack_name: str,
     ) -> None:
         self.template = template
@@ -62,17 +89,20 @@ class _Builder:
         self._code_paths = dict(code_paths)
         self._stack_name = stack_name
         self._pseudo = pseudo_parameters(mesh.region, mesh.account_id, stack_name)
-        self._parameters = parameter_values(template, parameters)
+        self._parameters = parameters.values
         self._conditions: dict[str, bool] = {}
-        self._deciding: set[str] = set()
+        self._deciding: list[str] = []
         self._built: dict[str, Built] = {}
-        self._left_out: set[str] = set()
+        self._left_out: dict[str, str] = {}
         self._after: list[Callable[[], None]] = []
         self.warnings: list[str] = []
         resources = template.get("Resources")
         if not isinstance(resources, dict) or not resources:
             raise TemplateError("Resources: a template needs at least one resource")
-        self.resources: dict[str, dict[str, Any]] = resources
+        self.resources: dict[str, Any] = resources
+        self._condition_bodies = _mapping_section(template, "Conditions")
+        self._mappings = _mapping_section(template, "Mappings")
+        self._outputs = _mapping_section(template, "Outputs")
 
     # -- BuildContext -----------------------------------------------------------------------
     @property
@@ -96,18 +126,28 @@ class _Builder:
         return self._template_dir
 
     def code_path(self, resource: CfnResource) -> Path | None:
-        code = resource.properties.get("Code", resource.properties.get("Content"))
-        if isinstance(code, dict) and code.get("S3Bucket") == LOCAL_CODE_BUCKET:
-            return self._code_paths.get(str(code.get("S3Key")))
+        properties = resource.properties
+        code = properties.get("Code", properties.get("Content"))
+        if code is None:
+            code = properties.get("DefinitionS3Location")
+        if isinstance(code, dict) and LOCAL_CODE_BUCKET in (
+            code.get("S3Bucket"),
+            code.get("Bucket"),
+        ):
+            return self._code_paths.get(str(code.get("S3Key", code.get("Key"))))
         if isinstance(code, str):
             return self._code_paths.get(resource.logical_id)
         return None
 
     def built(self, logical_id: str) -> Built:
-        try:
+        if logical_id in self._built:
             return self._built[logical_id]
-        except KeyError:
-            raise TemplateError(f"Resources.{logical_id}: not built (yet)") from None
+        if logical_id in self._left_out:
+            raise TemplateError(
+                f"Resources.{logical_id}: left out (its Condition "
+                f"{self._left_out[logical_id]} is false)"
+            )
+        raise TemplateError(f"Resources.{logical_id}: not built (yet)")
 
     def find(self, name_or_arn: str) -> Any:
         found = self._mesh.context.find_resource(name_or_arn)
@@ -122,6 +162,10 @@ class _Builder:
     def built_resources(self) -> dict[str, Built]:
         return dict(self._built)
 
+    @property
+    def left_out(self) -> list[str]:
+        return list(self._left_out)
+
     def warn(self, resource: CfnResource, message: str) -> None:
         self.warnings.append(f"{resource.where} ({resource.type}): {message}")
 
@@ -134,57 +178,104 @@ class _Builder:
             return self._parameters[name]
         if name in self._pseudo:
             return self._pseudo[name]
-        return self._resource(name, where).ref
+        built = self._resource(name, "Ref", where)
+        if built.ref is None:
+            raise TemplateError(f"{where}: Ref {name}: the resource has no value for Ref locally")
+        return built.ref
 
     def get_att(self, logical_id: str, attribute: str, where: str) -> Any:
-        built = self._resource(logical_id, where)
-        if attribute not in built.attributes:
+        if logical_id in self._parameters or logical_id in self._pseudo:
             raise TemplateError(
-                f"{where}: Fn::GetAtt {logical_id}.{attribute}: the resource has no attribute "
-                f"{attribute} locally"
+                f"{where}: Fn::GetAtt {logical_id}.{attribute}: {logical_id} is a parameter, "
+                "not a resource (use Ref)"
+            )
+        built = self._resource(logical_id, f"Fn::GetAtt {logical_id}.{attribute}", where)
+        if attribute not in built.attributes:
+            kind = self.resources[logical_id].get("Type")
+            known = ", ".join(sorted(built.attributes)) or "none"
+            raise TemplateError(
+                f"{where}: Fn::GetAtt {logical_id}.{attribute}: {logical_id} ({kind}) has no "
+                f"attribute {attribute} locally (it has: {known}); declare a parameter for "
+                "the value instead"
             )
         return built.attributes[attribute]
 
     def condition(self, name: str, where: str) -> bool:
         if name in self._conditions:
             return self._conditions[name]
-        conditions = self.template.get("Conditions") or {}
-        if name not in conditions:
-            raise TemplateError(f"{where}: no condition {name} in Conditions")
+        if name not in self._condition_bodies:
+            known = ", ".join(sorted(self._condition_bodies)) or "none"
+            raise TemplateError(f"{where}: no condition {name} in Conditions (it has: {known})")
         if name in self._deciding:
-            raise TemplateError(f"Conditions.{name}: refers to itself")
-        self._deciding.add(name)
+            cycle = [*self._deciding[self._deciding.index(name) :], name]
+            raise TemplateError(f"Conditions: circular reference: {' -> '.join(cycle)}")
+        self._deciding.append(name)
         try:
-            value = resolve(conditions[name], self, f"Conditions.{name}")
+            value = condition_value(
+                self._condition_bodies[name], _ConditionScope(self), f"Conditions.{name}"
+            )
         finally:
-            self._deciding.discard(name)
-        if not isinstance(value, bool):
-            raise TemplateError(f"Conditions.{name}: must be true or false, got {value!r}")
+            self._deciding.pop()
         self._conditions[name] = value
         return value
 
-    def _resource(self, logical_id: str, where: str) -> Built:
+    def mapping(self, name: str, where: str) -> Mapping[str, Any]:
+        found = self._mappings.get(name)
+        if not isinstance(found, dict):
+            known = ", ".join(sorted(self._mappings)) or "none"
+            raise TemplateError(f"{where}: no mapping {name} in Mappings (it has: {known})")
+        return found
+
+    def parameter_or_pseudo(self, name: str, where: str) -> Any:
+        if name in self._parameters:
+            return self._parameters[name]
+        if name in self._pseudo:
+            return self._pseudo[name]
+        if name in self.resources:
+            raise TemplateError(
+                f"{where}: Ref {name}: a condition can refer to parameters only, not to the "
+                f"resource {name}"
+            )
+        raise TemplateError(f"{where}: Ref {name}: no parameter named {name}")
+
+    def _resource(self, logical_id: str, what: str, where: str) -> Built:
         if logical_id in self._built:
             return self._built[logical_id]
         if logical_id in self._left_out:
-            raise TemplateError(f"{where}: {logical_id} is left out (its Condition is false)")
-        raise TemplateError(f"{where}: no parameter or resource named {logical_id}")
+            raise TemplateError(
+                f"{where}: {what}: {logical_id} is left out (its Condition "
+                f"{self._left_out[logical_id]} is false); refer to it inside "
+                f"Fn::If [{self._left_out[logical_id]}, ...]"
+            )
+        if logical_id in self.resources:
+            raise TemplateError(f"{where}: {what}: {logical_id} is not built yet")
+        raise TemplateError(f"{where}: {what}: no parameter or resource named {logical_id}")
 
     # -- building ---------------------------------------------------------------------------
+    def decide_conditions(self) -> None:
+        """Evaluate every condition once (CloudFormation checks them all)."""
+        for name in self._condition_bodies:
+            self.condition(name, f"Conditions.{name}")
+
     def order(self) -> list[str]:
         """Logical ids, each after everything it refers to (CloudFormation's order)."""
         needs: dict[str, set[str]] = {}
         for logical_id, resource in self.resources.items():
-            if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
-                raise TemplateError(f"Resources.{logical_id}: a resource needs a Type")
-            named = set(references(resource.get("Properties") or {}))
-            depends = resource.get("DependsOn") or []
-            named.update([depends] if isinstance(depends, str) else depends)
-            for missing in sorted(set(depends if isinstance(depends, list) else [depends])):
-                if missing not in self.resources:
-                    raise TemplateError(
-                        f"Resources.{logical_id}.DependsOn: no resource named {missing}"
-                    )
+            where = f"Resources.{logical_id}"
+            if not isinstance(resource, dict):
+                raise TemplateError(f"{where}: a resource is a mapping with a Type")
+            if "Type" not in resource:
+                raise TemplateError(f"{where}: a resource needs a Type")
+            if not isinstance(resource["Type"], str):
+                raise TemplateError(f"{where}.Type: must be a string, like AWS::SQS::Queue")
+            properties = resource.get("Properties")
+            if properties is not None and not isinstance(properties, dict):
+                raise TemplateError(f"{where}.Properties: must be a mapping")
+            condition = resource.get("Condition")
+            if condition is not None and not isinstance(condition, str):
+                raise TemplateError(f"{where}.Condition: must be a condition's name")
+            named = set(references(properties or {}))
+            named.update(self._depends_on(logical_id, resource.get("DependsOn")))
             needs[logical_id] = {name for name in named if name in self.resources}
         ordered: list[str] = []
         state: dict[str, int] = {}  # 1: on the path, 2: done
@@ -205,22 +296,43 @@ class _Builder:
             visit(logical_id, [])
         return ordered
 
+    def _depends_on(self, logical_id: str, depends: Any) -> list[str]:
+        where = f"Resources.{logical_id}.DependsOn"
+        if depends is None:
+            return []
+        names = [depends] if isinstance(depends, str) else depends
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TemplateError(f"{where}: must be a resource's name or a list of them")
+        for name in names:
+            if name not in self.resources:
+                raise TemplateError(f"{where}: no resource named {name}")
+        return names
+
+    def _kept(self, logical_id: str) -> bool:
+        """Whether the resource's ``Condition`` (if any) is true; left out if not."""
+        condition = self.resources[logical_id].get("Condition")
+        if condition is None:
+            return True
+        if self.condition(condition, f"Resources.{logical_id}.Condition"):
+            return True
+        self._left_out[logical_id] = condition
+        return False
+
     def unsupported(self) -> dict[str, str]:
+        """The resources kept whose type the mesh cannot emulate."""
         return {
             logical_id: resource["Type"]
             for logical_id, resource in self.resources.items()
-            if kind_for(resource["Type"]) is None and resource["Type"] not in IGNORED_TYPES
+            if self._kept(logical_id)
+            and kind_for(resource["Type"]) is None
+            and resource["Type"] not in IGNORED_TYPES
         }
 
     def build(self, order: list[str], unsupported: Mapping[str, str]) -> None:
         for logical_id in order:
-            raw = self.resources[logical_id]
-            condition = raw.get("Condition")
-            if condition is not None and not self.condition(
-                str(condition), f"Resources.{logical_id}.Condition"
-            ):
-                self._left_out.add(logical_id)
+            if logical_id in self._left_out:
                 continue
+            raw = self.resources[logical_id]
             where = f"Resources.{logical_id}.Properties"
             properties = resolve(raw.get("Properties") or {}, self, where)
             if properties is NO_VALUE or not isinstance(properties, dict):
@@ -230,7 +342,12 @@ class _Builder:
             if kind is None:
                 self._built[logical_id] = self._placeholder(resource)
                 continue
-            self._built[logical_id] = kind.build(resource, self)
+            try:
+                self._built[logical_id] = kind.build(resource, self)
+            except TemplateError:
+                raise
+            except ConfigurationError as exc:
+                raise TemplateError(f"{resource.where} ({resource.type}): {exc}") from exc
         for step in self._after:
             step()
         if unsupported:
@@ -248,32 +365,61 @@ class _Builder:
 
     def outputs(self) -> dict[str, Any]:
         answers: dict[str, Any] = {}
-        for name, output in (self.template.get("Outputs") or {}).items():
-            if not isinstance(output, dict):
+        for name, output in self._outputs.items():
+            where = f"Outputs.{name}"
+            if not isinstance(output, dict) or "Value" not in output:
+                self.warnings.append(f"{where}: an output is a mapping with a Value; left out")
                 continue
             condition = output.get("Condition")
-            if condition is not None and not self.condition(str(condition), f"Outputs.{name}"):
+            if condition is not None and not self.condition(str(condition), where):
                 continue
             try:
-                answers[name] = resolve(output.get("Value"), self, f"Outputs.{name}.Value")
+                value = resolve(output["Value"], self, f"{where}.Value")
             except TemplateError as exc:
-                self.warnings.append(f"Outputs.{name}: not resolved locally: {exc}")
+                self.warnings.append(f"{exc} (the output is left out)")
+                continue
+            if value is not NO_VALUE:
+                answers[name] = value
         return answers
 
 
+class _ConditionScope:
+    """The names a condition may use: parameters, pseudo parameters, other conditions,
+    mappings; never a resource."""
+
+    def __init__(self, builder: _Builder) -> None:
+        self._builder = builder
+
+    def ref(self, name: str, where: str) -> Any:
+        return self._builder.parameter_or_pseudo(name, where)
+
+    def get_att(self, logical_id: str, attribute: str, where: str) -> Any:
+        raise TemplateError(
+            f"{where}: Fn::GetAtt {logical_id}.{attribute}: a condition can refer to "
+            "parameters only"
+        )
+
+    def condition(self, name: str, where: str) -> bool:
+        return self._builder.condition(name, where)
+
+    def mapping(self, name: str, where: str) -> Mapping[str, Any]:
+        return self._builder.mapping(name, where)
+
+
 class _Placeholder(dict[str, Any]):
-    """Attributes of a skipped resource: ``Arn`` is an ARN of its logical id, anything else
-    the logical id."""
+    """Attributes of a skipped resource: ``Arn`` (and any attribute ending in ``Arn``) is an
+    ARN of its logical id, anything else the logical id."""
 
     def __init__(self, logical_id: str, arn: str) -> None:
         super().__init__(Arn=arn)
         self._logical_id = logical_id
+        self._arn = arn
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str)
 
     def __missing__(self, key: str) -> Any:
-        return self._logical_id
+        return self._arn if key.endswith("Arn") else self._logical_id
 
 
 def build_application(
@@ -282,30 +428,58 @@ def build_application(
     mesh: Mesh | None = None,
     template_dir: Path | str = ".",
     code_paths: Mapping[str, Path] | None = None,
-    parameters: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
     stack_name: str = "local",
     strict: bool = False,
 ) -> Application:
     """Build a plain CloudFormation ``template`` (already translated from SAM) into ``mesh``
-    (a new in-memory :class:`~eventmesh.Mesh` if not given). ``strict`` refuses a template
-    holding a resource the mesh cannot emulate, before building anything."""
+    (a new in-memory :class:`~eventmesh.Mesh` if not given). ``parameters`` override the
+    template's defaults (text, as ``--parameter-overrides`` gives them). ``strict`` refuses a
+    template holding a resource the mesh cannot emulate, before building anything, and one
+    whose kinds ignore a property, after. The application's :attr:`~Application.warnings` are
+    not logged here: call :meth:`Application.log_warnings` once at start."""
+    values = resolve_parameters(template, parameters or {})
+    try:
+        return _build(template, mesh, template_dir, code_paths, values, stack_name, strict)
+    except TemplateError as exc:
+        if not values.secrets:
+            raise
+        raise TemplateError(values.redact(str(exc))) from None
+
+
+def _build(
+    template: Mapping[str, Any],
+    mesh: Mesh | None,
+    template_dir: Path | str,
+    code_paths: Mapping[str, Path] | None,
+    values: ParameterValues,
+    stack_name: str,
+    strict: bool,
+) -> Application:
     load_kinds()
     builder = _Builder(
         template,
         mesh if mesh is not None else Mesh(),
         Path(template_dir),
         code_paths or {},
-        parameters or {},
+        values,
         stack_name,
     )
+    builder.decide_conditions()
+    order = builder.order()
     unsupported = builder.unsupported()
     if strict and unsupported:
         listed = ", ".join(f"{name} ({kind})" for name, kind in unsupported.items())
         raise TemplateError(f"--strict: the mesh cannot emulate {listed}")
-    builder.build(builder.order(), unsupported)
+    builder.build(order, unsupported)
     if strict and builder.warnings:
         raise TemplateError("--strict: " + "; ".join(builder.warnings))
     outputs = builder.outputs()
     return Application(
-        builder.mesh, builder.built_resources, outputs, builder.warnings, unsupported
+        builder.mesh,
+        builder.built_resources,
+        outputs,
+        [values.redact(warning) for warning in builder.warnings],
+        unsupported,
+        builder.left_out,
     )

@@ -1,13 +1,54 @@
-"""A template's parameters: defaults, overrides from the command line, pseudo parameters."""
+"""A template's parameters: defaults, overrides from the command line, pseudo parameters.
+
+Each declared parameter takes its override, else its ``Default``, and is checked against its
+``Type`` and constraints as CloudFormation checks it at deploy time:
+
+* ``String``: ``AllowedValues``, ``AllowedPattern`` (the whole value must match),
+  ``MinLength``/``MaxLength``.
+* ``Number``: the value must be a number; ``MinValue``/``MaxValue``, ``AllowedValues``.
+  CloudFormation passes a Number parameter on as text. Here a value written as a plain integer
+  (``30``) resolves to that integer, so ``Timeout: !Ref TimeoutParameter`` reaches a kind as
+  ``Timeout: 30`` would; any other number (``1.5``, ``007``) stays the text given. In text
+  (``Fn::Sub``, ``Fn::Join``) and in ``Fn::Equals`` both read the same.
+* ``List<Number>`` and ``CommaDelimitedList``: the text is split on commas (no trimming) and
+  ``Ref`` gives the list; each item is checked (numbers for ``List<Number>``,
+  ``AllowedValues`` and ``AllowedPattern`` for each item).
+* AWS-specific types (``AWS::EC2::VPC::Id``, ``List<AWS::EC2::Subnet::Id>``, ...) take the
+  value as given: their existence in an AWS account cannot be checked offline, and a local
+  run does not need it.
+* ``AWS::SSM::Parameter::Value<...>`` types stand for the value of an SSM parameter in AWS,
+  which cannot be read offline: they need an override.
+
+``ConstraintDescription`` replaces the explanation when a constraint fails; a ``NoEcho``
+parameter's value never appears in an error (:attr:`ParameterValues.secrets` lets the caller
+keep it out of its own messages too).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventmesh.sam._errors import TemplateError
 
-__all__ = ["parameter_values", "pseudo_parameters"]
+__all__ = [
+    "ParameterValues",
+    "parameter_values",
+    "parse_overrides",
+    "pseudo_parameters",
+    "redact",
+    "resolve_parameters",
+]
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_INTEGER = re.compile(r"-?(0|[1-9]\d*)")
+_SSM_VALUE = re.compile(r"AWS::SSM::Parameter::Value<(.+)>")
+_AWS_SPECIFIC = re.compile(r"AWS::[A-Za-z0-9]+::[A-Za-z0-9:]+")
+_OVERRIDE_TOKEN = re.compile(r"\s*(\"(?:\\.|[^\"\\])*\"|'[^']*'|[^\s\"']+)+")
+_KEY = re.compile(r"[A-Za-z0-9]+")
+MASK = "****"
 
 
 def pseudo_parameters(region: str, account_id: str, stack_name: str) -> dict[str, Any]:
@@ -31,24 +72,264 @@ def pseudo_parameters(region: str, account_id: str, stack_name: str) -> dict[str
     }
 
 
+@dataclass(slots=True)
+class ParameterValues:
+    """The template's parameters as ``Ref`` gives them, and the ``NoEcho`` ones' texts."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+    """The texts of ``NoEcho`` values (and of their items), longest first."""
+
+    def redact(self, message: str) -> str:
+        """``message`` with every ``NoEcho`` value replaced by ``****``."""
+        return redact(message, self.secrets)
+
+
+def redact(message: str, secrets: Iterable[str]) -> str:
+    """``message`` with each of ``secrets`` replaced by ``****``."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            message = message.replace(secret, MASK)
+    return message
+
+
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
-    """Each declared parameter's value: its override, else its ``Default``."""
-    declared = template.get("Parameters") or {}
+    """Each declared parameter's value (see :func:`resolve_parameters`)."""
+    return resolve_parameters(template, overrides).values
+
+
+def resolve_parameters(
+    template: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> ParameterValues:
+    """Each declared parameter's value: its override, else its ``Default``, checked against
+    its type and constraints. An override for a parameter the template does not declare, a
+    parameter with neither, and a value breaking a constraint are errors."""
+    declared = template.get("Parameters")
+    if declared is None:
+        declared = {}
     if not isinstance(declared, dict):
-        raise TemplateError("Parameters: must be a mapping")
+        raise TemplateError("Parameters: must be a mapping of parameter names to declarations")
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise TemplateError(f"--parameter-overrides: the template has no parameter {unknown[0]}")
-    values: dict[str, Any] = {}
+        raise TemplateError(
+            f"--parameter-overrides: the template has no parameter {unknown[0]} "
+            f"(it declares: {', '.join(sorted(declared)) or 'none'})"
+        )
+    result = ParameterValues()
     for name, spec in declared.items():
-        spec = spec if isinstance(spec, dict) else {}
-        if name in overrides:
-            values[name] = overrides[name]
-        elif "Default" in spec:
-            values[name] = spec["Default"]
-        else:
-            raise TemplateError(
-                f"Parameters.{name}: no Default and no value given "
-                f"(--parameter-overrides {name}=...)"
-            )
-    return values
+        where = f"Parameters.{name}"
+        if not isinstance(spec, dict):
+            raise TemplateError(f"{where}: must be a mapping with a Type")
+        secret = str(spec.get("NoEcho", "false")).lower() == "true"
+        text, source = _raw_value(name, spec, overrides, where)
+        value = _Parameter(name, spec, where, secret, source).value(text)
+        result.values[name] = value
+        if secret:
+            result.secrets.append(text)
+            items = value if isinstance(value, list) else [value]
+            result.secrets.extend(str(item) for item in items)
+    result.secrets = sorted({s for s in result.secrets if s}, key=len, reverse=True)
+    return result
+
+
+def _raw_value(
+    name: str, spec: Mapping[str, Any], overrides: Mapping[str, Any], where: str
+) -> tuple[str, str]:
+    """The parameter's text and where it came from."""
+    type_name = spec.get("Type")
+    if not isinstance(type_name, str):
+        raise TemplateError(f"{where}.Type: a parameter needs a Type (String, Number, ...)")
+    if name in overrides:
+        return _text(overrides[name]), "--parameter-overrides"
+    ssm = _SSM_VALUE.fullmatch(type_name)
+    if ssm is not None:
+        default = spec.get("Default")
+        named = f" {default!r}" if isinstance(default, str) else ""
+        raise TemplateError(
+            f"{where}: type {type_name} is the value of the SSM parameter{named} in AWS, "
+            f"which cannot be resolved offline: pass --parameter-overrides {name}=<value>"
+        )
+    if "Default" not in spec:
+        raise TemplateError(
+            f"{where}: no Default and no value given (--parameter-overrides {name}=<value>)"
+        )
+    return _text(spec["Default"]), "Default"
+
+
+def _text(value: Any) -> str:
+    """A parameter value as CloudFormation takes it: text (``true``, ``5``; a list default
+    joined with commas)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_text(item) for item in value)
+    return str(value)
+
+
+@dataclass(slots=True)
+class _Parameter:
+    """One parameter's checks."""
+
+    name: str
+    spec: Mapping[str, Any]
+    where: str
+    secret: bool
+    source: str
+
+    def value(self, text: str) -> Any:
+        type_name = str(self.spec["Type"])
+        ssm = _SSM_VALUE.fullmatch(type_name)
+        if ssm is not None:
+            type_name = ssm.group(1)
+        if type_name == "String":
+            return self._string(text)
+        if type_name == "Number":
+            return self._number(text, self.where)
+        if type_name == "List<Number>":
+            return [self._number(item, self.where) for item in text.split(",")]
+        if type_name in ("CommaDelimitedList", "List<String>"):
+            return [self._item(item) for item in text.split(",")]
+        if type_name == "AWS::SSM::Parameter::Name":
+            return self._string(text)
+        if type_name.startswith("List<") and _AWS_SPECIFIC.fullmatch(type_name[5:-1]):
+            return [self._item(item) for item in text.split(",")]
+        if _AWS_SPECIFIC.fullmatch(type_name):
+            return self._string(text)
+        raise TemplateError(
+            f"{self.where}.Type: {self.spec['Type']!r} is not a parameter type "
+            "(String, Number, List<Number>, CommaDelimitedList, AWS-specific types, "
+            "AWS::SSM::Parameter::Value<...>)"
+        )
+
+    def _shown(self, text: str) -> str:
+        return "the value" if self.secret else repr(text)
+
+    def _fail(self, text: str, explanation: str) -> TemplateError:
+        description = self.spec.get("ConstraintDescription")
+        reason = str(description) if description else explanation
+        return TemplateError(
+            f"{self.where}: {self._shown(text)} (from {self.source}) does not satisfy the "
+            f"parameter's constraints: {reason}"
+        )
+
+    def _string(self, text: str) -> str:
+        self._item(text)
+        low, high = self.spec.get("MinLength"), self.spec.get("MaxLength")
+        if low is not None and len(text) < _bound(low, "MinLength", self.where):
+            raise self._fail(text, f"at least {low} character(s) (MinLength)")
+        if high is not None and len(text) > _bound(high, "MaxLength", self.where):
+            raise self._fail(text, f"at most {high} character(s) (MaxLength)")
+        return text
+
+    def _item(self, text: str) -> str:
+        allowed = self.spec.get("AllowedValues")
+        if allowed is not None:
+            if not isinstance(allowed, list):
+                raise TemplateError(f"{self.where}.AllowedValues: must be a list")
+            if text not in [_text(value) for value in allowed]:
+                listed = ", ".join(_text(value) for value in allowed)
+                raise self._fail(text, f"one of the AllowedValues ({listed})")
+        pattern = self.spec.get("AllowedPattern")
+        if pattern is not None:
+            try:
+                matched = re.fullmatch(str(pattern), text)
+            except re.error as exc:
+                raise TemplateError(
+                    f"{self.where}.AllowedPattern: not a regular expression ({exc})"
+                ) from None
+            if matched is None:
+                raise self._fail(text, f"the whole value must match AllowedPattern {pattern}")
+        return text
+
+    def _number(self, text: str, where: str) -> int | str:
+        if not _NUMBER.fullmatch(text):
+            raise self._fail(text, "a number (the parameter's Type is Number)")
+        number = float(text)
+        low, high = self.spec.get("MinValue"), self.spec.get("MaxValue")
+        if low is not None and number < _bound(low, "MinValue", where):
+            raise self._fail(text, f"at least {low} (MinValue)")
+        if high is not None and number > _bound(high, "MaxValue", where):
+            raise self._fail(text, f"at most {high} (MaxValue)")
+        allowed = self.spec.get("AllowedValues")
+        if allowed is not None:
+            if not isinstance(allowed, list):
+                raise TemplateError(f"{self.where}.AllowedValues: must be a list")
+            numbers = [float(_text(v)) for v in allowed if _NUMBER.fullmatch(_text(v))]
+            if number not in numbers and text not in [_text(v) for v in allowed]:
+                listed = ", ".join(_text(value) for value in allowed)
+                raise self._fail(text, f"one of the AllowedValues ({listed})")
+        return int(text) if _INTEGER.fullmatch(text) else text
+
+
+def _bound(value: Any, name: str, where: str) -> float:
+    text = _text(value)
+    if not _NUMBER.fullmatch(text):
+        raise TemplateError(f"{where}.{name}: must be a number")
+    return float(text)
+
+
+def parse_overrides(arguments: Iterable[str]) -> dict[str, str]:
+    """``--parameter-overrides`` as ``sam deploy`` takes them: each argument holds one or more
+    ``Key=Value`` pairs separated by spaces (a value may be quoted: ``Key="a b"``), or
+    ``ParameterKey=Key,ParameterValue=Value`` pairs. A word without ``=`` after a pair
+    continues its value (the shell removed the quotes of ``Key="a b"``). A later pair for the
+    same key wins."""
+    overrides: dict[str, str] = {}
+    for argument in arguments:
+        last: str | None = None
+        for token in _tokens(argument):
+            if token.startswith("ParameterKey="):
+                key, value = _long_form(token, argument)
+            elif "=" in token:
+                key, value = token.split("=", 1)
+            elif last is not None:
+                overrides[last] += " " + _unquote(token)
+                continue
+            else:
+                raise TemplateError(
+                    f"--parameter-overrides: {argument!r} is not Key=Value "
+                    "(or ParameterKey=Key,ParameterValue=Value)"
+                )
+            if not _KEY.fullmatch(key):
+                raise TemplateError(
+                    f"--parameter-overrides: {key!r} is not a parameter name (letters and digits)"
+                )
+            overrides[key] = _unquote(value)
+            last = key
+    return overrides
+
+
+def _tokens(argument: str) -> list[str]:
+    """The space-separated words of an argument; quoted runs keep their spaces."""
+    tokens: list[str] = []
+    position = 0
+    text = argument.strip()
+    while position < len(text):
+        match = _OVERRIDE_TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise TemplateError(f"--parameter-overrides: cannot read {argument!r}")
+        tokens.append(match.group(0).strip())
+        position = match.end()
+    return tokens
+
+
+def _long_form(token: str, argument: str) -> tuple[str, str]:
+    body = token.removeprefix("ParameterKey=")
+    key, separator, rest = body.partition(",")
+    if not separator or not rest.startswith("ParameterValue="):
+        raise TemplateError(
+            f"--parameter-overrides: {argument!r}: expected ParameterKey=Key,ParameterValue=Value"
+        )
+    return key, rest.removeprefix("ParameterValue=")
+
+
+def _unquote(value: str) -> str:
+    """A value without its enclosing quotes (``"a b"`` is ``a b``; ``\\"`` inside double
+    quotes is a quote)."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    return value

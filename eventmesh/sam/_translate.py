@@ -1,18 +1,38 @@
 """SAM to CloudFormation with AWS's own translator (``aws-sam-translator``), offline.
 
 The translator expects what ``sam package`` leaves: code in S3. Local ``CodeUri`` and
-``ContentUri`` folders are therefore rewritten as ``s3://eventmesh-local/<logical id>`` before
-translation, and the folder is kept beside it (:attr:`Translated.code_paths`, by that key), so
-the function built from the translated ``AWS::Lambda::Function`` finds its code again. A local
-``DefinitionUri`` of an API is read and inlined as its ``DefinitionBody``, as ``sam local``
-does. The translator needs a region (given, not read from the environment) and a managed-policy
-loader (IAM is never called: policies mean nothing locally).
+``ContentUri`` folders (given on the resource or in ``Globals.Function``) are therefore
+rewritten as ``s3://eventmesh-local/<logical id>`` before translation, and the folder is kept
+beside it (:attr:`Translated.code_paths`, by that key), so the function built from the
+translated ``AWS::Lambda::Function`` finds its code again. Code given as an S3 object
+(``CodeUri: {Bucket, Key}``), an ``s3://`` URI, ``InlineCode`` or ``ImageUri`` is left as it is
+(not local: no code path). A local ``DefinitionUri`` of an ``Api``/``HttpApi`` is read and
+inlined as its ``DefinitionBody``, as ``sam local`` does; a state machine's local
+``DefinitionUri`` is a file kept the way code folders are (the translator accepts only S3).
+Nested applications (``AWS::Serverless::Application``) are set aside before translation (the
+translator would call the Serverless Application Repository) and put back untranslated: the
+builder lists them as not emulated.
+
+The translator merges ``Globals`` into the resources (maps merged, the resource winning; lists
+Globals first) and expands the SAM types; it needs a region, given here through a stand-in
+boto session (never read from the environment or AWS's config files), and a managed-policy
+loader (IAM is never called: policies mean nothing locally). It also sets the region as a class
+attribute (``ArnGenerator.BOTO_SESSION_REGION_NAME``): :func:`translate` holds a lock while it
+translates and restores the attribute after, so loads in several threads (or several meshes in
+different regions, one after the other) do not see each other's region. A translation never
+awaits, so loads in one event loop never interleave.
+
+``AWS::LanguageExtensions`` is not run by the translator: the parts the resolver knows
+(``Fn::Length``, ``Fn::ToJsonString``, ``Fn::FindInMap`` with ``DefaultValue``) are resolved
+after translation; ``Fn::ForEach`` is refused with a clear error, as is any other transform
+(a macro runs in AWS only).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,17 +40,29 @@ from typing import Any
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._yaml import load_document
 
-__all__ = ["LOCAL_CODE_BUCKET", "SAM_TRANSFORM", "Translated", "translate"]
+__all__ = [
+    "LANGUAGE_EXTENSIONS",
+    "LOCAL_CODE_BUCKET",
+    "SAM_TRANSFORM",
+    "Translated",
+    "translate",
+]
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 LOCAL_CODE_BUCKET = "eventmesh-local"
 """The S3 bucket name standing for "the local folder recorded beside it"."""
 
 _CODE_PROPERTIES = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
 }
 _DEFINITION_TYPES = ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")
+_NESTED_APPLICATION = "AWS::Serverless::Application"
+_FOR_EACH = "Fn::ForEach::"
+
+_TRANSLATOR_LOCK = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -39,13 +71,49 @@ class Translated:
 
     template: dict[str, Any]
     code_paths: dict[str, Path] = field(default_factory=dict)
-    """Local code folders by the S3 key standing for them in ``template``."""
+    """Local code folders by the S3 key standing for them in ``template`` (a SAM template),
+    or by logical id (a plain CloudFormation template's local ``Code``)."""
 
 
-def _is_sam(template: Mapping[str, Any]) -> bool:
+def _transforms(template: Mapping[str, Any]) -> list[Any]:
     transform = template.get("Transform")
-    names = transform if isinstance(transform, list) else [transform]
+    if transform is None:
+        return []
+    return list(transform) if isinstance(transform, list) else [transform]
+
+
+def _check_transforms(template: Mapping[str, Any]) -> bool:
+    """Whether the template is SAM; a transform other than SAM's and the language extensions
+    (a macro, ``AWS::Include`` given at the top) cannot run locally."""
+    names = _transforms(template)
+    others = [name for name in names if name not in (SAM_TRANSFORM, LANGUAGE_EXTENSIONS)]
+    if others:
+        listed = ", ".join(repr(name) for name in others)
+        raise TemplateError(
+            f"Transform: {listed} runs in AWS (a macro) and cannot run locally; only "
+            f"{SAM_TRANSFORM} and {LANGUAGE_EXTENSIONS} are understood"
+        )
+    if LANGUAGE_EXTENSIONS in names:
+        where = next(_for_each_places(template), None)
+        if where is not None:
+            raise TemplateError(
+                f"{where}: Fn::ForEach ({LANGUAGE_EXTENSIONS}) is not supported locally: "
+                "write the resources it would make out by hand"
+            )
     return SAM_TRANSFORM in names
+
+
+def _for_each_places(value: Any, where: str = "") -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            place = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and key.startswith(_FOR_EACH):
+                yield place
+            else:
+                yield from _for_each_places(item, place)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _for_each_places(item, f"{where}[{index}]")
 
 
 def _is_local(uri: Any) -> bool:
@@ -59,18 +127,45 @@ class _NoManagedPolicies:
         return {}
 
 
+class _Session:
+    """What the translator reads of a boto session: the region, given, never looked up."""
+
+    def __init__(self, region_name: str) -> None:
+        self.region_name = region_name
+
+
+def _no_features(feature_toggle: type[Any], provider: Any) -> Any:
+    """The translator's feature toggles, all off, quietly (its default warns of each feature
+    it asks about: noise for a local run)."""
+
+    class NoFeatures(feature_toggle):  # type: ignore[misc]
+        def is_enabled(self, feature_name: str) -> bool:
+            return False
+
+    return NoFeatures(provider, stage=None, account_id=None, region=None)
+
+
 def _rewrite_code(template: dict[str, Any], base: Path, code_paths: dict[str, Path]) -> None:
     resources = template.get("Resources")
     if not isinstance(resources, dict):
         return
-    globals_function = (template.get("Globals") or {}).get("Function") or {}
-    global_code = globals_function.get("CodeUri") if isinstance(globals_function, dict) else None
+    globals_section = template.get("Globals")
+    globals_function = (
+        globals_section.get("Function") if isinstance(globals_section, dict) else None
+    )
+    if not isinstance(globals_function, dict):
+        globals_function = {}
+    global_code = globals_function.get("CodeUri")
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict):
             continue
         member = _CODE_PROPERTIES.get(str(resource.get("Type")))
-        properties = resource.setdefault("Properties", {})
-        if member is None or not isinstance(properties, dict):
+        properties = resource.get("Properties")
+        if member is None:
+            continue
+        if properties is None:
+            properties = resource["Properties"] = {}
+        if not isinstance(properties, dict):
             continue
         uri = properties.get(member)
         if uri is None and member == "CodeUri" and not _has_other_code(properties):
@@ -87,10 +182,15 @@ def _has_other_code(properties: Mapping[str, Any]) -> bool:
 
 
 def _inline_definitions(template: dict[str, Any], base: Path) -> None:
-    for logical_id, resource in (template.get("Resources") or {}).items():
+    resources = template.get("Resources")
+    if not isinstance(resources, dict):
+        return
+    for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in _DEFINITION_TYPES:
             continue
-        properties = resource.get("Properties") or {}
+        properties = resource.get("Properties")
+        if not isinstance(properties, dict):
+            continue
         uri = properties.get("DefinitionUri")
         if _is_local(uri) and properties.get("DefinitionBody") is None:
             path = base / str(uri)
@@ -112,51 +212,88 @@ def translate(
 ) -> Translated:
     """``template`` as CloudFormation: translated if it declares the SAM transform, else as
     given. ``base`` is the template's folder; ``parameters`` the parameter values (with the
-    pseudo parameters) the translator may use."""
+    pseudo parameters) the translator may use. ``template`` is not changed (the translator
+    changes its input: it is given a copy)."""
     document = copy.deepcopy(dict(template))
-    code_paths: dict[str, Path] = {}
-    if not _is_sam(document):
+    if not _check_transforms(document):
+        document.pop("Transform", None)
         return Translated(document, _plain_code_paths(document, base))
     try:
-        from samtranslator.model.exceptions import InvalidDocumentException
+        from samtranslator.model.exceptions import (
+            ExceptionWithMessage,
+            InvalidDocumentException,
+        )
+        from samtranslator.feature_toggle.feature_toggle import (
+            FeatureToggle,
+            FeatureToggleDefaultConfigProvider,
+        )
+        from samtranslator.parser.parser import Parser
         from samtranslator.translator.arn_generator import ArnGenerator
+        from samtranslator.translator.translator import Translator
+        from samtranslator.utils.py27hash_fix import (
+            to_py27_compatible_template,
+            undo_mark_unicode_str_in_template,
+        )
     except ImportError as exc:
         raise TemplateError(
             f"a SAM template needs the sam extra ({exc}): pip install 'eventmesh[sam]'"
         ) from None
+    code_paths: dict[str, Path] = {}
     _rewrite_code(document, base, code_paths)
     _inline_definitions(document, base)
-    previous = ArnGenerator.BOTO_SESSION_REGION_NAME
-    ArnGenerator.BOTO_SESSION_REGION_NAME = region
-    try:
-        translated = _transform(document, dict(parameters), region)
-    except InvalidDocumentException as exc:
-        causes = "; ".join(cause.message for cause in exc.causes) or exc.message
-        raise TemplateError(f"the SAM template is not valid: {causes}") from None
-    finally:
-        ArnGenerator.BOTO_SESSION_REGION_NAME = previous
+    nested = _set_aside_nested_applications(document)
+    values = dict(parameters)
+    values.setdefault("AWS::Region", region)
+    policies = _NoManagedPolicies()
+    with _TRANSLATOR_LOCK:
+        previous = ArnGenerator.BOTO_SESSION_REGION_NAME
+        try:
+            to_py27_compatible_template(document, values)
+            translator = Translator(None, Parser(), boto_session=_Session(region))
+            features = _no_features(FeatureToggle, FeatureToggleDefaultConfigProvider())
+            try:
+                translated = translator.translate(
+                    document,
+                    parameter_values=values,
+                    feature_toggle=features,
+                    get_managed_policy_map=policies.load,
+                )
+            finally:
+                # Its metrics go nowhere; published, they are not warned about when dropped.
+                translator.metrics.publish()
+            translated = undo_mark_unicode_str_in_template(translated)
+        except InvalidDocumentException as exc:
+            causes = "; ".join(cause.message for cause in exc.causes) or exc.message
+            raise TemplateError(f"the SAM template is not valid: {causes}") from None
+        except ExceptionWithMessage as exc:
+            raise TemplateError(f"the SAM template is not valid: {exc.message}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # The translator validates most input, not all: a value of the wrong shape can
+            # surface as a Python error from inside it.
+            raise TemplateError(
+                f"the SAM translator cannot read this template ({type(exc).__name__}: {exc})"
+            ) from exc
+        finally:
+            ArnGenerator.BOTO_SESSION_REGION_NAME = previous
+    translated.setdefault("Resources", {}).update(nested)
     return Translated(translated, code_paths)
 
 
-def _transform(document: dict[str, Any], parameters: dict[str, Any], region: str) -> Any:
-    """``samtranslator.translator.transform.transform``, but with a boto3 session that has
-    the region: without one the translator asks boto3 for the environment's region
-    (``NoRegionFound`` where ``AWS_REGION`` is unset) to fill ``AWS::Region``."""
-    import boto3
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-    from samtranslator.utils.py27hash_fix import (
-        to_py27_compatible_template,
-        undo_mark_unicode_str_in_template,
-    )
-
-    to_py27_compatible_template(document, parameters)
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
-    policies = _NoManagedPolicies()
-    translated = translator.translate(
-        document, parameter_values=parameters, get_managed_policy_map=policies.load
-    )
-    return undo_mark_unicode_str_in_template(translated)
+def _set_aside_nested_applications(template: dict[str, Any]) -> dict[str, Any]:
+    """Take the nested applications out of the template: the translator would fetch each from
+    the Serverless Application Repository (a network call). They go back, untranslated, into
+    the result, where the builder lists them as not emulated."""
+    resources = template.get("Resources")
+    if not isinstance(resources, dict):
+        return {}
+    nested = {
+        logical_id: resource
+        for logical_id, resource in resources.items()
+        if isinstance(resource, dict) and resource.get("Type") == _NESTED_APPLICATION
+    }
+    for logical_id in nested:
+        del resources[logical_id]
+    return nested
 
 
 def _plain_code_paths(template: Mapping[str, Any], base: Path) -> dict[str, Path]:
@@ -165,10 +302,14 @@ def _plain_code_paths(template: Mapping[str, Any], base: Path) -> dict[str, Path
     it): kept by logical id."""
     members = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}
     paths: dict[str, Path] = {}
-    for logical_id, resource in (template.get("Resources") or {}).items():
+    resources = template.get("Resources")
+    if not isinstance(resources, dict):
+        return paths
+    for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in members:
             continue
-        code = (resource.get("Properties") or {}).get(members[resource["Type"]])
+        properties = resource.get("Properties")
+        code = properties.get(members[resource["Type"]]) if isinstance(properties, dict) else None
         if _is_local(code):
             paths[logical_id] = (base / str(code)).resolve()
     return paths

@@ -2,50 +2,78 @@
 
 ``!Ref X`` is ``{"Ref": "X"}``, ``!Condition X`` is ``{"Condition": "X"}``, any other ``!Name v``
 is ``{"Fn::Name": v}``; ``!GetAtt A.B.C`` splits on the first dot only (``["A", "B.C"]``), as
-CloudFormation reads it. YAML timestamps stay strings (an unquoted
+CloudFormation reads it. A key given twice in one mapping is an error, as CloudFormation has
+it. YAML timestamps stay strings (an unquoted
 ``AWSTemplateFormatVersion: 2010-09-09`` is text, not a date). The loader is a subclass of
 PyYAML's safe loader: nothing is added to PyYAML's own loaders.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import yaml
 
 from eventmesh.sam._errors import TemplateError
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["load_document", "parse_document"]
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """A safe loader that knows CloudFormation's short-form tags."""
+@cache
+def _loader() -> type[yaml.SafeLoader]:
+    """A safe loader that knows CloudFormation's short-form tags (made on first use: PyYAML
+    comes with the sam extra, and a JSON template does not need it)."""
+    try:
+        import yaml
+    except ImportError as exc:
+        raise TemplateError(
+            f"a YAML template needs the sam extra ({exc}): pip install 'eventmesh[sam]'"
+        ) from None
 
+    class CloudFormationLoader(yaml.SafeLoader):
+        def construct_mapping(
+            self, node: yaml.MappingNode, deep: bool = False
+        ) -> dict[Hashable, Any]:
+            # CloudFormation refuses a key given twice (two resources of one logical id);
+            # PyYAML would keep the last silently. Keys merged in with << may be overridden.
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith("merge"):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+            return super().construct_mapping(node, deep=deep)
 
-def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        assert isinstance(node, yaml.MappingNode)
-        value = loader.construct_mapping(node, deep=True)
-    return {key: value}
+    def short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if suffix == "GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            assert isinstance(node, yaml.MappingNode)
+            value = loader.construct_mapping(node, deep=True)
+        return {key: value}
 
+    def timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+        assert isinstance(node, yaml.ScalarNode)
+        return str(loader.construct_scalar(node))
 
-def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    assert isinstance(node, yaml.ScalarNode)
-    return str(loader.construct_scalar(node))
-
-
-_CloudFormationLoader.add_multi_constructor("!", _short_form)
-_CloudFormationLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+    CloudFormationLoader.add_multi_constructor("!", short_form)
+    CloudFormationLoader.add_constructor("tag:yaml.org,2002:timestamp", timestamp_as_text)
+    return CloudFormationLoader
 
 
 def parse_document(text: str, source: str = "<template>") -> dict[str, Any]:
@@ -53,8 +81,11 @@ def parse_document(text: str, source: str = "<template>") -> dict[str, Any]:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
+        loader = _loader()
+        import yaml
+
         try:
-            document = yaml.load(text, Loader=_CloudFormationLoader)
+            document = yaml.load(text, Loader=loader)
         except yaml.YAMLError as exc:
             raise TemplateError(f"{source}: not valid YAML or JSON: {exc}") from None
     if not isinstance(document, dict):
