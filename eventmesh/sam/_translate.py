@@ -219,13 +219,13 @@ def translate(
         document.pop("Transform", None)
         return Translated(document, _plain_code_paths(document, base))
     try:
-        from samtranslator.model.exceptions import (
-            ExceptionWithMessage,
-            InvalidDocumentException,
-        )
         from samtranslator.feature_toggle.feature_toggle import (
             FeatureToggle,
             FeatureToggleDefaultConfigProvider,
+        )
+        from samtranslator.model.exceptions import (
+            ExceptionWithMessage,
+            InvalidDocumentException,
         )
         from samtranslator.parser.parser import Parser
         from samtranslator.translator.arn_generator import ArnGenerator

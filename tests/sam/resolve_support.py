@@ -11,7 +11,7 @@ import pytest
 from eventmesh import Mesh
 from eventmesh._errors import ConfigurationError
 from eventmesh.sam import Application, TemplateError, build_application
-from eventmesh.sam._model import Built, BuildContext, CfnResource
+from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 
 THING = "Test::Resolve::Thing"
@@ -85,9 +85,7 @@ def resolved(value: Any, **sections: Any) -> Any:
         parameters=parameters,
         mesh=mesh,
     )
-    assert not app.warnings or not any(w.startswith("Outputs") for w in app.warnings), (
-        app.warnings
-    )
+    assert not app.warnings or not any(w.startswith("Outputs") for w in app.warnings), app.warnings
     return app.outputs["Out"]
 
 

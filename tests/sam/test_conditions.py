@@ -188,7 +188,9 @@ def test_a_resource_condition_must_exist() -> None:
     template = {"Resources": {"A": {"Type": THING, "Condition": "Nope"}}}
     with pytest.raises(TemplateError) as caught:
         build(template)
-    assert str(caught.value) == "Resources.A.Condition: no condition Nope in Conditions (it has: none)"
+    assert (
+        str(caught.value) == "Resources.A.Condition: no condition Nope in Conditions (it has: none)"
+    )
 
 
 def test_strict_counts_only_the_resources_kept() -> None:

@@ -61,7 +61,9 @@ def test_ref_of_an_unknown_name_is_an_error_naming_the_property() -> None:
 
 
 def test_ref_to_a_resource_without_a_ref_value_is_an_error() -> None:
-    message = failure({"Ref": "Silent"}, Resources={"Silent": {"Type": THING, "Properties": {"NoRef": 1}}})
+    message = failure(
+        {"Ref": "Silent"}, Resources={"Silent": {"Type": THING, "Properties": {"NoRef": 1}}}
+    )
     assert "Ref Silent: the resource has no value for Ref locally" in message
 
 

@@ -23,7 +23,9 @@ def value_of(spec: dict[str, Any], override: str | None = None) -> Any:
 def error_of(spec: dict[str, Any], override: str | None = None) -> str:
     parameters = None if override is None else {"P": override}
     with pytest.raises(TemplateError) as caught:
-        build({"Parameters": {"P": spec}, "Resources": {"T": {"Type": THING}}}, parameters=parameters)
+        build(
+            {"Parameters": {"P": spec}, "Resources": {"T": {"Type": THING}}}, parameters=parameters
+        )
     return str(caught.value)
 
 
@@ -51,7 +53,10 @@ def test_a_parameter_without_default_needs_a_value() -> None:
 def test_an_override_of_an_undeclared_parameter_is_an_error() -> None:
     with pytest.raises(TemplateError) as caught:
         build(
-            {"Parameters": {"Env": {"Type": "String", "Default": "a"}}, "Resources": {"T": {"Type": THING}}},
+            {
+                "Parameters": {"Env": {"Type": "String", "Default": "a"}},
+                "Resources": {"T": {"Type": THING}},
+            },
             parameters={"Stage": "x"},
         )
     assert str(caught.value) == (

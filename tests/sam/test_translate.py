@@ -36,7 +36,9 @@ def write(folder: Path, text: str, name: str = "template.yaml") -> Path:
     return path
 
 
-def translated(folder: Path, text: str, region: str = "us-east-1") -> tuple[dict[str, Any], dict[str, Path]]:
+def translated(
+    folder: Path, text: str, region: str = "us-east-1"
+) -> tuple[dict[str, Any], dict[str, Path]]:
     document = load_document(write(folder, text))
     result = translate(document, folder, region=region, parameters={})
     return result.template, result.code_paths
@@ -107,10 +109,16 @@ def test_code_given_as_an_s3_object_or_inline_is_not_local(tmp_path: Path) -> No
 def test_the_build_context_finds_local_code_only(tmp_path: Path) -> None:
     template = {
         "Resources": {
-            "Local": {"Type": THING, "Properties": {"Code": {"S3Bucket": LOCAL_CODE_BUCKET, "S3Key": "Local"}}},
+            "Local": {
+                "Type": THING,
+                "Properties": {"Code": {"S3Bucket": LOCAL_CODE_BUCKET, "S3Key": "Local"}},
+            },
             "Remote": {"Type": THING, "Properties": {"Code": {"S3Bucket": "b", "S3Key": "Local"}}},
             "Inline": {"Type": THING, "Properties": {"Code": {"ZipFile": "x"}}},
-            "Layer": {"Type": THING, "Properties": {"Content": {"S3Bucket": LOCAL_CODE_BUCKET, "S3Key": "L"}}},
+            "Layer": {
+                "Type": THING,
+                "Properties": {"Content": {"S3Bucket": LOCAL_CODE_BUCKET, "S3Key": "L"}},
+            },
         }
     }
     build(template, code_paths={"Local": tmp_path / "src", "L": tmp_path / "layer"})
@@ -123,7 +131,10 @@ def test_the_build_context_finds_local_code_only(tmp_path: Path) -> None:
 
 
 def test_plain_cloudformation_keeps_a_local_code_folder(tmp_path: Path) -> None:
-    text = "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties: {Code: ./src, Handler: a.b}\n"
+    text = (
+        "Resources:\n  F:\n    Type: AWS::Lambda::Function\n"
+        "    Properties: {Code: ./src, Handler: a.b}\n"
+    )
     template, code_paths = translated(tmp_path, text)
     assert template["Resources"]["F"]["Properties"]["Code"] == "./src"
     assert code_paths == {"F": (tmp_path / "src").resolve()}
@@ -138,7 +149,9 @@ Resources:
     Properties: {{ContentUri: layers/deps, CompatibleRuntimes: [python3.12]}}
 """
     template, code_paths = translated(tmp_path, text)
-    (layer,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion")
+    (layer,) = (
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"
+    )
     assert layer["Properties"]["Content"] == {"S3Bucket": LOCAL_CODE_BUCKET, "S3Key": "Deps"}
     assert code_paths == {"Deps": (tmp_path / "layers" / "deps").resolve()}
 
@@ -165,7 +178,9 @@ def test_nested_applications_are_listed_as_not_emulated(tmp_path: Path) -> None:
 
 
 def test_an_api_definition_uri_is_inlined(tmp_path: Path) -> None:
-    write(tmp_path, 'openapi: "3.0.1"\ninfo: {title: orders, version: "1"}\npaths: {}\n', "api.yaml")
+    write(
+        tmp_path, 'openapi: "3.0.1"\ninfo: {title: orders, version: "1"}\npaths: {}\n', "api.yaml"
+    )
     text = f"""
 Transform: {SAM}
 Resources:
@@ -197,7 +212,9 @@ Resources:
     )
 
 
-def test_a_state_machine_definition_uri_is_kept_and_the_machine_not_emulated(tmp_path: Path) -> None:
+def test_a_state_machine_definition_uri_is_kept_and_the_machine_not_emulated(
+    tmp_path: Path,
+) -> None:
     write(tmp_path, '{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}', "flow.json")
     text = f"""
 Transform: {SAM}
@@ -260,7 +277,7 @@ def test_the_region_given_is_the_translators_and_restored_after(tmp_path: Path) 
     before = ArnGenerator.BOTO_SESSION_REGION_NAME
     china, _ = translated(tmp_path, FUNCTION, region="cn-north-1")
     assert partition_of(china) == "aws-cn"
-    assert ArnGenerator.BOTO_SESSION_REGION_NAME == before
+    assert before == ArnGenerator.BOTO_SESSION_REGION_NAME
     default, _ = translated(tmp_path, FUNCTION, region="us-east-1")
     assert partition_of(default) == "aws"
 
@@ -425,4 +442,7 @@ def test_unreadable_and_non_mapping_templates(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"cannot read the template {tmp_path / 'absent.yaml'}")
     with pytest.raises(TemplateError) as caught:
         load_template(write(tmp_path, "- a\n- b\n"), mesh=Mesh())
-    assert str(caught.value) == f"{tmp_path / 'template.yaml'}: a template is a mapping at the top level"
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'template.yaml'}: a template is a mapping at the top level"
+    )
