@@ -69,6 +69,7 @@ def build(template: dict[str, Any], **options: Any) -> Application:
     """``template`` built into a new mesh (the recorder reset first)."""
     RECORDER.built.clear()
     RECORDER.after.clear()
+    RECORDER.code_paths.clear()
     options.setdefault("mesh", Mesh())
     return build_application(template, **options)
 
