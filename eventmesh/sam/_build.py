@@ -407,19 +407,18 @@ class _ConditionScope:
 
 
 class _Placeholder(dict[str, Any]):
-    """Attributes of a skipped resource: ``Arn`` (and any attribute ending in ``Arn``) is an
-    ARN of its logical id, anything else the logical id."""
+    """Attributes of a skipped resource: ``Arn`` is an ARN of its logical id, anything else
+    the logical id (kinds recognise it as a resource not emulated)."""
 
     def __init__(self, logical_id: str, arn: str) -> None:
         super().__init__(Arn=arn)
         self._logical_id = logical_id
-        self._arn = arn
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str)
 
     def __missing__(self, key: str) -> Any:
-        return self._arn if key.endswith("Arn") else self._logical_id
+        return self._logical_id
 
 
 def build_application(

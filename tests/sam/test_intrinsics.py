@@ -106,9 +106,7 @@ def test_get_att_of_a_placeholder_gives_arns_and_its_logical_id() -> None:
     assert resolved({"Fn::GetAtt": ["Table", "Arn"]}) == (
         "arn:aws:dynamodb:us-east-1:123456789012:Table"
     )
-    assert resolved({"Fn::GetAtt": ["Table", "StreamArn"]}) == (
-        "arn:aws:dynamodb:us-east-1:123456789012:Table"
-    )
+    assert resolved({"Fn::GetAtt": ["Table", "StreamArn"]}) == "Table"
     assert resolved({"Fn::GetAtt": ["Table", "TableName"]}) == "Table"
 
 
