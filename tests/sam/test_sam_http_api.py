@@ -394,3 +394,18 @@ async def test_the_explicit_form_quick_create_and_websocket_apis() -> None:
         assert legacy.content == b'{"message":"Internal Server Error"}'
         quick = seen(await client.post("/Quick/any/path"))
         assert (quick["routeKey"], quick["stage"]) == ("$default", "$default")
+
+
+def test_an_authorizer_payload_version_unlike_the_routes_is_warned() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    template = body_template("https://issuer.example")
+    template["Resources"]["MyHttp"]["Properties"]["Body"]["paths"]["/la1"] = {
+        "post": proxy("1.0", La=[])
+    }
+    app = build_application(template, mesh=mesh)
+    assert app.warnings == [
+        "Resources.MyHttp (AWS::ApiGatewayV2::Api): Body.paths./la1.post: the authorizer's "
+        "payload format 2.0 differs from the route's 1.0; the mesh sends a Lambda authorizer "
+        "the route's payload version"
+    ]

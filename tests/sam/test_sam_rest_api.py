@@ -560,3 +560,19 @@ def test_two_apis_of_a_template_are_served_under_their_logical_ids() -> None:
         build_application(_api_with(proxy("hello")), mesh=alone).resources["Api"].value.base_path
         == ""
     )
+
+
+def test_definition_extensions_the_mesh_does_not_honour_are_warned() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    template = _api_with(proxy("hello"))
+    body = template["Resources"]["Api"]["Properties"]["Body"]
+    body["x-amazon-apigateway-gateway-responses"] = {"DEFAULT_4XX": {}}
+    body["x-amazon-apigateway-request-validators"] = {"body": {"validateRequestBody": True}}
+    app = build_application(template, mesh=mesh)
+    assert app.warnings == [
+        "Resources.Api (AWS::ApiGateway::RestApi): Body.x-amazon-apigateway-gateway-responses: "
+        "custom gateway responses are not used locally (API Gateway's default answers are sent)",
+        "Resources.Api (AWS::ApiGateway::RestApi): Body.x-amazon-apigateway-request-validators: "
+        "requests are not validated locally",
+    ]

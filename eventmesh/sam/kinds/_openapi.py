@@ -139,6 +139,9 @@ class _Schemes:
         self.resource = resource
         self.context = context
         self.built: dict[str, Authorizer | str] = {}
+        self.versions: dict[int, str] = {}
+        """An HTTP API Lambda authorizer's declared payload format, by the id of the
+        authorizer (its routes' scoped views included)."""
         self.default = body.get("security")
 
     def get(self, name: str, where: str) -> Authorizer | str:
@@ -158,6 +161,8 @@ class _Schemes:
                 # a TOKEN authorizer's token is the header the scheme names
                 settings["identitySource"] = f"method.request.header.{header or 'Authorization'}"
             found = build_authorizer(self.api, settings, self.resource, place, self.context)
+            if "authorizerPayloadFormatVersion" in settings:
+                self.versions[id(found)] = str(settings["authorizerPayloadFormatVersion"])
         elif auth_type == "awssigv4":
             found = SigV4Authorizer()
         elif scheme.get("type") == "apiKey" and str(scheme.get("name", "")).lower() == "x-api-key":
@@ -196,6 +201,15 @@ class _Schemes:
         return authorizer, api_key
 
 
+_NOT_HONOURED = {
+    "x-amazon-apigateway-gateway-responses": "custom gateway responses are not used locally "
+    "(API Gateway's default answers are sent)",
+    "x-amazon-apigateway-request-validators": "requests are not validated locally",
+    "x-amazon-apigateway-policy": "the resource policy is not enforced locally",
+}
+"""Extensions of an API definition the mesh does not honour (warned)."""
+
+
 def routes_from_body(
     api: Api, body: Mapping[str, Any], resource: CfnResource, context: BuildContext
 ) -> Callable[[], None]:
@@ -205,6 +219,9 @@ def routes_from_body(
         raise resource.error("the API definition has no paths", "Body.paths")
     schemes = _Schemes(api, body, resource, context)
     rest = isinstance(api, RestApi)
+    for extension, what in _NOT_HONOURED.items():
+        if body.get(extension):
+            context.warn(resource, f"Body.{extension}: {what}")
 
     def add_routes() -> None:
         for path, item in body["paths"].items():
@@ -241,9 +258,16 @@ def _add(
             if rest:
                 options["api_key_required"] = api_key
             else:
-                options["payload_format_version"] = str(
-                    integration.get("payloadFormatVersion", "1.0")
-                )
+                version = str(integration.get("payloadFormatVersion", "1.0"))
+                options["payload_format_version"] = version
+                declared = schemes.versions.get(id(authorizer))
+                if declared is not None and declared != version:
+                    context.warn(
+                        resource,
+                        f"{where}: the authorizer's payload format {declared} differs from "
+                        f"the route's {version}; the mesh sends a Lambda authorizer the "
+                        "route's payload version",
+                    )
             if integration.get("timeoutInMillis") is not None:
                 options["timeout"] = float(integration["timeoutInMillis"]) / 1000
             api.route(key, target, **options)
