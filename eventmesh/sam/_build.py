@@ -136,7 +136,10 @@ class _Builder:
         ):
             return self._code_paths.get(str(code.get("S3Key", code.get("Key"))))
         if isinstance(code, str):
-            return self._code_paths.get(resource.logical_id)
+            found = self._code_paths.get(resource.logical_id)
+            if found is None and not code.startswith("s3://"):  # plain CloudFormation, built
+                found = (self._template_dir / code).resolve()  # without translate()
+            return found
         return None
 
     def built(self, logical_id: str) -> Built:

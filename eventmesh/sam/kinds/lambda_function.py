@@ -56,9 +56,9 @@ _WARNED = {
 _PROPERTY_OF = (
     ("environment", "Environment.Variables"),
     ("reserv", "ReservedConcurrentExecutions"),
-    ("layer", "Layers"),
     ("bootstrap", "Runtime"),
     ("runtime", "Runtime"),
+    ("layer", "Layers"),
     ("handler", "Handler"),
     ("code", "Code"),
     ("dead", "DeadLetterConfig.TargetArn"),
