@@ -173,14 +173,17 @@ def test_ref_is_a_uuid_that_stays_the_same_for_the_logical_id(mesh: Mesh) -> Non
         ({"SelfManagedEventSource": {"Endpoints": {"KafkaBootstrapServers": ["k:9092"]}},
           "Topics": ["t"]}, "a self-managed Kafka cluster"),
         ({"EventSourceArn": {"Fn::GetAtt": ["Table", "StreamArn"]}}, "Table, a resource left out"),
+        ({"EventSourceArn": {"Fn::GetAtt": ["Cluster", "Arn"]}, "Topics": ["t"]},
+         "Cluster, a resource left out"),
+        ({"EventSourceArn": {"Ref": "Table"}}, "Table, a resource left out"),
     ],
-    ids=["dynamodb", "msk", "mq", "kafka", "left-out-resource"],
+    ids=["dynamodb", "msk", "mq", "kafka", "left-out-table", "left-out-cluster", "left-out-ref"],
 )  # fmt: skip
 def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
     mesh: Mesh, source: dict[str, Any], what: str
 ) -> None:
     recorder(mesh)
-    table = {"Table": {"Type": "AWS::DynamoDB::Table"}}
+    table = {"Table": {"Type": "AWS::DynamoDB::Table"}, "Cluster": {"Type": "AWS::MSK::Cluster"}}
     mapping = {**source, "FunctionName": "worker", "StartingPosition": "LATEST"}
     app, mapping_id = build(mesh, mapping, **table)
     assert (

@@ -91,12 +91,9 @@ class EventSourceMappingKind:
             return "a self-managed Kafka cluster"
         if not isinstance(source_arn, str):
             return None
-        if not source_arn.startswith("arn:"):  # a left-out resource's attribute
-            try:
-                built = context.built(source_arn)
-            except TemplateError:
-                return None
-            return f"{source_arn}, a resource left out" if built.value is None else None
+        left_out = _left_out(source_arn, context)
+        if left_out is not None:
+            return f"{left_out}, a resource left out"
         parts = source_arn.split(":", 5)
         service = parts[2] if len(parts) == 6 else ""
         if service in UNEMULATED_SOURCES:
@@ -113,6 +110,19 @@ class EventSourceMappingKind:
         except EventMeshError:
             raise resource.error(f"no function {name} in this mesh", "FunctionName") from None
         return function_reference(target)
+
+
+def _left_out(source: str, context: BuildContext) -> str | None:
+    """The logical id of a resource the mesh left out that ``source`` (its ARN or, for an
+    attribute that is no ARN, its logical id) stands for; None otherwise."""
+    logical_id = source.rpartition(":")[2] if source.startswith("arn:") else source
+    try:
+        built = context.built(logical_id)
+    except TemplateError:
+        return None
+    if built.value is not None or built.ref != logical_id:
+        return None
+    return logical_id
 
 
 register(EventSourceMappingKind())
