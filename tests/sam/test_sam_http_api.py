@@ -409,3 +409,16 @@ def test_an_authorizer_payload_version_unlike_the_routes_is_warned() -> None:
         "payload format 2.0 differs from the route's 1.0; the mesh sends a Lambda authorizer "
         "the route's payload version"
     ]
+
+
+def test_route_throttling_is_warned() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    template = body_template("https://issuer.example")
+    stage = template["Resources"]["MyHttpv1Stage"]["Properties"]
+    stage["DefaultRouteSettings"] = {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5}
+    app = build_application(template, mesh=mesh)
+    assert app.warnings == [
+        "Resources.MyHttpv1Stage (AWS::ApiGatewayV2::Stage): DefaultRouteSettings: "
+        "throttling is not enforced locally"
+    ]

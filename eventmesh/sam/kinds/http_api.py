@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -281,6 +282,9 @@ class HttpApiStageKind:
         if not isinstance(stage, str):
             raise resource.error("a stage needs a name", "StageName")
         variables = props.get("StageVariables")
+        for settings in ("DefaultRouteSettings", "RouteSettings"):
+            if "Throttling" in json.dumps(props.get(settings) or {}):
+                context.warn(resource, f"{settings}: throttling is not enforced locally")
         try:
             state.api.add_stage(stage, variables)
         except TemplateError:
