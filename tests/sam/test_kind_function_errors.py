@@ -165,7 +165,7 @@ def test_a_dead_letter_target_is_a_queue_or_topic_named_by_arn(folder: Path) -> 
 
 
 def test_a_layer_not_in_the_template_is_a_warning_and_strict_refuses(folder: Path) -> None:
-    layer = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3:7"
+    layer = "arn:aws:lambda:us-east-1:210987654321:layer:shared-deps:3"
     built = build(folder, F=function(Layers=[layer]))
     assert built.warnings == [
         f"Resources.F (AWS::Lambda::Function): Layers[0]: {layer} is not a layer of the "
@@ -174,6 +174,15 @@ def test_a_layer_not_in_the_template_is_a_warning_and_strict_refuses(folder: Pat
     ]
     with pytest.raises(TemplateError, match="--strict"):
         build(folder, strict=True, F=function(Layers=[layer]))
+
+
+def test_powertools_public_layer_is_the_installed_package(folder: Path) -> None:
+    layer = (
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7"
+    )
+    built = build(folder, F=function(Layers=[layer]))
+    assert built.warnings == []  # aws-lambda-powertools is installed in the test environment
+    assert built.mesh.get_function("F").layers == ()  # type: ignore[attr-defined]
 
 
 def test_recursive_loop_allow_and_file_systems_are_warnings(folder: Path) -> None:

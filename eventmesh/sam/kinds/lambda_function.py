@@ -16,7 +16,8 @@ function of the mesh.
   become strings, as CloudFormation passes them), ``Timeout`` (3), ``MemorySize`` (128),
   ``EphemeralStorage.Size`` (512), ``ReservedConcurrentExecutions``,
   ``DeadLetterConfig.TargetArn`` (a queue or topic of the mesh), ``Layers`` (local layer
-  versions; others are warned about).
+  versions; Powertools' public layer is quietly the installed ``aws-lambda-powertools``, or a
+  warning when it is not installed; other layer ARNs are warned about).
 - Metadata, ignored: ``Architectures``, ``TracingConfig``, ``LoggingConfig``, ``Tags``,
   ``Role``, ``VpcConfig``, ``KmsKeyArn``, ``Description``, ``RuntimeManagementConfig``,
   ``SnapStart``, ``CodeSigningConfigArn``; ``RecursiveLoop: Allow`` is warned about (the mesh
@@ -29,7 +30,9 @@ function of the mesh.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,6 +51,12 @@ __all__ = ["INLINE_FOLDER", "LambdaFunction", "RuntimeUnavailable", "inline_code
 
 INLINE_FOLDER = Path(".eventmesh") / "inline"
 """Where inline code is written, under the template's folder."""
+
+_POWERTOOLS_LAYER = re.compile(
+    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:017000801446:layer:AWSLambdaPowertoolsPython"
+)
+"""Powertools for AWS Lambda (Python)'s public layers: what they hold is the
+``aws-lambda-powertools`` package, used from the mesh's interpreter when it is installed."""
 
 _WARNED = {
     "FileSystemConfigs": "file systems (EFS) are not mounted locally",
@@ -250,6 +259,14 @@ class LambdaFunction:
                 )
             if arn in known:
                 folders.append(known[arn])
+            elif _POWERTOOLS_LAYER.match(arn):
+                if importlib.util.find_spec("aws_lambda_powertools") is None:
+                    context.warn(
+                        resource,
+                        f"Layers[{index}]: {arn} is Powertools for AWS Lambda's public layer, "
+                        "not available locally: pip install aws-lambda-powertools beside "
+                        "eventmesh (handlers import the mesh's interpreter's packages)",
+                    )
             else:
                 context.warn(
                     resource,
