@@ -8,14 +8,21 @@ has, and keeps them (the mesh does not reshard).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from eventmesh.declare import DeclarationError
 from eventmesh.declare._values import integer
-from eventmesh.resources.stream import MAX_SHARDS
+from eventmesh.resources.stream import MAX_SHARDS, Stream
 
-__all__ = ["ON_DEMAND_SHARDS", "KinesisDeclarationError", "StreamDeclaration", "stream_settings"]
+__all__ = [
+    "ON_DEMAND_SHARDS",
+    "KinesisDeclarationError",
+    "StreamDeclaration",
+    "declared_mode",
+    "stream_settings",
+]
 
 ON_DEMAND_SHARDS = 4
 MIN_RETENTION_HOURS = 24
@@ -86,3 +93,14 @@ def stream_settings(
             )
         retention = hours * 3600.0
     return StreamDeclaration(mode, count, retention)
+
+
+_MODES: weakref.WeakKeyDictionary[Stream, str] = weakref.WeakKeyDictionary()
+
+
+def declared_mode(stream: Stream, mode: str | None = None) -> str | None:
+    """The capacity mode ``stream`` was declared with (``mode`` given: remember it), for
+    whoever describes it (a stream declared in code has none: None)."""
+    if mode is not None:
+        _MODES[stream] = mode
+    return _MODES.get(stream)

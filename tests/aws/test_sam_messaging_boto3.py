@@ -46,6 +46,10 @@ TEMPLATE: dict[str, Any] = {
             "Type": "AWS::Kinesis::Stream",
             "Properties": {"ShardCount": 2, "RetentionPeriodHours": 48},
         },
+        "Views": {
+            "Type": "AWS::Kinesis::Stream",
+            "Properties": {"StreamModeDetails": {"StreamMode": "ON_DEMAND"}},
+        },
     },
     "Outputs": {"OrdersUrl": {"Value": {"Ref": "Orders"}}},
 }
@@ -114,3 +118,9 @@ async def test_the_stream_through_kinesis(aws_endpoint: AwsEndpoint, aws_client:
     assert summary["OpenShardCount"] == 2
     assert summary["RetentionPeriodHours"] == 48
     assert summary["StreamARN"] == f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/Clicks"
+    assert summary["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    views = (await aws_client("kinesis").describe_stream_summary(StreamName="Views"))[
+        "StreamDescriptionSummary"
+    ]
+    assert views["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert views["OpenShardCount"] == 4

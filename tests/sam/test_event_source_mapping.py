@@ -301,3 +301,16 @@ async def test_sams_sns_event_with_an_sqs_subscription_delivers_through_the_queu
     envelope = json.loads(record["body"])
     assert (envelope["Message"], envelope["MessageId"]) == ("order 1", message_id)
     assert record["eventSourceARN"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:WorkerNQueue"
+
+
+def test_a_kinesis_mapping_may_start_at_a_timestamp(mesh: Mesh) -> None:
+    recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": STREAM_ARN, "FunctionName": "worker", "StartingPosition": "AT_TIMESTAMP",
+         "StartingPositionTimestamp": 1767225600, "MaximumBatchingWindowInSeconds": "2"},
+    )  # fmt: skip
+    mapping = stream_mapping(mesh)
+    assert mapping.starting_position == "AT_TIMESTAMP"
+    assert mapping.starting_position_timestamp == 1767225600.0
+    assert mapping.batching_window == 2

@@ -24,7 +24,7 @@ from eventmesh._errors import BackendError, BackpressureError, EventMeshError, P
 from eventmesh.aws import catalog
 from eventmesh.aws.operations import AwsCall, AwsError, operation
 from eventmesh.aws.services._shared import PerMesh, decode_token, encode_token, page
-from eventmesh.declare.kinesis import KinesisDeclarationError, stream_settings
+from eventmesh.declare.kinesis import KinesisDeclarationError, declared_mode, stream_settings
 from eventmesh.resources.stream import ShardIterator, Stream
 
 if TYPE_CHECKING:
@@ -92,8 +92,9 @@ async def _stream(call: AwsCall, params: Mapping[str, Any]) -> Stream:
 def _info(call: AwsCall, stream: Stream) -> _StreamInfo:
     streams = _STATE.of(call.mesh).streams
     info = streams.get(stream.name)
-    if info is None:  # a stream of the app's code
-        info = streams[stream.name] = _StreamInfo("PROVISIONED", call.mesh.clock.time())
+    if info is None:  # a stream of the app's code or of a template
+        mode = declared_mode(stream) or "PROVISIONED"
+        info = streams[stream.name] = _StreamInfo(mode, call.mesh.clock.time())
     return info
 
 

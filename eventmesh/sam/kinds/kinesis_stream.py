@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from eventmesh._errors import ConfigurationError
-from eventmesh.declare.kinesis import KinesisDeclarationError, stream_settings
+from eventmesh.declare.kinesis import KinesisDeclarationError, declared_mode, stream_settings
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 
@@ -48,6 +48,7 @@ class KinesisStreamKind:
             stream = context.mesh.stream(name, shards=declared.shards, retention=declared.retention)
         except ConfigurationError as exc:
             raise resource.error(str(exc), "Name") from None
+        declared_mode(stream, declared.mode)
         return Built(stream, stream.name, {"Arn": stream.arn})
 
 
