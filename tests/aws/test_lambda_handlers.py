@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from process_prefix import hidden_python_environment
 
 from eventmesh import Mesh
 from eventmesh._http_messages import HttpRequest
@@ -331,3 +335,38 @@ async def test_a_forged_marker_is_invalid_parameter(mesh: Mesh, start: str) -> N
     marker = base64.urlsafe_b64encode(start.encode()).decode()
     error = await refused(mesh, "ListFunctions", Marker=marker)
     assert (error.code, error.message) == ("InvalidParameterValueException", "Invalid marker")
+
+
+async def test_a_process_functions_runtime_and_ephemeral_storage_are_described() -> None:
+    if hidden_python_environment() is not None:
+        pytest.skip(str(hidden_python_environment()))
+    code = Path(tempfile.mkdtemp(prefix="eventmesh-aws-", dir="/var/tmp"))
+    try:
+        (code / "app.py").write_text("def handler(event, context):\n    return 1\n")
+        (code / "bootstrap").write_text("#!/bin/sh\nexit 1\n")
+        (code / "bootstrap").chmod(0o755)
+        mesh = new_mesh()
+        mesh.function(
+            name="declared", handler="app.handler", code=code, runtime="python3.12",
+            ephemeral_storage=4096,
+        )  # fmt: skip
+        mesh.function(name="detected", handler="app.handler", code=code)
+        declared = await aws(mesh, "GetFunctionConfiguration", FunctionName="declared")
+        detected = await aws(mesh, "GetFunctionConfiguration", FunctionName="detected")
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
+    assert declared["Runtime"] == "python3.12"  # the declared runtime, bootstrap or not
+    assert declared["EphemeralStorage"] == {"Size": 4096}
+    assert detected["Runtime"] == "provided.al2023"  # a bootstrap decides when none is named
+    assert detected["EphemeralStorage"] == {"Size": 512}
+
+
+async def test_create_alias_with_a_weight_out_of_range_is_invalid(mesh: Mesh) -> None:
+    await aws(mesh, "PublishVersion", FunctionName="greet")
+    error = await refused(
+        mesh, "CreateAlias", FunctionName="greet", Name="live", FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"1": 1.5}},
+    )  # fmt: skip
+    assert error.code == "InvalidParameterValueException"
+    assert "RoutingConfig.AdditionalVersionWeights.1" in error.message
+    assert "a weight must be from 0.0 to 1.0" in error.message
