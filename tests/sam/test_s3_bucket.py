@@ -157,6 +157,28 @@ async def test_notifications_in_cloudformations_spelling(mesh: Mesh, clock: Virt
     )
 
 
+async def test_a_target_named_by_a_literal_arn_may_come_later(mesh: Mesh) -> None:
+    """No Ref or GetAtt orders the queue first: the configuration waits for the whole
+    template."""
+    notifications = {"QueueConfigurations": [{
+        "Event": "s3:ObjectCreated:*",
+        "Queue": "arn:aws:sqs:us-east-1:123456789012:later-queue",
+    }]}  # fmt: skip
+    build_application(
+        template(
+            {
+                "Uploads": bucket(NotificationConfiguration=notifications),
+                "Later": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "later-queue"}},
+            }
+        ),
+        mesh=mesh,
+    )
+    async with mesh:
+        await mesh.bucket("uploads").put_object("k", b"")
+        [message] = await mesh.queue("later-queue").receive(10)
+    assert orjson.loads(message.body)["Records"][0]["s3"]["object"]["key"] == "k"
+
+
 async def test_eventbridge_configuration(mesh: Mesh) -> None:
     events: list[dict[str, Any]] = []
 

@@ -9,8 +9,8 @@ sends every object event to the default bus), translated by
 :mod:`eventmesh.declare.bucket_notifications` as the AWS endpoint's
 PutBucketNotificationConfiguration is. A target is named by ARN, as SAM's ``S3`` event writes
 it (the function's ``Arn``, or its alias's ARN with ``AutoPublishAlias``): the function,
-queue or topic must be in the template (built before the bucket, which refers to it) or in
-the mesh already.
+queue or topic must be in the template or in the mesh already; the configuration is applied
+(and its targets looked up) once the whole template is built.
 
 ``Ref`` gives the bucket's name; ``Fn::GetAtt`` gives ``Arn``, ``DomainName``,
 ``DualStackDomainName``, ``RegionalDomainName`` and ``WebsiteURL`` as CloudFormation makes
@@ -136,14 +136,22 @@ class S3Bucket:
             if not isinstance(notifications, Mapping):
                 raise resource.error("must be an object", where)
             try:
-                apply_notifications(
-                    bucket,
-                    from_cloudformation(notifications),
-                    lambda declared: _check_target(resource, context, declared),
-                )
+                declaration = from_cloudformation(notifications)
             except DeclarationError as exc:
-                member = where if exc.member is None else f"{where}.{exc.member}"
-                raise resource.error(str(exc), member) from None
+                raise _error(resource, exc) from None
+
+            def apply() -> None:
+                try:
+                    apply_notifications(
+                        bucket,
+                        declaration,
+                        lambda declared: _check_target(resource, context, declared),
+                    )
+                except DeclarationError as exc:
+                    raise _error(resource, exc) from None
+
+            # Once every resource is built: a target named by a literal ARN may come later.
+            context.after_build(apply)
         return Built(bucket, name, attributes(name, context.region))
 
     def _warn(self, resource: CfnResource, context: BuildContext) -> None:
@@ -161,6 +169,11 @@ class S3Bucket:
                 "VersioningConfiguration is ignored: the mesh keeps one version of each object "
                 "(an overwrite replaces it, a delete removes it; no version ids)",
             )
+
+
+def _error(resource: CfnResource, exc: DeclarationError) -> Exception:
+    where = "NotificationConfiguration"
+    return resource.error(str(exc), where if exc.member is None else f"{where}.{exc.member}")
 
 
 def _check_target(
