@@ -576,3 +576,19 @@ def test_definition_extensions_the_mesh_does_not_honour_are_warned() -> None:
         "Resources.Api (AWS::ApiGateway::RestApi): Body.x-amazon-apigateway-request-validators: "
         "requests are not validated locally",
     ]
+
+
+def test_front_lines_say_where_each_api_and_route_is_served() -> None:
+    from eventmesh.gateway.describe import front_lines
+
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    build_application(EXPLICIT, mesh=mesh)
+    mesh.function_url("hello", auth_type="AWS_IAM")
+    assert front_lines(mesh.context, "http://127.0.0.1:3000/") == [
+        "REST API explicit (qfkpjxa7jc), stage v1: http://127.0.0.1:3000",
+        "  GET /orders/{id} -> hello",
+        "  GET / -> (answered by the gateway)",
+        "  also http://qfkpjxa7jc.execute-api.localhost:3000/v1/...",
+        "function URL of hello: http://127.0.0.1:3000/_lambda-url/hello/",
+    ]
