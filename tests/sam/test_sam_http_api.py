@@ -364,6 +364,14 @@ EXPLICIT: dict[str, Any] = {
                 "RouteSelectionExpression": "$request.body.action",
             },
         },
+        "ChatConnect": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {"ApiId": {"Ref": "Chat"}, "RouteKey": "$connect"},
+        },
+        "ChatStage": {
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "Properties": {"ApiId": {"Ref": "Chat"}, "StageName": "prod"},
+        },
     }
 }
 
@@ -372,7 +380,11 @@ async def test_the_explicit_form_quick_create_and_websocket_apis() -> None:
     mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
     declare_functions(mesh)
     app = build_application(EXPLICIT, mesh=mesh)
-    assert any("WEBSOCKET API is not supported" in w for w in app.warnings)
+    assert (
+        "Resources.Chat (AWS::ApiGatewayV2::Api): WEBSOCKET API is not supported locally: "
+        "left out, with its parts"
+    ) in app.warnings
+    assert app.resources["ChatConnect"].value is None
     assert any("'HTTP_PROXY' is not run locally" in w for w in app.warnings)
     async with (
         HttpServer(mesh, "127.0.0.1", 0) as server,

@@ -164,6 +164,8 @@ class TemplateApis:
         """API key ids to the template's keys (:mod:`.api_keys`)."""
         self.plans: dict[str, list[str]] = {}
         """Usage plan ids to the ids of the APIs they cover."""
+        self.left_out: set[str] = set()
+        """The ``Ref`` of APIs left out (WebSocket APIs): their parts are left out too."""
         context.after_build(self._mount)
 
     def add(self, logical_id: str, api: Api) -> ApiState:

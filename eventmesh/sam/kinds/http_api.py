@@ -83,8 +83,13 @@ class HttpApiKind:
     def build(self, resource: CfnResource, context: BuildContext) -> Built:
         props = resource.properties
         protocol = str(props.get("ProtocolType", "HTTP" if "Body" in props else "")).upper()
+        if not protocol:
+            raise resource.error("HTTP or WEBSOCKET", "ProtocolType")
         if protocol != "HTTP":
-            context.warn(resource, f"{protocol or 'a'} API is not supported locally: left out")
+            context.warn(
+                resource, f"{protocol} API is not supported locally: left out, with its parts"
+            )
+            template_apis(context).left_out.add(resource.logical_id)
             return Built(None, resource.logical_id, {"ApiId": resource.logical_id})
         if "BodyS3Location" in props:
             raise resource.error(
@@ -152,6 +157,8 @@ class HttpApiIntegrationKind:
 
     def build(self, resource: CfnResource, context: BuildContext) -> Built:
         props = resource.properties
+        if props.get("ApiId") in template_apis(context).left_out:
+            return Built(None, resource.logical_id)  # a part of a WebSocket API
         state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
         api = state.api
         assert isinstance(api, HttpApi)
@@ -204,6 +211,8 @@ class HttpApiAuthorizerKind:
 
     def build(self, resource: CfnResource, context: BuildContext) -> Built:
         props = resource.properties
+        if props.get("ApiId") in template_apis(context).left_out:
+            return Built(None, resource.logical_id)  # a part of a WebSocket API
         state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
         jwt = props.get("JwtConfiguration") or {}
         settings: dict[str, Any] = {
@@ -233,6 +242,8 @@ class HttpApiRouteKind:
 
     def build(self, resource: CfnResource, context: BuildContext) -> Built:
         props = resource.properties
+        if props.get("ApiId") in template_apis(context).left_out:
+            return Built(None, resource.logical_id)  # a part of a WebSocket API
         state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
         key = props.get("RouteKey")
         if not isinstance(key, str):
@@ -275,6 +286,8 @@ class HttpApiStageKind:
 
     def build(self, resource: CfnResource, context: BuildContext) -> Built:
         props = resource.properties
+        if props.get("ApiId") in template_apis(context).left_out:
+            return Built(None, resource.logical_id)  # a part of a WebSocket API
         state = template_apis(context).of(props.get("ApiId"), resource, "ApiId")
         if resource.type == "AWS::ApiGatewayV2::Deployment":
             return Built(None, api_id("deployment", f"{state.api.id}:{resource.logical_id}"))
