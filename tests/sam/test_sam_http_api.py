@@ -434,3 +434,29 @@ def test_route_throttling_is_warned() -> None:
         "Resources.MyHttpv1Stage (AWS::ApiGatewayV2::Stage): DefaultRouteSettings: "
         "throttling is not enforced locally"
     ]
+
+
+def test_a_service_integration_is_warned_and_answers_500() -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    template = body_template("https://issuer.example")
+    template["Resources"]["MyHttp"]["Properties"]["Body"]["paths"]["/events"] = {
+        "post": {
+            "x-amazon-apigateway-integration": {
+                "type": "aws_proxy",
+                "integrationSubtype": "EventBridge-PutEvents",
+                "credentials": "arn:aws:iam::123456789012:role/r",
+                "requestParameters": {"Detail": "$request.body", "DetailType": "x"},
+                "payloadFormatVersion": "1.0",
+            }
+        }
+    }
+    app = build_application(template, mesh=mesh)
+    assert app.warnings == [
+        "Resources.MyHttp (AWS::ApiGatewayV2::Api): Body.paths./events.post."
+        "x-amazon-apigateway-integration: integration type 'aws_proxy EventBridge-PutEvents' "
+        "is not run locally (only aws_proxy to a Lambda function and mock): the route answers "
+        "500 as API Gateway does for an integration it cannot call"
+    ]
+    route = next(r for r in app.resources["MyHttp"].value.routes.values() if "events" in r.key.text)
+    assert route.fixed.status == 500

@@ -249,6 +249,8 @@ def _add(
     integration = operation.get("x-amazon-apigateway-integration")
     place = f"{where}.x-amazon-apigateway-integration"
     kind = str(integration.get("type", "")).lower() if isinstance(integration, Mapping) else ""
+    if isinstance(integration, Mapping) and integration.get("integrationSubtype"):
+        kind = f"{kind} {integration['integrationSubtype']}"  # an AWS service, not a function
     try:
         if isinstance(integration, Mapping) and kind == "aws_proxy":
             uri = integration.get("uri", integration.get("integrationUri"))

@@ -163,6 +163,8 @@ class HttpApiIntegrationKind:
         api = state.api
         assert isinstance(api, HttpApi)
         kind = str(props.get("IntegrationType", "")).upper()
+        if props.get("IntegrationSubtype"):
+            kind = f"{kind} {props['IntegrationSubtype']}"  # an AWS service, not a function
         integration_id = api_id("integration", f"{api.id}:{resource.logical_id}")[:7]
         if kind == "AWS_PROXY":
             target = function_of_uri(
