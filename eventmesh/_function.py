@@ -293,6 +293,9 @@ class Function:
         # The mesh's hooks: validators may refuse a new $LATEST; listeners see every version.
         self._validators: list[Callable[[FunctionVersion], None]] = []
         self._on_change: list[Callable[[FunctionVersion], None]] = []
+        self._on_provision: list[Callable[[FunctionVersion], None]] = []
+        """Told of a version whose provisioned concurrency changed (a running mesh provisions
+        it at once)."""
         # Concurrency in flight across every version, for reserved concurrency.
         self.in_flight = 0
         self.stats = FunctionStats()
@@ -389,8 +392,9 @@ class Function:
     def provision(self, qualifier: str, count: int) -> None:
         """Lambda's ``PutProvisionedConcurrencyConfig``: ``count`` environments of a published
         version, or of an alias's version (an alias with weighted routing shares them by its
-        weights), initialised when the mesh starts (``$LATEST``'s is its configuration's
-        ``provisioned_concurrency``: Lambda refuses provisioned concurrency on it)."""
+        weights), initialised when the mesh starts, or at once if it runs (``$LATEST``'s is its
+        configuration's ``provisioned_concurrency``: Lambda refuses provisioned concurrency on
+        it). Lowering it keeps environments already initialised until the mesh stops."""
         _check_range("provisioned concurrency", count, 0, 1e9, integer=True)
         if qualifier == LATEST:
             raise ConfigurationError(
@@ -415,6 +419,8 @@ class Function:
             for validate in self._validators:
                 validate(FunctionVersion(self, number, version.handler, version.init_hook, config))
             version.config = config
+            for listener in self._on_provision:
+                listener(version)
 
     # -- versions ----------------------------------------------------------------------
     def publish_version(self) -> FunctionVersion:

@@ -495,6 +495,7 @@ class Mesh:
         self._check_capacity(function, config)
         function._validators.append(lambda version: self._check_version(function, version))
         function._on_change.append(self._attach)
+        function._on_provision.append(self._lifecycle.version_added)
         self._registry.add_function(function)
         self._invoker.middleware.register(function)
         self._attach(function.latest)

@@ -121,6 +121,19 @@ async def test_provisioned_concurrency_on_an_alias_is_shared_by_its_weights(
     assert result.cold_start is False  # initialised when the mesh started
 
 
+async def test_provisioned_concurrency_given_while_running_is_initialised_at_once(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    charge = recording_failures(mesh, clock, [])
+    charge.publish_version()
+    mesh.alias(charge, "live", "1")
+    async with mesh:
+        charge.provision("live", 1)
+        await clock.advance(0)
+        result = await mesh.invoke("charge:live", {})
+    assert result.cold_start is False
+
+
 def test_provisioned_concurrency_is_refused_on_latest_and_unpublished_versions(
     mesh: Mesh,
 ) -> None:
