@@ -198,6 +198,16 @@ def test_recursive_loop_allow_and_file_systems_are_warnings(folder: Path) -> Non
     assert "FileSystemConfigs: ignored locally" in built.warnings[0]
 
 
+def test_an_exec_wrapper_is_warned_about(folder: Path) -> None:
+    variables = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap"}
+    built = build(folder, F=function(Environment={"Variables": variables}))
+    assert built.warnings == [
+        "Resources.F (AWS::Lambda::Function): Environment.Variables.AWS_LAMBDA_EXEC_WRAPPER: "
+        "the wrapper script is not run locally (the runtime starts directly; layers are not "
+        "mounted at /opt)"
+    ]
+
+
 def test_metadata_is_ignored_quietly(folder: Path) -> None:
     built = build(
         folder,

@@ -21,8 +21,8 @@ function of the mesh.
 - Metadata, ignored: ``Architectures``, ``TracingConfig``, ``LoggingConfig``, ``Tags``,
   ``Role``, ``VpcConfig``, ``KmsKeyArn``, ``Description``, ``RuntimeManagementConfig``,
   ``SnapStart``, ``CodeSigningConfigArn``; ``RecursiveLoop: Allow`` is warned about (the mesh
-  always stops a loop, as ``Terminate``); ``FileSystemConfigs`` and ``ImageConfig`` are
-  warned about.
+  always stops a loop, as ``Terminate``); ``FileSystemConfigs``, ``ImageConfig`` and an
+  ``AWS_LAMBDA_EXEC_WRAPPER`` variable (its script is not run) are warned about.
 
 ``Ref`` gives the function's name, ``Fn::GetAtt ... Arn`` its ARN.
 """
@@ -151,6 +151,12 @@ class LambdaFunction:
         for member, why in _WARNED.items():
             if properties.get(member):
                 context.warn(resource, f"{member}: ignored locally ({why})")
+        if "AWS_LAMBDA_EXEC_WRAPPER" in settings["environment"]:
+            context.warn(
+                resource,
+                "Environment.Variables.AWS_LAMBDA_EXEC_WRAPPER: the wrapper script is not run "
+                "locally (the runtime starts directly; layers are not mounted at /opt)",
+            )
         if properties.get("RecursiveLoop") == "Allow":
             context.warn(
                 resource,
