@@ -203,6 +203,27 @@ def _inline_definitions(template: dict[str, Any], base: Path) -> None:
             del properties["DefinitionUri"]
 
 
+def _include_local(value: Any, base: Path, where: str) -> Any:
+    """Every ``Fn::Transform`` of ``AWS::Include`` whose ``Location`` is a local file (an API's
+    ``DefinitionBody`` kept in ``api.yaml``, as ``sam package`` uploads it) replaced by the
+    file's document, as ``sam local`` reads it; an ``s3://`` location is left (it cannot be
+    read locally and is named when resolved)."""
+    if isinstance(value, list):
+        return [_include_local(item, base, f"{where}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    transform = value.get("Fn::Transform") if len(value) == 1 else None
+    if isinstance(transform, dict) and transform.get("Name") == "AWS::Include":
+        parameters = transform.get("Parameters")
+        location = parameters.get("Location") if isinstance(parameters, dict) else None
+        if _is_local(location):
+            try:
+                return _include_local(load_document(base / str(location)), base, where)
+            except TemplateError as exc:
+                raise TemplateError(f"{where.lstrip('.')}.Fn::Transform: {exc}") from None
+    return {key: _include_local(item, base, f"{where}.{key}") for key, item in value.items()}
+
+
 def translate(
     template: Mapping[str, Any],
     base: Path,
@@ -215,6 +236,7 @@ def translate(
     pseudo parameters) the translator may use. ``template`` is not changed (the translator
     changes its input: it is given a copy)."""
     document = copy.deepcopy(dict(template))
+    document = _include_local(document, base, "")
     if not _check_transforms(document):
         document.pop("Transform", None)
         return Translated(document, _plain_code_paths(document, base))

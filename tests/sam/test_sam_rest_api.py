@@ -13,6 +13,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 
 from eventmesh import Mesh, Telemetry
 from eventmesh.http import HttpServer
-from eventmesh.sam import Application, TemplateError, build_application
+from eventmesh.sam import Application, TemplateError, build_application, load_template
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -592,3 +593,32 @@ def test_front_lines_say_where_each_api_and_route_is_served() -> None:
         "  also http://qfkpjxa7jc.execute-api.localhost:3000/v1/...",
         "function URL of hello: http://127.0.0.1:3000/_lambda-url/hello/",
     ]
+
+
+def test_a_definition_included_from_a_local_file(tmp_path: Path) -> None:
+    (tmp_path / "api.json").write_text(
+        json.dumps(_api_with(proxy("hello"))["Resources"]["Api"]["Properties"]["Body"])
+    )
+    template = {
+        "Resources": {
+            "Api": {
+                "Type": "AWS::ApiGateway::RestApi",
+                "Properties": {
+                    "Body": {
+                        "Fn::Transform": {
+                            "Name": "AWS::Include",
+                            "Parameters": {"Location": "./api.json"},
+                        }
+                    }
+                },
+            }
+        }
+    }
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    app = load_template(tmp_path / "template.json", mesh=mesh)
+    assert [route.key.text for route in app.resources["Api"].value.routes.values()] == ["GET /x"]
+    (tmp_path / "api.json").unlink()
+    with pytest.raises(TemplateError, match=r"^Resources\.Api\.Properties\.Body\.Fn::Transform: "):
+        load_template(tmp_path / "template.json", mesh=Mesh(telemetry=Telemetry(enabled=False)))
