@@ -48,6 +48,12 @@ _MAX_ENVIRONMENT_BYTES = 4096
 EVENT_INVOKE_SETTINGS = ("retries", "max_event_age", "on_success", "on_failure")
 """The settings of an asynchronous invocation that Lambda's event invoke configuration sets
 per qualifier (``PutFunctionEventInvokeConfig``)."""
+_EVENT_INVOKE_DEFAULTS: dict[str, Any] = {
+    "retries": 2,
+    "max_event_age": 21600,
+    "on_success": None,
+    "on_failure": None,
+}
 
 
 def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool) -> None:
@@ -353,17 +359,18 @@ class Function:
     def configure_event_invoke(self, qualifier: str = LATEST, **settings: Any) -> None:
         """Lambda's ``PutFunctionEventInvokeConfig``: ``retries``, ``max_event_age``,
         ``on_success`` and ``on_failure`` for the Event invocations made through
-        ``qualifier``: ``$LATEST`` (the unqualified name; its configuration changes, as
-        :meth:`update_configuration` changes it), a published version or an alias. A version's
-        or an alias's settings apply to invocations naming it (``fn:3``, ``fn:live``), over
-        the configuration of the version that runs; unset ones keep that version's (Lambda's
-        own defaults there: 2 retries, 6 hours, no destinations)."""
+        ``qualifier``: ``$LATEST`` (the unqualified name: its configuration changes, as
+        :meth:`update_configuration` changes it), a published version or an alias (the
+        invocations naming it, ``fn:3``, ``fn:live``, over the configuration of the version
+        that runs). As Put does, the four are replaced together: one not given is Lambda's
+        default (2 retries, 21600 s, no destination)."""
         unknown = set(settings) - set(EVENT_INVOKE_SETTINGS)
         if unknown:
             raise ConfigurationError(
                 f"not event invoke settings: {', '.join(sorted(unknown))} (they are "
                 f"{', '.join(EVENT_INVOKE_SETTINGS)})"
             )
+        settings = {**_EVENT_INVOKE_DEFAULTS, **settings}
         if qualifier == LATEST:
             self.update_configuration(**settings)
             return

@@ -82,6 +82,18 @@ async def test_latest_settings_are_the_functions_configuration(mesh: Mesh) -> No
     assert charge.event_invoke == {}
 
 
+def test_settings_not_given_are_lambdas_defaults_as_put_replaces_them(mesh: Mesh) -> None:
+    failures = RecordingDestination()
+    charge = mesh.function(name="charge", retries=0, max_event_age=60, on_failure=failures)(_noop)
+    charge.configure_event_invoke("$LATEST", max_event_age=120)
+    config = charge.config
+    assert (config.retries, config.max_event_age, config.on_failure) == (2, 120, None)
+    charge.publish_version()
+    charge.configure_event_invoke("1", retries=1)
+    settings = charge.event_config("1", charge.versions["1"])
+    assert (settings.retries, settings.max_event_age, settings.on_success) == (1, 21600, None)
+
+
 def test_settings_are_checked(mesh: Mesh) -> None:
     charge = recording_failures(mesh, VirtualClock(), [])
     charge.publish_version()

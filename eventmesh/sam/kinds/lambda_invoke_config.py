@@ -4,6 +4,7 @@ function's Event invocations through one qualifier are retried and where their o
 
 ``Qualifier`` ``$LATEST`` sets the function's own configuration (its unqualified and
 ``$LATEST`` invocations); a version or alias sets what invocations naming it get, as on Lambda.
+A setting not given is Lambda's default (2 retries, 6 hours, no destination).
 ``MaximumRetryAttempts`` (0-2), ``MaximumEventAgeInSeconds`` (60-21600),
 ``DestinationConfig.OnSuccess/OnFailure.Destination``: an SQS queue, SNS topic, Lambda function
 or EventBridge bus of the template or the mesh, by ARN; an S3 bucket for ``OnFailure`` only (as
