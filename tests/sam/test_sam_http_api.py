@@ -460,3 +460,17 @@ def test_a_service_integration_is_warned_and_answers_500() -> None:
     ]
     route = next(r for r in app.resources["MyHttp"].value.routes.values() if "events" in r.key.text)
     assert route.fixed.status == 500
+
+
+@pytest.mark.parametrize("path", ["$default", "/$default"])
+def test_the_default_route_in_either_spelling(path: str) -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    declare_functions(mesh)
+    template = body_template("https://issuer.example")
+    paths = template["Resources"]["MyHttp"]["Properties"]["Body"]["paths"]
+    paths[path] = {
+        "x-amazon-apigateway-any-method": paths.pop("$default")["x-amazon-apigateway-any-method"]
+    }
+    app = build_application(template, mesh=mesh)
+    keys = [route.key.text for route in app.resources["MyHttp"].value.routes.values()]
+    assert "$default" in keys

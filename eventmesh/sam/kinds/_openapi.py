@@ -232,7 +232,10 @@ def routes_from_body(
                 if lowered not in _METHODS and method != _ANY:
                     continue  # parameters, summary, other extensions
                 verb = "ANY" if method == _ANY else lowered.upper()
-                key = "$default" if path == "$default" else f"{verb} {path}"
+                default = path in ("$default", "/$default") or (
+                    isinstance(operation, Mapping) and operation.get("isDefaultRoute") is True
+                )
+                key = "$default" if default and not rest else f"{verb} {path}"
                 where = f"Body.paths.{path}.{method}"
                 _add(api, key, operation, where, resource, context, schemes, rest)
 
