@@ -123,6 +123,11 @@ def function(**properties: Any) -> dict[str, Any]:
             "runs an executable bootstrap",
         ),
         (
+            {"FunctionName": "has spaces"},
+            "Resources.F.Properties.FunctionName (AWS::Lambda::Function): function name 'has "
+            "spaces' must be 1-64 letters, digits, '-' or '_'",
+        ),
+        (
             {"ReservedConcurrentExecutions": 950},
             "Resources.F.Properties.ReservedConcurrentExecutions (AWS::Lambda::Function): "
             "reserving 950",
@@ -136,6 +141,17 @@ def test_a_function_property_the_mesh_cannot_take_is_an_error_naming_it(
         build(folder, F=function(**properties))
     assert str(refused.value).startswith(expected), str(refused.value)
     assert "s3cret" not in str(refused.value)
+
+
+def test_a_function_name_taken_in_the_mesh_is_an_error_naming_it(folder: Path) -> None:
+    into = mesh()
+    build(folder, into=into, F=function(FunctionName="shared"))
+    with pytest.raises(TemplateError) as refused:
+        build(folder, into=into, G=function(FunctionName="shared"))
+    assert str(refused.value) == (
+        "Resources.G.Properties.FunctionName (AWS::Lambda::Function): a function named "
+        "'shared' is already registered"
+    )
 
 
 def test_parameter_strings_are_integers_and_values_become_strings(folder: Path) -> None:

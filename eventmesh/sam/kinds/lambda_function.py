@@ -63,6 +63,8 @@ _WARNED = {
     "ImageConfig": "container image settings mean nothing for a Zip function",
 }
 _PROPERTY_OF = (
+    ("function name", "FunctionName"),
+    ("function named", "FunctionName"),
     ("environment", "Environment.Variables"),
     ("reserv", "ReservedConcurrentExecutions"),
     ("bootstrap", "Runtime"),
