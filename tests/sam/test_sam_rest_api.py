@@ -465,11 +465,12 @@ EXPLICIT: dict[str, Any] = {
                     "Type": "MOCK",
                     "RequestTemplates": {"application/json": '{"statusCode": 200}'},
                     "IntegrationResponses": [
+                        {"StatusCode": "500", "SelectionPattern": "5\\d{2}"},
                         {
                             "StatusCode": "200",
                             "ResponseTemplates": {"application/json": '{"pong": true}'},
                             "ResponseParameters": {"method.response.header.X-Mock": "'yes'"},
-                        }
+                        },
                     ],
                 },
             },

@@ -217,8 +217,10 @@ class RestApiMethodKind:
 
 def _openapi_integration(integration: Mapping[str, Any]) -> dict[str, Any]:
     """A CloudFormation ``Integration`` (``IntegrationResponses``) in OpenAPI's spelling."""
-    responses = integration.get("IntegrationResponses") or []
-    first = responses[0] if responses and isinstance(responses[0], Mapping) else {}
+    responses = [r for r in integration.get("IntegrationResponses") or [] if isinstance(r, Mapping)]
+    # the default response is the one without a SelectionPattern (a mock's status selects it)
+    defaults = [r for r in responses if not r.get("SelectionPattern")]
+    first = (defaults or responses or [{}])[0]
     return {
         "responses": {
             "default": {
