@@ -437,6 +437,7 @@ EXPLICIT: dict[str, Any] = {
                 "IdentitySource": "method.request.header.Authorization",
                 "AuthorizerUri": uri("gate"),
                 "AuthorizerResultTtlInSeconds": 0,
+                "IdentityValidationExpression": "^[a-z]+$",
             },
         },
         "GetOrder": {
@@ -491,7 +492,7 @@ EXPLICIT: dict[str, Any] = {
 async def test_the_explicit_form_resource_method_authorizer_deployment() -> None:
     mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
     declare_functions(mesh)
-    build_application(EXPLICIT, mesh=mesh)
+    app = build_application(EXPLICIT, mesh=mesh)
     async with (
         HttpServer(mesh, "127.0.0.1", 0) as server,
         httpx.AsyncClient(base_url=server.base_url, timeout=30) as client,
@@ -502,6 +503,11 @@ async def test_the_explicit_form_resource_method_authorizer_deployment() -> None
         assert (answer["stage"], answer["stageVariables"]) == ("v1", {"color": "blue"})
         refused = await client.get("/orders/42")
         assert (refused.status_code, refused.content) == (401, b'{"message":"Unauthorized"}')
+        # fails IdentityValidationExpression: refused without calling the authorizer
+        calls = app.resources["Gate"].value.invocations
+        invalid = await client.get("/orders/42", headers={"Authorization": "allow!"})
+        assert (invalid.status_code, invalid.content) == (401, b'{"message":"Unauthorized"}')
+        assert app.resources["Gate"].value.invocations == calls
         ping = await client.get("/")
         assert (ping.status_code, ping.content) == (200, b'{"pong": true}')
         assert ping.headers["x-mock"] == "yes"
