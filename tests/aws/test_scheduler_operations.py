@@ -213,3 +213,35 @@ async def test_schedules_are_recorded_and_restored(tmp_path: Path) -> None:
         await clock.advance(5 * 60 + 1)  # the first fire is at StartDate
         messages = await second.queue("ticks").receive(10)
     assert [json.loads(message.body) for message in messages] == [{"n": 1}]
+
+
+async def test_context_attributes_and_end_date(mesh: Mesh, clock: VirtualClock) -> None:
+    """Scheduler replaces <aws.scheduler.*> in Input at each invocation; no tick fires at or
+    after EndDate."""
+    end = datetime.fromtimestamp(clock.time(), UTC) + timedelta(minutes=2)
+    async with mesh:
+        queue = mesh.queue("ticks")
+        await aws(
+            mesh,
+            "scheduler",
+            "CreateSchedule",
+            **schedule(
+                "ctx",
+                QUEUE_ARN + "ticks",
+                EndDate=end,
+                target={
+                    "Input": '{"arn": "<aws.scheduler.schedule-arn>", '
+                    '"at": "<aws.scheduler.scheduled-time>", '
+                    '"n": "<aws.scheduler.attempt-number>"}'
+                },
+            ),
+        )
+        await clock.advance(5 * 60)
+        messages = await queue.receive(10)
+    assert [json.loads(message.body) for message in messages] == [
+        {
+            "arn": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/ctx",
+            "at": "2026-01-01T00:01:00Z",
+            "n": "1",
+        }
+    ]  # 00:02 is the EndDate: no tick then
