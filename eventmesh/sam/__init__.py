@@ -50,7 +50,8 @@ def load_template(
     :meth:`Application.log_warnings`.
     """
     path = Path(path)
-    document = load_document(path)
+    notes: list[str] = []
+    document = load_document(path, notes)
     mesh = mesh if mesh is not None else Mesh()
     overrides = dict(parameters or {})
     values = resolve_parameters(document, overrides)
@@ -68,7 +69,7 @@ def load_template(
         if not values.secrets:
             raise
         raise TemplateError(values.redact(str(exc))) from None
-    return build_application(
+    application = build_application(
         translated.template,
         mesh=mesh,
         template_dir=path.parent,
@@ -77,3 +78,5 @@ def load_template(
         stack_name=stack_name,
         strict=strict,
     )
+    application.warnings.extend(notes)
+    return application

@@ -6,7 +6,8 @@ names (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, inside any function, and ``DependsO
 is an error naming it. A resource whose ``Condition`` is false is left out: a ``Ref`` or
 ``Fn::GetAtt`` to it is an error, unless it sits in the branch of an ``Fn::If`` not taken.
 Types registered in :mod:`eventmesh.sam.kinds` are built; types that mean nothing locally
-(IAM, permissions, log groups) are skipped quietly; the rest are listed in one warning (or
+(IAM, permissions, log groups) are skipped quietly, their properties not even resolved; the
+rest are listed in one warning (or
 refused up front with ``strict``, as is any property a kind warns it ignores). ``Outputs``
 are resolved last; one that cannot be is left out with a warning.
 
@@ -336,15 +337,18 @@ class _Builder:
             if logical_id in self._left_out:
                 continue
             raw = self.resources[logical_id]
+            kind = kind_for(raw["Type"])
+            if kind is None:
+                # Nothing local reads its properties: they are not resolved (an IAM policy's
+                # Fn::Select over an ARN the mesh only stands in for must not fail the build).
+                placeholder = CfnResource(logical_id, raw["Type"], {}, raw.get("Metadata") or {})
+                self._built[logical_id] = self._placeholder(placeholder)
+                continue
             where = f"Resources.{logical_id}.Properties"
             properties = resolve(raw.get("Properties") or {}, self, where)
             if properties is NO_VALUE or not isinstance(properties, dict):
                 properties = {}
             resource = CfnResource(logical_id, raw["Type"], properties, raw.get("Metadata") or {})
-            kind = kind_for(resource.type)
-            if kind is None:
-                self._built[logical_id] = self._placeholder(resource)
-                continue
             try:
                 self._built[logical_id] = kind.build(resource, self)
             except TemplateError:

@@ -14,8 +14,10 @@ Functions resolved: ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``, ``Fn::Se
 ``Fn::FindInMap`` (with the language extensions' ``DefaultValue``), ``Fn::Base64``,
 ``Fn::GetAZs`` (the region's ``a``, ``b`` and ``c`` zones), ``Fn::Length`` and
 ``Fn::ToJsonString``. ``Fn::ImportValue`` (another stack's export) cannot be resolved locally;
-nor can ``Fn::Cidr``, ``Fn::Transform`` or ``Fn::GetStackOutput``: each is a
-:class:`~eventmesh.sam.TemplateError` naming where it is.
+nor can ``Fn::Cidr``, ``Fn::GetStackOutput`` or an ``Fn::Transform`` (a macro, or an
+``AWS::Include`` from S3: one of a local file is inlined before, see
+:mod:`eventmesh.sam._translate`): each is a :class:`~eventmesh.sam.TemplateError` naming
+where it is.
 """
 
 from __future__ import annotations
@@ -323,6 +325,18 @@ def _import_value(argument: Any, scope: Scope, where: str) -> Any:
     )
 
 
+def _transform(argument: Any, scope: Scope, where: str) -> Any:
+    name = argument.get("Name") if isinstance(argument, dict) else None
+    if name == "AWS::Include":
+        parameters = argument.get("Parameters")
+        location = parameters.get("Location") if isinstance(parameters, dict) else None
+        raise TemplateError(
+            f"{where}: AWS::Include of {location} cannot be read locally: give the snippet's "
+            "local file as its Location"
+        )
+    raise TemplateError(f"{where}: Fn::Transform ({name}) runs a macro in AWS: not locally")
+
+
 _Function = Callable[[Any, Scope, str], Any]
 
 _FUNCTIONS: dict[str, _Function] = {
@@ -343,6 +357,7 @@ _FUNCTIONS: dict[str, _Function] = {
     "Fn::Length": _length,
     "Fn::ToJsonString": _to_json_string,
     "Fn::ImportValue": _import_value,
+    "Fn::Transform": _transform,
 }
 
 

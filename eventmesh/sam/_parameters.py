@@ -234,7 +234,7 @@ class _Parameter:
         pattern = self.spec.get("AllowedPattern")
         if pattern is not None:
             try:
-                matched = re.fullmatch(str(pattern), text)
+                matched = re.fullmatch(python_pattern(str(pattern)), text)
             except re.error as exc:
                 raise TemplateError(
                     f"{self.where}.AllowedPattern: not a regular expression ({exc})"
@@ -261,6 +261,58 @@ class _Parameter:
                 listed = ", ".join(_text(value) for value in allowed)
                 raise self._fail(text, f"one of the AllowedValues ({listed})")
         return int(text) if _INTEGER.fullmatch(text) else text
+
+
+_POSIX_CLASSES = {
+    "Lower": "a-z",
+    "Upper": "A-Z",
+    "ASCII": "\\x00-\\x7f",
+    "Alpha": "a-zA-Z",
+    "Digit": "0-9",
+    "Alnum": "a-zA-Z0-9",
+    "Punct": "!-/:-@\\[-`{-~",
+    "Graph": "!-~",
+    "Print": " -~",
+    "Blank": " \\t",
+    "Cntrl": "\\x00-\\x1f\\x7f",
+    "XDigit": "0-9a-fA-F",
+    "Space": " \\t\\n\\x0b\\f\\r",
+}
+"""Java's POSIX character classes (``\\p{Alnum}``), which CloudFormation's patterns may use
+(they are Java regular expressions) and Python's ``re`` lacks."""
+
+
+def python_pattern(pattern: str) -> str:
+    """A Java regular expression as Python's ``re`` reads it: the POSIX classes
+    (``\\p{Print}``, ``\\P{Digit}``) written out; the rest is the same language."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            match = re.match(r"\\([pP])\{(\w+)\}", pattern[index:])
+            if match is not None and match.group(2) in _POSIX_CLASSES:
+                members = _POSIX_CLASSES[match.group(2)]
+                negated = match.group(1) == "P"
+                if in_class and not negated:
+                    out.append(members)
+                elif not in_class:
+                    out.append(f"[{'^' if negated else ''}{members}]")
+                else:
+                    out.append(match.group(0))  # \P inside a class: left for re to refuse
+                index += match.end()
+                continue
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def _bound(value: Any, name: str, where: str) -> float:

@@ -169,7 +169,8 @@ def _rewrite_code(template: dict[str, Any], base: Path, code_paths: dict[str, Pa
             continue
         uri = properties.get(member)
         if uri is None and member == "CodeUri" and not _has_other_code(properties):
-            uri = global_code
+            # Neither here nor in Globals: the template's folder, as sam build takes it.
+            uri = global_code if global_code is not None else "."
         if _is_local(uri):
             code_paths[logical_id] = (base / str(uri)).resolve()
             properties[member] = f"s3://{LOCAL_CODE_BUCKET}/{logical_id}"
@@ -178,6 +179,8 @@ def _rewrite_code(template: dict[str, Any], base: Path, code_paths: dict[str, Pa
 
 
 def _has_other_code(properties: Mapping[str, Any]) -> bool:
+    if properties.get("PackageType") == "Image":
+        return True
     return any(properties.get(key) is not None for key in ("InlineCode", "ImageUri"))
 
 
@@ -203,27 +206,6 @@ def _inline_definitions(template: dict[str, Any], base: Path) -> None:
             del properties["DefinitionUri"]
 
 
-def _include_local(value: Any, base: Path, where: str) -> Any:
-    """Every ``Fn::Transform`` of ``AWS::Include`` whose ``Location`` is a local file (an API's
-    ``DefinitionBody`` kept in ``api.yaml``, as ``sam package`` uploads it) replaced by the
-    file's document, as ``sam local`` reads it; an ``s3://`` location is left (it cannot be
-    read locally and is named when resolved)."""
-    if isinstance(value, list):
-        return [_include_local(item, base, f"{where}[{index}]") for index, item in enumerate(value)]
-    if not isinstance(value, dict):
-        return value
-    transform = value.get("Fn::Transform") if len(value) == 1 else None
-    if isinstance(transform, dict) and transform.get("Name") == "AWS::Include":
-        parameters = transform.get("Parameters")
-        location = parameters.get("Location") if isinstance(parameters, dict) else None
-        if _is_local(location):
-            try:
-                return _include_local(load_document(base / str(location)), base, where)
-            except TemplateError as exc:
-                raise TemplateError(f"{where.lstrip('.')}.Fn::Transform: {exc}") from None
-    return {key: _include_local(item, base, f"{where}.{key}") for key, item in value.items()}
-
-
 def translate(
     template: Mapping[str, Any],
     base: Path,
@@ -235,8 +217,7 @@ def translate(
     given. ``base`` is the template's folder; ``parameters`` the parameter values (with the
     pseudo parameters) the translator may use. ``template`` is not changed (the translator
     changes its input: it is given a copy)."""
-    document = copy.deepcopy(dict(template))
-    document = _include_local(document, base, "")
+    document = _include_local(copy.deepcopy(dict(template)), base, "")
     if not _check_transforms(document):
         document.pop("Transform", None)
         return Translated(document, _plain_code_paths(document, base))
@@ -316,6 +297,45 @@ def _set_aside_nested_applications(template: dict[str, Any]) -> dict[str, Any]:
     for logical_id in nested:
         del resources[logical_id]
     return nested
+
+
+def _include_local(value: Any, base: Path, where: str) -> Any:
+    """``value`` with each ``Fn::Transform`` of ``AWS::Include`` whose ``Location`` is a local
+    file (an API's ``DefinitionBody`` kept in ``api.yaml``, as ``sam package`` uploads it)
+    replaced by the file's document, as ``sam local`` reads it; a snippet given beside other
+    keys (a section's ``Fn::Transform``) is merged into them. An include from S3 is left: the
+    resolver names it as not readable locally."""
+    if isinstance(value, list):
+        return [_include_local(item, base, f"{where}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        place = f"{where}.{key}" if where else str(key)
+        included = _included(item, base, place) if key == "Fn::Transform" else None
+        if included is None:
+            result[key] = _include_local(item, base, place)
+        elif len(value) == 1:
+            return _include_local(included, base, where)
+        elif isinstance(included, dict):
+            result.update(_include_local(included, base, where))
+        else:
+            raise TemplateError(f"{place}: a snippet included beside other keys is a mapping")
+    return result
+
+
+def _included(transform: Any, base: Path, where: str) -> Any:
+    """The document an ``AWS::Include`` names, if it is a local file; else ``None``."""
+    if not isinstance(transform, dict) or transform.get("Name") != "AWS::Include":
+        return None
+    parameters = transform.get("Parameters")
+    location = parameters.get("Location") if isinstance(parameters, dict) else None
+    if not isinstance(location, str) or "://" in location:
+        return None
+    try:
+        return load_document(base / location)
+    except TemplateError as exc:
+        raise TemplateError(f"{where}: AWS::Include {location}: {exc}") from None
 
 
 def _plain_code_paths(template: Mapping[str, Any], base: Path) -> dict[str, Path]:

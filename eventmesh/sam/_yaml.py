@@ -2,8 +2,8 @@
 
 ``!Ref X`` is ``{"Ref": "X"}``, ``!Condition X`` is ``{"Condition": "X"}``, any other ``!Name v``
 is ``{"Fn::Name": v}``; ``!GetAtt A.B.C`` splits on the first dot only (``["A", "B.C"]``), as
-CloudFormation reads it. A key given twice in one mapping is an error, as CloudFormation has
-it. YAML timestamps stay strings (an unquoted
+CloudFormation reads it. A key given twice in one mapping counts once, the last time, as
+CloudFormation takes it (and is noted for a warning). YAML timestamps stay strings (an unquoted
 ``AWSTemplateFormatVersion: 2010-09-09`` is text, not a date). The loader is a subclass of
 PyYAML's safe loader: nothing is added to PyYAML's own loaders.
 """
@@ -37,19 +37,27 @@ def _loader() -> type[yaml.SafeLoader]:
         ) from None
 
     class CloudFormationLoader(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.duplicates: list[str] = []
+
         def construct_mapping(
             self, node: yaml.MappingNode, deep: bool = False
         ) -> dict[Hashable, Any]:
-            # CloudFormation refuses a key given twice (two resources of one logical id);
-            # PyYAML would keep the last silently. Keys merged in with << may be overridden.
+            # CloudFormation takes a key given twice, the last one counting (two resources of
+            # one logical id make one): so does this loader, noting it. Keys merged in with
+            # << are meant to be overridden.
             seen: set[str] = set()
             for key_node, _ in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith("merge"):
                     continue
                 if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    note = (
+                        f"line {key_node.start_mark.line + 1}: {key_node.value} is given twice "
+                        "in one mapping; the last one counts, as in CloudFormation"
                     )
+                    if note not in self.duplicates:
+                        self.duplicates.append(note)
                 seen.add(key_node.value)
             return super().construct_mapping(node, deep=deep)
 
@@ -76,27 +84,34 @@ def _loader() -> type[yaml.SafeLoader]:
     return CloudFormationLoader
 
 
-def parse_document(text: str, source: str = "<template>") -> dict[str, Any]:
-    """A template's text (JSON first, as CloudFormation tries it, then YAML) as a mapping."""
+def parse_document(
+    text: str, source: str = "<template>", notes: list[str] | None = None
+) -> dict[str, Any]:
+    """A template's text (JSON first, as CloudFormation tries it, then YAML) as a mapping.
+    What is read but worth a warning (a key given twice) is added to ``notes``."""
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
-        loader = _loader()
         import yaml
 
+        loader: Any = _loader()(text)
         try:
-            document = yaml.load(text, Loader=loader)
+            document = loader.get_single_data()
         except yaml.YAMLError as exc:
             raise TemplateError(f"{source}: not valid YAML or JSON: {exc}") from None
+        finally:
+            loader.dispose()
+        if notes is not None:
+            notes.extend(f"{source} {note}" for note in loader.duplicates)
     if not isinstance(document, dict):
         raise TemplateError(f"{source}: a template is a mapping at the top level")
     return document
 
 
-def load_document(path: Path) -> dict[str, Any]:
+def load_document(path: Path, notes: list[str] | None = None) -> dict[str, Any]:
     """The template at ``path``, read as :func:`parse_document` does."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"cannot read the template {path}: {exc}") from None
-    return parse_document(text, str(path))
+    return parse_document(text, str(path), notes)

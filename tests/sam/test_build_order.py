@@ -150,6 +150,20 @@ def test_types_without_a_kind_are_placeholders_listed_in_one_warning() -> None:
     assert app.resources["Role"].ref == "Role"
 
 
+def test_properties_of_resources_without_a_kind_are_not_resolved() -> None:
+    # A policy selecting a part of an ARN the mesh only stands in for must not fail the build.
+    stream = {"Fn::Select": [3, {"Fn::Split": ["/", {"Fn::GetAtt": ["Table", "StreamArn"]}]}]}
+    template = {
+        "Resources": {
+            "Table": {"Type": TABLE},
+            "Policy": {"Type": "AWS::IAM::Policy", "Properties": {"Resource": stream}},
+            "Other": {"Type": "Custom::Thing", "Properties": {"X": {"Fn::ImportValue": "y"}}},
+        }
+    }
+    app = build(template)
+    assert sorted(app.resources) == ["Other", "Policy", "Table"]
+
+
 def test_strict_refuses_what_cannot_be_emulated_before_building() -> None:
     template = {"Resources": {"A": thing(), "Table": {"Type": TABLE}}}
     assert error(template, strict=True) == (

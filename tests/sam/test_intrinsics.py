@@ -326,9 +326,15 @@ def test_import_value_is_an_error_suggesting_a_parameter() -> None:
 def test_other_functions_are_errors_naming_them() -> None:
     message = failure({"Fn::Cidr": ["10.0.0.0/16", 6, 5]})
     assert message == "Resources.Probe.Properties.Value: Fn::Cidr cannot be resolved locally"
-    nested = failure({"Key": [{"Fn::Transform": {"Name": "AWS::Include"}}]})
+    nested = failure({"Key": [{"Fn::Transform": {"Name": "Company::Macro"}}]})
     assert nested == (
-        "Resources.Probe.Properties.Value.Key[0]: Fn::Transform cannot be resolved locally"
+        "Resources.Probe.Properties.Value.Key[0]: Fn::Transform (Company::Macro) runs a macro "
+        "in AWS: not locally"
+    )
+    include = {"Name": "AWS::Include", "Parameters": {"Location": "s3://bucket/api.yaml"}}
+    assert failure({"Fn::Transform": include}) == (
+        "Resources.Probe.Properties.Value: AWS::Include of s3://bucket/api.yaml cannot be read "
+        "locally: give the snippet's local file as its Location"
     )
 
 

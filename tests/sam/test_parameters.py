@@ -179,6 +179,22 @@ def test_allowed_pattern_must_match_the_whole_value() -> None:
     assert "'1abc'" in error_of(spec, "1abc")
 
 
+def test_allowed_pattern_in_javas_syntax() -> None:
+    # CloudFormation's patterns are Java regular expressions: POSIX classes like \p{Print}.
+    pattern = "^(?=(.*\\p{Print}){4,})(?!.*[ ,:=])[\\p{Print}]{12,}$"
+    spec = {"Type": "String", "Default": "Secret#Pass1", "AllowedPattern": pattern}
+    assert value_of(spec) == "Secret#Pass1"
+    assert "must match AllowedPattern" in error_of(spec, "has a space in")
+    spec = {"Type": "String", "Default": "ab_", "AllowedPattern": "\\P{Digit}+"}
+    assert value_of(spec) == "ab_"
+    assert "must match AllowedPattern" in error_of(spec, "ab1")
+
+
+def test_a_pattern_that_is_not_a_regular_expression_is_an_error() -> None:
+    spec = {"Type": "String", "Default": "a", "AllowedPattern": "[a-"}
+    assert error_of(spec).startswith("Parameters.P.AllowedPattern: not a regular expression")
+
+
 def test_allowed_pattern_of_each_list_item() -> None:
     spec = {"Type": "CommaDelimitedList", "Default": "ab,cd", "AllowedPattern": "[a-z]{2}"}
     assert value_of(spec) == ["ab", "cd"]

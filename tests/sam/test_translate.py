@@ -156,6 +156,63 @@ Resources:
     assert code_paths == {"Deps": (tmp_path / "layers" / "deps").resolve()}
 
 
+def test_a_function_without_code_uri_runs_from_the_template_folder(tmp_path: Path) -> None:
+    text = f"""
+Transform: {SAM}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties: {{Handler: app.handler, Runtime: python3.12}}
+  Image:
+    Type: AWS::Serverless::Function
+    Properties: {{PackageType: Image, ImageUri: repo/image:1}}
+"""
+    template, code_paths = translated(tmp_path, text)
+    assert template["Resources"]["F"]["Properties"]["Code"] == {
+        "S3Bucket": LOCAL_CODE_BUCKET,
+        "S3Key": "F",
+    }
+    assert template["Resources"]["Image"]["Properties"]["Code"] == {"ImageUri": "repo/image:1"}
+    assert code_paths == {"F": tmp_path.resolve()}
+
+
+def test_aws_include_of_a_local_file_is_inlined(tmp_path: Path) -> None:
+    write(
+        tmp_path, 'openapi: "3.0.1"\ninfo: {title: orders, version: "1"}\npaths: {}\n', "api.yaml"
+    )
+    write(tmp_path, "Extra:\n  Type: AWS::IAM::Role\n", "more.yaml")
+    text = f"""
+Transform: {SAM}
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: prod
+      DefinitionBody:
+        Fn::Transform: {{Name: AWS::Include, Parameters: {{Location: ./api.yaml}}}}
+  Fn::Transform: {{Name: AWS::Include, Parameters: {{Location: more.yaml}}}}
+"""
+    template, _ = translated(tmp_path, text)
+    assert template["Resources"]["Api"]["Properties"]["Body"]["info"] == {
+        "title": "orders",
+        "version": "1",
+    }
+    assert template["Resources"]["Extra"] == {"Type": "AWS::IAM::Role"}
+
+
+def test_aws_include_of_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    text = (
+        "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n"
+        "      Policies: {'Fn::Transform': {Name: AWS::Include, Parameters: {Location: no.yaml}}}\n"
+    )
+    with pytest.raises(TemplateError) as caught:
+        translated(tmp_path, text)
+    assert str(caught.value).startswith(
+        "Resources.R.Properties.Policies.Fn::Transform: AWS::Include no.yaml: cannot read the "
+        "template "
+    )
+
+
 NESTED = f"""
 Transform: {SAM}
 Resources:
@@ -246,14 +303,14 @@ Resources:
       Events: {{E: {{Type: Nope}}}}
   B:
     Type: AWS::Serverless::Function
-    Properties: {{Handler: a.b, Runtime: python3.12}}
+    Properties: {{Handler: a.b, Runtime: python3.12, CodeUri: s3://b/k, AutoPublishAlias: "a b"}}
 """
     with pytest.raises(TemplateError) as caught:
         translated(tmp_path, text)
     message = str(caught.value)
     assert message.startswith("the SAM template is not valid: ")
     assert "Resource with id [A] is invalid. Event with id [E] is invalid." in message
-    assert "Resource with id [B] is invalid." in message
+    assert "Resource with id [B] is invalid. AutoPublishAlias name ('a b') must" in message
     assert message.count("; ") >= 1
 
 
@@ -423,12 +480,23 @@ def test_short_form_tags() -> None:
     }
 
 
-def test_a_key_given_twice_is_an_error() -> None:
-    with pytest.raises(TemplateError) as caught:
-        parse_document("Resources:\n  Queue: {Type: A}\n  Queue: {Type: B}\n", "template.yaml")
-    message = str(caught.value)
-    assert message.startswith("template.yaml: not valid YAML or JSON: duplicate key 'Queue'")
-    assert "line 3" in message
+def test_a_key_given_twice_counts_once_the_last_time_and_is_noted(tmp_path: Path) -> None:
+    # CloudFormation deploys such a template, the last occurrence winning.
+    notes: list[str] = []
+    document = parse_document(
+        "Resources:\n  Queue: {Type: A}\n  Queue: {Type: B}\n", "template.yaml", notes
+    )
+    assert document == {"Resources": {"Queue": {"Type": "B"}}}
+    assert notes == [
+        "template.yaml line 3: Queue is given twice in one mapping; the last one counts, as in "
+        "CloudFormation"
+    ]
+    text = "Resources:\n  R: {Type: AWS::IAM::Role, Properties: {Path: /a/, Path: /b/}}\n"
+    app = load_template(write(tmp_path, text), mesh=Mesh())
+    assert app.warnings == [
+        f"{tmp_path / 'template.yaml'} line 2: Path is given twice in one mapping; the last "
+        "one counts, as in CloudFormation"
+    ]
 
 
 def test_merged_keys_may_be_overridden() -> None:
