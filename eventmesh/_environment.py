@@ -30,6 +30,7 @@ class Environment:
 
     __slots__ = (
         "deadline",
+        "generation",
         "initialised",
         "last_used",
         "log_stream_name",
@@ -46,6 +47,9 @@ class Environment:
     def __init__(self, pool: EnvironmentPool, *, provisioned: bool = False) -> None:
         self.pool = pool
         self.provisioned = provisioned
+        self.generation = pool.generation
+        """The pool's generation when this environment was made: one made before the pool's
+        latest :meth:`~EnvironmentPool.retire` is not reused."""
         self.initialised = False
         self.state: Any = None
         self.last_used = 0.0
@@ -85,6 +89,7 @@ class EnvironmentPool:
     """The environments of one function version: idle ones first, newest-used on top."""
 
     __slots__ = (
+        "generation",
         "idle_timeout",
         "on_new_environment",
         "on_reclaim",
@@ -103,6 +108,8 @@ class EnvironmentPool:
         environment that was never watched: its ``task`` is None already)."""
         self.size = 0
         self.provisioned = 0
+        self.generation = 0
+        """Counts :meth:`retire` calls; environments of an older generation are retired."""
         self.on_new_environment: Callable[[], None] | None = None
         self.on_reclaim: Callable[[Environment], None] | None = None
         """Told of every environment the pool lets go (reclaimed when idle, or discarded),
@@ -118,6 +125,12 @@ class EnvironmentPool:
         return Environment(self)
 
     def give_back(self, environment: Environment, now: float) -> None:
+        """An invocation ended and its environment is reusable: idle it, unless it was retired
+        while the invocation ran (then it is let go)."""
+        if environment.generation != self.generation:
+            environment.task = None
+            self.discard(environment)
+            return
         environment.last_used = now
         environment.task = None
         self.ready.append(environment)
@@ -129,6 +142,23 @@ class EnvironmentPool:
             self.provisioned -= 1
         if self.on_reclaim is not None:
             self.on_reclaim(environment)
+
+    def retire(self) -> int:
+        """Let every environment made so far go: the idle ones now, the busy ones when their
+        invocation ends (it finishes where it began); the next invocation starts a new
+        environment, cold. What a code change needs: an environment's code is loaded when it
+        starts. Returns how many idle environments were let go."""
+        self.generation += 1
+        idle = self.ready[:]
+        self.ready.clear()
+        for environment in idle:
+            self.discard(environment)
+        return len(idle)
+
+    @property
+    def busy(self) -> int:
+        """Environments running an invocation (or starting) now."""
+        return self.size - len(self.ready)
 
     def provision(self, count: int) -> list[Environment]:
         """New environments to initialise now and keep, up to ``count`` provisioned ones."""

@@ -429,6 +429,22 @@ class Function:
             for listener in self._on_provision:
                 listener(version)
 
+    def retire_environments(self) -> tuple[int, int]:
+        """Let every execution environment of every version go, without losing work: idle
+        ones end now, busy ones when their invocation ends (it finishes in the environment
+        it began in); the next invocation of any version starts a new environment, cold.
+        Queued events are untouched. For a function whose environments load code when they
+        start (a process function whose files changed), new invocations run the new code.
+        Returns (idle environments ended now, busy ones that end when their invocation does).
+        """
+        ended = busy = 0
+        for version in (self.latest, *self.versions.values()):
+            pool = version.pool
+            if pool is not None:
+                busy += pool.busy
+                ended += pool.retire()
+        return ended, busy
+
     # -- versions ----------------------------------------------------------------------
     def publish_version(self) -> FunctionVersion:
         """Freeze ``$LATEST`` into a numbered version; unchanged since the last? Reuse it."""

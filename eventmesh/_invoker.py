@@ -387,9 +387,10 @@ class Invoker:
                     self.watcher.unwatch(environment, timeout)
                 ended = now()
                 if ended <= deadline and not (waited and environment.timed_out):
-                    if payload is None:
+                    if payload is None and environment.generation == pool.generation:
                         # Done in time with nothing to marshal: give the environment back
-                        # (give_back, inline) and count it.
+                        # (give_back, inline: one retired meanwhile goes the general way) and
+                        # count it.
                         if waited:
                             environment.task = None
                         environment.last_used = ended

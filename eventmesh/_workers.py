@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eventmesh._errors import ConfigurationError
@@ -55,8 +56,11 @@ def check_workers(workers: int, storage: str) -> None:
         )
 
 
-async def supervise(app: str, workers: int, storage: str | None, log_level: str) -> int:
-    """Run ``workers`` worker processes until a signal; returns the exit status."""
+async def supervise(
+    app: str, workers: int, storage: str | None, log_level: str, options: Sequence[str] = ()
+) -> int:
+    """Run ``workers`` worker processes until a signal; returns the exit status. Each runs
+    ``eventmesh run app`` with ``options`` (a template's parameter overrides, say)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     signals: list[int] = []
@@ -72,6 +76,7 @@ async def supervise(app: str, workers: int, storage: str | None, log_level: str)
     command = [sys.executable, "-m", "eventmesh.cli", "run", app, "--log-level", log_level]
     if storage is not None:
         command += ["--storage", storage]
+    command += options
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:

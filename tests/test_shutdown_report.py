@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -215,6 +216,9 @@ mesh.add_service(Kick())
 """
 
 
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z [A-Z]+ +[\w.]+: ")
+
+
 class Worker:
     """``eventmesh run app:mesh`` in a real process; its log lines as they come."""
 
@@ -237,7 +241,8 @@ class Worker:
         assert self.process.stdout is not None
         with self.process.stdout:
             for line in self.process.stdout:
-                self.lines.put(line.rstrip("\n"))
+                # A log line's message, without the time, level and logger before it.
+                self.lines.put(LOG_PREFIX.sub("", line.rstrip("\n")))
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
         """The first line (from now) containing ``text``; fails after ``timeout`` s."""

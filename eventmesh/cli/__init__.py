@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from eventmesh import __version__
 from eventmesh._errors import EventMeshError
 from eventmesh.cli._command import Command
+from eventmesh.cli._settings import CliError
 
 __all__ = ["COMMAND_MODULES", "main"]
 
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return by_name[arguments.command].run(arguments)
+    except CliError as exc:
+        print(f"eventmesh: {exc}", file=sys.stderr)
+        return exc.status
     except EventMeshError as exc:
         print(f"eventmesh: {exc}", file=sys.stderr)
         return 1

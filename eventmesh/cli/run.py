@@ -1,20 +1,34 @@
-"""``eventmesh run``: a mesh as a worker until SIGINT or SIGTERM, optionally served over HTTP and
-as an AWS-compatible endpoint."""
+"""``eventmesh run``: a SAM template or a mesh as a worker until SIGINT or SIGTERM, optionally
+served over HTTP and as an AWS-compatible endpoint.
+
+Every option can be set by flag or by an ``EVENTMESH_*`` environment variable (the flag wins);
+``--help`` names them. A bad value, a missing module, an unreadable or invalid template is one
+line on stderr (``eventmesh: ...``) and exit status 2 (usage) or 1 (the application).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
 import signal
-import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from eventmesh._errors import EventMeshError
 from eventmesh._mesh import Mesh
 from eventmesh._workers import check_workers, supervise
+from eventmesh.cli._app import LoadedApp, find_app, is_template, load_app
 from eventmesh.cli._command import Command
+from eventmesh.cli._logging import FORMATS, LEVELS, check_format, check_level, configure
+from eventmesh.cli._settings import (
+    CliError,
+    check_environment,
+    env_flag,
+    env_option,
+    from_environment,
+)
 
 if TYPE_CHECKING:
     from eventmesh.aws import AwsServer
@@ -23,29 +37,19 @@ if TYPE_CHECKING:
 __all__ = ["COMMAND"]
 
 
-def _load_mesh(spec: str) -> Mesh:
-    """``module.path:attribute`` to the Mesh it names."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise SystemExit(f"eventmesh run: expected MODULE:ATTRIBUTE (e.g. app:mesh), got {spec!r}")
-    sys.path.insert(0, ".")
-    module = importlib.import_module(module_name)
-    mesh = getattr(module, attribute, None)
-    if not isinstance(mesh, Mesh):
-        raise SystemExit(f"eventmesh run: {spec} is not an eventmesh.Mesh")
-    return mesh
-
-
 def _http_server(mesh: Mesh, address: str) -> HttpServer:
     """The server for ``--http [HOST:]PORT`` (the http extra imported only when asked for)."""
     try:
         from eventmesh.http import HttpServer, parse_address
     except ImportError as exc:
-        raise SystemExit(
-            f"eventmesh run: --http needs the http extra ({exc}): pip install 'eventmesh[http]'"
+        raise CliError(
+            f"--http needs the http extra ({exc}): pip install 'eventmesh[http]'", 2
         ) from None
-    host, port = parse_address(address)
-    return HttpServer(mesh, host, port)
+    try:
+        host, port = parse_address(address)
+        return HttpServer(mesh, host, port)
+    except (EventMeshError, ValueError) as exc:
+        raise CliError(f"--http {address}: {exc}") from None
 
 
 def _aws_server(mesh: Mesh, address: str, credentials: str | None) -> AwsServer:
@@ -54,15 +58,21 @@ def _aws_server(mesh: Mesh, address: str, credentials: str | None) -> AwsServer:
         from eventmesh.aws import AwsServer
         from eventmesh.http import parse_address
     except ImportError as exc:
-        raise SystemExit(
-            f"eventmesh run: --aws needs the aws extra ({exc}): pip install 'eventmesh[aws]'"
+        raise CliError(
+            f"--aws needs the aws extra ({exc}): pip install 'eventmesh[aws]'", 2
         ) from None
-    host, port = parse_address(address)
-    return AwsServer(mesh, host, port, credentials=credentials)
+    try:
+        host, port = parse_address(address)
+        return AwsServer(mesh, host, port, credentials=credentials)
+    except (EventMeshError, ValueError) as exc:
+        raise CliError(f"--aws {address}: {exc}") from None
 
 
 async def _run_until_signalled(
-    mesh: Mesh, http: HttpServer | None = None, aws: AwsServer | None = None
+    mesh: Mesh,
+    http: HttpServer | None = None,
+    aws: AwsServer | None = None,
+    on_started: Callable[[], Callable[[], None] | None] | None = None,
 ) -> int:
     """Run the mesh until SIGINT or SIGTERM, then drain and stop; returns the exit status.
 
@@ -116,7 +126,12 @@ async def _run_until_signalled(
             await mesh.stop(drain=False)  # the port is taken, say: do not run half
             raise
         log.info("running %r; Ctrl-C to stop", mesh)
-        await stop.wait()
+        on_stop = on_started() if on_started is not None else None
+        try:
+            await stop.wait()
+        finally:
+            if on_stop is not None:
+                on_stop()
         for server in reversed(servers):
             await server.stop()
         clean = await mesh.stop()
@@ -139,70 +154,243 @@ async def _run_until_signalled(
     return 0
 
 
-def _add_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument("app", help="MODULE:ATTRIBUTE naming the Mesh, e.g. app:mesh")
-    run.add_argument("--log-level", default="INFO")
-    run.add_argument(
-        "--storage",
-        default=os.environ.get("EVENTMESH_STORAGE") or None,
-        metavar="URL",
-        help="the mesh's storage instead of the one its code chose, e.g. "
-        "sqlite:///app.db (default: $EVENTMESH_STORAGE, else the code's choice)",
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``invoke`` share: the application and how its template is read."""
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="the template's parameters, as sam takes them: Key=Value or "
+        "ParameterKey=Key,ParameterValue=Value, several per argument separated by spaces "
+        "(the variable holds them the same way) [$EVENTMESH_PARAMETER_OVERRIDES]",
     )
+    env_flag(
+        parser,
+        "--strict",
+        env="EVENTMESH_STRICT",
+        help="refuse to start when the template holds what the mesh cannot emulate (instead "
+        "of one warning listing it)",
+    )
+    env_option(
+        parser,
+        "--region",
+        env="EVENTMESH_REGION",
+        metavar="REGION",
+        help="the template's AWS::Region and the mesh's region (default us-east-1)",
+    )
+
+
+def add_log_arguments(parser: argparse.ArgumentParser, default_level: str = "INFO") -> None:
+    env_option(
+        parser,
+        "--log-level",
+        env="EVENTMESH_LOG_LEVEL",
+        default=default_level,
+        metavar="LEVEL",
+        help=f"one of {', '.join(LEVELS)}, any case (default {default_level})",
+    )
+    env_option(
+        parser,
+        "--log-format",
+        env="EVENTMESH_LOG_FORMAT",
+        default="text",
+        metavar="FORMAT",
+        help=f"{' or '.join(FORMATS)}: lines with UTC time, level and logger, or one JSON "
+        "object per line (time, level, logger, message, the record's fields such as "
+        "function_name and request_id, exception) for log shippers (default text)",
+    )
+
+
+def _add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
+        "app",
+        nargs="?",
+        default=os.environ.get("EVENTMESH_TEMPLATE") or None,
+        metavar="TEMPLATE|MODULE:ATTRIBUTE",
+        help="a SAM or CloudFormation template (.yaml, .yml, .json, .template, or any existing "
+        "file), or MODULE:ATTRIBUTE naming a Mesh, e.g. app:mesh (default: "
+        "$EVENTMESH_TEMPLATE, else ./template.yaml or ./template.yml)",
+    )
+    add_app_arguments(run)
+    add_log_arguments(run)
+    env_option(
+        run,
+        "--storage",
+        env="EVENTMESH_STORAGE",
+        metavar="URL",
+        help="the mesh's storage instead of the one its code chose, e.g. sqlite:///app.db "
+        "(default: memory for a template, else the code's choice)",
+    )
+    env_option(
+        run,
         "--workers",
-        type=int,
+        env="EVENTMESH_WORKERS",
+        convert=_positive,
         default=1,
         metavar="N",
         help="run N worker processes sharing the mesh's storage (restarted when one dies; "
         "needs sqlite:// or redis:// storage); default 1, this process",
     )
-    run.add_argument(
+    env_option(
+        run,
         "--http",
+        env="EVENTMESH_HTTP",
         metavar="[HOST:]PORT",
         help="serve the mesh's APIs, function URLs and health checks over HTTP, e.g. "
         "127.0.0.1:8000 (the host defaults to 127.0.0.1; port 0 picks a free port; another "
         "address than loopback is served with a warning); needs eventmesh[http]",
     )
-    run.add_argument(
+    env_option(
+        run,
         "--aws",
+        env="EVENTMESH_AWS",
         metavar="[HOST:]PORT",
         help="serve an AWS-compatible endpoint (SQS, SNS, EventBridge, Kinesis, S3, Lambda, "
         "Scheduler) for any AWS SDK, e.g. 127.0.0.1:4566; needs eventmesh[aws]",
     )
-    run.add_argument(
+    env_option(
+        run,
         "--aws-credentials",
+        env="EVENTMESH_AWS_CREDENTIALS",
         metavar="KEY:SECRET[,KEY2:SECRET2]",
-        default=None,
-        help="the access keys the AWS endpoint accepts (default: "
-        "$EVENTMESH_AWS_CREDENTIALS; without either it accepts any request on loopback only)",
+        help="the access keys the AWS endpoint accepts (without any it accepts any request "
+        "on loopback only)",
+    )
+    env_flag(
+        run,
+        "--reload",
+        env="EVENTMESH_RELOAD",
+        help="watch the code folders of the process functions (a template's functions) and "
+        "run changed code in new environments, without losing queued or running work; a "
+        "changed template or MODULE is logged as needing a restart; needs watchfiles "
+        "(eventmesh[sam])",
     )
 
 
+def parameters_of(arguments: argparse.Namespace) -> dict[str, str]:
+    texts = from_environment(arguments.parameter_overrides, "EVENTMESH_PARAMETER_OVERRIDES")
+    if not texts:
+        return {}
+    try:
+        from eventmesh.sam._parameters import parse_overrides
+    except ImportError as exc:
+        raise CliError(
+            f"--parameter-overrides needs the sam extra ({exc}): pip install 'eventmesh[sam]'", 2
+        ) from None
+    try:
+        return parse_overrides(texts)
+    except EventMeshError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def _worker_arguments(arguments: argparse.Namespace, spec: str) -> list[str]:
+    """What each worker of ``--workers N`` is started with: the application and every option
+    that shapes it (the environment is inherited too; flags given here win over it)."""
+    argv = [spec, "--workers", "1", "--log-format", arguments.log_format, "--no-reload"]
+    overrides = from_environment(arguments.parameter_overrides, "EVENTMESH_PARAMETER_OVERRIDES")
+    if overrides:
+        argv += ["--parameter-overrides", *overrides]
+    argv.append("--strict" if arguments.strict else "--no-strict")
+    if arguments.region:
+        argv += ["--region", arguments.region]
+    return argv
+
+
 def _run(arguments: argparse.Namespace) -> int:
-    logging.basicConfig(level=arguments.log_level.upper(), format="%(message)s")
-    mesh = _load_mesh(arguments.app)
-    if arguments.storage is not None:
-        mesh.use_storage(arguments.storage)
-    http = aws = None
-    for option, given in (("--http", arguments.http), ("--aws", arguments.aws)):
-        if given is not None and arguments.workers != 1:
-            print(
-                f"eventmesh run: {option} with --workers is not supported yet: run one "
-                f"worker with {option} (more workers can share its storage without it)",
-                file=sys.stderr,
-            )
-            return 2
-    if arguments.http is not None:
-        http = _http_server(mesh, arguments.http)
-    if arguments.aws is not None:
-        aws = _aws_server(mesh, arguments.aws, arguments.aws_credentials)
-    if arguments.workers != 1:
-        check_workers(arguments.workers, mesh.storage)
+    check_environment(arguments)
+    level = check_level(arguments.log_level)
+    configure(level, check_format(arguments.log_format))
+    log = logging.getLogger("eventmesh")
+    spec = find_app(arguments.app)
+    workers: int = arguments.workers
+    if workers != 1:
+        for option, given in (
+            ("--http", arguments.http),
+            ("--aws", arguments.aws),
+            ("--reload", arguments.reload or None),
+        ):
+            if given is not None:
+                raise CliError(
+                    f"{option} with --workers is not supported yet: run one worker with {option} "
+                    "(more workers can share its storage without it)",
+                    2,
+                )
+    loaded = load_app(
+        spec,
+        parameters=parameters_of(arguments),
+        strict=arguments.strict,
+        region=arguments.region,
+        storage=arguments.storage,
+    )
+    _log_warnings(loaded, log)
+    if workers != 1:
+        check_workers(workers, loaded.mesh.storage)  # its error: exit status 1, as before
+        storage = arguments.storage if not is_template(spec) else loaded.mesh.storage
         return asyncio.run(
-            supervise(arguments.app, arguments.workers, arguments.storage, arguments.log_level)
+            supervise(spec, workers, storage, level, _worker_arguments(arguments, spec)[1:])
         )
-    return asyncio.run(_run_until_signalled(mesh, http, aws))
+    http = _http_server(loaded.mesh, arguments.http) if arguments.http is not None else None
+    aws = None
+    if arguments.aws is not None:
+        aws = _aws_server(loaded.mesh, arguments.aws, arguments.aws_credentials)
+    reloader = None
+    if arguments.reload:
+        from eventmesh.cli._reload import Reloader
+
+        reloader = Reloader(loaded)
+
+    def on_started() -> Callable[[], None] | None:
+        from eventmesh.cli._summary import summary
+
+        http_url = http.base_url if http is not None else None
+        aws_url = aws.url if aws is not None else None
+        for line in summary(loaded, http_url, aws_url):
+            log.info("%s", line)
+        if reloader is None:
+            return None
+        task = asyncio.ensure_future(reloader.run())
+        task.add_done_callback(_report_reloader)
+
+        def stop() -> None:
+            reloader.stop()
+
+        return stop
+
+    return asyncio.run(_run_until_signalled(loaded.mesh, http, aws, on_started))
 
 
-COMMAND = Command("run", "run a mesh as a worker until SIGINT or SIGTERM", _add_arguments, _run)
+def _log_warnings(loaded: LoadedApp, log: logging.Logger) -> None:
+    """What the template holds that the mesh ignores or cannot emulate, said once."""
+    if loaded.application is None:
+        return
+    for warning in loaded.application.warnings:
+        log.warning("%s: %s", loaded.spec, warning)
+
+
+def _report_reloader(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("eventmesh.reload").error(
+            "--reload stopped watching: %s", task.exception()
+        )
+
+
+COMMAND = Command(
+    "run",
+    "run a SAM template or a mesh as a worker until SIGINT or SIGTERM",
+    _add_arguments,
+    _run,
+    description="Run a SAM (or CloudFormation) template, or the Mesh named MODULE:ATTRIBUTE, "
+    "until SIGINT or SIGTERM; every option may be set by the environment variable in "
+    "brackets (the flag wins).",
+)

@@ -113,6 +113,13 @@ class ProcessFunction(Function):
             while pool.ready:
                 pool.discard(pool.ready.pop())
 
+    def reload_code(self) -> tuple[int, int]:
+        """The files under :attr:`code` changed: new invocations start new processes, which
+        load them; invocations running finish in their old process, which then ends; queued
+        events wait as before. Returns (idle processes ended now, busy ones ending after
+        their invocation)."""
+        return self.retire_environments()
+
     def on_reclaim(self, environment: Environment) -> None:
         self.runtime.reclaim(environment.log_stream_name)
 
