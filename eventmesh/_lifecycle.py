@@ -79,6 +79,8 @@ class Lifecycle:
         self._idle_timeout = environment_idle_timeout
         self._check = check
         self.services: list[Service] = []
+        self.withheld: list[Service] = []
+        """Event sources not started this run (see :meth:`start`)."""
         self.limits: list[LimitSetting] = []  # stopped with the mesh: see _shut_down
         self.running = False
         self._to_stop: list[Callable[[], Awaitable[None]]] | None = None  # see _shut_down
@@ -157,7 +159,10 @@ class Lifecycle:
             self.arm_reaper()
 
     # -- start -------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, event_sources: bool = True) -> None:
+        """Start; with ``event_sources=False`` the services that make events on their own
+        (mappings polling a queue or a stream, schedules: those whose class says
+        ``event_source = True``) are not started, not drained and not stopped."""
         if self.running:
             raise EventMeshError("the mesh is already running")
         self._check()
@@ -172,8 +177,14 @@ class Lifecycle:
         try:
             for queue in self._async_queues.values():
                 queue.start()
+            self.withheld = [
+                service
+                for service in self.services
+                if not event_sources and getattr(service, "event_source", False)
+            ]
             for service in list(self.services):
-                await service.start()
+                if service not in self.withheld:
+                    await service.start()
             versions = [v for v in self._versions() if v.config.provisioned_concurrency]
             await asyncio.gather(*(self._provision(version) for version in versions))
         except BaseException:
@@ -210,7 +221,7 @@ class Lifecycle:
             pending = self._invoker.in_flight
             for queue in self._async_queues.values():
                 pending += await queue.pending()
-            for service in self.services:
+            for service in self._started():
                 pending += await service.pending()
             if pending == 0:
                 if reported:
@@ -223,13 +234,16 @@ class Lifecycle:
                 return False
             await asyncio.sleep(0.005)
 
+    def _started(self) -> list[Service]:
+        return [service for service in self.services if service not in self.withheld]
+
     async def _work_report(self) -> str:
         """Per function and resource, the work in hand: one line for the stop's log."""
         functions = []
         for name, function in self._registry.functions.items():
             stats = await self._async_queues[name].stats()
             functions.append(FunctionWork(name, function.in_flight, stats.visible, stats.delayed))
-        services = [(describe_service(s), await s.pending()) for s in self.services]
+        services = [(describe_service(s), await s.pending()) for s in self._started()]
         return describe_work(functions, services)
 
     async def _report_abandoned(self, why: str) -> bool:
@@ -322,7 +336,7 @@ class Lifecycle:
             await asyncio.wait(list(self._starting.values()), timeout=5.0)
         if self._to_stop is None:
             self._to_stop = [
-                *(service.stop for service in reversed(self.services)),
+                *(service.stop for service in reversed(self._started())),
                 *(queue.stop for queue in self._async_queues.values()),
             ]
         while self._to_stop:

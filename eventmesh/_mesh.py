@@ -932,10 +932,14 @@ class Mesh:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def start(self) -> None:
+    async def start(self, *, event_sources: bool = True) -> None:
         """Bind the storage, start the workers, every resource and mapping, and the
-        provisioned environments (see :mod:`eventmesh._lifecycle`)."""
-        await self._lifecycle.start()
+        provisioned environments (see :mod:`eventmesh._lifecycle`).
+
+        ``event_sources=False`` leaves out what makes events on its own: event source
+        mappings (they poll nothing) and schedules (scheduled rules too: they fire nothing),
+        so only what is invoked runs (``eventmesh invoke`` starts the mesh this way)."""
+        await self._lifecycle.start(event_sources=event_sources)
 
     def _check_destinations(self) -> None:
         problems = []

@@ -19,7 +19,7 @@ from eventmesh.cli._settings import CliError
 
 __all__ = ["COMMAND_MODULES", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "run", "bench", "generate_event")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "run", "invoke", "generate_event", "bench")
 """Modules of this package, by name, each holding a ``COMMAND``, in the order of ``--help``."""
 
 

@@ -10,6 +10,7 @@ a :class:`~eventmesh.cli._settings.CliError`: one line, no traceback.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from eventmesh.sam import Application
 
 __all__ = ["DEFAULT_TEMPLATES", "LoadedApp", "find_app", "is_template", "load_app"]
+
+logger = logging.getLogger("eventmesh")
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json", ".template")
 DEFAULT_TEMPLATES = ("template.yaml", "template.yml")
@@ -112,6 +115,11 @@ def _load_template(
         raise CliError(
             f"{spec}: needs the sam extra ({exc}): pip install 'eventmesh[sam]'"
         ) from None
+    except Exception as exc:  # the translator's own errors, or ours: one line, not a traceback
+        logger.debug("loading %s failed", spec, exc_info=True)
+        raise CliError(
+            f"{spec}: {type(exc).__name__}: {exc} (--log-level DEBUG shows where)"
+        ) from None
     return LoadedApp(spec, mesh, path.resolve(), application, parameters=parameters)
 
 
@@ -140,10 +148,11 @@ def _load_mesh(spec: str) -> LoadedApp:
         raise CliError(f"importing {module_name} failed: {_where(exc)}") from None
     except Exception as exc:
         raise CliError(f"importing {module_name} failed: {_where(exc)}") from None
-    mesh = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        raise CliError(f"{spec} is not an eventmesh.Mesh: {module_name} has no {attribute}")
+    mesh = getattr(module, attribute)
     if not isinstance(mesh, Mesh):
-        what = "nothing" if mesh is None else type(mesh).__name__
-        raise CliError(f"{spec} is not an eventmesh.Mesh (it is {what})")
+        raise CliError(f"{spec} is not an eventmesh.Mesh (it is a {type(mesh).__name__})")
     file = getattr(module, "__file__", None)
     return LoadedApp(spec, mesh, module_file=Path(file).resolve() if file else None)
 

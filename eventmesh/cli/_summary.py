@@ -47,6 +47,8 @@ def summary(app: LoadedApp, http_url: str | None, aws_url: str | None) -> list[s
     for url in mesh.context.resources_of(FunctionUrl):
         answer = f"at {http_url}{URL_PATH_PREFIX}{url.function}/" if http_url else "(--http)"
         lines.append(f"function URL of {url.function} {answer}")
+    if http_url:
+        lines.append(f"HTTP front at {http_url} (health checks at {http_url}/health)")
     if aws_url:
         lines.append(f"AWS endpoint at {aws_url} (AWS_ENDPOINT_URL={aws_url})")
     if app.application is not None:

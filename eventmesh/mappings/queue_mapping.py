@@ -118,6 +118,9 @@ def _filter_view(record: Mapping[str, Any]) -> Mapping[str, Any]:
 class QueueMapping:
     """Polls one queue for one function; created by ``queue.subscribe(...)``."""
 
+    event_source = True
+    """It makes events on its own: ``mesh.start(event_sources=False)`` leaves it out."""
+
     def __init__(
         self,
         queue: Queue,

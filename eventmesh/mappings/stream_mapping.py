@@ -251,6 +251,9 @@ class StreamMapping:
     of the latest batch was when its processing finished.
     """
 
+    event_source = True
+    """It makes events on its own: ``mesh.start(event_sources=False)`` leaves it out."""
+
     def __init__(
         self,
         stream: Stream,

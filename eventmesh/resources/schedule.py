@@ -363,6 +363,8 @@ class Schedule(Resource):
 
     kind = "schedule"
     service = "events"
+    event_source = True
+    """It makes events on its own: ``mesh.start(event_sources=False)`` leaves it out."""
 
     def __init__(self, context: ResourceContext, name: str, settings: Mapping[str, Any]) -> None:
         super().__init__(context, name, settings)
