@@ -34,6 +34,12 @@ Resources:
     Type: AWS::Serverless::LayerVersion
     Properties:
       ContentUri: layer/
+  Source:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: source_layer/
+    Metadata:
+      BuildMethod: python3.12
   Env:
     Type: AWS::Serverless::Function
     Properties:
@@ -42,7 +48,7 @@ Resources:
       CodeUri: env/
       MemorySize: 256
       EphemeralStorage: {Size: 1024}
-      Layers: [!Ref Helpers]
+      Layers: [!Ref Helpers, !Ref Source]
       Architectures: [arm64]
       Tracing: Active
       Tags: {team: orders}
@@ -105,6 +111,7 @@ Outputs:
 ENV_APP = """\
 import os
 import helper
+import srclib
 
 def handler(event, context):
     stat = os.statvfs("/tmp")
@@ -114,6 +121,7 @@ def handler(event, context):
         "memory_variable": os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
         "name": context.function_name,
         "helper": helper.WHO,
+        "srclib": srclib.WHO,
         "tmp_mb": stat.f_blocks * stat.f_frsize // (1024 * 1024),
     }
 """
@@ -139,6 +147,9 @@ FILES = {
     "template.yaml": TEMPLATE,
     "layer/python/helper.py": 'WHO = "the layer"\n',
     "layer/bin/layer-tool": "#!/bin/sh\necho layer-tool-ran\n",
+    # A layer of Python source, as sam build builds it (BuildMethod): laid out as python/.
+    "source_layer/srclib.py": 'WHO = "the source layer"\n',
+    "source_layer/requirements.txt": "",
     "env/app.py": ENV_APP,
     # A bootstrap beside a python3.x function's code: the Runtime decides, Python runs.
     "env/bootstrap": "#!/bin/sh\nexit 3\n",
@@ -199,6 +210,7 @@ async def test_environment_memory_layer_and_storage_seen_by_the_handler(app: App
     assert payload["memory_variable"] == "256"
     assert payload["name"] == "env-reader"
     assert payload["helper"] == "the layer"
+    assert payload["srclib"] == "the source layer"
     if detect_mechanisms().tmp != "tmpdir":  # a /tmp of the ephemeral storage's size
         assert 900 <= payload["tmp_mb"] <= 1024
 

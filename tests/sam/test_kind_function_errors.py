@@ -271,6 +271,15 @@ def test_layer_versions_of_one_name_are_numbered(folder: Path) -> None:
     }
 
 
+def test_a_layer_of_python_source_is_laid_out_under_python(folder: Path) -> None:
+    layer = {"Type": "AWS::Lambda::LayerVersion", "Properties": {"Content": "src/"}}
+    built = build(folder, L=layer, F=function(Layers=[{"Ref": "L"}]))
+    laid_out = folder / ".eventmesh" / "layers" / "L-1"
+    assert built.resources["L"].value == laid_out
+    assert (laid_out / "python").resolve() == (folder / "src").resolve()
+    assert built.mesh.get_function("F").layers == (laid_out.resolve(),)  # type: ignore[attr-defined]
+
+
 def invoke_config(**properties: Any) -> dict[str, Any]:
     return {
         "Type": "AWS::Lambda::EventInvokeConfig",
@@ -416,6 +425,6 @@ def test_a_sam_function_with_inline_code_and_a_layer(folder: Path) -> None:
     )
     built = load_template(folder / "sam.yaml", mesh=mesh())
     fn = built.mesh.get_function("Fn")
-    assert fn.layers == ((folder / "src").resolve(),)  # type: ignore[attr-defined]
+    assert fn.layers == ((folder / ".eventmesh/layers/Deps-1").resolve(),)  # type: ignore[attr-defined]
     assert fn.code == (folder / ".eventmesh" / "inline" / "Fn").resolve()  # type: ignore[attr-defined]
     assert (fn.code / "index.py").read_text() == "def handler(e, c): return 1"  # type: ignore[attr-defined]

@@ -3,19 +3,26 @@ function by name or ARN, the layers of a template known to its functions."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eventmesh._errors import ConfigurationError, ResourceNotFoundError
 from eventmesh._function import FunctionTarget
+from eventmesh.process.sandbox import under_host_tmp
 from eventmesh.sam._model import BuildContext, CfnResource
 
 if TYPE_CHECKING:
     from eventmesh._mesh import Mesh
 
-__all__ = ["function_target", "integer", "local_layers"]
+__all__ = ["MESH_FOLDER", "function_target", "integer", "local_layers", "mesh_owned_folder"]
+
+MESH_FOLDER = Path(".eventmesh")
+"""What the mesh writes for a template (inline code, layer layouts), under its folder."""
 
 _DIGITS = re.compile(r"-?[0-9]{1,18}")
 _LAYERS: weakref.WeakKeyDictionary[Mesh, dict[str, Path]] = weakref.WeakKeyDictionary()
@@ -64,3 +71,28 @@ def function_target(
         return context.mesh.resolve_function(name)
     except (ResourceNotFoundError, ConfigurationError):
         raise resource.error(f"no function {name!r} in the template or the mesh", path) from None
+
+
+def mesh_owned_folder(
+    template_dir: Path, kind: str, name: str, fill: Callable[[Path], None]
+) -> Path:
+    """A folder the mesh owns for a template: ``.eventmesh/<kind>/<name>`` under the template's
+    folder, or under the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``, then
+    ``eventmesh/<kind>/<hash of the template's folder>/<name>``) when the template's folder is
+    under ``/tmp`` (hidden from process environments) or cannot be written. ``fill(folder)``
+    writes its content (and should leave unchanged files untouched, so a watcher of the
+    template's folder sees no change on a rebuild)."""
+    base = template_dir.resolve()
+    candidates = [] if under_host_tmp(base) else [base / MESH_FOLDER / kind / name]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(str(base).encode()).hexdigest()[:16]
+    candidates.append(cache / "eventmesh" / kind / digest / name)
+    failure: OSError | None = None
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fill(folder)
+            return folder
+        except OSError as exc:
+            failure = exc
+    raise OSError(f"cannot write {kind} for {name}: {failure}")

@@ -29,9 +29,7 @@ function of the mesh.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,16 +38,15 @@ from typing import Any, ClassVar
 from eventmesh._errors import ConfigurationError
 from eventmesh._function import Function
 from eventmesh.process._launch import CUSTOM_RUNTIMES, runtime_kind
-from eventmesh.process.sandbox import under_host_tmp
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._lambda import integer, local_layers
+from eventmesh.sam.kinds._lambda import MESH_FOLDER, integer, local_layers, mesh_owned_folder
 
 __all__ = ["INLINE_FOLDER", "LambdaFunction", "RuntimeUnavailable", "inline_code_folder"]
 
-INLINE_FOLDER = Path(".eventmesh") / "inline"
+INLINE_FOLDER = MESH_FOLDER / "inline"
 """Where inline code is written, under the template's folder."""
 
 _POWERTOOLS_LAYER = re.compile(
@@ -106,24 +103,13 @@ def inline_code_folder(template_dir: Path, name: str, source: str) -> Path:
     the template's folder, or the user's cache when that folder is under ``/tmp`` (hidden
     from process environments) or cannot be written. The file is written only when its text
     changed, so a watcher of the template's folder sees no change on a rebuild."""
-    candidates = []
-    base = template_dir.resolve()
-    if not under_host_tmp(base):
-        candidates.append(base / INLINE_FOLDER / name)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256(str(base).encode()).hexdigest()[:16]
-    candidates.append(cache / "eventmesh" / "inline" / digest / name)
-    failure: OSError | None = None
-    for folder in candidates:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            index = folder / "index.py"
-            if not index.is_file() or index.read_text() != source:
-                index.write_text(source)
-            return folder
-        except OSError as exc:
-            failure = exc
-    raise OSError(f"cannot write inline code for {name}: {failure}")
+
+    def fill(folder: Path) -> None:
+        index = folder / "index.py"
+        if not index.is_file() or index.read_text() != source:
+            index.write_text(source)
+
+    return mesh_owned_folder(template_dir, "inline", name, fill)
 
 
 class LambdaFunction:

@@ -2,6 +2,13 @@
 layer whose content is a local folder (SAM's ``ContentUri``, or a plain template's ``Content:
 ./layer``), known to the functions that list its ARN in ``Layers``.
 
+A folder laid out as Lambda extracts a layer (``python/``, ``bin/``, ``lib/``, ...) is used
+as it is. A folder of Python source instead (``.py`` files or a ``requirements.txt`` at its
+root, no ``python/`` folder: what ``sam build`` builds with ``Metadata: BuildMethod:
+python3.x``, which puts those files under ``python/``) is laid out that way by the mesh: a
+``python`` link to it in ``.eventmesh/layers/<name>-<n>/`` beside the template (or the user's
+cache). Its requirements are not installed: they come from the mesh's interpreter.
+
 ``LayerName`` (else the logical id) names it; each layer version of one name in the mesh
 takes the next number, as Lambda numbers them. ``Ref`` gives the layer version's ARN
 (``arn:aws:lambda:<region>:<account>:layer:<name>:<n>``), ``Fn::GetAtt ... LayerVersionArn``
@@ -11,11 +18,12 @@ the same. ``CompatibleRuntimes``, ``CompatibleArchitectures``, ``Description`` a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._lambda import local_layers
+from eventmesh.sam.kinds._lambda import local_layers, mesh_owned_folder
 
 __all__ = ["LambdaLayerVersion"]
 
@@ -42,8 +50,38 @@ class LambdaLayerVersion:
         prefix = f"arn:aws:lambda:{context.region}:{context.account_id}:layer:{name}:"
         number = 1 + sum(1 for arn in known if arn.startswith(prefix))
         arn = f"{prefix}{number}"
+        if _is_python_source(folder):
+            try:
+                folder = _python_layout(context.template_dir, f"{name}-{number}", folder)
+            except OSError as exc:
+                raise resource.error(str(exc), "Content") from None
         known[arn] = folder
         return Built(folder, arn, {"LayerVersionArn": arn})
+
+
+_LAYOUT = ("python", "bin", "lib", "nodejs", "java", "ruby", "extensions", "bootstrap")
+"""What a built layer holds at its root (Lambda's /opt layout)."""
+
+
+def _is_python_source(folder: Path) -> bool:
+    """Python source ``sam build`` would lay out (see the module docstring)."""
+    if any((folder / entry).exists() for entry in _LAYOUT):
+        return False
+    return (folder / "requirements.txt").is_file() or any(folder.glob("*.py"))
+
+
+def _python_layout(template_dir: Path, name: str, source: Path) -> Path:
+    """A folder whose ``python`` is ``source``, as ``sam build`` would lay it out."""
+
+    def fill(folder: Path) -> None:
+        link = folder / "python"
+        if link.is_symlink() and link.resolve() == source.resolve():
+            return
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(source.resolve(), target_is_directory=True)
+
+    return mesh_owned_folder(template_dir, "layers", name, fill)
 
 
 register(LambdaLayerVersion())
