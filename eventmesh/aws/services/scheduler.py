@@ -17,7 +17,6 @@ kept: a completed one-time schedule stays (and fires no more). ``KmsKeyArn`` and
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
     from eventmesh._mesh import Mesh
 
 __all__: list[str] = []
-
-logger = logging.getLogger("eventmesh.aws.scheduler")
 
 KIND = "scheduler.schedule"
 """Catalog kind: a schedule as ``group/name`` with its request, mesh name and creation."""
