@@ -1,7 +1,8 @@
 """A SAM template's Schedule, ScheduleV2 and EventBridgeRule events, end to end, into a process
 function, on the virtual clock: the test moves the mesh's clock to a tick, then waits in real
 time for the function's process to answer (its success goes to an SQS destination declared in
-code). And a Scheduler schedule whose target stays full: retried, then dead-lettered with
+code). With AutoPublishAlias every event targets the alias's ARN, so the records name it. And
+a Scheduler schedule whose target stays full: retried, then dead-lettered with
 Scheduler's attributes.
 
 One running application for the module (each cold start is a real process). The clock is
@@ -30,6 +31,7 @@ pytestmark = [skip_if_hidden, pytest.mark.asyncio(loop_scope="module")]
 
 ACCOUNT = "123456789012"
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:"
+WORKER_ALIAS_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:events-worker:live"
 
 TEMPLATE = """\
 Transform: AWS::Serverless-2016-10-31
@@ -41,6 +43,7 @@ Resources:
       Runtime: python3.12
       Handler: app.handler
       CodeUri: worker/
+      AutoPublishAlias: live
       EventInvokeConfig:
         MaximumRetryAttempts: 0
         DestinationConfig:
@@ -134,7 +137,9 @@ async def successes(queue: Queue, count: int, timeout: float = 30.0) -> list[Any
             raise AssertionError(f"{len(found)} of {count} records reached {queue.name}: {found}")
         messages = await queue.receive(max_messages=10)
         for message in messages:
-            found.append(orjson.loads(message.body)["requestPayload"])
+            record = orjson.loads(message.body)
+            assert record["requestContext"]["functionArn"] == WORKER_ALIAS_ARN
+            found.append(record["requestPayload"])
             await queue.delete(message.receipt_handle)
         if not messages:
             await asyncio.sleep(0.05)
