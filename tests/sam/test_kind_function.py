@@ -4,6 +4,7 @@ the function (one running application for the module: each cold start is a real 
 from __future__ import annotations
 
 import asyncio
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,11 @@ Resources:
       Handler: my.handler
       CodeUri: custom/
       Layers: [!Ref Helpers]
+  Zipped:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      CodeUri: zipped.zip
   Node:
     Type: AWS::Serverless::Function
     Properties:
@@ -176,6 +182,8 @@ class App:
 @pytest.fixture(scope="module")
 def folder() -> Iterator[Path]:
     with template_folder(FILES) as root:
+        with zipfile.ZipFile(root / "zipped.zip", "w") as archive:
+            archive.writestr("app.py", "def handler(event, context):\n    return 'zipped'\n")
         yield root
 
 
@@ -244,6 +252,11 @@ async def test_inline_code_runs_from_the_templates_folder(app: App) -> None:
         "inline": 42,
         "cwd": str(app.folder.resolve() / ".eventmesh" / "inline" / "Inline"),
     }
+
+
+async def test_a_zip_deployment_package_runs_extracted(app: App) -> None:
+    result = await app.mesh.invoke("Zipped", {})
+    assert result.payload == "zipped"
 
 
 async def test_a_provided_runtime_runs_its_bootstrap_with_the_layers_bin_on_path(

@@ -4,6 +4,8 @@ values they read as CloudFormation does. Built only: no process starts."""
 from __future__ import annotations
 
 import copy
+import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,6 +280,22 @@ def test_a_layer_of_python_source_is_laid_out_under_python(folder: Path) -> None
     assert built.resources["L"].value == laid_out
     assert (laid_out / "python").resolve() == (folder / "src").resolve()
     assert built.mesh.get_function("F").layers == (laid_out.resolve(),)  # type: ignore[attr-defined]
+
+
+def test_a_zip_keeps_file_modes_and_is_extracted_again_only_when_changed(folder: Path) -> None:
+    package = folder / "custom.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        script = zipfile.ZipInfo("bootstrap")
+        script.external_attr = 0o755 << 16
+        archive.writestr(script, "#!/bin/sh\nexit 0\n")
+    properties = {"Runtime": "provided.al2023", "Code": "custom.zip", "FunctionName": "z1"}
+    built = build(folder, F=function(**properties))
+    code = built.mesh.get_function("z1").code  # type: ignore[attr-defined]
+    assert code == (folder / ".eventmesh" / "zip" / "z1").resolve()
+    assert os.access(code / "bootstrap", os.X_OK)
+    (code / "bootstrap").write_text("#!/bin/sh\nexit 1\n")  # not extracted again: unchanged
+    build(folder, F=function(**properties))
+    assert (code / "bootstrap").read_text() == "#!/bin/sh\nexit 1\n"
 
 
 def invoke_config(**properties: Any) -> dict[str, Any]:

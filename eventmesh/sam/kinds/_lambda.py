@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import weakref
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,14 @@ from eventmesh.sam._model import BuildContext, CfnResource
 if TYPE_CHECKING:
     from eventmesh._mesh import Mesh
 
-__all__ = ["MESH_FOLDER", "function_target", "integer", "local_layers", "mesh_owned_folder"]
+__all__ = [
+    "MESH_FOLDER",
+    "code_folder",
+    "function_target",
+    "integer",
+    "local_layers",
+    "mesh_owned_folder",
+]
 
 MESH_FOLDER = Path(".eventmesh")
 """What the mesh writes for a template (inline code, layer layouts), under its folder."""
@@ -96,3 +105,27 @@ def mesh_owned_folder(
         except OSError as exc:
             failure = exc
     raise OSError(f"cannot write {kind} for {name}: {failure}")
+
+
+def code_folder(template_dir: Path, name: str, path: Path) -> Path:
+    """``path`` as a folder of code: itself, or, for a ``.zip`` file (a ``CodeUri`` or
+    ``ContentUri`` may name the deployment package), its content extracted into
+    ``.eventmesh/zip/<name>`` (again only when the archive changed), file modes kept (an
+    executable ``bootstrap`` stays executable)."""
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return path
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def fill(folder: Path) -> None:
+        marker = folder / ".eventmesh-zip"
+        if marker.is_file() and marker.read_text() == digest:
+            return
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                target = Path(archive.extract(info, folder))
+                mode = (info.external_attr >> 16) & 0o777
+                if mode and not info.is_dir():
+                    target.chmod(mode | stat.S_IRUSR)
+        marker.write_text(digest)
+
+    return mesh_owned_folder(template_dir, "zip", name, fill)

@@ -9,7 +9,8 @@ function of the mesh.
   of the stand-in fails (error type ``RuntimeUnavailable``), saying so. A container image
   (``PackageType: Image``, ``Code.ImageUri``) is refused: nothing of it runs without its image.
 - ``Code``: the local folder the template names (``CodeUri``, or a plain template's ``Code:
-  ./src``); ``ZipFile`` inline code is Lambda's ``index.py``, written (when changed) into
+  ./src``), or a local ``.zip`` deployment package, extracted into ``.eventmesh/zip/<name>``;
+  ``ZipFile`` inline code is Lambda's ``index.py``, written (when changed) into
   ``.eventmesh/inline/<function>/`` beside the template, or under the user's cache folder when
   the template's folder is under ``/tmp`` or not writable; code in S3 is refused.
 - ``FunctionName`` (else the logical id), ``Environment.Variables`` (numbers and booleans
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +44,13 @@ from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._lambda import MESH_FOLDER, integer, local_layers, mesh_owned_folder
+from eventmesh.sam.kinds._lambda import (
+    MESH_FOLDER,
+    code_folder,
+    integer,
+    local_layers,
+    mesh_owned_folder,
+)
 
 __all__ = ["INLINE_FOLDER", "LambdaFunction", "RuntimeUnavailable", "inline_code_folder"]
 
@@ -238,7 +246,10 @@ class LambdaFunction:
                 "CodeUri (SAM) or Code (CloudFormation) folder",
                 "Code",
             )
-        return folder
+        try:
+            return code_folder(context.template_dir, name, folder)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise resource.error(f"cannot extract {folder}: {exc}", "Code") from None
 
     def _layers(self, resource: CfnResource, context: BuildContext) -> list[Path]:
         arns = resource.properties.get("Layers") or []

@@ -1,6 +1,7 @@
 """``AWS::Lambda::LayerVersion`` (what SAM's ``AWS::Serverless::LayerVersion`` becomes): a
 layer whose content is a local folder (SAM's ``ContentUri``, or a plain template's ``Content:
-./layer``), known to the functions that list its ARN in ``Layers``.
+./layer``) or a local ``.zip`` (extracted into ``.eventmesh/zip/layer-<name>``), known to
+the functions that list its ARN in ``Layers``.
 
 A folder laid out as Lambda extracts a layer (``python/``, ``bin/``, ``lib/``, ...) is used
 as it is. A folder of Python source instead (``.py`` files or a ``requirements.txt`` at its
@@ -18,12 +19,13 @@ the same. ``CompatibleRuntimes``, ``CompatibleArchitectures``, ``Description`` a
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._lambda import local_layers, mesh_owned_folder
+from eventmesh.sam.kinds._lambda import code_folder, local_layers, mesh_owned_folder
 
 __all__ = ["LambdaLayerVersion"]
 
@@ -44,6 +46,10 @@ class LambdaLayerVersion:
                 "or Content (CloudFormation) folder",
                 "Content",
             )
+        try:
+            folder = code_folder(context.template_dir, f"layer-{name}", folder)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise resource.error(f"cannot extract {folder}: {exc}", "Content") from None
         if not folder.is_dir():
             raise resource.error(f"the layer's folder {folder} does not exist", "Content")
         known = local_layers(context.mesh)
