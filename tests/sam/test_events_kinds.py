@@ -313,6 +313,47 @@ async def test_a_schedule_invokes_a_function_with_its_input(
     ]
 
 
+async def test_a_schedule_puts_its_input_on_a_bus(clock: VirtualClock, mesh: Mesh) -> None:
+    """A Scheduler target on a bus: an entry with EventBridgeParameters' Source and
+    DetailType, the Input as its detail, routed by the bus's rules."""
+    events = worker(mesh)
+    build_application(
+        template(
+            {
+                "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "jobs"}},
+                "Route": {
+                    "Type": "AWS::Events::Rule",
+                    "Properties": {
+                        "EventBusName": {"Ref": "Bus"},
+                        "EventPattern": {"source": ["scheduler.jobs"]},
+                        "Targets": [{"Id": "W", "Arn": FUNCTION_ARN}],
+                    },
+                },
+                "Kick": scheduler_resource(
+                    {
+                        "Arn": {"Fn::GetAtt": ["Bus", "Arn"]},
+                        "Input": '{"job": "sweep"}',
+                        "EventBridgeParameters": {
+                            "Source": "scheduler.jobs",
+                            "DetailType": "Sweep",
+                        },
+                    }
+                ),
+            }
+        ),
+        mesh=mesh,
+    )
+    async with mesh:
+        await clock.advance(5 * MINUTE)
+        await mesh.drain(5)
+    (event,) = events
+    assert (event["source"], event["detail-type"], event["detail"]) == (
+        "scheduler.jobs",
+        "Sweep",
+        {"job": "sweep"},
+    )
+
+
 async def test_a_schedule_retries_then_dead_letters(clock: VirtualClock, mesh: Mesh) -> None:
     full = mesh.queue("full", max_pending=1)
     dlq = mesh.queue("dlq")
