@@ -13,9 +13,10 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from eventmesh._errors import PatternError
+from eventmesh._errors import ConfigurationError, PatternError
 from eventmesh.declare import DeclarationError
 from eventmesh.declare._values import NOT_JSON, json_value, text_of
+from eventmesh.delivery.retry import DeliveryPolicy
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources.topic import Topic
 
@@ -49,6 +50,8 @@ SUBSCRIPTION_ATTRIBUTES = frozenset(
     ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "DeliveryPolicy", "RedrivePolicy")
 )
 PROTOCOLS = ("sqs", "lambda", "http", "https")
+_RAW_PROTOCOLS = ("sqs", "http", "https")
+"""The protocols (of :data:`PROTOCOLS`) SNS delivers raw to (Firehose too, not emulated)."""
 _FIFO_REFUSED = (
     "FIFO topics are not supported by this endpoint (eventmesh topics are standard topics)"
 )
@@ -118,6 +121,23 @@ def check_endpoint(protocol: str, endpoint: Any) -> str:
     return endpoint
 
 
+def _healthy_retry_policy(value: Any) -> DeliveryPolicy | None:
+    """A subscription's ``DeliveryPolicy`` (an object, or its JSON text): its
+    ``healthyRetryPolicy``, checked (None: SNS's default for the protocol)."""
+    policy = json_value(value)
+    healthy = policy.get("healthyRetryPolicy") if isinstance(policy, dict) else NOT_JSON
+    if healthy is None:
+        return None
+    if not isinstance(healthy, dict):
+        raise _invalid("Invalid parameter: Attributes Reason: DeliveryPolicy", "DeliveryPolicy")
+    try:
+        return DeliveryPolicy.from_sns(healthy)
+    except ConfigurationError as exc:
+        raise _invalid(
+            f"Invalid parameter: Attributes Reason: DeliveryPolicy: {exc}", "DeliveryPolicy"
+        ) from None
+
+
 def subscription_settings(attributes: Mapping[str, Any], protocol: str) -> dict[str, Any]:
     """Subscription attributes as ``Topic.subscribe`` keywords. ``RedrivePolicy`` is taken
     and has no setting: the mesh's subscriptions have no dead-letter queue (each face says
@@ -130,6 +150,12 @@ def subscription_settings(attributes: Mapping[str, Any], protocol: str) -> dict[
             text = text_of(value).lower()
             if text not in ("true", "false"):
                 raise _invalid("Invalid parameter: Attributes Reason: RawMessageDelivery", name)
+            if text == "true" and protocol not in _RAW_PROTOCOLS:
+                raise _invalid(
+                    "Invalid parameter: Attributes Reason: Delivery protocol "
+                    f"[{protocol}] does not support raw message delivery.",
+                    name,
+                )
             settings["raw_message_delivery"] = text == "true"
         elif name == "FilterPolicyScope":
             if value not in ("MessageAttributes", "MessageBody"):
@@ -144,11 +170,7 @@ def subscription_settings(attributes: Mapping[str, Any], protocol: str) -> dict[
                     "subscriptions take one",
                     name,
                 )
-            policy = json_value(value)
-            if policy is NOT_JSON:
-                raise _invalid("Invalid parameter: Attributes Reason: DeliveryPolicy", name)
-            healthy = policy.get("healthyRetryPolicy") if isinstance(policy, dict) else None
-            settings["delivery_policy"] = healthy
+            settings["delivery_policy"] = _healthy_retry_policy(value)
     if settings.get("filter_policy") is not None:
         try:
             FilterPolicy(

@@ -194,6 +194,37 @@ async def test_bad_filter_policy_and_attributes(mesh: Mesh) -> None:
             assert caught.value.code == "InvalidParameter"
 
 
+@pytest.mark.parametrize(
+    ("protocol", "endpoint", "attributes", "message"),
+    [
+        ("lambda", FUNCTION_ARN + "f", {"RawMessageDelivery": "true"},
+         "Invalid parameter: Attributes Reason: Delivery protocol [lambda] does not support "
+         "raw message delivery."),
+        ("https", "https://example.com/", {"DeliveryPolicy": '{"healthyRetryPolicy": 5}'},
+         "Invalid parameter: Attributes Reason: DeliveryPolicy"),
+        ("https", "https://example.com/", {"DeliveryPolicy": "[1]"},
+         "Invalid parameter: Attributes Reason: DeliveryPolicy"),
+    ],
+    ids=["lambda-raw", "healthy-not-object", "policy-not-object"],
+)  # fmt: skip
+async def test_attributes_sns_refuses_for_the_protocol(
+    mesh: Mesh, protocol: str, endpoint: str, attributes: dict[str, str], message: str
+) -> None:
+    @mesh.function(name="f")
+    async def f(event: Any, context: Context) -> None:
+        return None
+
+    sns = Caller(mesh, "sns")
+    async with mesh:
+        topic = (await sns.CreateTopic(Name="t"))["TopicArn"]
+        with pytest.raises(AwsError) as caught:
+            await sns.Subscribe(
+                TopicArn=topic, Protocol=protocol, Endpoint=endpoint, Attributes=attributes
+            )
+        assert (caught.value.code, caught.value.message) == ("InvalidParameter", message)
+        assert (await sns.ListSubscriptionsByTopic(TopicArn=topic))["Subscriptions"] == []
+
+
 async def test_http_subscription_is_pending_until_confirmed(mesh: Mesh) -> None:
     sns = Caller(mesh, "sns")
     async with mesh:

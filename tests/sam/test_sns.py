@@ -210,6 +210,19 @@ async def test_a_lambda_subscription_invokes_the_function(mesh: Mesh, clock: Vir
          "FilterPolicyScope", "Invalid parameter: Attributes Reason: FilterPolicyScope"),
         ({"Protocol": "sqs", "Endpoint": AUDIT_ARN, "RawMessageDelivery": "maybe"},
          "RawMessageDelivery", "Invalid parameter: Attributes Reason: RawMessageDelivery"),
+        ({"Protocol": "lambda", "Endpoint": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f",
+          "RawMessageDelivery": True}, "RawMessageDelivery",
+         "Invalid parameter: Attributes Reason: Delivery protocol [lambda] does not support "
+         "raw message delivery."),
+        ({"Protocol": "https", "Endpoint": "https://example.com/",
+          "DeliveryPolicy": {"healthyRetryPolicy": 5}}, "DeliveryPolicy",
+         "Invalid parameter: Attributes Reason: DeliveryPolicy"),
+        ({"Protocol": "https", "Endpoint": "https://example.com/", "DeliveryPolicy": [1]},
+         "DeliveryPolicy", "Invalid parameter: Attributes Reason: DeliveryPolicy"),
+        ({"Protocol": "https", "Endpoint": "https://example.com/",
+          "DeliveryPolicy": {"healthyRetryPolicy": {"numRetries": "x"}}}, "DeliveryPolicy",
+         "Invalid parameter: Attributes Reason: DeliveryPolicy: a delivery policy's retry "
+         "counts are integers >= 0"),
     ],
 )  # fmt: skip
 def test_a_subscription_sns_refuses_is_refused_naming_the_property(
