@@ -28,9 +28,9 @@ from eventmesh.declare.event_source_mapping import (
 )
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.stream import Stream
-from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._targets import left_out_resource
 
 __all__ = ["EventSourceMappingKind"]
 
@@ -91,7 +91,7 @@ class EventSourceMappingKind:
             return "a self-managed Kafka cluster"
         if not isinstance(source_arn, str):
             return None
-        left_out = _left_out(source_arn, context)
+        left_out = left_out_resource(context, source_arn)
         if left_out is not None:
             return f"{left_out}, a resource left out"
         parts = source_arn.split(":", 5)
@@ -110,19 +110,6 @@ class EventSourceMappingKind:
         except EventMeshError:
             raise resource.error(f"no function {name} in this mesh", "FunctionName") from None
         return function_reference(target)
-
-
-def _left_out(source: str, context: BuildContext) -> str | None:
-    """The logical id of a resource the mesh left out that ``source`` (its ARN or, for an
-    attribute that is no ARN, its logical id) stands for; None otherwise."""
-    logical_id = source.rpartition(":")[2] if source.startswith("arn:") else source
-    try:
-        built = context.built(logical_id)
-    except TemplateError:
-        return None
-    if built.value is not None or built.ref != logical_id:
-        return None
-    return logical_id
 
 
 register(EventSourceMappingKind())

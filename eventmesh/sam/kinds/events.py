@@ -15,7 +15,7 @@ from eventmesh.declare import DeclarationError, events
 from eventmesh.resources.bus import Bus, Target
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import has_target
+from eventmesh.sam.kinds._targets import has_target, left_out_resource
 
 __all__ = ["EventBusKind", "RuleKind"]
 
@@ -122,6 +122,14 @@ class RuleKind:
                 member = f"{where}.{exc.member}" if exc.member else where
                 raise resource.error(str(exc), member) from None
             arn: Any = target["Arn"]
+            left_out = left_out_resource(context, arn) if isinstance(arn, str) else None
+            if left_out is not None and not has_target(context, arn):
+                context.warn(
+                    resource,
+                    f"{where}.Arn: {left_out} is a resource left out (not emulated): the "
+                    "rule delivers to its other targets only",
+                )
+                continue
             if not has_target(context, arn):
                 raise resource.error(
                     f"nothing in the template or the mesh has the ARN {arn}", f"{where}.Arn"

@@ -12,12 +12,12 @@ declared and does not fire.
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eventmesh.declare import DeclarationError, scheduler
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import has_target
+from eventmesh.sam.kinds._targets import has_target, left_out_resource
 
 __all__ = ["ScheduleKind"]
 
@@ -41,6 +41,15 @@ class ScheduleKind:
         group = properties.get("GroupName") or "default"
         if not isinstance(name, str) or not isinstance(group, str):
             raise resource.error("Name and GroupName are text", "Name")
+        arn = scheduler.schedule_arn(context.mesh, group, name)
+        left_out = self._left_out_target(properties.get("Target"), context)
+        if left_out is not None:
+            context.warn(
+                resource,
+                f"Target.Arn: {left_out} is a resource left out (not emulated): the schedule "
+                "is left out too",
+            )
+            return Built(None, name, {"Arn": arn})
         try:
             scheduler.check_schedule(properties)
         except DeclarationError as exc:
@@ -59,7 +68,6 @@ class ScheduleKind:
         for key in _METADATA:
             if properties.get(key) is not None:
                 context.warn(resource, f"{key} is ignored locally")
-        arn = scheduler.schedule_arn(context.mesh, group, name)
         schedule = None
         if properties.get("State", "ENABLED") == "ENABLED":
             try:
@@ -69,6 +77,14 @@ class ScheduleKind:
             except DeclarationError as exc:
                 raise resource.error(str(exc), exc.member) from None
         return Built(schedule, name, {"Arn": arn})
+
+    @staticmethod
+    def _left_out_target(target: Any, context: BuildContext) -> str | None:
+        """The logical id of the resource left out that the target names, if it does."""
+        arn = target.get("Arn") if isinstance(target, dict) else None
+        if not isinstance(arn, str) or has_target(context, arn):
+            return None
+        return left_out_resource(context, arn)
 
 
 register(ScheduleKind())
