@@ -127,6 +127,26 @@ def build_authorizer(
     raise resource.error(f"authorizer type {settings.get('type')!r} is not supported", where)
 
 
+_NONE = "NONE"
+"""The scheme name SAM writes for an HTTP API route's ``Auth: {Authorizer: NONE}`` (a route
+opted out of the ``DefaultAuthorizer``): no authorization, unless the definition declares a
+scheme of that name."""
+
+
+def _check_security(security: Any, resource: CfnResource, where: str) -> None:
+    """``security`` as OpenAPI has it: a list of mappings of scheme names to lists of scopes
+    (any other shape is an error, never read as no security)."""
+    if not isinstance(security, list):
+        raise resource.error("a list of security requirements ({scheme: [scopes]})", where)
+    for index, requirement in enumerate(security):
+        if not isinstance(requirement, Mapping):
+            raise resource.error("a mapping of security scheme names to scopes",
+                                 f"{where}[{index}]")  # fmt: skip
+        for name, scopes in requirement.items():
+            if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                raise resource.error("a list of scopes", f"{where}[{index}].{name}")
+
+
 class _Schemes:
     """The API's security schemes, each built once (a Lambda authorizer's cache is shared by
     the routes using it, as on AWS)."""
@@ -143,6 +163,8 @@ class _Schemes:
         """An HTTP API Lambda authorizer's declared payload format, by the id of the
         authorizer (its routes' scoped views included)."""
         self.default = body.get("security")
+        if self.default is not None:
+            _check_security(self.default, resource, "Body.security")
 
     def get(self, name: str, where: str) -> Authorizer | str:
         if name in self.built:
@@ -178,13 +200,17 @@ class _Schemes:
 
     def of(self, operation: Mapping[str, Any], where: str) -> tuple[Authorizer | None, bool]:
         """The operation's authorizer (with its scopes) and whether it needs an API key."""
-        security = operation.get("security", self.default)
+        if "security" in operation:
+            security = operation["security"]
+            _check_security(security, self.resource, f"{where}.security")
+        else:
+            security = self.default
         authorizer: Authorizer | None = None
         api_key = False
         for requirement in security or ():
-            if not isinstance(requirement, Mapping):
-                continue
             for name, scopes in requirement.items():
+                if name == _NONE and name not in self.schemes:
+                    continue  # SAM's Auth: {Authorizer: NONE} under a DefaultAuthorizer
                 found = self.get(str(name), f"{where}.security")
                 if found == API_KEY:
                     if isinstance(self.api, HttpApi):

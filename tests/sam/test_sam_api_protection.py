@@ -1,0 +1,170 @@
+"""What a template's APIs protect: no route of a template ends up open when API Gateway would
+protect it, and a route SAM opens on purpose (``Auth: {Authorizer: NONE}`` under a
+``DefaultAuthorizer``) is open. A security declaration the mesh cannot read is an error naming
+its place, never a route served without its authorizer.
+
+Functions are declared in code and named by ARN (no process environments), so these tests are
+fast; the HTTP ones go through the real front with httpx.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+import pytest
+
+from eventmesh import Mesh, Telemetry
+from eventmesh.gateway.apis import Api
+from eventmesh.http import HttpServer
+from eventmesh.sam import TemplateError, build_application
+
+REGION = "us-east-1"
+FN = f"arn:aws:lambda:{REGION}:123456789012:function"
+
+
+def uri(function: str) -> str:
+    return (
+        f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{FN}:{function}/invocations"
+    )
+
+
+def proxy(**extra: Any) -> dict[str, Any]:
+    return {
+        "x-amazon-apigateway-integration": {
+            "httpMethod": "POST",
+            "type": "aws_proxy",
+            "uri": uri("hello"),
+            "payloadFormatVersion": "2.0",
+        },
+        "responses": {},
+        **extra,
+    }
+
+
+def new_mesh() -> Mesh:
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+
+    @mesh.function(name="hello")
+    def hello(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "body": "hello"}
+
+    @mesh.function(name="checker")
+    def checker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"isAuthorized": event["headers"].get("authorization") == "let-me-in"}
+
+    return mesh
+
+
+LAMBDA_SCHEME = {
+    "type": "apiKey",
+    "name": "Unused",
+    "in": "header",
+    "x-amazon-apigateway-authorizer": {
+        "type": "request",
+        "authorizerUri": uri("checker"),
+        "identitySource": ["$request.header.Authorization"],
+        "authorizerPayloadFormatVersion": "2.0",
+        "enableSimpleResponses": True,
+        "authorizerResultTtlInSeconds": 0,
+    },
+}
+
+
+def http_api(paths: dict[str, Any], **top: Any) -> dict[str, Any]:
+    """An HTTP API's Body as SAM's translator writes it, with one Lambda authorizer."""
+    body = {
+        "openapi": "3.0.1",
+        "info": {"title": "t", "version": "1.0"},
+        "paths": paths,
+        "components": {"securitySchemes": {"LambdaAuth": copy.deepcopy(LAMBDA_SCHEME)}},
+        **top,
+    }
+    return {
+        "Resources": {"MyHttp": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Body": body}}}
+    }
+
+
+def routes(mesh: Mesh) -> dict[str, Any]:
+    return {
+        route.key.text: route.authorizer
+        for api in mesh.context.resources_of(Api)
+        for route in api.routes.values()
+    }
+
+
+# -- SAM's Authorizer: NONE under a DefaultAuthorizer ----------------------------------------
+
+
+async def test_an_http_api_route_with_authorizer_none_is_open_and_the_others_are_not() -> None:
+    """SAM writes ``security: [{"NONE": []}]`` for an HttpApi event's ``Auth: {Authorizer:
+    NONE}`` under a ``DefaultAuthorizer``: API Gateway serves that route without authorization
+    (SAM documents NONE as the way to override the default); it failed the build as naming no
+    security scheme."""
+    template = http_api(
+        {
+            "/open": {"get": proxy(security=[{"NONE": []}])},
+            "/closed": {"get": proxy(security=[{"LambdaAuth": []}])},
+        }
+    )
+    mesh = new_mesh()
+    build_application(template, mesh=mesh)
+    async with (
+        HttpServer(mesh, "127.0.0.1", 0) as server,
+        httpx.AsyncClient(base_url=server.base_url, timeout=30) as client,
+    ):
+        opened = await client.get("/open")
+        assert (opened.status_code, opened.text) == (200, "hello")
+        refused = await client.get("/closed", headers={"Authorization": "no"})
+        assert (refused.status_code, refused.content) == (403, b'{"message":"Forbidden"}')
+        allowed = await client.get("/closed", headers={"Authorization": "let-me-in"})
+        assert (allowed.status_code, allowed.text) == (200, "hello")
+
+
+def test_a_scheme_the_template_names_none_is_still_that_scheme() -> None:
+    """A definition that declares a scheme called NONE means that scheme."""
+    template = http_api({"/x": {"get": proxy(security=[{"NONE": []}])}})
+    schemes = template["Resources"]["MyHttp"]["Properties"]["Body"]["components"]
+    schemes["securitySchemes"]["NONE"] = copy.deepcopy(LAMBDA_SCHEME)
+    mesh = new_mesh()
+    build_application(template, mesh=mesh)
+    assert routes(mesh)["GET /x"] is not None
+
+
+# -- security in a shape the mesh cannot read: an error, never an open route ------------------
+
+
+@pytest.mark.parametrize(
+    ("security", "where"),
+    [
+        ({"LambdaAuth": []}, "Body.paths./x.get.security"),
+        (["LambdaAuth"], r"Body.paths./x.get.security\[0\]"),
+        ([{"LambdaAuth": "read"}], r"Body.paths./x.get.security\[0\].LambdaAuth"),
+    ],
+)
+def test_an_operations_security_of_the_wrong_shape_is_an_error(security: Any, where: str) -> None:
+    """``security`` is a list of mappings of scheme names to lists of scopes; a mapping, a
+    list of names or a scope string was read as no security at all (the route served
+    open) or as one scope per character."""
+    template = http_api({"/x": {"get": proxy(security=security)}})
+    with pytest.raises(TemplateError, match=rf"^Resources\.MyHttp\.Properties\.{where} "):
+        build_application(template, mesh=new_mesh())
+
+
+def test_a_top_level_security_of_the_wrong_shape_is_an_error() -> None:
+    template = http_api({"/x": {"get": proxy()}}, security="LambdaAuth")
+    with pytest.raises(TemplateError, match=r"^Resources\.MyHttp\.Properties\.Body\.security "):
+        build_application(template, mesh=new_mesh())
+
+
+def test_top_level_security_protects_operations_without_their_own() -> None:
+    template = http_api(
+        {"/x": {"get": proxy()}, "/y": {"get": proxy(security=[])}},
+        security=[{"LambdaAuth": []}],
+    )
+    mesh = new_mesh()
+    build_application(template, mesh=mesh)
+    found = routes(mesh)
+    assert found["GET /x"] is not None
+    assert found["GET /y"] is None
