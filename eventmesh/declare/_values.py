@@ -13,21 +13,24 @@ import orjson
 
 __all__ = ["NOT_JSON", "flag", "integer", "json_value", "text_of"]
 
-_INTEGER = re.compile(r"0*[0-9]{1,18}")  # bounded: int() refuses over 4300 digits
+_INTEGER = re.compile(r"-?0*[0-9]{1,18}")  # bounded: int() refuses over 4300 digits
 
 NOT_JSON: Any = object()
 """What :func:`json_value` returns for a text that is not JSON."""
 
 
 def integer(value: Any) -> int | None:
-    """An integer given as an int (not a bool) or as decimal digits;
+    """An integer given as an int (not a bool) or as decimal digits, a minus first for a
+    negative one (``"-1"``, Lambda's "no limit", as a Number parameter's ``Ref`` gives it);
     ``None`` for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, str) and _INTEGER.fullmatch(value):
-        return int(value.lstrip("0") or "0")
+        digits = value.removeprefix("-")
+        number = int(digits.lstrip("0") or "0")
+        return -number if value.startswith("-") else number
     return None
 
 

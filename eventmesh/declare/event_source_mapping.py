@@ -10,16 +10,20 @@ reads and returns the window's ``state``, which the mesh's stream mappings do no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from eventmesh._errors import ConfigurationError, PatternError
 from eventmesh._function import FunctionTarget
 from eventmesh.declare import DeclarationError
 from eventmesh.declare._values import flag, integer
+from eventmesh.mappings.queue_mapping import compile_filters
 
 __all__ = [
+    "INVALID_PATTERN",
     "METADATA",
+    "QUIET",
     "UNEMULATED_SOURCES",
     "UNSUPPORTED",
     "function_reference",
@@ -40,7 +44,15 @@ UNSUPPORTED = (
 """Members that change what the mapping does and that the mesh has no equivalent for."""
 
 METADATA = ("KMSKeyArn", "KmsKeyArn", "MetricsConfig", "ProvisionedPollerConfig", "Tags")
-"""Members that mean nothing locally (the filter's encryption key, metrics, pollers)."""
+"""Members that mean nothing locally (the filter's encryption key, metrics, pollers, tags)."""
+
+QUIET = ("Tags",)
+"""Of :data:`METADATA`, what is taken without a word on either face (as the endpoint took
+``Tags`` before the translation moved here, and as templates take other resources' tags)."""
+
+INVALID_PATTERN = "Invalid filter pattern definition."
+"""Lambda's message for a filter whose pattern is missing or is no pattern."""
+_FILTERS_SHAPE = "FilterCriteria must be an object with Filters, a list of {Pattern}"
 
 UNEMULATED_SOURCES = {
     "dynamodb": "a DynamoDB stream",
@@ -89,12 +101,65 @@ def _number(value: Any) -> Any:
     return value if number is None else number
 
 
+def _number_or(params: Mapping[str, Any], member: str, default: int) -> Any:
+    """A number member, ``default`` when absent (a 0 given stays 0, for the mapping to
+    refuse where Lambda does)."""
+    value = params.get(member)
+    return default if value is None else _number(value)
+
+
+def _object(params: Mapping[str, Any], member: str, where: str | None = None) -> Mapping[str, Any]:
+    value = params.get(member)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        where = where or member
+        raise DeclarationError(f"{where} must be an object", where)
+    return value
+
+
+def _boolean(params: Mapping[str, Any], member: str, default: bool) -> bool:
+    value = params.get(member)
+    if value is None:
+        return default
+    parsed = flag(value)
+    if parsed is None:
+        raise DeclarationError(f"{member} must be true or false", member)
+    return parsed
+
+
+def _filters(params: Mapping[str, Any]) -> list[Any] | None:
+    """``FilterCriteria.Filters``' patterns, each checked as the mapping will compile it."""
+    criteria = params.get("FilterCriteria")
+    if criteria is None:
+        return None
+    if not isinstance(criteria, Mapping):
+        raise DeclarationError(_FILTERS_SHAPE, "FilterCriteria")
+    filters = criteria.get("Filters")
+    if filters is None:
+        return None
+    if isinstance(filters, str | bytes) or not isinstance(filters, Sequence):
+        raise DeclarationError(_FILTERS_SHAPE, "FilterCriteria.Filters")
+    patterns = []
+    for index, entry in enumerate(filters):
+        where = f"FilterCriteria.Filters[{index}].Pattern"
+        pattern = entry.get("Pattern") if isinstance(entry, Mapping) else None
+        if pattern is None:
+            raise DeclarationError(INVALID_PATTERN, where)
+        try:
+            compile_filters([pattern])
+        except (ConfigurationError, PatternError) as exc:
+            raise DeclarationError(f"{INVALID_PATTERN} ({exc})", where) from None
+        patterns.append(pattern)
+    return patterns or None
+
+
 def mapping_settings(
     source: Literal["queue", "stream"], params: Mapping[str, Any], *, metadata_ok: bool = False
 ) -> dict[str, Any]:
     """``subscribe``'s settings from the mapping's members. ``metadata_ok`` lets the members
     that mean nothing locally (:data:`METADATA`) pass; else they are refused too."""
-    refused = UNSUPPORTED if metadata_ok else (*UNSUPPORTED, *METADATA)
+    refused = UNSUPPORTED if metadata_ok else (*UNSUPPORTED, *set(METADATA) - set(QUIET))
     for member in refused:
         if params.get(member) is not None:
             raise DeclarationError(f"{member} is not supported by eventmesh", member)
@@ -103,24 +168,20 @@ def mapping_settings(
         raise DeclarationError(
             "FunctionResponseTypes takes only ReportBatchItemFailures", "FunctionResponseTypes"
         )
-    criteria = params.get("FilterCriteria") or {}
-    filters = [f.get("Pattern") for f in criteria.get("Filters") or [] if isinstance(f, dict)]
-    enabled = flag(params.get("Enabled", True))
     common: dict[str, Any] = {
-        "batching_window": _number(params.get("MaximumBatchingWindowInSeconds") or 0),
+        "batching_window": _number_or(params, "MaximumBatchingWindowInSeconds", 0),
         "report_batch_item_failures": bool(response_types),
-        "filters": filters or None,
-        "enabled": enabled is not False,
+        "filters": _filters(params),
+        "enabled": _boolean(params, "Enabled", True),
     }
     if source == "queue":
         for member in _STREAM_ONLY:
             if params.get(member) is not None:
                 raise DeclarationError(f"Unsupported {member} for an SQS event source", member)
-        scaling = params.get("ScalingConfig") or {}
-        concurrency = scaling.get("MaximumConcurrency")
+        concurrency = _object(params, "ScalingConfig").get("MaximumConcurrency")
         return {
             **common,
-            "batch_size": _number(params.get("BatchSize") or 10),
+            "batch_size": _number_or(params, "BatchSize", 10),
             "max_concurrency": None if concurrency is None else _number(concurrency),
         }
     for member in _QUEUE_ONLY:
@@ -134,17 +195,17 @@ def mapping_settings(
     timestamp = params.get("StartingPositionTimestamp")
     if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
         timestamp = datetime.fromtimestamp(timestamp, tz=UTC)
-    destination = ((params.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
-        "Destination"
+    on_failure = _object(
+        _object(params, "DestinationConfig"), "OnFailure", "DestinationConfig.OnFailure"
     )
-    bisect = flag(params.get("BisectBatchOnFunctionError", False))
+    destination = on_failure.get("Destination")
     return {
         **common,
-        "batch_size": _number(params.get("BatchSize") or 100),
+        "batch_size": _number_or(params, "BatchSize", 100),
         "starting_position": position,
         "starting_position_timestamp": timestamp,
-        "parallelization_factor": _number(params.get("ParallelizationFactor") or 1),
-        "bisect_on_error": bool(bisect),
+        "parallelization_factor": _number_or(params, "ParallelizationFactor", 1),
+        "bisect_on_error": _boolean(params, "BisectBatchOnFunctionError", False),
         "max_retries": _number(params.get("MaximumRetryAttempts", -1)),
         "max_record_age": _number(params.get("MaximumRecordAgeInSeconds", -1)),
         "on_failure": destination,

@@ -250,6 +250,24 @@ async def test_event_source_mapping_on_a_stream_and_errors(mesh: Mesh) -> None:
     assert gone.code == "ResourceNotFoundException"
 
 
+async def test_event_source_mapping_tags_and_filter_refusals(mesh: Mesh) -> None:
+    queue = mesh.queue("tagged")
+    answer = await aws(
+        mesh, "CreateEventSourceMapping", FunctionName="greet", EventSourceArn=queue.arn,
+        Tags={"team": "orders"},
+    )  # fmt: skip
+    assert answer["EventSourceArn"] == queue.arn
+    other = mesh.queue("filtered")
+    for filters in ([{}], [{"Pattern": "{not json"}], [{"Pattern": "[1]"}]):
+        bad = await refused(
+            mesh, "CreateEventSourceMapping", FunctionName="greet", EventSourceArn=other.arn,
+            FilterCriteria={"Filters": filters},
+        )  # fmt: skip
+        assert bad.code == "InvalidParameterValueException"
+        assert bad.message.startswith("Invalid filter pattern definition.")
+    assert other.mappings == []
+
+
 async def test_mappings_come_back_after_a_restart(tmp_path: Any) -> None:
     storage = f"sqlite:///{tmp_path / 'mesh.db'}"
     got: list[Any] = []

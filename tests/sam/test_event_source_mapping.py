@@ -219,9 +219,35 @@ def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
         ({"EventSourceArn": "arn:aws:s3:::bucket"}, "EventSourceArn",
          "Unrecognized event source, must be an SQS queue or a Kinesis stream: "
          "arn:aws:s3:::bucket"),
+        ({"EventSourceArn": QUEUE_ARN, "FilterCriteria": [{"Pattern": "{}"}]}, "FilterCriteria",
+         "FilterCriteria must be an object with Filters, a list of {Pattern}"),
+        ({"EventSourceArn": QUEUE_ARN, "FilterCriteria": {"Filters": '{"body": {}}'}},
+         "FilterCriteria.Filters", "FilterCriteria must be an object with Filters, a list of "
+         "{Pattern}"),
+        ({"EventSourceArn": QUEUE_ARN, "FilterCriteria": {"Filters": [{}]}},
+         "FilterCriteria.Filters[0].Pattern", "Invalid filter pattern definition."),
+        ({"EventSourceArn": QUEUE_ARN,
+          "FilterCriteria": {"Filters": [{"Pattern": '{"body": {"a": ["b"]}}'},
+                                         {"Pattern": "[1]"}]}},
+         "FilterCriteria.Filters[1].Pattern", "Invalid filter pattern definition. (event "
+         "pattern must be a JSON object, got list)"),
+        ({"EventSourceArn": QUEUE_ARN, "ScalingConfig": [2]}, "ScalingConfig",
+         "ScalingConfig must be an object"),
+        ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST", "DestinationConfig": [1]},
+         "DestinationConfig", "DestinationConfig must be an object"),
+        ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
+          "DestinationConfig": {"OnFailure": "arn:aws:sqs:us-east-1:123456789012:dlq"}},
+         "DestinationConfig.OnFailure", "DestinationConfig.OnFailure must be an object"),
+        ({"EventSourceArn": QUEUE_ARN, "Enabled": "no"}, "Enabled",
+         "Enabled must be true or false"),
+        ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
+          "BisectBatchOnFunctionError": "yes"}, "BisectBatchOnFunctionError",
+         "BisectBatchOnFunctionError must be true or false"),
     ],
     ids=["tumbling", "sqs-position", "no-position", "kinesis-scaling", "response-types",
-         "no-queue", "s3"],
+         "no-queue", "s3", "filters-not-object", "filters-not-list", "filter-no-pattern",
+         "filter-bad-pattern", "scaling-not-object", "destination-not-object",
+         "on-failure-not-object", "enabled-not-boolean", "bisect-not-boolean"],
 )  # fmt: skip
 def test_what_the_mesh_cannot_map_is_refused_naming_the_property(
     mesh: Mesh, mapping: dict[str, Any], member: str, message: str
@@ -241,6 +267,61 @@ def test_a_function_not_in_the_mesh_is_refused(mesh: Mesh) -> None:
         "Resources.Mapping.Properties.FunctionName (AWS::Lambda::EventSourceMapping): no "
         "function nobody in this mesh"
     )
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [({"EventSourceArn": QUEUE_ARN, "BatchSize": 0}, "got 0"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST", "BatchSize": 0},
+      "batch_size must be an integer from 1 to 10000"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST", "ParallelizationFactor": 0},
+      "parallelization_factor must be an integer from 1 to 10")],
+    ids=["sqs-batch", "kinesis-batch", "parallelization"],
+)  # fmt: skip
+def test_a_zero_is_refused_not_taken_for_the_default(
+    mesh: Mesh, mapping: dict[str, Any], message: str
+) -> None:
+    recorder(mesh)
+    with pytest.raises(TemplateError, match=message):
+        build(mesh, {**mapping, "FunctionName": "worker"})
+
+
+def test_negative_numbers_written_as_text_are_read(mesh: Mesh) -> None:
+    """-1 (no limit) given as text, as a Number parameter's Ref gives it."""
+    recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": STREAM_ARN, "FunctionName": "worker", "StartingPosition": "LATEST",
+         "MaximumRetryAttempts": "-1", "MaximumRecordAgeInSeconds": "-1"},
+    )  # fmt: skip
+    mapping = stream_mapping(mesh)
+    assert (mapping.max_retries, mapping.max_record_age) == (-1, -1)
+
+
+def test_a_filter_pattern_failing_the_mesh_check_names_the_pattern(mesh: Mesh) -> None:
+    recorder(mesh)
+    with pytest.raises(TemplateError) as caught:
+        build(
+            mesh,
+            {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker",
+             "FilterCriteria": {"Filters": [{"Pattern": "{not json"}]}},
+        )  # fmt: skip
+    assert str(caught.value).startswith(
+        "Resources.Mapping.Properties.FilterCriteria.Filters[0].Pattern "
+        "(AWS::Lambda::EventSourceMapping): Invalid filter pattern definition. (event pattern "
+        "is not valid JSON"
+    )
+
+
+def test_unknown_properties_are_warned_about(mesh: Mesh) -> None:
+    recorder(mesh)
+    app, _ = build(
+        mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker", "FilterCriterias": {}}
+    )
+    assert app.warnings == [
+        "Resources.Mapping (AWS::Lambda::EventSourceMapping): FilterCriterias: not emulated, "
+        "ignored"
+    ]
 
 
 def test_a_batch_over_ten_needs_a_batching_window(mesh: Mesh) -> None:

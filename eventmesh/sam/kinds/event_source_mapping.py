@@ -7,7 +7,8 @@ reads ``CreateEventSourceMapping``'s (:mod:`eventmesh.declare.event_source_mappi
 stream, Kafka, Amazon MQ, DocumentDB, or a resource of the template that is left out) is
 warned about and the mapping left out (``--strict`` refuses the template).
 ``TumblingWindowInSeconds`` is refused: the mesh's stream mappings keep no window state.
-``KmsKeyArn``, ``MetricsConfig``, ``ProvisionedPollerConfig`` and ``Tags`` are ignored.
+``KmsKeyArn``, ``MetricsConfig`` and ``ProvisionedPollerConfig`` are warned about and
+ignored, ``Tags`` ignored quietly; another property is warned about as not emulated.
 ``Ref`` gives the mapping's UUID, derived from the stack name and the logical id (the same
 at every start).
 """
@@ -21,7 +22,9 @@ from eventmesh._errors import ConfigurationError, EventMeshError, PayloadError
 from eventmesh.declare import DeclarationError
 from eventmesh.declare.event_source_mapping import (
     METADATA,
+    QUIET,
     UNEMULATED_SOURCES,
+    UNSUPPORTED,
     function_reference,
     mapping_settings,
     source_service,
@@ -33,6 +36,29 @@ from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._targets import left_out_resource
 
 __all__ = ["EventSourceMappingKind"]
+
+_KNOWN = frozenset(
+    (
+        *UNSUPPORTED,
+        "BatchSize",
+        "BisectBatchOnFunctionError",
+        "DestinationConfig",
+        "Enabled",
+        "EventSourceArn",
+        "FilterCriteria",
+        "FunctionName",
+        "FunctionResponseTypes",
+        "MaximumBatchingWindowInSeconds",
+        "MaximumRecordAgeInSeconds",
+        "MaximumRetryAttempts",
+        "ParallelizationFactor",
+        "ScalingConfig",
+        "StartingPosition",
+        "StartingPositionTimestamp",
+    )
+)
+"""The properties the mapping reads or refuses (:mod:`eventmesh.declare.event_source_mapping`);
+any other is warned about as ignored."""
 
 _MAPPING_UUIDS = uuid.UUID("6f0e3a52-4d1b-5c57-9a44-2c8f0b7e51d3")
 """Namespace of the mappings' UUIDs (uuid5 of stack name and logical id)."""
@@ -61,9 +87,13 @@ class EventSourceMappingKind:
         if not isinstance(source, wanted):
             what = "queue" if service == "sqs" else "stream"
             raise resource.error(f"no {what} {source_arn} in this mesh", "EventSourceArn")
-        for member in METADATA:
-            if member in properties:
+        for member in properties:
+            if member in QUIET:
+                continue
+            if member in METADATA:
                 context.warn(resource, f"{member}: means nothing locally, ignored")
+            elif member not in _KNOWN:
+                context.warn(resource, f"{member}: not emulated, ignored")
         try:
             settings = mapping_settings(
                 "queue" if service == "sqs" else "stream", properties, metadata_ok=True
