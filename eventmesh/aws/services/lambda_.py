@@ -11,7 +11,9 @@ Invoke answers as Lambda does: 200 with the result (a function error is still 20
 ``X-Amz-Function-Error: Unhandled`` and Lambda's error object as the payload), 202 for
 ``Event``, 204 for ``DryRun``; ``LogType=Tail`` returns the last 4 KB of the invocation's log
 (:mod:`eventmesh.aws.services._log_tail`); throttling is ``TooManyRequestsException`` (429),
-an oversized payload ``RequestTooLargeException`` (413).
+an oversized payload ``RequestEntityTooLargeException`` (413, the code Lambda sends, though its
+API reference names ``RequestTooLargeException``; code that falls back to S3 for a large
+payload tests for it) with Lambda's message for the invocation type.
 
 Not supported: creating, updating or deleting functions (their code is the application's),
 layers, function URLs' configuration, concurrency and event invoke configuration, tags,
@@ -504,7 +506,7 @@ def _invoke_error(exc: EventMeshError) -> AwsError:
             "TooManyRequestsException", "Rate Exceeded.", 429, Reason="CallerRateLimitExceeded"
         )
     if isinstance(exc, RequestTooLargeError):
-        return _error("RequestTooLargeException", str(exc), 413)
+        return _error("RequestEntityTooLargeException", str(exc), 413)
     if isinstance(exc, RecursiveInvocationError):
         return _error("RecursiveInvocationException", str(exc), 400)
     if isinstance(exc, ResourceNotFoundError):
@@ -512,6 +514,16 @@ def _invoke_error(exc: EventMeshError) -> AwsError:
     if isinstance(exc, PayloadError):
         return _error("InvalidRequestContentException", str(exc), 400)
     return AwsError("ServiceException", str(exc), 500, sender_fault=False)
+
+
+def _too_large(invocation_type: str, payload: bytes, limit: int) -> str:
+    """Lambda's message for a payload over the invocation type's limit."""
+    if invocation_type == "Event":
+        return (
+            f"{len(payload)} byte payload is too large for the Event invocation type "
+            f"(limit {limit} bytes)"
+        )
+    return f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
 
 
 @operation(LAMBDA, "Invoke")
@@ -523,9 +535,7 @@ async def invoke(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]:
     limit = mesh.max_event_payload if invocation_type == "Event" else mesh.max_sync_payload
     if len(payload) > limit:
         raise _error(
-            "RequestTooLargeException",
-            f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
-            413,
+            "RequestEntityTooLargeException", _too_large(invocation_type, payload, limit), 413
         )
     event = _event(payload)
     context = _client_context(params.get("ClientContext"))
