@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 OPTIONAL = (
     "jwt",
@@ -69,3 +70,24 @@ def test_http_apis_are_declared_without_the_extra_and_jwt_says_what_to_install()
     assert result.returncode == 0, result.stderr
     assert "pip install 'eventmesh[http]'" in result.stdout
     assert "jwt" in result.stdout
+
+
+def test_templates_in_json_need_no_extra_and_yaml_says_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text('{"Resources": {"Role": {"Type": "AWS::IAM::Role"}}}')
+    (tmp_path / "t.yaml").write_text("Resources:\n  Role: {Type: AWS::IAM::Role}\n")
+    result = _run(
+        f"""
+        from eventmesh import Mesh
+        from eventmesh.sam import TemplateError, load_template
+        print(sorted(load_template({str(tmp_path / "t.json")!r}, mesh=Mesh()).resources))
+        try:
+            load_template({str(tmp_path / "t.yaml")!r}, mesh=Mesh())
+        except TemplateError as exc:
+            print(exc)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "['Role']"
+    assert "a YAML template needs the sam extra" in lines[1]
+    assert "pip install 'eventmesh[sam]'" in lines[1]

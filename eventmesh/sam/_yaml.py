@@ -92,9 +92,9 @@ def parse_document(
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
+        loader: Any = _loader()(text)  # first: says what to install when PyYAML is missing
         import yaml
 
-        loader: Any = _loader()(text)
         try:
             document = loader.get_single_data()
         except yaml.YAMLError as exc:

@@ -167,6 +167,19 @@ def test_ref_or_get_att_of_a_left_out_resource_is_an_error() -> None:
     assert "Fn::GetAtt Big.Arn: Big is left out (its Condition IsProd is false)" in message
 
 
+def test_an_output_whose_if_gives_no_value_is_left_out_quietly() -> None:
+    template = {
+        **TEMPLATE,
+        "Outputs": {
+            "Big": {"Value": {"Fn::If": ["IsProd", {"Ref": "Big"}, {"Ref": "AWS::NoValue"}]}},
+            "Small": {"Value": {"Fn::If": ["IsDev", {"Ref": "Small"}, {"Ref": "AWS::NoValue"}]}},
+        },
+    }
+    app = build(template)
+    assert app.outputs == {"Small": "ref-Small"}
+    assert app.warnings == []
+
+
 def test_an_output_of_a_left_out_resource_is_a_warning() -> None:
     template = {**TEMPLATE, "Outputs": {"Big": {"Value": {"Ref": "Big"}}}}
     app = build(template)
