@@ -387,6 +387,33 @@ def test_schedule_v2_delivers_the_input_as_it_is(capsys: pytest.CaptureFixture[s
     assert event == {"job": "nightly", "n": [1]}
 
 
+def test_schedule_v2_replaces_schedulers_context_attributes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = (
+        '{"arn": "<aws.scheduler.schedule-arn>", "at": "<aws.scheduler.scheduled-time>", '
+        '"id": "<aws.scheduler.execution-id>", "attempt": "<aws.scheduler.attempt-number>"}'
+    )
+    event = generate(
+        capsys,
+        "schedule",
+        "schedule-v2",
+        "--group-name",
+        "jobs",
+        "--schedule-name",
+        "purge",
+        "--input",
+        text,
+        *WHERE,
+    )
+    assert not event.pop("id").startswith("<")  # replaced: a new one for each attempt
+    assert event == {
+        "arn": "arn:aws:scheduler:eu-west-3:210987654321:schedule/jobs/purge",
+        "at": "2026-03-01T12:00:00Z",
+        "attempt": "1",
+    }
+
+
 def test_schedule_v2_without_input_is_the_scheduled_event(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -394,7 +421,14 @@ def test_schedule_v2_without_input_is_the_scheduled_event(
     EventBridgeModel.model_validate(event)
     assert event["detail-type"] == "Scheduled Event"
     assert event["time"] == "2026-03-01T12:00:00Z"
-    assert event["resources"] == ["arn:aws:events:eu-west-3:210987654321:rule/purge"]
+    assert event["resources"] == ["arn:aws:scheduler:eu-west-3:210987654321:schedule/default/purge"]
+
+
+def test_schedule_v2_input_a_function_cannot_take_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = refused(capsys, "schedule", "schedule-v2", "--input", "not json")
+    assert "Target Input must be well-formed JSON" in line
 
 
 # -- apigateway and function URLs ----------------------------------------------------------
@@ -637,3 +671,50 @@ def test_an_unknown_source_from_the_command_line_exits_2() -> None:
         "eventmesh generate-event: unknown source 'dynamodb': one of apigateway, eventbridge, "
         "kinesis, lambda-url, s3, schedule, sns, sqs"
     ]
+
+
+_APP = """
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+
+from eventmesh import Mesh
+
+mesh = Mesh()
+
+
+@mesh.function
+def bodies(event, context):
+    return [record.body for record in SQSEvent(event).records]
+
+"""
+
+
+def _piped(cwd: Any, generate: list[str], invoke: list[str]) -> tuple[int, str]:
+    """``eventmesh generate-event ... | eventmesh invoke ... --event -`` in ``cwd``: the
+    invoke's exit status and stdout."""
+    command = [sys.executable, "-m", "eventmesh.cli"]
+    with subprocess.Popen(
+        [*command, "generate-event", *generate], stdout=subprocess.PIPE, cwd=cwd
+    ) as producer:
+        done = subprocess.run(
+            [*command, "invoke", *invoke, "--event", "-"],
+            stdin=producer.stdout,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=60,
+            check=False,
+        )
+    assert producer.returncode == 0
+    return done.returncode, done.stdout
+
+
+def test_a_generated_event_pipes_into_invoke(tmp_path: Any) -> None:
+    """The story of the README, in real processes (two, hence a few seconds): what
+    generate-event prints is what invoke reads, and a handler written for Lambda (with
+    Powertools' data classes) finds the fields it expects."""
+    (tmp_path / "app.py").write_text(_APP)
+    status, out = _piped(
+        tmp_path, ["sqs", "receive-message", "--body", "hello"], ["bodies", "app:mesh"]
+    )
+    assert status == 0
+    assert json.loads(out) == ["hello"]

@@ -103,7 +103,12 @@ _OPTION_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             ("resources", "ARN[,ARN]", "the entry's Resources"),
             ("rule", "NAME", "the scheduled rule's name"),
             ("schedule-name", "NAME", "the Scheduler schedule's name"),
-            ("input", "JSON", "the Scheduler target's Input, delivered as it is"),
+            ("group-name", "NAME", "the Scheduler schedule's group"),
+            (
+                "input",
+                "JSON",
+                'the Scheduler target\'s Input, e.g. \'{"at": "<aws.scheduler.scheduled-time>"}\'',
+            ),
         ),
     ),
     (

@@ -140,10 +140,10 @@ SAMPLES: tuple[Sample, ...] = (
         "schedule",
         "schedule-v2",
         "what an EventBridge Scheduler schedule (SAM's ScheduleV2 event) sends its target: "
-        "--input as it is, else the Scheduled Event",
+        "--input, its <aws.scheduler.*> attributes replaced; else the Scheduled Event",
         "buses:schedule_v2",
-        ("schedule-name", "input"),
-        {"schedule-name": "ExampleSchedule"},
+        ("schedule-name", "group-name", "input"),
+        {"schedule-name": "ExampleSchedule", "group-name": "default"},
         lead=60.0,
     ),
     Sample(

@@ -7,6 +7,7 @@ from typing import Any
 
 from eventmesh.cli._sample_events import SampleError
 from eventmesh.cli._sample_events._sampling import Act, Given, Sampling
+from eventmesh.declare import DeclarationError, scheduler
 
 __all__ = ["eventbridge_put_events", "schedule_scheduled_event", "schedule_v2"]
 
@@ -53,12 +54,27 @@ def schedule_scheduled_event(sampling: Sampling, given: Given) -> Act:
 
 
 def schedule_v2(sampling: Sampling, given: Given) -> Act:
-    """A schedule named ``--schedule-name`` with the receiver as target and ``--input`` (JSON)
-    as its input."""
-    sampling.mesh.schedule(
-        EVERY_MINUTE,
-        sampling.receiver(),
-        input=given.json("input"),
-        name=given.text("schedule-name"),
-    )
+    """A Scheduler schedule (``--group-name``/``--schedule-name``) whose target is the
+    receiver, with ``--input`` as the target's Input: declared as ``CreateSchedule`` and
+    ``AWS::Scheduler::Schedule`` declare theirs (:mod:`eventmesh.declare.scheduler`), so its
+    context attributes (``<aws.scheduler.scheduled-time>``...) are replaced as theirs are."""
+    mesh = sampling.mesh
+    target: dict[str, Any] = {"Arn": mesh.resolve_function(sampling.receiver()).arn}
+    text = given.optional("input")
+    if text is not None:
+        target["Input"] = text
+    params = {
+        "ScheduleExpression": EVERY_MINUTE,
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "Target": target,
+    }
+    name, group = given.text("schedule-name"), given.text("group-name")
+    try:
+        scheduler.check_schedule(params)
+        scheduler.make_schedule(
+            mesh, params, name=name, arn=scheduler.schedule_arn(mesh, group, name)
+        )
+    except DeclarationError as exc:
+        member = f" ({exc.member})" if exc.member else ""
+        raise SampleError(f"{exc}{member}") from None
     return _nothing
