@@ -92,7 +92,9 @@ async def test_a_rule_on_a_custom_bus_routes_matching_events(
         "BusRef": "orders",
         "BusArn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/orders",
         "BusName": "orders",
-        "RuleRef": "big-orders",
+        # CloudFormation's physical id of a rule on a custom bus: "<bus>|<rule>" (the
+        # AWS::Events::Rule resource provider's CompositePID); the rule's name on the default bus.
+        "RuleRef": "orders|big-orders",
         "RuleArn": f"arn:aws:events:us-east-1:{ACCOUNT}:rule/orders/big-orders",
     }
     assert app.warnings == []
@@ -144,7 +146,7 @@ async def test_a_pattern_as_json_text_on_a_bus_named_by_arn(
 async def test_a_scheduled_rule_sends_the_scheduled_event(clock: VirtualClock, mesh: Mesh) -> None:
     """SAM's Schedule event: a rule with a ScheduleExpression on the default bus."""
     events = worker(mesh)
-    build_application(
+    app = build_application(
         template(
             {
                 "FnTick": {
@@ -154,10 +156,12 @@ async def test_a_scheduled_rule_sends_the_scheduled_event(clock: VirtualClock, m
                         "Targets": [{"Id": "FnTickLambdaTarget", "Arn": FUNCTION_ARN}],
                     },
                 }
-            }
+            },
+            {"RuleRef": {"Ref": "FnTick"}},
         ),
         mesh=mesh,
     )
+    assert app.outputs == {"RuleRef": "FnTick"}  # on the default bus: the rule's name
     async with mesh:
         await clock.advance(5 * MINUTE)
         await mesh.drain(5)

@@ -57,7 +57,9 @@ class EventBusKind:
 
 class RuleKind:
     """``AWS::Events::Rule``: ``bus.rule(...)`` on ``EventBusName`` (a name or an ARN; the
-    default bus when absent). ``Ref`` is the rule's name, ``Fn::GetAtt Arn`` its ARN."""
+    default bus when absent). ``Ref`` is CloudFormation's physical id of the rule: its name on
+    the default bus, ``<bus name>|<rule name>`` on another bus (as the resource provider's
+    ``CompositePID`` makes it); ``Fn::GetAtt Arn`` is its ARN."""
 
     types: ClassVar[tuple[str, ...]] = ("AWS::Events::Rule",)
 
@@ -87,7 +89,8 @@ class RuleKind:
             )
         except DeclarationError as exc:
             raise resource.error(str(exc), "Name" if "name" in str(exc) else None) from None
-        return Built(rule, name, {"Arn": rule.arn})
+        ref = name if bus.name == "default" else f"{bus.name}|{name}"
+        return Built(rule, ref, {"Arn": rule.arn})
 
     @staticmethod
     def _bus(resource: CfnResource, context: BuildContext) -> Bus:
