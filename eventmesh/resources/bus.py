@@ -1510,23 +1510,7 @@ class Bus(Resource):
         else:
             source, detail_type, resources = "eventmesh", "Message", []
             detail = message if isinstance(message, Mapping) else {"message": message}
-        try:
-            data = orjson.dumps(detail)
-        except TypeError as exc:
-            raise PayloadError(f"message is not JSON-serialisable: {exc}") from None
-        trace: dict[str, str] = {}
-        if self.context.telemetry.tracing:
-            propagate.inject(trace)
-        event = self._new_event(
-            source, detail_type, (orjson.loads(data), data), resources, None, trace=trace
-        )
-        await self.limit.acquire()  # as a destination (OVERFLOW), in over the limit
-        try:
-            await self._ingest(event)
-        finally:
-            self.limit.release()
-        self.events_put += 1
-        return event.id
+        return await self._put_own(source, detail_type, detail, resources, "message")
 
     async def put_service_event(
         self,
@@ -1544,17 +1528,30 @@ class Bus(Resource):
         room, so a busy bus slows the service down and loses nothing.
         """
         self._ensure_live()
+        return await self._put_own(source, detail_type, detail, list(resources), "detail")
+
+    async def _put_own(
+        self,
+        source: str,
+        detail_type: str,
+        detail: Any,
+        resources: list[str],
+        what: str,
+    ) -> str:
+        """An event the mesh itself makes (:meth:`send`, :meth:`put_service_event`) taken
+        in, at ``max_pending`` as the caller's delivery mode says (see
+        :func:`eventmesh._backpressure.delivery_mode`)."""
         try:
             data = orjson.dumps(detail)
         except TypeError as exc:
-            raise PayloadError(f"detail is not JSON-serialisable: {exc}") from None
+            raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
         trace: dict[str, str] = {}
         if self.context.telemetry.tracing:
             propagate.inject(trace)
         event = self._new_event(
-            source, detail_type, (orjson.loads(data), data), list(resources), None, trace=trace
+            source, detail_type, (orjson.loads(data), data), resources, None, trace=trace
         )
-        await self.limit.acquire()
+        await self.limit.acquire()  # a destination (OVERFLOW) in over the limit; S3 waits
         try:
             await self._ingest(event)
         finally:
