@@ -168,3 +168,127 @@ def test_top_level_security_protects_operations_without_their_own() -> None:
     found = routes(mesh)
     assert found["GET /x"] is not None
     assert found["GET /y"] is None
+
+
+# -- the explicit forms: an authorizer named is an authorizer used ----------------------------
+
+
+def rest_method(**props: Any) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {}},
+            "Gate": {
+                "Type": "AWS::ApiGateway::Authorizer",
+                "Properties": {
+                    "RestApiId": {"Ref": "Api"},
+                    "Type": "TOKEN",
+                    "AuthorizerUri": uri("checker"),
+                    "IdentitySource": "method.request.header.Authorization",
+                },
+            },
+            "Get": {
+                "Type": "AWS::ApiGateway::Method",
+                "Properties": {
+                    "RestApiId": {"Ref": "Api"},
+                    "ResourceId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                    "HttpMethod": "GET",
+                    "AuthorizerId": {"Ref": "Gate"},
+                    "Integration": {"Type": "AWS_PROXY", "Uri": uri("hello")},
+                    **props,
+                },
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize("props", [{}, {"AuthorizationType": "NONE"}])
+def test_a_rest_method_naming_an_authorizer_without_its_type_is_an_error(
+    props: dict[str, Any],
+) -> None:
+    """API Gateway uses a method's AuthorizerId only with AuthorizationType CUSTOM or
+    COGNITO_USER_POOLS; the mesh served such a method open."""
+    with pytest.raises(TemplateError) as raised:
+        build_application(rest_method(**props), mesh=new_mesh())
+    assert str(raised.value).startswith(
+        "Resources.Get.Properties.AuthorizationType (AWS::ApiGateway::Method): "
+    )
+    mesh = new_mesh()
+    build_application(rest_method(AuthorizationType="CUSTOM"), mesh=mesh)
+    assert routes(mesh)["GET /"] is not None
+
+
+def http_route(**props: Any) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"ProtocolType": "HTTP"}},
+            "Jwt": {
+                "Type": "AWS::ApiGatewayV2::Authorizer",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "AuthorizerType": "JWT",
+                    "IdentitySource": ["$request.header.Authorization"],
+                    "JwtConfiguration": {"Issuer": "https://issuer.example", "Audience": ["a"]},
+                },
+            },
+            "Hello": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "IntegrationType": "AWS_PROXY",
+                    "IntegrationUri": f"{FN}:hello",
+                    "PayloadFormatVersion": "2.0",
+                },
+            },
+            "Route": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "Api"},
+                    "RouteKey": "GET /x",
+                    "Target": {"Fn::Sub": "integrations/${Hello}"},
+                    "AuthorizerId": {"Ref": "Jwt"},
+                    **props,
+                },
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize("props", [{}, {"AuthorizationType": "NONE"}])
+def test_an_http_route_naming_an_authorizer_without_its_type_is_an_error(
+    props: dict[str, Any],
+) -> None:
+    with pytest.raises(TemplateError) as raised:
+        build_application(http_route(**props), mesh=new_mesh())
+    assert str(raised.value).startswith(
+        "Resources.Route.Properties.AuthorizationType (AWS::ApiGatewayV2::Route): "
+    )
+
+
+def test_an_http_routes_scopes_are_a_list() -> None:
+    """A scope string was one scope per character: a token with the scope "r" passed a route
+    requiring "read"."""
+    with pytest.raises(TemplateError) as raised:
+        build_application(
+            http_route(AuthorizationType="JWT", AuthorizationScopes="read"), mesh=new_mesh()
+        )
+    assert str(raised.value) == (
+        "Resources.Route.Properties.AuthorizationScopes (AWS::ApiGatewayV2::Route): "
+        "a list of scopes"
+    )
+    mesh = new_mesh()
+    build_application(http_route(AuthorizationType="JWT", AuthorizationScopes=["read"]), mesh=mesh)
+    assert routes(mesh)["GET /x"].scopes == ("read",)
+
+
+def test_a_function_urls_auth_type_is_required() -> None:
+    """``AuthType`` is required (AWS::Lambda::Url): a URL without it was served open."""
+    template = {
+        "Resources": {
+            "Url": {"Type": "AWS::Lambda::Url", "Properties": {"TargetFunctionArn": "hello"}}
+        }
+    }
+    with pytest.raises(TemplateError) as raised:
+        build_application(template, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.Url.Properties.AuthType (AWS::Lambda::Url): required: NONE or AWS_IAM"
+    )

@@ -159,7 +159,11 @@ def test_an_unknown_cors_setting_is_an_error() -> None:
         "Resources": {
             "Url": {
                 "Type": "AWS::Lambda::Url",
-                "Properties": {"TargetFunctionArn": "hello", "Cors": {"AllowOrigin": "*"}},
+                "Properties": {
+                    "TargetFunctionArn": "hello",
+                    "AuthType": "NONE",
+                    "Cors": {"AllowOrigin": "*"},
+                },
             }
         }
     }

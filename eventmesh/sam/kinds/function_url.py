@@ -60,6 +60,11 @@ class FunctionUrlKind:
             if qualifier and qualifier != props["Qualifier"]:
                 raise resource.error("differs from the alias in TargetFunctionArn", "Qualifier")
             qualifier = str(props["Qualifier"])
+        auth_type = props.get("AuthType")
+        if auth_type not in ("NONE", "AWS_IAM"):
+            # required: a URL without it must not be served open
+            shown = "required" if auth_type is None else repr(auth_type)
+            raise resource.error(f"{shown}: NONE or AWS_IAM", "AuthType")
         mode = props.get("InvokeMode", "BUFFERED")
         if mode == "RESPONSE_STREAM":
             context.warn(
@@ -72,7 +77,7 @@ class FunctionUrlKind:
             url = context.mesh.function_url(
                 name,
                 qualifier=qualifier or None,
-                auth_type=str(props.get("AuthType", "NONE")),
+                auth_type=auth_type,
                 cors=_cors(props.get("Cors"), resource),
             )
         except TemplateError:

@@ -265,6 +265,10 @@ class HttpApiRouteKind:
         props: Mapping[str, Any], state: ApiState, resource: CfnResource
     ) -> Authorizer | None:
         kind = str(props.get("AuthorizationType", "NONE")).upper()
+        if props.get("AuthorizerId") is not None and kind not in ("JWT", "CUSTOM"):
+            # the authorizer is used only with these types: never serve the route open
+            raise resource.error(f"{kind!r} with an AuthorizerId: JWT or CUSTOM",
+                                 "AuthorizationType")  # fmt: skip
         if kind == "NONE":
             return None
         if kind == "AWS_IAM":
@@ -275,6 +279,8 @@ class HttpApiRouteKind:
         if found is None:
             raise resource.error("not an authorizer of this API", "AuthorizerId")
         scopes = props.get("AuthorizationScopes") or []
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise resource.error("a list of scopes", "AuthorizationScopes")
         requiring = getattr(found, "requiring", None)
         if scopes and requiring is not None:
             found = requiring(*scopes)

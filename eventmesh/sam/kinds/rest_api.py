@@ -202,6 +202,12 @@ class RestApiMethodKind:
         context: BuildContext,
     ) -> Authorizer | None:
         kind = str(props.get("AuthorizationType", "NONE")).upper()
+        if props.get("AuthorizerId") is not None and kind not in ("CUSTOM", "COGNITO_USER_POOLS"):
+            # API Gateway uses AuthorizerId only with these types: never serve it open
+            raise resource.error(
+                f"{kind!r} with an AuthorizerId: CUSTOM or COGNITO_USER_POOLS",
+                "AuthorizationType",
+            )
         if kind == "NONE":
             return None
         if kind == "AWS_IAM":
