@@ -10,6 +10,7 @@ reads and returns the window's ``state``, which the mesh's stream mappings do no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,6 +29,7 @@ __all__ = [
     "UNSUPPORTED",
     "function_reference",
     "mapping_settings",
+    "member_of",
     "source_service",
 ]
 
@@ -92,6 +94,47 @@ def function_reference(target: FunctionTarget) -> str:
     the version or alias it named."""
     name = target.function.name
     return name if target.qualifier is None else f"{name}:{target.qualifier}"
+
+
+_SETTING_MEMBERS = {
+    "batch_size": "BatchSize",
+    "batching_window": "MaximumBatchingWindowInSeconds",
+    "max_concurrency": "ScalingConfig.MaximumConcurrency",
+    "starting_position": "StartingPosition",
+    "starting_position_timestamp": "StartingPositionTimestamp",
+    "parallelization_factor": "ParallelizationFactor",
+    "max_retries": "MaximumRetryAttempts",
+    "max_record_age": "MaximumRecordAgeInSeconds",
+    "filters": "FilterCriteria",
+}
+_SETTING = re.compile(r"\b(" + "|".join(_SETTING_MEMBERS) + r")\b")
+
+
+def member_of(message: str) -> str | None:
+    """The member a mapping's refusal (``subscribe``'s ConfigurationError, in the mesh's
+    words) is about: the first setting its message names; None when it names none."""
+    match = _SETTING.search(message)
+    return None if match is None else _SETTING_MEMBERS[match.group(1)]
+
+
+def _timestamp(value: Any) -> Any:
+    """``StartingPositionTimestamp``: Unix seconds (CloudFormation's Number, maybe as text)
+    as a datetime; a datetime (the endpoint's) or anything else as it is, for the mapping to
+    refuse in its words."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        raise DeclarationError(
+            f"StartingPositionTimestamp must be a time in Unix seconds, got {value!r}",
+            "StartingPositionTimestamp",
+        ) from None
 
 
 def _number(value: Any) -> Any:
@@ -192,9 +235,7 @@ def mapping_settings(
         raise DeclarationError(
             "StartingPosition is required for a Kinesis event source", "StartingPosition"
         )
-    timestamp = params.get("StartingPositionTimestamp")
-    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
-        timestamp = datetime.fromtimestamp(timestamp, tz=UTC)
+    timestamp = _timestamp(params.get("StartingPositionTimestamp"))
     on_failure = _object(
         _object(params, "DestinationConfig"), "OnFailure", "DestinationConfig.OnFailure"
     )

@@ -330,6 +330,38 @@ def test_a_batch_over_ten_needs_a_batching_window(mesh: Mesh) -> None:
         build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker", "BatchSize": 100})
 
 
+@pytest.mark.parametrize(
+    ("mapping", "member"),
+    [({"EventSourceArn": QUEUE_ARN, "BatchSize": 100}, "BatchSize"),
+     ({"EventSourceArn": QUEUE_ARN, "MaximumBatchingWindowInSeconds": 301},
+      "MaximumBatchingWindowInSeconds"),
+     ({"EventSourceArn": QUEUE_ARN, "ScalingConfig": {"MaximumConcurrency": 1}},
+      "ScalingConfig.MaximumConcurrency"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "NOW"}, "StartingPosition"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "AT_TIMESTAMP"},
+      "StartingPositionTimestamp"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "AT_TIMESTAMP",
+       "StartingPositionTimestamp": 1e20}, "StartingPositionTimestamp"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST", "ParallelizationFactor": 11},
+      "ParallelizationFactor"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST", "MaximumRetryAttempts": -2},
+      "MaximumRetryAttempts"),
+     ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
+       "MaximumRecordAgeInSeconds": 59}, "MaximumRecordAgeInSeconds")],
+    ids=["batch", "window", "concurrency", "position", "timestamp", "timestamp-out-of-range",
+         "parallelization", "retries", "record-age"],
+)  # fmt: skip
+def test_a_value_the_mapping_refuses_is_named_by_its_property(
+    mesh: Mesh, mapping: dict[str, Any], member: str
+) -> None:
+    recorder(mesh)
+    with pytest.raises(TemplateError) as caught:
+        build(mesh, {**mapping, "FunctionName": "worker"})
+    assert str(caught.value).startswith(
+        f"Resources.Mapping.Properties.{member} (AWS::Lambda::EventSourceMapping): "
+    )
+
+
 def test_metadata_members_are_warned_about(mesh: Mesh) -> None:
     recorder(mesh)
     app, _ = build(
@@ -395,3 +427,14 @@ def test_a_kinesis_mapping_may_start_at_a_timestamp(mesh: Mesh) -> None:
     assert mapping.starting_position == "AT_TIMESTAMP"
     assert mapping.starting_position_timestamp == 1767225600.0
     assert mapping.batching_window == 2
+
+
+def test_a_starting_timestamp_written_as_text_is_read(mesh: Mesh) -> None:
+    """CloudFormation's Number, as a parameter's Ref gives it: text."""
+    recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": STREAM_ARN, "FunctionName": "worker", "StartingPosition": "AT_TIMESTAMP",
+         "StartingPositionTimestamp": "1767225600.5"},
+    )  # fmt: skip
+    assert stream_mapping(mesh).starting_position_timestamp == 1767225600.5

@@ -27,6 +27,7 @@ from eventmesh.declare.event_source_mapping import (
     UNSUPPORTED,
     function_reference,
     mapping_settings,
+    member_of,
     source_service,
 )
 from eventmesh.resources.queue import Queue
@@ -111,7 +112,7 @@ class EventSourceMappingKind:
         try:
             source.subscribe(function, **settings)
         except (ConfigurationError, PayloadError) as exc:
-            raise resource.error(str(exc)) from None
+            raise resource.error(str(exc), member_of(str(exc))) from None
         return Built(source, mapping_id, {"EventSourceMappingArn": arn, "Id": mapping_id})
 
     @staticmethod
