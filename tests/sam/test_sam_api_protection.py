@@ -292,3 +292,106 @@ def test_a_function_urls_auth_type_is_required() -> None:
     assert str(raised.value) == (
         "Resources.Url.Properties.AuthType (AWS::Lambda::Url): required: NONE or AWS_IAM"
     )
+
+
+# -- odd values in a definition: a TemplateError naming the place, not a crash ---------------
+
+
+def rest_api(paths: dict[str, Any], **top: Any) -> dict[str, Any]:
+    body = {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": paths, **top}
+    return {
+        "Resources": {"Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Body": body}}}
+    }
+
+
+def mock(**integration: Any) -> dict[str, Any]:
+    return {"get": {"x-amazon-apigateway-integration": {"type": "mock", **integration}}}
+
+
+def with_integration(**integration: Any) -> dict[str, Any]:
+    operation = proxy()
+    operation["x-amazon-apigateway-integration"].update(integration)
+    return {"get": operation}
+
+
+TOKEN_SCHEME = {
+    "type": "apiKey",
+    "name": "Authorization",
+    "in": "header",
+    "x-amazon-apigateway-authtype": "custom",
+    "x-amazon-apigateway-authorizer": {
+        "type": "request",
+        "authorizerUri": uri("checker"),
+        "identitySource": 5,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "where"),
+    [
+        (rest_api({"/x": mock(responses=["default"])}),
+         "Body.paths./x.get.x-amazon-apigateway-integration.responses"),
+        (rest_api({"/x": mock(responses={"default": {"statusCode": "abc"}})}),
+         "Body.paths./x.get.x-amazon-apigateway-integration.responses.default.statusCode"),
+        (rest_api({"/x": mock(responses={"default": {"responseParameters": ["a"]}})}),
+         "Body.paths./x.get.x-amazon-apigateway-integration.responses.default."
+         "responseParameters"),
+        (rest_api({"/x": with_integration(timeoutInMillis="abc")}),
+         "Body.paths./x.get.x-amazon-apigateway-integration.timeoutInMillis"),
+        (rest_api({}, **{"x-amazon-apigateway-binary-media-types": 5}),
+         "Body.x-amazon-apigateway-binary-media-types"),
+        (rest_api({"/x": {"get": proxy(security=[{"Gate": []}])}},
+                  securityDefinitions={"Gate": TOKEN_SCHEME}),
+         "Body.securityDefinitions.Gate.identitySource"),
+        (http_api({}, **{"x-amazon-apigateway-cors": {"maxAge": "x"}}),
+         "Body.x-amazon-apigateway-cors"),
+        (http_api({}, **{"x-amazon-apigateway-cors": {1: 2}}),
+         "Body.x-amazon-apigateway-cors"),
+    ],
+)  # fmt: skip
+def test_odd_values_in_a_definition_are_errors_naming_their_place(
+    template: dict[str, Any], where: str
+) -> None:
+    logical_id = next(iter(template["Resources"]))
+    with pytest.raises(TemplateError) as raised:
+        build_application(template, mesh=new_mesh())
+    assert str(raised.value).startswith(f"Resources.{logical_id}.Properties.{where} (")
+
+
+def test_odd_values_in_the_explicit_forms_are_errors_naming_their_place() -> None:
+    method = rest_method(AuthorizationType="CUSTOM")
+    method["Resources"]["Get"]["Properties"]["Integration"]["TimeoutInMillis"] = "abc"
+    with pytest.raises(TemplateError, match=r"^Resources\.Get\.Properties\.Integration\."
+                       r"TimeoutInMillis \("):  # fmt: skip
+        build_application(method, mesh=new_mesh())
+    mocked = rest_method(AuthorizationType="CUSTOM")
+    mocked["Resources"]["Get"]["Properties"]["Integration"] = {
+        "Type": "MOCK",
+        "IntegrationResponses": [{"StatusCode": "abc"}],
+    }
+    with pytest.raises(TemplateError, match=r"^Resources\.Get\.Properties\.Integration\."
+                       r"IntegrationResponses\[0\]\.StatusCode \("):  # fmt: skip
+        build_application(mocked, mesh=new_mesh())
+    route = http_route(AuthorizationType="JWT")
+    route["Resources"]["Hello"]["Properties"]["TimeoutInMillis"] = "abc"
+    with pytest.raises(TemplateError, match=r"^Resources\.Hello\.Properties\.TimeoutInMillis \("):
+        build_application(route, mesh=new_mesh())
+    url = {
+        "Resources": {
+            "Url": {
+                "Type": "AWS::Lambda::Url",
+                "Properties": {"TargetFunctionArn": "hello", "AuthType": "NONE",
+                               "Cors": {"MaxAge": "x"}},
+            }
+        }
+    }  # fmt: skip
+    with pytest.raises(TemplateError, match=r"^Resources\.Url\.Properties\.Cors\.MaxAge \("):
+        build_application(url, mesh=new_mesh())
+    binary = {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"BinaryMediaTypes": "a/b"}}
+        }
+    }
+    with pytest.raises(TemplateError, match=r"^Resources\.Api\.Properties\.BinaryMediaTypes \("):
+        build_application(binary, mesh=new_mesh())

@@ -32,9 +32,13 @@ __all__ = [
     "TemplateApis",
     "function_of_arn",
     "function_of_uri",
+    "max_age",
     "mock_answer",
-    "unintegrated",
+    "status_code",
+    "strings",
     "template_apis",
+    "timeout_of",
+    "unintegrated",
 ]
 
 _INVOCATIONS = re.compile(
@@ -89,19 +93,65 @@ def check_function(target: str, resource: CfnResource, where: str, context: Buil
         raise resource.error(f"no function {name!r} in the template or the mesh", where)
 
 
-def mock_answer(integration: Mapping[str, Any]) -> FixedResponse:
+def status_code(value: Any, resource: CfnResource, where: str) -> int:
+    """An integration response's status code (``"200"`` or 200): 100 to 599."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not re.fullmatch(r"[1-5][0-9][0-9]", text):
+        raise resource.error(f"an HTTP status code such as '200', got {value!r}", where)
+    return int(text)
+
+
+def timeout_of(value: Any, resource: CfnResource, where: str) -> float | None:
+    """An integration's ``timeoutInMillis`` in seconds (None when not given)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise resource.error(f"milliseconds, got {value!r}", where)
+    try:
+        return float(value) / 1000
+    except ValueError:
+        raise resource.error(f"milliseconds, got {value!r}", where) from None
+
+
+def max_age(value: Any, resource: CfnResource, where: str) -> int:
+    """A CORS max age in seconds (``600`` or ``"600"``, as a parameter gives it)."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not re.fullmatch(r"-?[0-9]+", text.strip()):
+        raise resource.error(f"max age: seconds, got {value!r}", where)
+    return int(text)
+
+
+def strings(value: Any, resource: CfnResource, where: str) -> list[str]:
+    """A list of strings (None: empty); anything else is an error naming ``where``."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise resource.error(f"a list of strings, got {value!r}", where)
+    return list(value)
+
+
+def mock_answer(integration: Mapping[str, Any], resource: CfnResource, where: str) -> FixedResponse:
     """A mock integration's answer: the ``default`` response (else the first) with its
     status, its ``method.response.header.*`` values given as quoted literals, and its
     ``application/json`` response template as the body, as API Gateway renders a template
-    without variables."""
+    without variables. ``where``: the integration's place, for errors."""
     responses = integration.get("responses") or {}
-    chosen: Any = responses.get("default")
-    if chosen is None and isinstance(responses, Mapping) and responses:
-        chosen = next(iter(responses.values()))
-    chosen = chosen if isinstance(chosen, Mapping) else {}
-    status = int(str(chosen.get("statusCode", "200")))
+    if not isinstance(responses, Mapping):
+        raise resource.error("a mapping of selection patterns to responses", f"{where}.responses")
+    name: Any = "default" if "default" in responses else next(iter(responses), None)
+    chosen: Any = responses.get(name) if name is not None else {}
+    place = f"{where}.responses.{name}"
+    if not isinstance(chosen, Mapping):
+        raise resource.error("a response (statusCode, responseParameters, ...)", place)
+    status = status_code(chosen.get("statusCode", "200"), resource, f"{place}.statusCode")
     headers: list[tuple[str, str]] = []
+    parameters = chosen.get("responseParameters") or {}
+    if not isinstance(parameters, Mapping):
+        raise resource.error("a mapping of response parameters", f"{place}.responseParameters")
     templates = chosen.get("responseTemplates") or {}
+    if not isinstance(templates, Mapping):
+        raise resource.error("a mapping of content types to templates",
+                             f"{place}.responseTemplates")  # fmt: skip
     body = ""
     if isinstance(templates, Mapping) and templates:
         content_type = (
@@ -111,11 +161,11 @@ def mock_answer(integration: Mapping[str, Any]) -> FixedResponse:
         headers.append(("content-type", str(content_type)))
     else:
         headers.append(("content-type", "application/json"))
-    for name, value in (chosen.get("responseParameters") or {}).items():
+    for key, value in parameters.items():
         prefix = "method.response.header."
         text = str(value)
-        if str(name).startswith(prefix) and len(text) >= 2 and text[0] == text[-1] == "'":
-            headers.append((str(name)[len(prefix) :].lower(), text[1:-1]))
+        if str(key).startswith(prefix) and len(text) >= 2 and text[0] == text[-1] == "'":
+            headers.append((str(key)[len(prefix) :].lower(), text[1:-1]))
     return FixedResponse(status, tuple(headers), body.encode())
 
 

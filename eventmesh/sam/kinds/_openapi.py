@@ -19,6 +19,8 @@ from eventmesh.sam.kinds._apis import (
     check_function,
     function_of_uri,
     mock_answer,
+    strings,
+    timeout_of,
     unintegrated,
 )
 
@@ -50,12 +52,10 @@ def _ttl(value: Any, where: str, resource: CfnResource) -> float:
         raise resource.error(f"seconds from 0 to 3600, got {value!r}", where) from None
 
 
-def _sources(value: Any) -> list[str]:
+def _sources(value: Any, resource: CfnResource, where: str) -> list[str]:
     """Identity sources: REST's comma-separated string, or HTTP APIs' list."""
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(item).strip() for item in items if str(item).strip()]
+    items = value.split(",") if isinstance(value, str) else strings(value, resource, where)
+    return [item.strip() for item in items if item.strip()]
 
 
 def build_authorizer(
@@ -81,7 +81,9 @@ def build_authorizer(
             )
             options: dict[str, Any] = {
                 "type": kind.upper(),
-                "identity_sources": _sources(settings.get("identitySource")),
+                "identity_sources": _sources(
+                    settings.get("identitySource"), resource, f"{where}.identitySource"
+                ),
                 "ttl": _ttl(
                     settings.get("authorizerResultTtlInSeconds"),
                     f"{where}.authorizerResultTtlInSeconds",
@@ -106,7 +108,9 @@ def build_authorizer(
                 raise resource.error(
                     "a JWT authorizer needs an issuer", f"{where}.jwtConfiguration"
                 )
-            sources = _sources(settings.get("identitySource")) or ["$request.header.Authorization"]
+            sources = _sources(
+                settings.get("identitySource"), resource, f"{where}.identitySource"
+            ) or ["$request.header.Authorization"]
             return api.jwt_authorizer(
                 issuer=issuer,
                 audiences=audiences or [],
@@ -299,13 +303,15 @@ def _add(
                         f"the route's {version}; the mesh sends a Lambda authorizer the "
                         "route's payload version",
                     )
-            if integration.get("timeoutInMillis") is not None:
-                options["timeout"] = float(integration["timeoutInMillis"]) / 1000
+            timeout = timeout_of(integration.get("timeoutInMillis"), resource,
+                                 f"{place}.timeoutInMillis")  # fmt: skip
+            if timeout is not None:
+                options["timeout"] = timeout
             api.route(key, target, **options)
             return
         answer: FixedResponse
         if isinstance(integration, Mapping) and kind == "mock":
-            answer = mock_answer(integration)
+            answer = mock_answer(integration, resource, place)
         else:
             shown = kind or "none"
             context.warn(

@@ -19,7 +19,7 @@ from eventmesh._errors import ConfigurationError
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._apis import check_function, function_of_arn
+from eventmesh.sam.kinds._apis import check_function, function_of_arn, max_age
 
 __all__ = ["FunctionUrlKind"]
 
@@ -42,7 +42,7 @@ def _cors(value: Any, resource: CfnResource) -> dict[str, Any] | None:
     for key, item in value.items():
         if key not in _CORS:
             raise resource.error(f"unknown setting {key!r}; known: {sorted(_CORS)}", "Cors")
-        settings[_CORS[key]] = int(item) if key == "MaxAge" else item
+        settings[_CORS[key]] = max_age(item, resource, "Cors.MaxAge") if key == "MaxAge" else item
     return settings
 
 

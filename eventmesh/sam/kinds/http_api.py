@@ -33,7 +33,9 @@ from eventmesh.sam.kinds._apis import (
     ApiState,
     check_function,
     function_of_uri,
+    max_age,
     template_apis,
+    timeout_of,
     unintegrated,
 )
 from eventmesh.sam.kinds._openapi import build_authorizer, routes_from_body
@@ -64,12 +66,12 @@ def _cors(value: Any, resource: CfnResource, where: str) -> dict[str, Any] | Non
         raise resource.error("a mapping of allowOrigins, allowMethods, ...", where)
     settings: dict[str, Any] = {}
     for key, item in value.items():
-        setting = _CORS.get(key[:1].lower() + key[1:])
+        setting = _CORS.get(key[:1].lower() + key[1:]) if isinstance(key, str) else None
         if setting is None:
             raise resource.error(f"unknown CORS setting {key!r}", where)
         settings[setting] = item
     if "max_age" in settings:
-        settings["max_age"] = int(settings["max_age"])
+        settings["max_age"] = max_age(settings["max_age"], resource, where)
     return settings
 
 
@@ -171,14 +173,14 @@ class HttpApiIntegrationKind:
                 props.get("IntegrationUri"), resource, "IntegrationUri", context
             )
             version = str(props.get("PayloadFormatVersion", "1.0"))
-            timeout = props.get("TimeoutInMillis")
+            timeout = timeout_of(props.get("TimeoutInMillis"), resource, "TimeoutInMillis")
 
             def route(key: str, authorizer: Authorizer | None, where: CfnResource) -> None:
                 check_function(target, resource, "IntegrationUri", context)
                 try:
                     api.route(
                         key, target, authorizer=authorizer, payload_format_version=version,
-                        timeout=None if timeout is None else float(timeout) / 1000,
+                        timeout=timeout,
                     )  # fmt: skip
                 except TemplateError:
                     raise

@@ -29,7 +29,10 @@ from eventmesh.sam.kinds._apis import (
     check_function,
     function_of_uri,
     mock_answer,
+    status_code,
+    strings,
     template_apis,
+    timeout_of,
     unintegrated,
 )
 from eventmesh.sam.kinds._openapi import build_authorizer, routes_from_body
@@ -73,8 +76,9 @@ class RestApiKind:
         if body is not None and not isinstance(body, Mapping):
             raise resource.error("the API definition is a mapping (OpenAPI)", "Body")
         body = body or {}
-        types = list(props.get("BinaryMediaTypes") or [])
-        types += list(body.get("x-amazon-apigateway-binary-media-types") or [])
+        types = strings(props.get("BinaryMediaTypes"), resource, "BinaryMediaTypes")
+        extension = "x-amazon-apigateway-binary-media-types"
+        types += strings(body.get(extension), resource, f"Body.{extension}")
         source = props.get("ApiKeySourceType", body.get("x-amazon-apigateway-api-key-source"))
         settings: dict[str, Any] = {
             "base_path": None,
@@ -168,15 +172,15 @@ class RestApiMethodKind:
                         integration.get("Uri"), resource, "Integration.Uri", context
                     )
                     check_function(target, resource, "Integration.Uri", context)
-                    timeout = integration.get("TimeoutInMillis")
-                    api.route(
-                        key, target, authorizer=authorizer, api_key_required=api_key,
-                        timeout=None if timeout is None else float(timeout) / 1000,
-                    )  # fmt: skip
+                    timeout = timeout_of(integration.get("TimeoutInMillis"), resource,
+                                         "Integration.TimeoutInMillis")  # fmt: skip
+                    api.route(key, target, authorizer=authorizer, api_key_required=api_key,
+                              timeout=timeout)  # fmt: skip
                     return
                 answer: FixedResponse
                 if isinstance(integration, Mapping) and kind == "MOCK":
-                    answer = mock_answer(_openapi_integration(integration))
+                    mock = _openapi_integration(integration, resource)
+                    answer = mock_answer(mock, resource, "Integration")
                 else:
                     context.warn(
                         resource,
@@ -221,9 +225,15 @@ class RestApiMethodKind:
                              "AuthorizationType")  # fmt: skip
 
 
-def _openapi_integration(integration: Mapping[str, Any]) -> dict[str, Any]:
+def _openapi_integration(integration: Mapping[str, Any], resource: CfnResource) -> dict[str, Any]:
     """A CloudFormation ``Integration`` (``IntegrationResponses``) in OpenAPI's spelling."""
-    responses = [r for r in integration.get("IntegrationResponses") or [] if isinstance(r, Mapping)]
+    given = integration.get("IntegrationResponses") or []
+    where = "Integration.IntegrationResponses"
+    if not isinstance(given, list) or not all(isinstance(r, Mapping) for r in given):
+        raise resource.error("a list of integration responses", where)
+    for index, response in enumerate(given):
+        status_code(response.get("StatusCode"), resource, f"{where}[{index}].StatusCode")
+    responses: list[Mapping[str, Any]] = given
     # the default response is the one without a SelectionPattern (a mock's status selects it)
     defaults = [r for r in responses if not r.get("SelectionPattern")]
     first = (defaults or responses or [{}])[0]
