@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import weakref
 import zipfile
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESH_FOLDER",
+    "UNZIPPED_LIMIT",
+    "CodeError",
     "code_folder",
     "function_target",
     "integer",
@@ -34,6 +37,7 @@ MESH_FOLDER = Path(".eventmesh")
 """What the mesh writes for a template (inline code, layer layouts), under its folder."""
 
 _DIGITS = re.compile(r"-?[0-9]{1,18}")
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _LAYERS: weakref.WeakKeyDictionary[Mesh, dict[str, Path]] = weakref.WeakKeyDictionary()
 
 
@@ -90,7 +94,11 @@ def mesh_owned_folder(
     ``eventmesh/<kind>/<hash of the template's folder>/<name>``) when the template's folder is
     under ``/tmp`` (hidden from process environments) or cannot be written. ``fill(folder)``
     writes its content (and should leave unchanged files untouched, so a watcher of the
-    template's folder sees no change on a rebuild)."""
+    template's folder sees no change on a rebuild). ``name`` comes from the template: it must
+    be one plain file name (the kinds check names as Lambda does before coming here), never a
+    path that would lead out of the folder."""
+    if not _FOLDER_NAME.fullmatch(name) or name in (".", ".."):
+        raise OSError(f"{name!r} cannot name a folder of the mesh's ({kind})")
     base = template_dir.resolve()
     candidates = [] if under_host_tmp(base) else [base / MESH_FOLDER / kind / name]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -107,19 +115,47 @@ def mesh_owned_folder(
     raise OSError(f"cannot write {kind} for {name}: {failure}")
 
 
-def code_folder(template_dir: Path, name: str, path: Path) -> Path:
+class CodeError(Exception):
+    """A local ``Code``/``Content`` that cannot be used as it is (its message says why)."""
+
+
+UNZIPPED_LIMIT = 262_144_000
+"""Lambda's limit on a function's code unzipped (250 MB): a larger archive is refused before
+anything of it is written."""
+
+
+def code_folder(template_dir: Path, kind: str, name: str, path: Path) -> Path:
     """``path`` as a folder of code: itself, or, for a ``.zip`` file (a ``CodeUri`` or
     ``ContentUri`` may name the deployment package), its content extracted into
-    ``.eventmesh/zip/<name>`` (again only when the archive changed), file modes kept (an
-    executable ``bootstrap`` stays executable)."""
-    if not path.is_file() or not zipfile.is_zipfile(path):
+    ``.eventmesh/<kind>/<name>`` (again only when the archive changed, then into an emptied
+    folder, so no file of the previous archive stays), file modes kept (an executable
+    ``bootstrap`` stays executable). Entry names are made relative as :mod:`zipfile` does
+    (``..`` and leading ``/`` dropped); symbolic links are not made (an entry is a file).
+    A file that is not an archive, or an archive over :data:`UNZIPPED_LIMIT`, is a
+    :class:`CodeError`."""
+    if not path.is_file():
         return path
+    shown = os.path.relpath(path, template_dir) if path.is_relative_to(template_dir) else path
+    if not zipfile.is_zipfile(path):
+        raise CodeError(f"{shown} is a file, not a folder or a .zip archive")
+    with zipfile.ZipFile(path) as archive:
+        # zipfile writes no more of an entry than its declared size: their sum bounds it
+        size = sum(info.file_size for info in archive.infolist())
+    if size > UNZIPPED_LIMIT:
+        raise CodeError(
+            f"{shown} unzipped is {size} bytes: Lambda's limit is {UNZIPPED_LIMIT} (250 MB)"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
 
     def fill(folder: Path) -> None:
         marker = folder / ".eventmesh-zip"
         if marker.is_file() and marker.read_text() == digest:
             return
+        for entry in folder.iterdir():  # the previous archive's files
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 target = Path(archive.extract(info, folder))
@@ -128,4 +164,4 @@ def code_folder(template_dir: Path, name: str, path: Path) -> Path:
                     target.chmod(mode | stat.S_IRUSR)
         marker.write_text(digest)
 
-    return mesh_owned_folder(template_dir, "zip", name, fill)
+    return mesh_owned_folder(template_dir, kind, name, fill)

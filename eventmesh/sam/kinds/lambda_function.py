@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from eventmesh._errors import ConfigurationError
 from eventmesh._function import Function
+from eventmesh._registry import check_function_name
 from eventmesh.process._launch import CUSTOM_RUNTIMES, runtime_kind
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
@@ -46,6 +47,7 @@ from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._lambda import (
     MESH_FOLDER,
+    CodeError,
     code_folder,
     integer,
     local_layers,
@@ -128,6 +130,10 @@ class LambdaFunction:
         name = properties.get("FunctionName") or resource.logical_id
         if not isinstance(name, str):
             raise resource.error(f"must be a string, got {name!r}", "FunctionName")
+        try:  # before any file is written for it (inline code, an extracted .zip)
+            check_function_name(name)
+        except ConfigurationError as exc:
+            raise resource.error(str(exc), "FunctionName") from None
         code = properties.get("Code")
         if properties.get("PackageType") == "Image" or (
             isinstance(code, Mapping) and code.get("ImageUri") is not None
@@ -247,9 +253,11 @@ class LambdaFunction:
                 "Code",
             )
         try:
-            return code_folder(context.template_dir, name, folder)
+            return code_folder(context.template_dir, "zip", name, folder)
         except (OSError, zipfile.BadZipFile) as exc:
             raise resource.error(f"cannot extract {folder}: {exc}", "Code") from None
+        except CodeError as exc:
+            raise resource.error(str(exc), "Code") from None
 
     def _layers(self, resource: CfnResource, context: BuildContext) -> list[Path]:
         arns = resource.properties.get("Layers") or []

@@ -1,6 +1,6 @@
 """``AWS::Lambda::LayerVersion`` (what SAM's ``AWS::Serverless::LayerVersion`` becomes): a
 layer whose content is a local folder (SAM's ``ContentUri``, or a plain template's ``Content:
-./layer``) or a local ``.zip`` (extracted into ``.eventmesh/zip/layer-<name>``), known to
+./layer``) or a local ``.zip`` (extracted into ``.eventmesh/layer-zip/<name>-<n>``), known to
 the functions that list its ARN in ``Layers``.
 
 A folder laid out as Lambda extracts a layer (``python/``, ``bin/``, ``lib/``, ...) is used
@@ -19,13 +19,19 @@ the same. ``CompatibleRuntimes``, ``CompatibleArchitectures``, ``Description`` a
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from typing import ClassVar
 
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._lambda import code_folder, local_layers, mesh_owned_folder
+from eventmesh.sam.kinds._lambda import (
+    CodeError,
+    code_folder,
+    local_layers,
+    mesh_owned_folder,
+)
 
 __all__ = ["LambdaLayerVersion"]
 
@@ -37,8 +43,14 @@ class LambdaLayerVersion:
         name = resource.properties.get("LayerName") or resource.logical_id
         if not isinstance(name, str):
             raise resource.error(f"must be a string, got {name!r}", "LayerName")
+        given = name
         if name.startswith("arn:"):
             name = name.rsplit(":", 1)[-1]
+        if not _LAYER_NAME.fullmatch(name):
+            raise resource.error(
+                f"layer name {given!r} must be 1-140 letters, digits, '-' or '_' (or a layer ARN)",
+                "LayerName",
+            )
         folder = context.code_path(resource)
         if folder is None:
             raise resource.error(
@@ -46,16 +58,18 @@ class LambdaLayerVersion:
                 "or Content (CloudFormation) folder",
                 "Content",
             )
-        try:
-            folder = code_folder(context.template_dir, f"layer-{name}", folder)
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise resource.error(f"cannot extract {folder}: {exc}", "Content") from None
-        if not folder.is_dir():
-            raise resource.error(f"the layer's folder {folder} does not exist", "Content")
         known = local_layers(context.mesh)
         prefix = f"arn:aws:lambda:{context.region}:{context.account_id}:layer:{name}:"
         number = 1 + sum(1 for arn in known if arn.startswith(prefix))
         arn = f"{prefix}{number}"
+        try:
+            folder = code_folder(context.template_dir, "layer-zip", f"{name}-{number}", folder)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise resource.error(f"cannot extract {folder}: {exc}", "Content") from None
+        except CodeError as exc:
+            raise resource.error(str(exc), "Content") from None
+        if not folder.is_dir():
+            raise resource.error(f"the layer's folder {folder} does not exist", "Content")
         if _is_python_source(folder):
             try:
                 folder = _python_layout(context.template_dir, f"{name}-{number}", folder)
@@ -65,6 +79,8 @@ class LambdaLayerVersion:
         return Built(folder, arn, {"LayerVersionArn": arn})
 
 
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
+"""Lambda's layer names (the part after ``layer:`` in a layer ARN)."""
 _LAYOUT = ("python", "bin", "lib", "nodejs", "java", "ruby", "extensions", "bootstrap")
 """What a built layer holds at its root (Lambda's /opt layout)."""
 
