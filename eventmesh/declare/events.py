@@ -18,6 +18,7 @@ import orjson
 
 from eventmesh._errors import EventMeshError
 from eventmesh.declare import DeclarationError
+from eventmesh.declare._values import integer
 from eventmesh.patterns import Pattern
 from eventmesh.resources.bus import Bus, Rule, Target
 from eventmesh.resources.schedule_expression import ScheduleExpression
@@ -122,11 +123,24 @@ def target_spec(target: Mapping[str, Any]) -> Target:
             )
         settings["partition_key_path"] = kinesis["PartitionKeyPath"]
     retry = target.get("RetryPolicy") or {}
-    if retry.get("MaximumRetryAttempts") is not None:
-        settings["max_retries"] = retry["MaximumRetryAttempts"]
-    if retry.get("MaximumEventAgeInSeconds") is not None:
-        settings["max_event_age"] = retry["MaximumEventAgeInSeconds"]
+    if not isinstance(retry, Mapping):
+        raise DeclarationError(
+            f"Target {target_id}: RetryPolicy is an object (MaximumRetryAttempts, "
+            "MaximumEventAgeInSeconds).",
+            "RetryPolicy",
+        )
+    for member, setting in (
+        ("MaximumRetryAttempts", "max_retries"),
+        ("MaximumEventAgeInSeconds", "max_event_age"),
+    ):
+        if retry.get(member) is not None:
+            number = integer(retry[member])  # a template may write it as text
+            settings[setting] = retry[member] if number is None else number
     dead_letter = target.get("DeadLetterConfig") or {}
+    if not isinstance(dead_letter, Mapping):
+        raise DeclarationError(
+            f"Target {target_id}: DeadLetterConfig is an object with an Arn.", "DeadLetterConfig"
+        )
     if dead_letter.get("Arn"):
         settings["dead_letter"] = dead_letter["Arn"]
     try:

@@ -25,6 +25,7 @@ import orjson
 
 from eventmesh._errors import EventMeshError, ResourceNotFoundError
 from eventmesh.declare import DeclarationError
+from eventmesh.declare._values import integer
 from eventmesh.delivery.errors import DeliveryError, classify
 from eventmesh.resources.bus import Bus
 from eventmesh.resources.queue import Queue
@@ -42,9 +43,11 @@ __all__ = [
     "SchedulerTarget",
     "check_schedule",
     "check_target",
+    "dead_letter_arn",
     "flexible_window",
     "make_schedule",
     "moment",
+    "retry_policy",
     "schedule_arn",
 ]
 
@@ -113,8 +116,38 @@ def flexible_window(params: Mapping[str, Any]) -> int | None:
     return minutes
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def retry_policy(target: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``RetryPolicy``'s ``MaximumRetryAttempts`` and ``MaximumEventAgeInSeconds`` (None when
+    not given; integers or their text, as a template may write them)."""
+    retry = target.get("RetryPolicy") or {}
+    if not isinstance(retry, Mapping):
+        raise DeclarationError(
+            "RetryPolicy is an object (MaximumRetryAttempts, MaximumEventAgeInSeconds).",
+            "Target.RetryPolicy",
+        )
+    numbers: list[int | None] = []
+    for member, low, high in (
+        ("MaximumRetryAttempts", 0, MAX_RETRIES),
+        ("MaximumEventAgeInSeconds", MIN_EVENT_AGE, MAX_EVENT_AGE),
+    ):
+        value = retry.get(member)
+        number = None if value is None else integer(value)
+        if value is not None and number is None:
+            raise DeclarationError(
+                f"{member} must be from {low} to {high}.", f"Target.RetryPolicy.{member}"
+            )
+        numbers.append(number)
+    return numbers[0], numbers[1]
+
+
+def dead_letter_arn(target: Mapping[str, Any]) -> Any:
+    """``DeadLetterConfig``'s ``Arn`` (None when there is none)."""
+    config = target.get("DeadLetterConfig") or {}
+    if not isinstance(config, Mapping):
+        raise DeclarationError(
+            "DeadLetterConfig is an object with an Arn.", "Target.DeadLetterConfig"
+        )
+    return config.get("Arn")
 
 
 def check_target(target: Any) -> str:
@@ -137,10 +170,16 @@ def check_target(target: Any) -> str:
             raise DeclarationError(
                 "Target Input must be well-formed JSON for this target.", "Target.Input"
             ) from None
-    if service == "kinesis" and not (target.get("KinesisParameters") or {}).get("PartitionKey"):
+    kinesis = target.get("KinesisParameters")
+    if service == "kinesis" and not (isinstance(kinesis, Mapping) and kinesis.get("PartitionKey")):
         raise DeclarationError(
             "KinesisParameters with a PartitionKey are required for a stream.",
             "Target.KinesisParameters",
+        )
+    sqs = target.get("SqsParameters")
+    if sqs is not None and not isinstance(sqs, Mapping):
+        raise DeclarationError(
+            "SqsParameters is an object with a MessageGroupId.", "Target.SqsParameters"
         )
     if service == "events":
         parameters = target.get("EventBridgeParameters")
@@ -151,20 +190,18 @@ def check_target(target: Any) -> str:
                 "EventBridgeParameters are required for an event bus target.",
                 "Target.EventBridgeParameters",
             )
-    retry = target.get("RetryPolicy") or {}
-    attempts = retry.get("MaximumRetryAttempts")
-    if attempts is not None and not (_whole(attempts) and 0 <= attempts <= MAX_RETRIES):
+    attempts, age = retry_policy(target)
+    if attempts is not None and not 0 <= attempts <= MAX_RETRIES:
         raise DeclarationError(
             f"MaximumRetryAttempts must be from 0 to {MAX_RETRIES}.",
             "Target.RetryPolicy.MaximumRetryAttempts",
         )
-    age = retry.get("MaximumEventAgeInSeconds")
-    if age is not None and not (_whole(age) and MIN_EVENT_AGE <= age <= MAX_EVENT_AGE):
+    if age is not None and not MIN_EVENT_AGE <= age <= MAX_EVENT_AGE:
         raise DeclarationError(
             f"MaximumEventAgeInSeconds must be from {MIN_EVENT_AGE} to {MAX_EVENT_AGE}.",
             "Target.RetryPolicy.MaximumEventAgeInSeconds",
         )
-    dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
+    dead_letter = dead_letter_arn(target)
     if dead_letter is not None and not (
         isinstance(dead_letter, str) and dead_letter.startswith("arn:aws:sqs:")
     ):
@@ -199,7 +236,7 @@ def make_schedule(mesh: Mesh, params: Mapping[str, Any], *, name: str, arn: str)
     """The mesh's schedule of a checked declaration (:func:`check_schedule`), named ``name``
     in the mesh and going by ``arn``; it starts when the mesh runs (at once if it runs)."""
     target = params["Target"]
-    retry = target.get("RetryPolicy") or {}
+    attempts, age = retry_policy(target)
     try:
         return mesh.schedule(
             params["ScheduleExpression"],
@@ -210,9 +247,9 @@ def make_schedule(mesh: Mesh, params: Mapping[str, Any], *, name: str, arn: str)
             name=name,
             start=moment(params.get("StartDate"), "StartDate"),
             end=moment(params.get("EndDate"), "EndDate"),
-            retries=retry.get("MaximumRetryAttempts", MAX_RETRIES),
-            max_event_age=retry.get("MaximumEventAgeInSeconds", MAX_EVENT_AGE),
-            dead_letter=(target.get("DeadLetterConfig") or {}).get("Arn"),
+            retries=MAX_RETRIES if attempts is None else attempts,
+            max_event_age=MAX_EVENT_AGE if age is None else age,
+            dead_letter=dead_letter_arn(target),
             arn=arn,
         )
     except EventMeshError as exc:

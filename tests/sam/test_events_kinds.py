@@ -549,3 +549,88 @@ def test_errors_name_the_resource_and_property(
     with pytest.raises(TemplateError) as raised:
         build_application(template(resources), mesh=mesh)
     assert str(raised.value).startswith(message)
+
+
+def rule_target(**extra: Any) -> dict[str, Any]:
+    """A scheduled rule whose one target has ``extra`` members."""
+    return {
+        "R": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "ScheduleExpression": "rate(5 minutes)",
+                "Targets": [{"Id": "T", "Arn": FUNCTION_ARN, **extra}],
+            },
+        }
+    }
+
+
+STREAM_ARN = f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/clicks"
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        (
+            rule_target(RetryPolicy="twice"),
+            "Resources.R.Properties.Targets[0].RetryPolicy (AWS::Events::Rule): Target T: "
+            "RetryPolicy is an object (MaximumRetryAttempts, MaximumEventAgeInSeconds).",
+        ),
+        (
+            rule_target(DeadLetterConfig="dlq"),
+            "Resources.R.Properties.Targets[0].DeadLetterConfig (AWS::Events::Rule): Target T: "
+            "DeadLetterConfig is an object with an Arn.",
+        ),
+        (
+            {"S": scheduler_resource({"Arn": FUNCTION_ARN, "RetryPolicy": "twice"})},
+            "Resources.S.Properties.Target.RetryPolicy (AWS::Scheduler::Schedule): RetryPolicy "
+            "is an object (MaximumRetryAttempts, MaximumEventAgeInSeconds).",
+        ),
+        (
+            {"S": scheduler_resource({"Arn": FUNCTION_ARN, "DeadLetterConfig": "dlq"})},
+            "Resources.S.Properties.Target.DeadLetterConfig (AWS::Scheduler::Schedule): "
+            "DeadLetterConfig is an object with an Arn.",
+        ),
+        (
+            {"S": scheduler_resource({"Arn": STREAM_ARN, "KinesisParameters": "key"})},
+            "Resources.S.Properties.Target.KinesisParameters (AWS::Scheduler::Schedule): "
+            "KinesisParameters with a PartitionKey are required for a stream.",
+        ),
+        (
+            {"S": scheduler_resource({"Arn": QUEUE_ARN + "jobs", "SqsParameters": "g"})},
+            "Resources.S.Properties.Target.SqsParameters (AWS::Scheduler::Schedule): "
+            "SqsParameters is an object with a MessageGroupId.",
+        ),
+        (
+            {"S": scheduler_resource({"Arn": FUNCTION_ARN}, Name="nightly report")},
+            "Resources.S.Properties.Name (AWS::Scheduler::Schedule): Name must be 1-64 letters, "
+            "digits, '-', '_' or '.', got 'nightly report'",
+        ),
+    ],
+)
+def test_odd_property_types_are_errors_naming_the_path(
+    mesh: Mesh, resources: dict[str, Any], message: str
+) -> None:
+    """Not AttributeErrors: a mapping expected and something else given, in templates (the
+    same declarations serve the AWS endpoint)."""
+    worker(mesh)
+    mesh.queue("jobs")
+    mesh.stream("clicks")
+    with pytest.raises(TemplateError) as raised:
+        build_application(template(resources), mesh=mesh)
+    assert str(raised.value).startswith(message)
+
+
+def test_retry_numbers_written_as_text_are_taken(mesh: Mesh) -> None:
+    """CloudFormation takes an Integer property written as text (``"3"``), as other kinds do."""
+    worker(mesh)
+    retry = {"MaximumRetryAttempts": "3", "MaximumEventAgeInSeconds": "600"}
+    resources = {
+        **rule_target(RetryPolicy=retry),
+        "S": scheduler_resource({"Arn": FUNCTION_ARN, "RetryPolicy": retry}),
+    }
+    app = build_application(template(resources), mesh=mesh)
+    rule, schedule = app.resources["R"].value, app.resources["S"].value
+    assert isinstance(rule, Rule) and isinstance(schedule, Schedule)
+    spec = rule.targets[0].spec
+    assert (spec.max_retries, spec.max_event_age) == (3, 600)
+    assert (schedule.retries, schedule.max_event_age) == (3, 600.0)

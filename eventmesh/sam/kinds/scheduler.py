@@ -12,6 +12,7 @@ declared and does not fire.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, ClassVar
 
 from eventmesh.declare import DeclarationError, scheduler
@@ -22,6 +23,8 @@ from eventmesh.sam.kinds._targets import has_target, left_out_resource
 __all__ = ["ScheduleKind"]
 
 _METADATA = ("KmsKeyArn",)
+_NAME = re.compile(r"[0-9a-zA-Z_.-]{1,64}")
+"""Scheduler's pattern for a schedule's and a group's name."""
 
 
 def mesh_name(group: str, name: str) -> str:
@@ -41,6 +44,12 @@ class ScheduleKind:
         group = properties.get("GroupName") or "default"
         if not isinstance(name, str) or not isinstance(group, str):
             raise resource.error("Name and GroupName are text", "Name")
+        for member, value in (("Name", name), ("GroupName", group)):
+            if not _NAME.fullmatch(value):
+                raise resource.error(
+                    f"{member} must be 1-64 letters, digits, '-', '_' or '.', got {value!r}",
+                    member,
+                )
         arn = scheduler.schedule_arn(context.mesh, group, name)
         left_out = self._left_out_target(properties.get("Target"), context)
         if left_out is not None:
@@ -59,7 +68,7 @@ class ScheduleKind:
             raise resource.error(
                 f"nothing in the template or the mesh has the ARN {target['Arn']}", "Target.Arn"
             )
-        dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
+        dead_letter = scheduler.dead_letter_arn(target)
         if dead_letter is not None and context.find(dead_letter) is None:
             raise resource.error(
                 f"no queue {dead_letter} in the template or the mesh",
