@@ -114,6 +114,25 @@ def _list(value: Any, where: str) -> Sequence[Any]:
     return value
 
 
+def _only(value: Mapping[str, Any], members: frozenset[str], where: str | None) -> None:
+    """CloudFormation's refusal of a member its schema does not have (the API's spelling in
+    a template, say), which would otherwise be skipped: a filter or a whole configuration
+    silently not applied."""
+    for member in value:
+        if member not in members:
+            raise NotificationError(f"extraneous key [{member}] is not permitted", where)
+
+
+_CLOUDFORMATION_MEMBERS = frozenset(
+    (
+        "EventBridgeConfiguration",
+        "LambdaConfigurations",
+        "QueueConfigurations",
+        "TopicConfigurations",
+    )
+)
+
+
 def _rules(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     rules: list[tuple[str, str]] = []
     for index, rule in enumerate(_list(value, where)):
@@ -159,18 +178,20 @@ def from_api(configuration: Mapping[str, Any]) -> NotificationDeclaration:
 def from_cloudformation(configuration: Mapping[str, Any]) -> NotificationDeclaration:
     """``AWS::S3::Bucket``'s ``NotificationConfiguration`` (its properties resolved)."""
     targets: list[TargetDeclaration] = []
+    _only(configuration, _CLOUDFORMATION_MEMBERS, None)
     for member, target_member, kind in _CLOUDFORMATION:
         for index, config in enumerate(_list(configuration.get(member), member)):
             where = f"{member}[{index}]"
             config = _mapping(config, where)
+            _only(config, frozenset(("Event", "Filter", target_member)), where)
             event = _required(config, "Event", where)
             if not isinstance(event, str):
                 raise NotificationError("Event is one S3 event type, a string", f"{where}.Event")
             rules_where = f"{where}.Filter.S3Key.Rules"
-            s3_key = _mapping(
-                _mapping(config.get("Filter"), f"{where}.Filter").get("S3Key"),
-                f"{where}.Filter.S3Key",
-            )
+            key_filter = _mapping(config.get("Filter"), f"{where}.Filter")
+            _only(key_filter, frozenset(("S3Key",)), f"{where}.Filter")
+            s3_key = _mapping(key_filter.get("S3Key"), f"{where}.Filter.S3Key")
+            _only(s3_key, frozenset(("Rules",)), f"{where}.Filter.S3Key")
             targets.append(
                 TargetDeclaration(
                     where=where,
@@ -185,7 +206,9 @@ def from_cloudformation(configuration: Mapping[str, Any]) -> NotificationDeclara
     eventbridge = configuration.get("EventBridgeConfiguration")
     enabled = False
     if eventbridge is not None:
-        flag = _mapping(eventbridge, "EventBridgeConfiguration").get("EventBridgeEnabled", True)
+        settings = _mapping(eventbridge, "EventBridgeConfiguration")
+        _only(settings, frozenset(("EventBridgeEnabled",)), "EventBridgeConfiguration")
+        flag = settings.get("EventBridgeEnabled", True)
         enabled = _boolean(flag, "EventBridgeConfiguration.EventBridgeEnabled")
     return NotificationDeclaration(tuple(targets), enabled)
 

@@ -276,6 +276,45 @@ async def test_eventbridge_configuration(mesh: Mesh) -> None:
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled",
             "must be true or false, got 'maybe'",
         ),
+        (  # the API's spelling, which CloudFormation does not take
+            {"LambdaFunctionConfigurations": [
+                {"Events": ["s3:ObjectCreated:*"], "LambdaFunctionArn": FUNCTION_ARN + "worker"},
+            ]},
+            "NotificationConfiguration",
+            "extraneous key [LambdaFunctionConfigurations] is not permitted",
+        ),
+        (
+            {"QueueConfigurations": [{
+                "Event": "s3:ObjectCreated:*", "Queue": "arn:aws:sqs:us-east-1:123456789012:q",
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "in/"}]}},
+            }]},
+            "NotificationConfiguration.QueueConfigurations[0].Filter",
+            "extraneous key [Key] is not permitted",
+        ),
+        (
+            {"LambdaConfigurations": [{
+                "Event": "s3:ObjectCreated:*", "Function": FUNCTION_ARN + "worker",
+                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "in/"}],
+                                     "Prefix": "in/"}},
+            }]},
+            "NotificationConfiguration.LambdaConfigurations[0].Filter.S3Key",
+            "extraneous key [Prefix] is not permitted",
+        ),
+        (
+            {"TopicConfigurations": [{
+                "Event": "s3:ObjectCreated:*", "Topic": "arn:aws:sns:us-east-1:123456789012:t",
+                "Events": ["s3:ObjectRemoved:*"],
+            }]},
+            "NotificationConfiguration.TopicConfigurations[0]",
+            "extraneous key [Events] is not permitted",
+        ),
+        (
+            {"LambdaConfigurations": [
+                {"Event": "s3:ObjectCreated:*", "Function": FUNCTION_ARN + "worker:live"},
+            ]},
+            "NotificationConfiguration.LambdaConfigurations[0].Function",
+            f"{FUNCTION_ARN}worker:live names no function of the template or the mesh",
+        ),
     ],
 )  # fmt: skip
 def test_a_bad_notification_configuration_names_its_path(

@@ -23,12 +23,10 @@ replication, object lock, website hosting and CORS rules.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from eventmesh._errors import ConfigurationError
-from eventmesh._function import Function
+from eventmesh._errors import ConfigurationError, EventMeshError
 from eventmesh.declare import DeclarationError
 from eventmesh.declare.bucket_notifications import (
     TargetDeclaration,
@@ -43,7 +41,6 @@ from eventmesh.sam.kinds import register
 __all__ = ["S3Bucket", "bucket_name"]
 
 MAX_NAME = 63
-_FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[^:]*:[^:]*:function:([^:]+)(?::[^:]+)?$")
 _LEGACY_WEBSITE_REGIONS = frozenset(
     {
         "us-east-1",
@@ -186,9 +183,11 @@ def _check_target(
         raise resource.error(f"an ARN, got {target!r}", path)
     wanted = {"lambda": "function", "sqs": "queue", "sns": "topic"}[declared.kind]
     if declared.kind == "lambda":
-        match = _FUNCTION_ARN.match(target)
-        found = context.find(match.group(1) if match else target)
-        ok = isinstance(found, Function)
+        try:  # a name or an ARN, its version or alias too
+            context.mesh.resolve_function(target)
+            ok = True
+        except EventMeshError:
+            ok = False
     else:
         found = context.find(target)
         ok = isinstance(found, Queue if declared.kind == "sqs" else Topic)
