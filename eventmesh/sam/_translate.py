@@ -299,41 +299,57 @@ def _set_aside_nested_applications(template: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _include_local(value: Any, base: Path, where: str) -> Any:
+def _include_local(value: Any, base: Path, where: str, within: tuple[Path, ...] = ()) -> Any:
     """``value`` with each ``Fn::Transform`` of ``AWS::Include`` whose ``Location`` is a local
     file (an API's ``DefinitionBody`` kept in ``api.yaml``, as ``sam package`` uploads it)
     replaced by the file's document, as ``sam local`` reads it; a snippet given beside other
     keys (a section's ``Fn::Transform``) is merged into them. An include from S3 is left: the
-    resolver names it as not readable locally."""
+    resolver names it as not readable locally.
+
+    A local ``Location`` is a path from the template's folder (in an included file too), as
+    ``aws cloudformation package`` reads it; it may lead out of that folder (``../shared/
+    api.yaml``), as ``CodeUri`` may: the template names the code that runs, so it is trusted
+    as much. Only regular files are read (a device or a pipe would never end), and a file
+    that includes itself, directly or not, is an error (``within``: the files being
+    included)."""
     if isinstance(value, list):
-        return [_include_local(item, base, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_include_local(item, base, f"{where}[{i}]", within) for i, item in enumerate(value)]
     if not isinstance(value, dict):
         return value
     result: dict[str, Any] = {}
     for key, item in value.items():
         place = f"{where}.{key}" if where else str(key)
-        included = _included(item, base, place) if key == "Fn::Transform" else None
-        if included is None:
-            result[key] = _include_local(item, base, place)
-        elif len(value) == 1:
-            return _include_local(included, base, where)
-        elif isinstance(included, dict):
-            result.update(_include_local(included, base, where))
-        else:
+        found = _included(item, base, place, within) if key == "Fn::Transform" else None
+        if found is None:
+            result[key] = _include_local(item, base, place, within)
+            continue
+        included, path = found
+        if len(value) == 1:
+            return _include_local(included, base, where, (*within, path))
+        if not isinstance(included, dict):
             raise TemplateError(f"{place}: a snippet included beside other keys is a mapping")
+        result.update(_include_local(included, base, where, (*within, path)))
     return result
 
 
-def _included(transform: Any, base: Path, where: str) -> Any:
-    """The document an ``AWS::Include`` names, if it is a local file; else ``None``."""
+def _included(
+    transform: Any, base: Path, where: str, within: tuple[Path, ...]
+) -> tuple[Any, Path] | None:
+    """The document an ``AWS::Include`` names and its file, if it is a local file; else
+    ``None``."""
     if not isinstance(transform, dict) or transform.get("Name") != "AWS::Include":
         return None
     parameters = transform.get("Parameters")
     location = parameters.get("Location") if isinstance(parameters, dict) else None
     if not isinstance(location, str) or "://" in location:
         return None
+    path = (base / location).resolve()
+    if path in within:
+        raise TemplateError(f"{where}: AWS::Include {location}: the file includes itself")
+    if path.exists() and not path.is_file():
+        raise TemplateError(f"{where}: AWS::Include {location}: not a file ({path})")
     try:
-        return load_document(base / location)
+        return load_document(path), path
     except TemplateError as exc:
         raise TemplateError(f"{where}: AWS::Include {location}: {exc}") from None
 

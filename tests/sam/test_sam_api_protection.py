@@ -10,6 +10,9 @@ fast; the HTTP ones go through the real front with httpx.
 from __future__ import annotations
 
 import copy
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +21,7 @@ import pytest
 from eventmesh import Mesh, Telemetry
 from eventmesh.gateway.apis import Api
 from eventmesh.http import HttpServer
-from eventmesh.sam import TemplateError, build_application
+from eventmesh.sam import TemplateError, build_application, load_template
 
 REGION = "us-east-1"
 FN = f"arn:aws:lambda:{REGION}:123456789012:function"
@@ -395,3 +398,59 @@ def test_odd_values_in_the_explicit_forms_are_errors_naming_their_place() -> Non
     }
     with pytest.raises(TemplateError, match=r"^Resources\.Api\.Properties\.BinaryMediaTypes \("):
         build_application(binary, mesh=new_mesh())
+
+
+# -- AWS::Include of local files -------------------------------------------------------------
+
+
+def include(location: str) -> dict[str, Any]:
+    return {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": location}}}
+
+
+def including(location: str) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Body": include(location)}}
+        }
+    }
+
+
+def test_an_include_may_lead_out_of_the_templates_folder(tmp_path: Path) -> None:
+    """A definition shared by several applications (``../shared/api.json``) is read, as
+    ``aws cloudformation package`` and ``CodeUri`` read paths out of the template's folder:
+    the template names the code that runs, so it is trusted as much."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "app").mkdir()
+    body = rest_api({"/x": {"get": proxy()}})["Resources"]["Api"]["Properties"]["Body"]
+    (tmp_path / "shared" / "api.json").write_text(json.dumps(body))
+    (tmp_path / "app" / "template.json").write_text(json.dumps(including("../shared/api.json")))
+    mesh = new_mesh()
+    load_template(tmp_path / "app" / "template.json", mesh=mesh)
+    assert list(routes(mesh)) == ["GET /x"]
+
+
+def test_a_file_including_itself_is_an_error(tmp_path: Path) -> None:
+    """An include cycle was a RecursionError."""
+    (tmp_path / "a.json").write_text(json.dumps({"paths": include("b.json")}))
+    (tmp_path / "b.json").write_text(json.dumps(include("./a.json")))
+    (tmp_path / "template.json").write_text(json.dumps(including("a.json")))
+    with pytest.raises(TemplateError) as raised:
+        load_template(tmp_path / "template.json", mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.Api.Properties.Body.paths.Fn::Transform: AWS::Include ./a.json: "
+        "the file includes itself"
+    )
+
+
+def test_only_a_regular_file_is_included(tmp_path: Path) -> None:
+    """A folder is an error, and so is a pipe (reading one would wait forever)."""
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    for name in ("folder", "pipe"):
+        (tmp_path / "template.json").write_text(json.dumps(including(name)))
+        with pytest.raises(TemplateError) as raised:
+            load_template(tmp_path / "template.json", mesh=new_mesh())
+        assert str(raised.value) == (
+            f"Resources.Api.Properties.Body.Fn::Transform: AWS::Include {name}: "
+            f"not a file ({tmp_path / name})"
+        )
