@@ -110,7 +110,9 @@ def _load_template(
     try:
         application = load_template(path, parameters=parameters, mesh=mesh, strict=strict)
     except EventMeshError as exc:
-        raise CliError(f"{spec}: {exc}") from None
+        message = str(exc)
+        named = message.startswith((spec, str(path), str(path.resolve())))
+        raise CliError(message if named else f"{spec}: {message}") from None
     except ImportError as exc:
         raise CliError(
             f"{spec}: needs the sam extra ({exc}): pip install 'eventmesh[sam]'"

@@ -23,6 +23,8 @@ __all__ = ["LEVELS", "FORMATS", "JsonFormatter", "TextFormatter", "check_level",
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")
+LEVEL_EXPECTED = f"expected one of {', '.join(LEVELS)} (any case)"
+FORMAT_EXPECTED = "expected text or json"
 
 _STANDARD = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
@@ -72,17 +74,26 @@ def check_level(level: str) -> str:
     """A level name (any case), or a usage error listing the names."""
     upper = str(level).strip().upper()
     if upper not in LEVELS:
-        raise CliError(
-            f"--log-level {level!r}: expected one of {', '.join(LEVELS)} (any case)", status=2
-        )
+        raise CliError(f"--log-level {level!r}: {LEVEL_EXPECTED}", status=2)
     return upper
 
 
 def check_format(name: str) -> str:
     lower = str(name).strip().lower()
     if lower not in FORMATS:
-        raise CliError(f"--log-format {name!r}: expected text or json", status=2)
+        raise CliError(f"--log-format {name!r}: {FORMAT_EXPECTED}", status=2)
     return lower
+
+
+def level_value(text: str) -> None:
+    """An ``EVENTMESH_LOG_LEVEL`` value's check (the message names the variable)."""
+    if text.strip().upper() not in LEVELS:
+        raise CliError(LEVEL_EXPECTED, 2)
+
+
+def format_value(text: str) -> None:
+    if text.strip().lower() not in FORMATS:
+        raise CliError(FORMAT_EXPECTED, 2)
 
 
 def configure(level: str, format: str = "text", stream: TextIO | None = None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from eventmesh._errors import EventMeshError
-from eventmesh.cli._logging import FORMATS, LEVELS
+from eventmesh.cli._logging import FORMATS, LEVELS, format_value, level_value
 from eventmesh.cli._settings import CliError, env_flag, env_option, from_environment
 
 __all__ = ["add_app_arguments", "add_log_arguments", "parameters_of"]
@@ -44,6 +44,7 @@ def add_log_arguments(parser: argparse.ArgumentParser, default_level: str = "INF
         parser,
         "--log-level",
         env="EVENTMESH_LOG_LEVEL",
+        check=level_value,
         default=default_level,
         metavar="LEVEL",
         help=f"one of {', '.join(LEVELS)}, any case (default {default_level})",
@@ -52,6 +53,7 @@ def add_log_arguments(parser: argparse.ArgumentParser, default_level: str = "INF
         parser,
         "--log-format",
         env="EVENTMESH_LOG_FORMAT",
+        check=format_value,
         default="text",
         metavar="FORMAT",
         help=f"{' or '.join(FORMATS)}: lines with UTC time, level and logger, or one JSON "

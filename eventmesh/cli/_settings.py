@@ -52,14 +52,21 @@ def env_option(
     env: str,
     help: str,
     convert: Callable[[str], Any] | None = None,
+    check: Callable[[str], Any] | None = None,
     **keywords: Any,
 ) -> None:
     """``parser.add_argument(*flags, ...)`` whose default is ``$env`` (converted by
-    ``convert``, a bad value a usage error naming the variable, raised by
-    :func:`check_environment` when this subcommand runs) when it is set."""
+    ``convert``, or checked by ``check``, which raises CliError; a bad value a usage error
+    naming the variable, raised by :func:`check_environment` when this subcommand runs) when
+    it is set."""
     default = keywords.pop("default", None)
     raw = os.environ.get(env)
     if raw is not None and raw != "":
+        if check is not None:
+            try:
+                check(raw)
+            except CliError as exc:
+                _refuse(parser, f"{env}={raw!r}: {exc}")
         if convert is None:
             default = raw
         else:

@@ -84,6 +84,18 @@ def _loader() -> type[yaml.SafeLoader]:
     return CloudFormationLoader
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML error on one line: where, and what (PyYAML's own text spans several lines,
+    with a copy of the offending line)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return f"{where}: {problem}" + (f" ({context})" if context else "")
+
+
 def parse_document(
     text: str, source: str = "<template>", notes: list[str] | None = None
 ) -> dict[str, Any]:
@@ -98,7 +110,7 @@ def parse_document(
         try:
             document = loader.get_single_data()
         except yaml.YAMLError as exc:
-            raise TemplateError(f"{source}: not valid YAML or JSON: {exc}") from None
+            raise TemplateError(f"{source}: not valid YAML or JSON: {_yaml_problem(exc)}") from None
         finally:
             loader.dispose()
         if notes is not None:
