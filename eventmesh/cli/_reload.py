@@ -5,7 +5,9 @@ The code folders of the mesh's process functions (a template's functions; ``hand
 (watchfiles). When a file under one changes, each function whose code is there retires its
 execution environments (:meth:`~eventmesh.process._function.ProcessFunction.reload_code`):
 invocations running finish in their old process, which then ends; idle processes end at once;
-the next invocation starts a new process, cold, which loads the new files. Queued events
+the next invocation starts a new process, cold, which loads the new files (the changed
+files' cached bytecode is removed first, so an edit that keeps a file's size within the same
+second is not hidden by it). Queued events
 (a function's asynchronous queue, messages a mapping has not taken yet) stay where they are
 and run on the new code.
 
@@ -17,6 +19,7 @@ logged as needing a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -92,6 +95,8 @@ class Reloader:
             inside = [file for file in files if file == folder or folder in file.parents]
             if not inside:
                 continue
+            for file in inside:
+                _forget_bytecode(file)
             for function in functions:
                 if function in reloaded:
                     continue
@@ -107,3 +112,14 @@ class Reloader:
                     extra={"function_name": function.name},
                 )
         return reloaded
+
+
+def _forget_bytecode(source: Path) -> None:
+    """Remove the cached bytecode of a changed ``.py`` file. Python trusts a ``.pyc`` whose
+    recorded source size and mtime (whole seconds) match: an edit that keeps the size, made
+    within the second the old code was compiled, would otherwise run the old code."""
+    if source.suffix != ".py":
+        return
+    for cached in (source.parent / "__pycache__").glob(f"{source.stem}.*.pyc"):
+        with contextlib.suppress(OSError):
+            cached.unlink()

@@ -1,0 +1,95 @@
+"""``eventmesh run --reload``: a process function's file changes on disk, the watcher sees it,
+new invocations run the new code in new environments while the invocation in flight
+finishes on the old one; a changed template asks for a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from process_prefix import skip_if_hidden
+
+from eventmesh import Mesh, Telemetry
+from eventmesh.cli._app import LoadedApp
+from eventmesh.cli._reload import Reloader
+
+pytestmark = skip_if_hidden
+
+VERSION = """\
+import time
+
+def handler(event, context):
+    if event == "slow":
+        time.sleep(1.5)
+    return "{version}"
+"""
+
+
+@pytest.fixture
+def code() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="eventmesh-reload-", dir="/var/tmp"))
+    (root / "src").mkdir()
+    (root / "src" / "app.py").write_text(VERSION.format(version="v1"))
+    (root / "template.yaml").write_text("Resources: {}\n")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not seen in {timeout} s: {what}")
+
+
+async def test_changed_code_runs_in_new_environments_and_the_running_one_finishes(
+    code: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="eventmesh.reload")
+    mesh = Mesh(telemetry=Telemetry(enabled=False), drain_timeout=10)
+    function = mesh.function(name="greet", handler="app.handler", code=code / "src", timeout=10)
+    reloader = Reloader(LoadedApp("template.yaml", mesh, template=code / "template.yaml"))
+    assert reloader.paths == [(code / "src").resolve(), (code / "template.yaml").resolve()]
+    async with mesh:
+        watching = asyncio.create_task(reloader.run())
+        try:
+            assert (await mesh.invoke("greet", "warm")).payload == "v1"
+            slow = asyncio.create_task(mesh.invoke("greet", "slow"))
+            pool = function.latest.pool
+            assert pool is not None
+            await _until(lambda: pool.busy == 1 and pool.idle == 0, "the slow one running")
+            await asyncio.sleep(0.3)  # the watcher is watching by now
+            (code / "src" / "app.py").write_text(VERSION.format(version="v2"))
+            await _until(lambda: "reloaded greet" in caplog.text, "the reload")
+            fresh = await mesh.invoke("greet", "fresh")
+            old = await slow
+            again = await mesh.invoke("greet", "again")
+        finally:
+            reloader.stop()
+            await watching
+    assert old.payload == "v1"  # in flight when the code changed: finished on the old code
+    assert fresh.payload == "v2" and fresh.cold_start is True
+    assert again.payload == "v2" and again.cold_start is False
+    assert pool.size == 1  # the old environment went once its invocation ended
+    assert (
+        "reloaded greet: app.py changed; new invocations start with the new code "
+        "(0 idle environments ended, 1 running finish on the old code)"
+    ) in caplog.messages
+
+
+async def test_a_changed_template_is_said_to_need_a_restart(
+    code: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    reloader = Reloader(LoadedApp("template.yaml", mesh, template=code / "template.yaml"))
+    assert reloader.apply([(code / "template.yaml").resolve()]) == []
+    assert caplog.messages == [
+        f"{(code / 'template.yaml').resolve()} changed: restart eventmesh run to apply it "
+        "(functions' code reloads by itself; the template does not)"
+    ]
