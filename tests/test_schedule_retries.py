@@ -69,7 +69,7 @@ async def test_retries_run_out_into_the_dead_letter_queue(clock: VirtualClock, m
     rule = mesh.schedule(
         "rate(5 minutes)",
         target,
-        input={"job": "nightly"},
+        input={"job": "nightly", "run": "<aws.scheduler.execution-id>"},
         retries=2,
         dead_letter=dlq,
         arn=SCHEDULE_ARN,
@@ -79,18 +79,25 @@ async def test_retries_run_out_into_the_dead_letter_queue(clock: VirtualClock, m
         await clock.advance(5 * MINUTE + 10)
         (message,) = await dlq.receive()
     assert len(target.payloads) == 3  # the first attempt and two retries
-    assert orjson.loads(message.body) == {"job": "nightly"}
+    last = target.payloads[-1]
+    assert orjson.loads(message.body) == last  # the payload of the last attempt
     attributes = attributes_of(message)
+    # Scheduler's dead-letter event (its user guide, "Retrieve the dead-letter event"): every
+    # attribute a String, the execution id the last attempt's.
     assert attributes == {
         "ERROR_CODE": "ERROR_FROM_TARGET",
         "ERROR_MESSAGE": "target down (call 3)",
-        "TARGET_ARN": attributes["TARGET_ARN"],
-        "SCHEDULE_ARN": SCHEDULE_ARN,
+        "EXECUTION_ID": last["run"],
         "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+        "IS_PAYLOAD_TRUNCATED": "false",
         "RETRY_ATTEMPTS": "2",
+        "SCHEDULED_TIME": "2026-01-01T00:05:00Z",
+        "SCHEDULE_ARN": SCHEDULE_ARN,
+        "TARGET_ARN": attributes["TARGET_ARN"],
     }
+    assert re.fullmatch(r"[0-9a-f]{16}", attributes["EXECUTION_ID"])
     assert attributes["TARGET_ARN"].endswith("Flaky")  # a callable is named by its class
-    assert message.message_attributes["RETRY_ATTEMPTS"]["DataType"] == "Number"
+    assert {value["DataType"] for value in message.message_attributes.values()} == {"String"}
     assert (rule.dead_lettered, rule.dropped, rule.failures) == (1, 0, 3)
 
 
@@ -134,12 +141,17 @@ async def test_a_failure_no_retry_can_cure_is_dead_lettered_at_once(
         await clock.advance(5 * MINUTE + 60)
         (message,) = await mesh.queue("dlq").receive()
     assert refusing.calls == 1
-    assert attributes_of(message) == {
+    attributes = attributes_of(message)
+    assert attributes == {
         "ERROR_CODE": "INVALID_PARAMETER",
         "ERROR_MESSAGE": "message too large",
-        "TARGET_ARN": "arn:aws:sqs:us-east-1:123456789012:refusing",
+        "EXECUTION_ID": attributes["EXECUTION_ID"],
+        "IS_PAYLOAD_TRUNCATED": "false",
+        "RETRY_ATTEMPTS": "0",
+        "SCHEDULED_TIME": "2026-01-01T00:05:00Z",
         "SCHEDULE_ARN": "arn:aws:events:us-east-1:123456789012:rule/refused",
-    }  # no EXHAUSTED_RETRY_CONDITION: no retry was due
+        "TARGET_ARN": "arn:aws:sqs:us-east-1:123456789012:refusing",
+    }  # no EXHAUSTED_RETRY_CONDITION: a permanent error, no retry was due
 
 
 async def test_without_a_dead_letter_queue_a_tick_given_up_is_dropped(

@@ -46,8 +46,9 @@ seconds times a factor in ``(0.5, 1]``), up to ``retries`` retries (0-185, defau
 while the next retry comes within ``max_event_age`` seconds (60-86400, default 86400) of the
 first attempt. A failure no retry can cure (a resource that is gone, a payload refused) is
 given up at once. A tick given up goes to the ``dead_letter`` queue, if any, with Scheduler's
-attributes (``ERROR_CODE``, ``ERROR_MESSAGE``, ``TARGET_ARN``, ``SCHEDULE_ARN``, and, when
-retries ran out, ``EXHAUSTED_RETRY_CONDITION`` and ``RETRY_ATTEMPTS``); without one it is
+attributes, all Strings (``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXECUTION_ID`` of the last
+attempt, ``IS_PAYLOAD_TRUNCATED``, ``RETRY_ATTEMPTS``, ``SCHEDULED_TIME``, ``SCHEDULE_ARN``,
+``TARGET_ARN``, and, when retries ran out, ``EXHAUSTED_RETRY_CONDITION``); without one it is
 logged and dropped. The first attempt is made under the tick's claim; a retry waits in the
 mesh's queue store (a :class:`~eventmesh.delivery.durable.DeliveryQueue` named
 ``eventmesh.schedule.<name>``) with its count and the time of the first attempt, and only
@@ -742,7 +743,10 @@ class Schedule(Resource):
         """One attempt (after ``retries`` retries): None when the tick is finished (delivered,
         dead-lettered or dropped), else the wait before the next retry."""
         assert self._target is not None, "the schedule has not started"
-        payload = event if event is not None else self._input_payload(tick, retries + 1)
+        execution_id = uuid.uuid4().hex[:16]  # Scheduler's id of this attempt
+        payload = (
+            event if event is not None else self._input_payload(tick, retries + 1, execution_id)
+        )
         try:
             await self._target.deliver(Outgoing(payload, trigger="timer"))
         except Exception as exc:
@@ -764,7 +768,7 @@ class Schedule(Resource):
                     )
                     return decision
                 condition = decision.condition
-            await self._give_up(tick, payload, exc, code, condition, retries)
+            await self._give_up(tick, payload, exc, code, condition, retries, execution_id)
         return None
 
     async def _give_up(
@@ -775,6 +779,7 @@ class Schedule(Resource):
         code: str,
         condition: str | None,
         retries: int,
+        execution_id: str,
     ) -> None:
         logger.error(
             "schedule %s: delivery of tick %s to %s failed after %d attempt(s): %s [%s]",
@@ -791,19 +796,24 @@ class Schedule(Resource):
             self.dropped += 1
             return
         message = redact_text(str(exc)).encode()[:1024].decode(errors="ignore") or code
-        attributes = {
-            "ERROR_CODE": {"DataType": "String", "StringValue": code},
-            "ERROR_MESSAGE": {"DataType": "String", "StringValue": message},
-            "TARGET_ARN": {"DataType": "String", "StringValue": self.target_arn},
-            "SCHEDULE_ARN": {"DataType": "String", "StringValue": self.arn},
+        text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        # Scheduler's dead-letter event (its user guide, "Retrieve the dead-letter event"):
+        # every attribute a String; EXHAUSTED_RETRY_CONDITION only when retries ran out.
+        values = {
+            "ERROR_CODE": code,
+            "ERROR_MESSAGE": message,
+            "EXECUTION_ID": execution_id,
+            "IS_PAYLOAD_TRUNCATED": "false",
+            "RETRY_ATTEMPTS": str(retries),
+            "SCHEDULED_TIME": iso_z(tick),
+            "SCHEDULE_ARN": self.arn,
+            "TARGET_ARN": self.target_arn,
         }
         if condition is not None:
-            attributes["EXHAUSTED_RETRY_CONDITION"] = {
-                "DataType": "String",
-                "StringValue": condition,
-            }
-            attributes["RETRY_ATTEMPTS"] = {"DataType": "Number", "StringValue": str(retries)}
-        text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+            values["EXHAUSTED_RETRY_CONDITION"] = condition
+        attributes = {
+            name: {"DataType": "String", "StringValue": value} for name, value in values.items()
+        }
         try:
             with delivery_mode(OVERFLOW):  # refusing a dead letter would lose the tick
                 await queue.send(text, attributes)
@@ -813,7 +823,7 @@ class Schedule(Resource):
         else:
             self.dead_lettered += 1
 
-    def _input_payload(self, tick: datetime, attempt: int) -> Any:
+    def _input_payload(self, tick: datetime, attempt: int, execution_id: str) -> Any:
         """The configured input (a fresh copy), Scheduler's context attributes replaced."""
         assert self._input is not None
         text = self._input.decode()
@@ -822,7 +832,7 @@ class Schedule(Resource):
         values = {
             "schedule-arn": self.arn,
             "scheduled-time": iso_z(tick),
-            "execution-id": uuid.uuid4().hex[:16],
+            "execution-id": execution_id,
             "attempt-number": str(attempt),
         }
         # The values hold no quote nor backslash: replacing in the JSON text keeps it JSON.

@@ -389,6 +389,9 @@ async def test_a_schedule_retries_then_dead_letters(clock: VirtualClock, mesh: M
         "SCHEDULE_ARN": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/reports/Report",
         "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
         "RETRY_ATTEMPTS": "2",
+        "EXECUTION_ID": attributes_of(message)["EXECUTION_ID"],
+        "IS_PAYLOAD_TRUNCATED": "false",
+        "SCHEDULED_TIME": "2026-01-01T00:05:00Z",
     }
 
 

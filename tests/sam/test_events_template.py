@@ -190,6 +190,9 @@ async def test_a_schedule_whose_target_stays_full_is_dead_lettered(app: App) -> 
         "SCHEDULE_ARN": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/Report",
         "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
         "RETRY_ATTEMPTS": "2",
+        "EXECUTION_ID": attributes["EXECUTION_ID"],
+        "IS_PAYLOAD_TRUNCATED": "false",
+        "SCHEDULED_TIME": "2026-01-01T00:05:00Z",
     }
     assert app.application.outputs == {
         "ReportArn": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/Report",
