@@ -46,7 +46,10 @@ def alias_routing(routing_config: Any) -> dict[str, float] | None:
         member = f"{_MEMBER}[{index}]"
         if not isinstance(entry, Mapping) or "FunctionVersion" not in entry:
             raise DeclarationError("needs FunctionVersion and FunctionWeight", member)
-        routing[str(entry["FunctionVersion"])] = _weight(
-            entry.get("FunctionWeight"), f"{member}.FunctionWeight"
-        )
+        version = entry["FunctionVersion"]
+        if not isinstance(version, str | int) or isinstance(version, bool):
+            raise DeclarationError(
+                f"must be a version, got {version!r}", f"{member}.FunctionVersion"
+            )
+        routing[str(version)] = _weight(entry.get("FunctionWeight"), f"{member}.FunctionWeight")
     return routing

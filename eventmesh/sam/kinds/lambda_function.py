@@ -205,7 +205,11 @@ class LambdaFunction:
                 resource, "ReservedConcurrentExecutions", reserved, 0, 10**9
             )
         dead_letter = properties.get("DeadLetterConfig")
-        if isinstance(dead_letter, Mapping) and dead_letter.get("TargetArn"):
+        if dead_letter is not None and not isinstance(dead_letter, Mapping):
+            raise resource.error(
+                f"must be an object with TargetArn, got {dead_letter!r}", "DeadLetterConfig"
+            )
+        if dead_letter and dead_letter.get("TargetArn"):
             settings["dead_letter"] = self._dead_letter(resource, context, dead_letter["TargetArn"])
         return settings
 

@@ -44,10 +44,15 @@ def _provision(resource: CfnResource, function: Function, qualifier: str) -> Non
     config = resource.properties.get("ProvisionedConcurrencyConfig")
     if config is None:
         return
+    if not isinstance(config, Mapping):
+        raise resource.error(
+            f"must be an object with ProvisionedConcurrentExecutions, got {config!r}",
+            "ProvisionedConcurrencyConfig",
+        )
     path = "ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions"
-    count = config.get("ProvisionedConcurrentExecutions") if isinstance(config, Mapping) else None
-    try:
-        function.provision(qualifier, integer(resource, path, count, 0, 10**9))
+    count = integer(resource, path, config.get("ProvisionedConcurrentExecutions"), 0, 10**9)
+    try:  # (integer's TemplateError is a ConfigurationError: read outside, named once)
+        function.provision(qualifier, count)
     except ConfigurationError as exc:
         raise resource.error(str(exc), path) from None
 

@@ -1,0 +1,86 @@
+"""Lambda kinds' properties of an odd shape: each is an error naming its template path once
+(never a property silently dropped, never a traceback). Built only: no process starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from process_prefix import skip_if_hidden
+
+from eventmesh import Mesh, Telemetry
+from eventmesh.sam import Application, TemplateError, build_application
+from tests.sam.lambda_support import template_folder
+
+pytestmark = skip_if_hidden
+
+FUNCTION = {
+    "Type": "AWS::Lambda::Function",
+    "Properties": {"Runtime": "python3.12", "Handler": "app.handler", "Code": "src/"},
+}
+VERSION = {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "F"}}}
+
+
+@pytest.fixture(scope="module")
+def folder() -> Iterator[Path]:
+    with template_folder({"src/app.py": "def handler(e, c):\n    return e\n"}) as root:
+        yield root
+
+
+def build(folder: Path, **resources: Any) -> Application:
+    return build_application(
+        {"Resources": {"F": FUNCTION, **resources}},
+        mesh=Mesh(telemetry=Telemetry(enabled=False)),
+        template_dir=folder,
+    )
+
+
+def alias(**properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Alias",
+        "Properties": {
+            "FunctionName": {"Ref": "F"},
+            "FunctionVersion": {"Fn::GetAtt": ["V", "Version"]},
+            "Name": "live",
+            **properties,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        (
+            {"V": {**VERSION, "Properties": {**VERSION["Properties"],
+                                             "ProvisionedConcurrencyConfig": "3"}}},
+            "Resources.V.Properties.ProvisionedConcurrencyConfig (AWS::Lambda::Version): must "
+            "be an object with ProvisionedConcurrentExecutions, got '3'",
+        ),
+        (
+            {"V": VERSION, "A": alias(ProvisionedConcurrencyConfig={
+                "ProvisionedConcurrentExecutions": "many"})},
+            "Resources.A.Properties.ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions"
+            " (AWS::Lambda::Alias): must be an integer, got 'many'",
+        ),
+        (
+            {"V": VERSION, "A": alias(RoutingConfig={"AdditionalVersionWeights": [
+                {"FunctionVersion": ["1"], "FunctionWeight": 0.5}]})},
+            "Resources.A.Properties.RoutingConfig.AdditionalVersionWeights[0].FunctionVersion "
+            "(AWS::Lambda::Alias): must be a version, got ['1']",
+        ),
+        (
+            {"G": {**FUNCTION, "Properties": {**FUNCTION["Properties"], "FunctionName": "g",
+                   "DeadLetterConfig": "arn:aws:sqs:us-east-1:123456789012:dlq"}}},
+            "Resources.G.Properties.DeadLetterConfig (AWS::Lambda::Function): must be an "
+            "object with TargetArn, got 'arn:aws:sqs:us-east-1:123456789012:dlq'",
+        ),
+    ],
+)  # fmt: skip
+def test_an_odd_shape_is_an_error_naming_its_path_once(
+    folder: Path, resources: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(TemplateError) as refused:
+        build(folder, **resources)
+    assert str(refused.value) == expected
