@@ -271,6 +271,23 @@ def test_defaults_keep_derived_names(mesh: Mesh) -> None:
     assert (plain.retries, plain.max_event_age, other.retries) == (185, 86400.0, 3)
 
 
+def test_derived_names_are_those_of_schedules_made_before_retries(mesh: Mesh) -> None:
+    """The names the mesh derived before Scheduler's settings existed (computed with that
+    release's code, written here literally): a durable store keeps each schedule's ticks
+    under its name, so a changed name would fire a stored schedule afresh."""
+    hourly = mesh.schedule("rate(1 hour)", "reports")
+    assert hourly.name == "reports-dbd1d19a6dc5"
+    noon = mesh.schedule(
+        "cron(0 12 * * ? *)",
+        "reports",
+        timezone="Europe/Paris",
+        input={"a": 1},
+        flexible_window=5,
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert noon.name == "reports-468fefe11131"
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
