@@ -162,10 +162,11 @@ def _object(params: Mapping[str, Any], member: str, where: str | None = None) ->
 
 
 def _boolean(params: Mapping[str, Any], member: str, default: bool) -> bool:
+    """A Boolean member: true/false, or their text in any case (CloudFormation's)."""
     value = params.get(member)
     if value is None:
         return default
-    parsed = flag(value)
+    parsed = flag(value.lower() if isinstance(value, str) else value)
     if parsed is None:
         raise DeclarationError(f"{member} must be true or false", member)
     return parsed

@@ -68,7 +68,7 @@ def topic_attributes(attributes: Mapping[str, Any]) -> dict[str, str]:
         if name not in TOPIC_ATTRIBUTES:
             raise _invalid(f"Invalid parameter: Attributes Reason: Unknown attribute {name}", name)
         text = text_of(value)
-        if name == "FifoTopic" and text == "true":
+        if name == "FifoTopic" and text.lower() == "true":  # a template's "True" too
             raise _invalid(f"Invalid parameter: Attributes Reason: {_FIFO_REFUSED}", name)
         if name == "SignatureVersion" and text not in ("1", "2"):
             raise _invalid("Invalid parameter: Attributes Reason: SignatureVersion", name)

@@ -151,6 +151,18 @@ def test_disabled_mappings_and_filters(mesh: Mesh) -> None:
     assert len(mapping.filters) == 1
 
 
+def test_booleans_written_as_text_in_any_case_are_read(mesh: Mesh) -> None:
+    """CloudFormation's Boolean: true/false or their text, in any case (as Fn::If reads it)."""
+    recorder(mesh)
+    build(
+        mesh,
+        {"EventSourceArn": STREAM_ARN, "FunctionName": "worker", "StartingPosition": "LATEST",
+         "Enabled": "False", "BisectBatchOnFunctionError": "TRUE"},
+    )  # fmt: skip
+    mapping = stream_mapping(mesh)
+    assert (mapping.enabled, mapping.bisect_on_error) == (False, True)
+
+
 def test_ref_is_a_uuid_that_stays_the_same_for_the_logical_id(mesh: Mesh) -> None:
     recorder(mesh)
     _, first = build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "worker"})

@@ -69,6 +69,7 @@ def test_ref_is_the_topic_arn_and_getatt_gives_arn_and_name(mesh: Mesh) -> None:
 @pytest.mark.parametrize(
     ("properties", "member"),
     [({"FifoTopic": True, "ContentBasedDeduplication": True}, "FifoTopic"),
+     ({"FifoTopic": "True"}, "FifoTopic"),
      ({"TopicName": "alerts.fifo"}, "TopicName")],
 )  # fmt: skip
 def test_fifo_topics_are_refused(mesh: Mesh, properties: dict[str, Any], member: str) -> None:
