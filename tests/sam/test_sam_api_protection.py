@@ -454,3 +454,39 @@ def test_only_a_regular_file_is_included(tmp_path: Path) -> None:
             f"Resources.Api.Properties.Body.Fn::Transform: AWS::Include {name}: "
             f"not a file ({tmp_path / name})"
         )
+
+
+# -- CloudFormation's booleans: true/false or their texts ------------------------------------
+
+
+@pytest.mark.parametrize(("given", "required"), [(True, True), ("true", True), ("false", False)])
+def test_api_key_required_is_cloudformations_boolean(given: Any, required: bool) -> None:
+    """``ApiKeyRequired: "false"`` (a parameter's text) was read as true."""
+    template = rest_method(AuthorizationType="CUSTOM", ApiKeyRequired=given)
+    mesh = new_mesh()
+    build_application(template, mesh=mesh)
+    [api] = mesh.context.resources_of(Api)
+    assert [route.api_key_required for route in api.routes.values()] == [required]
+
+
+def test_a_boolean_that_is_neither_is_an_error() -> None:
+    with pytest.raises(TemplateError) as raised:
+        build_application(
+            rest_method(AuthorizationType="CUSTOM", ApiKeyRequired="yes"), mesh=new_mesh()
+        )
+    assert str(raised.value) == (
+        "Resources.Get.Properties.ApiKeyRequired (AWS::ApiGateway::Method): "
+        "true or false, got 'yes'"
+    )
+    scheme = copy.deepcopy(LAMBDA_SCHEME)
+    scheme["x-amazon-apigateway-authorizer"]["enableSimpleResponses"] = "no"
+    template = http_api({"/x": {"get": proxy(security=[{"LambdaAuth": []}])}})
+    template["Resources"]["MyHttp"]["Properties"]["Body"]["components"]["securitySchemes"][
+        "LambdaAuth"
+    ] = scheme
+    with pytest.raises(TemplateError) as raised:
+        build_application(template, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.MyHttp.Properties.Body.securityDefinitions.LambdaAuth.enableSimpleResponses "
+        "(AWS::ApiGatewayV2::Api): true or false, got 'no'"
+    )

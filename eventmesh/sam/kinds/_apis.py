@@ -30,6 +30,7 @@ from eventmesh.sam._model import BuildContext, CfnResource
 __all__ = [
     "ApiState",
     "TemplateApis",
+    "boolean",
     "function_of_arn",
     "function_of_uri",
     "max_age",
@@ -111,6 +112,17 @@ def timeout_of(value: Any, resource: CfnResource, where: str) -> float | None:
         return float(value) / 1000
     except ValueError:
         raise resource.error(f"milliseconds, got {value!r}", where) from None
+
+
+def boolean(value: Any, resource: CfnResource, where: str, default: bool = False) -> bool:
+    """CloudFormation's Boolean: true/false or their texts (a parameter's value)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise resource.error(f"true or false, got {value!r}", where)
 
 
 def max_age(value: Any, resource: CfnResource, where: str) -> int:

@@ -16,6 +16,7 @@ from eventmesh.gateway.authorizers.fixed import RefusingAuthorizer, SigV4Authori
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext, CfnResource
 from eventmesh.sam.kinds._apis import (
+    boolean,
     check_function,
     function_of_uri,
     mock_answer,
@@ -93,7 +94,11 @@ def build_authorizer(
             if settings.get("identityValidationExpression"):
                 options["token_validation"] = str(settings["identityValidationExpression"])
             if isinstance(api, HttpApi):
-                options["simple_responses"] = bool(settings.get("enableSimpleResponses", False))
+                options["simple_responses"] = boolean(
+                    settings.get("enableSimpleResponses"),
+                    resource,
+                    f"{where}.enableSimpleResponses",
+                )
                 if (
                     not options["identity_sources"]
                     and "authorizerResultTtlInSeconds" not in settings

@@ -21,7 +21,7 @@ from eventmesh.gateway.ids import api_id
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._apis import TemplateApis, template_apis
+from eventmesh.sam.kinds._apis import TemplateApis, boolean, template_apis
 
 __all__ = ["ApiKeyKind", "TemplateApiKey", "UsagePlanKeyKind", "UsagePlanKind"]
 
@@ -70,7 +70,7 @@ class ApiKeyKind:
             key_id,
             name if isinstance(name, str) and name else resource.logical_id,
             value,
-            props.get("Enabled", False) in (True, "true", "True"),
+            boolean(props.get("Enabled"), resource, "Enabled"),
         )
         apis = template_apis(context)
         apis.keys[key_id] = key

@@ -26,6 +26,7 @@ from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._apis import (
+    boolean,
     check_function,
     function_of_uri,
     mock_answer,
@@ -161,7 +162,7 @@ class RestApiMethodKind:
         method = str(props.get("HttpMethod", "")).upper()
         key = f"{method} {path}"
         authorizer = self._authorizer(props, state.authorizers, resource, context)
-        api_key = bool(props.get("ApiKeyRequired", False))
+        api_key = boolean(props.get("ApiKeyRequired"), resource, "ApiKeyRequired")
         integration = props.get("Integration")
         kind = str(integration.get("Type", "")).upper() if isinstance(integration, Mapping) else ""
 
