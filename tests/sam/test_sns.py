@@ -97,6 +97,21 @@ def test_tags_and_kms_are_ignored_quietly(mesh: Mesh) -> None:
     assert app.warnings == []
 
 
+def test_a_topics_delivery_policy_is_warned_about(mesh: Mesh) -> None:
+    """A topic's DeliveryPolicy is the default retry policy of its HTTP(S) subscriptions on
+    AWS; the mesh's subscriptions do not read it."""
+    policy = {"http": {"defaultHealthyRetryPolicy": {"numRetries": 5}}}
+    app = build_application(
+        template({"Alerts": {"Type": "AWS::SNS::Topic", "Properties": {"DeliveryPolicy": policy}}}),
+        mesh=mesh,
+    )
+    assert app.warnings == [
+        "Resources.Alerts (AWS::SNS::Topic): DeliveryPolicy: a topic's default delivery policy "
+        "is not applied locally: HTTP(S) subscriptions retry with SNS's default policy unless "
+        "they have a DeliveryPolicy of their own"
+    ]
+
+
 async def test_an_inline_subscription_delivers_to_a_queue(mesh: Mesh, clock: VirtualClock) -> None:
     build_application(
         template(

@@ -37,6 +37,13 @@ class SnsTopicKind:
         for member in _NOT_EMULATED:
             if member in properties:
                 context.warn(resource, f"{member}: not emulated, ignored")
+        if "DeliveryPolicy" in properties:
+            context.warn(
+                resource,
+                "DeliveryPolicy: a topic's default delivery policy is not applied locally: "
+                "HTTP(S) subscriptions retry with SNS's default policy unless they have a "
+                "DeliveryPolicy of their own",
+            )
         given = {k: v for k, v in properties.items() if k not in (*_QUIET, *_NOT_EMULATED)}
         try:
             attributes = topic_attributes(given)
