@@ -15,8 +15,9 @@ What the process gets, and nothing else of the mesh's own environment:
   ``PATH``: Lambda's is fixed, here the machine's tools such as ``node`` and ``curl`` must be
   found) and, passed through when the mesh has them, ``LD_LIBRARY_PATH`` and ``VIRTUAL_ENV``;
 - the layers' folders (:mod:`eventmesh.process._launch`): ``bin`` at the end of ``PATH``,
-  ``lib`` at the end of ``LD_LIBRARY_PATH``, and for Python ``PYTHONPATH`` (after the
-  function's own, if it sets one);
+  ``lib`` at the end of ``LD_LIBRARY_PATH`` (after the code folder and its ``lib``, as
+  Lambda's ``$LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:/opt/lib``), and for Python
+  ``PYTHONPATH`` (after the function's own, if it sets one);
 - the function's own ``environment``, which may not set a reserved name (Lambda refuses
   those at configuration).
 
@@ -121,7 +122,10 @@ def process_variables(
     for name in _PASSED_THROUGH:
         if name in parent:
             variables[name] = parent[name]
-    for name, paths in launch.layer_variables().items():
+    searched = launch.layer_variables()
+    # Lambda's LD_LIBRARY_PATH ends $LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:/opt/lib
+    searched["LD_LIBRARY_PATH"][:0] = [str(launch.code), str(launch.code / "lib")]
+    for name, paths in searched.items():
         if paths and name != "PYTHONPATH":
             variables[name] = os.pathsep.join(p for p in (variables.get(name), *paths) if p)
     variables.update(function_environment)
