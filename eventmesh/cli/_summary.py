@@ -14,6 +14,9 @@ from eventmesh.process._function import ProcessFunction
 
 __all__ = ["summary"]
 
+MAX_ROUTES = 8
+"""Routes named per API at start (the rest counted)."""
+
 
 def _kind(value: Any) -> str:
     """``QueueMapping`` -> ``queue mapping``."""
@@ -43,9 +46,18 @@ def summary(app: LoadedApp, http_url: str | None, aws_url: str | None) -> list[s
     for api in mesh.context.resources_of(Api):
         where = f"{http_url}/{api.base_path}" if api.base_path else http_url
         answer = f"at {where}" if http_url else "(served with --http)"
-        lines.append(f"{api.api_kind.upper()} API {api.name} {answer}")
+        routes = [route.key.text for route in api.routes.values() if route.fixed is None]
+        shown_routes = ", ".join(routes[:MAX_ROUTES])
+        if len(routes) > MAX_ROUTES:
+            shown_routes += f", and {len(routes) - MAX_ROUTES} more"
+        lines.append(
+            f"{api.api_kind.upper()} API {api.name} {answer}"
+            + (f": {shown_routes}" if routes else "")
+        )
     for url in mesh.context.resources_of(FunctionUrl):
-        answer = f"at {http_url}{URL_PATH_PREFIX}{url.function}/" if http_url else "(--http)"
+        answer = (
+            f"at {http_url}{URL_PATH_PREFIX}{url.function}/" if http_url else "(served with --http)"
+        )
         lines.append(f"function URL of {url.function} {answer}")
     if http_url:
         lines.append(f"HTTP front at {http_url} (health checks at {http_url}/health)")

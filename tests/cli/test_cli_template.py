@@ -177,6 +177,8 @@ def test_run_with_workers_gives_each_worker_the_template_and_its_options(app: Pa
         f"sqlite:///{app / 'workers.db'}",
         "--parameter-overrides",
         "Greeting=hey",
+        "--log-format",
+        "json",
         cwd=app,
     )
     try:
@@ -185,4 +187,15 @@ def test_run_with_workers_gives_each_worker_the_template_and_its_options(app: Pa
     finally:
         status = worker.stop()
     assert status == 0
-    assert sum("worker" in line and "started" in line for line in worker.seen) == 2
+    records = [orjson.loads(line) for line in worker.seen]  # every line is JSON, workers' too
+    assert (
+        sum(
+            record["message"].startswith("worker ") and "started" in record["message"]
+            for record in records
+        )
+        == 2
+    )
+    outputs = [r for r in records if r["message"] == "output Greeting: hey"]
+    assert len(outputs) == 2
+    assert {r["logger"] for r in outputs} == {"eventmesh"} and outputs[0]["level"] == "INFO"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", outputs[0]["time"])
