@@ -19,7 +19,17 @@ import orjson
 
 from eventmesh.cli._settings import CliError
 
-__all__ = ["LEVELS", "FORMATS", "JsonFormatter", "TextFormatter", "check_level", "configure"]
+__all__ = [
+    "FORMATS",
+    "LEVELS",
+    "JsonFormatter",
+    "TextFormatter",
+    "check_format",
+    "check_level",
+    "configure",
+    "format_value",
+    "level_value",
+]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -93,3 +94,41 @@ async def test_a_changed_template_is_said_to_need_a_restart(
         f"{(code / 'template.yaml').resolve()} changed: restart eventmesh run to apply it "
         "(functions' code reloads by itself; the template does not)"
     ]
+
+
+TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Greet:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: greet
+      Runtime: python3.12
+      CodeUri: src/
+      Handler: app.handler
+"""
+
+
+def test_run_reload_end_to_end(code: Path) -> None:
+    """``eventmesh run template.yaml --reload`` as a process: the edit is picked up, the
+    template's change asks for a restart."""
+    from cli_support import Running, eventmesh
+
+    (code / "template.yaml").write_text(TEMPLATE)
+    worker = Running("run", "--reload", "--aws", "0", cwd=code)
+    try:
+        endpoint = worker.wait_for("AWS endpoint at ").split("AWS endpoint at ")[1].split()[0]
+        worker.wait_for("--reload: watching")
+        first = eventmesh("invoke", "greet", "--endpoint", endpoint, cwd=code)
+        assert first.stdout == '"v1"\n'
+        time.sleep(0.5)  # the watcher's thread is up by now
+        (code / "src" / "app.py").write_text(VERSION.format(version="v2"))
+        worker.wait_for("reloaded greet: app.py changed")
+        second = eventmesh("invoke", "greet", "--endpoint", endpoint, cwd=code)
+        assert second.stdout == '"v2"\n'
+        assert "Init Duration" in second.stderr  # a new environment
+        (code / "template.yaml").write_text(TEMPLATE + "# edited\n")
+        line = worker.wait_for("changed: restart eventmesh run to apply it")
+        assert str((code / "template.yaml").resolve()) in line
+    finally:
+        assert worker.stop() == 0
