@@ -84,3 +84,12 @@ def test_an_odd_shape_is_an_error_naming_its_path_once(
     with pytest.raises(TemplateError) as refused:
         build(folder, **resources)
     assert str(refused.value) == expected
+
+
+def test_a_handler_that_is_not_pythons_is_named_as_the_handler(folder: Path) -> None:
+    with pytest.raises(TemplateError) as refused:
+        build(folder, G={**FUNCTION, "Properties": {**FUNCTION["Properties"], "Handler": "main"}})
+    assert str(refused.value).startswith(
+        "Resources.G.Properties.Handler (AWS::Lambda::Function): handler 'main' is not a "
+        "Python handler 'module.function'"
+    )

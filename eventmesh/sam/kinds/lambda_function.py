@@ -74,10 +74,10 @@ _PROPERTY_OF = (
     ("function named", "FunctionName"),
     ("environment", "Environment.Variables"),
     ("reserv", "ReservedConcurrentExecutions"),
+    ("handler", "Handler"),  # before "bootstrap": a handler's message names what else runs
     ("bootstrap", "Runtime"),
     ("runtime", "Runtime"),
     ("layer", "Layers"),
-    ("handler", "Handler"),
     ("code", "Code"),
     ("dead", "DeadLetterConfig.TargetArn"),
 )
