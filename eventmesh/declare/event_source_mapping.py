@@ -27,6 +27,7 @@ __all__ = [
     "QUIET",
     "UNEMULATED_SOURCES",
     "UNSUPPORTED",
+    "check_visibility_timeout",
     "function_reference",
     "mapping_settings",
     "member_of",
@@ -87,6 +88,18 @@ def source_service(arn: Any) -> str:
             "EventSourceArn",
         )
     return service
+
+
+def check_visibility_timeout(visibility_timeout: float, target: FunctionTarget) -> None:
+    """Lambda's refusal of a queue mapping whose function may still run when the message
+    it holds becomes visible again (the queue mapping checks it too, when it starts)."""
+    timeout = target.pick().config.timeout
+    if timeout > visibility_timeout:
+        raise DeclarationError(
+            f"Queue visibility timeout: {visibility_timeout:g} seconds is less than Function "
+            f"timeout: {timeout:g} seconds",
+            "EventSourceArn",
+        )
 
 
 def function_reference(target: FunctionTarget) -> str:

@@ -336,6 +336,23 @@ def test_unknown_properties_are_warned_about(mesh: Mesh) -> None:
     ]
 
 
+def test_a_queue_whose_visibility_timeout_is_under_the_functions_timeout_is_refused(
+    mesh: Mesh,
+) -> None:
+    """As Lambda refuses the mapping (at deploy, not when the application starts)."""
+
+    @mesh.function(name="slow", timeout=60)
+    async def slow(event: dict[str, Any], context: Context) -> None:
+        return None
+
+    with pytest.raises(TemplateError) as caught:
+        build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": "slow"})
+    assert str(caught.value) == (
+        "Resources.Mapping.Properties.EventSourceArn (AWS::Lambda::EventSourceMapping): Queue "
+        "visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
+    )
+
+
 def test_a_batch_over_ten_needs_a_batching_window(mesh: Mesh) -> None:
     recorder(mesh)
     with pytest.raises(TemplateError, match="a batch_size over 10 needs a batching_window"):

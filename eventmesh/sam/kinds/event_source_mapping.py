@@ -19,12 +19,14 @@ import uuid
 from typing import Any, ClassVar
 
 from eventmesh._errors import ConfigurationError, EventMeshError, PayloadError
+from eventmesh._function import FunctionTarget
 from eventmesh.declare import DeclarationError
 from eventmesh.declare.event_source_mapping import (
     METADATA,
     QUIET,
     UNEMULATED_SOURCES,
     UNSUPPORTED,
+    check_visibility_timeout,
     function_reference,
     mapping_settings,
     member_of,
@@ -108,9 +110,14 @@ class EventSourceMappingKind:
                     exc.member,
                 ) from None
             raise resource.error(str(exc), exc.member) from None
-        function = self._function(resource, context)
+        target = self._function(resource, context)
+        if isinstance(source, Queue):
+            try:
+                check_visibility_timeout(source.visibility_timeout, target)
+            except DeclarationError as exc:
+                raise resource.error(str(exc), exc.member) from None
         try:
-            source.subscribe(function, **settings)
+            source.subscribe(function_reference(target), **settings)
         except (ConfigurationError, PayloadError) as exc:
             raise resource.error(str(exc), member_of(str(exc))) from None
         return Built(source, mapping_id, {"EventSourceMappingArn": arn, "Id": mapping_id})
@@ -132,15 +139,14 @@ class EventSourceMappingKind:
         return None
 
     @staticmethod
-    def _function(resource: CfnResource, context: BuildContext) -> str:
+    def _function(resource: CfnResource, context: BuildContext) -> FunctionTarget:
         name = resource.properties.get("FunctionName")
         if not isinstance(name, str) or not name:
             raise resource.error("required: a function's name or ARN", "FunctionName")
         try:
-            target = context.mesh.resolve_function(name)
+            return context.mesh.resolve_function(name)
         except EventMeshError:
             raise resource.error(f"no function {name} in this mesh", "FunctionName") from None
-        return function_reference(target)
 
 
 register(EventSourceMappingKind())
