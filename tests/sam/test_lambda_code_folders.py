@@ -199,3 +199,25 @@ def test_two_versions_of_one_layer_from_two_zips_keep_their_own_files(folder: Pa
         "version = 1\n",
         "version = 2\n",
     }
+
+
+@pytest.mark.parametrize(
+    "linked", [".eventmesh", ".eventmesh/zip", ".eventmesh/zip/fn", ".eventmesh/inline/fn"]
+)
+def test_a_link_planted_in_the_mesh_folder_is_refused_and_nothing_is_touched(
+    folder: Path, linked: str
+) -> None:
+    # A repository could ship .eventmesh/... as a link to a folder of the user's: the mesh
+    # would empty it to extract an archive there, or write index.py into it.
+    precious = folder.parent / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    (folder / linked).parent.mkdir(parents=True, exist_ok=True)
+    (folder / linked).symlink_to(precious, target_is_directory=True)
+    package(folder / "app.zip", {"app.py": "x = 1\n"})
+    code: Any = {"ZipFile": "x = 1\n"} if "inline" in linked else "app.zip"
+    with pytest.raises(TemplateError) as refused:
+        build(folder, F=function(FunctionName="fn", Code=code))
+    assert "is a symbolic link" in str(refused.value)
+    assert sorted(p.name for p in precious.rglob("*")) == ["keep.txt"]
+    assert (precious / "keep.txt").read_text() == "mine"

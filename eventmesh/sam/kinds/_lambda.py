@@ -100,19 +100,42 @@ def mesh_owned_folder(
     if not _FOLDER_NAME.fullmatch(name) or name in (".", ".."):
         raise OSError(f"{name!r} cannot name a folder of the mesh's ({kind})")
     base = template_dir.resolve()
-    candidates = [] if under_host_tmp(base) else [base / MESH_FOLDER / kind / name]
+    candidates = [] if under_host_tmp(base) else [(base, (str(MESH_FOLDER), kind, name))]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha256(str(base).encode()).hexdigest()[:16]
-    candidates.append(cache / "eventmesh" / kind / digest / name)
+    candidates.append((cache, ("eventmesh", kind, digest, name)))
     failure: OSError | None = None
-    for folder in candidates:
+    for root, parts in candidates:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            root.mkdir(parents=True, exist_ok=True)
+            folder = _own_folder(root, parts)
             fill(folder)
             return folder
+        except _LinkedFolder:
+            raise
         except OSError as exc:
             failure = exc
     raise OSError(f"cannot write {kind} for {name}: {failure}")
+
+
+class _LinkedFolder(OSError):
+    """A folder the mesh would write into is a symbolic link (see :func:`_own_folder`)."""
+
+
+def _own_folder(root: Path, parts: tuple[str, ...]) -> Path:
+    """``root/parts...``, made one level at a time, none of them a symbolic link: a link
+    there (a repository could ship ``.eventmesh/zip/fn`` as a link to a folder of the user's)
+    would have the mesh empty or write into a folder that is not its own."""
+    folder = root
+    for part in parts:
+        folder = folder / part
+        if folder.is_symlink():
+            raise _LinkedFolder(
+                f"{folder} is a symbolic link: the mesh writes only into folders of its own "
+                "(remove the link)"
+            )
+        folder.mkdir(exist_ok=True)
+    return folder
 
 
 class CodeError(Exception):
