@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventmesh._errors import ConfigurationError, EventMeshError
@@ -69,11 +69,13 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A REST API key: sent as the ``x-api-key`` header."""
+    """A REST API key: sent as the ``x-api-key`` header; ``stages``: the stages it works on
+    (those its usage plans cover), None for every stage of the API."""
 
     id: str
     name: str
     value: str = ""
+    stages: frozenset[str] | None = None
 
     def __repr__(self) -> str:  # the value is a secret: never in logs
         return f"ApiKey(id={self.id!r}, name={self.name!r})"
@@ -374,29 +376,48 @@ class RestApi(Api):
             )
 
     def api_key(
-        self, value: str | None = None, *, name: str | None = None, key_id: str | None = None
+        self,
+        value: str | None = None,
+        *,
+        name: str | None = None,
+        key_id: str | None = None,
+        stages: Iterable[str] | None = None,
     ) -> ApiKey:
         """A key for routes with ``api_key_required=True`` (sent as ``x-api-key``); without
         ``value`` one is generated (40 characters). ``key_id``: its id (``apiKeyId`` in
-        events; one is derived from the API's id otherwise)."""
+        events; one is derived from the API's id otherwise). ``stages``: the stages it works
+        on (as a usage plan's API stages), every stage when None. Giving the same key (value
+        and ``key_id``) again adds its stages, as a key in several usage plans."""
         if value is None:
             value = secrets.token_urlsafe(30)
         if not isinstance(value, str) or not 20 <= len(value) <= 128:
             raise ConfigurationError("an API key's value is 20 to 128 characters (as AWS)")
-        if any(key.value == value for key in self.api_keys):
-            raise ConfigurationError("this API already has that key")
+        if isinstance(stages, str):
+            raise ConfigurationError(f"stages: a list of stage names, got {stages!r}")
+        allowed = None if stages is None else frozenset(stages)
+        for index, key in enumerate(self.api_keys):
+            if key.value != value:
+                continue
+            if key_id is None or key.id != key_id:
+                raise ConfigurationError("this API already has that key")
+            wider = None if key.stages is None or allowed is None else key.stages | allowed
+            self.api_keys[index] = replace(key, stages=wider)
+            return self.api_keys[index]
         key_id = key_id or api_id("key", f"{self.id}:{len(self.api_keys)}")
-        key = ApiKey(key_id, name or key_id, value)
+        key = ApiKey(key_id, name or key_id, value, allowed)
         self.api_keys.append(key)
         return key
 
-    def key_for(self, value: str | None) -> ApiKey | None:
+    def key_for(self, value: str | None, stage: str | None = None) -> ApiKey | None:
         """The key sent, compared in constant time as bytes (``compare_digest`` refuses
-        non-ASCII ``str``, and a header may carry any character)."""
+        non-ASCII ``str``, and a header may carry any character); with ``stage``, only a key
+        that works on that stage."""
         if not value:
             return None
         sent = value.encode("utf-8", "surrogatepass")
         for key in self.api_keys:
             if secrets.compare_digest(key.value.encode("utf-8", "surrogatepass"), sent):
+                if stage is not None and key.stages is not None and stage not in key.stages:
+                    return None
                 return key
         return None

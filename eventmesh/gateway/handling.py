@@ -187,7 +187,7 @@ async def _answer_rest(
     route = match.value
     key = match.key.text
     from_header = api.api_key_source == "HEADER"
-    api_key = api.key_for(request.header("x-api-key")) if from_header else None
+    api_key = api.key_for(request.header("x-api-key"), origin.stage) if from_header else None
     if api_key is not None:
         origin.extra_identity = {"apiKey": api_key.value, "apiKeyId": api_key.id}
     event = rest_event(
@@ -201,7 +201,7 @@ async def _answer_rest(
         if answer is not None and answer.refusal is not None:
             return Outcome(answer.refusal, key, error="refused by the authorizer")
         if not from_header and answer is not None:  # the key the Lambda authorizer returned
-            api_key = api.key_for(answer.usage_identifier_key)
+            api_key = api.key_for(answer.usage_identifier_key, origin.stage)
             if api_key is not None:
                 identity = event["requestContext"]["identity"]
                 identity.update(apiKey=api_key.value, apiKeyId=api_key.id)

@@ -139,3 +139,30 @@ async def test_function_url_gives_an_existing_function_a_url(mesh: Mesh) -> None
     async with mesh:
         answer = await call(mesh, request("GET", "/_lambda-url/hello/"))
         assert json_of(answer.response)["arn"].endswith(":function:hello:live")
+
+
+async def test_an_api_key_works_on_its_stages_only(mesh: Mesh) -> None:
+    """A key given ``stages`` (a usage plan's API stages) is refused on the API's other
+    stages; giving it again with more stages adds them; a key with another id and the same
+    value is refused."""
+    mesh.function(echo, name="echo")
+    api = mesh.rest_api("shop", stage="Prod")
+    api.add_stage("Stage")
+    api.add_stage("beta")
+    api.route("GET /x", "echo", api_key_required=True)
+    key = api.api_key("k" * 20, key_id="abc123", stages=["Prod"])
+    assert api.key_for("k" * 20, "Stage") is None
+    assert api.key_for("k" * 20, "Prod") == key
+    host = f"{api.id}.execute-api.localhost"
+    sent = [("x-api-key", "k" * 20)]
+    async with mesh:
+        prod = await call(mesh, request("GET", "/Prod/x", host=host, headers=sent))
+        assert prod.response.status == 200
+        stage = await call(mesh, request("GET", "/Stage/x", host=host, headers=sent))
+        assert (stage.response.status, stage.response.body) == (403, b'{"message":"Forbidden"}')
+    wider = api.api_key("k" * 20, key_id="abc123", stages=["Stage"])
+    assert wider.stages == frozenset({"Prod", "Stage"})
+    assert api.key_for("k" * 20, "beta") is None
+    assert api.api_key("k" * 20, key_id="abc123").stages is None
+    with pytest.raises(ConfigurationError, match="already has that key"):
+        api.api_key("k" * 20, key_id="other")

@@ -490,3 +490,81 @@ def test_a_boolean_that_is_neither_is_an_error() -> None:
         "Resources.MyHttp.Properties.Body.securityDefinitions.LambdaAuth.enableSimpleResponses "
         "(AWS::ApiGatewayV2::Api): true or false, got 'no'"
     )
+
+
+# -- API keys are for the stages their usage plans cover -------------------------------------
+
+KEY = "a-key-of-twenty-chars-or-more-0002"
+
+
+def keyed_api(plan_stage: Any) -> dict[str, Any]:
+    """What SAM's translator makes of ``Auth: {ApiKeyRequired: true, UsagePlan:
+    {CreateUsagePlan: PER_API}}`` on an Api with ``StageName: Prod`` (its Deployment also
+    makes the stage ``Stage``), with the key's value given."""
+    body = {"swagger": "2.0", "paths": {"/x": {"get": proxy(security=[{"api_key": []}])}},
+            "securityDefinitions": {"api_key": {"type": "apiKey", "name": "x-api-key",
+                                                "in": "header"}}}  # fmt: skip
+    stage_keys = {"RestApiId": {"Ref": "MyApi"}}
+    plan_stages = {"ApiId": {"Ref": "MyApi"}}
+    if plan_stage is not None:
+        stage_keys["StageName"] = plan_stage
+        plan_stages["Stage"] = plan_stage
+    return {
+        "Resources": {
+            "MyApi": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Body": body}},
+            "MyApiDeployment": {
+                "Type": "AWS::ApiGateway::Deployment",
+                "Properties": {"RestApiId": {"Ref": "MyApi"}, "StageName": "Stage"},
+            },
+            "MyApiProdStage": {
+                "Type": "AWS::ApiGateway::Stage",
+                "Properties": {
+                    "RestApiId": {"Ref": "MyApi"},
+                    "StageName": "Prod",
+                    "DeploymentId": {"Ref": "MyApiDeployment"},
+                },
+            },
+            "MyApiUsagePlan": {
+                "Type": "AWS::ApiGateway::UsagePlan",
+                "Properties": {"ApiStages": [plan_stages]},
+            },
+            "MyApiApiKey": {
+                "Type": "AWS::ApiGateway::ApiKey",
+                "Properties": {"Enabled": True, "Value": KEY, "StageKeys": [stage_keys]},
+            },
+            "MyApiUsagePlanKey": {
+                "Type": "AWS::ApiGateway::UsagePlanKey",
+                "Properties": {
+                    "KeyId": {"Ref": "MyApiApiKey"},
+                    "KeyType": "API_KEY",
+                    "UsagePlanId": {"Ref": "MyApiUsagePlan"},
+                },
+            },
+        },
+        "Outputs": {"ApiId": {"Value": {"Ref": "MyApi"}}},
+    }
+
+
+async def test_an_api_key_works_only_on_the_stages_of_its_usage_plan() -> None:
+    """A key of a usage plan for the stage Prod is refused on the API's other stage, as API
+    Gateway refuses a key on a stage none of its usage plans covers (it was accepted on
+    every stage of the API); a plan naming no stage covers them all."""
+    mesh = new_mesh()
+    app = build_application(keyed_api({"Ref": "MyApiProdStage"}), mesh=mesh)
+    every = new_mesh()
+    open_app = build_application(keyed_api(None), mesh=every)
+    async with (
+        HttpServer(mesh, "127.0.0.1", 0) as server,
+        HttpServer(every, "127.0.0.1", 0) as other,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+        key = {"x-api-key": KEY}
+        host = {"host": f"{app.outputs['ApiId']}.execute-api.localhost"}
+        prod = await client.get(f"{server.base_url}/Prod/x", headers={**host, **key})
+        assert (prod.status_code, prod.text) == (200, "hello")
+        stage = await client.get(f"{server.base_url}/Stage/x", headers={**host, **key})
+        assert (stage.status_code, stage.content) == (403, b'{"message":"Forbidden"}')
+        host = {"host": f"{open_app.outputs['ApiId']}.execute-api.localhost"}
+        for name in ("Prod", "Stage"):
+            answer = await client.get(f"{other.base_url}/{name}/x", headers={**host, **key})
+            assert (answer.status_code, answer.text) == (200, "hello")

@@ -224,8 +224,9 @@ class TemplateApis:
         self.apis: dict[str, ApiState] = {}
         self.keys: dict[str, Any] = {}
         """API key ids to the template's keys (:mod:`.api_keys`)."""
-        self.plans: dict[str, list[str]] = {}
-        """Usage plan ids to the ids of the APIs they cover."""
+        self.plans: dict[str, list[tuple[str, Any]]] = {}
+        """Usage plan ids to the ids of the APIs they cover, each with its stage (None: every
+        stage)."""
         self.left_out: set[str] = set()
         """The ``Ref`` of APIs left out (WebSocket APIs): their parts are left out too."""
         context.after_build(self._mount)

@@ -1,11 +1,12 @@
 """REST API keys from a template: ``AWS::ApiGateway::ApiKey`` (``Value``, ``Enabled``,
 ``Name``, ``StageKeys``), ``UsagePlan`` (``ApiStages``) and ``UsagePlanKey``, the path SAM's
-``Auth.ApiKeyRequired`` with ``UsagePlan`` makes: a key works on the APIs of the usage plans
-it belongs to (or of its ``StageKeys``), sent as ``x-api-key``.
+``Auth.ApiKeyRequired`` with ``UsagePlan`` makes: a key works on the API stages of the usage
+plans it belongs to (or of its ``StageKeys``; an API stage without ``Stage``: every stage of
+that API), sent as ``x-api-key``.
 
 A key without ``Value`` gets a random one (AWS generates it too); read it from the built
-application (``app.resources["MyKey"].value.value``) or give ``Value``. Keys are per API, not
-per stage; a usage plan's throttles and quotas are not enforced (warned).
+application (``app.resources["MyKey"].value.value``) or give ``Value``. A usage plan's
+throttles and quotas are not enforced (warned).
 """
 
 from __future__ import annotations
@@ -39,15 +40,20 @@ class TemplateApiKey:
         return f"TemplateApiKey(id={self.id!r}, name={self.name!r}, enabled={self.enabled})"
 
 
-def _give(apis: TemplateApis, api: Any, key: TemplateApiKey, resource: CfnResource,
+def _give(apis: TemplateApis, api: Any, stage: Any, key: TemplateApiKey, resource: CfnResource,
           where: str) -> None:  # fmt: skip
+    """Let ``key`` in on ``stage`` of ``api`` (every stage when None), as a usage plan's API
+    stage (or the key's ``StageKeys``) does: a key works on the stages its plans cover."""
     state = apis.of(api, resource, where)
     if not isinstance(state.api, RestApi):
         raise resource.error("API keys are for REST APIs", where)
-    if not key.enabled or state.api.key_for(key.value) is not None:
+    if not key.enabled:
         return
+    if stage is not None and not isinstance(stage, str):
+        raise resource.error(f"a stage name, got {stage!r}", where)
     try:
-        state.api.api_key(key.value, name=key.name, key_id=key.id)
+        stages = None if stage is None else [stage]
+        state.api.api_key(key.value, name=key.name, key_id=key.id, stages=stages)
     except TemplateError:
         raise
     except ConfigurationError as exc:
@@ -77,7 +83,8 @@ class ApiKeyKind:
         for index, stage_key in enumerate(props.get("StageKeys") or []):
             if isinstance(stage_key, Mapping):
                 where = f"StageKeys[{index}].RestApiId"
-                _give(apis, stage_key.get("RestApiId"), key, resource, where)
+                stage = stage_key.get("StageName")
+                _give(apis, stage_key.get("RestApiId"), stage, key, resource, where)
         return Built(key, key_id, {"APIKeyId": key_id})
 
 
@@ -87,11 +94,12 @@ class UsagePlanKind:
     def build(self, resource: CfnResource, context: BuildContext) -> Built:
         props = resource.properties
         apis = template_apis(context)
-        covered: list[str] = []
+        covered: list[tuple[str, Any]] = []
         for index, stage in enumerate(props.get("ApiStages") or []):
             if isinstance(stage, Mapping):
                 where = f"ApiStages[{index}].ApiId"
-                covered.append(apis.of(stage.get("ApiId"), resource, where).api.id)
+                api = apis.of(stage.get("ApiId"), resource, where).api.id
+                covered.append((api, stage.get("Stage")))
                 if stage.get("Throttle"):
                     context.warn(resource, f"ApiStages[{index}].Throttle is not enforced locally")
         for limit in ("Quota", "Throttle"):
@@ -114,8 +122,8 @@ class UsagePlanKeyKind:
         plan = apis.plans.get(props.get("UsagePlanId"))  # type: ignore[arg-type]
         if plan is None:
             raise resource.error("not a usage plan of this template", "UsagePlanId")
-        for api in plan:
-            _give(apis, api, key, resource, "UsagePlanId")
+        for api, stage in plan:
+            _give(apis, api, stage, key, resource, "UsagePlanId")
         return Built(None, f"{key.id}:{props.get('UsagePlanId')}", {"Id": key.id})
 
 
