@@ -100,7 +100,9 @@ def mesh_owned_folder(
     if not _FOLDER_NAME.fullmatch(name) or name in (".", ".."):
         raise OSError(f"{name!r} cannot name a folder of the mesh's ({kind})")
     base = template_dir.resolve()
-    candidates = [] if under_host_tmp(base) else [(base, (str(MESH_FOLDER), kind, name))]
+    candidates: list[tuple[Path, tuple[str, ...]]] = []
+    if not under_host_tmp(base):
+        candidates.append((base, (str(MESH_FOLDER), kind, name)))
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha256(str(base).encode()).hexdigest()[:16]
     candidates.append((cache, ("eventmesh", kind, digest, name)))
