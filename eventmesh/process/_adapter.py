@@ -39,7 +39,7 @@ from eventmesh._errors import ConfigurationError, ReportedFunctionError
 from eventmesh._invoker import PROVISIONED_INIT
 from eventmesh.process._environment import ProcessEnvironment, exit_description
 from eventmesh.process._launch import Launch
-from eventmesh.process._messages import Invocation, Outcome
+from eventmesh.process._messages import Invocation, Outcome, trace_header
 from eventmesh.process._sandbox_seam import Sandbox, SandboxFactory
 from eventmesh.process._variables import process_variables
 from eventmesh.process.sandbox import detect_mechanisms, open_sandbox, under_host_tmp
@@ -195,6 +195,7 @@ class ProcessRuntime:
             orjson.dumps(event),
             int(time.time() * 1000) + remaining,
             context.invoked_function_arn,
+            trace_id=trace_header(request_id),
             client_context=None if client_context is None else _client_context(client_context),
         )
         outcome = await environment.invoke(invocation)

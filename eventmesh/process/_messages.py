@@ -5,12 +5,32 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-__all__ = ["JSON_HEADER", "Invocation", "Outcome"]
+from opentelemetry import trace
+
+__all__ = ["JSON_HEADER", "Invocation", "Outcome", "trace_header"]
 
 JSON_HEADER = (b"content-type", b"application/json")
 """On every Runtime API response: AWS's runtime client crashes on one without it."""
+
+
+def trace_header(request_id: str) -> str:
+    """Lambda's ``Lambda-Runtime-Trace-Id`` for an invocation (the runtime client sets
+    ``_X_AMZN_TRACE_ID`` from it, where the X-Ray SDK and Powertools' Tracer read it):
+    ``Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0``. The root and parent are the
+    invocation span's trace and span ids when the mesh traces (X-Ray's root is the W3C trace id
+    cut after its first 8 digits), else digits made from the request id. ``Sampled=0``: the
+    mesh runs no X-Ray daemon, so the SDK records nothing, where without any header it warns at
+    every subsegment that "the Lambda worker is still initializing"."""
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        root, parent = f"{span.trace_id:032x}", f"{span.span_id:016x}"
+    else:
+        digits = hashlib.sha256(request_id.encode()).hexdigest()
+        root, parent = digits[:32], digits[32:48]
+    return f"Root=1-{root[:8]}-{root[8:]};Parent={parent};Sampled=0"
 
 
 @dataclass(slots=True)

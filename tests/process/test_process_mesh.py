@@ -7,12 +7,16 @@ import asyncio
 import importlib
 import importlib.util
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from process_helpers import CodeDir, alive, children, eventually
 
 from eventmesh import (
@@ -465,3 +469,44 @@ def test_a_variable_value_with_a_nul_character_is_refused_at_declaration(
     function = mesh.function(name="g", handler="app.lambda_handler", code=code)
     with pytest.raises(ConfigurationError, match="NUL"):
         function.update_configuration(environment={"COLOUR": "a\x00b"})
+
+
+TRACE_APP = """
+    import os
+
+    def lambda_handler(event, context):
+        return os.environ.get("_X_AMZN_TRACE_ID")
+"""
+
+X_RAY_HEADER = re.compile(r"Root=1-([0-9a-f]{8})-([0-9a-f]{24});Parent=([0-9a-f]{16});Sampled=0")
+
+
+async def test_each_invocation_gets_an_unsampled_x_ray_trace_header(
+    mesh: Mesh, code_dir: CodeDir
+) -> None:
+    """Lambda's runtime client sets _X_AMZN_TRACE_ID from Lambda-Runtime-Trace-Id at every
+    invocation; without it the X-Ray SDK (Powertools' Tracer, Tracing: Active) warns at every
+    subsegment. Sampled=0: nothing is recorded, since no X-Ray daemon runs."""
+    mesh.function(name="traced", handler="app.lambda_handler", code=code_dir(app=TRACE_APP))
+    async with mesh:
+        first = (await mesh.invoke("traced", {})).payload
+        second = (await mesh.invoke("traced", {})).payload
+    assert X_RAY_HEADER.fullmatch(first) and X_RAY_HEADER.fullmatch(second)
+    assert first != second
+
+
+async def test_the_x_ray_header_carries_the_invocation_spans_trace(code_dir: CodeDir) -> None:
+    """While the mesh traces, the header's root is the invocation span's trace id (X-Ray's
+    form of a W3C trace id: cut after its first 8 hex digits) and its parent the span's id."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    mesh = Mesh(telemetry=Telemetry(provider), drain_timeout=2.0)
+    mesh.function(name="traced", handler="app.lambda_handler", code=code_dir(app=TRACE_APP))
+    async with mesh:
+        header = (await mesh.invoke("traced", {})).payload
+    found = X_RAY_HEADER.fullmatch(header)
+    assert found is not None
+    trace_id, span_id = int(found[1] + found[2], 16), int(found[3], 16)
+    [span] = [span for span in spans.get_finished_spans() if span.context.span_id == span_id]
+    assert span.context.trace_id == trace_id
