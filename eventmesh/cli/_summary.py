@@ -29,6 +29,11 @@ def _function(function: Any) -> str:
     return f"function {function.name} (in process)"
 
 
+def _target(mapping: Any) -> str:
+    function = mapping.function
+    return function if isinstance(function, str) else str(function.name)
+
+
 def summary(app: LoadedApp, http_url: str | None, aws_url: str | None) -> list[str]:
     """One line per thing that runs."""
     mesh = app.mesh
@@ -42,7 +47,11 @@ def summary(app: LoadedApp, http_url: str | None, aws_url: str | None) -> list[s
             shown.add(id(value))
             name = getattr(value, "name", None)
             label = f"{_kind(value)} {name}" if isinstance(name, str) else _kind(value)
-            lines.append(label if name == logical_id else f"{label} ({logical_id})")
+            label = label if name == logical_id else f"{label} ({logical_id})"
+            mappings = getattr(value, "mappings", None)  # a queue's or a stream's
+            if isinstance(mappings, list) and mappings:
+                label += " -> " + ", ".join(_target(mapping) for mapping in mappings)
+            lines.append(label)
     for api in mesh.context.resources_of(Api):
         where = f"{http_url}/{api.base_path}" if api.base_path else http_url
         answer = f"at {where}" if http_url else "(served with --http)"

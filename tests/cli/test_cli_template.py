@@ -127,7 +127,7 @@ def test_run_says_what_runs_delivers_from_the_queue_and_answers_invoke_endpoint(
             lines.count("template.yaml: not emulated, left out: Table (AWS::DynamoDB::Table)") == 1
         )
         assert f"function greet: app.handler in {app / 'src'}" in lines
-        assert "queue Orders" in lines
+        assert "queue Orders -> greet" in lines  # its SQS event: a mapping
         assert "output GreetArn: arn:aws:lambda:us-east-1:123456789012:function:greet" in lines
         endpoint = next(
             line.split("AWS endpoint at ")[1].split()[0]
