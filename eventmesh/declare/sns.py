@@ -18,6 +18,7 @@ from eventmesh.declare import DeclarationError
 from eventmesh.declare._values import NOT_JSON, json_value, text_of
 from eventmesh.delivery.retry import DeliveryPolicy
 from eventmesh.patterns import FilterPolicy
+from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "TOPIC_ATTRIBUTES",
     "check_endpoint",
     "check_protocol",
+    "check_queue_endpoint",
     "fifo_topic_name",
     "subscription_settings",
     "topic_attributes",
@@ -136,6 +138,18 @@ def _healthy_retry_policy(value: Any) -> DeliveryPolicy | None:
         raise _invalid(
             f"Invalid parameter: Attributes Reason: DeliveryPolicy: {exc}", "DeliveryPolicy"
         ) from None
+
+
+def check_queue_endpoint(queue: Queue) -> Queue:
+    """SNS's refusal of a FIFO queue as a standard topic's subscriber (the mesh's topics are
+    standard); the queue when it may subscribe."""
+    if queue.fifo:
+        raise _invalid(
+            "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
+            "standard SNS topics",
+            "Endpoint",
+        )
+    return queue
 
 
 def subscription_settings(attributes: Mapping[str, Any], protocol: str) -> dict[str, Any]:

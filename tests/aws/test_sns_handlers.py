@@ -204,8 +204,11 @@ async def test_bad_filter_policy_and_attributes(mesh: Mesh) -> None:
          "Invalid parameter: Attributes Reason: DeliveryPolicy"),
         ("https", "https://example.com/", {"DeliveryPolicy": "[1]"},
          "Invalid parameter: Attributes Reason: DeliveryPolicy"),
+        ("sqs", QUEUE_ARN + "jobs.fifo", {},
+         "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
+         "standard SNS topics"),
     ],
-    ids=["lambda-raw", "healthy-not-object", "policy-not-object"],
+    ids=["lambda-raw", "healthy-not-object", "policy-not-object", "fifo-queue"],
 )  # fmt: skip
 async def test_attributes_sns_refuses_for_the_protocol(
     mesh: Mesh, protocol: str, endpoint: str, attributes: dict[str, str], message: str
@@ -215,6 +218,7 @@ async def test_attributes_sns_refuses_for_the_protocol(
         return None
 
     sns = Caller(mesh, "sns")
+    mesh.queue("jobs.fifo", fifo=True)
     async with mesh:
         topic = (await sns.CreateTopic(Name="t"))["TopicArn"]
         with pytest.raises(AwsError) as caught:

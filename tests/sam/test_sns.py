@@ -226,6 +226,9 @@ async def test_a_lambda_subscription_invokes_the_function(mesh: Mesh, clock: Vir
          "FilterPolicyScope", "Invalid parameter: Attributes Reason: FilterPolicyScope"),
         ({"Protocol": "sqs", "Endpoint": AUDIT_ARN, "RawMessageDelivery": "maybe"},
          "RawMessageDelivery", "Invalid parameter: Attributes Reason: RawMessageDelivery"),
+        ({"Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["Jobs", "Arn"]}}, "Endpoint",
+         "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
+         "standard SNS topics"),
         ({"Protocol": "lambda", "Endpoint": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f",
           "RawMessageDelivery": True}, "RawMessageDelivery",
          "Invalid parameter: Attributes Reason: Delivery protocol [lambda] does not support "
@@ -246,7 +249,14 @@ def test_a_subscription_sns_refuses_is_refused_naming_the_property(
 ) -> None:
     with pytest.raises(TemplateError) as caught:
         build_application(
-            template({"Audit": AUDIT, "Alerts": ALERTS, "Sub": subscription(**properties)}),
+            template(
+                {
+                    "Audit": AUDIT,
+                    "Alerts": ALERTS,
+                    "Sub": subscription(**properties),
+                    "Jobs": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": True}},
+                }
+            ),
             mesh=mesh,
         )
     assert str(caught.value) == (

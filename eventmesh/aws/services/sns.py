@@ -32,6 +32,7 @@ from eventmesh.declare import DeclarationError
 from eventmesh.declare.sns import (
     check_endpoint,
     check_protocol,
+    check_queue_endpoint,
     fifo_topic_name,
     subscription_settings,
     topic_attributes,
@@ -215,7 +216,10 @@ async def _target(mesh: Mesh, protocol: str, endpoint: str) -> Any:
         state = await find_queue(mesh, endpoint)
         if state is None:
             raise _invalid(f"Invalid parameter: Endpoint Reason: no queue {endpoint} in this mesh")
-        return state.queue
+        try:
+            return check_queue_endpoint(state.queue)
+        except DeclarationError as exc:
+            raise _invalid(str(exc)) from None
     if protocol == "lambda":
         try:
             mesh.context.resolve_function(endpoint)

@@ -11,7 +11,12 @@ from typing import Any
 
 from eventmesh._errors import EventMeshError
 from eventmesh.declare import DeclarationError
-from eventmesh.declare.sns import check_endpoint, check_protocol, subscription_settings
+from eventmesh.declare.sns import (
+    check_endpoint,
+    check_protocol,
+    check_queue_endpoint,
+    subscription_settings,
+)
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Subscription, Topic
 from eventmesh.sam._model import BuildContext, CfnResource
@@ -51,7 +56,10 @@ def subscribe(
         found = context.find(endpoint)
         if not isinstance(found, Queue):
             raise resource.error(f"no queue {endpoint} in this mesh", f"{where}Endpoint")
-        target = found
+        try:
+            target = check_queue_endpoint(found)
+        except DeclarationError as exc:
+            raise resource.error(str(exc), f"{where}Endpoint") from None
     elif protocol == "lambda":
         try:
             context.mesh.resolve_function(endpoint)
