@@ -637,3 +637,39 @@ def test_retry_numbers_written_as_text_are_taken(mesh: Mesh) -> None:
     spec = rule.targets[0].spec
     assert (spec.max_retries, spec.max_event_age) == (3, 600)
     assert (schedule.retries, schedule.max_event_age) == (3, 600.0)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        f"arn:aws:sqs:us-east-1:{ACCOUNT}:alerts",
+        f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/alerts",
+        f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/alerts",
+    ],
+)
+def test_a_target_arn_must_name_a_resource_of_its_service(mesh: Mesh, arn: str) -> None:
+    """``alerts`` is a topic: an SQS, Kinesis or EventBridge ARN of that name names nothing
+    (a rule would publish to the topic, a Scheduler schedule fail at every tick)."""
+    mesh.topic("alerts")
+    rule = {"Id": "T", "Arn": arn}
+    resources = {
+        "R": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {"ScheduleExpression": "rate(5 minutes)", "Targets": [rule]},
+        }
+    }
+    with pytest.raises(TemplateError) as raised:
+        build_application(template(resources), mesh=mesh)
+    assert str(raised.value).startswith(
+        "Resources.R.Properties.Targets[0].Arn (AWS::Events::Rule): nothing in the template "
+        f"or the mesh has the ARN {arn}"
+    )
+    target = {"Arn": arn, "Input": "{}", "KinesisParameters": {"PartitionKey": "k"}}
+    if ":events:" in arn:
+        target["EventBridgeParameters"] = {"Source": "s", "DetailType": "d"}
+    with pytest.raises(TemplateError) as raised:
+        build_application(template({"S": scheduler_resource(target)}), mesh=mesh)
+    assert str(raised.value).startswith(
+        "Resources.S.Properties.Target.Arn (AWS::Scheduler::Schedule): nothing in the template "
+        f"or the mesh has the ARN {arn}"
+    )

@@ -1,25 +1,65 @@
-"""What a kind checks of an ARN a template names as a target: that the mesh has it, or that
-it stands for a resource of the template the mesh left out."""
+"""What a kind checks of an ARN a template names as a target: that the mesh has it, of the
+service the ARN says (an SQS ARN names a queue, not a topic of that name), or that it stands
+for a resource of the template the mesh left out.
+
+One check for every kind that names targets (rules, Scheduler schedules, a bucket's
+notifications)."""
 
 from __future__ import annotations
 
 from eventmesh._errors import EventMeshError
+from eventmesh._function import Function, FunctionTarget
+from eventmesh.resources.bus import Bus
+from eventmesh.resources.queue import Queue
+from eventmesh.resources.stream import Stream
+from eventmesh.resources.topic import Topic
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext
 
-__all__ = ["has_target", "left_out_resource"]
+__all__ = ["find_target", "has_target", "is_function", "left_out_resource"]
+
+_SERVICE_KINDS: dict[str, type] = {"sqs": Queue, "sns": Topic, "kinesis": Stream, "events": Bus}
+"""The mesh's resource an ARN of each service names (the mesh finds resources by name alone,
+whatever service an ARN says)."""
+
+
+def _service(arn: str) -> str | None:
+    parts = arn.split(":", 3)
+    return parts[2] if len(parts) > 3 and parts[0] == "arn" else None
+
+
+def find_target(context: BuildContext, arn: str) -> object | None:
+    """The function (with its qualifier) or the resource of the mesh ``arn`` names (built
+    from the template, or declared in code before it), if it is of the ARN's service; a plain
+    name finds a function or resource of that name. None when there is none."""
+    service = _service(arn)
+    if service == "lambda":
+        return _function(context, arn)
+    found: object | None = context.find(arn)
+    if found is None and service is None:
+        return _function(context, arn)  # a qualified name: "name:alias"
+    kind = _SERVICE_KINDS.get(service or "")
+    if kind is not None and not isinstance(found, kind):
+        return None
+    return found
+
+
+def _function(context: BuildContext, name: str) -> FunctionTarget | None:
+    """A function by name or ARN, its version or alias too."""
+    try:
+        return context.mesh.resolve_function(name)
+    except (EventMeshError, LookupError):
+        return None
 
 
 def has_target(context: BuildContext, arn: str) -> bool:
-    """Whether ``arn`` names a function (any qualifier) or a resource of the mesh (built from
-    the template, or declared in code before it)."""
-    if arn.startswith("arn:") and arn.split(":", 3)[2:3] == ["lambda"]:
-        try:
-            context.mesh.resolve_function(arn)
-        except (EventMeshError, LookupError):
-            return False
-        return True
-    return context.find(arn) is not None
+    """Whether ``arn`` names a function (any qualifier) or a resource of its service."""
+    return find_target(context, arn) is not None
+
+
+def is_function(found: object | None) -> bool:
+    """Whether what :func:`find_target` found is a function (or a qualified one)."""
+    return isinstance(found, Function | FunctionTarget)
 
 
 def left_out_resource(context: BuildContext, reference: str) -> str | None:

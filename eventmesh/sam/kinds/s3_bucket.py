@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from eventmesh._errors import ConfigurationError, EventMeshError
+from eventmesh._errors import ConfigurationError
 from eventmesh.declare import DeclarationError
 from eventmesh.declare.bucket_notifications import (
     TargetDeclaration,
@@ -37,6 +37,7 @@ from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
+from eventmesh.sam.kinds._targets import find_target, is_function
 
 __all__ = ["S3Bucket", "bucket_name"]
 
@@ -182,14 +183,10 @@ def _check_target(
     if not isinstance(target, str):
         raise resource.error(f"an ARN, got {target!r}", path)
     wanted = {"lambda": "function", "sqs": "queue", "sns": "topic"}[declared.kind]
+    found = find_target(context, target)  # a name or an ARN; a function's version or alias too
     if declared.kind == "lambda":
-        try:  # a name or an ARN, its version or alias too
-            context.mesh.resolve_function(target)
-            ok = True
-        except EventMeshError:
-            ok = False
+        ok = is_function(found)
     else:
-        found = context.find(target)
         ok = isinstance(found, Queue if declared.kind == "sqs" else Topic)
         if declared.kind == "sqs" and isinstance(found, Queue) and found.fifo:
             raise resource.error(
