@@ -93,3 +93,37 @@ def test_a_handler_that_is_not_pythons_is_named_as_the_handler(folder: Path) -> 
         "Resources.G.Properties.Handler (AWS::Lambda::Function): handler 'main' is not a "
         "Python handler 'module.function'"
     )
+
+
+def layer_arns(count: int) -> list[str]:
+    return [f"arn:aws:lambda:us-east-1:123456789012:layer:l{n}:1" for n in range(count)]
+
+
+def test_more_than_five_layers_are_refused_as_lambda_does(folder: Path) -> None:
+    properties = {**FUNCTION["Properties"], "FunctionName": "g", "Layers": layer_arns(6)}
+    with pytest.raises(TemplateError) as refused:
+        build(folder, G={**FUNCTION, "Properties": properties})
+    assert str(refused.value) == (
+        "Resources.G.Properties.Layers (AWS::Lambda::Function): Cannot reference more than 5 "
+        "layers."
+    )
+
+
+def test_two_versions_of_one_layer_are_refused_as_lambda_does(folder: Path) -> None:
+    layer = {
+        "Type": "AWS::Lambda::LayerVersion",
+        "Properties": {"LayerName": "deps", "Content": "src/"},
+    }
+    properties = {
+        **FUNCTION["Properties"],
+        "FunctionName": "g",
+        "Layers": [{"Ref": "A"}, {"Ref": "B"}],
+    }
+    with pytest.raises(TemplateError) as refused:
+        build(folder, A=layer, B=layer, G={**FUNCTION, "Properties": properties})
+    assert str(refused.value) == (
+        "Resources.G.Properties.Layers[1] (AWS::Lambda::Function): Two different versions of "
+        "the same layer are not allowed to be referenced in the same function. "
+        "arn:aws:lambda:us-east-1:123456789012:layer:deps:1 and "
+        "arn:aws:lambda:us-east-1:123456789012:layer:deps:2 are versions of the same layer."
+    )

@@ -65,6 +65,9 @@ _POWERTOOLS_LAYER = re.compile(
 """Powertools for AWS Lambda (Python)'s public layers: what they hold is the
 ``aws-lambda-powertools`` package, used from the mesh's interpreter when it is installed."""
 
+_MAX_LAYERS = 5
+"""Lambda's limit of layers per function."""
+
 _WARNED = {
     "FileSystemConfigs": "file systems (EFS) are not mounted locally",
     "ImageConfig": "container image settings mean nothing for a Zip function",
@@ -267,13 +270,25 @@ class LambdaFunction:
         arns = resource.properties.get("Layers") or []
         if not isinstance(arns, list):
             raise resource.error("must be a list of layer version ARNs", "Layers")
+        if len(arns) > _MAX_LAYERS:
+            raise resource.error(f"Cannot reference more than {_MAX_LAYERS} layers.", "Layers")
         known = local_layers(context.mesh)
         folders = []
+        seen: dict[str, str] = {}  # layer ARN (no version) -> the version ARN given
         for index, arn in enumerate(arns):
             if not isinstance(arn, str):
                 raise resource.error(
                     f"must be a layer version ARN, got {arn!r}", f"Layers[{index}]"
                 )
+            layer = arn.rsplit(":", 1)[0]
+            if layer in seen:  # (the same version twice too, as Lambda says)
+                raise resource.error(
+                    "Two different versions of the same layer are not allowed to be referenced "
+                    f"in the same function. {seen[layer]} and {arn} are versions of the same "
+                    "layer.",
+                    f"Layers[{index}]",
+                )
+            seen[layer] = arn
             if arn in known:
                 folders.append(known[arn])
             elif _POWERTOOLS_LAYER.match(arn):
