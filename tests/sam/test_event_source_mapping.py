@@ -250,6 +250,11 @@ def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
         ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
           "DestinationConfig": {"OnFailure": "arn:aws:sqs:us-east-1:123456789012:dlq"}},
          "DestinationConfig.OnFailure", "DestinationConfig.OnFailure must be an object"),
+        ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
+          "DestinationConfig": {"OnFailure": {
+              "Destination": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"}}},
+         "DestinationConfig.OnFailure.Destination",
+         f"no queue, topic or function arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere in this mesh"),
         ({"EventSourceArn": QUEUE_ARN, "Enabled": "no"}, "Enabled",
          "Enabled must be true or false"),
         ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
@@ -259,7 +264,8 @@ def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
     ids=["tumbling", "sqs-position", "no-position", "kinesis-scaling", "response-types",
          "no-queue", "s3", "filters-not-object", "filters-not-list", "filter-no-pattern",
          "filter-bad-pattern", "scaling-not-object", "destination-not-object",
-         "on-failure-not-object", "enabled-not-boolean", "bisect-not-boolean"],
+         "on-failure-not-object", "no-on-failure-destination", "enabled-not-boolean",
+         "bisect-not-boolean"],
 )  # fmt: skip
 def test_what_the_mesh_cannot_map_is_refused_naming_the_property(
     mesh: Mesh, mapping: dict[str, Any], member: str, message: str

@@ -111,6 +111,15 @@ class EventSourceMappingKind:
                 ) from None
             raise resource.error(str(exc), exc.member) from None
         target = self._function(resource, context)
+        destination = settings.get("on_failure")
+        if destination is not None:
+            try:  # as the mapping resolves it when it starts
+                context.mesh.context.destination(destination)
+            except EventMeshError:
+                raise resource.error(
+                    f"no queue, topic or function {destination} in this mesh",
+                    "DestinationConfig.OnFailure.Destination",
+                ) from None
         if isinstance(source, Queue):
             try:
                 check_visibility_timeout(source.visibility_timeout, target)
