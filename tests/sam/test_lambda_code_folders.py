@@ -221,3 +221,47 @@ def test_a_link_planted_in_the_mesh_folder_is_refused_and_nothing_is_touched(
     assert "is a symbolic link" in str(refused.value)
     assert sorted(p.name for p in precious.rglob("*")) == ["keep.txt"]
     assert (precious / "keep.txt").read_text() == "mine"
+
+
+def _flagged(path: Path, local: int, central: int, value: bytes) -> Path:
+    """``path`` with ``value`` written at an offset of its (one) local header and of its
+    central directory entry."""
+    data = bytearray(path.read_bytes())
+    directory = data.rfind(b"PK\x01\x02")
+    data[local : local + len(value)] = value
+    data[directory + central : directory + central + len(value)] = value
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        # general purpose flag bit 0: encrypted (zipfile: RuntimeError, password required)
+        ((6, 8, b"\x01\x00"), "is encrypted, password required for extraction"),
+        # compression method 99 (AES): zipfile: NotImplementedError
+        ((8, 10, b"\x63\x00"), "That compression method is not supported"),
+    ],
+)
+def test_an_archive_zipfile_cannot_extract_is_an_error_naming_code(
+    folder: Path, how: tuple[int, int, bytes], expected: str
+) -> None:
+    archive = _flagged(package(folder / "odd.zip", {"app.py": "x = 1\n"}), *how)
+    with pytest.raises(TemplateError) as refused:
+        build(folder, F=function(FunctionName="odd", Code=archive.name))
+    message = str(refused.value)
+    assert message.startswith(
+        "Resources.F.Properties.Code (AWS::Lambda::Function): odd.zip cannot be extracted: "
+    )
+    assert expected in message
+
+
+def test_an_archive_with_a_file_and_a_folder_of_one_name_is_an_error_naming_code(
+    folder: Path,
+) -> None:
+    package(folder / "clash.zip", {"app": "x", "app/x.py": "y"})
+    with pytest.raises(TemplateError) as refused:
+        build(folder, F=function(FunctionName="clash", Code="clash.zip"))
+    assert str(refused.value).startswith(
+        "Resources.F.Properties.Code (AWS::Lambda::Function): clash.zip cannot be extracted: "
+    )

@@ -149,6 +149,17 @@ UNZIPPED_LIMIT = 262_144_000
 anything of it is written."""
 
 
+_ARCHIVE_FAULTS = (
+    zipfile.BadZipFile,  # a bad CRC, a truncated entry
+    RuntimeError,  # an encrypted entry (zipfile asks for a password)
+    NotImplementedError,  # a compression method zipfile lacks
+    EOFError,
+    NotADirectoryError,  # a file and a folder of one name
+    IsADirectoryError,
+    FileExistsError,
+)
+
+
 def code_folder(template_dir: Path, kind: str, name: str, path: Path) -> Path:
     """``path`` as a folder of code: itself, or, for a ``.zip`` file (a ``CodeUri`` or
     ``ContentUri`` may name the deployment package), its content extracted into
@@ -181,12 +192,15 @@ def code_folder(template_dir: Path, kind: str, name: str, path: Path) -> Path:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                target = Path(archive.extract(info, folder))
-                mode = (info.external_attr >> 16) & 0o777
-                if mode and not info.is_dir():
-                    target.chmod(mode | stat.S_IRUSR)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    target = Path(archive.extract(info, folder))
+                    mode = (info.external_attr >> 16) & 0o777
+                    if mode and not info.is_dir():
+                        target.chmod(mode | stat.S_IRUSR)
+        except _ARCHIVE_FAULTS as exc:  # the archive's fault, not the folder's
+            raise CodeError(f"{shown} cannot be extracted: {exc}") from None
         marker.write_text(digest)
 
     return mesh_owned_folder(template_dir, kind, name, fill)
