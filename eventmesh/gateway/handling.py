@@ -4,7 +4,6 @@ invocation, response, CORS, and API Gateway's errors where they arise."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from opentelemetry import context as otel_context
 from eventmesh._http_messages import HttpRequest, HttpResponse
 from eventmesh.gateway.apis import Api, HttpApi, RestApi, Route
 from eventmesh.gateway.authorization import Authorization, AuthorizationRequest
+from eventmesh.gateway.authorizers.fixed import iam_caller, sigv4_access_key
 from eventmesh.gateway.errors import GatewayError, gateway_response
 from eventmesh.gateway.events import (
     Origin,
@@ -32,8 +32,6 @@ from eventmesh.gateway.routes import Match
 __all__ = ["Outcome", "answer_api", "answer_url"]
 
 logger = logging.getLogger("eventmesh.gateway")
-
-_SIGV4_KEY = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([A-Z0-9]{16,128})/")
 
 
 @dataclass(slots=True)
@@ -225,21 +223,8 @@ async def _answer_rest(
 def _iam_authorizer(url: FunctionUrl, request: HttpRequest) -> dict[str, Any] | None:
     """AWS_IAM: the caller's access key from a SigV4 Authorization header (the signature
     is not verified), or None when there is none."""
-    found = _SIGV4_KEY.match(request.header("authorization") or "")
-    if found is None:
-        return None
-    account = url.context.account_id
-    return {
-        "iam": {
-            "accessKey": found.group(1),
-            "accountId": account,
-            "callerId": found.group(1),
-            "cognitoIdentity": None,
-            "principalOrgId": None,
-            "userArn": f"arn:aws:iam::{account}:root",
-            "userId": account,
-        }
-    }
+    access_key = sigv4_access_key(request.header("authorization"))
+    return None if access_key is None else iam_caller(access_key, url.context.account_id)
 
 
 async def answer_url(

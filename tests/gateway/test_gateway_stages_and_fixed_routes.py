@@ -166,3 +166,38 @@ async def test_an_api_key_works_on_its_stages_only(mesh: Mesh) -> None:
     assert api.api_key("k" * 20, key_id="abc123").stages is None
     with pytest.raises(ConfigurationError, match="already has that key"):
         api.api_key("k" * 20, key_id="other")
+
+
+async def test_an_aws_iam_route_of_an_http_api_tells_the_function_its_caller(mesh: Mesh) -> None:
+    """Payload 2.0 of an HTTP API route with IAM authorization carries the caller in
+    ``requestContext.authorizer.iam``, as a function URL's with AWS_IAM does."""
+    from eventmesh.gateway.authorizers.fixed import SigV4Authorizer
+
+    mesh.function(echo, name="echo")
+    api = mesh.http_api("signed")
+    api.route("GET /x", "echo", authorizer=SigV4Authorizer())
+    signed = [
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/execute-api/"
+            "aws4_request, SignedHeaders=host, Signature=abc",
+        )
+    ]
+    async with mesh:
+        event = json_of((await call(mesh, request("GET", "/x", headers=signed))).response)
+        assert event["requestContext"]["authorizer"] == {
+            "iam": {
+                "accessKey": "AKIAIOSFODNN7EXAMPLE",
+                "accountId": mesh.context.account_id,
+                "callerId": "AKIAIOSFODNN7EXAMPLE",
+                "cognitoIdentity": None,
+                "principalOrgId": None,
+                "userArn": f"arn:aws:iam::{mesh.context.account_id}:root",
+                "userId": mesh.context.account_id,
+            }
+        }
+        refused = await call(mesh, request("GET", "/x"))
+        assert (refused.response.status, refused.response.body) == (
+            403,
+            b'{"message":"Forbidden"}',
+        )
