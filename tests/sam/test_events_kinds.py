@@ -541,7 +541,7 @@ async def test_a_disabled_schedule_is_declared_and_does_not_fire(
                 )
             },
             "Resources.S.Properties.Target.DeadLetterConfig.Arn (AWS::Scheduler::Schedule): no "
-            f"queue {QUEUE_ARN}gone in the template or the mesh",
+            f"standard queue {QUEUE_ARN}gone in the template or the mesh",
         ),
     ],
 )
@@ -672,4 +672,28 @@ def test_a_target_arn_must_name_a_resource_of_its_service(mesh: Mesh, arn: str) 
     assert str(raised.value).startswith(
         "Resources.S.Properties.Target.Arn (AWS::Scheduler::Schedule): nothing in the template "
         f"or the mesh has the ARN {arn}"
+    )
+
+
+@pytest.mark.parametrize("dead_letter", ["alerts", "jobs.fifo"])
+def test_a_dead_letter_queue_is_a_standard_queue(mesh: Mesh, dead_letter: str) -> None:
+    """EventBridge and Scheduler dead-letter into a standard SQS queue only: a topic named by
+    an SQS ARN, or a FIFO queue, is an error at build (not a dead letter lost at run time)."""
+    worker(mesh)
+    mesh.topic("alerts")
+    mesh.queue("jobs.fifo", fifo=True)
+    arn = QUEUE_ARN + dead_letter
+    resources = rule_target(DeadLetterConfig={"Arn": arn})
+    with pytest.raises(TemplateError) as raised:
+        build_application(template(resources), mesh=mesh)
+    assert str(raised.value).startswith(
+        "Resources.R.Properties.Targets[0].DeadLetterConfig.Arn (AWS::Events::Rule): no "
+        f"standard queue {arn} in the template or the mesh"
+    )
+    resources = {"S": scheduler_resource({"Arn": FUNCTION_ARN, "DeadLetterConfig": {"Arn": arn}})}
+    with pytest.raises(TemplateError) as raised:
+        build_application(template(resources), mesh=mesh)
+    assert str(raised.value).startswith(
+        "Resources.S.Properties.Target.DeadLetterConfig.Arn (AWS::Scheduler::Schedule): no "
+        f"standard queue {arn} in the template or the mesh"
     )

@@ -16,7 +16,7 @@ from eventmesh.resources.topic import Topic
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext
 
-__all__ = ["find_target", "has_target", "is_function", "left_out_resource"]
+__all__ = ["find_target", "has_target", "is_function", "is_standard_queue", "left_out_resource"]
 
 _SERVICE_KINDS: dict[str, type] = {"sqs": Queue, "sns": Topic, "kinesis": Stream, "events": Bus}
 """The mesh's resource an ARN of each service names (the mesh finds resources by name alone,
@@ -60,6 +60,13 @@ def has_target(context: BuildContext, arn: str) -> bool:
 def is_function(found: object | None) -> bool:
     """Whether what :func:`find_target` found is a function (or a qualified one)."""
     return isinstance(found, Function | FunctionTarget)
+
+
+def is_standard_queue(context: BuildContext, arn: str) -> bool:
+    """Whether ``arn`` names a standard (not FIFO) queue: what EventBridge and Scheduler take
+    as a dead-letter queue."""
+    found = find_target(context, arn)
+    return isinstance(found, Queue) and not found.fifo
 
 
 def left_out_resource(context: BuildContext, reference: str) -> str | None:

@@ -15,7 +15,7 @@ from eventmesh.declare import DeclarationError, events
 from eventmesh.resources.bus import Bus, Target
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import has_target, left_out_resource
+from eventmesh.sam.kinds._targets import has_target, is_standard_queue, left_out_resource
 
 __all__ = ["EventBusKind", "RuleKind"]
 
@@ -138,9 +138,9 @@ class RuleKind:
                     f"nothing in the template or the mesh has the ARN {arn}", f"{where}.Arn"
                 )
             dead_letter = spec.dead_letter
-            if isinstance(dead_letter, str) and context.find(dead_letter) is None:
+            if isinstance(dead_letter, str) and not is_standard_queue(context, dead_letter):
                 raise resource.error(
-                    f"no queue {dead_letter} in the template or the mesh",
+                    f"no standard queue {dead_letter} in the template or the mesh",
                     f"{where}.DeadLetterConfig.Arn",
                 )
             targets.append(spec)

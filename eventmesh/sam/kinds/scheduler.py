@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from eventmesh.declare import DeclarationError, scheduler
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import has_target, left_out_resource
+from eventmesh.sam.kinds._targets import has_target, is_standard_queue, left_out_resource
 
 __all__ = ["ScheduleKind"]
 
@@ -69,9 +69,9 @@ class ScheduleKind:
                 f"nothing in the template or the mesh has the ARN {target['Arn']}", "Target.Arn"
             )
         dead_letter = scheduler.dead_letter_arn(target)
-        if dead_letter is not None and context.find(dead_letter) is None:
+        if dead_letter is not None and not is_standard_queue(context, dead_letter):
             raise resource.error(
-                f"no queue {dead_letter} in the template or the mesh",
+                f"no standard queue {dead_letter} in the template or the mesh",
                 "Target.DeadLetterConfig.Arn",
             )
         for key in _METADATA:
