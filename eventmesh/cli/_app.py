@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Mapping
@@ -125,13 +126,19 @@ def _load_template(
     return LoadedApp(spec, mesh, path.resolve(), application, parameters=parameters)
 
 
+_MODULE_PART = re.compile(r"\w+")
+"""A module name's part: importlib imports ``07_boto3_producer`` (examples/), which is no
+identifier."""
+
+
 def _load_mesh(spec: str) -> LoadedApp:
     """``module.path:attribute`` to the Mesh it names."""
     module_name, _, attribute = spec.partition(":")
     if (
         not module_name
         or not attribute
-        or not all(part.isidentifier() for part in (*module_name.split("."), attribute))
+        or not all(_MODULE_PART.fullmatch(part) for part in module_name.split("."))
+        or not attribute.isidentifier()
     ):
         raise CliError(
             f"expected a template file or MODULE:ATTRIBUTE (e.g. app:mesh), got {spec!r}", 2
