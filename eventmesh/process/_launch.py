@@ -34,6 +34,7 @@ __all__ = [
     "Launch",
     "LaunchOptions",
     "check_extra",
+    "find_bootstrap",
     "plan_launch",
     "runtime_kind",
 ]
@@ -119,7 +120,7 @@ def _directories(layers: tuple[str | os.PathLike[str], ...]) -> tuple[Path, ...]
     return tuple(found)
 
 
-def _bootstrap(directory: Path, layers: tuple[Path, ...]) -> Path | None:
+def find_bootstrap(directory: Path, layers: tuple[Path, ...]) -> Path | None:
     """The bootstrap Lambda would run: the code directory's, else the last layer's."""
     for place in (directory, *reversed(layers)):
         if (place / "bootstrap").is_file():
@@ -150,7 +151,7 @@ def plan_launch(
             f"runtime {runtime!r} does not run here: python3.x runs on this interpreter, "
             f"{', '.join(CUSTOM_RUNTIMES)} run the function's bootstrap"
         )
-    bootstrap = _bootstrap(directory, layers) if kind == "provided" else None
+    bootstrap = find_bootstrap(directory, layers) if kind == "provided" else None
     if kind is None and (directory / "bootstrap").is_file():
         bootstrap = directory / "bootstrap"
     if kind == "provided" and bootstrap is None:

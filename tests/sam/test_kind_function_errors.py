@@ -56,15 +56,6 @@ def function(**properties: Any) -> dict[str, Any]:
     ("properties", "expected"),
     [
         (
-            {"PackageType": "Image"},
-            "Resources.F.Properties.PackageType (AWS::Lambda::Function): a container image "
-            "function does not run locally",
-        ),
-        (
-            {"Code": {"ImageUri": "123.dkr.ecr.us-east-1.amazonaws.com/app:1"}},
-            "Resources.F.Properties.Code.ImageUri (AWS::Lambda::Function): a container image",
-        ),
-        (
             {"Runtime": None},
             "Resources.F.Properties.Runtime (AWS::Lambda::Function): a Zip function needs a "
             "Runtime",
@@ -100,6 +91,11 @@ def function(**properties: Any) -> dict[str, Any]:
             "value must be a string, number or boolean, got a list",
         ),
         (
+            {"Environment": {"Variables": {"API_KEY": None}}},
+            "Resources.F.Properties.Environment.Variables.API_KEY (AWS::Lambda::Function): "
+            "'null' values are not allowed in templates (CloudFormation refuses the template)",
+        ),
+        (
             {"Environment": {"Variables": {"AWS_REGION": "eu-west-1"}}},
             "Resources.F.Properties.Environment.Variables (AWS::Lambda::Function): Lambda was "
             "unable to configure your environment variables",
@@ -120,11 +116,6 @@ def function(**properties: Any) -> dict[str, Any]:
             "Python (and Node.js) functions, not provided.al2023",
         ),
         (
-            {"Runtime": "provided.al2023"},
-            "Resources.F.Properties.Runtime (AWS::Lambda::Function): runtime provided.al2023 "
-            "runs an executable bootstrap",
-        ),
-        (
             {"FunctionName": "has spaces"},
             "Resources.F.Properties.FunctionName (AWS::Lambda::Function): function name 'has "
             "spaces' must be 1-64 letters, digits, '-' or '_'",
@@ -143,6 +134,45 @@ def test_a_function_property_the_mesh_cannot_take_is_an_error_naming_it(
         build(folder, F=function(**properties))
     assert str(refused.value).startswith(expected), str(refused.value)
     assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("properties", "warning"),
+    [
+        (
+            {"PackageType": "Image", "Runtime": None, "Handler": None, "Code": None},
+            "Resources.F (AWS::Lambda::Function): PackageType: a container image function "
+            "does not run locally (it needs its image; give the function a Runtime, a Handler "
+            "and a local CodeUri to run it): the function is left out, a stand-in that fails "
+            "every invocation takes its name",
+        ),
+        (
+            {"Code": {"ImageUri": "123.dkr.ecr.us-east-1.amazonaws.com/app:1"}},
+            "Resources.F (AWS::Lambda::Function): Code.ImageUri: a container image function "
+            "does not run locally (it needs its image; give the function a Runtime, a Handler "
+            "and a local CodeUri to run it): the function is left out, a stand-in that fails "
+            "every invocation takes its name",
+        ),
+        (
+            {"Runtime": "provided.al2023", "Handler": "bootstrap"},
+            "Resources.F (AWS::Lambda::Function): Runtime: provided.al2023 runs an executable "
+            "bootstrap, and neither the code folder src nor a layer has one: build the "
+            "function first (sam build, or cargo lambda build for Rust) and run the built "
+            "template (.aws-sam/build/template.yaml): the function is left out, a stand-in "
+            "that fails every invocation takes its name",
+        ),
+    ],
+)
+def test_a_function_that_cannot_run_here_is_a_stand_in_with_a_warning_and_strict_refuses(
+    folder: Path, properties: dict[str, Any], warning: str
+) -> None:
+    built = build(folder, F=function(**properties), Q={"Type": "AWS::SQS::Queue"})
+    assert built.warnings == [warning]
+    assert built.mesh.get_function("F").name == "F"  # what names it still builds
+    assert built.mesh.context.find_resource("Q") is not None  # the rest of the template too
+    with pytest.raises(TemplateError) as refused:
+        build(folder, strict=True, F=function(**properties))
+    assert str(refused.value) == f"--strict: {warning}"
 
 
 def test_a_function_name_taken_in_the_mesh_is_an_error_naming_it(folder: Path) -> None:

@@ -7,14 +7,17 @@ function of the mesh.
   here: the function is left out with a warning and a stand-in takes its name, so what the
   template wires to it (mappings, rules, destinations, routes) still builds; each invocation
   of the stand-in fails (error type ``RuntimeUnavailable``), saying so. A container image
-  (``PackageType: Image``, ``Code.ImageUri``) is refused: nothing of it runs without its image.
+  (``PackageType: Image``, ``Code.ImageUri``) and a ``provided`` function whose code folder
+  (and layers) have no ``bootstrap`` yet (a Rust or Go function before ``sam build``) get the
+  same stand-in, the warning saying what is missing; ``--strict`` refuses all three.
 - ``Code``: the local folder the template names (``CodeUri``, or a plain template's ``Code:
   ./src``), or a local ``.zip`` deployment package, extracted into ``.eventmesh/zip/<name>``;
   ``ZipFile`` inline code is Lambda's ``index.py``, written (when changed) into
   ``.eventmesh/inline/<function>/`` beside the template, or under the user's cache folder when
   the template's folder is under ``/tmp`` or not writable; code in S3 is refused.
 - ``FunctionName`` (else the logical id), ``Environment.Variables`` (numbers and booleans
-  become strings, as CloudFormation passes them), ``Timeout`` (3), ``MemorySize`` (128),
+  become strings, as CloudFormation passes them; a null value, ``KEY:`` with nothing after it,
+  is an error, as CloudFormation refuses it), ``Timeout`` (3), ``MemorySize`` (128),
   ``EphemeralStorage.Size`` (512), ``ReservedConcurrentExecutions``,
   ``DeadLetterConfig.TargetArn`` (a queue or topic of the mesh), ``Layers`` (local layer
   versions; Powertools' public layer is quietly the installed ``aws-lambda-powertools``, or a
@@ -40,7 +43,7 @@ from typing import Any, ClassVar
 from eventmesh._errors import ConfigurationError
 from eventmesh._function import Function
 from eventmesh._registry import check_function_name
-from eventmesh.process._launch import CUSTOM_RUNTIMES, runtime_kind
+from eventmesh.process._launch import CUSTOM_RUNTIMES, find_bootstrap, runtime_kind
 from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 from eventmesh.sam._model import BuildContext, Built, CfnResource
@@ -103,6 +106,12 @@ def _environment(resource: CfnResource) -> dict[str, str]:
             converted[str(key)] = "true" if value else "false"
         elif isinstance(value, int | float | str):
             converted[str(key)] = str(value)
+        elif value is None:  # `KEY:` with nothing after it
+            raise resource.error(
+                "'null' values are not allowed in templates (CloudFormation refuses the "
+                "template): give the variable a value, or '' for an empty one",
+                f"Environment.Variables.{key}",
+            )
         else:  # the type only: values may be secrets
             raise resource.error(
                 f"{key}: a value must be a string, number or boolean, got a {type(value).__name__}",
@@ -141,11 +150,16 @@ class LambdaFunction:
         if properties.get("PackageType") == "Image" or (
             isinstance(code, Mapping) and code.get("ImageUri") is not None
         ):
-            raise resource.error(
-                "a container image function does not run locally (it needs its image): "
-                "give the function a Runtime, a Handler and a local CodeUri",
-                "PackageType" if properties.get("PackageType") == "Image" else "Code.ImageUri",
+            member = "PackageType" if properties.get("PackageType") == "Image" else "Code.ImageUri"
+            function = self._stand_in(
+                resource,
+                context,
+                name,
+                f"{member}: a container image function does not run locally (it needs its "
+                "image; give the function a Runtime, a Handler and a local CodeUri to run it)",
+                self._settings(resource, context),
             )
+            return self._built(context, function, name)
         runtime = properties.get("Runtime")
         if not isinstance(runtime, str):
             raise resource.error("a Zip function needs a Runtime", "Runtime")
@@ -168,11 +182,23 @@ class LambdaFunction:
                 "RecursiveLoop: Allow is not honoured locally: a loop of more than 16 "
                 "invocations is stopped, as with Terminate",
             )
-        if runtime_kind(runtime) is None:
-            function = self._stand_in(resource, context, name, runtime, settings)
+        kind = runtime_kind(runtime)
+        if kind is None:
+            runs = "python3.x, " + ", ".join(CUSTOM_RUNTIMES)
+            why = f"Runtime: {runtime} does not run locally (only {runs} do)"
+            function = self._stand_in(resource, context, name, why, settings)
+            return self._built(context, function, name)
+        folder = self._code(resource, context, name, runtime, code)
+        layers = self._layers(resource, context)
+        if kind == "provided" and find_bootstrap(folder, tuple(layers)) is None:
+            why = (
+                f"Runtime: {runtime} runs an executable bootstrap, and neither the code folder "
+                f"{self._shown(context, folder)} nor a layer has one: build the function first "
+                "(sam build, or cargo lambda build for Rust) and run the built template "
+                "(.aws-sam/build/template.yaml)"
+            )
+            function = self._stand_in(resource, context, name, why, settings)
         else:
-            folder = self._code(resource, context, name, runtime, code)
-            layers = self._layers(resource, context)
             try:
                 function = context.mesh.function(
                     name=name,
@@ -184,8 +210,20 @@ class LambdaFunction:
                 )
             except ConfigurationError as exc:
                 raise self._error(resource, exc) from None
+        return self._built(context, function, name)
+
+    @staticmethod
+    def _built(context: BuildContext, function: Function, name: str) -> Built:
         arn = context.mesh.resolve_function(function).arn
         return Built(function, name, {"Arn": arn})
+
+    @staticmethod
+    def _shown(context: BuildContext, folder: Path) -> str:
+        """The code folder as the template names it: relative to the template's folder."""
+        try:
+            return str(folder.relative_to(context.template_dir.resolve())) or "."
+        except ValueError:
+            return str(folder)
 
     def _settings(self, resource: CfnResource, context: BuildContext) -> dict[str, Any]:
         properties = resource.properties
@@ -313,18 +351,17 @@ class LambdaFunction:
         resource: CfnResource,
         context: BuildContext,
         name: str,
-        runtime: str,
+        why: str,
         settings: dict[str, Any],
     ) -> Function:
-        runs = "python3.x, " + ", ".join(CUSTOM_RUNTIMES)
-        message = (
-            f"function {name}: runtime {runtime} does not run locally (only {runs} do); "
-            "this stand-in fails every invocation"
-        )
+        """A function that fails every invocation saying ``why``, in place of one that
+        cannot run here: what the template wires to it (mappings, rules, destinations,
+        routes) still builds, and the warning says what is missing."""
+        message = f"function {name}: {why}; this stand-in fails every invocation"
         context.warn(
             resource,
-            f"Runtime: {runtime} does not run locally (only {runs} do): the function is left "
-            "out, a stand-in that fails every invocation takes its name",
+            f"{why}: the function is left out, a stand-in that fails every invocation takes "
+            "its name",
         )
 
         async def unavailable(event: Any, _context: Any) -> Any:
