@@ -22,6 +22,7 @@ from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 
 __all__ = [
+    "NOT_EMULATED_PROTOCOLS",
     "PROTOCOLS",
     "SUBSCRIPTION_ATTRIBUTES",
     "TOPIC_ATTRIBUTES",
@@ -52,6 +53,9 @@ SUBSCRIPTION_ATTRIBUTES = frozenset(
     ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "DeliveryPolicy", "RedrivePolicy")
 )
 PROTOCOLS = ("sqs", "lambda", "http", "https")
+NOT_EMULATED_PROTOCOLS = ("email", "email-json", "sms", "application", "firehose")
+"""SNS's other protocols: valid on AWS, delivered nowhere by the mesh (a template's
+subscription with one is left out with a warning; the endpoint refuses it)."""
 _RAW_PROTOCOLS = ("sqs", "http", "https")
 """The protocols (of :data:`PROTOCOLS`) SNS delivers raw to (Firehose too, not emulated)."""
 _FIFO_REFUSED = (

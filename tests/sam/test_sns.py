@@ -1,7 +1,8 @@
 """AWS::SNS::Topic and AWS::SNS::Subscription in a template: names, Ref and Fn::GetAtt,
 inline and separate subscriptions of queues, functions and URLs with their attributes, what
-the mesh refuses (FIFO topics, other protocols) and what it warns about (a subscription's
-dead-letter queue)."""
+the mesh refuses (FIFO topics, protocols SNS does not know) and what it warns about (a
+subscription's dead-letter queue; subscriptions it leaves out: email, sms, firehose, an
+endpoint or topic outside the template and the mesh)."""
 
 from __future__ import annotations
 
@@ -211,15 +212,11 @@ async def test_a_lambda_subscription_invokes_the_function(mesh: Mesh, clock: Vir
 @pytest.mark.parametrize(
     ("properties", "member", "message"),
     [
-        ({"Protocol": "email", "Endpoint": "ops@example.com"}, "Protocol",
-         "Invalid parameter: Amazon SNS does not support this protocol string: email "
+        ({"Protocol": "pigeon", "Endpoint": "ops@example.com"}, "Protocol",
+         "Invalid parameter: Amazon SNS does not support this protocol string: pigeon "
          "(this endpoint takes sqs, lambda, http, https)"),
-        ({"Protocol": "sqs", "Endpoint": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"}, "Endpoint",
-         f"no queue arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere in this mesh"),
         ({"Protocol": "sqs", "Endpoint": "https://example.com/"}, "Endpoint",
          "Invalid parameter: SQS endpoint ARN"),
-        ({"Protocol": "lambda", "Endpoint": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:none"},
-         "Endpoint", f"no function arn:aws:lambda:us-east-1:{ACCOUNT}:function:none in this mesh"),
         ({"Protocol": "https", "Endpoint": "http://example.com/"}, "Endpoint",
          "Invalid parameter: Endpoint must match the specified protocol"),
         ({"Protocol": "sqs", "Endpoint": AUDIT_ARN, "FilterPolicyScope": "Body"},
@@ -268,27 +265,79 @@ def test_an_inline_subscription_is_named_by_its_index(mesh: Mesh) -> None:
     with pytest.raises(TemplateError) as caught:
         build_application(
             template({"Alerts": {"Type": "AWS::SNS::Topic", "Properties": {"Subscription": [
-                {"Protocol": "sms", "Endpoint": "+15555550100"}]}}}),
-            mesh=mesh,
-        )  # fmt: skip
-    assert str(caught.value).startswith(
-        "Resources.Alerts.Properties.Subscription[0].Protocol (AWS::SNS::Topic): Invalid "
-        "parameter: Amazon SNS does not support this protocol string: sms"
-    )
-
-
-def test_a_subscription_of_a_topic_not_in_the_mesh_is_refused(mesh: Mesh) -> None:
-    with pytest.raises(TemplateError) as caught:
-        build_application(
-            template({"Audit": AUDIT, "Sub": {"Type": "AWS::SNS::Subscription", "Properties": {
-                "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:gone", "Protocol": "sqs",
-                "Endpoint": AUDIT_ARN}}}),
+                {"Protocol": "sqs", "Endpoint": "+15555550100"}]}}}),
             mesh=mesh,
         )  # fmt: skip
     assert str(caught.value) == (
-        "Resources.Sub.Properties.TopicArn (AWS::SNS::Subscription): no topic "
-        f"arn:aws:sns:us-east-1:{ACCOUNT}:gone in this mesh"
+        "Resources.Alerts.Properties.Subscription[0].Endpoint (AWS::SNS::Topic): Invalid "
+        "parameter: SQS endpoint ARN"
     )
+
+
+@pytest.mark.parametrize(
+    ("properties", "warning"),
+    [
+        ({"Protocol": "email", "Endpoint": "ops@example.com"},
+         "Protocol: email subscriptions are not emulated: the subscription of "
+         "'ops@example.com' is left out (the topic delivers to its other subscribers)"),
+        ({"Protocol": "SMS", "Endpoint": "+15555550100"},
+         "Protocol: sms subscriptions are not emulated: the subscription of '+15555550100' "
+         "is left out (the topic delivers to its other subscribers)"),
+        ({"Protocol": "firehose",
+          "Endpoint": f"arn:aws:firehose:us-east-1:{ACCOUNT}:deliverystream/archive"},
+         "Protocol: firehose subscriptions are not emulated: the subscription of "
+         f"'arn:aws:firehose:us-east-1:{ACCOUNT}:deliverystream/archive' is left out (the "
+         "topic delivers to its other subscribers)"),
+        ({"Protocol": "sqs", "Endpoint": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"},
+         f"Endpoint: the queue arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere is neither in the "
+         "template nor in the mesh (not emulated, or another stack's): the subscription is "
+         "left out"),
+        ({"Protocol": "lambda", "Endpoint": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:none"},
+         f"Endpoint: the function arn:aws:lambda:us-east-1:{ACCOUNT}:function:none is neither "
+         "in the template nor in the mesh (not emulated, or another stack's): the "
+         "subscription is left out"),
+    ],
+)  # fmt: skip
+async def test_a_subscription_the_mesh_cannot_deliver_is_left_out_with_a_warning(
+    mesh: Mesh, properties: dict[str, Any], warning: str
+) -> None:
+    resources = {
+        "Audit": AUDIT,
+        "Alerts": {"Type": "AWS::SNS::Topic", "Properties": {"Subscription": [
+            {**properties}, {"Protocol": "sqs", "Endpoint": AUDIT_ARN}]}},
+        "Sub": subscription(**properties),
+    }  # fmt: skip
+    app = build_application(template(resources, {"Sub": {"Value": {"Ref": "Sub"}}}), mesh=mesh)
+    assert app.warnings == [
+        f"Resources.Alerts (AWS::SNS::Topic): Subscription[0].{warning}",
+        f"Resources.Sub (AWS::SNS::Subscription): {warning}",
+    ]
+    assert app.outputs["Sub"] == f"arn:aws:sns:us-east-1:{ACCOUNT}:Alerts:Sub"
+    topic = resource_of(mesh, "Alerts", Topic)
+    assert len(topic.subscriptions) == 1  # the queue's, and it still delivers
+    async with mesh:
+        await topic.publish("hello")
+        (received,) = await resource_of(mesh, "Audit", Queue).receive()
+    assert json.loads(received.body)["Message"] == "hello"
+    with pytest.raises(TemplateError) as refused:
+        build_application(template(resources), mesh=Mesh(), strict=True)
+    assert str(refused.value).startswith("--strict: Resources.Alerts (AWS::SNS::Topic)")
+
+
+def test_a_subscription_of_a_topic_not_in_the_mesh_is_left_out_with_a_warning(
+    mesh: Mesh,
+) -> None:
+    app = build_application(
+        template({"Audit": AUDIT, "Sub": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:gone", "Protocol": "sqs",
+            "Endpoint": AUDIT_ARN}}}),
+        mesh=mesh,
+    )  # fmt: skip
+    assert app.warnings == [
+        "Resources.Sub (AWS::SNS::Subscription): TopicArn: the topic "
+        f"arn:aws:sns:us-east-1:{ACCOUNT}:gone is neither in the template nor in the mesh (not "
+        "emulated, or another stack's): the subscription is left out"
+    ]
 
 
 def test_a_subscription_dead_letter_queue_is_warned_about(mesh: Mesh) -> None:

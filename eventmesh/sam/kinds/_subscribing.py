@@ -2,6 +2,12 @@
 ``AWS::SNS::Topic``'s ``Subscription``): its protocol, endpoint and attributes checked as SNS
 checks ``Subscribe`` (:mod:`eventmesh.declare.sns`), the queue or function it names found in
 the mesh, and the topic subscribed to it.
+
+A subscription the mesh cannot deliver to is left out with a warning (``--strict`` refuses
+it): one of SNS's protocols the mesh does not emulate (``email``, ``sms``, ``firehose``, ...),
+or a queue or function that is neither in the template nor in the mesh (another stack's,
+another account's, or a resource of the template the mesh leaves out). A protocol SNS itself
+does not know, or an endpoint of the wrong shape, is an error.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any
 from eventmesh._errors import EventMeshError
 from eventmesh.declare import DeclarationError
 from eventmesh.declare.sns import (
+    NOT_EMULATED_PROTOCOLS,
     check_endpoint,
     check_protocol,
     check_queue_endpoint,
@@ -32,12 +39,21 @@ def subscribe(
     endpoint: Any,
     attributes: Mapping[str, Any],
     where: str = "",
-) -> Subscription:
+) -> Subscription | None:
     """Subscribe ``endpoint`` to ``topic``; ``where`` is the property path of the
-    subscription's members (``Subscription[0].`` for a topic's inline one)."""
+    subscription's members (``Subscription[0].`` for a topic's inline one). None when the
+    subscription is left out (warned about)."""
     try:
         if not isinstance(protocol, str):
             raise DeclarationError("Invalid parameter: Protocol", "Protocol")
+        if protocol.lower() in NOT_EMULATED_PROTOCOLS:
+            context.warn(
+                resource,
+                f"{where}Protocol: {protocol.lower()} subscriptions are not emulated: the "
+                f"subscription of {endpoint!r} is left out (the topic delivers to its other "
+                "subscribers)",
+            )
+            return None
         protocol = check_protocol(protocol)
         endpoint = check_endpoint(protocol, endpoint)
         settings = subscription_settings(attributes, protocol)
@@ -55,7 +71,8 @@ def subscribe(
     if protocol == "sqs":
         found = context.find(endpoint)
         if not isinstance(found, Queue):
-            raise resource.error(f"no queue {endpoint} in this mesh", f"{where}Endpoint")
+            _outside(resource, context, f"queue {endpoint}", where)
+            return None
         try:
             target = check_queue_endpoint(found)
         except DeclarationError as exc:
@@ -63,14 +80,21 @@ def subscribe(
     elif protocol == "lambda":
         try:
             context.mesh.resolve_function(endpoint)
-        except EventMeshError:
-            raise resource.error(
-                f"no function {endpoint} in this mesh", f"{where}Endpoint"
-            ) from None
+        except (EventMeshError, LookupError):
+            _outside(resource, context, f"function {endpoint}", where)
+            return None
     try:
         return topic.subscribe(target, confirm=protocol in ("http", "https"), **settings)
     except (EventMeshError, ValueError) as exc:
         raise resource.error(str(exc), f"{where}Endpoint") from None
+
+
+def _outside(resource: CfnResource, context: BuildContext, what: str, where: str) -> None:
+    context.warn(
+        resource,
+        f"{where}Endpoint: the {what} is neither in the template nor in the mesh (not "
+        "emulated, or another stack's): the subscription is left out",
+    )
 
 
 def _target_arn(policy: Any) -> str:

@@ -3,7 +3,9 @@
 ``SubscriptionConfirmation`` first, as on AWS), with ``FilterPolicy`` (a mapping or its JSON
 text), ``FilterPolicyScope``, ``RawMessageDelivery`` and ``DeliveryPolicy`` (HTTP/S).
 
-``RedrivePolicy`` is warned about: the mesh's subscriptions have no dead-letter queue.
+``RedrivePolicy`` is warned about: the mesh's subscriptions have no dead-letter queue. A
+subscription the mesh cannot deliver (``email``, ``sms``, ``firehose``, ... or a topic, queue or
+function outside the template and the mesh) is left out with a warning.
 ``Ref`` gives the subscription's ARN (``Fn::GetAtt ... Arn`` too).
 """
 
@@ -39,7 +41,12 @@ class SnsSubscriptionKind:
             raise resource.error("required: the topic's ARN", "TopicArn")
         topic = context.find(topic_arn)
         if not isinstance(topic, Topic):
-            raise resource.error(f"no topic {topic_arn} in this mesh", "TopicArn")
+            context.warn(
+                resource,
+                f"TopicArn: the topic {topic_arn} is neither in the template nor in the mesh "
+                "(not emulated, or another stack's): the subscription is left out",
+            )
+            return self._left_out(resource, topic_arn)
         for member in properties:
             if member not in (*_ATTRIBUTES, *_IGNORED, "TopicArn", "Protocol", "Endpoint"):
                 context.warn(resource, f"{member}: not emulated, ignored")
@@ -52,7 +59,16 @@ class SnsSubscriptionKind:
             properties.get("Endpoint"),
             attributes,
         )
+        if subscription is None:
+            return self._left_out(resource, topic_arn)
         return Built(subscription, subscription.arn, {"Arn": subscription.arn})
+
+    @staticmethod
+    def _left_out(resource: CfnResource, topic_arn: str) -> Built:
+        """A subscription left out: its ARN as SNS would make it (the topic's ARN and an id,
+        here the logical id), for what refers to it."""
+        arn = f"{topic_arn}:{resource.logical_id}"
+        return Built(None, arn, {"Arn": arn})
 
 
 register(SnsSubscriptionKind())

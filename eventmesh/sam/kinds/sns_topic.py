@@ -1,6 +1,7 @@
 """``AWS::SNS::Topic``: a standard topic of the mesh (``mesh.topic``), its attributes checked
 as SNS checks ``CreateTopic``'s (:mod:`eventmesh.declare.sns`), and its inline
-``Subscription`` entries (``sqs``, ``lambda``, ``http``/``https``) subscribed.
+``Subscription`` entries (``sqs``, ``lambda``, ``http``/``https``; others are left out with a
+warning) subscribed.
 
 The name is ``TopicName``, else the logical id. FIFO topics are refused (the mesh's topics
 are standard topics). ``Ref`` gives the topic's ARN; ``Fn::GetAtt``: ``TopicArn``,
