@@ -348,7 +348,7 @@ TOKEN_SCHEME = {
                   securityDefinitions={"Gate": TOKEN_SCHEME}),
          "Body.securityDefinitions.Gate.identitySource"),
         (http_api({}, **{"x-amazon-apigateway-cors": {"maxAge": "x"}}),
-         "Body.x-amazon-apigateway-cors"),
+         "Body.x-amazon-apigateway-cors.maxAge"),
         (http_api({}, **{"x-amazon-apigateway-cors": {1: 2}}),
          "Body.x-amazon-apigateway-cors"),
     ],
@@ -568,3 +568,33 @@ async def test_an_api_key_works_only_on_the_stages_of_its_usage_plan() -> None:
         for name in ("Prod", "Stage"):
             answer = await client.get(f"{other.base_url}/{name}/x", headers={**host, **key})
             assert (answer.status_code, answer.text) == (200, "hello")
+
+
+def test_cors_settings_in_each_spelling_of_their_place() -> None:
+    """An HTTP API's CorsConfiguration takes CloudFormation's and OpenAPI's spellings; a
+    function URL's Cors CloudFormation's only (one translation for both kinds)."""
+    mesh = new_mesh()
+    template = http_api({})
+    template["Resources"]["MyHttp"]["Properties"]["CorsConfiguration"] = {
+        "AllowOrigins": ["https://a.example"],
+        "maxAge": "600",
+    }
+    app = build_application(template, mesh=mesh)
+    cors = app.resources["MyHttp"].value.cors
+    assert (cors.allow_origins, cors.max_age) == (("https://a.example",), 600)
+    url = {
+        "Resources": {
+            "Url": {
+                "Type": "AWS::Lambda::Url",
+                "Properties": {"TargetFunctionArn": "hello", "AuthType": "NONE",
+                               "Cors": {"allowOrigins": ["*"]}},
+            }
+        }
+    }  # fmt: skip
+    with pytest.raises(TemplateError) as raised:
+        build_application(url, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.Url.Properties.Cors (AWS::Lambda::Url): unknown CORS setting "
+        "'allowOrigins'; known: AllowOrigins, AllowMethods, AllowHeaders, ExposeHeaders, "
+        "MaxAge, AllowCredentials"
+    )

@@ -125,6 +125,39 @@ def boolean(value: Any, resource: CfnResource, where: str, default: bool = False
     raise resource.error(f"true or false, got {value!r}", where)
 
 
+_CORS = {
+    "allowOrigins": "allow_origins",
+    "allowMethods": "allow_methods",
+    "allowHeaders": "allow_headers",
+    "exposeHeaders": "expose_headers",
+    "maxAge": "max_age",
+    "allowCredentials": "allow_credentials",
+}
+
+
+def cors_settings(
+    value: Any, resource: CfnResource, where: str, *, camel_case: bool
+) -> dict[str, Any] | None:
+    """A CORS configuration as ``cors=`` takes it: CloudFormation's ``AllowOrigins``,
+    ``AllowMethods``, ``AllowHeaders``, ``ExposeHeaders``, ``MaxAge``, ``AllowCredentials``
+    (an HTTP API's ``CorsConfiguration``, a function URL's ``Cors``), or with ``camel_case``
+    also OpenAPI's ``allowOrigins``... (``x-amazon-apigateway-cors``). None when not given."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise resource.error("a mapping of AllowOrigins, AllowMethods, ...", where)
+    settings: dict[str, Any] = {}
+    for key, item in value.items():
+        spelled = isinstance(key, str) and (camel_case or key[:1].isupper())
+        name = key[:1].lower() + key[1:] if spelled else ""
+        setting = _CORS.get(name)
+        if setting is None:
+            known = ", ".join(n[:1].upper() + n[1:] for n in _CORS)
+            raise resource.error(f"unknown CORS setting {key!r}; known: {known}", where)
+        settings[setting] = max_age(item, resource, f"{where}.{key}") if name == "maxAge" else item
+    return settings
+
+
 def max_age(value: Any, resource: CfnResource, where: str) -> int:
     """A CORS max age in seconds (``600`` or ``"600"``, as a parameter gives it)."""
     text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""

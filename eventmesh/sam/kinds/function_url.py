@@ -12,38 +12,15 @@ serves by that host; ``FunctionArn``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from eventmesh._errors import ConfigurationError
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._apis import check_function, function_of_arn, max_age
+from eventmesh.sam.kinds._apis import check_function, cors_settings, function_of_arn
 
 __all__ = ["FunctionUrlKind"]
-
-_CORS = {
-    "AllowOrigins": "allow_origins",
-    "AllowMethods": "allow_methods",
-    "AllowHeaders": "allow_headers",
-    "ExposeHeaders": "expose_headers",
-    "MaxAge": "max_age",
-    "AllowCredentials": "allow_credentials",
-}
-
-
-def _cors(value: Any, resource: CfnResource) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise resource.error("a mapping of AllowOrigins, AllowMethods, ...", "Cors")
-    settings: dict[str, Any] = {}
-    for key, item in value.items():
-        if key not in _CORS:
-            raise resource.error(f"unknown setting {key!r}; known: {sorted(_CORS)}", "Cors")
-        settings[_CORS[key]] = max_age(item, resource, "Cors.MaxAge") if key == "MaxAge" else item
-    return settings
 
 
 class FunctionUrlKind:
@@ -78,7 +55,7 @@ class FunctionUrlKind:
                 name,
                 qualifier=qualifier or None,
                 auth_type=auth_type,
-                cors=_cors(props.get("Cors"), resource),
+                cors=cors_settings(props.get("Cors"), resource, "Cors", camel_case=False),
             )
         except TemplateError:
             raise

@@ -32,8 +32,8 @@ from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._apis import (
     ApiState,
     check_function,
+    cors_settings,
     function_of_uri,
-    max_age,
     template_apis,
     timeout_of,
     unintegrated,
@@ -47,32 +47,6 @@ __all__ = [
     "HttpApiRouteKind",
     "HttpApiStageKind",
 ]
-
-_CORS = {
-    "allowOrigins": "allow_origins",
-    "allowMethods": "allow_methods",
-    "allowHeaders": "allow_headers",
-    "exposeHeaders": "expose_headers",
-    "maxAge": "max_age",
-    "allowCredentials": "allow_credentials",
-}
-
-
-def _cors(value: Any, resource: CfnResource, where: str) -> dict[str, Any] | None:
-    """``x-amazon-apigateway-cors`` or ``CorsConfiguration`` (either case) as ``cors=``."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise resource.error("a mapping of allowOrigins, allowMethods, ...", where)
-    settings: dict[str, Any] = {}
-    for key, item in value.items():
-        setting = _CORS.get(key[:1].lower() + key[1:]) if isinstance(key, str) else None
-        if setting is None:
-            raise resource.error(f"unknown CORS setting {key!r}", where)
-        settings[setting] = item
-    if "max_age" in settings:
-        settings["max_age"] = max_age(settings["max_age"], resource, where)
-    return settings
 
 
 def _endpoint(api: HttpApi) -> str:
@@ -101,10 +75,13 @@ class HttpApiKind:
         body = props.get("Body") or {}
         if not isinstance(body, Mapping):
             raise resource.error("the API definition is a mapping (OpenAPI 3)", "Body")
-        cors = _cors(props.get("CorsConfiguration"), resource, "CorsConfiguration")
+        cors = cors_settings(
+            props.get("CorsConfiguration"), resource, "CorsConfiguration", camel_case=True
+        )
         if cors is None:
-            cors = _cors(
-                body.get("x-amazon-apigateway-cors"), resource, "Body.x-amazon-apigateway-cors"
+            extension = "x-amazon-apigateway-cors"
+            cors = cors_settings(
+                body.get(extension), resource, f"Body.{extension}", camel_case=True
             )
         for warned in ("DisableExecuteApiEndpoint", "CredentialsArn"):
             if props.get(warned):
