@@ -29,13 +29,13 @@ _ARN_RESOURCE_PREFIXES = ("event-bus/", "stream/")
 
 
 def check_function_name(name: Any, what: str = "function") -> str:
-    if not isinstance(name, str) or not FUNCTION_NAME.match(name):
+    if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
         raise ConfigurationError(f"{what} name {name!r} must be 1-64 letters, digits, '-' or '_'")
     return name
 
 
 def check_resource_name(name: Any, kind: str, limit: int) -> str:
-    if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or len(name) > limit:
+    if not isinstance(name, str) or not _RESOURCE_NAME.fullmatch(name) or len(name) > limit:
         raise ConfigurationError(
             f"{kind} name {name!r} must be 1-{limit} letters, digits, '-', '_' or '.'"
         )
