@@ -159,8 +159,11 @@ async def _invoke(mesh: Any, name: str, event: Any, invocation_type: str) -> tup
                 before = function.stats.invocations
                 result = await mesh.invoke(name, event, "Event")
                 response: Any = {"StatusCode": 202, "RequestId": result.request_id}
-                # Wait for the first attempt (not for retries, which come minutes later).
-                while function.stats.invocations == before:  # noqa: ASYNC110 (a counter)
+                # Wait for the first attempt (not for retries, which come minutes later), for
+                # as long as it may run and a little more.
+                loop = asyncio.get_running_loop()
+                give_up = loop.time() + function.config.timeout + 30.0
+                while function.stats.invocations == before and loop.time() < give_up:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 mesh.drain_timeout = min(mesh.drain_timeout, 5.0)
             else:
