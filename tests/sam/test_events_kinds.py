@@ -697,3 +697,41 @@ def test_a_dead_letter_queue_is_a_standard_queue(mesh: Mesh, dead_letter: str) -
         "Resources.S.Properties.Target.DeadLetterConfig.Arn (AWS::Scheduler::Schedule): no "
         f"standard queue {arn} in the template or the mesh"
     )
+
+
+def test_a_fifo_queue_target_is_refused_at_build_or_given_its_group(mesh: Mesh) -> None:
+    """A rule cannot target a FIFO queue (no SqsParameters here): an error naming the target's
+    Arn at build, not a mesh that fails to start. A Scheduler target that is a FIFO queue
+    needs SqsParameters.MessageGroupId, or every tick would fail."""
+    mesh.queue("jobs.fifo", fifo=True)
+    arn = QUEUE_ARN + "jobs.fifo"
+    properties = {"ScheduleExpression": "rate(5 minutes)", "Targets": [{"Id": "T", "Arn": arn}]}
+    rule = {"R": {"Type": "AWS::Events::Rule", "Properties": properties}}
+    with pytest.raises(TemplateError) as raised:
+        build_application(template(rule), mesh=mesh)
+    assert str(raised.value).startswith(
+        "Resources.R.Properties.Targets[0].Arn (AWS::Events::Rule): "
+        f"{arn} is a FIFO queue; a rule's targets here are standard queues"
+    )
+    with pytest.raises(TemplateError) as raised:
+        build_application(template({"S": scheduler_resource({"Arn": arn})}), mesh=mesh)
+    assert str(raised.value).startswith(
+        "Resources.S.Properties.Target.SqsParameters.MessageGroupId (AWS::Scheduler::Schedule): "
+        f"{arn} is a FIFO queue: give the message group"
+    )
+
+
+async def test_a_scheduler_schedule_sends_to_a_fifo_queue_in_its_group(
+    clock: VirtualClock, mesh: Mesh
+) -> None:
+    jobs = mesh.queue("jobs.fifo", fifo=True)
+    target = {
+        "Arn": QUEUE_ARN + "jobs.fifo",
+        "Input": "run",
+        "SqsParameters": {"MessageGroupId": "g1"},
+    }
+    build_application(template({"S": scheduler_resource(target)}), mesh=mesh)
+    async with mesh:
+        await clock.advance(5 * MINUTE)
+        (message,) = await jobs.receive()
+    assert (message.body, message.attributes["MessageGroupId"]) == ("run", "g1")

@@ -13,9 +13,15 @@ from typing import Any, ClassVar
 
 from eventmesh.declare import DeclarationError, events
 from eventmesh.resources.bus import Bus, Target
+from eventmesh.resources.queue import Queue
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import has_target, is_standard_queue, left_out_resource
+from eventmesh.sam.kinds._targets import (
+    find_target,
+    has_target,
+    is_standard_queue,
+    left_out_resource,
+)
 
 __all__ = ["EventBusKind", "RuleKind"]
 
@@ -133,9 +139,16 @@ class RuleKind:
                     "rule delivers to its other targets only",
                 )
                 continue
-            if not has_target(context, arn):
+            found = find_target(context, arn)
+            if found is None:
                 raise resource.error(
                     f"nothing in the template or the mesh has the ARN {arn}", f"{where}.Arn"
+                )
+            if isinstance(found, Queue) and found.fifo:
+                raise resource.error(
+                    f"{arn} is a FIFO queue; a rule's targets here are standard queues "
+                    "(SqsParameters is not supported)",
+                    f"{where}.Arn",
                 )
             dead_letter = spec.dead_letter
             if isinstance(dead_letter, str) and not is_standard_queue(context, dead_letter):

@@ -16,9 +16,15 @@ import re
 from typing import Any, ClassVar
 
 from eventmesh.declare import DeclarationError, scheduler
+from eventmesh.resources.queue import Queue
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import has_target, is_standard_queue, left_out_resource
+from eventmesh.sam.kinds._targets import (
+    find_target,
+    has_target,
+    is_standard_queue,
+    left_out_resource,
+)
 
 __all__ = ["ScheduleKind"]
 
@@ -64,9 +70,17 @@ class ScheduleKind:
         except DeclarationError as exc:
             raise resource.error(str(exc), exc.member) from None
         target = properties["Target"]
-        if not has_target(context, target["Arn"]):
+        found = find_target(context, target["Arn"])
+        if found is None:
             raise resource.error(
                 f"nothing in the template or the mesh has the ARN {target['Arn']}", "Target.Arn"
+            )
+        message_group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+        if isinstance(found, Queue) and found.fifo and not message_group:
+            raise resource.error(
+                f"{target['Arn']} is a FIFO queue: give the message group of what the schedule "
+                "sends",
+                "Target.SqsParameters.MessageGroupId",
             )
         dead_letter = scheduler.dead_letter_arn(target)
         if dead_letter is not None and not is_standard_queue(context, dead_letter):
