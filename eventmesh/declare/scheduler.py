@@ -100,15 +100,16 @@ def flexible_window(params: Mapping[str, Any]) -> int | None:
         raise DeclarationError(
             "FlexibleTimeWindow with a Mode of OFF or FLEXIBLE is required.", "FlexibleTimeWindow"
         )
-    minutes = window.get("MaximumWindowInMinutes")
+    given = window.get("MaximumWindowInMinutes")
+    minutes = None if given is None else integer(given)  # a template may write it as text
     if window["Mode"] == "OFF":
-        if minutes is not None:
+        if given is not None:
             raise DeclarationError(
                 "MaximumWindowInMinutes is only for the FLEXIBLE mode.",
                 "FlexibleTimeWindow.MaximumWindowInMinutes",
             )
         return None
-    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_WINDOW:
+    if minutes is None or not 1 <= minutes <= MAX_WINDOW:
         raise DeclarationError(
             f"MaximumWindowInMinutes from 1 to {MAX_WINDOW} is required for FLEXIBLE.",
             "FlexibleTimeWindow.MaximumWindowInMinutes",

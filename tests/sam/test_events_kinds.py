@@ -627,16 +627,19 @@ def test_retry_numbers_written_as_text_are_taken(mesh: Mesh) -> None:
     """CloudFormation takes an Integer property written as text (``"3"``), as other kinds do."""
     worker(mesh)
     retry = {"MaximumRetryAttempts": "3", "MaximumEventAgeInSeconds": "600"}
+    window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": "15"}
     resources = {
         **rule_target(RetryPolicy=retry),
-        "S": scheduler_resource({"Arn": FUNCTION_ARN, "RetryPolicy": retry}),
+        "S": scheduler_resource(
+            {"Arn": FUNCTION_ARN, "RetryPolicy": retry}, FlexibleTimeWindow=window
+        ),
     }
     app = build_application(template(resources), mesh=mesh)
     rule, schedule = app.resources["R"].value, app.resources["S"].value
     assert isinstance(rule, Rule) and isinstance(schedule, Schedule)
     spec = rule.targets[0].spec
     assert (spec.max_retries, spec.max_event_age) == (3, 600)
-    assert (schedule.retries, schedule.max_event_age) == (3, 600.0)
+    assert (schedule.retries, schedule.max_event_age, schedule.flexible_window) == (3, 600.0, 15)
 
 
 @pytest.mark.parametrize(
