@@ -598,3 +598,56 @@ def test_cors_settings_in_each_spelling_of_their_place() -> None:
         "'allowOrigins'; known: AllowOrigins, AllowMethods, AllowHeaders, ExposeHeaders, "
         "MaxAge, AllowCredentials"
     )
+
+
+# -- x-amazon-apigateway-auth: an operation's IAM authorization -------------------------------
+
+
+async def test_an_operation_with_x_amazon_apigateway_auth_aws_iam_needs_a_signature() -> None:
+    """API Gateway's ``x-amazon-apigateway-auth`` (type AWS_IAM or NONE, any case) on an
+    operation: the route needs a SigV4 signature; it was ignored and the route served open."""
+    template = http_api(
+        {
+            "/iam": {"get": proxy(**{"x-amazon-apigateway-auth": {"type": "aws_iam"}})},
+            "/none": {"get": proxy(**{"x-amazon-apigateway-auth": {"type": "NONE"}})},
+        }
+    )
+    mesh = new_mesh()
+    build_application(template, mesh=mesh)
+    signed = {
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/"
+        "execute-api/aws4_request, SignedHeaders=host, Signature=abc"
+    }
+    async with (
+        HttpServer(mesh, "127.0.0.1", 0) as server,
+        httpx.AsyncClient(base_url=server.base_url, timeout=30) as client,
+    ):
+        refused = await client.get("/iam")
+        assert (refused.status_code, refused.content) == (403, b'{"message":"Forbidden"}')
+        allowed = await client.get("/iam", headers=signed)
+        assert (allowed.status_code, allowed.text) == (200, "hello")
+        opened = await client.get("/none")
+        assert (opened.status_code, opened.text) == (200, "hello")
+
+
+def test_x_amazon_apigateway_auth_on_a_rest_operation_and_its_errors() -> None:
+    auth = {"x-amazon-apigateway-auth": {"type": "AWS_IAM"}}
+    mesh = new_mesh()
+    build_application(rest_api({"/x": {"get": proxy(**auth)}}), mesh=mesh)
+    assert type(routes(mesh)["GET /x"]).__name__ == "SigV4Authorizer"
+    with pytest.raises(TemplateError) as raised:
+        build_application(
+            rest_api({"/x": {"get": proxy(**{"x-amazon-apigateway-auth": {"type": "COGNITO"}})}}),
+            mesh=new_mesh(),
+        )
+    assert str(raised.value) == (
+        "Resources.Api.Properties.Body.paths./x.get.x-amazon-apigateway-auth.type "
+        "(AWS::ApiGateway::RestApi): AWS_IAM or NONE, got 'COGNITO'"
+    )
+    both = http_api({"/x": {"get": proxy(security=[{"LambdaAuth": []}], **auth)}})
+    with pytest.raises(TemplateError) as raised:
+        build_application(both, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.MyHttp.Properties.Body.paths./x.get.x-amazon-apigateway-auth "
+        "(AWS::ApiGatewayV2::Api): one authorizer per operation (security names one)"
+    )

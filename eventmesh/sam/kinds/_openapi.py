@@ -1,7 +1,8 @@
 """An API's OpenAPI (swagger 2.0 or OpenAPI 3) ``Body`` turned into routes, as API Gateway
 imports it: each operation's ``x-amazon-apigateway-integration`` (``aws_proxy`` to a Lambda
 function; ``mock``; anything else warned and answered as an integration API Gateway cannot
-call), its ``security`` (authorizers, REST API keys), ``x-amazon-apigateway-any-method`` as
+call), its ``security`` (authorizers, REST API keys) and ``x-amazon-apigateway-auth`` (IAM
+authorization), ``x-amazon-apigateway-any-method`` as
 ``ANY``, and ``$default`` (HTTP APIs)."""
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def build_authorizer(
     raise resource.error(f"authorizer type {settings.get('type')!r} is not supported", where)
 
 
+_AUTH = "x-amazon-apigateway-auth"
+"""An operation's authorization type (``type``: ``AWS_IAM`` or ``NONE``), besides its
+``security``."""
 _NONE = "NONE"
 """The scheme name SAM writes for an HTTP API route's ``Auth: {Authorizer: NONE}`` (a route
 opted out of the ``DefaultAuthorizer``): no authorization, unless the definition declares a
@@ -233,7 +237,21 @@ class _Schemes:
                 requiring = getattr(found, "requiring", None)
                 if scopes and requiring is not None:
                     authorizer = requiring(*scopes)
+        if _AUTH in operation and self._iam(operation[_AUTH], f"{where}.{_AUTH}"):
+            if authorizer is not None:
+                raise self.resource.error(
+                    "one authorizer per operation (security names one)", f"{where}.{_AUTH}"
+                )
+            authorizer = SigV4Authorizer()
         return authorizer, api_key
+
+    def _iam(self, auth: Any, where: str) -> bool:
+        """Whether ``x-amazon-apigateway-auth`` asks for IAM authorization (type AWS_IAM,
+        any case) rather than none (NONE)."""
+        kind = auth.get("type") if isinstance(auth, Mapping) else None
+        if not isinstance(kind, str) or kind.upper() not in ("AWS_IAM", "NONE"):
+            raise self.resource.error(f"AWS_IAM or NONE, got {kind!r}", f"{where}.type")
+        return kind.upper() == "AWS_IAM"
 
 
 _NOT_HONOURED = {
