@@ -138,8 +138,8 @@ class EnvironmentPool:
     def discard(self, environment: Environment) -> None:
         """Forget an environment that cannot be reused (its thread still runs, say)."""
         self.size -= 1
-        if environment.provisioned:
-            self.provisioned -= 1
+        if environment.provisioned and environment.generation == self.generation:
+            self.provisioned -= 1  # (a retired one was uncounted when it was retired)
         if self.on_reclaim is not None:
             self.on_reclaim(environment)
 
@@ -147,8 +147,10 @@ class EnvironmentPool:
         """Let every environment made so far go: the idle ones now, the busy ones when their
         invocation ends (it finishes where it began); the next invocation starts a new
         environment, cold. What a code change needs: an environment's code is loaded when it
-        starts. Returns how many idle environments were let go."""
+        starts. Returns how many idle environments were let go. Provisioned ones no longer
+        count as provisioned: :meth:`provision` makes their replacements."""
         self.generation += 1
+        self.provisioned = 0
         idle = self.ready[:]
         self.ready.clear()
         for environment in idle:

@@ -435,6 +435,8 @@ class Function:
         it began in); the next invocation of any version starts a new environment, cold.
         Queued events are untouched. For a function whose environments load code when they
         start (a process function whose files changed), new invocations run the new code.
+        Provisioned concurrency is kept: new provisioned environments replace the retired ones
+        at once (on a running mesh).
         Returns (idle environments ended now, busy ones that end when their invocation does).
         """
         ended = busy = 0
@@ -443,6 +445,9 @@ class Function:
             if pool is not None:
                 busy += pool.busy
                 ended += pool.retire()
+                if version.config.provisioned_concurrency:
+                    for listener in self._on_provision:  # replaced now, on a running mesh
+                        listener(version)
         return ended, busy
 
     # -- versions ----------------------------------------------------------------------
