@@ -651,3 +651,33 @@ def test_x_amazon_apigateway_auth_on_a_rest_operation_and_its_errors() -> None:
         "Resources.MyHttp.Properties.Body.paths./x.get.x-amazon-apigateway-auth "
         "(AWS::ApiGatewayV2::Api): one authorizer per operation (security names one)"
     )
+
+
+# -- $ref to components ------------------------------------------------------------------------
+
+
+def test_an_integration_given_by_ref_to_the_definitions_components() -> None:
+    """An HTTP API's operations may name their integration in
+    ``components.x-amazon-apigateway-integrations`` by ``$ref``, as API Gateway exports them;
+    the route answered 500 as an integration the mesh cannot run."""
+    integration = dict(proxy()["x-amazon-apigateway-integration"])
+    operation = {"x-amazon-apigateway-integration": {"$ref": "#/components/"
+                 "x-amazon-apigateway-integrations/hello"}}  # fmt: skip
+    template = http_api({"/x": {"get": operation}})
+    components = template["Resources"]["MyHttp"]["Properties"]["Body"]["components"]
+    components["x-amazon-apigateway-integrations"] = {"hello": integration}
+    mesh = new_mesh()
+    app = build_application(template, mesh=mesh)
+    [route] = app.resources["MyHttp"].value.routes.values()
+    assert (route.function, route.fixed) == ("hello", None)
+    assert app.warnings == []
+    operation["x-amazon-apigateway-integration"]["$ref"] = "#/components/nowhere"
+    with pytest.raises(TemplateError) as raised:
+        build_application(template, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.MyHttp.Properties.Body.paths./x.get.x-amazon-apigateway-integration.$ref "
+        "(AWS::ApiGatewayV2::Api): '#/components/nowhere' names nothing in the definition"
+    )
+    operation["x-amazon-apigateway-integration"]["$ref"] = "other.yaml#/x"
+    with pytest.raises(TemplateError, match="only a reference within the definition"):
+        build_application(template, mesh=new_mesh())

@@ -290,9 +290,36 @@ def routes_from_body(
                 )
                 key = "$default" if default and not rest else f"{verb} {path}"
                 where = f"Body.paths.{path}.{method}"
+                if isinstance(operation, Mapping) and _INTEGRATION in operation:
+                    integration = _referred(
+                        body, operation[_INTEGRATION], resource, f"{where}.{_INTEGRATION}"
+                    )
+                    operation = {**operation, _INTEGRATION: integration}
                 _add(api, key, operation, where, resource, context, schemes, rest)
 
     return add_routes
+
+
+_INTEGRATION = "x-amazon-apigateway-integration"
+
+
+def _referred(body: Mapping[str, Any], value: Any, resource: CfnResource, where: str) -> Any:
+    """``value``, or what its ``$ref`` names in the definition (``#/components/
+    x-amazon-apigateway-integrations/name``, as API Gateway exports an HTTP API's shared
+    integrations)."""
+    if not isinstance(value, Mapping) or "$ref" not in value:
+        return value
+    ref = value["$ref"]
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        raise resource.error(f"{ref!r}: only a reference within the definition (#/...)",
+                             f"{where}.$ref")  # fmt: skip
+    found: Any = body
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(found, Mapping) or part not in found:
+            raise resource.error(f"{ref!r} names nothing in the definition", f"{where}.$ref")
+        found = found[part]
+    return found
 
 
 def _add(
