@@ -42,7 +42,12 @@ from eventmesh._invocation import Middleware, check_middleware
 from eventmesh._invoker import InvocationResult, Invoker, encode_payload
 from eventmesh._lifecycle import Lifecycle
 from eventmesh._mesh_context import MeshContext
-from eventmesh._registry import Registry, check_function_name, check_resource_name
+from eventmesh._registry import (
+    Registry,
+    check_api_name,
+    check_function_name,
+    check_resource_name,
+)
 from eventmesh._storage import BoundValues, StorageBinding, StorageSpec
 from eventmesh._validation import check_mapping, check_number, check_text, json_bytes
 from eventmesh.backends.protocols import Backend
@@ -815,14 +820,14 @@ class Mesh:
         ``stage_variables``, ``base_path`` (the root; None: only by its execute-api host),
         ``payload_format_version`` (``"2.0"``), ``timeout`` (30 s), ``cors``. See
         :mod:`eventmesh.gateway`."""
-        return self._context.resource(HttpApi, check_resource_name(name, "API", 128), settings)
+        return self._context.resource(HttpApi, check_api_name(name), settings)
 
     def rest_api(self, name: str, /, **settings: Any) -> RestApi:
         """An API Gateway REST API (created on first use; later calls return the same one):
         ``.route("GET /orders/{id}", fn, api_key_required=True)``, ``.api_key()``. Settings:
         ``stage`` (``Prod``), ``stage_variables``, ``base_path``, ``binary_media_types``,
         ``timeout`` (29 s), ``cors``. See :mod:`eventmesh.gateway`."""
-        return self._context.resource(RestApi, check_resource_name(name, "API", 128), settings)
+        return self._context.resource(RestApi, check_api_name(name), settings)
 
     # -- resolution --------------------------------------------------------------------------
     def resolve_function(self, target: Function | str) -> FunctionTarget:

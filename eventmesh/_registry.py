@@ -16,7 +16,13 @@ from eventmesh._errors import ConfigurationError, ResourceNotFoundError
 from eventmesh._function import LATEST, Function, FunctionTarget
 from eventmesh._validation import settings_conflict
 
-__all__ = ["Registry", "check_function_name", "check_resource_name", "resource_name_of"]
+__all__ = [
+    "Registry",
+    "check_api_name",
+    "check_function_name",
+    "check_resource_name",
+    "resource_name_of",
+]
 
 R = TypeVar("R")
 
@@ -38,6 +44,20 @@ def check_resource_name(name: Any, kind: str, limit: int) -> str:
     if not isinstance(name, str) or not _RESOURCE_NAME.fullmatch(name) or len(name) > limit:
         raise ConfigurationError(
             f"{kind} name {name!r} must be 1-{limit} letters, digits, '-', '_' or '.'"
+        )
+    return name
+
+
+def check_api_name(name: Any) -> str:
+    """An API Gateway API's name: 1-128 characters, spaces and punctuation included (API
+    Gateway takes "Orders API From Stack prod"), no control characters."""
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= 128
+        or any(ord(char) < 32 or ord(char) == 127 for char in name)
+    ):
+        raise ConfigurationError(
+            f"API name {name!r} must be 1-128 characters, without control characters"
         )
     return name
 
