@@ -73,14 +73,23 @@ def test_strict_refuses_a_rule_on_a_left_out_target(mesh: Mesh) -> None:
         build_application(rule_template({"Ref": "Machine"}), mesh=mesh, strict=True)
 
 
-def test_a_rule_target_that_names_nothing_is_still_an_error(mesh: Mesh) -> None:
+def test_a_rule_target_outside_the_template_is_left_out_with_a_warning(mesh: Mesh) -> None:
     template = rule_template("arn:aws:states:us-east-1:123456789012:stateMachine:Elsewhere")
+    app = build_application(template, mesh=mesh)
+    assert app.warnings[1:] == [
+        "Resources.Uploaded (AWS::Events::Rule): Targets[0].Arn: "
+        "arn:aws:states:us-east-1:123456789012:stateMachine:Elsewhere is neither in the "
+        "template nor in the mesh (not emulated, or another stack's): the rule delivers to its "
+        "other targets only"
+    ]
+
+
+def test_a_rule_target_that_is_no_arn_and_names_nothing_is_still_an_error(mesh: Mesh) -> None:
     with pytest.raises(TemplateError) as caught:
-        build_application(template, mesh=mesh)
+        build_application(rule_template("Elsewhere"), mesh=mesh)
     assert str(caught.value) == (
         "Resources.Uploaded.Properties.Targets[0].Arn (AWS::Events::Rule): nothing in the "
-        "template or the mesh has the ARN "
-        "arn:aws:states:us-east-1:123456789012:stateMachine:Elsewhere"
+        "template or the mesh has the ARN Elsewhere"
     )
 
 

@@ -16,7 +16,14 @@ from eventmesh.resources.topic import Topic
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._model import BuildContext
 
-__all__ = ["find_target", "has_target", "is_function", "is_standard_queue", "left_out_resource"]
+__all__ = [
+    "find_target",
+    "has_target",
+    "is_function",
+    "is_standard_queue",
+    "left_out_resource",
+    "outside_reach",
+]
 
 _SERVICE_KINDS: dict[str, type] = {"sqs": Queue, "sns": Topic, "kinesis": Stream, "events": Bus}
 """The mesh's resource an ARN of each service names (the mesh finds resources by name alone,
@@ -82,3 +89,18 @@ def left_out_resource(context: BuildContext, reference: str) -> str | None:
     if built.value is not None or built.ref != logical_id:
         return None
     return logical_id
+
+
+def outside_reach(context: BuildContext, arn: str) -> str | None:
+    """Why the mesh cannot reach what ``arn`` names, when it names nothing the mesh has: a
+    resource of the template the mesh leaves out (a state machine), or an ARN of nothing in
+    the template or the mesh (a service not emulated: Step Functions, SSM, an API destination;
+    or another stack's, account's or region's resource). A kind warns with it and leaves the
+    target out, as the issue's rule asks (``--strict`` refuses). None when ``arn`` is wrong
+    instead (an error): not an ARN, or naming a resource of another service by its name."""
+    left_out = left_out_resource(context, arn)
+    if left_out is not None:
+        return f"{left_out} is a resource left out (not emulated)"
+    if not arn.startswith("arn:") or context.find(arn) is not None:
+        return None
+    return f"{arn} is neither in the template nor in the mesh (not emulated, or another stack's)"

@@ -4,6 +4,13 @@ SAM's ``EventBridgeRule``, ``CloudWatchEvent`` and ``Schedule`` events become ru
 ``Schedule`` is a rule with a ``ScheduleExpression`` on the default bus: its targets get the
 Scheduled Event, or their ``Input``). Targets are translated by
 :mod:`eventmesh.declare.events`, as the AWS endpoint's ``PutTargets`` does.
+
+What the mesh cannot reach is left out with a warning (``--strict`` refuses it), the rest of
+the rule working: a target taking parameters of a kind of target not emulated (ECS, Batch,
+HTTP/API destinations, AppSync, SSM Run Command, Redshift, SageMaker, SQS's
+``MessageGroupId``), a target ARN of nothing in the template or the mesh (Step Functions,
+SSM automation, another stack's or region's resource), a dead-letter queue outside both (the
+target then has none); a rule on a bus outside both is left out whole.
 """
 
 from __future__ import annotations
@@ -16,12 +23,7 @@ from eventmesh.resources.bus import Bus, Target
 from eventmesh.resources.queue import Queue
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import (
-    find_target,
-    has_target,
-    is_standard_queue,
-    left_out_resource,
-)
+from eventmesh.sam.kinds._targets import find_target, is_standard_queue, outside_reach
 
 __all__ = ["EventBusKind", "RuleKind"]
 
@@ -73,6 +75,15 @@ class RuleKind:
         properties = resource.properties
         name = properties.get("Name") or resource.logical_id
         bus = self._bus(resource, context)
+        if bus is None:
+            bus_name = events.bus_name(properties.get("EventBusName"))
+            context.warn(
+                resource,
+                f"EventBusName: the event bus {bus_name!r} is neither in the template nor in "
+                "the mesh (another stack's): the rule is left out",
+            )
+            arn = f"arn:aws:events:{context.region}:{context.account_id}:rule/{bus_name}/{name}"
+            return Built(None, f"{bus_name}|{name}", {"Arn": arn})
         source = properties.get("EventPattern")
         schedule = properties.get("ScheduleExpression")
         if source is None and schedule is None:
@@ -99,7 +110,9 @@ class RuleKind:
         return Built(rule, ref, {"Arn": rule.arn})
 
     @staticmethod
-    def _bus(resource: CfnResource, context: BuildContext) -> Bus:
+    def _bus(resource: CfnResource, context: BuildContext) -> Bus | None:
+        """The rule's bus; None for a bus neither in the template nor in the mesh (another
+        stack's)."""
         given = resource.properties.get("EventBusName")
         if given is not None and not isinstance(given, str):
             raise resource.error("EventBusName is a bus's name or ARN", "EventBusName")
@@ -107,10 +120,10 @@ class RuleKind:
         if name == "default":
             return context.mesh.bus("default")
         found = context.find(name)
+        if found is None:
+            return None
         if not isinstance(found, Bus):
-            raise resource.error(
-                f"no event bus {name!r} in the template or the mesh", "EventBusName"
-            )
+            raise resource.error(f"{name!r} is not an event bus", "EventBusName")
         return found
 
     @staticmethod
@@ -125,25 +138,32 @@ class RuleKind:
                 raise resource.error("a target is a mapping with Id and Arn", where)
             if not target.get("Id"):
                 raise resource.error("Id is required", f"{where}.Id")
+            unsupported = [k for k in events.UNSUPPORTED_TARGET_PARAMETERS if target.get(k)]
+            if unsupported:
+                context.warn(
+                    resource,
+                    f"{where}.{unsupported[0]}: a target taking {unsupported[0]} (of "
+                    f"{target.get('Arn')}) is not emulated: target {target['Id']} is left "
+                    "out, the rule delivers to its other targets only",
+                )
+                continue
             try:
                 spec = events.target_spec(target)
             except DeclarationError as exc:
                 member = f"{where}.{exc.member}" if exc.member else where
                 raise resource.error(str(exc), member) from None
             arn: Any = target["Arn"]
-            left_out = left_out_resource(context, arn) if isinstance(arn, str) else None
-            if left_out is not None and not has_target(context, arn):
+            found = find_target(context, arn) if isinstance(arn, str) else None
+            if found is None:
+                why = outside_reach(context, arn) if isinstance(arn, str) else None
+                if why is None:
+                    raise resource.error(
+                        f"nothing in the template or the mesh has the ARN {arn}", f"{where}.Arn"
+                    )
                 context.warn(
-                    resource,
-                    f"{where}.Arn: {left_out} is a resource left out (not emulated): the "
-                    "rule delivers to its other targets only",
+                    resource, f"{where}.Arn: {why}: the rule delivers to its other targets only"
                 )
                 continue
-            found = find_target(context, arn)
-            if found is None:
-                raise resource.error(
-                    f"nothing in the template or the mesh has the ARN {arn}", f"{where}.Arn"
-                )
             if isinstance(found, Queue) and found.fifo:
                 raise resource.error(
                     f"{arn} is a FIFO queue; a rule's targets here are standard queues "
@@ -152,10 +172,18 @@ class RuleKind:
                 )
             dead_letter = spec.dead_letter
             if isinstance(dead_letter, str) and not is_standard_queue(context, dead_letter):
-                raise resource.error(
-                    f"no standard queue {dead_letter} in the template or the mesh",
-                    f"{where}.DeadLetterConfig.Arn",
+                why = outside_reach(context, dead_letter)
+                if why is None:
+                    raise resource.error(
+                        f"no standard queue {dead_letter} in the template or the mesh",
+                        f"{where}.DeadLetterConfig.Arn",
+                    )
+                context.warn(
+                    resource,
+                    f"{where}.DeadLetterConfig.Arn: {why}: target {target['Id']} has no "
+                    "dead-letter queue (what it cannot deliver is dropped)",
                 )
+                spec.dead_letter = None
             targets.append(spec)
         return targets
 

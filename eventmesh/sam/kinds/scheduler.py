@@ -7,6 +7,11 @@ mesh is ``scheduler.<group>.<name>`` (stable across restarts: it keys the schedu
 the store); ``Ref`` is the schedule's name, ``Fn::GetAtt Arn`` Scheduler's ARN
 ``arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>``. A ``DISABLED`` schedule is
 declared and does not fire.
+
+What the mesh cannot reach is warned about (``--strict`` refuses it): a schedule whose target
+is a resource left out, an ARN of nothing in the template or the mesh (a universal target, a
+state machine, another stack's resource) or a target taking ``EcsParameters`` or
+``SageMakerPipelineParameters`` is left out; a dead-letter queue outside both is dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from eventmesh.sam.kinds._targets import (
     find_target,
     has_target,
     is_standard_queue,
-    left_out_resource,
+    outside_reach,
 )
 
 __all__ = ["ScheduleKind"]
@@ -57,13 +62,22 @@ class ScheduleKind:
                     member,
                 )
         arn = scheduler.schedule_arn(context.mesh, group, name)
-        left_out = self._left_out_target(properties.get("Target"), context)
-        if left_out is not None:
+        target = properties.get("Target")
+        unsupported = [
+            key
+            for key in scheduler.UNSUPPORTED_TARGET_PARAMETERS
+            if isinstance(target, dict) and target.get(key) is not None
+        ]
+        if unsupported:
             context.warn(
                 resource,
-                f"Target.Arn: {left_out} is a resource left out (not emulated): the schedule "
-                "is left out too",
+                f"Target.{unsupported[0]}: a target taking {unsupported[0]} is not emulated: "
+                "the schedule is left out",
             )
+            return Built(None, name, {"Arn": arn})
+        why = self._outside_reach(target, context)
+        if why is not None:
+            context.warn(resource, f"Target.Arn: {why}: the schedule is left out too")
             return Built(None, name, {"Arn": arn})
         try:
             scheduler.check_schedule(properties)
@@ -84,10 +98,19 @@ class ScheduleKind:
             )
         dead_letter = scheduler.dead_letter_arn(target)
         if dead_letter is not None and not is_standard_queue(context, dead_letter):
-            raise resource.error(
-                f"no standard queue {dead_letter} in the template or the mesh",
-                "Target.DeadLetterConfig.Arn",
+            why = outside_reach(context, dead_letter) if isinstance(dead_letter, str) else None
+            if why is None:
+                raise resource.error(
+                    f"no standard queue {dead_letter} in the template or the mesh",
+                    "Target.DeadLetterConfig.Arn",
+                )
+            context.warn(
+                resource,
+                f"Target.DeadLetterConfig.Arn: {why}: the schedule has no dead-letter queue "
+                "(what it cannot deliver is dropped)",
             )
+            target = {k: v for k, v in target.items() if k != "DeadLetterConfig"}
+            properties = {**properties, "Target": target}
         for key in _METADATA:
             if properties.get(key) is not None:
                 context.warn(resource, f"{key} is ignored locally")
@@ -102,12 +125,13 @@ class ScheduleKind:
         return Built(schedule, name, {"Arn": arn})
 
     @staticmethod
-    def _left_out_target(target: Any, context: BuildContext) -> str | None:
-        """The logical id of the resource left out that the target names, if it does."""
+    def _outside_reach(target: Any, context: BuildContext) -> str | None:
+        """Why the mesh cannot reach the target (a resource left out, an ARN of nothing in
+        the template or the mesh), if it cannot."""
         arn = target.get("Arn") if isinstance(target, dict) else None
         if not isinstance(arn, str) or has_target(context, arn):
             return None
-        return left_out_resource(context, arn)
+        return outside_reach(context, arn)
 
 
 register(ScheduleKind())
