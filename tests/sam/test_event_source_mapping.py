@@ -359,6 +359,19 @@ def test_a_queue_whose_visibility_timeout_is_under_the_functions_timeout_is_refu
     )
 
 
+def test_an_alias_is_checked_with_every_version_it_routes_to(mesh: Mesh) -> None:
+    """An alias sending 1% of invocations to a version that runs for 60 s is refused every
+    time (not when a draw of its routing happens to pick that version)."""
+    recorder(mesh)
+    worker = mesh.get_function("worker")
+    worker.publish_version()
+    worker.update_configuration(timeout=60)
+    worker.publish_version()
+    mesh.alias(worker, "live", version="1", routing={"2": 0.01})
+    with pytest.raises(TemplateError, match="less than Function timeout: 60 seconds"):
+        build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": f"{FUNCTION_ARN}:live"})
+
+
 def test_a_batch_over_ten_needs_a_batching_window(mesh: Mesh) -> None:
     recorder(mesh)
     with pytest.raises(TemplateError, match="a batch_size over 10 needs a batching_window"):
