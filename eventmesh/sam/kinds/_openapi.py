@@ -288,7 +288,7 @@ def routes_from_body(
                 default = path in ("$default", "/$default") or (
                     isinstance(operation, Mapping) and operation.get("isDefaultRoute") is True
                 )
-                key = "$default" if default and not rest else f"{verb} {path}"
+                key = "$default" if default and not rest else f"{verb} {_route_path(path, rest)}"
                 where = f"Body.paths.{path}.{method}"
                 if isinstance(operation, Mapping) and _INTEGRATION in operation:
                     integration = _referred(
@@ -301,6 +301,15 @@ def routes_from_body(
 
 
 _INTEGRATION = "x-amazon-apigateway-integration"
+
+
+def _route_path(path: Any, rest: bool) -> Any:
+    """A REST API's path without a trailing slash: API Gateway imports ``/orders/`` as the
+    resource ``/orders`` (SAM's ``Api`` events with ``Path: /orders/`` deploy so); an HTTP
+    API's route keeps it, and is refused as API Gateway refuses it."""
+    if rest and isinstance(path, str) and len(path) > 1 and path.endswith("/"):
+        return path.rstrip("/") or "/"
+    return path
 
 
 def _referred(body: Mapping[str, Any], value: Any, resource: CfnResource, where: str) -> Any:
