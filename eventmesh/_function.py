@@ -565,5 +565,14 @@ class FunctionTarget:
             return self.version
         return self.function.latest
 
+    def longest_timeout(self) -> float:
+        """The longest timeout of the versions an invocation may run (every version an alias
+        routes to), found without drawing from the alias's routing."""
+        alias = self.alias
+        if alias is None:
+            return self.pick().config.timeout
+        versions = (alias.version, *alias.routing)
+        return max(self.function.version(version).config.timeout for version in versions)
+
     def __repr__(self) -> str:
         return f"<FunctionTarget {self.arn}>"

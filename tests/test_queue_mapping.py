@@ -240,6 +240,21 @@ async def test_a_function_slower_than_the_visibility_timeout_is_refused(mesh: Me
         await mesh.start()
 
 
+async def test_an_alias_is_checked_with_every_version_it_routes_to(mesh: Mesh) -> None:
+    """A 1% share to a version slower than the visibility timeout is refused at every start,
+    not only when a draw of the alias's routing happens to pick it."""
+    queue = mesh.queue("orders", visibility_timeout=10)
+    consumer(mesh, timeout=5)
+    function = mesh.get_function("consume")
+    function.publish_version()
+    function.update_configuration(timeout=20)
+    function.publish_version()
+    mesh.alias(function, "live", version="1", routing={"2": 0.01})
+    queue.subscribe("consume:live")
+    with pytest.raises(ConfigurationError, match="times out after 20 s"):
+        await mesh.start()
+
+
 async def test_filters_invoke_only_for_matches_and_delete_the_rest(
     mesh: Mesh, clock: VirtualClock
 ) -> None:

@@ -93,12 +93,7 @@ def source_service(arn: Any) -> str:
 def check_visibility_timeout(visibility_timeout: float, target: FunctionTarget) -> None:
     """Lambda's refusal of a queue mapping whose function may still run when the message
     it holds becomes visible again (the queue mapping checks it too, when it starts)."""
-    alias = target.alias
-    if alias is None:
-        timeout = target.pick().config.timeout
-    else:  # every version it routes to, without drawing from its seeded routing
-        versions = (alias.version, *alias.routing)
-        timeout = max(target.function.version(v).config.timeout for v in versions)
+    timeout = target.longest_timeout()
     if timeout > visibility_timeout:
         raise DeclarationError(
             f"Queue visibility timeout: {visibility_timeout:g} seconds is less than Function "

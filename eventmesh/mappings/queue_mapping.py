@@ -180,7 +180,7 @@ class QueueMapping:
         """Lambda's effective visibility while a batch is out (window + timeout + 30 s when
         those exceed the queue's own)."""
         assert self._target is not None
-        timeout = self._target.pick().config.timeout
+        timeout = self._target.longest_timeout()
         visibility = self.queue.visibility_timeout
         if self.batching_window and self.batching_window + timeout > visibility:
             return self.batching_window + timeout + 30
@@ -193,7 +193,7 @@ class QueueMapping:
             self._target = mesh.resolve_function(self.function)
         except EventMeshError as exc:
             raise ConfigurationError(f"mapping of queue {self.queue.name!r}: {exc}") from None
-        timeout = self._target.pick().config.timeout
+        timeout = self._target.longest_timeout()
         if timeout > self.queue.visibility_timeout:
             raise ConfigurationError(
                 f"function {self._target.function.name!r} times out after {timeout:g} s, "
