@@ -265,3 +265,34 @@ def test_an_archive_with_a_file_and_a_folder_of_one_name_is_an_error_naming_code
     assert str(refused.value).startswith(
         "Resources.F.Properties.Code (AWS::Lambda::Function): clash.zip cannot be extracted: "
     )
+
+
+def test_a_second_template_reusing_a_function_name_leaves_the_first_ones_code(
+    folder: Path,
+) -> None:
+    # Two templates of one folder built into one mesh: the second's function of the same
+    # name is refused, and before its inline code or archive could replace the first's.
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    package(folder / "a.zip", {"app.py": "who = 'a'\n"})
+    package(folder / "b.zip", {"app.py": "who = 'b'\n"})
+    first = {
+        "Inline": function(FunctionName="Inline", Handler="index.handler", Code={"ZipFile": "a"}),
+        "Zipped": function(FunctionName="Zipped", Code="a.zip"),
+    }
+    build_application({"Resources": first}, mesh=mesh, template_dir=folder)
+    for logical_id, properties in (
+        ("Inline", {"Handler": "index.handler", "Code": {"ZipFile": "b"}}),
+        ("Zipped", {"Code": "b.zip"}),
+    ):
+        with pytest.raises(TemplateError) as refused:
+            build_application(
+                {"Resources": {logical_id: function(FunctionName=logical_id, **properties)}},
+                mesh=mesh,
+                template_dir=folder,
+            )
+        assert str(refused.value) == (
+            f"Resources.{logical_id}.Properties.FunctionName (AWS::Lambda::Function): a "
+            f"function named {logical_id!r} is already registered"
+        )
+    assert (folder / ".eventmesh/inline/Inline/index.py").read_text() == "a"
+    assert (folder / ".eventmesh/zip/Zipped/app.py").read_text() == "who = 'a'\n"

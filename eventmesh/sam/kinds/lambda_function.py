@@ -146,6 +146,8 @@ class LambdaFunction:
             check_function_name(name)
         except ConfigurationError as exc:
             raise resource.error(str(exc), "FunctionName") from None
+        if name in context.mesh.functions:  # (its folders are the other function's)
+            raise resource.error(f"a function named {name!r} is already registered", "FunctionName")
         code = properties.get("Code")
         if properties.get("PackageType") == "Image" or (
             isinstance(code, Mapping) and code.get("ImageUri") is not None
