@@ -34,11 +34,14 @@ def integer(value: Any) -> int | None:
     return None
 
 
-def flag(value: Any) -> bool | None:
-    """A boolean given as ``true``/``false`` or the texts ``"true"``/``"false"``; ``None``
-    for anything else."""
+def flag(value: Any, *, any_case: bool = False) -> bool | None:
+    """A boolean given as ``true``/``false`` or the texts ``"true"``/``"false"`` (in any
+    case with ``any_case``: CloudFormation's Boolean, as ``Fn::If`` reads it); ``None`` for
+    anything else."""
     if isinstance(value, bool):
         return value
+    if any_case and isinstance(value, str):
+        value = value.lower()
     if value in ("true", "false"):
         return bool(value == "true")
     return None

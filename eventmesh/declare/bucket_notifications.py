@@ -26,6 +26,7 @@ from typing import Any
 
 from eventmesh._errors import ConfigurationError
 from eventmesh.declare import DeclarationError
+from eventmesh.declare._values import flag
 from eventmesh.resources.bucket import EVENT_TYPES, Bucket, NotificationConfiguration
 
 __all__ = [
@@ -222,11 +223,10 @@ def _required(config: Mapping[str, Any], member: str, where: str) -> Any:
 
 def _boolean(value: Any, where: str) -> bool:
     """CloudFormation's Boolean: true/false, or their strings."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise NotificationError(f"must be true or false, got {value!r}", where)
+    parsed = flag(value, any_case=True)
+    if parsed is None:
+        raise NotificationError(f"must be true or false, got {value!r}", where)
+    return parsed
 
 
 # -- onto the bucket -------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def _boolean(params: Mapping[str, Any], member: str, default: bool) -> bool:
     value = params.get(member)
     if value is None:
         return default
-    parsed = flag(value.lower() if isinstance(value, str) else value)
+    parsed = flag(value, any_case=True)
     if parsed is None:
         raise DeclarationError(f"{member} must be true or false", member)
     return parsed
