@@ -188,15 +188,25 @@ def test_ref_is_a_uuid_that_stays_the_same_for_the_logical_id(mesh: Mesh) -> Non
         ({"EventSourceArn": {"Fn::GetAtt": ["Cluster", "Arn"]}, "Topics": ["t"]},
          "Cluster, a resource left out"),
         ({"EventSourceArn": {"Ref": "Table"}}, "Table, a resource left out"),
+        ({"EventSourceArn": "StreamARNNotPassed", "Topics": ["orders"]},
+         "a Kafka topic's cluster (StreamARNNotPassed)"),
+        ({"EventSourceArn": "BrokerArn", "Queues": ["orders"]},
+         "an Amazon MQ broker (BrokerArn)"),
+        ({"EventSourceArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"},
+         f"the queue arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere, neither in the template nor in "
+         "the mesh (another stack's)"),
     ],
-    ids=["dynamodb", "msk", "mq", "kafka", "left-out-table", "left-out-cluster", "left-out-ref"],
+    ids=["dynamodb", "msk", "mq", "kafka", "left-out-table", "left-out-cluster", "left-out-ref",
+         "msk-placeholder", "mq-placeholder", "queue-elsewhere"],
 )  # fmt: skip
 def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
     mesh: Mesh, source: dict[str, Any], what: str
 ) -> None:
     recorder(mesh)
     table = {"Table": {"Type": "AWS::DynamoDB::Table"}, "Cluster": {"Type": "AWS::MSK::Cluster"}}
-    mapping = {**source, "FunctionName": "worker", "StartingPosition": "LATEST"}
+    mapping = {"FunctionName": "worker", "StartingPosition": "LATEST", **source}
+    if "arn:aws:sqs" in str(source.get("EventSourceArn")):
+        del mapping["StartingPosition"]
     app, mapping_id = build(mesh, mapping, **table)
     assert (
         f"Resources.Mapping (AWS::Lambda::EventSourceMapping): not emulated, left out: its "
@@ -226,8 +236,6 @@ def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
          "ScalingConfig is for SQS event sources"),
         ({"EventSourceArn": QUEUE_ARN, "FunctionResponseTypes": ["Everything"]},
          "FunctionResponseTypes", "FunctionResponseTypes takes only ReportBatchItemFailures"),
-        ({"EventSourceArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"}, "EventSourceArn",
-         f"no queue arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere in this mesh"),
         ({"EventSourceArn": "arn:aws:s3:::bucket"}, "EventSourceArn",
          "Unrecognized event source, must be an SQS queue or a Kinesis stream: "
          "arn:aws:s3:::bucket"),
@@ -251,10 +259,9 @@ def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
           "DestinationConfig": {"OnFailure": "arn:aws:sqs:us-east-1:123456789012:dlq"}},
          "DestinationConfig.OnFailure", "DestinationConfig.OnFailure must be an object"),
         ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
-          "DestinationConfig": {"OnFailure": {
-              "Destination": f"arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere"}}},
+          "DestinationConfig": {"OnFailure": {"Destination": "nowhere"}}},
          "DestinationConfig.OnFailure.Destination",
-         f"no queue, topic or function arn:aws:sqs:us-east-1:{ACCOUNT}:nowhere in this mesh"),
+         "no queue, topic or function nowhere in this mesh"),
         ({"EventSourceArn": QUEUE_ARN, "Enabled": "no"}, "Enabled",
          "Enabled must be true or false"),
         ({"EventSourceArn": STREAM_ARN, "StartingPosition": "LATEST",
@@ -262,7 +269,7 @@ def test_sources_the_mesh_does_not_emulate_are_warned_about_and_left_out(
          "BisectBatchOnFunctionError must be true or false"),
     ],
     ids=["tumbling", "sqs-position", "no-position", "kinesis-scaling", "response-types",
-         "no-queue", "s3", "filters-not-object", "filters-not-list", "filter-no-pattern",
+         "s3", "filters-not-object", "filters-not-list", "filter-no-pattern",
          "filter-bad-pattern", "scaling-not-object", "destination-not-object",
          "on-failure-not-object", "no-on-failure-destination", "enabled-not-boolean",
          "bisect-not-boolean"],
@@ -276,6 +283,37 @@ def test_what_the_mesh_cannot_map_is_refused_naming_the_property(
     assert str(caught.value) == (
         f"Resources.Mapping.Properties.{member} (AWS::Lambda::EventSourceMapping): {message}"
     )
+
+
+def test_a_function_or_destination_by_arn_out_of_reach_is_warned_about(mesh: Mesh) -> None:
+    """Another stack's function: the mapping is left out; another stack's on-failure
+    destination: the mapping runs without it. Both named, and --strict refuses them."""
+    recorder(mesh)
+    elsewhere = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:other-stack"
+    app, _ = build(mesh, {"EventSourceArn": QUEUE_ARN, "FunctionName": elsewhere})
+    assert app.warnings == [
+        "Resources.Mapping (AWS::Lambda::EventSourceMapping): not emulated, left out: its "
+        f"function, {elsewhere} is neither in the template nor in the mesh (not emulated, or "
+        "another stack's)"
+    ]
+    dead = f"arn:aws:sqs:us-east-1:{ACCOUNT}:other-stack-dlq"
+    other = Mesh()
+    recorder(other)
+    app, _ = build(
+        other,
+        {
+            "EventSourceArn": STREAM_ARN,
+            "StartingPosition": "LATEST",
+            "FunctionName": "worker",
+            "DestinationConfig": {"OnFailure": {"Destination": dead}},
+        },
+    )
+    assert app.warnings == [
+        "Resources.Mapping (AWS::Lambda::EventSourceMapping): "
+        f"DestinationConfig.OnFailure.Destination: {dead} is neither in the template nor in "
+        "the mesh (not emulated, or another stack's): the mapping has no on-failure "
+        "destination (a failed batch's record is dropped)"
+    ]
 
 
 def test_a_function_not_in_the_mesh_is_refused(mesh: Mesh) -> None:

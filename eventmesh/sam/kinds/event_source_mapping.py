@@ -4,8 +4,10 @@ reads ``CreateEventSourceMapping``'s (:mod:`eventmesh.declare.event_source_mappi
 
 ``FunctionName`` is a name, an ARN, or an ARN with a version or alias (SAM's
 ``AutoPublishAlias`` gives the alias's). A source the mesh does not emulate (a DynamoDB
-stream, Kafka, Amazon MQ, DocumentDB, or a resource of the template that is left out) is
-warned about and the mapping left out (``--strict`` refuses the template).
+stream, Kafka, Amazon MQ, DocumentDB, or a resource of the template that is left out), a
+queue or stream ARN of nothing in the template or the mesh (another stack's), or a function
+by ARN out of reach, is warned about and the mapping left out (``--strict`` refuses the
+template); an on-failure destination out of reach is warned about and dropped.
 ``TumblingWindowInSeconds`` is refused: the mesh's stream mappings keep no window state.
 ``KmsKeyArn``, ``MetricsConfig`` and ``ProvisionedPollerConfig`` are warned about and
 ignored, ``Tags`` ignored quietly; another property is warned about as not emulated.
@@ -36,7 +38,7 @@ from eventmesh.resources.queue import Queue
 from eventmesh.resources.stream import Stream
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import left_out_resource
+from eventmesh.sam.kinds._targets import left_out_resource, outside_reach
 
 __all__ = ["EventSourceMappingKind"]
 
@@ -62,6 +64,16 @@ _KNOWN = frozenset(
 )
 """The properties the mapping reads or refuses (:mod:`eventmesh.declare.event_source_mapping`);
 any other is warned about as ignored."""
+
+_UNEMULATED_BY_MEMBER = (
+    ("Topics", "a Kafka topic's cluster"),
+    ("Queues", "an Amazon MQ broker"),
+    ("AmazonManagedKafkaEventSourceConfig", "an Amazon MSK cluster"),
+    ("SelfManagedKafkaEventSourceConfig", "a Kafka cluster"),
+    ("DocumentDBEventSourceConfig", "a DocumentDB change stream"),
+)
+"""Members only a source the mesh does not emulate takes: they say what the source is when
+its ARN is no ARN (a parameter's placeholder default, such as SAM's MSK examples have)."""
 
 _MAPPING_UUIDS = uuid.UUID("6f0e3a52-4d1b-5c57-9a44-2c8f0b7e51d3")
 """Namespace of the mappings' UUIDs (uuid5 of stack name and logical id)."""
@@ -89,6 +101,13 @@ class EventSourceMappingKind:
         wanted = Queue if service == "sqs" else Stream
         if not isinstance(source, wanted):
             what = "queue" if service == "sqs" else "stream"
+            if source is None:  # another stack's: out of reach, as the issue's rule says
+                context.warn(
+                    resource,
+                    f"not emulated, left out: its event source is the {what} {source_arn}, "
+                    "neither in the template nor in the mesh (another stack's)",
+                )
+                return left_out
             raise resource.error(f"no {what} {source_arn} in this mesh", "EventSourceArn")
         for member in properties:
             if member in QUIET:
@@ -111,15 +130,25 @@ class EventSourceMappingKind:
                 ) from None
             raise resource.error(str(exc), exc.member) from None
         target = self._function(resource, context)
+        if target is None:
+            return left_out
         destination = settings.get("on_failure")
         if destination is not None:
             try:  # as the mapping resolves it when it starts
                 context.mesh.context.destination(destination)
             except EventMeshError:
-                raise resource.error(
-                    f"no queue, topic or function {destination} in this mesh",
-                    "DestinationConfig.OnFailure.Destination",
-                ) from None
+                why = outside_reach(context, destination) if isinstance(destination, str) else None
+                if why is None:
+                    raise resource.error(
+                        f"no queue, topic or function {destination} in this mesh",
+                        "DestinationConfig.OnFailure.Destination",
+                    ) from None
+                context.warn(
+                    resource,
+                    f"DestinationConfig.OnFailure.Destination: {why}: the mapping has no "
+                    "on-failure destination (a failed batch's record is dropped)",
+                )
+                del settings["on_failure"]
         if isinstance(source, Queue):
             try:
                 check_visibility_timeout(source.visibility_timeout, target)
@@ -145,17 +174,26 @@ class EventSourceMappingKind:
         service = parts[2] if len(parts) == 6 else ""
         if service in UNEMULATED_SOURCES:
             return f"{UNEMULATED_SOURCES[service]} ({source_arn})"
+        for member, what in _UNEMULATED_BY_MEMBER:  # an ARN given as a placeholder parameter
+            if properties.get(member) is not None and not source_arn.startswith("arn:"):
+                return f"{what} ({source_arn})"
         return None
 
     @staticmethod
-    def _function(resource: CfnResource, context: BuildContext) -> FunctionTarget:
+    def _function(resource: CfnResource, context: BuildContext) -> FunctionTarget | None:
+        """The function mapped to; None (warned about) for a function by ARN out of the
+        mesh's reach (a resource left out, another stack's)."""
         name = resource.properties.get("FunctionName")
         if not isinstance(name, str) or not name:
             raise resource.error("required: a function's name or ARN", "FunctionName")
         try:
             return context.mesh.resolve_function(name)
         except EventMeshError:
-            raise resource.error(f"no function {name} in this mesh", "FunctionName") from None
+            why = outside_reach(context, name)
+            if why is None:
+                raise resource.error(f"no function {name} in this mesh", "FunctionName") from None
+        context.warn(resource, f"not emulated, left out: its function, {why}")
+        return None
 
 
 register(EventSourceMappingKind())
