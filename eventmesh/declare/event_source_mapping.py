@@ -216,7 +216,8 @@ def mapping_settings(
 ) -> dict[str, Any]:
     """``subscribe``'s settings from the mapping's members. ``metadata_ok`` lets the members
     that mean nothing locally (:data:`METADATA`) pass; else they are refused too."""
-    refused = UNSUPPORTED if metadata_ok else (*UNSUPPORTED, *set(METADATA) - set(QUIET))
+    kept = () if metadata_ok else tuple(m for m in METADATA if m not in QUIET)
+    refused = (*UNSUPPORTED, *kept)
     for member in refused:
         if params.get(member) is not None:
             raise DeclarationError(f"{member} is not supported by eventmesh", member)
