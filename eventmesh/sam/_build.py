@@ -127,6 +127,14 @@ class _Builder:
         return self._template_dir
 
     def code_path(self, resource: CfnResource) -> Path | None:
+        found = self._code_path(resource)
+        if found is not None and "\x00" in str(found):  # (the OS refuses such a path)
+            given = ("Code", "Content", "DefinitionS3Location")
+            member = next((m for m in given if m in resource.properties), "Code")
+            raise resource.error("a path cannot hold a NUL character", member)
+        return found
+
+    def _code_path(self, resource: CfnResource) -> Path | None:
         properties = resource.properties
         code = properties.get("Code", properties.get("Content"))
         if code is None:
@@ -139,6 +147,8 @@ class _Builder:
         if isinstance(code, str):
             found = self._code_paths.get(resource.logical_id)
             if found is None and not code.startswith("s3://"):  # plain CloudFormation, built
+                if "\x00" in code:
+                    return Path(code)  # refused by code_path, which names the property
                 found = (self._template_dir / code).resolve()  # without translate()
             return found
         return None

@@ -127,3 +127,19 @@ def test_two_versions_of_one_layer_are_refused_as_lambda_does(folder: Path) -> N
         "arn:aws:lambda:us-east-1:123456789012:layer:deps:1 and "
         "arn:aws:lambda:us-east-1:123456789012:layer:deps:2 are versions of the same layer."
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "member"),
+    [("AWS::Lambda::Function", "Code"), ("AWS::Lambda::LayerVersion", "Content")],
+)
+def test_a_code_path_holding_a_nul_character_is_an_error_naming_it(
+    folder: Path, kind: str, member: str
+) -> None:
+    properties = {**FUNCTION["Properties"], "FunctionName": "g", member: "src\x00/"}
+    properties.pop("Code") if member == "Content" else None
+    with pytest.raises(TemplateError) as refused:
+        build(folder, G={"Type": kind, "Properties": properties})
+    assert str(refused.value) == (
+        f"Resources.G.Properties.{member} ({kind}): a path cannot hold a NUL character"
+    )
