@@ -43,7 +43,8 @@ __all__ = [
 ]
 
 _INVOCATIONS = re.compile(
-    r"^arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/invocations$"
+    r"^arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/"
+    r"(?:response-streaming-)?invocations$"
 )
 _LAMBDA_ARN = re.compile(
     r"^arn:[^:]+:lambda:[^:]*:[^:]*:function:([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9$_-]+))?$"
@@ -67,6 +68,8 @@ def function_of_arn(arn: Any, context: BuildContext) -> str | None:
 def function_of_uri(uri: Any, resource: CfnResource, where: str, context: BuildContext) -> str:
     """The function an integration's URI invokes (API Gateway's
     ``arn:...:apigateway:{region}:lambda:path/2015-03-31/functions/{function ARN}/invocations``,
+    or ``.../2021-11-15/functions/{function ARN}/response-streaming-invocations`` for a REST
+    API's response streaming, invoked alike: the response is not streamed locally),
     or the function's ARN as HTTP APIs also take), as ``name`` or ``name:qualifier``."""
     text = uri if isinstance(uri, str) else None
     if text is not None and "${stageVariables." in text:

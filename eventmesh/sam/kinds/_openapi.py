@@ -347,6 +347,14 @@ def _add(
         if isinstance(integration, Mapping) and kind == "aws_proxy":
             uri = integration.get("uri", integration.get("integrationUri"))
             target = function_of_uri(uri, resource, f"{place}.uri", context)
+            if integration.get("responseTransferMode") == "STREAM" or (
+                isinstance(uri, str) and uri.endswith("/response-streaming-invocations")
+            ):
+                context.warn(
+                    resource,
+                    f"{place}: response streaming (responseTransferMode STREAM): the response "
+                    "is buffered and sent whole locally",
+                )
             check_function(target, resource, f"{place}.uri", context)
             options: dict[str, Any] = {"authorizer": authorizer}
             if rest:
