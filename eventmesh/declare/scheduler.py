@@ -16,6 +16,7 @@ way Scheduler's templated targets do.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_EVENT_AGE",
     "MAX_RETRIES",
     "SchedulerTarget",
+    "check_name",
     "check_schedule",
     "check_target",
     "dead_letter_arn",
@@ -54,6 +56,19 @@ __all__ = [
 TARGET_SERVICES = ("lambda", "sqs", "sns", "kinesis", "events")
 UNSUPPORTED_TARGET_PARAMETERS = ("EcsParameters", "SageMakerPipelineParameters")
 MAX_WINDOW = 1440
+
+
+_NAME = re.compile(r"[0-9a-zA-Z_.-]{1,64}")
+"""Scheduler's pattern for a schedule's and a schedule group's name."""
+
+
+def check_name(value: Any, member: str) -> str:
+    """A schedule's ``Name`` or ``GroupName``: 1-64 of Scheduler's characters."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise DeclarationError(
+            f"{member} must be 1-64 letters, digits, '-', '_' or '.', got {value!r}.", member
+        )
+    return value
 
 
 def schedule_arn(mesh: Mesh, group: str, name: str) -> str:

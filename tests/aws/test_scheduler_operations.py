@@ -143,6 +143,9 @@ async def test_validation(mesh: Mesh) -> None:
             schedule(
                 "bad", QUEUE_ARN + "ticks", target={"RetryPolicy": {"MaximumRetryAttempts": 186}}
             ),
+            schedule("bad", QUEUE_ARN + "ticks", target={"RetryPolicy": "twice"}),
+            schedule("bad", QUEUE_ARN + "ticks", target={"DeadLetterConfig": "dead"}),
+            schedule("nightly report", QUEUE_ARN + "ticks"),  # off Scheduler's name pattern
         ):
             error = await refused(mesh, "scheduler", "CreateSchedule", **request)
             assert (error.code, error.status) == ("ValidationException", 400), request

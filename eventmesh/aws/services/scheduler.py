@@ -97,6 +97,10 @@ def _run(mesh: Mesh, record: _ScheduleRecord, arn: str) -> Schedule:
 async def create_schedule(call: AwsCall, params: dict[str, Any]) -> Mapping[str, Any]:
     name: str = params["Name"]
     group = _group(params)
+    try:
+        scheduler.check_name(name, "Name")
+    except DeclarationError as exc:
+        raise _validation(str(exc)) from None
     state = _STATE.of(call.mesh)
     if (group, name) in state.schedules or await catalog.lookup(call.mesh, KIND, f"{group}/{name}"):
         raise AwsError("ConflictException", f"Schedule {name} already exists.", 409)

@@ -17,7 +17,6 @@ state machine, another stack's resource) or a target taking ``EcsParameters`` or
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any, ClassVar
 
 from eventmesh.declare import DeclarationError, scheduler
@@ -34,8 +33,6 @@ from eventmesh.sam.kinds._targets import (
 __all__ = ["ScheduleKind"]
 
 _METADATA = ("KmsKeyArn",)
-_NAME = re.compile(r"[0-9a-zA-Z_.-]{1,64}")
-"""Scheduler's pattern for a schedule's and a group's name."""
 
 
 def mesh_name(group: str, name: str) -> str:
@@ -53,14 +50,11 @@ class ScheduleKind:
         properties = resource.properties
         name = properties.get("Name") or resource.logical_id
         group = properties.get("GroupName") or "default"
-        if not isinstance(name, str) or not isinstance(group, str):
-            raise resource.error("Name and GroupName are text", "Name")
-        for member, value in (("Name", name), ("GroupName", group)):
-            if not _NAME.fullmatch(value):
-                raise resource.error(
-                    f"{member} must be 1-64 letters, digits, '-', '_' or '.', got {value!r}",
-                    member,
-                )
+        try:
+            name = scheduler.check_name(name, "Name")
+            group = scheduler.check_name(group, "GroupName")
+        except DeclarationError as exc:
+            raise resource.error(str(exc), exc.member) from None
         arn = scheduler.schedule_arn(context.mesh, group, name)
         target = properties.get("Target")
         unsupported = [
