@@ -296,3 +296,17 @@ def test_a_second_template_reusing_a_function_name_leaves_the_first_ones_code(
         )
     assert (folder / ".eventmesh/inline/Inline/index.py").read_text() == "a"
     assert (folder / ".eventmesh/zip/Zipped/app.py").read_text() == "who = 'a'\n"
+
+
+def test_a_link_planted_as_the_inline_index_is_replaced_not_written_through(
+    folder: Path,
+) -> None:
+    precious = folder.parent / "precious.txt"
+    precious.write_text("mine")
+    inline = folder / ".eventmesh" / "inline" / "fn"
+    inline.mkdir(parents=True)
+    (inline / "index.py").symlink_to(precious)
+    build(folder, F=function(FunctionName="fn", Handler="index.handler", Code={"ZipFile": "x"}))
+    assert precious.read_text() == "mine"
+    assert not (inline / "index.py").is_symlink()
+    assert (inline / "index.py").read_text() == "x"

@@ -128,6 +128,8 @@ def inline_code_folder(template_dir: Path, name: str, source: str) -> Path:
 
     def fill(folder: Path) -> None:
         index = folder / "index.py"
+        if index.is_symlink():  # never written through (a link planted in a repository)
+            index.unlink()
         if not index.is_file() or index.read_text() != source:
             index.write_text(source)
 
