@@ -681,3 +681,32 @@ def test_an_integration_given_by_ref_to_the_definitions_components() -> None:
     operation["x-amazon-apigateway-integration"]["$ref"] = "other.yaml#/x"
     with pytest.raises(TemplateError, match="only a reference within the definition"):
         build_application(template, mesh=new_mesh())
+
+
+def test_an_authorizer_resources_errors_name_its_properties() -> None:
+    """Errors of the explicit Authorizer resources name their CloudFormation properties (they
+    named OpenAPI's keys under Type: Resources.Gate.Properties.Type.identitySource)."""
+    method = rest_method(AuthorizationType="CUSTOM")
+    method["Resources"]["Gate"]["Properties"]["AuthorizerResultTtlInSeconds"] = "soon"
+    with pytest.raises(TemplateError) as raised:
+        build_application(method, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.Gate.Properties.AuthorizerResultTtlInSeconds (AWS::ApiGateway::Authorizer): "
+        "seconds from 0 to 3600, got 'soon'"
+    )
+    route = http_route(AuthorizationType="JWT")
+    route["Resources"]["Jwt"]["Properties"]["IdentitySource"] = 5
+    with pytest.raises(TemplateError) as raised:
+        build_application(route, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.Jwt.Properties.IdentitySource (AWS::ApiGatewayV2::Authorizer): "
+        "a list of strings, got 5"
+    )
+    route = http_route(AuthorizationType="JWT")
+    del route["Resources"]["Jwt"]["Properties"]["JwtConfiguration"]["Issuer"]
+    with pytest.raises(TemplateError) as raised:
+        build_application(route, mesh=new_mesh())
+    assert str(raised.value) == (
+        "Resources.Jwt.Properties.JwtConfiguration (AWS::ApiGatewayV2::Authorizer): "
+        "a JWT authorizer needs an issuer"
+    )

@@ -66,29 +66,35 @@ def build_authorizer(
     resource: CfnResource,
     where: str,
     context: BuildContext,
+    properties: Mapping[str, str] | None = None,
 ) -> Authorizer:
     """The mesh's authorizer for one API Gateway authorizer, given in OpenAPI's spelling
     (``x-amazon-apigateway-authorizer``: ``type`` token/request/jwt/cognito_user_pools,
     ``authorizerUri``, ``identitySource``, ``authorizerResultTtlInSeconds``,
     ``identityValidationExpression``, ``jwtConfiguration``, ``enableSimpleResponses``,
-    ``authorizerPayloadFormatVersion``)."""
+    ``authorizerPayloadFormatVersion``). Errors name ``{where}.{key}``, or for the explicit
+    Authorizer resources the CloudFormation property ``properties`` gives for the key."""
+
+    def at(key: str) -> str:
+        return (properties or {}).get(key, f"{where}.{key}")
+
     kind = str(settings.get("type", "")).lower()
     try:
         if kind in ("token", "request"):
             target = function_of_uri(
-                settings.get("authorizerUri"), resource, f"{where}.authorizerUri", context
+                settings.get("authorizerUri"), resource, at("authorizerUri"), context
             )
             context.after_build(
-                lambda: check_function(target, resource, f"{where}.authorizerUri", context)
+                lambda: check_function(target, resource, at("authorizerUri"), context)
             )
             options: dict[str, Any] = {
                 "type": kind.upper(),
                 "identity_sources": _sources(
-                    settings.get("identitySource"), resource, f"{where}.identitySource"
+                    settings.get("identitySource"), resource, at("identitySource")
                 ),
                 "ttl": _ttl(
                     settings.get("authorizerResultTtlInSeconds"),
-                    f"{where}.authorizerResultTtlInSeconds",
+                    at("authorizerResultTtlInSeconds"),
                     resource,
                 ),
             }
@@ -98,7 +104,7 @@ def build_authorizer(
                 options["simple_responses"] = boolean(
                     settings.get("enableSimpleResponses"),
                     resource,
-                    f"{where}.enableSimpleResponses",
+                    at("enableSimpleResponses"),
                 )
                 if (
                     not options["identity_sources"]
@@ -111,12 +117,10 @@ def build_authorizer(
             issuer = jwt.get("issuer") if isinstance(jwt, Mapping) else None
             audiences = jwt.get("audience") if isinstance(jwt, Mapping) else None
             if not isinstance(issuer, str) or not issuer:
-                raise resource.error(
-                    "a JWT authorizer needs an issuer", f"{where}.jwtConfiguration"
-                )
-            sources = _sources(
-                settings.get("identitySource"), resource, f"{where}.identitySource"
-            ) or ["$request.header.Authorization"]
+                raise resource.error("a JWT authorizer needs an issuer", at("jwtConfiguration"))
+            sources = _sources(settings.get("identitySource"), resource, at("identitySource")) or [
+                "$request.header.Authorization"
+            ]
             return api.jwt_authorizer(
                 issuer=issuer,
                 audiences=audiences or [],

@@ -183,6 +183,16 @@ class HttpApiIntegrationKind:
         return Built(None, integration_id, {"IntegrationId": integration_id})
 
 
+_AUTHORIZER_PROPERTIES = {
+    "authorizerUri": "AuthorizerUri",
+    "identitySource": "IdentitySource",
+    "authorizerResultTtlInSeconds": "AuthorizerResultTtlInSeconds",
+    "enableSimpleResponses": "EnableSimpleResponses",
+    "jwtConfiguration": "JwtConfiguration",
+}
+"""An Authorizer resource's properties by the OpenAPI keys they are read as."""
+
+
 class HttpApiAuthorizerKind:
     """``AWS::ApiGatewayV2::Authorizer``: ``JWT`` (``JwtConfiguration``: ``Issuer``,
     ``Audience``; keys from ``{Issuer}/.well-known/jwks.json``) and ``REQUEST`` Lambda
@@ -210,7 +220,9 @@ class HttpApiAuthorizerKind:
                 "audience": jwt.get("Audience"),
             }
         settings = {key: value for key, value in settings.items() if value is not None}
-        authorizer = build_authorizer(state.api, settings, resource, "AuthorizerType", context)
+        authorizer = build_authorizer(
+            state.api, settings, resource, "AuthorizerType", context, _AUTHORIZER_PROPERTIES
+        )
         authorizer_id = api_id("authorizer", f"{state.api.id}:{resource.logical_id}")[:6]
         state.authorizers[authorizer_id] = authorizer
         return Built(authorizer, authorizer_id, {"AuthorizerId": authorizer_id})

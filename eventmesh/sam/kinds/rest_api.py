@@ -123,6 +123,15 @@ class RestApiResourceKind:
         return Built(None, resource_id, {"ResourceId": resource_id})
 
 
+_AUTHORIZER_PROPERTIES = {
+    "authorizerUri": "AuthorizerUri",
+    "identitySource": "IdentitySource",
+    "authorizerResultTtlInSeconds": "AuthorizerResultTtlInSeconds",
+    "identityValidationExpression": "IdentityValidationExpression",
+}
+"""An Authorizer resource's properties by the OpenAPI keys they are read as."""
+
+
 class RestApiAuthorizerKind:
     """``AWS::ApiGateway::Authorizer``: ``TOKEN``/``REQUEST`` Lambda authorizers,
     ``COGNITO_USER_POOLS`` (refusing, warned)."""
@@ -140,7 +149,9 @@ class RestApiAuthorizerKind:
             "identityValidationExpression": props.get("IdentityValidationExpression"),
         }
         settings = {key: value for key, value in settings.items() if value is not None}
-        authorizer = build_authorizer(state.api, settings, resource, "Type", context)
+        authorizer = build_authorizer(
+            state.api, settings, resource, "Type", context, _AUTHORIZER_PROPERTIES
+        )
         authorizer_id = api_id("authorizer", f"{state.api.id}:{resource.logical_id}")[:6]
         state.authorizers[authorizer_id] = authorizer
         return Built(authorizer, authorizer_id, {"AuthorizerId": authorizer_id})
