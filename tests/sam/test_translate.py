@@ -514,3 +514,24 @@ def test_unreadable_and_non_mapping_templates(tmp_path: Path) -> None:
         str(caught.value)
         == f"{tmp_path / 'template.yaml'}: a template is a mapping at the top level"
     )
+
+
+def test_a_sam_resource_without_the_sam_transform_is_an_error_saying_so(tmp_path: Path) -> None:
+    """CloudFormation refuses it (Unrecognized resource types); it is not a type the mesh
+    merely does not emulate. Found in aws-samples/serverless-patterns (two API templates that
+    lost their Transform line)."""
+    text = (
+        "Resources:\n"
+        "  Worker:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {Handler: app.handler, Runtime: python3.12}\n"
+        "  Table:\n"
+        "    Type: AWS::Serverless::SimpleTable\n"
+    )
+    with pytest.raises(TemplateError) as refused:
+        load_template(write(tmp_path, text), mesh=Mesh())
+    assert str(refused.value) == (
+        "Resources.Worker.Type: Unrecognized resource types: [AWS::Serverless::Function, "
+        "AWS::Serverless::SimpleTable] (CloudFormation refuses the template): SAM resources "
+        "need 'Transform: AWS::Serverless-2016-10-31' at the top of the template"
+    )
