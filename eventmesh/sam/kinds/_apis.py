@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventmesh._errors import ConfigurationError
+from eventmesh.declare._values import flag
 from eventmesh.gateway.apis import Api, FixedResponse
 from eventmesh.gateway.authorization import Authorizer
 from eventmesh.sam._errors import TemplateError
@@ -133,11 +134,10 @@ def boolean(value: Any, resource: CfnResource, where: str, default: bool = False
     """CloudFormation's Boolean: true/false or their texts (a parameter's value)."""
     if value is None:
         return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise resource.error(f"true or false, got {value!r}", where)
+    parsed = flag(value, any_case=True)
+    if parsed is None:
+        raise resource.error(f"true or false, got {value!r}", where)
+    return parsed
 
 
 _CORS = {
