@@ -9,6 +9,7 @@ SCHEDULE_ARN, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS), written literally here
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -322,3 +323,42 @@ def test_invalid_retry_settings(
     with pytest.raises(ConfigurationError) as raised:
         mesh.schedule("rate(1 minute)", print, name="named" if named else None, **settings)
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("failures", [0, 1])
+async def test_a_tick_is_pending_until_it_is_recorded_done(
+    clock: VirtualClock, mesh: Mesh, failures: int
+) -> None:
+    """The drain at stop waits for ``pending()`` to reach 0, then cancels what runs: had a
+    schedule reported 0 before its tick's done record (and, for a failed attempt, after the
+    retry was stored) was written, a stop would cut there and a restart fire the tick again
+    (a delivered tick twice, or a failed one as a first attempt AND its stored retry)."""
+    rule = mesh.schedule("rate(5 minutes)", Flaky(clock, failures), name="bookkeeping")
+    seen: list[tuple[int, bool]] = []
+    watching: list[asyncio.Task[None]] = []
+
+    async def watch() -> None:
+        """From inside the target's call: each round, what pending() says and whether the
+        tick is recorded done, until it is."""
+        key = "schedule/bookkeeping/2026-01-01T00:05:00Z"
+        while True:
+            pending = await rule.pending()
+            stored = await mesh.backend.values.get(key)
+            done = stored is not None and bool(orjson.loads(stored.value).get("done"))
+            seen.append((pending, done))
+            if done:
+                return
+            await asyncio.sleep(0)
+
+    original = rule.target
+
+    async def target(payload: Any) -> None:
+        if not watching:
+            watching.append(asyncio.create_task(watch()))
+        await original(payload)
+
+    rule.target = target
+    async with mesh:
+        await clock.advance(5 * MINUTE)
+        await watching[0]
+    assert all(pending > 0 for pending, done in seen if not done), seen

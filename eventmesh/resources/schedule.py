@@ -689,7 +689,16 @@ class Schedule(Resource):
             logger.debug("schedule %s: tick %s fired elsewhere", self.name, iso_z(tick))
             return
         self.fired += 1
+        # Busy until the tick is recorded done: the drain at stop waits for pending() to reach
+        # 0 and then cancels what runs, so a tick delivered (or its retry stored) but not yet
+        # marked done would fire again after a restart.
         self._busy += 1
+        try:
+            await self._deliver_claimed(tick, version)
+        finally:
+            self._busy -= 1
+
+    async def _deliver_claimed(self, tick: datetime, version: int) -> None:
         lease = [version]
         renewing = asyncio.Lock()
         heartbeat = asyncio.create_task(self._renew(tick, lease, renewing))
@@ -703,7 +712,6 @@ class Schedule(Resource):
                     lambda: self._store_retry(tick, event, retry_in, first_attempt_at)
                 )
         finally:
-            self._busy -= 1
             async with renewing:  # a renewal under way lands first: lease[0] is then current
                 heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
