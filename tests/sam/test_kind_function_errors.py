@@ -101,10 +101,9 @@ def function(**properties: Any) -> dict[str, Any]:
             "unable to configure your environment variables",
         ),
         (
-            {"DeadLetterConfig": {"TargetArn": "arn:aws:sqs:us-east-1:123456789012:elsewhere"}},
+            {"DeadLetterConfig": {"TargetArn": "elsewhere"}},
             "Resources.F.Properties.DeadLetterConfig.TargetArn (AWS::Lambda::Function): "
-            "arn:aws:sqs:us-east-1:123456789012:elsewhere is not a queue or topic of the "
-            "template or the mesh",
+            "elsewhere is not a queue or topic of the template or the mesh",
         ),
         (
             {"Code": {"S3Bucket": "my-artifacts", "S3Key": "app.zip"}},
@@ -173,6 +172,33 @@ def test_a_function_that_cannot_run_here_is_a_stand_in_with_a_warning_and_strict
     with pytest.raises(TemplateError) as refused:
         build(folder, strict=True, F=function(**properties))
     assert str(refused.value) == f"--strict: {warning}"
+
+
+def test_a_dead_letter_queue_or_destination_of_another_stack_is_warned_and_left_out(
+    folder: Path,
+) -> None:
+    """An ARN of nothing in the template or the mesh (another stack's queue or topic) is out of
+    the mesh's reach: a warning naming it, the function built without it; --strict refuses."""
+    elsewhere = "arn:aws:sqs:us-east-1:123456789012:other-stack-dlq"
+    failures = "arn:aws:sns:us-east-1:123456789012:other-stack-failures"
+    resources = {
+        "F": function(DeadLetterConfig={"TargetArn": elsewhere}),
+        "C": invoke_config(DestinationConfig={"OnFailure": {"Destination": failures}}),
+    }
+    built = build(folder, **resources)
+    assert built.warnings == [
+        "Resources.F (AWS::Lambda::Function): DeadLetterConfig.TargetArn: "
+        f"{elsewhere} is neither in the template nor in the mesh (not emulated, or another "
+        "stack's): the function has no dead-letter queue (an event that fails every attempt "
+        "is dropped)",
+        "Resources.C (AWS::Lambda::EventInvokeConfig): DestinationConfig.OnFailure.Destination: "
+        f"{failures} is neither in the template nor in the mesh (not emulated, or another "
+        "stack's): the destination is left out (OnFailure records are dropped)",
+    ]
+    fn = built.mesh.get_function("F")
+    assert fn.config.dead_letter is None
+    with pytest.raises(TemplateError, match=r"^--strict: Resources\.F "):
+        build(folder, strict=True, **resources)
 
 
 def test_a_function_name_taken_in_the_mesh_is_an_error_naming_it(folder: Path) -> None:
@@ -354,9 +380,9 @@ def invoke_config(**properties: Any) -> dict[str, Any]:
             "has no version or alias 'live'",
         ),
         (
-            {"DestinationConfig": {"OnSuccess": {"Destination": "arn:aws:sqs:us-east-1:1:gone"}}},
+            {"DestinationConfig": {"OnSuccess": {"Destination": "gone"}}},
             "Resources.C.Properties.DestinationConfig.OnSuccess.Destination "
-            "(AWS::Lambda::EventInvokeConfig): arn:aws:sqs:us-east-1:1:gone is not a queue, "
+            "(AWS::Lambda::EventInvokeConfig): gone is not a queue, "
             "topic, function, bus or bucket of the template or the mesh",
         ),
         (

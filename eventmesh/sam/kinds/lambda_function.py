@@ -19,7 +19,8 @@ function of the mesh.
   become strings, as CloudFormation passes them; a null value, ``KEY:`` with nothing after it,
   is an error, as CloudFormation refuses it), ``Timeout`` (3), ``MemorySize`` (128),
   ``EphemeralStorage.Size`` (512), ``ReservedConcurrentExecutions``,
-  ``DeadLetterConfig.TargetArn`` (a queue or topic of the mesh), ``Layers`` (local layer
+  ``DeadLetterConfig.TargetArn`` (a queue or topic of the mesh; one out of its reach, another
+  stack's, is warned about and left out), ``Layers`` (local layer
   versions; Powertools' public layer is quietly the installed ``aws-lambda-powertools``, or a
   warning when it is not installed; other layer ARNs are warned about).
 - Metadata, ignored: ``Architectures``, ``TracingConfig``, ``LoggingConfig``, ``Tags``,
@@ -56,6 +57,7 @@ from eventmesh.sam.kinds._lambda import (
     local_layers,
     mesh_owned_folder,
 )
+from eventmesh.sam.kinds._targets import outside_reach
 
 __all__ = ["INLINE_FOLDER", "LambdaFunction", "RuntimeUnavailable", "inline_code_folder"]
 
@@ -255,7 +257,9 @@ class LambdaFunction:
                 f"must be an object with TargetArn, got {dead_letter!r}", "DeadLetterConfig"
             )
         if dead_letter and dead_letter.get("TargetArn"):
-            settings["dead_letter"] = self._dead_letter(resource, context, dead_letter["TargetArn"])
+            found = self._dead_letter(resource, context, dead_letter["TargetArn"])
+            if found is not None:
+                settings["dead_letter"] = found
         return settings
 
     def _dead_letter(self, resource: CfnResource, context: BuildContext, arn: Any) -> Any:
@@ -263,6 +267,14 @@ class LambdaFunction:
         if not isinstance(arn, str):
             raise resource.error(f"must be a queue's or a topic's ARN, got {arn!r}", path)
         found = context.find(arn)
+        why = outside_reach(context, arn) if found is None else None
+        if why is not None:
+            context.warn(
+                resource,
+                f"{path}: {why}: the function has no dead-letter queue (an event that fails "
+                "every attempt is dropped)",
+            )
+            return None
         if found is None:
             raise resource.error(
                 f"{arn} is not a queue or topic of the template or the mesh: the function's "

@@ -8,8 +8,9 @@ A setting not given is Lambda's default (2 retries, 6 hours, no destination).
 ``MaximumRetryAttempts`` (0-2), ``MaximumEventAgeInSeconds`` (60-21600),
 ``DestinationConfig.OnSuccess/OnFailure.Destination``: an SQS queue, SNS topic, Lambda function
 or EventBridge bus of the template or the mesh, by ARN; an S3 bucket for ``OnFailure`` only (as
-Lambda allows). A destination the mesh does not hold is refused: the records would have
-nowhere to go.
+Lambda allows). A destination out of the mesh's reach (a resource of the template left out,
+an ARN of nothing in the template or the mesh: another stack's) is warned about and left out
+(``--strict`` refuses it); one that is no ARN and names nothing is an error.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from eventmesh.resources.topic import Topic
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._lambda import function_target, integer
+from eventmesh.sam.kinds._targets import find_target, outside_reach
 
 __all__ = ["LambdaEventInvokeConfig"]
 
@@ -43,6 +45,13 @@ def _destination(resource: CfnResource, context: BuildContext, outcome: str) -> 
     arn = entry.get("Destination") if isinstance(entry, Mapping) else None
     if not isinstance(arn, str) or not arn:
         raise resource.error(f"must be a destination's ARN, got {arn!r}", path)
+    why = outside_reach(context, arn) if find_target(context, arn) is None else None
+    if why is not None:
+        context.warn(
+            resource,
+            f"{path}: {why}: the destination is left out ({outcome} records are dropped)",
+        )
+        return None
     if _FUNCTION_ARN in arn:
         target = function_target(resource, context, arn, path)
         if target.qualifier is not None:
