@@ -248,10 +248,10 @@ async def test_eventbridge_configuration(mesh: Mesh) -> None:
         ),
         (
             {"LambdaConfigurations": [
-                {"Event": "s3:ObjectCreated:*", "Function": FUNCTION_ARN + "nobody"},
+                {"Event": "s3:ObjectCreated:*", "Function": "nobody"},
             ]},
             "NotificationConfiguration.LambdaConfigurations[0].Function",
-            f"{FUNCTION_ARN}nobody names no function of the template or the mesh",
+            "nobody names no function of the template or the mesh",
         ),
         (
             {"QueueConfigurations": [{
@@ -364,6 +364,40 @@ def test_what_is_ignored_and_what_is_warned_about(mesh: Mesh) -> None:
     with pytest.raises(TemplateError, match=r"--strict: .*LifecycleConfiguration"):
         build_application(
             template({"Loud": bucket(LifecycleConfiguration={"Rules": []})}),
+            mesh=Mesh(),
+            strict=True,
+        )
+
+
+async def test_a_notification_target_of_another_stack_is_left_out_with_a_warning(
+    mesh: Mesh,
+) -> None:
+    """An ARN of nothing in the template or the mesh (another stack's function or queue) is
+    out of the mesh's reach: that configuration is left out with a warning, the bucket's
+    others notify; --strict refuses."""
+    events = recorder(mesh, "worker")
+    elsewhere = "arn:aws:sqs:us-east-1:123456789012:other-stack-queue"
+    notifications = {
+        "QueueConfigurations": [{"Event": "s3:ObjectCreated:*", "Queue": elsewhere}],
+        "LambdaConfigurations": [
+            {"Event": "s3:ObjectCreated:*", "Function": FUNCTION_ARN + "worker"}
+        ],
+    }
+    app = build_application(
+        template({"Up": bucket(NotificationConfiguration=notifications)}), mesh=mesh
+    )
+    assert app.warnings == [
+        "Resources.Up (AWS::S3::Bucket): NotificationConfiguration.QueueConfigurations[0].Queue: "
+        f"{elsewhere} is neither in the template nor in the mesh (not emulated, or another "
+        "stack's): the notification is left out"
+    ]
+    async with mesh:
+        await mesh.bucket("local-up").put_object("a.txt", b"hello")
+        await mesh.drain(5)
+    assert [record["s3"]["object"]["key"] for record in events] == ["a.txt"]
+    with pytest.raises(TemplateError, match=r"^--strict: Resources\.Up "):
+        build_application(
+            template({"Up": bucket(NotificationConfiguration=notifications)}),
             mesh=Mesh(),
             strict=True,
         )

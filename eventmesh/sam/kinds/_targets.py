@@ -97,10 +97,14 @@ def outside_reach(context: BuildContext, arn: str) -> str | None:
     the template or the mesh (a service not emulated: Step Functions, SSM, an API destination;
     or another stack's, account's or region's resource). A kind warns with it and leaves the
     target out, as the issue's rule asks (``--strict`` refuses). None when ``arn`` is wrong
-    instead (an error): not an ARN, or naming a resource of another service by its name."""
+    instead (an error): not an ARN, naming a resource of another service by its name, or a
+    version or alias a function of the mesh does not have."""
     left_out = left_out_resource(context, arn)
     if left_out is not None:
         return f"{left_out} is a resource left out (not emulated)"
     if not arn.startswith("arn:") or context.find(arn) is not None:
         return None
+    parts = arn.split(":")
+    if len(parts) == 8 and parts[2] == "lambda" and _function(context, ":".join(parts[:7])):
+        return None  # a function of the mesh with a version or alias it lacks: an error
     return f"{arn} is neither in the template nor in the mesh (not emulated, or another stack's)"

@@ -23,6 +23,7 @@ replication, object lock, website hosting and CORS rules.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -37,7 +38,7 @@ from eventmesh.resources.queue import Queue
 from eventmesh.resources.topic import Topic
 from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
-from eventmesh.sam.kinds._targets import find_target, is_function
+from eventmesh.sam.kinds._targets import find_target, is_function, outside_reach
 
 __all__ = ["S3Bucket", "bucket_name"]
 
@@ -139,10 +140,11 @@ class S3Bucket:
                 raise _error(resource, exc) from None
 
             def apply() -> None:
+                kept = [d for d in declaration.targets if _reachable(resource, context, d)]
                 try:
                     apply_notifications(
                         bucket,
-                        declaration,
+                        dataclasses.replace(declaration, targets=tuple(kept)),
                         lambda declared: _check_target(resource, context, declared),
                     )
                 except DeclarationError as exc:
@@ -172,6 +174,20 @@ class S3Bucket:
 def _error(resource: CfnResource, exc: DeclarationError) -> Exception:
     where = "NotificationConfiguration"
     return resource.error(str(exc), where if exc.member is None else f"{where}.{exc.member}")
+
+
+def _reachable(resource: CfnResource, context: BuildContext, declared: TargetDeclaration) -> bool:
+    """False (warned about) for a target out of the mesh's reach: a resource of the template
+    left out, an ARN of nothing in the template or the mesh (another stack's)."""
+    target = declared.target
+    if not isinstance(target, str) or find_target(context, target) is not None:
+        return True
+    why = outside_reach(context, target)
+    if why is None:
+        return True  # _check_target says what is wrong
+    path = f"NotificationConfiguration.{declared.where}.{declared.target_member}"
+    context.warn(resource, f"{path}: {why}: the notification is left out")
+    return False
 
 
 def _check_target(
