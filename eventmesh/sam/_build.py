@@ -26,6 +26,7 @@ from typing import Any
 
 from eventmesh._errors import ConfigurationError
 from eventmesh._mesh import Mesh
+from eventmesh.resources._base import Resource
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._intrinsics import NO_VALUE, condition_value, references, resolve
 from eventmesh.sam._model import Built, CfnResource
@@ -94,6 +95,7 @@ class _Builder:
         self._conditions: dict[str, bool] = {}
         self._deciding: list[str] = []
         self._built: dict[str, Built] = {}
+        self._owners: dict[int, str] = {}  # a mesh resource's id() -> the logical id that made it
         self._left_out: dict[str, str] = {}
         self._after: list[Callable[[], None]] = []
         self.warnings: list[str] = []
@@ -360,16 +362,30 @@ class _Builder:
                 properties = {}
             resource = CfnResource(logical_id, raw["Type"], properties, raw.get("Metadata") or {})
             try:
-                self._built[logical_id] = kind.build(resource, self)
+                self._built[logical_id] = built = kind.build(resource, self)
             except TemplateError:
                 raise
             except ConfigurationError as exc:
                 raise TemplateError(f"{resource.where} ({resource.type}): {exc}") from exc
+            self._check_unique(resource, built)
         for step in self._after:
             step()
         if unsupported:
             listed = ", ".join(f"{name} ({kind})" for name, kind in unsupported.items())
             self.warnings.insert(0, f"not emulated, left out: {listed}")
+
+    def _check_unique(self, resource: CfnResource, built: Built) -> None:
+        """Two resources of the template may not be one resource of the mesh: CloudFormation
+        refuses a second queue, topic, stream, bucket or bus of a name already taken (``...
+        already exists``), where the mesh would hand the first one back."""
+        if resource.type not in _NAMED_TYPES or not isinstance(built.value, Resource):
+            return
+        other = self._owners.setdefault(id(built.value), resource.logical_id)
+        if other != resource.logical_id:
+            raise resource.error(
+                f"{built.value.name} already exists: Resources.{other} has that name "
+                "(names are unique per account and region)"
+            )
 
     def _placeholder(self, resource: CfnResource) -> Built:
         """``Ref`` and ``Fn::GetAtt`` of a resource the mesh skips: the logical id, and ARNs
@@ -421,6 +437,20 @@ class _ConditionScope:
 
     def mapping(self, name: str, where: str) -> Mapping[str, Any]:
         return self._builder.mapping(name, where)
+
+
+_NAMED_TYPES = frozenset(
+    (
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::Kinesis::Stream",
+        "AWS::S3::Bucket",
+        "AWS::Events::EventBus",
+        "AWS::Scheduler::Schedule",
+    )
+)
+"""Types whose resource is named by the template, one per name (other kinds may hand back a
+resource they use, as an event source mapping its queue)."""
 
 
 class _Placeholder(dict[str, Any]):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from eventmesh.sam import TemplateError
+from eventmesh.sam import TemplateError, build_application
 
 from .resolve_support import RECORDER, TABLE, THING, build
 
@@ -239,3 +239,18 @@ def test_warnings_are_logged_once_when_asked(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="tests.sam.mine"):
         app.log_warnings(own)
     assert {r.name for r in caplog.records} == {"tests.sam.mine"}
+
+
+def test_two_resources_of_one_name_are_refused_as_cloudformation_refuses_them() -> None:
+    template = {
+        "Resources": {
+            "First": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders"}},
+            "Second": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders"}},
+        }
+    }
+    with pytest.raises(TemplateError) as raised:
+        build_application(template)
+    assert str(raised.value) == (
+        "Resources.Second (AWS::SQS::Queue): orders already exists: Resources.First has that "
+        "name (names are unique per account and region)"
+    )
