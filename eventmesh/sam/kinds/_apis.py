@@ -34,7 +34,6 @@ __all__ = [
     "boolean",
     "function_of_arn",
     "function_of_uri",
-    "streaming_uri",
     "max_age",
     "mock_answer",
     "status_code",
@@ -48,10 +47,6 @@ _INVOCATIONS = re.compile(
     r"^arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/(.+)/"
     r"(?:response-streaming-)?invocations$"
 )
-_STREAMING = re.compile(
-    r"^arn:[^:]+:apigateway:[^:]*:lambda:path/[^/]+/functions/.+/response-streaming-invocations$"
-)
-"""A REST API's response streaming integration (``responseTransferMode: STREAM``)."""
 _LAMBDA_ARN = re.compile(
     r"^arn:[^:]+:lambda:[^:]*:[^:]*:function:([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9$_-]+))?$"
 )
@@ -69,13 +64,6 @@ def function_of_arn(arn: Any, context: BuildContext) -> str | None:
     if re.fullmatch(r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?", arn):
         return arn
     return None
-
-
-def streaming_uri(uri: Any) -> bool:
-    """Whether ``uri`` is a Lambda response streaming integration's
-    (``.../functions/<ARN>/response-streaming-invocations``): not emulated, its route
-    answers as an integration API Gateway cannot call."""
-    return isinstance(uri, str) and _STREAMING.match(uri) is not None
 
 
 def function_of_uri(uri: Any, resource: CfnResource, where: str, context: BuildContext) -> str:

@@ -21,7 +21,6 @@ from eventmesh.sam.kinds._apis import (
     check_function,
     function_of_uri,
     mock_answer,
-    streaming_uri,
     strings,
     timeout_of,
     unintegrated,
@@ -349,14 +348,8 @@ def _add(
     if isinstance(integration, Mapping) and integration.get("integrationSubtype"):
         kind = f"{kind} {integration['integrationSubtype']}"  # an AWS service, not a function
     try:
-        uri = (
-            integration.get("uri", integration.get("integrationUri"))
-            if isinstance(integration, Mapping)
-            else None
-        )
-        if kind == "aws_proxy" and streaming_uri(uri):
-            kind = "aws_proxy with response streaming"
         if isinstance(integration, Mapping) and kind == "aws_proxy":
+            uri = integration.get("uri", integration.get("integrationUri"))
             target = function_of_uri(uri, resource, f"{place}.uri", context)
             if integration.get("responseTransferMode") == "STREAM" or (
                 isinstance(uri, str) and uri.endswith("/response-streaming-invocations")

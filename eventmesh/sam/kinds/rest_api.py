@@ -31,7 +31,6 @@ from eventmesh.sam.kinds._apis import (
     function_of_uri,
     mock_answer,
     status_code,
-    streaming_uri,
     strings,
     template_apis,
     timeout_of,
@@ -177,8 +176,6 @@ class RestApiMethodKind:
         api_key = boolean(props.get("ApiKeyRequired"), resource, "ApiKeyRequired")
         integration = props.get("Integration")
         kind = str(integration.get("Type", "")).upper() if isinstance(integration, Mapping) else ""
-        if isinstance(integration, Mapping) and streaming_uri(integration.get("Uri")):
-            kind = "AWS_PROXY with response streaming"
 
         def add() -> None:
             try:
