@@ -6,6 +6,11 @@ CloudFormation reads it. A key given twice in one mapping counts once, the last 
 CloudFormation takes it (and is noted for a warning). YAML timestamps stay strings (an unquoted
 ``AWSTemplateFormatVersion: 2010-09-09`` is text, not a date). The loader is a subclass of
 PyYAML's safe loader: nothing is added to PyYAML's own loaders.
+
+A template may come from someone else (a cloned repository), and everything after reading walks
+it recursively: a document nested more than :data:`MAX_DEPTH` levels, holding more than
+:data:`MAX_VALUES` values once its YAML aliases are expanded (a "billion laughs" of aliases of
+aliases), or an alias inside itself is refused here, before anything walks it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from eventmesh.sam._errors import TemplateError
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["load_document", "parse_document"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "load_document", "parse_document"]
+
+MAX_DEPTH = 100
+"""Levels of mappings and lists a template may nest (the top-level mapping is the first)."""
+MAX_VALUES = 1_000_000
+"""Values (scalars, mappings, lists, keys) a template may hold with its aliases expanded:
+CloudFormation takes templates of up to 1 MB, far fewer values than this."""
 
 
 @cache
@@ -93,7 +104,10 @@ def _yaml_problem(exc: Exception) -> str:
         return " ".join(str(exc).split())
     context = getattr(exc, "context", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}"
-    return f"{where}: {problem}" + (f" ({context})" if context else "")
+    text = f"{where}: {problem}" + (f" ({context})" if context else "")
+    if "'\\t'" in problem:
+        text += "; YAML is indented with spaces, never tabs"
+    return text
 
 
 def parse_document(
@@ -101,6 +115,7 @@ def parse_document(
 ) -> dict[str, Any]:
     """A template's text (JSON first, as CloudFormation tries it, then YAML) as a mapping.
     What is read but worth a warning (a key given twice) is added to ``notes``."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as Windows editors save files
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -111,13 +126,53 @@ def parse_document(
             document = loader.get_single_data()
         except yaml.YAMLError as exc:
             raise TemplateError(f"{source}: not valid YAML or JSON: {_yaml_problem(exc)}") from None
+        except RecursionError:
+            raise TemplateError(f"{source}: nested too deeply to be a template") from None
         finally:
             loader.dispose()
         if notes is not None:
             notes.extend(f"{source} {note}" for note in loader.duplicates)
     if not isinstance(document, dict):
         raise TemplateError(f"{source}: a template is a mapping at the top level")
+    _measure(document, 1, "", source, {})
     return document
+
+
+def _measure(
+    value: Any, depth: int, where: str, source: str, measured: dict[int, tuple[int, int]]
+) -> tuple[int, int]:
+    """The number of values ``value`` holds with its aliases expanded, and how many levels
+    deep it nests; each shared mapping or list is measured once (``measured``, by identity:
+    a value being measured is in it as ``(-1, -1)``), so aliases of aliases cost nothing.
+    Past a limit, or for an alias inside itself, a :class:`TemplateError` naming where."""
+    if not isinstance(value, dict | list):
+        return 1, 0
+    key = id(value)
+    found = measured.get(key)
+    if found == (-1, -1):
+        raise TemplateError(f"{source}: {where}: a YAML alias refers to a value holding it")
+    if found is None:
+        if depth > MAX_DEPTH:
+            raise TemplateError(f"{source}: {where}: nested more than {MAX_DEPTH} levels deep")
+        measured[key] = (-1, -1)
+        size, height = 1, 0
+        items = (
+            ((f"{where}.{k}" if where else str(k), v, 1) for k, v in value.items())
+            if isinstance(value, dict)
+            else ((f"{where}[{i}]", v, 0) for i, v in enumerate(value))
+        )
+        for place, item, keys in items:
+            item_size, item_height = _measure(item, depth + 1, place, source, measured)
+            size += item_size + keys
+            height = max(height, item_height)
+            if size > MAX_VALUES:
+                raise TemplateError(
+                    f"{source}: more than {MAX_VALUES} values once its YAML aliases are expanded"
+                )
+        found = measured[key] = (size, height + 1)
+    if depth + found[1] - 1 > MAX_DEPTH:  # a shared value, deeper here than where measured
+        raise TemplateError(f"{source}: {where}: nested more than {MAX_DEPTH} levels deep")
+    return found
 
 
 def load_document(path: Path, notes: list[str] | None = None) -> dict[str, Any]:
