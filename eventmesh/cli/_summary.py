@@ -74,5 +74,5 @@ def summary(app: LoadedApp, http_url: str | None, aws_url: str | None) -> list[s
         lines.append(f"AWS endpoint at {aws_url} (AWS_ENDPOINT_URL={aws_url})")
     if app.application is not None:
         for name, value in app.application.outputs.items():
-            lines.append(f"output {name}: {value}")
+            lines.append(app.application.redact(f"output {name}: {value}"))
     return lines

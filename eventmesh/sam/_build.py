@@ -30,7 +30,12 @@ from eventmesh.resources._base import Resource
 from eventmesh.sam._errors import TemplateError
 from eventmesh.sam._intrinsics import NO_VALUE, condition_value, references, resolve
 from eventmesh.sam._model import Built, CfnResource
-from eventmesh.sam._parameters import ParameterValues, pseudo_parameters, resolve_parameters
+from eventmesh.sam._parameters import (
+    ParameterValues,
+    pseudo_parameters,
+    redact,
+    resolve_parameters,
+)
 from eventmesh.sam._translate import LOCAL_CODE_BUCKET
 from eventmesh.sam.kinds import IGNORED_TYPES, kind_for, load_kinds
 
@@ -55,6 +60,13 @@ class Application:
     """Resources the mesh cannot emulate, logical id to type."""
     left_out: list[str] = field(default_factory=list)
     """Resources whose ``Condition`` is false, in template order."""
+    secrets: list[str] = field(default_factory=list, repr=False)
+    """The ``NoEcho`` parameters' values, for :meth:`redact`."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with every ``NoEcho`` parameter value replaced by ``****``: for what is
+        logged of the application, such as its outputs (which keep the values)."""
+        return redact(text, self.secrets)
 
     def log_warnings(self, log: logging.Logger | None = None) -> None:
         """Log each warning once (``WARNING``, on ``log``, else the ``eventmesh.sam``
@@ -528,4 +540,5 @@ def _build(
         [values.redact(warning) for warning in builder.warnings],
         unsupported,
         builder.left_out,
+        values.secrets,
     )

@@ -26,6 +26,7 @@ keep it out of its own messages too).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,15 @@ class ParameterValues:
 
 
 def redact(message: str, secrets: Iterable[str]) -> str:
-    """``message`` with each of ``secrets`` replaced by ``****``."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if secret:
-            message = message.replace(secret, MASK)
+    """``message`` with each of ``secrets`` replaced by ``****``, as written and as an error
+    quoting it writes it (``repr()`` or JSON: a backslash doubled, a line break as ``\\n``)."""
+    forms: set[str] = set()
+    for secret in secrets:
+        forms.update((secret, repr(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]))
+        forms.add(json.dumps(secret)[1:-1])
+    for form in sorted(forms, key=len, reverse=True):
+        if form:
+            message = message.replace(form, MASK)
     return message
 
 

@@ -43,3 +43,21 @@ def test_without_http_the_apis_say_how_to_serve_them() -> None:
         "function hook (in process)",
         "HTTP API shop (served with --http): GET /",
     ]
+
+
+def test_an_output_holding_a_no_echo_parameter_is_shown_masked() -> None:
+    """The outputs are logged at start: a NoEcho value in one (an Fn::Sub of a password into a
+    URL) is masked in the log line; the application's outputs keep the value."""
+    from eventmesh.sam import build_application
+
+    template = {
+        "Parameters": {"Password": {"Type": "String", "NoEcho": True}},
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"Url": {"Value": {"Fn::Sub": "postgres://app:${Password}@db/orders"}}},
+    }
+    mesh = Mesh()
+    app = build_application(template, mesh=mesh, parameters={"Password": "hunter2"})
+    assert app.outputs == {"Url": "postgres://app:hunter2@db/orders"}
+    lines = summary(LoadedApp("template.yaml", mesh, application=app), None, None)
+    assert lines[-1] == "output Url: postgres://app:****@db/orders"
+    assert "hunter2" not in "\n".join(lines)

@@ -10,6 +10,7 @@ import pytest
 
 from eventmesh import Mesh
 from eventmesh.sam import TemplateError, load_template, parse_overrides
+from eventmesh.sam._parameters import redact
 
 from .resolve_support import RECORDER, THING, build, resolved
 
@@ -352,3 +353,25 @@ def test_malformed_overrides_are_errors() -> None:
     assert str(caught.value) == (
         "--parameter-overrides: 'ParameterKey=Env': expected ParameterKey=Key,ParameterValue=Value"
     )
+
+
+def test_no_echo_values_never_appear_escaped_in_errors() -> None:
+    # An error quoting the value with repr() or JSON doubles a backslash and writes a line
+    # break as \n: the escaped forms are replaced too.
+    secret = 'pa\\ss\n"word'
+    template = {
+        **NO_ECHO_TEMPLATE,
+        "Resources": {
+            "T": {
+                "Type": THING,
+                "Properties": {"Role": {"Fn::FindInMap": ["Users", {"Ref": "Password"}, "Role"]}},
+            }
+        },
+        "Outputs": {},
+    }
+    with pytest.raises(TemplateError) as caught:
+        build(template, parameters={"Password": secret})
+    assert str(caught.value) == (
+        "Resources.T.Properties.Role: Mappings.Users has no top-level key '****'"
+    )
+    assert redact('"pa\\\\ss\\n\\"word" and pa\\\\ss\\n"word', [secret]) == '"****" and ****'
