@@ -119,9 +119,13 @@ def parse_document(
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
-        loader: Any = _loader()(text)  # first: says what to install when PyYAML is missing
+        loader_class = _loader()  # first: says what to install when PyYAML is missing
         import yaml
 
+        try:
+            loader: Any = loader_class(text)  # refuses control characters at once
+        except yaml.YAMLError as exc:
+            raise TemplateError(f"{source}: not valid YAML or JSON: {_yaml_problem(exc)}") from None
         try:
             document = loader.get_single_data()
         except yaml.YAMLError as exc:

@@ -100,3 +100,53 @@ def test_a_yaml_template_indented_with_tabs_says_so(tmp_path: Path) -> None:
         "start any token (while scanning for the next token); YAML is indented with spaces, "
         "never tabs"
     )
+
+
+def test_a_template_holding_control_characters_is_an_error(tmp_path: Path) -> None:
+    # PyYAML refuses them as it starts reading (a ReaderError, which was a crash).
+    path = write(tmp_path, QUEUE.replace("Q:", "Q\x00:"))
+    assert error_of(path) == (
+        f"{path}: not valid YAML or JSON: unacceptable character #x0000: special characters "
+        'are not allowed in "<unicode string>", position 14'
+    )
+
+
+PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
+@pytest.mark.parametrize("content", [PRIVATE_KEY, "key = value\x00\x01binary", "[default]\na=1\n"])
+def test_an_included_file_that_is_no_template_is_named_never_shown(
+    tmp_path: Path, content: str
+) -> None:
+    """AWS::Include and DefinitionUri read a path anywhere, as sam does (the template names the
+    code that runs: it is trusted as much); what is read never appears in an error."""
+    (tmp_path / "id_ed25519").write_text(content)
+    app = tmp_path / "app"
+    app.mkdir()
+    include = write(
+        app,
+        QUEUE + "    Properties:\n      Fn::Transform:\n        Name: AWS::Include\n"
+        "        Parameters: {Location: ../id_ed25519}\n",
+    )
+    message = error_of(include)
+    assert message.startswith(
+        f"Resources.Q.Properties.Fn::Transform: AWS::Include ../id_ed25519: "
+        f"{tmp_path / 'id_ed25519'}: "
+    )
+    definition = write(
+        app,
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  A:\n    Type: AWS::Serverless::Api\n"
+        "    Properties: {StageName: p, DefinitionUri: ../id_ed25519}\n",
+        "api.yaml",
+    )
+    other = error_of(definition)
+    assert other.startswith("Resources.A.Properties.DefinitionUri: ")
+    for line in content.splitlines():
+        for word in line.split():
+            if len(word) > 3:
+                assert word not in message
+                assert word not in other
