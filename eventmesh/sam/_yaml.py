@@ -118,7 +118,9 @@ def parse_document(
     text = text.removeprefix("\ufeff")  # a byte-order mark, as Windows editors save files
     try:
         document = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):  # as deep for YAML, slower to find
+            raise TemplateError(f"{source}: nested too deeply to be a template") from None
         loader_class = _loader()  # first: says what to install when PyYAML is missing
         import yaml
 

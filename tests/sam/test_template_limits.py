@@ -43,6 +43,13 @@ def test_a_json_template_nested_too_deeply_is_an_error_not_a_crash(tmp_path: Pat
     assert error_of(path) == f"{path}: nested too deeply to be a template"
 
 
+def test_a_yaml_template_nested_too_deeply_for_its_parser_is_an_error(tmp_path: Path) -> None:
+    # PyYAML recurses while it parses: a RecursionError, which was a crash.
+    deep = "[" * 500 + "]" * 500
+    path = write(tmp_path, QUEUE + f"    Properties: {{Tags: {deep}}}\n")
+    assert error_of(path) == f"{path}: nested too deeply to be a template"
+
+
 def test_a_yaml_template_nested_deeper_than_the_limit_is_an_error(tmp_path: Path) -> None:
     deep = "[" * 97 + "]" * 97
     path = write(tmp_path, QUEUE + f"    Properties: {{Tags: {deep}}}\n")
