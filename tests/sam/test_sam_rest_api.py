@@ -524,9 +524,13 @@ def _api_with(operation: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_an_integration_naming_no_function_is_an_error() -> None:
+    """By a bare name; by ARN it is another stack's function, warned about
+    (tests/sam/test_api_function_elsewhere.py)."""
     mesh = Mesh(telemetry=Telemetry(enabled=False))
+    operation = proxy("nowhere")
+    operation["x-amazon-apigateway-integration"]["uri"] = "nowhere"
     with pytest.raises(TemplateError) as raised:
-        build_application(_api_with(proxy("nowhere")), mesh=mesh)
+        build_application(_api_with(operation), mesh=mesh)
     assert str(raised.value) == (
         "Resources.Api.Properties.Body.paths./x.get.x-amazon-apigateway-integration.uri "
         "(AWS::ApiGateway::RestApi): no function 'nowhere' in the template or the mesh"

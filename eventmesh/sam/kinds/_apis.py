@@ -34,6 +34,7 @@ __all__ = [
     "boolean",
     "function_of_arn",
     "function_of_uri",
+    "function_reachable",
     "max_age",
     "mock_answer",
     "status_code",
@@ -88,6 +89,28 @@ def function_of_uri(uri: Any, resource: CfnResource, where: str, context: BuildC
             where,
         )
     return target
+
+
+def function_reachable(
+    target: str, uri: Any, resource: CfnResource, where: str, context: BuildContext
+) -> bool:
+    """Whether a route's function is in the template or the mesh. One named by ARN that is in
+    neither (another stack's) is out of the mesh's reach: warned about, False (the route then
+    answers as API Gateway does for an integration it cannot call); one named otherwise is
+    :func:`check_function`'s error."""
+    name = target.split(":", 1)[0]
+    if name in context.mesh.functions:
+        return True
+    if isinstance(uri, str) and uri.startswith("arn:"):
+        context.warn(
+            resource,
+            f"{where}: the function {name} is neither in the template nor in the mesh "
+            "(another stack's): the route answers 500 as API Gateway does for an integration "
+            "it cannot call",
+        )
+        return False
+    check_function(target, resource, where, context)
+    return True
 
 
 def check_function(target: str, resource: CfnResource, where: str, context: BuildContext) -> None:

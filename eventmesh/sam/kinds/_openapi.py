@@ -20,6 +20,7 @@ from eventmesh.sam.kinds._apis import (
     boolean,
     check_function,
     function_of_uri,
+    function_reachable,
     mock_answer,
     strings,
     timeout_of,
@@ -359,7 +360,10 @@ def _add(
                     f"{place}: response streaming (responseTransferMode STREAM): the response "
                     "is buffered and sent whole locally",
                 )
-            check_function(target, resource, f"{place}.uri", context)
+            if not function_reachable(target, uri, resource, f"{place}.uri", context):
+                unreachable = unintegrated(api.api_kind)
+                api.fixed_route(key, unreachable, authorizer=authorizer, api_key_required=api_key)
+                return
             options: dict[str, Any] = {"authorizer": authorizer}
             if rest:
                 options["api_key_required"] = api_key

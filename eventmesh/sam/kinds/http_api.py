@@ -31,9 +31,9 @@ from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._apis import (
     ApiState,
-    check_function,
     cors_settings,
     function_of_uri,
+    function_reachable,
     template_apis,
     timeout_of,
     unintegrated,
@@ -117,8 +117,10 @@ class HttpApiKind:
         key = str(props.get("RouteKey", "$default"))
 
         def add() -> None:
-            check_function(target, resource, "Target", context)
             try:
+                if not function_reachable(target, props["Target"], resource, "Target", context):
+                    api.fixed_route(key, unintegrated("http"))
+                    return
                 api.route(key, target, payload_format_version="2.0")
             except TemplateError:
                 raise
@@ -153,8 +155,11 @@ class HttpApiIntegrationKind:
             timeout = timeout_of(props.get("TimeoutInMillis"), resource, "TimeoutInMillis")
 
             def route(key: str, authorizer: Authorizer | None, where: CfnResource) -> None:
-                check_function(target, resource, "IntegrationUri", context)
+                uri = props.get("IntegrationUri")
                 try:
+                    if not function_reachable(target, uri, resource, "IntegrationUri", context):
+                        api.fixed_route(key, unintegrated("http"), authorizer=authorizer)
+                        return
                     api.route(
                         key, target, authorizer=authorizer, payload_format_version=version,
                         timeout=timeout,

@@ -27,8 +27,8 @@ from eventmesh.sam._model import BuildContext, Built, CfnResource
 from eventmesh.sam.kinds import register
 from eventmesh.sam.kinds._apis import (
     boolean,
-    check_function,
     function_of_uri,
+    function_reachable,
     mock_answer,
     status_code,
     strings,
@@ -180,10 +180,12 @@ class RestApiMethodKind:
         def add() -> None:
             try:
                 if isinstance(integration, Mapping) and kind == "AWS_PROXY":
-                    target = function_of_uri(
-                        integration.get("Uri"), resource, "Integration.Uri", context
-                    )
-                    check_function(target, resource, "Integration.Uri", context)
+                    uri = integration.get("Uri")
+                    target = function_of_uri(uri, resource, "Integration.Uri", context)
+                    if not function_reachable(target, uri, resource, "Integration.Uri", context):
+                        api.fixed_route(key, unintegrated("rest"), authorizer=authorizer,
+                                        api_key_required=api_key)  # fmt: skip
+                        return
                     timeout = timeout_of(integration.get("TimeoutInMillis"), resource,
                                          "Integration.TimeoutInMillis")  # fmt: skip
                     api.route(key, target, authorizer=authorizer, api_key_required=api_key,
