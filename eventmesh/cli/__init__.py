@@ -51,3 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EventMeshError as exc:
         print(f"eventmesh: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before the command's own signal handling began
+        print("eventmesh: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it

@@ -4,10 +4,11 @@ application that cannot be loaded (an import that fails, not a Mesh, an invalid 
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
-from cli_support import environment, eventmesh
+from cli_support import Running, environment, eventmesh
 
 from eventmesh.cli import main
 
@@ -182,3 +183,20 @@ def test_template_options_on_a_module_are_refused(
         2,
         "eventmesh: --strict applies to a template, not to MODULE:ATTRIBUTE",
     )
+
+
+def test_ctrl_c_while_the_application_loads_is_one_line_and_status_130(tmp_path: Path) -> None:
+    """SIGINT before the mesh runs (a module or template still loading): no traceback."""
+    (tmp_path / "slowapp.py").write_text(
+        "import sys, time\n"
+        "from eventmesh import Mesh\n"
+        "print('loading', file=sys.stderr, flush=True)\n"
+        "time.sleep(30)\n"
+        "mesh = Mesh()\n"
+    )
+    worker = Running("run", "slowapp:mesh", cwd=tmp_path)
+    worker.wait_for("loading")
+    status = worker.stop(signal.SIGINT)
+    assert status == 130
+    assert not any("Traceback" in line for line in worker.seen), worker.seen
+    assert worker.seen[-1] == "eventmesh: interrupted", worker.seen
