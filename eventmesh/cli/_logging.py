@@ -41,6 +41,9 @@ _STANDARD = frozenset(
 )
 """A record's own attributes; anything else on it came from ``extra=``."""
 
+_DROPPED = frozenset(("color_message",))
+"""``extra=`` fields that only repeat the message: uvicorn's copy with ANSI colours."""
+
 
 def _utc(created: float) -> str:
     seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
@@ -69,8 +72,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_") and key not in fields:
-                fields[key] = value
+            if key in _STANDARD or key in _DROPPED or key.startswith("_") or key in fields:
+                continue
+            fields[key] = value
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -109,7 +113,11 @@ def format_value(text: str) -> None:
 def configure(level: str, format: str = "text", stream: TextIO | None = None) -> None:
     """Send every logger's records at ``level`` and above to ``stream`` (stderr) in
     ``format``, replacing the root logger's handlers (so a second call in one process, a test's
-    say, does not double the lines)."""
+    say, does not double the lines).
+
+    uvicorn's INFO lines (``Started server process [pid]``, ``Shutting down``) are left out
+    below DEBUG: the HTTP front and the AWS endpoint each say when they serve and stop (uvicorn
+    said it once per server, so twice in a process serving both)."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if check_format(format) == "json" else TextFormatter())
     root = logging.getLogger()
@@ -117,3 +125,6 @@ def configure(level: str, format: str = "text", stream: TextIO | None = None) ->
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(check_level(level))
+    logging.getLogger("uvicorn.error").setLevel(
+        logging.DEBUG if check_level(level) == "DEBUG" else logging.WARNING
+    )

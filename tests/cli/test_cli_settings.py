@@ -185,3 +185,29 @@ def test_configure_replaces_the_handlers_and_sets_the_level() -> None:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+def test_uvicorns_own_start_and_stop_lines_are_left_to_the_fronts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each server (the HTTP front, the AWS endpoint) logs 'serving HTTP on ...' itself:
+    uvicorn's 'Started server process [pid]' came once per server, twice in one process, with
+    an ANSI-coloured copy of the message in JSON lines. Its warnings and errors still show."""
+    root = logging.getLogger()
+    uvicorn = logging.getLogger("uvicorn.error")
+    monkeypatch.setattr(root, "handlers", root.handlers[:])
+    monkeypatch.setattr(uvicorn, "level", uvicorn.level)
+    stream = io.StringIO()
+    configure("info", "json", stream)
+    colored = {"color_message": "Started server process [\x1b[36m%d\x1b[0m]"}
+    uvicorn.info("Started server process [%d]", 1480, extra=colored)
+    uvicorn.warning("Invalid HTTP request received.", extra=colored)
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines == [
+        {
+            "time": lines[0]["time"],
+            "level": "WARNING",
+            "logger": "uvicorn.error",
+            "message": "Invalid HTTP request received.",
+        }
+    ]
