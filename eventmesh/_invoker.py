@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 
 __all__ = ["EncodedEvent", "InvocationResult", "Invoker", "encode_payload", "function_error"]
 
+HANDLER_THREADS = "eventmesh-handler"
+"""The name prefix of the threads running plain ``def`` handlers: one still alive after the
+mesh stopped runs a handler past its timeout, which nothing can stop."""
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _RUNTIME_FILES = frozenset(
     os.path.join(_PACKAGE_DIR, name)
@@ -851,7 +855,7 @@ class Invoker:
     async def _in_thread(self, target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                max_workers=self._max_threads, thread_name_prefix="eventmesh-handler"
+                max_workers=self._max_threads, thread_name_prefix=HANDLER_THREADS
             )
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from eventmesh import __version__
@@ -43,8 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         by_name[command.name] = command
     arguments = parser.parse_args(argv)
+    status = _run(by_name[arguments.command], arguments)
+    if argv is None:  # the process's own command line: the process is ours to end
+        _exit_if_a_handler_hangs(status)
+    return status
+
+
+def _run(command: Command, arguments: argparse.Namespace) -> int:
     try:
-        return by_name[arguments.command].run(arguments)
+        return command.run(arguments)
     except CliError as exc:
         print(f"eventmesh: {exc}", file=sys.stderr)
         return exc.status
@@ -54,3 +65,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before the command's own signal handling began
         print("eventmesh: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as a shell reports it
+
+
+def _exit_if_a_handler_hangs(status: int) -> None:
+    """End the process now when a plain ``def`` handler still runs in its thread (it overran
+    its timeout, and a thread cannot be stopped): Python would wait for it at exit, forever
+    for a handler that never returns."""
+    if "eventmesh._invoker" not in sys.modules:
+        return  # the command ran no function
+    from eventmesh._invoker import HANDLER_THREADS
+
+    deadline = time.monotonic() + 0.5  # idle handler threads end as soon as they are told
+    for thread in threading.enumerate():
+        if thread.name.startswith(HANDLER_THREADS):
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.name.startswith(HANDLER_THREADS) and t.is_alive() for t in threading.enumerate()):
+        logging.getLogger("eventmesh").warning(
+            "a handler still runs in its thread past its timeout (threads cannot be "
+            "stopped): exiting without waiting for it"
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

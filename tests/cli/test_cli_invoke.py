@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from cli_support import Running, environment
+from cli_support import Running, environment, eventmesh
 
 from eventmesh.cli import main
 
@@ -164,7 +164,7 @@ def test_invoke_through_a_running_workers_aws_endpoint_signed(
         assert main([*signed, "--aws-credentials", "AKIDEXAMPLE:s3cr3t"]) == 1
         assert orjson.loads(capsys.readouterr().out)["errorMessage"] == "asked to fail"
     finally:
-        assert worker.stop() == 0
+        assert worker.stop() == 0, "\n".join(worker.seen)
 
 
 def test_an_endpoint_nobody_serves_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,3 +172,20 @@ def test_an_endpoint_nobody_serves_is_one_line(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert err.startswith("eventmesh: http://127.0.0.1:9: cannot reach the endpoint (")
     assert len(err.splitlines()) == 1
+
+
+def test_a_blocking_handler_that_times_out_does_not_hang_the_command(tmp_path: Path) -> None:
+    """A plain def blocking past its timeout runs on in a thread nobody can stop: the command
+    prints the timeout, says it does not wait for the thread, and exits (it hung at exit)."""
+    (tmp_path / "stuck.py").write_text(
+        "import time\n"
+        "from eventmesh import Mesh\n"
+        "mesh = Mesh()\n"
+        "@mesh.function(timeout=1)\n"
+        "def blocking(event, context):\n"
+        "    time.sleep(3600)\n"
+    )
+    done = eventmesh("invoke", "blocking", "stuck:mesh", cwd=tmp_path)
+    assert done.returncode == 1
+    assert orjson.loads(done.stdout)["errorType"] == "Sandbox.Timedout"
+    assert "exiting without waiting for" in done.stderr
