@@ -281,13 +281,25 @@ def _find_in_map(argument: Any, scope: Scope, where: str) -> Any:
     map_name, top, second = names
     found: Any = scope.mapping(map_name, where)
     for key, what in ((top, "top-level key"), (second, "second-level key")):
-        if isinstance(found, dict) and key in found:
-            found = found[key]
+        chosen = _key_as_text(found, key) if isinstance(found, dict) else None
+        if chosen is not None:
+            found = found[chosen]
             continue
         if default is not None:
             return resolve(default["DefaultValue"], scope, f"{where}.DefaultValue")
         raise TemplateError(f"{where}: Mappings.{map_name} has no {what} {key!r}")
     return found
+
+
+def _key_as_text(mapping: Mapping[Any, Any], key: str) -> Any:
+    """The key of ``mapping`` whose text is ``key`` (``None`` if none): a YAML key written
+    ``123456789012`` or ``true`` is a number or a boolean to PyYAML, text to CloudFormation."""
+    if key in mapping:
+        return key
+    for candidate in mapping:
+        if isinstance(candidate, bool | int | float) and text_of(candidate, "key", "") == key:
+            return candidate
+    return None
 
 
 def _base64(argument: Any, scope: Scope, where: str) -> str:

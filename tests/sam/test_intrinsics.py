@@ -259,6 +259,20 @@ def test_find_in_map_default_value() -> None:
     assert resolved(value, **MAPPINGS) == ["z"]
 
 
+def test_find_in_map_keys_written_as_numbers_or_booleans_in_yaml() -> None:
+    """An account id or a flag as an unquoted YAML key is a number or a boolean to PyYAML;
+    CloudFormation's keys are text, so ``!Ref AWS::AccountId`` finds ``123456789012:``."""
+    mappings = parse_document(
+        "Mappings:\n  Accounts:\n    123456789012: {Stage: prod, true: enabled, 7: seven}\n"
+    )
+    account = {"Fn::FindInMap": ["Accounts", {"Ref": "AWS::AccountId"}, "Stage"]}
+    assert resolved(account, **mappings) == "prod"
+    assert (
+        resolved({"Fn::FindInMap": ["Accounts", "123456789012", "true"]}, **mappings) == "enabled"
+    )
+    assert resolved({"Fn::FindInMap": ["Accounts", "123456789012", 7]}, **mappings) == "seven"
+
+
 def test_find_in_map_of_missing_keys_is_an_error() -> None:
     message = failure({"Fn::FindInMap": ["RegionMap", "sa-east-1", "Size"]}, **MAPPINGS)
     assert message == (
