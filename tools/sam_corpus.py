@@ -11,7 +11,8 @@ example a checkout of aws-samples/serverless-patterns kept OUTSIDE this reposito
 templates are read, never copied in). Each template is built with
 :func:`eventmesh.sam.load_template` into a fresh in-memory mesh (nothing runs), parameters
 without a default given a dummy value (the first allowed value, a number's minimum, else
-``dummy``). What a build writes (``.eventmesh`` beside a template: extracted ``.zip``
+``dummy<parameter name>`` in lower case letters and digits: one per parameter, as bucket names
+must differ). What a build writes (``.eventmesh`` beside a template: extracted ``.zip``
 packages) stays in FOLDER.
 
 Outcomes: ``built`` (with or without warnings), ``error`` (a :class:`TemplateError`, grouped
@@ -55,7 +56,7 @@ def dummy_parameters(document: Any) -> dict[str, str]:
         elif "List" in kind:
             values[name] = "dummy1,dummy2"
         else:
-            values[name] = "dummy"
+            values[name] = re.sub(r"[^a-z0-9]", "", f"dummy{name.lower()}")[:63]
     return values
 
 
