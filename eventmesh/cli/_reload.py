@@ -1,9 +1,9 @@
 """``eventmesh run --reload``: a function whose code changes runs the new code, nothing lost.
 
-The code folders of the mesh's process functions (a template's functions; ``handler=`` and
-``code=`` ones, and ``isolation="process"`` ones, of ``MODULE:ATTRIBUTE``) are watched
-(watchfiles). When a file under one changes, each function whose code is there retires its
-execution environments (:meth:`~eventmesh.process._function.ProcessFunction.reload_code`):
+The code folders and layers of the mesh's process functions (a template's functions;
+``handler=`` and ``code=`` ones, and ``isolation="process"`` ones, of ``MODULE:ATTRIBUTE``) are
+watched (watchfiles). When a file under one changes, each function whose code is there retires
+its execution environments (:meth:`~eventmesh.process._function.ProcessFunction.reload_code`):
 invocations running finish in their old process, which then ends; idle processes end at once;
 the next invocation starts a new process, cold, which loads the new files (the changed
 files' cached bytecode is removed first, so an edit that keeps a file's size within the same
@@ -49,7 +49,8 @@ class Reloader:
         self.functions: dict[Path, list[ProcessFunction]] = {}
         for function in app.mesh.functions.values():
             if isinstance(function, ProcessFunction):
-                self.functions.setdefault(function.code.resolve(), []).append(function)
+                for folder in (function.code, *function.layers):  # both load at start
+                    self.functions.setdefault(folder.resolve(), []).append(function)
         self.restart_files = [
             path.resolve() for path in (app.template, app.module_file) if path is not None
         ]

@@ -224,7 +224,8 @@ def _add_arguments(run: argparse.ArgumentParser) -> None:
         run,
         "--reload",
         env="EVENTMESH_RELOAD",
-        help="watch the code folders of the process functions (a template's functions) and "
+        help="watch the code folders and layers of the process functions (a template's "
+        "functions) and "
         "run changed code in new environments, without losing queued or running work; a "
         "changed template or MODULE is logged as needing a restart; needs watchfiles "
         "(eventmesh[sam])",

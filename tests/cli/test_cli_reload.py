@@ -132,3 +132,26 @@ def test_run_reload_end_to_end(code: Path) -> None:
         assert str((code / "template.yaml").resolve()) in line
     finally:
         assert worker.stop() == 0
+
+
+async def test_a_changed_layer_reloads_the_functions_using_it(code: Path) -> None:
+    """A layer is code the environment loads when it starts, as the code folder is: an edit
+    to it ran the old layer code until a restart."""
+    layer = code / "layer" / "python"
+    layer.mkdir(parents=True)
+    (layer / "shared.py").write_text("WORD = 'v1'\n")
+    (code / "src" / "app.py").write_text(
+        "import shared\n\ndef handler(event, context):\n    return shared.WORD\n"
+    )
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    function = mesh.function(
+        name="greet", handler="app.handler", code=code / "src", layers=[code / "layer"]
+    )
+    reloader = Reloader(LoadedApp("template.yaml", mesh, template=code / "template.yaml"))
+    assert (code / "layer").resolve() in reloader.paths
+    async with mesh:
+        assert (await mesh.invoke("greet", {})).payload == "v1"
+        (layer / "shared.py").write_text("WORD = 'v2'\n")
+        assert reloader.apply([(layer / "shared.py").resolve()]) == [function]
+        answer = await mesh.invoke("greet", {})
+    assert answer.payload == "v2" and answer.cold_start is True
