@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventmesh._errors import ConfigurationError
@@ -57,10 +57,19 @@ def check_workers(workers: int, storage: str) -> None:
 
 
 async def supervise(
-    app: str, workers: int, storage: str | None, log_level: str, options: Sequence[str] = ()
+    app: str,
+    workers: int,
+    storage: str | None,
+    log_level: str,
+    options: Sequence[str] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> int:
     """Run ``workers`` worker processes until a signal; returns the exit status. Each runs
-    ``eventmesh run app`` with ``options`` (a template's parameter overrides, say)."""
+    ``eventmesh run app`` with ``options`` (a template's region, say) and this process's
+    environment updated with ``environment``. The storage URL goes by the environment
+    (``EVENTMESH_STORAGE``), not the command line, which every user of the machine can read:
+    it may hold a password (``redis://:secret@host``); so should other secrets (a template's
+    parameter values)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     signals: list[int] = []
@@ -74,15 +83,17 @@ async def supervise(
 
     pool = [_Worker(number) for number in range(1, workers + 1)]
     command = [sys.executable, "-m", "eventmesh.cli", "run", app, "--log-level", log_level]
-    if storage is not None:
-        command += ["--storage", storage]
     command += options
+    extra = dict(environment or {})
+    if storage is not None:
+        extra["EVENTMESH_STORAGE"] = storage
+    env = {**os.environ, **extra}
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         failed = False
         for worker in pool:
-            await _start(worker, command)
+            await _start(worker, command, env)
         logger.info("supervising %d workers of %s; Ctrl-C to stop", workers, app)
         while not stopping.is_set():
             waits = {
@@ -98,7 +109,7 @@ async def supervise(
                 break
             for future in done - {stop_wait}:
                 worker = waits[future]
-                if not await _replace(worker, command):
+                if not await _replace(worker, command, env):
                     failed = True
                     on_signal(signal.SIGTERM)
                     break
@@ -115,14 +126,14 @@ async def supervise(
     return 0
 
 
-async def _start(worker: _Worker, command: list[str]) -> None:
-    env = {**os.environ, "EVENTMESH_WORKER": str(worker.number)}
+async def _start(worker: _Worker, command: list[str], env: Mapping[str, str]) -> None:
+    env = {**env, "EVENTMESH_WORKER": str(worker.number)}
     worker.process = await asyncio.create_subprocess_exec(*command, env=env)
     worker.started_at = time.monotonic()
     logger.info("worker %d started (pid %d)", worker.number, worker.process.pid)
 
 
-async def _replace(worker: _Worker, command: list[str]) -> bool:
+async def _replace(worker: _Worker, command: list[str], env: Mapping[str, str]) -> bool:
     """A worker ended on its own: start it again, unless it keeps dying at once."""
     assert worker.process is not None
     status = worker.process.returncode
@@ -149,5 +160,5 @@ async def _replace(worker: _Worker, command: list[str]) -> bool:
         lived,
     )
     await asyncio.sleep(RESTART_PAUSE)
-    await _start(worker, command)
+    await _start(worker, command, env)
     return True

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -232,17 +233,18 @@ def _add_arguments(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _worker_arguments(arguments: argparse.Namespace, spec: str) -> list[str]:
-    """What each worker of ``--workers N`` is started with: the application and every option
-    that shapes it (the environment is inherited too; flags given here win over it)."""
-    argv = [spec, "--workers", "1", "--log-format", arguments.log_format, "--no-reload"]
+def _worker_arguments(arguments: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """What each worker of ``--workers N`` is started with besides the application: options
+    that shape it, and the environment (inherited too; flags given here win over it). The
+    parameter values go by the environment: a worker's command line is readable by every user
+    of the machine, and a value may be a NoEcho password."""
+    argv = ["--workers", "1", "--log-format", arguments.log_format, "--no-reload"]
     overrides = from_environment(arguments.parameter_overrides, "EVENTMESH_PARAMETER_OVERRIDES")
-    if overrides:
-        argv += ["--parameter-overrides", *overrides]
+    environment = {"EVENTMESH_PARAMETER_OVERRIDES": shlex.join(overrides)}
     argv.append("--strict" if arguments.strict else "--no-strict")
     if arguments.region:
         argv += ["--region", arguments.region]
-    return argv
+    return argv, environment
 
 
 def _run(arguments: argparse.Namespace) -> int:
@@ -275,9 +277,8 @@ def _run(arguments: argparse.Namespace) -> int:
     if workers != 1:
         check_workers(workers, loaded.mesh.storage)  # its error: exit status 1, as before
         storage = arguments.storage if not is_template(spec) else loaded.mesh.storage
-        return asyncio.run(
-            supervise(spec, workers, storage, level, _worker_arguments(arguments, spec)[1:])
-        )
+        options, environment = _worker_arguments(arguments)
+        return asyncio.run(supervise(spec, workers, storage, level, options, environment))
     http = _http_server(loaded.mesh, arguments.http) if arguments.http is not None else None
     aws = None
     if arguments.aws is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from cli_support import Running, eventmesh
+from cli_support import Running, environment, eventmesh
 from process_prefix import skip_if_hidden
 
 pytestmark = skip_if_hidden
@@ -199,3 +199,32 @@ def test_run_with_workers_gives_each_worker_the_template_and_its_options(app: Pa
     assert len(outputs) == 2
     assert {r["logger"] for r in outputs} == {"eventmesh"} and outputs[0]["level"] == "INFO"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", outputs[0]["time"])
+
+
+def test_workers_get_parameter_values_and_storage_through_their_environment(app: Path) -> None:
+    """A worker's command line is readable by every user of the machine (ps): parameter values
+    (NoEcho passwords) and the storage URL (a Redis password) reach the workers through the
+    environment, which only their owner reads, not through their arguments."""
+    storage = f"sqlite:///{app / 'private.db'}"
+    worker = Running(
+        "run",
+        "template.yaml",
+        "--workers",
+        "2",
+        cwd=app,
+        env=environment(
+            EVENTMESH_PARAMETER_OVERRIDES="Greeting=s3cret-value", EVENTMESH_STORAGE=storage
+        ),
+    )
+    try:
+        started = [worker.wait_for("worker 1 started"), worker.wait_for("worker 2 started")]
+        worker.wait_for("output Greeting: s3cret-value")
+        worker.wait_for("output Greeting: s3cret-value")
+        pids = [int(re.search(r"pid (\d+)", line).group(1)) for line in started]  # type: ignore[union-attr]
+        command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids]
+    finally:
+        status = worker.stop()
+    assert status == 0
+    for command_line in command_lines:
+        assert b"template.yaml" in command_line
+        assert b"s3cret-value" not in command_line and b"private.db" not in command_line
