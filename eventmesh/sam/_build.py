@@ -37,6 +37,7 @@ from eventmesh.sam._parameters import (
     resolve_parameters,
 )
 from eventmesh.sam._translate import LOCAL_CODE_BUCKET
+from eventmesh.sam._yaml import check_size
 from eventmesh.sam.kinds import IGNORED_TYPES, kind_for, load_kinds
 
 __all__ = ["Application", "build_application"]
@@ -496,6 +497,7 @@ def build_application(
     template holding a resource the mesh cannot emulate, before building anything, and one
     whose kinds ignore a property, after. The application's :attr:`~Application.warnings` are
     not logged here: call :meth:`Application.log_warnings` once at start."""
+    check_size(template, "template")
     values = resolve_parameters(template, parameters or {})
     try:
         return _build(template, mesh, template_dir, code_paths, values, stack_name, strict)

@@ -27,7 +27,7 @@ from eventmesh.sam._errors import TemplateError
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["MAX_DEPTH", "MAX_VALUES", "load_document", "parse_document"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "check_size", "load_document", "parse_document"]
 
 MAX_DEPTH = 100
 """Levels of mappings and lists a template may nest (the top-level mapping is the first)."""
@@ -140,8 +140,15 @@ def parse_document(
             notes.extend(f"{source} {note}" for note in loader.duplicates)
     if not isinstance(document, dict):
         raise TemplateError(f"{source}: a template is a mapping at the top level")
-    _measure(document, 1, "", source, {})
+    check_size(document, source)
     return document
+
+
+def check_size(document: Any, source: str) -> None:
+    """Refuse ``document`` if it nests more than :data:`MAX_DEPTH` levels, holds more than
+    :data:`MAX_VALUES` values once shared values are counted each time (YAML aliases), or
+    holds itself: everything after walks it recursively."""
+    _measure(document, 1, "", source, {})
 
 
 def _measure(

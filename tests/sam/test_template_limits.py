@@ -157,3 +157,16 @@ def test_an_included_file_that_is_no_template_is_named_never_shown(
             if len(word) > 3:
                 assert word not in message
                 assert word not in other
+
+
+def test_a_template_given_as_a_dict_is_checked_too() -> None:
+    from eventmesh.sam import build_application
+
+    tags: list[object] = []
+    tags.append(tags)
+    template = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Tags": tags}}}}
+    with pytest.raises(TemplateError) as caught:
+        build_application(template, mesh=Mesh())
+    assert str(caught.value) == (
+        "template: Resources.Q.Properties.Tags[0]: a YAML alias refers to a value holding it"
+    )
