@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from eventmesh.sam._errors import TemplateError
-from eventmesh.sam._yaml import load_document
+from eventmesh.sam._yaml import MAX_VALUES, check_size, load_document
 
 __all__ = [
     "LANGUAGE_EXTENSIONS",
@@ -63,6 +63,9 @@ _NESTED_APPLICATION = "AWS::Serverless::Application"
 _FOR_EACH = "Fn::ForEach::"
 
 _TRANSLATOR_LOCK = threading.Lock()
+MAX_INCLUDES = 1000
+"""``AWS::Include`` inclusions a template may make in all (a file included twice counts
+twice)."""
 
 
 @dataclass(slots=True)
@@ -323,7 +326,13 @@ def _set_aside_nested_applications(template: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _include_local(value: Any, base: Path, where: str, within: tuple[Path, ...] = ()) -> Any:
+def _include_local(
+    value: Any,
+    base: Path,
+    where: str,
+    within: tuple[Path, ...] = (),
+    counted: list[int] | None = None,
+) -> Any:
     """``value`` with each ``Fn::Transform`` of ``AWS::Include`` whose ``Location`` is a local
     file (an API's ``DefinitionBody`` kept in ``api.yaml``, as ``sam package`` uploads it)
     replaced by the file's document, as ``sam local`` reads it; a snippet given beside other
@@ -335,29 +344,35 @@ def _include_local(value: Any, base: Path, where: str, within: tuple[Path, ...] 
     api.yaml``), as ``CodeUri`` may: the template names the code that runs, so it is trusted
     as much. Only regular files are read (a device or a pipe would never end), and a file
     that includes itself, directly or not, is an error (``within``: the files being
-    included)."""
+    included). The files included and the values they hold, counted at each inclusion
+    (``counted``), are bounded (:data:`MAX_INCLUDES`, :data:`~eventmesh.sam._yaml.MAX_VALUES`):
+    files including each other many times would otherwise expand without end."""
+    counted = [0, 0] if counted is None else counted
     if isinstance(value, list):
-        return [_include_local(item, base, f"{where}[{i}]", within) for i, item in enumerate(value)]
+        return [
+            _include_local(item, base, f"{where}[{i}]", within, counted)
+            for i, item in enumerate(value)
+        ]
     if not isinstance(value, dict):
         return value
     result: dict[str, Any] = {}
     for key, item in value.items():
         place = f"{where}.{key}" if where else str(key)
-        found = _included(item, base, place, within) if key == "Fn::Transform" else None
+        found = _included(item, base, place, within, counted) if key == "Fn::Transform" else None
         if found is None:
-            result[key] = _include_local(item, base, place, within)
+            result[key] = _include_local(item, base, place, within, counted)
             continue
         included, path = found
         if len(value) == 1:
-            return _include_local(included, base, where, (*within, path))
+            return _include_local(included, base, where, (*within, path), counted)
         if not isinstance(included, dict):
             raise TemplateError(f"{place}: a snippet included beside other keys is a mapping")
-        result.update(_include_local(included, base, where, (*within, path)))
+        result.update(_include_local(included, base, where, (*within, path), counted))
     return result
 
 
 def _included(
-    transform: Any, base: Path, where: str, within: tuple[Path, ...]
+    transform: Any, base: Path, where: str, within: tuple[Path, ...], counted: list[int]
 ) -> tuple[Any, Path] | None:
     """The document an ``AWS::Include`` names and its file, if it is a local file; else
     ``None``."""
@@ -373,9 +388,18 @@ def _included(
     if path.exists() and not path.is_file():
         raise TemplateError(f"{where}: AWS::Include {location}: not a file ({path})")
     try:
-        return load_document(path), path
+        document = load_document(path)
     except TemplateError as exc:
         raise TemplateError(f"{where}: AWS::Include {location}: {exc}") from None
+    counted[0] += 1
+    counted[1] += check_size(document, str(path))
+    if counted[0] > MAX_INCLUDES or counted[1] > MAX_VALUES:
+        raise TemplateError(
+            f"{where}: AWS::Include {location}: the template includes more than "
+            f"{MAX_INCLUDES} files or {MAX_VALUES} values in all (files including each "
+            "other many times)"
+        )
+    return document, path
 
 
 def _plain_code_paths(template: Mapping[str, Any], base: Path) -> dict[str, Path]:

@@ -144,11 +144,11 @@ def parse_document(
     return document
 
 
-def check_size(document: Any, source: str) -> None:
-    """Refuse ``document`` if it nests more than :data:`MAX_DEPTH` levels, holds more than
-    :data:`MAX_VALUES` values once shared values are counted each time (YAML aliases), or
-    holds itself: everything after walks it recursively."""
-    _measure(document, 1, "", source, {})
+def check_size(document: Any, source: str) -> int:
+    """The number of values ``document`` holds, shared values counted each time (YAML
+    aliases); refused if it nests more than :data:`MAX_DEPTH` levels, holds more than
+    :data:`MAX_VALUES` values, or holds itself: everything after walks it recursively."""
+    return _measure(document, 1, "", source, {})[0]
 
 
 def _measure(

@@ -170,3 +170,20 @@ def test_a_template_given_as_a_dict_is_checked_too() -> None:
     assert str(caught.value) == (
         "template: Resources.Q.Properties.Tags[0]: a YAML alias refers to a value holding it"
     )
+
+
+def test_included_files_including_others_many_times_are_bounded(tmp_path: Path) -> None:
+    """Each file small, each including the next ten times: 10**8 values once included, a
+    template a cloned repository could hold (a file including itself is refused apart)."""
+    include = "{'Fn::Transform': {Name: AWS::Include, Parameters: {Location: %s}}}"
+    write(tmp_path, "{" + ", ".join(f"k{i}: a" for i in range(10)) + "}\n", "s0.yaml")
+    for level in range(1, 9):
+        items = ", ".join(f"k{i}: " + include % f"s{level - 1}.yaml" for i in range(10))
+        write(tmp_path, "{" + items + "}\n", f"s{level}.yaml")
+    path = write(tmp_path, QUEUE + "    Properties: {Tags: " + include % "s8.yaml" + "}\n")
+    message = error_of(path)
+    assert message.startswith("Resources.Q.Properties.Tags.k0.k0")
+    assert message.endswith(
+        ": the template includes more than 1000 files or 1000000 values in all (files "
+        "including each other many times)"
+    )
