@@ -367,7 +367,12 @@ def _tokens(argument: str) -> list[str]:
     while position < len(text):
         match = _OVERRIDE_TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise TemplateError(f"--parameter-overrides: cannot read {argument!r}")
+            # Its keys only: the template is not read yet, and any value may be a secret.
+            keys = ", ".join(re.findall(r"([A-Za-z0-9]+)=", argument))
+            giving = f" giving {keys}" if keys else ""
+            raise TemplateError(
+                f"--parameter-overrides: cannot read the argument{giving} (a quote left open?)"
+            )
         tokens.append(match.group(0).strip())
         position = match.end()
     return tokens
@@ -377,8 +382,9 @@ def _long_form(token: str, argument: str) -> tuple[str, str]:
     body = token.removeprefix("ParameterKey=")
     key, separator, rest = body.partition(",")
     if not separator or not rest.startswith("ParameterValue="):
-        raise TemplateError(
-            f"--parameter-overrides: {argument!r}: expected ParameterKey=Key,ParameterValue=Value"
+        raise TemplateError(  # (not the value: it may be a secret)
+            f"--parameter-overrides: ParameterKey={key}: expected "
+            "ParameterKey=Key,ParameterValue=Value"
         )
     return key, rest.removeprefix("ParameterValue=")
 

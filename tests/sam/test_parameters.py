@@ -351,7 +351,23 @@ def test_malformed_overrides_are_errors() -> None:
     with pytest.raises(TemplateError) as caught:
         parse_overrides(["ParameterKey=Env"])
     assert str(caught.value) == (
-        "--parameter-overrides: 'ParameterKey=Env': expected ParameterKey=Key,ParameterValue=Value"
+        "--parameter-overrides: ParameterKey=Env: expected ParameterKey=Key,ParameterValue=Value"
+    )
+
+
+def test_malformed_overrides_never_show_a_value() -> None:
+    # The template is not read yet: any value may be a NoEcho parameter's.
+    with pytest.raises(TemplateError) as caught:
+        parse_overrides(['Stage=prod Password="hunter2'])
+    assert str(caught.value) == (
+        "--parameter-overrides: cannot read the argument giving Stage, Password (a quote left "
+        "open?)"
+    )
+    with pytest.raises(TemplateError) as caught:
+        parse_overrides(["ParameterKey=Password,ParameterValu=hunter2"])
+    assert str(caught.value) == (
+        "--parameter-overrides: ParameterKey=Password: expected "
+        "ParameterKey=Key,ParameterValue=Value"
     )
 
 
