@@ -155,7 +155,7 @@ async def _invoke(mesh: Any, name: str, event: Any, invocation_type: str) -> tup
     try:
         with contextlib.redirect_stdout(sys.stderr):  # an in-process handler's print()
             if invocation_type == "Event":
-                function = mesh.get_function(name.split(":")[0])
+                function = mesh.resolve_function(name).function  # a name or an ARN
                 before = function.stats.invocations
                 result = await mesh.invoke(name, event, "Event")
                 response: Any = {"StatusCode": 202, "RequestId": result.request_id}

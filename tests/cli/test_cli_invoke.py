@@ -100,6 +100,17 @@ def test_event_and_dry_run_invocations(app: str, capsys: pytest.CaptureFixture[s
     assert "START" not in err
 
 
+def test_an_event_invocation_by_arn(app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A function's ARN names it for every invocation type (Event looked up a function named
+    'arn')."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:hello"
+    assert main(["invoke", arn, f"{app}:mesh", "--invocation-type", "Event"]) == 0
+    out, err = capsys.readouterr()
+    answer = orjson.loads(out)
+    assert answer["StatusCode"] == 202
+    assert f"START RequestId: {answer['RequestId']} Version: $LATEST" in err.splitlines()
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
