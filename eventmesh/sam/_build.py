@@ -362,6 +362,7 @@ class _Builder:
             if logical_id in self._left_out:
                 continue
             raw = self.resources[logical_id]
+            self._warn_depends_on_left_out(logical_id, raw.get("DependsOn"))
             kind = kind_for(raw["Type"])
             if kind is None:
                 # Nothing local reads its properties: they are not resolved (an IAM policy's
@@ -399,6 +400,17 @@ class _Builder:
                 f"{built.value.name} already exists: Resources.{other} has that name "
                 "(names are unique per account and region)"
             )
+
+    def _warn_depends_on_left_out(self, logical_id: str, depends: Any) -> None:
+        """``DependsOn`` a left-out resource: CloudFormation refuses the template; here the
+        dependency is ignored, and said."""
+        for name in [depends] if isinstance(depends, str) else depends or []:
+            if name in self._left_out:
+                self.warnings.append(
+                    f"Resources.{logical_id}.DependsOn: {name} is left out (its Condition "
+                    f"{self._left_out[name]} is false): CloudFormation refuses the template "
+                    f"(Unresolved resource dependencies [{name}]); ignored here"
+                )
 
     def _placeholder(self, resource: CfnResource) -> Built:
         """``Ref`` and ``Fn::GetAtt`` of a resource the mesh skips: the logical id, and ARNs

@@ -190,11 +190,22 @@ def test_an_output_of_a_left_out_resource_is_a_warning() -> None:
     ]
 
 
-def test_depends_on_a_left_out_resource_is_ignored() -> None:
+def test_depends_on_a_left_out_resource_is_ignored_and_warned_about() -> None:
+    """CloudFormation refuses it (cfn-lint's E3005; "Unresolved resource dependencies" at
+    deploy): said, the resource still built here. A left-out resource's DependsOn is not."""
     template = {**TEMPLATE, "Outputs": {}}
-    template["Resources"] = {**TEMPLATE["Resources"], "After": {"Type": THING, "DependsOn": "Big"}}
-    build(template)
+    template["Resources"] = {
+        **TEMPLATE["Resources"],
+        "After": {"Type": THING, "DependsOn": ["Small", "Big"]},
+        "AlsoBig": {"Type": THING, "Condition": "IsProd", "DependsOn": "Big"},
+    }
+    app = build(template)
     assert RECORDER.order() == ["Small", "User", "After"]
+    assert app.warnings == [
+        "Resources.After.DependsOn: Big is left out (its Condition IsProd is false): "
+        "CloudFormation refuses the template (Unresolved resource dependencies [Big]); "
+        "ignored here"
+    ]
 
 
 def test_a_resource_condition_must_exist() -> None:
