@@ -117,6 +117,8 @@ def text_of(value: Any, what: str, where: str) -> str:
         kind = "a mapping"
     if value is None:
         kind = "null"
+    if value is NO_VALUE:
+        kind = "AWS::NoValue"
     raise TemplateError(f"{where}: {what} must be a string, got {kind}")
 
 

@@ -424,3 +424,8 @@ def test_references_see_inside_every_function() -> None:
 def test_references_of_a_short_form_get_att_and_pseudo_parameters() -> None:
     assert list(references({"Fn::GetAtt": "Queue.Arn"})) == ["Queue"]
     assert list(references({"Fn::Sub": "${AWS::Region}"})) == ["AWS::Region"]
+
+
+def test_sub_of_a_variable_that_is_no_value_names_it() -> None:
+    message = failure({"Fn::Sub": ["a-${v}", {"v": {"Ref": "AWS::NoValue"}}]})
+    assert message == "Resources.Probe.Properties.Value: ${v} must be a string, got AWS::NoValue"
