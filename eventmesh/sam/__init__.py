@@ -69,6 +69,11 @@ def load_template(
         if not values.secrets:
             raise
         raise TemplateError(values.redact(str(exc))) from None
+    except Exception as exc:  # from inside the translator: itself, unless showing a NoEcho value
+        masked = values.redact(str(exc))
+        if masked == str(exc):
+            raise
+        raise TemplateError(f"{type(exc).__name__}: {masked}") from None
     application = build_application(
         translated.template,
         mesh=mesh,

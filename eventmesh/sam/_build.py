@@ -517,6 +517,12 @@ def build_application(
         if not values.secrets:
             raise
         raise TemplateError(values.redact(str(exc))) from None
+    except Exception as exc:
+        # A kind's bug stays itself, unless its message would show a NoEcho value.
+        masked = values.redact(str(exc))
+        if masked == str(exc):
+            raise
+        raise TemplateError(f"{type(exc).__name__}: {masked}") from None
 
 
 def _build(

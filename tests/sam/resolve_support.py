@@ -22,7 +22,8 @@ TABLE = "AWS::DynamoDB::Table"
 class Recorder:
     """Builds ``Test::Resolve::Thing``: records each resource (properties resolved) in build
     order. ``Ref`` is ``ref-<id>``; attributes ``Arn``, ``Name`` and ``Endpoint.Address``.
-    A ``Warn`` property is warned about, ``Fail`` raises a ``ConfigurationError``, ``NoRef``
+    A ``Warn`` property is warned about, ``Fail`` raises a ``ConfigurationError`` (``Crash`` a
+    ``ValueError``), ``NoRef``
     gives no ``Ref`` value."""
 
     types: ClassVar[tuple[str, ...]] = (THING,)
@@ -39,6 +40,8 @@ class Recorder:
             context.warn(resource, str(resource.properties["Warn"]))
         if "Fail" in resource.properties:
             raise ConfigurationError(str(resource.properties["Fail"]))
+        if "Crash" in resource.properties:  # a kind's bug: not a ConfigurationError
+            raise ValueError(f"cannot use {resource.properties['Crash']}")
         context.after_build(lambda: self.after.append([r.logical_id for r in self.built]))
         lid = resource.logical_id
         return Built(

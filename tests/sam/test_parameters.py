@@ -391,3 +391,18 @@ def test_no_echo_values_never_appear_escaped_in_errors() -> None:
         "Resources.T.Properties.Role: Mappings.Users has no top-level key '****'"
     )
     assert redact('"pa\\\\ss\\n\\"word" and pa\\\\ss\\n"word', [secret]) == '"****" and ****'
+
+
+def test_no_echo_values_never_appear_in_a_kinds_unexpected_error() -> None:
+    # A kind's bug (a ValueError quoting what it was given) is no TemplateError: it is one
+    # only when it would show a NoEcho value, masked.
+    template = {
+        **NO_ECHO_TEMPLATE,
+        "Resources": {"T": {"Type": THING, "Properties": {"Crash": {"Ref": "Password"}}}},
+        "Outputs": {},
+    }
+    with pytest.raises(TemplateError) as caught:
+        build(template, parameters={"Password": SECRET})
+    assert str(caught.value) == "ValueError: cannot use ****"
+    with pytest.raises(ValueError, match="cannot use visible"):
+        build({**template, "Parameters": {"Password": {"Type": "String", "Default": "visible"}}})
