@@ -64,7 +64,7 @@ class Reloader:
         self._stop.set()
 
     async def run(self) -> None:
-        from watchfiles import DefaultFilter, awatch
+        from watchfiles import Change, DefaultFilter, awatch
 
         paths = self.paths
         if not paths:
@@ -74,10 +74,34 @@ class Reloader:
         watch_filter = DefaultFilter(
             ignore_entity_patterns=(*DefaultFilter.ignore_entity_patterns, *IGNORED)
         )
-        async for changes in awatch(
-            *paths, watch_filter=watch_filter, stop_event=self._stop, debounce=200, step=50
-        ):
-            self.apply(Path(path) for _, path in changes)  # absolute, under the watched paths
+        while not self._stop.is_set():
+            # A watched folder or file deleted is no longer watched, even once made again (a
+            # build or a checkout replacing a folder, an editor saving by renaming): the
+            # watch starts again once every path exists, and what came back counts as changed.
+            present = [path for path in paths if path.exists()]
+            missing = [path for path in paths if path not in present]
+            again = asyncio.Event()
+            helpers = [asyncio.ensure_future(_relay(self._stop, again))]
+            if missing:
+                helpers.append(asyncio.ensure_future(_when_present(missing, again)))
+            try:
+                if not present:
+                    await again.wait()
+                else:
+                    async for changes in awatch(
+                        *present, watch_filter=watch_filter, stop_event=again, debounce=200,
+                        step=50,
+                    ):  # fmt: skip
+                        self.apply(Path(path) for _, path in changes)  # absolute
+                        gone = {Path(path) for change, path in changes if change == Change.deleted}
+                        if gone & set(present):
+                            break
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+            back = [path for path in missing if path.exists()]
+            if back and not self._stop.is_set():
+                self.apply(back)
 
     def apply(self, changed: Iterable[Path]) -> list[ProcessFunction]:
         """Reload the functions whose code holds a changed file; say what needs a restart.
@@ -113,6 +137,18 @@ class Reloader:
                     extra={"function_name": function.name},
                 )
         return reloaded
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
+async def _when_present(paths: list[Path], event: asyncio.Event) -> None:
+    """Set ``event`` once every one of ``paths`` exists again."""
+    while not all(path.exists() for path in paths):  # noqa: ASYNC110 (the disk has no event)
+        await asyncio.sleep(0.2)
+    event.set()
 
 
 def _forget_bytecode(source: Path) -> None:

@@ -155,3 +155,58 @@ async def test_a_changed_layer_reloads_the_functions_using_it(code: Path) -> Non
         assert reloader.apply([(layer / "shared.py").resolve()]) == [function]
         answer = await mesh.invoke("greet", {})
     assert answer.payload == "v2" and answer.cold_start is True
+
+
+async def test_a_code_folder_deleted_and_made_again_is_still_watched(
+    code: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A build or a checkout replaces a whole folder: the watch on a deleted folder ends, so
+    edits in the new one went unseen and the old code ran until a restart."""
+    caplog.set_level(logging.INFO, logger="eventmesh.reload")
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    mesh.function(name="greet", handler="app.handler", code=code / "src")
+    reloader = Reloader(LoadedApp("template.yaml", mesh, template=code / "template.yaml"))
+    async with mesh:
+        watching = asyncio.create_task(reloader.run())
+        try:
+            assert (await mesh.invoke("greet", "warm")).payload == "v1"
+            await asyncio.sleep(0.3)  # the watcher is watching by now
+            shutil.rmtree(code / "src")
+            await asyncio.sleep(0.5)
+            (code / "src").mkdir()
+            (code / "src" / "app.py").write_text(VERSION.format(version="v2"))
+            await _until(
+                lambda: (code / "src").exists() and "reloaded greet" in caplog.text,
+                "the reload after the folder came back",
+            )
+            assert (await mesh.invoke("greet", "new folder")).payload == "v2"
+            caplog.clear()
+            await asyncio.sleep(1.0)  # watching the new folder by now
+            (code / "src" / "app.py").write_text(VERSION.format(version="v3"))
+            await _until(lambda: "reloaded greet" in caplog.text, "the reload of an edit in it")
+            assert (await mesh.invoke("greet", "edited")).payload == "v3"
+        finally:
+            reloader.stop()
+            await watching
+
+
+async def test_a_template_saved_by_renaming_is_still_watched(
+    code: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Editors save by writing a new file and renaming it over the old one: each save is
+    seen, not only the first."""
+    mesh = Mesh(telemetry=Telemetry(enabled=False))
+    template = code / "template.yaml"
+    reloader = Reloader(LoadedApp("template.yaml", mesh, template=template))
+    watching = asyncio.create_task(reloader.run())
+    try:
+        for number in (1, 2):
+            await asyncio.sleep(1.0)  # watching by now
+            (code / "template.yaml.new").write_text(f"Resources: {{}}  # save {number}\n")
+            (code / "template.yaml.new").replace(template)
+            await _until(
+                lambda n=number: caplog.text.count("restart eventmesh run") >= n, f"save {number}"
+            )
+    finally:
+        reloader.stop()
+        await watching
