@@ -10,9 +10,10 @@ Each declared parameter takes its override, else its ``Default``, and is checked
   (``30``) resolves to that integer, so ``Timeout: !Ref TimeoutParameter`` reaches a kind as
   ``Timeout: 30`` would; any other number (``1.5``, ``007``) stays the text given. In text
   (``Fn::Sub``, ``Fn::Join``) and in ``Fn::Equals`` both read the same.
-* ``List<Number>`` and ``CommaDelimitedList``: the text is split on commas (no trimming) and
-  ``Ref`` gives the list; each item is checked (numbers for ``List<Number>``,
-  ``AllowedValues`` and ``AllowedPattern`` for each item).
+* ``List<Number>`` and ``CommaDelimitedList``: the text is split on commas (each item of a
+  ``CommaDelimitedList`` trimmed of spaces, as CloudFormation documents it) and ``Ref`` gives
+  the list; each item is checked (numbers for ``List<Number>``, ``AllowedValues`` and
+  ``AllowedPattern`` for each item).
 * AWS-specific types (``AWS::EC2::VPC::Id``, ``List<AWS::EC2::Subnet::Id>``, ...) take the
   value as given: their existence in an AWS account cannot be checked offline, and a local
   run does not need it.
@@ -196,7 +197,8 @@ class _Parameter:
         if type_name == "List<Number>":
             return [self._number(item, self.where) for item in text.split(",")]
         if type_name in ("CommaDelimitedList", "List<String>"):
-            return [self._item(item) for item in text.split(",")]
+            # "each member string is space trimmed" (CloudFormation's Parameters reference)
+            return [self._item(item.strip(" ")) for item in text.split(",")]
         if type_name == "AWS::SSM::Parameter::Name":
             return self._string(text)
         if type_name.startswith("List<") and _AWS_SPECIFIC.fullmatch(type_name[5:-1]):

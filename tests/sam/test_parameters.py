@@ -123,6 +123,12 @@ def test_comma_delimited_list_gives_a_list() -> None:
     assert value_of({"Type": "CommaDelimitedList", "Default": "a"}, "x,y") == ["x", "y"]
 
 
+def test_comma_delimited_list_items_are_space_trimmed() -> None:
+    # CloudFormation's Parameters reference: "Also, each member string is space trimmed."
+    spec = {"Type": "CommaDelimitedList", "Default": "a", "AllowedValues": ["sg-1", "sg-2"]}
+    assert value_of(spec, "sg-1, sg-2 ") == ["sg-1", "sg-2"]
+
+
 def test_aws_specific_types_take_the_value_as_given() -> None:
     assert value_of({"Type": "AWS::EC2::VPC::Id", "Default": "vpc-123"}) == "vpc-123"
     spec = {"Type": "List<AWS::EC2::Subnet::Id>", "Default": "subnet-1,subnet-2"}
