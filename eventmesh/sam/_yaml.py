@@ -189,8 +189,11 @@ def _measure(
 
 
 def load_document(path: Path, notes: list[str] | None = None) -> dict[str, Any]:
-    """The template at ``path``, read as :func:`parse_document` does."""
+    """The template at ``path``, read as :func:`parse_document` does. Only a regular file is
+    read (a device such as ``/dev/zero`` or a pipe, named by a template, would never end)."""
     try:
+        if path.exists() and not path.is_file():
+            raise TemplateError(f"cannot read the template {path}: not a regular file")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"cannot read the template {path}: {exc}") from None

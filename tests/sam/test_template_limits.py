@@ -187,3 +187,16 @@ def test_included_files_including_others_many_times_are_bounded(tmp_path: Path) 
         ": the template includes more than 1000 files or 1000000 values in all (files "
         "including each other many times)"
     )
+
+
+def test_a_definition_uri_that_is_no_regular_file_is_never_read(tmp_path: Path) -> None:
+    # /dev/zero never ends: reading it filled the memory (a MemoryError, or the machine's).
+    path = write(
+        tmp_path,
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  A:\n    Type: AWS::Serverless::Api\n"
+        "    Properties: {StageName: p, DefinitionUri: /dev/zero}\n",
+    )
+    assert error_of(path) == (
+        "Resources.A.Properties.DefinitionUri: cannot read the template /dev/zero: not a "
+        "regular file"
+    )
