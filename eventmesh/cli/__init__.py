@@ -69,8 +69,8 @@ def _run(command: Command, arguments: argparse.Namespace) -> int:
 
 def _exit_if_a_handler_hangs(status: int) -> None:
     """End the process now when a plain ``def`` handler still runs in its thread (it overran
-    its timeout, and a thread cannot be stopped): Python would wait for it at exit, forever
-    for a handler that never returns."""
+    its timeout, or the command was interrupted; a thread cannot be stopped): Python would
+    wait for it at exit, forever for a handler that never returns."""
     if "eventmesh._invoker" not in sys.modules:
         return  # the command ran no function
     from eventmesh._invoker import HANDLER_THREADS
@@ -81,8 +81,8 @@ def _exit_if_a_handler_hangs(status: int) -> None:
             thread.join(max(0.0, deadline - time.monotonic()))
     if any(t.name.startswith(HANDLER_THREADS) and t.is_alive() for t in threading.enumerate()):
         logging.getLogger("eventmesh").warning(
-            "a handler still runs in its thread past its timeout (threads cannot be "
-            "stopped): exiting without waiting for it"
+            "a handler still runs in its thread (past its timeout, or interrupted: a thread "
+            "cannot be stopped): exiting without waiting for it"
         )
         logging.shutdown()
         sys.stdout.flush()

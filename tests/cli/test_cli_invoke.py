@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import signal
+import time
 from pathlib import Path
 
 import orjson
@@ -200,3 +202,28 @@ def test_a_blocking_handler_that_times_out_does_not_hang_the_command(tmp_path: P
     assert done.returncode == 1
     assert orjson.loads(done.stdout)["errorType"] == "Sandbox.Timedout"
     assert "exiting without waiting for" in done.stderr
+
+
+@pytest.mark.parametrize("handler", ["async_slow", "sync_slow"])
+def test_ctrl_c_stops_an_invocation_at_once(tmp_path: Path, handler: str) -> None:
+    """Ctrl-C during the invocation ends the command at once, even while a plain def handler
+    runs on in its thread (Python waited for it at exit)."""
+    (tmp_path / "slowapp.py").write_text(
+        "import asyncio, time\n"
+        "from eventmesh import Mesh\n"
+        "mesh = Mesh()\n"
+        "@mesh.function(timeout=60)\n"
+        "async def async_slow(event, context):\n"
+        "    await asyncio.sleep(50)\n"
+        "@mesh.function(timeout=60)\n"
+        "def sync_slow(event, context):\n"
+        "    time.sleep(50)\n"
+    )
+    started = time.monotonic()
+    worker = Running("invoke", handler, "slowapp:mesh", cwd=tmp_path)
+    worker.wait_for("START RequestId: ")
+    status = worker.stop(signal.SIGINT, timeout=20)
+    assert status == 130
+    assert "eventmesh: interrupted" in worker.seen
+    assert not any("Traceback" in line for line in worker.seen)
+    assert time.monotonic() - started < 20
