@@ -122,7 +122,8 @@ def function_name(loaded: LoadedApp, name: str) -> str:
 def _qualified(name: str, qualifier: str | None) -> str:
     if qualifier is None:
         return name
-    if ":" in name.removeprefix("arn:"):
+    qualified = name.count(":") > 6 if name.startswith("arn:") else ":" in name
+    if qualified:  # arn:aws:lambda:REGION:ACCOUNT:function:NAME has 6 colons, unqualified
         raise CliError(f"--qualifier {qualifier} with {name}: give the qualifier once", 2)
     return f"{name}:{qualifier}"
 

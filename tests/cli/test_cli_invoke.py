@@ -102,6 +102,18 @@ def test_event_and_dry_run_invocations(app: str, capsys: pytest.CaptureFixture[s
     assert "START" not in err
 
 
+def test_an_arn_with_qualifier(app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unqualified ARN takes --qualifier, as Invoke's Qualifier parameter takes it (any ARN
+    was refused: 'give the qualifier once'); a qualified one refuses a second."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:hello"
+    assert main(["invoke", arn, f"{app}:mesh", "--qualifier", "$LATEST"]) == 0
+    assert orjson.loads(capsys.readouterr().out) == {"hi": "you"}
+    assert main(["invoke", f"{arn}:1", f"{app}:mesh", "--qualifier", "$LATEST"]) == 2
+    assert capsys.readouterr().err == (
+        f"eventmesh: --qualifier $LATEST with {arn}:1: give the qualifier once\n"
+    )
+
+
 def test_an_event_invocation_by_arn(app: str, capsys: pytest.CaptureFixture[str]) -> None:
     """A function's ARN names it for every invocation type (Event looked up a function named
     'arn')."""
