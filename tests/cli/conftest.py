@@ -15,6 +15,8 @@ from eventmesh.telemetry import invocation_logger
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn_level = uvicorn.level
     invocations = (
         invocation_logger.handlers[:],
         invocation_logger.propagate,
@@ -23,5 +25,6 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:], level = saved
     root.setLevel(level)
+    uvicorn.setLevel(uvicorn_level)
     invocation_logger.handlers[:], invocation_logger.propagate, level = invocations
     invocation_logger.setLevel(level)
