@@ -106,17 +106,24 @@ def read_event(source: str | None) -> Any:
 def function_name(loaded: LoadedApp, name: str) -> str:
     """A logical id (of a template's function) or a function's name, to its name."""
     base, _, qualifier = name.partition(":")
-    if name.startswith("arn:"):
+    if name.startswith("arn:"):  # arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+        parts = name.split(":")
+        if len(parts) >= 7 and parts[5] == "function":
+            _known(loaded, parts[6])
         return name
     application = loaded.application
     if application is not None and base in application.resources:
         value = application.resources[base].value
         if isinstance(value, Function):
             base = value.name
-    if base not in loaded.mesh.functions:
-        known = ", ".join(sorted(loaded.mesh.functions)) or "none"
-        raise CliError(f"no function {base!r} in {loaded.spec} (its functions: {known})", 2)
+    _known(loaded, base)
     return f"{base}:{qualifier}" if qualifier else base
+
+
+def _known(loaded: LoadedApp, name: str) -> None:
+    if name not in loaded.mesh.functions:
+        known = ", ".join(sorted(loaded.mesh.functions)) or "none"
+        raise CliError(f"no function {name!r} in {loaded.spec} (its functions: {known})", 2)
 
 
 def _qualified(name: str, qualifier: str | None) -> str:

@@ -150,6 +150,16 @@ def test_usage_errors_are_one_line(
     assert status in (1, 2)
 
 
+def test_an_unknown_function_by_arn_is_the_usage_error_a_name_is(
+    app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:nope"
+    assert main(["invoke", arn, f"{app}:mesh"]) == 2
+    assert capsys.readouterr().err == (
+        f"eventmesh: no function 'nope' in {app}:mesh (its functions: hello)\n"
+    )
+
+
 def test_an_event_that_is_not_json(
     app: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
