@@ -155,12 +155,36 @@ def _print_response(payload: Any) -> None:
     sys.stdout.flush()
 
 
+def _aws_endpoint(mesh: Any) -> Any:
+    """An AWS endpoint on a free loopback port for a mesh with process functions, or None.
+
+    A process function's handler reaches AWS through its SDK: the endpoint (its URL in the
+    process's ``AWS_ENDPOINT_URL``) makes what it sends (a message, an object, a publication)
+    reach the mesh, as under ``eventmesh run --aws``, instead of AWS itself. It accepts the
+    credentials the processes are given. Without the aws extra there is none.
+    """
+    try:
+        from eventmesh.process._function import ProcessFunction
+    except ImportError:  # without the process extra, no function runs in a process
+        return None
+    if not any(isinstance(f, ProcessFunction) for f in mesh.functions.values()):
+        return None
+    try:
+        from eventmesh.aws import AwsServer
+    except ImportError:
+        return None
+    return AwsServer(mesh, "127.0.0.1", 0, credentials=mesh.aws_credentials)
+
+
 async def _invoke(mesh: Any, name: str, event: Any, invocation_type: str) -> tuple[Any, bool]:
     """Start the mesh without its event sources, run the invocation, stop: the response and
     whether the function failed."""
     await mesh.start(event_sources=False)
+    endpoint = _aws_endpoint(mesh)
     failed = False
     try:
+        if endpoint is not None:
+            await endpoint.start()
         with contextlib.redirect_stdout(sys.stderr):  # an in-process handler's print()
             if invocation_type == "Event":
                 function = mesh.resolve_function(name).function  # a name or an ARN
@@ -182,6 +206,8 @@ async def _invoke(mesh: Any, name: str, event: Any, invocation_type: str) -> tup
                     response = result.payload
                     failed = result.function_error is not None
     finally:
+        if endpoint is not None and endpoint.serving:
+            await endpoint.stop(graceful=False)
         await mesh.stop()
     return response, failed
 

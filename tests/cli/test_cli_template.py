@@ -40,6 +40,7 @@ Resources:
       Environment:
         Variables:
           GREETING: !Ref Greeting
+          ORDERS_URL: !Ref Orders
       Events:
         FromQueue:
           Type: SQS
@@ -62,6 +63,14 @@ def handler(event, context):
         print("from the queue:", event["Records"][0]["body"])
         return None
     print("got", event)
+    if event.get("send"):  # through boto3, as on Lambda: the mesh's queue gets it
+        import boto3
+        sqs = boto3.client("sqs")
+        sqs.send_message(QueueUrl=os.environ["ORDERS_URL"], MessageBody=event["send"])
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=os.environ["ORDERS_URL"], AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        return {"queued": attributes["Attributes"]["ApproximateNumberOfMessages"]}
     if event.get("fail"):
         raise ValueError("asked to fail")
     return {"greeting": os.environ["GREETING"], "event": event}
@@ -107,6 +116,16 @@ def test_invoke_by_name_with_overrides_and_a_failure_exits_1(app: Path, tmp_path
     assert error["errorMessage"] == "asked to fail"
     assert error["errorType"] == "ValueError"
     assert "got {'fail': True}" in done.stderr
+
+
+def test_invoke_in_process_gives_the_handlers_sdk_the_mesh(app: Path) -> None:
+    """A handler's boto3 call reaches the mesh's queue (not AWS), as the README says: what the
+    invocation causes still happens; the queue's mapping does not run, so the message waits."""
+    pytest.importorskip("boto3")
+    done = eventmesh("invoke", "greet", "--event", "-", cwd=app, stdin='{"send": "tea"}')
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout) == {"queued": "1"}
+    assert "from the queue" not in done.stderr
 
 
 def test_invoke_of_an_unknown_function_lists_the_functions(app: Path) -> None:
