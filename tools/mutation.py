@@ -108,6 +108,28 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["eventmesh/resources/bus.py"],
         ["tests/test_bus.py", "tests/test_bus_rules.py", "tests/test_bus_inline.py"],
     ),
+    "declare_sqs": (
+        ["eventmesh/declare/sqs.py"],
+        [
+            "tests/sam/test_sqs_queue.py",
+            "tests/aws/test_sqs_handlers.py",
+            "tests/aws/test_sqs_declaration.py",
+        ],
+    ),
+    "declare_event_source_mapping": (
+        ["eventmesh/declare/event_source_mapping.py"],
+        ["tests/sam/test_event_source_mapping.py", "tests/aws/test_lambda_handlers.py"],
+    ),
+    "declare_scheduler": (
+        ["eventmesh/declare/scheduler.py"],
+        [
+            "tests/aws/test_scheduler_operations.py",
+            "tests/sam/test_events_kinds.py",
+            "tests/sam/test_events_template.py",
+        ],
+    ),
+    "sam_intrinsics": (["eventmesh/sam/_intrinsics.py"], ["tests/sam/test_intrinsics.py"]),
+    "sam_parameters": (["eventmesh/sam/_parameters.py"], ["tests/sam/test_parameters.py"]),
     "pattern_index": (["eventmesh/_pattern_index.py"], ["tests/test_pattern_index.py"]),
     "shard_leases": (["eventmesh/mappings/shard_leases.py"], ["tests/test_shard_leases.py"]),
 }
