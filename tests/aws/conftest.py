@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,10 +75,23 @@ def boto3_client(
         "config",
         Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60),
     )
-    session = boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, region_name=region
-    )
-    return session.client(service, endpoint_url=url, config=config, **options)
+    with _SESSION_LOCK:  # a boto3 session is not thread-safe; its clients are
+        return _SESSION.client(
+            service,
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=config,
+            **options,
+        )
+
+
+# One session for every client: a fresh session reloads botocore's service models (about
+# 0.2 s a client); the shared one keeps them loaded. Each client still gets its own
+# credentials and region (given to ``client``, not kept in the session).
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
 
 
 @dataclass
