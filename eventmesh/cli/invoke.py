@@ -26,7 +26,7 @@ import orjson
 
 from eventmesh._errors import EventMeshError
 from eventmesh._function import Function
-from eventmesh.cli._app import LoadedApp, find_app, load_app
+from eventmesh.cli._app import DEFAULT_TEMPLATES, LoadedApp, find_app, load_app
 from eventmesh.cli._command import Command
 from eventmesh.cli._logging import JsonFormatter, check_format, check_level, configure
 from eventmesh.cli._options import add_app_arguments, add_log_arguments, parameters_of
@@ -223,7 +223,9 @@ def _run(arguments: argparse.Namespace) -> int:
         from eventmesh.cli._remote_invoke import invoke_remote
 
         name = arguments.function
-        if arguments.app or arguments.template:  # a logical id needs the template
+        # A logical id needs the template: the one given, else ./template.yaml when there is
+        # one (as for an invocation in process); without either, NAME is the function's name.
+        if arguments.app or arguments.template or _default_template() is not None:
             loaded = _load(arguments)
             name = function_name(loaded, name)
         return invoke_remote(
@@ -243,6 +245,10 @@ def _run(arguments: argparse.Namespace) -> int:
         raise CliError(f"invoking {name}: {exc}") from None
     _print_response(response)
     return 1 if failed else 0
+
+
+def _default_template() -> str | None:
+    return next((name for name in DEFAULT_TEMPLATES if Path(name).is_file()), None)
 
 
 def _load(arguments: argparse.Namespace) -> LoadedApp:

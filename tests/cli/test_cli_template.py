@@ -180,6 +180,11 @@ def test_run_says_what_runs_delivers_from_the_queue_and_answers_invoke_endpoint(
         assert log[0].startswith("START RequestId: ")
         assert "got {'name': 'ann'}" in log
         assert log[-1].startswith("REPORT RequestId: ")
+        # By logical id, beside template.yaml (not named): the template maps it to greet, as
+        # it does for an invocation in process.
+        done = eventmesh("invoke", "GreetFunction", "--endpoint", endpoint, cwd=app)
+        assert done.returncode == 0, done.stderr
+        assert orjson.loads(done.stdout) == {"greeting": "hello", "event": {}}
     finally:
         status = worker.stop()
     assert status == 0
