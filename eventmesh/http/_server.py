@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -97,7 +98,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise EventMeshError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from exc
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (another process listens there: choose another port, or 0 for a free one)"
+        raise EventMeshError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}{hint}") from exc
     return sock
 
 
