@@ -106,11 +106,39 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """uvicorn's server without its signal handlers: the loop's owner stops it."""
+    """uvicorn's server without its signal handlers: the loop's owner stops it.
+
+    uvicorn notices ``should_exit`` on its next tick (every 0.1 s); here setting it wakes
+    the loop at once, so a stop does not wait out the tick. The ticks still run (they
+    refresh the Date header every second)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit_requested = asyncio.Event()
+        super().__init__(config)
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit_requested.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit_requested.set()
+        else:
+            self._exit_requested.clear()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_requested.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
 
 
 class HttpServer(ServesMesh):
