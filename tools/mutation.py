@@ -128,7 +128,15 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
             "tests/sam/test_events_template.py",
         ],
     ),
-    "sam_intrinsics": (["eventmesh/sam/_intrinsics.py"], ["tests/sam/test_intrinsics.py"]),
+    "sam_intrinsics": (
+        ["eventmesh/sam/_intrinsics.py"],
+        [
+            "tests/sam/test_intrinsics.py",
+            "tests/sam/test_intrinsic_errors.py",
+            # Fn::Equals, Fn::Not, Fn::And, Fn::Or and {Condition: name} are tested there.
+            "tests/sam/test_conditions.py",
+        ],
+    ),
     "sam_parameters": (["eventmesh/sam/_parameters.py"], ["tests/sam/test_parameters.py"]),
     "pattern_index": (["eventmesh/_pattern_index.py"], ["tests/test_pattern_index.py"]),
     "shard_leases": (["eventmesh/mappings/shard_leases.py"], ["tests/test_shard_leases.py"]),
