@@ -15,6 +15,7 @@ from pathlib import Path
 from eventmesh._mesh import Mesh
 from eventmesh.sam._build import Application, build_application
 from eventmesh.sam._errors import TemplateError
+from eventmesh.sam._origin import name_origin
 from eventmesh.sam._parameters import parse_overrides, pseudo_parameters, resolve_parameters
 from eventmesh.sam._translate import translate
 from eventmesh.sam._yaml import load_document, parse_document
@@ -74,14 +75,20 @@ def load_template(
         if masked == str(exc):
             raise
         raise TemplateError(f"{type(exc).__name__}: {masked}") from None
-    application = build_application(
-        translated.template,
-        mesh=mesh,
-        template_dir=path.parent,
-        code_paths=translated.code_paths,
-        parameters=overrides,
-        stack_name=stack_name,
-        strict=strict,
-    )
+    try:
+        application = build_application(
+            translated.template,
+            mesh=mesh,
+            template_dir=path.parent,
+            code_paths=translated.code_paths,
+            parameters=overrides,
+            stack_name=stack_name,
+            strict=strict,
+        )
+    except TemplateError as exc:
+        named = name_origin(str(exc), document)
+        if named == str(exc):
+            raise
+        raise TemplateError(named) from None
     application.warnings.extend(notes)
     return application
