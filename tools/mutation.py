@@ -118,7 +118,11 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "declare_event_source_mapping": (
         ["eventmesh/declare/event_source_mapping.py"],
-        ["tests/sam/test_event_source_mapping.py", "tests/aws/test_lambda_handlers.py"],
+        [
+            "tests/sam/test_event_source_mapping.py",
+            "tests/aws/test_lambda_handlers.py",
+            "tests/aws/test_event_source_mapping_declaration.py",
+        ],
     ),
     "declare_scheduler": (
         ["eventmesh/declare/scheduler.py"],
