@@ -15,9 +15,13 @@ By hand, from this folder:
 
     uv run eventmesh run template.yaml --http 127.0.0.1:3000 --aws 127.0.0.1:4566
     curl -X POST http://127.0.0.1:3000/orders -d '{"item": "teapot", "quantity": 2}'
-    AWS_ENDPOINT_URL=http://127.0.0.1:4566 aws sqs receive-message \\
-        --queue-url http://127.0.0.1:4566/123456789012/Notifications --wait-time-seconds 10
+    AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url http://127.0.0.1:4566 \\
+        sqs receive-message --region us-east-1 --wait-time-seconds 10 \\
+        --queue-url http://127.0.0.1:4566/123456789012/Notifications
     curl http://127.0.0.1:3000/_lambda-url/Report/
+
+(`aws --endpoint-url`, not `AWS_ENDPOINT_URL`: the AWS CLI v1 sends SQS calls in us-east-1 to
+https://queue.amazonaws.com unless --endpoint-url is given.)
 
 Run: uv run python examples/08_sam_app/drive.py (needs eventmesh[sam,http,aws,process] and
 boto3, which the handlers import as they would on Lambda).
