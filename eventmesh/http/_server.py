@@ -105,6 +105,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_uvicorn_logger = logging.getLogger("uvicorn.error")
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn's server without its signal handlers: the loop's owner stops it.
 
@@ -130,6 +133,41 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown (stop accepting, close idle connections, let the requests in
+        hand finish within ``timeout_graceful_shutdown``, then cancel what is left), without
+        its fixed 0.1 s pause and with 5 ms polls instead of 0.1 s ones: a stop ends as soon
+        as its last request is answered."""
+        _uvicorn_logger.info("Shutting down")
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                await self._wait_tasks_to_complete()
+        except TimeoutError:
+            _uvicorn_logger.error(
+                "Cancel %s running task(s), timeout graceful shutdown exceeded",
+                len(self.server_state.tasks),
+            )
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    async def _wait_tasks_to_complete(self) -> None:
+        # uvicorn's state has no event to wait on: poll it (connections, then tasks)
+        for pending in (self.server_state.connections, self.server_state.tasks):
+            while True:
+                if not pending or self.force_exit:
+                    break
+                await asyncio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
 
     async def main_loop(self) -> None:
         counter = 0
