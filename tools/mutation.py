@@ -141,7 +141,10 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
             "tests/sam/test_conditions.py",
         ],
     ),
-    "sam_parameters": (["eventmesh/sam/_parameters.py"], ["tests/sam/test_parameters.py"]),
+    "sam_parameters": (
+        ["eventmesh/sam/_parameters.py"],
+        ["tests/sam/test_parameters.py", "tests/sam/test_parameter_bounds.py"],
+    ),
     "pattern_index": (["eventmesh/_pattern_index.py"], ["tests/test_pattern_index.py"]),
     "shard_leases": (["eventmesh/mappings/shard_leases.py"], ["tests/test_shard_leases.py"]),
 }
