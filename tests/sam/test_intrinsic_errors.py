@@ -171,3 +171,7 @@ def test_references_split_names_on_the_first_dot_only() -> None:
     assert list(references({"Fn::GetAtt": []})) == []
     assert list(references({"Fn::Sub": ["${A}-${B.Arn}", {"A": {"Ref": "C"}}]})) == ["C", "B"]
     assert list(references({"Fn::Sub": ["${A}"]})) == ["A"]
+
+
+def test_get_att_long_form_text_splits_on_the_first_dot_only() -> None:
+    assert resolved({"Fn::GetAtt": "Thing.Endpoint.Address"}) == "Thing.local"
