@@ -130,6 +130,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
             "tests/aws/test_scheduler_operations.py",
             "tests/sam/test_events_kinds.py",
             "tests/sam/test_events_template.py",
+            "tests/aws/test_scheduler_declaration.py",
         ],
     ),
     "sam_intrinsics": (
