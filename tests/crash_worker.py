@@ -62,6 +62,11 @@ CLAIM_TIMEOUT = 2.0
 STREAM_TIMEOUT = 10.0
 """Above CLAIM_TIMEOUT: a record whose claim a kill left behind waits for it in the handler."""
 STREAM_BATCH = 10
+LEASE_DURATION = 3.0
+"""How long the shard leases of a killed incarnation keep their shards from the next one (it
+takes them once they expire). The default, 10 s, made each restart after the queue drained
+wait 10 s for the stream; 3 s keeps the same takeover path (an expired lease, not a released
+one) with a renewal every second, ample for the one live process."""
 SHARE_VISIBILITY_TIMEOUT = 60.0
 POLL = 0.05
 
@@ -134,7 +139,10 @@ def build(mesh: Mesh, log: EffectLog | None = None) -> Topology:
                 log.write("C", "s", item["id"])
 
     mapping = stream.subscribe(
-        stream_consumer, batch_size=STREAM_BATCH, starting_position="TRIM_HORIZON"
+        stream_consumer,
+        batch_size=STREAM_BATCH,
+        starting_position="TRIM_HORIZON",
+        lease_duration=LEASE_DURATION,
     )
     return Topology(queue, stream, mapping)
 
