@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from eventmesh import Mesh
 from eventmesh.declare import DeclarationError
 from eventmesh.declare.scheduler import (
     check_name,
@@ -17,6 +18,7 @@ from eventmesh.declare.scheduler import (
     check_target,
     dead_letter_arn,
     flexible_window,
+    make_schedule,
     moment,
     retry_policy,
     service_of,
@@ -390,3 +392,46 @@ def test_state_is_enabled_or_disabled(state: str) -> None:
     error = refused(check_schedule, schedule(State=state))
     assert str(error) == f"State must be ENABLED or DISABLED, got {state!r}."
     assert error.member == "State"
+
+
+# -- making the mesh's schedule ----------------------------------------------------------------
+
+SCHEDULE_ARN = "arn:aws:scheduler:us-east-1:123456789012:schedule/default/s"
+
+
+def test_make_schedule_keeps_the_time_zone_and_defaults_to_utc(mesh: Mesh) -> None:
+    queue = mesh.queue("q")
+    paris = make_schedule(
+        mesh,
+        schedule(Target={"Arn": queue.arn}, ScheduleExpressionTimezone="Europe/Paris"),
+        name="paris",
+        arn=SCHEDULE_ARN,
+    )
+    assert paris.timezone == "Europe/Paris"
+    utc = make_schedule(
+        mesh, schedule(Target={"Arn": queue.arn}), name="utc", arn=SCHEDULE_ARN + "-utc"
+    )
+    assert utc.timezone == "UTC"
+
+
+def test_make_schedule_passes_the_meshs_refusal_on_with_its_message(mesh: Mesh) -> None:
+    queue = mesh.queue("q")
+    with pytest.raises(DeclarationError) as info:
+        make_schedule(mesh, schedule(Target={"Arn": queue.arn}), name="s", arn="x")
+    assert str(info.value) == "a schedule's arn is an ARN (arn:...), not 'x'"
+    assert info.value.member is None
+
+
+def test_the_same_declaration_again_is_the_same_schedule_another_target_a_clash(
+    mesh: Mesh,
+) -> None:
+    first, second = mesh.queue("first"), mesh.queue("second")
+    params = schedule(Target={"Arn": first.arn, "Input": "tick"})
+    made = make_schedule(mesh, params, name="s", arn=SCHEDULE_ARN)
+    again = make_schedule(
+        mesh, schedule(Target={"Arn": first.arn, "Input": "tick"}), name="s", arn=SCHEDULE_ARN
+    )
+    assert again is made
+    for target in ({"Arn": second.arn, "Input": "tick"}, {"Arn": first.arn, "Input": "tock"}):
+        with pytest.raises(DeclarationError):
+            make_schedule(mesh, schedule(Target=target), name="s", arn=SCHEDULE_ARN)
