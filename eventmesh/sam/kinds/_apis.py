@@ -25,8 +25,9 @@ from eventmesh._errors import ConfigurationError
 from eventmesh.declare._values import flag
 from eventmesh.gateway.apis import Api, FixedResponse
 from eventmesh.gateway.authorization import Authorizer
+from eventmesh.gateway.ids import api_id
 from eventmesh.sam._errors import TemplateError
-from eventmesh.sam._model import BuildContext, CfnResource
+from eventmesh.sam._model import BuildContext, Built, CfnResource
 
 __all__ = [
     "ApiState",
@@ -273,6 +274,13 @@ class ApiState:
     )
     """HTTP API integration ids to a function adding a route to it (the route key, its
     authorizer, the ``Route`` resource)."""
+
+    def add_authorizer(self, resource: CfnResource, authorizer: Authorizer) -> Built:
+        """Record an ``Authorizer`` resource's authorizer under its id (stable: made of the
+        API's id and the logical id) and give what ``Ref`` and ``GetAtt`` return for it."""
+        authorizer_id = api_id("authorizer", f"{self.api.id}:{resource.logical_id}")[:6]
+        self.authorizers[authorizer_id] = authorizer
+        return Built(authorizer, authorizer_id, {"AuthorizerId": authorizer_id})
 
 
 class TemplateApis:

@@ -228,9 +228,7 @@ class HttpApiAuthorizerKind:
         authorizer = build_authorizer(
             state.api, settings, resource, "AuthorizerType", context, _AUTHORIZER_PROPERTIES
         )
-        authorizer_id = api_id("authorizer", f"{state.api.id}:{resource.logical_id}")[:6]
-        state.authorizers[authorizer_id] = authorizer
-        return Built(authorizer, authorizer_id, {"AuthorizerId": authorizer_id})
+        return state.add_authorizer(resource, authorizer)
 
 
 class HttpApiRouteKind:

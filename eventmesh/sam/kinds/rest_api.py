@@ -152,9 +152,7 @@ class RestApiAuthorizerKind:
         authorizer = build_authorizer(
             state.api, settings, resource, "Type", context, _AUTHORIZER_PROPERTIES
         )
-        authorizer_id = api_id("authorizer", f"{state.api.id}:{resource.logical_id}")[:6]
-        state.authorizers[authorizer_id] = authorizer
-        return Built(authorizer, authorizer_id, {"AuthorizerId": authorizer_id})
+        return state.add_authorizer(resource, authorizer)
 
 
 class RestApiMethodKind:
