@@ -238,17 +238,17 @@ class QueueStoreSuite:
         self, queue_store: QueueStore, timing: TimeDriver
     ) -> None:
         await queue_store.send("q", messages("old-in-flight", "old-ready"))
-        await queue_store.send("q", messages("old-delayed", delay=timing.seconds(500)))
-        (in_flight,) = await queue_store.receive("q", 1, timing.seconds(600))
+        await queue_store.send("q", messages("old-delayed", delay=timing.seconds(50)))
+        (in_flight,) = await queue_store.receive("q", 1, timing.seconds(60))
         assert in_flight.body == b"old-in-flight"
-        await timing.advance(100)
+        await timing.advance(20)
         cutoff = timing.wall()
         await queue_store.send("q", messages("new"))
         assert await queue_store.purge("q", cutoff) == 3
         assert await queue_store.delete("q", [in_flight.receipt]) == 0
         stats = await queue_store.stats("q")
         assert (stats.visible, stats.in_flight, stats.delayed) == (1, 0, 0)
-        await timing.advance(1000)
+        await timing.advance_past(40)  # past the delay's end and the receive's visibility
         assert [d.body for d in await queue_store.receive("q", 10, timing.seconds(30))] == [b"new"]
 
     async def test_purging_a_groups_in_flight_head_frees_the_group_for_a_waiting_receiver(
