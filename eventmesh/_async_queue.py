@@ -21,14 +21,19 @@ Workers take events from the store with the loop every stored consumer shares
 On the mesh's own memory store (a ``MemoryQueueStore`` itself, not a subclass that may add
 failures or persistence) nothing is gained by storing an event that workers take back at
 once, so a new event is handed to the workers directly (:class:`~eventmesh._hand_off.HandOff`)
-as a small object: no attributes to format and parse, no chain to encode, no receipt to
-delete. Only what must wait goes to the store: a retry or a throttled event is stored with
-its state in attributes, exactly as on durable storage, and one store worker hands it back
-when it is due. Both paths apply the same rules to the same :class:`_Event`, so they cannot
-disagree; ``AsyncInvocationQueue.hand_off = False`` turns the hand-off off (tests run the
-rules both ways). Events handed over and not finished count as the store's would: in
-``pending()``, in ``stats()`` (queued: visible; running: in flight), and at a stop, where an
-event whose run the stop interrupted is put back in line, as a stored one would come back.
+as a plain tuple (:data:`_Fresh`): no attributes to format and parse, no chain to encode, no
+receipt to delete, no object to build. A worker runs such an event on the hot path
+(:meth:`AsyncInvocationQueue._take_handed`) as long as nothing but a run and a success
+happens: anything else (a qualifier to resolve, an expired event, a throttle, a function
+error, a destination on success, a failure) makes it an :class:`_Event` there and then, and
+the general code takes over from that point. Only what must wait goes to the store: a retry
+or a throttled event is stored with its state in attributes, exactly as on durable storage,
+and one store worker hands it back when it is due. Both paths apply the same rules to the
+same :class:`_Event`, so they cannot disagree; ``AsyncInvocationQueue.hand_off = False``
+turns the hand-off off (tests run the rules both ways). Events handed over and not
+finished count as the store's would: in ``pending()``, in ``stats()`` (queued: visible;
+running: in flight), and at a stop, where an event whose run the stop interrupted is put
+back in line, as a stored one would come back.
 An unexpected failure outside the handler (a bug, the store failing while it stores a retry)
 loses nothing either way: a stored event stays in the store and comes back after its
 visibility timeout; a handed-over one is stored to come back as late, or, if even that fails,
@@ -62,10 +67,18 @@ from eventmesh._destinations import (
     dead_letter_attributes,
     invocation_record,
 )
-from eventmesh._errors import ResourceNotFoundError
+from eventmesh._errors import EventMeshError, ResourceNotFoundError
 from eventmesh._failure_log import log_function_error
 from eventmesh._hand_off import HandOff
-from eventmesh._invoker import Invoker, extend_chain, invocation_chain
+from eventmesh._invocation import InvocationResult
+from eventmesh._invoker import (
+    RESERVED,
+    SHARED,
+    Invoker,
+    encode_payload,
+    extend_chain,
+    invocation_chain,
+)
 from eventmesh._outage import Outage
 from eventmesh._store_workers import POLL_WAIT, StoreWorkers
 from eventmesh.backends.memory import MemoryQueueStore
@@ -91,12 +104,21 @@ Resolver = Callable[[str], tuple["FunctionVersion", str, str]]
 DestinationResolver = Callable[[DestinationSpec], Destination]
 
 _NO_CHAIN: Mapping[str, int] = MappingProxyType({})
+_loads = orjson.loads
+_new_result = InvocationResult.__new__
+
+_Fresh = tuple[bytes, str, str, float, Mapping[str, int], str, dict[str, str] | None]
+"""A new event handed over on memory storage, as it was put: its body, request id,
+qualifier, when it was queued (epoch seconds), the chain of invocations that led to it, its
+trigger, and its trace context (None: tracing was off). In :class:`_Event`'s argument order,
+so ``_Event(*fresh)`` is the same event once it needs more."""
 
 
 class _Event:
     """One Event invocation as the rules see it, whichever way it came: handed over (no
-    ``delivery``) or taken from the store (its ``delivery``, whose attributes it was read
-    from and whose receipt finishes it)."""
+    ``delivery``: made from a :data:`_Fresh` tuple once it left the hot path) or taken from
+    the store (its ``delivery``, whose attributes it was read from and whose receipt
+    finishes it)."""
 
     __slots__ = (
         "attempts",
@@ -214,12 +236,11 @@ class AsyncInvocationQueue:
         self._invoker = invoker
         self._resolve = resolve
         self._destination = destination
-        self._handed: HandOff[_Event] | None = None
+        self._handed: HandOff[_Fresh | _Event] | None = None
         """The hand-off, once the store is known to be the mesh's memory (at start)."""
         self._workers: StoreWorkers | None = None
-        self.busy = 0
-        """Events taken and not finished (either way)."""
-        self._busy_handed = 0  # of those, events handed over (the store does not count them)
+        self._processing = 0  # stored events being run (by _process)
+        self._stored_held = 0  # stored events held by a hand-off worker (_take_due)
         self._stored_waiting = 0  # stored events handed to the workers and not yet taken
         self._interrupted = 0  # events handed over whose run a stop interrupted
         self._context = contextvars.Context()
@@ -242,42 +263,99 @@ class AsyncInvocationQueue:
     ) -> str:
         """Queue an event; returns its request id. Raises if a destination loop is detected,
         or :class:`~eventmesh.BackpressureError` when no room came within ``timeout``."""
+        chain = invocation_chain.get()
+        if chain is not None:
+            self._invoker.check_recursion(self.function, chain)
+        limit = self.limit
+        if not limit.try_acquire():  # a coroutine only when it may yield or wait
+            await limit.acquire(timeout)
+        try:  # whatever fails from here, the caller is told and the place is given back
+            handed = self._handed
+            if handed is not None:
+                return self._hand(handed, qualifier, body, trigger, chain)
+            return await self._store_new(qualifier, body, trigger, chain)
+        except BaseException:
+            limit.release()
+            raise
+
+    async def invoke(self, qualifier: str, payload: Any, payload_limit: int) -> InvocationResult:
+        """``mesh.invoke(name, payload, "Event")`` of a name resolved before, with no timeout:
+        :meth:`put` of the payload encoded, answered 202 (one coroutine for the whole call;
+        ``Mesh._invoke`` is the general way, with the same checks in the same order)."""
         invoker = self._invoker
+        if not invoker.running:
+            raise EventMeshError("the mesh is not running: use `async with mesh:` first")
+        body = encode_payload(payload, payload_limit, self.function.name)
         chain = invocation_chain.get()
         if chain is not None:
             invoker.check_recursion(self.function, chain)
-        await self.limit.acquire(timeout)
-        try:  # whatever fails from here, the caller is told and the place is given back
-            request_id = invoker.request_ids.next()
+        limit = self.limit
+        if not limit.try_acquire():
+            await limit.acquire(None)
+        try:
             handed = self._handed
             if handed is not None:
-                trace: dict[str, str] | None = None
-                if invoker.telemetry.tracing:
-                    trace = {}
-                    propagate.inject(trace)
-                if handed.ready:
-                    # It waits behind others: keep a right-sized copy (orjson's output holds
-                    # a 4 KB allocation whatever its length), as the memory store does.
-                    body = bytes(memoryview(body))
-                now = invoker.clock.time()
-                chain = chain or _NO_CHAIN
-                handed.put(_Event(body, request_id, qualifier, now, chain, trigger, trace))
-                return request_id
-            attributes = {
-                "request_id": request_id,
-                "qualifier": qualifier,
-                "enqueued_at": repr(invoker.clock.time()),
-            }
-            if chain:
-                attributes["chain"] = orjson.dumps(chain).decode()
-            if trigger != "other":
-                attributes["trigger"] = trigger
-            if invoker.telemetry.tracing:
-                propagate.inject(attributes)
-            await self._store.send(self.name, [OutgoingMessage(body, attributes)])
+                request_id = self._hand(handed, qualifier, body, "other", chain)
+            else:
+                request_id = await self._store_new(qualifier, body, "other", chain)
         except BaseException:
-            self.limit.release()
+            limit.release()
             raise
+        # InvocationResult(202, None, None, None, request_id), without the dataclass's
+        # __init__ call (as the invoker makes its results).
+        result = _new_result(InvocationResult)
+        result.status_code = 202
+        result.payload = None
+        result.function_error = None
+        result.executed_version = None
+        result.request_id = request_id
+        result.cold_start = False
+        result.duration_ms = 0.0
+        result.init_duration_ms = None
+        return result
+
+    def _hand(
+        self,
+        handed: HandOff[_Fresh | _Event],
+        qualifier: str,
+        body: bytes,
+        trigger: str,
+        chain: Mapping[str, int] | None,
+    ) -> str:
+        """A new event, its place counted, to the hand-off's workers: a :data:`_Fresh` tuple."""
+        invoker = self._invoker
+        request_id = invoker.request_ids.next()
+        trace: dict[str, str] | None = None
+        if invoker.telemetry.tracing:
+            trace = {}
+            propagate.inject(trace)
+        if handed.ready:
+            # It waits behind others: keep a right-sized copy (orjson's output holds a 4 KB
+            # allocation whatever its length), as the memory store does.
+            body = bytes(memoryview(body))
+        handed.put(
+            (body, request_id, qualifier, invoker.clock.time(), chain or _NO_CHAIN, trigger, trace)
+        )
+        return request_id
+
+    async def _store_new(
+        self, qualifier: str, body: bytes, trigger: str, chain: Mapping[str, int] | None
+    ) -> str:
+        """A new event, its place counted, to the store (durable storage, or no hand-off)."""
+        invoker = self._invoker
+        request_id = invoker.request_ids.next()
+        attributes = {
+            "request_id": request_id,
+            "qualifier": qualifier,
+            "enqueued_at": repr(invoker.clock.time()),
+        }
+        if chain:
+            attributes["chain"] = orjson.dumps(chain).decode()
+        if trigger != "other":
+            attributes["trigger"] = trigger
+        if invoker.telemetry.tracing:
+            propagate.inject(attributes)
+        await self._store.send(self.name, [OutgoingMessage(body, attributes)])
         return request_id
 
     # -- workers -----------------------------------------------------------------------------
@@ -326,6 +404,19 @@ class AsyncInvocationQueue:
             timeout = max(timeout, version.config.timeout)
         return timeout + VISIBILITY_MARGIN
 
+    @property
+    def busy(self) -> int:
+        """Events taken and not finished (either way): stored ones being run, and those the
+        hand-off's workers hold that did not come from the store (which counts those)."""
+        handed = self._handed
+        if handed is None:
+            return self._processing
+        return self._processing + self._handed_busy(handed)
+
+    def _handed_busy(self, handed: HandOff[_Fresh | _Event]) -> int:
+        """Events handed over (not stored) that a hand-off worker holds now."""
+        return handed.busy - self._stored_held
+
     async def pending(self) -> int:
         """Events visible in the store now, plus those handed over or being processed."""
         stats = await self._store.stats(self.name)
@@ -341,7 +432,7 @@ class AsyncInvocationQueue:
             return stats
         # A stored event handed back waits for a worker as a visible one would: queued.
         waiting = len(handed.ready) - self._interrupted
-        taken = self._busy_handed + self._interrupted - self._stored_waiting
+        taken = self._handed_busy(handed) + self._interrupted - self._stored_waiting
         return QueueStats(stats.visible + waiting, stats.in_flight + taken, stats.delayed)
 
     async def stop(self) -> None:
@@ -355,12 +446,12 @@ class AsyncInvocationQueue:
         if handed is not None:
             await handed.stop()
             if self._stored_waiting:  # the store has them (in flight): put back in line
-                kept: list[_Event] = []
-                for event in list(handed.ready):
-                    if event.delivery is None:
-                        kept.append(event)
+                kept: list[_Fresh | _Event] = []
+                for item in list(handed.ready):
+                    if not isinstance(item, _Event) or item.delivery is None:
+                        kept.append(item)
                     else:  # due and not taken: visible again at once, as if never received
-                        await self._store.change_visibility(self.name, event.delivery.receipt, 0)
+                        await self._store.change_visibility(self.name, item.delivery.receipt, 0)
                 handed.ready.clear()
                 handed.ready.extend(kept)
                 self._stored_waiting = 0
@@ -390,36 +481,96 @@ class AsyncInvocationQueue:
         handed.put_front(event)
         await taken
 
-    async def _take_handed(self, event: _Event) -> None:
-        """A hand-off worker took ``event`` (the hot path: :meth:`_process` inlined)."""
+    async def _take_handed(self, item: _Fresh | _Event) -> None:
+        """A hand-off worker took ``item``: the hot path for a new event (a :data:`_Fresh`
+        tuple) that only runs and succeeds; :meth:`_take_event` for any other.
+
+        What :meth:`_run`, :meth:`_ran` and :meth:`_finish` do, for that common case, in this
+        frame: an unqualified event (its ARNs resolved before), younger than its maximum age,
+        of a function with room to run it now, that succeeds with no ``on_success``
+        destination. At the first step off that path the tuple becomes an :class:`_Event`
+        and the general code goes on from there (a check that fails has changed nothing, so
+        :meth:`_run` makes it again). No counter is kept here: the hand-off's ``busy`` counts
+        the events its workers hold (see :attr:`busy`)."""
+        if isinstance(item, _Event):
+            await self._take_event(item)
+            return
+        body, request_id, qualifier, enqueued_at, chain, trigger, trace = item
+        function = self.function
+        token = invocation_chain.set(
+            extend_chain(chain, function.name) if chain else self._own_chain
+        )
+        event: _Event | None = None  # made as soon as the event leaves the hot path
+        try:
+            try:
+                invoker = self._invoker
+                unqualified = self._unqualified
+                version = function.latest
+                config = version.config  # function.event_config("", version), as it is
+                age = invoker.clock.time() - enqueued_at
+                reserved = function.reserved
+                # invoker.try_acquire, inline (the throttle is the general path's, below)
+                if reserved is None:
+                    room = invoker.unreserved_in_flight < invoker.unreserved_capacity
+                else:
+                    room = 0 < reserved > function.in_flight
+                if qualifier or unqualified is None or age >= config.max_event_age or not room:
+                    event = _Event(*item)
+                    await self._run(event)
+                    return
+                invoker.telemetry.record_event_age(function.name, age * 1000.0)
+                if reserved is None:
+                    invoker.unreserved_in_flight += 1
+                    lease = SHARED
+                else:
+                    invoker.reserved_in_flight += 1
+                    lease = RESERVED
+                function.in_flight += 1
+                invoked_arn, arn = unqualified
+                parent = propagate.extract(trace or {}) if invoker.telemetry.tracing else None
+                # By position (a third cheaper than keywords): version, event, ARN, invocation
+                # type, request id, client context, trigger, parent context, lease.
+                outcome = await invoker.run(
+                    version, _loads(body), invoked_arn, "Event", request_id, None, trigger,
+                    parent, lease,
+                )  # fmt: skip
+                if outcome.function_error is None and config.on_success is None:
+                    self.limit.release()  # _finish: nothing was stored, nothing to delete
+                    return
+                event = _Event(*item)
+                await self._ran(event, outcome, config, arn)
+            except Exception:
+                if event is None:
+                    event = _Event(*item)
+                if event.done:  # finished or stored: nothing to keep
+                    logger.exception(
+                        "event %s of %s failed after it was finished", request_id, function.name
+                    )
+                else:
+                    await self._keep(event)
+        except asyncio.CancelledError:
+            if event is None:
+                event = _Event(*item)
+            self._interrupt(event)
+            raise
+        finally:
+            invocation_chain.reset(token)
+
+    async def _take_event(self, event: _Event) -> None:
+        """A hand-off worker took an :class:`_Event`: one from the store, due (handed back by
+        :meth:`_hand_back`), or a new one put back in line (by a stop, or kept after a
+        failure)."""
         if event.taken is not None:  # a stored one, handed back when due
             self._stored_waiting -= 1
-            delivery = event.delivery
-            assert delivery is not None
-            # It may have waited here for a worker as long as a handler's timeout: its
-            # visibility counts from now, as if a store worker had just taken it, or the
-            # store would hand it back again while it runs.
+            self._stored_held += 1
             try:
-                renewed = await self._store.change_visibility(
-                    self.name, delivery.receipt, self._visibility()
-                )
-            except Exception:
-                renewed = False  # still hidden for the visibility it was taken with
-                self._log_kept(event, "when the visibility it was taken with ends")
-            finally:  # the store worker waiting for this hand-over takes the next one
-                if not event.taken.done():
-                    event.taken.set_result(None)
-            if renewed:  # else it is back in the store, which hands it over again
-                try:
-                    await self._process(event)
-                except Exception:  # the store keeps it, as a store worker's would be kept
-                    self._log_kept(event, f"in {self._visibility():g} s (its visibility)")
+                await self._take_due(event, event.taken)
+            finally:
+                self._stored_held -= 1
             return
         if event.interrupted:
             event.interrupted = False
             self._interrupted -= 1
-        self.busy += 1
-        self._busy_handed += 1
         chain = event.chain
         token = invocation_chain.set(
             extend_chain(chain, self.function.name) if chain else self._own_chain
@@ -436,17 +587,42 @@ class AsyncInvocationQueue:
                 else:
                     await self._keep(event)
         except asyncio.CancelledError:
-            if not event.done and self._handed is not None:
-                # Counted as taken, as the store counts a message in flight, and run again
-                # if the mesh starts again.
-                event.interrupted = True
-                self._interrupted += 1
-                self._handed.requeue(event)
+            self._interrupt(event)
             raise
         finally:
             invocation_chain.reset(token)
-            self.busy -= 1
-            self._busy_handed -= 1
+
+    def _interrupt(self, event: _Event) -> None:
+        """A stop cancelled the run of a handed-over ``event``: unless it was finished, it is
+        counted as taken, as the store counts a message in flight, and put back in line, to
+        run if the mesh starts again."""
+        if not event.done and self._handed is not None:
+            event.interrupted = True
+            self._interrupted += 1
+            self._handed.requeue(event)
+
+    async def _take_due(self, event: _Event, taken: asyncio.Future[None]) -> None:
+        """Run a stored ``event`` a store worker handed back when due."""
+        delivery = event.delivery
+        assert delivery is not None
+        # It may have waited here for a worker as long as a handler's timeout: its
+        # visibility counts from now, as if a store worker had just taken it, or the
+        # store would hand it back again while it runs.
+        try:
+            renewed = await self._store.change_visibility(
+                self.name, delivery.receipt, self._visibility()
+            )
+        except Exception:
+            renewed = False  # still hidden for the visibility it was taken with
+            self._log_kept(event, "when the visibility it was taken with ends")
+        finally:  # the store worker waiting for this hand-over takes the next one
+            if not taken.done():
+                taken.set_result(None)
+        if renewed:  # else it is back in the store, which hands it over again
+            try:
+                await self._process(event)
+            except Exception:  # the store keeps it, as a store worker's would be kept
+                self._log_kept(event, f"in {self._visibility():g} s (its visibility)")
 
     async def _keep(self, event: _Event) -> None:
         """Something beside the handler failed while the handed-over ``event`` was processed
@@ -484,13 +660,13 @@ class AsyncInvocationQueue:
 
     async def _process(self, event: _Event) -> None:
         """Run a stored event (in a worker, whose context says it is a consumer)."""
-        self.busy += 1
+        self._processing += 1
         token = invocation_chain.set(extend_chain(event.chain, self.function.name))
         try:
             await self._run(event)
         finally:
             invocation_chain.reset(token)
-            self.busy -= 1
+            self._processing -= 1
 
     # -- one event ---------------------------------------------------------------------------
     async def _run(self, event: _Event) -> None:
@@ -530,15 +706,15 @@ class AsyncInvocationQueue:
             return
         parent = propagate.extract(event.trace or {}) if invoker.telemetry.tracing else None
         outcome = await invoker.run(
-            version,
-            orjson.loads(event.body),
-            invoked_arn,
-            "Event",
-            request_id=event.request_id,
-            trigger=event.trigger,
-            parent_context=parent,
-            lease=lease,
-        )
+            version, _loads(event.body), invoked_arn, "Event", event.request_id, None,
+            event.trigger, parent, lease,
+        )  # fmt: skip
+        await self._ran(event, outcome, config, arn)
+
+    async def _ran(
+        self, event: _Event, outcome: InvocationResult, config: FunctionConfig, arn: str
+    ) -> None:
+        """After an attempt: finish the event, or retry it, or discard it (Lambda's rules)."""
         event.attempts += 1
         attempts = event.attempts
         if outcome.function_error is None:
@@ -550,6 +726,7 @@ class AsyncInvocationQueue:
                 await self._send(config.on_success, record, None, "destination_failures")
             await self._finish(event)
             return
+        function = self.function
         log_function_error(function.name, outcome.request_id, attempts, outcome.payload, "Event")
         event.last = orjson.dumps(
             {
@@ -563,7 +740,7 @@ class AsyncInvocationQueue:
             await self._discard(event, config, arn, "RetriesExhausted")
             return
         delay = FUNCTION_ERROR_DELAYS[min(attempts, len(FUNCTION_ERROR_DELAYS)) - 1]
-        age = clock.time() - event.enqueued_at
+        age = self._invoker.clock.time() - event.enqueued_at
         await self._retry_later(event, delay, config.max_event_age, age)
 
     async def _finish(self, event: _Event) -> None:

@@ -152,6 +152,10 @@ class HandOff(Generic[T]):
                 self.busy -= 1
             taken += 1
             if taken % YIELD_EVERY == 0:
+                # On its way back to the items, as a woken worker is: nobody calls another
+                # worker for them meanwhile (one each time, to find it not needed).
+                coming = True
+                self._coming += 1
                 await asyncio.sleep(0)
 
     async def _idle(self) -> bool:

@@ -868,7 +868,9 @@ class Mesh:
         awaited. The common call, RequestResponse of a name invoked before (its resolution
         cached until a version, an alias or a configuration changes), is the invoker's
         coroutine itself (which encodes the payload and checks that the mesh runs when
-        awaited); every other call takes the general one.
+        awaited), and an Event call of such a name with no timeout is its function's queue's
+        (:meth:`~eventmesh._async_queue.AsyncInvocationQueue.invoke`); every other call takes
+        the general one.
         """
         if (
             type(name) is str
@@ -887,6 +889,13 @@ class Mesh:
                     version, payload, target.arn, _SYNC, None, None, _OTHER, None, None,
                     self.max_sync_payload,
                 )  # fmt: skip
+        elif invocation_type == "Event" and timeout is None and type(name) is str:
+            # An Event call of a name invoked before: its queue's own coroutine, which makes
+            # the general way's checks in the same order (client_context plays no part).
+            target = self._resolved(name)
+            if target is not None:
+                queue = self._async_queues[target.function.name]
+                return queue.invoke(target.qualifier or "", payload, self.max_event_payload)
         return self._invoke(name, payload, invocation_type, client_context, timeout)
 
     async def _invoke(

@@ -159,12 +159,14 @@ class MeshContext:
             parent_context,
         )  # fmt: skip
 
-    async def invoke_async(
+    def invoke_async(
         self, target: FunctionTarget, event: Any, *, trigger: str, timeout: float | None = None
-    ) -> str:
-        body = encode_payload(event, self._max_event_payload, target.function.name)
-        queue = self._async_queues[target.function.name]
-        return await queue.put(target.qualifier or "", body, trigger, timeout=timeout)
+    ) -> Coroutine[Any, Any, str]:
+        """The queue's own coroutine (no frame of its own around it, once per delivery): the
+        event is encoded at the call, which its callers await at once."""
+        name = target.function.name
+        body = encode_payload(event, self._max_event_payload, name)
+        return self._async_queues[name].put(target.qualifier or "", body, trigger, timeout=timeout)
 
     # -- destinations ------------------------------------------------------------------------
     def destination(self, spec: DestinationSpec) -> Destination:

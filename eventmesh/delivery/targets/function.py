@@ -5,6 +5,7 @@ context declares it takes it (an :class:`EncodedEvent`); any other context gets 
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any
 
 from eventmesh._function import Function, FunctionTarget
@@ -30,10 +31,13 @@ class FunctionDelivery:
     def arn(self) -> str:
         return self.function.arn
 
-    async def deliver(self, outgoing: Outgoing, timeout: float | None = None) -> Any:
+    def deliver(self, outgoing: Outgoing, timeout: float | None = None) -> Coroutine[Any, Any, Any]:
+        """The context's ``invoke_async`` coroutine itself (no frame of its own around it,
+        once per delivery); every caller awaits it at once, so what the call raises (a value
+        that is not JSON) reaches the same ``except`` as what the await raises."""
         data = outgoing.encoded
         event = EncodedEvent(data) if data is not None and self._encoded else outgoing.value()
-        return await self._context.invoke_async(
+        return self._context.invoke_async(
             self.function, event, trigger=outgoing.trigger, timeout=timeout
         )
 
