@@ -59,7 +59,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 from opentelemetry import propagate
 
-from eventmesh._backpressure import OVERFLOW, PendingLimit, consuming, delivery_mode
+from eventmesh._backpressure import (
+    OVERFLOW,
+    YIELD_EVERY,
+    PendingLimit,
+    consuming,
+    delivery_mode,
+)
 from eventmesh._callbacks import contained
 from eventmesh._destinations import (
     Destination,
@@ -267,7 +273,15 @@ class AsyncInvocationQueue:
         if chain is not None:
             self._invoker.check_recursion(self.function, chain)
         limit = self.limit
-        if not limit.try_acquire():  # a coroutine only when it may yield or wait
+        # limit.try_acquire(), inline (a Python call less per event): count this event at
+        # once unless acquire would yield (every YIELD_EVERY-th call) or wait for room.
+        calls = limit._calls + 1
+        if calls % YIELD_EVERY and (
+            (most := limit.limit) is None or (limit.pending < most and not limit._waiters)
+        ):
+            limit._calls = calls
+            limit.pending += 1
+        else:
             await limit.acquire(timeout)
         try:  # whatever fails from here, the caller is told and the place is given back
             handed = self._handed
@@ -290,7 +304,13 @@ class AsyncInvocationQueue:
         if chain is not None:
             invoker.check_recursion(self.function, chain)
         limit = self.limit
-        if not limit.try_acquire():
+        calls = limit._calls + 1  # limit.try_acquire(), inline, as in put
+        if calls % YIELD_EVERY and (
+            (most := limit.limit) is None or (limit.pending < most and not limit._waiters)
+        ):
+            limit._calls = calls
+            limit.pending += 1
+        else:
             await limit.acquire(None)
         try:
             handed = self._handed
@@ -329,13 +349,17 @@ class AsyncInvocationQueue:
         if invoker.telemetry.tracing:
             trace = {}
             propagate.inject(trace)
-        if handed.ready:
+        ready = handed.ready
+        if ready:
             # It waits behind others: keep a right-sized copy (orjson's output holds a 4 KB
             # allocation whatever its length), as the memory store does.
             body = bytes(memoryview(body))
-        handed.put(
+        # handed.put(...), inline
+        ready.append(
             (body, request_id, qualifier, invoker.clock.time(), chain or _NO_CHAIN, trigger, trace)
         )
+        if not handed.coming and handed.running:
+            handed.call_worker()
         return request_id
 
     async def _store_new(
@@ -369,9 +393,13 @@ class AsyncInvocationQueue:
             if memory:
                 # The store holds only what waits (retries, throttles): one worker hands
                 # each back when due; the hand-off's workers run everything.
+                # Its workers' context holds the chain of an event no invocation led to: the
+                # hot path sets one only for an event that has a chain of its own.
+                context = self._context.copy()
+                context.run(invocation_chain.set, self._own_chain)
                 self._handed = HandOff(
                     self.name, self._take_handed, capacity=self._capacity,
-                    clock=self._invoker.clock, logger=logger, context=self._context,
+                    clock=self._invoker.clock, logger=logger, context=context,
                 )  # fmt: skip
             self._workers = StoreWorkers(
                 self.name,
@@ -497,9 +525,8 @@ class AsyncInvocationQueue:
             return
         body, request_id, qualifier, enqueued_at, chain, trigger, trace = item
         function = self.function
-        token = invocation_chain.set(
-            extend_chain(chain, function.name) if chain else self._own_chain
-        )
+        # The worker's context holds the chain of an event no invocation led to (start).
+        token = invocation_chain.set(extend_chain(chain, function.name)) if chain else None
         event: _Event | None = None  # made as soon as the event leaves the hot path
         try:
             try:
@@ -535,7 +562,13 @@ class AsyncInvocationQueue:
                     parent, lease,
                 )  # fmt: skip
                 if outcome.function_error is None and config.on_success is None:
-                    self.limit.release()  # _finish: nothing was stored, nothing to delete
+                    # _finish: nothing was stored, nothing to delete. limit.release(),
+                    # inline when no producer waits for room.
+                    limit = self.limit
+                    if limit._waiters:
+                        limit.release()
+                    elif limit.pending > 0:
+                        limit.pending -= 1
                     return
                 event = _Event(*item)
                 await self._ran(event, outcome, config, arn)
@@ -554,7 +587,8 @@ class AsyncInvocationQueue:
             self._interrupt(event)
             raise
         finally:
-            invocation_chain.reset(token)
+            if token is not None:
+                invocation_chain.reset(token)
 
     async def _take_event(self, event: _Event) -> None:
         """A hand-off worker took an :class:`_Event`: one from the store, due (handed back by

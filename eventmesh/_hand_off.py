@@ -66,8 +66,10 @@ class HandOff(Generic[T]):
         self._waiters: deque[tuple[asyncio.Future[bool], float]] = deque()
         """Idle workers (a future resolved True to take work, False to retire) and since when,
         oldest first."""
-        self._coming = 0
-        """Workers woken or started that have not taken an item yet."""
+        self.coming = 0
+        """Workers woken or started (or yielding) that have not taken an item yet. An owner
+        may append to :attr:`ready` itself, then call :meth:`call_worker` if none is coming
+        and the workers run: what :meth:`put` does."""
         self._sweep: TimerHandle | None = None
         self.running = False
 
@@ -75,37 +77,37 @@ class HandOff(Generic[T]):
     def put(self, item: T) -> None:
         """Hand ``item`` over (it runs after the items already waiting)."""
         self.ready.append(item)
-        if not self._coming and self.running:
-            self._call_worker()
+        if not self.coming and self.running:
+            self.call_worker()
 
     def put_front(self, item: T) -> None:
         """Hand ``item`` over ahead of those waiting (work that already waited elsewhere)."""
         self.ready.appendleft(item)
-        if not self._coming and self.running:
-            self._call_worker()
+        if not self.coming and self.running:
+            self.call_worker()
 
     def requeue(self, item: T) -> None:
         """Put back an item a stop interrupted: first in line, and no worker called."""
         self.ready.appendleft(item)
 
-    def _call_worker(self) -> None:
+    def call_worker(self) -> None:
         """Wake the most recently idle worker, or start one if every worker is busy."""
         waiters = self._waiters
         while waiters:
             future, _ = waiters.pop()
             if not future.done():
                 future.set_result(True)
-                self._coming += 1
+                self.coming += 1
                 return
         if self.busy >= len(self.tasks) and len(self.tasks) < self._capacity():
-            self._coming += 1
+            self.coming += 1
             self._spawn()
 
     # -- workers -----------------------------------------------------------------------------
     def start(self) -> None:
         self.running = True
         if not self.tasks:
-            self._coming += 1
+            self.coming += 1
             self._spawn()
 
     async def stop(self) -> None:
@@ -116,7 +118,7 @@ class HandOff(Generic[T]):
             self._sweep = None
         await stop_tasks(self.tasks)
         self._waiters.clear()
-        self._coming = 0
+        self.coming = 0
 
     def _spawn(self) -> None:
         start_task(self.tasks, self._work(), f"{self.name}.worker", self._context)
@@ -131,7 +133,7 @@ class HandOff(Generic[T]):
             if not ready:
                 if coming:
                     coming = False
-                    self._coming -= 1
+                    self.coming -= 1
                 if not await self._idle():
                     tasks.discard(asyncio.current_task())
                     return
@@ -140,10 +142,10 @@ class HandOff(Generic[T]):
             item = ready.popleft()
             if coming:
                 coming = False
-                self._coming -= 1
+                self.coming -= 1
             self.busy += 1
-            if ready and not self._coming:
-                self._call_worker()  # more is waiting: the next worker comes for it
+            if ready and not self.coming:
+                self.call_worker()  # more is waiting: the next worker comes for it
             try:
                 await process(item)
             except Exception:
@@ -155,7 +157,7 @@ class HandOff(Generic[T]):
                 # On its way back to the items, as a woken worker is: nobody calls another
                 # worker for them meanwhile (one each time, to find it not needed).
                 coming = True
-                self._coming += 1
+                self.coming += 1
                 await asyncio.sleep(0)
 
     async def _idle(self) -> bool:
