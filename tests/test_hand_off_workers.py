@@ -170,3 +170,35 @@ async def test_a_worker_idle_alone_is_retired_20_s_after_a_second_one_goes_idle(
     assert counts == [2, 2, 1]
     assert workers.tasks == {gates.workers["b"]}
     await workers.stop()
+
+
+async def test_a_worker_yielding_after_a_run_of_items_counts_as_coming_back() -> None:
+    """Items that never wait, put in a burst: the worker that takes the first calls one more
+    (its own item might wait), and from then on a worker yielding every YIELD_EVERY items
+    counts as coming back, so taking the next item calls no other worker. Every item is
+    taken once, in order."""
+    from eventmesh._store_workers import YIELD_EVERY
+
+    done: list[int] = []
+    calls: list[int] = []
+
+    class Counted(HandOff[int]):
+        def call_worker(self) -> None:
+            calls.append(len(done))
+            super().call_worker()
+
+    async def process(item: int) -> None:
+        done.append(item)
+
+    workers = Counted("quick", process, capacity=lambda: 4, clock=VirtualClock(), logger=LOGGER)
+    workers.start()
+    await settle()
+    count = YIELD_EVERY * 4
+    for item in range(count):
+        workers.put(item)
+    await settle()
+    assert done == list(range(count))
+    # The put that woke the idle worker, and that worker's call for the rest: nothing more.
+    assert calls == [0, 0]
+    assert (len(workers.tasks), workers.busy, workers.coming) == (2, 0, 0)
+    await workers.stop()
