@@ -189,6 +189,12 @@ class MemoryQueueStore:
         # ``send_now`` only where it is ``send``: a subclass overriding ``send`` (to record
         # or fail calls) sees every send.
         self.sends_now = type(self).send is MemoryQueueStore.send
+        # ``receive_now`` and ``delete_now`` likewise: only where ``receive`` and ``delete``
+        # are this class's own.
+        self.takes_now = (
+            type(self).receive is MemoryQueueStore.receive
+            and type(self).delete is MemoryQueueStore.delete
+        )
         self._clock = clock
         self._queues: dict[str, _Queue] = {}
         self._closed = False
@@ -411,6 +417,19 @@ class MemoryQueueStore:
             deliveries = self._take(state, max_messages, visibility_timeout, redrive)
         return deliveries
 
+    def receive_now(
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        redrive: Redrive | None = None,
+    ) -> list[Delivery]:
+        """``receive`` without a wait, done when it returns (no coroutine): a consumer on the
+        hot path calls it first, and ``receive`` to wait only when it found nothing."""
+        return self._take(
+            self._queues.get(queue) or self._queue(queue), max_messages, visibility_timeout, redrive
+        )
+
     async def _wait(self, state: _Queue, deadline: float, wants: int) -> None:
         """Wait to be woken (see :meth:`_wake`), then take back the promise made for it."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -533,7 +552,11 @@ class MemoryQueueStore:
         )
 
     async def delete(self, queue: str, receipts: Sequence[str]) -> int:
-        state = self._queue(queue)
+        return self.delete_now(queue, receipts)
+
+    def delete_now(self, queue: str, receipts: Sequence[str]) -> int:
+        """``delete``, done when it returns (no coroutine)."""
+        state = self._queues.get(queue) or self._queue(queue)
         in_flight = state.in_flight
         deleted = 0
         grouped = False

@@ -230,7 +230,15 @@ class QueueMapping:
             self._idle += 1
             try:
                 base = len(self._pollers) <= min(INITIAL_POLLERS, self._capacity())
-                messages = await self._collect(IDLE_POLL_WAIT if base else POLL_WAIT)
+                wait = IDLE_POLL_WAIT if base else POLL_WAIT
+                if self._carried or self.batching_window:
+                    messages = await self._collect(wait)
+                else:  # _collect's common case, one coroutine less per batch
+                    messages = self._within_payload_limit(
+                        await self.queue.take_records(
+                            min(10, self.batch_size), wait, self._visibility()
+                        )
+                    )
             except Exception as exc:
                 self._idle -= 1
                 await self._outage.failed(exc)
@@ -311,7 +319,8 @@ class QueueMapping:
             if len(kept) < len(records):
                 dropped = batch.keep(kept)
                 self.filtered_out += len(dropped)
-                await queue.delete_batch(dropped.receipts)
+                if not queue.delete_now(dropped.receipts):
+                    await queue.delete_batch(dropped.receipts)
             if not batch:
                 return
         records = batch.records
@@ -357,7 +366,7 @@ class QueueMapping:
                 )
                 return
             done = self._succeeded(receipts, ids, groups, failed)
-        if done:
+        if done and not queue.delete_now(done):
             await queue.delete_batch(done)
 
     def _succeeded(

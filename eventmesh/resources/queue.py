@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 from opentelemetry import propagate
@@ -57,6 +57,7 @@ from eventmesh.backends.protocols import (
     QueueStats,
     QueueStore,
     Redrive,
+    RedrivingQueueStore,
     redrives_in_receive,
     sends_now,
 )
@@ -418,6 +419,15 @@ class Queue(Resource):
         return store.send_now if sends_now(store) else None
 
     @cached_property
+    def _immediate(self) -> _ImmediateTakes | None:
+        """The store if it receives and deletes at once (``receive_now``, ``delete_now``) and
+        redrives within the receive; None otherwise (read once)."""
+        store = self._store
+        if getattr(store, "takes_now", False) is True and redrives_in_receive(store):
+            return cast("_ImmediateTakes", store)
+        return None
+
+    @cached_property
     def _values(self) -> KeyValueStore:
         return self.context.backend.values
 
@@ -752,6 +762,21 @@ class Queue(Resource):
         """:meth:`take`, as the records of the event Lambda receives from SQS (what
         :meth:`Message.to_record` gives), built straight from the store's deliveries."""
         received = ReceivedRecords()
+        immediate = self._immediate
+        if immediate is not None:
+            # What _receive does, without its coroutines while messages are there: the store
+            # takes them at once; only an empty queue makes this wait (the general way).
+            deliveries = immediate.receive_now(
+                self.name, max_messages, visibility, self._redrive_policy()
+            )
+            if deliveries:
+                if not self._all_admitted(deliveries):
+                    deliveries = [d for d in deliveries if await self._admit(d)]
+                if deliveries:
+                    self._records(deliveries, received)
+                    return received
+            elif wait <= 0:
+                return received
         deliveries = await self._receive(max_messages, wait, visibility)
         if deliveries:
             self._records(deliveries, received)
@@ -924,6 +949,15 @@ class Queue(Resource):
         self.limit.release(deleted)
         return deleted == 1
 
+    def delete_now(self, receipt_handles: list[str]) -> bool:
+        """:meth:`delete_batch` done before it returns, if the store deletes at once: False
+        (nothing done) means "await :meth:`delete_batch`"."""
+        immediate = self._immediate
+        if immediate is None:
+            return False
+        self.limit.release(immediate.delete_now(self.name, receipt_handles))
+        return True
+
     async def delete_batch(self, receipt_handles: Sequence[str]) -> int:
         deleted = await self._store.delete(self.name, list(receipt_handles))
         self.limit.release(deleted)
@@ -970,6 +1004,18 @@ class Queue(Resource):
         )
         self.mappings.append(mapping)
         return mapping
+
+
+class _ImmediateTakes(RedrivingQueueStore, Protocol):
+    """A store that receives and deletes at once (the memory store, declaring
+    ``takes_now``): what :meth:`Queue.take_records` and :meth:`Queue.delete_now` call
+    instead of the coroutines."""
+
+    def receive_now(
+        self, queue: str, max_messages: int, visibility_timeout: float, redrive: Redrive | None
+    ) -> list[Delivery]: ...
+
+    def delete_now(self, queue: str, receipts: Sequence[str]) -> int: ...
 
 
 def _openssl_md5(data: bytes) -> Any:
