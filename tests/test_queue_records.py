@@ -236,3 +236,97 @@ async def test_a_store_whose_send_is_overridden_is_sent_to_through_it(clock: Vir
         await queue.send("text", {"kind": "general"})
         assert sent == [1, 1]
         assert len(await queue.take_records(10, 0, 30)) == 2
+
+
+RECORD_KEYS = [
+    "messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
+    "eventSource", "eventSourceARN", "awsRegion",
+]  # fmt: skip
+ATTRIBUTE_KEYS = [
+    "ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"
+]  # fmt: skip
+
+
+async def test_records_of_one_receive_are_separate_dicts_in_the_general_paths_key_order(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """Records are copies of one template: each record, and each one's attributes and
+    message attributes, is its own dict (a handler changing one changes no other), with
+    the keys in the order the general path writes them, whatever the receive counts and
+    sent times of the messages received together."""
+    queue = mesh.queue("copies")
+    async with mesh:
+        await queue.send({"n": 1})
+        await clock.advance(0.0015)
+        await queue.send({"n": 2})
+        first = await queue.take_records(1, 0, 0)  # the first message comes back at once
+        await queue.send({"n": 3})
+        batch = await queue.take_records(2, 0, 30)
+        (message,) = await queue.take(10, 0, 30)
+        await queue.send({"n": 4})
+        (later,) = (await queue.take_records(10, 0, 30)).records
+    records = batch.records
+    assert [r["body"] for r in records] == ['{"n":1}', '{"n":2}']
+    assert message.body == '{"n":3}'
+    assert [r["attributes"]["ApproximateReceiveCount"] for r in records] == ["2", "1"]
+    sent = [int(r["attributes"]["SentTimestamp"]) for r in records]
+    assert sent[1] - sent[0] == 1
+    assert records[0]["receiptHandle"] != first.records[0]["receiptHandle"]
+    assert list(message.to_record(queue.arn, queue.context.region)) == RECORD_KEYS
+    for record in [*records, later]:
+        assert list(record) == RECORD_KEYS
+        assert list(record["attributes"]) == ATTRIBUTE_KEYS
+    records[0]["attributes"]["SenderId"] = "changed"
+    records[0]["messageAttributes"]["x"] = {}
+    records[0]["eventSource"] = "changed"
+    for record in (records[1], later):
+        assert record["attributes"]["SenderId"] == "AIDAEVENTMESHLOCAL0001"
+        assert record["messageAttributes"] == {}
+        assert record["eventSource"] == "aws:sqs"
+
+
+class CountingStore(MemoryQueueStore):
+    """A memory store whose ``receive`` and ``delete`` are overridden: it receives and
+    deletes at once no more (``takes_now`` is False), and every call is seen."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock)
+        self.calls: list[str] = []
+
+    async def receive(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("receive")
+        return await super().receive(*args, **kwargs)
+
+    async def delete(self, queue: str, receipts: Sequence[str]) -> int:
+        self.calls.append("delete")
+        return await super().delete(queue, receipts)
+
+
+async def test_a_store_that_overrides_receive_or_delete_is_called_for_every_one(
+    clock: VirtualClock,
+) -> None:
+    from eventmesh.backends import Backend
+    from eventmesh.backends.memory import memory_backend
+
+    default = memory_backend(clock)
+    store = CountingStore(clock)
+    backend = Backend(
+        queues=store, logs=default.logs, values=default.values, blobs=default.blobs,
+        in_memory=True,
+    )  # fmt: skip
+    mesh = Mesh(clock=clock, storage=backend, drain_timeout=2.0)
+    assert not store.takes_now and MemoryQueueStore(clock).takes_now
+    queue = mesh.queue("seen")
+    seen: list[str] = []
+
+    @mesh.function()
+    async def consume(event: dict[str, Any], context: Context) -> None:
+        seen.extend(r["body"] for r in event["Records"])
+
+    queue.subscribe(consume)
+    async with mesh:
+        await queue.send({"n": 1})
+        await clock.advance(1)
+        assert seen == ['{"n":1}']
+        assert (await queue.stats()).total == 0
+    assert "delete" in store.calls and "receive" in store.calls
