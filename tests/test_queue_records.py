@@ -330,3 +330,56 @@ async def test_a_store_that_overrides_receive_or_delete_is_called_for_every_one(
         assert seen == ['{"n":1}']
         assert (await queue.stats()).total == 0
     assert "delete" in store.calls and "receive" in store.calls
+
+
+async def _fifo_retries_and_redrive(clock: VirtualClock, immediate: bool) -> list[Any]:
+    """A FIFO queue whose first message always fails (a partial batch response), with
+    redrive after 2 receives, a throttle-free retry and a plain failure: what the handler
+    saw, what the dead-letter queue got, and what is left."""
+    from eventmesh.backends import Backend
+    from eventmesh.backends.memory import memory_backend
+
+    default = memory_backend(clock)
+    store = MemoryQueueStore(clock) if immediate else CountingStore(clock)
+    assert store.takes_now is immediate
+    backend = Backend(
+        queues=store, logs=default.logs, values=default.values, blobs=default.blobs,
+        in_memory=True,
+    )  # fmt: skip
+    mesh = Mesh(clock=clock, storage=backend, drain_timeout=2.0)
+    queue = mesh.queue("work.fifo", max_receive_count=2, dead_letter="dead.fifo",
+                       visibility_timeout=5)  # fmt: skip
+    dead = mesh.queue("dead.fifo")
+    seen: list[Any] = []
+    failures = [True]
+
+    @mesh.function(timeout=1)
+    async def consume(event: dict[str, Any], context: Context) -> Any:
+        records = event["Records"]
+        seen.append([(r["body"], r["attributes"]["ApproximateReceiveCount"],
+                      r["attributes"]["MessageGroupId"]) for r in records])  # fmt: skip
+        if failures.pop() if failures else False:
+            raise RuntimeError("the first batch fails whole")
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records
+                                      if r["body"] == '{"n":1}']}  # fmt: skip
+
+    queue.subscribe(consume, report_batch_item_failures=True)
+    async with mesh:
+        for n, group in ((1, "a"), (2, "a"), (3, "b")):
+            await queue.send({"n": n}, group_id=group, deduplication_id=str(n))
+        await clock.advance(60)
+        left = await queue.stats()
+        moved = [m.body for m in await dead.take(10, 0, 30)]
+    return [seen, moved, left]
+
+
+async def test_the_mapping_gives_the_same_batches_on_the_immediate_and_the_general_path(
+    clock: VirtualClock,
+) -> None:
+    fast = await _fifo_retries_and_redrive(clock, True)
+    general = await _fifo_retries_and_redrive(VirtualClock(), False)
+    assert fast == general
+    seen, moved, left = fast
+    assert moved == ['{"n":1}', '{"n":2}']  # the group's later message stays behind it
+    assert left.total == 0
+    assert seen[0] == [('{"n":1}', "1", "a"), ('{"n":2}', "1", "a"), ('{"n":3}', "1", "b")]
