@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,6 +48,19 @@ def _losetup() -> str:
     """Every bound loop device and its backing file (``losetup -a``)."""
     done = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=True)
     return done.stdout
+
+
+def _losetup_once_gone(backing: str, within: float = 10.0) -> str:
+    """``losetup -a`` once no device is backed by ``backing``, or at ``within`` seconds.
+
+    A mounted device is unmounted lazily (``MNT_DETACH``) and frees itself when the kernel
+    lets its filesystem go, a moment after the unmount returns on a loaded machine."""
+    deadline = time.monotonic() + within
+    bound = _losetup()
+    while backing in bound and time.monotonic() < deadline:
+        time.sleep(0.05)
+        bound = _losetup()
+    return bound
 
 
 def _source_of(mount_point: Path) -> str:
@@ -215,7 +229,7 @@ def test_stale_loop_devices_and_mounts_of_dead_meshes_are_removed(tmp_path: Path
     assert f"({tmp_path}/dead-unmounted/" in bound
     try:
         assert sweep_stale(caps) >= 2
-        bound = _losetup()
+        bound = _losetup_once_gone(f"({tmp_path}/dead-mounted/")
         assert f"({tmp_path}/dead-mounted/" not in bound
         assert f"({tmp_path}/dead-unmounted/" not in bound
         assert str(tmp_path / "dead-mounted" / "tmp") not in mount_points()
