@@ -299,3 +299,28 @@ async def test_send_now_stores_the_message_send_would_field_for_field(clock: Vir
     store.send_now("q", b"plain", {})
     third, fourth = list(store._queue("q").fresh)[2:]
     assert _slots(fourth) == {**_slots(third), "attributes": {}}
+
+
+async def test_a_plain_sender_stores_the_message_send_would_field_for_field(
+    clock: VirtualClock,
+) -> None:
+    """The sender bound to a queue (no delay, no group) stores what the general send does,
+    slot for slot, takes the next sequence and id, and wakes a waiting receiver."""
+    store = MemoryQueueStore(clock)
+    attributes = {"traceparent": "00-1-2-01"}
+    (general,) = await store.send("q", [OutgoingMessage(b'{"x":1}', attributes)])
+    plain = store.plain_sender("q")
+    plain_id = plain(b'{"x":1}', attributes)
+    first, second = store._queue("q").fresh
+    assert first.message_id == general and second.message_id == plain_id != general
+    assert second.sequence == first.sequence + 1
+    assert _slots(second) == _slots(first)
+    assert type(second) is type(first)
+    # A purge replaces the queue's structures: the bound sender still sends to the queue.
+    assert await store.purge("q", clock.time() + 1) == 2
+    waiting = asyncio.create_task(store.receive("q", 10, 5, wait=20))
+    await clock.advance(1)
+    plain(b"after", {})
+    (delivery,) = await waiting
+    assert delivery.body == b"after" and delivery.receive_count == 1
+    assert clock.now() == 1  # woken by the send, not by the end of its long poll

@@ -1045,3 +1045,38 @@ async def test_a_number_written_with_many_leading_zeros_is_its_value(mesh: Mesh)
     async with mesh:
         await queue.send("x", {"n": {"DataType": "Number", "StringValue": number}})
         assert (await queue.stats()).total == 1
+
+
+async def test_the_plain_send_keeps_backpressure_the_queue_delay_and_the_general_message(
+    mesh: Mesh, clock: VirtualClock
+) -> None:
+    """A JSON object to a standard queue takes the store's sender bound to the queue: at
+    max_pending it refuses having stored nothing (timeout=0) or waits for room; a delay given
+    to the queue later applies to the next sends; what it stores is received as the general
+    path's message is (an attribute forces that path)."""
+    queue = mesh.queue("plain", max_pending=2)
+    async with mesh:
+        await queue.send({"n": 1})
+        await queue.send({"n": 2}, {"k": "v"})  # the general path
+        with pytest.raises(BackpressureError):
+            await queue.send({"n": 3}, timeout=0)
+        waiting = asyncio.create_task(queue.send({"n": 3}))
+        await clock.advance(0)
+        assert not waiting.done() and (await queue.stats()).total == 2
+        first, second = await queue.receive(10)
+        assert (first.body, second.body) == ('{"n":1}', '{"n":2}')
+        assert first.md5_of_body == hashlib.md5(b'{"n":1}').hexdigest()
+        assert first.attributes == second.attributes  # sent and received at the same times
+        assert first.attributes["ApproximateReceiveCount"] == "1"
+        assert first.message_attributes == {} != second.message_attributes
+        assert await queue.delete_batch([first.receipt_handle]) == 1
+        await waiting
+        queue.delay = 5.0  # as SetQueueAttributes does
+        await queue.delete(second.receipt_handle)
+        await queue.send({"n": 4})
+        (third,) = await queue.receive(10)
+        assert third.body == '{"n":3}'
+        assert await queue.receive(10) == []  # {"n": 4} is delayed
+        await clock.advance(5)
+        (fourth,) = await queue.receive(10)
+        assert fourth.body == '{"n":4}'

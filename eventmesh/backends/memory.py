@@ -14,7 +14,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from types import MappingProxyType
 
@@ -258,6 +258,46 @@ class MemoryQueueStore:
             elif not state.wake_due and len(state.fresh) + len(state.returned) > state.promised:
                 self._wake_soon(state)
         return message_id
+
+    def plain_sender(self, queue: str) -> Callable[[bytes, Mapping[str, str]], str]:
+        """A sender bound to ``queue``: ``send_now(queue, body, attributes)`` (no delay, no
+        group) with the queue's state, id and sequence generators resolved once, not per
+        message. Only for a store that declares ``sends_now`` (its ``send`` is its own)."""
+        # The state is never replaced (a store keeps a queue's state for good); its ``fresh``
+        # and ``returned`` are, by a purge or a compaction: read from the state each time.
+        state = self._queue(queue)
+        next_id = self._next_id
+        sequence = self._sequence
+        clock = self._clock
+        wake_soon = self._wake_soon
+
+        def send(body: bytes, attributes: Mapping[str, str]) -> str:
+            # _store and _Message's __init__, inline, for a message visible at once: the
+            # same fields (a test compares every slot with the general path's).
+            message = _new_message(_Message)
+            message.message_id = message_id = next_id()
+            message.receipt = ""
+            message.body = b"%b" % body  # _own, inline
+            message.attributes = attributes
+            message.receive_count = 0
+            message.sent_at = clock.time()
+            message.first_received_at = 0.0
+            message.group_id = None
+            message.dead_lettered = False
+            message.sequence = next(sequence)
+            message.visible_at = 0.0
+            message.in_flight = False
+            message.deleted = False
+            state.fresh.append(message)
+            if (
+                state.waiters
+                and not state.wake_due
+                and len(state.fresh) + len(state.returned) > state.promised
+            ):
+                wake_soon(state)
+            return message_id
+
+        return send
 
     def _store(
         self,

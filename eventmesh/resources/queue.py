@@ -419,6 +419,19 @@ class Queue(Resource):
         return store.send_now if sends_now(store) else None
 
     @cached_property
+    def _plain_send(self) -> Callable[[bytes, Mapping[str, str]], str] | None:
+        """The store's sender bound to this queue for a message with no delay and no group
+        (``plain_sender``), if it stores at once and offers one; None for a FIFO queue and
+        any other store (read once)."""
+        store = self._store
+        if self.fifo or not sends_now(store):
+            return None
+        plain_sender = getattr(store, "plain_sender", None)
+        return (
+            None if plain_sender is None else cast("_PlainSenders", store).plain_sender(self.name)
+        )
+
+    @cached_property
     def _immediate(self) -> _ImmediateTakes | None:
         """The store if it receives and deletes at once (``receive_now``, ``delete_now``) and
         redrives within the receive; None otherwise (read once)."""
@@ -542,6 +555,23 @@ class Queue(Resource):
             if len(data) > MAX_MESSAGE_BYTES:
                 raise PayloadError(f"message of {len(data)} bytes is over SQS's 1 MiB limit")
             stored = self._trace_context() if self.context.telemetry.tracing else _NO_ATTRIBUTES
+            if not self.delay and (plain := self._plain_send) is not None:
+                # No delay of the queue's own, and a store that stores at once: its sender
+                # bound to this queue. limit.try_acquire() inline, as below.
+                limit = self.limit
+                calls = limit._calls + 1
+                if calls % YIELD_EVERY and (
+                    (most := limit.limit) is None or (limit.pending < most and not limit._waiters)
+                ):
+                    limit._calls = calls
+                    limit.pending += 1
+                else:
+                    await limit.acquire(timeout)
+                try:
+                    return plain(data, stored)
+                except BaseException:
+                    limit.release()
+                    raise
             wait, group, dedup_key = self.delay, None, None
         else:
             outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
@@ -1026,6 +1056,13 @@ class Queue(Resource):
         )
         self.mappings.append(mapping)
         return mapping
+
+
+class _PlainSenders(Protocol):
+    """A store with a sender bound to one queue for a message with no delay and no group
+    (the memory store): what :meth:`Queue.send` calls for the common send."""
+
+    def plain_sender(self, queue: str) -> Callable[[bytes, Mapping[str, str]], str]: ...
 
 
 class _ImmediateTakes(RedrivingQueueStore, Protocol):
