@@ -54,7 +54,9 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextvars
 import hashlib
+import inspect
 import itertools
 import logging
 import re
@@ -66,15 +68,16 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import INTERNAL_WAIT, check_timeout, task_context
+from eventmesh._callbacks import contained
 from eventmesh._errors import (
     BackpressureError,
     ConfigurationError,
     EventMeshError,
     PayloadError,
 )
-from eventmesh._function import Function, is_async_callable
+from eventmesh._function import Function, FunctionTarget, is_async_callable
 from eventmesh._ids import IsoTimes, RequestIds
-from eventmesh._invoker import invocation_chain
+from eventmesh._invoker import EncodedEvent, invocation_chain
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import check_mapping, check_text, json_bytes
@@ -82,8 +85,16 @@ from eventmesh.delivery.durable import DeliveryQueue, StoredDelivery
 from eventmesh.delivery.errors import DeliveryError, classify
 from eventmesh.delivery.http import require_httpx
 from eventmesh.delivery.retry import AWS_MANAGED_POLICY, HTTP_DEFAULT_POLICY, DeliveryPolicy, GiveUp
-from eventmesh.delivery.target import Outgoing, Target, UnresolvedTarget, resolve_target
+from eventmesh.delivery.target import (
+    Outgoing,
+    Target,
+    UnresolvedTarget,
+    accepts_encoded_events,
+    resolve_target,
+)
 from eventmesh.delivery.targets import KINDS
+from eventmesh.delivery.targets.callable import CallableTarget
+from eventmesh.delivery.targets.function import FunctionDelivery
 from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import FilterPolicy
 from eventmesh.resources._base import Resource
@@ -358,6 +369,17 @@ def _members(fields: Mapping[str, Any]) -> bytes:
     return orjson.dumps(fields)[1:-1]
 
 
+def _makes_coroutine(call: Any) -> bool:
+    """Whether calling ``call`` does nothing but make a coroutine: an ``async def`` function or
+    method, or an object whose ``__call__`` is one (not a partial, nor a function only marked
+    as a coroutine function, which may run code, and raise, when called)."""
+    if not (inspect.isfunction(call) or inspect.ismethod(call)):
+        call = getattr(call, "__call__", None)  # noqa: B004 - a callable object's method
+        if not (inspect.isfunction(call) or inspect.ismethod(call)):
+            return False
+    return bool(call.__code__.co_flags & inspect.CO_COROUTINE)
+
+
 def _signature(
     message_id: str, message: str, subject: str | None, timestamp: str, topic_arn: str
 ) -> str:
@@ -416,6 +438,14 @@ class Subscription:
         self.filter_policy = filter_policy
         self.raw_message_delivery = bool(raw_message_delivery)
         self._target: Target | None = None
+        self.function: FunctionTarget | None = None
+        """The function a Lambda subscription invokes with its event's JSON as it is, when the
+        mesh takes encoded events (the publisher's fast path, see :meth:`Topic._fan_out`);
+        None for any other subscriber, which gets :meth:`attempt`."""
+        self.call: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        """A callable subscriber whose call only makes a coroutine (an ``async def`` function
+        or method, or an object whose ``__call__`` is one), which a background delivery calls
+        itself (see :meth:`Topic._deliver`); None for any other, which gets :meth:`attempt`."""
         self.protocol: SubscriptionProtocol = self._protocol(target)
         self._given_policy = delivery_policy
         self._check_settings()
@@ -567,6 +597,11 @@ class Subscription:
                 "standard queues"
             )
         self._target = resolved
+        context = self.topic.context
+        if isinstance(resolved, FunctionDelivery) and accepts_encoded_events(context):
+            self.function = resolved.function
+        elif isinstance(resolved, CallableTarget) and _makes_coroutine(resolved.call):
+            self.call = resolved.call
 
     def accepts(self, notification: Notification) -> bool:
         policy = self.filter_policy
@@ -926,7 +961,8 @@ class Topic(Resource):
                 f"message of {size} bytes (with its attributes) is over SNS's 256 KB limit"
             )
         limit = self.limit
-        await limit.acquire(timeout)  # held while the deliveries are handed out
+        if not limit.try_acquire():
+            await limit.acquire(timeout)  # held while the deliveries are handed out
         try:
             return await self._fan_out(text, subject, encoded)
         finally:
@@ -949,11 +985,16 @@ class Topic(Resource):
         stored: list[tuple[str, bytes]] = []
         body: bytes | None = None
         cancelled: asyncio.CancelledError | None = None
+        invoke = self.context.invoke_async
+        spawn: Callable[..., asyncio.Task[None]] | None = None
+        name = ""
+        context: contextvars.Context | None = None
+        shared = attributes = b""  # a Lambda event's shared members, once a function needs them
         for subscription in list(self.subscriptions):
             confirmation = subscription.confirmation
             if confirmation is not None and not await confirmation.deliverable():
                 continue  # pending confirmation, or unsubscribed through its URL
-            if not subscription.accepts(notification):
+            if subscription.filter_policy is not None and not subscription.accepts(notification):
                 subscription.filtered_out += 1
                 self.filtered_out += 1
                 continue
@@ -967,7 +1008,26 @@ class Topic(Resource):
                 # (no task per delivery), and retry in the background only if that failed;
                 # a full one is waited for in the background, not by the publisher.
                 try:
-                    await subscription.attempt(notification, timeout=0.0)
+                    function = subscription.function
+                    if function is not None:
+                        # The hot path: what subscription.attempt does for a function, with
+                        # no Outgoing and no target's frame between (tests hold them equal).
+                        if not shared:
+                            shared, attributes = notification.lambda_parts()
+                        event = EncodedEvent(
+                            b"".join(
+                                (
+                                    subscription._lambda_open,
+                                    shared,
+                                    subscription._lambda_unsubscribe,
+                                    attributes,
+                                    b"}}]}",
+                                )
+                            )
+                        )
+                        await invoke(function, event, trigger="pubsub", timeout=0.0)
+                    else:
+                        await subscription.attempt(notification, timeout=0.0)
                 except BackpressureError:
                     pass
                 except asyncio.CancelledError as exc:
@@ -981,13 +1041,18 @@ class Topic(Resource):
                         continue
                 else:
                     subscription.attempts += 1
-                    self._delivered(subscription)
+                    subscription.delivered += 1
+                    self.delivered += 1
                     continue
-            # create_task copies the current context: the delivery keeps the publisher's trace.
-            task = asyncio.create_task(
+            if spawn is None:  # the first delivery of this publication in the background
+                spawn = asyncio.get_running_loop().create_task
+                name = f"sns.{self.name}.{message_id}"
+                context = task_context()  # None (a copy of the current one) stays None
+            # A task copies the context: the delivery keeps the publisher's trace.
+            task = spawn(
                 self._deliver(subscription, notification),
-                name=f"sns.{self.name}.{message_id}",
-                context=task_context(),
+                name=name,
+                context=context if context is None else task_context(),
             )
             self._deliveries[task] = subscription
             task.add_done_callback(self._deliveries.pop)
@@ -1014,13 +1079,20 @@ class Topic(Resource):
         """A first attempt in memory; a retry waits in the store (see :meth:`_retry`)."""
         handed_off = False
         try:
-            await subscription.attempt(notification)
+            call = subscription.call
+            if call is None:
+                await subscription.attempt(notification)
+            else:
+                # What the callable's target does (tests hold them equal), without its frames:
+                # a new envelope, the coroutine awaited contained (see eventmesh._callbacks).
+                await contained(call(subscription.envelope(notification)))
         except Exception as exc:
             subscription.attempts += 1
             handed_off = await self._retry(subscription, notification, exc, 0, None)
         else:
             subscription.attempts += 1
-            self._delivered(subscription)
+            subscription.delivered += 1
+            self.delivered += 1
         finally:
             if not handed_off:
                 self.limit.release()
