@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from eventmesh import BackendError, Context, Mesh, Telemetry
+from eventmesh.patterns import FilterPolicy
 from eventmesh.resources.topic import Subscription, Topic
 from eventmesh.testing import VirtualClock
 
@@ -362,3 +363,82 @@ async def test_only_a_callable_whose_call_just_makes_a_coroutine_is_called_direc
         await topic.publish("m")
         await clock.advance(0)
     assert (subscription.delivered, len(got)) == (1, 1)
+
+
+# -- filter policies: each distinct one evaluated once per publication -----------------------
+async def test_each_distinct_filter_policy_is_evaluated_once_per_publication(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three subscriptions share one policy (written in two key orders), a fourth has its
+    own: a publication evaluates two policies, and each subscription still gets what its
+    policy accepts."""
+    evaluated: list[str] = []
+    real = FilterPolicy.matches
+
+    def counting(policy: FilterPolicy, message: Any) -> bool:
+        evaluated.append(policy.scope)
+        return real(policy, message)
+
+    monkeypatch.setattr(FilterPolicy, "matches", counting)
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    got: dict[str, list[str]] = {"a": [], "b": [], "c": [], "d": []}
+
+    def recorder(name: str) -> Any:
+        async def record(envelope: dict[str, Any]) -> None:
+            got[name].append(envelope["Message"])
+
+        return record
+
+    topic = mesh.topic("alerts")
+    shared = {"colour": ["red"], "size": [{"numeric": [">", 1]}]}
+    reordered = {"size": [{"numeric": [">", 1]}], "colour": ["red"]}
+    topic.subscribe(recorder("a"), filter_policy=shared)
+    topic.subscribe(recorder("b"), filter_policy=reordered)
+    topic.subscribe(recorder("c"), filter_policy=FilterPolicy(shared))
+    topic.subscribe(
+        recorder("d"), filter_policy={"colour": ["red"]}, filter_policy_scope="MessageBody"
+    )
+    async with mesh:
+        await topic.publish('{"colour": "red"}', attributes={"colour": "red", "size": 2})
+        assert sorted(evaluated) == ["MessageAttributes", "MessageBody"]
+        await topic.publish('{"colour": "blue"}', attributes={"colour": "red", "size": 1})
+        await clock.advance(0)
+    assert got == {
+        "a": ['{"colour": "red"}'],
+        "b": ['{"colour": "red"}'],
+        "c": ['{"colour": "red"}'],
+        "d": ['{"colour": "red"}'],
+    }
+    assert len(evaluated) == 4
+    assert [s.filtered_out for s in topic.subscriptions] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("message", "accepted"),
+    [
+        ('{"n": 5}', True),
+        ('{"n": 1}', False),
+        ("[1, 2]", False),  # JSON, not an object
+        ('"n"', False),
+        ("not json", False),
+        ("[" * 100_000, False),  # nested past what json reads
+        ('{"n": 5, "n": 1}', False),  # json keeps the last of two equal keys
+    ],
+)
+async def test_a_body_policy_reads_the_message_parsed_once_as_a_policy_would(
+    clock: VirtualClock, message: str, accepted: bool
+) -> None:
+    policy = FilterPolicy({"n": [{"numeric": [">", 2]}]}, "MessageBody")
+    assert policy.matches(message) is accepted  # the policy reading the text itself
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    got: list[str] = []
+
+    async def record(envelope: dict[str, Any]) -> None:
+        got.append(envelope["Message"])
+
+    topic = mesh.topic("alerts")
+    topic.subscribe(record, filter_policy=policy)
+    async with mesh:
+        await topic.publish(message)
+        await clock.advance(0)
+    assert got == ([message] if accepted else [])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,7 @@ MAX_SUBJECT_LENGTH = 100
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _RESERVED_PREFIXES = ("aws.", "amazon.")
 _DATA_TYPES = ("String", "Number", "Binary")
+_UNREAD: Any = object()
 
 
 def attribute_size(encoded: Mapping[str, Mapping[str, str]]) -> int:
@@ -123,6 +125,7 @@ class Notification:
         "_envelope_fields",
         "_envelope_parts",
         "_lambda_parts",
+        "_policy_body",
         "_signature",
         "_signed",
         "attributes",
@@ -158,6 +161,7 @@ class Notification:
         self._lambda_parts: tuple[bytes, bytes] | None = None
         self._envelope_fields: dict[str, str] | None = None
         self._envelope_parts: tuple[bytes, bytes] | None = None
+        self._policy_body: Any = _UNREAD
 
     @property
     def signature(self) -> str:
@@ -194,6 +198,19 @@ class Notification:
             }
             for name, value in self.attributes.items()
         }
+
+    def policy_body(self) -> Any:
+        """The message as a ``MessageBody`` filter policy reads it, parsed once for every
+        policy of the publication (with :mod:`json`, as a policy parses a text): the object,
+        or the text itself when it is not a JSON object (which a policy then refuses)."""
+        body = self._policy_body
+        if body is _UNREAD:
+            try:
+                parsed = json.loads(self.message)
+            except (ValueError, RecursionError):  # as FilterPolicy.matches reads a text
+                parsed = None
+            body = self._policy_body = parsed if isinstance(parsed, Mapping) else self.message
+        return body
 
     def lambda_parts(self) -> tuple[bytes, bytes]:
         """The JSON members of a Lambda event's ``Sns`` object that every subscriber

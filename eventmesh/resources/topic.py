@@ -57,6 +57,7 @@ import contextvars
 import hashlib
 import inspect
 import itertools
+import json
 import logging
 import re
 import uuid
@@ -201,6 +202,9 @@ class Subscription:
         self._lambda_unsubscribe = b',"UnsubscribeUrl":' + orjson.dumps(self.unsubscribe_url) + b","
         self._envelope_unsubscribe = b',"UnsubscribeURL":' + orjson.dumps(self.unsubscribe_url)
         self.filter_policy = filter_policy
+        self.policy_key = _policy_key(filter_policy)
+        """Equal for subscriptions whose policies are equal: a publication evaluates each
+        distinct policy once (None: no policy)."""
         self.raw_message_delivery = bool(raw_message_delivery)
         self._target: Target | None = None
         self.function: FunctionTarget | None = None
@@ -373,7 +377,7 @@ class Subscription:
         if policy is None:
             return True
         if policy.scope == "MessageBody":
-            return policy.matches(notification.message)
+            return policy.matches(notification.policy_body())
         return policy.matches(notification.attributes)
 
     # -- what subscribers get ----------------------------------------------------------------
@@ -751,6 +755,7 @@ class Topic(Resource):
         body: bytes | None = None
         cancelled: asyncio.CancelledError | None = None
         invoke = self.context.invoke_async
+        verdicts: dict[str, bool] = {}
         spawn: Callable[..., asyncio.Task[None]] | None = None
         name = ""
         context: contextvars.Context | None = None
@@ -759,10 +764,16 @@ class Topic(Resource):
             confirmation = subscription.confirmation
             if confirmation is not None and not await confirmation.deliverable():
                 continue  # pending confirmation, or unsubscribed through its URL
-            if subscription.filter_policy is not None and not subscription.accepts(notification):
-                subscription.filtered_out += 1
-                self.filtered_out += 1
-                continue
+            key = subscription.policy_key
+            if key is not None:
+                # Each distinct policy is evaluated once per publication.
+                accepted = verdicts.get(key)
+                if accepted is None:
+                    accepted = verdicts[key] = subscription.accepts(notification)
+                if not accepted:
+                    subscription.filtered_out += 1
+                    self.filtered_out += 1
+                    continue
             if self._durable:
                 # On durable storage every delivery is stored first: a crash loses none.
                 body = body or self._body(notification)
@@ -1038,6 +1049,13 @@ class Topic(Resource):
     async def pending(self) -> int:
         """Deliveries under way; those waiting to retry are not waited for by a drain."""
         return len(self._deliveries) + await self._retries.pending()
+
+
+def _policy_key(policy: FilterPolicy | None) -> str | None:
+    """The same text for equal policies (their JSON with sorted keys, and their scope)."""
+    if policy is None:
+        return None
+    return json.dumps([policy.scope, policy.source], sort_keys=True)
 
 
 def _policy_source(policy: FilterPolicy | None) -> Any:
