@@ -323,6 +323,34 @@ async def test_unsubscribing_cancels_a_callables_delivery_under_way(
     assert (subscription.attempts, subscription.delivered) == (0, 0)
 
 
+async def test_a_delivery_cancelled_before_it_started_gives_its_place_back(
+    clock: VirtualClock, path: str
+) -> None:
+    """Unsubscribing while a callable's delivery has not run yet cancels it before it
+    starts: it leaves the topic's pending work and gives back its place under max_pending."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False), drain_timeout=2.0)
+    calls = 0
+
+    async def callback(envelope: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+
+    topic = mesh.topic("alerts", max_pending=2)
+    subscription = topic.subscribe(callback)
+    async with mesh:
+        choose(topic, path)
+        await topic.publish("m")
+        assert (await topic.pending(), topic.limit.pending) == (1, 1)
+        await topic.unsubscribe(subscription)  # before the loop ran the delivery
+        assert (await topic.pending(), topic.limit.pending) == (0, 0)
+        topic.subscribe(callback)
+        for _ in range(3):
+            await topic.publish("m", timeout=0)  # room for all: none was lost
+            await clock.advance(0)
+        assert (await topic.pending(), topic.limit.pending) == (0, 0)
+    assert calls == 3
+
+
 # -- which callables take the fast path ------------------------------------------------------
 async def plain(envelope: dict[str, Any]) -> None:
     return None

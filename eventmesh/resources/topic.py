@@ -533,7 +533,8 @@ class Topic(Resource):
         self.limit = context.pending_limit("topic", name, settings.get("max_pending"), stored=False)
         self.subscriptions: list[Subscription] = []
         self._routes: dict[str, Subscription] = {}
-        # First attempts under way in the background, with their subscription.
+        # First attempts under way in the background, with their subscription: each one
+        # leaves as it ends, or at unsubscribe and stop if it was cancelled before it started.
         self._deliveries: dict[asyncio.Task[None], Subscription] = {}
         self._retries = DeliveryQueue(
             f"eventmesh.topic.{name}",
@@ -692,6 +693,7 @@ class Topic(Resource):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._forget(tasks)
         await subscription.close()
 
     # -- publishing --------------------------------------------------------------------------
@@ -830,8 +832,7 @@ class Topic(Resource):
                 name=name,
                 context=context if context is None else task_context(),
             )
-            self._deliveries[task] = subscription
-            task.add_done_callback(self._deliveries.pop)
+            self._deliveries[task] = subscription  # until _deliver ends (see _forget)
             self.limit.add()
         if stored:
             for _ in stored:
@@ -852,7 +853,8 @@ class Topic(Resource):
 
     # -- delivering --------------------------------------------------------------------------
     async def _deliver(self, subscription: Subscription, notification: Notification) -> None:
-        """A first attempt in memory; a retry waits in the store (see :meth:`_retry`)."""
+        """A first attempt in memory; a retry waits in the store (see :meth:`_retry`).
+        Run as a task of its own, which it takes out of ``_deliveries`` as it ends."""
         handed_off = False
         try:
             call = subscription.call
@@ -870,7 +872,16 @@ class Topic(Resource):
             subscription.delivered += 1
             self.delivered += 1
         finally:
+            # In the task's own frame, not in a done callback (a second callback per delivery).
+            self._deliveries.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             if not handed_off:
+                self.limit.release()
+
+    def _forget(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Deliveries that ended (cancelled) without running, so never left ``_deliveries``
+        nor gave their place back: they do now."""
+        for task in tasks:
+            if self._deliveries.pop(task, None) is not None:
                 self.limit.release()
 
     async def _retry(
@@ -1039,6 +1050,7 @@ class Topic(Resource):
         self.delivery_failures += await abandon_deliveries(
             set(self._deliveries), 0, f"topic {self.name}", logger
         )
+        self._forget([task for task in self._deliveries if task.done()])
         await self._retries.stop()
         self.delivery_failures += await self._retries.report_at_stop(
             f"topic {self.name}", self._durable, logger
