@@ -535,7 +535,8 @@ class Topic(Resource):
         self._routes: dict[str, Subscription] = {}
         # First attempts under way in the background, with their subscription: each one
         # leaves as it ends, or at unsubscribe and stop if it was cancelled before it started.
-        self._deliveries: dict[asyncio.Task[None], Subscription] = {}
+        # (A publication makes at most one per subscription: the pair is the key.)
+        self._deliveries: dict[tuple[Subscription, Notification], asyncio.Task[None]] = {}
         self._retries = DeliveryQueue(
             f"eventmesh.topic.{name}",
             lambda: context.backend.queues,
@@ -686,7 +687,7 @@ class Topic(Resource):
             return
         self.subscriptions.remove(subscription)
         self._routes.pop(subscription.route, None)
-        tasks = [task for task, owner in self._deliveries.items() if owner is subscription]
+        tasks = [task for (owner, _), task in self._deliveries.items() if owner is subscription]
         if subscription.confirmation is not None:
             tasks += self._confirmations.of(subscription.confirmation)
         for task in tasks:
@@ -832,7 +833,7 @@ class Topic(Resource):
                 name=name,
                 context=context if context is None else task_context(),
             )
-            self._deliveries[task] = subscription  # until _deliver ends (see _forget)
+            self._deliveries[subscription, notification] = task  # until _deliver ends
             self.limit.add()
         if stored:
             for _ in stored:
@@ -873,15 +874,17 @@ class Topic(Resource):
             self.delivered += 1
         finally:
             # In the task's own frame, not in a done callback (a second callback per delivery).
-            self._deliveries.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._deliveries.pop((subscription, notification), None)
             if not handed_off:
                 self.limit.release()
 
     def _forget(self, tasks: list[asyncio.Task[Any]]) -> None:
         """Deliveries that ended (cancelled) without running, so never left ``_deliveries``
         nor gave their place back: they do now."""
-        for task in tasks:
-            if self._deliveries.pop(task, None) is not None:
+        ended = set(tasks)
+        for key, task in list(self._deliveries.items()):
+            if task in ended:
+                del self._deliveries[key]
                 self.limit.release()
 
     async def _retry(
@@ -1048,9 +1051,9 @@ class Topic(Resource):
             del self._sns_endpoints.topics[self.arn]
         await self._confirmations.stop()
         self.delivery_failures += await abandon_deliveries(
-            set(self._deliveries), 0, f"topic {self.name}", logger
+            set(self._deliveries.values()), 0, f"topic {self.name}", logger
         )
-        self._forget([task for task in self._deliveries if task.done()])
+        self._forget([task for task in self._deliveries.values() if task.done()])
         await self._retries.stop()
         self.delivery_failures += await self._retries.report_at_stop(
             f"topic {self.name}", self._durable, logger
