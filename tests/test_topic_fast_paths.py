@@ -8,7 +8,9 @@ test runs a story both ways (``fast`` or ``general``: the fast paths turned off 
 resolved the subscriptions) and expects the same events, counters and logs: a plain
 delivery, a subject and attributes, a function at its limit (the delivery waits in the
 background), a server-side failure (retried from the store), a client-side one (not
-retried), a recursion stopped, tracing on, a callable that fails or exits. Time is a
+retried), a recursion stopped, tracing on, a callable that fails or exits, a delivery
+cancelled before or while it runs. Then: each distinct filter policy is evaluated once per
+publication, and a body policy reads the message as the policy itself would. Time is a
 VirtualClock.
 """
 
