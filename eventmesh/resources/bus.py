@@ -117,10 +117,10 @@ from eventmesh._errors import (
     EventMeshError,
     PayloadError,
 )
-from eventmesh._function import Function, is_async_callable
+from eventmesh._function import Function, FunctionTarget, is_async_callable
 from eventmesh._ids import IsoTimes, RequestIds
 from eventmesh._jsonpath import JsonPath, json_path
-from eventmesh._pattern_index import PatternIndex
+from eventmesh._pattern_index import MISSING, PatternIndex
 from eventmesh._redact import RedactingFilter, redact_text, redact_url
 from eventmesh._tasks import abandon_deliveries
 from eventmesh._validation import json_bytes, text_bytes
@@ -128,9 +128,16 @@ from eventmesh.delivery.durable import DeliveryQueue, StoredDelivery
 from eventmesh.delivery.errors import DeliveryError, classify
 from eventmesh.delivery.http import require_httpx
 from eventmesh.delivery.retry import BackoffPolicy, GiveUp, backoff_delay
-from eventmesh.delivery.target import Outgoing, UnresolvedTarget, resolve_target
+from eventmesh.delivery.target import (
+    EncodedEvent,
+    Outgoing,
+    UnresolvedTarget,
+    accepts_encoded_events,
+    resolve_target,
+)
 from eventmesh.delivery.target import Target as DeliveryTarget
 from eventmesh.delivery.targets import KINDS
+from eventmesh.delivery.targets.function import FunctionDelivery
 from eventmesh.delivery.targets.queue import QueueTarget
 from eventmesh.patterns import Pattern
 from eventmesh.resources._base import Resource
@@ -194,6 +201,11 @@ _ARCHIVE_SHARD = "archive"
 _LOCAL_HAND_OFF = frozenset(("lambda", "sqs", "sns", "kinesis", "events"))
 """Targets that take a delivery at once unless full: a first attempt is made inline."""
 _MISSING: Any = object()
+_dumps = orjson.dumps
+_SURE_FRACTION = 0.999999
+"""Below this fraction of a second, a time is written as its whole second (see IsoTimes)."""
+_MAX_HEADINGS = 4096
+"""Pairs of source and detail-type whose encoded text a bus keeps (then it starts over)."""
 
 TargetKind: TypeAlias = Literal["lambda", "sqs", "sns", "kinesis", "events", "http", "callable"]
 _TARGET_KINDS = frozenset(("lambda", "sqs", "sns", "kinesis", "events", "http", "callable"))
@@ -560,6 +572,9 @@ class RuleTarget:
         self.kind: TargetKind | None = spec.kind
         self._target: DeliveryTarget | None = None
         self._dead_letter: Queue | None = None
+        self._function: FunctionTarget | None = None
+        """A function that takes the event's JSON as it is (no input of the target's own):
+        the bus invokes it itself, as the function's target would (see :meth:`attempt`)."""
         if self.kind == "http":
             rule.bus.context.egress.check_literal(str(spec.target))
         self.attempts = 0
@@ -592,6 +607,12 @@ class RuleTarget:
             )
         self._target = resolved
         self._dead_letter = self._find_dead_letter()
+        spec = self.spec
+        plain = spec.input is None and spec.input_path is None and spec.input_transformer is None
+        if plain and type(resolved) is FunctionDelivery and accepts_encoded_events(self.context):
+            self._function = resolved.function
+        else:
+            self._function = None
 
     def _find_dead_letter(self) -> Queue | None:
         spec = self.spec.dead_letter
@@ -642,9 +663,21 @@ class RuleTarget:
     def attempt(self, event: _Event, timeout: float = INTERNAL_WAIT) -> Awaitable[Any]:
         """Deliver once (awaited by the caller); raises on failure. A target at its limit is
         waited for up to ``timeout`` (then the attempt counts as throttled and is retried)."""
+        function = self._function
+        if function is not None:
+            return self.invoke(function, event, timeout)
         target = self._target
         assert target is not None, "resolve() runs before any delivery"
         return target.deliver(self._outgoing(event, self.spec._payload(event, self.rule)), timeout)
+
+    def invoke(self, function: FunctionTarget, event: _Event, timeout: float) -> Awaitable[str]:
+        """An Event invocation of this target's function with the event's JSON as it is:
+        what :class:`~eventmesh.delivery.targets.function.FunctionDelivery` does with the
+        event's :class:`Outgoing` (JSON eventmesh encoded, trigger ``pubsub``), without
+        making one."""
+        return self.rule.bus.context.invoke_async(
+            function, EncodedEvent(event.data), trigger="pubsub", timeout=timeout
+        )
 
     def _outgoing(self, event: _Event, payload: _Payload) -> Outgoing:
         kind = self.kind
@@ -682,38 +715,70 @@ class RuleTarget:
 
 # -- events ----------------------------------------------------------------------------------
 class _Event:
-    """An event as the bus carries it: the envelope, its JSON, and what travels beside it.
+    """An event as the bus carries it: its JSON, the envelope, and what travels beside it.
 
     ``ingestion_time``: the mesh clock's wall time when the bus took the event in (for
     ``max_event_age`` and ``<aws.events.event.ingestion-time>``); ``hops``: the buses the
-    event went through before this one (a bus never takes it twice).
+    event went through before this one (a bus never takes it twice). ``source`` and
+    ``detail_type`` are the envelope's values there (:data:`MISSING` where it has none), what
+    the rule index looks up.
+
+    An event put on the bus is made as its JSON only: ``envelope`` (the same value, a fresh
+    object) is parsed from ``data`` the first time something asks for it (a pattern the index
+    cannot decide alone, an input transformer, a retry's stored body). An event whose rules
+    match on ``source`` and ``detail-type`` and whose targets take the JSON as it is (functions,
+    queues, topics) never needs it.
     """
 
-    __slots__ = ("data", "envelope", "hops", "ingestion_time", "trace", "trace_header")
+    __slots__ = (
+        "_envelope",
+        "data",
+        "detail_type",
+        "hops",
+        "id",
+        "ingestion_time",
+        "source",
+        "trace",
+        "trace_header",
+    )
 
     def __init__(
         self,
-        envelope: dict[str, Any],
+        envelope: dict[str, Any] | None,
         data: bytes,
         ingestion_time: float,
         trace: dict[str, str],
         trace_header: str | None = None,
         hops: tuple[str, ...] = (),
+        fields: tuple[str, str, str] | None = None,
     ) -> None:
-        self.envelope = envelope
+        """``fields``, when ``envelope`` is None: its id, source and detail-type."""
+        self._envelope = envelope
         self.data = data
         self.ingestion_time = ingestion_time
         self.trace = trace
         self.trace_header = trace_header
         self.hops = hops
+        if fields is None:
+            assert envelope is not None, "an event without its envelope names its fields"
+            self.id = str(envelope["id"])
+            self.source: object = envelope.get("source", MISSING)
+            self.detail_type: object = envelope.get("detail-type", MISSING)
+        else:
+            self.id, self.source, self.detail_type = fields
 
     @property
-    def id(self) -> str:
-        return str(self.envelope["id"])
+    def envelope(self) -> dict[str, Any]:
+        envelope = self._envelope
+        if envelope is None:
+            envelope = self._envelope = orjson.loads(self.data)
+        return envelope
 
     @property
     def replay_name(self) -> str | None:
-        name = self.envelope.get("replay-name")
+        if self._envelope is None:
+            return None  # made by put_events (or a destination): never a replay
+        name = self._envelope.get("replay-name")
         return None if name is None else str(name)
 
 
@@ -751,8 +816,8 @@ def _entry_time(value: Any) -> tuple[float | None, int]:
     return moment.timestamp(), TIME_BYTES
 
 
-def _entry_detail(value: Any) -> tuple[dict[str, Any], bytes, int]:
-    """``Detail`` as an object (a fresh copy), as compact JSON, and its size in bytes."""
+def _entry_detail(value: Any) -> tuple[bytes, int]:
+    """``Detail`` as compact JSON, and its size in bytes (the text's, when given as text)."""
     if isinstance(value, str):
         try:
             detail = orjson.loads(value)
@@ -760,13 +825,13 @@ def _entry_detail(value: Any) -> tuple[dict[str, Any], bytes, int]:
             detail = None
         if not isinstance(detail, dict):
             raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
-        return detail, orjson.dumps(detail), len(value.encode())
+        return orjson.dumps(detail), len(value.encode())
     if type(value) is dict or isinstance(value, Mapping):
         try:
             data = json_bytes(value if type(value) is dict else dict(value), "Detail")
         except PayloadError as exc:
             raise _EntryError("MalformedDetail", f"Detail is malformed: {exc}") from None
-        return orjson.loads(data), data, len(data)
+        return data, len(data)
     raise _EntryError("MalformedDetail", "Detail is malformed: not a JSON object.")
 
 
@@ -1090,6 +1155,10 @@ class Bus(Resource):
         self._owner = uuid.uuid4().hex  # marks the deliveries this process counts as pending
         self._event_ids = RequestIds()
         self._times = IsoTimes()
+        self._time_second: int | None = None  # the last whole second whose time was written
+        self._time_text = ""
+        self._headings: dict[tuple[str, str], str] = {}  # see _heading
+        self._region = ""
         self._durable = False  # decided at start: first attempts go through the store too
         self._replay_tasks: set[asyncio.Task[None]] = set()
         self._live = False
@@ -1316,48 +1385,57 @@ class Bus(Resource):
                 f"entries: PutEvents takes 1 to {MAX_ENTRIES} entries, got {len(entries)}"
             )
         limit = self.limit
-        await limit.acquire(timeout)  # held while the entries are taken in
+        if not limit.try_acquire():  # held while the entries are taken in
+            await limit.acquire(timeout)
         try:
-            return await self._put(entries)
+            trace: dict[str, str] = {}
+            if self.context.telemetry.tracing:
+                propagate.inject(trace)
+            results: list[dict[str, str]] = []
+            failed = 0
+            down: BackendError | None = None
+            for entry in entries:
+                if down is not None:
+                    # The store failed for an earlier entry (after its own bounded retry):
+                    # the rest fail with it at once, so one call waits for one timeout.
+                    results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(down)})
+                    failed += 1
+                    continue
+                try:
+                    try:
+                        event = self._entry_event(entry, trace)
+                    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                        # Anything else wrong with an entry (a Detail nested too deep for
+                        # JSON, a time no calendar holds) fails that entry alone, before
+                        # anything ran.
+                        raise _EntryError(
+                            "MalformedDetail", f"The entry is malformed: {exc}"
+                        ) from exc
+                    if self.archives:
+                        await self._ingest(event)
+                    else:  # no archive: straight to the rules (no coroutine when none match)
+                        rules = self._matching(event)
+                        if rules:
+                            await self._dispatch(event, rules)
+                except _EntryError as exc:
+                    results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
+                    failed += 1
+                except BackendError as exc:
+                    down = exc
+                    results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(exc)})
+                    failed += 1
+                else:
+                    results.append({"EventId": event.id})
+            self.events_put += len(results) - failed
+            self.failed_entries += failed
+            return {"FailedEntryCount": failed, "Entries": results}
         finally:
             limit.release()
 
-    async def _put(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        trace: dict[str, str] = {}
-        if self.context.telemetry.tracing:
-            propagate.inject(trace)
-        results: list[dict[str, str]] = []
-        failed = 0
-        down: BackendError | None = None
-        for entry in entries:
-            if down is not None:
-                # The store failed for an earlier entry (after its own bounded retry): the
-                # rest fail with it at once, so one call waits for one timeout, not one each.
-                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(down)})
-                failed += 1
-                continue
-            try:
-                try:
-                    event = self._entry_event(entry, trace)
-                except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-                    # Anything else wrong with an entry (a Detail nested too deep for JSON,
-                    # a time no calendar holds) fails that entry alone, before anything ran.
-                    raise _EntryError("MalformedDetail", f"The entry is malformed: {exc}") from exc
-                await self._ingest(event)
-            except _EntryError as exc:
-                results.append({"ErrorCode": exc.code, "ErrorMessage": exc.message})
-                failed += 1
-            except BackendError as exc:
-                down = exc
-                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": str(exc)})
-                failed += 1
-            else:
-                results.append({"EventId": event.id})
-        self.events_put += len(results) - failed
-        self.failed_entries += failed
-        return {"FailedEntryCount": failed, "Entries": results}
-
     def _entry_event(self, entry: Any, trace: Mapping[str, str]) -> _Event:
+        """A PutEvents entry checked and made an event, in one pass: the usual values (ASCII
+        text, a dict detail without null, nothing optional) are checked inline, anything else
+        by the helpers, which word its error."""
         if type(entry) is not dict and not isinstance(entry, Mapping):
             raise _EntryError("InvalidArgument", "An entry is a mapping of PutEvents fields.")
         if not _ENTRY_KEYS.issuperset(entry):
@@ -1365,26 +1443,55 @@ class Bus(Resource):
             raise _EntryError(
                 "InvalidArgument", f"Unknown entry fields: {', '.join(sorted(map(str, unknown)))}."
             )
-        source, source_bytes = _entry_text(entry, "Source")
-        detail_type, detail_type_bytes = _entry_text(entry, "DetailType")
-        if "Detail" not in entry or entry["Detail"] is None:
+        get = entry.get
+        source = get("Source")
+        if type(source) is str and source and source.isascii():
+            size = len(source)
+        else:
+            source, size = _entry_text(entry, "Source")
+        detail_type = get("DetailType")
+        if type(detail_type) is str and detail_type and detail_type.isascii():
+            size += len(detail_type)
+        else:
+            detail_type, detail_type_bytes = _entry_text(entry, "DetailType")
+            size += detail_type_bytes
+        value = get("Detail")
+        if value is None:
             raise _EntryError("InvalidArgument", "Parameter Detail is not valid: it is required.")
-        bus_name = entry.get("EventBusName")
+        bus_name = get("EventBusName")
         if bus_name is not None and bus_name not in (self.name, self.arn):
             raise _EntryError(
                 "InvalidArgument", f"EventBusName {bus_name!r} is not this bus ({self.name})."
             )
         if source.startswith("aws."):
             raise _EntryError("NotAuthorizedForSourceException", "Not authorized for the source.")
-        detail, detail_data, detail_bytes = _entry_detail(entry["Detail"])
-        resources = _entry_resources(entry.get("Resources"))
-        when, time_bytes = _entry_time(entry.get("Time"))
-        trace_header = entry.get("TraceHeader")
+        data: bytes | None = None
+        if type(value) is dict:
+            try:
+                data = _dumps(value)
+            except TypeError:
+                data = None  # the helper says what is wrong
+            else:
+                if b"null" in data:
+                    data = None  # a NaN or an infinity is written as null: the helper looks
+                else:
+                    size += len(data)
+        if data is None:
+            data, detail_bytes = _entry_detail(value)
+            size += detail_bytes
+        resources = get("Resources")
+        if resources is None:
+            resources = []
+        else:
+            resources = _entry_resources(resources)
+            size += sum(len(resource.encode()) for resource in resources)
+        when = get("Time")
+        if when is not None:
+            when, time_bytes = _entry_time(when)
+            size += time_bytes
+        trace_header = get("TraceHeader")
         if trace_header is not None and not isinstance(trace_header, str):
             raise _EntryError("InvalidArgument", "TraceHeader must be a string.")
-        size = time_bytes + source_bytes + detail_type_bytes + detail_bytes
-        if resources:
-            size += sum(len(resource.encode()) for resource in resources)
         if size > MAX_EVENT_BYTES:
             raise _EntryError(
                 "InvalidArgument", f"Event of {size} bytes is over the {MAX_EVENT_BYTES} B limit."
@@ -1392,44 +1499,60 @@ class Bus(Resource):
         return self._new_event(
             source,
             detail_type,
-            (detail, detail_data),
+            data,
             resources,
             when,
-            trace=dict(trace) if trace else {},
-            trace_header=trace_header,
+            dict(trace) if trace else {},
+            trace_header,
         )
 
     def _new_event(
         self,
         source: str,
         detail_type: str,
-        detail: tuple[dict[str, Any], bytes],
+        detail: bytes,
         resources: list[str],
         when: float | None,
-        *,
         trace: dict[str, str],
         trace_header: str | None = None,
     ) -> _Event:
-        """An event put on this bus: EventBridge's envelope (§4.5) in its field order, and
-        its JSON, joined from the ``detail`` already encoded (the last field): ``detail`` is
-        the object and its compact JSON."""
-        mesh = self.context
-        now = mesh.clock.time()
+        """An event put on this bus, made as its JSON only: EventBridge's envelope (§4.5) in
+        its field order, ``detail`` (its compact JSON, already encoded) last. The text of
+        ``detail-type``, ``source`` and ``account`` is encoded once per pair of values
+        (:meth:`_heading`); the id is a counter's, the time formatted once per second."""
+        now = self.context.clock.time()
         moment = now if when is None else when
-        envelope: dict[str, Any] = {
-            "version": "0",
-            "id": self._event_ids.next(),
-            "detail-type": detail_type,
-            "source": source,
-            "account": mesh.account_id,
-            "time": self._times.seconds(moment),
-            "region": mesh.region,
-            "resources": resources,
-        }
-        value, data = detail
-        joined = b"".join((orjson.dumps(envelope)[:-1], b',"detail":', data, b"}"))
-        envelope["detail"] = value
-        return _Event(envelope, joined, now, trace, trace_header)
+        second = int(moment)
+        if second == self._time_second and 0.0 <= moment - second < _SURE_FRACTION:
+            time = self._time_text
+        else:
+            time = self._times.seconds(moment)
+            if 0.0 <= moment - second < _SURE_FRACTION:  # the time of every moment of second
+                self._time_second, self._time_text = second, time
+        event_id = self._event_ids.next()
+        heading = self._headings.get((source, detail_type))
+        if heading is None:
+            heading = self._heading(source, detail_type)
+        listed = "[]" if not resources else orjson.dumps(resources).decode()
+        head = f'{{"version":"0","id":"{event_id}",{heading}{time}{self._region}{listed},"detail":'
+        data = b"".join((head.encode(), detail, b"}"))
+        return _Event(None, data, now, trace, trace_header, (), (event_id, source, detail_type))
+
+    def _heading(self, source: str, detail_type: str) -> str:
+        """``"detail-type":…,"source":…,"account":…,"time":"`` as JSON text, kept for the
+        next event of the pair (a bounded cache); and the text after the time, up to the
+        resources, the region's (the account and the region are the mesh's, fixed)."""
+        mesh = self.context
+        dumps = orjson.dumps
+        heading = (
+            f'"detail-type":{dumps(detail_type).decode()},"source":{dumps(source).decode()},'
+            f'"account":{dumps(mesh.account_id).decode()},"time":"'
+        )
+        self._region = f'","region":{dumps(mesh.region).decode()},"resources":'
+        if len(self._headings) >= _MAX_HEADINGS:
+            self._headings.clear()
+        self._headings[(source, detail_type)] = heading
+        return heading
 
     def _event(
         self,
@@ -1463,12 +1586,18 @@ class Bus(Resource):
         self._index = None
 
     def _matching(self, event: _Event) -> list[Rule]:
-        """The enabled rules whose pattern matches, in the order they were added; only the
-        rules the index says could match are tried."""
+        """The enabled rules whose pattern matches, in the order they were added (what
+        :meth:`Rule.matches` says of each rule); only the rules the index says could match
+        are tried, and of those only the ones it cannot decide alone (see
+        :meth:`PatternIndex.routes`): the usual event is never parsed back into an object."""
         index = self._index
         if index is None:
             index = self._index = PatternIndex((rule, rule.pattern) for rule in self.rules.values())
-        return [rule for rule in index.candidates(event.envelope) if rule.matches(event)]
+        return [
+            rule
+            for rule, pattern in index.routes(event.source, event.detail_type)
+            if rule.enabled and (pattern is None or pattern.matches(event.envelope))
+        ]
 
     async def forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
         """Take an event from another bus's rule (the event itself, same id)."""
@@ -1548,9 +1677,7 @@ class Bus(Resource):
         trace: dict[str, str] = {}
         if self.context.telemetry.tracing:
             propagate.inject(trace)
-        event = self._new_event(
-            source, detail_type, (orjson.loads(data), data), resources, None, trace=trace
-        )
+        event = self._new_event(source, detail_type, data, resources, None, trace)
         await self.limit.acquire()  # a destination (OVERFLOW) in over the limit; S3 waits
         try:
             await self._ingest(event)
@@ -1574,7 +1701,33 @@ class Bus(Resource):
                     body = body or self._body(event)
                     stored.append((target.route, body))
                     continue
-                if target.kind in _LOCAL_HAND_OFF and cancelled is None:
+                if cancelled is not None:
+                    pass
+                elif (function := target._function) is not None:
+                    # The usual target: a function's async queue takes the event's JSON as it
+                    # is. The attempt _attempt would make, with no frame of its own.
+                    try:
+                        await target.invoke(function, event, 0.0)
+                    except BackpressureError:
+                        pass  # full: the delivery (and its place) goes to the background
+                    except asyncio.CancelledError as exc:
+                        cancelled = exc  # as below
+                    except Exception as exc:
+                        try:
+                            retry = await self._failed(target, event, exc, 0)
+                        except BaseException:
+                            limit.release()
+                            raise
+                        if retry is None:
+                            limit.release()
+                        continue
+                    else:
+                        target.attempts += 1
+                        target.delivered += 1
+                        self.delivered += 1
+                        limit.release()
+                        continue
+                elif target.kind in _LOCAL_HAND_OFF:
                     # A function's async queue or a resource of the mesh takes the event at
                     # once: a first attempt inline (no task per delivery); only a target at
                     # its limit is waited for, in the background, not by the caller.
