@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventmesh import Mesh
+from eventmesh import _pattern_index as pattern_index
 from eventmesh._errors import PatternError
-from eventmesh._pattern_index import PatternIndex
+from eventmesh._pattern_index import MISSING, PatternIndex
 from eventmesh.patterns import Pattern
 from eventmesh.resources.bus import Bus
 from eventmesh.testing import VirtualClock
@@ -97,6 +98,76 @@ def test_the_index_gives_what_trying_every_pattern_gives(
         pattern_of = dict(enumerate(compiled))
         indexed = [n for n in candidates if (p := pattern_of[n]) is not None and p.matches(event)]
         assert indexed == one_by_one, (sources, event)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(patterns(), min_size=1, max_size=12), st.lists(events(), min_size=1, max_size=6))
+def test_the_routes_leave_unchecked_only_patterns_that_match(
+    sources: list[dict[str, Any] | None], sample: list[dict[str, Any]]
+) -> None:
+    """``routes`` gives the candidates, in order, each with its pattern or None; a candidate
+    given without its pattern matches (the bus does not run it), and running the patterns
+    given gives what trying every pattern gives; asking again (from the cache) gives the
+    same."""
+    compiled = compile_all(sources)
+    index = PatternIndex(list(enumerate(compiled)))
+    for event in sample:
+        one_by_one = [n for n, p in enumerate(compiled) if p is not None and p.matches(event)]
+        first, second = event.get("source", MISSING), event.get("detail-type", MISSING)
+        routes = index.routes(first, second)
+        assert [n for n, _ in routes] == list(index.candidates(event))
+        for n, check in routes:
+            assert check is None or check is compiled[n]
+            if check is None:
+                assert n in one_by_one, (sources[n], event)
+        matched = [n for n, check in routes if check is None or check.matches(event)]
+        assert matched == one_by_one, (sources, event)
+        assert index.routes(first, second) == routes
+
+
+def test_a_pattern_on_source_and_detail_type_alone_needs_no_check() -> None:
+    """Exact strings on the indexed fields only (one, the other, both, or nothing at all: an
+    empty pattern matches every event) surely match what they are filed under; anything more
+    (another field, an operator, $or, too many pairs to file by both) is checked."""
+    sure = [
+        Pattern({"source": ["a"], "detail-type": ["t"]}),
+        Pattern({"source": ["a", "b"]}),
+        Pattern({"detail-type": ["t"]}),
+        Pattern({}),
+    ]
+    checked = [
+        Pattern({"source": ["a"], "detail": {"x": [1]}}),
+        Pattern({"source": ["a"], "detail-type": [{"prefix": "t"}]}),
+        Pattern({"source": ["a"], "$or": [{"detail-type": ["t"]}, {"x": ["y"]}]}),
+        Pattern({"source": ["a", *[f"s{n}" for n in range(8)]], "detail-type": list("tuvwxyzq")}),
+    ]
+    index = PatternIndex(list(enumerate([*sure, *checked])))
+    routes = index.routes("a", "t")
+    assert [n for n, _ in routes] == list(range(8))
+    assert [check for _, check in routes] == [None] * 4 + checked
+    assert index.routes(MISSING, "t") == ((2, None), (3, None))
+    assert [n for n, _ in index.routes("b", MISSING)] == [1, 3]
+
+
+def test_the_routes_of_values_that_are_not_strings_check_every_pattern() -> None:
+    """An array or a number where the index looks: every pattern is a candidate and checked
+    (an array is not even hashable: nothing is kept for it)."""
+    one, two = Pattern({"source": ["a"]}), Pattern({})
+    index = PatternIndex([("one", one), ("two", two)])
+    assert index.routes(["a", "b"], MISSING) == (("one", one), ("two", two))
+    assert index.routes(7, "t") == (("one", one), ("two", two))
+    assert index.routes("a", MISSING) == (("one", None), ("two", None))
+
+
+def test_the_routes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``MAX_ROUTES`` pairs of values the cache starts over; the answers stay right."""
+    monkeypatch.setattr(pattern_index, "MAX_ROUTES", 3)
+    index = PatternIndex([("a", Pattern({"source": ["s1"]})), ("b", Pattern({"source": ["x"]}))])
+    for round_ in range(3):
+        for n in range(10):
+            expected = (("a", None),) if n == 1 else ()
+            assert index.routes(f"s{n}", "t") == expected, round_
+    assert len(index._routes) <= 3
 
 
 def test_exact_sources_narrow_the_candidates_to_the_rules_that_name_them() -> None:

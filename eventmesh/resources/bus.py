@@ -1155,7 +1155,7 @@ class Bus(Resource):
         self._owner = uuid.uuid4().hex  # marks the deliveries this process counts as pending
         self._event_ids = RequestIds()
         self._times = IsoTimes()
-        self._time_second: int | None = None  # the last whole second whose time was written
+        self._time_from, self._time_until = 0.0, 0.0  # the moments written as _time_text
         self._time_text = ""
         self._headings: dict[tuple[str, str], str] = {}  # see _heading
         self._region = ""
@@ -1522,13 +1522,14 @@ class Bus(Resource):
         (:meth:`_heading`); the id is a counter's, the time formatted once per second."""
         now = self.context.clock.time()
         moment = now if when is None else when
-        second = int(moment)
-        if second == self._time_second and 0.0 <= moment - second < _SURE_FRACTION:
-            time = self._time_text
+        if self._time_from <= moment < self._time_until:
+            time = self._time_text  # the same second as the last event's
         else:
             time = self._times.seconds(moment)
-            if 0.0 <= moment - second < _SURE_FRACTION:  # the time of every moment of second
-                self._time_second, self._time_text = second, time
+            second = int(moment)
+            if 0.0 <= moment - second < _SURE_FRACTION:  # all of [second, until) is written so
+                self._time_from, self._time_until = second, second + _SURE_FRACTION
+                self._time_text = time
         event_id = self._event_ids.next()
         heading = self._headings.get((source, detail_type))
         if heading is None:
@@ -1593,11 +1594,11 @@ class Bus(Resource):
         index = self._index
         if index is None:
             index = self._index = PatternIndex((rule, rule.pattern) for rule in self.rules.values())
-        return [
-            rule
-            for rule, pattern in index.routes(event.source, event.detail_type)
-            if rule.enabled and (pattern is None or pattern.matches(event.envelope))
-        ]
+        matching = []
+        for rule, pattern in index.routes(event.source, event.detail_type):
+            if rule.enabled and (pattern is None or pattern.matches(event.envelope)):
+                matching.append(rule)
+        return matching
 
     async def forward(self, event: _Event, origin: Bus, timeout: float | None = None) -> None:
         """Take an event from another bus's rule (the event itself, same id)."""
