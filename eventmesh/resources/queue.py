@@ -555,25 +555,12 @@ class Queue(Resource):
             if len(data) > MAX_MESSAGE_BYTES:
                 raise PayloadError(f"message of {len(data)} bytes is over SQS's 1 MiB limit")
             stored = self._trace_context() if self.context.telemetry.tracing else _NO_ATTRIBUTES
-            if not self.delay and (plain := self._plain_send) is not None:
-                # No delay of the queue's own, and a store that stores at once: its sender
-                # bound to this queue. limit.try_acquire() inline, as below.
-                limit = self.limit
-                calls = limit._calls + 1
-                if calls % YIELD_EVERY and (
-                    (most := limit.limit) is None or (limit.pending < most and not limit._waiters)
-                ):
-                    limit._calls = calls
-                    limit.pending += 1
-                else:
-                    await limit.acquire(timeout)
-                try:
-                    return plain(data, stored)
-                except BaseException:
-                    limit.release()
-                    raise
+            # No delay of the queue's own, and a store that stores at once: its sender bound
+            # to this queue (read per send: the delay may be changed).
+            plain = None if self.delay else self._plain_send
             wait, group, dedup_key = self.delay, None, None
         else:
+            plain = None
             outgoing, dedup_key = self._prepare(body, attributes, delay, group_id, deduplication_id)
             data, stored, wait, group = (
                 outgoing.body,
@@ -593,6 +580,8 @@ class Queue(Resource):
         else:
             await limit.acquire(timeout)
         try:
+            if plain is not None:
+                return plain(data, stored)
             if dedup_key is not None:
                 return await self._send_once(OutgoingMessage(data, stored, wait, group), dedup_key)
             if (send_now := self._send_now) is not None:
