@@ -441,16 +441,9 @@ class Subscription:
         signer = self.topic._signer
         key = signer.loaded or await signer.key()
         version = self.topic.signature_version
+        # The shared fields, in their order, with this delivery's signature in its place.
         fields: dict[str, Any] = {
-            "Type": "Notification",
-            "MessageId": notification.message_id,
-            "TopicArn": notification.topic_arn,
-        }
-        if notification.subject is not None:
-            fields["Subject"] = notification.subject
-        fields |= {
-            "Message": notification.message,
-            "Timestamp": notification.timestamp,
+            **notification.envelope_fields(),
             "SignatureVersion": version,
             "Signature": notification.signed(key, version),
             "SigningCertURL": signer.certificate_url(key),
