@@ -478,11 +478,12 @@ async def test_append_now_stores_what_append_stores() -> None:
     (first,) = await logs.append("s", "0", [(b"a", "k1", {})])
     attributes = {"traceparent": "00-1-2-01"}
     clock.wall = T0 + 5
-    second = logs.append_now("s", "0", bytearray(b"b"), "k2", attributes)
+    assert logs.append_now("s", "0", bytearray(b"b"), "k2", attributes) == (2, T0 + 5)
     attributes["traceparent"] = "changed"
     clock.wall = T0 + 1  # stepped back
-    third = logs.append_now("s", "0", b"c", "k3", {})
+    assert logs.append_now("s", "0", b"c", "k3", {}) == (3, T0 + 5)
     (fourth,) = await logs.append("s", "0", [(b"d", "k4", {})])
+    _, second, third, _ = await logs.read("s", "0", 0, 10)
     assert [(r.sequence, r.data, r.partition_key, r.arrival) for r in (first, second, third)] == [
         (1, b"a", "k1", T0),
         (2, b"b", "k2", T0 + 5),

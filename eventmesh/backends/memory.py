@@ -15,7 +15,8 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from operator import attrgetter
+from itertools import starmap
+from operator import itemgetter
 from types import MappingProxyType
 
 from eventmesh._clock import Clock, TimerHandle
@@ -703,8 +704,13 @@ class MemoryQueueStore:
                 self._resolve(state, waiter)
 
 
-_arrival = attrgetter("arrival")
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+
+_Kept = tuple[int, bytes, str, float] | tuple[int, bytes, str, float, Mapping[str, str]]
+"""A kept record: ``(sequence, data, partition_key, arrival)``, and its attributes when it
+has any (``LogRecord(*kept)`` is the record; one without attributes gets an empty dict of
+its own)."""
+_arrival = itemgetter(3)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -717,12 +723,19 @@ class _Shard:
 
     Sequences have no gaps and only a prefix is ever trimmed, so the record with sequence
     ``s`` sits at index ``s - first``: a read finds its start by arithmetic, not a search.
+
+    A record is kept as a plain tuple of its fields (see ``_Kept``), not as a LogRecord: a
+    tuple of an int, bytes, a str and a float is one the cyclic garbage collector stops
+    tracking, so a day of retention costs its full collections nothing, where as many
+    LogRecords would each be traversed by every one of them (and a long log makes them
+    longer and more frequent). A read makes the LogRecords it returns, which live only as
+    long as their reader keeps them.
     """
 
     __slots__ = ("first", "last_arrival", "records", "waiters")
 
     def __init__(self) -> None:
-        self.records: list[LogRecord] = []
+        self.records: list[_Kept] = []
         self.first = 1  # sequence of records[0]; the next sequence to assign when empty
         self.last_arrival = float("-inf")
         self.waiters: dict[asyncio.Future[None], float] = {}  # -> deadline (clock.now())
@@ -734,7 +747,7 @@ class _Shard:
 
     def after(self, sequence: int, limit: int) -> list[LogRecord]:
         start = max(sequence + 1, self.first) - self.first
-        return self.records[start : start + limit]
+        return list(starmap(LogRecord, self.records[start : start + limit]))
 
     def wake_all(self) -> None:
         """Wake every reader: a log is not consumed, so each may want the new records."""
@@ -795,17 +808,20 @@ class MemoryLogStore:
         # append may share it, since it reaches user code (a stream record's trace context)
         # where a change to one record's must not show in another's.
         kept = _NO_ATTRIBUTES
-        stored = []
+        entries: list[_Kept] = []
         for data, partition_key, attributes in records:
             if attributes is not given:
                 given = attributes
                 kept = MappingProxyType(dict(attributes)) if attributes else _NO_ATTRIBUTES
-            stored.append(LogRecord(sequence, _own(data), partition_key, arrival, kept))
+            if kept is _NO_ATTRIBUTES:
+                entries.append((sequence, _own(data), partition_key, arrival))
+            else:
+                entries.append((sequence, _own(data), partition_key, arrival, kept))
             sequence += 1
-        state.records += stored
-        if state.waiters and stored:
+        state.records += entries
+        if state.waiters and entries:
             state.wake_all()
-        return stored
+        return list(starmap(LogRecord, entries))
 
     def append_now(
         self,
@@ -814,7 +830,7 @@ class MemoryLogStore:
         data: bytes,
         partition_key: str,
         attributes: Mapping[str, str],
-    ) -> LogRecord:
+    ) -> tuple[int, float]:
         """``append`` of one record, done when it returns (see ImmediateLogStore)."""
         state = self._shards.get((stream, shard)) or self._shard(stream, shard)
         arrival = self._clock.time()
@@ -822,12 +838,15 @@ class MemoryLogStore:
             arrival = state.last_arrival
         state.last_arrival = arrival
         records = state.records
-        kept = MappingProxyType(dict(attributes)) if attributes else _NO_ATTRIBUTES  # as append
-        record = LogRecord(state.first + len(records), _own(data), partition_key, arrival, kept)
-        records.append(record)
+        sequence = state.first + len(records)
+        if attributes:  # copied, read-only, as append's
+            kept = MappingProxyType(dict(attributes))
+            records.append((sequence, _own(data), partition_key, arrival, kept))
+        else:
+            records.append((sequence, _own(data), partition_key, arrival))
         if state.waiters:
             state.wake_all()
-        return record
+        return sequence, arrival
 
     def listen(self, stream: str, shard: str, future: asyncio.Future[None]) -> None:
         """Resolve ``future`` at the next append to the shard, or at ``close`` (no deadline,

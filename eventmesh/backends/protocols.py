@@ -260,8 +260,8 @@ class LogStore(Protocol):
 class ImmediateLogStore(LogStore, Protocol):
     """A LogStore that keeps its logs in this process, and so can append one record at once:
     ``append_now(stream, shard, data, partition_key, attributes)`` is ``append`` of that one
-    record done before it returns, without a coroutine (nor a tuple or a list), and returns
-    the record as stored. Declared by ``appends_now`` being True.
+    record done before it returns, without a coroutine (nor a list), and returns the record's
+    sequence and arrival as stored. Declared by ``appends_now`` being True.
 
     A producer on the hot path calls it instead of ``append``; a store that cannot (one that
     does I/O) leaves ``appends_now`` out. A store whose ``append`` is overridden (a subclass
@@ -278,7 +278,7 @@ class ImmediateLogStore(LogStore, Protocol):
         data: bytes,
         partition_key: str,
         attributes: Mapping[str, str],
-    ) -> LogRecord: ...
+    ) -> tuple[int, float]: ...
 
 
 def appends_now(store: LogStore) -> TypeGuard[ImmediateLogStore]:

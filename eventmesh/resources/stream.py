@@ -115,7 +115,7 @@ _SEQUENCE_BASE = 49 * 10**54
 _POSITION_DIGITS = 40
 _SHARD_STRIDE: int = 10**_POSITION_DIGITS
 
-AppendNow = Callable[[str, str, bytes, str, Mapping[str, str]], LogRecord]
+AppendNow = Callable[[str, str, bytes, str, Mapping[str, str]], tuple[int, float]]
 
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _b64encode = binascii.b2a_base64
@@ -564,9 +564,8 @@ class Stream(Resource):
             self._note_append(log, stored)
             sequence = stored[0].sequence
         else:  # a log in this process's memory: appended at once, no coroutine
-            record = append_now(self.name, log.shard_id, body, partition_key, trace)
-            sequence = record.sequence
-            expiry = record.arrival + self.retention  # _note_append's work, for one record
+            sequence, arrival = append_now(self.name, log.shard_id, body, partition_key, trace)
+            expiry = arrival + self.retention  # _note_append's work, for one record
             if expiry < log.next_trim:
                 log.next_trim = expiry
             if log.newest is not None:
