@@ -862,6 +862,11 @@ class MemoryLogStore:
         if state is not None:
             state.waiters.pop(future, None)
 
+    def read_now(self, stream: str, shard: str, after: int, limit: int) -> list[LogRecord]:
+        """``read`` without waiting, done when it returns (see ListeningLogStore)."""
+        state = self._shards.get((stream, shard))
+        return [] if state is None else state.after(after, limit)
+
     async def read(
         self, stream: str, shard: str, after: int, limit: int, wait: float = 0.0
     ) -> list[LogRecord]:
@@ -969,6 +974,9 @@ class MemoryKeyValueStore:
     """
 
     def __init__(self, clock: Clock) -> None:
+        # ``put_now`` only where it is ``put``: a subclass overriding ``put`` (to record or
+        # fail writes) sees every write.
+        self.puts_now = type(self).put is MemoryKeyValueStore.put
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._expiries: list[tuple[float, int, str]] = []  # (expires_at, version, key)
@@ -1002,6 +1010,20 @@ class MemoryKeyValueStore:
         only_if_absent: bool = False,
         only_if_version: int | None = None,
     ) -> int | None:
+        return self.put_now(
+            key, value, ttl=ttl, only_if_absent=only_if_absent, only_if_version=only_if_version
+        )
+
+    def put_now(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+        only_if_version: int | None = None,
+    ) -> int | None:
+        """``put``, done when it returns (see ImmediateKeyValueStore)."""
         if only_if_absent and only_if_version is not None:
             raise ValueError("give only_if_absent or only_if_version, not both")
         entry = self._live(key)

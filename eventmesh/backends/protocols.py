@@ -30,6 +30,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "Delivery",
+    "ImmediateKeyValueStore",
     "ImmediateLogStore",
     "ImmediateQueueStore",
     "KeyValueStore",
@@ -44,6 +45,7 @@ __all__ = [
     "StoredValue",
     "appends_now",
     "listens",
+    "puts_now",
     "redrives_in_receive",
     "sends_now",
 ]
@@ -293,13 +295,16 @@ class ListeningLogStore(LogStore, Protocol):
     ``unlisten``. A consumer busy with something else is told that records came without a
     task of its own waiting in ``read``. Declared by ``listens`` being True; a store whose
     ``read`` is overridden (a subclass that records or fails reads) should not declare it,
-    as a consumer that listens reads without waiting."""
+    as a consumer that listens reads without waiting. ``read_now(stream, shard, after,
+    limit)`` is ``read`` without waiting, done before it returns (no coroutine)."""
 
     listens: bool
 
     def listen(self, stream: str, shard: str, future: asyncio.Future[None]) -> None: ...
 
     def unlisten(self, stream: str, shard: str, future: asyncio.Future[None]) -> None: ...
+
+    def read_now(self, stream: str, shard: str, after: int, limit: int) -> list[LogRecord]: ...
 
 
 def listens(store: LogStore) -> TypeGuard[ListeningLogStore]:
@@ -345,6 +350,31 @@ class KeyValueStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ImmediateKeyValueStore(KeyValueStore, Protocol):
+    """A KeyValueStore in this process: ``put_now`` is ``put`` done before it returns, with
+    no coroutine (a checkpoint written once per batch on the hot path). Declared by
+    ``puts_now`` being True; a store whose ``put`` is overridden (a subclass that records or
+    fails writes) should not declare it, so that every write goes through ``put``."""
+
+    puts_now: bool
+
+    def put_now(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float | None = None,
+        only_if_absent: bool = False,
+        only_if_version: int | None = None,
+    ) -> int | None: ...
+
+
+def puts_now(store: KeyValueStore) -> TypeGuard[ImmediateKeyValueStore]:
+    """Whether ``store`` declares that ``put_now`` writes at once."""
+    return getattr(store, "puts_now", False) is True
 
 
 @dataclass(slots=True, frozen=True)

@@ -600,6 +600,23 @@ class StreamMapping:
         assert self.starting_position_timestamp is not None
         return await stream.position_at(shard_id, self.starting_position_timestamp)
 
+    def _save_now(self, state: _ShardState) -> bool:
+        """:meth:`_save` done before it returns, when the lease can write at once (a store of
+        this process's own, no write of the lease waiting its turn): True when done, False
+        when :meth:`_save` is to await."""
+        positions = state.checkpoint()
+        if positions == state.saved or state.lease.lost:
+            return True
+        assert self._leases is not None
+        written = self._leases.write_now(state.lease, positions)
+        if written is None:
+            return False
+        if written:
+            state.saved = positions
+        else:
+            self._lost_on_write(state)
+        return True
+
     async def _save(self, state: _ShardState) -> None:
         """Write the shard's checkpoint if it moved, through its lease (so only the owner
         moves it). The lease's writes take turns in the order asked, and the positions are
@@ -612,6 +629,10 @@ class StreamMapping:
         if await self._leases.write(state.lease, positions):
             state.saved = positions
             return
+        self._lost_on_write(state)
+
+    def _lost_on_write(self, state: _ShardState) -> None:
+        """A checkpoint write found the lease taken over: stop the shard here."""
         if not state.closing:  # (writes queued behind the one that failed fail too)
             logger.warning(
                 "stream %s: the lease of %s was taken over; stopped reading it",
@@ -642,10 +663,14 @@ class StreamMapping:
         stream, shard_id = self.stream, state.shard_id
         try:
             if self._paired:
-                records = await stream.read_log(shard_id, state.read_position, limit)
+                records = stream.read_now(shard_id, state.read_position, limit)
+                if records is None:
+                    records = await stream.read_log(shard_id, state.read_position, limit)
                 if not records:
                     await self._listen(state)
-                    records = await stream.read_log(shard_id, state.read_position, limit)
+                    records = stream.read_now(shard_id, state.read_position, limit)
+                    if records is None:
+                        records = await stream.read_log(shard_id, state.read_position, limit)
             else:
                 records = await stream.read_log(shard_id, state.read_position, limit, POLL_WAIT)
         except Exception as exc:
@@ -720,6 +745,10 @@ class StreamMapping:
         a read there costs nothing, where a durable store's own latency gathers a burst)."""
         await asyncio.sleep(0)
         try:
+            if self._paired:
+                records = self.stream.read_now(state.shard_id, after, limit)
+                if records is not None:
+                    return records
             return await self.stream.read_log(state.shard_id, after, limit)
         except Exception:
             return []  # read at the next round, as any record not read yet
@@ -846,7 +875,8 @@ class StreamMapping:
                 continue  # throttled: back off and try again, not a retry
             retry_from, whole = self._failure(state, work, result)
             if retry_from is None:
-                await self._complete(state, lane, work.records)
+                if not self._done(state, lane, work.records):
+                    await self._save(state)
                 parts.popleft()
                 continue
             if whole and self.bisect_on_error and len(work.records) > 1:
@@ -1025,13 +1055,17 @@ class StreamMapping:
     async def _complete(self, state: _ShardState, lane: _Lane, records: list[LogRecord]) -> None:
         """Records at the head of the lane are done: drop them, report the iterator age, and
         move the checkpoint."""
-        if not records:
-            return
+        if records and not self._done(state, lane, records):
+            await self._save(state)
+
+    def _done(self, state: _ShardState, lane: _Lane, records: list[LogRecord]) -> bool:
+        """:meth:`_complete` of at least one record, with the checkpoint written at once
+        when it can be (see :meth:`_save_now`): False when :meth:`_save` is still to await."""
         lane.drop(len(records))
         state.room.set()
         age_ms = max(0.0, (self.stream.context.clock.time() - records[-1].arrival) * 1000.0)
         self._report_age(state.shard_id, age_ms)
-        await self._save(state)
+        return self._save_now(state)
 
     def _report_age(self, shard_id: str, age_ms: float) -> None:
         self.iterator_age_ms[shard_id] = age_ms

@@ -786,6 +786,16 @@ class Stream(Resource):
         assert logs is not None, "listen needs a store that can (see can_listen)"
         logs.listen(self.name, shard_id, future)
 
+    def read_now(self, shard_id: str, after: int, limit: int) -> list[LogRecord] | None:
+        """:meth:`read_log` without waiting, done before it returns, on a store that can
+        listen (see ``can_listen``); None when retention is due to trim the shard first
+        (then await :meth:`read_log`)."""
+        logs = self._listening
+        assert logs is not None, "read_now needs a store that can listen (see can_listen)"
+        if self.context.clock.time() > self._logs_of[self._index[shard_id]].next_trim:
+            return None
+        return logs.read_now(self.name, shard_id, after, limit)
+
     def unlisten(self, shard_id: str, future: asyncio.Future[None]) -> None:
         logs = self._listening
         if logs is not None:
