@@ -678,8 +678,7 @@ class StreamMapping:
             return
         self._outage.recovered()
         if self._linger and 0 < len(records) < limit:
-            more = await self._rest_of_burst(state, records[-1].sequence, limit - len(records))
-            records = records + more if more else records
+            records = await self._rest_of_burst(state, records, limit)
         if records and not self._stopping and not state.closing:
             self._dispatch(state, records)
 
@@ -740,18 +739,32 @@ class StreamMapping:
                 state.candidate = None
             self.stream.unlisten(state.shard_id, future)
 
-    async def _rest_of_burst(self, state: _ShardState, after: int, limit: int) -> list[LogRecord]:
-        """What else the producers append before the loop's turn ends (in-memory logs only:
-        a read there costs nothing, where a durable store's own latency gathers a burst)."""
-        await asyncio.sleep(0)
-        try:
-            if self._paired:
-                records = self.stream.read_now(state.shard_id, after, limit)
-                if records is not None:
-                    return records
-            return await self.stream.read_log(state.shard_id, after, limit)
-        except Exception:
-            return []  # read at the next round, as any record not read yet
+    async def _rest_of_burst(
+        self, state: _ShardState, records: list[LogRecord], limit: int
+    ) -> list[LogRecord]:
+        """``records`` and what else the producers append while their burst lasts: each turn
+        of the loop that appends to the shard, until a turn appends nothing or a batch per
+        lane is read (in-memory logs only: a read there costs nothing, where a durable
+        store's own latency gathers a burst). A producer that yields now and then while it
+        loops (as ``put_record`` itself does) thus fills batches, as a poll of Lambda's finds
+        the records put since the last one; a lone record waits one turn of the loop."""
+        wanted = min(limit, self.batch_size * self.parallelization_factor)
+        shard_id, stream = state.shard_id, self.stream
+        while len(records) < wanted and not self._stopping and not state.closing:
+            await asyncio.sleep(0)
+            after = records[-1].sequence
+            try:
+                more = (
+                    stream.read_now(shard_id, after, limit - len(records)) if self._paired else None
+                )
+                if more is None:
+                    more = await stream.read_log(shard_id, after, limit - len(records))
+            except Exception:
+                break  # read at the next round, as any record not read yet
+            if not more:
+                break
+            records = records + more
+        return records
 
     def _dispatch(self, state: _ShardState, records: list[LogRecord]) -> None:
         """Hand the records read to their lanes: all to the one lane (no copy), or each by
