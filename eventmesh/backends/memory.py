@@ -848,6 +848,33 @@ class MemoryLogStore:
             state.wake_all()
         return sequence, arrival
 
+    def appender(
+        self, stream: str, shard: str
+    ) -> Callable[[bytes, str, Mapping[str, str]], tuple[int, float]]:
+        """``append_now`` bound to one shard (see ImmediateLogStore): its state, its list
+        of records and the clock looked up once, for a producer's hot path."""
+        state = self._shards.get((stream, shard)) or self._shard(stream, shard)
+        records, time = state.records, self._clock.time
+
+        def append_now(
+            data: bytes, partition_key: str, attributes: Mapping[str, str]
+        ) -> tuple[int, float]:
+            arrival = time()
+            if arrival < state.last_arrival:
+                arrival = state.last_arrival
+            state.last_arrival = arrival
+            sequence = state.first + len(records)
+            if attributes:  # copied, read-only, as append's
+                kept = MappingProxyType(dict(attributes))
+                records.append((sequence, _own(data), partition_key, arrival, kept))
+            else:
+                records.append((sequence, _own(data), partition_key, arrival))
+            if state.waiters:
+                state.wake_all()
+            return sequence, arrival
+
+        return append_now
+
     def listen(self, stream: str, shard: str, future: asyncio.Future[None]) -> None:
         """Resolve ``future`` at the next append to the shard, or at ``close`` (no deadline,
         so no timer; see ListeningLogStore)."""

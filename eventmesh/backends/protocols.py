@@ -21,7 +21,7 @@ delays and visibility timeouts; a broker enforces time with its own clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeGuard, runtime_checkable
 
@@ -281,6 +281,13 @@ class ImmediateLogStore(LogStore, Protocol):
         partition_key: str,
         attributes: Mapping[str, str],
     ) -> tuple[int, float]: ...
+
+    def appender(
+        self, stream: str, shard: str
+    ) -> Callable[[bytes, str, Mapping[str, str]], tuple[int, float]]:
+        """``append_now`` bound to one shard: ``appender(stream, shard)(data, partition_key,
+        attributes)``."""
+        ...
 
 
 def appends_now(store: LogStore) -> TypeGuard[ImmediateLogStore]:

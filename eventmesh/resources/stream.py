@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -115,7 +116,9 @@ _SEQUENCE_BASE = 49 * 10**54
 _POSITION_DIGITS = 40
 _SHARD_STRIDE: int = 10**_POSITION_DIGITS
 
-AppendNow = Callable[[str, str, bytes, str, Mapping[str, str]], tuple[int, float]]
+ShardAppender = Callable[[bytes, str, Mapping[str, str]], tuple[int, float]]
+"""A memory store's ``append_now`` bound to one shard (see ImmediateLogStore.appender)."""
+_NO_TRACE: Mapping[str, str] = MappingProxyType({})
 
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _b64encode = binascii.b2a_base64
@@ -404,6 +407,7 @@ class _ShardLog:
     digits its sequence numbers start with."""
 
     __slots__ = (
+        "appender",
         "calls",
         "floor",
         "heads",
@@ -432,6 +436,9 @@ class _ShardLog:
         """The slowest running mapping's read position (None: no mapping reads the shard)."""
         self.calls = 0
         """Puts that took the direct path, which yields now and then as ``acquire`` does."""
+        self.appender: ShardAppender | None = None
+        """The store's appender bound to this shard, once a put took the direct path on a
+        store that appends at once."""
 
     def lag(self) -> int:
         newest = self.newest
@@ -477,10 +484,14 @@ class Stream(Resource):
         return self.context.backend.logs  # bound on first use: see Resource
 
     @cached_property
-    def _append_now(self) -> AppendNow | None:
-        """The store's ``append_now`` when it appends at once (see ImmediateLogStore)."""
+    def _appender(self) -> Callable[[str, str], ShardAppender] | None:
+        """The store's ``appender`` when it appends at once (see ImmediateLogStore)."""
         logs = self._logs
-        return logs.append_now if appends_now(logs) else None
+        return logs.appender if appends_now(logs) else None
+
+    @cached_property
+    def _time(self) -> Callable[[], float]:
+        return self.context.clock.time
 
     @property
     def arn(self) -> str:
@@ -557,7 +568,7 @@ class Stream(Resource):
         log.calls += 1
         if not log.calls % YIELD_EVERY:
             await asyncio.sleep(0)  # let consumers run while a producer loops
-        expired = self.context.clock.time() > log.next_trim
+        expired = self._time() > log.next_trim
         if limit.limit is not None and (
             expired or log.newest is None or limit.pending >= limit.limit or limit.waiting
         ):
@@ -565,10 +576,13 @@ class Stream(Resource):
             return result
         if expired:
             await self._trim(log)  # not limited (a durable log): trims here
-        trace: dict[str, str] = {}
+        trace = _NO_TRACE
         if self.context.telemetry.tracing:
+            trace = {}
             propagate.inject(trace)
-        append_now = self._append_now
+        append_now = log.appender
+        if append_now is None and self._appender is not None:
+            append_now = log.appender = self._appender(self.name, log.shard_id)
         if append_now is None:
             stored = await self._logs.append(
                 self.name, log.shard_id, ((body, partition_key, trace),)
@@ -576,7 +590,7 @@ class Stream(Resource):
             self._note_append(log, stored)
             sequence = stored[0].sequence
         else:  # a log in this process's memory: appended at once, no coroutine
-            sequence, arrival = append_now(self.name, log.shard_id, body, partition_key, trace)
+            sequence, arrival = append_now(body, partition_key, trace)
             expiry = arrival + self.retention  # _note_append's work, for one record
             if expiry < log.next_trim:
                 log.next_trim = expiry
