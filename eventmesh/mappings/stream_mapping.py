@@ -31,8 +31,11 @@ every 30 seconds; records discarded for their age are reported with the conditio
 ``EventAgeExceeded`` is after ``MaximumEventAgeInSeconds``); a shard is read by one long-poll
 reader rather than once a second. On a log kept in this process's memory, a reader woken by
 an append lets the event loop's turn finish and reads again before handing the records over,
-so records put in one burst (a producer between two yields) go in one batch rather than in
-one batch per wake-up: the first record waits one turn of the loop, not a batching window.
+and goes on so while each turn appends more, up to a batch per lane: records put in one
+burst (a producer looping, with a yield now and then) go in full batches rather than in one
+batch per wake-up, as a poll of Lambda's finds what was put since the last one. A lone
+record waits one turn of the loop, a burst's first record the burst (at most a batch of
+puts), never a batching window.
 """
 
 from __future__ import annotations
@@ -750,6 +753,7 @@ class StreamMapping:
         the records put since the last one; a lone record waits one turn of the loop."""
         wanted = min(limit, self.batch_size * self.parallelization_factor)
         shard_id, stream = state.shard_id, self.stream
+        records = records.copy()  # extended in place: a record a turn must not cost n copies
         while len(records) < wanted and not self._stopping and not state.closing:
             await asyncio.sleep(0)
             after = records[-1].sequence
@@ -763,7 +767,7 @@ class StreamMapping:
                 break  # read at the next round, as any record not read yet
             if not more:
                 break
-            records = records + more
+            records += more
         return records
 
     def _dispatch(self, state: _ShardState, records: list[LogRecord]) -> None:
