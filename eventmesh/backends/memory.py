@@ -832,21 +832,7 @@ class MemoryLogStore:
         attributes: Mapping[str, str],
     ) -> tuple[int, float]:
         """``append`` of one record, done when it returns (see ImmediateLogStore)."""
-        state = self._shards.get((stream, shard)) or self._shard(stream, shard)
-        arrival = self._clock.time()
-        if arrival < state.last_arrival:
-            arrival = state.last_arrival
-        state.last_arrival = arrival
-        records = state.records
-        sequence = state.first + len(records)
-        if attributes:  # copied, read-only, as append's
-            kept = MappingProxyType(dict(attributes))
-            records.append((sequence, _own(data), partition_key, arrival, kept))
-        else:
-            records.append((sequence, _own(data), partition_key, arrival))
-        if state.waiters:
-            state.wake_all()
-        return sequence, arrival
+        return self.appender(stream, shard)(data, partition_key, attributes)
 
     def appender(
         self, stream: str, shard: str
