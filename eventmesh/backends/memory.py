@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import starmap
 from operator import itemgetter
 from types import MappingProxyType
+from typing import cast
 
 from eventmesh._clock import Clock, TimerHandle
 from eventmesh._errors import ConfigurationError
@@ -113,31 +114,38 @@ class _Queue:
     of a delay, a FIFO group that was busy). Hidden messages wait in ``timeline`` when their
     times arrive in order (receives with one visibility timeout, the common case: a deque,
     no heap) and in the heap ``hidden`` otherwise (delays, a shorter timeout than the last,
-    ``change_visibility``). An entry of either is stale once its message was deleted,
-    re-hidden or came back; stale entries are dropped as they are met, or all at once by a
-    compaction when they outnumber the live ones.
+    ``change_visibility``). An entry of ``timeline`` is one receive's: the messages it hid
+    share their deadline, so one entry stands for them all (no tuple per message). A
+    message's place in either is stale once it was deleted, re-hidden or came back; stale
+    ones are dropped as they are met (``head`` counts those of the first timeline entry
+    already met), or all at once by a compaction when they outnumber the live ones.
     """
 
     __slots__ = (
         "delayed",
         "fresh",
         "groups_in_flight",
+        "head",
         "hidden",
         "in_flight",
         "promised",
         "returned",
         "stale",
+        "timed",
         "timeline",
         "waiters",
         "wake_due",
     )
 
     def __init__(self) -> None:
-        self.stale = 0  # entries of ``timeline`` and ``hidden`` that no longer stand for one
+        # Places in ``timeline`` and ``hidden`` (a message each) that no longer stand for one.
+        self.stale = 0
         self.delayed = 0  # messages in ``hidden`` that were sent with a delay
         self.fresh: deque[_Message] = deque()
         self.returned: list[tuple[int, _Message]] = []
-        self.timeline: deque[tuple[float, _Message]] = deque()
+        self.timeline: deque[tuple[float, tuple[_Message, ...]]] = deque()
+        self.head = 0  # messages of ``timeline[0]`` found stale, at its start
+        self.timed = 0  # messages in ``timeline``'s entries, stale ones included
         self.hidden: list[tuple[float, int, _Message]] = []
         self.in_flight: dict[str, _Message] = {}
         self.groups_in_flight: dict[str, int] = {}
@@ -170,8 +178,8 @@ def _own(data: bytes) -> bytes:
 
 
 def _stale(deadline: float, message: _Message) -> bool:
-    """Whether a timeline entry no longer stands for its message: the message was deleted or
-    came back (not in flight), or was hidden again since (another time)."""
+    """Whether a message's place in a timeline entry no longer stands for it: it was deleted
+    or came back (not in flight), or was hidden again since (another time)."""
     return not message.in_flight or message.visible_at != deadline
 
 
@@ -395,16 +403,27 @@ class MemoryQueueStore:
         """Move delayed and in-flight messages whose time has come back to ``returned``."""
         timeline = state.timeline
         while timeline:
-            deadline, message = timeline[0]
-            if not message.in_flight or message.visible_at != deadline:  # stale: see _stale
-                timeline.popleft()
-                if state.stale:
-                    state.stale -= 1
-                continue
-            if deadline > now:
+            deadline, messages = timeline[0]
+            start = index = state.head
+            end = len(messages)
+            while index < end:  # the stale ones at its start: see _stale
+                message = messages[index]
+                if message.in_flight and message.visible_at == deadline:
+                    break
+                index += 1
+            if index > start:
+                state.stale = max(0, state.stale - (index - start))
+            if index < end and deadline > now:
+                state.head = index
                 break
             timeline.popleft()
-            self._come_back(state, message)
+            state.head = 0
+            state.timed -= end
+            for message in messages[index:]:  # due: the live ones come back
+                if message.in_flight and message.visible_at == deadline:
+                    self._come_back(state, message)
+                elif state.stale:
+                    state.stale -= 1
         hidden = state.hidden
         while hidden and hidden[0][0] <= now:
             visible_at, _, message = heapq.heappop(hidden)
@@ -471,6 +490,26 @@ class MemoryQueueStore:
             self._queues.get(queue) or self._queue(queue), max_messages, visibility_timeout, redrive
         )
 
+    async def receive_after_empty(
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        wait: float,
+        redrive: Redrive | None = None,
+    ) -> list[Delivery]:
+        """``receive`` right after a ``receive_now`` that found nothing, in the same step:
+        it waits first, since taking again before could only find nothing again."""
+        state = self._queues.get(queue) or self._queue(queue)
+        deadline = self._clock.now() + wait
+        deliveries: list[Delivery] = []
+        while not self._closed and self._clock.now() < deadline:
+            await self._wait(state, deadline, max_messages)
+            deliveries = self._take(state, max_messages, visibility_timeout, redrive)
+            if deliveries:
+                break
+        return deliveries
+
     async def _wait(self, state: _Queue, deadline: float, wants: int) -> None:
         """Wait to be woken (see :meth:`_wake`), then take back the promise made for it."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -507,8 +546,6 @@ class MemoryQueueStore:
         groups_in_flight = state.groups_in_flight
         in_flight = state.in_flight
         deadline = now + visibility
-        timeline = state.timeline
-        in_order = not timeline or timeline[-1][0] <= deadline
         moved = 0
         while len(deliveries) < max_messages:
             if returned and (not fresh or returned[0][0] < fresh[0].sequence):
@@ -527,23 +564,33 @@ class MemoryQueueStore:
                 deliveries.append(self._dead_letter(message, redrive.dead_letter))
                 moved += 1
                 continue
+            if not message.receive_count:  # never handed out: it is its own delivery
+                if group is not None:
+                    taken_groups.add(group)
+                    groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
+                message.first_received_at = wall
+                message.receive_count = 1
+                message.receipt = receipt = message.message_id + ":1"
+                message.visible_at = deadline
+                message.in_flight = True
+                in_flight[receipt] = message
+                deliveries.append(message)
+                continue
             if group is not None:
                 taken_groups.add(group)
                 groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
+            # Received before: the one handed out then stays as it was, this is a copy.
             count = message.receive_count + 1
-            if count == 1:  # never handed out: it is its own delivery
-                message.first_received_at = wall
-            else:  # the one handed out before stays as it was
-                first_received_at = message.first_received_at
-                message = _Message(
-                    message.message_id,
-                    message.sequence,
-                    message.body,
-                    message.attributes,
-                    group,
-                    message.sent_at,
-                )
-                message.first_received_at = first_received_at
+            first_received_at = message.first_received_at
+            message = _Message(
+                message.message_id,
+                message.sequence,
+                message.body,
+                message.attributes,
+                group,
+                message.sent_at,
+            )
+            message.first_received_at = first_received_at
             message.receive_count = count
             receipt = message.message_id + (
                 _RECEIPT_SUFFIXES[count] if count < _SUFFIXED else f":{count}"
@@ -552,11 +599,21 @@ class MemoryQueueStore:
             message.visible_at = deadline
             message.in_flight = True
             in_flight[receipt] = message
-            if in_order:
-                timeline.append((deadline, message))
-            else:
-                heapq.heappush(state.hidden, (deadline, message.sequence, message))
             deliveries.append(message)
+        if deliveries:
+            taken = cast(
+                "tuple[_Message, ...]",
+                tuple(deliveries) if not moved else tuple(d for d in deliveries if d.receipt),
+            )
+            timeline = state.timeline
+            if not timeline or timeline[-1][0] <= deadline:  # in order: one entry for all
+                if taken:
+                    timeline.append((deadline, taken))
+                    state.timed += len(taken)
+            else:
+                hidden = state.hidden
+                for message in taken:
+                    heapq.heappush(hidden, (deadline, message.sequence, message))
         for entry in blocked:
             heapq.heappush(returned, entry)
         if state.waiters and not state.wake_due and deliveries and (fresh or returned):
@@ -681,7 +738,18 @@ class MemoryQueueStore:
     @staticmethod
     def _compact(state: _Queue) -> None:
         """Drop the entries of deleted or re-hidden messages in one pass."""
-        state.timeline = deque(entry for entry in state.timeline if not _stale(*entry))
+        if state.stale * 2 <= len(state.hidden) + state.timed:
+            # Not yet worth it: a deletion's check counts the timeline's entries, each of
+            # which stands for all the messages of one receive.
+            return
+        timeline: deque[tuple[float, tuple[_Message, ...]]] = deque()
+        for deadline, messages in state.timeline:
+            live = tuple(message for message in messages if not _stale(deadline, message))
+            if live:
+                timeline.append((deadline, live))
+        state.timeline = timeline
+        state.head = 0
+        state.timed = sum(len(messages) for _, messages in timeline)
         state.hidden = [
             entry
             for entry in state.hidden

@@ -784,17 +784,28 @@ class Queue(Resource):
         immediate = self._immediate
         if immediate is not None:
             # What _receive does, without its coroutines while messages are there: the store
-            # takes them at once; only an empty queue makes this wait (the general way).
-            deliveries = immediate.receive_now(
-                self.name, max_messages, visibility, self._redrive_policy()
-            )
-            if deliveries:
-                if not self._all_admitted(deliveries):
-                    deliveries = [d for d in deliveries if await self._admit(d)]
-                if deliveries:
-                    self._records(deliveries, received)
+            # takes them at once; only an empty queue makes this wait.
+            redrive = self._redrive_policy()
+            deliveries = immediate.receive_now(self.name, max_messages, visibility, redrive)
+            if not deliveries:
+                if wait <= 0:
                     return received
-            elif wait <= 0:
+                # Found empty just now: the store waits first, not taking again before.
+                deadline = self.context.clock.now() + wait
+                deliveries = await immediate.receive_after_empty(
+                    self.name, max_messages, visibility, wait, redrive
+                )
+                if not deliveries:
+                    return received  # the wait ended, or the store closed
+                wait = max(0.0, deadline - self.context.clock.now())
+            # The checks of _all_admitted are made as the records are built: a delivery that
+            # does not go out as it is (rare) has them all built again, the general way.
+            if self._records(deliveries, received, admitting=True):
+                return received
+            received = ReceivedRecords()
+            deliveries = [d for d in deliveries if await self._admit(d)]
+            if deliveries:
+                self._records(deliveries, received)
                 return received
         deliveries = await self._receive(max_messages, wait, visibility)
         if deliveries:
@@ -917,8 +928,17 @@ class Queue(Resource):
             "awsRegion": self.context.region,
         }
 
-    def _records(self, deliveries: list[Delivery], into: ReceivedRecords) -> None:
-        """Deliveries as records, appended to ``into``.
+    def _records(
+        self, deliveries: list[Delivery], into: ReceivedRecords, admitting: bool = False
+    ) -> bool:
+        """Deliveries as records, appended to ``into``; with ``admitting``, False (and
+        ``into`` left part-filled, to be dropped) if one of them must not go out as it is
+        (what :meth:`_all_admitted` checks, made here for each delivery as its record is
+        built: one pass over a receive, not two).
+
+        ``admitting`` is for deliveries of a store that redrives in its receive, given the
+        policy: none past the maximum receive count can be among them (the store moved it,
+        and says so with ``dead_lettered``), so only that flag and the retention are checked.
 
         A message stored without attributes (no message attributes, trace context, FIFO
         fields or first-sent time: the common case) has its record built here in one step,
@@ -929,9 +949,13 @@ class Queue(Resource):
         template = self._record_template
         arn, region = template["eventSourceARN"], template["awsRegion"]
         fifo = self.fifo
-        records, receipts, traces = into.records, into.receipts, into.traces
+        records, receipts = into.records, into.receipts
         most = into.most_receives
+        # Admission's retention, on the clock read once; without ``admitting`` nothing expires.
+        now = self.context.clock.time()
+        retention = self.retention if admitting else math.inf
         size = 0
+        plain = 0  # records without a trace context, whose ``traces`` are added at the end
         first_at = -1.0
         first_text = ""
         sent_ms = -1
@@ -947,20 +971,28 @@ class Queue(Resource):
             if count > most:
                 most = count
             receipts.append(delivery.receipt)
-            size += len(delivery.body)
+            body = delivery.body
+            size += len(body)
             if delivery.attributes or fifo:
+                if admitting and not self._all_admitted([delivery]):
+                    return False
                 message = self._message(delivery)
                 records.append(message.to_record(arn, region))
-                traces.append(message.trace_context or _NO_TRACE)
+                if plain:  # keep ``traces`` in step with ``records``
+                    into.traces += [_NO_TRACE] * plain
+                    plain = 0
+                into.traces.append(message.trace_context or _NO_TRACE)
                 continue
-            body = delivery.body
+            sent_at = delivery.sent_at
+            if delivery.dead_lettered or now - sent_at > retention:
+                return False
             # Messages received at once share their first-receive time, and many were sent
             # in the same millisecond: each text is made once for a run of equal values.
             if delivery.first_received_at != first_at:
                 first_at = delivery.first_received_at
                 first_text = str(int(first_at * 1000))
                 shown_count = -1
-            if (ms := int(delivery.sent_at * 1000)) != sent_ms:
+            if (ms := int(sent_at * 1000)) != sent_ms:
                 sent_ms = ms
                 sent_text = str(ms)
                 shown_count = -1
@@ -980,9 +1012,12 @@ class Queue(Resource):
             record["messageAttributes"] = {}
             record["md5OfBody"] = _md5_new(body).hexdigest()  # _md5 inlined
             records.append(record)
-            traces.append(_NO_TRACE)
+            plain += 1
+        if plain:
+            into.traces += [_NO_TRACE] * plain
         into.most_receives = most
         into.body_bytes += size
+        return True
 
     async def delete(self, receipt_handle: str) -> bool:
         """DeleteMessage; False for a receipt that is no longer current."""
@@ -1061,6 +1096,15 @@ class _ImmediateTakes(RedrivingQueueStore, Protocol):
 
     def receive_now(
         self, queue: str, max_messages: int, visibility_timeout: float, redrive: Redrive | None
+    ) -> list[Delivery]: ...
+
+    async def receive_after_empty(
+        self,
+        queue: str,
+        max_messages: int,
+        visibility_timeout: float,
+        wait: float,
+        redrive: Redrive | None,
     ) -> list[Delivery]: ...
 
     def delete_now(self, queue: str, receipts: Sequence[str]) -> int: ...
