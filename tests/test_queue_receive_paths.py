@@ -280,3 +280,22 @@ async def test_deletes_behind_a_live_receive_are_compacted_and_it_still_comes_ba
         *([] if deleted_first else [(b"gone", 2)]),
     ]
     assert (await store.stats("q")).in_flight == len(back)
+
+
+async def test_the_retention_splits_messages_sent_within_one_millisecond(
+    clock: VirtualClock,
+) -> None:
+    """Records share their sent time's text per millisecond, but the retention is checked
+    on each message's own time: one sent 0.4 ms before the other expires first."""
+
+    async def scenario(mesh: Mesh, clock: VirtualClock, take: Take) -> list[Any]:
+        queue = mesh.queue("short", retention=60)
+        await queue.send({"n": 1})
+        await clock.advance(0.0004)
+        await queue.send({"n": 2})
+        await clock.advance(59.9998)  # 60.0002 s after the first, 59.9998 after the second
+        return [await take(queue, 10, 30), queue.limit.pending]
+
+    kept, pending = await on_each_path(scenario)
+    assert bodies(kept) == ['{"n":2}']
+    assert pending == 1

@@ -37,6 +37,8 @@ from eventmesh.backends.registry import CheckedFactory
 from eventmesh.backends.urls import shown_url, url_options, url_scheme
 
 _COMPACT_AFTER = 1024
+_NO_GROUPS: set[str] = set()
+"""The groups a receive took before it took one: never added to (a receive makes its own)."""
 _SUFFIXED = 16
 _RECEIPT_SUFFIXES = tuple(f":{count}" for count in range(_SUFFIXED))
 """A receipt is the message id and the receive count: ``id:count``."""
@@ -542,7 +544,7 @@ class MemoryQueueStore:
         wall = self._clock.time()
         deliveries: list[Delivery] = []
         blocked: list[tuple[int, _Message]] = []
-        taken_groups: set[str] = set()
+        taken_groups = _NO_GROUPS  # made when a message of a group is taken
         groups_in_flight = state.groups_in_flight
         in_flight = state.in_flight
         deadline = now + visibility
@@ -566,6 +568,8 @@ class MemoryQueueStore:
                 continue
             if not message.receive_count:  # never handed out: it is its own delivery
                 if group is not None:
+                    if taken_groups is _NO_GROUPS:
+                        taken_groups = set()
                     taken_groups.add(group)
                     groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
                 message.first_received_at = wall
@@ -577,6 +581,8 @@ class MemoryQueueStore:
                 deliveries.append(message)
                 continue
             if group is not None:
+                if taken_groups is _NO_GROUPS:
+                    taken_groups = set()
                 taken_groups.add(group)
                 groups_in_flight[group] = groups_in_flight.get(group, 0) + 1
             # Received before: the one handed out then stays as it was, this is a copy.
@@ -614,8 +620,9 @@ class MemoryQueueStore:
                 hidden = state.hidden
                 for message in taken:
                     heapq.heappush(hidden, (deadline, message.sequence, message))
-        for entry in blocked:
-            heapq.heappush(returned, entry)
+        if blocked:
+            for entry in blocked:
+                heapq.heappush(returned, entry)
         if state.waiters and not state.wake_due and deliveries and (fresh or returned):
             self._wake_soon(state)  # more than this receiver took: another may take them
         if state.waiters and deadline < self._timer_at and deliveries:

@@ -937,8 +937,9 @@ class Queue(Resource):
         built: one pass over a receive, not two).
 
         ``admitting`` is for deliveries of a store that redrives in its receive, given the
-        policy: none past the maximum receive count can be among them (the store moved it,
-        and says so with ``dead_lettered``), so only that flag and the retention are checked.
+        policy, into an empty ``into``: none past the maximum receive count can be among them
+        (the store moved it, and says so with ``dead_lettered`` and no receipt), so only
+        that and the retention are checked.
 
         A message stored without attributes (no message attributes, trace context, FIFO
         fields or first-sent time: the common case) has its record built here in one step,
@@ -966,16 +967,17 @@ class Queue(Resource):
         # of messages with the same receive count, sent and first-receive times.
         shown: dict[str, str] = {}
         copy = dict.copy
+        recent = False  # whether the run's sent time is well within the retention
         for delivery in deliveries:
-            count = delivery.receive_count
-            if count > most:
-                most = count
             receipts.append(delivery.receipt)
             body = delivery.body
             size += len(body)
-            if delivery.attributes or fifo:
+            # (The plain send's shared empty map is known by identity: no truth test.)
+            if ((attributes := delivery.attributes) is not _NO_ATTRIBUTES and attributes) or fifo:
                 if admitting and not self._all_admitted([delivery]):
                     return False
+                if delivery.receive_count > most:
+                    most = delivery.receive_count
                 message = self._message(delivery)
                 records.append(message.to_record(arn, region))
                 if plain:  # keep ``traces`` in step with ``records``
@@ -983,21 +985,27 @@ class Queue(Resource):
                     plain = 0
                 into.traces.append(message.trace_context or _NO_TRACE)
                 continue
-            sent_at = delivery.sent_at
-            if delivery.dead_lettered or now - sent_at > retention:
-                return False
             # Messages received at once share their first-receive time, and many were sent
             # in the same millisecond: each text is made once for a run of equal values.
             if delivery.first_received_at != first_at:
                 first_at = delivery.first_received_at
                 first_text = str(int(first_at * 1000))
                 shown_count = -1
+            sent_at = delivery.sent_at
             if (ms := int(sent_at * 1000)) != sent_ms:
                 sent_ms = ms
                 sent_text = str(ms)
                 shown_count = -1
-            if count != shown_count:
+                # Sent after (ms - 1) / 1000 whichever way int() rounded: a run whose
+                # millisecond is a millisecond within the retention is (float errors are
+                # far smaller); one on its edge has each of its messages checked.
+                recent = now - (ms - 1) / 1000 <= retention
+            if not recent and now - sent_at > retention:
+                return False
+            if (count := delivery.receive_count) != shown_count:
                 shown_count = count
+                if count > most:
+                    most = count
                 shown = {
                     "ApproximateReceiveCount": _COUNTS[count] if count < 16 else str(count),
                     "SentTimestamp": sent_text,
@@ -1015,6 +1023,8 @@ class Queue(Resource):
             plain += 1
         if plain:
             into.traces += [_NO_TRACE] * plain
+        if admitting and "" in receipts:
+            return False  # a delivery moved to the dead letters (it has no receipt)
         into.most_receives = most
         into.body_bytes += size
         return True
