@@ -180,9 +180,11 @@ class QueueMapping:
         """Lambda's effective visibility while a batch is out (window + timeout + 30 s when
         those exceed the queue's own)."""
         assert self._target is not None
-        timeout = self._target.longest_timeout()
         visibility = self.queue.visibility_timeout
-        if self.batching_window and self.batching_window + timeout > visibility:
+        if not self.batching_window:
+            return visibility
+        timeout = self._target.longest_timeout()
+        if self.batching_window + timeout > visibility:
             return self.batching_window + timeout + 30
         return visibility
 
@@ -234,11 +236,14 @@ class QueueMapping:
                 if self._carried or self.batching_window:
                     messages = await self._collect(wait)
                 else:  # _collect's common case, one coroutine less per batch
-                    messages = self._within_payload_limit(
-                        await self.queue.take_records(
-                            min(10, self.batch_size), wait, self._visibility()
-                        )
-                    )
+                    queue = self.queue
+                    messages = await queue.take_records(
+                        min(10, self.batch_size), wait, queue.visibility_timeout
+                    )  # (_visibility's without a batching window)
+                    if messages.body_bytes + len(messages.records) * RECORD_OVERHEAD > (
+                        MAX_BATCH_BYTES
+                    ):
+                        messages = self._within_payload_limit(messages)
             except Exception as exc:
                 self._idle -= 1
                 await self._outage.failed(exc)
