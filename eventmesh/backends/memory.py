@@ -408,8 +408,7 @@ class MemoryQueueStore:
             deadline, messages = timeline[0]
             start = index = state.head
             end = len(messages)
-            while index < end:  # the stale ones at its start: see _stale
-                message = messages[index]
+            for message in messages[start:] if start else messages:  # stale: see _stale
                 if message.in_flight and message.visible_at == deadline:
                     break
                 index += 1
@@ -549,6 +548,23 @@ class MemoryQueueStore:
         in_flight = state.in_flight
         deadline = now + visibility
         moved = 0
+        if not returned:
+            # The common case: only messages never received, each its own delivery; the
+            # general loop below takes over at the first that is not plain (a FIFO group's,
+            # put back where it was).
+            popleft = fresh.popleft
+            for _ in range(min(max_messages, len(fresh))):
+                message = popleft()
+                if message.group_id is not None or message.receive_count or message.deleted:
+                    fresh.appendleft(message)
+                    break
+                message.first_received_at = wall
+                message.receive_count = 1
+                message.receipt = receipt = message.message_id + ":1"
+                message.visible_at = deadline
+                message.in_flight = True
+                in_flight[receipt] = message
+                deliveries.append(message)
         while len(deliveries) < max_messages:
             if returned and (not fresh or returned[0][0] < fresh[0].sequence):
                 message = heapq.heappop(returned)[1]
