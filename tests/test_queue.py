@@ -1080,3 +1080,20 @@ async def test_the_plain_send_keeps_backpressure_the_queue_delay_and_the_general
         await clock.advance(5)
         (fourth,) = await queue.receive(10)
         assert fourth.body == '{"n":4}'
+
+
+async def test_a_queue_binds_its_store_once_and_keeps_it_as_its_own_attribute(
+    mesh: Mesh,
+) -> None:
+    """The store and its senders are looked up on first use, then read as plain attributes
+    (not through ``__dict__``, which would make every attribute read of the queue slow)."""
+    queue = mesh.queue("orders")
+    async with mesh:
+        store = queue._store
+        assert store is mesh.backend.queues
+        assert queue._store is store
+        plain = queue._plain_send
+        assert plain is not None and queue._plain_send is plain
+        await queue.send({"id": 1})
+        (message,) = await queue.receive()
+    assert message.json() == {"id": 1}
