@@ -299,3 +299,14 @@ async def test_the_retention_splits_messages_sent_within_one_millisecond(
     kept, pending = await on_each_path(scenario)
     assert bodies(kept) == ['{"n":2}']
     assert pending == 1
+
+
+async def test_a_count_given_as_a_float_takes_as_many_on_each_path(clock: VirtualClock) -> None:
+    async def scenario(mesh: Mesh, clock: VirtualClock, take: Take) -> list[Any]:
+        queue = mesh.queue("counted")
+        for n in range(5):
+            await queue.send({"n": n})
+        messages = await queue.receive(max_messages=2.0)  # type: ignore[arg-type]
+        return [len(messages), len(await take(queue, 10, 30))]
+
+    assert await on_each_path(scenario) == [2, 3]

@@ -553,7 +553,9 @@ class MemoryQueueStore:
             # general loop below takes over at the first that is not plain (a FIFO group's,
             # put back where it was).
             popleft = fresh.popleft
-            for _ in range(min(max_messages, len(fresh))):
+            # (int: a count given as a float, as Queue.receive lets through, is taken as the
+            # general loop takes it, which goes on from here.)
+            for _ in range(min(int(max_messages), len(fresh))):
                 message = popleft()
                 if message.group_id is not None or message.receive_count or message.deleted:
                     fresh.appendleft(message)
