@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -151,6 +150,10 @@ class QueueMapping:
         self._carried = ReceivedRecords()
         self.batches = 0
         self.filtered_out = 0
+        # The pollers' failed polls: one backoff and one log line per outage for all. Made
+        # here, not on first use by a cached_property: that would give the mapping a real
+        # ``__dict__``, and every attribute read of a poll a slower dict lookup.
+        self._outage = Outage(f"polling queue {queue.name}", logger, queue.context.clock)
 
     def _validate(self) -> None:
         limit = 10 if self.queue.fifo else 10000
@@ -209,11 +212,6 @@ class QueueMapping:
     async def stop(self) -> None:
         self._stopping = True
         await stop_tasks(self._pollers)
-
-    @cached_property
-    def _outage(self) -> Outage:
-        """The pollers' failed polls: one backoff and one log line per outage for all."""
-        return Outage(f"polling queue {self.queue.name}", logger, self.queue.context.clock)
 
     async def pending(self) -> int:
         if not self.enabled or not self._pollers:
