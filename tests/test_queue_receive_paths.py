@@ -310,3 +310,29 @@ async def test_a_count_given_as_a_float_takes_as_many_on_each_path(clock: Virtua
         return [len(messages), len(await take(queue, 10, 30))]
 
     assert await on_each_path(scenario) == [2, 3]
+
+
+async def test_a_store_without_receive_after_empty_is_long_polled_through_receive(
+    clock: VirtualClock,
+) -> None:
+    """``takes_now`` alone does not make the queue wait through ``receive_after_empty``: a
+    store without it is long-polled through its ``receive``."""
+
+    class Older(MemoryQueueStore):
+        receive_after_empty = None  # type: ignore[assignment]
+
+    default = memory_backend(clock)
+    store = Older(clock)
+    backend = Backend(
+        queues=store, logs=default.logs, values=default.values, blobs=default.blobs,
+        in_memory=True,
+    )  # fmt: skip
+    mesh = Mesh(clock=clock, storage=backend, telemetry=Telemetry(enabled=False))
+    queue = mesh.queue("older")
+    async with mesh:
+        assert store.takes_now and queue._immediate is None
+        poll = asyncio.create_task(queue.take_records(10, 20, 30))
+        await clock.advance(1)
+        await queue.send({"n": 1})
+        await clock.advance(0)
+        assert bodies(poll.result().records) == ['{"n":1}']

@@ -467,10 +467,14 @@ class Queue(Resource):
 
     @_bound_once
     def _immediate(self) -> _ImmediateTakes | None:
-        """The store if it receives and deletes at once (``receive_now``, ``delete_now``) and
-        redrives within the receive; None otherwise (read once)."""
+        """The store if it receives and deletes at once (``receive_now``, ``delete_now``,
+        ``receive_after_empty``) and redrives within the receive; None otherwise (read once)."""
         store = self._store
-        if getattr(store, "takes_now", False) is True and redrives_in_receive(store):
+        if (
+            getattr(store, "takes_now", False) is True
+            and redrives_in_receive(store)
+            and callable(getattr(store, "receive_after_empty", None))
+        ):
             return cast("_ImmediateTakes", store)
         return None
 
@@ -819,7 +823,7 @@ class Queue(Resource):
         if immediate is not None:
             # What _receive does, without its coroutines while messages are there: the store
             # takes them at once; only an empty queue makes this wait.
-            redrive = self._redrive_policy()
+            redrive = None if self.max_receive_count is None else self._redrive_policy()
             deliveries = immediate.receive_now(self.name, max_messages, visibility, redrive)
             if not deliveries:
                 if wait <= 0:
