@@ -229,7 +229,8 @@ class QueueMapping:
         while not self._stopping:
             self._idle += 1
             try:
-                base = len(self._pollers) <= min(INITIAL_POLLERS, self._capacity())
+                pollers = len(self._pollers)  # (<= min(INITIAL_POLLERS, capacity), read lazily)
+                base = pollers <= INITIAL_POLLERS and pollers <= self._capacity()
                 wait = IDLE_POLL_WAIT if base else POLL_WAIT
                 if self._carried or self.batching_window:
                     messages = await self._collect(wait)
