@@ -231,7 +231,8 @@ class PendingLimit:
 
     def release(self, count: int = 1) -> None:
         """Work left (consumed, deleted, expired): wake the producers that now fit."""
-        self.pending = max(0, self.pending - count)
+        pending = self.pending - count
+        self.pending = pending if pending > 0 else 0  # max(0, ...) without a builtin call
         if self._waiters:
             self._grant()
 

@@ -324,3 +324,31 @@ async def test_a_plain_sender_stores_the_message_send_would_field_for_field(
     (delivery,) = await waiting
     assert delivery.body == b"after" and delivery.receive_count == 1
     assert clock.now() == 1  # woken by the send, not by the end of its long poll
+    assert delivery.sent_at == clock.time()  # the clock bound once is still read per send
+
+
+async def test_delete_now_counts_each_current_receipt_once(clock: VirtualClock) -> None:
+    """A receipt deleted twice in one call, an unknown one and one made stale by a later
+    receive count nothing; a FIFO group's deletion wakes the receiver its group blocked."""
+    store = MemoryQueueStore(clock)
+    await store.send("q", [OutgoingMessage(b"a"), OutgoingMessage(b"b"), OutgoingMessage(b"c")])
+    first, second, third = await store.receive("q", 10, 1)
+    await clock.advance(2)  # all three come back: their first receipts are stale
+    again = await store.receive("q", 10, 30)
+    assert [d.message_id for d in again] == [m.message_id for m in (first, second, third)]
+    receipts = [first.receipt, first.receipt, "nobody:1", third.receipt, second.receipt]
+    assert store.delete_now("q", receipts) == 0
+    receipts = [again[0].receipt, again[0].receipt, "nobody:1", first.receipt, again[1].receipt]
+    assert store.delete_now("q", receipts) == 2
+    assert store.delete_now("q", [again[0].receipt]) == 0
+    stats = await store.stats("q")
+    assert (stats.visible, stats.in_flight) == (0, 1)
+    await store.send(
+        "f", [OutgoingMessage(b"1", group_id="g"), OutgoingMessage(b"2", group_id="g")]
+    )
+    (one,) = await store.receive("f", 1, 30)  # its group is in flight: "2" waits for it
+    waiting = asyncio.create_task(store.receive("f", 10, 30, wait=20))
+    await clock.advance(1)
+    assert store.delete_now("f", [one.receipt, one.receipt]) == 1
+    (two,) = await waiting
+    assert two.body == b"2" and clock.now() == 3  # woken by the deletion, not its deadline

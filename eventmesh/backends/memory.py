@@ -279,7 +279,7 @@ class MemoryQueueStore:
         state = self._queue(queue)
         next_id = self._next_id
         sequence = self._sequence
-        clock = self._clock
+        wall = self._clock.time  # bound once, not looked up per message
         wake_soon = self._wake_soon
 
         def send(body: bytes, attributes: Mapping[str, str]) -> str:
@@ -291,7 +291,7 @@ class MemoryQueueStore:
             message.body = b"%b" % body  # _own, inline
             message.attributes = attributes
             message.receive_count = 0
-            message.sent_at = clock.time()
+            message.sent_at = wall()
             message.first_received_at = 0.0
             message.group_id = None
             message.dead_lettered = False
@@ -681,18 +681,18 @@ class MemoryQueueStore:
         """``delete``, done when it returns (no coroutine)."""
         state = self._queues.get(queue) or self._queue(queue)
         in_flight = state.in_flight
-        deleted = 0
+        before = len(in_flight)  # what was deleted is what left in_flight: no count per receipt
+        pop = in_flight.pop
         grouped = False
         for receipt in receipts:
-            message = in_flight.pop(receipt, None)
-            if message is None:
-                continue
-            message.deleted = True  # its hidden entry lives on until met or compacted
-            message.in_flight = False
-            if message.group_id is not None:
-                self._group_done(state, message)
-                grouped = True
-            deleted += 1
+            message = pop(receipt, None)
+            if message is not None:
+                message.deleted = True  # its hidden entry lives on until met or compacted
+                message.in_flight = False
+                if message.group_id is not None:
+                    self._group_done(state, message)
+                    grouped = True
+        deleted = before - len(in_flight)
         if not deleted:
             return 0
         state.stale += deleted
