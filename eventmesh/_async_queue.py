@@ -52,7 +52,6 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Callable, Mapping
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,6 +65,7 @@ from eventmesh._backpressure import (
     consuming,
     delivery_mode,
 )
+from eventmesh._bound_once import bound_once
 from eventmesh._callbacks import contained
 from eventmesh._destinations import (
     Destination,
@@ -258,7 +258,7 @@ class AsyncInvocationQueue:
         self._unqualified: tuple[str, str] | None = None
         """The ARNs of an unqualified event (as invoked, as recorded), resolved once."""
 
-    @cached_property
+    @bound_once
     def _store(self) -> QueueStore:
         """The mesh's queue store, bound on first use (storage is bound when the mesh
         starts, so a command line can choose it)."""
@@ -698,7 +698,7 @@ class AsyncInvocationQueue:
             event.request_id, self.function.name, when,
         )  # fmt: skip
 
-    @cached_property
+    @bound_once
     def _keeping(self) -> Outage:
         """Failures to store an event kept after a failure: pauses and log lines per outage."""
         return Outage(f"storing a kept event of {self.name}", logger, self._invoker.clock)

@@ -26,8 +26,8 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from functools import cached_property
 
+from eventmesh._bound_once import bound_once
 from eventmesh._clock import Clock
 from eventmesh._errors import BackendError
 from eventmesh._outage import Outage
@@ -87,12 +87,12 @@ class StoreWorkers:
         """Messages taken and not finished."""
         self.stopping = False
 
-    @cached_property
+    @bound_once
     def store(self) -> QueueStore:
         """The mesh's queue store, bound on first use."""
         return self._store_of()
 
-    @cached_property
+    @bound_once
     def outage(self) -> Outage:
         """The workers' failed polls: one backoff and one log line per outage for all."""
         return Outage(f"polling {self.name}", self._logger, self.clock)

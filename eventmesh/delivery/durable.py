@@ -29,12 +29,12 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
+from eventmesh._bound_once import bound_once
 from eventmesh._clock import Clock
 from eventmesh._errors import ConfigurationError
 from eventmesh._store_workers import StoreWorkers
@@ -125,7 +125,7 @@ class DeliveryQueue:
             noun="a delivery",
         )
 
-    @cached_property
+    @bound_once
     def _store(self) -> QueueStore:
         """The mesh's queue store, bound on first use."""
         return self._store_of()

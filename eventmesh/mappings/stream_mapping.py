@@ -49,12 +49,12 @@ import zlib
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from opentelemetry import propagate
 
+from eventmesh._bound_once import bound_once
 from eventmesh._callbacks import contained
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
@@ -553,7 +553,7 @@ class StreamMapping:
                 exc,
             )
 
-    @cached_property
+    @bound_once
     def _outage(self) -> Outage:
         """The shard readers' failed reads: one backoff and one log line per outage for all."""
         return Outage(f"reading stream {self.stream.name}", logger, self.stream.context.clock)

@@ -43,12 +43,12 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote_plus
 
 import orjson
 
+from eventmesh._bound_once import bound_once
 from eventmesh._destinations import iso_timestamp
 from eventmesh._errors import (
     ConfigurationError,
@@ -339,7 +339,7 @@ class Bucket(Resource):
         self._last_sequencer = 0
         self.notification_failures = 0
 
-    @cached_property
+    @bound_once
     def _store(self) -> BlobStore:
         return self.context.backend.blobs  # bound on first use: see Resource
 

@@ -31,12 +31,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import OVERFLOW, YIELD_EVERY, check_timeout, delivery_mode
+from eventmesh._bound_once import bound_once
 from eventmesh._errors import ConfigurationError, PayloadError, ResourceNotFoundError
 from eventmesh._tasks import stop_tasks
 from eventmesh._validation import (
@@ -101,39 +102,6 @@ _FIFO_ID = re.compile(r"[!-~]{1,128}")
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-_T = TypeVar("_T")
-
-
-class _bound_once(Generic[_T]):  # a decorator: named like cached_property
-    """``functools.cached_property``, keeping the instance's attributes fast to read.
-
-    ``cached_property`` writes the value through ``instance.__dict__``, which turns the
-    instance's compact attribute storage into a real dict for good: from then on every
-    ``self.x`` of the queue is a dict lookup the interpreter cannot specialise, about ten
-    times the cost of a plain attribute read (CPython 3.11), on every send and receive.
-    ``setattr`` stores the value the way ``__init__``'s attributes are stored.
-    """
-
-    def __init__(self, compute: Callable[[Any], _T]) -> None:
-        self._compute = compute
-        self._name = compute.__name__
-        self.__doc__ = compute.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> _bound_once[_T]: ...
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
-    def __get__(self, instance: object, owner: type | None = None) -> _T | _bound_once[_T]:
-        if instance is None:
-            return self
-        value = self._compute(instance)
-        setattr(instance, self._name, value)  # the instance's own attribute from now on
-        return value
 
 
 # The characters SQS refuses in a body, as UTF-8: C0 controls other than tab, LF and CR, and
@@ -440,11 +408,11 @@ class Queue(Resource):
         self.mappings: list[QueueMapping] = []
         self._sweeper: asyncio.Task[None] | None = None
 
-    @_bound_once
+    @bound_once
     def _store(self) -> QueueStore:
         return self.context.backend.queues  # bound on first use: see Resource
 
-    @_bound_once
+    @bound_once
     def _send_now(
         self,
     ) -> Callable[[str, bytes, Mapping[str, str], float, str | None], str] | None:
@@ -452,7 +420,7 @@ class Queue(Resource):
         store = self._store
         return store.send_now if sends_now(store) else None
 
-    @_bound_once
+    @bound_once
     def _plain_send(self) -> Callable[[bytes, Mapping[str, str]], str] | None:
         """The store's sender bound to this queue for a message with no delay and no group
         (``plain_sender``), if it stores at once and offers one; None for a FIFO queue and
@@ -465,7 +433,7 @@ class Queue(Resource):
             None if plain_sender is None else cast("_PlainSenders", store).plain_sender(self.name)
         )
 
-    @_bound_once
+    @bound_once
     def _immediate(self) -> _ImmediateTakes | None:
         """The store if it receives and deletes at once (``receive_now``, ``delete_now``,
         ``receive_after_empty``) and redrives within the receive; None otherwise (read once)."""
@@ -478,7 +446,7 @@ class Queue(Resource):
             return cast("_ImmediateTakes", store)
         return None
 
-    @_bound_once
+    @bound_once
     def _values(self) -> KeyValueStore:
         return self.context.backend.values
 
@@ -951,7 +919,7 @@ class Queue(Resource):
             trace,
         )
 
-    @_bound_once
+    @bound_once
     def _record_template(self) -> dict[str, Any]:
         """A record's keys in order, with this queue's constant values (see _records)."""
         return {

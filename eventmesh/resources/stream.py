@@ -35,7 +35,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +42,7 @@ import orjson
 from opentelemetry import propagate
 
 from eventmesh._backpressure import YIELD_EVERY, PendingLimit, check_timeout
+from eventmesh._bound_once import bound_once
 from eventmesh._errors import (
     BackpressureError,
     ConfigurationError,
@@ -479,17 +479,17 @@ class Stream(Resource):
         self._span = HASH_KEY_SPACE // len(self.shards)
         self._routes: dict[str, int] = {}  # partition key -> shard index, see ROUTES_KEPT
 
-    @cached_property
+    @bound_once
     def _logs(self) -> LogStore:
         return self.context.backend.logs  # bound on first use: see Resource
 
-    @cached_property
+    @bound_once
     def _appender(self) -> Callable[[str, str], ShardAppender] | None:
         """The store's ``appender`` when it appends at once (see ImmediateLogStore)."""
         logs = self._logs
         return logs.appender if appends_now(logs) else None
 
-    @cached_property
+    @bound_once
     def _time(self) -> Callable[[], float]:
         return self.context.clock.time
 
@@ -795,7 +795,7 @@ class Stream(Resource):
         stored = await self.read_log(shard_id, after, limit, wait)
         return [self._record(shard_id, heads, record) for record in stored]
 
-    @cached_property
+    @bound_once
     def _listening(self) -> ListeningLogStore | None:
         logs = self._logs
         return logs if listens(logs) else None
