@@ -4,6 +4,7 @@ one restarted, SIGTERM passed to all for a graceful drain."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -61,8 +62,8 @@ async def test_workers_run_a_dead_one_is_restarted_and_sigterm_drains_all(
 ) -> None:
     supervisor = await _start(tmp_path, "--workers", "2", "--storage", "sqlite:///w.db")
     seen: list[str] = []
+    pids: dict[int, int] = {}
     try:
-        pids = {}
         for _ in range(2):
             line = await _until(supervisor, seen, r"worker (\d) started \(pid (\d+)\)")
             match = re.search(r"worker (\d) started \(pid (\d+)\)", line)
@@ -83,9 +84,12 @@ async def test_workers_run_a_dead_one_is_restarted_and_sigterm_drains_all(
         assert supervisor.stdout is not None
         seen.append((await supervisor.stdout.read()).decode())
     finally:
-        if supervisor.returncode is None:
+        if supervisor.returncode is None:  # the test failed: leave no process behind
             supervisor.kill()
-            await supervisor.wait()
+            for pid in pids.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await asyncio.wait_for(supervisor.wait(), timeout=30)
     output = "".join(seen)
     assert "stopped: every worker drained" in output
     assert output.count("received SIGTERM: draining") == 2  # each worker drained

@@ -89,6 +89,12 @@ class _Message(Delivery):
         self.in_flight = False
         self.deleted = False
 
+    def __lt__(self, other: object) -> bool:
+        """Never: the heaps' entries, ``(time, sequence, message)``, can tie on both (a
+        stale place of a message beside the place of its later receive's copy), and either
+        order is right then; comparing two messages must not raise."""
+        return False
+
 
 _new_message = _Message.__new__
 
@@ -502,8 +508,12 @@ class MemoryQueueStore:
         """``receive`` right after a ``receive_now`` that found nothing, in the same step:
         it waits first, since taking again before could only find nothing again."""
         state = self._queues.get(queue) or self._queue(queue)
+        if state.fresh or state.returned:  # not after an empty take after all: take first
+            deliveries = self._take(state, max_messages, visibility_timeout, redrive)
+            if deliveries:
+                return deliveries
         deadline = self._clock.now() + wait
-        deliveries: list[Delivery] = []
+        deliveries = []
         while not self._closed and self._clock.now() < deadline:
             await self._wait(state, deadline, max_messages)
             deliveries = self._take(state, max_messages, visibility_timeout, redrive)
@@ -706,10 +716,14 @@ class MemoryQueueStore:
 
     async def change_visibility(self, queue: str, receipt: str, timeout: float) -> bool:
         state = self._queue(queue)
+        now = self._clock.now()
+        if state.timeline or state.hidden:
+            # A message whose visibility timeout ended is no longer in flight (SQS's
+            # MessageNotInflight), whether or not another call surfaced it since.
+            self._surface(state, now)
         message = state.in_flight.get(receipt)
         if message is None:
             return False
-        now = self._clock.now()
         message.visible_at = now + timeout
         heapq.heappush(state.hidden, (message.visible_at, message.sequence, message))
         state.stale += 1  # the entry of its previous visibility
@@ -755,15 +769,17 @@ class MemoryQueueStore:
                 state.delayed -= 1
                 removed += 1
         if removed:
-            self._compact(state)
+            self._compact(state, force=True)  # purged bodies are not kept until their time
             if state.waiters and state.visible:
                 self._wake(state)  # a FIFO group whose in-flight messages expired is free
         return removed
 
     @staticmethod
-    def _compact(state: _Queue) -> None:
-        """Drop the entries of deleted or re-hidden messages in one pass."""
-        if state.stale * 2 <= len(state.hidden) + state.timed:
+    def _compact(state: _Queue, *, force: bool = False) -> None:
+        """Drop the entries of deleted or re-hidden messages in one pass (``force``: even
+        when the stale places counted are few, as after a purge, which does not count the
+        places it makes stale)."""
+        if not force and state.stale * 2 <= len(state.hidden) + state.timed:
             # Not yet worth it: a deletion's check counts the timeline's entries, each of
             # which stands for all the messages of one receive.
             return
