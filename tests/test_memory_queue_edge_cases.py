@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from eventmesh import Mesh, Telemetry
 from eventmesh.backends import OutgoingMessage
 from eventmesh.backends.memory import MemoryQueueStore
 from eventmesh.testing import VirtualClock
@@ -94,3 +95,25 @@ async def test_a_long_poll_after_empty_returns_a_message_already_visible_at_once
     await clock.advance(0)
     assert poll.done()
     assert [d.body for d in poll.result()] == [b"m"]
+
+
+async def test_a_long_poll_whose_take_all_went_to_the_dead_letters_takes_no_more(
+    clock: VirtualClock,
+) -> None:
+    """When the wait is over and everything a take found was moved to the dead-letter queue,
+    the receive returns empty, as the general path does: a second message past its maximum
+    receive count stays where it is until the next receive."""
+    mesh = Mesh(clock=clock, telemetry=Telemetry(enabled=False))
+    queue = mesh.queue("work", max_receive_count=1, dead_letter="dead")
+    dead = mesh.queue("dead")
+    async with mesh:
+        await queue.send({"n": 1})
+        await queue.send({"n": 2})
+        assert len(await queue.take_records(10, 0, 1)) == 2  # both at their maximum count
+        await clock.advance(0.5)
+        poll = asyncio.create_task(queue.take_records(1, 0.5, 0))  # ends as they come back
+        await clock.advance(0.5)
+        assert len(poll.result()) == 0
+        assert (queue.limit.pending, dead.limit.pending) == (1, 1)
+        assert len(await queue.take_records(1, 0, 0)) == 0  # the next receive moves the other
+        assert (queue.limit.pending, dead.limit.pending) == (0, 2)

@@ -813,6 +813,8 @@ class Queue(Resource):
             if deliveries:
                 self._records(deliveries, received)
                 return received
+            if wait <= 0:
+                return received  # none went out and the wait is over: no take after it
         deliveries = await self._receive(max_messages, wait, visibility)
         if deliveries:
             self._records(deliveries, received)
