@@ -476,13 +476,9 @@ class MemoryQueueStore:
         deliveries = self._take(state, max_messages, visibility_timeout, redrive)
         if deliveries or wait <= 0:
             return deliveries
-        deadline = self._clock.now() + wait
-        while not deliveries and not self._closed:
-            if self._clock.now() >= deadline:
-                break
-            await self._wait(state, deadline, max_messages)
-            deliveries = self._take(state, max_messages, visibility_timeout, redrive)
-        return deliveries
+        return await self._long_poll(
+            state, max_messages, visibility_timeout, self._clock.now() + wait, redrive
+        )
 
     def receive_now(
         self,
@@ -512,13 +508,24 @@ class MemoryQueueStore:
             deliveries = self._take(state, max_messages, visibility_timeout, redrive)
             if deliveries:
                 return deliveries
-        deadline = self._clock.now() + wait
-        deliveries = []
-        while not self._closed and self._clock.now() < deadline:
+        return await self._long_poll(
+            state, max_messages, visibility_timeout, self._clock.now() + wait, redrive
+        )
+
+    async def _long_poll(
+        self,
+        state: _Queue,
+        max_messages: int,
+        visibility_timeout: float,
+        deadline: float,
+        redrive: Redrive | None,
+    ) -> list[Delivery]:
+        """Wait, then take, until a take finds something, ``deadline`` passes or the store
+        closes (the wait of ``receive`` and ``receive_after_empty``)."""
+        deliveries: list[Delivery] = []
+        while not deliveries and not self._closed and self._clock.now() < deadline:
             await self._wait(state, deadline, max_messages)
             deliveries = self._take(state, max_messages, visibility_timeout, redrive)
-            if deliveries:
-                break
         return deliveries
 
     async def _wait(self, state: _Queue, deadline: float, wants: int) -> None:

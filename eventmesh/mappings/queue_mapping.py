@@ -239,6 +239,8 @@ class QueueMapping:
                     messages = await queue.take_records(
                         min(10, self.batch_size), wait, queue.visibility_timeout
                     )  # (_visibility's without a batching window)
+                    # _within_payload_limit's first check, inline: no call for a batch that
+                    # fits (nearly all of them)
                     if messages.body_bytes + len(messages.records) * RECORD_OVERHEAD > (
                         MAX_BATCH_BYTES
                     ):
